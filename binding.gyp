@@ -1,0 +1,47 @@
+{
+  "target_defaults": {
+    "cflags_cc!": ["-fno-exceptions"],
+    "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno"],
+    "cflags!": ["-fno-exceptions"],
+    "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/src"],
+    "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"]
+  },
+  "targets": [
+    {
+      "target_name": "lowbit_avx512",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["native/src/kernels/avx512.cc"],
+        "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni", "-mfma", "-mf16c", "-mavx2"]
+      }]]
+    },
+    {
+      "target_name": "lowbit_avx2",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["native/src/kernels/avx2.cc"],
+        "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
+      }]]
+    },
+    {
+      "target_name": "lowbit",
+      "dependencies": ["lowbit_avx512", "lowbit_avx2"],
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/addon_kernels.cc",
+        "native/src/cpu.cc",
+        "native/src/threadpool.cc",
+        "native/src/kernels/ref.cc",
+        "native/src/kernels/registry.cc",
+        "native/src/weights.cc",
+        "native/src/matmul.cc",
+        "native/src/ops.cc",
+        "native/src/kvcache.cc",
+        "native/src/graph.cc",
+        "native/src/model.cc",
+        "native/src/bandwidth.cc"
+      ],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

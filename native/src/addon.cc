@@ -1,0 +1,283 @@
+// N-API surface. JS owns the model graph, formats and generation; this file
+// only validates what crosses the boundary and forwards to Model.
+//
+//   new NativeModel({threads, kernels, nLayers, nKvHeads, headDim, nCtx, ropeTheta})
+//   .addWeight(name, srcDtype, bytes: Uint8Array, rows, cols, format)
+//   .aliasWeight(name, target) / .setGraph(ops[], outputName)
+//   .forward(tokens: Int32Array, positions: Int32Array, all: boolean, targets?: Int32Array)
+//       -> Promise<{ data: Float32Array, rows: number, nativeMs: number }>
+//   .cacheSize() / .cachePositions() / .rollback(n) / .drop(start, count, shift) / .clearCache()
+//   .info() / .dispose()
+#include <napi.h>
+
+#include <chrono>
+#include <memory>
+
+#include "addon_util.h"
+#include "bandwidth.h"
+#include "cpu.h"
+#include "model.h"
+
+namespace lowbit {
+
+namespace {
+
+class ForwardWorker : public Napi::AsyncWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<int32_t> tokens,
+                std::vector<int32_t> positions, bool all, std::vector<int32_t> targets, bool has_targets)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        model_(std::move(model)),
+        tokens_(std::move(tokens)),
+        positions_(std::move(positions)),
+        targets_(std::move(targets)),
+        all_(all),
+        has_targets_(has_targets) {}
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      out_ = model_->forward(tokens_.data(), positions_.data(), (int)tokens_.size(),
+                             all_ ? LogitsMode::All : LogitsMode::Last, has_targets_ ? targets_.data() : nullptr,
+                             &rows_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+    ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    model_->busy.store(false);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    auto* vec = new std::vector<float>(std::move(out_));
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, vec->data(), vec->size() * sizeof(float),
+                                                  [](Napi::Env, void*, std::vector<float>* v) { delete v; }, vec);
+    Napi::Object res = Napi::Object::New(env);
+    res.Set("data", Napi::Float32Array::New(env, vec->size(), ab, 0));
+    res.Set("rows", rows_);
+    res.Set("nativeMs", ms_);
+    deferred_.Resolve(res);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Model> model_;
+  std::vector<int32_t> tokens_, positions_, targets_;
+  bool all_, has_targets_;
+  std::vector<float> out_;
+  int rows_ = 0;
+  double ms_ = 0;
+};
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {InstanceMethod("addWeight", &NativeModel::AddWeight),
+                        InstanceMethod("aliasWeight", &NativeModel::AliasWeight),
+                        InstanceMethod("setGraph", &NativeModel::SetGraph),
+                        InstanceMethod("forward", &NativeModel::Forward),
+                        InstanceMethod("cacheSize", &NativeModel::CacheSize),
+                        InstanceMethod("cachePositions", &NativeModel::CachePositions),
+                        InstanceMethod("rollback", &NativeModel::Rollback),
+                        InstanceMethod("drop", &NativeModel::Drop),
+                        InstanceMethod("clearCache", &NativeModel::ClearCache),
+                        InstanceMethod("info", &NativeModel::Info),
+                        InstanceMethod("dispose", &NativeModel::Dispose)});
+  }
+
+  NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = arg_object(info, 0, "options");
+    ModelParams p;
+    p.threads = get_int(o, "threads", 1, 256);
+    p.kernels = get_string(o, "kernels");
+    p.n_layers = get_int(o, "nLayers", 1, 4096);
+    p.n_kv_heads = get_int(o, "nKvHeads", 1, 4096);
+    p.head_dim = get_int(o, "headDim", 2, 4096);
+    p.n_ctx = get_int(o, "nCtx", 1, 1 << 24);
+    p.rope_theta = (float)get_number(o, "ropeTheta");
+    try {
+      model_ = std::make_shared<Model>(p);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+  }
+
+ private:
+  Model& model(Napi::Env env, bool for_write = true) {
+    if (!model_) throw Napi::Error::New(env, "model is disposed");
+    if (for_write && model_->busy.load()) throw Napi::Error::New(env, "model is busy with a forward step");
+    return *model_;
+  }
+
+  Napi::Value AddWeight(const Napi::CallbackInfo& info) {
+    Model& m = model(info.Env());
+    std::string name = arg_string(info, 0, "name");
+    SrcDtype src;
+    if (!parse_src_dtype(arg_string(info, 1, "dtype"), &src)) throw Napi::TypeError::New(info.Env(), "unsupported dtype");
+    Napi::Uint8Array bytes = arg_typed<Napi::Uint8Array>(info, 2, "bytes");
+    int64_t rows = arg_int(info, 3, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 4, "cols", 1, (int64_t)1 << 40);
+    WFormat fmt;
+    if (!parse_wformat(arg_string(info, 5, "format"), &fmt)) throw Napi::TypeError::New(info.Env(), "unknown weight format");
+    try {
+      m.add_weight(make_weight(name, src, bytes.Data(), bytes.ByteLength(), rows, cols, fmt));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value AliasWeight(const Napi::CallbackInfo& info) {
+    try {
+      model(info.Env()).alias_weight(arg_string(info, 0, "name"), arg_string(info, 1, "target"));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value SetGraph(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "ops must be an array");
+    Napi::Array arr = info[0].As<Napi::Array>();
+    std::vector<OpSpec> specs;
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsObject()) throw Napi::TypeError::New(env, "op must be an object");
+      Napi::Object o = v.As<Napi::Object>();
+      OpSpec s;
+      s.op = get_string(o, "op");
+      s.a = opt_string(o, "a");
+      s.b = opt_string(o, "b");
+      s.out = opt_string(o, "out");
+      s.weight = opt_string(o, "weight");
+      s.layer = opt_int(o, "layer", -1);
+      s.heads = opt_int(o, "heads", 0);
+      s.eps = (float)opt_number(o, "eps", 0);
+      specs.push_back(s);
+    }
+    try {
+      model(env).set_graph(specs, arg_string(info, 1, "output"));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    model(env);
+    Napi::Int32Array tok = arg_typed<Napi::Int32Array>(info, 0, "tokens");
+    Napi::Int32Array pos = arg_typed<Napi::Int32Array>(info, 1, "positions");
+    if (tok.ElementLength() != pos.ElementLength()) throw Napi::RangeError::New(env, "tokens and positions differ in length");
+    if (tok.ElementLength() == 0) throw Napi::RangeError::New(env, "forward needs at least one token");
+    bool all = info.Length() > 2 && info[2].ToBoolean().Value();
+    std::vector<int32_t> targets;
+    bool has_targets = info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull();
+    if (has_targets) {
+      Napi::Int32Array t = arg_typed<Napi::Int32Array>(info, 3, "targets");
+      size_t need = all ? tok.ElementLength() : 1;
+      if (t.ElementLength() != need) throw Napi::RangeError::New(env, "targets must have one id per output row");
+      targets.assign(t.Data(), t.Data() + need);
+    }
+    model_->busy.store(true);
+    auto* w = new ForwardWorker(env, model_, std::vector<int32_t>(tok.Data(), tok.Data() + tok.ElementLength()),
+                                std::vector<int32_t>(pos.Data(), pos.Data() + pos.ElementLength()), all,
+                                std::move(targets), has_targets);
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  }
+
+  Napi::Value CacheSize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), model(info.Env(), false).cache().size());
+  }
+
+  Napi::Value CachePositions(const Napi::CallbackInfo& info) {
+    KVCache& c = model(info.Env()).cache();
+    Napi::Int32Array a = Napi::Int32Array::New(info.Env(), c.size());
+    std::memcpy(a.Data(), c.positions(), c.size() * sizeof(int32_t));
+    return a;
+  }
+
+  Napi::Value Rollback(const Napi::CallbackInfo& info) {
+    KVCache& c = model(info.Env()).cache();
+    try {
+      c.rollback((int)arg_int(info, 0, "n", 0, c.size()));
+    } catch (const std::exception& e) {
+      throw Napi::RangeError::New(info.Env(), e.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Drop(const Napi::CallbackInfo& info) {
+    KVCache& c = model(info.Env()).cache();
+    try {
+      c.drop((int)arg_int(info, 0, "start", 0, c.size()), (int)arg_int(info, 1, "count", 0, c.size()),
+             (int)arg_int(info, 2, "shift", -(1 << 24), 1 << 24));
+    } catch (const std::exception& e) {
+      throw Napi::RangeError::New(info.Env(), e.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ClearCache(const Napi::CallbackInfo& info) {
+    model(info.Env()).cache().clear();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Model& m = model(info.Env(), false);
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("kernels", m.kernels().name);
+    o.Set("threads", m.threads());
+    o.Set("weightBytes", (double)m.weight_bytes());
+    o.Set("cacheBytes", (double)m.cache().bytes());
+    o.Set("nCtx", m.cache().capacity());
+    return o;
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    if (model_ && model_->busy.load()) throw Napi::Error::New(info.Env(), "cannot dispose during a forward step");
+    model_.reset();  // an in-flight worker would hold its own reference
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<Model> model_;
+};
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("features", cpu_features_string());
+  o.Set("physicalCores", cpu().physical_cores);
+  o.Set("logicalCores", cpu().logical_cores);
+  o.Set("kernels", kernels_best().name);
+  return o;
+}
+
+Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
+  int threads = (int)arg_int(info, 0, "threads", 1, 256);
+  int mbytes = (int)arg_int(info, 1, "mbytes", 1, 1 << 16);
+  int reps = (int)arg_int(info, 2, "reps", 1, 1000);
+  return Napi::Number::New(info.Env(), measure_read_bandwidth(threads, mbytes, reps));
+}
+
+}  // namespace
+
+}  // namespace lowbit
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  using namespace lowbit;
+  exports.Set("NativeModel", NativeModel::Init(env));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
+  exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
+  exports.Set("runKernel", Napi::Function::New(env, RunKernel));
+  return exports;
+}
+
+NODE_API_MODULE(lowbit, InitModule)

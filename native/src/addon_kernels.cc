@@ -1,0 +1,108 @@
+// runKernel(variant, name, args): runs one kernel of one variant on JS arrays,
+// so tests can compare every SIMD kernel with the scalar reference.
+// Sizes are validated against the array lengths before any kernel runs.
+#include <napi.h>
+
+#include <algorithm>
+
+#include "addon_util.h"
+#include "kernels/kernels.h"
+
+namespace lowbit {
+
+namespace {
+
+template <class T>
+T field(Napi::Object o, const char* key, size_t min_len) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTag<T>::value)
+    throw Napi::TypeError::New(o.Env(), std::string(key) + " has the wrong type");
+  T a = v.As<T>();
+  if (a.ElementLength() < min_len) throw Napi::RangeError::New(o.Env(), std::string(key) + " is too short");
+  return a;
+}
+
+int64_t dim(Napi::Object o, const char* key) { return check_int(o.Env(), o.Get(key), key, 0, 1 << 26); }
+
+}  // namespace
+
+Napi::Value RunKernel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const KernelTable* kt = kernels_by_name(arg_string(info, 0, "variant").c_str());
+  if (!kt) throw Napi::Error::New(env, "kernel variant not available on this CPU");
+  std::string name = arg_string(info, 1, "name");
+  Napi::Object a = arg_object(info, 2, "args");
+
+  if (name == "matmul_f32" || name == "matmul_bf16") {
+    int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
+    if (j0 > j1 || j1 > n) throw Napi::RangeError::New(env, "bad column range");
+    Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+    std::fill(c.Data(), c.Data() + m * n, 0.0f);
+    if (name == "matmul_f32") {
+      auto A = field<Napi::Float32Array>(a, "a", m * k);
+      auto W = field<Napi::Float32Array>(a, "w", n * k);
+      kt->matmul_f32(A.Data(), k, W.Data(), k, c.Data(), n, m, j0, j1, k);
+    } else {
+      auto A = field<Napi::Uint16Array>(a, "a", m * k);
+      auto W = field<Napi::Uint16Array>(a, "w", n * k);
+      kt->matmul_bf16_bf16a(A.Data(), k, W.Data(), k, c.Data(), n, m, j0, j1, k);
+    }
+    return c;
+  }
+  if (name == "dot_rows") {
+    int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldk = dim(a, "ldk");
+    if (ldk < d) throw Napi::RangeError::New(env, "ldk < d");
+    auto q = field<Napi::Float32Array>(a, "q", d);
+    auto K = field<Napi::Float32Array>(a, "k", nk ? (nk - 1) * ldk + d : 0);
+    Napi::Float32Array out = Napi::Float32Array::New(env, nk);
+    kt->dot_rows_f32(q.Data(), K.Data(), ldk, nk, d, (float)get_number(a, "scale"), out.Data());
+    return out;
+  }
+  if (name == "weighted_sum") {
+    int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldv = dim(a, "ldv");
+    if (ldv < d) throw Napi::RangeError::New(env, "ldv < d");
+    auto w = field<Napi::Float32Array>(a, "w", nk);
+    auto V = field<Napi::Float32Array>(a, "v", nk ? (nk - 1) * ldv + d : 0);
+    auto init = field<Napi::Float32Array>(a, "init", d);
+    Napi::Float32Array out = Napi::Float32Array::New(env, d);
+    std::copy(init.Data(), init.Data() + d, out.Data());
+    kt->weighted_sum_f32(w.Data(), V.Data(), ldv, nk, d, out.Data());
+    return out;
+  }
+  // Elementwise kernels on x (and y) of length n.
+  int64_t n = dim(a, "n");
+  if (name == "exp_sum") {
+    auto x = field<Napi::Float32Array>(a, "x", n);
+    Napi::Float32Array out = Napi::Float32Array::New(env, n + 1);
+    std::copy(x.Data(), x.Data() + n, out.Data());
+    out.Data()[n] = kt->exp_sum_f32(out.Data(), n, (float)get_number(a, "max"));
+    return out;
+  }
+  if (name == "max" || name == "sumsq") {
+    auto x = field<Napi::Float32Array>(a, "x", n);
+    return Napi::Number::New(env, name == "max" ? kt->max_f32(x.Data(), n) : kt->sumsq_f32(x.Data(), n));
+  }
+  if (name == "scale_mul" || name == "silu_mul") {
+    auto x = field<Napi::Float32Array>(a, "x", n);
+    auto y = field<Napi::Float32Array>(a, "y", n);
+    Napi::Float32Array out = Napi::Float32Array::New(env, n);
+    if (name == "scale_mul") kt->scale_mul_f32(x.Data(), (float)get_number(a, "s"), y.Data(), out.Data(), n);
+    else kt->silu_mul_f32(x.Data(), y.Data(), out.Data(), n);
+    return out;
+  }
+  if (name == "f32_to_bf16") {
+    auto x = field<Napi::Float32Array>(a, "x", n);
+    Napi::Uint16Array out = Napi::Uint16Array::New(env, n);
+    kt->f32_to_bf16(x.Data(), out.Data(), n);
+    return out;
+  }
+  if (name == "bf16_to_f32") {
+    auto x = field<Napi::Uint16Array>(a, "x", n);
+    Napi::Float32Array out = Napi::Float32Array::New(env, n);
+    kt->bf16_to_f32(x.Data(), out.Data(), n);
+    return out;
+  }
+  throw Napi::Error::New(env, "unknown kernel '" + name + "'");
+}
+
+}  // namespace lowbit

@@ -1,0 +1,131 @@
+#include "graph.h"
+
+#include <stdexcept>
+
+namespace lowbit {
+
+namespace {
+
+struct Compiler {
+  const WeightMap& weights;
+  const GraphDims& dims;
+  Graph g;
+  std::map<std::string, int> ids;
+  size_t index = 0;
+
+  [[noreturn]] void fail(const OpSpec& s, const std::string& msg) {
+    throw std::invalid_argument("graph op #" + std::to_string(index) + " (" + s.op + "): " + msg);
+  }
+  int read(const OpSpec& s, const std::string& name) {
+    auto it = ids.find(name);
+    if (it == ids.end()) fail(s, "reads undefined buffer '" + name + "'");
+    return it->second;
+  }
+  int write(const OpSpec& s, const std::string& name, int64_t cols, bool out_rows) {
+    if (name.empty()) fail(s, "missing output buffer");
+    auto it = ids.find(name);
+    if (it != ids.end()) {
+      BufInfo& b = g.bufs[it->second];
+      if (b.cols != cols || b.out_rows != out_rows) fail(s, "buffer '" + name + "' redefined with another shape");
+      return it->second;
+    }
+    g.bufs.push_back({name, cols, out_rows});
+    return ids[name] = (int)g.bufs.size() - 1;
+  }
+  const Weight* weight(const OpSpec& s) {
+    auto it = weights.find(s.weight);
+    if (it == weights.end()) fail(s, "unknown weight '" + s.weight + "'");
+    return it->second.get();
+  }
+  const BufInfo& buf(int id) { return g.bufs[id]; }
+  void check_heads(const OpSpec& s, int id, int heads) {
+    if (heads <= 0 || buf(id).cols != (int64_t)heads * dims.head_dim)
+      fail(s, "buffer '" + buf(id).name + "' width is not heads * head_dim");
+  }
+  void check_layer(const OpSpec& s) {
+    if (s.layer < 0 || s.layer >= dims.n_layers) fail(s, "layer out of range");
+  }
+
+  void add(const OpSpec& s) {
+    Op op;
+    if (s.op == "embed") {
+      op.type = OpType::Embed;
+      op.w = weight(s);
+      g.embedding = op.w;
+      op.out = write(s, s.out, op.w->cols, false);
+    } else if (s.op == "rms_norm") {
+      op.type = OpType::RmsNorm;
+      op.a = read(s, s.a);
+      op.w = weight(s);
+      if (op.w->format != WFormat::F32 || op.w->rows != 1 || op.w->cols != buf(op.a).cols)
+        fail(s, "norm weight must be f32 [" + std::to_string(buf(op.a).cols) + "]");
+      if (!(s.eps > 0)) fail(s, "eps must be > 0");
+      op.eps = s.eps;
+      op.out = write(s, s.out, buf(op.a).cols, buf(op.a).out_rows);
+    } else if (s.op == "matmul") {
+      op.type = OpType::Matmul;
+      op.a = read(s, s.a);
+      op.w = weight(s);
+      if (op.w->cols != buf(op.a).cols) fail(s, "weight '" + s.weight + "' input width does not match");
+      if (s.out == s.a) fail(s, "matmul cannot write its input");
+      op.out = write(s, s.out, op.w->rows, buf(op.a).out_rows);
+    } else if (s.op == "rope") {
+      op.type = OpType::Rope;
+      op.a = op.out = read(s, s.a);
+      op.heads = s.heads;
+      check_heads(s, op.a, s.heads);
+      if (buf(op.a).out_rows) fail(s, "rope needs one row per token");
+    } else if (s.op == "kv_store") {
+      op.type = OpType::KvStore;
+      check_layer(s);
+      op.layer = s.layer;
+      op.a = read(s, s.a);
+      op.b = read(s, s.b);
+      check_heads(s, op.a, dims.n_kv_heads);
+      check_heads(s, op.b, dims.n_kv_heads);
+    } else if (s.op == "attention") {
+      op.type = OpType::Attention;
+      check_layer(s);
+      op.layer = s.layer;
+      op.a = read(s, s.a);
+      op.heads = s.heads;
+      check_heads(s, op.a, s.heads);
+      if (s.heads % dims.n_kv_heads) fail(s, "heads must be a multiple of kv heads");
+      op.out = write(s, s.out, buf(op.a).cols, false);
+    } else if (s.op == "add" || s.op == "silu_mul") {
+      op.type = s.op == "add" ? OpType::Add : OpType::SiluMul;
+      op.a = read(s, s.a);
+      op.b = read(s, s.b);
+      if (buf(op.a).cols != buf(op.b).cols || buf(op.a).out_rows != buf(op.b).out_rows)
+        fail(s, "operands differ in shape");
+      op.out = write(s, s.out, buf(op.a).cols, buf(op.a).out_rows);
+    } else if (s.op == "output_rows") {
+      op.type = OpType::OutputRows;
+      op.a = read(s, s.a);
+      op.out = write(s, s.out, buf(op.a).cols, true);
+    } else {
+      fail(s, "unknown op");
+    }
+    g.ops.push_back(op);
+  }
+};
+
+}  // namespace
+
+Graph Graph::compile(const std::vector<OpSpec>& specs, const std::string& output, const WeightMap& weights,
+                     const GraphDims& dims) {
+  Compiler c{weights, dims, {}, {}};
+  for (const OpSpec& s : specs) {
+    c.add(s);
+    c.index++;
+  }
+  auto it = c.ids.find(output);
+  if (it == c.ids.end()) throw std::invalid_argument("graph output buffer '" + output + "' is never written");
+  if (!c.g.bufs[it->second].out_rows) throw std::invalid_argument("graph output must come after output_rows");
+  if (!c.g.embedding) throw std::invalid_argument("graph has no embed op");
+  c.g.output = it->second;
+  c.g.vocab = c.g.bufs[it->second].cols;
+  return std::move(c.g);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,211 @@
+// AVX2 + FMA kernels, the fallback for x86-64 CPUs without AVX-512 BF16.
+// Compiled with -mavx2 -mfma -mf16c; called only when CPUID reports them.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "kernels.h"
+
+namespace lowbit {
+namespace {
+
+inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+struct LoadF32 {
+  using T = float;
+  static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
+  static float scalar(const float* p) { return *p; }
+};
+struct LoadBF16 {
+  using T = uint16_t;
+  static __m256 load(const uint16_t* p) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+  }
+  static float scalar(const uint16_t* p) { return bf16_to_f32_scalar(*p); }
+};
+
+// MR x NR tile: activations via LA, weights via LW (8 elements at a time),
+// scalar tail for k % 8.
+template <int MR, int NR, class LA, class LW>
+void tile(const typename LA::T* A, int64_t lda, const typename LW::T* W, int64_t ldw, float* C, int64_t ldc,
+          int64_t k) {
+  __m256 acc[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    __m256 w[NR];
+    for (int c = 0; c < NR; c++) w[c] = LW::load(W + c * ldw + p);
+    for (int r = 0; r < MR; r++) {
+      __m256 a = LA::load(A + r * lda + p);
+      for (int c = 0; c < NR; c++) acc[r][c] = _mm256_fmadd_ps(a, w[c], acc[r][c]);
+    }
+  }
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) {
+      float s = hsum8(acc[r][c]);
+      for (int64_t q = p; q < k; q++) s += LA::scalar(A + r * lda + q) * LW::scalar(W + c * ldw + q);
+      C[r * ldc + c] = s;
+    }
+}
+
+template <class LA, class LW>
+void matmul_driver(const typename LA::T* A, int64_t lda, const typename LW::T* W, int64_t ldw, float* C,
+                   int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
+  constexpr int64_t MB = 64, NB = 16;
+  for (int64_t ib = 0; ib < m; ib += MB) {
+    int64_t ie = ib + MB < m ? ib + MB : m;
+    for (int64_t jb = j0; jb < j1; jb += NB) {
+      int64_t je = jb + NB < j1 ? jb + NB : j1;
+      int64_t i = ib;
+      for (; i + 3 <= ie; i += 3) {
+        int64_t j = jb;
+        for (; j + 4 <= je; j += 4) tile<3, 4, LA, LW>(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
+        for (; j < je; j++) tile<3, 1, LA, LW>(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
+      }
+      for (; i < ie; i++) {
+        int64_t j = jb;
+        for (; j + 4 <= je; j += 4) tile<1, 4, LA, LW>(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
+        for (; j < je; j++) tile<1, 1, LA, LW>(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
+      }
+    }
+  }
+}
+
+void matmul_f32(const float* A, int64_t lda, const float* W, int64_t ldw, float* C, int64_t ldc, int64_t m,
+                int64_t j0, int64_t j1, int64_t k) {
+  matmul_driver<LoadF32, LoadF32>(A, lda, W, ldw, C, ldc, m, j0, j1, k);
+}
+void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc,
+                       int64_t m, int64_t j0, int64_t j1, int64_t k) {
+  matmul_driver<LoadBF16, LoadBF16>(A, lda, W, ldw, C, ldc, m, j0, j1, k);
+}
+
+void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
+  for (int64_t t = 0; t < nk; t++) {
+    tile<1, 1, LoadF32, LoadF32>(q, 0, K + t * ldk, ldk, out + t, 0, d);
+    out[t] *= scale;
+  }
+}
+
+void weighted_sum_f32(const float* w, const float* V, int64_t ldv, int64_t nk, int64_t d, float* out) {
+  int64_t p = 0;
+  for (; p + 8 <= d; p += 8) {
+    __m256 acc = _mm256_loadu_ps(out + p);
+    for (int64_t t = 0; t < nk; t++) acc = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + t * ldv + p), acc);
+    _mm256_storeu_ps(out + p, acc);
+  }
+  for (; p < d; p++)
+    for (int64_t t = 0; t < nk; t++) out[p] += w[t] * V[t * ldv + p];
+}
+
+// Cephes-style expf, 2^n built in the exponent bits.
+inline __m256 exp256(__m256 x) {
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f)), _mm256_set1_ps(-87.3365447504f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  // n in [-126, 127] after the clamp: scale by 2^n via the exponent field, in two
+  // steps so that n = -126 .. 127 never overflows the biased exponent.
+  __m256i ni = _mm256_cvtps_epi32(n);
+  __m256i half = _mm256_srai_epi32(ni, 1);
+  __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
+  __m256 s2 = _mm256_castsi256_ps(
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+
+float exp_sum_f32(float* x, int64_t n, float max) {
+  __m256 vmax = _mm256_set1_ps(max), sum = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+    _mm256_storeu_ps(x + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  float s = hsum8(sum);
+  for (; i < n; i++) {
+    x[i] = std::exp(x[i] - max);
+    s += x[i];
+  }
+  return s;
+}
+
+float max_f32(const float* x, int64_t n) {
+  __m256 m = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+  float buf[8];
+  _mm256_storeu_ps(buf, m);
+  float r = buf[0];
+  for (int j = 1; j < 8; j++) r = buf[j] > r ? buf[j] : r;
+  for (; i < n; i++) r = x[i] > r ? x[i] : r;
+  return r;
+}
+
+float sumsq_f32(const float* x, int64_t n) {
+  __m256 s = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    s = _mm256_fmadd_ps(v, v, s);
+  }
+  float r = hsum8(s);
+  for (; i < n; i++) r += x[i] * x[i];
+  return r;
+}
+
+void scale_mul_f32(const float* x, float s, const float* w, float* y, int64_t n) {
+  __m256 vs = _mm256_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), _mm256_loadu_ps(w + i)));
+  for (; i < n; i++) y[i] = x[i] * s * w[i];
+}
+
+void silu_mul_f32(const float* g, const float* u, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 gv = _mm256_loadu_ps(g + i);
+    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(_mm256_set1_ps(1.0f), e)),
+                                            _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; i++) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16_scalar(x[i]);
+}
+
+void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, LoadBF16::load(x + i));
+  for (; i < n; i++) y[i] = bf16_to_f32_scalar(x[i]);
+}
+
+}  // namespace
+
+const KernelTable& kernels_avx2() {
+  static const KernelTable t = {"avx2",         matmul_f32,    matmul_bf16_bf16a,
+                                dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
+                                sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
+                                bf16_to_f32};
+  return t;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,285 @@
+// AVX-512 kernels (F/BW/VL/DQ + BF16). This file is compiled with AVX-512 flags
+// and only ever called after CPUID says the CPU has them (registry.cc).
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "kernels.h"
+
+namespace lowbit {
+namespace {
+
+inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1u); }
+inline __mmask32 tail32(int64_t r) { return (__mmask32)((r >= 32) ? 0xffffffffu : ((1u << r) - 1u)); }
+
+// Sums of 4 vectors -> one __m128 {sum(a), sum(b), sum(c), sum(d)}.
+inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+  __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
+  __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
+  __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
+  __m256 ab = _mm256_hadd_ps(a8, b8);
+  __m256 cd = _mm256_hadd_ps(c8, d8);
+  __m256 abcd = _mm256_hadd_ps(ab, cd);
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+template <int MR, int NR>
+inline void store_tile(__m512 (&acc)[MR][NR], float* C, int64_t ldc) {
+  for (int r = 0; r < MR; r++) {
+    if constexpr (NR == 4) {
+      _mm_storeu_ps(C + r * ldc, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+    } else {
+      for (int c = 0; c < NR; c++) C[r * ldc + c] = _mm512_reduce_add_ps(acc[r][c]);
+    }
+  }
+}
+
+// ---- weight loaders: 16 elements of a weight row as f32 ----
+struct LoadF32 {
+  using T = float;
+  static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
+  static __m512 load_tail(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+};
+struct LoadBF16 {
+  using T = uint16_t;
+  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static __m512 load(const uint16_t* p) { return widen(_mm256_loadu_si256((const __m256i*)p)); }
+  static __m512 load_tail(const uint16_t* p, __mmask16 m) { return widen(_mm256_maskz_loadu_epi16(m, p)); }
+};
+
+// MR x NR tile of C with f32 activations; W element type from the loader.
+template <int MR, int NR, class L>
+void tile_f32a(const float* A, int64_t lda, const typename L::T* W, int64_t ldw, float* C, int64_t ldc, int64_t k) {
+  __m512 acc[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) acc[r][c] = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p + 16 <= k; p += 16) {
+    __m512 w[NR];
+    for (int c = 0; c < NR; c++) w[c] = L::load(W + c * ldw + p);
+    for (int r = 0; r < MR; r++) {
+      __m512 a = _mm512_loadu_ps(A + r * lda + p);
+      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_fmadd_ps(a, w[c], acc[r][c]);
+    }
+  }
+  if (p < k) {
+    __mmask16 m = tail16(k - p);
+    __m512 w[NR];
+    for (int c = 0; c < NR; c++) w[c] = L::load_tail(W + c * ldw + p, m);
+    for (int r = 0; r < MR; r++) {
+      __m512 a = _mm512_maskz_loadu_ps(m, A + r * lda + p);
+      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_fmadd_ps(a, w[c], acc[r][c]);
+    }
+  }
+  store_tile<MR, NR>(acc, C, ldc);
+}
+
+// bf16 x bf16 -> f32 with vdpbf16ps (pairs of products per f32 lane).
+template <int MR, int NR>
+void tile_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc, int64_t k) {
+  __m512 acc[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < NR; c++) acc[r][c] = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p + 32 <= k; p += 32) {
+    __m512i w[NR];
+    for (int c = 0; c < NR; c++) w[c] = _mm512_loadu_si512((const void*)(W + c * ldw + p));
+    for (int r = 0; r < MR; r++) {
+      __m512i a = _mm512_loadu_si512((const void*)(A + r * lda + p));
+      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], (__m512bh)a, (__m512bh)w[c]);
+    }
+  }
+  if (p < k) {
+    __mmask32 m = tail32(k - p);
+    __m512i w[NR];
+    for (int c = 0; c < NR; c++) w[c] = _mm512_maskz_loadu_epi16(m, W + c * ldw + p);
+    for (int r = 0; r < MR; r++) {
+      __m512i a = _mm512_maskz_loadu_epi16(m, A + r * lda + p);
+      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], (__m512bh)a, (__m512bh)w[c]);
+    }
+  }
+  store_tile<MR, NR>(acc, C, ldc);
+}
+
+// Blocked driver: rows of A in blocks of MB (kept in L2), output columns in
+// blocks of NB (their weight rows kept in L1/L2), 4x4 register tiles inside.
+template <class TA, class TW, void (*T44)(const TA*, int64_t, const TW*, int64_t, float*, int64_t, int64_t),
+          void (*T14)(const TA*, int64_t, const TW*, int64_t, float*, int64_t, int64_t),
+          void (*T41)(const TA*, int64_t, const TW*, int64_t, float*, int64_t, int64_t),
+          void (*T11)(const TA*, int64_t, const TW*, int64_t, float*, int64_t, int64_t)>
+void matmul_driver(const TA* A, int64_t lda, const TW* W, int64_t ldw, float* C, int64_t ldc, int64_t m,
+                   int64_t j0, int64_t j1, int64_t k) {
+  constexpr int64_t MB = 64, NB = 16;
+  for (int64_t ib = 0; ib < m; ib += MB) {
+    int64_t ie = ib + MB < m ? ib + MB : m;
+    for (int64_t jb = j0; jb < j1; jb += NB) {
+      int64_t je = jb + NB < j1 ? jb + NB : j1;
+      int64_t i = ib;
+      for (; i + 4 <= ie; i += 4) {
+        int64_t j = jb;
+        for (; j + 4 <= je; j += 4) T44(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
+        for (; j < je; j++) T41(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
+      }
+      for (; i < ie; i++) {
+        int64_t j = jb;
+        for (; j + 4 <= je; j += 4) T14(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
+        for (; j < je; j++) T11(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
+      }
+    }
+  }
+}
+
+void matmul_f32(const float* A, int64_t lda, const float* W, int64_t ldw, float* C, int64_t ldc, int64_t m,
+                int64_t j0, int64_t j1, int64_t k) {
+  matmul_driver<float, float, tile_f32a<4, 4, LoadF32>, tile_f32a<1, 4, LoadF32>, tile_f32a<4, 1, LoadF32>,
+                tile_f32a<1, 1, LoadF32>>(A, lda, W, ldw, C, ldc, m, j0, j1, k);
+}
+
+
+void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc,
+                       int64_t m, int64_t j0, int64_t j1, int64_t k) {
+  matmul_driver<uint16_t, uint16_t, tile_bf16a<4, 4>, tile_bf16a<1, 4>, tile_bf16a<4, 1>, tile_bf16a<1, 1>>(
+      A, lda, W, ldw, C, ldc, m, j0, j1, k);
+}
+
+void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
+  int64_t t = 0;
+  for (; t + 4 <= nk; t += 4) {
+    tile_f32a<1, 4, LoadF32>(q, 0, K + t * ldk, ldk, out + t, 0, d);
+    for (int c = 0; c < 4; c++) out[t + c] *= scale;
+  }
+  for (; t < nk; t++) {
+    tile_f32a<1, 1, LoadF32>(q, 0, K + t * ldk, ldk, out + t, 0, d);
+    out[t] *= scale;
+  }
+}
+
+void weighted_sum_f32(const float* w, const float* V, int64_t ldv, int64_t nk, int64_t d, float* out) {
+  int64_t p = 0;
+  for (; p + 16 <= d; p += 16) {
+    __m512 acc0 = _mm512_loadu_ps(out + p), acc1 = _mm512_setzero_ps();
+    int64_t t = 0;
+    for (; t + 2 <= nk; t += 2) {
+      acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(V + t * ldv + p), acc0);
+      acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 1]), _mm512_loadu_ps(V + (t + 1) * ldv + p), acc1);
+    }
+    if (t < nk) acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(V + t * ldv + p), acc0);
+    _mm512_storeu_ps(out + p, _mm512_add_ps(acc0, acc1));
+  }
+  if (p < d) {
+    __mmask16 m = tail16(d - p);
+    __m512 acc = _mm512_maskz_loadu_ps(m, out + p);
+    for (int64_t t = 0; t < nk; t++)
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m, V + t * ldv + p), acc);
+    _mm512_mask_storeu_ps(out + p, m, acc);
+  }
+}
+
+// exp(x) for x in float range: Cephes-style range reduction + degree-6
+// polynomial, 2^n applied with scalef (about 1 ulp).
+inline __m512 exp512(__m512 x) {
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)), _mm512_set1_ps(-103.972076f));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+float exp_sum_f32(float* x, int64_t n, float max) {
+  __m512 vmax = _mm512_set1_ps(max), sum = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vmax));
+    _mm512_storeu_ps(x + i, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  if (i < n) {
+    __mmask16 m = tail16(n - i);
+    __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
+float max_f32(const float* x, int64_t n) {
+  __m512 m = _mm512_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+  if (i < n) m = _mm512_mask_max_ps(m, tail16(n - i), m, _mm512_maskz_loadu_ps(tail16(n - i), x + i));
+  return _mm512_reduce_max_ps(m);
+}
+
+float sumsq_f32(const float* x, int64_t n) {
+  __m512 s = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_loadu_ps(x + i);
+    s = _mm512_fmadd_ps(v, v, s);
+  }
+  if (i < n) {
+    __m512 v = _mm512_maskz_loadu_ps(tail16(n - i), x + i);
+    s = _mm512_fmadd_ps(v, v, s);
+  }
+  return _mm512_reduce_add_ps(s);
+}
+
+void scale_mul_f32(const float* x, float s, const float* w, float* y, int64_t n) {
+  __m512 vs = _mm512_set1_ps(s);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), vs), _mm512_loadu_ps(w + i)));
+  if (i < n) {
+    __mmask16 m = tail16(n - i);
+    _mm512_mask_storeu_ps(
+        y + i, m, _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs), _mm512_maskz_loadu_ps(m, w + i)));
+  }
+}
+
+inline __m512 silu_mul16(__m512 g, __m512 u) {
+  __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+  return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
+}
+
+void silu_mul_f32(const float* g, const float* u, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, silu_mul16(_mm512_loadu_ps(g + i), _mm512_loadu_ps(u + i)));
+  if (i < n) {
+    __mmask16 m = tail16(n - i);
+    _mm512_mask_storeu_ps(out + i, m, silu_mul16(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, u + i)));
+  }
+}
+
+void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256((__m256i*)(y + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+  for (; i < n; i++) y[i] = f32_to_bf16_scalar(x[i]);
+}
+
+void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, LoadBF16::load(x + i));
+  for (; i < n; i++) y[i] = bf16_to_f32_scalar(x[i]);
+}
+
+}  // namespace
+
+const KernelTable& kernels_avx512() {
+  static const KernelTable t = {"avx512",       matmul_f32,    matmul_bf16_bf16a,
+                                dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
+                                sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
+                                bf16_to_f32};
+  return t;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,118 @@
+// Plain scalar reference kernels. Deliberately simple: they define the
+// semantics that every SIMD variant is tested against.
+#include <cmath>
+#include <cstring>
+
+#include "kernels.h"
+
+namespace lowbit {
+
+float f16_to_f32_scalar(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      do {
+        e++;
+        mant <<= 1;
+      } while (!(mant & 0x400));
+      bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+namespace {
+
+void matmul_f32(const float* A, int64_t lda, const float* W, int64_t ldw, float* C, int64_t ldc, int64_t m,
+                int64_t j0, int64_t j1, int64_t k) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = j0; j < j1; j++) {
+      float s = 0;
+      for (int64_t p = 0; p < k; p++) s += A[i * lda + p] * W[j * ldw + p];
+      C[i * ldc + j] = s;
+    }
+}
+
+
+void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc,
+                       int64_t m, int64_t j0, int64_t j1, int64_t k) {
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = j0; j < j1; j++) {
+      float s = 0;
+      for (int64_t p = 0; p < k; p++) s += bf16_to_f32_scalar(A[i * lda + p]) * bf16_to_f32_scalar(W[j * ldw + p]);
+      C[i * ldc + j] = s;
+    }
+}
+
+void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
+  for (int64_t t = 0; t < nk; t++) {
+    float s = 0;
+    for (int64_t p = 0; p < d; p++) s += q[p] * K[t * ldk + p];
+    out[t] = s * scale;
+  }
+}
+
+void weighted_sum_f32(const float* w, const float* V, int64_t ldv, int64_t nk, int64_t d, float* out) {
+  for (int64_t t = 0; t < nk; t++)
+    for (int64_t p = 0; p < d; p++) out[p] += w[t] * V[t * ldv + p];
+}
+
+float exp_sum_f32(float* x, int64_t n, float max) {
+  float s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    x[i] = std::exp(x[i] - max);
+    s += x[i];
+  }
+  return s;
+}
+
+float max_f32(const float* x, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+float sumsq_f32(const float* x, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; i++) s += x[i] * x[i];
+  return s;
+}
+
+void scale_mul_f32(const float* x, float s, const float* w, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = x[i] * s * w[i];
+}
+
+void silu_mul_f32(const float* g, const float* u, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16_scalar(x[i]);
+}
+
+void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = bf16_to_f32_scalar(x[i]);
+}
+
+}  // namespace
+
+const KernelTable& kernels_ref() {
+  static const KernelTable t = {"ref",          matmul_f32,    matmul_bf16_bf16a,
+                                dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
+                                sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
+                                bf16_to_f32};
+  return t;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,64 @@
+#include "kvcache.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace lowbit {
+
+KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta)
+    : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity) {
+  size_t n = (size_t)n_layers * n_kv_heads * capacity * head_dim * sizeof(float);
+  k_.reserve(n);
+  v_.reserve(n);
+  pos_.assign(capacity, 0);
+  for (int i = 0; i < head_dim / 2; i++)
+    inv_freq_.push_back((float)(1.0 / std::pow((double)rope_theta, (2.0 * i) / head_dim)));
+}
+
+void KVCache::stage(const int32_t* positions, int n) {
+  if (n < 0 || size_ + n > capacity_)
+    throw std::range_error("KV cache full: " + std::to_string(size_) + " + " + std::to_string(n) + " > " +
+                           std::to_string(capacity_) + " cells");
+  std::memcpy(pos_.data() + size_, positions, n * sizeof(int32_t));
+}
+
+void KVCache::rollback(int n) {
+  if (n < 0 || n > size_) throw std::range_error("rollback of " + std::to_string(n) + " cells, cache has " + std::to_string(size_));
+  size_ -= n;
+}
+
+void KVCache::drop(int start, int count, int shift) {
+  if (start < 0 || count < 0 || start + count > size_)
+    throw std::range_error("drop range [" + std::to_string(start) + ", " + std::to_string(start + count) +
+                           ") outside cache of " + std::to_string(size_) + " cells");
+  if (count == 0) return;
+  const int moved = size_ - start - count;
+  const int half = head_dim_ / 2;
+  // Rotation by -shift for every frequency (HF rotate-half layout: pairs (i, i+half)).
+  std::vector<float> cs(half), sn(half);
+  for (int i = 0; i < half; i++) {
+    double a = -(double)shift * inv_freq_[i];
+    cs[i] = (float)std::cos(a);
+    sn[i] = (float)std::sin(a);
+  }
+  for (int l = 0; l < n_layers_; l++)
+    for (int h = 0; h < n_kv_heads_; h++) {
+      std::memmove(k(l, h, start), k(l, h, start + count), (size_t)moved * head_dim_ * sizeof(float));
+      std::memmove(v(l, h, start), v(l, h, start + count), (size_t)moved * head_dim_ * sizeof(float));
+      if (shift == 0) continue;
+      for (int c = start; c < start + moved; c++) {
+        float* x = k(l, h, c);
+        for (int i = 0; i < half; i++) {
+          float x0 = x[i], x1 = x[i + half];
+          x[i] = x0 * cs[i] - x1 * sn[i];
+          x[i + half] = x1 * cs[i] + x0 * sn[i];
+        }
+      }
+    }
+  for (int c = start; c < start + moved; c++) pos_[c] = pos_[c + count] - shift;
+  size_ -= count;
+}
+
+}  // namespace lowbit

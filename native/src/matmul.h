@@ -1,0 +1,22 @@
+// Format-agnostic matmul: C[m, n] = A[m, k] . W[n, k]^T. Model code and the
+// graph executor only call this; the weight's format picks an entry in the
+// per-format table (activation preparation + kernel), so new formats (int8,
+// int4, ...) plug in without touching the graph.
+#pragma once
+#include <cstdint>
+
+#include "buffer.h"
+#include "kernels/kernels.h"
+#include "threadpool.h"
+#include "weights.h"
+
+namespace lowbit {
+
+struct MatmulScratch {
+  AlignedBuf act;  // activations converted to the format's input type
+};
+
+void matmul(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda, int64_t m, const Weight& W,
+            float* C, int64_t ldc, MatmulScratch& scratch);
+
+}  // namespace lowbit

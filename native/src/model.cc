@@ -1,0 +1,121 @@
+#include "model.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "ops.h"
+
+namespace lowbit {
+
+Model::Model(const ModelParams& p) : p_(p) {
+  kt_ = kernels_by_name(p.kernels.c_str());
+  if (!kt_) throw std::invalid_argument("kernel variant '" + p.kernels + "' is unknown or not supported by this CPU");
+  if (p.threads < 1 || p.threads > 256) throw std::invalid_argument("threads must be in [1, 256]");
+  if (p.n_layers < 1 || p.n_kv_heads < 1 || p.head_dim < 2 || p.head_dim % 2 || p.n_ctx < 1)
+    throw std::invalid_argument("invalid model dimensions");
+  pool_ = std::make_unique<ThreadPool>(p.threads);
+  cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta);
+  inv_freq_ = rope_inv_freq(p.rope_theta, p.head_dim);
+}
+
+void Model::add_weight(std::unique_ptr<Weight> w) {
+  if (has_graph_) throw std::invalid_argument("weights cannot be added after the graph is set");
+  std::string name = w->name;
+  weights_[name] = std::move(w);
+}
+
+void Model::alias_weight(const std::string& name, const std::string& target) {
+  auto it = weights_.find(target);
+  if (it == weights_.end()) throw std::invalid_argument("alias target '" + target + "' not loaded");
+  aliases_[name] = target;
+}
+
+void Model::set_graph(const std::vector<OpSpec>& specs, const std::string& output) {
+  // Aliases (tied embeddings) resolve to the target tensor.
+  std::vector<OpSpec> resolved = specs;
+  for (OpSpec& s : resolved) {
+    auto it = aliases_.find(s.weight);
+    if (it != aliases_.end()) s.weight = it->second;
+  }
+  graph_ = Graph::compile(resolved, output, weights_, {p_.n_layers, p_.n_kv_heads, p_.head_dim});
+  bufs_.clear();
+  bufs_.resize(graph_.bufs.size());
+  has_graph_ = true;
+}
+
+size_t Model::weight_bytes() const {
+  size_t n = 0;
+  for (auto& kv : weights_) n += kv.second->bytes();
+  return n;
+}
+
+std::vector<float> Model::forward(const int32_t* tokens, const int32_t* positions, int n, LogitsMode mode,
+                                  const int32_t* targets, int* rows) {
+  if (!has_graph_) throw std::invalid_argument("model has no graph");
+  if (n < 1) throw std::invalid_argument("forward needs at least one token");
+  const int64_t vocab_in = graph_.embedding->rows;
+  for (int i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= vocab_in)
+      throw std::invalid_argument("token id " + std::to_string(tokens[i]) + " out of range [0, " +
+                                  std::to_string(vocab_in) + ")");
+  const int n_out = mode == LogitsMode::All ? n : 1;
+  if (targets)
+    for (int r = 0; r < n_out; r++)
+      if (targets[r] < 0 || targets[r] >= graph_.vocab) throw std::invalid_argument("target id out of range");
+  const int first = cache_->size();
+  cache_->stage(positions, n);  // throws when the cache is full
+  const int cells = first + n;
+  for (size_t b = 0; b < graph_.bufs.size(); b++)
+    bufs_[b].reserve((size_t)(graph_.bufs[b].out_rows ? n_out : n) * graph_.bufs[b].cols * sizeof(float));
+  rope_tables(inv_freq_, positions, n, &cos_, &sin_);
+  auto B = [&](int id) { return bufs_[id].as<float>(); };
+  ThreadPool& pool = *pool_;
+  const KernelTable& kt = *kt_;
+
+  for (const Op& op : graph_.ops) {
+    const int rows_a = op.a >= 0 && graph_.bufs[op.a].out_rows ? n_out : n;
+    switch (op.type) {
+      case OpType::Embed: op_embed(pool, *op.w, tokens, n, B(op.out)); break;
+      case OpType::RmsNorm:
+        op_rms_norm(pool, kt, B(op.a), rows_a, graph_.bufs[op.a].cols, op.w->data.as<float>(), op.eps, B(op.out));
+        break;
+      case OpType::Matmul:
+        matmul(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, *op.w, B(op.out), op.w->rows, mm_scratch_);
+        break;
+      case OpType::Rope: op_rope(pool, B(op.a), n, op.heads, p_.head_dim, cos_.data(), sin_.data()); break;
+      case OpType::KvStore: op_kv_store(pool, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
+      case OpType::Attention:
+        op_attention(pool, kt, *cache_, op.layer, cells, B(op.a), positions, n, op.heads, B(op.out), attn_scratch_);
+        break;
+      case OpType::Add: op_add(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols); break;
+      case OpType::SiluMul: op_silu_mul(pool, kt, B(op.a), B(op.b), B(op.out), rows_a, graph_.bufs[op.a].cols); break;
+      case OpType::OutputRows: {
+        const int64_t cols = graph_.bufs[op.a].cols;
+        const float* src = B(op.a) + (mode == LogitsMode::All ? 0 : (int64_t)(n - 1) * cols);
+        std::memmove(B(op.out), src, (size_t)n_out * cols * sizeof(float));
+        break;
+      }
+    }
+  }
+  cache_->commit(n);
+
+  const int64_t V = graph_.vocab;
+  float* logits = B(graph_.output);
+  *rows = n_out;
+  if (!targets) return std::vector<float>(logits, logits + (size_t)n_out * V);
+  // Negative log-likelihood of each target: logsumexp(row) - row[target].
+  std::vector<float> nll(n_out);
+  pool.run([&](int tid, int nth) {
+    for (int r = tid; r < n_out; r += nth) {
+      float* row = logits + (int64_t)r * V;
+      const float t = row[targets[r]];
+      const float mx = kt.max_f32(row, V);
+      const double sum = kt.exp_sum_f32(row, V, mx);
+      nll[r] = (float)((double)mx + std::log(sum) - (double)t);
+    }
+  });
+  return nll;
+}
+
+}  // namespace lowbit

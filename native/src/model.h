@@ -1,0 +1,65 @@
+// A loaded model: weights in kernel formats, the compiled graph, the KV cache
+// and the thread pool. forward() runs one whole step (prefill of n tokens or a
+// decode step) and is called off the JS thread by the addon's async worker.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph.h"
+#include "kernels/kernels.h"
+#include "kvcache.h"
+#include "matmul.h"
+#include "threadpool.h"
+#include "weights.h"
+
+namespace lowbit {
+
+struct ModelParams {
+  int threads = 1;
+  std::string kernels = "auto";
+  int n_layers = 0, n_kv_heads = 0, head_dim = 0, n_ctx = 0;
+  float rope_theta = 10000.0f;
+};
+
+enum class LogitsMode { Last, All };
+
+class Model {
+ public:
+  explicit Model(const ModelParams& p);  // throws std::invalid_argument
+
+  void add_weight(std::unique_ptr<Weight> w);
+  void alias_weight(const std::string& name, const std::string& target);
+  void set_graph(const std::vector<OpSpec>& specs, const std::string& output);
+
+  // tokens/positions have n entries. With targets (n_out entries), returns the
+  // negative log-likelihood of each target under its row's logits instead of
+  // the logits. Returns the output row count via *rows.
+  std::vector<float> forward(const int32_t* tokens, const int32_t* positions, int n, LogitsMode mode,
+                             const int32_t* targets, int* rows);
+
+  KVCache& cache() { return *cache_; }
+  const KernelTable& kernels() const { return *kt_; }
+  int threads() const { return pool_->size(); }
+  int64_t vocab() const { return graph_.vocab; }
+  size_t weight_bytes() const;
+  std::atomic<bool> busy{false};
+
+ private:
+  ModelParams p_;
+  const KernelTable* kt_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<KVCache> cache_;
+  WeightMap weights_;
+  std::map<std::string, std::string> aliases_;
+  Graph graph_;
+  bool has_graph_ = false;
+  std::vector<float> inv_freq_, cos_, sin_;
+  std::vector<AlignedBuf> bufs_;
+  std::vector<AlignedBuf> attn_scratch_;
+  MatmulScratch mm_scratch_;
+};
+
+}  // namespace lowbit

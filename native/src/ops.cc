@@ -1,0 +1,134 @@
+#include "ops.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace lowbit {
+
+std::vector<float> rope_inv_freq(float theta, int head_dim) {
+  std::vector<float> f(head_dim / 2);
+  for (int i = 0; i < head_dim / 2; i++) f[i] = 1.0f / std::pow(theta, (float)(2 * i) / (float)head_dim);
+  return f;
+}
+
+void rope_tables(const std::vector<float>& inv_freq, const int32_t* pos, int n, std::vector<float>* cos_t,
+                 std::vector<float>* sin_t) {
+  const size_t half = inv_freq.size();
+  cos_t->resize(n * half);
+  sin_t->resize(n * half);
+  for (int r = 0; r < n; r++)
+    for (size_t i = 0; i < half; i++) {
+      float angle = (float)pos[r] * inv_freq[i];  // f32 product, as torch does
+      (*cos_t)[r * half + i] = (float)std::cos((double)angle);
+      (*sin_t)[r * half + i] = (float)std::sin((double)angle);
+    }
+}
+
+void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, float* out) {
+  pool.run([&](int tid, int nth) {
+    for (int i = tid; i < n; i += nth) E.row_f32(tokens[i], out + (int64_t)i * E.cols);
+  });
+}
+
+void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n, int64_t d, const float* w,
+                 float eps, float* out) {
+  pool.run([&](int tid, int nth) {
+    for (int i = tid; i < n; i += nth) {
+      const float* xi = x + (int64_t)i * d;
+      float s = 1.0f / std::sqrt(kt.sumsq_f32(xi, d) / (float)d + eps);
+      kt.scale_mul_f32(xi, s, w, out + (int64_t)i * d, d);
+    }
+  });
+}
+
+void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const float* cos_t, const float* sin_t) {
+  const int half = head_dim / 2;
+  pool.run([&](int tid, int nth) {
+    for (int r = tid; r < n; r += nth) {
+      const float* c = cos_t + (int64_t)r * half;
+      const float* s = sin_t + (int64_t)r * half;
+      for (int h = 0; h < heads; h++) {
+        float* v = x + ((int64_t)r * heads + h) * head_dim;
+        for (int i = 0; i < half; i++) {
+          float x0 = v[i], x1 = v[i + half];
+          v[i] = x0 * c[i] - x1 * s[i];
+          v[i + half] = x1 * c[i] + x0 * s[i];
+        }
+      }
+    }
+  });
+}
+
+void op_add(ThreadPool& pool, const float* a, const float* b, float* out, int64_t count) {
+  pool.run([&](int tid, int nth) {
+    long i0, i1;
+    split_range(count, nth, tid, &i0, &i1);
+    for (long i = i0; i < i1; i++) out[i] = a[i] + b[i];
+  });
+}
+
+void op_silu_mul(ThreadPool& pool, const KernelTable& kt, const float* g, const float* u, float* out, int n,
+                 int64_t d) {
+  pool.run([&](int tid, int nth) {
+    long i0, i1;
+    split_range((long)n * d, nth, tid, &i0, &i1);
+    if (i1 > i0) kt.silu_mul_f32(g + i0, u + i0, out + i0, i1 - i0);
+  });
+}
+
+void op_kv_store(ThreadPool& pool, KVCache& cache, int layer, int first, const float* k, const float* v, int n) {
+  const int kvh = cache.n_kv_heads(), hd = cache.head_dim();
+  pool.run([&](int tid, int nth) {
+    for (int h = tid; h < kvh; h += nth)
+      for (int i = 0; i < n; i++) {
+        std::memcpy(cache.k(layer, h, first + i), k + ((int64_t)i * kvh + h) * hd, hd * sizeof(float));
+        std::memcpy(cache.v(layer, h, first + i), v + ((int64_t)i * kvh + h) * hd, hd * sizeof(float));
+      }
+  });
+}
+
+void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int cells, const float* q,
+                  const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch) {
+  const int hd = cache.head_dim(), kvh = cache.n_kv_heads(), group = heads / kvh;
+  const float scale = 1.0f / std::sqrt((float)hd);
+  const int32_t* cpos = cache.positions();
+  // With non-decreasing cell positions (the normal case) the cells a query may
+  // see are a prefix, found by binary search; otherwise mask cell by cell.
+  bool sorted = true;
+  for (int c = 1; c < cells && sorted; c++) sorted = cpos[c - 1] <= cpos[c];
+  if ((int)scratch.size() < pool.size()) scratch.resize(pool.size());
+  pool.run([&](int tid, int nth) {
+    scratch[tid].reserve((size_t)cells * sizeof(float));
+    float* s = scratch[tid].as<float>();
+    const long tasks = (long)n * heads;
+    for (long t = tid; t < tasks; t += nth) {
+      const int i = (int)(t / heads), h = (int)(t % heads), g = h / group;
+      const int32_t p = qpos[i];
+      int visible = cells;
+      if (sorted) {
+        int lo = 0, hi = cells;
+        while (lo < hi) {
+          int mid = (lo + hi) / 2;
+          if (cpos[mid] <= p) lo = mid + 1;
+          else hi = mid;
+        }
+        visible = lo;
+      }
+      float* o = out + ((int64_t)i * heads + h) * hd;
+      std::memset(o, 0, hd * sizeof(float));
+      if (visible == 0) continue;  // nothing visible: output zeros
+      kt.dot_rows_f32(q + ((int64_t)i * heads + h) * hd, cache.k(layer, g, 0), cache.row_stride(), visible, hd, scale,
+                      s);
+      if (!sorted)
+        for (int c = 0; c < visible; c++)
+          if (cpos[c] > p) s[c] = -INFINITY;
+      float mx = kt.max_f32(s, visible);
+      float sum = kt.exp_sum_f32(s, visible, mx);
+      kt.weighted_sum_f32(s, cache.v(layer, g, 0), cache.row_stride(), visible, hd, o);
+      const float inv = 1.0f / sum;
+      for (int d = 0; d < hd; d++) o[d] *= inv;
+    }
+  });
+}
+
+}  // namespace lowbit

@@ -1,0 +1,40 @@
+// Multi-threaded transformer ops built on the kernel table. Activations are
+// row-major [rows, cols] f32 (one row per token).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "buffer.h"
+#include "kernels/kernels.h"
+#include "kvcache.h"
+#include "threadpool.h"
+#include "weights.h"
+
+namespace lowbit {
+
+// RoPE inverse frequencies computed the way HF transformers does (f32).
+std::vector<float> rope_inv_freq(float theta, int head_dim);
+// cos/sin tables [n][head_dim/2] for the given positions.
+void rope_tables(const std::vector<float>& inv_freq, const int32_t* pos, int n, std::vector<float>* cos_t,
+                 std::vector<float>* sin_t);
+
+// out[i, :] = E[tokens[i], :] widened to f32; out is [n, E.cols].
+void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, float* out);
+// out[i] = x[i] * rsqrt(mean(x[i]^2) + eps) * w ; x, out are [n, d] (may alias).
+void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n, int64_t d, const float* w,
+                 float eps, float* out);
+// In-place rotate-half RoPE on x [n, heads*head_dim] with per-row cos/sin tables.
+void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const float* cos_t, const float* sin_t);
+// out = a + b, count elements (out may alias a or b).
+void op_add(ThreadPool& pool, const float* a, const float* b, float* out, int64_t count);
+// out = silu(g) * u, [n, d].
+void op_silu_mul(ThreadPool& pool, const KernelTable& kt, const float* g, const float* u, float* out, int n,
+                 int64_t d);
+// Copies k, v [n, kv_heads*head_dim] into cache cells [first, first+n) of `layer`.
+void op_kv_store(ThreadPool& pool, KVCache& cache, int layer, int first, const float* k, const float* v, int n);
+// Causal GQA attention of q [n, heads*head_dim] (positions qpos) over the cache's
+// first `cells` cells of `layer`; out is [n, heads*head_dim].
+void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int cells, const float* q,
+                  const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch);
+
+}  // namespace lowbit

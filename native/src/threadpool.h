@@ -1,0 +1,48 @@
+// Persistent thread pool: the calling thread is worker 0 and n-1 threads of our
+// own do the rest. Workers spin briefly between jobs (a forward step issues a
+// few hundred jobs back to back) and sleep on a condition variable when idle, so
+// an idle model burns no CPU.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace lowbit {
+
+class ThreadPool {
+ public:
+  using Job = std::function<void(int tid, int nthreads)>;
+  explicit ThreadPool(int nthreads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return n_; }
+  // Runs job(tid, n) for tid in [0, n) concurrently; returns when all finished.
+  void run(const Job& job);
+
+ private:
+  void worker_loop(int tid);
+
+  int n_;
+  std::vector<std::thread> threads_;
+  const Job* job_ = nullptr;
+  std::atomic<unsigned long long> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleeping_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+};
+
+// Even split of [0, n) into `parts` contiguous ranges; returns range `i`.
+inline void split_range(long n, int parts, int i, long* begin, long* end) {
+  long base = n / parts, rem = n % parts;
+  *begin = i * base + (i < rem ? i : rem);
+  *end = *begin + base + (i < rem ? 1 : 0);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,89 @@
+/**
+ * Typed errors. Every error lowbit throws on purpose is a LowbitError with a
+ * stable `code`, so callers (and the CLI) can tell bad input from bugs.
+ */
+export class LowbitError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A model path that does not exist or lacks a required file. */
+export class ModelNotFoundError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("MODEL_NOT_FOUND", message, options);
+  }
+}
+
+/** config.json missing fields, wrong types or values out of range. */
+export class ConfigError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("BAD_CONFIG", message, options);
+  }
+}
+
+/** model_type / architecture that lowbit does not implement. */
+export class UnsupportedArchitectureError extends LowbitError {
+  constructor(message: string) {
+    super("UNSUPPORTED_ARCHITECTURE", message);
+  }
+}
+
+/** A weights file (safetensors, later GGUF) that is truncated or inconsistent. */
+export class WeightsFormatError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("BAD_WEIGHTS", message, options);
+  }
+}
+
+/** tokenizer.json / tokenizer_config.json missing or unusable. */
+export class TokenizerError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("BAD_TOKENIZER", message, options);
+  }
+}
+
+/** An option value that is out of range or of the wrong type. */
+export class InvalidOptionError extends LowbitError {
+  constructor(message: string) {
+    super("INVALID_OPTION", message);
+  }
+}
+
+/** Prompt (plus generation) longer than the model's context window. */
+export class ContextOverflowError extends LowbitError {
+  constructor(message: string) {
+    super("CONTEXT_OVERFLOW", message);
+  }
+}
+
+/** The caller's AbortSignal fired. */
+export class AbortError extends LowbitError {
+  constructor(message = "generation aborted") {
+    super("ABORTED", message);
+  }
+}
+
+/** Use of a model after dispose(), or two forwards at once. */
+export class StateError extends LowbitError {
+  constructor(message: string) {
+    super("BAD_STATE", message);
+  }
+}
+
+/** The native addon reported a failure (message passed through). */
+export class NativeError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NATIVE", message, options);
+  }
+}
+
+/** A data file (jsonl for perplexity / calibration) that is missing or malformed. */
+export class DataError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("BAD_DATA", message, options);
+  }
+}

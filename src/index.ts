@@ -1,0 +1,6 @@
+export { LLM, DEFAULT_MODEL_DIR, type LoadOptions } from "./llm.js";
+export type { GenerateOptions, GenerateResult, Timings, FinishReason } from "./generate/generate.js";
+export type { SamplingOptions } from "./generate/sampler.js";
+export type { LlamaConfig } from "./config.js";
+export { Tokenizer, StreamDecoder } from "./tokenizer.js";
+export * from "./errors.js";

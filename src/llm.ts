@@ -1,0 +1,241 @@
+/**
+ * The public model API.
+ *
+ *   const model = await LLM.load();                       // embedded tinycode-7m
+ *   const model = await LLM.load(dir, { dtype: "bf16", threads: 2 });
+ *   const r = await model.generate("def fib(n):", { maxNewTokens: 32 });
+ *   for await (const chunk of model.stream(prompt, opts)) process.stdout.write(chunk);
+ *   await model.dispose();
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { LlamaConfig } from "./config.js";
+import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
+import { runGeneration, validateGenerateOptions, type GenerateOptions, type GenerateResult, type Stepper } from "./generate/generate.js";
+import { loadHfDirectory, type ComputeDtype } from "./loader.js";
+import { addon, wrapNative, type ForwardResult, type NativeModel } from "./native.js";
+import type { Tokenizer } from "./tokenizer.js";
+
+export interface LoadOptions {
+  /** "f32": weights widened to f32 (the reference numerics); "bf16": bf16 weights, f32 accumulate. Default "bf16". */
+  dtype?: ComputeDtype;
+  /** Compute threads (default: physical cores). */
+  threads?: number;
+  /** KV-cache capacity in tokens (default: max_position_embeddings). */
+  contextLength?: number;
+  /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
+  kernels?: string;
+}
+
+/** The model shipped inside the package (tinycode-7m). */
+export const DEFAULT_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "tinycode-7m");
+
+function checkLoadOptions(o: LoadOptions): void {
+  if (o.dtype !== undefined && o.dtype !== "f32" && o.dtype !== "bf16") {
+    throw new InvalidOptionError(`dtype must be "f32" or "bf16", got ${JSON.stringify(o.dtype)}`);
+  }
+  if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 256)) {
+    throw new InvalidOptionError(`threads must be an integer in [1, 256], got ${String(o.threads)}`);
+  }
+  if (o.contextLength !== undefined && (!Number.isInteger(o.contextLength) || o.contextLength < 2)) {
+    throw new InvalidOptionError(`contextLength must be an integer >= 2, got ${String(o.contextLength)}`);
+  }
+  if (o.kernels !== undefined && !["auto", "ref", "avx2", "avx512"].includes(o.kernels)) {
+    throw new InvalidOptionError(`kernels must be auto, ref, avx2 or avx512, got ${JSON.stringify(o.kernels)}`);
+  }
+}
+
+export class LLM {
+  readonly config: LlamaConfig;
+  readonly tokenizer: Tokenizer;
+  readonly dtype: ComputeDtype;
+  readonly contextLength: number;
+  /** Matrix weight bytes streamed from memory per decode step. */
+  readonly decodeWeightBytes: number;
+  private native: NativeModel | null;
+  /** Token ids whose K/V are in the cache, at positions 0..n-1. */
+  private cached: number[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; contextLength: number; decodeWeightBytes: number }) {
+    this.config = args.config;
+    this.tokenizer = args.tokenizer;
+    this.native = args.native;
+    this.dtype = args.dtype;
+    this.contextLength = args.contextLength;
+    this.decodeWeightBytes = args.decodeWeightBytes;
+  }
+
+  /** Loads a Hugging Face Llama directory (default: the embedded tinycode-7m). */
+  static async load(path?: string, opts: LoadOptions = {}): Promise<LLM> {
+    checkLoadOptions(opts);
+    const dir = path ?? DEFAULT_MODEL_DIR;
+    const dtype = opts.dtype ?? "bf16";
+    const threads = opts.threads ?? addon().cpuInfo().physicalCores;
+    const loaded = loadHfDirectory(dir, { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 });
+    return new LLM({ ...loaded, dtype });
+  }
+
+  /** Native details: kernel variant, threads, bytes of weights and cache. */
+  info() {
+    return this.model().info();
+  }
+
+  private model(): NativeModel {
+    if (!this.native) throw new StateError("model has been disposed");
+    return this.native;
+  }
+
+  /** Serialises calls that use the KV cache. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  encode(text: string): number[] {
+    return this.tokenizer.encode(text);
+  }
+
+  private promptIds(prompt: string | number[]): number[] {
+    const ids = typeof prompt === "string" ? this.tokenizer.encode(prompt) : prompt;
+    if (!Array.isArray(ids) || ids.length === 0) throw new InvalidOptionError("prompt must be a non-empty string or id array");
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
+        throw new InvalidOptionError(`prompt token id ${String(id)} outside [0, ${this.config.vocabSize})`);
+      }
+    }
+    if (ids.length >= this.contextLength) {
+      throw new ContextOverflowError(`prompt has ${ids.length} tokens; the context holds ${this.contextLength} (prompt must leave room for one new token)`);
+    }
+    return ids;
+  }
+
+  private stepper(): Stepper {
+    return {
+      contextLength: this.contextLength,
+      eosTokenIds: this.config.eosTokenIds,
+      reuse: (ids) => {
+        let n = 0;
+        while (n < this.cached.length && n < ids.length - 1 && this.cached[n] === ids[n]) n++;
+        this.model().rollback(this.cached.length - n);
+        this.cached.length = n;
+        return n;
+      },
+      step: async (ids, firstPos) => {
+        const r = await this.forward(ids, firstPos);
+        this.cached.push(...ids);
+        return { logits: r.data, nativeMs: r.nativeMs };
+      },
+    };
+  }
+
+  /** One native forward step over `ids` at positions firstPos.. ; appends to the KV cache. */
+  private forward(ids: number[], firstPos: number, all = false, targets?: Int32Array): Promise<ForwardResult> {
+    const tokens = Int32Array.from(ids);
+    const positions = new Int32Array(ids.length);
+    for (let i = 0; i < ids.length; i++) positions[i] = firstPos + i;
+    const native = this.model();
+    return native.forward(tokens, positions, all, targets).catch((e: Error) => {
+      throw wrapNative("forward", () => {
+        throw e;
+      });
+    });
+  }
+
+  /** Generates a completion. */
+  generate(prompt: string | number[], opts: GenerateOptions = {}): Promise<GenerateResult> {
+    validateGenerateOptions(opts);
+    const ids = this.promptIds(prompt);
+    return this.exclusive(async () => {
+      for await (const ev of runGeneration(this.stepper(), this.tokenizer, ids, opts)) {
+        if (ev.type === "done") return ev.result;
+      }
+      throw new StateError("generation ended without a result");
+    });
+  }
+
+  /**
+   * Streams text chunks; never splits a UTF-8 character. The returned object
+   * is async-iterable and its `result` resolves to the full result at the end.
+   */
+  stream(prompt: string | number[], opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<GenerateResult> } {
+    validateGenerateOptions(opts);
+    const ids = this.promptIds(prompt);
+    let resolve!: (r: GenerateResult) => void, reject!: (e: unknown) => void;
+    const result = new Promise<GenerateResult>((res, rej) => ((resolve = res), (reject = rej)));
+    result.catch(() => undefined);
+    const chunks: string[] = [];
+    let wake: (() => void) | null = null;
+    let finished = false, failure: unknown = null;
+    void this.exclusive(async () => {
+      try {
+        for await (const ev of runGeneration(this.stepper(), this.tokenizer, ids, opts)) {
+          if (ev.type === "text") chunks.push(ev.text);
+          else resolve(ev.result);
+          wake?.();
+        }
+      } catch (e) {
+        failure = e;
+        reject(e);
+      } finally {
+        finished = true;
+        wake?.();
+      }
+    });
+    return {
+      result,
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          if (chunks.length) {
+            yield chunks.shift()!;
+            continue;
+          }
+          if (failure) throw failure;
+          if (finished) return;
+          await new Promise<void>((r) => (wake = r));
+          wake = null;
+        }
+      },
+    };
+  }
+
+  /**
+   * Negative log-likelihoods of ids[1..] given the preceding ids, in one
+   * batched forward pass from position 0 (the KV cache is reset).
+   */
+  nll(ids: number[]): Promise<Float32Array> {
+    if (ids.length < 2) throw new InvalidOptionError("nll needs at least 2 ids");
+    if (ids.length - 1 > this.contextLength) throw new ContextOverflowError(`window of ${ids.length - 1} tokens exceeds the context of ${this.contextLength}`);
+    return this.exclusive(async () => {
+      this.resetCache();
+      const r = await this.forward(ids.slice(0, -1), 0, true, Int32Array.from(ids.slice(1)));
+      this.resetCache();
+      return r.data;
+    });
+  }
+
+  /** Next-token logits after `ids` (fresh cache), for tests and tools. */
+  logits(ids: number[]): Promise<Float32Array> {
+    const p = this.promptIds(ids);
+    return this.exclusive(async () => {
+      this.resetCache();
+      const r = await this.forward(p, 0);
+      this.cached = p.slice();
+      return r.data;
+    });
+  }
+
+  /** Empties the KV cache (the next generate recomputes the whole prompt). */
+  resetCache(): void {
+    this.model().clearCache();
+    this.cached = [];
+  }
+
+  /** Releases native memory; the model cannot be used afterwards. */
+  async dispose(): Promise<void> {
+    await this.queue;
+    this.native?.dispose();
+    this.native = null;
+  }
+}

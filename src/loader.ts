@@ -1,0 +1,90 @@
+/**
+ * Loads a Hugging Face Llama directory into a native model: config, tokenizer,
+ * then each tensor read once into a reused buffer and repacked natively, so
+ * peak memory stays near the model's size in its compute format.
+ */
+import { existsSync, statSync } from "node:fs";
+import { loadConfig, type LlamaConfig } from "./config.js";
+import { ModelNotFoundError, WeightsFormatError } from "./errors.js";
+import { openSafetensorsDir, readTensorBytes } from "./formats/safetensors.js";
+import { llamaGraph, llamaTensors } from "./models/llama.js";
+import { addon, wrapNative, type NativeModel } from "./native.js";
+import { Tokenizer } from "./tokenizer.js";
+
+export type ComputeDtype = "f32" | "bf16";
+
+export interface NativeLoadOptions {
+  dtype: ComputeDtype;
+  threads: number;
+  contextLength: number;
+  kernels: string;
+}
+
+export interface LoadedModel {
+  config: LlamaConfig;
+  tokenizer: Tokenizer;
+  native: NativeModel;
+  /** bytes of matrix weights read by one decode step (all matrices but the embedding) */
+  decodeWeightBytes: number;
+  /** KV-cache capacity in tokens */
+  contextLength: number;
+}
+
+export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedModel {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new ModelNotFoundError(`model directory not found: ${dir}`);
+  }
+  const config = loadConfig(dir);
+  const tokenizer = Tokenizer.load(dir);
+  const index = openSafetensorsDir(dir);
+  const specs = llamaTensors(config);
+
+  // Check presence and shapes before allocating anything natively.
+  let maxBytes = 0;
+  for (const s of specs) {
+    const info = index.tensors.get(s.hfName);
+    if (!info) throw new WeightsFormatError(`${dir}: tensor '${s.hfName}' is missing`);
+    const want = s.kind === "norm" ? [s.cols] : [s.rows, s.cols];
+    if (info.shape.length !== want.length || info.shape.some((v, i) => v !== want[i])) {
+      throw new WeightsFormatError(
+        `${info.file}: tensor '${s.hfName}' has shape [${info.shape}], expected [${want}] from config.json`,
+      );
+    }
+    maxBytes = Math.max(maxBytes, info.nbytes);
+  }
+
+  // 0 = the model's trained context (max_position_embeddings).
+  const contextLength = opts.contextLength || config.maxPositionEmbeddings;
+  const { NativeModel } = addon();
+  const native = wrapNative("creating model", () => new NativeModel({
+    threads: opts.threads,
+    kernels: opts.kernels,
+    nLayers: config.nLayers,
+    nKvHeads: config.nKvHeads,
+    headDim: config.headDim,
+    nCtx: contextLength,
+    ropeTheta: config.ropeTheta,
+  }));
+  try {
+    const scratch = Buffer.allocUnsafe(maxBytes);
+    let decodeWeightBytes = 0;
+    const elem = opts.dtype === "f32" ? 4 : 2;
+    for (const s of specs) {
+      const info = index.tensors.get(s.hfName)!;
+      const bytes = readTensorBytes(info, scratch);
+      const format = s.kind === "norm" ? "f32" : opts.dtype;
+      wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, info.dtype, bytes, s.rows, s.cols, format));
+      if (s.kind === "matrix" && s.name !== "token_embd.weight") decodeWeightBytes += s.rows * s.cols * elem;
+    }
+    if (config.tieWordEmbeddings) {
+      native.aliasWeight("output.weight", "token_embd.weight");
+      decodeWeightBytes += config.vocabSize * config.hiddenSize * elem;
+    }
+    const graph = llamaGraph(config);
+    wrapNative("building graph", () => native.setGraph(graph.ops, graph.output));
+    return { config, tokenizer, native, decodeWeightBytes, contextLength };
+  } catch (e) {
+    native.dispose();
+    throw e;
+  }
+}

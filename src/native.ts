@@ -1,0 +1,90 @@
+/**
+ * Typed access to the native addon (build/Release/lowbit.node, built by
+ * node-gyp during `npm install`).
+ */
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { NativeError } from "./errors.js";
+
+export interface ForwardResult {
+  /** [rows, vocab] logits, or [rows] negative log-likelihoods when targets were given */
+  data: Float32Array;
+  rows: number;
+  /** wall time of the native forward step */
+  nativeMs: number;
+}
+
+export interface OpSpec {
+  op: "embed" | "rms_norm" | "matmul" | "rope" | "kv_store" | "attention" | "add" | "silu_mul" | "output_rows";
+  a?: string;
+  b?: string;
+  out?: string;
+  weight?: string;
+  layer?: number;
+  heads?: number;
+  eps?: number;
+}
+
+export interface NativeModelOptions {
+  threads: number;
+  kernels: string;
+  nLayers: number;
+  nKvHeads: number;
+  headDim: number;
+  nCtx: number;
+  ropeTheta: number;
+}
+
+export interface NativeModel {
+  addWeight(name: string, dtype: "F32" | "F16" | "BF16", bytes: Uint8Array, rows: number, cols: number, format: string): void;
+  aliasWeight(name: string, target: string): void;
+  setGraph(ops: OpSpec[], output: string): void;
+  forward(tokens: Int32Array, positions: Int32Array, all: boolean, targets?: Int32Array): Promise<ForwardResult>;
+  cacheSize(): number;
+  cachePositions(): Int32Array;
+  rollback(n: number): void;
+  drop(start: number, count: number, shift: number): void;
+  clearCache(): void;
+  info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number };
+  dispose(): void;
+}
+
+export interface CpuInfo {
+  features: string;
+  physicalCores: number;
+  logicalCores: number;
+  kernels: string;
+}
+
+export interface Addon {
+  NativeModel: new (opts: NativeModelOptions) => NativeModel;
+  cpuInfo(): CpuInfo;
+  measureBandwidth(threads: number, mbytes: number, reps: number): number;
+  runKernel(variant: string, name: string, args: Record<string, unknown>): unknown;
+}
+
+let cached: Addon | undefined;
+
+/** Loads the addon once; a missing build is a typed error with the fix. */
+export function addon(): Addon {
+  if (cached) return cached;
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  const path = join(root, "build", "Release", "lowbit.node");
+  if (!existsSync(path)) {
+    throw new NativeError(`native addon not built (${path} missing): run \`npm install\` or \`npm run build\``);
+  }
+  const require = createRequire(import.meta.url);
+  cached = require(path) as Addon;
+  return cached;
+}
+
+/** Runs a native call, turning its plain Error into a NativeError. */
+export function wrapNative<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new NativeError(`${what}: ${(e as Error).message}`, { cause: e });
+  }
+}
