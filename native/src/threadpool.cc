@@ -44,7 +44,12 @@ void ThreadPool::run(const Job& job) {
     cv_.notify_all();
   }
   job(0, n_);
-  while (pending_.load(std::memory_order_acquire) != 0) LOWBIT_PAUSE();
+  // Spin, then yield: if another process holds the core a worker needs,
+  // yielding lets it run instead of burning our whole time slice.
+  for (unsigned spins = 0; pending_.load(std::memory_order_acquire) != 0; spins++) {
+    if (spins < 20000) LOWBIT_PAUSE();
+    else std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 
@@ -55,7 +60,8 @@ void ThreadPool::worker_loop(int tid) {
     auto start = std::chrono::steady_clock::now();
     unsigned spins = 0;
     while (generation_.load(std::memory_order_acquire) == seen) {
-      LOWBIT_PAUSE();
+      if (spins < 20000) LOWBIT_PAUSE();
+      else std::this_thread::yield();
       if ((++spins & 1023) == 0 && std::chrono::steady_clock::now() - start > kSpinFor) {
         std::unique_lock<std::mutex> lock(mutex_);
         sleeping_.fetch_add(1);

@@ -55,9 +55,45 @@ void tile(const typename LA::T* A, int64_t lda, const typename LW::T* W, int64_t
     }
 }
 
+// m == 1 (decode): memory-bound. 4 weight rows at a time, 32 elements per step,
+// while prefetching the same columns of the next 4 rows so the short row
+// streams of small matrices do not wait for the hardware prefetcher.
+template <class LA, class LW>
+void gemv(const typename LA::T* A, const typename LW::T* W, int64_t ldw, float* C, int64_t j0, int64_t j1, int64_t k) {
+  constexpr int64_t kElemBytes = sizeof(typename LW::T);
+  int64_t j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    const typename LW::T* w = W + j * ldw;
+    const char* next = reinterpret_cast<const char*>(W + (j + 4) * ldw);
+    const bool pf = j + 8 <= j1;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t p = 0;
+    for (; p + 32 <= k; p += 32) {
+      if (pf)
+        for (int c = 0; c < 4; c++)
+          for (int64_t b = 0; b < 32 * kElemBytes; b += 64) _mm_prefetch(next + (c * ldw + p) * kElemBytes + b, _MM_HINT_T0);
+      for (int q = 0; q < 32; q += 8) {
+        __m256 a = LA::load(A + p + q);
+        for (int c = 0; c < 4; c++) acc[c] = _mm256_fmadd_ps(a, LW::load(w + c * ldw + p + q), acc[c]);
+      }
+    }
+    for (; p + 8 <= k; p += 8) {
+      __m256 a = LA::load(A + p);
+      for (int c = 0; c < 4; c++) acc[c] = _mm256_fmadd_ps(a, LW::load(w + c * ldw + p), acc[c]);
+    }
+    for (int c = 0; c < 4; c++) {
+      float s = hsum8(acc[c]);
+      for (int64_t q = p; q < k; q++) s += LA::scalar(A + q) * LW::scalar(w + c * ldw + q);
+      C[j + c] = s;
+    }
+  }
+  for (; j < j1; j++) tile<1, 1, LA, LW>(A, 0, W + j * ldw, ldw, C + j, 0, k);
+}
+
 template <class LA, class LW>
 void matmul_driver(const typename LA::T* A, int64_t lda, const typename LW::T* W, int64_t ldw, float* C,
                    int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
+  if (m == 1) return gemv<LA, LW>(A, W, ldw, C, j0, j1, k);
   constexpr int64_t MB = 64, NB = 16;
   for (int64_t ib = 0; ib < m; ib += MB) {
     int64_t ie = ib + MB < m ? ib + MB : m;

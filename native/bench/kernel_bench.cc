@@ -1,0 +1,139 @@
+// Standalone kernel check + timing, no Node needed (used on hosts where only a
+// C++ toolchain exists, e.g. to verify AVX-512/AMX variants):
+//   make -C native/bench && native/bench/kernel_bench [--quick]
+// For every available variant it compares each kernel with the scalar
+// reference on random inputs (odd sizes included), then times matmuls of
+// model shapes (decode m=1 and prefill m=512) with 1..N threads.
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu.h"
+#include "kernels/kernels.h"
+#include "matmul.h"
+#include "threadpool.h"
+#include "weights.h"
+
+using namespace lowbit;
+
+static std::mt19937 rng(std::random_device{}());
+static std::vector<float> randv(size_t n, float lo = -1, float hi = 1) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+static std::vector<uint16_t> tobf16(const std::vector<float>& v) {
+  std::vector<uint16_t> o(v.size());
+  for (size_t i = 0; i < v.size(); i++) o[i] = f32_to_bf16_scalar(v[i]);
+  return o;
+}
+
+static int failures = 0;
+static void check(bool ok, const std::string& what) {
+  if (!ok) {
+    failures++;
+    std::printf("FAIL %s\n", what.c_str());
+  }
+}
+
+static void test_variant(const KernelTable& kt) {
+  const KernelTable& ref = kernels_ref();
+  for (int64_t m : {1, 2, 3, 4, 5, 9})
+    for (int64_t n : {1, 3, 4, 5, 17, 33})
+      for (int64_t k : {1, 7, 16, 17, 33, 100, 257}) {
+        auto A = randv(m * k), W = randv(n * k);
+        auto Ab = tobf16(A), Wb = tobf16(W);
+        std::vector<float> c1(m * n), c2(m * n), bound(m * n);
+        int64_t j0 = n > 2 ? 1 : 0, j1 = n;
+        for (int64_t i = 0; i < m; i++)
+          for (int64_t j = 0; j < n; j++) {
+            double b = 0;
+            for (int64_t p = 0; p < k; p++) b += std::fabs(A[i * k + p] * W[j * k + p]);
+            bound[i * n + j] = (float)(1e-5 * b + 1e-6);
+          }
+        ref.matmul_f32(A.data(), k, W.data(), k, c1.data(), n, m, j0, j1, k);
+        kt.matmul_f32(A.data(), k, W.data(), k, c2.data(), n, m, j0, j1, k);
+        for (int64_t i = 0; i < m * n; i++)
+          check(std::fabs(c1[i] - c2[i]) <= bound[i], std::string(kt.name) + " matmul_f32 m" + std::to_string(m) +
+                                                          " n" + std::to_string(n) + " k" + std::to_string(k));
+        std::fill(c1.begin(), c1.end(), 0.f);
+        std::fill(c2.begin(), c2.end(), 0.f);
+        ref.matmul_bf16_bf16a(Ab.data(), k, Wb.data(), k, c1.data(), n, m, j0, j1, k);
+        kt.matmul_bf16_bf16a(Ab.data(), k, Wb.data(), k, c2.data(), n, m, j0, j1, k);
+        for (int64_t i = 0; i < m * n; i++)
+          check(std::fabs(c1[i] - c2[i]) <= bound[i], std::string(kt.name) + " matmul_bf16 m" + std::to_string(m) +
+                                                          " n" + std::to_string(n) + " k" + std::to_string(k));
+      }
+  for (int64_t n : {1, 5, 16, 17, 100, 1000}) {
+    auto x = randv(n, -80, 0), y = randv(n, -20, 20), w = randv(n);
+    auto e1 = x, e2 = x;
+    float s1 = ref.exp_sum_f32(e1.data(), n, 0.f), s2 = kt.exp_sum_f32(e2.data(), n, 0.f);
+    for (int64_t i = 0; i < n; i++) check(std::fabs(e1[i] - e2[i]) <= 4e-7f * e1[i] + 1e-38f, std::string(kt.name) + " exp");
+    check(std::fabs(s1 - s2) <= 1e-5f * s1, std::string(kt.name) + " exp_sum");
+    check(ref.max_f32(y.data(), n) == kt.max_f32(y.data(), n), std::string(kt.name) + " max");
+    std::vector<float> o1(n), o2(n);
+    ref.silu_mul_f32(y.data(), w.data(), o1.data(), n);
+    kt.silu_mul_f32(y.data(), w.data(), o2.data(), n);
+    for (int64_t i = 0; i < n; i++)
+      check(std::fabs(o1[i] - o2[i]) <= 1e-6f * std::fabs(o1[i]) + 1e-30f, std::string(kt.name) + " silu_mul");
+    std::vector<uint16_t> b1(n), b2(n);
+    ref.f32_to_bf16(y.data(), b1.data(), n);
+    kt.f32_to_bf16(y.data(), b2.data(), n);
+    check(b1 == b2, std::string(kt.name) + " f32_to_bf16");
+  }
+}
+
+static double time_ms(const std::function<void()>& f, int reps) {
+  f();
+  std::vector<double> t;
+  for (int r = 0; r < reps; r++) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+static void bench(const KernelTable& kt, int threads, bool quick) {
+  ThreadPool pool(threads);
+  MatmulScratch scratch;
+  struct Shape { int64_t n, k; };
+  // tinycode-100m ffn_up-like and TinyLlama-1.1B ffn_up-like shapes
+  for (Shape s : {Shape{2048, 768}, Shape{5632, 2048}}) {
+    for (WFormat f : {WFormat::F32, WFormat::BF16}) {
+      auto Wf = randv(s.n * s.k);
+      auto W = make_weight("w", SrcDtype::F32, Wf.data(), Wf.size() * 4, s.n, s.k, f);
+      for (int64_t m : {(int64_t)1, (int64_t)(quick ? 128 : 512)}) {
+        auto A = randv(m * s.k);
+        std::vector<float> C(m * s.n);
+        double ms = time_ms([&] { matmul(pool, kt, A.data(), s.k, m, *W, C.data(), s.n, scratch); }, m == 1 ? 50 : 5);
+        double flops = 2.0 * m * s.n * s.k;
+        std::printf("%-7s %-5s t=%d m=%-4lld n=%-5lld k=%-5lld %9.3f ms %8.1f GFLOP/s %7.1f GB/s(weights)\n", kt.name,
+                    wformat_name(f), threads, (long long)m, (long long)s.n, (long long)s.k, ms, flops / ms / 1e6,
+                    W->bytes() / ms / 1e6);
+      }
+    }
+  }
+}
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  std::printf("cpu: %s; physical cores %d\n", cpu_features_string().c_str(), cpu().physical_cores);
+  std::vector<const KernelTable*> variants;
+  for (const char* v : {"avx2", "avx512"})
+    if (const KernelTable* kt = kernels_by_name(v)) variants.push_back(kt);
+    else std::printf("variant %s not supported on this CPU\n", v);
+  for (auto* kt : variants) test_variant(*kt);
+  std::printf("kernel checks: %d failures\n", failures);
+  for (auto* kt : variants)
+    for (int t = 1; t <= cpu().physical_cores; t *= 2) bench(*kt, t, quick);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,121 @@
+/**
+ * Core-runtime benchmark: TTFT / TPOT per model, dtype, thread count and
+ * prompt length, with the machine's read bandwidth measured in the same run
+ * so decode can be compared with its memory-bound limit.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LLM } from "../llm.js";
+import type { ComputeDtype } from "../loader.js";
+import { addon } from "../native.js";
+import { summarize, type Summary } from "./stats.js";
+
+export interface CoreBenchOptions {
+  models: { name: string; dir: string }[];
+  dtypes: ComputeDtype[];
+  threads: number[];
+  promptLengths: number[];
+  genTokens: number;
+  reps: number;
+  onProgress?: (label: string) => void;
+}
+
+export interface CoreBenchRow {
+  model: string;
+  dtype: ComputeDtype;
+  threads: number;
+  promptTokens: number;
+  genTokens: number;
+  ttftMs: Summary;
+  tpotMs: Summary;
+  promptTokPerS: number;
+  genTokPerS: number;
+  /** median ms per decoded token outside the native forward */
+  overheadMs: number;
+  /** bytes read per decode step: weights + the KV cache at the mean decode position */
+  weightBytesPerToken: number;
+  kvBytesPerToken: number;
+  /** achieved read bandwidth at the median TPOT, GB/s */
+  achievedGBs: number;
+  /** (bytes per token / measured bandwidth) / median TPOT */
+  bandwidthEfficiency: number;
+}
+
+export interface CoreBenchReport {
+  date: string;
+  cpu: ReturnType<ReturnType<typeof addon>["cpuInfo"]>;
+  node: string;
+  bandwidthGBs: Record<number, number>;
+  rows: CoreBenchRow[];
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export const BENCH_PROMPT_FILE = join(ROOT, "src", "bench", "prompt.py.txt");
+
+/** Deterministic code prompt of exactly n tokens (the shipped Python file, repeated if needed). */
+export function benchPromptIds(model: LLM, n: number): number[] {
+  const base = model.encode(readFileSync(BENCH_PROMPT_FILE, "utf8"));
+  const ids: number[] = [];
+  while (ids.length < n) ids.push(...base);
+  return ids.slice(0, n);
+}
+
+export function measureBandwidth(threads: number): number {
+  // 1 GiB buffer, best of 5 passes
+  return addon().measureBandwidth(threads, 1024, 5);
+}
+
+export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport> {
+  const bandwidthGBs: Record<number, number> = {};
+  for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
+  const rows: CoreBenchRow[] = [];
+  for (const m of o.models) {
+    for (const dtype of o.dtypes) {
+      for (const threads of o.threads) {
+        const model = await LLM.load(m.dir, { dtype, threads });
+        try {
+          const c = model.config;
+          for (const L of o.promptLengths) {
+            const ids = benchPromptIds(model, L);
+            const ttft: number[] = [], tpot: number[] = [], ovh: number[] = [];
+            for (let r = 0; r <= o.reps; r++) {
+              o.onProgress?.(`${m.name} ${dtype} t=${threads} prompt=${L} run ${r}/${o.reps}`);
+              model.resetCache();
+              const g = await model.generate(ids, { maxNewTokens: o.genTokens, temperature: 0, stopAtEos: false });
+              if (r === 0) continue; // warm-up
+              ttft.push(g.timings.ttftMs);
+              tpot.push(g.timings.tpotMs);
+              ovh.push(g.timings.overheadMsPerToken);
+            }
+            const tp = summarize(tpot), tt = summarize(ttft);
+            // K and V, f32, every layer, at the mean decode position
+            const kvBytes = 2 * c.nLayers * c.nKvHeads * c.headDim * 4 * (L + o.genTokens / 2);
+            const bytes = model.decodeWeightBytes + kvBytes;
+            const bw = bandwidthGBs[threads]!;
+            rows.push({
+              model: m.name,
+              dtype,
+              threads,
+              promptTokens: L,
+              genTokens: o.genTokens,
+              ttftMs: tt,
+              tpotMs: tp,
+              promptTokPerS: (L / tt.median) * 1000,
+              genTokPerS: 1000 / tp.median,
+              overheadMs: summarize(ovh).median,
+              weightBytesPerToken: model.decodeWeightBytes,
+              kvBytesPerToken: kvBytes,
+              achievedGBs: bytes / tp.median / 1e6,
+              bandwidthEfficiency: bytes / (bw * 1e9) / (tp.median / 1000),
+            });
+          }
+        } finally {
+          await model.dispose();
+        }
+      }
+    }
+  }
+  for (const t of o.threads) bandwidthGBs[t] = Math.max(bandwidthGBs[t]!, measureBandwidth(t));
+  return { date: new Date().toISOString(), cpu: addon().cpuInfo(), node: process.version, bandwidthGBs, rows };
+}

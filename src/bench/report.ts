@@ -1,0 +1,23 @@
+/** Markdown rendering of the core benchmark. */
+import { fmt, fmtSummary } from "./stats.js";
+import type { CoreBenchReport } from "./core.js";
+
+export function coreBenchMarkdown(r: CoreBenchReport): string {
+  const lines: string[] = [];
+  lines.push(`Machine: ${r.cpu.physicalCores} physical cores, kernels \`${r.cpu.kernels}\` (${r.cpu.features}); Node ${r.node}; ${r.date}`);
+  lines.push("");
+  lines.push(
+    "Read bandwidth (same run, 1 GiB buffer, best of 5): " +
+      Object.entries(r.bandwidthGBs).map(([t, g]) => `${t} thread${t === "1" ? "" : "s"} ${fmt(g)} GB/s`).join(", "),
+  );
+  lines.push("");
+  lines.push("| model | dtype | threads | prompt | TTFT ms median (min-max) | prompt tok/s | TPOT ms median (min-max) | gen tok/s | MB read/token | GB/s | % of bandwidth limit | outside native ms/token (% of TPOT) |");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const x of r.rows) {
+    const mb = (x.weightBytesPerToken + x.kvBytesPerToken) / 1e6;
+    lines.push(
+      `| ${x.model} | ${x.dtype} | ${x.threads} | ${x.promptTokens} | ${fmtSummary(x.ttftMs)} | ${fmt(x.promptTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.genTokPerS, 0)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% | ${fmt(x.overheadMs, 3)} (${fmt((x.overheadMs / x.tpotMs.median) * 100, 1)}%) |`,
+    );
+  }
+  return lines.join("\n");
+}
