@@ -36,17 +36,21 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   if (name == "matmul_f32" || name == "matmul_bf16") {
     int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
     if (j0 > j1 || j1 > n) throw Napi::RangeError::New(env, "bad column range");
-    Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
-    std::fill(c.Data(), c.Data() + m * n, 0.0f);
+    if (m * n > (1 << 26)) throw Napi::RangeError::New(env, "m * n too large");
+    // Inputs are validated before the output is allocated.
     if (name == "matmul_f32") {
       auto A = field<Napi::Float32Array>(a, "a", m * k);
       auto W = field<Napi::Float32Array>(a, "w", n * k);
+      Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+      std::fill(c.Data(), c.Data() + m * n, 0.0f);
       kt->matmul_f32(A.Data(), k, W.Data(), k, c.Data(), n, m, j0, j1, k);
-    } else {
-      auto A = field<Napi::Uint16Array>(a, "a", m * k);
-      auto W = field<Napi::Uint16Array>(a, "w", n * k);
-      kt->matmul_bf16_bf16a(A.Data(), k, W.Data(), k, c.Data(), n, m, j0, j1, k);
+      return c;
     }
+    auto A = field<Napi::Uint16Array>(a, "a", m * k);
+    auto W = field<Napi::Uint16Array>(a, "w", n * k);
+    Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+    std::fill(c.Data(), c.Data() + m * n, 0.0f);
+    kt->matmul_bf16_bf16a(A.Data(), k, W.Data(), k, c.Data(), n, m, j0, j1, k);
     return c;
   }
   if (name == "dot_rows") {

@@ -83,6 +83,7 @@ struct Compiler {
       op.b = read(s, s.b);
       check_heads(s, op.a, dims.n_kv_heads);
       check_heads(s, op.b, dims.n_kv_heads);
+      if (buf(op.a).out_rows || buf(op.b).out_rows) fail(s, "kv_store needs one row per token");
     } else if (s.op == "attention") {
       op.type = OpType::Attention;
       check_layer(s);
@@ -91,6 +92,7 @@ struct Compiler {
       op.heads = s.heads;
       check_heads(s, op.a, s.heads);
       if (s.heads % dims.n_kv_heads) fail(s, "heads must be a multiple of kv heads");
+      if (buf(op.a).out_rows) fail(s, "attention needs one row per token");
       op.out = write(s, s.out, buf(op.a).cols, false);
     } else if (s.op == "add" || s.op == "silu_mul") {
       op.type = s.op == "add" ? OpType::Add : OpType::SiluMul;
@@ -102,6 +104,7 @@ struct Compiler {
     } else if (s.op == "output_rows") {
       op.type = OpType::OutputRows;
       op.a = read(s, s.a);
+      if (buf(op.a).out_rows) fail(s, "input already has output rows");
       op.out = write(s, s.out, buf(op.a).cols, true);
     } else {
       fail(s, "unknown op");

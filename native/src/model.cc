@@ -18,6 +18,7 @@ Model::Model(const ModelParams& p) : p_(p) {
   if (p.threads < 1 || p.threads > 256) throw std::invalid_argument("threads must be in [1, 256]");
   if (p.n_layers < 1 || p.n_kv_heads < 1 || p.head_dim < 2 || p.head_dim % 2 || p.n_ctx < 1)
     throw std::invalid_argument("invalid model dimensions");
+  if (!(p.rope_theta > 0) || !std::isfinite(p.rope_theta)) throw std::invalid_argument("ropeTheta must be > 0");
   pool_ = std::make_unique<ThreadPool>(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta);
   inv_freq_ = rope_inv_freq(p.rope_theta, p.head_dim);

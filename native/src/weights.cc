@@ -1,5 +1,6 @@
 #include "weights.h"
 
+#include <cstdint>
 #include <stdexcept>
 
 #include "kernels/kernels.h"
@@ -68,8 +69,11 @@ float src_at(SrcDtype src, const void* data, size_t i) {
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
                                     int64_t rows, int64_t cols, WFormat target) {
   if (rows <= 0 || cols <= 0) throw std::invalid_argument(name + ": empty or negative shape");
+  // Overflow-safe: rows * cols * element size must fit and equal nbytes.
+  const size_t esz = src_dtype_size(src);
+  if ((size_t)cols > SIZE_MAX / esz / (size_t)rows) throw std::invalid_argument(name + ": shape too large");
   size_t count = (size_t)rows * (size_t)cols;
-  if (count / (size_t)rows != (size_t)cols || nbytes != count * src_dtype_size(src))
+  if (nbytes != count * esz)
     throw std::invalid_argument(name + ": byte size does not match shape and dtype");
   auto w = std::make_unique<Weight>();
   w->name = name;

@@ -259,10 +259,19 @@ void silu_mul_f32(const float* g, const float* u, float* out, int64_t n) {
   }
 }
 
+// Integer round-to-nearest-even (not vcvtneps2bf16, which flushes subnormal
+// inputs to zero): bit-identical to the scalar reference, NaN stays quiet NaN.
 void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm256_storeu_si256((__m256i*)(y + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+  for (; i + 16 <= n; i += 16) {
+    __m512i u = _mm512_castps_si512(_mm512_loadu_ps(x + i));
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb)), 16);
+    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, abs_mask), inf);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+    _mm256_storeu_si256((__m256i*)(y + i), _mm512_cvtepi32_epi16(r));
+  }
   for (; i < n; i++) y[i] = f32_to_bf16_scalar(x[i]);
 }
 
