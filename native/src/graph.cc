@@ -128,7 +128,27 @@ Graph Graph::compile(const std::vector<OpSpec>& specs, const std::string& output
   if (!c.g.embedding) throw std::invalid_argument("graph has no embed op");
   c.g.output = it->second;
   c.g.vocab = c.g.bufs[it->second].cols;
+  c.g.fuse_matmuls();
   return std::move(c.g);
+}
+
+void Graph::fuse_matmuls() {
+  std::vector<Op> fused;
+  for (const Op& op : ops) {
+    if (op.type == OpType::Matmul && !fused.empty()) {
+      Op& prev = fused.back();
+      bool out_is_input = op.out == prev.a || prev.out == op.a;
+      for (int o : prev.more_out) out_is_input = out_is_input || o == op.a;
+      if (prev.type == OpType::Matmul && prev.a == op.a && prev.w->format == op.w->format && !out_is_input &&
+          prev.more_w.size() < 7 /* matmul_multi takes at most 8 */) {
+        prev.more_w.push_back(op.w);
+        prev.more_out.push_back(op.out);
+        continue;
+      }
+    }
+    fused.push_back(op);
+  }
+  ops = std::move(fused);
 }
 
 }  // namespace lowbit

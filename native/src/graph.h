@@ -30,6 +30,10 @@ struct Op {
   const Weight* w = nullptr;
   int layer = -1, heads = 0;
   float eps = 0;
+  // Matmuls reading the same input (q/k/v, gate/up) are fused by the compiler
+  // into one op: extra weights and their output buffers.
+  std::vector<const Weight*> more_w;
+  std::vector<int> more_out;
 };
 
 struct BufInfo {
@@ -52,6 +56,10 @@ struct Graph {
   const Weight* embedding = nullptr;
 
   // Throws std::invalid_argument with a message naming the op on any error.
+  // Fuses runs of matmuls that share an input buffer and weight format, when
+  // no op in the run writes that input. Called by compile().
+  void fuse_matmuls();
+
   static Graph compile(const std::vector<OpSpec>& specs, const std::string& output, const WeightMap& weights,
                        const GraphDims& dims);
 };

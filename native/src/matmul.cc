@@ -1,5 +1,6 @@
 #include "matmul.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace lowbit {
@@ -52,13 +53,20 @@ const FormatOps& format_ops(WFormat f) {
 
 void matmul(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda, int64_t m, const Weight& W,
             float* C, int64_t ldc, MatmulScratch& scratch) {
-  const FormatOps& ops = format_ops(W.format);
-  const int64_t k = W.cols, n = W.rows;
+  if (ldc != W.rows) throw std::logic_error("matmul: ldc must equal the weight's rows");
+  const Weight* w = &W;
+  matmul_multi(pool, kt, A, lda, m, &w, &C, 1, scratch);
+}
+
+void matmul_multi(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda, int64_t m,
+                  const Weight* const* W, float* const* C, int count, MatmulScratch& scratch) {
+  const FormatOps& ops = format_ops(W[0]->format);
+  const int64_t k = W[0]->cols;
+  for (int i = 1; i < count; i++)
+    if (W[i]->format != W[0]->format || W[i]->cols != k) throw std::logic_error("matmul_multi: mixed weights");
   size_t ab = ops.act_bytes(m, k);
   if (ab) scratch.act.reserve(ab);
   void* act = ab ? scratch.act.data() : nullptr;
-  // Output columns are split in blocks of 16 so threads own whole register tiles.
-  const int64_t nblocks = (n + 15) / 16;
   if (ops.prepare && m == 1) {
     ops.prepare(kt, A, lda, k, 0, 1, act);
   } else if (ops.prepare) {
@@ -68,11 +76,22 @@ void matmul(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda
       ops.prepare(kt, A, lda, k, r0, r1, act);
     });
   }
+  // Output columns of all weights, in blocks of 16 (whole register tiles),
+  // split evenly over the threads.
+  int64_t first_block[9] = {0};
+  if (count > 8) throw std::logic_error("matmul_multi: at most 8 weights");
+  for (int i = 0; i < count; i++) first_block[i + 1] = first_block[i] + (W[i]->rows + 15) / 16;
+  const int64_t nblocks = first_block[count];
   pool.run([&](int tid, int nth) {
     long b0, b1;
     split_range(nblocks, nth, tid, &b0, &b1);
-    int64_t j0 = b0 * 16, j1 = b1 * 16 < n ? b1 * 16 : n;
-    if (j0 < j1) ops.run(kt, A, lda, act, m, W, C, ldc, j0, j1);
+    for (int i = 0; i < count && b0 < b1; i++) {
+      int64_t lo = std::max<int64_t>(b0, first_block[i]), hi = std::min<int64_t>(b1, first_block[i + 1]);
+      if (lo >= hi) continue;
+      const int64_t n = W[i]->rows;
+      int64_t j0 = (lo - first_block[i]) * 16, j1 = std::min<int64_t>((hi - first_block[i]) * 16, n);
+      ops.run(kt, A, lda, act, m, *W[i], C[i], n, j0, j1);
+    }
   });
 }
 

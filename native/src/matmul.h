@@ -19,4 +19,9 @@ struct MatmulScratch {
 void matmul(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda, int64_t m, const Weight& W,
             float* C, int64_t ldc, MatmulScratch& scratch);
 
+// Several weights of one format applied to the same input in one threaded
+// job (activations prepared once): C_i[m, W_i.rows] = A . W_i^T, ldc_i = W_i.rows.
+void matmul_multi(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda, int64_t m,
+                  const Weight* const* W, float* const* C, int count, MatmulScratch& scratch);
+
 }  // namespace lowbit

@@ -94,9 +94,17 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       case OpType::RmsNorm:
         op_rms_norm(pool, kt, B(op.a), rows_a, graph_.bufs[op.a].cols, op.w->data.as<float>(), op.eps, B(op.out));
         break;
-      case OpType::Matmul:
-        matmul(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, *op.w, B(op.out), op.w->rows, mm_scratch_);
+      case OpType::Matmul: {
+        const Weight* ws[8] = {op.w};
+        float* cs[8] = {B(op.out)};
+        int count = 1;
+        for (size_t i = 0; i < op.more_w.size(); i++, count++) {  // <= 7 (fuse_matmuls)
+          ws[count] = op.more_w[i];
+          cs[count] = B(op.more_out[i]);
+        }
+        matmul_multi(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, ws, cs, count, mm_scratch_);
         break;
+      }
       case OpType::Rope: op_rope(pool, B(op.a), n, op.heads, p_.head_dim, cos_.data(), sin_.data()); break;
       case OpType::KvStore: op_kv_store(pool, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
       case OpType::Attention:

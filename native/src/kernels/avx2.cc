@@ -2,7 +2,9 @@
 // Compiled with -mavx2 -mfma -mf16c; called only when CPUID reports them.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels.h"
 
@@ -118,9 +120,36 @@ void matmul_f32(const float* A, int64_t lda, const float* W, int64_t ldw, float*
                 int64_t j0, int64_t j1, int64_t k) {
   matmul_driver<LoadF32, LoadF32>(A, lda, W, ldw, C, ldc, m, j0, j1, k);
 }
+// bf16 x bf16 without a bf16 dot instruction: products of bf16 values are exact
+// in f32, so widening both sides and using f32 FMA gives the reference
+// numerics. Activations are widened once; for m > 1 each 16-row weight block
+// is widened once per 64-row activation block and reused by every tile.
 void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc,
                        int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  matmul_driver<LoadBF16, LoadBF16>(A, lda, W, ldw, C, ldc, m, j0, j1, k);
+  thread_local std::vector<float> abuf, wbuf;
+  constexpr int64_t MB = 64, NB = 16;
+  auto widen = [](const uint16_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, LoadBF16::load(src + i));
+    for (; i < n; i++) dst[i] = bf16_to_f32_scalar(src[i]);
+  };
+  if (m == 1) {
+    abuf.resize(k);
+    widen(A, abuf.data(), k);
+    return gemv<LoadF32, LoadBF16>(abuf.data(), W, ldw, C, j0, j1, k);
+  }
+  abuf.resize(MB * k);
+  wbuf.resize(NB * k);
+  for (int64_t ib = 0; ib < m; ib += MB) {
+    const int64_t rows = std::min(MB, m - ib);
+    for (int64_t r = 0; r < rows; r++) widen(A + (ib + r) * lda, abuf.data() + r * k, k);
+    for (int64_t jb = j0; jb < j1; jb += NB) {
+      const int64_t cols = std::min(NB, j1 - jb);
+      for (int64_t c = 0; c < cols; c++) widen(W + (jb + c) * ldw, wbuf.data() + c * k, k);
+      // C block [ib:ib+rows, jb:jb+cols] from the widened blocks
+      matmul_driver<LoadF32, LoadF32>(abuf.data(), k, wbuf.data(), k, C + ib * ldc + jb, ldc, rows, 0, cols, k);
+    }
+  }
 }
 
 void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
