@@ -1,0 +1,109 @@
+/**
+ * The `lowbit` command line. main() returns the exit code and never calls
+ * process.exit: 0 ok, 2 bad usage or input (any LowbitError, unknown
+ * command/option), 1 an unexpected error (stack printed).
+ *
+ *   lowbit generate   [--model DIR] (--prompt TEXT | --prompt-ids 1,2,3) [...]
+ *   lowbit perplexity [--model DIR] --data FILE.jsonl [--window 1024] [...]
+ *   lowbit info       [--model DIR]
+ */
+import { Command, CommanderError } from "commander";
+import { LowbitError } from "../errors.js";
+import { LLM } from "../llm.js";
+import { addon } from "../native.js";
+import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
+import { registerGenerate } from "./generate.js";
+import { registerPerplexity } from "./perplexity.js";
+
+const MiB = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+
+interface InfoFlags extends ModelFlags {
+  json?: boolean;
+}
+
+async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
+  const load = loadOptions(f);
+  const cpu = addon().cpuInfo();
+  const model = await LLM.load(f.model, load);
+  try {
+    const c = model.config;
+    const n = model.info();
+    const attn = c.hiddenSize * c.nHeads * c.headDim * 2 + c.hiddenSize * c.nKvHeads * c.headDim * 2;
+    const params =
+      c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) +
+      c.nLayers * (attn + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize) +
+      c.hiddenSize;
+    if (f.json) {
+      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, native: n, params, config: c }) + "\n");
+      return 0;
+    }
+    io.out(
+      [
+        `cpu        ${cpu.features}`,
+        `cores      ${cpu.physicalCores} physical, ${cpu.logicalCores} logical`,
+        `kernels    best available: ${cpu.kernels}; in use: ${n.kernels} (${n.threads} threads)`,
+        `model      ${modelName(f.model)} (${f.model ?? "embedded"})`,
+        `config     ${c.architecture}: ${c.nLayers} layers, hidden ${c.hiddenSize}, ffn ${c.intermediateSize}, ` +
+          `${c.nHeads} heads / ${c.nKvHeads} kv heads of ${c.headDim}, vocab ${c.vocabSize}`,
+        `           max positions ${c.maxPositionEmbeddings}, rope theta ${c.ropeTheta}, rms eps ${c.rmsNormEps}, ` +
+          `tied embeddings ${c.tieWordEmbeddings}, eos ${JSON.stringify(c.eosTokenIds)}`,
+        `params     ${(params / 1e6).toFixed(2)} M`,
+        `memory     weights ${MiB(n.weightBytes)} (${model.dtype}), KV cache ${MiB(n.cacheBytes)} for ${n.nCtx} tokens, ` +
+          `${MiB(model.decodeWeightBytes)} read per decode step`,
+      ].join("\n") + "\n",
+    );
+  } finally {
+    await model.dispose();
+  }
+  return 0;
+}
+
+function registerInfo(program: Command, io: CliIO, setCode: (c: number) => void): void {
+  const cmd = program
+    .command("info")
+    .description("CPU features, kernel variant and model summary")
+    .option("--json", "print one JSON object");
+  addModelOptions(cmd).action(async (flags: InfoFlags) => setCode(await runInfo(flags, io)));
+}
+
+/** Builds the command tree; each command reports its exit code through setCode. */
+function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
+  const program = new Command("lowbit")
+    .description("low-bit LLM inference on the CPU")
+    .exitOverride()
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      outputError: (str, write) => write(str.replace(/^error: /, "error [USAGE]: ")),
+    })
+    .showHelpAfterError("(run with --help for usage)");
+  registerGenerate(program, io, setCode);
+  registerPerplexity(program, io, setCode);
+  registerInfo(program, io, setCode);
+  // `bench` lives in bench/ (a separate module) and registers here the same way.
+  return program;
+}
+
+export async function main(argv: string[], io?: CliIO): Promise<number> {
+  const cio: CliIO = io ?? {
+    out: (s) => void process.stdout.write(s),
+    err: (s) => void process.stderr.write(s),
+    errIsTTY: Boolean(process.stderr.isTTY),
+  };
+  let code = 0;
+  try {
+    await buildProgram(cio, (c) => (code = c)).parseAsync(argv, { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help/version exit 0; usage errors were already printed by commander
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof LowbitError) {
+      cio.err(`error [${e.code}]: ${e.message}\n`);
+      return 2;
+    }
+    cio.err(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Perplexity over a jsonl corpus, computed the way the reference numbers in
+ * models/<name>/reference.json were:
+ *
+ *   - each text is tokenized (no special tokens) and followed by the EOS id;
+ *   - all texts are concatenated in file order;
+ *   - windows of `window + 1` tokens with stride `window`: window w covers
+ *     tokens [w*window, (w+1)*window + 1), so consecutive windows share one
+ *     boundary token and every token after the first is predicted exactly once
+ *     (the predictions, not the tokens, are non-overlapping);
+ *   - each window is one batched forward from an empty cache giving `window`
+ *     next-token NLLs (the first token of a window is context only);
+ *   - a last partial window is dropped; ppl = exp(mean NLL over all predictions).
+ *
+ * (A stride of window+1, i.e. fully disjoint token windows, does NOT reproduce
+ * the reference: 4.5696 instead of 4.5851 for tinycode-7m.)
+ */
+import { readFileSync } from "node:fs";
+import { DataError, InvalidOptionError } from "../errors.js";
+import type { LLM } from "../llm.js";
+
+export interface PerplexityOptions {
+  /** Predictions per window (the window holds window+1 tokens). Default 1024. */
+  window?: number;
+  /** Evaluate at most this many windows. Default: all complete windows. */
+  maxWindows?: number;
+  /** Called after each window with (windows done, windows total). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PerplexityResult {
+  ppl: number;
+  windows: number;
+  /** number of predicted tokens (windows * window) */
+  tokens: number;
+  /** mean negative log-likelihood (nats) */
+  nll: number;
+  seconds: number;
+}
+
+/** Reads the `text` string of every non-blank line of a jsonl file. */
+export function readJsonlTexts(file: string): string[] {
+  let raw: string;
+  try {
+    raw = readFileSync(file, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "file not found" : code === "EISDIR" ? "is a directory" : (e as Error).message;
+    throw new DataError(`cannot read data file ${file}: ${why}`, { cause: e });
+  }
+  const texts: string[] = [];
+  const lines = raw.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === "") continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new DataError(`${file}:${i + 1}: line is not valid JSON (${(e as Error).message})`, { cause: e });
+    }
+    const text = v !== null && typeof v === "object" && !Array.isArray(v) ? (v as { text?: unknown }).text : undefined;
+    if (typeof text !== "string") {
+      throw new DataError(`${file}:${i + 1}: expected a JSON object with a string "text" field`);
+    }
+    texts.push(text);
+  }
+  if (texts.length === 0) throw new DataError(`${file}: data file is empty (no jsonl records)`);
+  return texts;
+}
+
+function checkOptions(model: LLM, o: PerplexityOptions): { window: number; maxWindows: number } {
+  const window = o.window ?? 1024;
+  if (!Number.isSafeInteger(window) || window < 1 || window > model.contextLength) {
+    throw new InvalidOptionError(`window must be an integer in [1, ${model.contextLength}] (the context length), got ${String(window)}`);
+  }
+  const maxWindows = o.maxWindows ?? Infinity;
+  if (maxWindows !== Infinity && (!Number.isSafeInteger(maxWindows) || maxWindows < 1)) {
+    throw new InvalidOptionError(`maxWindows must be an integer >= 1, got ${String(maxWindows)}`);
+  }
+  return { window, maxWindows };
+}
+
+/** Perplexity of `model` on `texts` (see the module comment for the exact definition). */
+export async function perplexity(model: LLM, texts: string[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
+  const { window, maxWindows } = checkOptions(model, opts);
+  const eos = model.config.eosTokenIds[0];
+  if (eos === undefined) throw new DataError("the model defines no EOS token id; cannot separate texts");
+  const t0 = performance.now();
+  const span = window + 1;
+  // Only tokenize as much of the corpus as the requested windows need.
+  const needed = maxWindows === Infinity ? Infinity : maxWindows * window + 1;
+  const stream: number[] = [];
+  for (const text of texts) {
+    if (stream.length >= needed) break;
+    for (const id of model.encode(text)) stream.push(id);
+    stream.push(eos);
+  }
+  const windows = Math.min(Math.floor((stream.length - 1) / window), maxWindows);
+  if (windows < 1) {
+    throw new DataError(`data has ${stream.length} tokens (with EOS separators); one window needs ${span}`);
+  }
+  let sum = 0;
+  opts.onProgress?.(0, windows);
+  for (let w = 0; w < windows; w++) {
+    const nll = await model.nll(stream.slice(w * window, w * window + span));
+    for (let i = 0; i < nll.length; i++) sum += nll[i];
+    opts.onProgress?.(w + 1, windows);
+  }
+  const tokens = windows * window;
+  const mean = sum / tokens;
+  return { ppl: Math.exp(mean), windows, tokens, nll: mean, seconds: (performance.now() - t0) / 1000 };
+}
