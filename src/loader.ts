@@ -72,7 +72,7 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
     for (const s of specs) {
       const info = index.tensors.get(s.hfName)!;
       const bytes = readTensorBytes(info, scratch);
-      const format = s.kind === "norm" ? "f32" : opts.dtype;
+      const format = s.kind === "norm" ? "vector" : opts.dtype;
       wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, info.dtype, bytes, s.rows, s.cols, format));
       if (s.kind === "matrix" && s.name !== "token_embd.weight") decodeWeightBytes += s.rows * s.cols * elem;
     }

@@ -150,13 +150,14 @@ function matmulCases(rng: () => number): Array<[number, number, number, number, 
     for (const n of NS)
       for (const k of KS) {
         cases.push([m, n, k, 0, n]); // full range
-        const j0 = Math.floor(rng() * (n + 1));
+        // j0 is a multiple of 4 (threads own whole packed row groups); j1 anywhere
+        const j0 = 4 * Math.floor(rng() * (Math.floor(n / 4) + 1));
         const j1 = j0 + Math.floor(rng() * (n - j0 + 1));
         cases.push([m, n, k, j0, j1]); // random subrange (possibly empty)
       }
   // Larger shapes crossing the drivers' 64-row and 16-column blocks with an
-  // unaligned column subrange.
-  cases.push([70, 40, 300, 3, 37], [65, 48, 129, 16, 48], [1, 100, 1000, 5, 97], [130, 20, 64, 1, 19]);
+  // column subrange whose end is not a multiple of 4.
+  cases.push([70, 40, 300, 4, 37], [65, 48, 129, 16, 48], [1, 100, 1000, 8, 97], [130, 20, 64, 0, 19]);
   return cases;
 }
 
@@ -496,7 +497,7 @@ test("variant registry: avx2 and auto exist here, cpuInfo().kernels names the be
   assert.equal(cpu.kernels, best, `cpuInfo().kernels should be the best available variant (features="${cpu.features}")`);
   // "auto" is the same table as the best variant: bit-identical results.
   const rng = rngFor("auto");
-  const args = { m: 5, n: 33, k: 257, j0: 2, j1: 31, a: randF32(rng, 5 * 257), w: randF32(rng, 33 * 257) };
+  const args = { m: 5, n: 33, k: 257, j0: 4, j1: 31, a: randF32(rng, 5 * 257), w: randF32(rng, 33 * 257) };
   assert.deepEqual(run("auto", "matmul_f32", args), run(best, "matmul_f32", args), `auto vs ${best} (seed ${SEED})`);
   const x = randF32(rng, 100, -80, 0);
   assert.deepEqual(run("auto", "exp_sum", { n: 100, x, max: 0 }), run(best, "exp_sum", { n: 100, x, max: 0 }));

@@ -57,7 +57,7 @@ function buildTruncated(nLayers: number, nCtx: number): NativeModel {
   for (const s of llamaTensors(cfg)) {
     const info = index.tensors.get(s.hfName);
     assert.ok(info, s.hfName);
-    native.addWeight(s.name, info.dtype, readTensorBytes(info), s.rows, s.cols, "f32");
+    native.addWeight(s.name, info.dtype, readTensorBytes(info), s.rows, s.cols, s.kind === "norm" ? "vector" : "f32");
   }
   if (cfg.tieWordEmbeddings) native.aliasWeight("output.weight", "token_embd.weight");
   const g = llamaGraph(cfg);

@@ -47,7 +47,7 @@ function weightBytes(rows: number, cols: number, seed: number, norm: boolean): U
 
 /** Adds every tiny weight; `wrap` may re-wrap the bytes (e.g. as an unaligned view). */
 function addTinyWeights(m: NativeModel, wrap: (b: Uint8Array) => Uint8Array = (b) => b): void {
-  llamaTensors(TINY).forEach((s, k) => m.addWeight(s.name, "F32", wrap(weightBytes(s.rows, s.cols, k, s.kind === "norm")), s.rows, s.cols, "f32"));
+  llamaTensors(TINY).forEach((s, k) => m.addWeight(s.name, "F32", wrap(weightBytes(s.rows, s.cols, k, s.kind === "norm")), s.rows, s.cols, s.kind === "norm" ? "vector" : "f32"));
 }
 
 function tiny(opts: Partial<NativeModelOptions> = {}, withGraph = true): NativeModel {
@@ -224,7 +224,11 @@ test("addWeight: wrong typed array, byte length, dtype, format, shape are errors
     assert.throws(() => (m.addWeight as (...a: unknown[]) => void)("w", "F32", good, 3, 4), TypeError, "format missing");
     assert.throws(() => m.addWeight(5 as unknown as string, "F32", good, 3, 4, "f32"), TypeError, "name not a string");
     assert.throws(() => m.aliasWeight("alias", "missing"), /alias target 'missing' not loaded/);
-    assert.equal(m.info().weightBytes, 48 + 24 + 48 + 24);
+    // Stored packed: 3 rows pad to a group of 4, 4 columns pad to one 64-byte chunk per row.
+    assert.equal(m.info().weightBytes, 4 * (4 * 64));
+    m.addWeight("norm", "F32", good.subarray(0, 16), 1, 4, "vector");
+    assert.equal(m.info().weightBytes, 4 * (4 * 64) + 16, "vectors are stored plain");
+    assert.throws(() => m.addWeight("v2", "F32", good, 3, 4, "vector"), /vectors are f32 \[1, n\]/);
   } finally {
     m.dispose();
   }

@@ -51,22 +51,38 @@ static void test_variant(const KernelTable& kt) {
         auto A = randv(m * k), W = randv(n * k);
         auto Ab = tobf16(A), Wb = tobf16(W);
         std::vector<float> c1(m * n), c2(m * n), bound(m * n);
-        int64_t j0 = n > 2 ? 1 : 0, j1 = n;
+        int64_t j0 = n > 4 ? 4 : 0, j1 = n;
+        // packed copies (zero padding) of A rows and W as the model stores them
+        const int64_t kpf = pad_to(k, 16), kpb = pad_to(k, 32);
+        std::vector<float> Ap(m * kpf, 0.f), Wp(pad_to(n, 4) * kpf, 0.f);
+        std::vector<uint16_t> Abp(m * kpb, 0), Wbp(pad_to(n, 4) * kpb, 0);
+        for (int64_t i = 0; i < m; i++) {
+          std::copy(A.begin() + i * k, A.begin() + i * k + k, Ap.begin() + i * kpf);
+          std::copy(Ab.begin() + i * k, Ab.begin() + i * k + k, Abp.begin() + i * kpb);
+        }
+        pack_matrix(W.data(), n, k, Wp.data(), kpf, 16);
+        pack_matrix(Wb.data(), n, k, Wbp.data(), kpb, 32);
         for (int64_t i = 0; i < m; i++)
           for (int64_t j = 0; j < n; j++) {
             double b = 0;
             for (int64_t p = 0; p < k; p++) b += std::fabs(A[i * k + p] * W[j * k + p]);
             bound[i * n + j] = (float)(1e-5 * b + 1e-6);
           }
-        ref.matmul_f32(A.data(), k, W.data(), k, c1.data(), n, m, j0, j1, k);
-        kt.matmul_f32(A.data(), k, W.data(), k, c2.data(), n, m, j0, j1, k);
+        ref.matmul_f32(Ap.data(), kpf, Wp.data(), c1.data(), n, m, j0, j1, kpf);
+        kt.matmul_f32(Ap.data(), kpf, Wp.data(), c2.data(), n, m, j0, j1, kpf);
+ for (int64_t i = 0; i < m; i++)
+          for (int64_t j = j0; j < j1; j++) {
+            double d = 0;
+            for (int64_t p = 0; p < k; p++) d += (double)A[i * k + p] * W[j * k + p];
+            check(std::fabs(c1[i * n + j] - d) <= bound[i * n + j] * 10, "ref packed matmul_f32 vs row-major");
+          }
         for (int64_t i = 0; i < m * n; i++)
           check(std::fabs(c1[i] - c2[i]) <= bound[i], std::string(kt.name) + " matmul_f32 m" + std::to_string(m) +
                                                           " n" + std::to_string(n) + " k" + std::to_string(k));
         std::fill(c1.begin(), c1.end(), 0.f);
         std::fill(c2.begin(), c2.end(), 0.f);
-        ref.matmul_bf16_bf16a(Ab.data(), k, Wb.data(), k, c1.data(), n, m, j0, j1, k);
-        kt.matmul_bf16_bf16a(Ab.data(), k, Wb.data(), k, c2.data(), n, m, j0, j1, k);
+        ref.matmul_bf16_bf16a(Abp.data(), kpb, Wbp.data(), c1.data(), n, m, j0, j1, kpb);
+        kt.matmul_bf16_bf16a(Abp.data(), kpb, Wbp.data(), c2.data(), n, m, j0, j1, kpb);
         for (int64_t i = 0; i < m * n; i++)
           check(std::fabs(c1[i] - c2[i]) <= bound[i], std::string(kt.name) + " matmul_bf16 m" + std::to_string(m) +
                                                           " n" + std::to_string(n) + " k" + std::to_string(k));
@@ -83,6 +99,10 @@ static void test_variant(const KernelTable& kt) {
     kt.silu_mul_f32(y.data(), w.data(), o2.data(), n);
     for (int64_t i = 0; i < n; i++)
       check(std::fabs(o1[i] - o2[i]) <= 1e-6f * std::fabs(o1[i]) + 1e-30f, std::string(kt.name) + " silu_mul");
+    for (int64_t i = 0; i < n && i < 8; i++) {  // specials: subnormals, ties, inf, nan
+      const float sp[8] = {1e-40f, -3e-39f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256, INFINITY, -INFINITY, NAN, 0.0f};
+      y[i] = sp[i];
+    }
     std::vector<uint16_t> b1(n), b2(n);
     ref.f32_to_bf16(y.data(), b1.data(), n);
     kt.f32_to_bf16(y.data(), b2.data(), n);

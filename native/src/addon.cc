@@ -122,10 +122,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (!parse_src_dtype(arg_string(info, 1, "dtype"), &src)) throw Napi::TypeError::New(info.Env(), "unsupported dtype");
     Napi::Uint8Array bytes = arg_typed<Napi::Uint8Array>(info, 2, "bytes");
     int64_t rows = arg_int(info, 3, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 4, "cols", 1, (int64_t)1 << 40);
-    WFormat fmt;
-    if (!parse_wformat(arg_string(info, 5, "format"), &fmt)) throw Napi::TypeError::New(info.Env(), "unknown weight format");
+    // "vector": a plain f32 [1, n] (norm weights); otherwise a packed matrix format
+    std::string fs = arg_string(info, 5, "format");
+    WFormat fmt = WFormat::F32;
+    const bool matrix = fs != "vector";
+    if (matrix && !parse_wformat(fs, &fmt)) throw Napi::TypeError::New(info.Env(), "unknown weight format");
     try {
-      m.add_weight(make_weight(name, src, bytes.Data(), bytes.ByteLength(), rows, cols, fmt));
+      m.add_weight(make_weight(name, src, bytes.Data(), bytes.ByteLength(), rows, cols, fmt, matrix));
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }

@@ -4,9 +4,11 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "addon_util.h"
 #include "kernels/kernels.h"
+#include "weights.h"
 
 namespace lowbit {
 
@@ -24,6 +26,21 @@ T field(Napi::Object o, const char* key, size_t min_len) {
 
 int64_t dim(Napi::Object o, const char* key) { return check_int(o.Env(), o.Get(key), key, 0, 1 << 26); }
 
+// Pads A rows to kp and packs W, runs `kernel`, returns C [m, n] (zeros
+// outside the computed columns).
+template <class T, class F>
+Napi::Float32Array run_packed(Napi::Env env, const T* A, const T* W, int64_t m, int64_t n, int64_t k, int64_t j0,
+                              int64_t j1, F kernel) {
+  const int64_t ch = chunk_elems(sizeof(T)), kp = pad_to(k > 0 ? k : 1, ch);
+  std::vector<T> ap((size_t)(m * kp), T(0)), wp((size_t)(pad_to(n, kGroupRows) * kp), T(0));
+  for (int64_t i = 0; i < m; i++) std::copy(A + i * k, A + i * k + k, ap.begin() + i * kp);
+  pack_matrix(W, n, k, wp.data(), kp, ch);
+  Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+  std::fill(c.Data(), c.Data() + m * n, 0.0f);
+  kernel(ap.data(), wp.data(), c.Data(), kp);
+  return c;
+}
+
 }  // namespace
 
 Napi::Value RunKernel(const Napi::CallbackInfo& info) {
@@ -37,21 +54,21 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
     if (j0 > j1 || j1 > n) throw Napi::RangeError::New(env, "bad column range");
     if (m * n > (1 << 26)) throw Napi::RangeError::New(env, "m * n too large");
-    // Inputs are validated before the output is allocated.
+    if (j0 % 4) throw Napi::RangeError::New(env, "j0 must be a multiple of 4 (packed row groups)");
+    // Inputs are validated before the output is allocated. W comes row-major
+    // [n, k] and A [m, k]; both are padded/packed here as the model does.
     if (name == "matmul_f32") {
       auto A = field<Napi::Float32Array>(a, "a", m * k);
       auto W = field<Napi::Float32Array>(a, "w", n * k);
-      Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
-      std::fill(c.Data(), c.Data() + m * n, 0.0f);
-      kt->matmul_f32(A.Data(), k, W.Data(), k, c.Data(), n, m, j0, j1, k);
-      return c;
+      return run_packed<float>(env, A.Data(), W.Data(), m, n, k, j0, j1, [&](const float* ap, const float* wp, float* c, int64_t kp) {
+        kt->matmul_f32(ap, kp, wp, c, n, m, j0, j1, kp);
+      });
     }
     auto A = field<Napi::Uint16Array>(a, "a", m * k);
     auto W = field<Napi::Uint16Array>(a, "w", n * k);
-    Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
-    std::fill(c.Data(), c.Data() + m * n, 0.0f);
-    kt->matmul_bf16_bf16a(A.Data(), k, W.Data(), k, c.Data(), n, m, j0, j1, k);
-    return c;
+    return run_packed<uint16_t>(env, A.Data(), W.Data(), m, n, k, j0, j1, [&](const uint16_t* ap, const uint16_t* wp, float* c, int64_t kp) {
+      kt->matmul_bf16_bf16a(ap, kp, wp, c, n, m, j0, j1, kp);
+    });
   }
   if (name == "dot_rows") {
     int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldk = dim(a, "ldk");

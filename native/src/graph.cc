@@ -51,13 +51,14 @@ struct Compiler {
     if (s.op == "embed") {
       op.type = OpType::Embed;
       op.w = weight(s);
+      if (!op.w->matrix) fail(s, "embedding must be a matrix");
       g.embedding = op.w;
       op.out = write(s, s.out, op.w->cols, false);
     } else if (s.op == "rms_norm") {
       op.type = OpType::RmsNorm;
       op.a = read(s, s.a);
       op.w = weight(s);
-      if (op.w->format != WFormat::F32 || op.w->rows != 1 || op.w->cols != buf(op.a).cols)
+      if (op.w->matrix || op.w->cols != buf(op.a).cols)
         fail(s, "norm weight must be f32 [" + std::to_string(buf(op.a).cols) + "]");
       if (!(s.eps > 0)) fail(s, "eps must be > 0");
       op.eps = s.eps;
@@ -66,6 +67,7 @@ struct Compiler {
       op.type = OpType::Matmul;
       op.a = read(s, s.a);
       op.w = weight(s);
+      if (!op.w->matrix) fail(s, "weight '" + s.weight + "' is a vector");
       if (op.w->cols != buf(op.a).cols) fail(s, "weight '" + s.weight + "' input width does not match");
       if (s.out == s.a) fail(s, "matmul cannot write its input");
       op.out = write(s, s.out, op.w->rows, buf(op.a).out_rows);

@@ -1,44 +1,58 @@
 #include "matmul.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 namespace lowbit {
 
 namespace {
 
-// One entry per weight format.
+// One entry per weight format. Kernels read activation rows of kp elements
+// (zeros past k): `prepare` writes them when the format needs converted or
+// padded activations; otherwise the kernel reads A in place.
 struct FormatOps {
-  // bytes of prepared activations for an [m, k] input (0 = kernel reads f32 A)
-  size_t (*act_bytes)(int64_t m, int64_t k);
-  // converts rows [r0, r1) of A into the prepared buffer
-  void (*prepare)(const KernelTable& kt, const float* A, int64_t lda, int64_t k, int64_t r0, int64_t r1, void* act);
-  // computes C[:, j0:j1]
+  // bytes of prepared activations for m rows (0 = read A in place)
+  size_t (*act_bytes)(int64_t m, int64_t k, int64_t kp);
+  // converts rows [r0, r1) of A into the prepared buffer (row stride kp)
+  void (*prepare)(const KernelTable& kt, const float* A, int64_t lda, int64_t k, int64_t kp, int64_t r0, int64_t r1,
+                  void* act);
+  // computes C[:, j0:j1] (j0 a multiple of 4)
   void (*run)(const KernelTable& kt, const float* A, int64_t lda, const void* act, int64_t m, const Weight& W,
               float* C, int64_t ldc, int64_t j0, int64_t j1);
 };
 
-// f32 weights: kernels read the f32 activations directly.
+// f32 weights: A is read in place unless k needs padding to whole chunks.
 const FormatOps kF32 = {
-    [](int64_t, int64_t) -> size_t { return 0; },
-    nullptr,
-    [](const KernelTable& kt, const float* A, int64_t lda, const void*, int64_t m, const Weight& W, float* C,
+    [](int64_t m, int64_t k, int64_t kp) -> size_t { return k == kp ? 0 : (size_t)(m * kp) * 4; },
+    [](const KernelTable&, const float* A, int64_t lda, int64_t k, int64_t kp, int64_t r0, int64_t r1, void* act) {
+      float* out = static_cast<float*>(act);
+      for (int64_t r = r0; r < r1; r++) {
+        std::memcpy(out + r * kp, A + r * lda, k * sizeof(float));
+        std::memset(out + r * kp + k, 0, (kp - k) * sizeof(float));
+      }
+    },
+    [](const KernelTable& kt, const float* A, int64_t lda, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
-      kt.matmul_f32(A, lda, W.data.as<float>(), W.cols, C, ldc, m, j0, j1, W.cols);
+      if (act) kt.matmul_f32(static_cast<const float*>(act), W.kp, W.data.as<float>(), C, ldc, m, j0, j1, W.kp);
+      else kt.matmul_f32(A, lda, W.data.as<float>(), C, ldc, m, j0, j1, W.kp);
     }};
 
 // bf16 weights: activations rounded to bf16 (RNE) once per matmul, products of
 // bf16 pairs accumulated in f32 (vdpbf16ps where available). The same numerics
 // on every kernel variant and for prefill and decode.
 const FormatOps kBF16 = {
-    [](int64_t m, int64_t k) -> size_t { return (size_t)(m * k) * 2; },
-    [](const KernelTable& kt, const float* A, int64_t lda, int64_t k, int64_t r0, int64_t r1, void* act) {
-      for (int64_t r = r0; r < r1; r++) kt.f32_to_bf16(A + r * lda, static_cast<uint16_t*>(act) + r * k, k);
+    [](int64_t m, int64_t, int64_t kp) -> size_t { return (size_t)(m * kp) * 2; },
+    [](const KernelTable& kt, const float* A, int64_t lda, int64_t k, int64_t kp, int64_t r0, int64_t r1, void* act) {
+      uint16_t* out = static_cast<uint16_t*>(act);
+      for (int64_t r = r0; r < r1; r++) {
+        kt.f32_to_bf16(A + r * lda, out + r * kp, k);
+        std::memset(out + r * kp + k, 0, (kp - k) * sizeof(uint16_t));
+      }
     },
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
-      kt.matmul_bf16_bf16a(static_cast<const uint16_t*>(act), W.cols, W.data.as<uint16_t>(), W.cols, C, ldc, m, j0,
-                           j1, W.cols);
+      kt.matmul_bf16_bf16a(static_cast<const uint16_t*>(act), W.kp, W.data.as<uint16_t>(), C, ldc, m, j0, j1, W.kp);
     }};
 
 const FormatOps& format_ops(WFormat f) {
@@ -61,19 +75,17 @@ void matmul(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda
 void matmul_multi(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda, int64_t m,
                   const Weight* const* W, float* const* C, int count, MatmulScratch& scratch) {
   const FormatOps& ops = format_ops(W[0]->format);
-  const int64_t k = W[0]->cols;
-  for (int i = 1; i < count; i++)
-    if (W[i]->format != W[0]->format || W[i]->cols != k) throw std::logic_error("matmul_multi: mixed weights");
-  size_t ab = ops.act_bytes(m, k);
+  const int64_t k = W[0]->cols, kp = W[0]->kp;
+  for (int i = 0; i < count; i++)
+    if (!W[i]->matrix || W[i]->format != W[0]->format || W[i]->cols != k) throw std::logic_error("matmul_multi: mixed weights");
+  size_t ab = ops.act_bytes(m, k, kp);
   if (ab) scratch.act.reserve(ab);
   void* act = ab ? scratch.act.data() : nullptr;
-  if (ops.prepare && m == 1) {
-    ops.prepare(kt, A, lda, k, 0, 1, act);
-  } else if (ops.prepare) {
-    pool.run([&](int tid, int nth) {
+  if (act) {
+    pool.run_sized((long)(m * k), [&](int tid, int nth) {
       long r0, r1;
       split_range(m, nth, tid, &r0, &r1);
-      ops.prepare(kt, A, lda, k, r0, r1, act);
+      ops.prepare(kt, A, lda, k, kp, r0, r1, act);
     });
   }
   // Output columns of all weights, in blocks of 16 (whole register tiles),

@@ -25,14 +25,14 @@ void rope_tables(const std::vector<float>& inv_freq, const int32_t* pos, int n, 
 }
 
 void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, float* out) {
-  pool.run([&](int tid, int nth) {
+  pool.run_sized((long)n * E.cols, [&](int tid, int nth) {
     for (int i = tid; i < n; i += nth) E.row_f32(tokens[i], out + (int64_t)i * E.cols);
   });
 }
 
 void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n, int64_t d, const float* w,
                  float eps, float* out) {
-  pool.run([&](int tid, int nth) {
+  pool.run_sized((long)n * d, [&](int tid, int nth) {
     for (int i = tid; i < n; i += nth) {
       const float* xi = x + (int64_t)i * d;
       float s = 1.0f / std::sqrt(kt.sumsq_f32(xi, d) / (float)d + eps);
@@ -43,7 +43,7 @@ void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n,
 
 void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const float* cos_t, const float* sin_t) {
   const int half = head_dim / 2;
-  pool.run([&](int tid, int nth) {
+  pool.run_sized((long)n * heads * head_dim, [&](int tid, int nth) {
     for (int r = tid; r < n; r += nth) {
       const float* c = cos_t + (int64_t)r * half;
       const float* s = sin_t + (int64_t)r * half;
@@ -60,7 +60,7 @@ void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const f
 }
 
 void op_add(ThreadPool& pool, const float* a, const float* b, float* out, int64_t count) {
-  pool.run([&](int tid, int nth) {
+  pool.run_sized(count, [&](int tid, int nth) {
     long i0, i1;
     split_range(count, nth, tid, &i0, &i1);
     for (long i = i0; i < i1; i++) out[i] = a[i] + b[i];
@@ -69,7 +69,7 @@ void op_add(ThreadPool& pool, const float* a, const float* b, float* out, int64_
 
 void op_silu_mul(ThreadPool& pool, const KernelTable& kt, const float* g, const float* u, float* out, int n,
                  int64_t d) {
-  pool.run([&](int tid, int nth) {
+  pool.run_sized((long)n * d, [&](int tid, int nth) {
     long i0, i1;
     split_range((long)n * d, nth, tid, &i0, &i1);
     if (i1 > i0) kt.silu_mul_f32(g + i0, u + i0, out + i0, i1 - i0);
@@ -78,7 +78,7 @@ void op_silu_mul(ThreadPool& pool, const KernelTable& kt, const float* g, const 
 
 void op_kv_store(ThreadPool& pool, KVCache& cache, int layer, int first, const float* k, const float* v, int n) {
   const int kvh = cache.n_kv_heads(), hd = cache.head_dim();
-  pool.run([&](int tid, int nth) {
+  pool.run_sized((long)n * kvh * hd, [&](int tid, int nth) {
     for (int h = tid; h < kvh; h += nth)
       for (int i = 0; i < n; i++) {
         std::memcpy(cache.k(layer, h, first + i), k + ((int64_t)i * kvh + h) * hd, hd * sizeof(float));

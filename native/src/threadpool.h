@@ -23,6 +23,13 @@ class ThreadPool {
   int size() const { return n_; }
   // Runs job(tid, n) for tid in [0, n) concurrently; returns when all finished.
   void run(const Job& job);
+  // Like run(), but small jobs (work below ~32K elements) run inline as
+  // job(0, 1): a decode step's elementwise ops cost less than a dispatch.
+  void run_sized(long work, const Job& job) {
+    if (work < kInlineWork || n_ == 1) job(0, 1);
+    else run(job);
+  }
+  static constexpr long kInlineWork = 32768;
 
  private:
   void worker_loop(int tid);

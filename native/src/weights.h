@@ -19,20 +19,37 @@ bool parse_wformat(const std::string& s, WFormat* out);
 bool parse_src_dtype(const std::string& s, SrcDtype* out);
 size_t src_dtype_size(SrcDtype d);
 
-// A 2-D weight [rows, cols] (row = one output feature); 1-D tensors have rows=1.
+size_t wformat_elem_bytes(WFormat f);
+
+// A weight [rows, cols] (row = one output feature). Matrices are stored in the
+// packed layout of kernels/kernels.h (kp = cols padded to whole chunks);
+// vectors (norm weights, rows = 1) stay plain f32.
 struct Weight {
   std::string name;
   WFormat format = WFormat::F32;
+  bool matrix = true;
   int64_t rows = 0, cols = 0;
+  int64_t kp = 0;  // padded columns of the packed layout (= cols for vectors)
   AlignedBuf data;
   size_t bytes() const;
   // Row r widened to f32 into out[cols] (used by the embedding lookup).
   void row_f32(int64_t r, float* out) const;
 };
 
-// Converts `count` raw elements to the target format. Throws std::invalid_argument
-// on a size mismatch.
+// Converts raw checkpoint data to the target format, packing matrices.
+// Throws std::invalid_argument on a size mismatch or an impossible shape.
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
-                                    int64_t rows, int64_t cols, WFormat target);
+                                    int64_t rows, int64_t cols, WFormat target, bool matrix = true);
+
+// Packs a row-major [rows, cols] matrix of T into dst (zeroed, sized
+// pad_to(rows, 4) * kp elements) with ch elements per chunk.
+template <class T>
+void pack_matrix(const T* src, int64_t rows, int64_t cols, T* dst, int64_t kp, int64_t ch) {
+  for (int64_t j = 0; j < rows; j++)
+    for (int64_t p0 = 0; p0 < cols; p0 += ch) {
+      T* d = dst + ((j / 4) * (kp / ch) + p0 / ch) * 4 * ch + (j % 4) * ch;
+      for (int64_t q = 0; q < ch && p0 + q < cols; q++) d[q] = src[j * cols + p0 + q];
+    }
+}
 
 }  // namespace lowbit

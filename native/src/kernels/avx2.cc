@@ -21,7 +21,6 @@ inline float hsum8(__m256 v) {
 struct LoadF32 {
   using T = float;
   static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
-  static float scalar(const float* p) { return *p; }
 };
 struct LoadBF16 {
   using T = uint16_t;
@@ -29,133 +28,136 @@ struct LoadBF16 {
     __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
   }
-  static float scalar(const uint16_t* p) { return bf16_to_f32_scalar(*p); }
 };
 
-// MR x NR tile: activations via LA, weights via LW (8 elements at a time),
-// scalar tail for k % 8.
-template <int MR, int NR, class LA, class LW>
-void tile(const typename LA::T* A, int64_t lda, const typename LW::T* W, int64_t ldw, float* C, int64_t ldc,
-          int64_t k) {
-  __m256 acc[MR][NR];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();
-  int64_t p = 0;
-  for (; p + 8 <= k; p += 8) {
-    __m256 w[NR];
-    for (int c = 0; c < NR; c++) w[c] = LW::load(W + c * ldw + p);
-    for (int r = 0; r < MR; r++) {
-      __m256 a = LA::load(A + r * lda + p);
-      for (int c = 0; c < NR; c++) acc[r][c] = _mm256_fmadd_ps(a, w[c], acc[r][c]);
-    }
-  }
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) {
-      float s = hsum8(acc[r][c]);
-      for (int64_t q = p; q < k; q++) s += LA::scalar(A + r * lda + q) * LW::scalar(W + c * ldw + q);
-      C[r * ldc + c] = s;
-    }
+// {sum(a), sum(b), sum(c), sum(d)}
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-// m == 1 (decode): memory-bound. 4 weight rows at a time, 32 elements per step,
-// while prefetching the same columns of the next 4 rows so the short row
-// streams of small matrices do not wait for the hardware prefetcher.
-template <class LA, class LW>
-void gemv(const typename LA::T* A, const typename LW::T* W, int64_t ldw, float* C, int64_t j0, int64_t j1, int64_t k) {
-  constexpr int64_t kElemBytes = sizeof(typename LW::T);
-  int64_t j = j0;
-  for (; j + 4 <= j1; j += 4) {
-    const typename LW::T* w = W + j * ldw;
-    const char* next = reinterpret_cast<const char*>(W + (j + 4) * ldw);
-    const bool pf = j + 8 <= j1;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    int64_t p = 0;
-    for (; p + 32 <= k; p += 32) {
-      if (pf)
-        for (int c = 0; c < 4; c++)
-          for (int64_t b = 0; b < 32 * kElemBytes; b += 64) _mm_prefetch(next + (c * ldw + p) * kElemBytes + b, _MM_HINT_T0);
-      for (int q = 0; q < 32; q += 8) {
-        __m256 a = LA::load(A + p + q);
-        for (int c = 0; c < 4; c++) acc[c] = _mm256_fmadd_ps(a, LW::load(w + c * ldw + p + q), acc[c]);
+// MR activation rows x one packed group (4 output columns), chunks of CH.
+// `ncols` (1..4) output columns are stored (the last group may be partial).
+// With PF, the weight stream is prefetched 4 chunks (1 KiB) ahead.
+template <int MR, int64_t CH, class LA, class LW, bool PF>
+void tile(const typename LA::T* A, int64_t lda, const typename LW::T* w, float* C, int64_t ldc, int64_t kp,
+          int64_t ncols) {
+  __m256 acc[MR][4];
+  for (int r = 0; r < MR; r++)
+    for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kp; p += CH, w += 4 * CH) {
+    if (PF)
+      for (int b = 0; b < 4; b++)
+        _mm_prefetch(reinterpret_cast<const char*>(w + 16 * CH) + 64 * b, _MM_HINT_T0);
+    for (int64_t q = 0; q < CH; q += 8) {
+      __m256 a[MR];
+      for (int r = 0; r < MR; r++) a[r] = LA::load(A + r * lda + p + q);
+      for (int c = 0; c < 4; c++) {
+        __m256 wv = LW::load(w + c * CH + q);
+        for (int r = 0; r < MR; r++) acc[r][c] = _mm256_fmadd_ps(a[r], wv, acc[r][c]);
       }
     }
-    for (; p + 8 <= k; p += 8) {
-      __m256 a = LA::load(A + p);
-      for (int c = 0; c < 4; c++) acc[c] = _mm256_fmadd_ps(a, LW::load(w + c * ldw + p), acc[c]);
-    }
-    for (int c = 0; c < 4; c++) {
-      float s = hsum8(acc[c]);
-      for (int64_t q = p; q < k; q++) s += LA::scalar(A + q) * LW::scalar(w + c * ldw + q);
-      C[j + c] = s;
+  }
+  for (int r = 0; r < MR; r++) {
+    __m128 s = hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+    if (ncols == 4) {
+      _mm_storeu_ps(C + r * ldc, s);
+    } else {
+      float t[4];
+      _mm_storeu_ps(t, s);
+      for (int64_t c = 0; c < ncols; c++) C[r * ldc + c] = t[c];
     }
   }
-  for (; j < j1; j++) tile<1, 1, LA, LW>(A, 0, W + j * ldw, ldw, C + j, 0, k);
 }
 
-template <class LA, class LW>
-void matmul_driver(const typename LA::T* A, int64_t lda, const typename LW::T* W, int64_t ldw, float* C,
-                   int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  if (m == 1) return gemv<LA, LW>(A, W, ldw, C, j0, j1, k);
+// Blocked driver over a packed matrix: 64-row activation blocks (L2) x 16-column
+// weight blocks (L1), 3x4 register tiles; m == 1 streams with prefetch.
+template <int64_t CH, class LA, class LW>
+void gemm(const typename LA::T* A, int64_t lda, const typename LW::T* W, float* C, int64_t ldc, int64_t m, int64_t j0,
+          int64_t j1, int64_t kp) {
+  const int64_t gstride = kGroupRows * kp;
+  if (m == 1) {
+    for (int64_t j = j0; j < j1; j += 4)
+      tile<1, CH, LA, LW, true>(A, lda, W + (j / 4) * gstride, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
+    return;
+  }
   constexpr int64_t MB = 64, NB = 16;
   for (int64_t ib = 0; ib < m; ib += MB) {
-    int64_t ie = ib + MB < m ? ib + MB : m;
+    const int64_t ie = std::min(ib + MB, m);
     for (int64_t jb = j0; jb < j1; jb += NB) {
-      int64_t je = jb + NB < j1 ? jb + NB : j1;
+      const int64_t je = std::min(jb + NB, j1);
       int64_t i = ib;
-      for (; i + 3 <= ie; i += 3) {
-        int64_t j = jb;
-        for (; j + 4 <= je; j += 4) tile<3, 4, LA, LW>(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
-        for (; j < je; j++) tile<3, 1, LA, LW>(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
-      }
-      for (; i < ie; i++) {
-        int64_t j = jb;
-        for (; j + 4 <= je; j += 4) tile<1, 4, LA, LW>(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
-        for (; j < je; j++) tile<1, 1, LA, LW>(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
-      }
+      for (; i + 3 <= ie; i += 3)
+        for (int64_t j = jb; j < je; j += 4)
+          tile<3, CH, LA, LW, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp,
+                                     std::min<int64_t>(4, je - j));
+      for (; i < ie; i++)
+        for (int64_t j = jb; j < je; j += 4)
+          tile<1, CH, LA, LW, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp,
+                                     std::min<int64_t>(4, je - j));
     }
   }
 }
 
-void matmul_f32(const float* A, int64_t lda, const float* W, int64_t ldw, float* C, int64_t ldc, int64_t m,
-                int64_t j0, int64_t j1, int64_t k) {
-  matmul_driver<LoadF32, LoadF32>(A, lda, W, ldw, C, ldc, m, j0, j1, k);
+void matmul_f32(const float* A, int64_t lda, const float* W, float* C, int64_t ldc, int64_t m, int64_t j0,
+                int64_t j1, int64_t kp) {
+  gemm<16, LoadF32, LoadF32>(A, lda, W, C, ldc, m, j0, j1, kp);
 }
+
+void widen_bf16(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; i += 8) _mm256_storeu_ps(dst + i, LoadBF16::load(src + i));  // n % 8 == 0
+}
+
 // bf16 x bf16 without a bf16 dot instruction: products of bf16 values are exact
 // in f32, so widening both sides and using f32 FMA gives the reference
-// numerics. Activations are widened once; for m > 1 each 16-row weight block
-// is widened once per 64-row activation block and reused by every tile.
-void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc,
-                       int64_t m, int64_t j0, int64_t j1, int64_t k) {
+// numerics. Activations are widened once per 64-row block; for m > 1 each
+// 16-row weight block is widened once per activation block and reused.
+void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, float* C, int64_t ldc, int64_t m,
+                       int64_t j0, int64_t j1, int64_t kp) {
   thread_local std::vector<float> abuf, wbuf;
   constexpr int64_t MB = 64, NB = 16;
-  auto widen = [](const uint16_t* src, float* dst, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, LoadBF16::load(src + i));
-    for (; i < n; i++) dst[i] = bf16_to_f32_scalar(src[i]);
-  };
   if (m == 1) {
-    abuf.resize(k);
-    widen(A, abuf.data(), k);
-    return gemv<LoadF32, LoadBF16>(abuf.data(), W, ldw, C, j0, j1, k);
+    abuf.resize(kp);
+    widen_bf16(A, abuf.data(), kp);
+    return gemm<32, LoadF32, LoadBF16>(abuf.data(), kp, W, C, ldc, 1, j0, j1, kp);
   }
-  abuf.resize(MB * k);
-  wbuf.resize(NB * k);
+  abuf.resize(MB * kp);
+  wbuf.resize(NB * kp);
   for (int64_t ib = 0; ib < m; ib += MB) {
     const int64_t rows = std::min(MB, m - ib);
-    for (int64_t r = 0; r < rows; r++) widen(A + (ib + r) * lda, abuf.data() + r * k, k);
+    for (int64_t r = 0; r < rows; r++) widen_bf16(A + (ib + r) * lda, abuf.data() + r * kp, kp);
     for (int64_t jb = j0; jb < j1; jb += NB) {
       const int64_t cols = std::min(NB, j1 - jb);
-      for (int64_t c = 0; c < cols; c++) widen(W + (jb + c) * ldw, wbuf.data() + c * k, k);
-      // C block [ib:ib+rows, jb:jb+cols] from the widened blocks
-      matmul_driver<LoadF32, LoadF32>(abuf.data(), k, wbuf.data(), k, C + ib * ldc + jb, ldc, rows, 0, cols, k);
+      // the groups of this block are contiguous in the packed layout
+      widen_bf16(W + (jb / 4) * kGroupRows * kp, wbuf.data(), pad_to(cols, kGroupRows) * kp);
+      gemm<32, LoadF32, LoadF32>(abuf.data(), kp, wbuf.data(), C + ib * ldc + jb, ldc, rows, 0, cols, kp);
     }
   }
 }
 
 void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
-  for (int64_t t = 0; t < nk; t++) {
-    tile<1, 1, LoadF32, LoadF32>(q, 0, K + t * ldk, ldk, out + t, 0, d);
-    out[t] *= scale;
+  int64_t t = 0;
+  for (; t + 4 <= nk; t += 4) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t p = 0;
+    for (; p + 8 <= d; p += 8) {
+      __m256 qv = _mm256_loadu_ps(q + p);
+      for (int c = 0; c < 4; c++) acc[c] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(K + (t + c) * ldk + p), acc[c]);
+    }
+    float s[4];
+    _mm_storeu_ps(s, hsum4(acc[0], acc[1], acc[2], acc[3]));
+    for (int c = 0; c < 4; c++) {
+      for (int64_t r = p; r < d; r++) s[c] += q[r] * K[(t + c) * ldk + r];
+      out[t + c] = s[c] * scale;
+    }
+  }
+  for (; t < nk; t++) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= d; p += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + p), _mm256_loadu_ps(K + t * ldk + p), acc);
+    float s = hsum8(acc);
+    for (; p < d; p++) s += q[p] * K[t * ldk + p];
+    out[t] = s * scale;
   }
 }
 

@@ -2,6 +2,7 @@
 // and only ever called after CPUID says the CPU has them (registry.cc).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels.h"
@@ -10,7 +11,6 @@ namespace lowbit {
 namespace {
 
 inline __mmask16 tail16(int64_t r) { return (__mmask16)((1u << r) - 1u); }
-inline __mmask32 tail32(int64_t r) { return (__mmask32)((r >= 32) ? 0xffffffffu : ((1u << r) - 1u)); }
 
 // Sums of 4 vectors -> one __m128 {sum(a), sum(b), sum(c), sum(d)}.
 inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
@@ -24,135 +24,108 @@ inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-template <int MR, int NR>
-inline void store_tile(__m512 (&acc)[MR][NR], float* C, int64_t ldc) {
-  for (int r = 0; r < MR; r++) {
-    if constexpr (NR == 4) {
-      _mm_storeu_ps(C + r * ldc, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-    } else {
-      for (int c = 0; c < NR; c++) C[r * ldc + c] = _mm512_reduce_add_ps(acc[r][c]);
-    }
-  }
-}
-
-// ---- weight loaders: 16 elements of a weight row as f32 ----
-struct LoadF32 {
+// One 64-byte chunk of a packed weight row times the matching activations,
+// accumulated into 16 f32 lanes. F32: 16 floats. BF16: 32 bf16 pairs (vdpbf16ps).
+struct ChunkF32 {
   using T = float;
-  static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
-  static __m512 load_tail(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static constexpr int64_t CH = 16;
+  using Act = __m512;
+  static Act load_a(const float* a) { return _mm512_loadu_ps(a); }
+  static __m512 fma_a(__m512 acc, Act a, const float* w) { return _mm512_fmadd_ps(a, _mm512_loadu_ps(w), acc); }
 };
-struct LoadBF16 {
+struct ChunkBF16 {
   using T = uint16_t;
-  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
-  static __m512 load(const uint16_t* p) { return widen(_mm256_loadu_si256((const __m256i*)p)); }
-  static __m512 load_tail(const uint16_t* p, __mmask16 m) { return widen(_mm256_maskz_loadu_epi16(m, p)); }
+  static constexpr int64_t CH = 32;
+  using Act = __m512i;
+  static Act load_a(const uint16_t* a) { return _mm512_loadu_si512((const void*)a); }
+  static __m512 fma_a(__m512 acc, Act a, const uint16_t* w) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)_mm512_loadu_si512((const void*)w));
+  }
 };
 
-// MR x NR tile of C with f32 activations; W element type from the loader.
-template <int MR, int NR, class L>
-void tile_f32a(const float* A, int64_t lda, const typename L::T* W, int64_t ldw, float* C, int64_t ldc, int64_t k) {
-  __m512 acc[MR][NR];
+// MR activation rows x one packed group (4 output columns); `ncols` (1..4) of
+// them stored. With PF the weight stream is prefetched 4 chunks (1 KiB) ahead.
+template <int MR, class K, bool PF>
+void tile(const typename K::T* A, int64_t lda, const typename K::T* w, float* C, int64_t ldc, int64_t kp,
+          int64_t ncols) {
+  constexpr int64_t CH = K::CH;
+  __m512 acc[MR][4];
   for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) acc[r][c] = _mm512_setzero_ps();
-  int64_t p = 0;
-  for (; p + 16 <= k; p += 16) {
-    __m512 w[NR];
-    for (int c = 0; c < NR; c++) w[c] = L::load(W + c * ldw + p);
-    for (int r = 0; r < MR; r++) {
-      __m512 a = _mm512_loadu_ps(A + r * lda + p);
-      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_fmadd_ps(a, w[c], acc[r][c]);
+    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kp; p += CH, w += 4 * CH) {
+    if (PF)
+      for (int b = 0; b < 4; b++) _mm_prefetch(reinterpret_cast<const char*>(w + 16 * CH) + 64 * b, _MM_HINT_T0);
+    typename K::Act a[MR];
+    for (int r = 0; r < MR; r++) a[r] = K::load_a(A + r * lda + p);
+    for (int c = 0; c < 4; c++)
+      for (int r = 0; r < MR; r++) acc[r][c] = K::fma_a(acc[r][c], a[r], w + c * CH);
+  }
+  for (int r = 0; r < MR; r++) {
+    __m128 s = hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+    if (ncols == 4) {
+      _mm_storeu_ps(C + r * ldc, s);
+    } else {
+      float t[4];
+      _mm_storeu_ps(t, s);
+      for (int64_t c = 0; c < ncols; c++) C[r * ldc + c] = t[c];
     }
   }
-  if (p < k) {
-    __mmask16 m = tail16(k - p);
-    __m512 w[NR];
-    for (int c = 0; c < NR; c++) w[c] = L::load_tail(W + c * ldw + p, m);
-    for (int r = 0; r < MR; r++) {
-      __m512 a = _mm512_maskz_loadu_ps(m, A + r * lda + p);
-      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_fmadd_ps(a, w[c], acc[r][c]);
-    }
-  }
-  store_tile<MR, NR>(acc, C, ldc);
 }
 
-// bf16 x bf16 -> f32 with vdpbf16ps (pairs of products per f32 lane).
-template <int MR, int NR>
-void tile_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc, int64_t k) {
-  __m512 acc[MR][NR];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < NR; c++) acc[r][c] = _mm512_setzero_ps();
-  int64_t p = 0;
-  for (; p + 32 <= k; p += 32) {
-    __m512i w[NR];
-    for (int c = 0; c < NR; c++) w[c] = _mm512_loadu_si512((const void*)(W + c * ldw + p));
-    for (int r = 0; r < MR; r++) {
-      __m512i a = _mm512_loadu_si512((const void*)(A + r * lda + p));
-      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], (__m512bh)a, (__m512bh)w[c]);
-    }
+// 64-row activation blocks x 16-column weight blocks, 4x4 register tiles;
+// m == 1 streams the packed matrix with prefetch.
+template <class K>
+void gemm(const typename K::T* A, int64_t lda, const typename K::T* W, float* C, int64_t ldc, int64_t m, int64_t j0,
+          int64_t j1, int64_t kp) {
+  const int64_t gstride = kGroupRows * kp;
+  if (m == 1) {
+    for (int64_t j = j0; j < j1; j += 4)
+      tile<1, K, true>(A, lda, W + (j / 4) * gstride, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
+    return;
   }
-  if (p < k) {
-    __mmask32 m = tail32(k - p);
-    __m512i w[NR];
-    for (int c = 0; c < NR; c++) w[c] = _mm512_maskz_loadu_epi16(m, W + c * ldw + p);
-    for (int r = 0; r < MR; r++) {
-      __m512i a = _mm512_maskz_loadu_epi16(m, A + r * lda + p);
-      for (int c = 0; c < NR; c++) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], (__m512bh)a, (__m512bh)w[c]);
-    }
-  }
-  store_tile<MR, NR>(acc, C, ldc);
-}
-
-// Blocked driver: rows of A in blocks of MB (kept in L2), output columns in
-// blocks of NB (their weight rows kept in L1/L2), 4x4 register tiles inside.
-template <class TA, class TW, void (*T44)(const TA*, int64_t, const TW*, int64_t, float*, int64_t, int64_t),
-          void (*T14)(const TA*, int64_t, const TW*, int64_t, float*, int64_t, int64_t),
-          void (*T41)(const TA*, int64_t, const TW*, int64_t, float*, int64_t, int64_t),
-          void (*T11)(const TA*, int64_t, const TW*, int64_t, float*, int64_t, int64_t)>
-void matmul_driver(const TA* A, int64_t lda, const TW* W, int64_t ldw, float* C, int64_t ldc, int64_t m,
-                   int64_t j0, int64_t j1, int64_t k) {
   constexpr int64_t MB = 64, NB = 16;
   for (int64_t ib = 0; ib < m; ib += MB) {
-    int64_t ie = ib + MB < m ? ib + MB : m;
+    const int64_t ie = std::min(ib + MB, m);
     for (int64_t jb = j0; jb < j1; jb += NB) {
-      int64_t je = jb + NB < j1 ? jb + NB : j1;
+      const int64_t je = std::min(jb + NB, j1);
       int64_t i = ib;
-      for (; i + 4 <= ie; i += 4) {
-        int64_t j = jb;
-        for (; j + 4 <= je; j += 4) T44(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
-        for (; j < je; j++) T41(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
-      }
-      for (; i < ie; i++) {
-        int64_t j = jb;
-        for (; j + 4 <= je; j += 4) T14(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
-        for (; j < je; j++) T11(A + i * lda, lda, W + j * ldw, ldw, C + i * ldc + j, ldc, k);
-      }
+      for (; i + 4 <= ie; i += 4)
+        for (int64_t j = jb; j < je; j += 4)
+          tile<4, K, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp,
+                            std::min<int64_t>(4, je - j));
+      for (; i < ie; i++)
+        for (int64_t j = jb; j < je; j += 4)
+          tile<1, K, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp,
+                            std::min<int64_t>(4, je - j));
     }
   }
 }
 
-void matmul_f32(const float* A, int64_t lda, const float* W, int64_t ldw, float* C, int64_t ldc, int64_t m,
-                int64_t j0, int64_t j1, int64_t k) {
-  matmul_driver<float, float, tile_f32a<4, 4, LoadF32>, tile_f32a<1, 4, LoadF32>, tile_f32a<4, 1, LoadF32>,
-                tile_f32a<1, 1, LoadF32>>(A, lda, W, ldw, C, ldc, m, j0, j1, k);
+void matmul_f32(const float* A, int64_t lda, const float* W, float* C, int64_t ldc, int64_t m, int64_t j0,
+                int64_t j1, int64_t kp) {
+  gemm<ChunkF32>(A, lda, W, C, ldc, m, j0, j1, kp);
 }
 
-
-void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc,
-                       int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  matmul_driver<uint16_t, uint16_t, tile_bf16a<4, 4>, tile_bf16a<1, 4>, tile_bf16a<4, 1>, tile_bf16a<1, 1>>(
-      A, lda, W, ldw, C, ldc, m, j0, j1, k);
+void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, float* C, int64_t ldc, int64_t m,
+                       int64_t j0, int64_t j1, int64_t kp) {
+  gemm<ChunkBF16>(A, lda, W, C, ldc, m, j0, j1, kp);
 }
 
 void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
+  auto dot4 = [&](int64_t t, int64_t cnt) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t p = 0; p < d; p += 16) {
+      __mmask16 m = p + 16 <= d ? (__mmask16)0xffff : tail16(d - p);
+      __m512 qv = _mm512_maskz_loadu_ps(m, q + p);
+      for (int64_t c = 0; c < cnt; c++) acc[c] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, K + (t + c) * ldk + p), acc[c]);
+    }
+    float s[4];
+    _mm_storeu_ps(s, hsum4(acc[0], acc[1], acc[2], acc[3]));
+    for (int64_t c = 0; c < cnt; c++) out[t + c] = s[c] * scale;
+  };
   int64_t t = 0;
-  for (; t + 4 <= nk; t += 4) {
-    tile_f32a<1, 4, LoadF32>(q, 0, K + t * ldk, ldk, out + t, 0, d);
-    for (int c = 0; c < 4; c++) out[t + c] *= scale;
-  }
-  for (; t < nk; t++) {
-    tile_f32a<1, 1, LoadF32>(q, 0, K + t * ldk, ldk, out + t, 0, d);
-    out[t] *= scale;
-  }
+  for (; t + 4 <= nk; t += 4) dot4(t, 4);
+  if (t < nk) dot4(t, nk - t);
 }
 
 void weighted_sum_f32(const float* w, const float* V, int64_t ldv, int64_t nk, int64_t d, float* out) {
@@ -277,7 +250,9 @@ void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
 
 void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, LoadBF16::load(x + i));
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(y + i, _mm512_castsi512_ps(_mm512_slli_epi32(
+                                _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(x + i))), 16)));
   for (; i < n; i++) y[i] = bf16_to_f32_scalar(x[i]);
 }
 

@@ -3,24 +3,43 @@
 // from JS through the addon's kernel-test entry points). The variant is chosen
 // at run time from CPUID (registry.cc) or forced by name.
 //
-// Matmul convention (all formats): weights W are stored row-major [n_out, k]
-// (one row per output feature, the GGUF/PyTorch layout), activations A are
-// row-major [m, k], and C[i, j] = sum_k A[i, k] * W[j, k] for rows i in [0, m)
-// and output columns j in [j0, j1). Threads split the j range.
+// Matmul convention (all formats): C[i, j] = sum_p A[i, p] * W[j, p] for rows
+// i in [0, m) and output columns j in [j0, j1) (threads split the j range;
+// j0 is a multiple of 4). W is a [n, k] matrix (one row per output feature,
+// the PyTorch/GGUF orientation) repacked at load into the *packed layout*:
+//
+//   rows in groups of 4 (zero rows pad n up to a multiple of 4); each row cut
+//   in chunks of CH elements = 64 bytes (CH = 16 for f32, 32 for bf16; zeros
+//   pad k up to kp, a multiple of CH); chunk c of the 4 rows of group g is
+//   stored contiguously: W[g][c][row 0..3][0..CH).
+//
+// so a decode step (m = 1) reads every matrix as one sequential stream and a
+// register tile sees 4 output rows per cache line group. Activation rows must
+// be readable up to kp elements with zeros past k (matmul.cc pads them).
 #pragma once
 #include <cstdint>
 
 namespace lowbit {
 
+constexpr int64_t kGroupRows = 4;
+constexpr int64_t kChunkBytes = 64;
+// Elements per chunk for an element size; k padded to a multiple of it.
+constexpr int64_t chunk_elems(int64_t elem_bytes) { return kChunkBytes / elem_bytes; }
+constexpr int64_t pad_to(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+// Offset of element (row j, column p) in a packed matrix with kp padded columns.
+inline int64_t packed_index(int64_t j, int64_t p, int64_t kp, int64_t ch) {
+  return ((j / kGroupRows) * (kp / ch) + p / ch) * kGroupRows * ch + (j % kGroupRows) * ch + p % ch;
+}
+
 struct KernelTable {
   const char* name;
 
-  // C[m, j0:j1] = A[m, k] . W[j0:j1, k]^T ; f32 weights.
-  void (*matmul_f32)(const float* A, int64_t lda, const float* W, int64_t ldw, float* C, int64_t ldc,
-                     int64_t m, int64_t j0, int64_t j1, int64_t k);
-  // bf16 weights, bf16 activations, f32 accumulate (AVX-512 BF16 vdpbf16ps).
-  void (*matmul_bf16_bf16a)(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C,
-                            int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k);
+  // C[m, j0:j1] = A[m, kp] . W[j0:j1, kp]^T ; packed f32 weights (CH = 16).
+  void (*matmul_f32)(const float* A, int64_t lda, const float* W, float* C, int64_t ldc, int64_t m, int64_t j0,
+                     int64_t j1, int64_t kp);
+  // packed bf16 weights (CH = 32), bf16 activations, f32 accumulate.
+  void (*matmul_bf16_bf16a)(const uint16_t* A, int64_t lda, const uint16_t* W, float* C, int64_t ldc, int64_t m,
+                            int64_t j0, int64_t j1, int64_t kp);
 
   // out[t] = dot(q[0:d], K[t*ldk : t*ldk+d]) * scale, t in [0, nk)
   void (*dot_rows_f32)(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale,

@@ -34,23 +34,25 @@ float f16_to_f32_scalar(uint16_t h) {
 
 namespace {
 
-void matmul_f32(const float* A, int64_t lda, const float* W, int64_t ldw, float* C, int64_t ldc, int64_t m,
-                int64_t j0, int64_t j1, int64_t k) {
+void matmul_f32(const float* A, int64_t lda, const float* W, float* C, int64_t ldc, int64_t m, int64_t j0,
+                int64_t j1, int64_t kp) {
+  const int64_t ch = chunk_elems(4);
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = j0; j < j1; j++) {
       float s = 0;
-      for (int64_t p = 0; p < k; p++) s += A[i * lda + p] * W[j * ldw + p];
+      for (int64_t p = 0; p < kp; p++) s += A[i * lda + p] * W[packed_index(j, p, kp, ch)];
       C[i * ldc + j] = s;
     }
 }
 
-
-void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, int64_t ldw, float* C, int64_t ldc,
-                       int64_t m, int64_t j0, int64_t j1, int64_t k) {
+void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, float* C, int64_t ldc, int64_t m,
+                       int64_t j0, int64_t j1, int64_t kp) {
+  const int64_t ch = chunk_elems(2);
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = j0; j < j1; j++) {
       float s = 0;
-      for (int64_t p = 0; p < k; p++) s += bf16_to_f32_scalar(A[i * lda + p]) * bf16_to_f32_scalar(W[j * ldw + p]);
+      for (int64_t p = 0; p < kp; p++)
+        s += bf16_to_f32_scalar(A[i * lda + p]) * bf16_to_f32_scalar(W[packed_index(j, p, kp, ch)]);
       C[i * ldc + j] = s;
     }
 }
