@@ -112,6 +112,9 @@ export class LLM {
   }
 
   private stepper(): Stepper {
+    // One logits buffer reused by every step of this generation (the sampler
+    // reads it before the next step starts).
+    const logits = new Float32Array(this.config.vocabSize);
     return {
       contextLength: this.contextLength,
       eosTokenIds: this.config.eosTokenIds,
@@ -123,7 +126,7 @@ export class LLM {
         return n;
       },
       step: async (ids, firstPos) => {
-        const r = await this.forward(ids, firstPos);
+        const r = await this.forward(ids, firstPos, false, undefined, logits);
         this.cached.push(...ids);
         return { logits: r.data, nativeMs: r.nativeMs };
       },
@@ -131,12 +134,12 @@ export class LLM {
   }
 
   /** One native forward step over `ids` at positions firstPos.. ; appends to the KV cache. */
-  private forward(ids: number[], firstPos: number, all = false, targets?: Int32Array): Promise<ForwardResult> {
+  private forward(ids: number[], firstPos: number, all = false, targets?: Int32Array, out?: Float32Array): Promise<ForwardResult> {
     const tokens = Int32Array.from(ids);
     const positions = new Int32Array(ids.length);
     for (let i = 0; i < ids.length; i++) positions[i] = firstPos + i;
     const native = this.model();
-    return native.forward(tokens, positions, all, targets).catch((e: Error) => {
+    return native.forward(tokens, positions, all, targets, out).catch((e: Error) => {
       throw wrapNative("forward", () => {
         throw e;
       });

@@ -41,7 +41,8 @@ export interface NativeModel {
   addWeight(name: string, dtype: "F32" | "F16" | "BF16", bytes: Uint8Array, rows: number, cols: number, format: string): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
-  forward(tokens: Int32Array, positions: Int32Array, all: boolean, targets?: Int32Array): Promise<ForwardResult>;
+  /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */
+  forward(tokens: Int32Array, positions: Int32Array, all: boolean, targets?: Int32Array, out?: Float32Array): Promise<ForwardResult>;
   cacheSize(): number;
   cachePositions(): Int32Array;
   rollback(n: number): void;
@@ -63,6 +64,8 @@ export interface Addon {
   cpuInfo(): CpuInfo;
   measureBandwidth(threads: number, mbytes: number, reps: number): number;
   runKernel(variant: string, name: string, args: Record<string, unknown>): unknown;
+  /** index of the largest element (lowest on ties, NaN never wins unless all are NaN) */
+  argmax(x: Float32Array): number;
 }
 
 let cached: Addon | undefined;

@@ -4,6 +4,7 @@
  */
 import { getRandomValues } from "node:crypto";
 import { InvalidOptionError } from "../errors.js";
+import { addon } from "../native.js";
 
 export interface SamplingOptions {
   /** 0 or undefined = greedy argmax. */
@@ -89,11 +90,17 @@ function rotl(x: number, k: number): number {
 
 /** Index of the largest value (lowest index on ties; NaN never wins unless all are NaN). */
 export function argmax(x: ArrayLike<number>): number {
+  // Float32Array logits (the per-token hot path of greedy decoding) use the
+  // native loop, the same semantics as argmaxAny.
+  return x instanceof Float32Array ? addon().argmax(x) : argmaxAny(x);
+}
+
+function argmaxAny(x: ArrayLike<number>): number {
   let best = 0;
   let bv = -Infinity;
   for (let i = 0; i < x.length; i++) {
-    if (x[i] > bv) {
-      bv = x[i];
+    if (x[i]! > bv) {
+      bv = x[i]!;
       best = i;
     }
   }
