@@ -15,6 +15,7 @@ import { runGeneration, validateGenerateOptions, type GenerateOptions, type Gene
 import { loadHfDirectory, type ComputeDtype } from "./loader.js";
 import { addon, wrapNative, type ForwardResult, type NativeModel } from "./native.js";
 import type { Tokenizer } from "./tokenizer.js";
+import { checkQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant.js";
 
 export interface LoadOptions {
   /** "f32": weights widened to f32 (the reference numerics); "bf16": bf16 weights, f32 accumulate. Default "bf16". */
@@ -25,6 +26,12 @@ export interface LoadOptions {
   contextLength?: number;
   /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
   kernels?: string;
+  /** Quantize the transformer blocks' linear layers at load: see src/quant.ts. */
+  quant?: QuantFormat;
+  /** Shorthand for quant: "w8a8". */
+  loadIn8bit?: boolean;
+  /** Shorthand for quant: "w4a16-g128". */
+  loadIn4bit?: boolean;
 }
 
 /** The model shipped inside the package (tinycode-7m). */
@@ -43,12 +50,21 @@ function checkLoadOptions(o: LoadOptions): void {
   if (o.kernels !== undefined && !["auto", "ref", "avx2", "avx512"].includes(o.kernels)) {
     throw new InvalidOptionError(`kernels must be auto, ref, avx2 or avx512, got ${JSON.stringify(o.kernels)}`);
   }
+  if (o.quant !== undefined) checkQuant(o.quant);
+  const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
+  if (set > 1) throw new InvalidOptionError("use only one of quant, loadIn8bit and loadIn4bit");
+}
+
+function quantOf(o: LoadOptions): QuantFormat | undefined {
+  return o.quant ?? (o.loadIn8bit ? LOAD_IN_8BIT : o.loadIn4bit ? LOAD_IN_4BIT : undefined);
 }
 
 export class LLM {
   readonly config: LlamaConfig;
   readonly tokenizer: Tokenizer;
   readonly dtype: ComputeDtype;
+  /** Quantization of the block matrices, if any. */
+  readonly quant: QuantFormat | undefined;
   readonly contextLength: number;
   /** Matrix weight bytes streamed from memory per decode step. */
   readonly decodeWeightBytes: number;
@@ -57,7 +73,8 @@ export class LLM {
   private cached: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; contextLength: number; decodeWeightBytes: number }) {
+  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; contextLength: number; decodeWeightBytes: number }) {
+    this.quant = args.quant;
     this.config = args.config;
     this.tokenizer = args.tokenizer;
     this.native = args.native;
@@ -72,8 +89,9 @@ export class LLM {
     const dir = path ?? DEFAULT_MODEL_DIR;
     const dtype = opts.dtype ?? "bf16";
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const loaded = loadHfDirectory(dir, { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 });
-    return new LLM({ ...loaded, dtype });
+    const quant = quantOf(opts);
+    const loaded = loadHfDirectory(dir, { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0, ...(quant ? { quant } : {}) });
+    return new LLM({ ...loaded, dtype, quant });
   }
 
   /** Native details: kernel variant, threads, bytes of weights and cache. */

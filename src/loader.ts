@@ -10,11 +10,14 @@ import { openSafetensorsDir, readTensorBytes } from "./formats/safetensors.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
 import { addon, wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
+import { matrixBytes, nativeFormat, type QuantFormat } from "./quant.js";
 
 export type ComputeDtype = "f32" | "bf16";
 
 export interface NativeLoadOptions {
   dtype: ComputeDtype;
+  /** quantization of the blocks' linear layers (undefined: the compute dtype) */
+  quant?: QuantFormat;
   threads: number;
   contextLength: number;
   kernels: string;
@@ -68,17 +71,20 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
   try {
     const scratch = Buffer.allocUnsafe(maxBytes);
     let decodeWeightBytes = 0;
-    const elem = opts.dtype === "f32" ? 4 : 2;
     for (const s of specs) {
       const info = index.tensors.get(s.hfName)!;
       const bytes = readTensorBytes(info, scratch);
-      const format = s.kind === "norm" ? "vector" : opts.dtype;
+      // Block matrices take the quantized format; embedding and LM head the compute dtype.
+      const inBlock = s.name.startsWith("blk.");
+      const format = s.kind === "norm" ? "vector" : inBlock && opts.quant ? nativeFormat(opts.quant) : opts.dtype;
       wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, info.dtype, bytes, s.rows, s.cols, format));
-      if (s.kind === "matrix" && s.name !== "token_embd.weight") decodeWeightBytes += s.rows * s.cols * elem;
+      if (s.kind === "matrix" && s.name !== "token_embd.weight") {
+        decodeWeightBytes += matrixBytes(inBlock && opts.quant ? opts.quant : opts.dtype, s.rows, s.cols);
+      }
     }
     if (config.tieWordEmbeddings) {
       native.aliasWeight("output.weight", "token_embd.weight");
-      decodeWeightBytes += config.vocabSize * config.hiddenSize * elem;
+      decodeWeightBytes += matrixBytes(opts.dtype, config.vocabSize, config.hiddenSize);
     }
     const graph = llamaGraph(config);
     wrapNative("building graph", () => native.setGraph(graph.ops, graph.output));

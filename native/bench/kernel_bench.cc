@@ -130,7 +130,7 @@ static void bench(const KernelTable& kt, int threads, bool quick) {
   for (Shape s : {Shape{2048, 768}, Shape{5632, 2048}}) {
     for (WFormat f : {WFormat::F32, WFormat::BF16}) {
       auto Wf = randv(s.n * s.k);
-      auto W = make_weight("w", SrcDtype::F32, Wf.data(), Wf.size() * 4, s.n, s.k, f);
+      auto W = make_weight("w", SrcDtype::F32, Wf.data(), Wf.size() * 4, s.n, s.k, WSpec{f});
       for (int64_t m : {(int64_t)1, (int64_t)(quick ? 128 : 512)}) {
         auto A = randv(m * s.k);
         std::vector<float> C(m * s.n);

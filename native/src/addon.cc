@@ -150,7 +150,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     int64_t rows = arg_int(info, 3, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 4, "cols", 1, (int64_t)1 << 40);
     // "vector": a plain f32 [1, n] (norm weights); otherwise a packed matrix format
     std::string fs = arg_string(info, 5, "format");
-    WFormat fmt = WFormat::F32;
+    WSpec fmt;
     const bool matrix = fs != "vector";
     if (matrix && !parse_wformat(fs, &fmt)) throw Napi::TypeError::New(info.Env(), "unknown weight format");
     try {

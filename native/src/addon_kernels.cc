@@ -70,6 +70,53 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
       kt->matmul_bf16_bf16a(ap, kp, wp, c, n, m, j0, j1, kp);
     });
   }
+  if (name == "matmul_q8") {
+    // a: Int8Array [m, k], sa: [m], w: Int8Array [n, k] row-major, sw: [n]
+    int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
+    if (j0 > j1 || j1 > n || j0 % 4 || k < 1 || m * n > (1 << 26)) throw Napi::RangeError::New(env, "bad shape or column range");
+    auto A = field<Napi::Int8Array>(a, "a", m * k);
+    auto SA = field<Napi::Float32Array>(a, "sa", m);
+    auto W = field<Napi::Int8Array>(a, "w", n * k);
+    auto SW = field<Napi::Float32Array>(a, "sw", n);
+    const int64_t kp = pad_to(k, 64);
+    std::vector<int8_t> ap((size_t)(m * kp), 0), wp((size_t)(pad_to(n, 4) * kp), 0);
+    for (int64_t i = 0; i < m; i++) std::copy(A.Data() + i * k, A.Data() + i * k + k, ap.begin() + i * kp);
+    pack_matrix(W.Data(), n, k, wp.data(), kp, 64);
+    std::vector<int32_t> wsum((size_t)n, 0);
+    for (int64_t j = 0; j < n; j++)
+      for (int64_t p = 0; p < k; p++) wsum[j] += W.Data()[j * k + p];
+    Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+    std::fill(c.Data(), c.Data() + m * n, 0.0f);
+    kt->matmul_q8(ap.data(), kp, SA.Data(), wp.data(), SW.Data(), wsum.data(), c.Data(), n, m, j0, j1, kp);
+    return c;
+  }
+  if (name == "matmul_q4") {
+    // a: f32 [m, k]; w: Uint8Array [n, k] of values 0..15; s, o: f32 [n, k / group]
+    int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
+    int64_t group = dim(a, "group");
+    if (j0 > j1 || j1 > n || j0 % 4 || m * n > (1 << 26)) throw Napi::RangeError::New(env, "bad shape or column range");
+    if (k < 32 || k % 32 || group < 32 || group % 32 || k % group) throw Napi::RangeError::New(env, "k and group must be multiples of 32, group dividing k");
+    const int64_t ng = k / group;
+    auto A = field<Napi::Float32Array>(a, "a", m * k);
+    auto W = field<Napi::Uint8Array>(a, "w", n * k);
+    auto S = field<Napi::Float32Array>(a, "s", n * ng);
+    auto O = field<Napi::Float32Array>(a, "o", n * ng);
+    std::vector<uint8_t> wp((size_t)(pad_to(n, 4) * k / 2), 0);
+    for (int64_t j = 0; j < n; j++)
+      for (int64_t p = 0; p < k; p++) {
+        const uint8_t q = W.Data()[j * k + p];
+        if (q > 15) throw Napi::RangeError::New(env, "w values must be in [0, 15]");
+        uint8_t& b = wp[((j / 4) * (k / 32) + p / 32) * 64 + (j % 4) * 16 + (p % 32) % 16];
+        b |= (p % 32) < 16 ? q : (uint8_t)(q << 4);
+      }
+    std::vector<float> asum((size_t)(m * ng), 0.0f);
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t p = 0; p < k; p++) asum[i * ng + p / group] += A.Data()[i * k + p];
+    Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+    std::fill(c.Data(), c.Data() + m * n, 0.0f);
+    kt->matmul_q4(A.Data(), k, asum.data(), wp.data(), S.Data(), O.Data(), c.Data(), n, m, j0, j1, k, group);
+    return c;
+  }
   if (name == "dot_rows") {
     int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldk = dim(a, "ldk");
     if (ldk < d) throw Napi::RangeError::New(env, "ldk < d");
@@ -110,6 +157,17 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     if (name == "scale_mul") kt->scale_mul_f32(x.Data(), (float)get_number(a, "s"), y.Data(), out.Data(), n);
     else kt->silu_mul_f32(x.Data(), y.Data(), out.Data(), n);
     return out;
+  }
+  if (name == "quantize_q8") {
+    auto x = field<Napi::Float32Array>(a, "x", n);
+    const int64_t kp = pad_to(n > 0 ? n : 1, 64);
+    Napi::Int8Array q = Napi::Int8Array::New(env, kp);
+    float s = 0;
+    kt->quantize_q8(x.Data(), n, kp, q.Data(), &s);
+    Napi::Object res = Napi::Object::New(env);
+    res.Set("q", q);
+    res.Set("s", s);
+    return res;
   }
   if (name == "f32_to_bf16") {
     auto x = field<Napi::Float32Array>(a, "x", n);

@@ -51,7 +51,8 @@ struct Compiler {
     if (s.op == "embed") {
       op.type = OpType::Embed;
       op.w = weight(s);
-      if (!op.w->matrix) fail(s, "embedding must be a matrix");
+      if (!op.w->matrix || (op.w->format != WFormat::F32 && op.w->format != WFormat::BF16))
+        fail(s, "embedding must be an f32 or bf16 matrix");
       g.embedding = op.w;
       op.out = write(s, s.out, op.w->cols, false);
     } else if (s.op == "rms_norm") {
@@ -141,7 +142,8 @@ void Graph::fuse_matmuls() {
       Op& prev = fused.back();
       bool out_is_input = op.out == prev.a || prev.out == op.a;
       for (int o : prev.more_out) out_is_input = out_is_input || o == op.a;
-      if (prev.type == OpType::Matmul && prev.a == op.a && prev.w->format == op.w->format && !out_is_input &&
+      if (prev.type == OpType::Matmul && prev.a == op.a && prev.w->format == op.w->format &&
+          prev.w->group == op.w->group && !out_is_input &&
           prev.more_w.size() < 7 /* matmul_multi takes at most 8 */) {
         prev.more_w.push_back(op.w);
         prev.more_out.push_back(op.out);

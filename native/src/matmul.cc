@@ -10,27 +10,31 @@ namespace {
 
 // One entry per weight format. Kernels read activation rows of kp elements
 // (zeros past k): `prepare` writes them when the format needs converted or
-// padded activations; otherwise the kernel reads A in place.
+// padded activations; otherwise the kernel reads A in place. `w` is the first
+// weight of the (possibly fused) matmul: all share format, k and group.
 struct FormatOps {
   // bytes of prepared activations for m rows (0 = read A in place)
-  size_t (*act_bytes)(int64_t m, int64_t k, int64_t kp);
-  // converts rows [r0, r1) of A into the prepared buffer (row stride kp)
-  void (*prepare)(const KernelTable& kt, const float* A, int64_t lda, int64_t k, int64_t kp, int64_t r0, int64_t r1,
-                  void* act);
+  size_t (*act_bytes)(const Weight& w, int64_t m);
+  // converts rows [r0, r1) of A into the prepared buffer
+  void (*prepare)(const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0,
+                  int64_t r1, void* act);
   // computes C[:, j0:j1] (j0 a multiple of 4)
   void (*run)(const KernelTable& kt, const float* A, int64_t lda, const void* act, int64_t m, const Weight& W,
               float* C, int64_t ldc, int64_t j0, int64_t j1);
 };
 
+void pad_rows_f32(const float* A, int64_t lda, int64_t k, int64_t kp, int64_t r0, int64_t r1, float* out) {
+  for (int64_t r = r0; r < r1; r++) {
+    std::memcpy(out + r * kp, A + r * lda, k * sizeof(float));
+    std::memset(out + r * kp + k, 0, (kp - k) * sizeof(float));
+  }
+}
+
 // f32 weights: A is read in place unless k needs padding to whole chunks.
 const FormatOps kF32 = {
-    [](int64_t m, int64_t k, int64_t kp) -> size_t { return k == kp ? 0 : (size_t)(m * kp) * 4; },
-    [](const KernelTable&, const float* A, int64_t lda, int64_t k, int64_t kp, int64_t r0, int64_t r1, void* act) {
-      float* out = static_cast<float*>(act);
-      for (int64_t r = r0; r < r1; r++) {
-        std::memcpy(out + r * kp, A + r * lda, k * sizeof(float));
-        std::memset(out + r * kp + k, 0, (kp - k) * sizeof(float));
-      }
+    [](const Weight& w, int64_t m) -> size_t { return w.cols == w.kp ? 0 : (size_t)(m * w.kp) * 4; },
+    [](const KernelTable&, const Weight& w, const float* A, int64_t lda, int64_t, int64_t r0, int64_t r1, void* act) {
+      pad_rows_f32(A, lda, w.cols, w.kp, r0, r1, static_cast<float*>(act));
     },
     [](const KernelTable& kt, const float* A, int64_t lda, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
@@ -42,12 +46,12 @@ const FormatOps kF32 = {
 // bf16 pairs accumulated in f32 (vdpbf16ps where available). The same numerics
 // on every kernel variant and for prefill and decode.
 const FormatOps kBF16 = {
-    [](int64_t m, int64_t, int64_t kp) -> size_t { return (size_t)(m * kp) * 2; },
-    [](const KernelTable& kt, const float* A, int64_t lda, int64_t k, int64_t kp, int64_t r0, int64_t r1, void* act) {
+    [](const Weight& w, int64_t m) -> size_t { return (size_t)(m * w.kp) * 2; },
+    [](const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t, int64_t r0, int64_t r1, void* act) {
       uint16_t* out = static_cast<uint16_t*>(act);
       for (int64_t r = r0; r < r1; r++) {
-        kt.f32_to_bf16(A + r * lda, out + r * kp, k);
-        std::memset(out + r * kp + k, 0, (kp - k) * sizeof(uint16_t));
+        kt.f32_to_bf16(A + r * lda, out + r * w.kp, w.cols);
+        std::memset(out + r * w.kp + w.cols, 0, (w.kp - w.cols) * sizeof(uint16_t));
       }
     },
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
@@ -55,10 +59,56 @@ const FormatOps kBF16 = {
       kt.matmul_bf16_bf16a(static_cast<const uint16_t*>(act), W.kp, W.data.as<uint16_t>(), C, ldc, m, j0, j1, W.kp);
     }};
 
+// w8a8: activations quantized per token (row) to int8 at run time: [m][kp]
+// int8, then (64-byte aligned) [m] f32 scales.
+int64_t q8_scales_at(const Weight& w, int64_t m) { return pad_to(m * w.kp, 64); }
+const FormatOps kQ8 = {
+    [](const Weight& w, int64_t m) -> size_t { return (size_t)q8_scales_at(w, m) + (size_t)m * 4; },
+    [](const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
+       void* act) {
+      int8_t* q = static_cast<int8_t*>(act);
+      float* sa = reinterpret_cast<float*>(q + q8_scales_at(w, m));
+      for (int64_t r = r0; r < r1; r++) kt.quantize_q8(A + r * lda, w.cols, w.kp, q + r * w.kp, sa + r);
+    },
+    [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
+       int64_t ldc, int64_t j0, int64_t j1) {
+      const int8_t* q = static_cast<const int8_t*>(act);
+      const float* sa = reinterpret_cast<const float*>(q + q8_scales_at(W, m));
+      kt.matmul_q8(q, W.kp, sa, W.data.as<int8_t>(), W.scales.as<float>(), W.wsum.as<int32_t>(), C, ldc, m, j0, j1,
+                   W.kp);
+    }};
+
+// w4a16: f32 activations padded to kp, then [m][groups] sums of each group
+// (the asymmetric offsets multiply them).
+int64_t q4_sums_at(const Weight& w, int64_t m) { return m * w.kp; }
+const FormatOps kQ4 = {
+    [](const Weight& w, int64_t m) -> size_t { return (size_t)(q4_sums_at(w, m) + m * w.ngroups()) * 4; },
+    [](const KernelTable&, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
+       void* act) {
+      float* a = static_cast<float*>(act);
+      float* sums = a + q4_sums_at(w, m);
+      pad_rows_f32(A, lda, w.cols, w.kp, r0, r1, a);
+      const int64_t ng = w.ngroups();
+      for (int64_t r = r0; r < r1; r++)
+        for (int64_t g = 0; g < ng; g++) {
+          float t = 0;
+          for (int64_t p = g * w.group; p < (g + 1) * w.group; p++) t += a[r * w.kp + p];
+          sums[r * ng + g] = t;
+        }
+    },
+    [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
+       int64_t ldc, int64_t j0, int64_t j1) {
+      const float* a = static_cast<const float*>(act);
+      kt.matmul_q4(a, W.kp, a + q4_sums_at(W, m), W.data.as<uint8_t>(), W.scales.as<float>(), W.offsets.as<float>(),
+                   C, ldc, m, j0, j1, W.kp, W.group);
+    }};
+
 const FormatOps& format_ops(WFormat f) {
   switch (f) {
     case WFormat::F32: return kF32;
     case WFormat::BF16: return kBF16;
+    case WFormat::Q8: return kQ8;
+    case WFormat::Q4: return kQ4;
   }
   throw std::logic_error("matmul: unknown weight format");
 }
@@ -75,17 +125,18 @@ void matmul(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda
 void matmul_multi(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda, int64_t m,
                   const Weight* const* W, float* const* C, int count, MatmulScratch& scratch) {
   const FormatOps& ops = format_ops(W[0]->format);
-  const int64_t k = W[0]->cols, kp = W[0]->kp;
+  const int64_t k = W[0]->cols;
   for (int i = 0; i < count; i++)
-    if (!W[i]->matrix || W[i]->format != W[0]->format || W[i]->cols != k) throw std::logic_error("matmul_multi: mixed weights");
-  size_t ab = ops.act_bytes(m, k, kp);
+    if (!W[i]->matrix || W[i]->format != W[0]->format || W[i]->cols != k || W[i]->group != W[0]->group)
+      throw std::logic_error("matmul_multi: mixed weights");
+  size_t ab = ops.act_bytes(*W[0], m);
   if (ab) scratch.act.reserve(ab);
   void* act = ab ? scratch.act.data() : nullptr;
   if (act) {
     pool.run_sized((long)(m * k), [&](int tid, int nth) {
       long r0, r1;
       split_range(m, nth, tid, &r0, &r1);
-      ops.prepare(kt, A, lda, k, kp, r0, r1, act);
+      ops.prepare(kt, *W[0], A, lda, m, r0, r1, act);
     });
   }
   // Output columns of all weights, in blocks of 16 (whole register tiles),

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "quantize.h"
 
 namespace lowbit {
 
@@ -12,14 +13,28 @@ const char* wformat_name(WFormat f) {
   switch (f) {
     case WFormat::F32: return "f32";
     case WFormat::BF16: return "bf16";
+    case WFormat::Q8: return "q8";
+    case WFormat::Q4: return "q4";
   }
   return "?";
 }
 
-bool parse_wformat(const std::string& s, WFormat* out) {
-  if (s == "f32") *out = WFormat::F32;
-  else if (s == "bf16") *out = WFormat::BF16;
+bool parse_wformat(const std::string& s, WSpec* out) {
+  WSpec w;
+  std::string base = s;
+  if (base.size() > 5 && base.compare(base.size() - 5, 5, "-asym") == 0) {
+    w.asym = true;
+    base = base.substr(0, base.size() - 5);
+  }
+  if (base == "f32") w.format = WFormat::F32;
+  else if (base == "bf16") w.format = WFormat::BF16;
+  else if (base == "q8") w.format = WFormat::Q8;
+  else if (base == "q4-g32") w = {WFormat::Q4, 32, w.asym};
+  else if (base == "q4-g128") w = {WFormat::Q4, 128, w.asym};
+  else if (base == "q4-ch") w = {WFormat::Q4, 0, w.asym};
   else return false;
+  if (w.asym && w.format != WFormat::Q4) return false;
+  *out = w;
   return true;
 }
 
@@ -33,10 +48,16 @@ bool parse_src_dtype(const std::string& s, SrcDtype* out) {
 
 size_t src_dtype_size(SrcDtype d) { return d == SrcDtype::F32 ? 4 : 2; }
 
-size_t wformat_elem_bytes(WFormat f) { return f == WFormat::F32 ? 4 : 2; }
+// Bytes per packed element for the float formats; 1 for q8. (q4 packs two per byte.)
+size_t wformat_elem_bytes(WFormat f) { return f == WFormat::F32 ? 4 : f == WFormat::BF16 ? 2 : 1; }
 
 size_t Weight::bytes() const {
-  return (size_t)(matrix ? pad_to(rows, kGroupRows) : rows) * (size_t)kp * wformat_elem_bytes(format);
+  const size_t prow = (size_t)(matrix ? pad_to(rows, kGroupRows) : rows);
+  switch (format) {
+    case WFormat::Q8: return prow * kp + (size_t)rows * 8;
+    case WFormat::Q4: return prow * kp / 2 + (size_t)rows * ngroups() * 8;
+    default: return prow * (size_t)kp * wformat_elem_bytes(format);
+  }
 }
 
 void Weight::row_f32(int64_t r, float* out) const {
@@ -44,6 +65,7 @@ void Weight::row_f32(int64_t r, float* out) const {
     std::memcpy(out, data.as<float>() + r * cols, cols * sizeof(float));
     return;
   }
+  if (format != WFormat::F32 && format != WFormat::BF16) throw std::logic_error(name + ": row lookup of a quantized matrix");
   const int64_t ch = chunk_elems((int64_t)wformat_elem_bytes(format));
   for (int64_t p = 0; p < cols; p++) {
     int64_t i = packed_index(r, p, kp, ch);
@@ -75,43 +97,79 @@ float src_at(SrcDtype src, const void* data, size_t i) {
 }  // namespace
 
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
-                                    int64_t rows, int64_t cols, WFormat target, bool matrix) {
+                                    int64_t rows, int64_t cols, WSpec target, bool matrix) {
   if (rows <= 0 || cols <= 0) throw std::invalid_argument(name + ": empty or negative shape");
-  if (!matrix && (rows != 1 || target != WFormat::F32)) throw std::invalid_argument(name + ": vectors are f32 [1, n]");
+  if (!matrix && (rows != 1 || target.format != WFormat::F32)) throw std::invalid_argument(name + ": vectors are f32 [1, n]");
   // Overflow-safe: rows * cols * element size must fit and equal nbytes.
   const size_t esz = src_dtype_size(src);
   if (rows > ((int64_t)1 << 40) || cols > ((int64_t)1 << 40) || (size_t)cols > SIZE_MAX / 8 / (size_t)rows)
     throw std::invalid_argument(name + ": shape too large");
   size_t count = (size_t)rows * (size_t)cols;
-  if (nbytes != count * esz)
-    throw std::invalid_argument(name + ": byte size does not match shape and dtype");
+  if (nbytes != count * esz) throw std::invalid_argument(name + ": byte size does not match shape and dtype");
   auto w = std::make_unique<Weight>();
   w->name = name;
-  w->format = target;
+  w->format = target.format;
   w->matrix = matrix;
   w->rows = rows;
   w->cols = cols;
-  const int64_t ch = matrix ? chunk_elems((int64_t)wformat_elem_bytes(target)) : 1;
+  const WFormat f = target.format;
+  const int64_t ch = !matrix ? 1 : f == WFormat::Q4 ? 32 : chunk_elems((int64_t)wformat_elem_bytes(f));
   w->kp = matrix ? pad_to(cols, ch) : cols;
+  if (f == WFormat::Q4) {
+    if (target.group % 32) throw std::invalid_argument(name + ": int4 group size must be a multiple of 32");
+    // k is padded with zero columns to whole groups (their activations are zero too).
+    if (target.group) w->kp = pad_to(cols, target.group);
+    w->group = target.group ? target.group : w->kp;
+    w->asym = target.asym;
+    if (w->kp % w->group)
+      throw std::invalid_argument(name + ": group size " + std::to_string(w->group) + " does not divide the input dimension " +
+                                  std::to_string(cols));
+  }
   w->data.reserve(w->bytes());
   std::memset(w->data.data(), 0, w->bytes());  // padding rows/columns are zeros
   if (!matrix) {
     for (size_t i = 0; i < count; i++) w->data.as<float>()[i] = src_at(src, data, i);
     return w;
   }
-  // Convert one row at a time, then scatter it into the packed layout.
+  if (f == WFormat::Q8) {
+    w->scales.reserve(rows * 4);
+    w->wsum.reserve(rows * 4);
+  } else if (f == WFormat::Q4) {
+    w->scales.reserve(rows * w->ngroups() * 4);
+    w->offsets.reserve(rows * w->ngroups() * 4);
+  }
+  // Convert one row at a time, then quantize and/or scatter it into the packed layout.
   std::vector<float> rowf((size_t)cols);
   std::vector<uint16_t> rowh((size_t)cols);
+  std::vector<int8_t> rowq((size_t)w->kp);
+  std::vector<uint8_t> rown((size_t)w->kp);
+  const int64_t nch = w->kp / 32;
   for (int64_t j = 0; j < rows; j++) {
     for (int64_t p = 0; p < cols; p++) rowf[p] = src_at(src, data, (size_t)j * cols + p);
-    if (target == WFormat::F32) {
-      pack_matrix(rowf.data(), 1, cols, w->data.as<float>() + (j / 4) * 4 * w->kp + (j % 4) * ch, w->kp, ch);
-    } else {
-      if (src == SrcDtype::BF16)  // keep the checkpoint's bits
-        std::memcpy(rowh.data(), static_cast<const char*>(data) + (size_t)j * cols * 2, (size_t)cols * 2);
-      else
-        for (int64_t p = 0; p < cols; p++) rowh[p] = f32_to_bf16_scalar(rowf[p]);
-      pack_matrix(rowh.data(), 1, cols, w->data.as<uint16_t>() + (j / 4) * 4 * w->kp + (j % 4) * ch, w->kp, ch);
+    switch (f) {
+      case WFormat::F32:
+        pack_matrix(rowf.data(), 1, cols, w->data.as<float>() + (j / 4) * 4 * w->kp + (j % 4) * ch, w->kp, ch);
+        break;
+      case WFormat::BF16:
+        if (src == SrcDtype::BF16)  // keep the checkpoint's bits
+          std::memcpy(rowh.data(), static_cast<const char*>(data) + (size_t)j * cols * 2, (size_t)cols * 2);
+        else
+          for (int64_t p = 0; p < cols; p++) rowh[p] = f32_to_bf16_scalar(rowf[p]);
+        pack_matrix(rowh.data(), 1, cols, w->data.as<uint16_t>() + (j / 4) * 4 * w->kp + (j % 4) * ch, w->kp, ch);
+        break;
+      case WFormat::Q8:
+        quantize_row_q8(rowf.data(), cols, w->kp, rowq.data(), w->scales.as<float>() + j, w->wsum.as<int32_t>() + j);
+        pack_matrix(rowq.data(), 1, w->kp, w->data.as<int8_t>() + (j / 4) * 4 * w->kp + (j % 4) * ch, w->kp, ch);
+        break;
+      case WFormat::Q4: {
+        const int64_t ng = w->ngroups();
+        quantize_row_q4(rowf.data(), cols, w->kp, w->group, w->asym, rown.data(), w->scales.as<float>() + j * ng,
+                        w->offsets.as<float>() + j * ng);
+        uint8_t* base = w->data.as<uint8_t>() + (j / 4) * nch * 64 + (j % 4) * 16;
+        for (int64_t c = 0; c < nch; c++)
+          for (int64_t b = 0; b < 16; b++) base[c * 64 + b] = (uint8_t)(rown[c * 32 + b] | (rown[c * 32 + b + 16] << 4));
+        break;
+      }
     }
   }
   return w;

@@ -10,12 +10,21 @@
 namespace lowbit {
 
 // Storage formats of weights. Each has an entry in the matmul format table.
-enum class WFormat : int { F32 = 0, BF16 = 1 };
+enum class WFormat : int { F32 = 0, BF16 = 1, Q8 = 2, Q4 = 3 };
 // dtypes of raw checkpoint data handed over from JS.
 enum class SrcDtype : int { F32 = 0, F16 = 1, BF16 = 2 };
 
+// Storage format of a matrix: the element format plus, for int4, the group
+// size along k (0 = per channel, i.e. one group of kp) and asymmetric offsets.
+struct WSpec {
+  WFormat format = WFormat::F32;
+  int64_t group = 0;
+  bool asym = false;
+};
+
 const char* wformat_name(WFormat f);
-bool parse_wformat(const std::string& s, WFormat* out);
+// "f32", "bf16", "q8", "q4-g32", "q4-g128", "q4-ch", each q4 optionally "-asym".
+bool parse_wformat(const std::string& s, WSpec* out);
 bool parse_src_dtype(const std::string& s, SrcDtype* out);
 size_t src_dtype_size(SrcDtype d);
 
@@ -30,7 +39,13 @@ struct Weight {
   bool matrix = true;
   int64_t rows = 0, cols = 0;
   int64_t kp = 0;  // padded columns of the packed layout (= cols for vectors)
+  int64_t group = 0;  // q4: group size along k (divides kp)
+  bool asym = false;  // q4: offsets are group minima, not -8 * scale
   AlignedBuf data;
+  AlignedBuf scales;   // q8: [rows] ; q4: [rows][kp / group]
+  AlignedBuf offsets;  // q4: [rows][kp / group]
+  AlignedBuf wsum;     // q8: [rows] int32 sums of the int8 weights
+  int64_t ngroups() const { return group ? kp / group : 0; }
   size_t bytes() const;
   // Row r widened to f32 into out[cols] (used by the embedding lookup).
   void row_f32(int64_t r, float* out) const;
@@ -39,7 +54,7 @@ struct Weight {
 // Converts raw checkpoint data to the target format, packing matrices.
 // Throws std::invalid_argument on a size mismatch or an impossible shape.
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
-                                    int64_t rows, int64_t cols, WFormat target, bool matrix = true);
+                                    int64_t rows, int64_t cols, WSpec target, bool matrix = true);
 
 // Packs a row-major [rows, cols] matrix of T into dst (zeroed, sized
 // pad_to(rows, 4) * kp elements) with ch elements per chunk.

@@ -2,6 +2,7 @@
  * `lowbit generate` plus the option parsers shared by the CLI commands.
  * Every bad value is an InvalidOptionError naming the flag (exit code 2).
  */
+import { checkQuant, QUANT_FORMATS } from "../quant.js";
 import { basename, resolve } from "node:path";
 import type { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
@@ -59,6 +60,7 @@ export interface ModelFlags {
   dtype?: string;
   threads?: string;
   kernels?: string;
+  quant?: string;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -66,7 +68,8 @@ export function addModelOptions(cmd: Command): Command {
     .option("--model <dir>", "Hugging Face model directory (default: the embedded tinycode-7m)")
     .option("--dtype <dtype>", "compute dtype: f32 or bf16 (default bf16)")
     .option("--threads <n>", "compute threads (default: physical cores)")
-    .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)");
+    .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
+    .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`);
 }
 
 export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions {
@@ -81,6 +84,7 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...(f.dtype !== undefined ? { dtype: f.dtype } : {}),
     ...(f.threads !== undefined ? { threads: intOpt("--threads", f.threads, 1, 256) } : {}),
     ...(f.kernels !== undefined ? { kernels: f.kernels } : {}),
+    ...(f.quant !== undefined ? { quant: checkQuant(f.quant, "--quant") } : {}),
     ...(contextLength !== undefined ? { contextLength } : {}),
   };
 }
@@ -173,6 +177,7 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
         total_ms: num(t.totalMs),
         model: name,
         dtype: model.dtype,
+        quant: model.quant ?? null,
         threads,
       };
       io.out(JSON.stringify(out) + "\n");

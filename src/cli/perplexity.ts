@@ -44,7 +44,7 @@ async function runPerplexity(f: PerplexityFlags, io: CliIO): Promise<number> {
     });
     bar?.stop();
     if (f.json) {
-      const out = { ppl: num(r.ppl), windows: r.windows, tokens: r.tokens, nll: num(r.nll), seconds: r.seconds, model: name, dtype: model.dtype };
+      const out = { ppl: num(r.ppl), windows: r.windows, tokens: r.tokens, nll: num(r.nll), seconds: r.seconds, model: name, dtype: model.dtype, quant: model.quant ?? null };
       io.out(JSON.stringify(out) + "\n");
     } else {
       io.out(

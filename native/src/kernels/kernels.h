@@ -58,7 +58,47 @@ struct KernelTable {
   // round-to-nearest-even conversions
   void (*f32_to_bf16)(const float* x, uint16_t* y, int64_t n);
   void (*bf16_to_f32)(const uint16_t* x, float* y, int64_t n);
+
+  // ---- int8 weights x int8 activations (w8a8) ----
+  // W: packed int8 (CH = 64), per-row scale sw[j] and per-row sum wsum[j] of
+  // the int8 values (for the u8-offset form of VNNI). A: int8 rows of kp
+  // (zeros past k), per-row scale sa[i]. Exact int32 dot products:
+  //   C[i, j] = sa[i] * sw[j] * sum_p A[i, p] * W[j, p]
+  void (*matmul_q8)(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
+                    const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
+  // Symmetric per-row int8: s = max|x| / 127, q = clamp(round_half_even(x / s), -127, 127),
+  // q padded with zeros from k to kp; an all-zero row gives s = 0 and q = 0.
+  void (*quantize_q8)(const float* x, int64_t k, int64_t kp, int8_t* q, float* s);
+
+  // ---- int4 weights, f32 activations (w4a16) ----
+  // W: packed int4, CH = 32 elements = 16 bytes per row-chunk, the 4 rows of a
+  // group's chunk stored together (64 bytes); in a row-chunk byte b holds
+  // element b (low nibble) and element b + 16 (high nibble), q in [0, 15].
+  // Group size G (a multiple of 32 dividing kp) along k: per (row j, group g)
+  // scale s[j*ng + g] and offset o[j*ng + g], w = s*q + o (symmetric: o = -8s).
+  // A: f32 rows of kp (zeros past k); asum[i*ng + g] = sum of A[i] over group g.
+  //   C[i, j] = sum_g ( s[j,g] * sum_{p in g} q[j,p] * A[i,p] + o[j,g] * asum[i,g] )
+  void (*matmul_q4)(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s,
+                    const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                    int64_t group);
 };
+
+// Per-variant int4 kernels live in their own files (kernels/q4_*.cc).
+void matmul_q4_ref(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
+                   float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group);
+#if defined(__x86_64__)
+// int8 kernels (kernels/q8_*.cc)
+void matmul_q8_avx2(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
+                    const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
+void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s);
+void matmul_q8_avx512(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
+                      const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
+void matmul_q4_avx2(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
+                    float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group);
+void matmul_q4_avx512(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s,
+                      const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                      int64_t group);
+#endif
 
 const KernelTable& kernels_ref();
 #if defined(__x86_64__)

@@ -107,13 +107,36 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = bf16_to_f32_scalar(x[i]);
 }
 
+void matmul_q8(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw, const int32_t*,
+               float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp) {
+  const int64_t ch = chunk_elems(1);
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t j = j0; j < j1; j++) {
+      int32_t d = 0;
+      for (int64_t p = 0; p < kp; p++) d += (int32_t)A[i * lda + p] * (int32_t)W[packed_index(j, p, kp, ch)];
+      C[i * ldc + j] = sa[i] * sw[j] * (float)d;
+    }
+}
+
+void quantize_q8(const float* x, int64_t k, int64_t kp, int8_t* q, float* s) {
+  float amax = 0;
+  for (int64_t p = 0; p < k; p++) amax = std::fmax(amax, std::fabs(x[p]));
+  const float scale = amax / 127.0f, inv = amax > 0 ? 1.0f / scale : 0.0f;
+  for (int64_t p = 0; p < k; p++) {
+    float r = std::nearbyint(x[p] * inv);  // round half to even (default rounding mode)
+    q[p] = (int8_t)std::fmax(-127.0f, std::fmin(127.0f, r));
+  }
+  for (int64_t p = k; p < kp; p++) q[p] = 0;
+  *s = scale;
+}
+
 }  // namespace
 
 const KernelTable& kernels_ref() {
   static const KernelTable t = {"ref",          matmul_f32,    matmul_bf16_bf16a,
                                 dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
                                 sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
-                                bf16_to_f32};
+                                bf16_to_f32,    matmul_q8,     quantize_q8,      matmul_q4_ref};
   return t;
 }
 

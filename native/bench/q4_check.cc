@@ -1,0 +1,259 @@
+// Standalone check of the int4 (w4a16) matmul variants against matmul_q4_ref,
+// plus a small single-thread timing. Build and run:
+//   make -C native/bench q4_check && native/bench/q4_check [seed]
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cpu.h"
+#include "kernels/kernels.h"
+
+using namespace lowbit;
+
+namespace {
+
+using Q4Fn = void (*)(const float*, int64_t, const float*, const uint8_t*, const float*, const float*, float*, int64_t,
+                      int64_t, int64_t, int64_t, int64_t, int64_t);
+
+struct Variant {
+  const char* name;
+  Q4Fn fn;
+};
+
+std::vector<Variant> available_variants() {
+  std::vector<Variant> v;
+#if defined(__x86_64__)
+  const CpuFeatures& f = cpu();
+  if (f.avx2 && f.fma && f.f16c) v.push_back({"avx2", matmul_q4_avx2});
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.avx512bf16)
+    v.push_back({"avx512", matmul_q4_avx512});
+#endif
+  return v;
+}
+
+// Packs q[n][kp] (values 0..15) into the int4 layout of kernels.h; rows n..pad4(n)
+// are filled from `pad` (the spec pads with zeros; kernels must not depend on it).
+std::vector<uint8_t> pack_q4(const std::vector<uint8_t>& q, int64_t n, int64_t kp, std::mt19937& rng, bool random_pad) {
+  const int64_t np = pad_to(n, 4), nch = kp / 32;
+  std::vector<uint8_t> W(np * kp / 2, 0);
+  for (int64_t j = 0; j < np; j++)
+    for (int64_t p = 0; p < kp; p++) {
+      int v = j < n ? q[j * kp + p] : (random_pad ? (int)(rng() & 15) : 0);
+      const int64_t c = p / 32, e = p % 32;
+      uint8_t& b = W[((j / 4) * nch + c) * 64 + (j % 4) * 16 + (e % 16)];
+      b |= e < 16 ? v : v << 4;
+    }
+  return W;
+}
+
+struct Problem {
+  int64_t m, n, kp, group, ng, lda, ldc;
+  std::vector<uint8_t> q, W;
+  std::vector<float> A, asum, s, o;
+};
+
+Problem make_problem(std::mt19937& rng, int64_t m, int64_t n, int64_t kp, int64_t group) {
+  Problem P;
+  P.m = m, P.n = n, P.kp = kp, P.group = group, P.ng = kp / group;
+  const int64_t lda_extra[] = {0, 5, 16};
+  P.lda = kp + lda_extra[rng() % 3];
+  P.ldc = n + (int64_t)(rng() % 4);
+  std::uniform_real_distribution<float> ua(-2.0f, 2.0f), us(-0.1f, 0.1f), uo(-1.0f, 1.0f);
+  P.q.resize(n * kp);
+  for (auto& x : P.q) x = (uint8_t)(rng() & 15);
+  P.W = pack_q4(P.q, n, kp, rng, rng() & 1);
+  P.A.assign(m * P.lda, 0.0f);
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t p = 0; p < kp; p++) P.A[i * P.lda + p] = ua(rng);
+  // past-kp part of each row (inside lda) is garbage: kernels must not read it
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t p = kp; p < P.lda; p++) P.A[i * P.lda + p] = 1e30f;
+  P.asum.resize(m * P.ng);
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t g = 0; g < P.ng; g++) {
+      float t = 0;
+      for (int64_t p = g * group; p < (g + 1) * group; p++) t += P.A[i * P.lda + p];
+      P.asum[i * P.ng + g] = t;
+    }
+  // exactly n * ng scales/offsets: reading past row n-1 is a bug
+  P.s.resize(n * P.ng);
+  P.o.resize(n * P.ng);
+  for (auto& x : P.s) x = (rng() % 8 == 0) ? 0.0f : us(rng);
+  for (auto& x : P.o) x = (rng() % 8 == 0) ? 0.0f : uo(rng);
+  return P;
+}
+
+// tol = 1e-5 * sum_g (|s_g| * sum_p |q_p a_p| + |o_g asum_g|) + 1e-6
+double tolerance(const Problem& P, int64_t i, int64_t j) {
+  double t = 0;
+  for (int64_t g = 0; g < P.ng; g++) {
+    double d = 0;
+    for (int64_t p = g * P.group; p < (g + 1) * P.group; p++)
+      d += std::fabs((double)P.q[j * P.kp + p] * P.A[i * P.lda + p]);
+    t += std::fabs(P.s[j * P.ng + g]) * d + std::fabs((double)P.o[j * P.ng + g] * P.asum[i * P.ng + g]);
+  }
+  return 1e-5 * t + 1e-6;
+}
+
+int run_case(const Variant& v, const Problem& P, int64_t j0, int64_t j1, float sentinel, int& printed) {
+  std::vector<float> Cr(P.m * P.ldc, sentinel), Cv(P.m * P.ldc, sentinel);
+  matmul_q4_ref(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), Cr.data(), P.ldc, P.m, j0, j1,
+                P.kp, P.group);
+  v.fn(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), Cv.data(), P.ldc, P.m, j0, j1, P.kp,
+       P.group);
+  int bad = 0;
+  for (int64_t i = 0; i < P.m; i++)
+    for (int64_t j = 0; j < P.ldc; j++) {
+      const float x = Cv[i * P.ldc + j];
+      bool ok;
+      double tol = 0;
+      if (j >= j0 && j < j1) {
+        tol = tolerance(P, i, j);
+        ok = std::isfinite(x) && std::fabs((double)x - Cr[i * P.ldc + j]) <= tol;
+      } else {
+        ok = std::memcmp(&x, &sentinel, sizeof x) == 0;  // untouched, bit for bit
+      }
+      if (!ok) {
+        bad++;
+        if (printed < 20) {
+          printed++;
+          std::printf("  FAIL %s m=%" PRId64 " n=%" PRId64 " kp=%" PRId64 " group=%" PRId64 " j=[%" PRId64
+                      ",%" PRId64 ") lda=%" PRId64 " ldc=%" PRId64 ": C[%" PRId64 ",%" PRId64
+                      "] = %.9g, ref %.9g, tol %.3g%s\n",
+                      v.name, P.m, P.n, P.kp, P.group, j0, j1, P.lda, P.ldc, i, j, x, Cr[i * P.ldc + j], tol,
+                      (j >= j0 && j < j1) ? "" : " (outside [j0,j1): must be untouched)");
+        }
+      }
+    }
+  return bad;
+}
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Median seconds per call; each sample times enough calls to last >= ~2 ms.
+template <class F>
+double median_time(F&& f, int samples = 15) {
+  f();  // warm-up
+  double t0 = now_s();
+  f();
+  const double one = std::max(now_s() - t0, 1e-7);
+  const int iters = std::max(1, (int)(2e-3 / one));
+  std::vector<double> ts;
+  for (int s = 0; s < samples; s++) {
+    t0 = now_s();
+    for (int it = 0; it < iters; it++) f();
+    ts.push_back((now_s() - t0) / iters);
+  }
+  std::sort(ts.begin(), ts.end());
+  return ts[ts.size() / 2];
+}
+
+void timing(std::mt19937& rng, const std::vector<Variant>& variants) {
+  struct Shape {
+    int64_t n, k;
+  };
+  const Shape shapes[] = {{2048, 768}, {5632, 2048}};
+  const int64_t group = 128;
+  std::printf("\ntiming (1 thread, group %" PRId64 ", median):\n", group);
+  for (const Shape& sh : shapes) {
+    const int64_t n = sh.n, kp = sh.k;
+    const double wbytes = (double)n * kp / 2;
+    // m = 1: weights cache-resident after the first call ("hot"), and a
+    // rotation over copies totalling >= 512 MiB ("stream", from DRAM).
+    {
+      Problem P = make_problem(rng, 1, n, kp, group);
+      std::vector<float> C(n);
+      std::vector<Variant> all = {{"ref", matmul_q4_ref}};
+      all.insert(all.end(), variants.begin(), variants.end());
+      const int64_t copies = std::max<int64_t>(2, (int64_t)((512.0 * 1024 * 1024) / wbytes) + 1);
+      std::vector<uint8_t> big(copies * (size_t)wbytes);
+      for (int64_t c = 0; c < copies; c++) std::memcpy(big.data() + c * (size_t)wbytes, P.W.data(), (size_t)wbytes);
+      for (const Variant& v : all) {
+        auto call = [&](const uint8_t* W) {
+          v.fn(P.A.data(), P.lda, P.asum.data(), W, P.s.data(), P.o.data(), C.data(), n, 1, 0, n, kp, group);
+        };
+        const double th = median_time([&] { call(P.W.data()); });
+        int64_t next = 0;
+        const double ts = median_time([&] {
+          call(big.data() + next * (size_t)wbytes);
+          next = (next + 1) % copies;
+        }, 9);
+        std::printf("  m=1    n=%-5" PRId64 " k=%-5" PRId64 " %-7s %9.1f us  %7.2f GB/s hot   %7.2f GB/s stream\n",
+                    n, kp, v.name, th * 1e6, wbytes / th * 1e-9, wbytes / ts * 1e-9);
+      }
+    }
+    // m = 128 (prefill)
+    {
+      const int64_t m = 128;
+      Problem P = make_problem(rng, m, n, kp, group);
+      std::vector<float> C(m * n);
+      for (const Variant& v : variants) {
+        const double t = median_time([&] {
+          v.fn(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), C.data(), n, m, 0, n, kp,
+               group);
+        }, 7);
+        std::printf("  m=%-4" PRId64 " n=%-5" PRId64 " k=%-5" PRId64 " %-7s %9.1f us  %7.2f GFLOP/s\n", m, n, kp,
+                    v.name, t * 1e6, 2.0 * m * n * kp / t * 1e-9);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const unsigned seed = argc > 1 ? (unsigned)std::strtoul(argv[1], nullptr, 0) : std::random_device{}();
+  const bool no_timing = argc > 2 && std::string(argv[2]) == "notime";
+  std::printf("q4_check seed %u (rerun: q4_check %u)\ncpu: %s\n", seed, seed, cpu_features_string().c_str());
+  std::mt19937 rng(seed);
+  std::vector<Variant> variants = available_variants();
+  std::printf("variants:");
+  for (auto& v : variants) std::printf(" %s", v.name);
+  std::printf("%s\n", variants.empty() ? " (none besides ref)" : "");
+
+  const int64_t ms[] = {1, 2, 3, 4, 5, 9, 70};
+  const int64_t ns[] = {1, 3, 4, 5, 17, 33};
+  const int64_t kps[] = {32, 64, 96, 256, 768};
+  int64_t failures = 0, cases = 0;
+  for (const Variant& v : variants) {
+    int printed = 0;
+    int64_t vfail = 0, vcases = 0;
+    for (int64_t kp : kps) {
+      std::vector<int64_t> groups = {32};
+      if (kp % 128 == 0) groups.push_back(128);
+      groups.push_back(kp);
+      std::sort(groups.begin(), groups.end());
+      groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
+      for (int64_t group : groups)
+        for (int64_t m : ms)
+          for (int64_t n : ns) {
+            Problem P = make_problem(rng, m, n, kp, group);
+            // full range, then a random range [j0, j1): j0 a multiple of 4 <= n
+            const int64_t j0r = 4 * (int64_t)(rng() % (n / 4 + 1));
+            const int64_t j1r = j0r + (int64_t)(rng() % (n - j0r + 1));
+            const int64_t ranges[2][2] = {{0, n}, {j0r, j1r}};
+            for (auto& r : ranges) {
+              const float sentinel = (vcases & 1) ? -12345.5f : 0.0f;
+              const int bad = run_case(v, P, r[0], r[1], sentinel, printed);
+              vfail += bad != 0;
+              vcases++;
+            }
+          }
+    }
+    std::printf("%s: %" PRId64 " cases, %" PRId64 " failed\n", v.name, vcases, vfail);
+    failures += vfail;
+    cases += vcases;
+  }
+  std::printf("q4 checks: %" PRId64 " failures (%" PRId64 " cases)\n", failures, cases);
+  if (!no_timing) timing(rng, variants);
+  return failures ? 1 : 0;
+}

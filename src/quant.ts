@@ -1,0 +1,52 @@
+/**
+ * Quantization formats (the `quant` option of LLM.load and `--quant` of the CLI)
+ * and how they map onto native weight formats.
+ *
+ *   w8a8              int8 weights, symmetric per output channel; activations
+ *                     quantized to int8 per token at run time; int8 x int8 -> int32
+ *   w4a16-g128/-g32   int4 weights, round-to-nearest per group of 128/32 inputs,
+ *   w4a16-ch          or per output channel; dequantized in the kernel, f32 math.
+ *   ...-asym          asymmetric (min/max) int4 groups instead of symmetric (absmax)
+ *
+ * The transformer blocks' linear layers are quantized; the embedding table and
+ * the LM head keep the compute dtype (as SmoothQuant and most W4 recipes do).
+ */
+import { InvalidOptionError } from "./errors.js";
+
+export const QUANT_FORMATS = [
+  "w8a8",
+  "w4a16-g128",
+  "w4a16-g32",
+  "w4a16-ch",
+  "w4a16-g128-asym",
+  "w4a16-g32-asym",
+  "w4a16-ch-asym",
+] as const;
+export type QuantFormat = (typeof QUANT_FORMATS)[number];
+
+/** `loadIn8bit` / `loadIn4bit` shorthands (see docs/QUANTIZATION.md for why these). */
+export const LOAD_IN_8BIT: QuantFormat = "w8a8";
+export const LOAD_IN_4BIT: QuantFormat = "w4a16-g128";
+
+export function checkQuant(q: unknown, flag = "quant"): QuantFormat {
+  if (typeof q !== "string" || !(QUANT_FORMATS as readonly string[]).includes(q)) {
+    throw new InvalidOptionError(`${flag} must be one of ${QUANT_FORMATS.join(", ")}; got ${JSON.stringify(q)}`);
+  }
+  return q as QuantFormat;
+}
+
+/** Native weight format string for a block matrix. */
+export function nativeFormat(q: QuantFormat): string {
+  if (q === "w8a8") return "q8";
+  return q.replace("w4a16-", "q4-");
+}
+
+/** Bytes a decode step reads for a [rows, cols] matrix in this format (codes + scales/offsets). */
+export function matrixBytes(q: QuantFormat | "f32" | "bf16", rows: number, cols: number): number {
+  if (q === "f32") return rows * cols * 4;
+  if (q === "bf16") return rows * cols * 2;
+  if (q === "w8a8") return rows * cols + rows * 4;
+  const group = q.includes("-g32") ? 32 : q.includes("-g128") ? 128 : Math.ceil(cols / 32) * 32;
+  const kp = Math.ceil(cols / group) * group; // k padded to whole groups
+  return (rows * kp) / 2 + rows * (kp / group) * 8;
+}
