@@ -24,34 +24,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addon } from "../src/native.js";
+import { A, cpu, features, SEED, U, rngFor, randF32, run, SIMD, AVAILABLE, skipReason, variantAvailable, REQUIRED } from "./helpers/kernels.js";
 
-const A = addon();
-const cpu = A.cpuInfo();
-const features = new Set(cpu.features.split(/\s+/).filter(Boolean));
-
-const SEED = process.env.LOWBIT_TEST_SEED !== undefined ? Number(process.env.LOWBIT_TEST_SEED) >>> 0 : Date.now() >>> 0;
-const U = 2 ** -24;
-
-/** mulberry32, seeded per test from SEED and the test name (order-independent). */
-function rngFor(name: string): () => number {
-  let h = SEED ^ 0x9e3779b9;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  let s = h >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randF32(rng: () => number, n: number, lo = -1, hi = 1): Float32Array {
-  const x = new Float32Array(n);
-  for (let i = 0; i < n; i++) x[i] = lo + (hi - lo) * rng();
-  return x;
-}
 
 /** Independent JS model of f32 -> bf16 round-to-nearest-even (NaN -> quiet NaN keeping sign/high payload). */
 function bf16FromBits(u: number): number {
@@ -72,37 +46,6 @@ function randBf16(rng: () => number, n: number, lo = -1, hi = 1): Uint16Array {
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) out[i] = bf16FromBits(bits[i]);
   return out;
-}
-
-function run(variant: string, name: string, args: Record<string, unknown>): unknown {
-  return A.runKernel(variant, name, args);
-}
-
-/** Whether runKernel accepts the variant on this CPU (it throws "not available" otherwise). */
-function variantAvailable(v: string): boolean {
-  try {
-    run(v, "max", { n: 0, x: new Float32Array(0) });
-    return true;
-  } catch (e) {
-    if (/not available on this CPU/.test((e as Error).message)) return false;
-    throw e;
-  }
-}
-
-const REQUIRED: Record<string, string[]> = {
-  // registry.cc: avx2 needs AVX2+FMA+F16C; avx512 needs F/BW/VL/DQ + BF16 + VNNI + FMA
-  // (avx512dq is not listed in cpuInfo().features, so it cannot be checked here).
-  avx2: ["avx2", "fma", "f16c"],
-  avx512: ["avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "fma"],
-};
-const SIMD = ["avx2", "avx512"] as const;
-const AVAILABLE = new Map<string, boolean>(SIMD.map((v) => [v, variantAvailable(v)]));
-
-function skipReason(v: string): string | null {
-  if (AVAILABLE.get(v)) return null;
-  const missing = REQUIRED[v].filter((f) => !features.has(f));
-  const label = v === "avx512" ? "CPU lacks AVX-512 (BF16+VNNI)" : "CPU lacks AVX2+FMA+F16C";
-  return `${label}: cpuInfo().features="${cpu.features}"` + (missing.length ? `, missing ${missing.join(", ")}` : ", (avx512dq or OS support missing)") + ` -> runKernel("${v}", ...) is not available`;
 }
 
 const KS = [1, 7, 15, 16, 17, 31, 33, 100, 257];

@@ -1,0 +1,182 @@
+/**
+ * Quantized kernels vs the scalar reference, on fresh random inputs with sizes
+ * that are not multiples of the SIMD widths (seed printed; LOWBIT_TEST_SEED).
+ *  - int8 (w8a8): integer dot products are exact, so SIMD must equal ref
+ *    bit for bit (both compute sa * sw * float(exact int32 sum)).
+ *  - int8 activation quantization: identical codes and scale.
+ *  - int4 (w4a16): f32 math in another order: |simd - ref| <= 1e-5 * sum of
+ *    |terms| + 1e-6.
+ * The reference itself is checked against a float64 JS computation.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { SEED, SIMD, randF32, rngFor, run, skipReason } from "./helpers/kernels.js";
+
+const ctx = (msg: string) => `${msg} (seed ${SEED})`;
+
+function randI8(rng: () => number, n: number): Int8Array {
+  return Int8Array.from({ length: n }, () => Math.floor(rng() * 255) - 127);
+}
+
+interface Q8Case { m: number; n: number; k: number; j0: number; j1: number }
+function q8Cases(rng: () => number): Q8Case[] {
+  const out: Q8Case[] = [];
+  for (const m of [1, 2, 3, 5, 9, 70])
+    for (const n of [1, 3, 4, 5, 17, 33])
+      for (const k of [1, 31, 64, 65, 100, 257]) {
+        const j0 = 4 * Math.floor(rng() * (Math.floor(n / 4) + 1));
+        out.push({ m, n, k, j0: 0, j1: n }, { m, n, k, j0, j1: j0 + Math.floor(rng() * (n - j0 + 1)) });
+      }
+  return out;
+}
+
+function q8Inputs(rng: () => number, c: Q8Case) {
+  return { ...c, a: randI8(rng, c.m * c.k), w: randI8(rng, c.n * c.k), sa: randF32(rng, c.m, 0, 0.1), sw: randF32(rng, c.n, 0, 0.1) };
+}
+
+test("ref matmul_q8 equals sa * sw * exact integer dot (float64 JS)", () => {
+  const rng = rngFor("ref-q8");
+  for (const c of q8Cases(rng).slice(0, 60)) {
+    const x = q8Inputs(rng, c);
+    const got = run("ref", "matmul_q8", x) as Float32Array;
+    for (let i = 0; i < c.m; i++)
+      for (let j = 0; j < c.n; j++) {
+        if (j < c.j0 || j >= c.j1) {
+          assert.equal(got[i * c.n + j], 0, ctx("untouched column"));
+          continue;
+        }
+        let d = 0;
+        for (let p = 0; p < c.k; p++) d += x.a[i * c.k + p]! * x.w[j * c.k + p]!;
+        const want = Math.fround(Math.fround(x.sa[i]! * x.sw[j]!) * Math.fround(d));
+        assert.equal(got[i * c.n + j], want, ctx(`m${c.m} n${c.n} k${c.k} C[${i},${j}]`));
+      }
+  }
+});
+
+for (const v of SIMD) {
+  test(`${v}: matmul_q8 equals ref bit for bit`, (t) => {
+    const why = skipReason(v);
+    if (why) return t.skip(why);
+    const rng = rngFor(`${v}-q8`);
+    for (const c of q8Cases(rng)) {
+      const x = q8Inputs(rng, c);
+      assert.deepEqual(run(v, "matmul_q8", x), run("ref", "matmul_q8", x), ctx(`${v} m${c.m} n${c.n} k${c.k} j${c.j0}..${c.j1}`));
+    }
+  });
+
+  test(`${v}: quantize_q8 gives the reference codes and scale`, (t) => {
+    const why = skipReason(v);
+    if (why) return t.skip(why);
+    const rng = rngFor(`${v}-quantize`);
+    for (const n of [0, 1, 7, 8, 9, 63, 64, 65, 300, 2048]) {
+      const x = randF32(rng, n, -3, 3);
+      if (n > 3) x[2] = 0.5 * (x[0]! + x[1]!); // plus exact ties after scaling are rare; values vary anyway
+      const a = run("ref", "quantize_q8", { n, x }) as { q: Int8Array; s: number };
+      const b = run(v, "quantize_q8", { n, x }) as { q: Int8Array; s: number };
+      assert.equal(b.s, a.s, ctx(`${v} scale n=${n}`));
+      assert.deepEqual(b.q, a.q, ctx(`${v} codes n=${n}`));
+    }
+  });
+}
+
+test("ref quantize_q8: scale = max|x|/127, codes round x/scale to nearest, zero rows, padding", () => {
+  const x = new Float32Array([0.5, -1.27, 0.0, 1.27, 0.3]);
+  const r = run("ref", "quantize_q8", { n: 5, x }) as { q: Int8Array; s: number };
+  assert.equal(r.s, Math.fround(Math.fround(1.27) / 127));
+  assert.deepEqual(Array.from(r.q.slice(0, 5)), [50, -127, 0, 127, 30]);
+  assert.equal(r.q.length, 64);
+  assert.ok(r.q.slice(5).every((v) => v === 0), "padding is zero");
+  const z = run("ref", "quantize_q8", { n: 3, x: new Float32Array(3) }) as { q: Int8Array; s: number };
+  assert.equal(z.s, 0);
+  assert.ok(z.q.every((v) => v === 0));
+});
+
+interface Q4Case { m: number; n: number; k: number; group: number; j0: number; j1: number }
+function q4Cases(rng: () => number): Q4Case[] {
+  const out: Q4Case[] = [];
+  for (const m of [1, 2, 3, 4, 5, 9, 70])
+    for (const n of [1, 3, 4, 5, 17, 33])
+      for (const k of [32, 64, 96, 256, 768])
+        for (const group of [32, 128, k]) {
+          if (k % group) continue;
+          const j0 = 4 * Math.floor(rng() * (Math.floor(n / 4) + 1));
+          out.push({ m, n, k, group, j0: 0, j1: n }, { m, n, k, group, j0, j1: j0 + Math.floor(rng() * (n - j0 + 1)) });
+        }
+  return out;
+}
+
+function q4Inputs(rng: () => number, c: Q4Case) {
+  const ng = c.k / c.group;
+  return {
+    ...c,
+    a: randF32(rng, c.m * c.k),
+    w: Uint8Array.from({ length: c.n * c.k }, () => Math.floor(rng() * 16)),
+    s: Float32Array.from({ length: c.n * ng }, () => (rng() < 0.05 ? 0 : rng() * 0.1)),
+    o: randF32(rng, c.n * ng, -0.8, 0.8),
+  };
+}
+
+/** float64 value and |terms| bound of one output. */
+function q4Exact(x: ReturnType<typeof q4Inputs>, i: number, j: number): { v: number; mag: number } {
+  const ng = x.k / x.group;
+  let v = 0, mag = 0;
+  for (let g = 0; g < ng; g++) {
+    let d = 0, dm = 0, as = 0, asAbs = 0;
+    for (let p = g * x.group; p < (g + 1) * x.group; p++) {
+      d += x.w[j * x.k + p]! * x.a[i * x.k + p]!;
+      dm += Math.abs(x.w[j * x.k + p]! * x.a[i * x.k + p]!);
+      as += x.a[i * x.k + p]!;
+      asAbs += Math.abs(x.a[i * x.k + p]!);
+    }
+    v += x.s[j * ng + g]! * d + x.o[j * ng + g]! * as;
+    // the group sum of A is itself an f32 sum: its error scales with sum |a|
+    mag += Math.abs(x.s[j * ng + g]!) * dm + Math.abs(x.o[j * ng + g]!) * asAbs;
+  }
+  return { v, mag };
+}
+
+test("ref matmul_q4 matches a float64 JS computation", () => {
+  const rng = rngFor("ref-q4");
+  for (const c of q4Cases(rng).filter((_, i) => i % 7 === 0)) {
+    const x = q4Inputs(rng, c);
+    const got = run("ref", "matmul_q4", x) as Float32Array;
+    for (let i = 0; i < c.m; i++)
+      for (let j = 0; j < c.n; j++) {
+        if (j < c.j0 || j >= c.j1) {
+          assert.equal(got[i * c.n + j], 0, ctx("untouched column"));
+          continue;
+        }
+        const { v, mag } = q4Exact(x, i, j);
+        assert.ok(Math.abs(got[i * c.n + j]! - v) <= 2 * c.k * 2 ** -24 * mag + 1e-6, ctx(`m${c.m} n${c.n} k${c.k} g${c.group} C[${i},${j}]=${got[i * c.n + j]} want ${v}`));
+      }
+  }
+});
+
+for (const v of SIMD) {
+  test(`${v}: matmul_q4 matches ref (groups 32/128/per-channel, odd m and n, column subranges)`, (t) => {
+    const why = skipReason(v);
+    if (why) return t.skip(why);
+    const rng = rngFor(`${v}-q4`);
+    for (const c of q4Cases(rng)) {
+      const x = q4Inputs(rng, c);
+      const got = run(v, "matmul_q4", x) as Float32Array;
+      const want = run("ref", "matmul_q4", x) as Float32Array;
+      for (let i = 0; i < c.m; i++)
+        for (let j = 0; j < c.n; j++) {
+          if (j < c.j0 || j >= c.j1) {
+            assert.equal(got[i * c.n + j], 0, ctx(`${v} untouched column ${j}`));
+            continue;
+          }
+          const tol = 1e-5 * q4Exact(x, i, j).mag + 1e-6;
+          const d = Math.abs(got[i * c.n + j]! - want[i * c.n + j]!);
+          assert.ok(d <= tol, ctx(`${v} m${c.m} n${c.n} k${c.k} g${c.group} C[${i},${j}]: ${got[i * c.n + j]} vs ref ${want[i * c.n + j]}`));
+        }
+    }
+  });
+}
+
+test("runKernel rejects int4 shapes whose group does not divide k, and codes > 15", () => {
+  const base = { m: 1, n: 4, k: 96, j0: 0, j1: 4, a: new Float32Array(96), w: new Uint8Array(384), s: new Float32Array(16), o: new Float32Array(16) };
+  assert.throws(() => run("ref", "matmul_q4", { ...base, group: 64 }), /group dividing k/);
+  assert.throws(() => run("ref", "matmul_q4", { ...base, group: 32, w: new Uint8Array(384).fill(16) }), /\[0, 15\]/);
+});
