@@ -236,6 +236,18 @@ export class LLM {
     });
   }
 
+  /** Logits [ids.length, vocab] of every position in one batched pass from position 0 (fresh cache). */
+  logitsAll(ids: number[]): Promise<Float32Array> {
+    if (ids.length < 1) throw new InvalidOptionError("logitsAll needs at least 1 id");
+    if (ids.length > this.contextLength) throw new ContextOverflowError(`${ids.length} tokens exceed the context of ${this.contextLength}`);
+    return this.exclusive(async () => {
+      this.resetCache();
+      const r = await this.forward(ids, 0, true);
+      this.resetCache();
+      return r.data;
+    });
+  }
+
   /** Next-token logits after `ids` (fresh cache), for tests and tools. */
   logits(ids: number[]): Promise<Float32Array> {
     const p = this.promptIds(ids);

@@ -14,6 +14,7 @@ import { addon } from "../native.js";
 import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
 import { registerGenerate } from "./generate.js";
 import { registerPerplexity } from "./perplexity.js";
+import { registerQuantEval } from "./quant-eval.js";
 
 const MiB = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
 
@@ -79,6 +80,7 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
     .showHelpAfterError("(run with --help for usage)");
   registerGenerate(program, io, setCode);
   registerPerplexity(program, io, setCode);
+  registerQuantEval(program, io, setCode);
   registerInfo(program, io, setCode);
   // `bench` lives in bench/ (a separate module) and registers here the same way.
   return program;

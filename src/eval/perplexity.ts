@@ -81,12 +81,15 @@ function checkOptions(model: LLM, o: PerplexityOptions): { window: number; maxWi
   return { window, maxWindows };
 }
 
-/** Perplexity of `model` on `texts` (see the module comment for the exact definition). */
-export async function perplexity(model: LLM, texts: string[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
+/**
+ * The evaluation token stream: texts tokenized, EOS after each, concatenated;
+ * only as much as `maxWindows` windows need. Window w is
+ * stream.slice(w * window, w * window + window + 1).
+ */
+export function tokenStream(model: LLM, texts: string[], opts: PerplexityOptions = {}): { stream: number[]; windows: number; window: number } {
   const { window, maxWindows } = checkOptions(model, opts);
   const eos = model.config.eosTokenIds[0];
   if (eos === undefined) throw new DataError("the model defines no EOS token id; cannot separate texts");
-  const t0 = performance.now();
   const span = window + 1;
   // Only tokenize as much of the corpus as the requested windows need.
   const needed = maxWindows === Infinity ? Infinity : maxWindows * window + 1;
@@ -100,6 +103,14 @@ export async function perplexity(model: LLM, texts: string[], opts: PerplexityOp
   if (windows < 1) {
     throw new DataError(`data has ${stream.length} tokens (with EOS separators); one window needs ${span}`);
   }
+  return { stream, windows, window };
+}
+
+/** Perplexity of `model` on `texts` (see the module comment for the exact definition). */
+export async function perplexity(model: LLM, texts: string[], opts: PerplexityOptions = {}): Promise<PerplexityResult> {
+  const t0 = performance.now();
+  const { stream, windows, window } = tokenStream(model, texts, opts);
+  const span = window + 1;
   let sum = 0;
   opts.onProgress?.(0, windows);
   for (let w = 0; w < windows; w++) {

@@ -1,0 +1,71 @@
+/** `lowbit quant-eval`: perplexity, KL vs f32 and greedy agreement of weight formats. */
+import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { quantAccuracy, type EvalFormat } from "../eval/quant-accuracy.js";
+import { readJsonlTexts } from "../eval/perplexity.js";
+import { InvalidOptionError } from "../errors.js";
+import { DEFAULT_MODEL_DIR } from "../llm.js";
+import { checkQuant, QUANT_FORMATS } from "../quant.js";
+import { intOpt, modelName, type CliIO } from "./generate.js";
+
+interface Flags {
+  model?: string;
+  data: string;
+  formats?: string;
+  window: string;
+  maxWindows?: string;
+  threads?: string;
+  json?: boolean;
+}
+
+async function run(f: Flags, io: CliIO): Promise<number> {
+  const formats: EvalFormat[] = ["f32", "bf16", ...QUANT_FORMATS];
+  const chosen: EvalFormat[] = f.formats
+    ? ["f32", ...f.formats.split(",").filter((x) => x !== "f32").map((x) => (x === "bf16" ? "bf16" : checkQuant(x, "--formats")))]
+    : formats;
+  const window = intOpt("--window", f.window, 1)!;
+  const maxWindows = intOpt("--max-windows", f.maxWindows, 1);
+  const threads = intOpt("--threads", f.threads, 1, 256);
+  const dir = resolve(f.model ?? DEFAULT_MODEL_DIR);
+  const texts = readJsonlTexts(f.data);
+  let prompts: number[][] = [];
+  try {
+    prompts = (JSON.parse(readFileSync(join(dir, "reference.json"), "utf8")) as { prompts: { input_ids: number[] }[] }).prompts.map((p) => p.input_ids);
+  } catch {
+    io.err("note: no reference.json beside the model: greedy agreement skipped\n");
+  }
+  if (chosen.length < 2) throw new InvalidOptionError("--formats names no format to compare with f32");
+  const r = await quantAccuracy(dir, chosen, texts, prompts, {
+    window,
+    ...(maxWindows !== undefined ? { maxWindows } : {}),
+    ...(threads !== undefined ? { threads } : {}),
+    onProgress: (l) => (f.json ? undefined : io.err(`\r${l}`)),
+  });
+  if (f.json) {
+    io.out(JSON.stringify({ model: modelName(f.model), ...r }) + "\n");
+    return 0;
+  }
+  io.err("\n");
+  io.out(`${modelName(f.model)}: ${r.windows} windows x ${r.window} = ${r.tokens} predictions\n\n`);
+  io.out("| format | ppl | vs f32 | mean KL vs f32 (nats) | greedy tokens equal to f32, per prompt |\n|---|---|---|---|---|\n");
+  for (const x of r.rows) {
+    const d = x.format === "f32" ? "-" : `${x.pplDelta >= 0 ? "+" : ""}${(x.pplDelta * 100).toFixed(2)}%`;
+    io.out(`| ${x.format} | ${x.ppl.toFixed(4)} | ${d} | ${x.format === "f32" ? "-" : x.meanKL.toExponential(2)} | ${x.greedyMatch.join(", ")} |\n`);
+  }
+  return 0;
+}
+
+export function registerQuantEval(program: Command, io: CliIO, setCode: (c: number) => void): void {
+  program
+    .command("quant-eval")
+    .description("accuracy of weight formats vs f32: perplexity, mean KL divergence, greedy agreement")
+    .option("--model <dir>", "Hugging Face model directory (default: the embedded tinycode-7m)")
+    .requiredOption("--data <file>", "jsonl corpus (each line's `text`)")
+    .option("--formats <list>", `comma-separated, compared with f32 (default: bf16,${QUANT_FORMATS.join(",")})`)
+    .option("--window <n>", "predictions per window", "1024")
+    .option("--max-windows <n>", "limit the number of windows")
+    .option("--threads <n>", "compute threads")
+    .option("--json", "print one JSON object")
+    .action(async (f: Flags) => setCode(await run(f, io)));
+}

@@ -1,0 +1,108 @@
+/**
+ * Accuracy of weight formats against the f32 model, the way quantization
+ * papers report it: perplexity (same windows as `lowbit perplexity`), the mean
+ * KL divergence KL(P_f32 || P_format) of the next-token distribution over
+ * every predicted position, and greedy agreement on reference prompts.
+ * All models are loaded side by side and see identical windows.
+ */
+import { InvalidOptionError } from "../errors.js";
+import { LLM } from "../llm.js";
+import type { QuantFormat } from "../quant.js";
+import { tokenStream } from "./perplexity.js";
+
+export type EvalFormat = "f32" | "bf16" | QuantFormat;
+
+export interface QuantAccuracyRow {
+  format: EvalFormat;
+  ppl: number;
+  /** (ppl - ppl_f32) / ppl_f32 */
+  pplDelta: number;
+  /** mean KL(P_f32 || P_format) in nats per predicted position */
+  meanKL: number;
+  /** per prompt: leading greedy tokens equal to the f32 model's (of `greedyTokens`) */
+  greedyMatch: number[];
+}
+
+export interface QuantAccuracyOptions {
+  window?: number;
+  maxWindows?: number;
+  threads?: number;
+  greedyTokens?: number;
+  onProgress?: (label: string) => void;
+}
+
+/** log-sum-exp of row r of [rows, V] logits, in float64. */
+function lse(x: Float32Array, r: number, V: number): number {
+  let m = -Infinity;
+  for (let v = r * V; v < (r + 1) * V; v++) if (x[v]! > m) m = x[v]!;
+  let s = 0;
+  for (let v = r * V; v < (r + 1) * V; v++) s += Math.exp(x[v]! - m);
+  return m + Math.log(s);
+}
+
+export async function quantAccuracy(
+  dir: string,
+  formats: EvalFormat[],
+  texts: string[],
+  prompts: number[][],
+  o: QuantAccuracyOptions = {},
+): Promise<{ rows: QuantAccuracyRow[]; windows: number; window: number; tokens: number }> {
+  if (formats[0] !== "f32") throw new InvalidOptionError("the first format must be f32 (the baseline)");
+  const threads = o.threads ?? 2;
+  const load = (f: EvalFormat) =>
+    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, threads } : { dtype: "f32", quant: f, threads });
+  const ref = await load("f32");
+  const models: LLM[] = [];
+  try {
+    for (const f of formats) models.push(f === "f32" ? ref : await load(f));
+    const { stream, windows, window } = tokenStream(ref, texts, { window: o.window ?? 1024, ...(o.maxWindows ? { maxWindows: o.maxWindows } : {}) });
+    const V = ref.config.vocabSize;
+    const nll = new Float64Array(formats.length), kl = new Float64Array(formats.length);
+    for (let w = 0; w < windows; w++) {
+      o.onProgress?.(`window ${w + 1}/${windows}`);
+      const ids = stream.slice(w * window, w * window + window + 1);
+      const input = ids.slice(0, -1);
+      const pr = await ref.logitsAll(input);
+      const lseRef = Array.from({ length: window }, (_, r) => lse(pr, r, V));
+      for (let f = 0; f < formats.length; f++) {
+        const pq = formats[f] === "f32" ? pr : await models[f]!.logitsAll(input);
+        for (let r = 0; r < window; r++) {
+          const lq = formats[f] === "f32" ? lseRef[r]! : lse(pq, r, V);
+          nll[f] += lq - pq[r * V + ids[r + 1]!]!;
+          if (formats[f] === "f32") continue;
+          let k = 0;
+          for (let v = r * V; v < (r + 1) * V; v++) {
+            const lpr = pr[v]! - lseRef[r]!;
+            k += Math.exp(lpr) * (lpr - (pq[v]! - lq));
+          }
+          kl[f] += k;
+        }
+      }
+    }
+    const tokens = windows * window;
+    const greedy = o.greedyTokens ?? 48;
+    const refGreedy: number[][] = [];
+    for (const p of prompts) {
+      ref.resetCache();
+      refGreedy.push((await ref.generate(p, { maxNewTokens: greedy, temperature: 0, stopAtEos: false })).ids);
+    }
+    const rows: QuantAccuracyRow[] = [];
+    for (let f = 0; f < formats.length; f++) {
+      const greedyMatch: number[] = [];
+      for (let i = 0; i < prompts.length; i++) {
+        models[f]!.resetCache();
+        const g = (await models[f]!.generate(prompts[i]!, { maxNewTokens: greedy, temperature: 0, stopAtEos: false })).ids;
+        let n = 0;
+        while (n < greedy && g[n] === refGreedy[i]![n]) n++;
+        greedyMatch.push(n);
+      }
+      const ppl = Math.exp(nll[f]! / tokens);
+      rows.push({ format: formats[f]!, ppl, pplDelta: 0, meanKL: kl[f]! / tokens, greedyMatch });
+    }
+    const base = rows.find((r) => r.format === "f32")!.ppl;
+    for (const r of rows) r.pplDelta = (r.ppl - base) / base;
+    return { rows, windows, window, tokens };
+  } finally {
+    for (const m of new Set([ref, ...models])) await m.dispose();
+  }
+}
