@@ -8,12 +8,16 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LLM } from "../llm.js";
 import type { ComputeDtype } from "../loader.js";
+import type { QuantFormat } from "../quant.js";
 import { addon } from "../native.js";
 import { summarize, type Summary } from "./stats.js";
 
+/** "f32", "bf16", or a quantized format (its non-quantized parts in bf16). */
+export type BenchFormat = ComputeDtype | QuantFormat;
+
 export interface CoreBenchOptions {
   models: { name: string; dir: string }[];
-  dtypes: ComputeDtype[];
+  formats: BenchFormat[];
   threads: number[];
   promptLengths: number[];
   genTokens: number;
@@ -23,7 +27,7 @@ export interface CoreBenchOptions {
 
 export interface CoreBenchRow {
   model: string;
-  dtype: ComputeDtype;
+  format: BenchFormat;
   threads: number;
   promptTokens: number;
   genTokens: number;
@@ -71,16 +75,16 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
   for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
   const rows: CoreBenchRow[] = [];
   for (const m of o.models) {
-    for (const dtype of o.dtypes) {
+    for (const format of o.formats) {
       for (const threads of o.threads) {
-        const model = await LLM.load(m.dir, { dtype, threads });
+        const model = await LLM.load(m.dir, format === "f32" || format === "bf16" ? { dtype: format, threads } : { dtype: "bf16", quant: format, threads });
         try {
           const c = model.config;
           for (const L of o.promptLengths) {
             const ids = benchPromptIds(model, L);
             const ttft: number[] = [], tpot: number[] = [], ovh: number[] = [];
             for (let r = 0; r <= o.reps; r++) {
-              o.onProgress?.(`${m.name} ${dtype} t=${threads} prompt=${L} run ${r}/${o.reps}`);
+              o.onProgress?.(`${m.name} ${format} t=${threads} prompt=${L} run ${r}/${o.reps}`);
               model.resetCache();
               const g = await model.generate(ids, { maxNewTokens: o.genTokens, temperature: 0, stopAtEos: false });
               if (r === 0) continue; // warm-up
@@ -95,7 +99,7 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
             const bw = bandwidthGBs[threads]!;
             rows.push({
               model: m.name,
-              dtype,
+              format,
               threads,
               promptTokens: L,
               genTokens: o.genTokens,

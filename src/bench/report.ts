@@ -11,12 +11,30 @@ export function coreBenchMarkdown(r: CoreBenchReport): string {
       Object.entries(r.bandwidthGBs).map(([t, g]) => `${t} thread${t === "1" ? "" : "s"} ${fmt(g)} GB/s`).join(", "),
   );
   lines.push("");
-  lines.push("| model | dtype | threads | prompt | TTFT ms median (min-max) | prompt tok/s | TPOT ms median (min-max) | gen tok/s | MB read/token | GB/s | % of bandwidth limit | outside native ms/token (% of TPOT) |");
+  lines.push("| model | format | threads | prompt | TTFT ms median (min-max) | prompt tok/s | TPOT ms median (min-max) | gen tok/s | MB read/token | GB/s | % of bandwidth limit | outside native ms/token (% of TPOT) |");
   lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const x of r.rows) {
     const mb = (x.weightBytesPerToken + x.kvBytesPerToken) / 1e6;
     lines.push(
-      `| ${x.model} | ${x.dtype} | ${x.threads} | ${x.promptTokens} | ${fmtSummary(x.ttftMs)} | ${fmt(x.promptTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.genTokPerS, 0)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% | ${fmt(x.overheadMs, 3)} (${fmt((x.overheadMs / x.tpotMs.median) * 100, 1)}%) |`,
+      `| ${x.model} | ${x.format} | ${x.threads} | ${x.promptTokens} | ${fmtSummary(x.ttftMs)} | ${fmt(x.promptTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.genTokPerS, 0)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% | ${fmt(x.overheadMs, 3)} (${fmt((x.overheadMs / x.tpotMs.median) * 100, 1)}%) |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+
+/** Speedups of each format over bf16 (same model, threads and prompt length). */
+export function speedupMarkdown(r: CoreBenchReport): string {
+  const lines = [
+    "| model | format | threads | prompt | TTFT ms | TTFT speedup vs bf16 | TPOT ms | TPOT speedup vs bf16 | MB read/token | GB/s |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const x of r.rows) {
+    const base = r.rows.find((b) => b.model === x.model && b.format === "bf16" && b.threads === x.threads && b.promptTokens === x.promptTokens);
+    if (!base || x.format === "f32") continue;
+    const mb = (x.weightBytesPerToken + x.kvBytesPerToken) / 1e6;
+    lines.push(
+      `| ${x.model} | ${x.format} | ${x.threads} | ${x.promptTokens} | ${fmt(x.ttftMs.median)} | ${fmt(base.ttftMs.median / x.ttftMs.median, 2)}x | ${fmt(x.tpotMs.median, 2)} | ${fmt(base.tpotMs.median / x.tpotMs.median, 2)}x | ${fmt(mb)} | ${fmt(x.achievedGBs)} |`,
     );
   }
   return lines.join("\n");
