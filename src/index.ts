@@ -4,4 +4,4 @@ export type { SamplingOptions } from "./generate/sampler.js";
 export type { LlamaConfig } from "./config.js";
 export { Tokenizer, StreamDecoder } from "./tokenizer.js";
 export * from "./errors.js";
-export { QUANT_FORMATS, type QuantFormat } from "./quant.js";
+export { QUANT_FORMATS, type QuantFormat } from "./quant/formats.js";

@@ -15,7 +15,9 @@ import { runGeneration, validateGenerateOptions, type GenerateOptions, type Gene
 import { loadHfDirectory, type ComputeDtype } from "./loader.js";
 import { addon, wrapNative, type ForwardResult, type NativeModel } from "./native.js";
 import type { Tokenizer } from "./tokenizer.js";
-import { checkQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant.js";
+import { checkQuant, isSmoothQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
+import { checkCalibration, collectActivationMax, smoothingFactors } from "./quant/smoothquant.js";
+import { llamaTensors } from "./models/llama.js";
 
 export interface LoadOptions {
   /** "f32": weights widened to f32 (the reference numerics); "bf16": bf16 weights, f32 accumulate. Default "bf16". */
@@ -32,6 +34,15 @@ export interface LoadOptions {
   loadIn8bit?: boolean;
   /** Shorthand for quant: "w4a16-g128". */
   loadIn4bit?: boolean;
+  /** SmoothQuant calibration data (jsonl of texts) for the w8a8-sq formats. */
+  calib?: string;
+  /** Calibration texts (default 32) and tokens per text (default 512). */
+  calibSamples?: number;
+  calibTokens?: number;
+  /** SmoothQuant migration strength alpha in [0, 1] (default 0.5). */
+  smoothAlpha?: number;
+  /** Progress bar on stderr during calibration. */
+  progress?: boolean;
 }
 
 /** The model shipped inside the package (tinycode-7m). */
@@ -90,7 +101,25 @@ export class LLM {
     const dtype = opts.dtype ?? "bf16";
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
     const quant = quantOf(opts);
-    const loaded = loadHfDirectory(dir, { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0, ...(quant ? { quant } : {}) });
+    const base = { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
+    let smoothing: Map<string, Float32Array> | undefined;
+    if (quant && isSmoothQuant(quant)) {
+      const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
+        ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}), progress: !!opts.progress };
+      const c = checkCalibration(calib);
+      // Calibrate on the float model, then load again with the factors folded in.
+      const f = loadHfDirectory(dir, { ...base, dtype: "f32", contextLength: Math.max(c.tokens, 2) });
+      const cal = new LLM({ ...f, dtype: "f32", quant: undefined });
+      let actMax: Record<string, Float32Array>;
+      try {
+        actMax = await collectActivationMax(cal, calib);
+      } finally {
+        await cal.dispose();
+      }
+      const names = new Map(llamaTensors(f.config).map((t) => [t.name, t.hfName]));
+      smoothing = smoothingFactors(dir, f.config.nLayers, actMax, c.alpha, (g) => names.get(g)!);
+    }
+    const loaded = loadHfDirectory(dir, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}) });
     return new LLM({ ...loaded, dtype, quant });
   }
 
@@ -234,6 +263,18 @@ export class LLM {
       this.resetCache();
       return r.data;
     });
+  }
+
+  /** Runs fn with per-matmul input statistics on; returns weight name -> per-column max |x|. */
+  async withActivationStats(fn: () => Promise<void>): Promise<Record<string, Float32Array>> {
+    const native = this.model();
+    native.collectStats(true);
+    try {
+      await fn();
+      return native.activationStats();
+    } finally {
+      native.collectStats(false);
+    }
   }
 
   /** Logits [ids.length, vocab] of every position in one batched pass from position 0 (fresh cache). */

@@ -10,7 +10,8 @@ import { openSafetensorsDir, readTensorBytes } from "./formats/safetensors.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
 import { addon, wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
-import { matrixBytes, nativeFormat, type QuantFormat } from "./quant.js";
+import { matrixBytes, nativeFormat, type QuantFormat } from "./quant/formats.js";
+import { toF32 } from "./quant/tensors.js";
 
 export type ComputeDtype = "f32" | "bf16";
 
@@ -18,6 +19,8 @@ export interface NativeLoadOptions {
   dtype: ComputeDtype;
   /** quantization of the blocks' linear layers (undefined: the compute dtype) */
   quant?: QuantFormat;
+  /** SmoothQuant factors by GGUF name: norms are divided by them, matrices' columns multiplied */
+  smoothing?: Map<string, Float32Array>;
   threads: number;
   contextLength: number;
   kernels: string;
@@ -73,11 +76,21 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
     let decodeWeightBytes = 0;
     for (const s of specs) {
       const info = index.tensors.get(s.hfName)!;
-      const bytes = readTensorBytes(info, scratch);
+      let bytes: Uint8Array = readTensorBytes(info, scratch);
+      let dtype = info.dtype;
+      const sm = opts.smoothing?.get(s.name);
+      if (sm) {
+        // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
+        const w = toF32(bytes, info.dtype);
+        if (s.kind === "norm") for (let j = 0; j < s.cols; j++) w[j] = w[j]! / sm[j]!;
+        else for (let r = 0; r < s.rows; r++) for (let j = 0; j < s.cols; j++) w[r * s.cols + j] = w[r * s.cols + j]! * sm[j]!;
+        bytes = new Uint8Array(w.buffer);
+        dtype = "F32";
+      }
       // Block matrices take the quantized format; embedding and LM head the compute dtype.
       const inBlock = s.name.startsWith("blk.");
       const format = s.kind === "norm" ? "vector" : inBlock && opts.quant ? nativeFormat(opts.quant) : opts.dtype;
-      wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, info.dtype, bytes, s.rows, s.cols, format));
+      wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, dtype, bytes, s.rows, s.cols, format));
       if (s.kind === "matrix" && s.name !== "token_embd.weight") {
         decodeWeightBytes += matrixBytes(inBlock && opts.quant ? opts.quant : opts.dtype, s.rows, s.cols);
       }

@@ -48,6 +48,10 @@ export interface NativeModel {
   rollback(n: number): void;
   drop(start: number, count: number, shift: number): void;
   clearCache(): void;
+  /** Calibration: record per-input-column max |x| of every matmul's input while on. */
+  collectStats(on: boolean): void;
+  /** weight name -> per-input-column max |x| seen since collectStats(true) */
+  activationStats(): Record<string, Float32Array>;
   info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number };
   dispose(): void;
 }

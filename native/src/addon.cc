@@ -113,6 +113,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("drop", &NativeModel::Drop),
                         InstanceMethod("clearCache", &NativeModel::ClearCache),
                         InstanceMethod("info", &NativeModel::Info),
+                        InstanceMethod("collectStats", &NativeModel::CollectStats),
+                        InstanceMethod("activationStats", &NativeModel::ActivationStats),
                         InstanceMethod("dispose", &NativeModel::Dispose)});
   }
 
@@ -275,6 +277,25 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     o.Set("weightBytes", (double)m.weight_bytes());
     o.Set("cacheBytes", (double)m.cache().bytes());
     o.Set("nCtx", m.cache().capacity());
+    return o;
+  }
+
+  Napi::Value CollectStats(const Napi::CallbackInfo& info) {
+    Model& m = model(info.Env());
+    if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "on must be a boolean");
+    m.set_collect_stats(info[0].As<Napi::Boolean>().Value());
+    if (info[0].As<Napi::Boolean>().Value()) m.clear_stats();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ActivationStats(const Napi::CallbackInfo& info) {
+    Model& m = model(info.Env());
+    Napi::Object o = Napi::Object::New(info.Env());
+    for (const auto& kv : m.activation_stats()) {
+      Napi::Float32Array a = Napi::Float32Array::New(info.Env(), kv.second.size());
+      std::copy(kv.second.begin(), kv.second.end(), a.Data());
+      o.Set(kv.first, a);
+    }
     return o;
   }
 

@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -95,6 +96,15 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
         op_rms_norm(pool, kt, B(op.a), rows_a, graph_.bufs[op.a].cols, op.w->data.as<float>(), op.eps, B(op.out));
         break;
       case OpType::Matmul: {
+        if (collect_stats_) {
+          const int64_t cols = graph_.bufs[op.a].cols;
+          std::vector<float>& st = stats_[op.w->name];
+          st.resize(cols, 0.0f);
+          const float* x = B(op.a);
+          for (int r = 0; r < rows_a; r++)
+            for (int64_t c = 0; c < cols; c++) st[c] = std::max(st[c], std::fabs(x[(int64_t)r * cols + c]));
+          for (const Weight* w2 : op.more_w) stats_[w2->name] = st;
+        }
         const Weight* ws[8] = {op.w};
         float* cs[8] = {B(op.out)};
         int count = 1;

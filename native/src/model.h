@@ -40,6 +40,12 @@ class Model {
   std::vector<float> forward(const int32_t* tokens, const int32_t* positions, int n, LogitsMode mode,
                              const int32_t* targets, int* rows);
 
+  // Calibration: while enabled, every matmul records the per-input-column
+  // maximum |x| of its input (keyed by weight name), for SmoothQuant.
+  void set_collect_stats(bool on) { collect_stats_ = on; }
+  const std::map<std::string, std::vector<float>>& activation_stats() const { return stats_; }
+  void clear_stats() { stats_.clear(); }
+
   KVCache& cache() { return *cache_; }
   const KernelTable& kernels() const { return *kt_; }
   int threads() const { return pool_->size(); }
@@ -60,6 +66,8 @@ class Model {
   std::vector<AlignedBuf> bufs_;
   std::vector<AlignedBuf> attn_scratch_;
   MatmulScratch mm_scratch_;
+  bool collect_stats_ = false;
+  std::map<std::string, std::vector<float>> stats_;
 };
 
 }  // namespace lowbit

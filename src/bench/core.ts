@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LLM } from "../llm.js";
 import type { ComputeDtype } from "../loader.js";
-import type { QuantFormat } from "../quant.js";
+import type { QuantFormat } from "../quant/formats.js";
 import { addon } from "../native.js";
 import { summarize, type Summary } from "./stats.js";
 

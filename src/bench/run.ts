@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { runCoreBench } from "./core.js";
 import { coreBenchMarkdown, speedupMarkdown } from "./report.js";
-import { QUANT_FORMATS } from "../quant.js";
+import { QUANT_FORMATS } from "../quant/formats.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

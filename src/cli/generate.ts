@@ -2,7 +2,7 @@
  * `lowbit generate` plus the option parsers shared by the CLI commands.
  * Every bad value is an InvalidOptionError naming the flag (exit code 2).
  */
-import { checkQuant, QUANT_FORMATS } from "../quant.js";
+import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 import { basename, resolve } from "node:path";
 import type { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
@@ -61,6 +61,10 @@ export interface ModelFlags {
   threads?: string;
   kernels?: string;
   quant?: string;
+  calib?: string;
+  calibSamples?: string;
+  calibTokens?: string;
+  smoothAlpha?: string;
 }
 
 export function addModelOptions(cmd: Command): Command {
@@ -69,7 +73,11 @@ export function addModelOptions(cmd: Command): Command {
     .option("--dtype <dtype>", "compute dtype: f32 or bf16 (default bf16)")
     .option("--threads <n>", "compute threads (default: physical cores)")
     .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
-    .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`);
+    .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`)
+    .option("--calib <file>", "SmoothQuant calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
+    .option("--calib-samples <n>", "calibration texts (default 32)")
+    .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
+    .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)");
 }
 
 export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions {
@@ -85,6 +93,11 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...(f.threads !== undefined ? { threads: intOpt("--threads", f.threads, 1, 256) } : {}),
     ...(f.kernels !== undefined ? { kernels: f.kernels } : {}),
     ...(f.quant !== undefined ? { quant: checkQuant(f.quant, "--quant") } : {}),
+    ...(f.calib !== undefined ? { calib: f.calib } : {}),
+    ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
+    ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
+    ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
+    progress: !!process.stderr.isTTY,
     ...(contextLength !== undefined ? { contextLength } : {}),
   };
 }

@@ -6,7 +6,7 @@ import { quantAccuracy, type EvalFormat } from "../eval/quant-accuracy.js";
 import { readJsonlTexts } from "../eval/perplexity.js";
 import { InvalidOptionError } from "../errors.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
-import { checkQuant, QUANT_FORMATS } from "../quant.js";
+import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 import { intOpt, modelName, type CliIO } from "./generate.js";
 
 interface Flags {

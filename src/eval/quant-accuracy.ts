@@ -7,7 +7,7 @@
  */
 import { InvalidOptionError } from "../errors.js";
 import { LLM } from "../llm.js";
-import type { QuantFormat } from "../quant.js";
+import type { QuantFormat } from "../quant/formats.js";
 import { tokenStream } from "./perplexity.js";
 
 export type EvalFormat = "f32" | "bf16" | QuantFormat;

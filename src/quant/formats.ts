@@ -4,6 +4,8 @@
  *
  *   w8a8              int8 weights, symmetric per output channel; activations
  *                     quantized to int8 per token at run time; int8 x int8 -> int32
+ *   w8a8-sq           w8a8 after SmoothQuant (calibrated smoothing folded into the
+ *                     RMSNorm weights and the q/k/v, gate/up columns)
  *   w4a16-g128/-g32   int4 weights, round-to-nearest per group of 128/32 inputs,
  *   w4a16-ch          or per output channel; dequantized in the kernel, f32 math.
  *   ...-asym          asymmetric (min/max) int4 groups instead of symmetric (absmax)
@@ -11,10 +13,11 @@
  * The transformer blocks' linear layers are quantized; the embedding table and
  * the LM head keep the compute dtype (as SmoothQuant and most W4 recipes do).
  */
-import { InvalidOptionError } from "./errors.js";
+import { InvalidOptionError } from "../errors.js";
 
 export const QUANT_FORMATS = [
   "w8a8",
+  "w8a8-sq",
   "w4a16-g128",
   "w4a16-g32",
   "w4a16-ch",
@@ -35,9 +38,13 @@ export function checkQuant(q: unknown, flag = "quant"): QuantFormat {
   return q as QuantFormat;
 }
 
+export function isSmoothQuant(q: QuantFormat): boolean {
+  return q.startsWith("w8a8-sq");
+}
+
 /** Native weight format string for a block matrix. */
 export function nativeFormat(q: QuantFormat): string {
-  if (q === "w8a8") return "q8";
+  if (q.startsWith("w8a8")) return "q8";
   return q.replace("w4a16-", "q4-");
 }
 
@@ -45,7 +52,7 @@ export function nativeFormat(q: QuantFormat): string {
 export function matrixBytes(q: QuantFormat | "f32" | "bf16", rows: number, cols: number): number {
   if (q === "f32") return rows * cols * 4;
   if (q === "bf16") return rows * cols * 2;
-  if (q === "w8a8") return rows * cols + rows * 4;
+  if (q.startsWith("w8a8")) return rows * cols + rows * 4;
   const group = q.includes("-g32") ? 32 : q.includes("-g128") ? 128 : Math.ceil(cols / 32) * 32;
   const kp = Math.ceil(cols / group) * group; // k padded to whole groups
   return (rows * kp) / 2 + rows * (kp / group) * 8;

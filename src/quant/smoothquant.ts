@@ -1,0 +1,107 @@
+/**
+ * SmoothQuant (Xiao et al.): per input channel j of the linear layers that
+ * read an RMSNorm output, s_j = max|X_j|^alpha / max|W_j|^(1 - alpha), with
+ * max|X_j| from calibration and max|W_j| over every matrix reading that input
+ * (q/k/v share one s, gate/up share one s). The norm weight is divided by s
+ * and the matrices' columns multiplied by s: the float model is unchanged,
+ * but activation outliers move into the weights, where int8 per-channel
+ * quantization absorbs them.
+ *
+ * o_proj and down_proj have no preceding norm to fold into; they stay
+ * unsmoothed (dynamic per-token int8 activations still apply to them).
+ */
+import cliProgress from "cli-progress";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DataError, InvalidOptionError } from "../errors.js";
+import { readJsonlTexts } from "../eval/perplexity.js";
+import { openSafetensorsDir, readTensorBytes } from "../formats/safetensors.js";
+import type { LLM } from "../llm.js";
+import { columnAbsMax, toF32 } from "./tensors.js";
+
+export interface CalibrationOptions {
+  /** jsonl of texts (default: ../shared/data/python-heldout-calib.jsonl when present) */
+  file?: string;
+  /** number of texts (default 32) */
+  samples?: number;
+  /** tokens per text, longer ones cut (default 512) */
+  tokens?: number;
+  /** migration strength alpha in [0, 1] (default 0.5) */
+  alpha?: number;
+  /** show a progress bar on stderr */
+  progress?: boolean;
+}
+
+/** Norm -> the matrices reading its output, per layer. */
+export function smoothGroups(nLayers: number): { norm: string; matrices: string[] }[] {
+  const g: { norm: string; matrices: string[] }[] = [];
+  for (let l = 0; l < nLayers; l++) {
+    g.push({ norm: `blk.${l}.attn_norm.weight`, matrices: ["attn_q", "attn_k", "attn_v"].map((m) => `blk.${l}.${m}.weight`) });
+    g.push({ norm: `blk.${l}.ffn_norm.weight`, matrices: ["ffn_gate", "ffn_up"].map((m) => `blk.${l}.${m}.weight`) });
+  }
+  return g;
+}
+
+export function defaultCalibrationFile(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [process.env.LOWBIT_SHARED && join(process.env.LOWBIT_SHARED, "data", "python-heldout-calib.jsonl"),
+    join(here, "..", "..", "..", "..", "shared", "data", "python-heldout-calib.jsonl")];
+  return candidates.find((c): c is string => !!c && existsSync(c));
+}
+
+export function checkCalibration(o: CalibrationOptions): Required<Omit<CalibrationOptions, "progress">> & { progress: boolean } {
+  const alpha = o.alpha ?? 0.5;
+  if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1)) throw new InvalidOptionError(`smoothAlpha must be in [0, 1], got ${String(o.alpha)}`);
+  const samples = o.samples ?? 32, tokens = o.tokens ?? 512;
+  if (!Number.isSafeInteger(samples) || samples < 1) throw new InvalidOptionError(`calibration samples must be an integer >= 1, got ${String(o.samples)}`);
+  if (!Number.isSafeInteger(tokens) || tokens < 2) throw new InvalidOptionError(`calibration tokens must be an integer >= 2, got ${String(o.tokens)}`);
+  const file = o.file ?? defaultCalibrationFile();
+  if (!file) throw new DataError("no calibration data: pass calib (a jsonl of texts); ../shared/data/python-heldout-calib.jsonl was not found");
+  return { file, samples, tokens, alpha, progress: o.progress ?? false };
+}
+
+/** Runs calibration texts through `model`; returns weight name -> per-input-column max |x|. */
+export async function collectActivationMax(model: LLM, o: CalibrationOptions): Promise<Record<string, Float32Array>> {
+  const c = checkCalibration(o);
+  const texts = readJsonlTexts(c.file).slice(0, c.samples);
+  const bar = c.progress ? new cliProgress.SingleBar({ stream: process.stderr, format: "calibrating |{bar}| {value}/{total} texts", clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
+  bar?.start(texts.length, 0);
+  try {
+    return await model.withActivationStats(async () => {
+      for (const t of texts) {
+        const ids = model.encode(t).slice(0, Math.min(c.tokens, model.contextLength));
+        if (ids.length >= 1) await model.logitsAll(ids);
+        bar?.increment();
+      }
+    });
+  } finally {
+    bar?.stop();
+  }
+}
+
+/**
+ * Smoothing factors per norm (GGUF names) from activation maxima and the
+ * checkpoint's weights: s_j = max|X_j|^a / max|W_j|^(1-a), clamped to [1e-5, 1e5].
+ */
+export function smoothingFactors(dir: string, nLayers: number, actMax: Record<string, Float32Array>, alpha: number, hfName: (gguf: string) => string): Map<string, Float32Array> {
+  const index = openSafetensorsDir(dir);
+  const out = new Map<string, Float32Array>();
+  for (const g of smoothGroups(nLayers)) {
+    const x = actMax[g.matrices[0]!];
+    if (!x) throw new DataError(`calibration recorded no activations for ${g.matrices[0]}`);
+    const wmax = new Float32Array(x.length);
+    for (const m of g.matrices) {
+      const info = index.tensors.get(hfName(m))!;
+      columnAbsMax(toF32(readTensorBytes(info), info.dtype), info.shape[0]!, info.shape[1]!, wmax);
+    }
+    const s = new Float32Array(x.length);
+    for (let j = 0; j < x.length; j++) {
+      const v = Math.pow(Math.max(x[j]!, 1e-5), alpha) / Math.pow(Math.max(wmax[j]!, 1e-5), 1 - alpha);
+      s[j] = Math.min(1e5, Math.max(1e-5, v));
+    }
+    out.set(g.norm, s);
+    for (const m of g.matrices) out.set(m, s);
+  }
+  return out;
+}
