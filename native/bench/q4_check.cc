@@ -38,8 +38,9 @@ std::vector<Variant> available_variants() {
   return v;
 }
 
-// Packs q[n][kp] (values 0..15) into the int4 layout of kernels.h; rows n..pad4(n)
-// are filled from `pad` (the spec pads with zeros; kernels must not depend on it).
+// Packs q[n][kp] (values 0..15) into the int4 layout of kernels.h. The padding
+// rows n..pad4(n) are zero per the spec, or random with `random_pad` (kernels
+// must not let them leak into stored columns).
 std::vector<uint8_t> pack_q4(const std::vector<uint8_t>& q, int64_t n, int64_t kp, std::mt19937& rng, bool random_pad) {
   const int64_t np = pad_to(n, 4), nch = kp / 32;
   std::vector<uint8_t> W(np * kp / 2, 0);
@@ -103,7 +104,10 @@ double tolerance(const Problem& P, int64_t i, int64_t j) {
 }
 
 int run_case(const Variant& v, const Problem& P, int64_t j0, int64_t j1, float sentinel, int& printed) {
-  std::vector<float> Cr(P.m * P.ldc, sentinel), Cv(P.m * P.ldc, sentinel);
+  // C plus a guard zone after the last row; everything outside [j0, j1) must
+  // keep the sentinel.
+  const int64_t guard = 64;
+  std::vector<float> Cr(P.m * P.ldc + guard, sentinel), Cv(P.m * P.ldc + guard, sentinel);
   matmul_q4_ref(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), Cr.data(), P.ldc, P.m, j0, j1,
                 P.kp, P.group);
   v.fn(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), Cv.data(), P.ldc, P.m, j0, j1, P.kp,
@@ -131,6 +135,16 @@ int run_case(const Variant& v, const Problem& P, int64_t j0, int64_t j1, float s
                       (j >= j0 && j < j1) ? "" : " (outside [j0,j1): must be untouched)");
         }
       }
+    }
+  for (int64_t e = P.m * P.ldc; e < P.m * P.ldc + guard; e++)
+    if (std::memcmp(&Cv[e], &sentinel, sizeof sentinel) != 0) {
+      if (printed < 20) {
+        printed++;
+        std::printf("  FAIL %s m=%" PRId64 " n=%" PRId64 " kp=%" PRId64 " group=%" PRId64 " j=[%" PRId64 ",%" PRId64
+                    "): write past the end of C (element %" PRId64 ")\n",
+                    v.name, P.m, P.n, P.kp, P.group, j0, j1, e);
+      }
+      bad++;
     }
   return bad;
 }
@@ -210,7 +224,36 @@ void timing(std::mt19937& rng, const std::vector<Variant>& variants) {
 
 }  // namespace
 
+// q4_check bench N K GROUP M: one timing line per variant (1 thread).
+int bench(int argc, char** argv) {
+  if (argc < 6) {
+    std::fprintf(stderr, "usage: q4_check bench N K GROUP M\n");
+    return 2;
+  }
+  const int64_t n = std::atol(argv[2]), kp = std::atol(argv[3]), group = std::atol(argv[4]), m = std::atol(argv[5]);
+  if (n < 1 || m < 1 || kp < 32 || kp % 32 || group < 32 || group % 32 || kp % group) {
+    std::fprintf(stderr, "q4_check bench: need kp, group multiples of 32, group | kp\n");
+    return 2;
+  }
+  std::mt19937 rng(1);
+  Problem P = make_problem(rng, m, n, kp, group);
+  std::vector<float> C(m * P.ldc);
+  std::vector<Variant> all = available_variants();
+  if (m == 1) all.insert(all.begin(), Variant{"ref", matmul_q4_ref});
+  for (const Variant& v : all) {
+    const double t = median_time([&] {
+      v.fn(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), C.data(), P.ldc, m, 0, n, kp,
+           group);
+    });
+    std::printf("m=%-4" PRId64 " n=%-5" PRId64 " k=%-5" PRId64 " g=%-4" PRId64
+                " %-7s %10.1f us %7.2f GB/s %7.2f GFLOP/s\n",
+                m, n, kp, group, v.name, t * 1e6, (double)n * kp / 2 / t * 1e-9, 2.0 * m * n * kp / t * 1e-9);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "bench") return bench(argc, argv);
   const unsigned seed = argc > 1 ? (unsigned)std::strtoul(argv[1], nullptr, 0) : std::random_device{}();
   const bool no_timing = argc > 2 && std::string(argv[2]) == "notime";
   std::printf("q4_check seed %u (rerun: q4_check %u)\ncpu: %s\n", seed, seed, cpu_features_string().c_str());
@@ -227,6 +270,13 @@ int main(int argc, char** argv) {
   for (const Variant& v : variants) {
     int printed = 0;
     int64_t vfail = 0, vcases = 0;
+    struct Shape {
+      int64_t m, n, kp, group;
+    };
+    // Larger shapes beyond the grid below: several column / k / row blocks of
+    // the blocked m > 1 paths, odd chunk and group counts.
+    std::vector<Shape> shapes = {{17, 101, 1056, 96},  {33, 200, 1024, 32}, {130, 197, 512, 512},
+                                 {64, 100, 1056, 1056}, {6, 150, 1056, 32},  {2, 130, 2048, 128}};
     for (int64_t kp : kps) {
       std::vector<int64_t> groups = {32};
       if (kp % 128 == 0) groups.push_back(128);
@@ -235,19 +285,22 @@ int main(int argc, char** argv) {
       groups.erase(std::unique(groups.begin(), groups.end()), groups.end());
       for (int64_t group : groups)
         for (int64_t m : ms)
-          for (int64_t n : ns) {
-            Problem P = make_problem(rng, m, n, kp, group);
-            // full range, then a random range [j0, j1): j0 a multiple of 4 <= n
-            const int64_t j0r = 4 * (int64_t)(rng() % (n / 4 + 1));
-            const int64_t j1r = j0r + (int64_t)(rng() % (n - j0r + 1));
-            const int64_t ranges[2][2] = {{0, n}, {j0r, j1r}};
-            for (auto& r : ranges) {
-              const float sentinel = (vcases & 1) ? -12345.5f : 0.0f;
-              const int bad = run_case(v, P, r[0], r[1], sentinel, printed);
-              vfail += bad != 0;
-              vcases++;
-            }
-          }
+          for (int64_t n : ns) shapes.push_back({m, n, kp, group});
+    }
+    for (const Shape& sh : shapes) {
+      Problem P = make_problem(rng, sh.m, sh.n, sh.kp, sh.group);
+      // full range, then a random range [j0, j1): j0 a multiple of 4 <= n
+      const int64_t n = sh.n;
+      const int64_t j0r = 4 * (int64_t)(rng() % (n / 4 + 1));
+      const int64_t j1r = j0r + (int64_t)(rng() % (n - j0r + 1));
+      const int64_t ranges[2][2] = {{0, n}, {j0r, j1r}};
+      for (auto& r : ranges) {
+        // alternate sentinels: 0, and a value no kernel would produce by accident
+        const float sentinel = (vcases & 1) ? -12345.5f : 0.0f;
+        const int bad = run_case(v, P, r[0], r[1], sentinel, printed);
+        vfail += bad != 0;
+        vcases++;
+      }
     }
     std::printf("%s: %" PRId64 " cases, %" PRId64 " failed\n", v.name, vcases, vfail);
     failures += vfail;
