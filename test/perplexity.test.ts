@@ -84,7 +84,8 @@ test("lowbit perplexity --json agrees with the library", async () => {
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.trimEnd().split("\n");
   const j = JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(j).sort(), ["dtype", "model", "nll", "ppl", "seconds", "tokens", "windows"]);
+  assert.deepEqual(Object.keys(j).sort(), ["dtype", "model", "nll", "ppl", "quant", "seconds", "tokens", "windows"]);
+  assert.equal(j.quant, null, "no quantization unless --quant");
   assert.equal(j.windows, 2);
   assert.equal(j.tokens, 32);
   assert.equal(j.model, "tinycode-7m");
