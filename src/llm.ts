@@ -16,7 +16,7 @@ import { loadHfDirectory, type ComputeDtype } from "./loader.js";
 import { addon, wrapNative, type ForwardResult, type NativeModel } from "./native.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { checkQuant, isSmoothQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
-import { checkCalibration, collectActivationMax, smoothingFactors } from "./quant/smoothquant.js";
+import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
 import { llamaTensors } from "./models/llama.js";
 
 export interface LoadOptions {
@@ -103,6 +103,7 @@ export class LLM {
     const quant = quantOf(opts);
     const base = { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
     let smoothing: Map<string, Float32Array> | undefined;
+    let actScales: Map<string, number> | undefined;
     if (quant && isSmoothQuant(quant)) {
       const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
         ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}), progress: !!opts.progress };
@@ -118,8 +119,9 @@ export class LLM {
       }
       const names = new Map(llamaTensors(f.config).map((t) => [t.name, t.hfName]));
       smoothing = smoothingFactors(dir, f.config.nLayers, actMax, c.alpha, (g) => names.get(g)!);
+      if (quant === "w8a8-sq-static") actScales = staticActivationScales(actMax, smoothing);
     }
-    const loaded = loadHfDirectory(dir, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}) });
+    const loaded = loadHfDirectory(dir, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}) });
     return new LLM({ ...loaded, dtype, quant });
   }
 

@@ -21,6 +21,8 @@ export interface NativeLoadOptions {
   quant?: QuantFormat;
   /** SmoothQuant factors by GGUF name: norms are divided by them, matrices' columns multiplied */
   smoothing?: Map<string, Float32Array>;
+  /** static int8 activation scales by GGUF name (w8a8-sq-static) */
+  actScales?: Map<string, number>;
   threads: number;
   contextLength: number;
   kernels: string;
@@ -90,7 +92,8 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
       // Block matrices take the quantized format; embedding and LM head the compute dtype.
       const inBlock = s.name.startsWith("blk.");
       const format = s.kind === "norm" ? "vector" : inBlock && opts.quant ? nativeFormat(opts.quant) : opts.dtype;
-      wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, dtype, bytes, s.rows, s.cols, format));
+      const actScale = opts.actScales?.get(s.name);
+      wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, dtype, bytes, s.rows, s.cols, format, actScale));
       if (s.kind === "matrix" && s.name !== "token_embd.weight") {
         decodeWeightBytes += matrixBytes(inBlock && opts.quant ? opts.quant : opts.dtype, s.rows, s.cols);
       }

@@ -38,7 +38,8 @@ export interface NativeModelOptions {
 }
 
 export interface NativeModel {
-  addWeight(name: string, dtype: "F32" | "F16" | "BF16", bytes: Uint8Array, rows: number, cols: number, format: string): void;
+  /** format: "vector" (f32 norm weights), "f32", "bf16", "q8", "q4-g32|g128|ch[-asym]"; actScale: static int8 activation scale (q8) */
+  addWeight(name: string, dtype: "F32" | "F16" | "BF16", bytes: Uint8Array, rows: number, cols: number, format: string, actScale?: number): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */

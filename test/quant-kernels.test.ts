@@ -75,6 +75,11 @@ for (const v of SIMD) {
       const b = run(v, "quantize_q8", { n, x }) as { q: Int8Array; s: number };
       assert.equal(b.s, a.s, ctx(`${v} scale n=${n}`));
       assert.deepEqual(b.q, a.q, ctx(`${v} codes n=${n}`));
+      // static scale (w8a8-sq-static): values past the range clamp to +-127
+      const fs = run(v, "quantize_q8", { n, x, fixed: 0.01 }) as { q: Int8Array; s: number };
+      const fr = run("ref", "quantize_q8", { n, x, fixed: 0.01 }) as { q: Int8Array; s: number };
+      assert.equal(fs.s, Math.fround(0.01), ctx(`${v} static scale kept`));
+      assert.deepEqual(fs.q, fr.q, ctx(`${v} static codes n=${n}`));
     }
   });
 }

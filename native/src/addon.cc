@@ -156,7 +156,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const bool matrix = fs != "vector";
     if (matrix && !parse_wformat(fs, &fmt)) throw Napi::TypeError::New(info.Env(), "unknown weight format");
     try {
-      m.add_weight(make_weight(name, src, bytes.Data(), bytes.ByteLength(), rows, cols, fmt, matrix));
+      auto w = make_weight(name, src, bytes.Data(), bytes.ByteLength(), rows, cols, fmt, matrix);
+      // optional 7th argument: static activation scale (q8 only)
+      if (info.Length() > 6 && !info[6].IsUndefined()) {
+        double sc = info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1;
+        if (!(sc > 0) || !std::isfinite(sc) || fmt.format != WFormat::Q8)
+          throw std::invalid_argument(name + ": actScale must be a positive number and needs format q8");
+        w->act_scale = (float)sc;
+      }
+      m.add_weight(std::move(w));
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }

@@ -163,7 +163,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     const int64_t kp = pad_to(n > 0 ? n : 1, 64);
     Napi::Int8Array q = Napi::Int8Array::New(env, kp);
     float s = 0;
-    kt->quantize_q8(x.Data(), n, kp, q.Data(), &s);
+    kt->quantize_q8(x.Data(), n, kp, q.Data(), &s, (float)opt_number(a, "fixed", 0));
     Napi::Object res = Napi::Object::New(env);
     res.Set("q", q);
     res.Set("s", s);

@@ -68,7 +68,8 @@ const FormatOps kQ8 = {
        void* act) {
       int8_t* q = static_cast<int8_t*>(act);
       float* sa = reinterpret_cast<float*>(q + q8_scales_at(w, m));
-      for (int64_t r = r0; r < r1; r++) kt.quantize_q8(A + r * lda, w.cols, w.kp, q + r * w.kp, sa + r);
+      // static scale (w8a8-sq-static) when calibrated, else per token
+      for (int64_t r = r0; r < r1; r++) kt.quantize_q8(A + r * lda, w.cols, w.kp, q + r * w.kp, sa + r, w.act_scale);
     },
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {

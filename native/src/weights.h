@@ -41,6 +41,7 @@ struct Weight {
   int64_t kp = 0;  // padded columns of the packed layout (= cols for vectors)
   int64_t group = 0;  // q4: group size along k (divides kp)
   bool asym = false;  // q4: offsets are group minima, not -8 * scale
+  float act_scale = 0;  // q8: static activation scale from calibration (0 = per token)
   AlignedBuf data;
   AlignedBuf scales;   // q8: [rows] ; q4: [rows][kp / group]
   AlignedBuf offsets;  // q4: [rows][kp / group]

@@ -6,6 +6,8 @@
  *                     quantized to int8 per token at run time; int8 x int8 -> int32
  *   w8a8-sq           w8a8 after SmoothQuant (calibrated smoothing folded into the
  *                     RMSNorm weights and the q/k/v, gate/up columns)
+ *   w8a8-sq-static    w8a8-sq with static per-tensor activation scales from the
+ *                     calibration (no per-token scale computation at run time)
  *   w4a16-g128/-g32   int4 weights, round-to-nearest per group of 128/32 inputs,
  *   w4a16-ch          or per output channel; dequantized in the kernel, f32 math.
  *   ...-asym          asymmetric (min/max) int4 groups instead of symmetric (absmax)
@@ -18,6 +20,7 @@ import { InvalidOptionError } from "../errors.js";
 export const QUANT_FORMATS = [
   "w8a8",
   "w8a8-sq",
+  "w8a8-sq-static",
   "w4a16-g128",
   "w4a16-g32",
   "w4a16-ch",

@@ -105,3 +105,19 @@ export function smoothingFactors(dir: string, nLayers: number, actMax: Record<st
   }
   return out;
 }
+
+/**
+ * Static per-tensor activation scales (w8a8-sq-static): for each block matrix,
+ * the largest calibrated |x| of its input after smoothing (x_j / s_j), / 127.
+ */
+export function staticActivationScales(actMax: Record<string, Float32Array>, smoothing: Map<string, Float32Array>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, x] of Object.entries(actMax)) {
+    if (!name.startsWith("blk.")) continue; // the LM head stays in float
+    const s = smoothing.get(name);
+    let m = 0;
+    for (let j = 0; j < x.length; j++) m = Math.max(m, x[j]! / (s ? s[j]! : 1));
+    out.set(name, m > 0 ? m / 127 : 1 / 127);
+  }
+  return out;
+}

@@ -66,9 +66,10 @@ struct KernelTable {
   //   C[i, j] = sa[i] * sw[j] * sum_p A[i, p] * W[j, p]
   void (*matmul_q8)(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
                     const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
-  // Symmetric per-row int8: s = max|x| / 127, q = clamp(round_half_even(x / s), -127, 127),
-  // q padded with zeros from k to kp; an all-zero row gives s = 0 and q = 0.
-  void (*quantize_q8)(const float* x, int64_t k, int64_t kp, int8_t* q, float* s);
+  // Symmetric per-row int8: s = max|x| / 127 (or the given static scale when
+  // fixed > 0), q = clamp(round_half_even(x * (1 / s)), -127, 127), q padded
+  // with zeros from k to kp; an all-zero row gives s = 0 and q = 0.
+  void (*quantize_q8)(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed);
 
   // ---- int4 weights, f32 activations (w4a16) ----
   // W: packed int4, CH = 32 elements = 16 bytes per row-chunk, the 4 rows of a
@@ -90,7 +91,7 @@ void matmul_q4_ref(const float* A, int64_t lda, const float* asum, const uint8_t
 // int8 kernels (kernels/q8_*.cc)
 void matmul_q8_avx2(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
                     const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
-void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s);
+void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed);
 void matmul_q8_avx512(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
                       const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
 void matmul_q4_avx2(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,

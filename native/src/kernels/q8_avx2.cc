@@ -79,17 +79,19 @@ void matmul_q8_avx2(const int8_t* A, int64_t lda, const float* sa, const int8_t*
   }
 }
 
-void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s) {
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  __m256 vmax = _mm256_setzero_ps();
-  int64_t p = 0;
-  for (; p + 8 <= k; p += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + p)));
-  float lanes[8];
-  _mm256_storeu_ps(lanes, vmax);
+void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed) {
   float amax = 0;
-  for (float l : lanes) amax = std::fmax(amax, l);
-  for (int64_t r = p; r < k; r++) amax = std::fmax(amax, std::fabs(x[r]));
-  const float scale = amax / 127.0f, inv = amax > 0 ? 1.0f / scale : 0.0f;
+  int64_t p = 0;
+  if (!(fixed > 0)) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 vmax = _mm256_setzero_ps();
+    for (; p + 8 <= k; p += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + p)));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vmax);
+    for (float l : lanes) amax = std::fmax(amax, l);
+    for (int64_t r = p; r < k; r++) amax = std::fmax(amax, std::fabs(x[r]));
+  }
+  const float scale = fixed > 0 ? fixed : amax / 127.0f, inv = scale > 0 ? 1.0f / scale : 0.0f;
   const __m256 vinv = _mm256_set1_ps(inv);
   const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
   p = 0;

@@ -118,10 +118,11 @@ void matmul_q8(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, c
     }
 }
 
-void quantize_q8(const float* x, int64_t k, int64_t kp, int8_t* q, float* s) {
+void quantize_q8(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed) {
   float amax = 0;
-  for (int64_t p = 0; p < k; p++) amax = std::fmax(amax, std::fabs(x[p]));
-  const float scale = amax / 127.0f, inv = amax > 0 ? 1.0f / scale : 0.0f;
+  if (!(fixed > 0))
+    for (int64_t p = 0; p < k; p++) amax = std::fmax(amax, std::fabs(x[p]));
+  const float scale = fixed > 0 ? fixed : amax / 127.0f, inv = scale > 0 ? 1.0f / scale : 0.0f;
   for (int64_t p = 0; p < k; p++) {
     float r = std::nearbyint(x[p] * inv);  // round half to even (default rounding mode)
     q[p] = (int8_t)std::fmax(-127.0f, std::fmin(127.0f, r));
