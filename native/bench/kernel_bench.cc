@@ -87,6 +87,39 @@ static void test_variant(const KernelTable& kt) {
           check(std::fabs(c1[i] - c2[i]) <= bound[i], std::string(kt.name) + " matmul_bf16 m" + std::to_string(m) +
                                                           " n" + std::to_string(n) + " k" + std::to_string(k));
       }
+  // int8 (w8a8): exact integer dot products, so SIMD must equal ref bit for bit.
+  std::uniform_int_distribution<int> i8(-127, 127);
+  for (int64_t m : {1, 2, 3, 4, 5, 9, 70})
+    for (int64_t n : {1, 3, 4, 5, 17, 33})
+      for (int64_t k : {1, 31, 64, 65, 257}) {
+        const int64_t kp = pad_to(k, 64);
+        std::vector<int8_t> A(m * kp, 0), Wr(n * k), Wp(pad_to(n, 4) * kp, 0);
+        for (int64_t i = 0; i < m; i++)
+          for (int64_t p = 0; p < k; p++) A[i * kp + p] = (int8_t)i8(rng);
+        for (auto& w : Wr) w = (int8_t)i8(rng);
+        pack_matrix(Wr.data(), n, k, Wp.data(), kp, 64);
+        std::vector<int32_t> wsum(n, 0);
+        for (int64_t j = 0; j < n; j++)
+          for (int64_t p = 0; p < k; p++) wsum[j] += Wr[j * k + p];
+        auto sa = randv(m, 0, 0.1f), sw = randv(n, 0, 0.1f);
+        std::vector<float> c1(m * n, 0.f), c2(m * n, 0.f);
+        const int64_t j0 = n > 4 ? 4 : 0;
+        ref.matmul_q8(A.data(), kp, sa.data(), Wp.data(), sw.data(), wsum.data(), c1.data(), n, m, j0, n, kp);
+        kt.matmul_q8(A.data(), kp, sa.data(), Wp.data(), sw.data(), wsum.data(), c2.data(), n, m, j0, n, kp);
+        check(c1 == c2, std::string(kt.name) + " matmul_q8 m" + std::to_string(m) + " n" + std::to_string(n) + " k" +
+                            std::to_string(k));
+      }
+  for (int64_t n : {1, 7, 64, 65, 300}) {
+    auto x = randv(n, -3, 3);
+    const int64_t kp = pad_to(n, 64);
+    std::vector<int8_t> q1(kp), q2(kp);
+    float s1, s2;
+    for (float fixed : {0.0f, 0.01f}) {
+      ref.quantize_q8(x.data(), n, kp, q1.data(), &s1, fixed);
+      kt.quantize_q8(x.data(), n, kp, q2.data(), &s2, fixed);
+      check(q1 == q2 && s1 == s2, std::string(kt.name) + " quantize_q8 n" + std::to_string(n));
+    }
+  }
   for (int64_t n : {1, 5, 16, 17, 100, 1000}) {
     auto x = randv(n, -80, 0), y = randv(n, -20, 20), w = randv(n);
     auto e1 = x, e2 = x;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "blocked.h"
 #include "kernels.h"
 
 namespace lowbit {
@@ -83,22 +84,14 @@ void gemm(const typename K::T* A, int64_t lda, const typename K::T* W, float* C,
       tile<1, K, true>(A, lda, W + (j / 4) * gstride, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
     return;
   }
-  constexpr int64_t MB = 64, NB = 16;
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t ie = std::min(ib + MB, m);
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t je = std::min(jb + NB, j1);
-      int64_t i = ib;
-      for (; i + 4 <= ie; i += 4)
-        for (int64_t j = jb; j < je; j += 4)
-          tile<4, K, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp,
-                            std::min<int64_t>(4, je - j));
-      for (; i < ie; i++)
-        for (int64_t j = jb; j < je; j += 4)
-          tile<1, K, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp,
-                            std::min<int64_t>(4, je - j));
-    }
-  }
+  for_each_tile<4>(
+      m, j0, j1,
+      [&](int64_t i, int64_t j, int64_t nc) {
+        tile<4, K, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp, nc);
+      },
+      [&](int64_t i, int64_t j, int64_t nc) {
+        tile<1, K, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp, nc);
+      });
 }
 
 void matmul_f32(const float* A, int64_t lda, const float* W, float* C, int64_t ldc, int64_t m, int64_t j0,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "blocked.h"
 #include "kernels.h"
 
 namespace lowbit {
@@ -61,22 +62,14 @@ void matmul_q8_avx2(const int8_t* A, int64_t lda, const float* sa, const int8_t*
       tile<1, true>(A, lda, sa, W + (j / 4) * gstride, sw + j, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
     return;
   }
-  constexpr int64_t MB = 64, NB = 16;
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t ie = std::min(ib + MB, m);
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t je = std::min(jb + NB, j1);
-      int64_t i = ib;
-      for (; i + 2 <= ie; i += 2)
-        for (int64_t j = jb; j < je; j += 4)
-          tile<2, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, C + i * ldc + j, ldc, kp,
-                         std::min<int64_t>(4, je - j));
-      for (; i < ie; i++)
-        for (int64_t j = jb; j < je; j += 4)
-          tile<1, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, C + i * ldc + j, ldc, kp,
-                         std::min<int64_t>(4, je - j));
-    }
-  }
+  for_each_tile<2>(
+      m, j0, j1,
+      [&](int64_t i, int64_t j, int64_t nc) {
+        tile<2, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, C + i * ldc + j, ldc, kp, nc);
+      },
+      [&](int64_t i, int64_t j, int64_t nc) {
+        tile<1, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, C + i * ldc + j, ldc, kp, nc);
+      });
 }
 
 void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed) {

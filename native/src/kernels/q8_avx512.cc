@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "blocked.h"
 #include "kernels.h"
 
 namespace lowbit {
@@ -53,22 +54,14 @@ void matmul_q8_avx512(const int8_t* A, int64_t lda, const float* sa, const int8_
       tile<1, true>(A, lda, sa, W + (j / 4) * gstride, sw + j, wsum + j, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
     return;
   }
-  constexpr int64_t MB = 64, NB = 16;
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t ie = std::min(ib + MB, m);
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t je = std::min(jb + NB, j1);
-      int64_t i = ib;
-      for (; i + 4 <= ie; i += 4)
-        for (int64_t j = jb; j < je; j += 4)
-          tile<4, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, C + i * ldc + j, ldc, kp,
-                         std::min<int64_t>(4, je - j));
-      for (; i < ie; i++)
-        for (int64_t j = jb; j < je; j += 4)
-          tile<1, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, C + i * ldc + j, ldc, kp,
-                         std::min<int64_t>(4, je - j));
-    }
-  }
+  for_each_tile<4>(
+      m, j0, j1,
+      [&](int64_t i, int64_t j, int64_t nc) {
+        tile<4, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, C + i * ldc + j, ldc, kp, nc);
+      },
+      [&](int64_t i, int64_t j, int64_t nc) {
+        tile<1, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, C + i * ldc + j, ldc, kp, nc);
+      });
 }
 
 }  // namespace lowbit
