@@ -30,6 +30,8 @@ export interface LoadOptions {
   kernels?: string;
   /** Quantize the transformer blocks' linear layers at load: see src/quant.ts. */
   quant?: QuantFormat;
+  /** Quantize the LM head too (default false: it keeps the compute dtype). */
+  quantHead?: boolean;
   /** Shorthand for quant: "w8a8". */
   loadIn8bit?: boolean;
   /** Shorthand for quant: "w4a16-g128". */
@@ -64,6 +66,7 @@ function checkLoadOptions(o: LoadOptions): void {
   if (o.quant !== undefined) checkQuant(o.quant);
   const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
   if (set > 1) throw new InvalidOptionError("use only one of quant, loadIn8bit and loadIn4bit");
+  if (o.quantHead && set === 0) throw new InvalidOptionError("quantHead needs a quant format");
 }
 
 function quantOf(o: LoadOptions): QuantFormat | undefined {
@@ -121,7 +124,7 @@ export class LLM {
       smoothing = smoothingFactors(dir, f.config.nLayers, actMax, c.alpha, (g) => names.get(g)!);
       if (quant === "w8a8-sq-static") actScales = staticActivationScales(actMax, smoothing);
     }
-    const loaded = loadHfDirectory(dir, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}) });
+    const loaded = loadHfDirectory(dir, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead: !!opts.quantHead });
     return new LLM({ ...loaded, dtype, quant });
   }
 

@@ -23,6 +23,8 @@ export interface NativeLoadOptions {
   smoothing?: Map<string, Float32Array>;
   /** static int8 activation scales by GGUF name (w8a8-sq-static) */
   actScales?: Map<string, number>;
+  /** also quantize the LM head (a separate quantized copy when embeddings are tied) */
+  quantHead?: boolean;
   threads: number;
   contextLength: number;
   kernels: string;
@@ -89,8 +91,9 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
         bytes = new Uint8Array(w.buffer);
         dtype = "F32";
       }
-      // Block matrices take the quantized format; embedding and LM head the compute dtype.
-      const inBlock = s.name.startsWith("blk.");
+      // Block matrices (and the LM head with quantHead) take the quantized format;
+      // the embedding table keeps the compute dtype.
+      const inBlock = s.name.startsWith("blk.") || (!!opts.quantHead && s.name === "output.weight");
       const format = s.kind === "norm" ? "vector" : inBlock && opts.quant ? nativeFormat(opts.quant) : opts.dtype;
       const actScale = opts.actScales?.get(s.name);
       wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, dtype, bytes, s.rows, s.cols, format, actScale));
@@ -98,7 +101,14 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
         decodeWeightBytes += matrixBytes(inBlock && opts.quant ? opts.quant : opts.dtype, s.rows, s.cols);
       }
     }
-    if (config.tieWordEmbeddings) {
+    if (config.tieWordEmbeddings && opts.quantHead && opts.quant) {
+      // The lookup table stays float; the LM head gets its own quantized copy.
+      const info = index.tensors.get("model.embed_tokens.weight")!;
+      const bytes = readTensorBytes(info, scratch);
+      wrapNative("loading the quantized LM head", () =>
+        native.addWeight("output.weight", info.dtype, bytes, config.vocabSize, config.hiddenSize, nativeFormat(opts.quant!)));
+      decodeWeightBytes += matrixBytes(opts.quant, config.vocabSize, config.hiddenSize);
+    } else if (config.tieWordEmbeddings) {
       native.aliasWeight("output.weight", "token_embd.weight");
       decodeWeightBytes += matrixBytes(opts.dtype, config.vocabSize, config.hiddenSize);
     }

@@ -20,6 +20,7 @@ test("invalid quant options are typed errors", async () => {
   await assert.rejects(LLM.load(undefined, { quant: "w8a8", loadIn4bit: true }), /only one of/);
   await assert.rejects(LLM.load(undefined, { quant: "w8a8-sq", smoothAlpha: 1.5, calib }), /smoothAlpha/);
   await assert.rejects(LLM.load(undefined, { quant: "w8a8-sq", calibSamples: 0, calib }), /samples/);
+  await assert.rejects(LLM.load(undefined, { quantHead: true }), /quantHead needs a quant format/);
 });
 
 test("calibration data missing, empty or not jsonl is a clear error", async () => {
@@ -66,12 +67,16 @@ test("every format runs the embedded model (ffn 704 is not a multiple of 128: pa
   // Bounds far above what the formats measure here (docs/QUANTIZATION.md) yet tight enough to
   // catch a broken kernel or packing (which gives ppl in the hundreds or thousands).
   const bounds: Record<string, number> = { w8a8: 0.02, "w8a8-sq": 0.02, "w8a8-sq-static": 0.1, "w4a16-g32": 0.15, "w4a16-g128": 0.2, "w4a16-g128-asym": 0.2, "w4a16-ch": 0.25 };
-  for (const [quant, bound] of Object.entries(bounds)) {
-    const m = await LLM.load(undefined, { dtype: "f32", threads: 2, quant: quant as never, calib });
+  // quantHead: the (tied) LM head gets its own quantized copy, the lookup table stays float
+  bounds["w8a8+head"] = 0.03;
+  bounds["w4a16-g128+head"] = 0.25;
+  for (const [name, bound] of Object.entries(bounds)) {
+    const quant = name.replace("+head", "");
+    const m = await LLM.load(undefined, { dtype: "f32", threads: 2, quant: quant as never, calib, quantHead: name.endsWith("+head") });
     const ppl = (await perplexity(m, texts, opts)).ppl;
     await m.dispose();
     const d = (ppl - base) / base;
-    t.diagnostic(`${quant}: ppl ${ppl.toFixed(4)} vs f32 ${base.toFixed(4)} (${(d * 100).toFixed(2)}%)`);
-    assert.ok(Math.abs(d) < bound, `${quant}: ppl ${ppl} vs f32 ${base}`);
+    t.diagnostic(`${name}: ppl ${ppl.toFixed(4)} vs f32 ${base.toFixed(4)} (${(d * 100).toFixed(2)}%)`);
+    assert.ok(Math.abs(d) < bound, `${name}: ppl ${ppl} vs f32 ${base}`);
   }
 });

@@ -6,14 +6,23 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { LLM } from "../llm.js";
+import { LLM, type LoadOptions } from "../llm.js";
 import type { ComputeDtype } from "../loader.js";
 import type { QuantFormat } from "../quant/formats.js";
 import { addon } from "../native.js";
 import { summarize, type Summary } from "./stats.js";
 
-/** "f32", "bf16", or a quantized format (its non-quantized parts in bf16). */
-export type BenchFormat = ComputeDtype | QuantFormat;
+/**
+ * "f32", "bf16", or a quantized format (its non-quantized parts in bf16);
+ * "+head" also quantizes the LM head.
+ */
+export type BenchFormat = ComputeDtype | QuantFormat | `${QuantFormat}+head`;
+
+function benchLoadOptions(format: BenchFormat, threads: number): LoadOptions {
+  if (format === "f32" || format === "bf16") return { dtype: format, threads };
+  const quant = format.replace("+head", "") as QuantFormat;
+  return { dtype: "bf16", quant, threads, quantHead: format.endsWith("+head") };
+}
 
 export interface CoreBenchOptions {
   models: { name: string; dir: string }[];
@@ -77,7 +86,7 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
   for (const m of o.models) {
     for (const format of o.formats) {
       for (const threads of o.threads) {
-        const model = await LLM.load(m.dir, format === "f32" || format === "bf16" ? { dtype: format, threads } : { dtype: "bf16", quant: format, threads });
+        const model = await LLM.load(m.dir, benchLoadOptions(format, threads));
         try {
           const c = model.config;
           for (const L of o.promptLengths) {

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   }
   if (set === "all" || set === "quant") {
     const qout = out.replace(/core\.json$/, "quant.json");
-    const report = await runCoreBench({ ...common, formats: ["bf16", ...QUANT_FORMATS], threads: [2] });
+    const report = await runCoreBench({ ...common, formats: ["bf16", ...QUANT_FORMATS, "w8a8-sq+head", "w4a16-g128+head"], threads: [2] });
     process.stderr.write("\r\x1b[K");
     writeFileSync(qout, JSON.stringify(report, null, 2) + "\n");
     console.log(coreBenchMarkdown(report));

@@ -61,6 +61,7 @@ export interface ModelFlags {
   threads?: string;
   kernels?: string;
   quant?: string;
+  quantHead?: boolean;
   calib?: string;
   calibSamples?: string;
   calibTokens?: string;
@@ -74,6 +75,7 @@ export function addModelOptions(cmd: Command): Command {
     .option("--threads <n>", "compute threads (default: physical cores)")
     .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
     .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`)
+    .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)")
     .option("--calib <file>", "SmoothQuant calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
     .option("--calib-samples <n>", "calibration texts (default 32)")
     .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
@@ -93,6 +95,7 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...(f.threads !== undefined ? { threads: intOpt("--threads", f.threads, 1, 256) } : {}),
     ...(f.kernels !== undefined ? { kernels: f.kernels } : {}),
     ...(f.quant !== undefined ? { quant: checkQuant(f.quant, "--quant") } : {}),
+    ...(f.quantHead ? { quantHead: true } : {}),
     ...(f.calib !== undefined ? { calib: f.calib } : {}),
     ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
     ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
