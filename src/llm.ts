@@ -28,7 +28,7 @@ export interface LoadOptions {
   contextLength?: number;
   /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
   kernels?: string;
-  /** Quantize the transformer blocks' linear layers at load: see src/quant.ts. */
+  /** Quantize the transformer blocks' linear layers at load: see src/quant/formats.ts. */
   quant?: QuantFormat;
   /** Quantize the LM head too (default false: it keeps the compute dtype). */
   quantHead?: boolean;
@@ -105,27 +105,30 @@ export class LLM {
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
     const quant = quantOf(opts);
     const base = { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
-    let smoothing: Map<string, Float32Array> | undefined;
-    let actScales: Map<string, number> | undefined;
-    if (quant && isSmoothQuant(quant)) {
-      const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
-        ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}), progress: !!opts.progress };
-      const c = checkCalibration(calib);
-      // Calibrate on the float model, then load again with the factors folded in.
-      const f = loadHfDirectory(dir, { ...base, dtype: "f32", contextLength: Math.max(c.tokens, 2) });
-      const cal = new LLM({ ...f, dtype: "f32", quant: undefined });
-      let actMax: Record<string, Float32Array>;
-      try {
-        actMax = await collectActivationMax(cal, calib);
-      } finally {
-        await cal.dispose();
-      }
-      const names = new Map(llamaTensors(f.config).map((t) => [t.name, t.hfName]));
-      smoothing = smoothingFactors(dir, f.config.nLayers, actMax, c.alpha, (g) => names.get(g)!);
-      if (quant === "w8a8-sq-static") actScales = staticActivationScales(actMax, smoothing);
-    }
+    const { smoothing, actScales } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(dir, quant, opts, threads) : {};
     const loaded = loadHfDirectory(dir, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead: !!opts.quantHead });
     return new LLM({ ...loaded, dtype, quant });
+  }
+
+  /**
+   * SmoothQuant: calibrate the float model, then derive the smoothing factors
+   * (and, for w8a8-sq-static, the static activation scales) that the
+   * quantized load folds in.
+   */
+  private static async calibrateSmoothQuant(dir: string, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number> }> {
+    const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
+      ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}), progress: !!opts.progress };
+    const c = checkCalibration(calib);
+    const cal = await LLM.load(dir, { dtype: "f32", threads, contextLength: Math.max(c.tokens, 2), ...(opts.kernels ? { kernels: opts.kernels } : {}) });
+    let actMax: Record<string, Float32Array>;
+    try {
+      actMax = await collectActivationMax(cal, calib);
+    } finally {
+      await cal.dispose();
+    }
+    const names = new Map(llamaTensors(cal.config).map((t) => [t.name, t.hfName]));
+    const smoothing = smoothingFactors(dir, cal.config.nLayers, actMax, c.alpha, (g) => names.get(g)!);
+    return quant === "w8a8-sq-static" ? { smoothing, actScales: staticActivationScales(actMax, smoothing) } : { smoothing };
   }
 
   /** Native details: kernel variant, threads, bytes of weights and cache. */

@@ -93,12 +93,12 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
       }
       // Block matrices (and the LM head with quantHead) take the quantized format;
       // the embedding table keeps the compute dtype.
-      const inBlock = s.name.startsWith("blk.") || (!!opts.quantHead && s.name === "output.weight");
-      const format = s.kind === "norm" ? "vector" : inBlock && opts.quant ? nativeFormat(opts.quant) : opts.dtype;
+      const quantized = !!opts.quant && (s.name.startsWith("blk.") || (!!opts.quantHead && s.name === "output.weight"));
+      const format = s.kind === "norm" ? "vector" : quantized ? nativeFormat(opts.quant!) : opts.dtype;
       const actScale = opts.actScales?.get(s.name);
       wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, dtype, bytes, s.rows, s.cols, format, actScale));
       if (s.kind === "matrix" && s.name !== "token_embd.weight") {
-        decodeWeightBytes += matrixBytes(inBlock && opts.quant ? opts.quant : opts.dtype, s.rows, s.cols);
+        decodeWeightBytes += matrixBytes(quantized ? opts.quant! : opts.dtype, s.rows, s.cols);
       }
     }
     if (config.tieWordEmbeddings && opts.quantHead && opts.quant) {

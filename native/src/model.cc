@@ -1,15 +1,11 @@
 #include "model.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 #include "ops.h"
-
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 
 namespace lowbit {
 
@@ -79,16 +75,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   ThreadPool& pool = *pool_;
   const KernelTable& kt = *kt_;
 
-  static const bool profile = std::getenv("LOWBIT_PROFILE") != nullptr;
-  static double prof_ms[16] = {0};
-  static long prof_calls = 0;
-  if (profile) {
-    auto tw = std::chrono::steady_clock::now();
-    pool.run([](int, int) {});
-    prof_ms[15] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tw).count();
-  }
   for (const Op& op : graph_.ops) {
-    auto t_op = std::chrono::steady_clock::now();
     const int rows_a = op.a >= 0 && graph_.bufs[op.a].out_rows ? n_out : n;
     switch (op.type) {
       case OpType::Embed: op_embed(pool, *op.w, tokens, n, B(op.out)); break;
@@ -129,12 +116,6 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
         break;
       }
     }
-    if (profile) prof_ms[(int)op.type] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_op).count();
-  }
-  if (profile && ++prof_calls % 200 == 0) {
-    std::fprintf(stderr, "profile over %ld forwards (ms/forward):", prof_calls);
-    for (int i = 0; i < 16; i++) std::fprintf(stderr, " %d:%.3f", i, prof_ms[i] / prof_calls);
-    std::fprintf(stderr, "\n");
   }
   cache_->commit(n);
 
