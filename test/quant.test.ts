@@ -67,6 +67,8 @@ test("every format runs the embedded model (ffn 704 is not a multiple of 128: pa
   // Bounds far above what the formats measure here (docs/QUANTIZATION.md) yet tight enough to
   // catch a broken kernel or packing (which gives ppl in the hundreds or thousands).
   const bounds: Record<string, number> = { w8a8: 0.02, "w8a8-sq": 0.02, "w8a8-sq-static": 0.1, "w4a16-g32": 0.15, "w4a16-g128": 0.2, "w4a16-g128-asym": 0.2, "w4a16-ch": 0.25 };
+  // w4a8: int4 weights x int8 activations, float and integer (Integer Scale) group scales
+  Object.assign(bounds, { "w4a8-g128": 0.2, "w4a8-g32": 0.15, "w4a8-g128-is": 0.3, "w4a8-g32-is": 0.3, "w4a8-g128-is1024": 0.3, "w4a8-g128-ismax": 0.2, "w4a8-g32-ismax": 0.15 });
   // quantHead: the (tied) LM head gets its own quantized copy, the lookup table stays float
   bounds["w8a8+head"] = 0.03;
   bounds["w4a16-g128+head"] = 0.25;

@@ -117,6 +117,106 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     kt->matmul_q4(A.Data(), k, asum.data(), wp.data(), S.Data(), O.Data(), c.Data(), n, m, j0, j1, k, group);
     return c;
   }
+  if (name == "matmul_q4a8") {
+    // a: Int8Array [m, k]; sa: [m]; w: Uint8Array [n, k] codes 0..15 (weight
+    // s * (q - 8)); s: f32 [n, k / group] or, for integer scales, si: Int32Array
+    // [n, k / group] with invAlpha. isum is computed here.
+    int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
+    int64_t group = dim(a, "group");
+    if (j0 > j1 || j1 > n || j0 % 4 || m * n > (1 << 26)) throw Napi::RangeError::New(env, "bad shape or column range");
+    if (k < 32 || k % 32 || group < 32 || group > 128 || group % 32 || k % group)
+      throw Napi::RangeError::New(env, "k and group must be multiples of 32, group in [32, 128] dividing k");
+    const int64_t ng = k / group;
+    const bool is = a.Has("si");
+    auto A = field<Napi::Int8Array>(a, "a", m * k);
+    auto SA = field<Napi::Float32Array>(a, "sa", m);
+    auto W = field<Napi::Uint8Array>(a, "w", n * k);
+    std::vector<float> s_rg(is ? 0 : (size_t)(pad_to(n, 4) * ng), 0.0f);
+    std::vector<int32_t> si_rg(is ? (size_t)(pad_to(n, 4) * ng) : 0, 0);
+    if (is) {
+      auto SI = field<Napi::Int32Array>(a, "si", n * ng);
+      for (int64_t j = 0; j < n; j++)
+        for (int64_t g = 0; g < ng; g++) si_rg[q4a8_scale_index(j, g, ng)] = SI.Data()[j * ng + g];
+    } else {
+      auto S = field<Napi::Float32Array>(a, "s", n * ng);
+      for (int64_t j = 0; j < n; j++)
+        for (int64_t g = 0; g < ng; g++) s_rg[q4a8_scale_index(j, g, ng)] = S.Data()[j * ng + g];
+    }
+    std::vector<uint8_t> wp((size_t)(pad_to(n, 4) * k / 2), 0);
+    for (int64_t j = 0; j < n; j++)
+      for (int64_t p = 0; p < k; p++) {
+        const uint8_t q = W.Data()[j * k + p];
+        if (q > 15) throw Napi::RangeError::New(env, "w values must be in [0, 15]");
+        uint8_t& b = wp[((j / 4) * (k / 32) + p / 32) * 64 + (j % 4) * 16 + (p % 32) % 16];
+        b |= (p % 32) < 16 ? q : (uint8_t)(q << 4);
+      }
+    std::vector<int32_t> isum((size_t)(m * ng), 0);
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t p = 0; p < k; p++) isum[i * ng + p / group] += A.Data()[i * k + p];
+    Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+    std::fill(c.Data(), c.Data() + m * n, 0.0f);
+    if (is)
+      kt->matmul_q4a8_is(A.Data(), k, SA.Data(), isum.data(), wp.data(), si_rg.data(), (float)get_number(a, "invAlpha"),
+                         c.Data(), n, m, j0, j1, k, group);
+    else
+      kt->matmul_q4a8(A.Data(), k, SA.Data(), isum.data(), wp.data(), s_rg.data(), c.Data(), n, m, j0, j1, k, group);
+    return c;
+  }
+  if (name == "quantize_q4a8") {
+    // w: f32 [n, k] quantized as the loader does for `format` (q4a8-...):
+    // returns codes [n, kp], float scales s [n, ng], integer scales si [n, ng]
+    // (empty for float scales), the amplifier, the worst-case int32 bound and
+    // the squared error sums of the float- and integer-scale dequantizations.
+    int64_t n = dim(a, "n"), k = dim(a, "k");
+    WSpec spec;
+    if (!parse_wformat(get_string(a, "format"), &spec) || spec.format != WFormat::Q4A8)
+      throw Napi::RangeError::New(env, "format must be a q4a8 format");
+    auto Wf = field<Napi::Float32Array>(a, "w", n * k);
+    std::unique_ptr<Weight> w, wf;
+    WSpec fspec = spec;
+    fspec.iscale = false;
+    try {
+      w = make_weight("w", SrcDtype::F32, Wf.Data(), (size_t)(n * k * 4), n, k, spec);
+      wf = make_weight("w", SrcDtype::F32, Wf.Data(), (size_t)(n * k * 4), n, k, fspec);
+    } catch (const std::exception& e) {
+      throw Napi::RangeError::New(env, e.what());
+    }
+    const int64_t kp = w->kp, ng = w->ngroups();
+    Napi::Uint8Array codes = Napi::Uint8Array::New(env, n * kp);
+    Napi::Float32Array sv = Napi::Float32Array::New(env, n * ng);
+    Napi::Int32Array siv = Napi::Int32Array::New(env, spec.iscale ? n * ng : 0);
+    double sse_f = 0, sse_i = 0;
+    for (int64_t j = 0; j < n; j++)
+      for (int64_t p = 0; p < kp; p++) {
+        const uint8_t byte = w->data.as<uint8_t>()[((j / 4) * (kp / 32) + p / 32) * 64 + (j % 4) * 16 + (p % 32) % 16];
+        const int q = (p % 32) < 16 ? (byte & 15) : (byte >> 4);
+        codes.Data()[j * kp + p] = (uint8_t)q;
+        const int64_t si = q4a8_scale_index(j, p / w->group, ng);
+        if (p >= k) continue;
+        const double x = Wf.Data()[j * k + p];
+        const double df = (double)wf->scales.as<float>()[si] * (q - 8);
+        sse_f += (df - x) * (df - x);
+        if (spec.iscale) {
+          const double di = (double)w->iscales.as<int32_t>()[si] / w->amplifier * (q - 8);
+          sse_i += (di - x) * (di - x);
+        }
+      }
+    for (int64_t j = 0; j < n; j++)
+      for (int64_t g = 0; g < ng; g++) {
+        sv.Data()[j * ng + g] = wf->scales.as<float>()[q4a8_scale_index(j, g, ng)];
+        if (spec.iscale) siv.Data()[j * ng + g] = w->iscales.as<int32_t>()[q4a8_scale_index(j, g, ng)];
+      }
+    Napi::Object res = Napi::Object::New(env);
+    res.Set("codes", codes);
+    res.Set("s", sv);
+    res.Set("si", siv);
+    res.Set("kp", (double)kp);
+    res.Set("alpha", w->amplifier);
+    res.Set("bound", (double)w->is_bound);
+    res.Set("sseFloat", sse_f);
+    res.Set("sseInt", sse_i);
+    return res;
+  }
   if (name == "dot_rows") {
     int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldk = dim(a, "ldk");
     if (ldk < d) throw Napi::RangeError::New(env, "ldk < d");

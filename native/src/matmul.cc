@@ -104,12 +104,47 @@ const FormatOps kQ4 = {
                    C, ldc, m, j0, j1, W.kp, W.group);
     }};
 
+// w4a8: activations quantized per token to int8 as for w8a8 ([m][kp] int8,
+// then [m] f32 scales), followed by [m][groups] int32 sums of each group's
+// int8 values (the kernels' unsigned-code correction).
+int64_t q4a8_isum_at(const Weight& w, int64_t m) { return q8_scales_at(w, m) + pad_to(m * 4, 64); }
+const FormatOps kQ4A8 = {
+    [](const Weight& w, int64_t m) -> size_t { return (size_t)(q4a8_isum_at(w, m) + m * w.ngroups() * 4); },
+    [](const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
+       void* act) {
+      int8_t* q = static_cast<int8_t*>(act);
+      float* sa = reinterpret_cast<float*>(q + q8_scales_at(w, m));
+      int32_t* isum = reinterpret_cast<int32_t*>(q + q4a8_isum_at(w, m));
+      const int64_t ng = w.ngroups();
+      for (int64_t r = r0; r < r1; r++) {
+        kt.quantize_q8(A + r * lda, w.cols, w.kp, q + r * w.kp, sa + r, 0.0f);
+        for (int64_t g = 0; g < ng; g++) {
+          int32_t t = 0;
+          for (int64_t p = g * w.group; p < (g + 1) * w.group; p++) t += q[r * w.kp + p];
+          isum[r * ng + g] = t;
+        }
+      }
+    },
+    [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
+       int64_t ldc, int64_t j0, int64_t j1) {
+      const int8_t* q = static_cast<const int8_t*>(act);
+      const float* sa = reinterpret_cast<const float*>(q + q8_scales_at(W, m));
+      const int32_t* isum = reinterpret_cast<const int32_t*>(q + q4a8_isum_at(W, m));
+      if (W.amplifier > 0)
+        kt.matmul_q4a8_is(q, W.kp, sa, isum, W.data.as<uint8_t>(), W.iscales.as<int32_t>(), (float)(1.0 / W.amplifier),
+                          C, ldc, m, j0, j1, W.kp, W.group);
+      else
+        kt.matmul_q4a8(q, W.kp, sa, isum, W.data.as<uint8_t>(), W.scales.as<float>(), C, ldc, m, j0, j1, W.kp,
+                       W.group);
+    }};
+
 const FormatOps& format_ops(WFormat f) {
   switch (f) {
     case WFormat::F32: return kF32;
     case WFormat::BF16: return kBF16;
     case WFormat::Q8: return kQ8;
     case WFormat::Q4: return kQ4;
+    case WFormat::Q4A8: return kQ4A8;
   }
   throw std::logic_error("matmul: unknown weight format");
 }
@@ -128,7 +163,8 @@ void matmul_multi(ThreadPool& pool, const KernelTable& kt, const float* A, int64
   const FormatOps& ops = format_ops(W[0]->format);
   const int64_t k = W[0]->cols;
   for (int i = 0; i < count; i++)
-    if (!W[i]->matrix || W[i]->format != W[0]->format || W[i]->cols != k || W[i]->group != W[0]->group)
+    if (!W[i]->matrix || W[i]->format != W[0]->format || W[i]->cols != k || W[i]->group != W[0]->group ||
+        W[i]->act_scale != W[0]->act_scale)
       throw std::logic_error("matmul_multi: mixed weights");
   size_t ab = ops.act_bytes(*W[0], m);
   if (ab) scratch.act.reserve(ab);

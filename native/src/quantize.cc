@@ -45,3 +45,44 @@ void quantize_row_q4(const float* w, int64_t k, int64_t kp, int64_t group, bool 
 }
 
 }  // namespace lowbit
+
+namespace lowbit {
+
+int64_t amplifier_bound(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double alpha) {
+  int64_t worst = 0;
+  for (int64_t j = 0; j < rows; j++) {
+    int64_t t = 0;
+    for (int64_t g = 0; g < ng; g++) t += (int64_t)std::nearbyint(s[j * ng + g] * alpha) * l1[j * ng + g];
+    worst = std::max(worst, 127 * t);
+  }
+  return worst;
+}
+
+double choose_amplifier(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double request, int64_t* bound) {
+  const int64_t kMax = 2147483647;
+  // Largest safe power of two (bound is monotone in alpha). 2^0 is safe for
+  // any real checkpoint; 2^-n would only be needed for absurd scales.
+  int n_safe = -30;
+  for (int n = 40; n >= -30; n--)
+    if (amplifier_bound(s, l1, rows, ng, std::ldexp(1.0, n)) <= kMax) {
+      n_safe = n;
+      break;
+    }
+  double alpha = std::ldexp(1.0, n_safe);
+  if (request == kAmpHeuristic) {
+    float mn = 0;
+    for (int64_t i = 0; i < rows * ng; i++)
+      if (s[i] > 0 && (mn == 0 || s[i] < mn)) mn = s[i];
+    int n = 0;
+    if (mn > 0) n = std::max(0, (int)std::ceil(std::log2(1.0 / mn)));
+    while (mn > 0 && n > 0 && std::ldexp((double)mn, n - 1) >= 1.0) n--;  // guard log2 rounding
+    while (mn > 0 && std::ldexp((double)mn, n) < 1.0) n++;
+    alpha = std::min(alpha, std::ldexp(1.0, n));
+  } else if (request > 0) {
+    alpha = std::min(alpha, request);
+  }
+  *bound = amplifier_bound(s, l1, rows, ng, alpha);
+  return alpha;
+}
+
+}  // namespace lowbit

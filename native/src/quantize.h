@@ -4,6 +4,10 @@
 
 namespace lowbit {
 
+// Integer Scale amplifier requests (WSpec::amp); a positive value is a fixed power of two.
+constexpr double kAmpHeuristic = -1;  // paper: smallest 2^n lifting the min group scale to >= 1
+constexpr double kAmpMax = -2;        // largest 2^n keeping every output's int32 sum in range
+
 // Symmetric per-row int8 (the kernels' quantize_q8 semantics): q[kp] (zeros
 // past k), scale, and the sum of q.
 void quantize_row_q8(const float* w, int64_t k, int64_t kp, int8_t* q, float* scale, int32_t* sum);
@@ -14,5 +18,16 @@ void quantize_row_q8(const float* w, int64_t k, int64_t kp, int8_t* q, float* sc
 //   asymmetric: s = (max - min) / 15, q = clamp(rne((w - min) / s), 0, 15), o = min
 // A group of zeros gets s = 0 (and o = 0).
 void quantize_row_q4(const float* w, int64_t k, int64_t kp, int64_t group, bool asym, uint8_t* q, float* s, float* o);
+
+// Integer Scale (w4a8-is) amplifier for one matrix. s: [rows][ng] float
+// group scales, l1: [rows][ng] sums of |q - 8| over each group. The worst-case
+// |int32 sum| of an output, over all int8 activations (|a| <= 127), is
+//   bound(alpha) = max_j 127 * sum_g round(s[j,g] * alpha) * l1[j,g].
+// request: kAmpHeuristic (smallest power of two with min_{s > 0} s * alpha >= 1),
+// kAmpMax (largest power of two with bound <= 2^31 - 1) or a fixed power of
+// two. The result is clamped to the largest safe power of two, so the kernels'
+// int32 sums never overflow; *bound receives bound(result).
+double choose_amplifier(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double request, int64_t* bound);
+int64_t amplifier_bound(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double alpha);
 
 }  // namespace lowbit

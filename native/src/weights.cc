@@ -1,6 +1,9 @@
 #include "weights.h"
 
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -15,11 +18,43 @@ const char* wformat_name(WFormat f) {
     case WFormat::BF16: return "bf16";
     case WFormat::Q8: return "q8";
     case WFormat::Q4: return "q4";
+    case WFormat::Q4A8: return "q4a8";
   }
   return "?";
 }
 
+namespace {
+// "q4a8-gG[-is[-max|-<2^n>]]"
+bool parse_q4a8(const std::string& s, WSpec* out) {
+  WSpec w;
+  w.format = WFormat::Q4A8;
+  std::string rest;
+  if (s.rfind("q4a8-g32", 0) == 0) w.group = 32, rest = s.substr(8);
+  else if (s.rfind("q4a8-g128", 0) == 0) w.group = 128, rest = s.substr(9);
+  else return false;
+  if (rest.empty()) {
+    *out = w;
+    return true;
+  }
+  if (rest.rfind("-is", 0) != 0) return false;
+  w.iscale = true;
+  rest = rest.substr(3);
+  if (rest.empty()) w.amp = kAmpHeuristic;
+  else if (rest == "-max") w.amp = kAmpMax;
+  else {
+    if (rest[0] != '-' || rest.size() > 12 || rest.find_first_not_of("0123456789", 1) != std::string::npos || rest.size() < 2)
+      return false;
+    const long long v = std::stoll(rest.substr(1));
+    if (v < 1 || (v & (v - 1))) return false;  // a power of two
+    w.amp = (double)v;
+  }
+  *out = w;
+  return true;
+}
+}  // namespace
+
 bool parse_wformat(const std::string& s, WSpec* out) {
+  if (s.rfind("q4a8-", 0) == 0) return parse_q4a8(s, out);
   WSpec w;
   std::string base = s;
   if (base.size() > 5 && base.compare(base.size() - 5, 5, "-asym") == 0) {
@@ -56,6 +91,7 @@ size_t Weight::bytes() const {
   switch (format) {
     case WFormat::Q8: return prow * kp + (size_t)rows * 8;
     case WFormat::Q4: return prow * kp / 2 + (size_t)rows * ngroups() * 8;
+    case WFormat::Q4A8: return prow * kp / 2 + prow * ngroups() * 4;
     default: return prow * (size_t)kp * wformat_elem_bytes(format);
   }
 }
@@ -94,6 +130,25 @@ float src_at(SrcDtype src, const void* data, size_t i) {
   }
   return 0;
 }
+// Moves q4a8 scales into the row-group layout: float scales, or integer
+// scales round(s * alpha) with the amplifier chosen for this matrix.
+void finish_q4a8(Weight& w, const WSpec& target, const std::vector<float>& s, const std::vector<int32_t>& l1) {
+  const int64_t ng = w.ngroups(), prow = pad_to(w.rows, kGroupRows);
+  if (!target.iscale) {
+    w.scales.reserve(prow * ng * 4);
+    std::memset(w.scales.data(), 0, prow * ng * 4);
+    for (int64_t j = 0; j < w.rows; j++)
+      for (int64_t g = 0; g < ng; g++) w.scales.as<float>()[q4a8_scale_index(j, g, ng)] = s[j * ng + g];
+    return;
+  }
+  w.amplifier = choose_amplifier(s.data(), l1.data(), w.rows, ng, target.amp, &w.is_bound);
+  w.iscales.reserve(prow * ng * 4);
+  std::memset(w.iscales.data(), 0, prow * ng * 4);
+  for (int64_t j = 0; j < w.rows; j++)
+    for (int64_t g = 0; g < ng; g++)
+      w.iscales.as<int32_t>()[q4a8_scale_index(j, g, ng)] = (int32_t)std::nearbyint(s[j * ng + g] * w.amplifier);
+}
+
 }  // namespace
 
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
@@ -113,9 +168,12 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   w->rows = rows;
   w->cols = cols;
   const WFormat f = target.format;
-  const int64_t ch = !matrix ? 1 : f == WFormat::Q4 ? 32 : chunk_elems((int64_t)wformat_elem_bytes(f));
+  const bool int4 = f == WFormat::Q4 || f == WFormat::Q4A8;
+  const int64_t ch = !matrix ? 1 : int4 ? 32 : chunk_elems((int64_t)wformat_elem_bytes(f));
   w->kp = matrix ? pad_to(cols, ch) : cols;
-  if (f == WFormat::Q4) {
+  if (f == WFormat::Q4A8 && (target.group < 32 || target.group > 128 || target.asym))
+    throw std::invalid_argument(name + ": w4a8 needs symmetric groups of 32..128");  // int16 sums in the kernels
+  if (int4) {
     if (target.group % 32) throw std::invalid_argument(name + ": int4 group size must be a multiple of 32");
     // k is padded with zero columns to whole groups (their activations are zero too).
     if (target.group) w->kp = pad_to(cols, target.group);
@@ -137,6 +195,15 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   } else if (f == WFormat::Q4) {
     w->scales.reserve(rows * w->ngroups() * 4);
     w->offsets.reserve(rows * w->ngroups() * 4);
+  }
+  // q4a8: row-major float scales and per-group sums of |q - 8| until the
+  // amplifier is known; then moved into the row-group layout of kernels.h.
+  std::vector<float> q4a8_s, q4a8_o;
+  std::vector<int32_t> q4a8_l1;
+  if (f == WFormat::Q4A8) {
+    q4a8_s.assign((size_t)(rows * w->ngroups()), 0.0f);
+    q4a8_o.assign(q4a8_s.size(), 0.0f);
+    q4a8_l1.assign(q4a8_s.size(), 0);
   }
   // Convert one row at a time, then quantize and/or scatter it into the packed layout.
   std::vector<float> rowf((size_t)cols);
@@ -161,10 +228,16 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
         quantize_row_q8(rowf.data(), cols, w->kp, rowq.data(), w->scales.as<float>() + j, w->wsum.as<int32_t>() + j);
         pack_matrix(rowq.data(), 1, w->kp, w->data.as<int8_t>() + (j / 4) * 4 * w->kp + (j % 4) * ch, w->kp, ch);
         break;
-      case WFormat::Q4: {
+      case WFormat::Q4:
+      case WFormat::Q4A8: {
         const int64_t ng = w->ngroups();
-        quantize_row_q4(rowf.data(), cols, w->kp, w->group, w->asym, rown.data(), w->scales.as<float>() + j * ng,
-                        w->offsets.as<float>() + j * ng);
+        if (f == WFormat::Q4) {
+          quantize_row_q4(rowf.data(), cols, w->kp, w->group, w->asym, rown.data(), w->scales.as<float>() + j * ng,
+                          w->offsets.as<float>() + j * ng);
+        } else {
+          quantize_row_q4(rowf.data(), cols, w->kp, w->group, false, rown.data(), &q4a8_s[j * ng], &q4a8_o[j * ng]);
+          for (int64_t p = 0; p < w->kp; p++) q4a8_l1[j * ng + p / w->group] += std::abs((int)rown[p] - 8);
+        }
         uint8_t* base = w->data.as<uint8_t>() + (j / 4) * nch * 64 + (j % 4) * 16;
         for (int64_t c = 0; c < nch; c++)
           for (int64_t b = 0; b < 16; b++) base[c * 64 + b] = (uint8_t)(rown[c * 32 + b] | (rown[c * 32 + b + 16] << 4));
@@ -172,6 +245,7 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
       }
     }
   }
+  if (f == WFormat::Q4A8) finish_q4a8(*w, target, q4a8_s, q4a8_l1);
   return w;
 }
 

@@ -6,11 +6,14 @@
 #include <string>
 
 #include "buffer.h"
+#include "quantize.h"
 
 namespace lowbit {
 
 // Storage formats of weights. Each has an entry in the matmul format table.
-enum class WFormat : int { F32 = 0, BF16 = 1, Q8 = 2, Q4 = 3 };
+// Q4: int4 weights, f32 activations (w4a16). Q4A8: symmetric int4 weights,
+// int8 activations (w4a8), with float or integer (amplified) group scales.
+enum class WFormat : int { F32 = 0, BF16 = 1, Q8 = 2, Q4 = 3, Q4A8 = 4 };
 // dtypes of raw checkpoint data handed over from JS.
 enum class SrcDtype : int { F32 = 0, F16 = 1, BF16 = 2 };
 
@@ -20,10 +23,16 @@ struct WSpec {
   WFormat format = WFormat::F32;
   int64_t group = 0;
   bool asym = false;
+  // Q4A8 integer scales: amplifier request (kAmpHeuristic, kAmpMax or a
+  // fixed power of two); 0 = float scales.
+  bool iscale = false;
+  double amp = 0;
 };
 
 const char* wformat_name(WFormat f);
-// "f32", "bf16", "q8", "q4-g32", "q4-g128", "q4-ch", each q4 optionally "-asym".
+// "f32", "bf16", "q8", "q4-g32", "q4-g128", "q4-ch", each q4 optionally "-asym";
+// "q4a8-g32", "q4a8-g128", each optionally "-is" (heuristic amplifier),
+// "-is-max" or "-is-<2^n>" (fixed amplifier, e.g. -is-1024).
 bool parse_wformat(const std::string& s, WSpec* out);
 bool parse_src_dtype(const std::string& s, SrcDtype* out);
 size_t src_dtype_size(SrcDtype d);
@@ -42,8 +51,11 @@ struct Weight {
   int64_t group = 0;  // q4: group size along k (divides kp)
   bool asym = false;  // q4: offsets are group minima, not -8 * scale
   float act_scale = 0;  // q8: static activation scale from calibration (0 = per token)
+  double amplifier = 0;  // q4a8 integer scales: alpha (si = round(s * alpha)); 0 = float scales
+  int64_t is_bound = 0;  // q4a8 integer scales: max over rows of the worst-case |int32 sum|
   AlignedBuf data;
-  AlignedBuf scales;   // q8: [rows] ; q4: [rows][kp / group]
+  AlignedBuf scales;   // q8: [rows] ; q4: [rows][kp / group] ; q4a8 float scales: [rows/4][ng][4]
+  AlignedBuf iscales;  // q4a8 integer scales: int32 [rows/4][ng][4]
   AlignedBuf offsets;  // q4: [rows][kp / group]
   AlignedBuf wsum;     // q8: [rows] int32 sums of the int8 weights
   int64_t ngroups() const { return group ? kp / group : 0; }

@@ -11,6 +11,17 @@
  *   w4a16-g128/-g32   int4 weights, round-to-nearest per group of 128/32 inputs,
  *   w4a16-ch          or per output channel; dequantized in the kernel, f32 math.
  *   ...-asym          asymmetric (min/max) int4 groups instead of symmetric (absmax)
+ *   w4a8-g128/-g32    symmetric int4 weights in groups of 128/32 with float group
+ *                     scales, activations int8 per token; exact integer dot per
+ *                     group, then int-to-float and scale per group
+ *   w4a8-g128-is      Integer Scale: group scales become integers round(s * alpha)
+ *   (-g32-is)         with alpha = 2^n from the paper's heuristic (smallest power
+ *                     of two lifting the smallest group scale to >= 1); partial
+ *                     sums stay int32, one conversion to float per output
+ *   ...-is1024        the same with the paper's fixed amplifier 1024
+ *   ...-ismax         the largest power of two per matrix that keeps every
+ *                     output's worst-case int32 sum in range
+ *   (every -is amplifier is capped at that int32-safe maximum: native/src/quantize.h)
  *
  * The transformer blocks' linear layers are quantized; the embedding table and
  * the LM head keep the compute dtype (as SmoothQuant and most W4 recipes do).
@@ -27,6 +38,13 @@ export const QUANT_FORMATS = [
   "w4a16-g128-asym",
   "w4a16-g32-asym",
   "w4a16-ch-asym",
+  "w4a8-g128",
+  "w4a8-g32",
+  "w4a8-g128-is",
+  "w4a8-g32-is",
+  "w4a8-g128-is1024",
+  "w4a8-g128-ismax",
+  "w4a8-g32-ismax",
 ] as const;
 export type QuantFormat = (typeof QUANT_FORMATS)[number];
 
@@ -48,6 +66,7 @@ export function isSmoothQuant(q: QuantFormat): boolean {
 /** Native weight format string for a block matrix. */
 export function nativeFormat(q: QuantFormat): string {
   if (q.startsWith("w8a8")) return "q8";
+  if (q.startsWith("w4a8-")) return q.replace("w4a8-", "q4a8-").replace(/-is(\d+|max)$/, "-is-$1");
   return q.replace("w4a16-", "q4-");
 }
 
@@ -58,5 +77,6 @@ export function matrixBytes(q: QuantFormat | "f32" | "bf16", rows: number, cols:
   if (q.startsWith("w8a8")) return rows * cols + rows * 4;
   const group = q.includes("-g32") ? 32 : q.includes("-g128") ? 128 : Math.ceil(cols / 32) * 32;
   const kp = Math.ceil(cols / group) * group; // k padded to whole groups
-  return (rows * kp) / 2 + rows * (kp / group) * 8;
+  // w4a8: one scale (f32 or int32) per group; w4a16: scale and offset
+  return (rows * kp) / 2 + rows * (kp / group) * (q.startsWith("w4a8") ? 4 : 8);
 }

@@ -82,12 +82,56 @@ struct KernelTable {
   void (*matmul_q4)(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s,
                     const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
                     int64_t group);
+
+  // ---- int4 weights x int8 activations (w4a8) ----
+  // W: packed int4 exactly as for matmul_q4, symmetric: the weight is
+  // s * (q - 8). Scales of the 4 rows of a row group are stored together:
+  // s[((j / 4) * ng + g) * 4 + j % 4] (rows padded to a multiple of 4).
+  // A: int8 rows of kp (quantize_q8; zeros past k), per-row scale sa[i];
+  // isum[i*ng + g] = sum of A[i] over group g. Per group an exact integer dot
+  //   d[i, j, g] = sum_{p in g} (q[j, p] - 8) * A[i, p]
+  // float scales (w4a8-gG):
+  //   C[i, j] = sa[i] * sum_g s[j, g] * (float)d[i, j, g]
+  void (*matmul_q4a8)(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
+                      const float* s, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                      int64_t group);
+  // integer scales (w4a8-gG-is): si[] int32 in the same layout as s, and one
+  // int-to-float conversion per output:
+  //   C[i, j] = (float)(sum_g si[j, g] * d[i, j, g]) * (sa[i] * inv_alpha)
+  // The int32 sum is computed with wrapping arithmetic, so it is exact
+  // whenever the true sum fits in int32 (the loader picks the amplifier so
+  // that it does for every possible int8 activation row: weights.cc).
+  void (*matmul_q4a8_is)(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
+                         const int32_t* si, float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0,
+                         int64_t j1, int64_t kp, int64_t group);
 };
+
+// Offset of (row j, group g) in the row-group-major scale layout of w4a8.
+inline int64_t q4a8_scale_index(int64_t j, int64_t g, int64_t ng) { return ((j / 4) * ng + g) * 4 + (j % 4); }
 
 // Per-variant int4 kernels live in their own files (kernels/q4_*.cc).
 void matmul_q4_ref(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
                    float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group);
+void matmul_q4a8_ref(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
+                     const float* s, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                     int64_t group);
+void matmul_q4a8_is_ref(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
+                        const int32_t* si, float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                        int64_t kp, int64_t group);
 #if defined(__x86_64__)
+// int4 x int8 kernels (kernels/q4a8_*.cc)
+void matmul_q4a8_avx2(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
+                      const float* s, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                      int64_t group);
+void matmul_q4a8_is_avx2(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
+                         const int32_t* si, float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0,
+                         int64_t j1, int64_t kp, int64_t group);
+void matmul_q4a8_avx512(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
+                        const float* s, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                        int64_t group);
+void matmul_q4a8_is_avx512(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
+                           const int32_t* si, float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0,
+                           int64_t j1, int64_t kp, int64_t group);
 // int8 kernels (kernels/q8_*.cc)
 void matmul_q8_avx2(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
                     const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
