@@ -13,7 +13,7 @@ import type { LlamaConfig } from "./config.js";
 import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
 import { runGeneration, validateGenerateOptions, type GenerateOptions, type GenerateResult, type Stepper } from "./generate/generate.js";
 import { loadHfDirectory, type ComputeDtype } from "./loader.js";
-import { addon, wrapNative, type ForwardResult, type NativeModel } from "./native.js";
+import { addon, wrapNative, type ForwardResult, type NativeModel, type WeightStat } from "./native.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { checkQuant, isSmoothQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
 import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
@@ -134,6 +134,11 @@ export class LLM {
   /** Native details: kernel variant, threads, bytes of weights and cache. */
   info() {
     return this.model().info();
+  }
+
+  /** Per weight matrix: native format, shape, bytes and (w4a8) quantization error / Integer Scale amplifier. */
+  weightStats(): Record<string, WeightStat> {
+    return this.model().weightStats();
   }
 
   private model(): NativeModel {

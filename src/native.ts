@@ -53,8 +53,22 @@ export interface NativeModel {
   collectStats(on: boolean): void;
   /** weight name -> per-input-column max |x| seen since collectStats(true) */
   activationStats(): Record<string, Float32Array>;
+  /** Per matrix: format, shape, bytes; w4a8 adds group, Integer Scale amplifier (0 = float scales), worst-case int32 bound and squared weight error sums. */
+  weightStats(): Record<string, WeightStat>;
   info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number };
   dispose(): void;
+}
+
+export interface WeightStat {
+  format: string;
+  rows: number;
+  cols: number;
+  bytes: number;
+  group?: number;
+  amplifier?: number;
+  isBound?: number;
+  sseFloat?: number;
+  sseInt?: number;
 }
 
 export interface CpuInfo {

@@ -182,8 +182,21 @@ test("integer scales with a large amplifier approximate float scales closely (we
   const rng = rngFor("q4a8-mse");
   const n = 64, k = 1024;
   const w = randF32(rng, n * k, -0.04, 0.04);
-  const get = (format: string) => run("ref", "quantize_q4a8", { n, k, w, format }) as { alpha: number; sseFloat: number; sseInt: number };
+  type Q = { alpha: number; sseFloat: number; sseInt: number; codes: Uint8Array; s: Float32Array; si: Int32Array; kp: number };
+  const get = (format: string) => run("ref", "quantize_q4a8", { n, k, w, format }) as Q;
   const max = get("q4a8-g128-is-max"), fixed = get("q4a8-g128-is-1024"), heur = get("q4a8-g128-is");
+  // the native squared-error sums equal a float64 dequantization of the returned codes and scales
+  for (const r of [max, fixed, heur]) {
+    let sf = 0, si = 0;
+    for (let j = 0; j < n; j++)
+      for (let p = 0; p < k; p++) {
+        const g = j * (r.kp / 128) + Math.floor(p / 128), q = r.codes[j * r.kp + p]! - 8, x = w[j * k + p]!;
+        sf += (r.s[g]! * q - x) ** 2;
+        si += ((r.si[g]! / r.alpha) * q - x) ** 2;
+      }
+    assert.ok(Math.abs(sf - r.sseFloat) <= 1e-6 * sf, `float-scale SSE ${r.sseFloat} vs ${sf}`);
+    assert.ok(Math.abs(si - r.sseInt) <= 1e-6 * si, `integer-scale SSE ${r.sseInt} vs ${si}`);
+  }
   // the integer-scale error is the float-scale error plus the scale rounding
   assert.ok(max.sseInt >= max.sseFloat * 0.999 && max.sseInt <= max.sseFloat * 1.001, `max: ${max.sseInt} vs ${max.sseFloat}`);
   assert.ok(fixed.sseInt > max.sseInt, "1024 rounds the scales more coarsely than the max amplifier");

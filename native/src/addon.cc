@@ -113,6 +113,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("drop", &NativeModel::Drop),
                         InstanceMethod("clearCache", &NativeModel::ClearCache),
                         InstanceMethod("info", &NativeModel::Info),
+                        InstanceMethod("weightStats", &NativeModel::WeightStats),
                         InstanceMethod("collectStats", &NativeModel::CollectStats),
                         InstanceMethod("activationStats", &NativeModel::ActivationStats),
                         InstanceMethod("dispose", &NativeModel::Dispose)});
@@ -285,6 +286,32 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     o.Set("weightBytes", (double)m.weight_bytes());
     o.Set("cacheBytes", (double)m.cache().bytes());
     o.Set("nCtx", m.cache().capacity());
+    return o;
+  }
+
+  // Per matrix: format, shape, and for w4a8 the group size, the Integer Scale
+  // amplifier and int32 bound, and the squared weight error sums.
+  Napi::Value WeightStats(const Napi::CallbackInfo& info) {
+    Model& m = model(info.Env(), false);
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    for (const auto& kv : m.weights()) {
+      const Weight& w = *kv.second;
+      if (!w.matrix) continue;
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("format", wformat_name(w.format));
+      e.Set("rows", (double)w.rows);
+      e.Set("cols", (double)w.cols);
+      e.Set("bytes", (double)w.bytes());
+      if (w.format == WFormat::Q4A8) {
+        e.Set("group", (double)w.group);
+        e.Set("amplifier", w.amplifier);
+        e.Set("isBound", (double)w.is_bound);
+        e.Set("sseFloat", w.sse_float);
+        e.Set("sseInt", w.sse_int);
+      }
+      o.Set(kv.first, e);
+    }
     return o;
   }
 

@@ -185,22 +185,12 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     Napi::Uint8Array codes = Napi::Uint8Array::New(env, n * kp);
     Napi::Float32Array sv = Napi::Float32Array::New(env, n * ng);
     Napi::Int32Array siv = Napi::Int32Array::New(env, spec.iscale ? n * ng : 0);
-    double sse_f = 0, sse_i = 0;
     for (int64_t j = 0; j < n; j++)
       for (int64_t p = 0; p < kp; p++) {
         const uint8_t byte = w->data.as<uint8_t>()[((j / 4) * (kp / 32) + p / 32) * 64 + (j % 4) * 16 + (p % 32) % 16];
-        const int q = (p % 32) < 16 ? (byte & 15) : (byte >> 4);
-        codes.Data()[j * kp + p] = (uint8_t)q;
-        const int64_t si = q4a8_scale_index(j, p / w->group, ng);
-        if (p >= k) continue;
-        const double x = Wf.Data()[j * k + p];
-        const double df = (double)wf->scales.as<float>()[si] * (q - 8);
-        sse_f += (df - x) * (df - x);
-        if (spec.iscale) {
-          const double di = (double)w->iscales.as<int32_t>()[si] / w->amplifier * (q - 8);
-          sse_i += (di - x) * (di - x);
-        }
+        codes.Data()[j * kp + p] = (uint8_t)((p % 32) < 16 ? (byte & 15) : (byte >> 4));
       }
+    const double sse_f = wf->sse_float, sse_i = w->sse_int;
     for (int64_t j = 0; j < n; j++)
       for (int64_t g = 0; g < ng; g++) {
         sv.Data()[j * ng + g] = wf->scales.as<float>()[q4a8_scale_index(j, g, ng)];

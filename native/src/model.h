@@ -32,6 +32,7 @@ class Model {
 
   void add_weight(std::unique_ptr<Weight> w);
   void alias_weight(const std::string& name, const std::string& target);
+  const WeightMap& weights() const { return weights_; }
   void set_graph(const std::vector<OpSpec>& specs, const std::string& output);
 
   // tokens/positions have n entries. With targets (n_out entries), returns the

@@ -130,10 +130,33 @@ float src_at(SrcDtype src, const void* data, size_t i) {
   }
   return 0;
 }
+// Per (row, group) results of the q4a8 row quantization, kept until the
+// amplifier is known: scales, sums of |q - 8|, and sums of (q-8)^2, w (q-8), w^2
+// for the squared weight error.
+struct Q4A8Rows {
+  std::vector<float> s, o;
+  std::vector<int32_t> l1;
+  std::vector<double> qq, wq, ww;
+  void resize(int64_t n) {
+    s.assign(n, 0.0f);
+    o.assign(n, 0.0f);
+    l1.assign(n, 0);
+    qq.assign(n, 0.0);
+    wq.assign(n, 0.0);
+    ww.assign(n, 0.0);
+  }
+};
+
 // Moves q4a8 scales into the row-group layout: float scales, or integer
 // scales round(s * alpha) with the amplifier chosen for this matrix.
-void finish_q4a8(Weight& w, const WSpec& target, const std::vector<float>& s, const std::vector<int32_t>& l1) {
+void finish_q4a8(Weight& w, const WSpec& target, const Q4A8Rows& r) {
   const int64_t ng = w.ngroups(), prow = pad_to(w.rows, kGroupRows);
+  const std::vector<float>& s = r.s;
+  const std::vector<int32_t>& l1 = r.l1;
+  // squared error of a group dequantized with scale c: c^2 sum q^2 - 2 c sum w q + sum w^2
+  auto sse = [&](size_t i, double c) { return std::max(0.0, c * c * r.qq[i] - 2 * c * r.wq[i] + r.ww[i]); };
+  w.sse_float = 0;
+  for (size_t i = 0; i < s.size(); i++) w.sse_float += sse(i, s[i]);
   if (!target.iscale) {
     w.scales.reserve(prow * ng * 4);
     std::memset(w.scales.data(), 0, prow * ng * 4);
@@ -144,9 +167,13 @@ void finish_q4a8(Weight& w, const WSpec& target, const std::vector<float>& s, co
   w.amplifier = choose_amplifier(s.data(), l1.data(), w.rows, ng, target.amp, &w.is_bound);
   w.iscales.reserve(prow * ng * 4);
   std::memset(w.iscales.data(), 0, prow * ng * 4);
+  w.sse_int = 0;
   for (int64_t j = 0; j < w.rows; j++)
-    for (int64_t g = 0; g < ng; g++)
-      w.iscales.as<int32_t>()[q4a8_scale_index(j, g, ng)] = (int32_t)std::nearbyint(s[j * ng + g] * w.amplifier);
+    for (int64_t g = 0; g < ng; g++) {
+      const int32_t si = (int32_t)std::nearbyint(s[j * ng + g] * w.amplifier);
+      w.iscales.as<int32_t>()[q4a8_scale_index(j, g, ng)] = si;
+      w.sse_int += sse(j * ng + g, si / w.amplifier);
+    }
 }
 
 }  // namespace
@@ -198,13 +225,8 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   }
   // q4a8: row-major float scales and per-group sums of |q - 8| until the
   // amplifier is known; then moved into the row-group layout of kernels.h.
-  std::vector<float> q4a8_s, q4a8_o;
-  std::vector<int32_t> q4a8_l1;
-  if (f == WFormat::Q4A8) {
-    q4a8_s.assign((size_t)(rows * w->ngroups()), 0.0f);
-    q4a8_o.assign(q4a8_s.size(), 0.0f);
-    q4a8_l1.assign(q4a8_s.size(), 0);
-  }
+  Q4A8Rows q4a8;
+  if (f == WFormat::Q4A8) q4a8.resize(rows * w->ngroups());
   // Convert one row at a time, then quantize and/or scatter it into the packed layout.
   std::vector<float> rowf((size_t)cols);
   std::vector<uint16_t> rowh((size_t)cols);
@@ -235,8 +257,15 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
           quantize_row_q4(rowf.data(), cols, w->kp, w->group, w->asym, rown.data(), w->scales.as<float>() + j * ng,
                           w->offsets.as<float>() + j * ng);
         } else {
-          quantize_row_q4(rowf.data(), cols, w->kp, w->group, false, rown.data(), &q4a8_s[j * ng], &q4a8_o[j * ng]);
-          for (int64_t p = 0; p < w->kp; p++) q4a8_l1[j * ng + p / w->group] += std::abs((int)rown[p] - 8);
+          quantize_row_q4(rowf.data(), cols, w->kp, w->group, false, rown.data(), &q4a8.s[j * ng], &q4a8.o[j * ng]);
+          for (int64_t p = 0; p < w->kp; p++) {
+            const int64_t gi = j * ng + p / w->group;
+            const double q = (int)rown[p] - 8, x = p < cols ? rowf[p] : 0.0;
+            q4a8.l1[gi] += (int32_t)std::fabs(q);
+            q4a8.qq[gi] += q * q;
+            q4a8.wq[gi] += x * q;
+            q4a8.ww[gi] += x * x;
+          }
         }
         uint8_t* base = w->data.as<uint8_t>() + (j / 4) * nch * 64 + (j % 4) * 16;
         for (int64_t c = 0; c < nch; c++)
@@ -245,7 +274,7 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
       }
     }
   }
-  if (f == WFormat::Q4A8) finish_q4a8(*w, target, q4a8_s, q4a8_l1);
+  if (f == WFormat::Q4A8) finish_q4a8(*w, target, q4a8);
   return w;
 }
 

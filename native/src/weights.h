@@ -53,6 +53,9 @@ struct Weight {
   float act_scale = 0;  // q8: static activation scale from calibration (0 = per token)
   double amplifier = 0;  // q4a8 integer scales: alpha (si = round(s * alpha)); 0 = float scales
   int64_t is_bound = 0;  // q4a8 integer scales: max over rows of the worst-case |int32 sum|
+  // q4a8: squared weight error sums (over rows x cols) of the dequantized
+  // matrix with float scales s * (q - 8) and with integer scales si / alpha * (q - 8)
+  double sse_float = 0, sse_int = 0;
   AlignedBuf data;
   AlignedBuf scales;   // q8: [rows] ; q4: [rows][kp / group] ; q4a8 float scales: [rows/4][ng][4]
   AlignedBuf iscales;  // q4a8 integer scales: int32 [rows/4][ng][4]

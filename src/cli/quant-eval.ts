@@ -53,6 +53,16 @@ async function run(f: Flags, io: CliIO): Promise<number> {
     const d = x.format === "f32" ? "-" : `${x.pplDelta >= 0 ? "+" : ""}${(x.pplDelta * 100).toFixed(2)}%`;
     io.out(`| ${x.format} | ${x.ppl.toFixed(4)} | ${d} | ${x.format === "f32" ? "-" : x.meanKL.toExponential(2)} | ${x.greedyMatch.join(", ")} |\n`);
   }
+  const mse = r.rows.filter((x) => x.weightMSE);
+  if (mse.length) {
+    io.out("\nw4a8 weight error (mean squared error over the quantized matrices):\n\n");
+    io.out("| format | MSE, float scales | MSE, integer scales | integer / float | amplifiers (min..max over matrices) |\n|---|---|---|---|---|\n");
+    for (const x of mse) {
+      const w = x.weightMSE!;
+      const amp = w.int === undefined ? "-" : w.amplifierMin === w.amplifierMax ? `${w.amplifierMin}` : `${w.amplifierMin}..${w.amplifierMax}`;
+      io.out(`| ${x.format} | ${w.float.toExponential(4)} | ${w.int === undefined ? "-" : w.int.toExponential(4)} | ${w.int === undefined ? "-" : (w.int / w.float).toFixed(4)} | ${amp} |\n`);
+    }
+  }
   return 0;
 }
 

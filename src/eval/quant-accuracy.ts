@@ -21,6 +21,26 @@ export interface QuantAccuracyRow {
   meanKL: number;
   /** per prompt: leading greedy tokens equal to the f32 model's (of `greedyTokens`) */
   greedyMatch: number[];
+  /** w4a8 formats: mean squared weight error over the quantized matrices, with float and (for -is) integer scales */
+  weightMSE?: { float: number; int?: number; amplifierMin?: number; amplifierMax?: number };
+}
+
+/** Aggregates the native per-matrix squared errors of the w4a8 matrices. */
+export function weightMSE(m: LLM): QuantAccuracyRow["weightMSE"] {
+  let n = 0, sf = 0, si = 0, amin = Infinity, amax = 0, isInt = false;
+  for (const w of Object.values(m.weightStats())) {
+    if (w.sseFloat === undefined) continue;
+    n += w.rows * w.cols;
+    sf += w.sseFloat;
+    si += w.sseInt ?? 0;
+    if (w.amplifier) {
+      isInt = true;
+      amin = Math.min(amin, w.amplifier);
+      amax = Math.max(amax, w.amplifier);
+    }
+  }
+  if (!n) return undefined;
+  return isInt ? { float: sf / n, int: si / n, amplifierMin: amin, amplifierMax: amax } : { float: sf / n };
 }
 
 export interface QuantAccuracyOptions {
@@ -97,7 +117,8 @@ export async function quantAccuracy(
         greedyMatch.push(n);
       }
       const ppl = Math.exp(nll[f]! / tokens);
-      rows.push({ format: formats[f]!, ppl, pplDelta: 0, meanKL: kl[f]! / tokens, greedyMatch });
+      const mse = weightMSE(models[f]!);
+      rows.push({ format: formats[f]!, ppl, pplDelta: 0, meanKL: kl[f]! / tokens, greedyMatch, ...(mse ? { weightMSE: mse } : {}) });
     }
     const base = rows.find((r) => r.format === "f32")!.ppl;
     for (const r of rows) r.pplDelta = (r.ppl - base) / base;
