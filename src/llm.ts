@@ -43,6 +43,8 @@ export interface LoadOptions {
   smoothAlpha?: number;
   /** Progress bar on stderr during calibration. */
   progress?: boolean;
+  /** Weight seed of a "synthetic:<shape>" model (an unsigned 32-bit integer; default 42). Other models reject it. */
+  seed?: number;
 }
 
 /** The model shipped inside the package (tinycode-7m). */
@@ -60,6 +62,9 @@ function checkLoadOptions(o: LoadOptions): void {
   }
   if (o.kernels !== undefined && !["auto", "ref", "avx2", "avx512"].includes(o.kernels)) {
     throw new InvalidOptionError(`kernels must be auto, ref, avx2 or avx512, got ${JSON.stringify(o.kernels)}`);
+  }
+  if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) {
+    throw new InvalidOptionError(`seed must be an integer in [0, 2^32), got ${String(o.seed)}`);
   }
   if (o.quant !== undefined) checkQuant(o.quant);
   const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
@@ -95,10 +100,14 @@ export class LLM {
     this.decodeWeightBytes = args.decodeWeightBytes;
   }
 
-  /** Loads a Hugging Face Llama directory (default: the embedded tinycode-7m). */
+  /**
+   * Loads a Hugging Face Llama directory (default: the embedded tinycode-7m),
+   * or "synthetic:<shape>": seeded random weights of a named shape
+   * (src/models/synthetic.ts), e.g. "synthetic:tinyllama-1.1b".
+   */
   static async load(path?: string, opts: LoadOptions = {}): Promise<LLM> {
     checkLoadOptions(opts);
-    const source = openModelSource(path ?? DEFAULT_MODEL_DIR);
+    const source = openModelSource(path ?? DEFAULT_MODEL_DIR, opts.seed !== undefined ? { seed: opts.seed } : {});
     return LLM.fromSource(source, opts);
   }
 
@@ -115,7 +124,10 @@ export class LLM {
   /**
    * SmoothQuant: calibrate the float model, then derive the smoothing factors
    * (and, for w8a8-sq-static, the static activation scales) that the
-   * quantized load folds in.
+   * quantized load folds in. A synthetic model calibrates like any other (on
+   * the same texts, through the tinycode-7m tokenizer): its random weights
+   * make the factors meaningless for accuracy, but the folding is exact and the
+   * quantized model runs the same kernels, which is what a speed run needs.
    */
   private static async calibrateSmoothQuant(source: ModelSource, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number> }> {
     const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),

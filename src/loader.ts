@@ -1,12 +1,14 @@
 /**
- * Loads a model source (a Hugging Face directory) into a
+ * Loads a model source (a Hugging Face directory or a synthetic model) into a
  * native model: config and tokenizer from the source, then each tensor
  * produced once into a reused buffer and repacked natively, so peak memory
  * stays near the model's size in its compute format.
  */
 import type { LlamaConfig } from "./config.js";
+import { InvalidOptionError } from "./errors.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
 import { hfSource, type ModelSource } from "./models/source.js";
+import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
 import { addon, wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
 import { matrixBytes, nativeFormat, type QuantFormat } from "./quant/formats.js";
@@ -39,8 +41,13 @@ export interface LoadedModel {
   contextLength: number;
 }
 
-/** The source for a model argument (a Hugging Face directory). */
-export function openModelSource(model: string): ModelSource {
+/**
+ * The source for a model argument: "synthetic:<shape>" (weights seeded by
+ * `seed`) or a Hugging Face directory (where `seed` is an error).
+ */
+export function openModelSource(model: string, opts: { seed?: number } = {}): ModelSource {
+  if (isSyntheticSpec(model)) return syntheticSource(model, opts.seed);
+  if (opts.seed !== undefined) throw new InvalidOptionError(`seed applies to synthetic: models only, not ${model}`);
   return hfSource(model);
 }
 
