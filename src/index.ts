@@ -5,3 +5,4 @@ export type { LlamaConfig } from "./config.js";
 export { Tokenizer, StreamDecoder } from "./tokenizer.js";
 export * from "./errors.js";
 export { QUANT_FORMATS, type QuantFormat } from "./quant/formats.js";
+export { SYNTHETIC_SHAPES, DEFAULT_SYNTHETIC_SEED } from "./models/synthetic.js";

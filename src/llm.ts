@@ -7,17 +7,15 @@
  *   for await (const chunk of model.stream(prompt, opts)) process.stdout.write(chunk);
  *   await model.dispose();
  */
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { LlamaConfig } from "./config.js";
 import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
 import { runGeneration, validateGenerateOptions, type GenerateOptions, type GenerateResult, type Stepper } from "./generate/generate.js";
-import { loadHfDirectory, type ComputeDtype } from "./loader.js";
+import { loadModel, openModelSource, type ComputeDtype } from "./loader.js";
+import { EMBEDDED_MODEL_DIR, type ModelSource } from "./models/source.js";
 import { addon, wrapNative, type ForwardResult, type NativeModel, type WeightStat } from "./native.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { checkQuant, isSmoothQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
 import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
-import { llamaTensors } from "./models/llama.js";
 
 export interface LoadOptions {
   /** "f32": weights widened to f32 (the reference numerics); "bf16": bf16 weights, f32 accumulate. Default "bf16". */
@@ -45,10 +43,12 @@ export interface LoadOptions {
   smoothAlpha?: number;
   /** Progress bar on stderr during calibration. */
   progress?: boolean;
+  /** Weight seed of a "synthetic:<shape>" model (an unsigned 32-bit integer; default 42). Other models reject it. */
+  seed?: number;
 }
 
 /** The model shipped inside the package (tinycode-7m). */
-export const DEFAULT_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "tinycode-7m");
+export const DEFAULT_MODEL_DIR = EMBEDDED_MODEL_DIR;
 
 function checkLoadOptions(o: LoadOptions): void {
   if (o.dtype !== undefined && o.dtype !== "f32" && o.dtype !== "bf16") {
@@ -62,6 +62,9 @@ function checkLoadOptions(o: LoadOptions): void {
   }
   if (o.kernels !== undefined && !["auto", "ref", "avx2", "avx512"].includes(o.kernels)) {
     throw new InvalidOptionError(`kernels must be auto, ref, avx2 or avx512, got ${JSON.stringify(o.kernels)}`);
+  }
+  if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) {
+    throw new InvalidOptionError(`seed must be an integer in [0, 2^32), got ${String(o.seed)}`);
   }
   if (o.quant !== undefined) checkQuant(o.quant);
   const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
@@ -97,37 +100,47 @@ export class LLM {
     this.decodeWeightBytes = args.decodeWeightBytes;
   }
 
-  /** Loads a Hugging Face Llama directory (default: the embedded tinycode-7m). */
+  /**
+   * Loads a Hugging Face Llama directory (default: the embedded tinycode-7m),
+   * or "synthetic:<shape>": seeded random weights of a named shape
+   * (src/models/synthetic.ts), e.g. "synthetic:tinyllama-1.1b".
+   */
   static async load(path?: string, opts: LoadOptions = {}): Promise<LLM> {
     checkLoadOptions(opts);
-    const dir = path ?? DEFAULT_MODEL_DIR;
+    const source = openModelSource(path ?? DEFAULT_MODEL_DIR, opts.seed !== undefined ? { seed: opts.seed } : {});
+    return LLM.fromSource(source, opts);
+  }
+
+  private static async fromSource(source: ModelSource, opts: LoadOptions): Promise<LLM> {
     const dtype = opts.dtype ?? "bf16";
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
     const quant = quantOf(opts);
     const base = { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
-    const { smoothing, actScales } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(dir, quant, opts, threads) : {};
-    const loaded = loadHfDirectory(dir, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead: !!opts.quantHead });
+    const { smoothing, actScales } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(source, quant, opts, threads) : {};
+    const loaded = loadModel(source, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead: !!opts.quantHead });
     return new LLM({ ...loaded, dtype, quant });
   }
 
   /**
    * SmoothQuant: calibrate the float model, then derive the smoothing factors
    * (and, for w8a8-sq-static, the static activation scales) that the
-   * quantized load folds in.
+   * quantized load folds in. A synthetic model calibrates like any other (on
+   * the same texts, through the tinycode-7m tokenizer): its random weights
+   * make the factors meaningless for accuracy, but the folding is exact and the
+   * quantized model runs the same kernels, which is what a speed run needs.
    */
-  private static async calibrateSmoothQuant(dir: string, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number> }> {
+  private static async calibrateSmoothQuant(source: ModelSource, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number> }> {
     const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
       ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}), progress: !!opts.progress };
     const c = checkCalibration(calib);
-    const cal = await LLM.load(dir, { dtype: "f32", threads, contextLength: Math.max(c.tokens, 2), ...(opts.kernels ? { kernels: opts.kernels } : {}) });
+    const cal = await LLM.fromSource(source, { dtype: "f32", threads, contextLength: Math.max(c.tokens, 2), ...(opts.kernels ? { kernels: opts.kernels } : {}) });
     let actMax: Record<string, Float32Array>;
     try {
       actMax = await collectActivationMax(cal, calib);
     } finally {
       await cal.dispose();
     }
-    const names = new Map(llamaTensors(cal.config).map((t) => [t.name, t.hfName]));
-    const smoothing = smoothingFactors(dir, cal.config.nLayers, actMax, c.alpha, (g) => names.get(g)!);
+    const smoothing = smoothingFactors(source, actMax, c.alpha);
     return quant === "w8a8-sq-static" ? { smoothing, actScales: staticActivationScales(actMax, smoothing) } : { smoothing };
   }
 

@@ -1,13 +1,14 @@
 /**
- * Loads a Hugging Face Llama directory into a native model: config, tokenizer,
- * then each tensor read once into a reused buffer and repacked natively, so
- * peak memory stays near the model's size in its compute format.
+ * Loads a model source (a Hugging Face directory or a synthetic model) into a
+ * native model: config and tokenizer from the source, then each tensor
+ * produced once into a reused buffer and repacked natively, so peak memory
+ * stays near the model's size in its compute format.
  */
-import { existsSync, statSync } from "node:fs";
-import { loadConfig, type LlamaConfig } from "./config.js";
-import { ModelNotFoundError, WeightsFormatError } from "./errors.js";
-import { openSafetensorsDir, readTensorBytes } from "./formats/safetensors.js";
+import type { LlamaConfig } from "./config.js";
+import { InvalidOptionError } from "./errors.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
+import { hfSource, type ModelSource } from "./models/source.js";
+import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
 import { addon, wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
 import { matrixBytes, nativeFormat, type QuantFormat } from "./quant/formats.js";
@@ -40,28 +41,26 @@ export interface LoadedModel {
   contextLength: number;
 }
 
-export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedModel {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new ModelNotFoundError(`model directory not found: ${dir}`);
-  }
-  const config = loadConfig(dir);
-  const tokenizer = Tokenizer.load(dir);
-  const index = openSafetensorsDir(dir);
-  const specs = llamaTensors(config);
+/**
+ * The source for a model argument: "synthetic:<shape>" (weights seeded by
+ * `seed`) or a Hugging Face directory (where `seed` is an error).
+ */
+export function openModelSource(model: string, opts: { seed?: number } = {}): ModelSource {
+  if (isSyntheticSpec(model)) return syntheticSource(model, opts.seed);
+  if (opts.seed !== undefined) throw new InvalidOptionError(`seed applies to synthetic: models only, not ${model}`);
+  return hfSource(model);
+}
 
+/** Loads a Hugging Face directory (see loadModel). */
+export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedModel {
+  return loadModel(hfSource(dir), opts);
+}
+
+export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedModel {
+  const { config, tokenizer } = source;
+  const specs = llamaTensors(config);
   // Check presence and shapes before allocating anything natively.
-  let maxBytes = 0;
-  for (const s of specs) {
-    const info = index.tensors.get(s.hfName);
-    if (!info) throw new WeightsFormatError(`${dir}: tensor '${s.hfName}' is missing`);
-    const want = s.kind === "norm" ? [s.cols] : [s.rows, s.cols];
-    if (info.shape.length !== want.length || info.shape.some((v, i) => v !== want[i])) {
-      throw new WeightsFormatError(
-        `${info.file}: tensor '${s.hfName}' has shape [${info.shape}], expected [${want}] from config.json`,
-      );
-    }
-    maxBytes = Math.max(maxBytes, info.nbytes);
-  }
+  const maxBytes = source.check(specs);
 
   // 0 = the model's trained context (max_position_embeddings).
   const contextLength = opts.contextLength || config.maxPositionEmbeddings;
@@ -79,13 +78,11 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
     const scratch = Buffer.allocUnsafe(maxBytes);
     let decodeWeightBytes = 0;
     for (const s of specs) {
-      const info = index.tensors.get(s.hfName)!;
-      let bytes: Uint8Array = readTensorBytes(info, scratch);
-      let dtype = info.dtype;
+      let { bytes, dtype } = source.read(s, scratch);
       const sm = opts.smoothing?.get(s.name);
       if (sm) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
-        const w = toF32(bytes, info.dtype);
+        const w = toF32(bytes, dtype);
         if (s.kind === "norm") for (let j = 0; j < s.cols; j++) w[j] = w[j]! / sm[j]!;
         else for (let r = 0; r < s.rows; r++) for (let j = 0; j < s.cols; j++) w[r * s.cols + j] = w[r * s.cols + j]! * sm[j]!;
         bytes = new Uint8Array(w.buffer);
@@ -103,10 +100,9 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
     }
     if (config.tieWordEmbeddings && opts.quantHead && opts.quant) {
       // The lookup table stays float; the LM head gets its own quantized copy.
-      const info = index.tensors.get("model.embed_tokens.weight")!;
-      const bytes = readTensorBytes(info, scratch);
+      const { bytes, dtype } = source.read(specs.find((t) => t.name === "token_embd.weight")!, scratch);
       wrapNative("loading the quantized LM head", () =>
-        native.addWeight("output.weight", info.dtype, bytes, config.vocabSize, config.hiddenSize, nativeFormat(opts.quant!)));
+        native.addWeight("output.weight", dtype, bytes, config.vocabSize, config.hiddenSize, nativeFormat(opts.quant!)));
       decodeWeightBytes += matrixBytes(opts.quant, config.vocabSize, config.hiddenSize);
     } else if (config.tieWordEmbeddings) {
       native.aliasWeight("output.weight", "token_embd.weight");

@@ -43,13 +43,22 @@ export class Tokenizer {
   readonly vocabSize: number;
   readonly eosTokenId: number | null;
   readonly bosTokenId: number | null;
+  /**
+   * Ids in [vocabSize, paddedVocabSize) decode to "" (a model whose embedding
+   * table is larger than this vocabulary, see withPaddedVocab); equal to
+   * vocabSize otherwise.
+   */
+  readonly paddedVocabSize: number;
   private readonly hf: HFTokenizer;
+  private readonly config: Record<string, unknown>;
 
-  private constructor(hf: HFTokenizer, config: Record<string, unknown>) {
+  private constructor(hf: HFTokenizer, config: Record<string, unknown>, paddedVocabSize = 0) {
     this.hf = hf;
+    this.config = config;
     let maxId = -1;
     for (const id of hf.get_vocab(true).values()) if (id > maxId) maxId = id;
     this.vocabSize = maxId + 1;
+    this.paddedVocabSize = Math.max(this.vocabSize, paddedVocabSize);
     const lookup = (key: string): number | null => {
       const name = tokenName(config[key]);
       return name === null ? null : (this.tokenToId(name) ?? null);
@@ -89,15 +98,30 @@ export class Tokenizer {
     return this.hf.encode(text, { add_special_tokens: false }).ids;
   }
 
-  /** Decode ids to text (no clean-up of tokenization spaces). Out-of-range ids -> TokenizerError. */
+  /**
+   * The same tokenizer for a model with `n` output ids: ids in [vocabSize, n),
+   * which no text encodes to, decode to "" instead of throwing (what Hugging
+   * Face's fast tokenizers do for ids they do not know). Used by synthetic
+   * models, whose vocab (e.g. 32000) exceeds the borrowed tokenizer's.
+   */
+  withPaddedVocab(n: number): Tokenizer {
+    return new Tokenizer(this.hf, this.config, n);
+  }
+
+  /**
+   * Decode ids to text (no clean-up of tokenization spaces). Ids in the padded
+   * range decode to ""; other out-of-range ids -> TokenizerError.
+   */
   decode(ids: ArrayLike<number>, opts?: { skipSpecialTokens?: boolean }): string {
     if (ids.length === 0) return "";
-    const arr = Array.from(ids);
+    let arr = Array.from(ids);
     for (const id of arr) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-        throw new TokenizerError(`token id out of range: ${id} (vocab size ${this.vocabSize})`);
+      if (!Number.isInteger(id) || id < 0 || id >= this.paddedVocabSize) {
+        throw new TokenizerError(`token id out of range: ${id} (vocab size ${this.paddedVocabSize})`);
       }
     }
+    if (this.paddedVocabSize > this.vocabSize) arr = arr.filter((id) => id < this.vocabSize);
+    if (arr.length === 0) return "";
     return this.hf.decode(arr, {
       skip_special_tokens: opts?.skipSpecialTokens ?? false,
       clean_up_tokenization_spaces: false,

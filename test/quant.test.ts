@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DataError, InvalidOptionError, LLM, ModelNotFoundError } from "../src/index.js";
 import { loadHfDirectory } from "../src/loader.js";
-import { llamaTensors } from "../src/models/llama.js";
+import { hfSource } from "../src/models/source.js";
 import { perplexity, readJsonlTexts } from "../src/eval/perplexity.js";
 import { collectActivationMax, smoothingFactors } from "../src/quant/smoothquant.js";
 import { EMBEDDED_MODEL, sharedPath, SKIP_NO_SHARED } from "./helpers/paths.js";
@@ -38,8 +38,7 @@ test("SmoothQuant folding leaves the float model unchanged (f32 logits within 1e
   const ids = f.encode("def fibonacci(n):\n    if n < 2:\n        return n\n");
   const want = await f.logits(ids);
   const act = await collectActivationMax(f, { file: calib, samples: 3, tokens: 64 });
-  const names = new Map(llamaTensors(f.config).map((t) => [t.name, t.hfName]));
-  const s = smoothingFactors(EMBEDDED_MODEL, f.config.nLayers, act, 0.5, (g) => names.get(g)!);
+  const s = smoothingFactors(hfSource(EMBEDDED_MODEL), act, 0.5);
   await f.dispose();
   // the factors really move scale around (not all ~1)
   const s0 = s.get("blk.0.attn_norm.weight")!;

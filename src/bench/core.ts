@@ -24,13 +24,29 @@ function benchLoadOptions(format: BenchFormat, threads: number): LoadOptions {
   return { dtype: "bf16", quant, threads, quantHead: format.endsWith("+head") };
 }
 
+export interface BenchModel {
+  name: string;
+  /** a Hugging Face directory or "synthetic:<shape>" */
+  dir: string;
+  /** extra load options for every format (e.g. a smaller SmoothQuant calibration) */
+  options?: LoadOptions;
+}
+
 export interface CoreBenchOptions {
-  models: { name: string; dir: string }[];
+  models: BenchModel[];
   formats: BenchFormat[];
   threads: number[];
   promptLengths: number[];
   genTokens: number;
   reps: number;
+  /**
+   * "each" (default): one unmeasured run before every prompt length;
+   * "once": one unmeasured run per loaded model with the shortest prompt
+   * (for models whose long prefill takes many seconds).
+   */
+  warmup?: "each" | "once";
+  /** lines saved with the report and printed under its tables */
+  notes?: string[];
   onProgress?: (label: string) => void;
 }
 
@@ -61,6 +77,7 @@ export interface CoreBenchReport {
   node: string;
   bandwidthGBs: Record<number, number>;
   rows: CoreBenchRow[];
+  notes?: string[];
 }
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -79,23 +96,38 @@ export function measureBandwidth(threads: number): number {
   return addon().measureBandwidth(threads, 1024, 5);
 }
 
+const clock = (ms: number) => `${Math.floor(ms / 60000)}m${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}s`;
+
 export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport> {
   const bandwidthGBs: Record<number, number> = {};
   for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
   const rows: CoreBenchRow[] = [];
+  const once = o.warmup === "once";
+  const configs = o.models.length * o.formats.length * o.threads.length;
+  const t0 = performance.now();
+  let done = 0;
   for (const m of o.models) {
     for (const format of o.formats) {
       for (const threads of o.threads) {
-        const model = await LLM.load(m.dir, benchLoadOptions(format, threads));
+        const step = `[${++done}/${configs} ${clock(performance.now() - t0)}] ${m.name} ${format} t=${threads}`;
+        o.onProgress?.(`${step} loading`);
+        const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
         try {
           const c = model.config;
+          const gen = (ids: number[]) => {
+            model.resetCache();
+            return model.generate(ids, { maxNewTokens: o.genTokens, temperature: 0, stopAtEos: false });
+          };
+          if (once) {
+            o.onProgress?.(`${step} warm-up`);
+            await gen(benchPromptIds(model, Math.min(...o.promptLengths)));
+          }
           for (const L of o.promptLengths) {
             const ids = benchPromptIds(model, L);
             const ttft: number[] = [], tpot: number[] = [], ovh: number[] = [];
-            for (let r = 0; r <= o.reps; r++) {
-              o.onProgress?.(`${m.name} ${format} t=${threads} prompt=${L} run ${r}/${o.reps}`);
-              model.resetCache();
-              const g = await model.generate(ids, { maxNewTokens: o.genTokens, temperature: 0, stopAtEos: false });
+            for (let r = once ? 1 : 0; r <= o.reps; r++) {
+              o.onProgress?.(`${step} prompt=${L} run ${r}/${o.reps}`);
+              const g = await gen(ids);
               if (r === 0) continue; // warm-up
               ttft.push(g.timings.ttftMs);
               tpot.push(g.timings.tpotMs);
@@ -130,5 +162,5 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
     }
   }
   for (const t of o.threads) bandwidthGBs[t] = Math.max(bandwidthGBs[t]!, measureBandwidth(t));
-  return { date: new Date().toISOString(), cpu: addon().cpuInfo(), node: process.version, bandwidthGBs, rows };
+  return { date: new Date().toISOString(), cpu: addon().cpuInfo(), node: process.version, bandwidthGBs, rows, ...(o.notes?.length ? { notes: o.notes } : {}) };
 }

@@ -26,16 +26,17 @@ export function coreBenchMarkdown(r: CoreBenchReport): string {
 /** Speedups of each format over bf16 (same model, threads and prompt length). */
 export function speedupMarkdown(r: CoreBenchReport): string {
   const lines = [
-    "| model | format | threads | prompt | TTFT ms | TTFT speedup vs bf16 | TPOT ms | TPOT speedup vs bf16 | MB read/token | GB/s |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| model | format | threads | prompt | TTFT ms | TTFT speedup vs bf16 | TPOT ms | TPOT speedup vs bf16 | MB weights/token | MB read/token | GB/s | % of bandwidth |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const x of r.rows) {
     const base = r.rows.find((b) => b.model === x.model && b.format === "bf16" && b.threads === x.threads && b.promptTokens === x.promptTokens);
     if (!base || x.format === "f32") continue;
     const mb = (x.weightBytesPerToken + x.kvBytesPerToken) / 1e6;
     lines.push(
-      `| ${x.model} | ${x.format} | ${x.threads} | ${x.promptTokens} | ${fmt(x.ttftMs.median)} | ${fmt(base.ttftMs.median / x.ttftMs.median, 2)}x | ${fmt(x.tpotMs.median, 2)} | ${fmt(base.tpotMs.median / x.tpotMs.median, 2)}x | ${fmt(mb)} | ${fmt(x.achievedGBs)} |`,
+      `| ${x.model} | ${x.format} | ${x.threads} | ${x.promptTokens} | ${fmt(x.ttftMs.median)} | ${fmt(base.ttftMs.median / x.ttftMs.median, 2)}x | ${fmt(x.tpotMs.median, 2)} | ${fmt(base.tpotMs.median / x.tpotMs.median, 2)}x | ${fmt(x.weightBytesPerToken / 1e6)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% |`,
     );
   }
+  if (r.notes?.length) lines.push("", ...r.notes.map((n) => `Note: ${n}`));
   return lines.join("\n");
 }

@@ -1,19 +1,41 @@
 /**
  * `npm run bench`: the core-runtime benchmark on the embedded tinycode-7m and,
- * when present, ../shared/models/tinycode-100m (or $LOWBIT_MODELS/tinycode-100m).
+ * when present, ../shared/models/tinycode-100m (or $LOWBIT_MODELS/tinycode-100m);
+ * the quantized formats on both; and the TinyLlama-1.1B-shaped synthetic model.
  *
- *   node dist/src/bench/run.js [--reps N] [--out FILE.json] [--quick]
+ *   node dist/src/bench/run.js [--set all|core|quant|synthetic] [--reps N] [--quick]
+ *     [--formats bf16,w8a8,...] [--prompts 32,1024] [--threads N] [--out FILE.json]
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { InvalidOptionError } from "../errors.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
-import { runCoreBench } from "./core.js";
+import { runCoreBench, type BenchFormat, type BenchModel, type CoreBenchOptions } from "./core.js";
 import { coreBenchMarkdown, speedupMarkdown } from "./report.js";
 import { QUANT_FORMATS } from "../quant/formats.js";
+import { syntheticBenchSet } from "./synthetic.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function intList(name: string, def: number[]): number[] {
+  const v = arg(name);
+  if (v === undefined) return def;
+  const xs = v.split(",").map((x) => Number(x.trim()));
+  if (xs.length === 0 || xs.some((x) => !Number.isSafeInteger(x) || x < 1)) throw new InvalidOptionError(`${name} must be comma-separated positive integers, got ${JSON.stringify(v)}`);
+  return xs;
+}
+
+/** --formats restricts a set's formats to the named ones (at least one must belong to the set). */
+function pick(formats: BenchFormat[]): BenchFormat[] {
+  const v = arg("--formats");
+  if (v === undefined) return formats;
+  const want = v.split(",").map((x) => x.trim());
+  const kept = formats.filter((f) => want.includes(f));
+  if (kept.length === 0) throw new InvalidOptionError(`--formats ${JSON.stringify(v)} names none of this set's formats (${formats.join(", ")})`);
+  return kept;
 }
 
 export function sharedModelsDir(): string | undefined {
@@ -21,40 +43,54 @@ export function sharedModelsDir(): string | undefined {
   return candidates.find((d): d is string => !!d && existsSync(d));
 }
 
-async function main(): Promise<void> {
-  const quick = process.argv.includes("--quick");
-  // --set core: f32/bf16 x 1/2 threads (core runtime); --set quant: bf16 and every
-  // quantized format at 2 threads; default: both.
-  const set = arg("--set") ?? "all";
-  const reps = Number(arg("--reps") ?? (quick ? 2 : 5));
-  const out = resolve(arg("--out") ?? "docs/bench/core.json");
+function realModels(): BenchModel[] {
   const models = [{ name: "tinycode-7m", dir: DEFAULT_MODEL_DIR }];
   const shared = sharedModelsDir();
   if (shared && existsSync(join(shared, "tinycode-100m"))) models.unshift({ name: "tinycode-100m", dir: join(shared, "tinycode-100m") });
   else console.error("note: tinycode-100m not found (set LOWBIT_MODELS); benchmarking the embedded model only");
+  return models;
+}
+
+async function runSet(o: CoreBenchOptions, out: string, speedups: boolean): Promise<void> {
+  const report = await runCoreBench(o);
+  process.stderr.write("\r\x1b[K");
+  writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
+  console.log(coreBenchMarkdown(report));
+  if (speedups) console.log("\n" + speedupMarkdown(report));
+  console.log(`\nJSON: ${out}\n`);
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes("--quick");
+  // --set core: f32/bf16 x 1/2 threads (core runtime); --set quant: bf16 and every
+  // quantized format at 2 threads; --set synthetic: the same formats on the
+  // TinyLlama-1.1B-shaped synthetic model; default: all three.
+  const set = arg("--set") ?? "all";
+  if (!["all", "core", "quant", "synthetic"].includes(set)) throw new InvalidOptionError(`--set must be all, core, quant or synthetic, got ${JSON.stringify(set)}`);
+  const reps = intList("--reps", [quick ? 2 : 5])[0]!;
+  const threads = intList("--threads", [2]);
+  // --out names the JSON of a single set; with --set all, core's (quant.json and synthetic.json beside it)
+  const out = resolve(arg("--out") ?? `docs/bench/${set === "all" ? "core" : set}.json`);
+  const outFor = (name: string) => (set === "all" ? out.replace(/core\.json$/, `${name}.json`) : out);
   const common = {
-    models,
-    promptLengths: quick ? [32] : [32, 1024],
+    promptLengths: intList("--prompts", quick ? [32] : [32, 1024]),
     genTokens: 32,
     reps,
     onProgress: (l: string) => process.stderr.write(`\r\x1b[K${l}`),
   };
   mkdirSync(dirname(out), { recursive: true });
+  const models = set === "synthetic" ? [] : realModels();
   if (set === "all" || set === "core") {
-    const report = await runCoreBench({ ...common, formats: ["f32", "bf16"], threads: [1, 2] });
-    process.stderr.write("\r\x1b[K");
-    writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
-    console.log(coreBenchMarkdown(report));
-    console.log(`\nJSON: ${out}\n`);
+    await runSet({ ...common, models, formats: ["f32", "bf16"], threads: [1, 2] }, out, false);
   }
   if (set === "all" || set === "quant") {
-    const qout = out.replace(/core\.json$/, "quant.json");
-    const report = await runCoreBench({ ...common, formats: ["bf16", ...QUANT_FORMATS, "w8a8-sq+head", "w4a16-g128+head"], threads: [2] });
-    process.stderr.write("\r\x1b[K");
-    writeFileSync(qout, JSON.stringify(report, null, 2) + "\n");
-    console.log(coreBenchMarkdown(report));
-    console.log("\n" + speedupMarkdown(report));
-    console.log(`\nJSON: ${qout}`);
+    const formats = pick(["bf16", ...QUANT_FORMATS, "w8a8-sq+head", "w4a16-g128+head"]);
+    await runSet({ ...common, models, formats, threads }, outFor("quant"), true);
+  }
+  if (set === "all" || set === "synthetic") {
+    const s = syntheticBenchSet(pick);
+    // one warm-up per model: a second 1024-token prefill of a 1.1B model costs many seconds per format
+    await runSet({ ...common, ...s, threads, warmup: "once" }, outFor("synthetic"), true);
   }
 }
 

@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
 import { DEFAULT_MODEL_DIR, LLM, type LoadOptions } from "../llm.js";
+import { isSyntheticSpec } from "../models/synthetic.js";
 
 /** Where command output goes (the real streams, or buffers in tests). */
 export interface CliIO {
@@ -66,11 +67,18 @@ export interface ModelFlags {
   calibSamples?: string;
   calibTokens?: string;
   smoothAlpha?: string;
+  syntheticSeed?: string;
 }
+
+const MODEL_HELP = "Hugging Face model directory, or synthetic:<shape> (seeded random weights: synthetic:tinyllama-1.1b, synthetic:tiny); default: the embedded tinycode-7m";
+const SEED_HELP = "weight seed of a synthetic: model (default 42)";
+
+export { MODEL_HELP, SEED_HELP };
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .option("--model <dir>", "Hugging Face model directory (default: the embedded tinycode-7m)")
+    .option("--model <dir>", MODEL_HELP)
+    .option("--synthetic-seed <n>", SEED_HELP)
     .option("--dtype <dtype>", "compute dtype: f32 or bf16 (default bf16)")
     .option("--threads <n>", "compute threads (default: physical cores)")
     .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
@@ -100,13 +108,15 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
     ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
     ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
+    ...(f.syntheticSeed !== undefined ? { seed: intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff)! } : {}),
     progress: !!process.stderr.isTTY,
     ...(contextLength !== undefined ? { contextLength } : {}),
   };
 }
 
-/** Short model name for reports: the directory's base name. */
+/** Short model name for reports: the directory's base name, or "synthetic:<shape>". */
 export function modelName(dir: string | undefined): string {
+  if (dir !== undefined && isSyntheticSpec(dir)) return dir;
   return basename(resolve(dir ?? DEFAULT_MODEL_DIR));
 }
 

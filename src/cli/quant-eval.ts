@@ -7,7 +7,8 @@ import { readJsonlTexts } from "../eval/perplexity.js";
 import { InvalidOptionError } from "../errors.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
-import { intOpt, modelName, type CliIO } from "./generate.js";
+import { isSyntheticSpec } from "../models/synthetic.js";
+import { intOpt, MODEL_HELP, modelName, SEED_HELP, type CliIO } from "./generate.js";
 
 interface Flags {
   model?: string;
@@ -16,6 +17,7 @@ interface Flags {
   window: string;
   maxWindows?: string;
   threads?: string;
+  syntheticSeed?: string;
   json?: boolean;
 }
 
@@ -27,10 +29,13 @@ async function run(f: Flags, io: CliIO): Promise<number> {
   const window = intOpt("--window", f.window, 1)!;
   const maxWindows = intOpt("--max-windows", f.maxWindows, 1);
   const threads = intOpt("--threads", f.threads, 1, 256);
-  const dir = resolve(f.model ?? DEFAULT_MODEL_DIR);
+  const seed = intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff);
+  const synthetic = f.model !== undefined && isSyntheticSpec(f.model);
+  const dir = synthetic ? f.model! : resolve(f.model ?? DEFAULT_MODEL_DIR);
   const texts = readJsonlTexts(f.data);
   let prompts: number[][] = [];
   try {
+    if (synthetic) throw new Error("no directory");
     prompts = (JSON.parse(readFileSync(join(dir, "reference.json"), "utf8")) as { prompts: { input_ids: number[] }[] }).prompts.map((p) => p.input_ids);
   } catch {
     io.err("note: no reference.json beside the model: greedy agreement skipped\n");
@@ -40,6 +45,7 @@ async function run(f: Flags, io: CliIO): Promise<number> {
     window,
     ...(maxWindows !== undefined ? { maxWindows } : {}),
     ...(threads !== undefined ? { threads } : {}),
+    ...(seed !== undefined ? { seed } : {}),
     onProgress: (l) => (f.json ? undefined : io.err(`\r${l}`)),
   });
   if (f.json) {
@@ -70,7 +76,8 @@ export function registerQuantEval(program: Command, io: CliIO, setCode: (c: numb
   program
     .command("quant-eval")
     .description("accuracy of weight formats vs f32: perplexity, mean KL divergence, greedy agreement")
-    .option("--model <dir>", "Hugging Face model directory (default: the embedded tinycode-7m)")
+    .option("--model <dir>", MODEL_HELP)
+    .option("--synthetic-seed <n>", SEED_HELP)
     .requiredOption("--data <file>", "jsonl corpus (each line's `text`)")
     .option("--formats <list>", `comma-separated, compared with f32 (default: bf16,${QUANT_FORMATS.join(",")})`)
     .option("--window <n>", "predictions per window", "1024")

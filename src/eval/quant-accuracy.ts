@@ -47,6 +47,8 @@ export interface QuantAccuracyOptions {
   window?: number;
   maxWindows?: number;
   threads?: number;
+  /** weight seed of a synthetic: model */
+  seed?: number;
   greedyTokens?: number;
   onProgress?: (label: string) => void;
 }
@@ -69,8 +71,9 @@ export async function quantAccuracy(
 ): Promise<{ rows: QuantAccuracyRow[]; windows: number; window: number; tokens: number }> {
   if (formats[0] !== "f32") throw new InvalidOptionError("the first format must be f32 (the baseline)");
   const threads = o.threads ?? 2;
+  const common = { threads, ...(o.seed !== undefined ? { seed: o.seed } : {}) };
   const load = (f: EvalFormat) =>
-    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, threads } : { dtype: "f32", quant: f, threads });
+    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : { dtype: "f32", quant: f, ...common });
   const ref = await load("f32");
   const models: LLM[] = [];
   try {

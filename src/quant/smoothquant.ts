@@ -16,8 +16,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DataError, InvalidOptionError } from "../errors.js";
 import { readJsonlTexts } from "../eval/perplexity.js";
-import { openSafetensorsDir, readTensorBytes } from "../formats/safetensors.js";
 import type { LLM } from "../llm.js";
+import { llamaTensors } from "../models/llama.js";
+import type { ModelSource } from "../models/source.js";
 import { columnAbsMax, toF32 } from "./tensors.js";
 
 export interface CalibrationOptions {
@@ -82,18 +83,19 @@ export async function collectActivationMax(model: LLM, o: CalibrationOptions): P
 
 /**
  * Smoothing factors per norm (GGUF names) from activation maxima and the
- * checkpoint's weights: s_j = max|X_j|^a / max|W_j|^(1-a), clamped to [1e-5, 1e5].
+ * source's weights: s_j = max|X_j|^a / max|W_j|^(1-a), clamped to [1e-5, 1e5].
  */
-export function smoothingFactors(dir: string, nLayers: number, actMax: Record<string, Float32Array>, alpha: number, hfName: (gguf: string) => string): Map<string, Float32Array> {
-  const index = openSafetensorsDir(dir);
+export function smoothingFactors(source: ModelSource, actMax: Record<string, Float32Array>, alpha: number): Map<string, Float32Array> {
+  const specs = new Map(llamaTensors(source.config).map((t) => [t.name, t]));
   const out = new Map<string, Float32Array>();
-  for (const g of smoothGroups(nLayers)) {
+  for (const g of smoothGroups(source.config.nLayers)) {
     const x = actMax[g.matrices[0]!];
     if (!x) throw new DataError(`calibration recorded no activations for ${g.matrices[0]}`);
     const wmax = new Float32Array(x.length);
     for (const m of g.matrices) {
-      const info = index.tensors.get(hfName(m))!;
-      columnAbsMax(toF32(readTensorBytes(info), info.dtype), info.shape[0]!, info.shape[1]!, wmax);
+      const spec = specs.get(m)!;
+      const { bytes, dtype } = source.read(spec);
+      columnAbsMax(toF32(bytes, dtype), spec.rows, spec.cols, wmax);
     }
     const s = new Float32Array(x.length);
     for (let j = 0; j < x.length; j++) {

@@ -1,0 +1,70 @@
+/**
+ * Where a model's config, tokenizer and tensors come from. The loader feeds
+ * tensors to the native model through this interface only, so a Hugging Face
+ * safetensors directory and a synthetic (seeded random) model load through
+ * the same loop (loader.ts).
+ */
+import { existsSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadConfig, type LlamaConfig } from "../config.js";
+import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
+import { openSafetensorsDir, readTensorBytes, type StDtype } from "../formats/safetensors.js";
+import { Tokenizer } from "../tokenizer.js";
+import type { TensorSpec } from "./llama.js";
+
+/** The model shipped inside the package (tinycode-7m); also the synthetic models' tokenizer. */
+export const EMBEDDED_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "models", "tinycode-7m");
+
+export interface ModelSource {
+  /** short name for reports: a directory's base name, or "synthetic:<shape>" */
+  readonly name: string;
+  /** where it comes from, for messages: a directory, or the synthetic shape and seed */
+  readonly origin: string;
+  readonly config: LlamaConfig;
+  readonly tokenizer: Tokenizer;
+  /**
+   * Checks that every tensor exists with the shape the config implies (before
+   * anything native is allocated); returns the largest tensor's size in bytes.
+   */
+  check(specs: readonly TensorSpec[]): number;
+  /** One tensor's raw little-endian bytes, in `scratch` when it is large enough. */
+  read(spec: TensorSpec, scratch?: Buffer): { bytes: Uint8Array; dtype: StDtype };
+}
+
+/** A Hugging Face Llama directory: config.json, tokenizer.json, safetensors (single or sharded). */
+export function hfSource(dir: string): ModelSource {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new ModelNotFoundError(`model directory not found: ${dir}`);
+  }
+  const config = loadConfig(dir);
+  const tokenizer = Tokenizer.load(dir);
+  const index = openSafetensorsDir(dir);
+  const info = (s: TensorSpec) => {
+    const t = index.tensors.get(s.hfName);
+    if (!t) throw new WeightsFormatError(`${dir}: tensor '${s.hfName}' is missing`);
+    return t;
+  };
+  return {
+    name: basename(resolve(dir)),
+    origin: dir,
+    config,
+    tokenizer,
+    check(specs) {
+      let max = 0;
+      for (const s of specs) {
+        const t = info(s);
+        const want = s.kind === "norm" ? [s.cols] : [s.rows, s.cols];
+        if (t.shape.length !== want.length || t.shape.some((v, i) => v !== want[i])) {
+          throw new WeightsFormatError(`${t.file}: tensor '${s.hfName}' has shape [${t.shape}], expected [${want}] from config.json`);
+        }
+        max = Math.max(max, t.nbytes);
+      }
+      return max;
+    },
+    read(spec, scratch) {
+      const t = info(spec);
+      return { bytes: readTensorBytes(t, scratch), dtype: t.dtype };
+    },
+  };
+}
