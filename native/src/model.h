@@ -46,6 +46,10 @@ class Model {
   const std::map<std::string, std::vector<float>>& activation_stats() const { return stats_; }
   void clear_stats() { stats_.clear(); }
 
+  // Stored weights and aliases (save / load: weights_io.h, addon_io.cc).
+  const WeightMap& weights() const { return weights_; }
+  const std::map<std::string, std::string>& aliases() const { return aliases_; }
+
   KVCache& cache() { return *cache_; }
   const KernelTable& kernels() const { return *kt_; }
   int threads() const { return pool_->size(); }
