@@ -7,7 +7,7 @@
  *   for await (const chunk of model.stream(prompt, opts)) process.stdout.write(chunk);
  *   await model.dispose();
  */
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LlamaConfig } from "./config.js";
 import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
@@ -18,6 +18,9 @@ import type { Tokenizer } from "./tokenizer.js";
 import { checkQuant, isSmoothQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
 import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
 import { llamaTensors } from "./models/llama.js";
+import { isSavedModelDir, readSavedHeader, type SavedHeader } from "./saved/format.js";
+import { loadSavedDirectory } from "./saved/load.js";
+import { saveModel, type SaveResult } from "./saved/save.js";
 
 export interface LoadOptions {
   /** "f32": weights widened to f32 (the reference numerics); "bf16": bf16 weights, f32 accumulate. Default "bf16". */
@@ -50,7 +53,19 @@ export interface LoadOptions {
 /** The model shipped inside the package (tinycode-7m). */
 export const DEFAULT_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "tinycode-7m");
 
-function checkLoadOptions(o: LoadOptions): void {
+/** Where a model's weights come from. */
+export interface ModelOrigin {
+  /** the directory it was loaded from */
+  dir: string;
+  /** true when that is a lowbit saved quantized model (no calibration at load) */
+  saved: boolean;
+  /** the float checkpoint the weights were quantized from */
+  sourceModel: string;
+  /** the calibration settings of SmoothQuant formats (file, samples, tokens, alpha) */
+  quantization: Record<string, string | number>;
+}
+
+function checkLoadOptions(o: LoadOptions, saved = false): void {
   if (o.dtype !== undefined && o.dtype !== "f32" && o.dtype !== "bf16") {
     throw new InvalidOptionError(`dtype must be "f32" or "bf16", got ${JSON.stringify(o.dtype)}`);
   }
@@ -66,7 +81,19 @@ function checkLoadOptions(o: LoadOptions): void {
   if (o.quant !== undefined) checkQuant(o.quant);
   const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
   if (set > 1) throw new InvalidOptionError("use only one of quant, loadIn8bit and loadIn4bit");
-  if (o.quantHead && set === 0) throw new InvalidOptionError("quantHead needs a quant format");
+  if (o.quantHead && set === 0 && !saved) throw new InvalidOptionError("quantHead needs a quant format");
+}
+
+/** A saved model is loaded as saved: options may repeat its settings, not change them. */
+function checkSavedOptions(dir: string, h: SavedHeader, o: LoadOptions): void {
+  const what = `${dir} is a saved ${h.quant}${h.quantHead ? " (quantized head)" : ""} ${h.dtype} model`;
+  const redo = `re-quantize its source checkpoint (${h.sourceModel}) instead`;
+  const q = quantOf(o);
+  if (q !== undefined && q !== h.quant) throw new InvalidOptionError(`${what}; it cannot be loaded as ${q}: ${redo}`);
+  if (o.quantHead && !h.quantHead) throw new InvalidOptionError(`${what}, its LM head is not quantized: ${redo}`);
+  if (o.dtype !== undefined && o.dtype !== h.dtype) throw new InvalidOptionError(`${what}; dtype ${o.dtype} needs a new quantization: ${redo}`);
+  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha"] as const).filter((k) => o[k] !== undefined);
+  if (calib.length) throw new InvalidOptionError(`${what}, already quantized: calibration options (${calib.join(", ")}) do not apply`);
 }
 
 function quantOf(o: LoadOptions): QuantFormat | undefined {
@@ -79,6 +106,9 @@ export class LLM {
   readonly dtype: ComputeDtype;
   /** Quantization of the block matrices, if any. */
   readonly quant: QuantFormat | undefined;
+  /** Whether the LM head is quantized too. */
+  readonly quantHead: boolean;
+  readonly origin: ModelOrigin;
   readonly contextLength: number;
   /** Matrix weight bytes streamed from memory per decode step. */
   readonly decodeWeightBytes: number;
@@ -87,8 +117,10 @@ export class LLM {
   private cached: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; contextLength: number; decodeWeightBytes: number }) {
+  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number }) {
     this.quant = args.quant;
+    this.quantHead = args.quantHead;
+    this.origin = args.origin;
     this.config = args.config;
     this.tokenizer = args.tokenizer;
     this.native = args.native;
@@ -97,17 +129,48 @@ export class LLM {
     this.decodeWeightBytes = args.decodeWeightBytes;
   }
 
-  /** Loads a Hugging Face Llama directory (default: the embedded tinycode-7m). */
+  /**
+   * Loads a Hugging Face Llama directory (default: the embedded tinycode-7m),
+   * or a lowbit saved quantized model (a directory with model.lowbit.safetensors,
+   * written by save()): that loads as saved, without calibration or `quant`.
+   */
   static async load(path?: string, opts: LoadOptions = {}): Promise<LLM> {
-    checkLoadOptions(opts);
     const dir = path ?? DEFAULT_MODEL_DIR;
-    const dtype = opts.dtype ?? "bf16";
+    const saved = isSavedModelDir(dir);
+    checkLoadOptions(opts, saved);
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
+    const base = { threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
+    if (saved) {
+      const h = readSavedHeader(dir);
+      checkSavedOptions(dir, h, opts);
+      const loaded = loadSavedDirectory(dir, h, base);
+      const origin = { dir: resolve(dir), saved: true, sourceModel: h.sourceModel, quantization: h.quantization };
+      return new LLM({ ...loaded, dtype: h.dtype, quant: h.quant, quantHead: h.quantHead, origin });
+    }
+    const dtype = opts.dtype ?? "bf16";
     const quant = quantOf(opts);
-    const base = { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
-    const { smoothing, actScales } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(dir, quant, opts, threads) : {};
-    const loaded = loadHfDirectory(dir, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead: !!opts.quantHead });
-    return new LLM({ ...loaded, dtype, quant });
+    const quantHead = !!opts.quantHead;
+    const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(dir, quant, opts, threads) : {};
+    const loaded = loadHfDirectory(dir, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
+    const origin = { dir: resolve(dir), saved: false, sourceModel: resolve(dir), quantization: quantization ?? {} };
+    return new LLM({ ...loaded, dtype, quant, quantHead, origin });
+  }
+
+  /**
+   * Saves this quantized model as a lowbit saved-model directory (config and
+   * tokenizer files, model.lowbit.safetensors with the packed quantized
+   * weights; docs/QUANTIZATION.md). LLM.load(dir) reads it back without the
+   * source checkpoint or calibration, with bit-identical results. `dir` must be
+   * new, empty, or a saved model (replaced).
+   */
+  async save(dir: string): Promise<SaveResult> {
+    if (!this.quant) throw new StateError("save() needs a quantized model: load it with a quant format");
+    const quant = this.quant;
+    const order = llamaTensors(this.config).map((t) => t.name);
+    return this.exclusive(() => saveModel(this.model(), {
+      quant, dtype: this.dtype, quantHead: this.quantHead, dir: this.origin.dir, sourceModel: this.origin.sourceModel,
+      quantization: this.origin.quantization, order,
+    }, dir));
   }
 
   /**
@@ -115,7 +178,7 @@ export class LLM {
    * (and, for w8a8-sq-static, the static activation scales) that the
    * quantized load folds in.
    */
-  private static async calibrateSmoothQuant(dir: string, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number> }> {
+  private static async calibrateSmoothQuant(dir: string, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number>; quantization: Record<string, string | number> }> {
     const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
       ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}), progress: !!opts.progress };
     const c = checkCalibration(calib);
@@ -128,7 +191,8 @@ export class LLM {
     }
     const names = new Map(llamaTensors(cal.config).map((t) => [t.name, t.hfName]));
     const smoothing = smoothingFactors(dir, cal.config.nLayers, actMax, c.alpha, (g) => names.get(g)!);
-    return quant === "w8a8-sq-static" ? { smoothing, actScales: staticActivationScales(actMax, smoothing) } : { smoothing };
+    const quantization = { calib: resolve(c.file), calib_samples: c.samples, calib_tokens: c.tokens, smooth_alpha: c.alpha };
+    return quant === "w8a8-sq-static" ? { smoothing, actScales: staticActivationScales(actMax, smoothing), quantization } : { smoothing, quantization };
   }
 
   /** Native details: kernel variant, threads, bytes of weights and cache. */
