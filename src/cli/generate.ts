@@ -70,7 +70,7 @@ export interface ModelFlags {
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
-    .option("--model <dir>", "Hugging Face model directory (default: the embedded tinycode-7m)")
+    .option("--model <dir>", "Hugging Face model directory or a saved quantized model (default: the embedded tinycode-7m)")
     .option("--dtype <dtype>", "compute dtype: f32 or bf16 (default bf16)")
     .option("--threads <n>", "compute threads (default: physical cores)")
     .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
