@@ -37,6 +37,8 @@
         "native/src/quantize.cc",
         "native/src/kernels/registry.cc",
         "native/src/weights.cc",
+        "native/src/weights_io.cc",
+        "native/src/addon_io.cc",
         "native/src/matmul.cc",
         "native/src/ops.cc",
         "native/src/kvcache.cc",

@@ -34,8 +34,19 @@ export class UnsupportedArchitectureError extends LowbitError {
 
 /** A weights file (safetensors, later GGUF) that is truncated or inconsistent. */
 export class WeightsFormatError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }, code = "BAD_WEIGHTS") {
+    super(code, message, options);
+  }
+}
+
+/**
+ * A saved quantized model (model.lowbit.safetensors, docs/QUANTIZATION.md) that
+ * is truncated, corrupt, inconsistent with its config.json, or written in a
+ * format version this lowbit does not read.
+ */
+export class SavedModelError extends WeightsFormatError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super("BAD_WEIGHTS", message, options);
+    super(message, options, "BAD_SAVED_MODEL");
   }
 }
 

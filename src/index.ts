@@ -1,4 +1,6 @@
-export { LLM, DEFAULT_MODEL_DIR, type LoadOptions } from "./llm.js";
+export { LLM, DEFAULT_MODEL_DIR, type LoadOptions, type ModelOrigin } from "./llm.js";
+export type { SaveResult } from "./saved/save.js";
+export { SAVED_FILE, SAVED_FORMAT_VERSION } from "./saved/format.js";
 export type { GenerateOptions, GenerateResult, Timings, FinishReason } from "./generate/generate.js";
 export type { SamplingOptions } from "./generate/sampler.js";
 export type { LlamaConfig } from "./config.js";

@@ -7,15 +7,21 @@
  *   for await (const chunk of model.stream(prompt, opts)) process.stdout.write(chunk);
  *   await model.dispose();
  */
+import { resolve } from "node:path";
 import type { LlamaConfig } from "./config.js";
 import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
 import { runGeneration, validateGenerateOptions, type GenerateOptions, type GenerateResult, type Stepper } from "./generate/generate.js";
 import { loadModel, openModelSource, type ComputeDtype } from "./loader.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./models/source.js";
+import { isSyntheticSpec } from "./models/synthetic.js";
 import { addon, wrapNative, type ForwardResult, type NativeModel, type WeightStat } from "./native.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { checkQuant, isSmoothQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
 import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
+import { llamaTensors } from "./models/llama.js";
+import { isSavedModelDir, readSavedHeader, type SavedHeader } from "./saved/format.js";
+import { loadSavedDirectory } from "./saved/load.js";
+import { saveModel, type SaveResult } from "./saved/save.js";
 
 export interface LoadOptions {
   /** "f32": weights widened to f32 (the reference numerics); "bf16": bf16 weights, f32 accumulate. Default "bf16". */
@@ -50,7 +56,21 @@ export interface LoadOptions {
 /** The model shipped inside the package (tinycode-7m). */
 export const DEFAULT_MODEL_DIR = EMBEDDED_MODEL_DIR;
 
-function checkLoadOptions(o: LoadOptions): void {
+/** Where a model's weights come from. */
+export interface ModelOrigin {
+  /** the directory it was loaded from ("synthetic:<shape>" for a synthetic model) */
+  dir: string;
+  /** true for a synthetic (seeded random) model */
+  synthetic?: boolean;
+  /** true when that is a lowbit saved quantized model (no calibration at load) */
+  saved: boolean;
+  /** the float checkpoint the weights were quantized from */
+  sourceModel: string;
+  /** the calibration settings of SmoothQuant formats (file, samples, tokens, alpha) */
+  quantization: Record<string, string | number>;
+}
+
+function checkLoadOptions(o: LoadOptions, saved = false): void {
   if (o.dtype !== undefined && o.dtype !== "f32" && o.dtype !== "bf16") {
     throw new InvalidOptionError(`dtype must be "f32" or "bf16", got ${JSON.stringify(o.dtype)}`);
   }
@@ -69,7 +89,19 @@ function checkLoadOptions(o: LoadOptions): void {
   if (o.quant !== undefined) checkQuant(o.quant);
   const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
   if (set > 1) throw new InvalidOptionError("use only one of quant, loadIn8bit and loadIn4bit");
-  if (o.quantHead && set === 0) throw new InvalidOptionError("quantHead needs a quant format");
+  if (o.quantHead && set === 0 && !saved) throw new InvalidOptionError("quantHead needs a quant format");
+}
+
+/** A saved model is loaded as saved: options may repeat its settings, not change them. */
+function checkSavedOptions(dir: string, h: SavedHeader, o: LoadOptions): void {
+  const what = `${dir} is a saved ${h.quant}${h.quantHead ? " (quantized head)" : ""} ${h.dtype} model`;
+  const redo = `re-quantize its source checkpoint (${h.sourceModel}) instead`;
+  const q = quantOf(o);
+  if (q !== undefined && q !== h.quant) throw new InvalidOptionError(`${what}; it cannot be loaded as ${q}: ${redo}`);
+  if (o.quantHead && !h.quantHead) throw new InvalidOptionError(`${what}, its LM head is not quantized: ${redo}`);
+  if (o.dtype !== undefined && o.dtype !== h.dtype) throw new InvalidOptionError(`${what}; dtype ${o.dtype} needs a new quantization: ${redo}`);
+  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha"] as const).filter((k) => o[k] !== undefined);
+  if (calib.length) throw new InvalidOptionError(`${what}, already quantized: calibration options (${calib.join(", ")}) do not apply`);
 }
 
 function quantOf(o: LoadOptions): QuantFormat | undefined {
@@ -82,6 +114,9 @@ export class LLM {
   readonly dtype: ComputeDtype;
   /** Quantization of the block matrices, if any. */
   readonly quant: QuantFormat | undefined;
+  /** Whether the LM head is quantized too. */
+  readonly quantHead: boolean;
+  readonly origin: ModelOrigin;
   readonly contextLength: number;
   /** Matrix weight bytes streamed from memory per decode step. */
   readonly decodeWeightBytes: number;
@@ -90,8 +125,10 @@ export class LLM {
   private cached: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; contextLength: number; decodeWeightBytes: number }) {
+  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number }) {
     this.quant = args.quant;
+    this.quantHead = args.quantHead;
+    this.origin = args.origin;
     this.config = args.config;
     this.tokenizer = args.tokenizer;
     this.native = args.native;
@@ -102,23 +139,58 @@ export class LLM {
 
   /**
    * Loads a Hugging Face Llama directory (default: the embedded tinycode-7m),
-   * or "synthetic:<shape>": seeded random weights of a named shape
-   * (src/models/synthetic.ts), e.g. "synthetic:tinyllama-1.1b".
+   * "synthetic:<shape>": seeded random weights of a named shape
+   * (src/models/synthetic.ts), e.g. "synthetic:tinyllama-1.1b", or a lowbit
+   * saved quantized model (a directory with model.lowbit.safetensors, written
+   * by save()): that loads as saved, without calibration or `quant`.
    */
   static async load(path?: string, opts: LoadOptions = {}): Promise<LLM> {
-    checkLoadOptions(opts);
-    const source = openModelSource(path ?? DEFAULT_MODEL_DIR, opts.seed !== undefined ? { seed: opts.seed } : {});
+    const dir = path ?? DEFAULT_MODEL_DIR;
+    const saved = !isSyntheticSpec(dir) && isSavedModelDir(dir);
+    checkLoadOptions(opts, saved);
+    const threads = opts.threads ?? addon().cpuInfo().physicalCores;
+    const base = { threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
+    if (saved) {
+      const h = readSavedHeader(dir);
+      checkSavedOptions(dir, h, opts);
+      const loaded = loadSavedDirectory(dir, h, base);
+      const origin = { dir: resolve(dir), saved: true, sourceModel: h.sourceModel, quantization: h.quantization };
+      return new LLM({ ...loaded, dtype: h.dtype, quant: h.quant, quantHead: h.quantHead, origin });
+    }
+    const source = openModelSource(dir, opts.seed !== undefined ? { seed: opts.seed } : {});
     return LLM.fromSource(source, opts);
   }
 
   private static async fromSource(source: ModelSource, opts: LoadOptions): Promise<LLM> {
-    const dtype = opts.dtype ?? "bf16";
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
+    const base = { threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
+    const dtype = opts.dtype ?? "bf16";
     const quant = quantOf(opts);
-    const base = { dtype, threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
-    const { smoothing, actScales } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(source, quant, opts, threads) : {};
-    const loaded = loadModel(source, { ...base, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead: !!opts.quantHead });
-    return new LLM({ ...loaded, dtype, quant });
+    const quantHead = !!opts.quantHead;
+    const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(source, quant, opts, threads) : {};
+    const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
+    const synthetic = isSyntheticSpec(source.origin);
+    const where = synthetic ? source.origin : resolve(source.origin);
+    const origin = { dir: where, saved: false, synthetic, sourceModel: where, quantization: quantization ?? {} };
+    return new LLM({ ...loaded, dtype, quant, quantHead, origin });
+  }
+
+  /**
+   * Saves this quantized model as a lowbit saved-model directory (config and
+   * tokenizer files, model.lowbit.safetensors with the packed quantized
+   * weights; docs/QUANTIZATION.md). LLM.load(dir) reads it back without the
+   * source checkpoint or calibration, with bit-identical results. `dir` must be
+   * new, empty, or a saved model (replaced).
+   */
+  async save(dir: string): Promise<SaveResult> {
+    if (!this.quant) throw new StateError("save() needs a quantized model: load it with a quant format");
+    if (this.origin.synthetic) throw new StateError("save() of a synthetic model is not supported (it is regenerated from its seed)");
+    const quant = this.quant;
+    const order = llamaTensors(this.config).map((t) => t.name);
+    return this.exclusive(() => saveModel(this.model(), {
+      quant, dtype: this.dtype, quantHead: this.quantHead, dir: this.origin.dir, sourceModel: this.origin.sourceModel,
+      quantization: this.origin.quantization, order,
+    }, dir));
   }
 
   /**
@@ -129,7 +201,7 @@ export class LLM {
    * make the factors meaningless for accuracy, but the folding is exact and the
    * quantized model runs the same kernels, which is what a speed run needs.
    */
-  private static async calibrateSmoothQuant(source: ModelSource, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number> }> {
+  private static async calibrateSmoothQuant(source: ModelSource, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number>; quantization: Record<string, string | number> }> {
     const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
       ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}), progress: !!opts.progress };
     const c = checkCalibration(calib);
@@ -141,7 +213,8 @@ export class LLM {
       await cal.dispose();
     }
     const smoothing = smoothingFactors(source, actMax, c.alpha);
-    return quant === "w8a8-sq-static" ? { smoothing, actScales: staticActivationScales(actMax, smoothing) } : { smoothing };
+    const quantization = { calib: resolve(c.file), calib_samples: c.samples, calib_tokens: c.tokens, smooth_alpha: c.alpha };
+    return quant === "w8a8-sq-static" ? { smoothing, actScales: staticActivationScales(actMax, smoothing), quantization } : { smoothing, quantization };
   }
 
   /** Native details: kernel variant, threads, bytes of weights and cache. */

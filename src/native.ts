@@ -27,6 +27,30 @@ export interface OpSpec {
   eps?: number;
 }
 
+/** The scalar description of a stored weight (native/src/weights_io.h). */
+export interface StoredWeightMeta {
+  /** "vector" (f32 norm weights) or the storage format: "f32", "bf16", "q8", "q4" */
+  format: string;
+  rows: number;
+  cols: number;
+  /** padded columns of the packed layout */
+  kp: number;
+  /** q4 group size along k (= kp per channel); 0 otherwise */
+  group: number;
+  asym: boolean;
+  /** q8 static activation scale (0 = per token) */
+  actScale: number;
+  /** q4a8 Integer Scale amplifier (a power of two); 0 = float scales (absent in JS input: 0) */
+  amplifier?: number;
+}
+
+/** One buffer of a stored weight, with its exact size. */
+export interface StoredBuffer {
+  name: string;
+  dtype: "F32" | "BF16" | "I8" | "U8" | "I32";
+  bytes: number;
+}
+
 export interface NativeModelOptions {
   threads: number;
   kernels: string;
@@ -56,6 +80,13 @@ export interface NativeModel {
   /** Per matrix: format, shape, bytes; w4a8 adds group, Integer Scale amplifier (0 = float scales), worst-case int32 bound and squared weight error sums. */
   weightStats(): Record<string, WeightStat>;
   info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number };
+  /** Saved models: the stored weights' names and aliases (name -> target). */
+  listWeights(): { names: string[]; aliases: Record<string, string> };
+  exportWeight(name: string): StoredWeightMeta & { buffers: StoredBuffer[] };
+  /** Copies one buffer's bytes into `into` (exactly the buffer's size). */
+  exportWeightBuffer(name: string, buffer: string, into: Uint8Array): void;
+  /** Adds a stored weight; every buffer's size is checked against the meta (throws on any mismatch). */
+  importWeight(name: string, meta: StoredWeightMeta, buffers: Record<string, Uint8Array>): void;
   dispose(): void;
 }
 
@@ -85,6 +116,10 @@ export interface Addon {
   runKernel(variant: string, name: string, args: Record<string, unknown>): unknown;
   /** index of the largest element (lowest on ties, NaN never wins unless all are NaN) */
   argmax(x: Float32Array): number;
+  /** The buffers a stored weight with this meta must have (throws when the meta is inconsistent). */
+  weightLayout(meta: StoredWeightMeta, name?: string): StoredBuffer[];
+  /** How a [rows, cols] weight loaded in `format` ("vector", "bf16", "q4-g128", ...) is stored (actScale 0). */
+  formatLayout(format: string, rows: number, cols: number): StoredWeightMeta;
 }
 
 let cached: Addon | undefined;

@@ -10,6 +10,8 @@
 //       and `data` is `out`: the decode loop reuses one buffer, no garbage per step)
 //   .cacheSize() / .cachePositions() / .rollback(n) / .drop(start, count, shift) / .clearCache()
 //   .info() / .dispose()
+//   .listWeights() / .exportWeight(name) / .exportWeightBuffer(name, buffer, into) / .importWeight(name, meta, buffers)
+//      (saved quantized models: addon_io.cc)
 #include <napi.h>
 
 #include <chrono>
@@ -17,6 +19,7 @@
 #include <cstring>
 #include <memory>
 
+#include "addon_io.h"
 #include "addon_util.h"
 #include "bandwidth.h"
 #include "cpu.h"
@@ -116,6 +119,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("weightStats", &NativeModel::WeightStats),
                         InstanceMethod("collectStats", &NativeModel::CollectStats),
                         InstanceMethod("activationStats", &NativeModel::ActivationStats),
+                        InstanceMethod("listWeights", &NativeModel::ListWeights),
+                        InstanceMethod("exportWeight", &NativeModel::ExportWeight),
+                        InstanceMethod("exportWeightBuffer", &NativeModel::ExportWeightBuffer),
+                        InstanceMethod("importWeight", &NativeModel::ImportWeight),
                         InstanceMethod("dispose", &NativeModel::Dispose)});
   }
 
@@ -307,8 +314,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         e.Set("group", (double)w.group);
         e.Set("amplifier", w.amplifier);
         e.Set("isBound", (double)w.is_bound);
-        e.Set("sseFloat", w.sse_float);
-        e.Set("sseInt", w.sse_int);
+        if (w.sse_float >= 0) e.Set("sseFloat", w.sse_float);
+        if (w.sse_int >= 0) e.Set("sseInt", w.sse_int);
       }
       o.Set(kv.first, e);
     }
@@ -333,6 +340,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     }
     return o;
   }
+
+  Napi::Value ListWeights(const Napi::CallbackInfo& info) { return lowbit::ListWeights(model(info.Env(), false), info); }
+  Napi::Value ExportWeight(const Napi::CallbackInfo& info) { return lowbit::ExportWeight(model(info.Env(), false), info); }
+  Napi::Value ExportWeightBuffer(const Napi::CallbackInfo& info) {
+    return lowbit::ExportWeightBuffer(model(info.Env(), false), info);
+  }
+  Napi::Value ImportWeight(const Napi::CallbackInfo& info) { return lowbit::ImportWeight(model(info.Env()), info); }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     if (model_ && model_->busy.load()) throw Napi::Error::New(info.Env(), "cannot dispose during a forward step");
@@ -386,6 +400,8 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
   exports.Set("runKernel", Napi::Function::New(env, RunKernel));
   exports.Set("argmax", Napi::Function::New(env, Argmax));
+  exports.Set("weightLayout", Napi::Function::New(env, WeightLayout));
+  exports.Set("formatLayout", Napi::Function::New(env, FormatLayout));
   return exports;
 }
 

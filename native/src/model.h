@@ -32,7 +32,6 @@ class Model {
 
   void add_weight(std::unique_ptr<Weight> w);
   void alias_weight(const std::string& name, const std::string& target);
-  const WeightMap& weights() const { return weights_; }
   void set_graph(const std::vector<OpSpec>& specs, const std::string& output);
 
   // tokens/positions have n entries. With targets (n_out entries), returns the
@@ -46,6 +45,10 @@ class Model {
   void set_collect_stats(bool on) { collect_stats_ = on; }
   const std::map<std::string, std::vector<float>>& activation_stats() const { return stats_; }
   void clear_stats() { stats_.clear(); }
+
+  // Stored weights and aliases (save / load: weights_io.h, addon_io.cc).
+  const WeightMap& weights() const { return weights_; }
+  const std::map<std::string, std::string>& aliases() const { return aliases_; }
 
   KVCache& cache() { return *cache_; }
   const KernelTable& kernels() const { return *kt_; }

@@ -55,7 +55,8 @@ struct Weight {
   int64_t is_bound = 0;  // q4a8 integer scales: max over rows of the worst-case |int32 sum|
   // q4a8: squared weight error sums (over rows x cols) of the dequantized
   // matrix with float scales s * (q - 8) and with integer scales si / alpha * (q - 8)
-  double sse_float = 0, sse_int = 0;
+  // (-1: unknown, e.g. a weight imported from a saved model)
+  double sse_float = -1, sse_int = -1;
   AlignedBuf data;
   AlignedBuf scales;   // q8: [rows] ; q4: [rows][kp / group] ; q4a8 float scales: [rows/4][ng][4]
   AlignedBuf iscales;  // q4a8 integer scales: int32 [rows/4][ng][4]

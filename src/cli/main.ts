@@ -5,7 +5,10 @@
  *
  *   lowbit generate   [--model DIR] (--prompt TEXT | --prompt-ids 1,2,3) [...]
  *   lowbit perplexity [--model DIR] --data FILE.jsonl [--window 1024] [...]
+ *   lowbit quantize   [--model DIR] --quant FORMAT --out DIR [...]
  *   lowbit info       [--model DIR]
+ *
+ * --model takes a Hugging Face directory or a saved quantized model (quantize --out).
  */
 import { Command, CommanderError } from "commander";
 import { LowbitError } from "../errors.js";
@@ -15,6 +18,7 @@ import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } 
 import { registerGenerate } from "./generate.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerQuantEval } from "./quant-eval.js";
+import { registerQuantize } from "./quantize.js";
 
 const MiB = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
 
@@ -35,7 +39,7 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
       c.nLayers * (attn + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize) +
       c.hiddenSize;
     if (f.json) {
-      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, native: n, params, config: c }) + "\n");
+      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, config: c }) + "\n");
       return 0;
     }
     io.out(
@@ -49,6 +53,8 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
         `           max positions ${c.maxPositionEmbeddings}, rope theta ${c.ropeTheta}, rms eps ${c.rmsNormEps}, ` +
           `tied embeddings ${c.tieWordEmbeddings}, eos ${JSON.stringify(c.eosTokenIds)}`,
         `params     ${(params / 1e6).toFixed(2)} M`,
+        ...(model.quant ? [`quant      ${model.quant}${model.quantHead ? " + LM head" : ""}` +
+          (model.origin.saved ? ` (saved model, quantized from ${model.origin.sourceModel})` : " (quantized at load)")] : []),
         `memory     weights ${MiB(n.weightBytes)} (${model.dtype}), KV cache ${MiB(n.cacheBytes)} for ${n.nCtx} tokens, ` +
           `${MiB(model.decodeWeightBytes)} read per decode step`,
       ].join("\n") + "\n",
@@ -81,6 +87,7 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
   registerGenerate(program, io, setCode);
   registerPerplexity(program, io, setCode);
   registerQuantEval(program, io, setCode);
+  registerQuantize(program, io, setCode);
   registerInfo(program, io, setCode);
   // `bench` lives in bench/ (a separate module) and registers here the same way.
   return program;

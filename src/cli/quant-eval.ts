@@ -1,10 +1,11 @@
 /** `lowbit quant-eval`: perplexity, KL vs f32 and greedy agreement of weight formats. */
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { quantAccuracy, type EvalFormat } from "../eval/quant-accuracy.js";
 import { readJsonlTexts } from "../eval/perplexity.js";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError, ModelNotFoundError } from "../errors.js";
+import { isSavedModelDir, readSavedHeader } from "../saved/format.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
@@ -22,7 +23,15 @@ interface Flags {
 }
 
 async function run(f: Flags, io: CliIO): Promise<number> {
-  const formats: EvalFormat[] = ["f32", "bf16", ...QUANT_FORMATS];
+  // A saved quantized model is compared with the f32 checkpoint it was quantized from.
+  const synthetic = f.model !== undefined && isSyntheticSpec(f.model);
+  const given = synthetic ? f.model! : resolve(f.model ?? DEFAULT_MODEL_DIR);
+  const saved = !synthetic && isSavedModelDir(given) ? given : undefined;
+  const dir = saved ? readSavedHeader(saved).sourceModel : given;
+  if (saved && !existsSync(join(dir, "config.json"))) {
+    throw new ModelNotFoundError(`${saved} is a saved model quantized from ${dir}, which is not found: quant-eval needs that f32 checkpoint as its baseline`);
+  }
+  const formats: EvalFormat[] = saved ? ["f32"] : ["f32", "bf16", ...QUANT_FORMATS];
   const chosen: EvalFormat[] = f.formats
     ? ["f32", ...f.formats.split(",").filter((x) => x !== "f32").map((x) => (x === "bf16" ? "bf16" : checkQuant(x, "--formats")))]
     : formats;
@@ -30,8 +39,6 @@ async function run(f: Flags, io: CliIO): Promise<number> {
   const maxWindows = intOpt("--max-windows", f.maxWindows, 1);
   const threads = intOpt("--threads", f.threads, 1, 256);
   const seed = intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff);
-  const synthetic = f.model !== undefined && isSyntheticSpec(f.model);
-  const dir = synthetic ? f.model! : resolve(f.model ?? DEFAULT_MODEL_DIR);
   const texts = readJsonlTexts(f.data);
   let prompts: number[][] = [];
   try {
@@ -40,12 +47,13 @@ async function run(f: Flags, io: CliIO): Promise<number> {
   } catch {
     io.err("note: no reference.json beside the model: greedy agreement skipped\n");
   }
-  if (chosen.length < 2) throw new InvalidOptionError("--formats names no format to compare with f32");
+  if (chosen.length + (saved ? 1 : 0) < 2) throw new InvalidOptionError("--formats names no format to compare with f32");
   const r = await quantAccuracy(dir, chosen, texts, prompts, {
     window,
     ...(maxWindows !== undefined ? { maxWindows } : {}),
     ...(threads !== undefined ? { threads } : {}),
     ...(seed !== undefined ? { seed } : {}),
+    ...(saved ? { saved: [saved] } : {}),
     onProgress: (l) => (f.json ? undefined : io.err(`\r${l}`)),
   });
   if (f.json) {

@@ -13,7 +13,8 @@ import { tokenStream } from "./perplexity.js";
 export type EvalFormat = "f32" | "bf16" | QuantFormat;
 
 export interface QuantAccuracyRow {
-  format: EvalFormat;
+  /** the format, or "saved <quant> (<dtype>)" for a saved model */
+  format: string;
   ppl: number;
   /** (ppl - ppl_f32) / ppl_f32 */
   pplDelta: number;
@@ -50,6 +51,8 @@ export interface QuantAccuracyOptions {
   /** weight seed of a synthetic: model */
   seed?: number;
   greedyTokens?: number;
+  /** saved quantized models (directories) compared too, after the formats */
+  saved?: string[];
   onProgress?: (label: string) => void;
 }
 
@@ -76,23 +79,29 @@ export async function quantAccuracy(
     LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : { dtype: "f32", quant: f, ...common });
   const ref = await load("f32");
   const models: LLM[] = [];
+  const labels: string[] = [...formats];
   try {
     for (const f of formats) models.push(f === "f32" ? ref : await load(f));
+    for (const d of o.saved ?? []) {
+      const m = await LLM.load(d, { threads });
+      models.push(m);
+      labels.push(`saved ${m.quant}${m.quantHead ? "+head" : ""} (${m.dtype})`);
+    }
     const { stream, windows, window } = tokenStream(ref, texts, { window: o.window ?? 1024, ...(o.maxWindows ? { maxWindows: o.maxWindows } : {}) });
     const V = ref.config.vocabSize;
-    const nll = new Float64Array(formats.length), kl = new Float64Array(formats.length);
+    const nll = new Float64Array(labels.length), kl = new Float64Array(labels.length);
     for (let w = 0; w < windows; w++) {
       o.onProgress?.(`window ${w + 1}/${windows}`);
       const ids = stream.slice(w * window, w * window + window + 1);
       const input = ids.slice(0, -1);
       const pr = await ref.logitsAll(input);
       const lseRef = Array.from({ length: window }, (_, r) => lse(pr, r, V));
-      for (let f = 0; f < formats.length; f++) {
-        const pq = formats[f] === "f32" ? pr : await models[f]!.logitsAll(input);
+      for (let f = 0; f < labels.length; f++) {
+        const pq = labels[f] === "f32" ? pr : await models[f]!.logitsAll(input);
         for (let r = 0; r < window; r++) {
-          const lq = formats[f] === "f32" ? lseRef[r]! : lse(pq, r, V);
+          const lq = labels[f] === "f32" ? lseRef[r]! : lse(pq, r, V);
           nll[f] += lq - pq[r * V + ids[r + 1]!]!;
-          if (formats[f] === "f32") continue;
+          if (labels[f] === "f32") continue;
           let k = 0;
           for (let v = r * V; v < (r + 1) * V; v++) {
             const lpr = pr[v]! - lseRef[r]!;
@@ -110,7 +119,7 @@ export async function quantAccuracy(
       refGreedy.push((await ref.generate(p, { maxNewTokens: greedy, temperature: 0, stopAtEos: false })).ids);
     }
     const rows: QuantAccuracyRow[] = [];
-    for (let f = 0; f < formats.length; f++) {
+    for (let f = 0; f < labels.length; f++) {
       const greedyMatch: number[] = [];
       for (let i = 0; i < prompts.length; i++) {
         models[f]!.resetCache();
@@ -121,7 +130,7 @@ export async function quantAccuracy(
       }
       const ppl = Math.exp(nll[f]! / tokens);
       const mse = weightMSE(models[f]!);
-      rows.push({ format: formats[f]!, ppl, pplDelta: 0, meanKL: kl[f]! / tokens, greedyMatch, ...(mse ? { weightMSE: mse } : {}) });
+      rows.push({ format: labels[f]!, ppl, pplDelta: 0, meanKL: kl[f]! / tokens, greedyMatch, ...(mse ? { weightMSE: mse } : {}) });
     }
     const base = rows.find((r) => r.format === "f32")!.ppl;
     for (const r of rows) r.pplDelta = (r.ppl - base) / base;
