@@ -38,7 +38,7 @@ export interface LoadOptions {
   quantHead?: boolean;
   /** Shorthand for quant: "w8a8". */
   loadIn8bit?: boolean;
-  /** Shorthand for quant: "w4a16-g128". */
+  /** Shorthand for quant: "w4a8-g128-ismax" (int4 weights, int8 activations, exact integer scales: docs/QUANTIZATION.md). */
   loadIn4bit?: boolean;
   /** SmoothQuant calibration data (jsonl of texts) for the w8a8-sq formats. */
   calib?: string;

@@ -23,6 +23,18 @@ test("invalid quant options are typed errors", async () => {
   await assert.rejects(LLM.load(undefined, { quantHead: true }), /quantHead needs a quant format/);
 });
 
+test("loadIn8bit / loadIn4bit load the documented formats (same logits as naming them)", async () => {
+  const ids = [329, 288, 637, 268, 1369, 1323, 12, 82, 323];
+  for (const [short, quant] of [[{ loadIn8bit: true }, "w8a8"], [{ loadIn4bit: true }, "w4a8-g128-ismax"]] as const) {
+    const a = await LLM.load(undefined, { threads: 2, ...short });
+    const b = await LLM.load(undefined, { threads: 2, quant });
+    assert.equal(a.quant, quant);
+    assert.deepEqual(await a.logits(ids), await b.logits(ids));
+    await a.dispose();
+    await b.dispose();
+  }
+});
+
 test("calibration data missing, empty or not jsonl is a clear error", async () => {
   await assert.rejects(LLM.load(undefined, { quant: "w8a8-sq", calib: join(tmp, "nope.jsonl") }), (e) => e instanceof ModelNotFoundError || e instanceof DataError);
   const empty = join(tmp, "empty.jsonl");

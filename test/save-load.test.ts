@@ -132,7 +132,7 @@ test("load options may repeat the saved settings but not change them", async () 
   }
   const bad: [LoadOptions, RegExp][] = [
     [{ quant: "w8a8" }, /saved w8a8-sq .*cannot be loaded as w8a8/],
-    [{ loadIn4bit: true }, /cannot be loaded as w4a16-g128/],
+    [{ loadIn4bit: true }, /cannot be loaded as w4a8-g128-ismax/],
     [{ dtype: "f32" }, /dtype f32/],
     [{ calib }, /calibration options \(calib\) do not apply/],
     [{ smoothAlpha: 0.8 }, /smoothAlpha/],

@@ -45,6 +45,13 @@ export interface CoreBenchOptions {
    * (for models whose long prefill takes many seconds).
    */
   warmup?: "each" | "once";
+  /**
+   * Load every format of a model at once and alternate them within each
+   * repetition (rep 1: A, B, C; rep 2: A, B, C; ...), so machine drift hits
+   * all formats alike and their ratios are measured side by side. Needs the
+   * memory of all formats together.
+   */
+  interleave?: boolean;
   /** lines saved with the report and printed under its tables */
   notes?: string[];
   onProgress?: (label: string) => void;
@@ -98,10 +105,79 @@ export function measureBandwidth(threads: number): number {
 
 const clock = (ms: number) => `${Math.floor(ms / 60000)}m${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}s`;
 
+interface Samples {
+  ttft: number[];
+  tpot: number[];
+  ovh: number[];
+}
+
+function makeRow(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, L: number, model: LLM, s: Samples, bw: number): CoreBenchRow {
+  const c = model.config;
+  const tp = summarize(s.tpot), tt = summarize(s.ttft);
+  // K and V, f32, every layer, at the mean decode position
+  const kvBytes = 2 * c.nLayers * c.nKvHeads * c.headDim * 4 * (L + o.genTokens / 2);
+  const bytes = model.decodeWeightBytes + kvBytes;
+  return {
+    model: m.name,
+    format,
+    threads,
+    promptTokens: L,
+    genTokens: o.genTokens,
+    ttftMs: tt,
+    tpotMs: tp,
+    promptTokPerS: (L / tt.median) * 1000,
+    genTokPerS: 1000 / tp.median,
+    overheadMs: summarize(s.ovh).median,
+    weightBytesPerToken: model.decodeWeightBytes,
+    kvBytesPerToken: kvBytes,
+    achievedGBs: bytes / tp.median / 1e6,
+    bandwidthEfficiency: bytes / (bw * 1e9) / (tp.median / 1000),
+  };
+}
+
+async function timedGenerate(model: LLM, ids: number[], genTokens: number, into?: Samples): Promise<void> {
+  model.resetCache();
+  const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false });
+  if (!into) return;
+  into.ttft.push(g.timings.ttftMs);
+  into.tpot.push(g.timings.tpotMs);
+  into.ovh.push(g.timings.overheadMsPerToken);
+}
+
+/** All formats of one model loaded together, alternated within each repetition. */
+async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], t0: number): Promise<void> {
+  for (const m of o.models)
+    for (const threads of o.threads) {
+      const loaded: LLM[] = [];
+      try {
+        for (const [i, format] of o.formats.entries()) {
+          o.onProgress?.(`[${clock(performance.now() - t0)}] ${m.name} t=${threads} loading ${format} (${i + 1}/${o.formats.length})`);
+          loaded.push(await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) }));
+        }
+        for (const L of o.promptLengths) {
+          const samples = o.formats.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
+          for (let r = 0; r <= o.reps; r++)
+            for (const [i, model] of loaded.entries()) {
+              o.onProgress?.(`[${clock(performance.now() - t0)}] ${m.name} t=${threads} prompt=${L} run ${r}/${o.reps} ${o.formats[i]}`);
+              await timedGenerate(model, benchPromptIds(model, L), o.genTokens, r === 0 ? undefined : samples[i]);
+            }
+          for (const [i, model] of loaded.entries()) rows.push(makeRow(o, m, o.formats[i]!, threads, L, model, samples[i]!, bandwidthGBs[threads]!));
+        }
+      } finally {
+        for (const model of loaded) await model.dispose();
+      }
+    }
+}
+
 export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport> {
   const bandwidthGBs: Record<number, number> = {};
   for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
   const rows: CoreBenchRow[] = [];
+  if (o.interleave) {
+    await runInterleaved(o, bandwidthGBs, rows, performance.now());
+    for (const t of o.threads) bandwidthGBs[t] = Math.max(bandwidthGBs[t]!, measureBandwidth(t));
+    return { date: new Date().toISOString(), cpu: addon().cpuInfo(), node: process.version, bandwidthGBs, rows, ...(o.notes?.length ? { notes: o.notes } : {}) };
+  }
   const once = o.warmup === "once";
   const configs = o.models.length * o.formats.length * o.threads.length;
   const t0 = performance.now();
@@ -113,47 +189,18 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
         o.onProgress?.(`${step} loading`);
         const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
         try {
-          const c = model.config;
-          const gen = (ids: number[]) => {
-            model.resetCache();
-            return model.generate(ids, { maxNewTokens: o.genTokens, temperature: 0, stopAtEos: false });
-          };
           if (once) {
             o.onProgress?.(`${step} warm-up`);
-            await gen(benchPromptIds(model, Math.min(...o.promptLengths)));
+            await timedGenerate(model, benchPromptIds(model, Math.min(...o.promptLengths)), o.genTokens);
           }
           for (const L of o.promptLengths) {
             const ids = benchPromptIds(model, L);
-            const ttft: number[] = [], tpot: number[] = [], ovh: number[] = [];
+            const samples: Samples = { ttft: [], tpot: [], ovh: [] };
             for (let r = once ? 1 : 0; r <= o.reps; r++) {
               o.onProgress?.(`${step} prompt=${L} run ${r}/${o.reps}`);
-              const g = await gen(ids);
-              if (r === 0) continue; // warm-up
-              ttft.push(g.timings.ttftMs);
-              tpot.push(g.timings.tpotMs);
-              ovh.push(g.timings.overheadMsPerToken);
+              await timedGenerate(model, ids, o.genTokens, r === 0 ? undefined : samples); // r = 0: warm-up
             }
-            const tp = summarize(tpot), tt = summarize(ttft);
-            // K and V, f32, every layer, at the mean decode position
-            const kvBytes = 2 * c.nLayers * c.nKvHeads * c.headDim * 4 * (L + o.genTokens / 2);
-            const bytes = model.decodeWeightBytes + kvBytes;
-            const bw = bandwidthGBs[threads]!;
-            rows.push({
-              model: m.name,
-              format,
-              threads,
-              promptTokens: L,
-              genTokens: o.genTokens,
-              ttftMs: tt,
-              tpotMs: tp,
-              promptTokPerS: (L / tt.median) * 1000,
-              genTokPerS: 1000 / tp.median,
-              overheadMs: summarize(ovh).median,
-              weightBytesPerToken: model.decodeWeightBytes,
-              kvBytesPerToken: kvBytes,
-              achievedGBs: bytes / tp.median / 1e6,
-              bandwidthEfficiency: bytes / (bw * 1e9) / (tp.median / 1000),
-            });
+            rows.push(makeRow(o, m, format, threads, L, model, samples, bandwidthGBs[threads]!));
           }
         } finally {
           await model.dispose();

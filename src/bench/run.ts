@@ -4,7 +4,7 @@
  * the quantized formats on both; and the TinyLlama-1.1B-shaped synthetic model.
  *
  *   node dist/src/bench/run.js [--set all|core|quant|synthetic] [--reps N] [--quick]
- *     [--formats bf16,w8a8,...] [--prompts 32,1024] [--threads N] [--out FILE.json]
+ *     [--formats bf16,w8a8,...] [--prompts 32,1024] [--threads N] [--out FILE.json] [--interleave]
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -76,6 +76,9 @@ async function main(): Promise<void> {
     promptLengths: intList("--prompts", quick ? [32] : [32, 1024]),
     genTokens: 32,
     reps,
+    // --interleave: all formats of a model loaded together and alternated within each
+    // repetition (side-by-side ratios; needs the memory of every format at once)
+    interleave: process.argv.includes("--interleave"),
     onProgress: (l: string) => process.stderr.write(`\r\x1b[K${l}`),
   };
   mkdirSync(dirname(out), { recursive: true });

@@ -50,7 +50,7 @@ export type QuantFormat = (typeof QUANT_FORMATS)[number];
 
 /** `loadIn8bit` / `loadIn4bit` shorthands (see docs/QUANTIZATION.md for why these). */
 export const LOAD_IN_8BIT: QuantFormat = "w8a8";
-export const LOAD_IN_4BIT: QuantFormat = "w4a16-g128";
+export const LOAD_IN_4BIT: QuantFormat = "w4a8-g128-ismax";
 
 export function checkQuant(q: unknown, flag = "quant"): QuantFormat {
   if (typeof q !== "string" || !(QUANT_FORMATS as readonly string[]).includes(q)) {
