@@ -22,18 +22,20 @@ namespace {
 
 using FsFn = decltype(&matmul_q4a8_ref);
 using IsFn = decltype(&matmul_q4a8_is_ref);
+using Q4Fn = decltype(&matmul_q4_ref);
 struct Variant {
   const char* name;
   FsFn fs;
   IsFn is;
+  Q4Fn q4;  // w4a16 (f32 activations) on the same packed codes, for comparison
 };
 
 std::vector<Variant> variants() {
   std::vector<Variant> v;
   const CpuFeatures& f = cpu();
-  if (f.avx2 && f.fma && f.f16c) v.push_back({"avx2", matmul_q4a8_avx2, matmul_q4a8_is_avx2});
+  if (f.avx2 && f.fma && f.f16c) v.push_back({"avx2", matmul_q4a8_avx2, matmul_q4a8_is_avx2, matmul_q4_avx2});
   if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.avx512bf16)
-    v.push_back({"avx512", matmul_q4a8_avx512, matmul_q4a8_is_avx512});
+    v.push_back({"avx512", matmul_q4a8_avx512, matmul_q4a8_is_avx512, matmul_q4_avx512});
   return v;
 }
 
@@ -130,7 +132,12 @@ void bench(int max_threads, std::mt19937& rng) {
   Problem pre = make(64, n, kp, group, rng);
   const double bytes = (double)n * kp / 2 + (double)n * (kp / group) * 4;
   std::printf("\nweights [%ld, %ld] group %ld: %.2f MB per matrix, %ld matrices cycled\n", (long)n, (long)kp, (long)group, bytes / 1e6, (long)nmat);
-  std::printf("| variant | threads | decode GB/s float | decode GB/s int | prefill m=64 GOPS float | prefill GOPS int |\n|---|---|---|---|---|---|\n");
+  // w4a16 on the same codes: f32 activations and per-(row, group) scale + offset ([rows][ng] each)
+  std::vector<float> af(kp), asum(kp / group), s16((size_t)n * (kp / group), 0.01f), o16((size_t)n * (kp / group), -0.08f);
+  for (int64_t p = 0; p < kp; p++) af[p] = (float)mats[0].A[p] / 127.0f;
+  for (int64_t p = 0; p < kp; p++) asum[p / group] += af[p];
+  const double bytes16 = (double)n * kp / 2 + (double)n * (kp / group) * 8;
+  std::printf("| variant | threads | decode GB/s w4a8 float scales | decode GB/s w4a8 int scales | decode GB/s w4a16 | prefill m=64 GOPS float | prefill GOPS int |\n|---|---|---|---|---|---|---|\n");
   for (const Variant& v : variants())
     for (int th = 1; th <= max_threads; th *= 2) {
       ThreadPool pool(th);
@@ -149,7 +156,11 @@ void bench(int max_threads, std::mt19937& rng) {
         });
         pf[is] = 2.0 * 64 * n * kp / tp / 1e9;
       }
-      std::printf("| %s | %d | %.1f | %.1f | %.0f | %.0f |\n", v.name, th, dec[0], dec[1], pf[0], pf[1]);
+      const double t16 = timed(pool, n, 5 * nmat, [&](int r, int64_t j0, int64_t j1) {
+        const Problem& p = mats[r % nmat];
+        v.q4(af.data(), kp, asum.data(), p.W.data(), s16.data(), o16.data(), C.data(), n, 1, j0, j1, kp, group);
+      });
+      std::printf("| %s | %d | %.1f | %.1f | %.1f | %.0f | %.0f |\n", v.name, th, dec[0], dec[1], bytes16 / t16 / 1e9, pf[0], pf[1]);
     }
 }
 
