@@ -105,13 +105,13 @@ export function measureBandwidth(threads: number): number {
 
 const clock = (ms: number) => `${Math.floor(ms / 60000)}m${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}s`;
 
-interface Samples {
+export interface Samples {
   ttft: number[];
   tpot: number[];
   ovh: number[];
 }
 
-function makeRow(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, L: number, model: LLM, s: Samples, bw: number): CoreBenchRow {
+export function makeRow(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, L: number, model: LLM, s: Samples, bw: number): CoreBenchRow {
   const c = model.config;
   const tp = summarize(s.tpot), tt = summarize(s.ttft);
   // K and V, f32, every layer, at the mean decode position

@@ -54,6 +54,8 @@ export interface Stepper {
   /** Prepares the cache for `promptIds`; returns how many leading ids are already cached. */
   reuse(promptIds: number[]): number;
   step(ids: number[], firstPos: number): Promise<{ logits: Float32Array; nativeMs: number }>;
+  /** Clock for the timings, ms (default performance.now; tests use a fake one). */
+  now?: () => number;
 }
 
 export function validateGenerateOptions(o: GenerateOptions): void {
@@ -67,7 +69,7 @@ export function validateGenerateOptions(o: GenerateOptions): void {
 
 export type GenEvent = { type: "text"; text: string } | { type: "done"; result: GenerateResult };
 
-const now = () => performance.now();
+const defaultNow = () => performance.now();
 
 /** Runs generation, yielding text chunks as they become final, then the result. */
 export async function* runGeneration(
@@ -76,6 +78,7 @@ export async function* runGeneration(
   promptIds: number[],
   opts: GenerateOptions,
 ): AsyncGenerator<GenEvent> {
+  const now = m.now ?? defaultNow;
   const maxNew = opts.maxNewTokens ?? 128;
   const stopAtEos = opts.stopAtEos ?? true;
   const sampler = new Sampler(opts);
