@@ -35,10 +35,11 @@ export class FdCursor {
     throw new GgufError(`${this.file}: at byte ${at}: ${msg}`);
   }
 
-  /** Fail unless `n` more bytes exist after the cursor. */
-  private need(n: number, what: string): void {
+  /** Fail unless `n` more bytes exist after the cursor (`what`, `index` and `suffix` name them). */
+  private need(n: number, what: string, index?: number, suffix = ""): void {
     if (n > this.size - this.pos) {
-      this.fail(`truncated: ${what} needs ${n} bytes but the file (${this.size} bytes) ends after ${this.size - this.pos}`);
+      const name = label(what, index) + suffix;
+      this.fail(`truncated: ${name} needs ${n} bytes but the file (${this.size} bytes) ends after ${this.size - this.pos}`);
     }
   }
 
@@ -58,8 +59,8 @@ export class FdCursor {
   }
 
   /** Make [pos, pos + n) available in the window (n <= window size) and return its start in the window. */
-  private window(n: number, what: string): number {
-    this.need(n, what);
+  private window(n: number, what: string, index?: number, suffix?: string): number {
+    this.need(n, what, index, suffix);
     if (this.pos < this.winStart || this.pos + n > this.winStart + this.winLen) {
       const len = Math.min(this.win.length, this.size - this.pos);
       this.readRaw(this.win.subarray(0, len), this.pos, what);
@@ -95,17 +96,22 @@ export class FdCursor {
   }
 
   /**
-   * A u64 length or count (`what` names it) that must satisfy
-   * count * unit <= bytes left, so whatever it describes fits in the file;
-   * returned as a safe number.
+   * A u64 length or count (`what`, `index` and `suffix` name it) that must
+   * satisfy count * unit <= bytes left, so whatever it describes fits in the
+   * file; returned as a safe number.
    */
-  count(what: string, unit: number, noun: string): number {
+  count(what: string, unit: number, noun: string, index?: number, suffix = ""): number {
     const at = this.pos;
-    const c = this.u64(what);
+    const o = this.window(8, what, index, suffix);
+    this.pos += 8;
     const left = this.size - this.pos;
+    // Fast path (no BigInt): a high word of 0 and a product exact in doubles.
+    const lo = this.win.readUInt32LE(o), hi = this.win.readUInt32LE(o + 4);
+    if (hi === 0 && lo * unit <= left) return lo;
+    const c = this.win.readBigUInt64LE(o);
     if (c * BigInt(unit) > BigInt(left)) {
       const each = unit === 1 ? "" : ` (at least ${unit} bytes each)`;
-      this.fail(`${what}: ${c} ${noun}${each} cannot fit in the ${left} bytes left in the file`, at);
+      this.fail(`${label(what, index)}${suffix}: ${c} ${noun}${each} cannot fit in the ${left} bytes left in the file`, at);
     }
     return Number(c);
   }
@@ -124,16 +130,29 @@ export class FdCursor {
     this.pos += dst.length;
   }
 
-  /** A GGUF string: u64 byte length (bounded by the bytes left, and by `max` if given), then UTF-8. */
-  string(what: string, max?: number): string {
+  /**
+   * A GGUF string: u64 byte length (bounded by the bytes left, and by `max` if
+   * given), then UTF-8. `index`, if given, is appended to `what` in messages
+   * (so reading a 150k-entry vocabulary builds no label per entry).
+   */
+  string(what: string, max?: number, index?: number): string {
     const at = this.pos;
-    const len = this.count(`${what} string length`, 1, "bytes");
-    if (max !== undefined && len > max) this.fail(`${what} is ${len} bytes long (at most ${max} allowed)`, at);
+    const len = this.count(what, 1, "bytes", index, " string length");
+    if (max !== undefined && len > max) this.fail(`${label(what, index)} is ${len} bytes long (at most ${max} allowed)`, at);
     let bytes: Uint8Array;
     if (len <= this.win.length) {
-      const o = this.window(len, what);
-      bytes = this.win.subarray(o, o + len);
+      const o = this.window(len, what, index);
       this.pos += len;
+      // ASCII (most tokens and keys): no decoder needed.
+      let ascii = true;
+      for (let i = o; i < o + len; i++) {
+        if (this.win[i]! >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) return this.win.toString("latin1", o, o + len);
+      bytes = new Uint8Array(this.win.buffer, this.win.byteOffset + o, len);
     } else {
       bytes = allocBytes(this, len, what);
       this.readInto(bytes, what);
@@ -141,10 +160,15 @@ export class FdCursor {
     try {
       return UTF8.decode(bytes);
     } catch (e) {
-      if (e instanceof TypeError) this.fail(`${what} is not valid UTF-8 (${len} bytes at byte ${at + 8})`, at);
-      return this.fail(`cannot decode ${what} (${len} bytes): ${(e as Error).message}`, at);
+      if (e instanceof TypeError) this.fail(`${label(what, index)} is not valid UTF-8 (${len} bytes at byte ${at + 8})`, at);
+      return this.fail(`cannot decode ${label(what, index)} (${len} bytes): ${(e as Error).message}`, at);
     }
   }
+}
+
+/** `what`, or `what[index]` for an array item. */
+function label(what: string, index: number | undefined): string {
+  return index === undefined ? what : `${what}[${index}]`;
 }
 
 /** Allocate `n` bytes (already bounded by the file size), as a GgufError if the JS heap refuses. */

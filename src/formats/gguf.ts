@@ -109,7 +109,7 @@ function readArray(cur: FdCursor, what: string, depth: number): GgufArray {
   }
   if (itemType === "string") {
     const items: string[] = [];
-    for (let i = 0; i < n; i++) items.push(cur.string(`${what}[${i}]`));
+    for (let i = 0; i < n; i++) items.push(cur.string(what, undefined, i));
     return { itemType, items };
   }
   const items: GgufArray[] = [];
