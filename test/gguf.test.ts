@@ -302,3 +302,18 @@ test("array nesting: 8 levels are written and read, 9 are refused by both", () =
   fs.writeFileSync(path.join(d, "n9.gguf"), buildRaw({ kv: [["deep", nest(9)]] }).bytes);
   rejects(() => openGguf(path.join(d, "n9.gguf")), GgufError, "nested more than 8", "at byte");
 });
+
+test("strings longer than the read window: ASCII kept, invalid UTF-8 refused", () => {
+  const d = tmpDir();
+  const ascii = "x".repeat(70_000);
+  const raw = buildRaw({ kv: [["a", gv.str(ascii)], ["b", gv.str("é".repeat(40_000))]] });
+  fs.writeFileSync(path.join(d, "ok.gguf"), raw.bytes);
+  const g = openGguf(path.join(d, "ok.gguf"));
+  assert.equal(g.getString("a"), ascii);
+  assert.equal(g.getString("b"), "é".repeat(40_000));
+  const bad = Buffer.from(raw.bytes);
+  const at = raw.fields.filter((f) => f.kind === "strLen")[1]!.at;
+  bad[at + 8 + 79_999] = 0xff; // last byte of "b"
+  fs.writeFileSync(path.join(d, "bad.gguf"), bad);
+  rejects(() => openGguf(path.join(d, "bad.gguf")), GgufError, 'metadata "b"', "not valid UTF-8", `at byte ${at}`);
+});
