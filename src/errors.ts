@@ -32,10 +32,21 @@ export class UnsupportedArchitectureError extends LowbitError {
   }
 }
 
-/** A weights file (safetensors, later GGUF) that is truncated or inconsistent. */
+/** A weights file (safetensors, GGUF) that is truncated or inconsistent. */
 export class WeightsFormatError extends LowbitError {
   constructor(message: string, options?: { cause?: unknown }, code = "BAD_WEIGHTS") {
     super(code, message, options);
+  }
+}
+
+/**
+ * A GGUF file (docs/GGUF.md) that is truncated, inconsistent or uses something
+ * this reader does not handle (version 1, big-endian, unknown value or tensor
+ * types). Messages name the file and, when reading, the byte offset.
+ */
+export class GgufError extends WeightsFormatError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options, "BAD_GGUF");
   }
 }
 
