@@ -8,3 +8,6 @@ export { Tokenizer, StreamDecoder } from "./tokenizer.js";
 export * from "./errors.js";
 export { QUANT_FORMATS, type QuantFormat } from "./quant/formats.js";
 export { SYNTHETIC_SHAPES, DEFAULT_SYNTHETIC_SEED } from "./models/synthetic.js";
+// GGUF container (reader and writer; model loading from GGUF is not wired yet: docs/GGUF.md)
+export { openGguf, GgufFile, type GgufTensorInfo } from "./formats/gguf.js";
+export { writeGguf, gv, type GgufWriteSpec, type GgufWriteTensor } from "./formats/gguf-write.js";
