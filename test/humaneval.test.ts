@@ -65,6 +65,12 @@ test("HumanEval/0: the canonical solution passes through the execution path, a w
   assert.equal(w.passAtK["pass@1"], 0);
 });
 
+test("all 164 canonical solutions pass in the sandbox (the containment does not break legitimate tests)", async () => {
+  const r = await humanEval(null, loadProblems(), { complete: (p) => p.canonical_solution });
+  assert.deepEqual(r.records.filter((x) => !x.passed).map((x) => `${x.task_id}: ${x.error ?? ""}`), []);
+  assert.equal(r.passAtK["pass@1"], 1);
+});
+
 test("pass@k over several samples, and a hostile completion is one failed problem", async () => {
   const ps = loadProblems().slice(0, 2);
   // problem 0: samples 0 and 2 correct of 3; problem 1: an escape attempt, then an infinite loop

@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { namespacesAvailable, runPython, type SandboxResult } from "../src/eval/sandbox.js";
+import { namespacesAvailable, runPython, sandboxIsolation, type SandboxResult } from "../src/eval/sandbox.js";
 import { InvalidOptionError } from "../src/errors.js";
 import { REPO } from "./helpers/paths.js";
 
@@ -57,7 +57,7 @@ test("a normal program passes, a failing one fails, stdout/stderr tails come bac
   const imports = await runPython("import math, collections, hashlib, re, itertools, json, heapq, random, typing\nprint(math.gcd(12, 18))", LIMITS);
   assert.equal(imports.status, "passed", imports.stderr);
   assert.equal(imports.stdout, "6\n");
-  const env = await runPython("import os\nprint(sorted(k for k in os.environ if k != 'PWD'))\nprint(os.getcwd() == os.environ['HOME'])", LIMITS);
+  const env = await runPython("import os\nprint(sorted(os.environ))\nprint(os.getcwd() == os.environ['HOME'])", LIMITS);
   assert.equal(env.status, "passed", env.stderr);
   assert.match(env.stdout, /^\['HOME', 'LANG', 'PATH', 'TMPDIR'\]\nTrue\n$/);
 });
@@ -75,6 +75,14 @@ test("reading a file outside the sandbox directory fails (/etc/passwd, a repo fi
     assert.equal(r.status, "failed");
     assert.match(r.stderr, /PermissionError: sandbox/);
     assert.doesNotMatch(r.stdout, /root:|"name"/);
+  }
+  if (sandboxIsolation().hiddenFs) {
+    // the OS layer alone (no audit hook): the mount namespace hides the host's files
+    const code = `import os\nfor p in ['/etc/passwd', ${JSON.stringify(join(REPO, "package.json"))}]:\n    assert not os.path.exists(p), p\nassert os.listdir('/tmp') == [os.path.basename(os.getcwd())], os.listdir('/tmp')\nassert all(not n.isdigit() or int(n) < 100 for n in os.listdir('/proc'))\nopen('ok', 'w').write('1')\nprint('hidden')`;
+    const r = await runPython(code, { ...LIMITS, auditHook: false });
+    assert.equal(r.status, "passed", r.stderr);
+    assert.equal(r.hiddenFs, true);
+    groupGone(r);
   }
   // writing inside its own directory is fine
   const w = await runPython("open('x.txt', 'w').write('hi')\nassert open('x.txt').read() == 'hi'", LIMITS);

@@ -9,7 +9,7 @@ import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { DataError } from "../errors.js";
 import { humanEval, loadProblems } from "../eval/humaneval.js";
-import { namespacesAvailable } from "../eval/sandbox.js";
+import { sandboxIsolation } from "../eval/sandbox.js";
 import { LLM } from "../llm.js";
 import { addModelOptions, intOpt, loadOptions, modelName, numOpt, type CliIO, type ModelFlags } from "./generate.js";
 import { registerPerplexity } from "./perplexity.js";
@@ -75,6 +75,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
       },
     });
     bar?.stop();
+    const iso = sandboxIsolation();
     const summary = {
       model: name,
       dtype: model.dtype,
@@ -85,7 +86,8 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
       ...r.passAtK,
       solved: r.solved,
       statuses: r.statuses,
-      sandbox_namespaces: namespacesAvailable(),
+      sandbox_namespaces: iso.namespaces,
+      sandbox_hidden_fs: iso.hiddenFs,
       seconds: r.seconds,
       out: f.out ?? null,
     };
@@ -99,7 +101,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
           ...pk,
           `solved   ${r.solved}/${r.problems}`,
           `status   ${Object.entries(r.statuses).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-          `sandbox  ${namespacesAvailable() ? "user/net/pid/mount namespaces" : "no namespaces (unshare unavailable): network is only blocked by the audit hook"} + rlimits + audit hook`,
+          `sandbox  ${iso.namespaces ? `user/net/pid/mount namespaces${iso.hiddenFs ? ", host files hidden" : " (host files visible)"}` : "no namespaces (unshare unavailable): network and files only guarded by the audit hook"} + rlimits + audit hook`,
           `seconds  ${r.seconds.toFixed(1)}`,
           ...(f.out ? [`records  ${f.out}`] : []),
         ].join("\n") + "\n",

@@ -7,7 +7,8 @@
  *   - when `unshare` works here (probed once): new user, network, PID and
  *     mount namespaces (`unshare -rnpfm --kill-child`): no network at all
  *     (not even 127.0.0.1), and every process of the run dies with the
- *     namespace's init when the run ends;
+ *     namespace's init when the run ends; the host's filesystem is hidden
+ *     except /usr, /lib*, /bin, /sbin, /dev (see WRAPPER);
  *   - resource limits and an audit hook set by a preamble (sandbox-guard.ts);
  *   - run as uid/gid 65534 (nobody) when lowbit runs as root, so that
  *     RLIMIT_NPROC holds and root-only files are unreadable;
@@ -40,6 +41,8 @@ export interface SandboxOptions {
   python?: string;
   /** Use namespaces when available (default true). */
   namespaces?: boolean;
+  /** In the mount namespace, hide the host's files outside /usr, /lib*, /bin, /sbin, /dev (default true). */
+  hideFilesystem?: boolean;
   /**
    * When this process runs as root, the uid/gid the program runs as (default
    * 65534, "nobody"): root ignores RLIMIT_NPROC and can read every file.
@@ -60,6 +63,8 @@ export interface SandboxResult {
   ms: number;
   /** whether network/PID/mount namespaces were used for this run */
   namespaces: boolean;
+  /** whether the host's filesystem was hidden (see WRAPPER) */
+  hiddenFs: boolean;
   /** pid of the spawned process = its process group id (killed when the run ended) */
   pid: number | null;
 }
@@ -67,24 +72,76 @@ export interface SandboxResult {
 const TAIL = 2000;
 const SIGNALS: Record<number, string> = { 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM", 24: "SIGXCPU", 25: "SIGXFSZ" };
 
-let unshareOk: boolean | undefined;
+/**
+ * Run by /bin/sh as PID 1 of the namespaces: "$1" = 1 hides the host's
+ * filesystem (every top-level directory except /usr, /lib*, /bin, /sbin, /dev
+ * and /proc becomes an empty read-only tmpfs, top-level files are covered by
+ * /dev/null, /tmp and /dev/shm become fresh tmpfs, the sandbox directory is
+ * bind-mounted back at its path, /proc shows only the namespace's processes);
+ * then runs the rest of the arguments and exits with their status (128+n for
+ * a signal).
+ */
+const WRAPPER = `set -e
+if [ "$1" = 1 ]; then
+  D=$(pwd -P)
+  for d in /* /.[!.]*; do
+    [ -L "$d" ] && continue
+    case "$d" in /usr|/lib|/lib64|/lib32|/libx32|/bin|/sbin|/dev|/proc|/tmp) continue ;; esac
+    if [ -d "$d" ]; then mount -t tmpfs -o ro,mode=755,size=4k none "$d"
+    elif [ -f "$d" ]; then mount --bind /dev/null "$d"; fi
+  done
+  mount -t tmpfs -o mode=1777,size=64m none /tmp
+  [ -d /dev/shm ] && mount -t tmpfs -o mode=1777,size=16m none /dev/shm
+  mkdir -p "$D"
+  mount --no-canonicalize --bind . "$D"
+  cd "$D"
+  mount -t proc proc /proc
+fi
+shift
+set +e
+unset OLDPWD PWD
+"$@"
+exit $?`;
+
+interface Isolation {
+  namespaces: boolean;
+  hiddenFs: boolean;
+}
+let isolation: Isolation | undefined;
+
+function probe(bin: string, hide: boolean): boolean {
+  const dir = mkdtempSync(join(tmpdir(), "lowbit-sandbox-"));
+  try {
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) chownSync(dir, 65534, 65534);
+    writeFileSync(join(dir, "probe"), "");
+    const r = spawnSync(bin, ["-rnpfm", "--kill-child", "/bin/sh", "-c", WRAPPER, "sh", hide ? "1" : "0", "/bin/sh", "-c", "[ ! -e /etc/passwd ] && [ -f probe ] || [ $0 = 0 ] && exit 7", hide ? "1" : "0"], {
+      cwd: dir,
+      env: { PATH: "/usr/bin:/bin" },
+      timeout: 5000,
+      stdio: "ignore",
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+    });
+    return r.status === 7;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Which isolation works on this machine (probed once): namespaces, and the hidden filesystem view. */
+export function sandboxIsolation(): Isolation {
+  if (isolation === undefined) {
+    const bin = ["/usr/bin/unshare", "/bin/unshare"].find((p) => existsSync(p));
+    if (!bin) isolation = { namespaces: false, hiddenFs: false };
+    else if (probe(bin, true)) isolation = { namespaces: true, hiddenFs: true };
+    else isolation = { namespaces: probe(bin, false), hiddenFs: false };
+  }
+  return isolation;
+}
 
 /** Whether `unshare -rnpfm --kill-child` works on this machine (probed once). */
 export function namespacesAvailable(): boolean {
-  if (unshareOk === undefined) {
-    const bin = ["/usr/bin/unshare", "/bin/unshare"].find((p) => existsSync(p));
-    if (!bin) unshareOk = false;
-    else {
-      const r = spawnSync(bin, ["-rnpfm", "--kill-child", "/bin/sh", "-c", "exit 7"], {
-        env: {},
-        timeout: 5000,
-        stdio: "ignore",
-        ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}),
-      });
-      unshareOk = r.status === 7;
-    }
-  }
-  return unshareOk;
+  return sandboxIsolation().namespaces;
 }
 
 function findPython(): string {
@@ -154,6 +211,7 @@ export async function runPython(code: string, opts: SandboxOptions = {}): Promis
   const maxFileBytes = posInt("maxFileBytes", opts.maxFileBytes ?? 16 * 2 ** 20);
   const python = opts.python ?? findPython();
   const ns = (opts.namespaces ?? true) && namespacesAvailable();
+  const hiddenFs = ns && (opts.hideFilesystem ?? true) && sandboxIsolation().hiddenFs;
 
   const dir = realpathSync(mkdtempSync(join(tmpdir(), "lowbit-sandbox-")));
   const t0 = performance.now();
@@ -167,7 +225,7 @@ export async function runPython(code: string, opts: SandboxOptions = {}): Promis
     // In the namespaces a shell is PID 1 (so python is an ordinary process that
     // gets SIGXCPU) and reports python's signal as 128+n.
     const argv = ns
-      ? ["unshare", "-rnpfm", "--kill-child", "/bin/sh", "-c", `"$@"; exit $?`, "sh", ...py]
+      ? ["unshare", "-rnpfm", "--kill-child", "/bin/sh", "-c", WRAPPER, "sh", hiddenFs ? "1" : "0", ...py]
       : py;
     return await new Promise<SandboxResult>((resolve) => {
       let out = "";
@@ -188,13 +246,13 @@ export async function runPython(code: string, opts: SandboxOptions = {}): Promis
         timedOut = true;
         killGroup(child.pid);
       }, timeoutMs);
-      const finish = (r: Omit<SandboxResult, "stdout" | "stderr" | "ms" | "namespaces" | "pid">) => {
+      const finish = (r: Omit<SandboxResult, "stdout" | "stderr" | "ms" | "namespaces" | "hiddenFs" | "pid">) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         void reap(child.pid, dir).then(() =>
           // give the pipes a moment to drain
-          setTimeout(() => resolve({ ...r, stdout: out, stderr: err, ms: performance.now() - t0, namespaces: ns, pid: child.pid ?? null }), 10),
+          setTimeout(() => resolve({ ...r, stdout: out, stderr: err, ms: performance.now() - t0, namespaces: ns, hiddenFs, pid: child.pid ?? null }), 10),
         );
       };
       child.on("error", (e) => {
