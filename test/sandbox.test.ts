@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { namespacesAvailable, runPython, sandboxIsolation, type SandboxResult } from "../src/eval/sandbox.js";
+import { namespacesAvailable, runPython, sandboxIsolation, type SandboxOptions, type SandboxResult } from "../src/eval/sandbox.js";
 import { InvalidOptionError } from "../src/errors.js";
 import { REPO } from "./helpers/paths.js";
 
@@ -30,10 +30,10 @@ function sandboxDirsLeft(): string[] {
   return readdirSync(tmpdir()).filter((n) => n.startsWith("lowbit-sandbox-"));
 }
 
-async function hostile(code: string): Promise<SandboxResult> {
+async function hostile(code: string, extra: SandboxOptions = {}): Promise<SandboxResult> {
   const before = sandboxDirsLeft();
   const t0 = performance.now();
-  const r = await runPython(code, LIMITS);
+  const r = await runPython(code, { ...LIMITS, ...extra });
   const ms = performance.now() - t0;
   assert.notEqual(r.status, "passed", `hostile program passed: ${r.stdout}`);
   assert.notEqual(r.status, "error", `sandbox error: ${r.stderr}`);
@@ -142,6 +142,18 @@ test("an infinite loop hits the CPU limit; a sleeping one the wall timeout", asy
   const s = await hostile("import time\ntime.sleep(600)");
   assert.equal(s.status, "timeout");
   assert.equal(s.signal, "SIGKILL");
+  await harnessCarriesOn();
+});
+
+test("without namespaces (the fallback) the same programs are still contained", async () => {
+  const off = { namespaces: false };
+  assert.match((await hostile("print(open('/etc/passwd').read())", off)).stderr, /PermissionError: sandbox/);
+  await hostile("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)", off);
+  await hostile("import os\nwhile True:\n    os.fork()", off);
+  // children that leave the process group are found by their cwd and killed
+  await hostile("import os, time\nfor _ in range(5):\n    if os.fork() == 0:\n        os.setsid()\n        while True: pass\ntime.sleep(60)", off);
+  assert.equal((await hostile("b = bytearray(10 * 2**30)", off)).status, "failed");
+  assert.equal((await hostile("while True: pass", off)).status, "timeout");
   await harnessCarriesOn();
 });
 
