@@ -62,6 +62,16 @@ test("a normal program passes, a failing one fails, stdout/stderr tails come bac
   assert.match(env.stdout, /^\['HOME', 'LANG', 'PATH', 'TMPDIR'\]\nTrue\n$/);
 });
 
+test("exit(0) before the end is a failure, as SystemExit is in the original harness", async () => {
+  for (const code of ["import sys\nsys.exit(0)\nassert False", "import os\nos._exit(0)", "exit()", "raise SystemExit"]) {
+    const r = await runPython(code, LIMITS);
+    assert.equal(r.status, "failed", code);
+  }
+  const ran = await runPython("import sys\nprint('end', file=sys.stderr)", LIMITS);
+  assert.equal(ran.status, "passed", ran.stderr);
+  assert.equal(ran.exitCode, 0);
+});
+
 test("reading a file outside the sandbox directory fails (/etc/passwd, a repo file, listing /)", async () => {
   for (const code of [
     "print(open('/etc/passwd').read())",

@@ -13,7 +13,11 @@
  *      - starting other programs (subprocess, os.system, os.exec*, spawn),
  *        which would run without this hook;
  *      - ctypes (which can rewrite the interpreter's memory, hook included);
- *   4. executes the program as __main__.
+ *   4. executes the program as __main__ and exits with a per-run random status
+ *      when it ran to its end: exit(0), sys.exit() or os._exit(0) from the
+ *      program is a failure, as SystemExit is in the original harness (the
+ *      preamble and prog.py are deleted before the program runs, so the
+ *      status is not in a file it could read).
  */
 export interface GuardLimits {
   cpuSeconds: number;
@@ -21,6 +25,8 @@ export interface GuardLimits {
   maxProcesses: number;
   maxFileBytes: number;
   auditHook: boolean;
+  /** exit status that means "ran to the end" (random per run, so exit(0) is not a pass) */
+  passCode: number;
 }
 
 export function guardSource(l: GuardLimits): string {
@@ -45,6 +51,8 @@ sys.dont_write_bytecode = True
 _HERE = os.path.realpath(os.getcwd())
 with open(os.path.join(_HERE, "prog.py"), "r", encoding="utf-8") as _f:
     _SRC = _f.read()
+os.remove(os.path.join(_HERE, "prog.py"))
+os.remove(os.path.abspath(__file__))
 _LIBS = set()
 for _k in ("stdlib", "platstdlib", "purelib", "platlib"):
     try:
@@ -93,6 +101,17 @@ def _hook(event, args):
         _busy[0] = False
 ${l.auditHook ? "sys.addaudithook(_hook)" : "pass"}
 del _f, _k
-exec(compile(_SRC, os.path.join(_HERE, "prog.py"), "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+_PASS = ${l.passCode}
+try:
+    exec(compile(_SRC, os.path.join(_HERE, "prog.py"), "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+except SystemExit as _e:
+    sys.stderr.write("sandbox: the program called exit(%r) before it ended\\n" % (_e.code,))
+    sys.stderr.flush()
+    os._exit(1)
+try:
+    sys.stdout.flush()
+    sys.stderr.flush()
+finally:
+    os._exit(_PASS)
 `;
 }

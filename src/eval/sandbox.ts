@@ -18,6 +18,7 @@
  * What is and is not contained is listed in docs/EVAL.md.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { randomInt } from "node:crypto";
 import { chownSync, existsSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -219,8 +220,9 @@ export async function runPython(code: string, opts: SandboxOptions = {}): Promis
     const asRoot = process.getuid?.() === 0;
     const uid = asRoot ? (opts.runAsUid ?? 65534) : undefined;
     if (uid !== undefined) chownSync(dir, uid, uid);
+    const passCode = randomInt(3, 120);
     writeFileSync(join(dir, "prog.py"), code);
-    writeFileSync(join(dir, "_guard.py"), guardSource({ cpuSeconds, memoryBytes, maxProcesses, maxFileBytes, auditHook: opts.auditHook ?? true }));
+    writeFileSync(join(dir, "_guard.py"), guardSource({ cpuSeconds, memoryBytes, maxProcesses, maxFileBytes, auditHook: opts.auditHook ?? true, passCode }));
     const py = [python, "-I", "-B", "_guard.py"];
     // In the namespaces a shell is PID 1 (so python is an ordinary process that
     // gets SIGXCPU) and reports python's signal as 128+n.
@@ -269,9 +271,9 @@ export async function runPython(code: string, opts: SandboxOptions = {}): Promis
           finish({ status: "error", exitCode, signal });
           return;
         }
-        const status: SandboxStatus = timedOut || signal === "SIGXCPU" ? "timeout" : exitCode === 0 && signal === null ? "passed" : "failed";
+        const status: SandboxStatus = timedOut || signal === "SIGXCPU" ? "timeout" : exitCode === passCode && signal === null ? "passed" : "failed";
         if (timedOut && signal === null) signal = "SIGKILL";
-        finish({ status, exitCode, signal });
+        finish({ status, exitCode: status === "passed" ? 0 : exitCode, signal });
       });
     });
   } finally {
