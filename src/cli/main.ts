@@ -7,6 +7,8 @@
  *   lowbit perplexity [--model DIR] --data FILE.jsonl [--window 1024] [...]
  *   lowbit quantize   [--model DIR] --quant FORMAT --out DIR [...]
  *   lowbit info       [--model DIR]
+ *   lowbit eval humaneval [--model DIR] [--quant F] [--limit N] [--samples N] [--out FILE.jsonl] (docs/EVAL.md)
+ *   lowbit eval perplexity (same as lowbit perplexity)
  *
  * --model takes a Hugging Face directory or a saved quantized model (quantize --out).
  */
@@ -16,6 +18,7 @@ import { LLM } from "../llm.js";
 import { addon } from "../native.js";
 import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
 import { registerGenerate } from "./generate.js";
+import { registerEval } from "./eval.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerQuantEval } from "./quant-eval.js";
 import { registerQuantize } from "./quantize.js";
@@ -89,6 +92,7 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
   registerQuantEval(program, io, setCode);
   registerQuantize(program, io, setCode);
   registerInfo(program, io, setCode);
+  registerEval(program, io, setCode);
   // `bench` lives in bench/ (a separate module) and registers here the same way.
   return program;
 }
