@@ -41,6 +41,18 @@ Napi::Float32Array run_packed(Napi::Env env, const T* A, const T* W, int64_t m, 
   return c;
 }
 
+// Row-major [n, k] int4 codes (0..15) into the packed int4 layout.
+std::vector<uint8_t> pack_q4_codes(Napi::Env env, const uint8_t* codes, int64_t n, int64_t k) {
+  std::vector<uint8_t> wp((size_t)(pad_to(n, 4) * k / 2), 0);
+  for (int64_t j = 0; j < n; j++)
+    for (int64_t p = 0; p < k; p++) {
+      const uint8_t q = codes[j * k + p];
+      if (q > 15) throw Napi::RangeError::New(env, "w values must be in [0, 15]");
+      wp[q4_byte_index(j, p, k)] |= q4_is_high(p) ? (uint8_t)(q << 4) : q;
+    }
+  return wp;
+}
+
 }  // namespace
 
 Napi::Value RunKernel(const Napi::CallbackInfo& info) {
@@ -101,14 +113,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     auto W = field<Napi::Uint8Array>(a, "w", n * k);
     auto S = field<Napi::Float32Array>(a, "s", n * ng);
     auto O = field<Napi::Float32Array>(a, "o", n * ng);
-    std::vector<uint8_t> wp((size_t)(pad_to(n, 4) * k / 2), 0);
-    for (int64_t j = 0; j < n; j++)
-      for (int64_t p = 0; p < k; p++) {
-        const uint8_t q = W.Data()[j * k + p];
-        if (q > 15) throw Napi::RangeError::New(env, "w values must be in [0, 15]");
-        uint8_t& b = wp[((j / 4) * (k / 32) + p / 32) * 64 + (j % 4) * 16 + (p % 32) % 16];
-        b |= (p % 32) < 16 ? q : (uint8_t)(q << 4);
-      }
+    std::vector<uint8_t> wp = pack_q4_codes(env, W.Data(), n, k);
     std::vector<float> asum((size_t)(m * ng), 0.0f);
     for (int64_t i = 0; i < m; i++)
       for (int64_t p = 0; p < k; p++) asum[i * ng + p / group] += A.Data()[i * k + p];
@@ -142,14 +147,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
       for (int64_t j = 0; j < n; j++)
         for (int64_t g = 0; g < ng; g++) s_rg[q4a8_scale_index(j, g, ng)] = S.Data()[j * ng + g];
     }
-    std::vector<uint8_t> wp((size_t)(pad_to(n, 4) * k / 2), 0);
-    for (int64_t j = 0; j < n; j++)
-      for (int64_t p = 0; p < k; p++) {
-        const uint8_t q = W.Data()[j * k + p];
-        if (q > 15) throw Napi::RangeError::New(env, "w values must be in [0, 15]");
-        uint8_t& b = wp[((j / 4) * (k / 32) + p / 32) * 64 + (j % 4) * 16 + (p % 32) % 16];
-        b |= (p % 32) < 16 ? q : (uint8_t)(q << 4);
-      }
+    std::vector<uint8_t> wp = pack_q4_codes(env, W.Data(), n, k);
     std::vector<int32_t> isum((size_t)(m * ng), 0);
     for (int64_t i = 0; i < m; i++)
       for (int64_t p = 0; p < k; p++) isum[i * ng + p / group] += A.Data()[i * k + p];
@@ -186,10 +184,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     Napi::Float32Array sv = Napi::Float32Array::New(env, n * ng);
     Napi::Int32Array siv = Napi::Int32Array::New(env, spec.iscale ? n * ng : 0);
     for (int64_t j = 0; j < n; j++)
-      for (int64_t p = 0; p < kp; p++) {
-        const uint8_t byte = w->data.as<uint8_t>()[((j / 4) * (kp / 32) + p / 32) * 64 + (j % 4) * 16 + (p % 32) % 16];
-        codes.Data()[j * kp + p] = (uint8_t)((p % 32) < 16 ? (byte & 15) : (byte >> 4));
-      }
+      for (int64_t p = 0; p < kp; p++) codes.Data()[j * kp + p] = (uint8_t)q4_code_at(w->data.as<uint8_t>(), j, p, kp);
     const double sse_f = wf->sse_float, sse_i = w->sse_int;
     for (int64_t j = 0; j < n; j++)
       for (int64_t g = 0; g < ng; g++) {

@@ -30,14 +30,12 @@ constexpr int64_t kMaxCols = (int64_t)1 << 20;
 
 // max over rows of 127 * sum_p |si[j, g(p)]| * |q[j, p] - 8| (the bound of quantize.h)
 int64_t q4a8_worst_case(const Weight& w) {
-  const int64_t ng = w.ngroups(), nch = w.kp / 32;
+  const int64_t ng = w.ngroups();
   int64_t worst = 0;
   for (int64_t j = 0; j < w.rows; j++) {
     int64_t t = 0;
-    const uint8_t* base = w.data.as<uint8_t>() + (j / 4) * nch * 64 + (j % 4) * 16;
     for (int64_t p = 0; p < w.kp; p++) {
-      const uint8_t byte = base[(p / 32) * 64 + (p % 32) % 16];
-      const int q = (p % 32) < 16 ? (byte & 15) : (byte >> 4);
+      const int q = q4_code_at(w.data.as<uint8_t>(), j, p, w.kp);
       t += std::llabs((int64_t)w.iscales.as<int32_t>()[q4a8_scale_index(j, p / w.group, ng)]) * std::abs(q - 8);
     }
     worst = std::max(worst, 127 * t);

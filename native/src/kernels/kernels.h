@@ -106,6 +106,18 @@ struct KernelTable {
                          int64_t j1, int64_t kp, int64_t group);
 };
 
+// The int4 packed layout (matmul_q4 above): byte offset of (row j, column p)
+// in a matrix of kp padded columns, and whether p is that byte's high nibble.
+inline int64_t q4_byte_index(int64_t j, int64_t p, int64_t kp) {
+  return ((j / 4) * (kp / 32) + p / 32) * 64 + (j % 4) * 16 + (p % 32) % 16;
+}
+inline bool q4_is_high(int64_t p) { return (p % 32) >= 16; }
+// Code q in [0, 15] of (row j, column p).
+inline int q4_code_at(const uint8_t* W, int64_t j, int64_t p, int64_t kp) {
+  const uint8_t byte = W[q4_byte_index(j, p, kp)];
+  return q4_is_high(p) ? (byte >> 4) : (byte & 15);
+}
+
 // Offset of (row j, group g) in the row-group-major scale layout of w4a8.
 inline int64_t q4a8_scale_index(int64_t j, int64_t g, int64_t ng) { return ((j / 4) * ng + g) * 4 + (j % 4); }
 

@@ -3,13 +3,6 @@
 
 namespace lowbit {
 
-// q value of (row j, column p) in a packed int4 matrix with kp padded columns.
-static inline int q4_at(const uint8_t* W, int64_t j, int64_t p, int64_t kp) {
-  const int64_t nch = kp / 32, c = p / 32, e = p % 32;
-  const uint8_t byte = W[((j / 4) * nch + c) * 64 + (j % 4) * 16 + (e % 16)];
-  return e < 16 ? (byte & 15) : (byte >> 4);
-}
-
 void matmul_q4_ref(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
                    float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
   const int64_t ng = kp / group;
@@ -18,7 +11,7 @@ void matmul_q4_ref(const float* A, int64_t lda, const float* asum, const uint8_t
       float acc = 0;
       for (int64_t g = 0; g < ng; g++) {
         float d = 0;
-        for (int64_t p = g * group; p < (g + 1) * group; p++) d += (float)q4_at(W, j, p, kp) * A[i * lda + p];
+        for (int64_t p = g * group; p < (g + 1) * group; p++) d += (float)q4_code_at(W, j, p, kp) * A[i * lda + p];
         acc += s[j * ng + g] * d + o[j * ng + g] * asum[i * ng + g];
       }
       C[i * ldc + j] = acc;

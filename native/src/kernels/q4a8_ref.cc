@@ -8,17 +8,10 @@ namespace lowbit {
 
 namespace {
 
-// Code q in [0, 15] of (row j, column p) in a packed int4 matrix.
-inline int code_at(const uint8_t* W, int64_t j, int64_t p, int64_t kp) {
-  const int64_t nch = kp / 32, c = p / 32, e = p % 32;
-  const uint8_t byte = W[((j / 4) * nch + c) * 64 + (j % 4) * 16 + (e % 16)];
-  return e < 16 ? (byte & 15) : (byte >> 4);
-}
-
 // d[i, j, g] = sum_{p in g} (q[j, p] - 8) * A[i, p]: |d| <= 8 * 127 * group.
 inline int32_t group_dot(const int8_t* a, const uint8_t* W, int64_t j, int64_t g, int64_t kp, int64_t group) {
   int32_t d = 0;
-  for (int64_t p = g * group; p < (g + 1) * group; p++) d += (code_at(W, j, p, kp) - 8) * (int32_t)a[p];
+  for (int64_t p = g * group; p < (g + 1) * group; p++) d += (q4_code_at(W, j, p, kp) - 8) * (int32_t)a[p];
   return d;
 }
 
