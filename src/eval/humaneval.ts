@@ -3,7 +3,8 @@
  * with the problem's tests in the sandbox (sandbox.ts), scored as pass@k.
  *
  * As in the original harness: the prompt is the problem's `prompt` text (no
- * BOS, no chat template), the completion stops at "\ndef", "\nclass", "\nif",
+ * BOS, no chat template; trailing whitespace removed before the model sees it,
+ * see generationPrompt), the completion stops at "\ndef", "\nclass", "\nif",
  * "\nprint" or "\n#", and the program run is
  * `prompt + completion + "\n" + test + "\n" + "check(<entry_point>)"`.
  */
@@ -59,9 +60,20 @@ export function loadProblems(file = defaultHumanEvalPath()): Problem[] {
   return out;
 }
 
-/** The program executed for one completion. */
-export function programFor(p: Problem, completion: string): string {
-  return `${p.prompt}${completion}\n${p.test}\ncheck(${p.entry_point})\n`;
+/**
+ * The text a model continues: the prompt without its trailing whitespace.
+ * Byte-level BPE merges a newline with the next line's indentation ("\n   "
+ * is one token), so a prompt ending in a bare "\n" is out of distribution:
+ * tinycode models then start a new top-level statement instead of the body.
+ * bigcode-evaluation-harness strips HumanEval prompts for the same reason.
+ */
+export function generationPrompt(p: Problem): string {
+  return p.prompt.trimEnd();
+}
+
+/** The program executed for one completion of `prompt` (default: the problem's prompt as given). */
+export function programFor(p: Problem, completion: string, prompt = p.prompt): string {
+  return `${prompt}${completion}\n${p.test}\ncheck(${p.entry_point})\n`;
 }
 
 /**
@@ -145,9 +157,11 @@ export async function humanEval(model: LLM | null, problems: Problem[], o: Human
     for (let s = 0; s < samples; s++) {
       const g0 = performance.now();
       let completion: string;
+      let prompt = p.prompt; // hooks complete the prompt as given; the model continues generationPrompt(p)
       if (o.complete) completion = await o.complete(p, s);
       else {
-        const r = await model!.generate(model!.encode(p.prompt), {
+        prompt = generationPrompt(p);
+        const r = await model!.generate(model!.encode(prompt), {
           maxNewTokens: o.maxNewTokens ?? 384,
           temperature,
           stop: STOP_SEQUENCES,
@@ -156,7 +170,7 @@ export async function humanEval(model: LLM | null, problems: Problem[], o: Human
         completion = r.text;
       }
       const genMs = performance.now() - g0;
-      const run = await runPython(programFor(p, completion), o.sandbox);
+      const run = await runPython(programFor(p, completion, prompt), o.sandbox);
       const passed = run.status === "passed";
       if (passed) c++;
       statuses[run.status]++;
