@@ -112,18 +112,16 @@ const FormatOps kQ4A8 = {
     [](const Weight& w, int64_t m) -> size_t { return (size_t)(q4a8_isum_at(w, m) + m * w.ngroups() * 4); },
     [](const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
        void* act) {
-      int8_t* q = static_cast<int8_t*>(act);
-      float* sa = reinterpret_cast<float*>(q + q8_scales_at(w, m));
-      int32_t* isum = reinterpret_cast<int32_t*>(q + q4a8_isum_at(w, m));
+      kQ8.prepare(kt, w, A, lda, m, r0, r1, act);  // int8 rows and scales exactly as w8a8 (act_scale 0: per token)
+      const int8_t* q = static_cast<const int8_t*>(act);
+      int32_t* isum = reinterpret_cast<int32_t*>(static_cast<int8_t*>(act) + q4a8_isum_at(w, m));
       const int64_t ng = w.ngroups();
-      for (int64_t r = r0; r < r1; r++) {
-        kt.quantize_q8(A + r * lda, w.cols, w.kp, q + r * w.kp, sa + r, 0.0f);
+      for (int64_t r = r0; r < r1; r++)
         for (int64_t g = 0; g < ng; g++) {
           int32_t t = 0;
           for (int64_t p = g * w.group; p < (g + 1) * w.group; p++) t += q[r * w.kp + p];
           isum[r * ng + g] = t;
         }
-      }
     },
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
