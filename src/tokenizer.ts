@@ -1,16 +1,18 @@
 /**
- * Tokenizer wrapper around @huggingface/tokenizers (pure JS), plus an
- * incremental detokenizer for streaming generation.
+ * Tokenizer: a tokenizer.json run by @huggingface/tokenizers (pure JS), or a
+ * GGUF file's vocabulary (src/formats/gguf-tokenizer.ts), behind one
+ * interface (src/tokenizer-backend.ts); plus an incremental detokenizer for
+ * streaming generation.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
 import { ModelNotFoundError, TokenizerError } from "./errors.js";
+import { HfBackend, type TokenizerBackend } from "./tokenizer-backend.js";
 
 const REPLACEMENT = "\uFFFD";
 
 /** Name of a special token in tokenizer_config.json: a string or an AddedToken object. */
-function tokenName(v: unknown): string | null {
+export function tokenName(v: unknown): string | null {
   if (typeof v === "string") return v;
   if (v && typeof v === "object" && typeof (v as { content?: unknown }).content === "string") {
     return (v as { content: string }).content;
@@ -18,7 +20,8 @@ function tokenName(v: unknown): string | null {
   return null;
 }
 
-function readJson(path: string, required: boolean): object | undefined {
+/** A JSON object file: missing -> ModelNotFoundError (undefined when not `required`), unreadable or not an object -> TokenizerError. */
+export function readJsonObject(path: string, required: boolean): object | undefined {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -39,63 +42,150 @@ function readJson(path: string, required: boolean): object | undefined {
   }
 }
 
+/** Special token ids and flags of a Tokenizer (what a GGUF file's `tokenizer.ggml.*` keys hold). */
+export interface TokenizerSpecials {
+  bosTokenId: number | null;
+  eosTokenId: number | null;
+  unkTokenId: number | null;
+  padTokenId: number | null;
+  /** encode(text, { addSpecialTokens: true }) prepends bosTokenId */
+  addBosToken: boolean;
+  /** encode(text, { addSpecialTokens: true }) appends eosTokenId */
+  addEosToken: boolean;
+  /** the Jinja chat template, when the tokenizer has one */
+  chatTemplate: string | null;
+}
+
+/** tokenizer_config.json's chat_template: a string, or a list of { name, template } (the "default" one). */
+export function chatTemplateOf(config: Record<string, unknown>): string | null {
+  const t = config.chat_template;
+  if (typeof t === "string") return t;
+  if (Array.isArray(t)) {
+    const d = t.find((x) => x && typeof x === "object" && (x as { name?: unknown }).name === "default");
+    const tpl = (d as { template?: unknown } | undefined)?.template;
+    if (typeof tpl === "string") return tpl;
+  }
+  return null;
+}
+
+/**
+ * Whether the tokenizer.json's post-processor adds BOS before and EOS after
+ * a text: the ids of "a" with and without special tokens, compared.
+ */
+function probeAddedSpecials(hf: HfBackend, bos: number | null, eos: number | null): { addBos: boolean; addEos: boolean } {
+  const plain = hf.encode("a");
+  const full = hf.encodeWithSpecials("a");
+  for (let k = 0; k + plain.length <= full.length; k++) {
+    if (plain.every((id, i) => full[k + i] === id)) {
+      const front = full.slice(0, k);
+      const back = full.slice(k + plain.length);
+      return {
+        addBos: bos !== null && front.length === 1 && front[0] === bos,
+        addEos: eos !== null && back.length === 1 && back[0] === eos,
+      };
+    }
+  }
+  return { addBos: false, addEos: false };
+}
+
 export class Tokenizer {
   readonly vocabSize: number;
   readonly eosTokenId: number | null;
   readonly bosTokenId: number | null;
+  readonly unkTokenId: number | null;
+  readonly padTokenId: number | null;
+  /** encode(text, { addSpecialTokens: true }) prepends bosTokenId */
+  readonly addBosToken: boolean;
+  /** encode(text, { addSpecialTokens: true }) appends eosTokenId */
+  readonly addEosToken: boolean;
+  /** the Jinja chat template (tokenizer_config.json, chat_template.jinja or GGUF `tokenizer.chat_template`), or null */
+  readonly chatTemplate: string | null;
   /**
    * Ids in [vocabSize, paddedVocabSize) decode to "" (a model whose embedding
    * table is larger than this vocabulary, see withPaddedVocab); equal to
    * vocabSize otherwise.
    */
   readonly paddedVocabSize: number;
-  private readonly hf: HFTokenizer;
-  private readonly config: Record<string, unknown>;
+  private readonly backend: TokenizerBackend;
+  private readonly specials: TokenizerSpecials;
 
-  private constructor(hf: HFTokenizer, config: Record<string, unknown>, paddedVocabSize = 0) {
-    this.hf = hf;
-    this.config = config;
-    let maxId = -1;
-    for (const id of hf.get_vocab(true).values()) if (id > maxId) maxId = id;
-    this.vocabSize = maxId + 1;
+  private constructor(backend: TokenizerBackend, specials: TokenizerSpecials, paddedVocabSize = 0) {
+    this.backend = backend;
+    this.specials = specials;
+    this.vocabSize = backend.size;
     this.paddedVocabSize = Math.max(this.vocabSize, paddedVocabSize);
-    const lookup = (key: string): number | null => {
-      const name = tokenName(config[key]);
-      return name === null ? null : (this.tokenToId(name) ?? null);
-    };
-    this.eosTokenId = lookup("eos_token");
-    this.bosTokenId = lookup("bos_token");
+    for (const key of ["bosTokenId", "eosTokenId", "unkTokenId", "padTokenId"] as const) {
+      const id = specials[key];
+      if (id !== null && !(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) {
+        throw new TokenizerError(`${key} ${id} is not an id of this vocabulary (size ${this.vocabSize})`);
+      }
+    }
+    if (specials.addBosToken && specials.bosTokenId === null) throw new TokenizerError("addBosToken is set but there is no BOS token");
+    if (specials.addEosToken && specials.eosTokenId === null) throw new TokenizerError("addEosToken is set but there is no EOS token");
+    this.bosTokenId = specials.bosTokenId;
+    this.eosTokenId = specials.eosTokenId;
+    this.unkTokenId = specials.unkTokenId;
+    this.padTokenId = specials.padTokenId;
+    this.addBosToken = specials.addBosToken;
+    this.addEosToken = specials.addEosToken;
+    this.chatTemplate = specials.chatTemplate;
   }
 
   /**
-   * Synchronously load `dir/tokenizer.json` (+ `dir/tokenizer_config.json` if present).
+   * Synchronously load `dir/tokenizer.json` (+ `dir/tokenizer_config.json` and
+   * `dir/chat_template.jinja` if present).
    * Missing tokenizer.json -> ModelNotFoundError; unparsable/unsupported -> TokenizerError.
    */
   static load(dir: string): Tokenizer {
-    const tokenizerJson = readJson(join(dir, "tokenizer.json"), true)!;
-    const config = readJson(join(dir, "tokenizer_config.json"), false);
-    return Tokenizer.fromJSON(tokenizerJson, config);
-  }
-
-  /** Build from already-parsed tokenizer.json / tokenizer_config.json objects. */
-  static fromJSON(tokenizerJson: object, tokenizerConfig?: object): Tokenizer {
-    const config = { ...(tokenizerConfig ?? {}) } as Record<string, unknown>;
-    let hf: HFTokenizer;
+    const tokenizerJson = readJsonObject(join(dir, "tokenizer.json"), true)!;
+    const config = readJsonObject(join(dir, "tokenizer_config.json"), false);
+    let chatTemplate: string | undefined;
     try {
-      if (!Array.isArray((tokenizerJson as { added_tokens?: unknown }).added_tokens)) {
-        tokenizerJson = { ...tokenizerJson, added_tokens: [] };
-      }
-      hf = new HFTokenizer(tokenizerJson, config);
-    } catch (e) {
-      throw new TokenizerError(`unusable tokenizer.json: ${(e as Error).message}`, { cause: e });
+      chatTemplate = readFileSync(join(dir, "chat_template.jinja"), "utf8");
+    } catch {
+      chatTemplate = undefined;
     }
-    return new Tokenizer(hf, config);
+    return Tokenizer.fromJSON(tokenizerJson, config, chatTemplate);
   }
 
-  /** Encode text to ids without adding special tokens (no BOS/EOS). */
-  encode(text: string): number[] {
-    if (text.length === 0) return [];
-    return this.hf.encode(text, { add_special_tokens: false }).ids;
+  /**
+   * Build from already-parsed tokenizer.json / tokenizer_config.json objects.
+   * Special ids come from the config's token names (bos_token, ...); the
+   * add-BOS/EOS flags from what the tokenizer.json's post-processor adds.
+   */
+  static fromJSON(tokenizerJson: object, tokenizerConfig?: object, chatTemplate?: string): Tokenizer {
+    const config = { ...(tokenizerConfig ?? {}) } as Record<string, unknown>;
+    const hf = new HfBackend(tokenizerJson, config);
+    const lookup = (key: string): number | null => {
+      const name = tokenName(config[key]);
+      return name === null ? null : (hf.tokenToId(name) ?? null);
+    };
+    const bos = lookup("bos_token");
+    const eos = lookup("eos_token");
+    const { addBos, addEos } = probeAddedSpecials(hf, bos, eos);
+    return new Tokenizer(hf, {
+      bosTokenId: bos, eosTokenId: eos, unkTokenId: lookup("unk_token"), padTokenId: lookup("pad_token"),
+      addBosToken: addBos, addEosToken: addEos, chatTemplate: chatTemplate ?? chatTemplateOf(config),
+    });
+  }
+
+  /** Build from any backend (the GGUF tokenizers in src/formats/gguf-tokenizer.ts). Bad ids -> TokenizerError. */
+  static fromBackend(backend: TokenizerBackend, specials: TokenizerSpecials): Tokenizer {
+    return new Tokenizer(backend, { ...specials });
+  }
+
+  /**
+   * Encode text to ids. Special tokens written in the text are recognised.
+   * BOS/EOS are added only with `addSpecialTokens` and only as addBosToken /
+   * addEosToken say.
+   */
+  encode(text: string, opts?: { addSpecialTokens?: boolean }): number[] {
+    const ids = text.length === 0 ? [] : this.backend.encode(text);
+    if (opts?.addSpecialTokens) {
+      if (this.addBosToken) ids.unshift(this.bosTokenId!);
+      if (this.addEosToken) ids.push(this.eosTokenId!);
+    }
+    return ids;
   }
 
   /**
@@ -105,7 +195,7 @@ export class Tokenizer {
    * models, whose vocab (e.g. 32000) exceeds the borrowed tokenizer's.
    */
   withPaddedVocab(n: number): Tokenizer {
-    return new Tokenizer(this.hf, this.config, n);
+    return new Tokenizer(this.backend, this.specials, n);
   }
 
   /**
@@ -122,20 +212,17 @@ export class Tokenizer {
     }
     if (this.paddedVocabSize > this.vocabSize) arr = arr.filter((id) => id < this.vocabSize);
     if (arr.length === 0) return "";
-    return this.hf.decode(arr, {
-      skip_special_tokens: opts?.skipSpecialTokens ?? false,
-      clean_up_tokenization_spaces: false,
-    });
+    return this.backend.decode(arr, opts?.skipSpecialTokens ?? false);
   }
 
   /** Id of a token string (vocab or added tokens), or undefined. */
   tokenToId(tok: string): number | undefined {
-    return this.hf.token_to_id(tok);
+    return this.backend.tokenToId(tok);
   }
 
   /** Token string of an id, or undefined. */
   idToToken(id: number): string | undefined {
-    return this.hf.id_to_token(id);
+    return this.backend.idToToken(id);
   }
 }
 

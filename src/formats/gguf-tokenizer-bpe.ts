@@ -1,0 +1,111 @@
+/**
+ * GGUF `gpt2` (byte-level BPE) vocabularies as a tokenizer.json that
+ * @huggingface/tokenizers runs: the vocabulary and merges as a BPE model,
+ * CONTROL / USER_DEFINED / UNKNOWN tokens as added tokens (matched in text,
+ * CONTROL and UNKNOWN ones special), and `tokenizer.ggml.pre` mapped to the
+ * pre-tokenizer llama.cpp uses for it (the regexes of llm_tokenizer_bpe in
+ * llama-vocab.cpp, applied one after another, each splitting the pieces of
+ * the previous one and keeping the text between matches).
+ */
+import { TokenizerError } from "../errors.js";
+import { TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
+
+const GPT2_RE = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+const LLAMA3_RE =
+  "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}" +
+  "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+interface PreSpec {
+  /** regexes applied in turn (Split, isolated) before the byte-level mapping */
+  regexes: string[];
+  /** a word that is a whole vocabulary token is not merged (llama.cpp's ignore_merges) */
+  ignoreMerges: boolean;
+  /** llama.cpp's add_bos default for this pre-tokenizer when the file has no add_bos_token */
+  addBos: boolean;
+}
+
+const DEFAULT: PreSpec = {
+  regexes: ["[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]"],
+  ignoreMerges: false,
+  addBos: false,
+};
+const GPT2: PreSpec = { regexes: [GPT2_RE], ignoreMerges: false, addBos: false };
+const LLAMA3: PreSpec = { regexes: [LLAMA3_RE], ignoreMerges: true, addBos: true };
+const STARCODER: PreSpec = { regexes: ["\\p{N}", GPT2_RE], ignoreMerges: false, addBos: false };
+
+/** `tokenizer.ggml.pre` values lowbit reads, and what llama.cpp does for each. */
+export const BPE_PRE_TOKENIZERS: ReadonlyMap<string, PreSpec> = new Map([
+  ["default", DEFAULT],
+  ["gpt-2", GPT2],
+  ["llama-bpe", LLAMA3],
+  ["llama3", LLAMA3],
+  ["llama-v3", LLAMA3],
+  ["starcoder", STARCODER],
+  ["refact", STARCODER],
+]);
+
+export function bpePreSpec(pre: string | undefined, where: string): PreSpec {
+  // llama.cpp uses "default" (with a warning) when the key is absent
+  const spec = BPE_PRE_TOKENIZERS.get(pre ?? "default");
+  if (!spec) {
+    throw new TokenizerError(
+      `${where}: unsupported tokenizer.ggml.pre ${JSON.stringify(pre)} (supported: ${[...BPE_PRE_TOKENIZERS.keys()].join(", ")})`,
+    );
+  }
+  return spec;
+}
+
+/** Split "a b" at its first space after the first character, as llama.cpp does. */
+export function splitMerge(m: string): [string, string] | null {
+  const pos = m.indexOf(" ", 1);
+  return pos < 0 ? null : [m.slice(0, pos), m.slice(pos + 1)];
+}
+
+/**
+ * tokenizer.json for a validated `gpt2` vocabulary: `ids` maps every token to
+ * its id, `merges` are "a b" strings of tokens whose concatenation is a token.
+ */
+export function bpeTokenizerJson(
+  tokens: readonly string[], types: Int32Array, merges: readonly string[], spec: PreSpec,
+  unkTokenId: number | null, where: string,
+): object {
+  const vocab = Object.create(null) as Record<string, number>; // no prototype: "__proto__" may be a token
+  tokens.forEach((t, i) => { vocab[t] = i; });
+  const pairs = merges.map((m, i) => {
+    const p = splitMerge(m);
+    const bad = (why: string): never => {
+      throw new TokenizerError(`${where}: tokenizer.ggml.merges[${i}] ${JSON.stringify(m)} ${why}`);
+    };
+    if (!p) return bad("is not two tokens separated by a space");
+    for (const part of p) if (!Object.hasOwn(vocab, part)) bad(`refers to ${JSON.stringify(part)}, which is not a token`);
+    if (!Object.hasOwn(vocab, p[0] + p[1])) bad(`merges into ${JSON.stringify(p[0] + p[1])}, which is not a token`);
+    return p;
+  });
+  const added = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = types[i];
+    if (t === TOKEN_TYPE.CONTROL || t === TOKEN_TYPE.USER_DEFINED || t === TOKEN_TYPE.UNKNOWN) {
+      added.push({
+        id: i, content: tokens[i], single_word: false, lstrip: false, rstrip: false, normalized: false,
+        special: t !== TOKEN_TYPE.USER_DEFINED,
+      });
+    }
+  }
+  const splits = spec.regexes.map((r) => ({ type: "Split", pattern: { Regex: r }, behavior: "Isolated", invert: false }));
+  return {
+    version: "1.0",
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: {
+      type: "Sequence",
+      pretokenizers: [...splits, { type: "ByteLevel", add_prefix_space: false, trim_offsets: false, use_regex: false }],
+    },
+    post_processor: null,
+    decoder: { type: "ByteLevel", add_prefix_space: false, trim_offsets: false, use_regex: false },
+    model: {
+      type: "BPE", dropout: null, unk_token: unkTokenId === null ? null : tokens[unkTokenId],
+      continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false,
+      ignore_merges: spec.ignoreMerges, vocab, merges: pairs,
+    },
+  };
+}
