@@ -4,10 +4,12 @@ export { SAVED_FILE, SAVED_FORMAT_VERSION } from "./saved/format.js";
 export type { GenerateOptions, GenerateResult, Timings, FinishReason } from "./generate/generate.js";
 export type { SamplingOptions } from "./generate/sampler.js";
 export type { LlamaConfig } from "./config.js";
-export { Tokenizer, StreamDecoder } from "./tokenizer.js";
+export { Tokenizer, StreamDecoder, type TokenizerSpecials } from "./tokenizer.js";
 export * from "./errors.js";
 export { QUANT_FORMATS, type QuantFormat } from "./quant/formats.js";
 export { SYNTHETIC_SHAPES, DEFAULT_SYNTHETIC_SEED } from "./models/synthetic.js";
 // GGUF container (reader and writer; model loading from GGUF is not wired yet: docs/GGUF.md)
 export { openGguf, GgufFile, type GgufTensorInfo } from "./formats/gguf.js";
 export { writeGguf, gv, type GgufWriteSpec, type GgufWriteTensor } from "./formats/gguf-write.js";
+export { tokenizerFromGguf } from "./formats/gguf-tokenizer.js";
+export { ggufTokenizerMetadata, readHfTokenizerSource, type HfTokenizerSource, type GgufEntry } from "./formats/gguf-tokenizer-write.js";

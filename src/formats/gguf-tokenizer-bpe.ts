@@ -44,12 +44,12 @@ export const BPE_PRE_TOKENIZERS: ReadonlyMap<string, PreSpec> = new Map([
   ["refact", STARCODER],
 ]);
 
-export function bpePreSpec(pre: string | undefined, where: string): PreSpec {
+export function bpePreSpec(pre: string | undefined): PreSpec {
   // llama.cpp uses "default" (with a warning) when the key is absent
   const spec = BPE_PRE_TOKENIZERS.get(pre ?? "default");
   if (!spec) {
     throw new TokenizerError(
-      `${where}: unsupported tokenizer.ggml.pre ${JSON.stringify(pre)} (supported: ${[...BPE_PRE_TOKENIZERS.keys()].join(", ")})`,
+      `unsupported tokenizer.ggml.pre ${JSON.stringify(pre)} (supported: ${[...BPE_PRE_TOKENIZERS.keys()].join(", ")})`,
     );
   }
   return spec;
@@ -67,14 +67,14 @@ export function splitMerge(m: string): [string, string] | null {
  */
 export function bpeTokenizerJson(
   tokens: readonly string[], types: Int32Array, merges: readonly string[], spec: PreSpec,
-  unkTokenId: number | null, where: string,
+  unkTokenId: number | null,
 ): object {
   const vocab = Object.create(null) as Record<string, number>; // no prototype: "__proto__" may be a token
   tokens.forEach((t, i) => { vocab[t] = i; });
   const pairs = merges.map((m, i) => {
     const p = splitMerge(m);
     const bad = (why: string): never => {
-      throw new TokenizerError(`${where}: tokenizer.ggml.merges[${i}] ${JSON.stringify(m)} ${why}`);
+      throw new TokenizerError(`tokenizer.ggml.merges[${i}] ${JSON.stringify(m)} ${why}`);
     };
     if (!p) return bad("is not two tokens separated by a space");
     for (const part of p) if (!Object.hasOwn(vocab, part)) bad(`refers to ${JSON.stringify(part)}, which is not a token`);

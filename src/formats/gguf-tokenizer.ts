@@ -6,7 +6,7 @@
  * Missing or inconsistent metadata -> TokenizerError naming the file and key.
  */
 import { TokenizerError } from "../errors.js";
-import { Tokenizer, type TokenizerSpecials } from "../tokenizer.js";
+import { Tokenizer } from "../tokenizer.js";
 import { HfBackend } from "../tokenizer-backend.js";
 import type { GgufFile } from "./gguf-file.js";
 import type { GgufValue } from "./gguf-types.js";
@@ -21,7 +21,7 @@ class Meta {
   constructor(private readonly file: GgufFile) {}
 
   fail(msg: string): never {
-    throw new TokenizerError(`${this.file.path}: ${msg}`);
+    throw new TokenizerError(msg);
   }
 
   private value(key: string, expected: string, ok: (v: GgufValue) => boolean): GgufValue | undefined {
@@ -108,7 +108,15 @@ function readId(m: Meta, key: string, n: number, fallback: number | null): numbe
  * pre-tokenizers), no special ids.
  */
 export function tokenizerFromGguf(file: GgufFile): Tokenizer {
-  const m: Meta = new Meta(file);
+  try {
+    return build(new Meta(file));
+  } catch (e) {
+    if (e instanceof TokenizerError) throw new TokenizerError(`${file.path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+}
+
+function build(m: Meta): Tokenizer {
   const model = m.str(KEY.model);
   if (model === undefined) m.fail(`no tokenizer: metadata key "${KEY.model}" is missing`);
   if (model !== "gpt2" && model !== "llama") {
@@ -127,23 +135,15 @@ export function tokenizerFromGguf(file: GgufFile): Tokenizer {
     addEosToken: m.bool(KEY.addEos) ?? false,
     chatTemplate: m.str(KEY.chatTemplate) ?? null,
   };
-  let specials: TokenizerSpecials;
-  let backend;
   if (spm) {
-    specials = { ...base, addBosToken: m.bool(KEY.addBos) ?? true };
-    backend = new SpmBackend({
+    const backend = new SpmBackend({
       tokens, scores: readScores(m, n), types, unkTokenId: unk, addSpacePrefix: m.bool(KEY.addSpacePrefix) ?? true,
     });
-  } else {
-    const spec = bpePreSpec(m.str(KEY.pre), file.path);
-    const merges = m.strings(KEY.merges);
-    if (merges === undefined) m.fail(`"${KEY.merges}" is missing (required for gpt2)`);
-    specials = { ...base, addBosToken: m.bool(KEY.addBos) ?? spec.addBos };
-    backend = new HfBackend(bpeTokenizerJson(tokens, types, merges, spec, unk, file.path), {});
+    return Tokenizer.fromBackend(backend, { ...base, addBosToken: m.bool(KEY.addBos) ?? true });
   }
-  try {
-    return Tokenizer.fromBackend(backend, specials);
-  } catch (e) {
-    throw new TokenizerError(`${file.path}: ${(e as Error).message}`, { cause: e });
-  }
+  const spec = bpePreSpec(m.str(KEY.pre));
+  const merges = m.strings(KEY.merges);
+  if (merges === undefined) m.fail(`"${KEY.merges}" is missing (required for gpt2)`);
+  const backend = new HfBackend(bpeTokenizerJson(tokens, types, merges, spec, unk), {});
+  return Tokenizer.fromBackend(backend, { ...base, addBosToken: m.bool(KEY.addBos) ?? spec.addBos });
 }

@@ -35,7 +35,7 @@ export interface SpmSpec {
 /** Characters left out of the vocabulary (they need byte fallback). */
 export const NOT_IN_VOCAB = ["好", "ñ", "Ü", "\n", "\t", "?"];
 
-export function buildSpmVocab(nPieces = 600, omitBytes: readonly number[] = []): SpmSpec {
+export function buildSpmVocab(nPieces = 800, omitBytes: readonly number[] = []): SpmSpec {
   const tokens: string[] = [];
   const scores: number[] = [];
   const types: number[] = [];
