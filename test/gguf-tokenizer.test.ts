@@ -168,3 +168,27 @@ test("flags and chat template round trip; a larger vocab_size pads with unused t
   writeVocabGguf(p, noFlag.map(([k, v]) => (k === "tokenizer.ggml.pre" ? [k, gv.str("gpt-2")] : [k, v])));
   assert.equal(tokenizerOfFile(p).addBosToken, false);
 });
+
+test("overlapping special tokens go to the longer one, as in llama.cpp", async (t) => {
+  const entries = ggufTokenizerMetadata(EMBEDDED_MODEL).map(([k, v]) => {
+    if (k === "tokenizer.ggml.tokens") return [k, gv.arr("string", [...(v.value as { items: string[] }).items, "<|ab", "ab|>>"])];
+    if (k === "tokenizer.ggml.token_type") return [k, gv.arr("i32", Int32Array.from([...(v.value as { items: Int32Array }).items, 3, 4]))];
+    return [k, v];
+  }) as [string, ReturnType<typeof gv.str>][];
+  const p = path.join(dir, "overlap.gguf");
+  writeVocabGguf(p, entries);
+  const tok = tokenizerOfFile(p);
+  const [s1, s2] = [16384, 16385];
+  assert.deepEqual(tok.encode("<|ab|>>"), [...hf.encode("<|"), s2]);
+  assert.deepEqual(tok.encode("<|ab|>"), [s1, ...hf.encode("|>")]);
+  assert.equal(tok.decode(tok.encode("x<|ab|>>y<|ab")), "x<|ab|>>y<|ab");
+  assert.equal(tok.decode(tok.encode("x<|ab|>>y<|ab"), { skipSpecialTokens: true }), "x<|ab|>>y", "USER_DEFINED kept, CONTROL skipped");
+  const oracle = await getOracle();
+  if (!oracle) return t.skip(oracleUnavailable());
+  const ref = await oracle.load(p);
+  try {
+    sameIds(tok, ref.tokenize, ["<|ab|>>", "<|ab|>", "x<|ab|>>y and <|ab and ab|>> <|ab|>><|ab", "ab|>><|ab|>>ab|>"], "overlap");
+  } finally {
+    await ref.dispose();
+  }
+});

@@ -153,3 +153,32 @@ test("load: missing tokenizer.json -> ModelNotFoundError, garbage -> TokenizerEr
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("special ids, add-BOS/EOS flags and chat template of HF directories", () => {
+  const tok = Tokenizer.load(MODEL_7M);
+  assert.deepEqual([tok.unkTokenId, tok.padTokenId, tok.addBosToken, tok.addEosToken, tok.chatTemplate], [0, 4, false, false, null]);
+  assert.deepEqual(tok.encode("def", { addSpecialTokens: true }), tok.encode("def"));
+  const json = JSON.parse(fs.readFileSync(path.join(MODEL_7M, "tokenizer.json"), "utf8")) as Record<string, unknown>;
+  const withBos = {
+    ...json,
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: "<fim_prefix>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+      pair: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
+      special_tokens: { "<fim_prefix>": { id: "<fim_prefix>", ids: [1], tokens: ["<fim_prefix>"] } },
+    },
+  };
+  const tpl = "{{ messages[0].content }}";
+  const t2 = Tokenizer.fromJSON(withBos, { bos_token: "<fim_prefix>", eos_token: "<|endoftext|>", chat_template: tpl });
+  assert.deepEqual([t2.bosTokenId, t2.addBosToken, t2.addEosToken, t2.chatTemplate], [1, true, false, tpl]);
+  assert.deepEqual(t2.encode("def", { addSpecialTokens: true }), [1, ...tok.encode("def")]);
+  assert.deepEqual(t2.encode("def"), tok.encode("def"));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lowbit-tok-"));
+  try {
+    fs.copyFileSync(path.join(MODEL_7M, "tokenizer.json"), path.join(dir, "tokenizer.json"));
+    fs.writeFileSync(path.join(dir, "chat_template.jinja"), tpl);
+    assert.equal(Tokenizer.load(dir).chatTemplate, tpl);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

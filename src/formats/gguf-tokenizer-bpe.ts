@@ -1,14 +1,18 @@
 /**
  * GGUF `gpt2` (byte-level BPE) vocabularies as a tokenizer.json that
  * @huggingface/tokenizers runs: the vocabulary and merges as a BPE model,
- * CONTROL / USER_DEFINED / UNKNOWN tokens as added tokens (matched in text,
- * CONTROL and UNKNOWN ones special), and `tokenizer.ggml.pre` mapped to the
+ * CONTROL / USER_DEFINED / UNKNOWN tokens as added tokens (CONTROL and
+ * UNKNOWN ones special; found in text as llama.cpp finds them, by
+ * gguf-tokenizer-special.ts, before the rest goes through the tokenizer.json),
+ * and `tokenizer.ggml.pre` mapped to the
  * pre-tokenizer llama.cpp uses for it (the regexes of llm_tokenizer_bpe in
  * llama-vocab.cpp, applied one after another, each splitting the pieces of
  * the previous one and keeping the text between matches).
  */
 import { TokenizerError } from "../errors.js";
+import type { HfBackend, TokenizerBackend } from "../tokenizer-backend.js";
 import { TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
+import { partitionSpecial, specialTokenIds } from "./gguf-tokenizer-special.js";
 
 const GPT2_RE = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 const LLAMA3_RE =
@@ -108,4 +112,36 @@ export function bpeTokenizerJson(
       ignore_merges: spec.ignoreMerges, vocab, merges: pairs,
     },
   };
+}
+
+/** The tokenizer.json's tokenizer, with special tokens found in text first as llama.cpp finds them. */
+export class GgufBpeBackend implements TokenizerBackend {
+  readonly size: number;
+  private readonly specialIds: number[];
+
+  constructor(private readonly hf: HfBackend, private readonly tokens: readonly string[], types: Int32Array) {
+    this.size = hf.size;
+    this.specialIds = specialTokenIds(tokens, types);
+  }
+
+  encode(text: string): number[] {
+    const out: number[] = [];
+    for (const f of partitionSpecial(text, this.tokens, this.specialIds)) {
+      if (typeof f === "number") out.push(f);
+      else for (const id of this.hf.encode(f)) out.push(id);
+    }
+    return out;
+  }
+
+  decode(ids: number[], skipSpecialTokens: boolean): string {
+    return this.hf.decode(ids, skipSpecialTokens);
+  }
+
+  tokenToId(tok: string): number | undefined {
+    return this.hf.tokenToId(tok);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.hf.idToToken(id);
+  }
 }

@@ -22,6 +22,7 @@
 import { TokenizerError } from "../errors.js";
 import type { TokenizerBackend } from "../tokenizer-backend.js";
 import { TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
+import { partitionSpecial, specialTokenIds } from "./gguf-tokenizer-special.js";
 
 const SPACE_MARK = "\u2581";
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -105,16 +106,14 @@ export class SpmBackend implements TokenizerBackend {
       const id = this.ids.get(hex) ?? (b < 0x80 ? this.ids.get(String.fromCharCode(b)) : undefined);
       if (id !== undefined) this.byteIds[b] = id;
     }
-    const special = new Set<number>([TOKEN_TYPE.CONTROL, TOKEN_TYPE.USER_DEFINED, TOKEN_TYPE.UNKNOWN]);
-    this.specialIds = tokens.map((_, i) => i).filter((i) => special.has(types[i]!));
-    this.specialIds.sort((a, b) => tokens[b]!.length - tokens[a]!.length || a - b);
+    this.specialIds = specialTokenIds(tokens, types);
   }
 
   encode(text: string): number[] {
     text = text.replace(LONE_SURROGATE, "\uFFFD");
     const out: number[] = [];
     let prevSpecial = true;
-    for (const frag of this.partition(text)) {
+    for (const frag of partitionSpecial(text, this.vocab.tokens, this.specialIds)) {
       if (typeof frag === "number") {
         out.push(frag);
         prevSpecial = true;
@@ -125,29 +124,6 @@ export class SpmBackend implements TokenizerBackend {
       prevSpecial = false;
     }
     return out;
-  }
-
-  /** The text cut at special tokens: strings (non-empty) and token ids, in order. */
-  private partition(text: string): (string | number)[] {
-    let frags: (string | number)[] = [text];
-    for (const id of this.specialIds) {
-      const tok = this.vocab.tokens[id]!;
-      if (tok.length === 0) continue;
-      const next: (string | number)[] = [];
-      for (const f of frags) {
-        if (typeof f === "number" || !f.includes(tok)) {
-          next.push(f);
-          continue;
-        }
-        const parts = f.split(tok);
-        parts.forEach((p, k) => {
-          if (k > 0) next.push(id);
-          if (p.length > 0) next.push(p);
-        });
-      }
-      frags = next;
-    }
-    return frags;
   }
 
   /** Greedy highest-score merging of one piece (spaces already "▁"), appended to `out`. */

@@ -10,7 +10,7 @@ import { Tokenizer } from "../tokenizer.js";
 import { HfBackend } from "../tokenizer-backend.js";
 import type { GgufFile } from "./gguf-file.js";
 import type { GgufValue } from "./gguf-types.js";
-import { bpePreSpec, bpeTokenizerJson } from "./gguf-tokenizer-bpe.js";
+import { GgufBpeBackend, bpePreSpec, bpeTokenizerJson } from "./gguf-tokenizer-bpe.js";
 import { KEY, TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
 import { SpmBackend } from "./gguf-tokenizer-spm.js";
 
@@ -144,6 +144,7 @@ function build(m: Meta): Tokenizer {
   const spec = bpePreSpec(m.str(KEY.pre));
   const merges = m.strings(KEY.merges);
   if (merges === undefined) m.fail(`"${KEY.merges}" is missing (required for gpt2)`);
-  const backend = new HfBackend(bpeTokenizerJson(tokens, types, merges, spec, unk), {});
+  const hf = new HfBackend(bpeTokenizerJson(tokens, types, merges, spec, unk), {});
+  const backend = new GgufBpeBackend(hf, tokens, types);
   return Tokenizer.fromBackend(backend, { ...base, addBosToken: m.bool(KEY.addBos) ?? spec.addBos });
 }
