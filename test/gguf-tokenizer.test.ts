@@ -159,6 +159,7 @@ test("flags and chat template round trip; a larger vocab_size pads with unused t
   assert.deepEqual(tok.encode("def", { addSpecialTokens: true }), [0, ...hf.encode("def")]);
   assert.equal(tok.vocabSize, 16400);
   assert.equal(tok.idToToken(16399), "[PAD16399]");
+  assert.equal(tok.decode([16399, ...hf.encode("ok"), 16390]), "ok", "UNUSED padding tokens decode to nothing");
   assert.deepEqual(tok.encode("[PAD16399]"), hf.encode("[PAD16399]"));
   // without add_bos_token in the file, the llama-3 pre-tokenizer defaults to adding BOS, as llama.cpp does
   const noFlag = entries.filter(([k]) => k !== "tokenizer.ggml.add_bos_token").map(([k, v]) =>

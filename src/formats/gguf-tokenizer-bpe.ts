@@ -119,7 +119,7 @@ export class GgufBpeBackend implements TokenizerBackend {
   readonly size: number;
   private readonly specialIds: number[];
 
-  constructor(private readonly hf: HfBackend, private readonly tokens: readonly string[], types: Int32Array) {
+  constructor(private readonly hf: HfBackend, private readonly tokens: readonly string[], private readonly types: Int32Array) {
     this.size = hf.size;
     this.specialIds = specialTokenIds(tokens, types);
   }
@@ -133,8 +133,10 @@ export class GgufBpeBackend implements TokenizerBackend {
     return out;
   }
 
+  /** UNUSED tokens decode to "", as in llama.cpp. */
   decode(ids: number[], skipSpecialTokens: boolean): string {
-    return this.hf.decode(ids, skipSpecialTokens);
+    const kept = ids.filter((id) => this.types[id] !== TOKEN_TYPE.UNUSED);
+    return kept.length === 0 ? "" : this.hf.decode(kept, skipSpecialTokens);
   }
 
   tokenToId(tok: string): number | undefined {
