@@ -119,7 +119,7 @@ test("hand-worked values, Q4_K and Q5_K: 6-bit scales/mins (get_scale_min_k4)", 
   assert.equal(v5[2 * 32 + 6], 0.5 * 3 * 10 - 0.5);
 });
 
-test("hand-worked values, Q2_K, Q3_K, Q6_K", () => {
+test("hand-worked values, Q2_K and Q3_K", () => {
   // Q2_K: scales[s] = scale | min << 4; element 128 c + 32 j + r = bits 2j of qs[32 c + r]; d = 2, dmin = 0.5.
   const q2 = new Uint8Array(84);
   q2[0] = 0x13; q2[1] = 0x25; q2[15] = 0xFF;   // sub-block 0: 3, 1; 1: 5, 2; 15: 15, 15
