@@ -44,7 +44,9 @@
         "native/src/kvcache.cc",
         "native/src/graph.cc",
         "native/src/model.cc",
-        "native/src/bandwidth.cc"
+        "native/src/bandwidth.cc",
+        "native/src/ggml_dequant.cc",
+        "native/src/addon_ggml.cc"
       ],
       "libraries": ["-lpthread"]
     }

@@ -120,6 +120,8 @@ export interface Addon {
   weightLayout(meta: StoredWeightMeta, name?: string): StoredBuffer[];
   /** How a [rows, cols] weight loaded in `format` ("vector", "bf16", "q4-g128", ...) is stored (actScale 0). */
   formatLayout(format: string, rows: number, cols: number): StoredWeightMeta;
+  /** Decodes out.length values of ggml type `typeId` from `bytes` (exactly their size) into `out` (src/formats/gguf-dequant.ts). */
+  ggmlDequantize(typeId: number, bytes: Uint8Array, out: Float32Array): Float32Array;
 }
 
 let cached: Addon | undefined;

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <memory>
 
+#include "addon_ggml.h"
 #include "addon_io.h"
 #include "addon_util.h"
 #include "bandwidth.h"
@@ -402,6 +403,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("argmax", Napi::Function::New(env, Argmax));
   exports.Set("weightLayout", Napi::Function::New(env, WeightLayout));
   exports.Set("formatLayout", Napi::Function::New(env, FormatLayout));
+  exports.Set("ggmlDequantize", Napi::Function::New(env, GgmlDequantize));
   return exports;
 }
 
