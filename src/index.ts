@@ -8,8 +8,11 @@ export { Tokenizer, StreamDecoder, type TokenizerSpecials } from "./tokenizer.js
 export * from "./errors.js";
 export { QUANT_FORMATS, type QuantFormat } from "./quant/formats.js";
 export { SYNTHETIC_SHAPES, DEFAULT_SYNTHETIC_SEED } from "./models/synthetic.js";
-// GGUF container (reader and writer; model loading from GGUF is not wired yet: docs/GGUF.md)
+// GGUF (docs/GGUF.md): LLM.load("x.gguf") loads llama.cpp files; the container reader and writer,
+// the exporter (lowbit convert / synth) and llama.cpp's config keys are exported for tools.
 export { openGguf, GgufFile, type GgufTensorInfo } from "./formats/gguf.js";
+export { exportGguf, GGUF_OUT_TYPES, type GgufOutType } from "./formats/gguf-export.js";
+export { configFromGguf } from "./formats/gguf-config.js";
 export { writeGguf, gv, type GgufWriteSpec, type GgufWriteTensor } from "./formats/gguf-write.js";
 export { tokenizerFromGguf } from "./formats/gguf-tokenizer.js";
 export { ggufTokenizerMetadata, readHfTokenizerSource, type HfTokenizerSource, type GgufEntry } from "./formats/gguf-tokenizer-write.js";

@@ -164,7 +164,7 @@ export class LLM {
   private static async fromSource(source: ModelSource, opts: LoadOptions): Promise<LLM> {
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
     const base = { threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
-    const dtype = opts.dtype ?? "bf16";
+    const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;
     const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(source, quant, opts, threads) : {};

@@ -7,11 +7,12 @@
 import type { LlamaConfig } from "./config.js";
 import { InvalidOptionError } from "./errors.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
+import { ggufSource, isGgufPath } from "./models/gguf-source.js";
 import { hfSource, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
 import { addon, wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
-import { matrixBytes, nativeFormat, type QuantFormat } from "./quant/formats.js";
+import { isGgmlQuant, matrixBytes, nativeFormat, type QuantFormat } from "./quant/formats.js";
 import { toF32 } from "./quant/tensors.js";
 
 export type ComputeDtype = "f32" | "bf16";
@@ -47,6 +48,10 @@ export interface LoadedModel {
  */
 export function openModelSource(model: string, opts: { seed?: number } = {}): ModelSource {
   if (isSyntheticSpec(model)) return syntheticSource(model, opts.seed);
+  if (isGgufPath(model)) {
+    if (opts.seed !== undefined) throw new InvalidOptionError(`seed applies to synthetic: models only, not ${model}`);
+    return ggufSource(model);
+  }
   if (opts.seed !== undefined) throw new InvalidOptionError(`seed applies to synthetic: models only, not ${model}`);
   return hfSource(model);
 }
@@ -77,9 +82,19 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
   try {
     const scratch = Buffer.allocUnsafe(maxBytes);
     let decodeWeightBytes = 0;
+    // q4_0 / q8_0 quantize every matrix, embedding and head included, like a llama.cpp file.
+    const everyMatrix = !!opts.quant && isGgmlQuant(opts.quant);
+    let embdFormat: QuantFormat | ComputeDtype = opts.dtype;
     for (const s of specs) {
-      let { bytes, dtype } = source.read(s, scratch);
+      // Block matrices (and the LM head with quantHead) take the quantized format;
+      // the embedding table keeps the compute dtype or the source's own block format.
+      const quantized = !!opts.quant && s.kind === "matrix" &&
+        (everyMatrix || s.name.startsWith("blk.") || (!!opts.quantHead && s.name === "output.weight"));
+      // (the format's name as a quant format, for byte counts; q4_0 / q8_0 are both)
+      const named = quantized ? opts.quant! : (source.preferredFormat?.(s) as QuantFormat | undefined) ?? opts.dtype;
+      const format = s.kind === "norm" ? "vector" : quantized ? nativeFormat(opts.quant!) : named;
       const sm = opts.smoothing?.get(s.name);
+      let { bytes, dtype } = source.read(s, scratch, { format: sm ? "f32" : format });
       if (sm) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
         const w = toF32(bytes, dtype);
@@ -88,25 +103,20 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
         bytes = new Uint8Array(w.buffer);
         dtype = "F32";
       }
-      // Block matrices (and the LM head with quantHead) take the quantized format;
-      // the embedding table keeps the compute dtype.
-      const quantized = !!opts.quant && (s.name.startsWith("blk.") || (!!opts.quantHead && s.name === "output.weight"));
-      const format = s.kind === "norm" ? "vector" : quantized ? nativeFormat(opts.quant!) : opts.dtype;
       const actScale = opts.actScales?.get(s.name);
       wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, dtype, bytes, s.rows, s.cols, format, actScale));
-      if (s.kind === "matrix" && s.name !== "token_embd.weight") {
-        decodeWeightBytes += matrixBytes(quantized ? opts.quant! : opts.dtype, s.rows, s.cols);
-      }
+      if (s.name === "token_embd.weight") embdFormat = named;
+      else if (s.kind === "matrix") decodeWeightBytes += matrixBytes(named, s.rows, s.cols);
     }
-    if (config.tieWordEmbeddings && opts.quantHead && opts.quant) {
+    if (config.tieWordEmbeddings && opts.quantHead && opts.quant && !everyMatrix) {
       // The lookup table stays float; the LM head gets its own quantized copy.
-      const { bytes, dtype } = source.read(specs.find((t) => t.name === "token_embd.weight")!, scratch);
+      const { bytes, dtype } = source.read(specs.find((t) => t.name === "token_embd.weight")!, scratch, { format: nativeFormat(opts.quant) });
       wrapNative("loading the quantized LM head", () =>
         native.addWeight("output.weight", dtype, bytes, config.vocabSize, config.hiddenSize, nativeFormat(opts.quant!)));
       decodeWeightBytes += matrixBytes(opts.quant, config.vocabSize, config.hiddenSize);
     } else if (config.tieWordEmbeddings) {
       native.aliasWeight("output.weight", "token_embd.weight");
-      decodeWeightBytes += matrixBytes(opts.dtype, config.vocabSize, config.hiddenSize);
+      decodeWeightBytes += matrixBytes(embdFormat, config.vocabSize, config.hiddenSize);
     }
     const graph = llamaGraph(config);
     wrapNative("building graph", () => native.setGraph(graph.ops, graph.output));

@@ -63,7 +63,7 @@ export interface NativeModelOptions {
 
 export interface NativeModel {
   /** format: "vector" (f32 norm weights), "f32", "bf16", "q8", "q4-g32|g128|ch[-asym]"; actScale: static int8 activation scale (q8) */
-  addWeight(name: string, dtype: "F32" | "F16" | "BF16", bytes: Uint8Array, rows: number, cols: number, format: string, actScale?: number): void;
+  addWeight(name: string, dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0", bytes: Uint8Array, rows: number, cols: number, format: string, actScale?: number): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */
@@ -122,6 +122,7 @@ export interface Addon {
   formatLayout(format: string, rows: number, cols: number): StoredWeightMeta;
   /** Decodes out.length values of ggml type `typeId` from `bytes` (exactly their size) into `out` (src/formats/gguf-dequant.ts). */
   ggmlDequantize(typeId: number, bytes: Uint8Array, out: Float32Array): Float32Array;
+  ggmlQuantize(type: "q4_0" | "q8_0", data: Float32Array, rows: number, cols: number): Uint8Array;
 }
 
 let cached: Addon | undefined;

@@ -70,7 +70,7 @@ export interface ModelFlags {
   syntheticSeed?: string;
 }
 
-const MODEL_HELP = "Hugging Face model directory, a saved quantized model (lowbit quantize), or synthetic:<shape> (seeded random weights: synthetic:tinyllama-1.1b, synthetic:tiny); default: the embedded tinycode-7m";
+const MODEL_HELP = "Hugging Face model directory, a llama.cpp .gguf file, a saved quantized model (lowbit quantize), or synthetic:<shape> (seeded random weights: synthetic:tinyllama-1.1b, synthetic:tiny); default: the embedded tinycode-7m";
 const SEED_HELP = "weight seed of a synthetic: model (default 42)";
 
 export { MODEL_HELP, SEED_HELP };

@@ -9,8 +9,11 @@
  *   lowbit info       [--model DIR]
  *   lowbit eval humaneval [--model DIR] [--quant F] [--limit N] [--samples N] [--out FILE.jsonl] (docs/EVAL.md)
  *   lowbit eval perplexity (same as lowbit perplexity)
+ *   lowbit convert    --model SRC --out FILE.gguf --type f32|f16|bf16|q8_0|q4_0
+ *   lowbit synth      --shape tinyllama-1.1b|llama2-7b --type q4_0|q8_0|f16 --out FILE.gguf [--seed S]
  *
- * --model takes a Hugging Face directory or a saved quantized model (quantize --out).
+ * --model takes a Hugging Face directory, a .gguf file, synthetic:<shape> or a
+ * saved quantized model (quantize --out).
  */
 import { Command, CommanderError } from "commander";
 import { LowbitError } from "../errors.js";
@@ -18,6 +21,7 @@ import { LLM } from "../llm.js";
 import { addon } from "../native.js";
 import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
 import { registerGenerate } from "./generate.js";
+import { registerConvert } from "./convert.js";
 import { registerEval } from "./eval.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerQuantEval } from "./quant-eval.js";
@@ -93,6 +97,7 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
   registerQuantize(program, io, setCode);
   registerInfo(program, io, setCode);
   registerEval(program, io, setCode);
+  registerConvert(program, io, setCode);
   // `bench` lives in bench/ (a separate module) and registers here the same way.
   return program;
 }

@@ -10,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import { loadConfig, type LlamaConfig } from "../config.js";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
 import { openSafetensorsDir, readTensorBytes, type StDtype } from "../formats/safetensors.js";
+import type { GgufValue } from "../formats/gguf-types.js";
+import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
 import { Tokenizer } from "../tokenizer.js";
 import type { TensorSpec } from "./llama.js";
 
@@ -28,9 +30,25 @@ export interface ModelSource {
    * anything native is allocated); returns the largest tensor's size in bytes.
    */
   check(specs: readonly TensorSpec[]): number;
-  /** One tensor's raw little-endian bytes, in `scratch` when it is large enough. */
-  read(spec: TensorSpec, scratch?: Buffer): { bytes: Uint8Array; dtype: StDtype };
+  /**
+   * One tensor's raw little-endian bytes, in `scratch` when it is large enough.
+   * A ggml block type (GGUF Q4_0 / Q8_0) comes as it is only when `format`
+   * (the native format it goes into) holds it unchanged, else as f32.
+   */
+  read(spec: TensorSpec, scratch?: Buffer, opts?: { format?: string }): { bytes: Uint8Array; dtype: SourceDtype };
+  /**
+   * The native format a tensor keeps when no quantization is requested
+   * (a GGUF Q4_0 matrix stays q4_0); undefined: the compute dtype.
+   */
+  preferredFormat?(spec: TensorSpec): string | undefined;
+  /** the tokenizer as GGUF `tokenizer.*` metadata for a vocabulary of vocabSize ids (GGUF export) */
+  tokenizerMetadata(vocabSize: number): [string, GgufValue][];
+  /** compute dtype when none is asked for (default bf16; f32 for GGUF F32/F16 files, which bf16 would round) */
+  readonly defaultDtype?: "f32" | "bf16";
 }
+
+/** dtypes of tensor bytes handed to the native side */
+export type SourceDtype = StDtype | "Q4_0" | "Q8_0";
 
 /** A Hugging Face Llama directory: config.json, tokenizer.json, safetensors (single or sharded). */
 export function hfSource(dir: string): ModelSource {
@@ -62,6 +80,7 @@ export function hfSource(dir: string): ModelSource {
       }
       return max;
     },
+    tokenizerMetadata: (vocabSize) => ggufTokenizerMetadata(dir, { vocabSize }),
     read(spec, scratch) {
       const t = info(spec);
       return { bytes: readTensorBytes(t, scratch), dtype: t.dtype };

@@ -18,6 +18,7 @@
 import type { LlamaConfig } from "../config.js";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
 import type { StDtype } from "../formats/safetensors.js";
+import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
 import { Tokenizer } from "../tokenizer.js";
 import { llamaTensors, type TensorSpec } from "./llama.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./source.js";
@@ -35,6 +36,11 @@ export const SYNTHETIC_SHAPES: Readonly<Record<string, Shape>> = {
   "tinyllama-1.1b": {
     hiddenSize: 2048, intermediateSize: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4, headDim: 64, vocabSize: 32000,
     ropeTheta: 10000, rmsNormEps: 1e-5, maxPositionEmbeddings: 2048, tieWordEmbeddings: false,
+  },
+  /** Llama-2-7B: 6.7B parameters, 13.5 GB in bf16 */
+  "llama2-7b": {
+    hiddenSize: 4096, intermediateSize: 11008, nLayers: 32, nHeads: 32, nKvHeads: 32, headDim: 128, vocabSize: 32000,
+    ropeTheta: 10000, rmsNormEps: 1e-5, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
   },
   /** a few million parameters, for fast tests (vocab past the tokenizer's, like TinyLlama) */
   tiny: {
@@ -168,5 +174,6 @@ export function syntheticSource(model: string, seed = DEFAULT_SYNTHETIC_SEED): M
       return max;
     },
     read: (spec, scratch) => ({ bytes: syntheticTensor(spec, seed, scratch), dtype }),
+    tokenizerMetadata: (vocabSize) => ggufTokenizerMetadata(EMBEDDED_MODEL_DIR, { vocabSize }),
   };
 }

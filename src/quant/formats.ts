@@ -80,3 +80,8 @@ export function matrixBytes(q: QuantFormat | "f32" | "bf16", rows: number, cols:
   // w4a8: one scale (f32 or int32) per group; w4a16: scale and offset
   return (rows * kp) / 2 + rows * (kp / group) * (q.startsWith("w4a8") ? 4 : 8);
 }
+
+/** llama.cpp block formats: every matrix is quantized, embedding and LM head included, as in a GGUF file. */
+export function isGgmlQuant(q: string): boolean {
+  return q === "q4_0" || q === "q8_0";
+}

@@ -1,0 +1,90 @@
+/**
+ * GGUF export commands (docs/GGUF.md):
+ *
+ *   lowbit convert --model SRC --out FILE.gguf --type f32|f16|bf16|q8_0|q4_0
+ *       SRC: a Hugging Face directory, a .gguf file or synthetic:<shape>
+ *   lowbit synth --shape tinyllama-1.1b|llama2-7b|tiny --type q4_0|q8_0|f16|... --out FILE.gguf [--seed S]
+ *       a random-weight model of a real shape with a valid tokenizer, for
+ *       speed comparisons with llama.cpp on shapes bigger than the shipped models
+ */
+import type { Command } from "commander";
+import cliProgress from "cli-progress";
+import { statSync } from "node:fs";
+import { InvalidOptionError } from "../errors.js";
+import { checkGgufOutType, exportGguf, GGUF_OUT_TYPES } from "../formats/gguf-export.js";
+import { DEFAULT_MODEL_DIR } from "../llm.js";
+import { openModelSource } from "../loader.js";
+import type { ModelSource } from "../models/source.js";
+import { SYNTHETIC_PREFIX, SYNTHETIC_SHAPES } from "../models/synthetic.js";
+import { intOpt, type CliIO } from "./generate.js";
+
+interface ExportFlags {
+  out?: string;
+  type?: string;
+  json?: boolean;
+}
+
+function writeFile(source: ModelSource, f: ExportFlags, io: CliIO, what: string): number {
+  if (f.out === undefined || f.out.trim() === "") throw new InvalidOptionError("--out FILE.gguf is required");
+  const type = checkGgufOutType(f.type);
+  const bar = !f.json && io.errIsTTY
+    ? new cliProgress.SingleBar({ stream: process.stderr, format: `${what} |{bar}| {value}/{total} tensors | {duration_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
+    : null;
+  const t0 = performance.now();
+  try {
+    const r = exportGguf(source, f.out, type, {
+      onTensor: (i, n) => {
+        if (!bar) return;
+        if (i === 0) bar.start(n, 0);
+        bar.update(i + 1);
+      },
+    });
+    bar?.stop();
+    const seconds = (performance.now() - t0) / 1000;
+    if (f.json) io.out(JSON.stringify({ out: f.out, type, bytes: r.size, tensors: r.tensors.size, seconds, source: source.origin }) + "\n");
+    else io.out(`wrote    ${f.out} (${type}, ${(r.size / 1048576).toFixed(1)} MiB, ${r.tensors.size} tensors) in ${seconds.toFixed(1)} s\nsource   ${source.origin}\n`);
+  } finally {
+    bar?.stop();
+  }
+  return 0;
+}
+
+export function registerConvert(program: Command, io: CliIO, setCode: (c: number) => void): void {
+  program
+    .command("convert")
+    .description("write a model as a llama.cpp GGUF file")
+    .option("--model <src>", "Hugging Face directory, .gguf file or synthetic:<shape> (default: the embedded model)")
+    .option("--out <file>", "output .gguf file")
+    .option("--type <type>", `tensor type: ${GGUF_OUT_TYPES.join(", ")}`)
+    .option("--json", "print one JSON object")
+    .action((flags: ExportFlags & { model?: string }) => {
+      const src = flags.model ?? DEFAULT_MODEL_DIR;
+      if (src.trim() === "") throw new InvalidOptionError("--model is empty");
+      if (statSyncSafe(src)?.isDirectory() && statSyncSafe(`${src}/model.lowbit.safetensors`)) {
+        throw new InvalidOptionError(`${src} is a lowbit saved model; convert its source checkpoint instead`);
+      }
+      setCode(writeFile(openModelSource(src), flags, io, "convert"));
+    });
+  program
+    .command("synth")
+    .description("write a random-weight GGUF model of a real shape (for benchmarks)")
+    .option("--shape <name>", `one of ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`)
+    .option("--seed <n>", "weights seed (default 42)")
+    .option("--out <file>", "output .gguf file")
+    .option("--type <type>", `tensor type: ${GGUF_OUT_TYPES.join(", ")}`)
+    .option("--json", "print one JSON object")
+    .action((flags: ExportFlags & { shape?: string; seed?: string }) => {
+      if (flags.shape === undefined) throw new InvalidOptionError(`--shape is required: one of ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`);
+      const seed = flags.seed !== undefined ? intOpt("--seed", flags.seed, 0, 2 ** 31 - 1) : undefined;
+      const source = openModelSource(SYNTHETIC_PREFIX + flags.shape, seed !== undefined ? { seed } : {});
+      setCode(writeFile(source, flags, io, "synth"));
+    });
+}
+
+function statSyncSafe(p: string) {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
+  }
+}

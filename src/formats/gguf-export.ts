@@ -1,0 +1,81 @@
+/**
+ * Writes a model source (a Hugging Face directory, a synthetic model) as a
+ * llama.cpp GGUF file: `general.*` / `llama.*` keys, the tokenizer, and every
+ * tensor in the output type, with attn_q / attn_k rows permuted into
+ * llama.cpp's rotary layout (gguf-rope.ts). Tensors are produced one at a
+ * time while the file is written, so memory stays near one tensor.
+ *
+ *   f32 | f16 | bf16   every matrix in that type (bf16 sources copy exactly)
+ *   q8_0 | q4_0        every matrix, token_embd and output included, in
+ *                      ggml's blocks of 32 (ggml's reference quantizers), as
+ *                      `llama-quantize --pure` would write it
+ * Norm weights are always F32, as llama.cpp's converter writes them.
+ */
+import type { LlamaConfig } from "../config.js";
+import { InvalidOptionError } from "../errors.js";
+import { llamaTensors, type TensorSpec } from "../models/llama.js";
+import type { ModelSource } from "../models/source.js";
+import { addon } from "../native.js";
+import { toF32 } from "../quant/tensors.js";
+import { f32ToHalfBytes } from "./f16.js";
+import { ggufConfigMetadata, GGUF_FILE_TYPES } from "./gguf-config.js";
+import { permuteRopeRows } from "./gguf-rope.js";
+import type { GgufValue } from "./gguf-types.js";
+import { writeGguf, type GgufWriteResult, type GgufWriteTensor } from "./gguf-write.js";
+
+export const GGUF_OUT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0"] as const;
+export type GgufOutType = (typeof GGUF_OUT_TYPES)[number];
+
+export function checkGgufOutType(t: unknown): GgufOutType {
+  if (typeof t !== "string" || !(GGUF_OUT_TYPES as readonly string[]).includes(t)) {
+    throw new InvalidOptionError(`--type must be one of ${GGUF_OUT_TYPES.join(", ")}; got ${JSON.stringify(t)}`);
+  }
+  return t as GgufOutType;
+}
+
+export interface GgufExportOptions {
+  /** general.name (default: the source's name) */
+  name?: string;
+  /** called after each tensor is written */
+  onTensor?: (index: number, count: number, name: string) => void;
+}
+
+/** Writes `source` to `out` as a GGUF file of `type`. */
+export function exportGguf(source: ModelSource, out: string, type: GgufOutType, opts: GgufExportOptions = {}): GgufWriteResult {
+  const config = source.config;
+  const specs = llamaTensors(config);
+  const scratch = Buffer.allocUnsafe(source.check(specs));
+  const ggmlType = type.toUpperCase() as keyof typeof GGUF_FILE_TYPES;
+  const metadata: [string, GgufValue][] = [
+    ...ggufConfigMetadata(config, opts.name ?? source.name, ggmlType),
+    ...source.tokenizerMetadata(config.vocabSize),
+  ];
+  const tensors: GgufWriteTensor[] = specs.map((s, i) => {
+    const tType = s.kind === "norm" ? "F32" : ggmlType;
+    return {
+      name: s.name,
+      dims: s.kind === "norm" ? [s.cols] : [s.cols, s.rows],
+      type: tType,
+      write: (emit) => {
+        emit(tensorBytes(source, config, s, tType, scratch));
+        opts.onTensor?.(i, specs.length, s.name);
+      },
+    };
+  });
+  return writeGguf(out, { metadata, tensors });
+}
+
+/** One tensor's bytes in the output type, q/k rows in llama.cpp's order. */
+function tensorBytes(source: ModelSource, c: LlamaConfig, s: TensorSpec, type: string, scratch: Buffer): Uint8Array {
+  const { bytes, dtype } = source.read(s, scratch);
+  let out: Uint8Array;
+  if (type === "BF16" && dtype === "BF16") out = bytes;
+  else {
+    const x = toF32(bytes, dtype);
+    if (type === "F32") out = new Uint8Array(x.buffer);
+    else if (type === "F16" || type === "BF16") out = f32ToHalfBytes(x, type);
+    else out = addon().ggmlQuantize(type === "Q4_0" ? "q4_0" : "q8_0", x, s.rows, s.cols);
+  }
+  const heads = s.name.endsWith(".attn_q.weight") ? c.nHeads : s.name.endsWith(".attn_k.weight") ? c.nKvHeads : 0;
+  return heads ? permuteRopeRows(out, s.rows, out.length / s.rows, heads, "toGguf") : out;
+}

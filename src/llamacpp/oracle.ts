@@ -1,0 +1,89 @@
+/**
+ * llama.cpp through node-llama-cpp (a devDependency: its prebuilt CPU
+ * binaries, nothing compiled or downloaded), for the GGUF agreement tests and
+ * the side-by-side benchmark. Imported dynamically: lowbit itself runs
+ * without it, and a missing package is a clear LowbitError.
+ */
+import { NativeError } from "../errors.js";
+
+type NodeLlamaCpp = typeof import("node-llama-cpp");
+type Llama = Awaited<ReturnType<NodeLlamaCpp["getLlama"]>>;
+type LlamaModel = Awaited<ReturnType<Llama["loadModel"]>>;
+
+let llamaPromise: Promise<Llama> | undefined;
+
+/** The shared llama.cpp instance (CPU only, prebuilt binaries only). */
+export async function llamaCpp(): Promise<Llama> {
+  llamaPromise ??= (async () => {
+    let mod: NodeLlamaCpp;
+    try {
+      mod = await import("node-llama-cpp");
+    } catch (e) {
+      throw new NativeError(`node-llama-cpp is not installed (npm install --save-dev node-llama-cpp): ${(e as Error).message}`, { cause: e });
+    }
+    return mod.getLlama({ build: "never", gpu: false, logLevel: mod.LlamaLogLevel.error });
+  })();
+  return llamaPromise;
+}
+
+export interface LlamaCppRun {
+  /** greedy continuation */
+  ids: number[];
+  /** next-token probabilities after the prompt (the full softmax, temperature 1) */
+  probs: Map<number, number>;
+}
+
+/** A GGUF model loaded in llama.cpp with one sequence of `contextSize` tokens. */
+export class LlamaCppModel {
+  private constructor(readonly model: LlamaModel, private readonly ctx: Awaited<ReturnType<LlamaModel["createContext"]>>) {}
+
+  /**
+   * `kvCache`: "F32" keeps keys and values in f32 like lowbit's cache (for
+   * agreement tests); llama.cpp's default is F16 (for benchmarks).
+   */
+  static async load(path: string, opts: { threads: number; contextSize?: number; batchSize?: number; kvCache?: "F32" | "F16" }): Promise<LlamaCppModel> {
+    const llama = await llamaCpp();
+    const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    const ctx = await model.createContext({
+      contextSize: opts.contextSize ?? 512,
+      threads: opts.threads,
+      ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+      ...(opts.kvCache ? { experimentalKvCacheKeyType: opts.kvCache, experimentalKvCacheValueType: opts.kvCache } : {}),
+      ...(opts.kvCache === "F32" ? { flashAttention: false } : {}),
+    });
+    return new LlamaCppModel(model, ctx);
+  }
+
+  tokenize(text: string): number[] {
+    return [...this.model.tokenize(text, false)];
+  }
+
+  /** Greedy continuation of `ids` for `n` tokens from an empty cache. */
+  async greedy(ids: readonly number[], n: number): Promise<LlamaCppRun> {
+    const seq = this.ctx.getSequence();
+    try {
+      const out: number[] = [];
+      let probs = new Map<number, number>();
+      // the first token with the probabilities (a Map over the vocabulary), the rest without
+      for await (const r of seq.evaluateWithMetadata([...ids] as never, { probabilities: true }, { temperature: 0 })) {
+        probs = r.probabilities as Map<number, number>;
+        out.push(r.token as number);
+        break;
+      }
+      if (n > 1 && out.length) {
+        for await (const tok of seq.evaluate([out[0]!] as never, { temperature: 0 })) {
+          out.push(tok as number);
+          if (out.length >= n) break;
+        }
+      }
+      return { ids: out.slice(0, n), probs };
+    } finally {
+      seq.dispose();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.ctx.dispose();
+    await this.model.dispose();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * A GGUF file of the llama architecture as a model source: config from the
+ * `llama.*` keys, the tokenizer stored in the file, tensors read one at a time
+ * into the loader's reused scratch buffer (never the V8 heap; see loader.ts).
+ *
+ * Tensor types (docs/GGUF.md "Loading"):
+ *   F32, F16, BF16   handed over as they are (the compute dtype, or --quant)
+ *   Q4_0, Q8_0       repacked bit-exactly into the native q4_0 / q8_0 formats,
+ *                    which compute like llama.cpp's CPU backend
+ *   other types      dequantized to f32 and requantized to q8_0 (or --quant)
+ * attn_q / attn_k rows are put back into the Hugging Face rotary layout
+ * (gguf-rope.ts), so a GGUF file and its HF original run identically.
+ */
+import { basename } from "node:path";
+import { configFromGguf } from "../formats/gguf-config.js";
+import { dequantizeGgml } from "../formats/gguf-dequant.js";
+import { openGguf, readTensorBytes, type GgufFile, type GgufTensorInfo } from "../formats/gguf.js";
+import { tokenizerFromGguf } from "../formats/gguf-tokenizer.js";
+import { permuteRopeRows } from "../formats/gguf-rope.js";
+import { WeightsFormatError } from "../errors.js";
+import type { LlamaConfig } from "../config.js";
+import type { TensorSpec } from "./llama.js";
+import type { ModelSource, SourceDtype } from "./source.js";
+
+/** ggml types handed to the native side as they are. */
+const PASS: Record<string, SourceDtype> = { F32: "F32", F16: "F16", BF16: "BF16", Q4_0: "Q4_0", Q8_0: "Q8_0" };
+/** native formats that hold a ggml block type without conversion */
+const NATIVE_BLOCK_FORMAT: Record<string, string> = { Q4_0: "q4_0", Q8_0: "q8_0" };
+
+export function isGgufPath(model: string): boolean {
+  return /\.gguf$/i.test(model);
+}
+
+export function ggufSource(path: string): ModelSource {
+  const file = openGguf(path);
+  const config = configFromGguf(file);
+  const tokenizer = tokenizerFromGguf(file);
+  const info = (s: TensorSpec) => tensorInfo(file, s);
+  const embdType = file.tensors.get("token_embd.weight")?.typeName;
+  return {
+    name: basename(path).replace(/\.gguf$/i, ""),
+    defaultDtype: embdType === "F32" || embdType === "F16" ? "f32" : "bf16",
+    origin: path,
+    config,
+    tokenizer: tokenizer.vocabSize < config.vocabSize ? tokenizer.withPaddedVocab(config.vocabSize) : tokenizer,
+    check(specs) {
+      let max = 0;
+      for (const s of specs) {
+        const t = info(s);
+        const want = s.kind === "norm" ? [s.cols] : [s.cols, s.rows];
+        if (t.dims.length !== want.length || t.dims.some((v, i) => v !== want[i])) {
+          throw new WeightsFormatError(`${path}: tensor '${s.name}' has ggml dims [${t.dims}], expected [${want}] from its llama.* metadata`);
+        }
+        if (s.kind === "norm" && t.typeName !== "F32" && !PASS[t.typeName]) {
+          throw new WeightsFormatError(`${path}: norm tensor '${s.name}' has type ${t.typeName}; expected F32, F16 or BF16`);
+        }
+        // a dequantized tensor needs its f32 size
+        max = Math.max(max, t.nbytes, PASS[t.typeName] ? 0 : t.nelements * 4);
+      }
+      return max;
+    },
+    // the file's own tokenizer keys, as they are
+    tokenizerMetadata: () => [...file.metadata].filter(([k]) => k.startsWith("tokenizer.")),
+    preferredFormat(spec) {
+      const t = info(spec);
+      if (spec.kind === "norm" || PASS[t.typeName] && !NATIVE_BLOCK_FORMAT[t.typeName]) return undefined;
+      return NATIVE_BLOCK_FORMAT[t.typeName] ?? "q8_0";
+    },
+    read(spec, scratch, opts) {
+      const t = info(spec);
+      let bytes: Uint8Array = readTensorBytes(file, t, scratch);
+      let dtype = PASS[t.typeName];
+      const block = dtype === "Q4_0" || dtype === "Q8_0";
+      if (!dtype || (block && NATIVE_BLOCK_FORMAT[t.typeName] !== opts?.format)) {
+        bytes = new Uint8Array(dequantizeGgml(t.type, bytes, t.nelements).buffer);
+        dtype = "F32";
+      }
+      return { bytes: unpermute(config, spec, bytes), dtype };
+    },
+  };
+}
+
+function tensorInfo(file: GgufFile, s: TensorSpec): GgufTensorInfo {
+  const t = file.tensors.get(s.name);
+  if (!t) throw new WeightsFormatError(`${file.path}: tensor '${s.name}' is missing`);
+  return t;
+}
+
+/** attn_q / attn_k back into the HF rotary row order. */
+function unpermute(c: LlamaConfig, spec: TensorSpec, bytes: Uint8Array): Uint8Array {
+  const heads = spec.name.endsWith(".attn_q.weight") ? c.nHeads : spec.name.endsWith(".attn_k.weight") ? c.nKvHeads : 0;
+  if (!heads) return bytes;
+  return permuteRopeRows(bytes, spec.rows, bytes.length / spec.rows, heads, "toHf");
+}
