@@ -73,7 +73,7 @@ test("bench row: bytes per token (weights + KV at the mean decode position) and 
   const model = { config: { nLayers: 2, nKvHeads: 1, headDim: 64 }, decodeWeightBytes: 10_000_000 } as unknown as LLM;
   const o = { genTokens: 32 } as CoreBenchOptions;
   const samples = { ttft: [20, 30, 25], tpot: [1, 2, 1.5], ovh: [0.1, 0.2, 0.15] };
-  const row = makeRow(o, { name: "m", dir: "d" }, "bf16", 2, 100, model, samples, 20);
+  const row = makeRow(o, { name: "m", dir: "d" }, "bf16", 2, { label: "100", tokens: 100 }, model, samples, 20);
   const kv = 1024 * (100 + 16);
   assert.equal(row.kvBytesPerToken, kv);
   assert.equal(row.ttftMs.median, 25);

@@ -3,13 +3,12 @@
  * prompt length, with the machine's read bandwidth measured in the same run
  * so decode can be compared with its memory-bound limit.
  */
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { LLM, type LoadOptions } from "../llm.js";
 import type { ComputeDtype } from "../loader.js";
 import type { QuantFormat } from "../quant/formats.js";
 import { addon } from "../native.js";
+import { caseIds, mean, type PromptCase } from "./prompts.js";
+import { checkRepeat, type RepeatCheck } from "./soundness.js";
 import { summarize, type Summary } from "./stats.js";
 
 /**
@@ -36,15 +35,18 @@ export interface CoreBenchOptions {
   models: BenchModel[];
   formats: BenchFormat[];
   threads: number[];
-  promptLengths: number[];
+  /** prompt settings (prompts.ts: promptCases) */
+  prompts: PromptCase[];
   genTokens: number;
   reps: number;
   /**
-   * "each" (default): one unmeasured run before every prompt length;
-   * "once": one unmeasured run per loaded model with the shortest prompt
+   * "each" (default): unmeasured runs before every prompt setting;
+   * "once": only once per loaded model with the first prompt setting
    * (for models whose long prefill takes many seconds).
    */
   warmup?: "each" | "once";
+  /** unmeasured runs per warm-up (default 1; 0: none) */
+  warmupRuns?: number;
   /**
    * Load every format of a model at once and alternate them within each
    * repetition (rep 1: A, B, C; rep 2: A, B, C; ...), so machine drift hits
@@ -52,17 +54,24 @@ export interface CoreBenchOptions {
    * memory of all formats together.
    */
   interleave?: boolean;
+  /** measure the first configuration again at the end (soundness.ts) */
+  recheck?: boolean;
   /** lines saved with the report and printed under its tables */
   notes?: string[];
-  onProgress?: (label: string) => void;
+  /** before every generation (done of total) and before every load (done unchanged) */
+  onProgress?: (label: string, done: number, total: number) => void;
 }
 
 export interface CoreBenchRow {
   model: string;
   format: BenchFormat;
   threads: number;
+  /** the prompt setting: "32", "humaneval (164)" */
+  prompt: string;
+  /** prompt tokens (the mean over a setting's prompts) */
   promptTokens: number;
   genTokens: number;
+  /** per repetition: the mean over the setting's prompts */
   ttftMs: Summary;
   tpotMs: Summary;
   promptTokPerS: number;
@@ -84,18 +93,9 @@ export interface CoreBenchReport {
   node: string;
   bandwidthGBs: Record<number, number>;
   rows: CoreBenchRow[];
+  /** the first configuration measured again at the end */
+  rechecks?: RepeatCheck[];
   notes?: string[];
-}
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-export const BENCH_PROMPT_FILE = join(ROOT, "src", "bench", "prompt.py.txt");
-
-/** Deterministic code prompt of exactly n tokens (the shipped Python file, repeated if needed). */
-export function benchPromptIds(model: LLM, n: number): number[] {
-  const base = model.encode(readFileSync(BENCH_PROMPT_FILE, "utf8"));
-  const ids: number[] = [];
-  while (ids.length < n) ids.push(...base);
-  return ids.slice(0, n);
 }
 
 export function measureBandwidth(threads: number): number {
@@ -103,17 +103,19 @@ export function measureBandwidth(threads: number): number {
   return addon().measureBandwidth(threads, 1024, 5);
 }
 
-const clock = (ms: number) => `${Math.floor(ms / 60000)}m${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}s`;
+export const clock = (ms: number) => `${Math.floor(ms / 60000)}m${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}s`;
 
+/** One value per repetition (each the mean over a prompt setting's prompts). */
 export interface Samples {
   ttft: number[];
   tpot: number[];
   ovh: number[];
 }
 
-export function makeRow(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, L: number, model: LLM, s: Samples, bw: number): CoreBenchRow {
+export function makeRow(o: Pick<CoreBenchOptions, "genTokens">, m: BenchModel, format: BenchFormat, threads: number, prompt: { label: string; tokens: number }, model: LLM, s: Samples, bw: number): CoreBenchRow {
   const c = model.config;
   const tp = summarize(s.tpot), tt = summarize(s.ttft);
+  const L = prompt.tokens;
   // K and V, f32, every layer, at the mean decode position
   const kvBytes = 2 * c.nLayers * c.nKvHeads * c.headDim * 4 * (L + o.genTokens / 2);
   const bytes = model.decodeWeightBytes + kvBytes;
@@ -121,6 +123,7 @@ export function makeRow(o: CoreBenchOptions, m: BenchModel, format: BenchFormat,
     model: m.name,
     format,
     threads,
+    prompt: prompt.label,
     promptTokens: L,
     genTokens: o.genTokens,
     ttftMs: tt,
@@ -135,33 +138,81 @@ export function makeRow(o: CoreBenchOptions, m: BenchModel, format: BenchFormat,
   };
 }
 
-async function timedGenerate(model: LLM, ids: number[], genTokens: number, into?: Samples): Promise<void> {
-  model.resetCache();
-  const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false });
+/** A prompt setting tokenized for one model. */
+interface Prepared {
+  c: PromptCase;
+  ids: number[][];
+  tokens: number;
+}
+
+const prepare = (model: LLM, c: PromptCase): Prepared => {
+  const ids = caseIds(c, (t) => model.encode(t));
+  return { c, ids, tokens: mean(ids.map((x) => x.length)) };
+};
+
+/** One run of a prompt setting: every prompt once; the means go into `into` (warm-up: none). */
+async function timedCase(model: LLM, p: Prepared, genTokens: number, into?: Samples, each?: () => void): Promise<void> {
+  const tt: number[] = [], tp: number[] = [], ov: number[] = [];
+  for (const ids of p.ids) {
+    each?.();
+    model.resetCache();
+    const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false });
+    tt.push(g.timings.ttftMs);
+    tp.push(g.timings.tpotMs);
+    ov.push(g.timings.overheadMsPerToken);
+  }
   if (!into) return;
-  into.ttft.push(g.timings.ttftMs);
-  into.tpot.push(g.timings.tpotMs);
-  into.ovh.push(g.timings.overheadMsPerToken);
+  into.ttft.push(mean(tt));
+  into.tpot.push(mean(tp));
+  into.ovh.push(mean(ov));
+}
+
+/** Generations a run will make (for the progress bar). */
+export function coreBenchTotal(o: CoreBenchOptions): number {
+  const w = o.warmupRuns ?? 1;
+  const perModel = o.prompts.reduce((a, c) => a + c.count * o.reps, 0);
+  const warm = o.warmup === "once" && !o.interleave ? w : o.prompts.length * w;
+  const recheck = o.recheck ? w + o.prompts[0]!.count * o.reps : 0;
+  return o.models.length * o.threads.length * o.formats.length * (perModel + warm) + recheck;
+}
+
+class Progress {
+  done = 0;
+  constructor(private readonly o: CoreBenchOptions, private readonly total: number, private readonly t0 = performance.now()) {}
+  say(label: string): void {
+    this.o.onProgress?.(`[${clock(performance.now() - this.t0)}] ${label}`, this.done, this.total);
+  }
+  tick(label: string): () => void {
+    return () => {
+      this.done++;
+      this.say(label);
+    };
+  }
 }
 
 /** All formats of one model loaded together, alternated within each repetition. */
-async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], t0: number): Promise<void> {
+async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], pr: Progress): Promise<void> {
+  const w = o.warmupRuns ?? 1;
   for (const m of o.models)
     for (const threads of o.threads) {
       const loaded: LLM[] = [];
       try {
         for (const [i, format] of o.formats.entries()) {
-          o.onProgress?.(`[${clock(performance.now() - t0)}] ${m.name} t=${threads} loading ${format} (${i + 1}/${o.formats.length})`);
+          pr.say(`${m.name} t=${threads} loading ${format} (${i + 1}/${o.formats.length})`);
           loaded.push(await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) }));
         }
-        for (const L of o.promptLengths) {
+        for (const c of o.prompts) {
+          const prepared = loaded.map((model) => prepare(model, c));
           const samples = o.formats.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
-          for (let r = 0; r <= o.reps; r++)
+          for (let r = 1 - w; r <= o.reps; r++)
             for (const [i, model] of loaded.entries()) {
-              o.onProgress?.(`[${clock(performance.now() - t0)}] ${m.name} t=${threads} prompt=${L} run ${r}/${o.reps} ${o.formats[i]}`);
-              await timedGenerate(model, benchPromptIds(model, L), o.genTokens, r === 0 ? undefined : samples[i]);
+              const label = `${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${o.formats[i]}`;
+              const p = prepared[i]!;
+              await timedCase(model, r <= 0 ? { ...p, ids: p.ids.slice(0, 1) } : p, o.genTokens, r <= 0 ? undefined : samples[i], pr.tick(label));
             }
-          for (const [i, model] of loaded.entries()) rows.push(makeRow(o, m, o.formats[i]!, threads, L, model, samples[i]!, bandwidthGBs[threads]!));
+          for (const [i, model] of loaded.entries()) {
+            rows.push(makeRow(o, m, o.formats[i]!, threads, { label: c.label, tokens: prepared[i]!.tokens }, model, samples[i]!, bandwidthGBs[threads]!));
+          }
         }
       } finally {
         for (const model of loaded) await model.dispose();
@@ -169,45 +220,55 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
     }
 }
 
+/** One model loaded in one format: warm-up(s) and the measured repetitions of each prompt setting. */
+async function runLoaded(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, cases: PromptCase[], pr: Progress, bw: number): Promise<CoreBenchRow[]> {
+  const w = o.warmupRuns ?? 1;
+  const once = o.warmup === "once";
+  const step = `${m.name} ${format} t=${threads}`;
+  pr.say(`${step} loading`);
+  const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
+  const rows: CoreBenchRow[] = [];
+  try {
+    for (const [k, c] of cases.entries()) {
+      const p = prepare(model, c);
+      const warm = once ? (k === 0 ? w : 0) : w;
+      for (let r = 0; r < warm; r++) await timedCase(model, { ...p, ids: p.ids.slice(0, 1) }, o.genTokens, undefined, pr.tick(`${step} prompt ${c.label} warm-up`));
+      const samples: Samples = { ttft: [], tpot: [], ovh: [] };
+      for (let r = 1; r <= o.reps; r++) await timedCase(model, p, o.genTokens, samples, pr.tick(`${step} prompt ${c.label} run ${r}/${o.reps}`));
+      rows.push(makeRow(o, m, format, threads, { label: c.label, tokens: p.tokens }, model, samples, bw));
+    }
+  } finally {
+    await model.dispose();
+  }
+  return rows;
+}
+
 export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport> {
   const bandwidthGBs: Record<number, number> = {};
   for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
   const rows: CoreBenchRow[] = [];
-  if (o.interleave) {
-    await runInterleaved(o, bandwidthGBs, rows, performance.now());
-    for (const t of o.threads) bandwidthGBs[t] = Math.max(bandwidthGBs[t]!, measureBandwidth(t));
-    return { date: new Date().toISOString(), cpu: addon().cpuInfo(), node: process.version, bandwidthGBs, rows, ...(o.notes?.length ? { notes: o.notes } : {}) };
-  }
-  const once = o.warmup === "once";
-  const configs = o.models.length * o.formats.length * o.threads.length;
-  const t0 = performance.now();
-  let done = 0;
-  for (const m of o.models) {
-    for (const format of o.formats) {
-      for (const threads of o.threads) {
-        const step = `[${++done}/${configs} ${clock(performance.now() - t0)}] ${m.name} ${format} t=${threads}`;
-        o.onProgress?.(`${step} loading`);
-        const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
-        try {
-          if (once) {
-            o.onProgress?.(`${step} warm-up`);
-            await timedGenerate(model, benchPromptIds(model, Math.min(...o.promptLengths)), o.genTokens);
-          }
-          for (const L of o.promptLengths) {
-            const ids = benchPromptIds(model, L);
-            const samples: Samples = { ttft: [], tpot: [], ovh: [] };
-            for (let r = once ? 1 : 0; r <= o.reps; r++) {
-              o.onProgress?.(`${step} prompt=${L} run ${r}/${o.reps}`);
-              await timedGenerate(model, ids, o.genTokens, r === 0 ? undefined : samples); // r = 0: warm-up
-            }
-            rows.push(makeRow(o, m, format, threads, L, model, samples, bandwidthGBs[threads]!));
-          }
-        } finally {
-          await model.dispose();
-        }
-      }
-    }
+  const pr = new Progress(o, coreBenchTotal(o));
+  if (o.interleave) await runInterleaved(o, bandwidthGBs, rows, pr);
+  else
+    for (const m of o.models)
+      for (const format of o.formats)
+        for (const threads of o.threads) rows.push(...(await runLoaded(o, m, format, threads, o.prompts, pr, bandwidthGBs[threads]!)));
+  let rechecks: RepeatCheck[] | undefined;
+  if (o.recheck && rows.length) {
+    const first = rows[0]!;
+    const m = o.models[0]!;
+    const [again] = await runLoaded({ ...o, warmup: "each" }, m, o.formats[0]!, o.threads[0]!, [o.prompts[0]!], pr, bandwidthGBs[o.threads[0]!]!);
+    const label = `${first.model} ${first.format} t=${first.threads} prompt ${first.prompt}`;
+    rechecks = [checkRepeat(label, "ttftMs", first.ttftMs, again!.ttftMs), checkRepeat(label, "tpotMs", first.tpotMs, again!.tpotMs)];
   }
   for (const t of o.threads) bandwidthGBs[t] = Math.max(bandwidthGBs[t]!, measureBandwidth(t));
-  return { date: new Date().toISOString(), cpu: addon().cpuInfo(), node: process.version, bandwidthGBs, rows, ...(o.notes?.length ? { notes: o.notes } : {}) };
+  return {
+    date: new Date().toISOString(),
+    cpu: addon().cpuInfo(),
+    node: process.version,
+    bandwidthGBs,
+    rows,
+    ...(rechecks ? { rechecks } : {}),
+    ...(o.notes?.length ? { notes: o.notes } : {}),
+  };
 }

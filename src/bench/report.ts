@@ -1,10 +1,21 @@
 /** Markdown rendering of the core benchmark. */
 import { fmt, fmtSummary } from "./stats.js";
-import type { CoreBenchReport } from "./core.js";
+import type { BenchFormat, CoreBenchReport, CoreBenchRow } from "./core.js";
+import { repeatChecksMarkdown } from "./soundness.js";
+
+/** "32", or "humaneval (164), mean 143 tokens" */
+export function promptCell(x: Pick<CoreBenchRow, "prompt" | "promptTokens">): string {
+  const label = x.prompt ?? String(x.promptTokens);
+  return label === String(x.promptTokens) ? label : `${label}, mean ${fmt(x.promptTokens, 0)} tok`;
+}
+
+export function machineLine(r: Pick<CoreBenchReport, "cpu" | "node" | "date">): string {
+  return `Machine: ${r.cpu.physicalCores} physical cores, kernels \`${r.cpu.kernels}\` (${r.cpu.features}); Node ${r.node}; ${r.date}`;
+}
 
 export function coreBenchMarkdown(r: CoreBenchReport): string {
   const lines: string[] = [];
-  lines.push(`Machine: ${r.cpu.physicalCores} physical cores, kernels \`${r.cpu.kernels}\` (${r.cpu.features}); Node ${r.node}; ${r.date}`);
+  lines.push(machineLine(r));
   lines.push("");
   lines.push(
     "Read bandwidth (same run, 1 GiB buffer, best of 5): " +
@@ -16,25 +27,25 @@ export function coreBenchMarkdown(r: CoreBenchReport): string {
   for (const x of r.rows) {
     const mb = (x.weightBytesPerToken + x.kvBytesPerToken) / 1e6;
     lines.push(
-      `| ${x.model} | ${x.format} | ${x.threads} | ${x.promptTokens} | ${fmtSummary(x.ttftMs)} | ${fmt(x.promptTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.genTokPerS, 0)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% | ${fmt(x.overheadMs, 3)} (${fmt((x.overheadMs / x.tpotMs.median) * 100, 1)}%) |`,
+      `| ${x.model} | ${x.format} | ${x.threads} | ${promptCell(x)} | ${fmtSummary(x.ttftMs)} | ${fmt(x.promptTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.genTokPerS, 0)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% | ${fmt(x.overheadMs, 3)} (${fmt((x.overheadMs / x.tpotMs.median) * 100, 1)}%) |`,
     );
   }
+  if (r.rechecks?.length) lines.push("", repeatChecksMarkdown(r.rechecks));
   return lines.join("\n");
 }
 
-
-/** Speedups of each format over bf16 (same model, threads and prompt length). */
-export function speedupMarkdown(r: CoreBenchReport): string {
+/** Speedups of each format over `baseline` (same model, threads and prompt setting). */
+export function speedupMarkdown(r: CoreBenchReport, baseline: BenchFormat = "bf16"): string {
   const lines = [
-    "| model | format | threads | prompt | TTFT ms | TTFT speedup vs bf16 | TPOT ms | TPOT speedup vs bf16 | MB weights/token | MB read/token | GB/s | % of bandwidth |",
+    `| model | format | threads | prompt | TTFT ms | TTFT speedup vs ${baseline} | TPOT ms | TPOT speedup vs ${baseline} | MB weights/token | MB read/token | GB/s | % of bandwidth |`,
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const x of r.rows) {
-    const base = r.rows.find((b) => b.model === x.model && b.format === "bf16" && b.threads === x.threads && b.promptTokens === x.promptTokens);
-    if (!base || x.format === "f32") continue;
+    const base = r.rows.find((b) => b.model === x.model && b.format === baseline && b.threads === x.threads && (b.prompt ?? b.promptTokens) === (x.prompt ?? x.promptTokens));
+    if (!base || (x.format === "f32" && baseline !== "f32")) continue;
     const mb = (x.weightBytesPerToken + x.kvBytesPerToken) / 1e6;
     lines.push(
-      `| ${x.model} | ${x.format} | ${x.threads} | ${x.promptTokens} | ${fmt(x.ttftMs.median)} | ${fmt(base.ttftMs.median / x.ttftMs.median, 2)}x | ${fmt(x.tpotMs.median, 2)} | ${fmt(base.tpotMs.median / x.tpotMs.median, 2)}x | ${fmt(x.weightBytesPerToken / 1e6)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% |`,
+      `| ${x.model} | ${x.format} | ${x.threads} | ${promptCell(x)} | ${fmt(x.ttftMs.median)} | ${fmt(base.ttftMs.median / x.ttftMs.median, 2)}x | ${fmt(x.tpotMs.median, 2)} | ${fmt(base.tpotMs.median / x.tpotMs.median, 2)}x | ${fmt(x.weightBytesPerToken / 1e6)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% |`,
     );
   }
   if (r.notes?.length) lines.push("", ...r.notes.map((n) => `Note: ${n}`));

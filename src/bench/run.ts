@@ -1,16 +1,20 @@
 /**
- * `npm run bench`: the core-runtime benchmark on the embedded tinycode-7m and,
+ * `npm run bench`: the project's standard sets, on the same code as
+ * `lowbit bench` (src/cli/bench.ts): the core-runtime benchmark on the embedded tinycode-7m and,
  * when present, ../shared/models/tinycode-100m (or $LOWBIT_MODELS/tinycode-100m);
  * the quantized formats on both; and the TinyLlama-1.1B-shaped synthetic model.
  *
  *   node dist/src/bench/run.js [--set all|core|quant|synthetic] [--reps N] [--quick]
- *     [--formats bf16,w8a8,...] [--prompts 32,1024] [--threads N] [--out FILE.json] [--interleave]
+ *     [--formats bf16,w8a8,...] [--prompts 32,1024|humaneval] [--threads N] [--out FILE.json] [--interleave]
+ *     [--no-recheck]
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { InvalidOptionError } from "../errors.js";
-import { DEFAULT_MODEL_DIR } from "../llm.js";
-import { runCoreBench, type BenchFormat, type BenchModel, type CoreBenchOptions } from "./core.js";
+import { runCoreBench, type BenchFormat, type CoreBenchOptions } from "./core.js";
+import { defaultBenchModels } from "./options.js";
+import { benchProgress } from "./progress.js";
+import { parsePromptSpecs, promptCases } from "./prompts.js";
 import { coreBenchMarkdown, speedupMarkdown } from "./report.js";
 import { QUANT_FORMATS } from "../quant/formats.js";
 import { syntheticBenchSet } from "./synthetic.js";
@@ -38,22 +42,21 @@ function pick(formats: BenchFormat[]): BenchFormat[] {
   return kept;
 }
 
-export function sharedModelsDir(): string | undefined {
-  const candidates = [process.env.LOWBIT_MODELS, join(DEFAULT_MODEL_DIR, "..", "..", "..", "shared", "models")];
-  return candidates.find((d): d is string => !!d && existsSync(d));
-}
-
-function realModels(): BenchModel[] {
-  const models = [{ name: "tinycode-7m", dir: DEFAULT_MODEL_DIR }];
-  const shared = sharedModelsDir();
-  if (shared && existsSync(join(shared, "tinycode-100m"))) models.unshift({ name: "tinycode-100m", dir: join(shared, "tinycode-100m") });
-  else console.error("note: tinycode-100m not found (set LOWBIT_MODELS); benchmarking the embedded model only");
+function realModels() {
+  const warnings: string[] = [];
+  const models = defaultBenchModels(warnings);
+  for (const w of warnings) console.error(`note: ${w}`);
   return models;
 }
 
 async function runSet(o: CoreBenchOptions, out: string, speedups: boolean): Promise<void> {
-  const report = await runCoreBench(o);
-  process.stderr.write("\r\x1b[K");
+  const progress = benchProgress({ tty: !!process.stderr.isTTY, lines: true });
+  let report;
+  try {
+    report = await runCoreBench({ ...o, onProgress: progress.update });
+  } finally {
+    progress.stop();
+  }
   writeFileSync(out, JSON.stringify(report, null, 2) + "\n");
   console.log(coreBenchMarkdown(report));
   if (speedups) console.log("\n" + speedupMarkdown(report));
@@ -73,13 +76,14 @@ async function main(): Promise<void> {
   const out = resolve(arg("--out") ?? `docs/bench/${set === "all" ? "core" : set}.json`);
   const outFor = (name: string) => (set === "all" ? out.replace(/core\.json$/, `${name}.json`) : out);
   const common = {
-    promptLengths: intList("--prompts", quick ? [32] : [32, 1024]),
+    prompts: promptCases(parsePromptSpecs(arg("--prompts") ?? (quick ? "32" : "32,1024"))),
     genTokens: 32,
     reps,
     // --interleave: all formats of a model loaded together and alternated within each
     // repetition (side-by-side ratios; needs the memory of every format at once)
     interleave: process.argv.includes("--interleave"),
-    onProgress: (l: string) => process.stderr.write(`\r\x1b[K${l}`),
+    // measure the first configuration again at the end and compare (soundness.ts)
+    recheck: !process.argv.includes("--no-recheck"),
   };
   mkdirSync(dirname(out), { recursive: true });
   const models = set === "synthetic" ? [] : realModels();

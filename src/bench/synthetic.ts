@@ -11,7 +11,8 @@ import type { BenchFormat, BenchModel } from "./core.js";
 
 export const SYNTHETIC_BENCH_SHAPE = "tinyllama-1.1b";
 /** SmoothQuant calibration for the synthetic model: enough to exercise it, cheap on a 1.1B f32 model */
-const CALIBRATION = { calibSamples: 4, calibTokens: 128 };
+export const SYNTHETIC_CALIBRATION = { calibSamples: 4, calibTokens: 128 };
+const CALIBRATION = SYNTHETIC_CALIBRATION;
 
 /** The set, its formats narrowed by `pick` (the --formats flag). */
 export function syntheticBenchSet(pick: (all: BenchFormat[]) => BenchFormat[] = (all) => all): { models: BenchModel[]; formats: BenchFormat[]; notes: string[] } {

@@ -10,6 +10,7 @@
  *   lowbit eval humaneval [--model DIR] [--quant F] [--limit N] [--samples N] [--out FILE.jsonl] (docs/EVAL.md)
  *   lowbit eval perplexity (same as lowbit perplexity)
  *   lowbit convert    --model SRC --out FILE.gguf --type f32|f16|bf16|q8_0|q4_0
+ *   lowbit bench      [--model M,..] [--quant F,..] [--prompts 32,1024|humaneval] [--vs-llamacpp] [--plot F.svg] [...]
  *   lowbit synth      --shape tinyllama-1.1b|llama2-7b --type q4_0|q8_0|f16 --out FILE.gguf [--seed S]
  *
  * --model takes a Hugging Face directory, a .gguf file, synthetic:<shape> or a
@@ -21,6 +22,7 @@ import { LLM } from "../llm.js";
 import { addon } from "../native.js";
 import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
 import { registerGenerate } from "./generate.js";
+import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
 import { registerEval } from "./eval.js";
 import { registerPerplexity } from "./perplexity.js";
@@ -98,7 +100,7 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
   registerInfo(program, io, setCode);
   registerEval(program, io, setCode);
   registerConvert(program, io, setCode);
-  // `bench` lives in bench/ (a separate module) and registers here the same way.
+  registerBench(program, io, setCode);
   return program;
 }
 

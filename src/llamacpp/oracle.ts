@@ -41,17 +41,31 @@ export class LlamaCppModel {
    * `kvCache`: "F32" keeps keys and values in f32 like lowbit's cache (for
    * agreement tests); llama.cpp's default is F16 (for benchmarks).
    */
-  static async load(path: string, opts: { threads: number; contextSize?: number; batchSize?: number; kvCache?: "F32" | "F16" }): Promise<LlamaCppModel> {
+  static async load(path: string, opts: { threads: number; contextSize?: number; batchSize?: number; kvCache?: "F32" | "F16"; exactThreads?: boolean }): Promise<LlamaCppModel> {
     const llama = await llamaCpp();
     const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
     const ctx = await model.createContext({
       contextSize: opts.contextSize ?? 512,
-      threads: opts.threads,
+      // exactThreads: never fewer (node-llama-cpp may otherwise lower a context's threads when others run)
+      threads: opts.exactThreads ? { ideal: opts.threads, min: opts.threads } : opts.threads,
       ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
       ...(opts.kvCache ? { experimentalKvCacheKeyType: opts.kvCache, experimentalKvCacheValueType: opts.kvCache } : {}),
       ...(opts.kvCache === "F32" ? { flashAttention: false } : {}),
     });
     return new LlamaCppModel(model, ctx);
+  }
+
+  /** The context's settings as node-llama-cpp resolved them (for benchmark notes). */
+  settings(): { threads: number; batchSize: number; contextSize: number; flashAttention: "auto" | boolean } {
+    return { threads: this.ctx.idealThreads, batchSize: this.ctx.batchSize, contextSize: this.ctx.contextSize, flashAttention: this.ctx.flashAttention };
+  }
+
+  private seq: ReturnType<Awaited<ReturnType<LlamaModel["createContext"]>>["getSequence"]> | undefined;
+
+  /** The context's one sequence, kept across calls (benchmarks clear its history before each run). */
+  sequence() {
+    this.seq ??= this.ctx.getSequence();
+    return this.seq;
   }
 
   tokenize(text: string): number[] {
@@ -83,6 +97,7 @@ export class LlamaCppModel {
   }
 
   async dispose(): Promise<void> {
+    this.seq?.dispose();
     await this.ctx.dispose();
     await this.model.dispose();
   }

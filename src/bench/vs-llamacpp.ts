@@ -1,0 +1,203 @@
+/**
+ * lowbit and llama.cpp side by side on the same GGUF file (`lowbit bench
+ * --vs-llamacpp`). For every model and GGUF type the file is written once
+ * (gguf-cache.ts), lowbit loads it (LLM.load) and llama.cpp loads it in child
+ * processes (llamacpp-worker.ts), one per libuv pool setting; all stay loaded
+ * while their configurations run. Within every repetition each prompt runs on
+ * every engine in turn, the engine order rotating from one repetition to the
+ * next, so drift of a shared machine hits all engines alike.
+ *
+ * TTFT and TPOT are defined alike on both sides (prompt evaluation to the
+ * first generated token; mean time per token after it, greedy), timed inside
+ * the process that runs the model.
+ */
+import { statSync } from "node:fs";
+import type { GgufOutType } from "../formats/gguf-export.js";
+import { LLM } from "../llm.js";
+import { addon } from "../native.js";
+import { InvalidOptionError } from "../errors.js";
+import type { BenchModel } from "./core.js";
+import { clock } from "./core.js";
+import { alternate, type TimedEngine } from "./alternate.js";
+import { ensureGguf } from "./gguf-cache.js";
+import { LlamaCppWorker, type LlamaCppSettings } from "./llamacpp-client.js";
+import { caseIds, maxPromptTokens, mean, type PromptCase } from "./prompts.js";
+import { checkRepeat, type RepeatCheck } from "./soundness.js";
+import { summarize, type Summary } from "./stats.js";
+
+/** A llama.cpp worker setting: Node's default libuv pool, or UV_THREADPOOL_SIZE=n. */
+export interface LlamaCppVariant {
+  engine: string;
+  uvThreadpoolSize?: number;
+}
+
+export const LOWBIT_ENGINE = "lowbit";
+export const DEFAULT_LLAMACPP_VARIANTS: LlamaCppVariant[] = [
+  { engine: "llama.cpp" },
+  { engine: "llama.cpp UV_THREADPOOL_SIZE=1", uvThreadpoolSize: 1 },
+];
+
+export interface VsOptions {
+  models: BenchModel[];
+  ggufTypes: GgufOutType[];
+  threads: number[];
+  prompts: PromptCase[];
+  genTokens: number;
+  reps: number;
+  /** unmeasured runs of each engine before each prompt setting (its first prompt) */
+  warmupRuns: number;
+  /** where the GGUF files are cached */
+  cacheDir: string;
+  variants?: LlamaCppVariant[];
+  /** measure the first configuration again at the end (soundness.ts) */
+  recheck?: boolean;
+  notes?: string[];
+  onProgress?: (label: string, done: number, total: number) => void;
+}
+
+export interface VsRow {
+  model: string;
+  ggufType: GgufOutType;
+  threads: number;
+  engine: string;
+  prompt: string;
+  /** mean prompt tokens over the setting's prompts */
+  promptTokens: number;
+  genTokens: number;
+  /** per repetition: the mean over the setting's prompts */
+  ttftMs: Summary;
+  tpotMs: Summary;
+  /** prompt tokens / median TTFT (llama-bench's pp) */
+  ppTokPerS: number;
+  /** 1 / median TPOT (llama-bench's tg) */
+  tgTokPerS: number;
+  /** matrix weight bytes read per decode step (lowbit's count, the same file for every engine) */
+  weightBytesPerToken: number;
+  /** mean over prompts of the greedy tokens equal to lowbit's before the first difference (first measured repetition) */
+  sameGreedyTokens: number;
+}
+
+export interface VsFile {
+  model: string;
+  ggufType: GgufOutType;
+  path: string;
+  bytes: number;
+  made: boolean;
+}
+
+export interface VsReport {
+  date: string;
+  cpu: ReturnType<ReturnType<typeof addon>["cpuInfo"]>;
+  node: string;
+  engines: string[];
+  llamaCpp: LlamaCppSettings[];
+  files: VsFile[];
+  rows: VsRow[];
+  rechecks?: RepeatCheck[];
+  notes?: string[];
+}
+
+/** Generations a run makes (progress bar). */
+export function vsTotal(o: VsOptions): number {
+  const e = 1 + (o.variants ?? DEFAULT_LLAMACPP_VARIANTS).length;
+  const perGroup = o.prompts.reduce((a, c) => a + e * (o.warmupRuns + c.count * o.reps), 0);
+  const recheck = o.recheck ? e * (o.warmupRuns + o.prompts[0]!.count * o.reps) : 0;
+  return o.models.length * o.ggufTypes.length * o.threads.length * perGroup + recheck;
+}
+
+/** Every prompt setting of one file at one thread count, all engines alternating. */
+async function runGroup(o: VsOptions, m: BenchModel, type: GgufOutType, path: string, threads: number, cases: PromptCase[], tick: (label: string, counts?: boolean) => void, settings: LlamaCppSettings[]): Promise<VsRow[]> {
+  const variants = o.variants ?? DEFAULT_LLAMACPP_VARIANTS;
+  const where = `${m.name} ${type} t=${threads}`;
+  tick(`${where} loading lowbit`);
+  const lowbit = await LLM.load(path, { threads });
+  const workers: LlamaCppWorker[] = [];
+  try {
+    const prepared = cases.map((c) => ({ c, ids: caseIds(c, (t) => lowbit.encode(t)) }));
+    const longest = Math.max(...prepared.map((p) => maxPromptTokens(p.ids)));
+    if (longest + o.genTokens > lowbit.contextLength) {
+      throw new InvalidOptionError(`${m.name}: prompts of ${longest} tokens + ${o.genTokens} generated exceed its context of ${lowbit.contextLength} tokens`);
+    }
+    for (const v of variants) {
+      tick(`${where} loading ${v.engine}`);
+      const w = LlamaCppWorker.start({ label: v.engine, ...(v.uvThreadpoolSize !== undefined ? { uvThreadpoolSize: v.uvThreadpoolSize } : {}) });
+      workers.push(w);
+      // node-llama-cpp's default batch (512 = llama.cpp's default ubatch); context for the longest run
+      settings.push(await w.load({ path, threads, contextSize: longest + o.genTokens + 16, batchSize: 512 }));
+    }
+    const engines: TimedEngine[] = [
+      {
+        name: LOWBIT_ENGINE,
+        run: async (ids, gen) => {
+          lowbit.resetCache();
+          const g = await lowbit.generate(ids, { maxNewTokens: gen, temperature: 0, stopAtEos: false });
+          return { ttftMs: g.timings.ttftMs, tpotMs: g.timings.tpotMs, ids: g.ids };
+        },
+      },
+      ...workers.map((w, i): TimedEngine => ({ name: variants[i]!.engine, run: (ids, gen) => w.run(ids, gen) })),
+    ];
+    const rows: VsRow[] = [];
+    for (const { c, ids } of prepared) {
+      const res = await alternate(engines, ids, {
+        reps: o.reps,
+        warmupRuns: o.warmupRuns,
+        genTokens: o.genTokens,
+        onRun: (x) => tick(`${where} prompt ${c.label} ${x.warmup ? "warm-up" : `run ${x.rep}/${o.reps}`}${ids.length > 1 && !x.warmup ? ` #${x.prompt + 1}` : ""} ${x.engine}`, true),
+      });
+      const tokens = mean(ids.map((x) => x.length));
+      engines.forEach((e, k) => {
+        const tt = summarize(res.ttftMs[k]!), tp = summarize(res.tpotMs[k]!);
+        rows.push({
+          model: m.name, ggufType: type, threads, engine: e.name, prompt: c.label, promptTokens: tokens, genTokens: o.genTokens,
+          ttftMs: tt, tpotMs: tp, ppTokPerS: (tokens / tt.median) * 1000, tgTokPerS: 1000 / tp.median,
+          weightBytesPerToken: lowbit.decodeWeightBytes, sameGreedyTokens: mean(res.sameTokens[k]!),
+        });
+      });
+    }
+    return rows;
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+    await lowbit.dispose();
+  }
+}
+
+export async function runVsLlamaCpp(o: VsOptions): Promise<VsReport> {
+  const total = vsTotal(o);
+  const t0 = performance.now();
+  let done = 0;
+  const say = (label: string) => o.onProgress?.(`[${clock(performance.now() - t0)}] ${label}`, done, total);
+  const tick = (label: string, counts = false) => {
+    if (counts) done++;
+    say(label);
+  };
+  const files: VsFile[] = [];
+  const rows: VsRow[] = [];
+  const settings: LlamaCppSettings[] = [];
+  for (const m of o.models)
+    for (const type of o.ggufTypes) {
+      say(`${m.name} ${type}: GGUF file`);
+      const f = ensureGguf(o.cacheDir, m.dir, m.name, type, { onTensor: (i, n) => say(`${m.name}: writing ${type} GGUF, tensor ${i + 1}/${n}`) });
+      files.push({ model: m.name, ggufType: type, path: f.path, bytes: statSync(f.path).size, made: f.made });
+      for (const threads of o.threads) rows.push(...(await runGroup(o, m, type, f.path, threads, o.prompts, tick, settings)));
+    }
+  let rechecks: RepeatCheck[] | undefined;
+  if (o.recheck && rows.length) {
+    const first = rows.filter((r) => r.model === rows[0]!.model && r.ggufType === rows[0]!.ggufType && r.threads === rows[0]!.threads && r.prompt === rows[0]!.prompt);
+    const again = await runGroup(o, o.models[0]!, o.ggufTypes[0]!, files[0]!.path, o.threads[0]!, [o.prompts[0]!], (l, counts) => tick(`recheck: ${l}`, counts), []);
+    rechecks = first.flatMap((a, k) => {
+      const label = `${a.model} ${a.ggufType} t=${a.threads} prompt ${a.prompt}, ${a.engine}`;
+      return [checkRepeat(label, "ttftMs", a.ttftMs, again[k]!.ttftMs), checkRepeat(label, "tpotMs", a.tpotMs, again[k]!.tpotMs)];
+    });
+  }
+  return {
+    date: new Date().toISOString(),
+    cpu: addon().cpuInfo(),
+    node: process.version,
+    engines: [LOWBIT_ENGINE, ...(o.variants ?? DEFAULT_LLAMACPP_VARIANTS).map((v) => v.engine)],
+    llamaCpp: settings.filter((s, i) => settings.findIndex((t) => JSON.stringify(t) === JSON.stringify(s)) === i),
+    files,
+    rows,
+    ...(rechecks ? { rechecks } : {}),
+    ...(o.notes?.length ? { notes: o.notes } : {}),
+  };
+}

@@ -1,0 +1,76 @@
+/** Markdown rendering of `lowbit bench --vs-llamacpp` (vs-llamacpp.ts). */
+import { machineLine, promptCell } from "./report.js";
+import { repeatChecksMarkdown } from "./soundness.js";
+import { fmt, fmtSummary } from "./stats.js";
+import { LOWBIT_ENGINE, type VsReport, type VsRow } from "./vs-llamacpp.js";
+
+/** llama-bench's own numbers on this machine (2 threads), for orientation. */
+export const LLAMA_BENCH_REFERENCE =
+  "llama-bench's own reference numbers on this machine (2 threads, its defaults): tinycode-100m Q4_0 pp512 1351 tok/s, tg128 488 tok/s; " +
+  "Q8_0 pp512 1135, tg128 263; TinyLlama-1.1B-shaped Q4_0 pp512 121, tg128 50.";
+
+const key = (r: VsRow) => `${r.model}|${r.ggufType}|${r.threads}|${r.prompt}`;
+
+/** Rows grouped by configuration (model, type, threads, prompt), in report order. */
+export function vsConfigs(r: VsReport): VsRow[][] {
+  const groups = new Map<string, VsRow[]>();
+  for (const x of r.rows) {
+    const k = key(x);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(x);
+  }
+  return [...groups.values()];
+}
+
+/** lowbit's tok/s over another engine's (> 1: lowbit faster). */
+export function speedRatio(lowbit: VsRow, other: VsRow): { pp: number; tg: number } {
+  return { pp: lowbit.ppTokPerS / other.ppTokPerS, tg: lowbit.tgTokPerS / other.tgTokPerS };
+}
+
+export function vsMarkdown(r: VsReport): string {
+  const lines = [machineLine(r), ""];
+  lines.push("GGUF files: " + r.files.map((f) => `${f.model} ${f.ggufType} ${fmt(f.bytes / 1048576)} MiB (${f.made ? "written now" : "cached"}: \`${f.path}\`)`).join("; "));
+  lines.push("");
+  lines.push("| model | type | threads | prompt | gen | engine | TTFT ms median (min-max) | pp tok/s | TPOT ms median (min-max) | tg tok/s | weights GB/s | same greedy tokens |");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const x of r.rows) {
+    lines.push(
+      `| ${x.model} | ${x.ggufType} | ${x.threads} | ${promptCell(x)} | ${x.genTokens} | ${x.engine} | ${fmtSummary(x.ttftMs)} | ${fmt(x.ppTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.tgTokPerS, 0)} | ${fmt(x.weightBytesPerToken / x.tpotMs.median / 1e6)} | ${x.engine === LOWBIT_ENGINE ? "-" : `${fmt(x.sameGreedyTokens, 1)}/${x.genTokens}`} |`,
+    );
+  }
+  const others = r.engines.filter((e) => e !== LOWBIT_ENGINE);
+  lines.push("", "Speed ratio lowbit / llama.cpp (tokens per second; above 1: lowbit faster):", "");
+  lines.push(`| model | type | threads | prompt | ${others.map((e) => `pp vs ${e} | tg vs ${e}`).join(" | ")} |`);
+  lines.push(`|---|---|---|---|${others.map(() => "---|---|").join("")}`);
+  for (const g of vsConfigs(r)) {
+    const lb = g.find((x) => x.engine === LOWBIT_ENGINE);
+    if (!lb) continue;
+    const cells = others.map((e) => {
+      const o = g.find((x) => x.engine === e);
+      if (!o) return "- | -";
+      const s = speedRatio(lb, o);
+      return `${fmt(s.pp, 2)}x | ${fmt(s.tg, 2)}x`;
+    });
+    lines.push(`| ${lb.model} | ${lb.ggufType} | ${lb.threads} | ${promptCell(lb)} | ${cells.join(" | ")} |`);
+  }
+  if (r.rechecks?.length) lines.push("", repeatChecksMarkdown(r.rechecks));
+  const notes = [...(r.notes ?? []), ...vsNotes(r)];
+  lines.push("", ...notes.map((n) => `Note: ${n}`));
+  return lines.join("\n");
+}
+
+/** What a reader needs to know to trust (or not) the comparison. */
+export function vsNotes(r: VsReport): string[] {
+  const s = r.llamaCpp[0];
+  return [
+    "Both engines run the same GGUF file at the same thread count; within every repetition each prompt runs on every engine in turn (the order rotating per repetition). " +
+      "TTFT = prompt evaluation up to the first generated token (cache cleared before, not timed); TPOT = mean time per generated token after the first; greedy; " +
+      "each measured in the process that runs the model. pp tok/s = prompt tokens / median TTFT, tg tok/s = 1000 / median TPOT (llama-bench's pp and tg; llama-bench " +
+      "times prompt processing without sampling and generation from an empty prompt, so its numbers are not the same measurement).",
+    "llama.cpp: node-llama-cpp's prebuilt CPU binaries in a child Node process per setting: Node's default libuv pool (4 threads) and UV_THREADPOOL_SIZE=1. " +
+      (s ? `Context settings: batch ${s.batchSize}, flash attention ${String(s.flashAttention)}, ${s.threads} threads; ` : "") +
+      "KV cache F16 (llama.cpp's default); lowbit keeps an f32 KV cache.",
+    "weights GB/s = matrix weight bytes per decode step (lowbit's count for this file) / median TPOT; same greedy tokens = mean over prompts of the leading generated tokens identical to lowbit's (first repetition).",
+    LLAMA_BENCH_REFERENCE,
+  ];
+}

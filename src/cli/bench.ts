@@ -1,0 +1,122 @@
+/**
+ * `lowbit bench`: TTFT / TPOT / tokens per second of lowbit's formats, or of
+ * lowbit and llama.cpp side by side on the same GGUF file (--vs-llamacpp).
+ * Markdown on stdout, a progress bar on stderr, optional JSON and SVG chart.
+ *
+ *   lowbit bench [--model M1,M2] [--quant bf16,w8a8,...] [--baseline bf16] [--threads 2]
+ *                [--prompts 32,1024|humaneval] [--limit N] [--gen 32] [--warmup 1] [--reps 5]
+ *                [--interleave] [--json F.json] [--plot F.svg] [--no-recheck] [--preliminary]
+ *   lowbit bench --vs-llamacpp [--model ...] [--gguf-types q4_0,q8_0] [--gguf-dir DIR] [...]
+ */
+import type { Command } from "commander";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { addon } from "../native.js";
+import { runCoreBench, type CoreBenchReport } from "../bench/core.js";
+import { benchPlan, DEFAULT_BENCH_FORMATS, DEFAULT_GGUF_TYPES, type BenchFlags, type BenchPlan } from "../bench/options.js";
+import { coreChart, vsChart } from "../bench/plot-data.js";
+import { renderChart } from "../bench/plot.js";
+import { benchProgress } from "../bench/progress.js";
+import { promptCases } from "../bench/prompts.js";
+import { coreBenchMarkdown, speedupMarkdown } from "../bench/report.js";
+import { SYNTHETIC_CALIBRATION } from "../bench/synthetic.js";
+import { runVsLlamaCpp, type VsReport } from "../bench/vs-llamacpp.js";
+import { vsMarkdown } from "../bench/vs-report.js";
+import type { CliIO } from "./generate.js";
+
+const PRELIMINARY = "Preliminary: measured on a shared machine while other work ran on the same cores; expect noise.";
+
+function writeOut(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
+}
+
+function header(plan: BenchPlan): string[] {
+  return plan.preliminary ? [`**${PRELIMINARY}**`, ""] : [];
+}
+
+async function runFormats(plan: BenchPlan, io: CliIO, onProgress: (l: string, d: number, t: number) => void): Promise<CoreBenchReport> {
+  const report = await runCoreBench({
+    // a synthetic model calibrates SmoothQuant on a few short texts (its weights are random anyway)
+    models: plan.models.map((m) => (m.dir.startsWith("synthetic:") ? { ...m, options: SYNTHETIC_CALIBRATION } : m)),
+    formats: plan.formats,
+    threads: plan.threads,
+    prompts: promptCases(plan.prompts),
+    genTokens: plan.genTokens,
+    reps: plan.reps,
+    warmupRuns: plan.warmupRuns,
+    interleave: plan.interleave,
+    recheck: plan.recheck,
+    ...(plan.preliminary ? { notes: [PRELIMINARY] } : {}),
+    onProgress,
+  });
+  return report;
+}
+
+export async function runBench(flags: BenchFlags, io: CliIO): Promise<number> {
+  const plan = benchPlan(flags, addon().cpuInfo().physicalCores);
+  for (const w of plan.warnings) io.err(`note: ${w}\n`);
+  const progress = benchProgress({ tty: io.errIsTTY, lines: true });
+  let report: CoreBenchReport | VsReport;
+  let markdown: string;
+  try {
+    if (plan.mode === "vs-llamacpp") {
+      const r = await runVsLlamaCpp({
+        models: plan.models,
+        ggufTypes: plan.ggufTypes,
+        threads: plan.threads,
+        prompts: promptCases(plan.prompts),
+        genTokens: plan.genTokens,
+        reps: plan.reps,
+        warmupRuns: plan.warmupRuns,
+        cacheDir: plan.ggufDir,
+        recheck: plan.recheck,
+        ...(plan.preliminary ? { notes: [PRELIMINARY] } : {}),
+        onProgress: progress.update,
+      });
+      report = r;
+      markdown = vsMarkdown(r);
+    } else {
+      const r = await runFormats(plan, io, progress.update);
+      report = r;
+      markdown = coreBenchMarkdown(r) + "\n\n" + speedupMarkdown(r, plan.baseline);
+    }
+  } finally {
+    progress.stop();
+  }
+  io.out([...header(plan), markdown, ""].join("\n"));
+  if (plan.json) {
+    writeOut(plan.json, JSON.stringify(report, null, 2) + "\n");
+    io.out(`JSON: ${plan.json}\n`);
+  }
+  if (plan.plot) {
+    const spec = plan.mode === "vs-llamacpp" ? vsChart(report as VsReport, { preliminary: plan.preliminary }) : coreChart(report as CoreBenchReport, { preliminary: plan.preliminary });
+    writeOut(plan.plot, renderChart(spec));
+    io.out(`chart: ${plan.plot}\n`);
+  }
+  return 0;
+}
+
+export function registerBench(program: Command, io: CliIO, setCode: (c: number) => void): void {
+  program
+    .command("bench")
+    .description("measure TTFT, TPOT and tokens/s of lowbit's formats, or lowbit vs llama.cpp on the same GGUF file")
+    .option("--model <list>", "comma-separated: Hugging Face directories, .gguf files, synthetic:<shape>, or model names (tinycode-7m, tinycode-100m); default: tinycode-100m (when present) and tinycode-7m")
+    .option("--quant <list>", `formats: f32, bf16 and quantized formats, FORMAT+head also quantizes the LM head (default ${DEFAULT_BENCH_FORMATS.join(",")})`)
+    .option("--baseline <format>", "format the speedups are computed against (default bf16 when benchmarked, else the first)")
+    .option("--threads <list>", "thread counts (default: physical cores)")
+    .option("--prompts <list>", "prompt lengths in tokens, or humaneval (each HumanEval prompt once per repetition, TTFT/TPOT averaged over them) (default 32,1024)")
+    .option("--limit <n>", "with --prompts humaneval: the first N problems")
+    .option("--gen <n>", "generated tokens per run (default 32)")
+    .option("--warmup <n>", "unmeasured runs before each prompt setting (default 1)")
+    .option("--reps <n>", "measured repetitions (default 5)")
+    .option("--interleave", "load all formats of a model at once and alternate them within each repetition")
+    .option("--vs-llamacpp", "lowbit and llama.cpp (node-llama-cpp, child processes) alternating on the same GGUF files")
+    .option("--gguf-types <list>", `with --vs-llamacpp: GGUF file types (default ${DEFAULT_GGUF_TYPES.join(",")})`)
+    .option("--gguf-dir <dir>", "with --vs-llamacpp: where GGUF files are cached (default <tmp>/lowbit-bench-gguf)")
+    .option("--no-recheck", "skip measuring the first configuration again at the end (the soundness check)")
+    .option("--json <file>", "also write the report as JSON")
+    .option("--plot <file.svg>", "also draw the results as an SVG chart")
+    .option("--preliminary", "label the results as preliminary (a shared, noisy machine)")
+    .action(async (flags: BenchFlags) => setCode(await runBench(flags, io)));
+}

@@ -1,0 +1,41 @@
+/**
+ * The soundness check on synthetic samples: a repeat whose median lies inside
+ * the first measurement's min-max passes, one outside (or with no samples)
+ * is flagged, with its drift; and the report's verdict line says which.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { checkRepeat, checkRepeatSamples, repeatChecksMarkdown } from "../src/bench/soundness.js";
+import { summarize } from "../src/bench/stats.js";
+
+test("a repeat inside the first min-max passes; its drift is the ratio of medians", () => {
+  const c = checkRepeatSamples("m bf16 t=2 prompt 32", "tpotMs", [10, 11, 12, 13, 14], [11.5, 12.5, 13, 14, 15]);
+  assert.equal(c.within, true);
+  assert.equal(c.first.median, 12);
+  assert.equal(c.again.median, 13);
+  assert.ok(Math.abs(c.drift - (13 / 12 - 1)) < 1e-12);
+});
+
+test("a repeat whose median falls outside the first min-max is flagged, on either side", () => {
+  const slower = checkRepeatSamples("x", "ttftMs", [10, 10.5, 11], [11.2, 11.4, 11.9]);
+  assert.equal(slower.within, false);
+  assert.equal(slower.again.median, 11.4);
+  const faster = checkRepeatSamples("x", "ttftMs", [10, 10.5, 11], [9.1, 9.5, 12]);
+  assert.equal(faster.within, false);
+  assert.ok(faster.drift < 0);
+  // the bounds themselves count as inside
+  assert.equal(checkRepeatSamples("x", "ttftMs", [10, 10.5, 11], [11, 11, 20]).within, true);
+  // no valid samples: not within
+  assert.equal(checkRepeat("x", "ttftMs", summarize([1, 2]), summarize([NaN])).within, false);
+});
+
+test("markdown: one row per check and a warning counting the failures", () => {
+  const ok = checkRepeatSamples("cfg A", "ttftMs", [1, 2, 3], [2, 2, 2]);
+  const bad = checkRepeatSamples("cfg A", "tpotMs", [1, 2, 3], [4, 5, 6]);
+  const md = repeatChecksMarkdown([ok, bad]);
+  assert.match(md, /\| cfg A \| TTFT ms \| 2\.00 \(1\.00-3\.00\) \| 2\.00 \(2\.00-2\.00\) \| \+0\.0% \| yes \|/);
+  assert.match(md, /\| cfg A \| TPOT ms \| 2\.00 \(1\.00-3\.00\) \| 5\.00 \(4\.00-6\.00\) \| \+150\.0% \| \*\*NO\*\* \|/);
+  assert.match(md, /WARNING: 1 of 2 repeats fall outside/);
+  assert.match(repeatChecksMarkdown([ok]), /All repeats fall within/);
+  assert.equal(repeatChecksMarkdown([]), "");
+});

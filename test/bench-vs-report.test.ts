@@ -1,0 +1,53 @@
+/** The --vs-llamacpp markdown of a made-up report: rows, ratios lowbit / llama.cpp, notes. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { speedRatio, vsConfigs, vsMarkdown } from "../src/bench/vs-report.js";
+import { vsTotal } from "../src/bench/vs-llamacpp.js";
+import { coreBenchTotal } from "../src/bench/core.js";
+import { checkRepeatSamples } from "../src/bench/soundness.js";
+import { coreBenchMarkdown, speedupMarkdown } from "../src/bench/report.js";
+import { fakeCoreReport, fakeVsReport } from "./helpers/bench-reports.js";
+
+test("ratios: lowbit tok/s over each llama.cpp variant's, pp and tg", () => {
+  const r = fakeVsReport();
+  const groups = vsConfigs(r);
+  assert.equal(groups.length, 2);
+  const [lb, lc, uv] = groups[0]!;
+  const a = speedRatio(lb!, lc!), b = speedRatio(lb!, uv!);
+  assert.equal(a.pp, 2); // 32 ms / 16 ms
+  assert.ok(Math.abs(a.tg - 1.5) < 1e-12); // 3 ms / 2 ms
+  assert.ok(Math.abs(b.pp - 20 / 16) < 1e-12);
+  assert.ok(Math.abs(b.tg - 1.25) < 1e-12);
+});
+
+test("markdown: a row per engine and configuration, the ratio table, the soundness verdict and notes", () => {
+  const r = fakeVsReport();
+  r.rechecks = [checkRepeatSamples("tinycode-100m q4_0 t=2 prompt 32, lowbit", "tpotMs", [1.9, 2, 2.2], [2.5, 2.6, 2.7])];
+  const md = vsMarkdown(r);
+  assert.match(md, /\| tinycode-100m \| q4_0 \| 2 \| 32 \| 32 \| lowbit \| 16\.0 \(15\.0-17\.0\) \| 2000 \| 2\.00 \(1\.90-2\.20\) \| 500 \| 25\.0 \| - \|/);
+  assert.match(md, /\| tinycode-100m \| q8_0 \| 2 \| 32 \| 32 \| llama\.cpp \| 64\.0 \(60\.0-80\.0\) \| 500 \| 6\.00 \(5\.80-7\.00\) \| 167 \| 8\.3 \| 30\.0\/32 \|/);
+  assert.match(md, /\| tinycode-100m \| q4_0 \| 2 \| 32 \| 2\.00x \| 1\.50x \| 1\.25x \| 1\.25x \|/);
+  assert.match(md, /pp vs llama\.cpp UV_THREADPOOL_SIZE=1/);
+  assert.match(md, /WARNING: 1 of 1 repeats/);
+  assert.match(md, /KV cache F16 \(llama\.cpp's default\)/);
+  assert.match(md, /batch 512, flash attention auto, 2 threads/);
+  assert.match(md, /tinycode-100m Q4_0 pp512 1351 tok\/s, tg128 488 tok\/s/);
+  assert.match(md, /64\.0 MiB \(cached/);
+});
+
+test("formats markdown: humaneval prompt cell with mean tokens, speedups against the chosen baseline", () => {
+  const r = fakeCoreReport();
+  assert.match(coreBenchMarkdown(r), /\| tinycode-7m \| w8a8 \| 2 \| humaneval \(3\), mean 100 tok \| 5\.5 \(5\.0-6\.0\) \| 18182 \|/);
+  assert.match(speedupMarkdown(r, "bf16"), /\| w8a8 \| 2 \| humaneval \(3\), mean 100 tok \| 5\.5 \| 2\.00x \| 0\.28 \| 2\.00x \|/);
+  assert.match(speedupMarkdown(r, "w8a8"), /TTFT speedup vs w8a8.*\n.*\n\| tinycode-7m \| bf16 \| 2 \| humaneval \(3\), mean 100 tok \| 11\.0 \| 0\.50x \|/);
+});
+
+test("progress totals: generations a run makes", () => {
+  const cases = [{ label: "32", spec: { kind: "length" as const, length: 32 }, count: 1 }, { label: "humaneval (3)", spec: { kind: "humaneval" as const, limit: 3 }, count: 3 }];
+  // 2 models x 3 formats x 1 thread x (reps 5 x (1 + 3) prompts + 2 warm-ups) + recheck (1 warm-up + 5)
+  const o = { models: [{ name: "a", dir: "a" }, { name: "b", dir: "b" }], formats: ["bf16", "w8a8", "f32"] as const, threads: [2], prompts: cases, genTokens: 8, reps: 5, recheck: true };
+  assert.equal(coreBenchTotal({ ...o, formats: [...o.formats] }), 2 * 3 * (20 + 2) + 6);
+  assert.equal(coreBenchTotal({ ...o, formats: [...o.formats], warmup: "once", recheck: false }), 2 * 3 * (20 + 1));
+  // vs: 3 engines x (warm-up + reps x prompts) per setting, per model x type x threads, + recheck of the first setting
+  assert.equal(vsTotal({ models: [o.models[0]!], ggufTypes: ["q4_0", "q8_0"], threads: [2], prompts: cases, genTokens: 8, reps: 5, warmupRuns: 1, cacheDir: "/tmp", recheck: true }), 2 * 3 * (1 + 5 + 1 + 15) + 3 * 6);
+});
