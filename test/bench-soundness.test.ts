@@ -39,3 +39,14 @@ test("markdown: one row per check and a warning counting the failures", () => {
   assert.match(repeatChecksMarkdown([ok]), /All repeats fall within/);
   assert.equal(repeatChecksMarkdown([]), "");
 });
+
+test("fewer than 3 repetitions: reported, but no verdict", () => {
+  const c = checkRepeatSamples("one rep", "ttftMs", [10], [10.1]);
+  assert.equal(c.within, false);
+  assert.equal(c.meaningful, false);
+  const md = repeatChecksMarkdown([c, checkRepeatSamples("two reps", "tpotMs", [1, 2], [3, 3])]);
+  assert.match(md, /\| one rep \| TTFT ms \| 10\.00 \(10\.00-10\.00\) \| 10\.10 \(10\.10-10\.10\) \| \+1\.0% \| n\/a \(1 rep\) \|/);
+  assert.match(md, /n\/a \(2 reps\)/);
+  assert.match(md, /No verdict: fewer than 3 repetitions/);
+  assert.equal(checkRepeatSamples("x", "ttftMs", [1, 2, 3], [2]).meaningful, true);
+});

@@ -16,14 +16,18 @@ export interface RepeatCheck {
   again: Summary;
   /** again.median within [first.min, first.max] */
   within: boolean;
+  /** the first measurement has at least MIN_REPS_FOR_CHECK repetitions (a min-max of one or two samples says nothing) */
+  meaningful: boolean;
   /** again.median / first.median - 1 */
   drift: number;
 }
 
+export const MIN_REPS_FOR_CHECK = 3;
+
 /** Compares a repeat measurement with the first one. */
 export function checkRepeat(label: string, metric: RepeatCheck["metric"], first: Summary, again: Summary): RepeatCheck {
   const within = Number.isFinite(again.median) && again.median >= first.min && again.median <= first.max;
-  return { label, metric, first, again, within, drift: again.median / first.median - 1 };
+  return { label, metric, first, again, within, meaningful: first.n >= MIN_REPS_FOR_CHECK, drift: again.median / first.median - 1 };
 }
 
 /** The check on raw samples (tests, and callers that keep samples). */
@@ -34,7 +38,8 @@ export function checkRepeatSamples(label: string, metric: RepeatCheck["metric"],
 /** Markdown: one line per check, and a verdict. */
 export function repeatChecksMarkdown(checks: RepeatCheck[]): string {
   if (checks.length === 0) return "";
-  const bad = checks.filter((c) => !c.within);
+  const judged = checks.filter((c) => c.meaningful);
+  const bad = judged.filter((c) => !c.within);
   const lines = [
     "Soundness: the first configuration measured again at the end (median of the repeat vs min-max of the first measurement):",
     "",
@@ -42,12 +47,14 @@ export function repeatChecksMarkdown(checks: RepeatCheck[]): string {
     "|---|---|---|---|---|---|",
     ...checks.map(
       (c) =>
-        `| ${c.label} | ${c.metric === "ttftMs" ? "TTFT ms" : "TPOT ms"} | ${fmtSummary(c.first, 2)} | ${fmtSummary(c.again, 2)} | ${c.drift >= 0 ? "+" : ""}${fmt(c.drift * 100, 1)}% | ${c.within ? "yes" : "**NO**"} |`,
+        `| ${c.label} | ${c.metric === "ttftMs" ? "TTFT ms" : "TPOT ms"} | ${fmtSummary(c.first, 2)} | ${fmtSummary(c.again, 2)} | ${c.drift >= 0 ? "+" : ""}${fmt(c.drift * 100, 1)}% | ${!c.meaningful ? `n/a (${c.first.n} rep${c.first.n === 1 ? "" : "s"})` : c.within ? "yes" : "**NO**"} |`,
     ),
     "",
-    bad.length === 0
+    judged.length === 0
+      ? `No verdict: fewer than ${MIN_REPS_FOR_CHECK} repetitions give no meaningful min-max.`
+      : bad.length === 0
       ? "All repeats fall within the first measurement's min-max."
-      : `WARNING: ${bad.length} of ${checks.length} repeats fall outside the first measurement's min-max: the machine's speed changed during the run; treat small differences in this report as noise.`,
+      : `WARNING: ${bad.length} of ${judged.length} repeats fall outside the first measurement's min-max: the machine's speed changed during the run; treat small differences in this report as noise.`,
   ];
   return lines.join("\n");
 }
