@@ -124,8 +124,8 @@ Napi::Value GgmlQuantize(const Napi::CallbackInfo& info) {
   const int64_t rows = arg_int(info, 2, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 3, "cols", 1, (int64_t)1 << 40);
   if (cols % kQK) throw Napi::RangeError::New(env, "cols (" + std::to_string(cols) + ") must be a multiple of 32 (GGUF blocks of 32)");
   if ((double)rows * (double)cols != (double)x.ElementLength())
-    throw Napi::RangeError::New(env, "data has " + std::to_string(x.ElementLength()) + " elements, rows * cols = " +
-                                         std::to_string((double)rows * (double)cols));
+    throw Napi::RangeError::New(env, "data has " + std::to_string(x.ElementLength()) + " elements, not rows * cols = " +
+                                         std::to_string(rows) + " * " + std::to_string(cols));
   const int64_t rb = cols / kQK * ggml_block_bytes(t);
   Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * rb));
   for (int64_t j = 0; j < rows; j++) ggml_quantize_row(t, x.Data() + j * cols, cols, out.Data() + j * rb);
