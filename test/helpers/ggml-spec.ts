@@ -149,8 +149,11 @@ export function quantizeAct(x: Float32Array): { q: Int8Array; d: Float32Array; s
 
 /**
  * C[i, j] (only j in [j0, j1), zeros elsewhere) of activations a [m, k] (codes)
- * with block scales ad [m, k / 32] and weights w [n] rows of GGUF blocks:
- * per block acc = fmaf(sumi, fp32(d_w) * d_a, acc).
+ * with block scales ad [m, k / 32] and weights w [n] rows of GGUF blocks, with
+ * d = fp32(d_w) * d_a per block:
+ *   q4_0 (llama.cpp's repacked AVX2 / AVX-512 kernels): acc = fmaf(sumi, d, acc) per block;
+ *   q8_0 (llamafile's tinyBLAS): eight partial sums s[l] over bytes [4l, 4l + 4)
+ *   of each block, s[l] = fmaf(p_l, d, s[l]); C = ((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7)).
  */
 export function matmul(type: GgmlType, a: Int8Array, ad: Float32Array, w: Uint8Array, m: number, n: number, k: number, j0 = 0, j1 = n): Float32Array {
   const nb = k / 32, rb = nb * BLOCK_BYTES[type];
@@ -159,13 +162,17 @@ export function matmul(type: GgmlType, a: Int8Array, ad: Float32Array, w: Uint8A
     const row = w.subarray(j * rb, (j + 1) * rb);
     const blocks = Array.from({ length: nb }, (_, b) => blockCodes(type, row, b));
     for (let i = 0; i < m; i++) {
-      let acc = 0;
+      const parts = type === "q4_0" ? 1 : 8, len = 32 / parts;
+      const s = new Array<number>(parts).fill(0);
       for (let b = 0; b < nb; b++) {
-        let sumi = 0;
-        for (let t = 0; t < 32; t++) sumi += blocks[b]!.q[t]! * a[i * k + b * 32 + t]!;
-        acc = fmaf(sumi, f32(f16Value(blocks[b]!.d) * ad[i * nb + b]!), acc);
+        const d = f32(f16Value(blocks[b]!.d) * ad[i * nb + b]!);
+        for (let l = 0; l < parts; l++) {
+          let p = 0;
+          for (let t = l * len; t < (l + 1) * len; t++) p += blocks[b]!.q[t]! * a[i * k + b * 32 + t]!;
+          s[l] = fmaf(p, d, s[l]!);
+        }
       }
-      c[i * n + j] = acc;
+      c[i * n + j] = parts === 1 ? s[0]! : f32(f32(f32(s[0]! + s[4]!) + f32(s[2]! + s[6]!)) + f32(f32(s[1]! + s[5]!) + f32(s[3]! + s[7]!)));
     }
   }
   return c;

@@ -23,13 +23,20 @@
 // block of 32, amax = max |x|, d = fp16(amax / 127) (round to nearest even),
 // id = amax ? 127 / amax : 0 (f32; NOT 1 / d), q = round_half_even(x * id).
 //
-// Matmul (matmul_q4_0 / matmul_q8_0), per output, blocks in order:
-//   acc = 0; for b: sumi = exact int32 dot of the block's codes (Q4_0: u - 8)
-//                   acc = fmaf((float)sumi, f32(d_w[j, b]) * d_a[i, b], acc)
-// i.e. llama.cpp's repacked Q4_0 x Q8_0 kernels (x86 AVX2 / AVX-512 gemv and
-// gemm: one f32 FMA per block with the product of the two scales), bit for
-// bit when given the same activations. Every variant here computes exactly
-// this, so SIMD equals the scalar reference bit for bit.
+// Matmul, per output (i, j), with d[b] = f32(d_w[j, b]) * d_a[i, b] (one f32
+// product) and blocks in order; each mirrors the kernel llama.cpp's x86 CPU
+// backend runs for that weight type, bit for bit given the same activations
+// (checked against its libraries: native/bench/ggml_oracle.cc):
+//   matmul_q4_0 (llama.cpp's repacked q4_0_8x8 gemv / gemm, AVX2 and AVX-512):
+//     acc = 0; for b: sumi = exact int32 dot of the block (codes u - 8)
+//                     acc = fmaf((float)sumi, d[b], acc)
+//   matmul_q8_0 (llamafile's tinyBLAS_Q0_AVX, and ggml_vec_dot_q8_0_q8_0):
+//     eight f32 partial sums, partial l covering bytes [4l, 4l + 4) of every block:
+//     s[l] = 0; for b: s[l] = fmaf((float)(exact dot of bytes 4l..4l+3), d[b], s[l])
+//     C = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+// Every variant here computes exactly this, so SIMD equals the scalar
+// reference bit for bit. Activation codes must be in [-127, 127] (the
+// quantizer's range; the sign trick cannot negate -128).
 #pragma once
 #include <cstdint>
 

@@ -10,12 +10,16 @@
 //         vpmaddubsw (u8 x s8 pairs, |pair| <= 2 * 15 * 128), four chunks
 //         summed in int16 (<= 15360), widened by vpmaddwd; minus 8 * the
 //         block's activation sum gives sum (u - 8) * a.
-//   Q8_0: sign trick vpmaddubsw(|w|, sign(a, w)) (|pair| <= 2 * 127 * 127;
-//         activation codes are in [-127, 127]), widened per chunk.
-// vphaddd of the rows 0-3 and 4-7 accumulators gives the 8 exact block sums
-// in row order 0 1 4 5 2 3 6 7; the weight scales are permuted to that order
-// once per block, and the f32 accumulator back once per tile. Per block and
-// output: acc = fma((float)sumi, d_w * d_a, acc), as the reference.
+//         vphaddd of the rows 0-3 and 4-7 accumulators gives the 8 exact block
+//         sums in row order 0 1 4 5 2 3 6 7; the weight scales are permuted to
+//         that order once per block, the f32 accumulator back once per tile;
+//         acc = fma((float)sumi, d_w * d_a, acc) per block and row.
+//   Q8_0: sign trick vpmaddubsw(|w|, sign(a, w)) (|pair| <= 2 * 127 * 128;
+//         activation codes are in [-127, 127]), widened by vpmaddwd: lanes
+//         (2r, 2r + 1) of chunk c are row r's partials 2c and 2c + 1 (bytes
+//         [8c, 8c + 4), [8c + 4, 8c + 8)), each converted and FMA'd into its own
+//         f32 accumulator (8 per token: 4 chunks x rows 0-3 / 4-7), then
+//         summed in the reference's order once per tile.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -89,33 +93,39 @@ void tile_q4_0(const int8_t* A, int64_t lda, const float* ad, const int32_t* as,
 }
 
 // Q8_0: w = the row group's codes (nb blocks of 256 bytes), sc = its scales.
-template <int MT>
-void tile_q8_0(const int8_t* A, int64_t lda, const float* ad, const int32_t* /*as*/, int64_t nb, const int8_t* w,
-               const uint16_t* sc, float* C, int64_t ldc, int64_t ncols) {
+// One token per tile: its 8 f32 accumulators fill half the register file.
+void tile_q8_0(const int8_t* A, int64_t /*lda*/, const float* ad, const int32_t* /*as*/, int64_t nb, const int8_t* w,
+               const uint16_t* sc, float* C, int64_t /*ldc*/, int64_t ncols) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[MT];
-  for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
+  const __m256i dup03 = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3), dup47 = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+  __m256 acc[4][2];  // [chunk][rows 0-3 / 4-7]: lanes (2r, 2r + 1) = partials (2c, 2c + 1) of row r
+  for (int c = 0; c < 4; c++) acc[c][0] = acc[c][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; b++) {
-    __m256i lo[MT], hi[MT];  // rows 0-3, rows 4-7
-    for (int t = 0; t < MT; t++) lo[t] = hi[t] = _mm256_setzero_si256();
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + b * kGgmlRows)));
+    const __m256 da = _mm256_set1_ps(ad[b]);
+    const __m256 d03 = _mm256_mul_ps(_mm256_permutevar8x32_ps(dw, dup03), da);
+    const __m256 d47 = _mm256_mul_ps(_mm256_permutevar8x32_ps(dw, dup47), da);
     for (int c = 0; c < 4; c++, w += 64) {
       _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch, _MM_HINT_T0);
+      const __m256i a = bcast8(A + b * kQK + c * 8);
       const __m256i w03 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
       const __m256i w47 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
-      const __m256i u03 = _mm256_abs_epi8(w03), u47 = _mm256_abs_epi8(w47);
-      for (int t = 0; t < MT; t++) {
-        const __m256i a = bcast8(A + t * lda + b * kQK + c * 8);
-        lo[t] = _mm256_add_epi32(lo[t], _mm256_madd_epi16(_mm256_maddubs_epi16(u03, _mm256_sign_epi8(a, w03)), ones));
-        hi[t] = _mm256_add_epi32(hi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(u47, _mm256_sign_epi8(a, w47)), ones));
-      }
-    }
-    const __m256 dw = load_scales(sc + b * kGgmlRows);
-    for (int t = 0; t < MT; t++) {
-      const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(ad[t * nb + b]));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_hadd_epi32(lo[t], hi[t])), d, acc[t]);
+      const __m256i p03 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w03), _mm256_sign_epi8(a, w03)), ones);
+      const __m256i p47 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w47), _mm256_sign_epi8(a, w47)), ones);
+      acc[c][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p03), d03, acc[c][0]);
+      acc[c][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p47), d47, acc[c][1]);
     }
   }
-  for (int t = 0; t < MT; t++) store_rows(C + t * ldc, acc[t], ncols);
+  // ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)): chunk c holds (s2c, s2c+1)
+  __m256 h[2];
+  for (int r = 0; r < 2; r++)
+    h[r] = _mm256_add_ps(_mm256_add_ps(acc[0][r], acc[2][r]), _mm256_add_ps(acc[1][r], acc[3][r]));
+  store_rows(C, _mm256_hadd_ps(h[0], h[1]), ncols);  // lanes in vphaddd row order, as store_rows expects
+}
+template <int MT>
+void tile_q8_0_mt(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, int64_t nb, const int8_t* w,
+                  const uint16_t* sc, float* C, int64_t ldc, int64_t ncols) {
+  for (int t = 0; t < MT; t++) tile_q8_0(A + t * lda, lda, ad + t * nb, as + t * nb, nb, w, sc, C + t * ldc, ldc, ncols);
 }
 
 // Column blocks of kBlockGroups row groups; token tiles of MT rows sweep each
@@ -157,8 +167,8 @@ void matmul_q4_0_avx2(const int8_t* A, int64_t lda, const float* ad, const int32
 
 void matmul_q8_0_avx2(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const int8_t* W,
                       const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  run<4>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * 256, tile_q8_0<1>, tile_q8_0<2>, tile_q8_0<3>,
-         tile_q8_0<4>);
+  run<4>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * 256, tile_q8_0_mt<1>, tile_q8_0_mt<2>,
+         tile_q8_0_mt<3>, tile_q8_0_mt<4>);
 }
 
 // llama.cpp's AVX2 quantize_row_q8_0, plus the block sums.

@@ -9,11 +9,14 @@
 // per int32 lane) accumulates row r in lanes (2r, 2r + 1). Per block:
 //   Q4_0: the nibbles are the u8 operand (codes u = q + 8), the activations
 //         the s8 one; minus 8 * the block's activation sum gives sum (u - 8) a.
-//   Q8_0: the weights become u8 by w ^ 0x80 = w + 128; minus 128 * the
-//         block's activation sum gives sum w a.
-// The lane pairs are added (vpshufd + vpaddd) and the even lanes narrowed to
-// a ymm (vpmovqd) in row order; then acc = fma((float)sumi, d_w * d_a, acc)
-// per row, as the reference.
+//         The lane pairs are added (vpshufd + vpaddd) and the even lanes
+//         narrowed to a ymm (vpmovqd) in row order; then
+//         acc = fma((float)sumi, d_w * d_a, acc) per row, as the reference.
+//   Q8_0: sign trick (no EVEX vpsignb): |w| is the u8 operand, the activations
+//         negated where w < 0 (vpmovb2m + masked vpsubb) the s8 one. Lanes
+//         (2r, 2r + 1) of chunk c are row r's partials 2c and 2c + 1, each
+//         converted and FMA'd into its own f32 lane (4 zmm per token), then
+//         summed in the reference's order once per tile.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -74,28 +77,40 @@ void tile_q4_0(const int8_t* A, int64_t lda, const float* ad, const int32_t* as,
 }
 
 template <int MT>
-void tile_q8_0(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, int64_t nb, const int8_t* w,
+void tile_q8_0(const int8_t* A, int64_t lda, const float* ad, const int32_t* /*as*/, int64_t nb, const int8_t* w,
                const uint16_t* sc, float* C, int64_t ldc, int64_t ncols) {
-  const __m512i flip = _mm512_set1_epi8((char)0x80);
-  __m256 acc[MT];
-  for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i dup = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  __m512 acc[MT][4];  // [token][chunk]: lanes (2r, 2r + 1) = partials (2c, 2c + 1) of row r
+  for (int t = 0; t < MT; t++)
+    for (int c = 0; c < 4; c++) acc[t][c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b++, w += 256) {
     for (int c = 0; c < 4; c++) _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch + 64 * c, _MM_HINT_T0);
     __m512i u[4];
-    for (int c = 0; c < 4; c++) u[c] = _mm512_xor_si512(_mm512_loadu_si512(w + 64 * c), flip);
-    const __m256 dw = load_scales(sc + b * kGgmlRows);
+    __mmask64 neg[4];
+    for (int c = 0; c < 4; c++) {
+      const __m512i x = _mm512_loadu_si512(w + 64 * c);
+      u[c] = _mm512_abs_epi8(x);
+      neg[c] = _mm512_movepi8_mask(x);
+    }
+    const __m512 dw = _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(load_scales(sc + b * kGgmlRows)));
     for (int t = 0; t < MT; t++) {
       const int8_t* a = A + t * lda + b * kQK;
-      __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[0], bcast8(a));
-      __m512i q = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[1], bcast8(a + 8));
-      p = _mm512_dpbusd_epi32(p, u[2], bcast8(a + 16));
-      q = _mm512_dpbusd_epi32(q, u[3], bcast8(a + 24));
-      const __m256i sumi = _mm256_sub_epi32(row_sums(_mm512_add_epi32(p, q)), _mm256_set1_epi32(128 * as[t * nb + b]));
-      const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(ad[t * nb + b]));
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc[t]);
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(ad[t * nb + b]));
+      for (int c = 0; c < 4; c++) {
+        const __m512i av = bcast8(a + 8 * c);
+        const __m512i p = _mm512_dpbusd_epi32(zero, u[c], _mm512_mask_sub_epi8(av, neg[c], zero, av));
+        acc[t][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc[t][c]);
+      }
     }
   }
-  for (int t = 0; t < MT; t++) store_rows(C + t * ldc, acc[t], ncols);
+  // ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)), then lane 2r + lane 2r + 1
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+  for (int t = 0; t < MT; t++) {
+    const __m512 h = _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][2]), _mm512_add_ps(acc[t][1], acc[t][3]));
+    const __m512 s = _mm512_add_ps(h, _mm512_permute_ps(h, 0xB1));  // swap neighbours
+    store_rows(C + t * ldc, _mm512_castps512_ps256(_mm512_permutexvar_ps(even, s)), ncols);
+  }
 }
 
 template <int MT, class T, class Tile1, class Tile2, class Tile3, class TileMT>

@@ -78,15 +78,17 @@ void matmul_q8_0_ref(const int8_t* A, int64_t lda, const float* ad, const int32_
   const int64_t nb = k / kQK;
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = j0; j < j1; j++) {
-      float acc = 0.0f;
+      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // partial l: bytes [4l, 4l + 4) of every block
       for (int64_t b = 0; b < nb; b++) {
         const int8_t* a = A + i * lda + b * kQK;
-        int32_t sumi = 0;
-        for (int t = 0; t < kQK; t++) sumi += (int32_t)W[ggml_code_offset(j, b, t, nb, 32)] * (int32_t)a[t];
         const float dd = f16_to_f32_scalar(wd[ggml_scale_index(j, b, nb)]) * ad[i * nb + b];
-        acc = std::fma((float)sumi, dd, acc);
+        for (int l = 0; l < 8; l++) {
+          int32_t p = 0;
+          for (int t = 4 * l; t < 4 * l + 4; t++) p += (int32_t)W[ggml_code_offset(j, b, t, nb, 32)] * (int32_t)a[t];
+          s[l] = std::fma((float)p, dd, s[l]);
+        }
       }
-      C[i * ldc + j] = acc;
+      C[i * ldc + j] = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
     }
 }
 
