@@ -7,8 +7,12 @@
 //      type, as llama.cpp loads them on AVX2 / AVX-512; Q8_0 weights in a
 //      plain CPU buffer) vs lowbit's activation quantization + matmul kernel:
 //      bits equal, or the largest difference
-//   make -C native/bench ggml_oracle && native/bench/ggml_oracle [threads]
+//   4. timing: the same MUL_MAT in ggml vs lowbit's matmul() (weights loaded by
+//      make_weight from the raw blocks, lowbit's thread pool), decode and prefill
+//   make -C native/bench ggml_oracle && native/bench/ggml_oracle [threads] [--quick]
 // (Makefile: GGML_CPU picks the CPU variant library, e.g. haswell, icelake.)
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +26,8 @@
 #include "ggml.h"
 #include "ggml_quants.h"
 #include "kernels/kernels.h"
+#include "matmul.h"
+#include "weights.h"
 
 extern "C" {
 // ggml-quants.h is internal to ggml; these are exported by libggml-base.
@@ -74,31 +80,45 @@ int check_f16() {
   return bad != 0;
 }
 
-// y[m, n] = ggml_mul_mat(W [n, k] of GGUF blocks, X [m, k]) on the CPU backend.
+// Y[m, n] = ggml_mul_mat(W [n, k] of GGUF blocks, X [m, k]) on the CPU backend.
+struct GgmlMatmul {
+  ggml_context *wctx, *ctx;
+  ggml_backend_buffer_t wbuf, buf;
+  ggml_tensor *X, *Y;
+  ggml_cgraph* gf;
+  GgmlMatmul(ggml_backend_t cpu, GgmlType t, const std::vector<uint8_t>& blocks, int64_t m, int64_t n, int64_t k, bool repack) {
+    ggml_init_params wp = {ggml_tensor_overhead() * 2, nullptr, true};
+    wctx = ggml_init(wp);
+    ggml_tensor* W = ggml_new_tensor_2d(wctx, t == GgmlType::Q4_0 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, k, n);
+    wbuf = ggml_backend_alloc_ctx_tensors_from_buft(
+        wctx, repack ? ggml_backend_cpu_repack_buffer_type() : ggml_backend_get_default_buffer_type(cpu));
+    ggml_backend_tensor_set(W, blocks.data(), 0, blocks.size());
+    ggml_init_params p = {ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true};
+    ctx = ggml_init(p);
+    X = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, m);
+    Y = ggml_mul_mat(ctx, W, X);
+    gf = ggml_new_graph(ctx);
+    ggml_build_forward_expand(gf, Y);
+    buf = ggml_backend_alloc_ctx_tensors(ctx, cpu);
+  }
+  ~GgmlMatmul() {
+    ggml_backend_buffer_free(buf);
+    ggml_free(ctx);
+    ggml_backend_buffer_free(wbuf);
+    ggml_free(wctx);
+  }
+  std::vector<float> run(ggml_backend_t cpu, const std::vector<float>& x) {
+    ggml_backend_tensor_set(X, x.data(), 0, x.size() * 4);
+    ggml_backend_graph_compute(cpu, gf);
+    std::vector<float> y(ggml_nelements(Y));
+    ggml_backend_tensor_get(Y, y.data(), 0, y.size() * 4);
+    return y;
+  }
+};
 std::vector<float> ggml_matmul(ggml_backend_t cpu, GgmlType t, const std::vector<uint8_t>& blocks, const std::vector<float>& x,
                                int64_t m, int64_t n, int64_t k, bool repack) {
-  ggml_init_params wp = {ggml_tensor_overhead() * 2, nullptr, true};
-  ggml_context* wctx = ggml_init(wp);
-  ggml_tensor* W = ggml_new_tensor_2d(wctx, t == GgmlType::Q4_0 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, k, n);
-  ggml_backend_buffer_t wbuf = ggml_backend_alloc_ctx_tensors_from_buft(
-      wctx, repack ? ggml_backend_cpu_repack_buffer_type() : ggml_backend_get_default_buffer_type(cpu));
-  ggml_backend_tensor_set(W, blocks.data(), 0, blocks.size());
-  ggml_init_params p = {ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true};
-  ggml_context* ctx = ggml_init(p);
-  ggml_tensor* X = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, m);
-  ggml_tensor* Y = ggml_mul_mat(ctx, W, X);
-  ggml_cgraph* gf = ggml_new_graph(ctx);
-  ggml_build_forward_expand(gf, Y);
-  ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(ctx, cpu);
-  ggml_backend_tensor_set(X, x.data(), 0, x.size() * 4);
-  ggml_backend_graph_compute(cpu, gf);
-  std::vector<float> y(m * n);
-  ggml_backend_tensor_get(Y, y.data(), 0, y.size() * 4);
-  ggml_backend_buffer_free(buf);
-  ggml_free(ctx);
-  ggml_backend_buffer_free(wbuf);
-  ggml_free(wctx);
-  return y;
+  GgmlMatmul g(cpu, t, blocks, m, n, k, repack);
+  return g.run(cpu, x);
 }
 
 std::vector<float> lowbit_matmul(GgmlType t, const std::vector<uint8_t>& blocks, const std::vector<float>& x, int64_t m,
@@ -147,6 +167,59 @@ int check_matmuls(std::mt19937& rng, int threads) {
   return bad;
 }
 
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+template <class F>
+double median_s(int reps, F fn) {
+  std::vector<double> t;
+  for (int r = 0; r < reps; r++) {
+    const double t0 = now();
+    fn();
+    t.push_back(now() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// The same MUL_MAT timed in ggml and in lowbit (matmul.cc: activation
+// quantization + kernel, both on `threads` threads). Shapes of tinycode-100m.
+void bench(std::mt19937& rng, int threads) {
+  // llama.cpp's setup: a persistent ggml thread pool; lowbit's pool exists only
+  // while lowbit is timed (its idle workers spin for a few ms after each job).
+  ggml_backend_t cpu = ggml_backend_cpu_init();
+  ggml_threadpool_params tpp = ggml_threadpool_params_default(threads);
+  ggml_threadpool* tp = ggml_threadpool_new(&tpp);
+  ggml_backend_cpu_set_threadpool(cpu, tp);
+  MatmulScratch scratch;
+  const KernelTable& kt = kernels_best();
+  std::printf("\ntiming, %d threads (lowbit kernels %s), median ms:\n", threads, kt.name);
+  std::printf("| type | n | k | m | ggml ms | lowbit ms | lowbit / ggml |\n|---|---|---|---|---|---|---|\n");
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0})
+    for (auto nk : {std::pair<int64_t, int64_t>{2048, 768}, {768, 2048}, {16384, 768}})
+      for (int64_t m : {1, 512}) {
+        const int64_t n = nk.first, k = nk.second;
+        std::vector<float> w = random_rows(rng, n * k, 0.02f), x = random_rows(rng, m * k, 1.0f), y(m * n);
+        std::vector<uint8_t> blocks(n * (k / 32) * ggml_block_bytes(t));
+        ggml_quantize_row(t, w.data(), n * k, blocks.data());
+        GgmlMatmul g(cpu, t, blocks, m, n, k, t == GgmlType::Q4_0);
+        auto lw = make_weight("w", t == GgmlType::Q4_0 ? SrcDtype::Q4_0 : SrcDtype::Q8_0, blocks.data(), blocks.size(), n, k,
+                              WSpec{t == GgmlType::Q4_0 ? WFormat::Q4_0 : WFormat::Q8_0});
+        const int reps = m == 1 ? 200 : 7;
+        ggml_backend_tensor_set(g.X, x.data(), 0, x.size() * 4);
+        ggml_threadpool_resume(tp);
+        const double tg = median_s(reps, [&] { ggml_backend_graph_compute(cpu, g.gf); });
+        ggml_threadpool_pause(tp);
+        double tl;
+        {
+          ThreadPool pool(threads);
+          tl = median_s(reps, [&] { matmul(pool, kt, x.data(), k, m, *lw, y.data(), n, scratch); });
+        }
+        std::printf("| %s | %ld | %ld | %ld | %.3f | %.3f | %.2f |\n", t == GgmlType::Q4_0 ? "q4_0" : "q8_0", (long)n, (long)k,
+                    (long)m, tg * 1e3, tl * 1e3, tl / tg);
+      }
+  ggml_backend_free(cpu);
+  ggml_threadpool_free(tp);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,6 +229,7 @@ int main(int argc, char** argv) {
   int bad = check_quantizers(rng);
   if (full_f16) bad += check_f16();
   bad += check_matmuls(rng, threads);
+  bench(rng, threads);
   std::printf("%s\n", bad ? "FAILED" : "all checks passed");
   return bad ? 1 : 0;
 }

@@ -19,7 +19,9 @@
 //         (2r, 2r + 1) of chunk c are row r's partials 2c and 2c + 1 (bytes
 //         [8c, 8c + 4), [8c + 4, 8c + 8)), each converted and FMA'd into its own
 //         f32 accumulator (8 per token: 4 chunks x rows 0-3 / 4-7), then
-//         summed in the reference's order once per tile.
+//         summed in the reference's order once per tile. Decode runs whole
+//         row groups for one token; prefill halves of a row group (4 rows, 4
+//         accumulators per token) for up to 3 tokens, sharing |w|.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -122,10 +124,45 @@ void tile_q8_0(const int8_t* A, int64_t /*lda*/, const float* ad, const int32_t*
     h[r] = _mm256_add_ps(_mm256_add_ps(acc[0][r], acc[2][r]), _mm256_add_ps(acc[1][r], acc[3][r]));
   store_rows(C, _mm256_hadd_ps(h[0], h[1]), ncols);  // lanes in vphaddd row order, as store_rows expects
 }
+// Q8_0 for several tokens: half a row group (rows 0-3 or 4-7) x MT tokens, so
+// MT x 4 accumulators fit the 16 ymm registers and |w| is shared by the tokens.
+template <int MT>
+void tile_q8_0_half(const int8_t* A, int64_t lda, const float* ad, int64_t nb, const int8_t* w, int half,
+                    const uint16_t* sc, float* C, int64_t ldc, int64_t nrows) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i dup = half ? _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7) : _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  __m256 acc[MT][4];
+  for (int t = 0; t < MT; t++)
+    for (int c = 0; c < 4; c++) acc[t][c] = _mm256_setzero_ps();
+  w += half * 32;
+  for (int64_t b = 0; b < nb; b++) {
+    const __m256 dw = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + b * kGgmlRows))), dup);
+    __m256 d[MT];
+    for (int t = 0; t < MT; t++) d[t] = _mm256_mul_ps(dw, _mm256_set1_ps(ad[t * nb + b]));
+    for (int c = 0; c < 4; c++, w += 64) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+      const __m256i aw = _mm256_abs_epi8(wv);
+      for (int t = 0; t < MT; t++) {
+        const __m256i a = bcast8(A + t * lda + b * kQK + c * 8);
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a, wv)), ones);
+        acc[t][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d[t], acc[t][c]);
+      }
+    }
+  }
+  for (int t = 0; t < MT; t++) {
+    const __m256 h = _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][2]), _mm256_add_ps(acc[t][1], acc[t][3]));
+    const __m256 r = _mm256_hadd_ps(h, h);  // [r0 r1 r0 r1 | r2 r3 r2 r3]
+    alignas(16) float o[4];
+    _mm_store_ps(o, _mm_castpd_ps(_mm_unpacklo_pd(_mm_castps_pd(_mm256_castps256_ps128(r)), _mm_castps_pd(_mm256_extractf128_ps(r, 1)))));
+    for (int64_t q = 0; q < nrows; q++) C[t * ldc + q] = o[q];
+  }
+}
 template <int MT>
 void tile_q8_0_mt(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, int64_t nb, const int8_t* w,
                   const uint16_t* sc, float* C, int64_t ldc, int64_t ncols) {
-  for (int t = 0; t < MT; t++) tile_q8_0(A + t * lda, lda, ad + t * nb, as + t * nb, nb, w, sc, C + t * ldc, ldc, ncols);
+  if (MT == 1) return tile_q8_0(A, lda, ad, as, nb, w, sc, C, ldc, ncols);
+  tile_q8_0_half<MT>(A, lda, ad, nb, w, 0, sc, C, ldc, std::min<int64_t>(4, ncols));
+  if (ncols > 4) tile_q8_0_half<MT>(A, lda, ad, nb, w, 1, sc, C + 4, ldc, ncols - 4);
 }
 
 // Column blocks of kBlockGroups row groups; token tiles of MT rows sweep each
@@ -167,8 +204,8 @@ void matmul_q4_0_avx2(const int8_t* A, int64_t lda, const float* ad, const int32
 
 void matmul_q8_0_avx2(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const int8_t* W,
                       const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  run<4>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * 256, tile_q8_0_mt<1>, tile_q8_0_mt<2>,
-         tile_q8_0_mt<3>, tile_q8_0_mt<4>);
+  run<3>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * 256, tile_q8_0_mt<1>, tile_q8_0_mt<2>,
+         tile_q8_0_mt<3>, tile_q8_0_mt<3>);
 }
 
 // llama.cpp's AVX2 quantize_row_q8_0, plus the block sums.
