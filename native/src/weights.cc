@@ -129,11 +129,20 @@ void Weight::row_f32(int64_t r, float* out) const {
     return;
   }
   if (ggml()) {  // w = fp32(d) * code, as ggml's dequantize_row_q4_0 / _q8_0 (token_embd of GGUF files)
-    const GgmlType t = ggml_type_of(format);
-    const int64_t nb = cols / kQK;
-    std::vector<uint8_t> blocks((size_t)(nb * ggml_block_bytes(t)));
-    ggml_unpack_row(t, data.as<uint8_t>(), scales.as<uint16_t>(), r, nb, blocks.data());
-    for (int64_t p = 0; p < cols; p++) out[p] = ggml_dequantize_at(t, blocks.data(), (size_t)p);
+    const int64_t nb = cols / kQK, cb = ggml_code_bytes(ggml_type_of(format));
+    const uint8_t* codes = data.as<uint8_t>();
+    for (int64_t b = 0; b < nb; b++) {
+      const float d = f16_to_f32_scalar(scales.as<uint16_t>()[ggml_scale_index(r, b, nb)]);
+      for (int64_t t = 0; t < cb; t++) {
+        const uint8_t byte = codes[ggml_code_offset(r, b, t, nb, cb)];
+        if (format == WFormat::Q8_0) {
+          out[b * kQK + t] = (float)(int8_t)byte * d;
+        } else {
+          out[b * kQK + t] = (float)((byte & 15) - 8) * d;
+          out[b * kQK + t + 16] = (float)((byte >> 4) - 8) * d;
+        }
+      }
+    }
     return;
   }
   if (format != WFormat::F32 && format != WFormat::BF16) throw std::logic_error(name + ": row lookup of a quantized matrix");
