@@ -88,6 +88,8 @@ for (const type of TYPES) {
     native.addWeight("token_embd.weight", type.toUpperCase() as "Q4_0", blocks, vocab, k, type);
     native.aliasWeight("output.weight", "token_embd.weight");
     native.addWeight("f", "F32", new Uint8Array(4 * 32), 1, 32, "bf16");
+    assert.throws(() => native.addWeight("bad", "F32", new Uint8Array(4 * 2 * 48), 2, 48, type),
+      new RegExp(`bad: ${type} needs the input dimension \\(cols = 48\\) to be a multiple of 32`));
     native.setGraph([{ op: "embed", weight: "token_embd.weight", out: "x" }, { op: "output_rows", a: "x", out: "o" }], "o");
     const ids = Int32Array.of(3, 0, 10, 3);
     const got = (await native.forward(ids, Int32Array.of(0, 1, 2, 3), true)).data;
