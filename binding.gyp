@@ -24,11 +24,34 @@
       }]]
     },
     {
+      "target_name": "lowbit_ggml",
+      "type": "static_library",
+      "sources": ["native/src/kernels/ggml_ref.cc", "native/src/ggml_quants.cc"],
+      "cflags_cc": ["-ffp-contract=off"]
+    },
+    {
+      "target_name": "lowbit_ggml_avx2",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["native/src/kernels/ggml_avx2.cc"],
+        "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"]
+      }]]
+    },
+    {
+      "target_name": "lowbit_ggml_avx512",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["native/src/kernels/ggml_avx512.cc"],
+        "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mfma", "-mf16c", "-mavx2", "-ffp-contract=off"]
+      }]]
+    },
+    {
       "target_name": "lowbit",
-      "dependencies": ["lowbit_avx512", "lowbit_avx2"],
+      "dependencies": ["lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
       "sources": [
         "native/src/addon.cc",
         "native/src/addon_kernels.cc",
+        "native/src/addon_ggml.cc",
         "native/src/cpu.cc",
         "native/src/threadpool.cc",
         "native/src/kernels/ref.cc",
@@ -46,7 +69,7 @@
         "native/src/model.cc",
         "native/src/bandwidth.cc",
         "native/src/ggml_dequant.cc",
-        "native/src/addon_ggml.cc"
+        "native/src/addon_dequant.cc"
       ],
       "libraries": ["-lpthread"]
     }

@@ -29,7 +29,7 @@ export interface OpSpec {
 
 /** The scalar description of a stored weight (native/src/weights_io.h). */
 export interface StoredWeightMeta {
-  /** "vector" (f32 norm weights) or the storage format: "f32", "bf16", "q8", "q4" */
+  /** "vector" (f32 norm weights) or the storage format: "f32", "bf16", "q8", "q4", "q4a8", "q4_0", "q8_0" */
   format: string;
   rows: number;
   cols: number;
@@ -47,7 +47,7 @@ export interface StoredWeightMeta {
 /** One buffer of a stored weight, with its exact size. */
 export interface StoredBuffer {
   name: string;
-  dtype: "F32" | "BF16" | "I8" | "U8" | "I32";
+  dtype: "F32" | "BF16" | "F16" | "I8" | "U8" | "I32";
   bytes: number;
 }
 
@@ -62,7 +62,11 @@ export interface NativeModelOptions {
 }
 
 export interface NativeModel {
-  /** format: "vector" (f32 norm weights), "f32", "bf16", "q8", "q4-g32|g128|ch[-asym]"; actScale: static int8 activation scale (q8) */
+  /**
+   * format: "vector" (f32 norm weights), "f32", "bf16", "q8", "q4-g32|g128|ch[-asym]", "q4a8-...", "q4_0", "q8_0";
+   * dtype "Q4_0" / "Q8_0": raw GGUF blocks (rows of cols / 32 blocks; into q4_0 / q8_0 of the same type they are
+   * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8)
+   */
   addWeight(name: string, dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0", bytes: Uint8Array, rows: number, cols: number, format: string, actScale?: number): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
@@ -87,6 +91,8 @@ export interface NativeModel {
   exportWeightBuffer(name: string, buffer: string, into: Uint8Array): void;
   /** Adds a stored weight; every buffer's size is checked against the meta (throws on any mismatch). */
   importWeight(name: string, meta: StoredWeightMeta, buffers: Record<string, Uint8Array>): void;
+  /** A q4_0 / q8_0 weight (or an alias of one) as GGUF blocks, row-major [rows][cols / 32] (for writing GGUF files). */
+  ggmlBytes(name: string): Uint8Array;
   dispose(): void;
 }
 
@@ -122,6 +128,10 @@ export interface Addon {
   formatLayout(format: string, rows: number, cols: number): StoredWeightMeta;
   /** Decodes out.length values of ggml type `typeId` from `bytes` (exactly their size) into `out` (src/formats/gguf-dequant.ts). */
   ggmlDequantize(typeId: number, bytes: Uint8Array, out: Float32Array): Float32Array;
+  /**
+   * GGUF Q4_0 / Q8_0 blocks of a row-major [rows, cols] f32 matrix (cols % 32 == 0), from ggml's reference
+   * quantizers (quantize_row_q4_0_ref / _q8_0_ref: byte-exact with llama-quantize without an imatrix).
+   */
   ggmlQuantize(type: "q4_0" | "q8_0", data: Float32Array, rows: number, cols: number): Uint8Array;
 }
 

@@ -51,6 +51,8 @@ const CASES: [string, LoadOptions][] = [
   ["w4a8-g128", { quant: "w4a8-g128" }],
   ["w4a8-g32-is", { quant: "w4a8-g32-is" }],
   ["w4a8-g128-ismax+head", { quant: "w4a8-g128-ismax", quantHead: true }],
+  ["q4_0", { quant: "q4_0" }],
+  ["q8_0+head", { quant: "q8_0", quantHead: true }],
 ];
 
 for (const [name, opts] of CASES) {

@@ -12,6 +12,8 @@
 //   .info() / .dispose()
 //   .listWeights() / .exportWeight(name) / .exportWeightBuffer(name, buffer, into) / .importWeight(name, meta, buffers)
 //      (saved quantized models: addon_io.cc)
+//   .ggmlBytes(name) -> Uint8Array (a q4_0 / q8_0 weight as GGUF blocks) and
+//   ggmlQuantize(type, data, rows, cols) -> Uint8Array (GGUF blocks): addon_ggml.cc
 #include <napi.h>
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include <cstring>
 #include <memory>
 
+#include "addon_dequant.h"
 #include "addon_ggml.h"
 #include "addon_io.h"
 #include "addon_util.h"
@@ -124,6 +127,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("exportWeight", &NativeModel::ExportWeight),
                         InstanceMethod("exportWeightBuffer", &NativeModel::ExportWeightBuffer),
                         InstanceMethod("importWeight", &NativeModel::ImportWeight),
+                        InstanceMethod("ggmlBytes", &NativeModel::GgmlBytes),
                         InstanceMethod("dispose", &NativeModel::Dispose)});
   }
 
@@ -348,6 +352,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return lowbit::ExportWeightBuffer(model(info.Env(), false), info);
   }
   Napi::Value ImportWeight(const Napi::CallbackInfo& info) { return lowbit::ImportWeight(model(info.Env()), info); }
+  Napi::Value GgmlBytes(const Napi::CallbackInfo& info) { return GgmlWeightBytes(model(info.Env(), false), info); }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     if (model_ && model_->busy.load()) throw Napi::Error::New(info.Env(), "cannot dispose during a forward step");
@@ -404,6 +409,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("weightLayout", Napi::Function::New(env, WeightLayout));
   exports.Set("formatLayout", Napi::Function::New(env, FormatLayout));
   exports.Set("ggmlDequantize", Napi::Function::New(env, GgmlDequantize));
+  exports.Set("ggmlQuantize", Napi::Function::New(env, GgmlQuantize));
   return exports;
 }
 

@@ -1,23 +1,147 @@
-// ggmlDequantize: see addon_ggml.h. Arguments are checked by addon_util.h;
-// sizes by ggml_dequantize itself before anything is written.
+// N-API glue for llama.cpp's Q4_0 / Q8_0 formats (kernels/ggml.h):
+//   ggmlQuantize(type, data: Float32Array, rows, cols) -> Uint8Array of GGUF blocks
+//   NativeModel.ggmlBytes(name) -> Uint8Array: a loaded q4_0 / q8_0 weight as GGUF blocks
+//   runKernel(variant, "quantize_q8_0_act" | "matmul_q4_0" | "matmul_q8_0" | "ggml_weight", args)
 #include "addon_ggml.h"
 
-#include <string>
+#include <algorithm>
+#include <vector>
 
 #include "addon_util.h"
-#include "ggml_dequant.h"
+#include "ggml_quants.h"
+#include "kernels/ggml.h"
+#include "weights.h"
 
 namespace lowbit {
 
-Napi::Value GgmlDequantize(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const int type = (int)arg_int(info, 0, "typeId", 0, 1 << 20);
-  Napi::Uint8Array bytes = arg_typed<Napi::Uint8Array>(info, 1, "bytes");
-  Napi::Float32Array out = arg_typed<Napi::Float32Array>(info, 2, "out");
-  std::string err;
-  if (!ggml_dequantize(type, bytes.Data(), bytes.ByteLength(), out.Data(), (int64_t)out.ElementLength(), &err))
-    throw Napi::RangeError::New(env, err);
+namespace {
+
+GgmlType parse_type(Napi::Env env, const std::string& s) {
+  if (s == "q4_0") return GgmlType::Q4_0;
+  if (s == "q8_0") return GgmlType::Q8_0;
+  throw Napi::TypeError::New(env, "type must be \"q4_0\" or \"q8_0\", got \"" + s + "\"");
+}
+
+template <class T>
+T field(Napi::Object o, const char* key, size_t min_len) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTag<T>::value)
+    throw Napi::TypeError::New(o.Env(), std::string(key) + " has the wrong type");
+  T a = v.As<T>();
+  if (a.ElementLength() < min_len) throw Napi::RangeError::New(o.Env(), std::string(key) + " is too short");
+  return a;
+}
+
+int64_t dim(Napi::Object o, const char* key) { return check_int(o.Env(), o.Get(key), key, 0, 1 << 26); }
+
+// A weight's codes and scales as GGUF blocks, row-major [rows][cols / 32].
+Napi::Uint8Array gguf_blocks(Napi::Env env, const Weight& w) {
+  const GgmlType t = w.format == WFormat::Q4_0 ? GgmlType::Q4_0 : GgmlType::Q8_0;
+  const int64_t nb = w.cols / kQK, rb = nb * ggml_block_bytes(t);
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(w.rows * rb));
+  for (int64_t j = 0; j < w.rows; j++)
+    ggml_unpack_row(t, w.data.as<uint8_t>(), w.scales.as<uint16_t>(), j, nb, out.Data() + j * rb);
   return out;
+}
+
+// matmul_q4_0 / matmul_q8_0: a Int8Array [m, k] codes in [-127, 127], ad
+// Float32Array [m, k / 32] block scales, w Uint8Array [n] rows of GGUF blocks.
+// The activation block sums are computed here; W is packed as the loader does.
+Napi::Value run_matmul(Napi::Env env, const KernelTable& kt, GgmlType t, Napi::Object a) {
+  const int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
+  if (j0 > j1 || j1 > n || j0 % kGgmlRows || m * n > (1 << 26)) throw Napi::RangeError::New(env, "bad shape or column range (j0 % 8 == 0)");
+  if (k < kQK || k % kQK) throw Napi::RangeError::New(env, "k must be a positive multiple of 32");
+  const int64_t nb = k / kQK, bb = ggml_block_bytes(t), n8 = pad_to(n, kGgmlRows);
+  auto A = field<Napi::Int8Array>(a, "a", m * k);
+  auto AD = field<Napi::Float32Array>(a, "ad", m * nb);
+  auto W = field<Napi::Uint8Array>(a, "w", n * nb * bb);
+  std::vector<uint8_t> codes((size_t)(n8 * nb * ggml_code_bytes(t)), 0);
+  std::vector<uint16_t> scales((size_t)(n8 * nb), 0);
+  for (int64_t j = 0; j < n; j++) ggml_pack_row(t, W.Data() + j * nb * bb, j, nb, codes.data(), scales.data());
+  std::vector<int32_t> sums((size_t)(m * nb), 0);
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t p = 0; p < k; p++) sums[i * nb + p / kQK] += A.Data()[i * k + p];
+  Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+  std::fill(c.Data(), c.Data() + m * n, 0.0f);
+  if (t == GgmlType::Q4_0)
+    kt.matmul_q4_0(A.Data(), k, AD.Data(), sums.data(), codes.data(), scales.data(), c.Data(), n, m, j0, j1, k);
+  else
+    kt.matmul_q8_0(A.Data(), k, AD.Data(), sums.data(), reinterpret_cast<const int8_t*>(codes.data()), scales.data(),
+                   c.Data(), n, m, j0, j1, k);
+  return c;
+}
+
+}  // namespace
+
+bool IsGgmlKernel(const std::string& name) {
+  return name == "quantize_q8_0_act" || name == "matmul_q4_0" || name == "matmul_q8_0" || name == "ggml_weight";
+}
+
+Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::string& name, Napi::Object a) {
+  if (name == "quantize_q8_0_act") {  // x: Float32Array [k] -> { q: Int8Array [k], d: Float32Array, s: Int32Array [k / 32] }
+    const int64_t k = dim(a, "k");
+    if (k % kQK) throw Napi::RangeError::New(env, "k must be a multiple of 32");
+    auto x = field<Napi::Float32Array>(a, "x", k);
+    Napi::Int8Array q = Napi::Int8Array::New(env, k);
+    Napi::Float32Array d = Napi::Float32Array::New(env, k / kQK);
+    Napi::Int32Array s = Napi::Int32Array::New(env, k / kQK);
+    kt.quantize_q8_0_act(x.Data(), k, q.Data(), d.Data(), s.Data());
+    Napi::Object res = Napi::Object::New(env);
+    res.Set("q", q);
+    res.Set("d", d);
+    res.Set("s", s);
+    return res;
+  }
+  if (name == "matmul_q4_0") return run_matmul(env, kt, GgmlType::Q4_0, a);
+  if (name == "matmul_q8_0") return run_matmul(env, kt, GgmlType::Q8_0, a);
+  // ggml_weight: { format: "q4_0" | "q8_0", dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0", bytes, rows, cols }
+  // -> what make_weight stores: { rows: Float32Array [rows * cols] (row_f32), blocks: GGUF bytes, bytes: Weight::bytes() }
+  WSpec spec;
+  SrcDtype src;
+  if (!parse_wformat(get_string(a, "format"), &spec)) throw Napi::TypeError::New(env, "unknown format");
+  if (!parse_src_dtype(get_string(a, "dtype"), &src)) throw Napi::TypeError::New(env, "unknown dtype");
+  const int64_t rows = dim(a, "rows"), cols = dim(a, "cols");
+  auto bytes = field<Napi::Uint8Array>(a, "bytes", 0);
+  std::unique_ptr<Weight> w;
+  try {
+    w = make_weight("w", src, bytes.Data(), bytes.ByteLength(), rows, cols, spec);
+  } catch (const std::exception& e) {
+    throw Napi::RangeError::New(env, e.what());
+  }
+  Napi::Float32Array f = Napi::Float32Array::New(env, rows * cols);
+  for (int64_t r = 0; r < rows; r++) w->row_f32(r, f.Data() + r * cols);
+  Napi::Object res = Napi::Object::New(env);
+  res.Set("rows", f);
+  if (w->ggml()) res.Set("blocks", gguf_blocks(env, *w));
+  res.Set("bytes", (double)w->bytes());
+  return res;
+}
+
+Napi::Value GgmlQuantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const GgmlType t = parse_type(env, arg_string(info, 0, "type"));
+  Napi::Float32Array x = arg_typed<Napi::Float32Array>(info, 1, "data");
+  const int64_t rows = arg_int(info, 2, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 3, "cols", 1, (int64_t)1 << 40);
+  if (cols % kQK) throw Napi::RangeError::New(env, "cols (" + std::to_string(cols) + ") must be a multiple of 32 (GGUF blocks of 32)");
+  if ((double)rows * (double)cols != (double)x.ElementLength())
+    throw Napi::RangeError::New(env, "data has " + std::to_string(x.ElementLength()) + " elements, not rows * cols = " +
+                                         std::to_string(rows) + " * " + std::to_string(cols));
+  const int64_t rb = cols / kQK * ggml_block_bytes(t);
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * rb));
+  for (int64_t j = 0; j < rows; j++) ggml_quantize_row(t, x.Data() + j * cols, cols, out.Data() + j * rb);
+  return out;
+}
+
+Napi::Value GgmlWeightBytes(const Model& m, const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = arg_string(info, 0, "name");
+  auto al = m.aliases().find(name);
+  if (al != m.aliases().end()) name = al->second;
+  auto it = m.weights().find(name);
+  if (it == m.weights().end()) throw Napi::Error::New(env, "no weight named '" + name + "'");
+  if (!it->second->ggml())
+    throw Napi::Error::New(env, name + " is stored as " + wformat_name(it->second->format) + ", not q4_0 or q8_0");
+  return gguf_blocks(env, *it->second);
 }
 
 }  // namespace lowbit

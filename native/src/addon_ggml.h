@@ -1,13 +1,22 @@
-// N-API entry for GGUF tensor dequantization (addon_ggml.cc):
-//   ggmlDequantize(typeId: number, bytes: Uint8Array, out: Float32Array) -> out
-// out.length values of ggml type `typeId` are decoded from `bytes`, which must
-// be exactly their size; throws (nothing written) on an unsupported type or a
-// size mismatch.
+// N-API glue for llama.cpp's Q4_0 / Q8_0 formats (addon_ggml.cc).
 #pragma once
 #include <napi.h>
 
+#include <string>
+
+#include "kernels/kernels.h"
+#include "model.h"
+
 namespace lowbit {
 
-Napi::Value GgmlDequantize(const Napi::CallbackInfo& info);
+// ggmlQuantize(type: "q4_0" | "q8_0", data: Float32Array, rows, cols) -> Uint8Array:
+// GGUF blocks from ggml's reference quantizers (byte-exact with llama-quantize without imatrix)
+Napi::Value GgmlQuantize(const Napi::CallbackInfo& info);
+// NativeModel.ggmlBytes(name) -> Uint8Array: a loaded q4_0 / q8_0 weight (or an alias of one)
+// as GGUF blocks, row-major [rows][cols / 32] (for writing it to a GGUF file)
+Napi::Value GgmlWeightBytes(const Model& m, const Napi::CallbackInfo& info);
+// runKernel's entries for these formats (the kernel tests)
+bool IsGgmlKernel(const std::string& name);
+Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::string& name, Napi::Object args);
 
 }  // namespace lowbit

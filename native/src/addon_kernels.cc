@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "addon_ggml.h"
 #include "addon_util.h"
 #include "kernels/kernels.h"
 #include "weights.h"
@@ -61,6 +62,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   if (!kt) throw Napi::Error::New(env, "kernel variant not available on this CPU");
   std::string name = arg_string(info, 1, "name");
   Napi::Object a = arg_object(info, 2, "args");
+  if (IsGgmlKernel(name)) return RunGgmlKernel(env, *kt, name, a);
 
   if (name == "matmul_f32" || name == "matmul_bf16") {
     int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");

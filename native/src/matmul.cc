@@ -136,6 +136,33 @@ const FormatOps kQ4A8 = {
                        W.group);
     }};
 
+// q4_0 / q8_0 (llama.cpp's GGUF blocks): activations quantized to Q8_0 blocks
+// as llama.cpp's CPU backend does (kernels/ggml.h): [m][k] int8 codes, then
+// (64-byte aligned) [m][k / 32] f32 block scales (f16-rounded) and [m][k / 32]
+// int32 block sums of the codes.
+int64_t ggml_scales_at(const Weight& w, int64_t m) { return pad_to(m * w.cols, 64); }
+int64_t ggml_sums_at(const Weight& w, int64_t m) { return ggml_scales_at(w, m) + pad_to(m * (w.cols / kQK) * 4, 64); }
+const FormatOps kGgml = {
+    [](const Weight& w, int64_t m) -> size_t { return (size_t)(ggml_sums_at(w, m) + m * (w.cols / kQK) * 4); },
+    [](const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
+       void* act) {
+      int8_t* q = static_cast<int8_t*>(act);
+      float* d = reinterpret_cast<float*>(q + ggml_scales_at(w, m));
+      int32_t* s = reinterpret_cast<int32_t*>(q + ggml_sums_at(w, m));
+      const int64_t nb = w.cols / kQK;
+      for (int64_t r = r0; r < r1; r++) kt.quantize_q8_0_act(A + r * lda, w.cols, q + r * w.cols, d + r * nb, s + r * nb);
+    },
+    [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
+       int64_t ldc, int64_t j0, int64_t j1) {
+      const int8_t* q = static_cast<const int8_t*>(act);
+      const float* d = reinterpret_cast<const float*>(q + ggml_scales_at(W, m));
+      const int32_t* s = reinterpret_cast<const int32_t*>(q + ggml_sums_at(W, m));
+      if (W.format == WFormat::Q4_0)
+        kt.matmul_q4_0(q, W.cols, d, s, W.data.as<uint8_t>(), W.scales.as<uint16_t>(), C, ldc, m, j0, j1, W.cols);
+      else
+        kt.matmul_q8_0(q, W.cols, d, s, W.data.as<int8_t>(), W.scales.as<uint16_t>(), C, ldc, m, j0, j1, W.cols);
+    }};
+
 const FormatOps& format_ops(WFormat f) {
   switch (f) {
     case WFormat::F32: return kF32;
@@ -143,6 +170,8 @@ const FormatOps& format_ops(WFormat f) {
     case WFormat::Q8: return kQ8;
     case WFormat::Q4: return kQ4;
     case WFormat::Q4A8: return kQ4A8;
+    case WFormat::Q4_0:
+    case WFormat::Q8_0: return kGgml;
   }
   throw std::logic_error("matmul: unknown weight format");
 }

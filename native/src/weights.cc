@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ggml_quants.h"
+#include "kernels/ggml.h"
 #include "kernels/kernels.h"
 #include "quantize.h"
 
@@ -19,6 +21,8 @@ const char* wformat_name(WFormat f) {
     case WFormat::Q8: return "q8";
     case WFormat::Q4: return "q4";
     case WFormat::Q4A8: return "q4a8";
+    case WFormat::Q4_0: return "q4_0";
+    case WFormat::Q8_0: return "q8_0";
   }
   return "?";
 }
@@ -67,6 +71,8 @@ bool parse_wformat(const std::string& s, WSpec* out) {
   else if (base == "q4-g32") w = {WFormat::Q4, 32, w.asym};
   else if (base == "q4-g128") w = {WFormat::Q4, 128, w.asym};
   else if (base == "q4-ch") w = {WFormat::Q4, 0, w.asym};
+  else if (base == "q4_0") w.format = WFormat::Q4_0;
+  else if (base == "q8_0") w.format = WFormat::Q8_0;
   else return false;
   if (w.asym && w.format != WFormat::Q4) return false;
   *out = w;
@@ -77,11 +83,29 @@ bool parse_src_dtype(const std::string& s, SrcDtype* out) {
   if (s == "F32") *out = SrcDtype::F32;
   else if (s == "F16") *out = SrcDtype::F16;
   else if (s == "BF16") *out = SrcDtype::BF16;
+  else if (s == "Q4_0") *out = SrcDtype::Q4_0;
+  else if (s == "Q8_0") *out = SrcDtype::Q8_0;
   else return false;
   return true;
 }
 
-size_t src_dtype_size(SrcDtype d) { return d == SrcDtype::F32 ? 4 : 2; }
+namespace {
+bool src_is_block(SrcDtype d) { return d == SrcDtype::Q4_0 || d == SrcDtype::Q8_0; }
+GgmlType ggml_type_of(SrcDtype d) { return d == SrcDtype::Q4_0 ? GgmlType::Q4_0 : GgmlType::Q8_0; }
+GgmlType ggml_type_of(WFormat f) { return f == WFormat::Q4_0 ? GgmlType::Q4_0 : GgmlType::Q8_0; }
+}  // namespace
+
+size_t src_bytes(const std::string& name, SrcDtype d, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) throw std::invalid_argument(name + ": empty or negative shape");
+  if (rows > ((int64_t)1 << 40) || cols > ((int64_t)1 << 40) || (size_t)cols > SIZE_MAX / 8 / (size_t)rows)
+    throw std::invalid_argument(name + ": shape too large");
+  const size_t count = (size_t)rows * (size_t)cols;
+  if (!src_is_block(d)) return count * (d == SrcDtype::F32 ? 4 : 2);
+  if (cols % kQK)
+    throw std::invalid_argument(name + ": " + (d == SrcDtype::Q4_0 ? "Q4_0" : "Q8_0") + " data needs the row length (cols = " +
+                                std::to_string(cols) + ") to be a multiple of 32 (GGUF blocks of 32)");
+  return count / kQK * (size_t)ggml_block_bytes(ggml_type_of(d));
+}
 
 // Bytes per packed element for the float formats; 1 for q8. (q4 packs two per byte.)
 size_t wformat_elem_bytes(WFormat f) { return f == WFormat::F32 ? 4 : f == WFormat::BF16 ? 2 : 1; }
@@ -92,6 +116,9 @@ size_t Weight::bytes() const {
     case WFormat::Q8: return prow * kp + (size_t)rows * 8;
     case WFormat::Q4: return prow * kp / 2 + (size_t)rows * ngroups() * 8;
     case WFormat::Q4A8: return prow * kp / 2 + prow * ngroups() * 4;
+    case WFormat::Q4_0:
+    case WFormat::Q8_0:  // codes + f16 scales of whole 8-row groups
+      return (size_t)pad_to(rows, kGgmlRows) * (size_t)(kp / kQK) * (size_t)ggml_block_bytes(ggml_type_of(format));
     default: return prow * (size_t)kp * wformat_elem_bytes(format);
   }
 }
@@ -99,6 +126,23 @@ size_t Weight::bytes() const {
 void Weight::row_f32(int64_t r, float* out) const {
   if (!matrix) {
     std::memcpy(out, data.as<float>() + r * cols, cols * sizeof(float));
+    return;
+  }
+  if (ggml()) {  // w = fp32(d) * code, as ggml's dequantize_row_q4_0 / _q8_0 (token_embd of GGUF files)
+    const int64_t nb = cols / kQK, cb = ggml_code_bytes(ggml_type_of(format));
+    const uint8_t* codes = data.as<uint8_t>();
+    for (int64_t b = 0; b < nb; b++) {
+      const float d = f16_to_f32_scalar(scales.as<uint16_t>()[ggml_scale_index(r, b, nb)]);
+      for (int64_t t = 0; t < cb; t++) {
+        const uint8_t byte = codes[ggml_code_offset(r, b, t, nb, cb)];
+        if (format == WFormat::Q8_0) {
+          out[b * kQK + t] = (float)(int8_t)byte * d;
+        } else {
+          out[b * kQK + t] = (float)((byte & 15) - 8) * d;
+          out[b * kQK + t + 16] = (float)((byte >> 4) - 8) * d;
+        }
+      }
+    }
     return;
   }
   if (format != WFormat::F32 && format != WFormat::BF16) throw std::logic_error(name + ": row lookup of a quantized matrix");
@@ -127,8 +171,36 @@ float src_at(SrcDtype src, const void* data, size_t i) {
       std::memcpy(&h, static_cast<const char*>(data) + i * 2, 2);
       return bf16_to_f32_scalar(h);
     }
+    case SrcDtype::Q4_0:
+    case SrcDtype::Q8_0: return ggml_dequantize_at(ggml_type_of(src), static_cast<const uint8_t*>(data), i);
   }
   return 0;
+}
+
+// Q4_0 / Q8_0 matrix: raw GGUF blocks of the same type are repacked bit for
+// bit; any other source is converted to f32 and quantized with ggml's
+// reference quantizer (so an f32/f16/bf16 checkpoint loaded as q4_0 equals the
+// same checkpoint converted to a GGUF Q4_0 file).
+void fill_ggml(Weight& w, SrcDtype src, const void* data) {
+  const GgmlType t = ggml_type_of(w.format);
+  const int64_t nb = w.cols / kQK, bb = ggml_block_bytes(t);
+  const size_t n8 = (size_t)pad_to(w.rows, kGgmlRows);  // padding rows: zero codes and scales
+  w.data.reserve(n8 * nb * ggml_code_bytes(t));
+  std::memset(w.data.data(), 0, n8 * nb * ggml_code_bytes(t));
+  w.scales.reserve(n8 * nb * 2);
+  std::memset(w.scales.data(), 0, n8 * nb * 2);
+  const bool raw = src_is_block(src) && ggml_type_of(src) == t;
+  std::vector<float> rowf(raw ? 0 : (size_t)w.cols);
+  std::vector<uint8_t> blocks(raw ? 0 : (size_t)(nb * bb));
+  for (int64_t j = 0; j < w.rows; j++) {
+    const uint8_t* row = static_cast<const uint8_t*>(data) + (size_t)j * nb * bb;
+    if (!raw) {
+      for (int64_t p = 0; p < w.cols; p++) rowf[p] = src_at(src, data, (size_t)j * w.cols + p);
+      ggml_quantize_row(t, rowf.data(), w.cols, blocks.data());
+      row = blocks.data();
+    }
+    ggml_pack_row(t, row, j, nb, w.data.as<uint8_t>(), w.scales.as<uint16_t>());
+  }
 }
 // Per (row, group) results of the q4a8 row quantization, kept until the
 // amplifier is known: scales, sums of |q - 8|, and sums of (q-8)^2, w (q-8), w^2
@@ -180,14 +252,14 @@ void finish_q4a8(Weight& w, const WSpec& target, const Q4A8Rows& r) {
 
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
                                     int64_t rows, int64_t cols, WSpec target, bool matrix) {
-  if (rows <= 0 || cols <= 0) throw std::invalid_argument(name + ": empty or negative shape");
   if (!matrix && (rows != 1 || target.format != WFormat::F32)) throw std::invalid_argument(name + ": vectors are f32 [1, n]");
   // Overflow-safe: rows * cols * element size must fit and equal nbytes.
-  const size_t esz = src_dtype_size(src);
-  if (rows > ((int64_t)1 << 40) || cols > ((int64_t)1 << 40) || (size_t)cols > SIZE_MAX / 8 / (size_t)rows)
-    throw std::invalid_argument(name + ": shape too large");
-  size_t count = (size_t)rows * (size_t)cols;
-  if (nbytes != count * esz) throw std::invalid_argument(name + ": byte size does not match shape and dtype");
+  if (nbytes != src_bytes(name, src, rows, cols)) throw std::invalid_argument(name + ": byte size does not match shape and dtype");
+  const size_t count = (size_t)rows * (size_t)cols;
+  const bool ggml = target.format == WFormat::Q4_0 || target.format == WFormat::Q8_0;
+  if (ggml && cols % kQK)
+    throw std::invalid_argument(name + ": " + wformat_name(target.format) + " needs the input dimension (cols = " +
+                                std::to_string(cols) + ") to be a multiple of 32 (GGUF blocks of 32)");
   auto w = std::make_unique<Weight>();
   w->name = name;
   w->format = target.format;
@@ -196,7 +268,7 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   w->cols = cols;
   const WFormat f = target.format;
   const bool int4 = f == WFormat::Q4 || f == WFormat::Q4A8;
-  const int64_t ch = !matrix ? 1 : int4 ? 32 : chunk_elems((int64_t)wformat_elem_bytes(f));
+  const int64_t ch = !matrix ? 1 : int4 || ggml ? 32 : chunk_elems((int64_t)wformat_elem_bytes(f));
   w->kp = matrix ? pad_to(cols, ch) : cols;
   if (f == WFormat::Q4A8 && (target.group < 32 || target.group > 128 || target.asym))
     throw std::invalid_argument(name + ": w4a8 needs symmetric groups of 32..128");  // int16 sums in the kernels
@@ -209,6 +281,10 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
     if (w->kp % w->group)
       throw std::invalid_argument(name + ": group size " + std::to_string(w->group) + " does not divide the input dimension " +
                                   std::to_string(cols));
+  }
+  if (ggml) {
+    fill_ggml(*w, src, data);
+    return w;
   }
   w->data.reserve(w->bytes());
   std::memset(w->data.data(), 0, w->bytes());  // padding rows/columns are zeros
@@ -236,6 +312,8 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   for (int64_t j = 0; j < rows; j++) {
     for (int64_t p = 0; p < cols; p++) rowf[p] = src_at(src, data, (size_t)j * cols + p);
     switch (f) {
+      case WFormat::Q4_0:
+      case WFormat::Q8_0: break;  // fill_ggml above
       case WFormat::F32:
         pack_matrix(rowf.data(), 1, cols, w->data.as<float>() + (j / 4) * 4 * w->kp + (j % 4) * ch, w->kp, ch);
         break;

@@ -13,9 +13,12 @@ namespace lowbit {
 // Storage formats of weights. Each has an entry in the matmul format table.
 // Q4: int4 weights, f32 activations (w4a16). Q4A8: symmetric int4 weights,
 // int8 activations (w4a8), with float or integer (amplified) group scales.
-enum class WFormat : int { F32 = 0, BF16 = 1, Q8 = 2, Q4 = 3, Q4A8 = 4 };
-// dtypes of raw checkpoint data handed over from JS.
-enum class SrcDtype : int { F32 = 0, F16 = 1, BF16 = 2 };
+// Q4_0 / Q8_0: llama.cpp's GGUF blocks (kernels/ggml.h), activations quantized
+// to Q8_0 blocks as llama.cpp's CPU backend does.
+enum class WFormat : int { F32 = 0, BF16 = 1, Q8 = 2, Q4 = 3, Q4A8 = 4, Q4_0 = 5, Q8_0 = 6 };
+// dtypes of raw checkpoint data handed over from JS; Q4_0 / Q8_0 are raw GGUF
+// blocks (rows of cols / 32 blocks).
+enum class SrcDtype : int { F32 = 0, F16 = 1, BF16 = 2, Q4_0 = 3, Q8_0 = 4 };
 
 // Storage format of a matrix: the element format plus, for int4, the group
 // size along k (0 = per channel, i.e. one group of kp) and asymmetric offsets.
@@ -32,10 +35,14 @@ struct WSpec {
 const char* wformat_name(WFormat f);
 // "f32", "bf16", "q8", "q4-g32", "q4-g128", "q4-ch", each q4 optionally "-asym";
 // "q4a8-g32", "q4a8-g128", each optionally "-is" (heuristic amplifier),
-// "-is-max" or "-is-<2^n>" (fixed amplifier, e.g. -is-1024).
+// "-is-max" or "-is-<2^n>" (fixed amplifier, e.g. -is-1024); "q4_0", "q8_0".
 bool parse_wformat(const std::string& s, WSpec* out);
+// "F32", "F16", "BF16", "Q4_0", "Q8_0"
 bool parse_src_dtype(const std::string& s, SrcDtype* out);
-size_t src_dtype_size(SrcDtype d);
+// Bytes of a row-major [rows, cols] tensor of this dtype; throws
+// std::invalid_argument (naming `name`) when a block dtype's cols is not a
+// multiple of 32 or the size overflows.
+size_t src_bytes(const std::string& name, SrcDtype d, int64_t rows, int64_t cols);
 
 size_t wformat_elem_bytes(WFormat f);
 
@@ -57,12 +64,14 @@ struct Weight {
   // matrix with float scales s * (q - 8) and with integer scales si / alpha * (q - 8)
   // (-1: unknown, e.g. a weight imported from a saved model)
   double sse_float = -1, sse_int = -1;
-  AlignedBuf data;
+  AlignedBuf data;     // q4_0 / q8_0: packed codes (kernels/ggml.h)
   AlignedBuf scales;   // q8: [rows] ; q4: [rows][kp / group] ; q4a8 float scales: [rows/4][ng][4]
+                       // q4_0 / q8_0: f16 block scales [rows/8][cols/32][8]
   AlignedBuf iscales;  // q4a8 integer scales: int32 [rows/4][ng][4]
   AlignedBuf offsets;  // q4: [rows][kp / group]
   AlignedBuf wsum;     // q8: [rows] int32 sums of the int8 weights
   int64_t ngroups() const { return group ? kp / group : 0; }
+  bool ggml() const { return format == WFormat::Q4_0 || format == WFormat::Q8_0; }
   size_t bytes() const;
   // Row r widened to f32 into out[cols] (used by the embedding lookup).
   void row_f32(int64_t r, float* out) const;

@@ -76,6 +76,12 @@ std::vector<WeightBuffer> weight_buffers(const Weight& w) {
     case WFormat::Q4A8:  // scales in the row-group layout (padded rows): float, or int32 with an amplifier
       if (w.amplifier > 0) return {{"data", "U8", prow * kp / 2, &Weight::data}, {"iscales", "I32", prow * ng * 4, &Weight::iscales}};
       return {{"data", "U8", prow * kp / 2, &Weight::data}, {"scales", "F32", prow * ng * 4, &Weight::scales}};
+    case WFormat::Q4_0:
+    case WFormat::Q8_0: {  // kernels/ggml.h: codes of whole 8-row groups, f16 block scales
+      const size_t n8 = (size_t)pad_to(w.rows, kGgmlRows), nb = (size_t)(w.cols / kQK);
+      if (w.format == WFormat::Q4_0) return {{"data", "U8", n8 * nb * 16, &Weight::data}, {"scales", "F16", n8 * nb * 2, &Weight::scales}};
+      return {{"data", "I8", n8 * nb * 32, &Weight::data}, {"scales", "F16", n8 * nb * 2, &Weight::scales}};
+    }
   }
   throw std::invalid_argument(w.name + ": weight format " + std::to_string((int)w.format) +
                               " declares no buffers for save/load (native/src/weights_io.cc)");

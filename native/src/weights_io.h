@@ -24,7 +24,7 @@ namespace lowbit {
 
 // The scalar description of a stored weight (everything but the buffers).
 struct WeightMeta {
-  std::string format;  // "vector" (plain f32 [1, n]) or wformat_name(): "f32", "bf16", "q8", "q4", "q4a8"
+  std::string format;  // "vector" (plain f32 [1, n]) or wformat_name(): "f32", "bf16", "q8", "q4", "q4a8", "q4_0", "q8_0"
   int64_t rows = 0, cols = 0;
   int64_t kp = 0;     // padded columns of the packed layout (= cols for vectors)
   int64_t group = 0;  // q4: group size along k (= kp per channel); 0 otherwise
@@ -36,7 +36,7 @@ struct WeightMeta {
 // One buffer of a stored weight.
 struct WeightBuffer {
   const char* name;   // "data", "scales", "offsets", "wsum" (tensor name suffix in the file)
-  const char* dtype;  // safetensors element type: "F32", "BF16", "I8", "U8", "I32"
+  const char* dtype;  // safetensors element type: "F32", "BF16", "F16", "I8", "U8", "I32"
   size_t bytes;       // exact size
   AlignedBuf Weight::*member;
 };

@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     await runSet({ ...common, models, formats: ["f32", "bf16"], threads: [1, 2] }, out, false);
   }
   if (set === "all" || set === "quant") {
-    const formats = pick(["bf16", ...QUANT_FORMATS, "w8a8-sq+head", "w4a16-g128+head", "w4a8-g128+head", "w4a8-g128-ismax+head"]);
+    const formats = pick(["bf16", ...QUANT_FORMATS, "w8a8-sq+head", "w4a16-g128+head", "w4a8-g128+head", "w4a8-g128-ismax+head", "q4_0+head", "q8_0+head", "w8a8+head", "w4a8-g32+head"]);
     await runSet({ ...common, models, formats, threads }, outFor("quant"), true);
   }
   if (set === "all" || set === "synthetic") {

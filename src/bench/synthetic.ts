@@ -21,7 +21,7 @@ export function syntheticBenchSet(pick: (all: BenchFormat[]) => BenchFormat[] = 
     `synthetic:${SYNTHETIC_BENCH_SHAPE} = TinyLlama-1.1B's shape (hidden ${s.hiddenSize}, ${s.nLayers} layers, ${s.nHeads} heads / ${s.nKvHeads} KV heads, ` +
       `ffn ${s.intermediateSize}, vocab ${s.vocabSize}) with N(0, 0.02^2) weights from seed ${DEFAULT_SYNTHETIC_SEED}, generated at load; prompts are tokenized with tinycode-7m's tokenizer.`,
   ];
-  let formats = pick(["bf16", ...QUANT_FORMATS, "w8a8+head", "w4a16-g128+head", "w4a8-g128+head", "w4a8-g128-ismax+head"]);
+  let formats = pick(["bf16", ...QUANT_FORMATS, "w8a8+head", "w4a16-g128+head", "w4a8-g128+head", "w4a8-g128-ismax+head", "q4_0+head", "q8_0+head"]);
   const sq = (f: BenchFormat) => f !== "f32" && f !== "bf16" && isSmoothQuant(f.replace("+head", "") as QuantFormat);
   const calibrated = formats.some(sq);
   if (calibrated && !defaultCalibrationFile()) {

@@ -22,6 +22,11 @@
  *   ...-ismax         the largest power of two per matrix that keeps every
  *                     output's worst-case int32 sum in range
  *   (every -is amplifier is capped at that int32-safe maximum: native/src/quantize.h)
+ *   q4_0, q8_0        llama.cpp's Q4_0 / Q8_0 blocks of 32, f16 scales, activations
+ *                     quantized to Q8_0 blocks like llama.cpp's CPU backend; the
+ *                     weights are quantized with ggml's reference quantizers, so a
+ *                     checkpoint loaded as q4_0 holds the same bytes as the same
+ *                     checkpoint converted to a GGUF Q4_0 file (native/src/kernels/ggml.h)
  *
  * The transformer blocks' linear layers are quantized; the embedding table and
  * the LM head keep the compute dtype (as SmoothQuant and most W4 recipes do).
@@ -45,6 +50,8 @@ export const QUANT_FORMATS = [
   "w4a8-g128-is1024",
   "w4a8-g128-ismax",
   "w4a8-g32-ismax",
+  "q4_0",
+  "q8_0",
 ] as const;
 export type QuantFormat = (typeof QUANT_FORMATS)[number];
 
@@ -65,6 +72,7 @@ export function isSmoothQuant(q: QuantFormat): boolean {
 
 /** Native weight format string for a block matrix. */
 export function nativeFormat(q: QuantFormat): string {
+  if (q === "q4_0" || q === "q8_0") return q;
   if (q.startsWith("w8a8")) return "q8";
   if (q.startsWith("w4a8-")) return q.replace("w4a8-", "q4a8-").replace(/-is(\d+|max)$/, "-is-$1");
   return q.replace("w4a16-", "q4-");
@@ -75,6 +83,8 @@ export function matrixBytes(q: QuantFormat | "f32" | "bf16", rows: number, cols:
   if (q === "f32") return rows * cols * 4;
   if (q === "bf16") return rows * cols * 2;
   if (q.startsWith("w8a8")) return rows * cols + rows * 4;
+  // GGUF blocks of 32: 18 (q4_0) or 34 (q8_0) bytes, over whole groups of 8 rows
+  if (q === "q4_0" || q === "q8_0") return Math.ceil(rows / 8) * 8 * (cols / 32) * (q === "q4_0" ? 18 : 34);
   const group = q.includes("-g32") ? 32 : q.includes("-g128") ? 128 : Math.ceil(cols / 32) * 32;
   const kp = Math.ceil(cols / group) * group; // k padded to whole groups
   // w4a8: one scale (f32 or int32) per group; w4a16: scale and offset

@@ -38,8 +38,9 @@ export const SAVED_FORMAT_VERSION = 1;
 /** Files copied from the source model beside the weights (those present). */
 export const SIDE_FILES = ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 
-const BUFFER_DTYPES = new Set(["F32", "BF16", "I8", "U8", "I32"]);
-const DTYPE_BYTES: Record<string, number> = { F32: 4, BF16: 2, I8: 1, U8: 1, I32: 4 };
+const BUFFER_DTYPES = new Set(["F32", "BF16", "F16", "I8", "U8", "I32"]);
+/** Bytes per element of each buffer dtype (native/src/weights_io.h). */
+export const DTYPE_BYTES: Record<StoredBuffer["dtype"], number> = { F32: 4, BF16: 2, F16: 2, I8: 1, U8: 1, I32: 4 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export interface SavedTensor {
@@ -199,7 +200,7 @@ function parseHeader(file: string, header: Record<string, unknown>, dataStart: n
     if (!Array.isArray(shape) || shape.length !== 1 || !Number.isSafeInteger(shape[0]) || (shape[0] as number) < 0) throw fail(`${where}: shape must be [elements]`);
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)) throw fail(`${where}: data_offsets must be [begin, end]`);
     const [begin, end] = offs as [number, number];
-    const bytes = (shape[0] as number) * DTYPE_BYTES[e.dtype]!;
+    const bytes = (shape[0] as number) * DTYPE_BYTES[e.dtype as StoredBuffer["dtype"]];
     if (end - begin !== bytes) throw fail(`${where}: ${e.dtype} [${shape[0]}] needs ${bytes} bytes but data_offsets span ${end - begin}`);
     if (end > dataLen) throw fail(`${where} ends at byte ${end} of the data area but the file has ${dataLen}: the file is truncated`);
     tensors.set(name, { name, dtype: e.dtype as StoredBuffer["dtype"], offset: dataStart + begin, bytes });

@@ -12,7 +12,7 @@ import { InvalidOptionError } from "../errors.js";
 import type { ComputeDtype } from "../loader.js";
 import type { NativeModel, StoredBuffer, StoredWeightMeta } from "../native.js";
 import type { QuantFormat } from "../quant/formats.js";
-import { crc32, hex8, lowbitVersion, SAVED_FILE, SAVED_FORMAT_VERSION, SIDE_FILES } from "./format.js";
+import { crc32, DTYPE_BYTES, hex8, lowbitVersion, SAVED_FILE, SAVED_FORMAT_VERSION, SIDE_FILES } from "./format.js";
 
 export interface SaveSource {
   quant: QuantFormat;
@@ -65,7 +65,7 @@ export async function saveModel(native: NativeModel, src: SaveSource, outDir: st
   let offset = 0, maxBytes = 0;
   for (const w of weights) {
     for (const b of w.buffers) {
-      const elems = b.bytes / ({ F32: 4, BF16: 2, I8: 1, U8: 1, I32: 4 } as Record<StoredBuffer["dtype"], number>)[b.dtype];
+      const elems = b.bytes / DTYPE_BYTES[b.dtype];
       tensors[`${w.name}.${b.name}`] = { dtype: b.dtype, shape: [elems], data_offsets: [offset, offset + b.bytes] };
       offset += b.bytes;
       maxBytes = Math.max(maxBytes, b.bytes);

@@ -19,6 +19,8 @@
 #pragma once
 #include <cstdint>
 
+#include "ggml.h"
+
 namespace lowbit {
 
 constexpr int64_t kGroupRows = 4;
@@ -104,6 +106,12 @@ struct KernelTable {
   void (*matmul_q4a8_is)(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
                          const int32_t* si, float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0,
                          int64_t j1, int64_t kp, int64_t group);
+
+  // ---- llama.cpp's Q4_0 / Q8_0 weights x activations in Q8_0 blocks ----
+  // Layout, activation quantization and the per-block numerics: kernels/ggml.h.
+  GgmlQuantizeAct quantize_q8_0_act;
+  GgmlMatmulQ4_0 matmul_q4_0;
+  GgmlMatmulQ8_0 matmul_q8_0;
 };
 
 // The int4 packed layout (matmul_q4 above): byte offset of (row j, column p)

@@ -138,7 +138,8 @@ const KernelTable& kernels_ref() {
                                 dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
                                 sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
                                 bf16_to_f32,    matmul_q8,     quantize_q8,      matmul_q4_ref,
-                                matmul_q4a8_ref, matmul_q4a8_is_ref};
+                                matmul_q4a8_ref, matmul_q4a8_is_ref, quantize_q8_0_act_ref,
+                                matmul_q4_0_ref, matmul_q8_0_ref};
   return t;
 }
 
