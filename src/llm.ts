@@ -7,7 +7,7 @@
  *   for await (const chunk of model.stream(prompt, opts)) process.stdout.write(chunk);
  *   await model.dispose();
  */
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import type { LlamaConfig } from "./config.js";
 import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
 import { runGeneration, validateGenerateOptions, type GenerateOptions, type GenerateResult, type Stepper } from "./generate/generate.js";
@@ -20,6 +20,7 @@ import { checkQuant, isSmoothQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat
 import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
 import { llamaTensors } from "./models/llama.js";
 import { isSavedModelDir, readSavedHeader, type SavedHeader } from "./saved/format.js";
+import { loadedModelSource } from "./saved/loaded-source.js";
 import { loadSavedDirectory } from "./saved/load.js";
 import { saveModel, type SaveResult } from "./saved/save.js";
 
@@ -225,6 +226,14 @@ export class LLM {
   /** Per weight matrix: native format, shape, bytes and (w4a8) quantization error / Integer Scale amplifier. */
   weightStats(): Record<string, WeightStat> {
     return this.model().weightStats();
+  }
+
+  /**
+   * This loaded model's weights as a model source (q4_0 / q8_0 models only),
+   * so a saved quantized model can be written to GGUF exactly (lowbit convert).
+   */
+  asModelSource(): ModelSource {
+    return loadedModelSource(this.model(), this.config, this.tokenizer, basename(this.origin.dir), this.origin.dir);
   }
 
   private model(): NativeModel {

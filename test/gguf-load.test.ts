@@ -115,3 +115,25 @@ test("synth writes a tiny model that lowbit loads and runs", async () => {
     await m.dispose();
   }
 });
+
+test("convert writes a saved q4_0 / q8_0 lowbit model's own blocks; other saved formats are refused", async () => {
+  const io = { out: () => undefined, err: () => undefined, errIsTTY: false };
+  for (const type of ["q4_0", "q8_0"]) {
+    const saved = join(tmp, `saved-${type}`);
+    const direct = join(tmp, `direct-${type}.gguf`), viaSaved = join(tmp, `via-saved-${type}.gguf`);
+    assert.equal(await main(["quantize", "--quant", type, "--out", saved], io), 0);
+    assert.equal(await main(["convert", "--model", saved, "--out", viaSaved], io), 0);
+    exportGguf(hfSource(EMBEDDED_MODEL), direct, type as "q4_0");
+    const a = openGguf(direct), b = openGguf(viaSaved);
+    assert.deepEqual([...b.tensors.keys()], [...a.tensors.keys()]);
+    for (const t of a.tensors.values()) {
+      assert.deepEqual(readTensorBytes(b, t.name), readTensorBytes(a, t), `${type} ${t.name}`);
+    }
+    for (const [k, v] of a.metadata) if (k !== "general.name") assert.deepEqual(b.get(k), v, `${type} ${k}`);
+  }
+  const err: string[] = [];
+  const saved = join(tmp, "saved-w8a8");
+  assert.equal(await main(["quantize", "--quant", "w8a8", "--out", saved], io), 0);
+  assert.equal(await main(["convert", "--model", saved, "--out", join(tmp, "w8.gguf")], { ...io, err: (s: string) => void err.push(s) }), 2);
+  assert.match(err.join(""), /saved w8a8 model, which has no GGUF type/);
+});

@@ -2,17 +2,18 @@
  * GGUF export commands (docs/GGUF.md):
  *
  *   lowbit convert --model SRC --out FILE.gguf --type f32|f16|bf16|q8_0|q4_0
- *       SRC: a Hugging Face directory, a .gguf file or synthetic:<shape>
+ *       SRC: a Hugging Face directory, a .gguf file, synthetic:<shape>, or a saved
+ *       q4_0 / q8_0 lowbit model (its blocks are written exactly; --type defaults to its format)
  *   lowbit synth --shape tinyllama-1.1b|llama2-7b|tiny --type q4_0|q8_0|f16|... --out FILE.gguf [--seed S]
  *       a random-weight model of a real shape with a valid tokenizer, for
  *       speed comparisons with llama.cpp on shapes bigger than the shipped models
  */
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
-import { statSync } from "node:fs";
 import { InvalidOptionError } from "../errors.js";
 import { checkGgufOutType, exportGguf, GGUF_OUT_TYPES } from "../formats/gguf-export.js";
-import { DEFAULT_MODEL_DIR } from "../llm.js";
+import { DEFAULT_MODEL_DIR, LLM } from "../llm.js";
+import { isSavedModelDir } from "../saved/format.js";
 import { openModelSource } from "../loader.js";
 import type { ModelSource } from "../models/source.js";
 import { SYNTHETIC_PREFIX, SYNTHETIC_SHAPES } from "../models/synthetic.js";
@@ -57,13 +58,20 @@ export function registerConvert(program: Command, io: CliIO, setCode: (c: number
     .option("--out <file>", "output .gguf file")
     .option("--type <type>", `tensor type: ${GGUF_OUT_TYPES.join(", ")}`)
     .option("--json", "print one JSON object")
-    .action((flags: ExportFlags & { model?: string }) => {
+    .action(async (flags: ExportFlags & { model?: string }) => {
       const src = flags.model ?? DEFAULT_MODEL_DIR;
       if (src.trim() === "") throw new InvalidOptionError("--model is empty");
-      if (statSyncSafe(src)?.isDirectory() && statSyncSafe(`${src}/model.lowbit.safetensors`)) {
-        throw new InvalidOptionError(`${src} is a lowbit saved model; convert its source checkpoint instead`);
+      if (!isSavedModelDir(src)) return setCode(writeFile(openModelSource(src), flags, io, "convert"));
+      // a saved quantized lowbit model: its q4_0 / q8_0 blocks are written as they are
+      const model = await LLM.load(src, { threads: 1 });
+      try {
+        if (model.quant !== "q4_0" && model.quant !== "q8_0") {
+          throw new InvalidOptionError(`${src} is a saved ${model.quant} model, which has no GGUF type; convert its source checkpoint (${model.origin.sourceModel}) or save it as q4_0 / q8_0`);
+        }
+        setCode(writeFile(model.asModelSource(), { ...flags, type: flags.type ?? model.quant }, io, "convert"));
+      } finally {
+        await model.dispose();
       }
-      setCode(writeFile(openModelSource(src), flags, io, "convert"));
     });
   program
     .command("synth")
@@ -81,10 +89,3 @@ export function registerConvert(program: Command, io: CliIO, setCode: (c: number
     });
 }
 
-function statSyncSafe(p: string) {
-  try {
-    return statSync(p);
-  } catch {
-    return undefined;
-  }
-}

@@ -69,8 +69,10 @@ export function exportGguf(source: ModelSource, out: string, type: GgufOutType, 
 function tensorBytes(source: ModelSource, c: LlamaConfig, s: TensorSpec, type: string, scratch: Buffer): Uint8Array {
   const { bytes, dtype } = source.read(s, scratch);
   let out: Uint8Array;
-  if (type === "BF16" && dtype === "BF16") out = bytes;
-  else {
+  if (dtype === type) out = bytes; // bf16 -> BF16, and q4_0 / q8_0 blocks of a quantized lowbit model, exactly
+  else if (dtype === "Q4_0" || dtype === "Q8_0") {
+    throw new InvalidOptionError(`${s.name} holds ${dtype} blocks: write this model with --type ${dtype.toLowerCase()}`);
+  } else {
     const x = toF32(bytes, dtype);
     if (type === "F32") out = new Uint8Array(x.buffer);
     else if (type === "F16" || type === "BF16") out = f32ToHalfBytes(x, type);

@@ -27,7 +27,10 @@ export async function llamaCpp(): Promise<Llama> {
 }
 
 export interface LlamaCppRun {
-  /** greedy continuation */
+  /**
+   * greedy continuation; shorter than asked when llama.cpp sampled an
+   * end-of-generation token (node-llama-cpp stops there without yielding it)
+   */
   ids: number[];
   /** next-token probabilities after the prompt (the full softmax, temperature 1) */
   probs: Map<number, number>;

@@ -13,7 +13,7 @@ import { SavedModelError } from "../errors.js";
 import type { LoadedModel } from "../loader.js";
 import { llamaGraph, llamaTensors } from "../models/llama.js";
 import { addon, wrapNative, type StoredWeightMeta } from "../native.js";
-import { matrixBytes, nativeFormat, type QuantFormat } from "../quant/formats.js";
+import { isGgmlQuant, matrixBytes, nativeFormat, type QuantFormat } from "../quant/formats.js";
 import { Tokenizer } from "../tokenizer.js";
 import { crc32, hex8, type SavedHeader, type SavedWeight } from "./format.js";
 
@@ -42,12 +42,14 @@ export function expectedWeights(c: LlamaConfig, h: Pick<SavedHeader, "quant" | "
   });
   const float = (name: string, rows: number, cols: number, decode: boolean): Expected =>
     ({ name, rows, cols, format: h.dtype, staticScale: false, decode: decode ? h.dtype : null });
+  // q4_0 / q8_0 quantize every matrix, the embedding included (loader.ts); a tied head is then the embedding
+  const every = isGgmlQuant(h.quant);
   const weights: Expected[] = llamaTensors(c).map((s) =>
     s.kind === "norm" ? { name: s.name, rows: 1, cols: s.cols, format: "vector", staticScale: false, decode: null }
-      : s.name.startsWith("blk.") || (s.name === "output.weight" && h.quantHead) ? quantized(s.name, s.rows, s.cols, true)
+      : every || s.name.startsWith("blk.") || (s.name === "output.weight" && h.quantHead) ? quantized(s.name, s.rows, s.cols, s.name !== "token_embd.weight")
         : float(s.name, s.rows, s.cols, s.name !== "token_embd.weight"));
-  const alias = c.tieWordEmbeddings && !h.quantHead;
-  if (c.tieWordEmbeddings && h.quantHead) weights.push(quantized("output.weight", c.vocabSize, c.hiddenSize, true));
+  const alias = c.tieWordEmbeddings && (!h.quantHead || every);
+  if (c.tieWordEmbeddings && h.quantHead && !every) weights.push(quantized("output.weight", c.vocabSize, c.hiddenSize, true));
   return { weights, alias };
 }
 
@@ -156,7 +158,7 @@ export function loadSavedDirectory(dir: string, h: SavedHeader, opts: SavedLoadO
     }
     if (alias) {
       native.aliasWeight("output.weight", "token_embd.weight");
-      decodeWeightBytes += matrixBytes(h.dtype, config.vocabSize, config.hiddenSize);
+      decodeWeightBytes += matrixBytes(isGgmlQuant(h.quant) ? h.quant : h.dtype, config.vocabSize, config.hiddenSize);
     }
     const graph = llamaGraph(config);
     wrapNative("building graph", () => native.setGraph(graph.ops, graph.output));
