@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { coreChart, rateBar, vsChart } from "../src/bench/plot-data.js";
-import { escapeXml, fmtValue, niceStep, renderChart } from "../src/bench/plot.js";
+import { escapeXml, fmtTick, fmtValue, niceStep, renderChart } from "../src/bench/plot.js";
 import { summarize } from "../src/bench/stats.js";
 import { ENGINES, fakeCoreReport, fakeVsReport } from "./helpers/bench-reports.js";
 import { parseXml } from "./helpers/xml.js";
@@ -64,6 +64,7 @@ test("text is escaped: odd series and titles keep the document well-formed", () 
 test("axis steps, value labels and rate whiskers", () => {
   assert.deepEqual([niceStep(1513), niceStep(100), niceStep(7), niceStep(0.9), niceStep(0)], [500, 20, 2, 0.2, 1]);
   assert.deepEqual([fmtValue(1351.4), fmtValue(48.26), fmtValue(7.4), fmtValue(0.523), fmtValue(NaN)], ["1351", "48.3", "7.40", "0.52", "-"]);
+  assert.deepEqual([fmtTick(75), fmtTick(0.1 + 0.2), fmtTick(2.5), fmtTick(3 * 0.2)], ["75", "0.3", "2.5", "0.6"]);
   // tok/s at the median time; the slowest repetition gives the low whisker
   assert.deepEqual(rateBar("s", 512, summarize([256, 512, 1024])), { series: "s", value: 1000, lo: 500, hi: 2000 });
 });

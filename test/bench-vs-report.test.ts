@@ -7,6 +7,11 @@ import { coreBenchTotal } from "../src/bench/core.js";
 import { checkRepeatSamples } from "../src/bench/soundness.js";
 import { coreBenchMarkdown, speedupMarkdown } from "../src/bench/report.js";
 import { fakeCoreReport, fakeVsReport } from "./helpers/bench-reports.js";
+import { parseXml } from "./helpers/xml.js";
+import { main } from "../src/cli/main.js";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 test("ratios: lowbit tok/s over each llama.cpp variant's, pp and tg", () => {
   const r = fakeVsReport();
@@ -50,4 +55,30 @@ test("progress totals: generations a run makes", () => {
   assert.equal(coreBenchTotal({ ...o, formats: [...o.formats], warmup: "once", recheck: false }), 2 * 3 * (20 + 1));
   // vs: 3 engines x (warm-up + reps x prompts) per setting, per model x type x threads, + recheck of the first setting
   assert.equal(vsTotal({ models: [o.models[0]!], ggufTypes: ["q4_0", "q8_0"], threads: [2], prompts: cases, genTokens: 8, reps: 5, warmupRuns: 1, cacheDir: "/tmp", recheck: true }), 2 * 3 * (1 + 5 + 1 + 15) + 3 * 6);
+});
+
+test("CLI --from-json: a saved report re-rendered (markdown and chart), nothing measured; bad uses exit 2", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "lowbit-bench-json-"));
+  try {
+    const json = join(dir, "r.json"), svg = join(dir, "sub", "r.svg");
+    writeFileSync(json, JSON.stringify(fakeVsReport()));
+    let out = "";
+    const io = { out: (s: string) => void (out += s), err: () => {}, errIsTTY: false };
+    assert.equal(await main(["bench", "--from-json", json, "--plot", svg], io), 0);
+    assert.match(out, /\| tinycode-100m \| q4_0 \| 2 \| 32 \| 2\.00x \| 1\.50x \| 1\.25x \| 1\.25x \|/);
+    assert.equal(parseXml(readFileSync(svg, "utf8")).filter((e) => e.attrs.class === "bar").length, 12);
+    writeFileSync(json, JSON.stringify(fakeCoreReport()));
+    out = "";
+    assert.equal(await main(["bench", "--from-json", json, "--baseline", "w8a8"], io), 0);
+    assert.match(out, /TTFT speedup vs w8a8/);
+    let err = "";
+    const eio = { out: () => {}, err: (s: string) => void (err += s), errIsTTY: false };
+    assert.equal(await main(["bench", "--from-json", json, "--reps", "3"], eio), 2);
+    assert.match(err, /INVALID_OPTION.*takes no measuring options \(got --reps\)/);
+    writeFileSync(json, "{}");
+    assert.equal(await main(["bench", "--from-json", json], eio), 2);
+    assert.match(err, /BAD_DATA.*not a lowbit bench report/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -66,6 +66,11 @@ export function fmtValue(v: number): string {
   return v.toPrecision(2);
 }
 
+/** Axis tick: the step's own digits (75, 2.5, 0.2), no float noise. */
+export function fmtTick(v: number): string {
+  return String(Number(v.toPrecision(10)));
+}
+
 const n = (x: number) => (Math.round(x * 10) / 10).toString();
 
 const BAR_W = 26;
@@ -95,7 +100,7 @@ function renderPanel(p: ChartPanel, series: string[], x0: number, y0: number, wi
   out.push(`<text class="panel-title" x="${n(x0 + width / 2)}" y="${n(y0 + 18)}" text-anchor="middle">${escapeXml(p.title)}</text>`);
   for (let v = 0; v <= ymax + step / 1e6; v += step) {
     out.push(`<line class="grid" x1="${n(left)}" x2="${n(left + plotW)}" y1="${n(y(v))}" y2="${n(y(v))}"/>`);
-    out.push(`<text class="tick" x="${n(left - 6)}" y="${n(y(v) + 4)}" text-anchor="end">${fmtValue(v)}</text>`);
+    out.push(`<text class="tick" x="${n(left - 6)}" y="${n(y(v) + 4)}" text-anchor="end">${fmtTick(v)}</text>`);
   }
   out.push(`<line class="axis" x1="${n(left)}" x2="${n(left)}" y1="${n(top)}" y2="${n(bottom)}"/>`);
   out.push(`<line class="axis" x1="${n(left)}" x2="${n(left + plotW)}" y1="${n(bottom)}" y2="${n(bottom)}"/>`);

@@ -7,12 +7,14 @@
  *                [--prompts 32,1024|humaneval] [--limit N] [--gen 32] [--warmup 1] [--reps 5]
  *                [--interleave] [--json F.json] [--plot F.svg] [--no-recheck] [--preliminary]
  *   lowbit bench --vs-llamacpp [--model ...] [--gguf-types q4_0,q8_0] [--gguf-dir DIR] [...]
+ *   lowbit bench --from-json F.json [--plot F.svg] [--preliminary]   (re-render a saved report)
  */
 import type { Command } from "commander";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { DataError, InvalidOptionError } from "../errors.js";
 import { dirname } from "node:path";
 import { addon } from "../native.js";
-import { runCoreBench, type CoreBenchReport } from "../bench/core.js";
+import { runCoreBench, type BenchFormat, type CoreBenchReport } from "../bench/core.js";
 import { benchPlan, DEFAULT_BENCH_FORMATS, DEFAULT_GGUF_TYPES, type BenchFlags, type BenchPlan } from "../bench/options.js";
 import { coreChart, vsChart } from "../bench/plot-data.js";
 import { renderChart } from "../bench/plot.js";
@@ -53,7 +55,31 @@ async function runFormats(plan: BenchPlan, io: CliIO, onProgress: (l: string, d:
   return report;
 }
 
-export async function runBench(flags: BenchFlags, io: CliIO): Promise<number> {
+/** --from-json: the markdown (and --plot chart) of a saved report, nothing measured. */
+function rerender(flags: BenchFlags & { fromJson: string }, io: CliIO): number {
+  const measuring = (["model", "quant", "threads", "prompts", "limit", "gen", "warmup", "reps", "interleave", "vsLlamacpp", "ggufTypes", "ggufDir", "json"] as const).filter((k) => flags[k] !== undefined);
+  if (measuring.length) throw new InvalidOptionError(`--from-json re-renders a saved report; it takes no measuring options (got --${measuring.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(", --")})`);
+  if (flags.plot !== undefined && !/\.svg$/i.test(flags.plot.trim())) throw new InvalidOptionError(`--plot must name an .svg file, got ${JSON.stringify(flags.plot)}`);
+  let report: CoreBenchReport | VsReport;
+  try {
+    report = JSON.parse(readFileSync(flags.fromJson, "utf8")) as CoreBenchReport | VsReport;
+  } catch (e) {
+    throw new DataError(`--from-json ${flags.fromJson}: ${(e as Error).message}`, { cause: e });
+  }
+  if (!report || !Array.isArray(report.rows) || !report.cpu) throw new DataError(`--from-json ${flags.fromJson}: not a lowbit bench report`);
+  const vs = "engines" in report;
+  const plan = { preliminary: !!flags.preliminary } as BenchPlan;
+  const md = vs ? vsMarkdown(report as VsReport) : coreBenchMarkdown(report as CoreBenchReport) + "\n\n" + speedupMarkdown(report as CoreBenchReport, (flags.baseline ?? "bf16") as BenchFormat);
+  io.out([...header(plan), md, ""].join("\n"));
+  if (flags.plot) {
+    writeOut(flags.plot, renderChart(vs ? vsChart(report as VsReport, plan) : coreChart(report as CoreBenchReport, plan)));
+    io.out(`chart: ${flags.plot}\n`);
+  }
+  return 0;
+}
+
+export async function runBench(flags: BenchFlags & { fromJson?: string }, io: CliIO): Promise<number> {
+  if (flags.fromJson !== undefined) return rerender({ ...flags, fromJson: flags.fromJson }, io);
   const plan = benchPlan(flags, addon().cpuInfo().physicalCores);
   for (const w of plan.warnings) io.err(`note: ${w}\n`);
   const progress = benchProgress({ tty: io.errIsTTY, lines: true });
@@ -118,5 +144,6 @@ export function registerBench(program: Command, io: CliIO, setCode: (c: number) 
     .option("--json <file>", "also write the report as JSON")
     .option("--plot <file.svg>", "also draw the results as an SVG chart")
     .option("--preliminary", "label the results as preliminary (a shared, noisy machine)")
+    .option("--from-json <file>", "measure nothing: print the markdown (and --plot the chart) of a report saved with --json")
     .action(async (flags: BenchFlags) => setCode(await runBench(flags, io)));
 }
