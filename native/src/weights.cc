@@ -252,6 +252,7 @@ void finish_q4a8(Weight& w, const WSpec& target, const Q4A8Rows& r) {
 
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
                                     int64_t rows, int64_t cols, WSpec target, bool matrix) {
+  if (rows <= 0 || cols <= 0) throw std::invalid_argument(name + ": empty or negative shape");
   if (!matrix && (rows != 1 || target.format != WFormat::F32)) throw std::invalid_argument(name + ": vectors are f32 [1, n]");
   // Overflow-safe: rows * cols * element size must fit and equal nbytes.
   if (nbytes != src_bytes(name, src, rows, cols)) throw std::invalid_argument(name + ": byte size does not match shape and dtype");
