@@ -33,9 +33,9 @@ test("defaults: bf16 + 8-bit + 4-bit formats, baseline bf16, prompts 32 and 1024
 });
 
 test("lists: several models, formats, threads; baseline defaults to the first format without bf16", () => {
-  const p = benchPlan({ model: `tinycode-7m, ${EMBEDDED_MODEL},synthetic:tiny`, quant: "f32,w8a8,w4a8-g128+head", threads: "1,2", reps: "3", gen: "16", warmup: "0", recheck: false }, 8);
+  const p = benchPlan({ model: `tinycode-7m, ${EMBEDDED_MODEL},synthetic:tiny`, quant: "f32,w8a8,w4a8-g128+head,q4_0+head", threads: "1,2", reps: "3", gen: "16", warmup: "0", recheck: false }, 8);
   assert.deepEqual(p.models.map((m) => m.name), ["tinycode-7m", "tinycode-7m", "synthetic:tiny"]);
-  assert.deepEqual(p.formats, ["f32", "w8a8", "w4a8-g128+head"]);
+  assert.deepEqual(p.formats, ["f32", "w8a8", "w4a8-g128+head", "q4_0+head"]);
   assert.equal(p.baseline, "f32");
   assert.deepEqual(p.threads, [1, 2]);
   assert.deepEqual([p.reps, p.genTokens, p.warmupRuns, p.recheck], [3, 16, 0, false]);

@@ -108,7 +108,7 @@ export function defaultBenchModels(warnings: string[]): BenchModel[] {
 
 function checkFormat(flag: string, f: string): BenchFormat {
   const q = f.endsWith("+head") ? f.slice(0, -5) : f;
-  const ok = (f === "f32" || f === "bf16") || ((QUANT_FORMATS as readonly string[]).includes(q) && !(f.endsWith("+head") && (q === "q4_0" || q === "q8_0")));
+  const ok = f === "f32" || f === "bf16" || (QUANT_FORMATS as readonly string[]).includes(q);
   if (!ok) throw new InvalidOptionError(`${flag}: unknown format ${JSON.stringify(f)}; one of f32, bf16, ${QUANT_FORMATS.join(", ")} (a quantized format + "+head" also quantizes the LM head)`);
   return f as BenchFormat;
 }
