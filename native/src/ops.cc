@@ -35,7 +35,14 @@ void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n,
   pool.run_sized((long)n * d, [&](int tid, int nth) {
     for (int i = tid; i < n; i += nth) {
       const float* xi = x + (int64_t)i * d;
-      float s = 1.0f / std::sqrt(kt.sumsq_f32(xi, d) / (float)d + eps);
+      // llama.cpp's rms_norm: f32 squares summed in double, in order, the mean
+      // rounded to f32. Every kernel variant gets the same scale: with
+      // activations quantized after the norm (q4_0 / q8_0), a scale one ulp
+      // off moves codes across rounding boundaries.
+      double sq = 0;
+      for (int64_t t = 0; t < d; t++) sq += (double)(xi[t] * xi[t]);
+      const float mean = (float)(sq / (double)d);
+      const float s = 1.0f / std::sqrt(mean + eps);
       kt.scale_mul_f32(xi, s, w, out + (int64_t)i * d, d);
     }
   });
