@@ -26,14 +26,14 @@
     {
       "target_name": "lowbit_ggml",
       "type": "static_library",
-      "sources": ["native/src/kernels/ggml_ref.cc", "native/src/ggml_quants.cc"],
+      "sources": ["native/src/kernels/ggml_ref.cc", "native/src/kernels/ggml_f32_ref.cc", "native/src/ggml_quants.cc"],
       "cflags_cc": ["-ffp-contract=off"]
     },
     {
       "target_name": "lowbit_ggml_avx2",
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
-        "sources": ["native/src/kernels/ggml_avx2.cc"],
+        "sources": ["native/src/kernels/ggml_avx2.cc", "native/src/kernels/ggml_f32_avx2.cc"],
         "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"]
       }]]
     },

@@ -8,16 +8,27 @@
  *  - a q4_0 / q8_0 embedding table looks rows up as the spec dequantizes them;
  *  - ggmlBytes reads a loaded weight (or an alias of it) back as GGUF blocks;
  *  - the whole embedded model with quant q4_0 / q8_0 keeps its perplexity close
- *    to f32 on held-out code.
+ *    to f32 on held-out code;
+ *  - a q4_0 / q8_0 GGUF file run with the ref kernels and with the best SIMD
+ *    variant gives the same logits bit for bit, every row of multi-token
+ *    prompts, and the same greedy continuation (decode steps). Activations are
+ *    quantized to Q8_0 after every norm, SiLU and attention, so every op before
+ *    a matmul must give the same bits on every variant: a scale one ulp off
+ *    flips codes and moves the logits by 0.1-0.3 (the RMSNorm sum of squares
+ *    did, before it followed llama.cpp's double sum on every variant).
  */
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { LLM } from "../src/llm.js";
 import { perplexity } from "../src/eval/perplexity.js";
 import { addon, type NativeModel, type OpSpec } from "../src/native.js";
 import { openSafetensorsDir, readTensorBytes } from "../src/formats/safetensors.js";
 import { toF32 } from "../src/quant/tensors.js";
+import { exportGguf } from "../src/formats/gguf-export.js";
+import { hfSource } from "../src/models/source.js";
 import { EMBEDDED_MODEL, sharedPath, SKIP_NO_SHARED } from "./helpers/paths.js";
 import { rngFor, SEED } from "./helpers/kernels.js";
 import { dequantize, matmul, quantize, quantizeAct, type GgmlType } from "./helpers/ggml-spec.js";
@@ -122,4 +133,34 @@ test("tinycode-7m with quant q4_0 / q8_0: perplexity on held-out code close to f
   assert.ok(r("q4_0") > 1.0 && r("q4_0") < 1.08, `q4_0 / f32 = ${r("q4_0")} (${JSON.stringify(ppl)})`);
   // Q4_0 uses the signed extreme (-8 .. 7 all used): at least as good as symmetric int4 g32 with int8 activations
   assert.ok(ppl.q4_0! <= ppl["w4a8-g32"]! * 1.01, `q4_0 ${ppl.q4_0} vs w4a8-g32 ${ppl["w4a8-g32"]}`);
+});
+
+test("q4_0 / q8_0 GGUF files: ref kernels = the best SIMD variant, bit for bit (prefill rows and greedy decode)", async (t) => {
+  const best = addon().cpuInfo().kernels;
+  if (best === "ref") return t.skip("no SIMD kernel variant on this CPU");
+  const prompts = (JSON.parse(readFileSync(join(EMBEDDED_MODEL, "reference.json"), "utf8")) as { prompts: { input_ids: number[] }[] }).prompts;
+  const tmp = mkdtempSync(join(tmpdir(), "lowbit-ggml-variants-"));
+  try {
+    for (const type of TYPES) {
+      const file = join(tmp, `tinycode-7m-${type}.gguf`);
+      exportGguf(hfSource(EMBEDDED_MODEL), file, type);
+      const ref = await LLM.load(file, { threads: 2, kernels: "ref" });
+      const simd = await LLM.load(file, { threads: 2 });
+      try {
+        for (const p of prompts) {
+          const ids = p.input_ids;
+          bitsEqual(await simd.logitsAll(ids), await ref.logitsAll(ids), `${type} ${best} vs ref: logits of every row of ${JSON.stringify(ids)}`);
+          const gen = async (m: LLM) => (await m.generate(ids, { maxNewTokens: 24, temperature: 0, stopAtEos: false })).ids;
+          ref.resetCache();
+          simd.resetCache();
+          assert.deepEqual(await gen(simd), await gen(ref), `${type} ${best} vs ref: greedy ids after ${JSON.stringify(ids)}`);
+        }
+      } finally {
+        await simd.dispose();
+        await ref.dispose();
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -6,9 +6,14 @@
  * Inputs are fresh random numbers each run. The seed is printed in every
  * assertion message; rerun a failure with LOWBIT_TEST_SEED=<seed>.
  *
- * Tolerances (u = 2^-24, the f32 unit roundoff):
- *  - dot products / sums (matmul, dot_rows, weighted_sum, sumsq, exp_sum's
- *    sum): |simd - ref| <= 1e-5 * sum_k |a_k w_k| + 1e-6. Both sides add the
+ * The attention and SwiGLU kernels (dot_rows, attn_pv, exp_sum, silu_mul)
+ * follow llama.cpp's numerics (kernels/ggml.h) on every variant: SIMD = ref
+ * bit for bit, including the leftover elements, partial chunks, -inf inputs
+ * and the exp's out-of-range paths.
+ *
+ * Tolerances elsewhere (u = 2^-24, the f32 unit roundoff):
+ *  - dot products / sums (matmul, sumsq): |simd - ref| <= 1e-5 * sum_k
+ *    |a_k w_k| + 1e-6. Both sides add the
  *    same products and differ only in summation order (blocked SIMD lanes +
  *    FMA vs one sequential f32 sum). Each side's error against the exact sum is
  *    at most about k*u*sum|a w| in the worst case and ~sqrt(k)*u*sum|a w| for
@@ -17,8 +22,6 @@
  *    gives an error of the order of one whole term.
  *  - bf16 conversions, max and scale_mul: exact (same IEEE operations in the
  *    same order, or pure bit manipulation).
- *  - exp_sum elements: 4e-7 relative (about 2-3 ulp in f32) on x-max in [-80, 0].
- *  - silu_mul: 1e-6 relative on g in [-20, 20] (exp error + 3 more roundings).
  *  - ref vs float64: the rigorous recursive-summation bound
  *    |fl(sum) - sum| <= gamma_k * sum|a w|, gamma_k = k*u / (1 - k*u).
  */
@@ -123,78 +126,62 @@ for (const v of SIMD) {
     }
   });
 
-  test(`${v}: dot_rows matches ref (strided K, odd sizes)`, (t) => {
+  test(`${v}: dot_rows equals ref bit for bit (strided K, every leftover length)`, (t) => {
     const why = skipReason(v);
     if (why) return t.skip(why);
     const rng = rngFor(`${v}-dot_rows`);
     for (const nk of [0, 1, 3, 4, 5, 17, 33])
-      for (const d of KS)
+      for (const d of [...KS, 32, 44, 64, 76, 80, 128])
         for (const pad of [0, 3, 16]) {
           const ldk = d + pad;
           const q = randF32(rng, d);
           const K = randF32(rng, nk ? (nk - 1) * ldk + d : 0);
-          const scale = 0.1 + rng();
+          const scale = Math.fround(0.1 + rng());
           const args = { nk, d, ldk, q, k: K, scale };
           const ref = run("ref", "dot_rows", args) as Float32Array;
           const got = run(v, "dot_rows", args) as Float32Array;
           assert.equal(got.length, nk);
-          for (let r = 0; r < nk; r++) {
-            let mag = 0;
-            for (let p = 0; p < d; p++) mag += Math.abs(q[p] * K[r * ldk + p]);
-            const tol = scale * 1e-5 * mag + 1e-6;
-            const diff = Math.abs(got[r] - ref[r]);
-            assert.ok(diff <= tol, ctx(v, `dot_rows nk=${nk} d=${d} ldk=${ldk} row ${r}: simd=${got[r]} ref=${ref[r]} |diff|=${diff} > ${tol}`));
-          }
+          for (let r = 0; r < nk; r++)
+            assert.ok(Object.is(got[r], ref[r]), ctx(v, `dot_rows nk=${nk} d=${d} ldk=${ldk} row ${r}: simd=${got[r]} ref=${ref[r]}`));
         }
   });
 
-  test(`${v}: weighted_sum matches ref (accumulates onto init, strided V)`, (t) => {
+  test(`${v}: attn_pv equals ref bit for bit (8 and 32 lanes, strided V, partial lanes and dims)`, (t) => {
     const why = skipReason(v);
     if (why) return t.skip(why);
-    const rng = rngFor(`${v}-weighted_sum`);
-    for (const nk of [0, 1, 2, 3, 5, 17, 33])
-      for (const d of KS)
-        for (const pad of [0, 5]) {
-          const ldv = d + pad;
-          const w = randF32(rng, nk, 0, 1);
-          const V = randF32(rng, nk ? (nk - 1) * ldv + d : 0);
-          const init = randF32(rng, d);
-          const args = { nk, d, ldv, w, v: V, init };
-          const ref = run("ref", "weighted_sum", args) as Float32Array;
-          const got = run(v, "weighted_sum", args) as Float32Array;
-          assert.equal(got.length, d);
-          for (let p = 0; p < d; p++) {
-            let mag = Math.abs(init[p]);
-            for (let r = 0; r < nk; r++) mag += Math.abs(w[r] * V[r * ldv + p]);
-            const tol = 1e-5 * mag + 1e-6;
-            const diff = Math.abs(got[p] - ref[p]);
-            assert.ok(diff <= tol, ctx(v, `weighted_sum nk=${nk} d=${d} ldv=${ldv} out[${p}]: simd=${got[p]} ref=${ref[p]} |diff|=${diff} > ${tol}`));
+    const rng = rngFor(`${v}-attn_pv`);
+    for (const lanes of [8, 32])
+      for (const nk of [0, 1, 2, 3, 5, 8, 17, 33, 64, 100])
+        for (const d of [1, 7, 8, 15, 17, 64, 100])
+          for (const pad of [0, 5]) {
+            const ldv = d + pad;
+            const w = randF32(rng, nk, 0, 1);
+            const V = randF32(rng, nk ? (nk - 1) * ldv + d : 0);
+            const args = { nk, d, ldv, lanes, w, v: V };
+            const ref = run("ref", "attn_pv", args) as Float32Array;
+            const got = run(v, "attn_pv", args) as Float32Array;
+            assert.equal(got.length, d);
+            for (let p = 0; p < d; p++)
+              assert.ok(Object.is(got[p], ref[p]), ctx(v, `attn_pv lanes=${lanes} nk=${nk} d=${d} ldv=${ldv} out[${p}]: simd=${got[p]} ref=${ref[p]}`));
           }
-        }
   });
 
-  test(`${v}: exp_sum elements within 4e-7 relative of ref on x-max in [-80, 0], sum within the summation bound`, (t) => {
+  test(`${v}: exp_sum equals ref bit for bit (x - max down to -110, -inf entries, partial chunks)`, (t) => {
     const why = skipReason(v);
     if (why) return t.skip(why);
     const rng = rngFor(`${v}-exp_sum`);
     for (const n of LENS)
       for (let rep = 0; rep < 4; rep++) {
         const max = Math.fround(rep === 0 ? 0 : -5 + 10 * rng());
-        // x - max in [-80, 0]; computed as Math.fround(max - 80*r) so that the f32 subtraction stays in range.
         const x = new Float32Array(n);
-        for (let i = 0; i < n; i++) x[i] = Math.max(max - 80, max - 80 * rng());
+        // x - max in [-110, 0] (below about -87.3 the exp takes its two-factor path) and some -inf (masked cells)
+        for (let i = 0; i < n; i++) x[i] = rng() < 0.1 ? -Infinity : Math.max(max - 110, max - 110 * rng());
         const args = { n, x, max };
         const ref = run("ref", "exp_sum", args) as Float32Array;
         const got = run(v, "exp_sum", args) as Float32Array;
         assert.equal(got.length, n + 1);
-        for (let i = 0; i < n; i++) {
-          const diff = Math.abs(got[i] - ref[i]);
-          assert.ok(diff <= 4e-7 * ref[i], ctx(v, `exp_sum n=${n} max=${max} x[${i}]=${x[i]}: simd=${got[i]} ref=${ref[i]} rel=${diff / ref[i]}`));
-        }
-        let s = 0;
-        for (let i = 0; i < n; i++) s += ref[i];
-        const tol = (1e-5 + 4e-7) * s + 1e-6;
-        assert.ok(Math.abs(got[n] - ref[n]) <= tol, ctx(v, `exp_sum n=${n} sum: simd=${got[n]} ref=${ref[n]}`));
+        for (let i = 0; i <= n; i++)
+          assert.ok(Object.is(got[i], ref[i]), ctx(v, `exp_sum n=${n} max=${max} ${i < n ? `x[${i}]=${x[i]}` : "sum"}: simd=${got[i]} ref=${ref[i]}`));
       }
   });
 
@@ -247,20 +234,18 @@ for (const v of SIMD) {
     }
   });
 
-  test(`${v}: silu_mul within 1e-6 relative of ref on g in [-20, 20]`, (t) => {
+  test(`${v}: silu_mul equals ref bit for bit (g in [-100, 100], every tail length)`, (t) => {
     const why = skipReason(v);
     if (why) return t.skip(why);
     const rng = rngFor(`${v}-silu_mul`);
     for (const n of [...LENS, 1000])
       for (let rep = 0; rep < 3; rep++) {
-        const g = randF32(rng, n, -20, 20), u = randF32(rng, n, -2, 2);
+        const g = randF32(rng, n, rep === 2 ? -100 : -20, rep === 2 ? 100 : 20), u = randF32(rng, n, -2, 2);
         const ref = run("ref", "silu_mul", { n, x: g, y: u }) as Float32Array;
         const got = run(v, "silu_mul", { n, x: g, y: u }) as Float32Array;
         assert.equal(got.length, n);
-        for (let i = 0; i < n; i++) {
-          const diff = Math.abs(got[i] - ref[i]);
-          assert.ok(diff <= 1e-6 * Math.abs(ref[i]) + 1e-37, ctx(v, `silu_mul n=${n} g=${g[i]} u=${u[i]}: simd=${got[i]} ref=${ref[i]} rel=${diff / Math.abs(ref[i])}`));
-        }
+        for (let i = 0; i < n; i++)
+          assert.ok(Object.is(got[i], ref[i]), ctx(v, `silu_mul n=${n} g=${g[i]} u=${u[i]}: simd=${got[i]} ref=${ref[i]}`));
       }
   });
 
@@ -348,7 +333,7 @@ test("ref kernels agree with an independent float64 computation in JS", () => {
     Array.from(run("ref", "matmul_f32", { m: 2, n: 2, k: 2, j0: 0, j1: 2, a: new Float32Array([1, 2, 3, 4]), w: new Float32Array([5, 6, 7, 8]) }) as Float32Array),
     [17, 23, 39, 53],
   );
-  // dot_rows, weighted_sum
+  // dot_rows, attn_pv
   {
     const d = 100, nk = 9, ldk = 103;
     const q = randF32(rng, d), K = randF32(rng, (nk - 1) * ldk + d), scale = 0.125;
@@ -359,15 +344,18 @@ test("ref kernels agree with an independent float64 computation in JS", () => {
       // scale is a power of two, so the final multiply is exact
       assert.ok(Math.abs(out[r] - s * scale) <= scale * gamma(d) * mag, ctx("ref", `dot_rows row ${r}`));
     }
-    const w = randF32(rng, nk, 0, 1), init = randF32(rng, d);
-    const ws = run("ref", "weighted_sum", { nk, d, ldv: ldk, w, v: K, init }) as Float32Array;
-    for (let p = 0; p < d; p++) {
-      let s = init[p], mag = Math.abs(init[p]);
-      for (let r = 0; r < nk; r++) (s += w[r] * K[r * ldk + p]), (mag += Math.abs(w[r] * K[r * ldk + p]));
-      assert.ok(Math.abs(ws[p] - s) <= gamma(nk + 1) * mag, ctx("ref", `weighted_sum out[${p}]`));
+    const w = randF32(rng, nk, 0, 1);
+    for (const lanes of [8, 32]) {
+      const ws = run("ref", "attn_pv", { nk, d, ldv: ldk, lanes, w, v: K }) as Float32Array;
+      for (let p = 0; p < d; p++) {
+        let s = 0, mag = 0;
+        for (let r = 0; r < nk; r++) (s += w[r] * K[r * ldk + p]), (mag += Math.abs(w[r] * K[r * ldk + p]));
+        assert.ok(Math.abs(ws[p] - s) <= gamma(nk) * mag, ctx("ref", `attn_pv lanes=${lanes} out[${p}]`));
+      }
     }
   }
-  // exp_sum: elements within ~1 ulp of exp (libm expf), sum within the summation bound.
+  // exp_sum: elements within 2 ulp (4u relative) of exp (ggml's vector expf is
+  // within about 1.5 + 0.5 ulp), sum within the summation bound.
   {
     const n = 257, max = Math.fround(1.5);
     const x = randF32(rng, n, -78, 1.5);
@@ -375,10 +363,10 @@ test("ref kernels agree with an independent float64 computation in JS", () => {
     let s = 0;
     for (let i = 0; i < n; i++) {
       const e = Math.exp(Math.fround(x[i] - max)); // x - max rounded to f32 exactly as the kernel does
-      assert.ok(Math.abs(out[i] - e) <= 2 * U * e, ctx("ref", `exp_sum x=${x[i]}: ${out[i]} vs ${e}`));
+      assert.ok(Math.abs(out[i] - e) <= 4 * U * e, ctx("ref", `exp_sum x=${x[i]}: ${out[i]} vs ${e}`));
       s += e;
     }
-    assert.ok(Math.abs(out[n] - s) <= (gamma(n) + 2 * U) * s, ctx("ref", `exp_sum sum ${out[n]} vs ${s}`));
+    assert.ok(Math.abs(out[n] - s) <= (gamma(n) + 4 * U) * s, ctx("ref", `exp_sum sum ${out[n]} vs ${s}`));
   }
   // sumsq, scale_mul (exactly emulable with Math.fround), silu_mul, max
   {
@@ -393,8 +381,8 @@ test("ref kernels agree with an independent float64 computation in JS", () => {
     const o = run("ref", "silu_mul", { n, x: g, y: w }) as Float32Array;
     for (let i = 0; i < n; i++) {
       const e = (g[i] / (1 + Math.exp(-g[i]))) * w[i];
-      // exp (<= 1 ulp) then add, divide, multiply: <= ~5u relative
-      assert.ok(Math.abs(o[i] - e) <= 6 * U * Math.abs(e), ctx("ref", `silu_mul g=${g[i]}: ${o[i]} vs ${e}`));
+      // exp (<= 2 ulp) then add, divide, multiply: <= ~7u relative
+      assert.ok(Math.abs(o[i] - e) <= 8 * U * Math.abs(e), ctx("ref", `silu_mul g=${g[i]}: ${o[i]} vs ${e}`));
     }
     assert.equal(run("ref", "max", { n, x }), Math.max(...x));
     assert.equal(run("ref", "max", { n: 0, x }), -Infinity);

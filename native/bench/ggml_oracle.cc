@@ -7,7 +7,11 @@
 //      type, as llama.cpp loads them on AVX2 / AVX-512; Q8_0 weights in a
 //      plain CPU buffer) vs lowbit's activation quantization + matmul kernel:
 //      bits equal, or the largest difference
-//   4. timing: the same MUL_MAT in ggml vs lowbit's matmul() (weights loaded by
+//   4. the f32 ops between matmuls (ops.cc: RMSNorm, RoPE, SwiGLU, attention
+//      without flash attention, one query and a batch, head sizes with and
+//      without leftovers) vs the same ggml ops as llama.cpp's graph builds
+//      them: bits equal
+//   5. timing: the same MUL_MAT in ggml vs lowbit's matmul() (weights loaded by
 //      make_weight from the raw blocks, lowbit's thread pool), decode and prefill
 //   make -C native/bench ggml_oracle && native/bench/ggml_oracle [threads] [--quick]
 // (Makefile: GGML_CPU picks the CPU variant library, e.g. haswell, icelake.)
@@ -26,7 +30,9 @@
 #include "ggml.h"
 #include "ggml_quants.h"
 #include "kernels/kernels.h"
+#include "kvcache.h"
 #include "matmul.h"
+#include "ops.h"
 #include "weights.h"
 
 extern "C" {
@@ -144,7 +150,7 @@ int check_matmuls(std::mt19937& rng, int threads) {
   std::printf("matmul vs ggml MUL_MAT (lowbit kernels: %s, ggml threads %d):\n", kernels_best().name, threads);
   std::printf("| type | ggml path | m | n | k | outputs | bit-equal | max rel. diff |\n|---|---|---|---|---|---|---|---|\n");
   for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0})
-    for (int64_t m : {1, 3, 4, 7, 64})
+    for (int64_t m : {1, 2, 3, 4, 7, 12, 64})  // tinyBLAS_Q0_AVX tiles by the remaining m; m = 1: vec_dot
       for (auto nk : {std::pair<int64_t, int64_t>{256, 768}, {2048, 768}, {768, 2048}, {40, 96}}) {
         const int64_t n = nk.first, k = nk.second;
         std::vector<float> w = random_rows(rng, n * k, 0.02f), x = random_rows(rng, m * k, 1.0f);
@@ -160,9 +166,170 @@ int check_matmuls(std::mt19937& rng, int threads) {
         }
         std::printf("| %s | %s | %ld | %ld | %ld | %ld | %ld | %.2e |\n", t == GgmlType::Q4_0 ? "q4_0" : "q8_0",
                     repack ? "repack 8x8" : "plain (llamafile / vec_dot)", (long)m, (long)n, (long)k, (long)(m * n), (long)equal, maxrel);
-        if (repack && equal != m * n) bad++;     // same numerics: must be bit for bit
-        if (!repack && maxrel > 1e-5) bad++;     // f32 summation order differs (8-lane partial sums)
+        if (equal != m * n) bad++;  // the same numerics (kernels/ggml.h): bit for bit
       }
+  ggml_backend_free(cpu);
+  return bad;
+}
+
+// ---- f32 ops: ops.cc vs ggml ----
+
+// A small graph on the CPU backend.
+struct Graph {
+  ggml_context* ctx;
+  ggml_backend_buffer_t buf = nullptr;
+  ggml_cgraph* gf;
+  Graph() {
+    ggml_init_params p = {ggml_tensor_overhead() * 64 + ggml_graph_overhead(), nullptr, true};
+    ctx = ggml_init(p);
+    gf = ggml_new_graph(ctx);
+  }
+  ~Graph() {
+    if (buf) ggml_backend_buffer_free(buf);
+    ggml_free(ctx);
+  }
+  ggml_tensor* f32(int64_t a, int64_t b = 1, int64_t c = 1) { return ggml_new_tensor_3d(ctx, GGML_TYPE_F32, a, b, c); }
+  void build(ggml_backend_t cpu, ggml_tensor* out) {
+    ggml_build_forward_expand(gf, out);
+    buf = ggml_backend_alloc_ctx_tensors(ctx, cpu);
+  }
+  static void set(ggml_tensor* t, const void* d) { ggml_backend_tensor_set(t, d, 0, ggml_nbytes(t)); }
+  std::vector<float> run(ggml_backend_t cpu, ggml_tensor* out) {
+    ggml_backend_graph_compute(cpu, gf);
+    std::vector<float> y(ggml_nelements(out));
+    ggml_backend_tensor_get(out, y.data(), 0, y.size() * 4);
+    return y;
+  }
+};
+
+int64_t count_equal(const std::vector<float>& a, const float* b) {
+  int64_t e = 0;
+  for (size_t i = 0; i < a.size(); i++) e += std::memcmp(&a[i], &b[i], 4) == 0;
+  return e;
+}
+
+int report(const char* op, const char* shape, int64_t n, int64_t equal) {
+  std::printf("| %s | %s | %ld | %ld |\n", op, shape, (long)n, (long)equal);
+  return equal != n;
+}
+
+int check_f32_ops(std::mt19937& rng, int threads) {
+  ggml_backend_t cpu = ggml_backend_cpu_init();
+  ggml_backend_cpu_set_n_threads(cpu, threads);
+  ThreadPool pool(threads);
+  const KernelTable& kt = kernels_best();
+  int bad = 0;
+  char shape[160];
+  std::printf("\nf32 ops vs ggml (lowbit kernels: %s, %d threads):\n| op | shape | outputs | bit-equal |\n|---|---|---|---|\n",
+              kt.name, threads);
+  // RMSNorm then the weight (llama.cpp: rms_norm, mul)
+  for (int64_t d : {256, 768, 100})
+    for (int64_t m : {1, 5}) {
+      std::vector<float> x = random_rows(rng, m * d, 3.0f), w = random_rows(rng, d, 1.0f), y(m * d);
+      Graph g;
+      ggml_tensor *X = g.f32(d, m), *W = g.f32(d);
+      ggml_tensor* Y = ggml_mul(g.ctx, ggml_rms_norm(g.ctx, X, 1e-5f), W);
+      g.build(cpu, Y);
+      Graph::set(X, x.data());
+      Graph::set(W, w.data());
+      const std::vector<float> want = g.run(cpu, Y);
+      op_rms_norm(pool, kt, x.data(), (int)m, d, w.data(), 1e-5f, y.data());
+      std::snprintf(shape, sizeof shape, "d %ld, rows %ld", (long)d, (long)m);
+      bad += report("rms_norm", shape, m * d, count_equal(want, y.data()));
+    }
+  // RoPE (llama.cpp's "normal" mode on interleaved pairs; lowbit's input in HF order)
+  for (int hd : {64, 128})
+    for (int n : {1, 7}) {
+      const int heads = 4, half = hd / 2;
+      std::vector<float> x = random_rows(rng, (int64_t)n * heads * hd, 2.0f), xhf(x.size());
+      for (int64_t r = 0; r < (int64_t)n * heads; r++)
+        for (int i = 0; i < half; i++) {
+          xhf[r * hd + i] = x[r * hd + 2 * i];
+          xhf[r * hd + half + i] = x[r * hd + 2 * i + 1];
+        }
+      std::vector<int32_t> pos(n);
+      for (auto& p : pos) p = (int32_t)(rng() % 4000);
+      Graph g;
+      ggml_tensor* X = g.f32(hd, heads, n);
+      ggml_tensor* P = ggml_new_tensor_1d(g.ctx, GGML_TYPE_I32, n);
+      ggml_tensor* Y = ggml_rope_ext(g.ctx, X, P, nullptr, hd, 0, 4096, 10000.0f, 1.0f, 0.0f, 1.0f, 32.0f, 1.0f);
+      g.build(cpu, Y);
+      Graph::set(X, x.data());
+      Graph::set(P, pos.data());
+      const std::vector<float> want = g.run(cpu, Y);
+      std::vector<float> cs, sn;
+      rope_tables(10000.0f, hd, pos.data(), n, &cs, &sn);
+      op_rope(pool, xhf.data(), n, heads, hd, cs.data(), sn.data());
+      std::snprintf(shape, sizeof shape, "head %d, %d heads, %d tokens", hd, heads, n);
+      bad += report("rope", shape, (int64_t)n * heads * hd, count_equal(want, xhf.data()));
+    }
+  // SwiGLU (rows with and without an n % 8 tail)
+  for (int64_t d : {704, 2048, 100, 13})
+    for (int64_t m : {1, 6}) {
+      std::vector<float> gt = random_rows(rng, m * d, 4.0f), up = random_rows(rng, m * d, 1.0f), y(m * d);
+      Graph g;
+      ggml_tensor *G = g.f32(d, m), *U = g.f32(d, m);
+      ggml_tensor* Y = ggml_swiglu_split(g.ctx, G, U);
+      g.build(cpu, Y);
+      Graph::set(G, gt.data());
+      Graph::set(U, up.data());
+      const std::vector<float> want = g.run(cpu, Y);
+      op_silu_mul(pool, kt, gt.data(), up.data(), y.data(), (int)m, d);
+      std::snprintf(shape, sizeof shape, "d %ld, rows %ld", (long)d, (long)m);
+      bad += report("swiglu", shape, m * d, count_equal(want, y.data()));
+    }
+  // Attention as llama.cpp builds it without flash attention: kq = mul_mat(k, q
+  // permuted), soft_max_ext with the causal mask and 1/sqrt(hd), kqv =
+  // mul_mat(v transposed, kq). The cache holds `past + n` cells of kv_size; n
+  // queries at positions past .. past + n - 1.
+  const int64_t kv_size = 256;
+  for (int hd : {64, 80, 128, 44, 70})  // 44, 70: the dot's 8 / 4 / fused leftovers; 70: V without tinyBLAS
+    for (auto hk : {std::pair<int, int>{4, 2}, {12, 4}})
+      for (int n : {1, 2, 12})
+        for (int past : {0, 37}) {
+          const int heads = hk.first, kvh = hk.second, cells = past + n;
+          std::vector<float> q = random_rows(rng, (int64_t)n * heads * hd, 1.5f);
+          std::vector<float> k(kv_size * kvh * hd, 0.0f), vt(kv_size * hd * kvh, 0.0f);  // k [cell][kvh][hd], vt [kvh][hd][cell]
+          std::vector<float> kr = random_rows(rng, (int64_t)cells * kvh * hd, 1.5f), vr = random_rows(rng, (int64_t)cells * kvh * hd, 1.0f);
+          for (int c = 0; c < cells; c++)
+            for (int h = 0; h < kvh; h++)
+              for (int e = 0; e < hd; e++) {
+                k[((int64_t)c * kvh + h) * hd + e] = kr[((int64_t)c * kvh + h) * hd + e];
+                vt[((int64_t)h * hd + e) * kv_size + c] = vr[((int64_t)c * kvh + h) * hd + e];
+              }
+          std::vector<float> mask(kv_size * n);
+          for (int i = 0; i < n; i++)
+            for (int64_t c = 0; c < kv_size; c++) mask[i * kv_size + c] = c <= past + i ? 0.0f : -INFINITY;
+          const float scale = 1.0f / std::sqrt((float)hd);
+          Graph g;
+          ggml_tensor *Q = g.f32(hd, heads, n), *K = g.f32(hd, kvh, kv_size), *VT = g.f32(kv_size, hd, kvh), *M = g.f32(kv_size, n);
+          ggml_tensor* kq = ggml_mul_mat(g.ctx, ggml_permute(g.ctx, K, 0, 2, 1, 3), ggml_permute(g.ctx, Q, 0, 2, 1, 3));
+          kq = ggml_soft_max_ext(g.ctx, kq, M, scale, 0.0f);
+          ggml_tensor* kqv = ggml_mul_mat(g.ctx, VT, kq);
+          ggml_tensor* Y = ggml_cont(g.ctx, ggml_permute(g.ctx, kqv, 0, 2, 1, 3));
+          g.build(cpu, Y);
+          Graph::set(Q, q.data());
+          Graph::set(K, k.data());
+          Graph::set(VT, vt.data());
+          Graph::set(M, mask.data());
+          const std::vector<float> want = g.run(cpu, Y);
+          KVCache cache(1, kvh, hd, (int)kv_size, 10000.0f);
+          std::vector<int32_t> cpos(cells), qpos(n);
+          for (int c = 0; c < cells; c++) cpos[c] = c;
+          for (int i = 0; i < n; i++) qpos[i] = past + i;
+          cache.stage(cpos.data(), cells);
+          cache.commit(cells);
+          for (int c = 0; c < cells; c++)
+            for (int h = 0; h < kvh; h++) {
+              std::memcpy(cache.k(0, h, c), &kr[((int64_t)c * kvh + h) * hd], hd * 4);
+              std::memcpy(cache.v(0, h, c), &vr[((int64_t)c * kvh + h) * hd], hd * 4);
+            }
+          std::vector<float> y((int64_t)n * heads * hd);
+          std::vector<AlignedBuf> scratch;
+          op_attention(pool, kt, cache, 0, cells, q.data(), qpos.data(), n, heads, y.data(), scratch);
+          std::snprintf(shape, sizeof shape, "head %d, %d/%d heads, %d queries after %d cells", hd, heads, kvh, n, past);
+          bad += report("attention", shape, (int64_t)n * heads * hd, count_equal(want, y.data()));
+        }
   ggml_backend_free(cpu);
   return bad;
 }
@@ -229,6 +396,7 @@ int main(int argc, char** argv) {
   int bad = check_quantizers(rng);
   if (full_f16) bad += check_f16();
   bad += check_matmuls(rng, threads);
+  bad += check_f32_ops(rng, threads);
   bench(rng, threads);
   std::printf("%s\n", bad ? "FAILED" : "all checks passed");
   return bad ? 1 : 0;

@@ -213,15 +213,14 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     kt->dot_rows_f32(q.Data(), K.Data(), ldk, nk, d, (float)get_number(a, "scale"), out.Data());
     return out;
   }
-  if (name == "weighted_sum") {
-    int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldv = dim(a, "ldv");
+  if (name == "attn_pv") {
+    int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldv = dim(a, "ldv"), lanes = dim(a, "lanes");
     if (ldv < d) throw Napi::RangeError::New(env, "ldv < d");
+    if (lanes != 8 && lanes != 32) throw Napi::RangeError::New(env, "lanes must be 8 or 32");
     auto w = field<Napi::Float32Array>(a, "w", nk);
     auto V = field<Napi::Float32Array>(a, "v", nk ? (nk - 1) * ldv + d : 0);
-    auto init = field<Napi::Float32Array>(a, "init", d);
     Napi::Float32Array out = Napi::Float32Array::New(env, d);
-    std::copy(init.Data(), init.Data() + d, out.Data());
-    kt->weighted_sum_f32(w.Data(), V.Data(), ldv, nk, d, out.Data());
+    kt->attn_pv_f32(w.Data(), V.Data(), ldv, nk, d, (int)lanes, out.Data());
     return out;
   }
   // Elementwise kernels on x (and y) of length n.
@@ -230,7 +229,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     auto x = field<Napi::Float32Array>(a, "x", n);
     Napi::Float32Array out = Napi::Float32Array::New(env, n + 1);
     std::copy(x.Data(), x.Data() + n, out.Data());
-    out.Data()[n] = kt->exp_sum_f32(out.Data(), n, (float)get_number(a, "max"));
+    out.Data()[n] = (float)kt->exp_sum_f32(out.Data(), n, (float)get_number(a, "max"));
     return out;
   }
   if (name == "max" || name == "sumsq") {

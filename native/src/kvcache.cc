@@ -36,7 +36,8 @@ void KVCache::drop(int start, int count, int shift) {
   if (count == 0) return;
   const int moved = size_ - start - count;
   const int half = head_dim_ / 2;
-  // Rotation by -shift for every frequency (HF rotate-half layout: pairs (i, i+half)).
+  // Rotation by -shift for every frequency (keys are stored with their RoPE
+  // pairs interleaved: (2i, 2i + 1), ops.h op_rope).
   std::vector<float> cs(half), sn(half);
   for (int i = 0; i < half; i++) {
     double a = -(double)shift * inv_freq_[i];
@@ -51,9 +52,9 @@ void KVCache::drop(int start, int count, int shift) {
       for (int c = start; c < start + moved; c++) {
         float* x = k(l, h, c);
         for (int i = 0; i < half; i++) {
-          float x0 = x[i], x1 = x[i + half];
-          x[i] = x0 * cs[i] - x1 * sn[i];
-          x[i + half] = x1 * cs[i] + x0 * sn[i];
+          float x0 = x[2 * i], x1 = x[2 * i + 1];
+          x[2 * i] = x0 * cs[i] - x1 * sn[i];
+          x[2 * i + 1] = x1 * cs[i] + x0 * sn[i];
         }
       }
     }

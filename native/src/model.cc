@@ -18,7 +18,6 @@ Model::Model(const ModelParams& p) : p_(p) {
   if (!(p.rope_theta > 0) || !std::isfinite(p.rope_theta)) throw std::invalid_argument("ropeTheta must be > 0");
   pool_ = std::make_unique<ThreadPool>(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta);
-  inv_freq_ = rope_inv_freq(p.rope_theta, p.head_dim);
 }
 
 void Model::add_weight(std::unique_ptr<Weight> w) {
@@ -70,7 +69,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   const int cells = first + n;
   for (size_t b = 0; b < graph_.bufs.size(); b++)
     bufs_[b].reserve((size_t)(graph_.bufs[b].out_rows ? n_out : n) * graph_.bufs[b].cols * sizeof(float));
-  rope_tables(inv_freq_, positions, n, &cos_, &sin_);
+  rope_tables(p_.rope_theta, p_.head_dim, positions, n, &cos_, &sin_);
   auto B = [&](int id) { return bufs_[id].as<float>(); };
   ThreadPool& pool = *pool_;
   const KernelTable& kt = *kt_;

@@ -66,7 +66,7 @@ class Model {
   std::map<std::string, std::string> aliases_;
   Graph graph_;
   bool has_graph_ = false;
-  std::vector<float> inv_freq_, cos_, sin_;
+  std::vector<float> cos_, sin_;
   std::vector<AlignedBuf> bufs_;
   std::vector<AlignedBuf> attn_scratch_;
   MatmulScratch mm_scratch_;

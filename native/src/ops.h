@@ -12,10 +12,9 @@
 
 namespace lowbit {
 
-// RoPE inverse frequencies computed the way HF transformers does (f32).
-std::vector<float> rope_inv_freq(float theta, int head_dim);
-// cos/sin tables [n][head_dim/2] for the given positions.
-void rope_tables(const std::vector<float>& inv_freq, const int32_t* pos, int n, std::vector<float>* cos_t,
+// cos/sin tables [n][head_dim/2] for the given positions, as llama.cpp's rope
+// cache computes them (angles by repeated f32 multiplication, cosf / sinf).
+void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vector<float>* cos_t,
                  std::vector<float>* sin_t);
 
 // out[i, :] = E[tokens[i], :] widened to f32; out is [n, E.cols].
@@ -23,7 +22,11 @@ void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, f
 // out[i] = x[i] * rsqrt(mean(x[i]^2) + eps) * w ; x, out are [n, d] (may alias).
 void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n, int64_t d, const float* w,
                  float eps, float* out);
-// In-place rotate-half RoPE on x [n, heads*head_dim] with per-row cos/sin tables.
+// In-place RoPE on x [n, heads*head_dim] with per-row cos/sin tables: the
+// rotate-half pairs (i, i + head_dim/2) of the checkpoint's (HF) order, written
+// out interleaved at (2i, 2i + 1). Queries and keys (the KV cache) are thus in
+// llama.cpp's order for its "normal" RoPE, which is what its attention sums
+// over (a dot product's rounding depends on the order of its terms).
 void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const float* cos_t, const float* sin_t);
 // out = a + b, count elements (out may alias a or b).
 void op_add(ThreadPool& pool, const float* a, const float* b, float* out, int64_t count);

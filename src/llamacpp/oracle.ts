@@ -75,20 +75,25 @@ export class LlamaCppModel {
     return [...this.model.tokenize(text, false)];
   }
 
-  /** Greedy continuation of `ids` for `n` tokens from an empty cache. */
+  /**
+   * Greedy continuation of `ids` for `n` tokens from an empty cache. An
+   * end-of-generation token is returned like any other and decoding goes on
+   * past it (as lowbit's generate with stopAtEos: false), so a prompt whose
+   * most likely next token is EOS still has its probabilities.
+   */
   async greedy(ids: readonly number[], n: number): Promise<LlamaCppRun> {
     const seq = this.ctx.getSequence();
     try {
       const out: number[] = [];
       let probs = new Map<number, number>();
       // the first token with the probabilities (a Map over the vocabulary), the rest without
-      for await (const r of seq.evaluateWithMetadata([...ids] as never, { probabilities: true }, { temperature: 0 })) {
+      for await (const r of seq.evaluateWithMetadata([...ids] as never, { probabilities: true }, { temperature: 0, yieldEogToken: true })) {
         probs = r.probabilities as Map<number, number>;
         out.push(r.token as number);
         break;
       }
       if (n > 1 && out.length) {
-        for await (const tok of seq.evaluate([out[0]!] as never, { temperature: 0 })) {
+        for await (const tok of seq.evaluate([out[0]!] as never, { temperature: 0, yieldEogToken: true })) {
           out.push(tok as number);
           if (out.length >= n) break;
         }

@@ -128,83 +128,6 @@ void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, float*
   }
 }
 
-void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
-  int64_t t = 0;
-  for (; t + 4 <= nk; t += 4) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    int64_t p = 0;
-    for (; p + 8 <= d; p += 8) {
-      __m256 qv = _mm256_loadu_ps(q + p);
-      for (int c = 0; c < 4; c++) acc[c] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(K + (t + c) * ldk + p), acc[c]);
-    }
-    float s[4];
-    _mm_storeu_ps(s, hsum4(acc[0], acc[1], acc[2], acc[3]));
-    for (int c = 0; c < 4; c++) {
-      for (int64_t r = p; r < d; r++) s[c] += q[r] * K[(t + c) * ldk + r];
-      out[t + c] = s[c] * scale;
-    }
-  }
-  for (; t < nk; t++) {
-    __m256 acc = _mm256_setzero_ps();
-    int64_t p = 0;
-    for (; p + 8 <= d; p += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + p), _mm256_loadu_ps(K + t * ldk + p), acc);
-    float s = hsum8(acc);
-    for (; p < d; p++) s += q[p] * K[t * ldk + p];
-    out[t] = s * scale;
-  }
-}
-
-void weighted_sum_f32(const float* w, const float* V, int64_t ldv, int64_t nk, int64_t d, float* out) {
-  int64_t p = 0;
-  for (; p + 8 <= d; p += 8) {
-    __m256 acc = _mm256_loadu_ps(out + p);
-    for (int64_t t = 0; t < nk; t++) acc = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + t * ldv + p), acc);
-    _mm256_storeu_ps(out + p, acc);
-  }
-  for (; p < d; p++)
-    for (int64_t t = 0; t < nk; t++) out[p] += w[t] * V[t * ldv + p];
-}
-
-// Cephes-style expf, 2^n built in the exponent bits.
-inline __m256 exp256(__m256 x) {
-  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f)), _mm256_set1_ps(-87.3365447504f));
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  // n in [-126, 127] after the clamp: scale by 2^n via the exponent field, in two
-  // steps so that n = -126 .. 127 never overflows the biased exponent.
-  __m256i ni = _mm256_cvtps_epi32(n);
-  __m256i half = _mm256_srai_epi32(ni, 1);
-  __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, _mm256_set1_epi32(127)), 23));
-  __m256 s2 = _mm256_castsi256_ps(
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, half), _mm256_set1_epi32(127)), 23));
-  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-}
-
-float exp_sum_f32(float* x, int64_t n, float max) {
-  __m256 vmax = _mm256_set1_ps(max), sum = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
-    _mm256_storeu_ps(x + i, e);
-    sum = _mm256_add_ps(sum, e);
-  }
-  float s = hsum8(sum);
-  for (; i < n; i++) {
-    x[i] = std::exp(x[i] - max);
-    s += x[i];
-  }
-  return s;
-}
-
 float max_f32(const float* x, int64_t n) {
   __m256 m = _mm256_set1_ps(-INFINITY);
   int64_t i = 0;
@@ -237,17 +160,6 @@ void scale_mul_f32(const float* x, float s, const float* w, float* y, int64_t n)
   for (; i < n; i++) y[i] = x[i] * s * w[i];
 }
 
-void silu_mul_f32(const float* g, const float* u, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 gv = _mm256_loadu_ps(g + i);
-    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), gv));
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(_mm256_set1_ps(1.0f), e)),
-                                            _mm256_loadu_ps(u + i)));
-  }
-  for (; i < n; i++) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-}
-
 void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16_scalar(x[i]);
 }
@@ -262,8 +174,8 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
 
 const KernelTable& kernels_avx2() {
   static const KernelTable t = {"avx2",         matmul_f32,    matmul_bf16_bf16a,
-                                dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
-                                sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
+                                ggml_dot_rows_avx2, ggml_attn_pv_avx2, ggml_exp_sum_avx2, max_f32,
+                                sumsq_f32,      scale_mul_f32, ggml_silu_mul_avx2,     f32_to_bf16,
                                 bf16_to_f32,    matmul_q8_avx2,  quantize_q8_avx2, matmul_q4_avx2,
                                 matmul_q4a8_avx2, matmul_q4a8_is_avx2, quantize_q8_0_act_avx2,
                                 matmul_q4_0_avx2, matmul_q8_0_avx2};

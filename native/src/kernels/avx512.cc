@@ -104,79 +104,6 @@ void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, float*
   gemm<ChunkBF16>(A, lda, W, C, ldc, m, j0, j1, kp);
 }
 
-void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
-  auto dot4 = [&](int64_t t, int64_t cnt) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int64_t p = 0; p < d; p += 16) {
-      __mmask16 m = p + 16 <= d ? (__mmask16)0xffff : tail16(d - p);
-      __m512 qv = _mm512_maskz_loadu_ps(m, q + p);
-      for (int64_t c = 0; c < cnt; c++) acc[c] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, K + (t + c) * ldk + p), acc[c]);
-    }
-    float s[4];
-    _mm_storeu_ps(s, hsum4(acc[0], acc[1], acc[2], acc[3]));
-    for (int64_t c = 0; c < cnt; c++) out[t + c] = s[c] * scale;
-  };
-  int64_t t = 0;
-  for (; t + 4 <= nk; t += 4) dot4(t, 4);
-  if (t < nk) dot4(t, nk - t);
-}
-
-void weighted_sum_f32(const float* w, const float* V, int64_t ldv, int64_t nk, int64_t d, float* out) {
-  int64_t p = 0;
-  for (; p + 16 <= d; p += 16) {
-    __m512 acc0 = _mm512_loadu_ps(out + p), acc1 = _mm512_setzero_ps();
-    int64_t t = 0;
-    for (; t + 2 <= nk; t += 2) {
-      acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(V + t * ldv + p), acc0);
-      acc1 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 1]), _mm512_loadu_ps(V + (t + 1) * ldv + p), acc1);
-    }
-    if (t < nk) acc0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(V + t * ldv + p), acc0);
-    _mm512_storeu_ps(out + p, _mm512_add_ps(acc0, acc1));
-  }
-  if (p < d) {
-    __mmask16 m = tail16(d - p);
-    __m512 acc = _mm512_maskz_loadu_ps(m, out + p);
-    for (int64_t t = 0; t < nk; t++)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m, V + t * ldv + p), acc);
-    _mm512_mask_storeu_ps(out + p, m, acc);
-  }
-}
-
-// exp(x) for x in float range: Cephes-style range reduction + degree-6
-// polynomial, 2^n applied with scalef (about 1 ulp).
-inline __m512 exp512(__m512 x) {
-  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)), _mm512_set1_ps(-103.972076f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
-}
-
-float exp_sum_f32(float* x, int64_t n, float max) {
-  __m512 vmax = _mm512_set1_ps(max), sum = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vmax));
-    _mm512_storeu_ps(x + i, e);
-    sum = _mm512_add_ps(sum, e);
-  }
-  if (i < n) {
-    __mmask16 m = tail16(n - i);
-    __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax));
-    _mm512_mask_storeu_ps(x + i, m, e);
-    sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(m, e));
-  }
-  return _mm512_reduce_add_ps(sum);
-}
-
 float max_f32(const float* x, int64_t n) {
   __m512 m = _mm512_set1_ps(-INFINITY);
   int64_t i = 0;
@@ -211,20 +138,6 @@ void scale_mul_f32(const float* x, float s, const float* w, float* y, int64_t n)
   }
 }
 
-inline __m512 silu_mul16(__m512 g, __m512 u) {
-  __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
-  return _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u);
-}
-
-void silu_mul_f32(const float* g, const float* u, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, silu_mul16(_mm512_loadu_ps(g + i), _mm512_loadu_ps(u + i)));
-  if (i < n) {
-    __mmask16 m = tail16(n - i);
-    _mm512_mask_storeu_ps(out + i, m, silu_mul16(_mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, u + i)));
-  }
-}
-
 // Integer round-to-nearest-even (not vcvtneps2bf16, which flushes subnormal
 // inputs to zero): bit-identical to the scalar reference, NaN stays quiet NaN.
 void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
@@ -253,8 +166,8 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
 
 const KernelTable& kernels_avx512() {
   static const KernelTable t = {"avx512",       matmul_f32,    matmul_bf16_bf16a,
-                                dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
-                                sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
+                                ggml_dot_rows_avx2, ggml_attn_pv_avx2, ggml_exp_sum_avx2, max_f32,
+                                sumsq_f32,      scale_mul_f32, ggml_silu_mul_avx2,     f32_to_bf16,
                                 bf16_to_f32,    matmul_q8_avx512,  quantize_q8_avx2, matmul_q4_avx512,
                                 matmul_q4a8_avx512, matmul_q4a8_is_avx512, quantize_q8_0_act_avx2,
                                 matmul_q4_0_avx512, matmul_q8_0_avx512};

@@ -37,6 +37,30 @@
 // Every variant here computes exactly this, so SIMD equals the scalar
 // reference bit for bit. Activation codes must be in [-127, 127] (the
 // quantizer's range; the sign trick cannot negate -128).
+//
+// f32 ops (ggml_f32_ref.cc, ggml_f32_avx2.cc; the ref / avx2 / avx512 kernel
+// tables all use them). Quantizing activations amplifies any rounding
+// difference before a matmul (one ulp can move a code, and a code in a block
+// with an outlier moves the logits by tenths), so the ops between matmuls
+// follow llama.cpp's CPU backend as its AVX2 build computes them, checked
+// tensor by tensor against its eval-callback dumps (docs/QUANTIZATION.md):
+//   expf(x) (ggml_v_expf): z = fma(x, 0x1.715476p+0, 0x1.8p23), n = z - 0x1.8p23,
+//     b = fma(-n, 0x1.7f7d1cp-20, fma(-n, 0x1.62e4p-1, x)), k = 2^n from z's
+//     bits, j = fma(fma(fma(c5, b, c4), b*b, fma(c3, b, c2)), b*b, c1 * b),
+//     e = fma(j, k, k) (|n| <= 126; beyond, 2^n in two factors);
+//   dot_rows (ggml_vec_dot_f32): 32 f32 accumulators p[l], l = i mod 32, FMA
+//     in order over the first d & ~31 elements, reduced as b[l] = (p[l] +
+//     p[l+16]) + (p[l+8] + p[l+24]), c[l] = b[l] + b[l+4], (c0 + c1) + (c2 + c3);
+//     the leftovers as its compiled loop (products added one by one in blocks
+//     of 8 then 4, the last 0-3 fused); times scale (one rounding);
+//   exp_sum (ggml_vec_soft_max_f32): e = expf(x - max), chunks of 8 (a partial
+//     last chunk padded with zeros) summed as ((e0 + e4) + (e2 + e6)) + ((e1 +
+//     e5) + (e3 + e7)), the chunk sums added in double;
+//   attn_pv: per output dim, partial sums over t = l (mod lanes) by FMA in
+//     order; lanes = 8 reduced as the chunks above (tinyBLAS, a batch of
+//     queries), lanes = 32 as dot_rows (ggml_vec_dot_f32, one query);
+//   silu_mul (ggml_vec_swiglu_f32): (g / (1 + expf(0 - g))) * u, libm's expf
+//     for the last n % 8 elements of a row.
 #pragma once
 #include <cstdint>
 
@@ -78,7 +102,17 @@ void matmul_q4_0_ref(const int8_t* A, int64_t lda, const float* ad, const int32_
                      const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k);
 void matmul_q8_0_ref(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const int8_t* W,
                      const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k);
+// f32 ops with llama.cpp's numerics (semantics above; the KernelTable entries).
+float ggml_expf_ref(float x);
+void ggml_dot_rows_ref(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out);
+double ggml_exp_sum_ref(float* x, int64_t n, float max);
+void ggml_attn_pv_ref(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, float* out);
+void ggml_silu_mul_ref(const float* g, const float* u, float* out, int64_t n);
 #if defined(__x86_64__)
+void ggml_dot_rows_avx2(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out);
+double ggml_exp_sum_avx2(float* x, int64_t n, float max);
+void ggml_attn_pv_avx2(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, float* out);
+void ggml_silu_mul_avx2(const float* g, const float* u, float* out, int64_t n);
 void quantize_q8_0_act_avx2(const float* x, int64_t k, int8_t* q, float* d, int32_t* s);
 void matmul_q4_0_avx2(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,
                       const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k);

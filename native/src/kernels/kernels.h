@@ -43,19 +43,26 @@ struct KernelTable {
   void (*matmul_bf16_bf16a)(const uint16_t* A, int64_t lda, const uint16_t* W, float* C, int64_t ldc, int64_t m,
                             int64_t j0, int64_t j1, int64_t kp);
 
-  // out[t] = dot(q[0:d], K[t*ldk : t*ldk+d]) * scale, t in [0, nk)
+  // Attention and SwiGLU compute exactly as llama.cpp's CPU backend (its AVX2
+  // build) does, on every variant (kernels/ggml.h, "f32 ops"):
+  // out[t] = dot(q[0:d], K[t*ldk : t*ldk+d]) * scale, t in [0, nk), summed in
+  // ggml_vec_dot_f32's order
   void (*dot_rows_f32)(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale,
                        float* out);
-  // out[0:d] += sum_t w[t] * V[t*ldv : t*ldv+d]
-  void (*weighted_sum_f32)(const float* w, const float* V, int64_t ldv, int64_t nk, int64_t d, float* out);
-  // x[i] = exp(x[i] - max) in place; returns the sum of the results.
-  float (*exp_sum_f32)(float* x, int64_t n, float max);
+  // out[0:d] = sum_t p[t] * V[t*ldv : t*ldv+d], t in [0, nk), summed in lanes
+  // of t mod `lanes` (8: llamafile's tinyBLAS, a batch of queries; 32:
+  // ggml_vec_dot_f32, one query)
+  void (*attn_pv_f32)(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, float* out);
+  // x[i] = exp(x[i] - max) in place (ggml's vector expf); returns the sum of
+  // the results (chunks of 8 summed in f32, the chunk sums in double).
+  double (*exp_sum_f32)(float* x, int64_t n, float max);
   float (*max_f32)(const float* x, int64_t n);
   // sum of squares (for RMSNorm)
   float (*sumsq_f32)(const float* x, int64_t n);
   // y[i] = x[i] * s * w[i]
   void (*scale_mul_f32)(const float* x, float s, const float* w, float* y, int64_t n);
-  // out[i] = silu(g[i]) * u[i]
+  // out[i] = silu(g[i]) * u[i] as ggml_vec_swiglu_f32 over a row of n (the
+  // vector expf for i < n - n % 8, libm's expf after)
   void (*silu_mul_f32)(const float* g, const float* u, float* out, int64_t n);
   // round-to-nearest-even conversions
   void (*f32_to_bf16)(const float* x, uint16_t* y, int64_t n);

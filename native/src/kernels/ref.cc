@@ -57,28 +57,6 @@ void matmul_bf16_bf16a(const uint16_t* A, int64_t lda, const uint16_t* W, float*
     }
 }
 
-void dot_rows_f32(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out) {
-  for (int64_t t = 0; t < nk; t++) {
-    float s = 0;
-    for (int64_t p = 0; p < d; p++) s += q[p] * K[t * ldk + p];
-    out[t] = s * scale;
-  }
-}
-
-void weighted_sum_f32(const float* w, const float* V, int64_t ldv, int64_t nk, int64_t d, float* out) {
-  for (int64_t t = 0; t < nk; t++)
-    for (int64_t p = 0; p < d; p++) out[p] += w[t] * V[t * ldv + p];
-}
-
-float exp_sum_f32(float* x, int64_t n, float max) {
-  float s = 0;
-  for (int64_t i = 0; i < n; i++) {
-    x[i] = std::exp(x[i] - max);
-    s += x[i];
-  }
-  return s;
-}
-
 float max_f32(const float* x, int64_t n) {
   float m = -INFINITY;
   for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
@@ -93,10 +71,6 @@ float sumsq_f32(const float* x, int64_t n) {
 
 void scale_mul_f32(const float* x, float s, const float* w, float* y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = x[i] * s * w[i];
-}
-
-void silu_mul_f32(const float* g, const float* u, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
 void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
@@ -135,8 +109,8 @@ void quantize_q8(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, flo
 
 const KernelTable& kernels_ref() {
   static const KernelTable t = {"ref",          matmul_f32,    matmul_bf16_bf16a,
-                                dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
-                                sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
+                                ggml_dot_rows_ref, ggml_attn_pv_ref, ggml_exp_sum_ref, max_f32,
+                                sumsq_f32,      scale_mul_f32, ggml_silu_mul_ref,     f32_to_bf16,
                                 bf16_to_f32,    matmul_q8,     quantize_q8,      matmul_q4_ref,
                                 matmul_q4a8_ref, matmul_q4a8_is_ref, quantize_q8_0_act_ref,
                                 matmul_q4_0_ref, matmul_q8_0_ref};
