@@ -255,7 +255,7 @@ const KernelTable& kernels_avx512() {
   static const KernelTable t = {"avx512",       matmul_f32,    matmul_bf16_bf16a,
                                 dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
                                 sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
-                                bf16_to_f32,    matmul_q8_avx512,  quantize_q8_avx2, matmul_q4_avx512,
+                                bf16_to_f32,    matmul_q8_avx512,  quantize_q8_avx2, matmul_q4_avx512, quantize_a16_avx2,
                                 matmul_q4a8_avx512, matmul_q4a8_is_avx512};
   return t;
 }

@@ -137,7 +137,7 @@ const KernelTable& kernels_ref() {
   static const KernelTable t = {"ref",          matmul_f32,    matmul_bf16_bf16a,
                                 dot_rows_f32,   weighted_sum_f32, exp_sum_f32,  max_f32,
                                 sumsq_f32,      scale_mul_f32, silu_mul_f32,     f32_to_bf16,
-                                bf16_to_f32,    matmul_q8,     quantize_q8,      matmul_q4_ref,
+                                bf16_to_f32,    matmul_q8,     quantize_q8,      matmul_q4_ref, quantize_a16_ref,
                                 matmul_q4a8_ref, matmul_q4a8_is_ref};
   return t;
 }
