@@ -102,7 +102,7 @@ test("ref quantize_q8: scale = max|x|/127, codes round x/scale to nearest, zero 
 interface Q4Case { m: number; n: number; k: number; group: number; j0: number; j1: number }
 function q4Cases(rng: () => number): Q4Case[] {
   const out: Q4Case[] = [];
-  for (const m of [1, 2, 3, 4, 5, 9, 70])
+  for (const m of [1, 2, 3, 4, 5, 7, 9, 15, 16, 70])
     for (const n of [1, 3, 4, 5, 17, 33])
       for (const k of [32, 64, 96, 256, 768])
         for (const group of [32, 128, k]) {

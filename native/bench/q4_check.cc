@@ -315,7 +315,7 @@ int main(int argc, char** argv) {
   for (auto& v : variants) std::printf(" %s", v.name);
   std::printf("%s\n", variants.empty() ? " (none besides ref)" : "");
 
-  const int64_t ms[] = {1, 2, 3, 4, 5, 9, 70};
+  const int64_t ms[] = {1, 2, 3, 4, 5, 7, 9, 15, 16, 70};
   const int64_t ns[] = {1, 3, 4, 5, 17, 33};
   const int64_t kps[] = {32, 64, 96, 256, 768};
   int64_t failures = 0, cases = 0;

@@ -1,13 +1,14 @@
-// AVX2 int4 weight-only matmul (w4a16): the activation quantizer, the decode
-// path (m <= 4) and the dispatch (m >= 5 goes to q4_gemm_avx2.cc). Semantics:
+// AVX2 int4 weight-only matmul (w4a16): the activation quantizer, the integer
+// path for decode and small batches (m < 16) and the dispatch (m >= 16, the
+// compute-bound prefill, goes to q4_gemm_avx2.cc). Semantics:
 // kernels.h and q4_ref.cc; the decode path computes the reference's exact
 // integer group dots, so it differs from it only in the order of the f32 sums
 // over groups. Compiled with -mavx2 -mfma -mf16c.
 //
-// Decode (memory-bound): the packed stream of [j0, j1) is read once, in
-// order, prefetched 4 KiB ahead. Per row group (4 output rows), for one or two
-// activation rows at a time (a second pair re-reads the row group's 4 x kp / 2
-// bytes from L1/L2):
+// Integer path (decode: memory-bound): the packed stream of [j0, j1) is read
+// once, in order, prefetched 4 KiB ahead. Per row group (4 output rows), for
+// one or two activation rows at a time (further pairs re-read the row group's
+// 4 x kp / 2 bytes from L1/L2; up to m = 15 this beats dequantizing to f32):
 //   per 64-byte chunk (32 columns x 4 rows), per row: vpmovzxbw widens its 16
 //   bytes to 16 int16 lanes; `& 15` gives columns 0..15 (low nibbles), `>> 4`
 //   columns 16..31 (high nibbles); two vpmaddwd with the int16 activations
@@ -28,8 +29,8 @@
 namespace lowbit {
 namespace {
 
-constexpr int64_t kDecodeMaxRows = 4;      // m up to which the decode path runs
-constexpr int64_t kPrefetch = 4096;        // bytes ahead in the weight stream
+constexpr int64_t kIntMaxRows = 15;  // m up to which the integer path runs
+constexpr int64_t kPrefetch = 4096;  // bytes ahead in the weight stream
 constexpr int64_t kBlockChunks = kQ4BlockCols / 32;
 
 // {sum(a), sum(b), sum(c), sum(d)}
@@ -182,7 +183,7 @@ void matmul_q4_avx2(const int16_t* A, int64_t lda, const float* sx, const float*
                     const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
                     int64_t kp, int64_t group) {
   if (j0 >= j1 || m <= 0) return;
-  if (m <= kDecodeMaxRows) gemv(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+  if (m <= kIntMaxRows) gemv(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
   else gemm_q4_avx2(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
 }
 

@@ -1,13 +1,14 @@
-// AVX-512 int4 weight-only matmul (w4a16): the decode path (m <= 4) and the
-// dispatch (m >= 5 goes to q4_gemm_avx512.cc); activations are quantized by
-// quantize_a16_avx2. Semantics: kernels.h and q4_ref.cc; the decode path
+// AVX-512 int4 weight-only matmul (w4a16): the integer path for decode and
+// small batches (m < 16) and the dispatch (m >= 16, the compute-bound prefill,
+// goes to q4_gemm_avx512.cc); activations are quantized by quantize_a16_avx2. Semantics: kernels.h and q4_ref.cc; the decode path
 // computes the reference's exact integer group dots, so it differs from it
 // only in the order of the f32 sums over groups. Compiled with AVX-512
 // F/BW/VL/DQ + VNNI (+BF16) flags; only called after CPUID says the CPU has
 // them. Mirrors the AVX2 decode path (q4_avx2.cc) with 512-bit registers:
 //
 // The packed stream of [j0, j1) is read once, in order, prefetched 4 KiB
-// ahead. Per row group (4 output rows), all m <= 4 activation rows at once:
+// ahead. Per row group (4 output rows), up to 4 activation rows at a time
+// (further blocks of 4 re-read the row group's 4 x kp / 2 bytes from L1/L2):
 //   per 64-byte chunk (32 columns x 4 rows): vpmovzxbw widens the 32 bytes of
 //   rows 0-1 (then 2-3) to 32 int16 lanes (row 0 in lanes 0..15, row 1 in
 //   16..31); `& 15` gives columns 0..15, `>> 4` columns 16..31; two vpdpwssd
@@ -27,8 +28,8 @@
 namespace lowbit {
 namespace {
 
-constexpr int64_t kDecodeMaxRows = 4;  // m up to which the decode path runs
-constexpr int64_t kPrefetch = 4096;    // bytes ahead in the weight stream
+constexpr int64_t kIntMaxRows = 15;  // m up to which the integer path runs
+constexpr int64_t kPrefetch = 4096;  // bytes ahead in the weight stream
 constexpr int64_t kBlockChunks = kQ4BlockCols / 32;
 
 // {sum(a), sum(b), sum(c), sum(d)}
@@ -98,12 +99,12 @@ inline void row_group(const int16_t* A, int64_t lda, const float* sx, const floa
   }
 }
 
-template <int MR>
 void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W, const float* s,
-          const float* o, float* C, int64_t ldc, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
+          const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
   const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
   for (int64_t j = j0; j < j1; j += 4) {
     const int64_t ncols = std::min<int64_t>(4, j1 - j);
+    const uint8_t* w = W + (j / 4) * nch * 64;
     // rows past j1 are computed from the last valid row's scales, never stored
     const float* sr[4];
     const float* orow[4];
@@ -112,10 +113,18 @@ void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, con
       sr[r] = s + jr * ng;
       orow[r] = o + jr * ng;
     }
-    __m128 out[MR];
-    row_group<MR>(A, lda, sx, asum, ng, cpg, W + (j / 4) * nch * 64, sr, orow, out);
     const __mmask8 mk = (__mmask8)((1u << ncols) - 1u);
-    for (int i = 0; i < MR; i++) _mm_mask_storeu_ps(C + i * ldc + j, mk, out[i]);
+    for (int64_t i = 0; i < m; i += 4) {
+      __m128 out[4];
+      const int16_t* a = A + i * lda;
+      switch (std::min<int64_t>(4, m - i)) {
+        case 1: row_group<1>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+        case 2: row_group<2>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+        case 3: row_group<3>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+        default: row_group<4>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+      }
+      for (int64_t r = 0; r < std::min<int64_t>(4, m - i); r++) _mm_mask_storeu_ps(C + (i + r) * ldc + j, mk, out[r]);
+    }
   }
 }
 
@@ -125,13 +134,8 @@ void matmul_q4_avx512(const int16_t* A, int64_t lda, const float* sx, const floa
                       const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
                       int64_t kp, int64_t group) {
   if (j0 >= j1 || m <= 0) return;
-  switch (m <= kDecodeMaxRows ? m : 0) {
-    case 1: return gemv<1>(A, lda, sx, asum, W, s, o, C, ldc, j0, j1, kp, group);
-    case 2: return gemv<2>(A, lda, sx, asum, W, s, o, C, ldc, j0, j1, kp, group);
-    case 3: return gemv<3>(A, lda, sx, asum, W, s, o, C, ldc, j0, j1, kp, group);
-    case 4: return gemv<4>(A, lda, sx, asum, W, s, o, C, ldc, j0, j1, kp, group);
-    default: return gemm_q4_avx512(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
-  }
+  if (m <= kIntMaxRows) gemv(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+  else gemm_q4_avx512(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
 }
 
 }  // namespace lowbit

@@ -1,48 +1,25 @@
-// AVX2 + FMA int4 weight-only matmul (w4a16) for m >= 5 (prefill; the decode
-// path m <= 4 is in q4_avx2.cc). Semantics: kernels.h and matmul_q4_ref; here
-// the int16 activations are widened to f32 (sx[i, g] * A[i, p], one rounding)
-// and the group dots are f32 sums, so results agree with the reference's exact
-// integer dots to ~1e-6 relative. Compiled with -mavx2 -mfma -mf16c.
+// AVX2 + FMA int4 weight-only matmul (w4a16) for m >= 16 (prefill; m < 16
+// runs the integer path of q4_avx2.cc). Semantics: kernels.h and
+// matmul_q4_ref; here the int16 activations are widened to f32 (sx[i, g] *
+// A[i, p], one rounding) and the group dots are f32 sums, so results agree
+// with the reference's exact integer dots to ~1e-6 relative. Compiled with
+// -mavx2 -mfma -mf16c. Compute-bound:
 //
-// 5 <= m < 16: the activation rows are widened to f32 once; per 16-column
-//   weight block the weights are dequantized once to s*q (exact q times one
-//   rounding) in the packed f32 layout with 8-float chunks, with o[j, g]
-//   appended as ng (padded to 8) extra columns matched by asum[i, g]; a 3x4
-//   register tile (3 rows x one 4-column group, 8-lane accumulators, hsum4 at
-//   the end) runs over them.
-// m >= 16 (compute-bound): a 64-row activation block is widened and
-//   transposed once (at[k][row], asum appended as ng extra k), and per
-//   96-column x 512-k slice the weights are dequantized row-major (s*q, then
-//   o); a 16-row x 6-column tile keeps 12 accumulators of 8 rows each and
-//   broadcasts one weight per column per k (2 loads + 6 broadcasts per 12
-//   FMAs, no horizontal sums); tiles transpose their result into C, adding
-//   over k slices.
+// A 64-row activation block is widened and transposed once (at[k][row], asum
+// appended as ng extra k), and per 96-column x 512-k slice the weights are
+// dequantized row-major (s*q, then o); a 16-row x 6-column tile keeps 12
+// accumulators of 8 rows each and broadcasts one weight per column per k (2
+// loads + 6 broadcasts per 12 FMAs, no horizontal sums); tiles transpose their
+// result into C, adding over k slices.
 #include <immintrin.h>
 
 #include <algorithm>
-#include <type_traits>
 #include <vector>
 
 #include "kernels.h"
 
 namespace lowbit {
 namespace {
-
-// {sum(a), sum(b), sum(c), sum(d)}
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-inline void store_cols(float* C, __m128 v, int64_t ncols) {
-  if (ncols == 4) {
-    _mm_storeu_ps(C, v);
-  } else {
-    float t[4];
-    _mm_storeu_ps(t, v);
-    for (int64_t c = 0; c < ncols; c++) C[c] = t[c];
-  }
-}
 
 // 8 packed bytes -> 8 int32 lanes (byte values 0..255).
 inline __m256i load8u(const uint8_t* p) {
@@ -59,114 +36,11 @@ inline float* scratch(std::vector<float>& v, int64_t n) {
   return align64(v.data());
 }
 
-constexpr int64_t kTileMinRows = 16;  // m from which the transposed-A tile beats the row-group tile
-
 // 8 int16 activations widened to f32 and scaled by their group's sx.
 inline __m256 load_a8(const int16_t* a, float sx) {
   const __m256i v = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
   return _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(sx));
 }
-
-// ---------------------------------------------------------------------------
-// 5 <= m < 16: dequantized row groups x 3x4 register tile.
-
-// Row groups of rows [jb, jb + 4 * ngr) as s*q in the layout [group][p / 8][row][8]
-// with kq = kp + ngp columns; columns kp.. hold o[j, 0..ng) then zeros. Rows
-// >= j1 are zero.
-void dequant_groups(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t ngr,
-                    int64_t kp, int64_t group, int64_t ngp, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, kq = kp + ngp;
-  const __m256i m15 = _mm256_set1_epi32(15);
-  for (int64_t G = 0; G < ngr; G++, dst += 4 * kq) {
-    const int64_t j = jb + 4 * G;
-    const uint8_t* w = W + (j / 4) * nch * 64;
-    bool valid[4];
-    const float* sr[4];
-    for (int r = 0; r < 4; r++) {
-      valid[r] = j + r < j1;
-      sr[r] = s + std::min(j + r, j1 - 1) * ng;
-    }
-    for (int64_t c = 0; c < nch; c++, w += 64) {
-      const int64_t g = c / cpg;
-      float* d = dst + c * 128;  // 4 chunks of 8 x 4 rows
-      for (int r = 0; r < 4; r++) {
-        const __m256 sv = valid[r] ? _mm256_broadcast_ss(sr[r] + g) : _mm256_setzero_ps();
-        const __m256i x0 = load8u(w + 16 * r), x1 = load8u(w + 16 * r + 8);
-        _mm256_storeu_ps(d + 0 * 32 + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), sv));
-        _mm256_storeu_ps(d + 1 * 32 + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), sv));
-        _mm256_storeu_ps(d + 2 * 32 + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), sv));
-        _mm256_storeu_ps(d + 3 * 32 + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), sv));
-      }
-    }
-    float* d = dst + 4 * kp;
-    for (int64_t p8 = 0; p8 < ngp / 8; p8++)
-      for (int r = 0; r < 4; r++)
-        for (int e = 0; e < 8; e++) {
-          const int64_t g = p8 * 8 + e;
-          d[(p8 * 4 + r) * 8 + e] = valid[r] && g < ng ? o[(j + r) * ng + g] : 0.0f;
-        }
-  }
-}
-
-// MR activation rows x one dequantized row group (4 output columns): kp
-// columns of A against s*q, then ngp columns of asum against o.
-template <int MR>
-__attribute__((noinline)) void tile(const float* A, int64_t lda, const float* as, int64_t ldas, const float* w,
-                                    int64_t kp, int64_t ngp, float* C, int64_t ldc, int64_t ncols) {
-  __m256 acc[MR][4];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
-  for (int seg = 0; seg < 2; seg++) {
-    const float* x = seg ? as : A;
-    const int64_t ldx = seg ? ldas : lda, cnt = seg ? ngp : kp;
-    for (int64_t p = 0; p < cnt; p += 8, w += 32) {
-      __m256 a[MR];
-      for (int r = 0; r < MR; r++) a[r] = _mm256_loadu_ps(x + r * ldx + p);
-      for (int c = 0; c < 4; c++) {
-        const __m256 wv = _mm256_loadu_ps(w + 8 * c);
-        for (int r = 0; r < MR; r++) acc[r][c] = _mm256_fmadd_ps(a[r], wv, acc[r][c]);
-      }
-    }
-  }
-  for (int r = 0; r < MR; r++) store_cols(C + r * ldc, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ncols);
-}
-
-void gemm_groups(const int16_t* A16, int64_t lda16, const float* sx, const float* asum, const uint8_t* W,
-                 const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
-                 int64_t group) {
-  constexpr int64_t MB = 64, NB = 16;
-  const int64_t ng = kp / group, ngp = pad_to(ng, 8), kq = kp + ngp, lda = kp;
-  thread_local std::vector<float> wbuf, abuf, fbuf;
-  float* wb = scratch(wbuf, NB * kq);
-  float* ab = scratch(abuf, MB * ngp);
-  float* A = scratch(fbuf, std::min(MB, m) * kp);  // the block's rows widened to f32
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t ie = std::min(ib + MB, m);
-    for (int64_t i = ib; i < ie; i++) {
-      float* d = ab + (i - ib) * ngp;
-      std::copy(asum + i * ng, asum + (i + 1) * ng, d);
-      std::fill(d + ng, d + ngp, 0.0f);
-      for (int64_t p = 0; p < kp; p += 8)
-        _mm256_storeu_ps(A + (i - ib) * kp + p, load_a8(A16 + i * lda16 + p, sx[i * ng + p / group]));
-    }
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t je = std::min(jb + NB, j1);
-      dequant_groups(W, s, o, jb, j1, (je - jb + 3) / 4, kp, group, ngp, wb);
-      int64_t i = ib;
-      auto rows = [&](auto mr) {
-        for (int64_t j = jb; j < je; j += 4)
-          tile<decltype(mr)::value>(A + (i - ib) * lda, lda, ab + (i - ib) * ngp, ngp, wb + (j - jb) * kq, kp, ngp,
-                                    C + i * ldc + j, ldc, std::min<int64_t>(4, je - j));
-      };
-      for (; i + 3 <= ie; i += 3) rows(std::integral_constant<int, 3>());
-      if (ie - i == 2) rows(std::integral_constant<int, 2>());
-      if (ie - i == 1) rows(std::integral_constant<int, 1>());
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// m >= 16: transposed activations x broadcast weights.
 
 inline void transpose8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -296,8 +170,7 @@ void gemm_t(const int16_t* A, int64_t lda, const float* sx, const float* asum, c
 void gemm_q4_avx2(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
                   const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
                   int64_t group) {
-  if (m < kTileMinRows) gemm_groups(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
-  else gemm_t(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+  gemm_t(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
 }
 
 }  // namespace lowbit

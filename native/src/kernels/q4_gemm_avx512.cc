@@ -1,50 +1,27 @@
-// AVX-512 int4 weight-only matmul (w4a16) for m >= 5 (prefill; the decode
-// path m <= 4 is in q4_avx512.cc). Semantics: kernels.h and matmul_q4_ref;
+// AVX-512 int4 weight-only matmul (w4a16) for m >= 16 (prefill; m < 16 runs
+// the integer path of q4_avx512.cc). Semantics: kernels.h and matmul_q4_ref;
 // the int16 activations are widened to f32 (sx[i, g] * A[i, p], one rounding)
 // and the group dots are f32 sums, so results agree with the reference's exact
 // integer dots to ~1e-6 relative. Compiled with AVX-512 F/BW/VL/DQ (+VNNI,
 // BF16) flags; only called after CPUID says the CPU has them. Same structure
-// as q4_gemm_avx2.cc:
+// as q4_gemm_avx2.cc (compute-bound):
 //
-// 5 <= m < 16: activation rows widened to f32 once; weights dequantized (s*q,
-//   o appended) per 16-column block into the packed f32 layout with 16-float
-//   chunks; 4x4 register tile, hsum4. Low nibbles go to f32 through vpermps
-//   with the table {0..15} (it reads only the low 4 index bits, so no mask is
-//   needed), high nibbles through shift + convert.
-// m >= 16 (compute-bound): 64-row activation block widened and transposed
-//   once (asum appended as extra k); per 96-column x 512-k slice the weights
-//   are dequantized row-major; a 32-row x 12-column tile (24 zmm accumulators,
-//   2 loads + 12 broadcasts per 24 FMAs) accumulates into a transposed scratch
-//   that is copied to C once per block.
+// A 64-row activation block is widened and transposed once (asum appended as
+// extra k); per 96-column x 512-k slice the weights are dequantized row-major
+// (low nibbles to f32 through vpermps with the table {0..15}, which reads only
+// the low 4 index bits, so no mask is needed; high nibbles through shift +
+// convert); a 32-row x 12-column tile (24 zmm accumulators, 2 loads + 12
+// broadcasts per 24 FMAs) accumulates into a transposed scratch that is copied
+// to C once per block.
 #include <immintrin.h>
 
 #include <algorithm>
-#include <type_traits>
 #include <vector>
 
 #include "kernels.h"
 
 namespace lowbit {
 namespace {
-
-// {sum(a), sum(b), sum(c), sum(d)}
-inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
-  __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
-  __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
-  __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
-  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a8, b8), _mm256_hadd_ps(c8, d8));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-inline void store_cols(float* C, __m128 v, int64_t ncols) {
-  if (ncols == 4)
-    _mm_storeu_ps(C, v);
-  else
-    _mm_mask_storeu_ps(C, (__mmask8)((1u << ncols) - 1u), v);
-}
-
-inline __mmask16 tail16(int64_t r) { return r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1u); }
 
 inline float* align64(float* p) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
@@ -68,121 +45,11 @@ inline __m512 nib_table() {
 inline __m512 lo_f32(__m512i x, __m512 table) { return _mm512_permutexvar_ps(x, table); }
 inline __m512 hi_f32(__m512i x) { return _mm512_cvtepi32_ps(_mm512_srli_epi32(x, 4)); }
 
-constexpr int64_t kTileMinRows = 16;  // m from which the transposed-A tile beats the row-group tile
-
-// 8 / 16 int16 activations widened to f32 and scaled by their group's sx.
+// 8 int16 activations widened to f32 and scaled by their group's sx.
 inline __m256 load_a8(const int16_t* a, float sx) {
   const __m256i v = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
   return _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(sx));
 }
-inline __m512 load_a16(const int16_t* a, float sx) {
-  const __m512i v = _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a)));
-  return _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(sx));
-}
-
-// ---------------------------------------------------------------------------
-// 5 <= m < 16: dequantized row groups x 4x4 register tile.
-
-// Row groups of rows [jb, jb + 4 * ngr) as s*q in the layout [group][p / 16][row][16]
-// with kq = kp + ngp columns; columns kp.. hold o[j, 0..ng) then zeros. Rows
-// >= j1 are zero.
-void dequant_groups(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t ngr,
-                    int64_t kp, int64_t group, int64_t ngp, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, kq = kp + ngp;
-  const __m512 table = nib_table();
-  for (int64_t G = 0; G < ngr; G++, dst += 4 * kq) {
-    const int64_t j = jb + 4 * G;
-    const uint8_t* w = W + (j / 4) * nch * 64;
-    bool valid[4];
-    const float* sr[4];
-    for (int r = 0; r < 4; r++) {
-      valid[r] = j + r < j1;
-      sr[r] = s + std::min(j + r, j1 - 1) * ng;
-    }
-    for (int64_t c = 0; c < nch; c++, w += 64) {
-      const int64_t g = c / cpg;
-      float* d = dst + c * 128;  // 2 chunks of 16 x 4 rows
-      for (int r = 0; r < 4; r++) {
-        const __m512 sv = valid[r] ? _mm512_set1_ps(sr[r][g]) : _mm512_setzero_ps();
-        const __m512i x = load16u(w + 16 * r);
-        _mm512_storeu_ps(d + 16 * r, _mm512_mul_ps(lo_f32(x, table), sv));
-        _mm512_storeu_ps(d + 64 + 16 * r, _mm512_mul_ps(hi_f32(x), sv));
-      }
-    }
-    float* d = dst + 4 * kp;
-    for (int64_t p = 0; p < ngp; p += 16)
-      for (int r = 0; r < 4; r++) {
-        const __mmask16 mk = valid[r] ? tail16(ng - p) : (__mmask16)0;
-        _mm512_storeu_ps(d + (p / 16 * 4 + r) * 16, _mm512_maskz_loadu_ps(mk, o + (j + r) * ng + p));
-      }
-  }
-}
-
-// MR activation rows x one dequantized row group (4 output columns): kp
-// columns of A against s*q, then ngp columns of asum against o.
-template <int MR>
-__attribute__((noinline)) void tile(const float* A, int64_t lda, const float* as, int64_t ldas, const float* w,
-                                    int64_t kp, int64_t ngp, float* C, int64_t ldc, int64_t ncols) {
-  __m512 acc[MR][4];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
-  for (int seg = 0; seg < 2; seg++) {
-    const float* x = seg ? as : A;
-    const int64_t ldx = seg ? ldas : lda, cnt = seg ? ngp : kp;
-    for (int64_t p = 0; p < cnt; p += 16, w += 64) {
-      __m512 av[MR];
-      for (int r = 0; r < MR; r++) av[r] = _mm512_loadu_ps(x + r * ldx + p);
-      for (int c = 0; c < 4; c++) {
-        const __m512 wv = _mm512_loadu_ps(w + 16 * c);
-        for (int r = 0; r < MR; r++) acc[r][c] = _mm512_fmadd_ps(av[r], wv, acc[r][c]);
-      }
-    }
-  }
-  for (int r = 0; r < MR; r++) store_cols(C + r * ldc, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ncols);
-}
-
-void gemm_groups(const int16_t* A16, int64_t lda16, const float* sx, const float* asum, const uint8_t* W,
-                 const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
-                 int64_t group) {
-  constexpr int64_t MB = 64, NB = 16;
-  const int64_t ng = kp / group, ngp = pad_to(ng, 16), kq = kp + ngp, lda = kp;
-  thread_local std::vector<float> wbuf, abuf, fbuf;
-  float* wb = scratch(wbuf, NB * kq);
-  float* ab = scratch(abuf, MB * ngp);
-  float* A = scratch(fbuf, std::min(MB, m) * kp);  // the block's rows widened to f32
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t ie = std::min(ib + MB, m);
-    for (int64_t i = ib; i < ie; i++) {
-      float* d = ab + (i - ib) * ngp;
-      std::copy(asum + i * ng, asum + (i + 1) * ng, d);
-      std::fill(d + ng, d + ngp, 0.0f);
-      for (int64_t p = 0; p < kp; p += 32) {  // kp is a multiple of 32, a group of 32 at least
-        const float sc = sx[i * ng + p / group];
-        _mm512_storeu_ps(A + (i - ib) * kp + p, load_a16(A16 + i * lda16 + p, sc));
-        _mm512_storeu_ps(A + (i - ib) * kp + p + 16, load_a16(A16 + i * lda16 + p + 16, sc));
-      }
-    }
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t je = std::min(jb + NB, j1);
-      dequant_groups(W, s, o, jb, j1, (je - jb + 3) / 4, kp, group, ngp, wb);
-      int64_t i = ib;
-      auto rows = [&](auto mr) {
-        for (int64_t j = jb; j < je; j += 4)
-          tile<decltype(mr)::value>(A + (i - ib) * lda, lda, ab + (i - ib) * ngp, ngp, wb + (j - jb) * kq, kp, ngp,
-                                    C + i * ldc + j, ldc, std::min<int64_t>(4, je - j));
-      };
-      for (; i + 4 <= ie; i += 4) rows(std::integral_constant<int, 4>());
-      switch (ie - i) {
-        case 3: rows(std::integral_constant<int, 3>()); break;
-        case 2: rows(std::integral_constant<int, 2>()); break;
-        case 1: rows(std::integral_constant<int, 1>()); break;
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// m >= 16: transposed activations x broadcast weights.
 
 // at[k * ldt + i] = sx[i, k / group] * A[i, k] for k < kp, asum[i, k - kp] for
 // kp <= k < kp + ng; rows i >= `rows` (up to ldt, a multiple of 8) are zero.
@@ -317,8 +184,7 @@ void gemm_t(const int16_t* A, int64_t lda, const float* sx, const float* asum, c
 void gemm_q4_avx512(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
                     const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
                     int64_t kp, int64_t group) {
-  if (m < kTileMinRows) gemm_groups(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
-  else gemm_t(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+  gemm_t(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
 }
 
 }  // namespace lowbit
