@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "bandwidth.h"
 #include "cpu.h"
 #include "kernels/kernels.h"
 #include "threadpool.h"
@@ -139,9 +140,11 @@ void bench(int max_threads, std::mt19937& rng) {
   for (int64_t p = 0; p < kp; p++) a16[p] = (int16_t)(mats[0].A[p] * 258);
   for (int64_t p = 0; p < kp; p++) asum[p / group] += a16[p] * sx[p / group];
   const double bytes16 = (double)n * kp / 2 + (double)n * (kp / group) * 8;
-  std::printf("| variant | threads | decode GB/s w4a8 float scales | decode GB/s w4a8 int scales | decode GB/s w4a16 | prefill m=64 GOPS float | prefill GOPS int |\n|---|---|---|---|---|---|---|\n");
+  std::printf("read GB/s: the machine's read bandwidth on the same threads, measured right before each row (1 GiB, best of 3)\n");
+  std::printf("| variant | threads | decode GB/s w4a8 float scales | decode GB/s w4a8 int scales | decode GB/s w4a16 | read GB/s | w4a16 / read | prefill m=64 GOPS float | prefill GOPS int |\n|---|---|---|---|---|---|---|---|---|\n");
   for (const Variant& v : variants())
     for (int th = 1; th <= max_threads; th *= 2) {
+      const double rd = measure_read_bandwidth(th, 1024, 3);
       ThreadPool pool(th);
       std::vector<float> C(64 * n);
       double dec[2], pf[2];
@@ -162,7 +165,9 @@ void bench(int max_threads, std::mt19937& rng) {
         const Problem& p = mats[r % nmat];
         v.q4(a16.data(), kp, sx.data(), asum.data(), p.W.data(), s16.data(), o16.data(), C.data(), n, 1, j0, j1, kp, group);
       });
-      std::printf("| %s | %d | %.1f | %.1f | %.1f | %.0f | %.0f |\n", v.name, th, dec[0], dec[1], bytes16 / t16 / 1e9, pf[0], pf[1]);
+      const double w16 = bytes16 / t16 / 1e9;
+      std::printf("| %s | %d | %.1f | %.1f | %.1f | %.1f | %.0f%% | %.0f | %.0f |\n", v.name, th, dec[0], dec[1], w16, rd,
+                  100.0 * w16 / rd, pf[0], pf[1]);
     }
 }
 
