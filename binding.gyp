@@ -11,7 +11,7 @@
       "target_name": "lowbit_avx512",
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
-        "sources": ["native/src/kernels/avx512.cc", "native/src/kernels/q4_avx512.cc", "native/src/kernels/q8_avx512.cc", "native/src/kernels/q4a8_avx512.cc"],
+        "sources": ["native/src/kernels/avx512.cc", "native/src/kernels/q4_avx512.cc", "native/src/kernels/q4_gemm_avx512.cc", "native/src/kernels/q8_avx512.cc", "native/src/kernels/q4a8_avx512.cc"],
         "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni", "-mfma", "-mf16c", "-mavx2"]
       }]]
     },
@@ -19,7 +19,7 @@
       "target_name": "lowbit_avx2",
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
-        "sources": ["native/src/kernels/avx2.cc", "native/src/kernels/q4_avx2.cc", "native/src/kernels/q8_avx2.cc", "native/src/kernels/q4a8_avx2.cc"],
+        "sources": ["native/src/kernels/avx2.cc", "native/src/kernels/q4_avx2.cc", "native/src/kernels/q4_gemm_avx2.cc", "native/src/kernels/q8_avx2.cc", "native/src/kernels/q4a8_avx2.cc"],
         "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
       }]]
     },

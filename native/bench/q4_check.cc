@@ -1,4 +1,5 @@
-// Standalone check of the int4 (w4a16) matmul variants against matmul_q4_ref,
+// Standalone check of the int4 (w4a16) matmul variants against matmul_q4_ref
+// and of their activation quantizer against quantize_a16_ref (bit for bit),
 // plus a small single-thread timing. Build and run:
 //   make -C native/bench q4_check && native/bench/q4_check [seed]
 #include <algorithm>
@@ -19,21 +20,22 @@ using namespace lowbit;
 
 namespace {
 
-using Q4Fn = void (*)(const float*, int64_t, const float*, const uint8_t*, const float*, const float*, float*, int64_t,
-                      int64_t, int64_t, int64_t, int64_t, int64_t);
+using Q4Fn = decltype(&matmul_q4_ref);
+using QaFn = decltype(&quantize_a16_ref);
 
 struct Variant {
   const char* name;
   Q4Fn fn;
+  QaFn quant;
 };
 
 std::vector<Variant> available_variants() {
   std::vector<Variant> v;
 #if defined(__x86_64__)
   const CpuFeatures& f = cpu();
-  if (f.avx2 && f.fma && f.f16c) v.push_back({"avx2", matmul_q4_avx2});
+  if (f.avx2 && f.fma && f.f16c) v.push_back({"avx2", matmul_q4_avx2, quantize_a16_avx2});
   if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.avx512bf16)
-    v.push_back({"avx512", matmul_q4_avx512});
+    v.push_back({"avx512", matmul_q4_avx512, quantize_a16_avx2});
 #endif
   return v;
 }
@@ -57,7 +59,8 @@ std::vector<uint8_t> pack_q4(const std::vector<uint8_t>& q, int64_t n, int64_t k
 struct Problem {
   int64_t m, n, kp, group, ng, lda, ldc;
   std::vector<uint8_t> q, W;
-  std::vector<float> A, asum, s, o;
+  std::vector<int16_t> A;  // activation codes, scales sx [m][ng], group sums asum [m][ng]
+  std::vector<float> sx, asum, s, o;
 };
 
 Problem make_problem(std::mt19937& rng, int64_t m, int64_t n, int64_t kp, int64_t group) {
@@ -66,22 +69,25 @@ Problem make_problem(std::mt19937& rng, int64_t m, int64_t n, int64_t kp, int64_
   const int64_t lda_extra[] = {0, 5, 16};
   P.lda = kp + lda_extra[rng() % 3];
   P.ldc = n + (int64_t)(rng() % 4);
-  std::uniform_real_distribution<float> ua(-2.0f, 2.0f), us(-0.1f, 0.1f), uo(-1.0f, 1.0f);
+  std::uniform_real_distribution<float> us(-0.1f, 0.1f), uo(-1.0f, 1.0f), ux(0.1f / kA16Max, 2.0f / kA16Max);
+  std::uniform_int_distribution<int> ua(-kA16Max, kA16Max);
   P.q.resize(n * kp);
   for (auto& x : P.q) x = (uint8_t)(rng() & 15);
   P.W = pack_q4(P.q, n, kp, rng, rng() & 1);
-  P.A.assign(m * P.lda, 0.0f);
+  P.A.assign(m * P.lda, 0);
   for (int64_t i = 0; i < m; i++)
-    for (int64_t p = 0; p < kp; p++) P.A[i * P.lda + p] = ua(rng);
+    for (int64_t p = 0; p < kp; p++) P.A[i * P.lda + p] = (int16_t)(rng() % 50 == 0 ? (rng() & 1 ? -kA16Max : kA16Max) : ua(rng));
   // past-kp part of each row (inside lda) is garbage: kernels must not read it
   for (int64_t i = 0; i < m; i++)
-    for (int64_t p = kp; p < P.lda; p++) P.A[i * P.lda + p] = 1e30f;
+    for (int64_t p = kp; p < P.lda; p++) P.A[i * P.lda + p] = -32768;
+  P.sx.resize(m * P.ng);
   P.asum.resize(m * P.ng);
   for (int64_t i = 0; i < m; i++)
     for (int64_t g = 0; g < P.ng; g++) {
-      float t = 0;
+      int64_t t = 0;
       for (int64_t p = g * group; p < (g + 1) * group; p++) t += P.A[i * P.lda + p];
-      P.asum[i * P.ng + g] = t;
+      P.sx[i * P.ng + g] = rng() % 16 == 0 ? 0.0f : ux(rng);
+      P.asum[i * P.ng + g] = P.sx[i * P.ng + g] * (float)t;
     }
   // exactly n * ng scales/offsets: reading past row n-1 is a bug
   P.s.resize(n * P.ng);
@@ -91,14 +97,15 @@ Problem make_problem(std::mt19937& rng, int64_t m, int64_t n, int64_t kp, int64_
   return P;
 }
 
-// tol = 1e-5 * sum_g (|s_g| * sum_p |q_p a_p| + |o_g asum_g|) + 1e-6
+// tol = 1e-5 * sum_g (|s_g sx_g| * sum_p |q_p a_p| + |o_g asum_g|) + 1e-6
 double tolerance(const Problem& P, int64_t i, int64_t j) {
   double t = 0;
   for (int64_t g = 0; g < P.ng; g++) {
     double d = 0;
     for (int64_t p = g * P.group; p < (g + 1) * P.group; p++)
       d += std::fabs((double)P.q[j * P.kp + p] * P.A[i * P.lda + p]);
-    t += std::fabs(P.s[j * P.ng + g]) * d + std::fabs((double)P.o[j * P.ng + g] * P.asum[i * P.ng + g]);
+    t += std::fabs((double)P.s[j * P.ng + g] * P.sx[i * P.ng + g]) * d +
+         std::fabs((double)P.o[j * P.ng + g] * P.asum[i * P.ng + g]);
   }
   return 1e-5 * t + 1e-6;
 }
@@ -108,10 +115,10 @@ int run_case(const Variant& v, const Problem& P, int64_t j0, int64_t j1, float s
   // keep the sentinel.
   const int64_t guard = 64;
   std::vector<float> Cr(P.m * P.ldc + guard, sentinel), Cv(P.m * P.ldc + guard, sentinel);
-  matmul_q4_ref(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), Cr.data(), P.ldc, P.m, j0, j1,
-                P.kp, P.group);
-  v.fn(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), Cv.data(), P.ldc, P.m, j0, j1, P.kp,
-       P.group);
+  matmul_q4_ref(P.A.data(), P.lda, P.sx.data(), P.asum.data(), P.W.data(), P.s.data(), P.o.data(), Cr.data(), P.ldc,
+                P.m, j0, j1, P.kp, P.group);
+  v.fn(P.A.data(), P.lda, P.sx.data(), P.asum.data(), P.W.data(), P.s.data(), P.o.data(), Cv.data(), P.ldc, P.m, j0,
+       j1, P.kp, P.group);
   int bad = 0;
   for (int64_t i = 0; i < P.m; i++)
     for (int64_t j = 0; j < P.ldc; j++) {
@@ -146,6 +153,50 @@ int run_case(const Variant& v, const Problem& P, int64_t j0, int64_t j1, float s
       }
       bad++;
     }
+  return bad;
+}
+
+// quantize_a16 of a variant vs the reference, bit for bit (codes, sx, asum).
+int64_t check_quantizer(const Variant& v, std::mt19937& rng) {
+  std::uniform_real_distribution<float> ux(-3.0f, 3.0f);
+  int64_t bad = 0;
+  for (int64_t group : {32, 128, 4096})
+    for (int64_t k : {0, 1, 7, 9, 31, 33, 100, 257, 2048, 5000}) {
+      const int64_t kp = pad_to(std::max<int64_t>(k, 1), group), ng = kp / group;
+      std::vector<float> x(k);
+      for (auto& e : x) e = rng() % 100 == 0 ? (rng() & 1 ? 0.0f : 13 * ux(rng)) : ux(rng);
+      std::vector<int16_t> q1(kp), q2(kp);
+      std::vector<float> s1(ng), s2(ng), a1(ng), a2(ng);
+      quantize_a16_ref(x.data(), k, kp, group, q1.data(), s1.data(), a1.data());
+      v.quant(x.data(), k, kp, group, q2.data(), s2.data(), a2.data());
+      if (q1 != q2 || std::memcmp(s1.data(), s2.data(), ng * 4) || std::memcmp(a1.data(), a2.data(), ng * 4)) {
+        std::printf("  FAIL %s quantize_a16 k=%" PRId64 " group=%" PRId64 "\n", v.name, k, group);
+        bad++;
+      }
+    }
+  return bad;
+}
+
+// Group dots past int32: every code 15, every activation +-32767, one group
+// of kp (4096 is the largest int32-safe block; 8192 and 12288 need several).
+int64_t check_int32_bound(const Variant& v) {
+  int64_t bad = 0;
+  for (int64_t kp : {4096, 8192, 12288})
+    for (int64_t m : {1, 2, 3, 4, 5, 20})
+      for (int sign : {1, -1}) {
+        const int64_t n = 5;
+        std::vector<int16_t> A(m * kp, (int16_t)(sign * kA16Max));
+        std::vector<uint8_t> W(pad_to(n, 4) * kp / 2, 0xff);
+        std::vector<float> sx(m, 1.0f / kA16Max), asum(m, 0.0f), s(n, 0.5f), o(n, 0.0f), C(m * n, 0.0f);
+        v.fn(A.data(), kp, sx.data(), asum.data(), W.data(), s.data(), o.data(), C.data(), n, m, 0, n, kp, kp);
+        const double want = sign * 0.5 * 15 * (double)kp;
+        for (float c : C)
+          if (std::fabs(c - want) > 1e-5 * std::fabs(want)) {
+            std::printf("  FAIL %s int32 bound kp=%" PRId64 " m=%" PRId64 ": %g vs %g\n", v.name, kp, m, c, want);
+            bad++;
+            break;
+          }
+      }
   return bad;
 }
 
@@ -186,14 +237,15 @@ void timing(std::mt19937& rng, const std::vector<Variant>& variants) {
     {
       Problem P = make_problem(rng, 1, n, kp, group);
       std::vector<float> C(n);
-      std::vector<Variant> all = {{"ref", matmul_q4_ref}};
+      std::vector<Variant> all = {{"ref", matmul_q4_ref, quantize_a16_ref}};
       all.insert(all.end(), variants.begin(), variants.end());
       const int64_t copies = std::max<int64_t>(2, (int64_t)((512.0 * 1024 * 1024) / wbytes) + 1);
       std::vector<uint8_t> big(copies * (size_t)wbytes);
       for (int64_t c = 0; c < copies; c++) std::memcpy(big.data() + c * (size_t)wbytes, P.W.data(), (size_t)wbytes);
       for (const Variant& v : all) {
         auto call = [&](const uint8_t* W) {
-          v.fn(P.A.data(), P.lda, P.asum.data(), W, P.s.data(), P.o.data(), C.data(), n, 1, 0, n, kp, group);
+          v.fn(P.A.data(), P.lda, P.sx.data(), P.asum.data(), W, P.s.data(), P.o.data(), C.data(), n, 1, 0, n, kp,
+               group);
         };
         const double th = median_time([&] { call(P.W.data()); });
         int64_t next = 0;
@@ -212,8 +264,8 @@ void timing(std::mt19937& rng, const std::vector<Variant>& variants) {
       std::vector<float> C(m * n);
       for (const Variant& v : variants) {
         const double t = median_time([&] {
-          v.fn(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), C.data(), n, m, 0, n, kp,
-               group);
+          v.fn(P.A.data(), P.lda, P.sx.data(), P.asum.data(), P.W.data(), P.s.data(), P.o.data(), C.data(), n, m, 0,
+               n, kp, group);
         }, 7);
         std::printf("  m=%-4" PRId64 " n=%-5" PRId64 " k=%-5" PRId64 " %-7s %9.1f us  %7.2f GFLOP/s\n", m, n, kp,
                     v.name, t * 1e6, 2.0 * m * n * kp / t * 1e-9);
@@ -239,11 +291,11 @@ int bench(int argc, char** argv) {
   Problem P = make_problem(rng, m, n, kp, group);
   std::vector<float> C(m * P.ldc);
   std::vector<Variant> all = available_variants();
-  if (m == 1) all.insert(all.begin(), Variant{"ref", matmul_q4_ref});
+  if (m == 1) all.insert(all.begin(), Variant{"ref", matmul_q4_ref, quantize_a16_ref});
   for (const Variant& v : all) {
     const double t = median_time([&] {
-      v.fn(P.A.data(), P.lda, P.asum.data(), P.W.data(), P.s.data(), P.o.data(), C.data(), P.ldc, m, 0, n, kp,
-           group);
+      v.fn(P.A.data(), P.lda, P.sx.data(), P.asum.data(), P.W.data(), P.s.data(), P.o.data(), C.data(), P.ldc, m, 0,
+           n, kp, group);
     });
     std::printf("m=%-4" PRId64 " n=%-5" PRId64 " k=%-5" PRId64 " g=%-4" PRId64
                 " %-7s %10.1f us %7.2f GB/s %7.2f GFLOP/s\n",
@@ -263,7 +315,7 @@ int main(int argc, char** argv) {
   for (auto& v : variants) std::printf(" %s", v.name);
   std::printf("%s\n", variants.empty() ? " (none besides ref)" : "");
 
-  const int64_t ms[] = {1, 2, 3, 4, 5, 9, 70};
+  const int64_t ms[] = {1, 2, 3, 4, 5, 7, 9, 15, 16, 70};
   const int64_t ns[] = {1, 3, 4, 5, 17, 33};
   const int64_t kps[] = {32, 64, 96, 256, 768};
   int64_t failures = 0, cases = 0;
@@ -302,7 +354,10 @@ int main(int argc, char** argv) {
         vcases++;
       }
     }
-    std::printf("%s: %" PRId64 " cases, %" PRId64 " failed\n", v.name, vcases, vfail);
+    const int64_t qbad = check_quantizer(v, rng), ibad = check_int32_bound(v);
+    std::printf("%s: %" PRId64 " cases, %" PRId64 " failed; quantizer %" PRId64 " failed; int32 bound %" PRId64
+                " failed\n", v.name, vcases, vfail, qbad, ibad);
+    vfail += qbad + ibad;
     failures += vfail;
     cases += vcases;
   }

@@ -105,23 +105,31 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     return c;
   }
   if (name == "matmul_q4") {
-    // a: f32 [m, k]; w: Uint8Array [n, k] of values 0..15; s, o: f32 [n, k / group]
+    // a: Int16Array [m, k] activation codes, sx: f32 [m, k / group] their
+    // scales (asum is derived as quantize_a16 does); w: Uint8Array [n, k] of
+    // values 0..15; s, o: f32 [n, k / group]
     int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
     int64_t group = dim(a, "group");
     if (j0 > j1 || j1 > n || j0 % 4 || m * n > (1 << 26)) throw Napi::RangeError::New(env, "bad shape or column range");
     if (k < 32 || k % 32 || group < 32 || group % 32 || k % group) throw Napi::RangeError::New(env, "k and group must be multiples of 32, group dividing k");
     const int64_t ng = k / group;
-    auto A = field<Napi::Float32Array>(a, "a", m * k);
+    auto A = field<Napi::Int16Array>(a, "a", m * k);
+    auto SX = field<Napi::Float32Array>(a, "sx", m * ng);
     auto W = field<Napi::Uint8Array>(a, "w", n * k);
     auto S = field<Napi::Float32Array>(a, "s", n * ng);
     auto O = field<Napi::Float32Array>(a, "o", n * ng);
+    for (int64_t e = 0; e < m * k; e++)
+      if (A.Data()[e] < -kA16Max) throw Napi::RangeError::New(env, "a values must be in [-32767, 32767]");
     std::vector<uint8_t> wp = pack_q4_codes(env, W.Data(), n, k);
     std::vector<float> asum((size_t)(m * ng), 0.0f);
-    for (int64_t i = 0; i < m; i++)
-      for (int64_t p = 0; p < k; p++) asum[i * ng + p / group] += A.Data()[i * k + p];
+    for (int64_t e = 0; e < m * ng; e++) {
+      int64_t isum = 0;
+      for (int64_t p = 0; p < group; p++) isum += A.Data()[(e / ng) * k + (e % ng) * group + p];
+      asum[e] = SX.Data()[e] * (float)isum;
+    }
     Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
     std::fill(c.Data(), c.Data() + m * n, 0.0f);
-    kt->matmul_q4(A.Data(), k, asum.data(), wp.data(), S.Data(), O.Data(), c.Data(), n, m, j0, j1, k, group);
+    kt->matmul_q4(A.Data(), k, SX.Data(), asum.data(), wp.data(), S.Data(), O.Data(), c.Data(), n, m, j0, j1, k, group);
     return c;
   }
   if (name == "matmul_q4a8") {
@@ -253,6 +261,21 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     Napi::Object res = Napi::Object::New(env);
     res.Set("q", q);
     res.Set("s", s);
+    return res;
+  }
+  if (name == "quantize_a16") {
+    // x: f32 [n]; group: a multiple of 32; returns the padded codes and per-group sx, asum
+    const int64_t group = dim(a, "group");
+    if (group < 32 || group % 32) throw Napi::RangeError::New(env, "group must be a multiple of 32");
+    auto x = field<Napi::Float32Array>(a, "x", n);
+    const int64_t kp = pad_to(n > 0 ? n : 1, group), ng = kp / group;
+    Napi::Int16Array q = Napi::Int16Array::New(env, kp);
+    Napi::Float32Array sx = Napi::Float32Array::New(env, ng), asum = Napi::Float32Array::New(env, ng);
+    kt->quantize_a16(x.Data(), n, kp, group, q.Data(), sx.Data(), asum.Data());
+    Napi::Object res = Napi::Object::New(env);
+    res.Set("q", q);
+    res.Set("sx", sx);
+    res.Set("asum", asum);
     return res;
   }
   if (name == "f32_to_bf16") {

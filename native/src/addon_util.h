@@ -44,6 +44,8 @@ template <>
 struct TypedArrayTag<Napi::Uint8Array> { static constexpr napi_typedarray_type value = napi_uint8_array; };
 template <>
 struct TypedArrayTag<Napi::Int8Array> { static constexpr napi_typedarray_type value = napi_int8_array; };
+template <>
+struct TypedArrayTag<Napi::Int16Array> { static constexpr napi_typedarray_type value = napi_int16_array; };
 
 template <class T>
 T arg_typed(const Napi::CallbackInfo& info, size_t i, const char* what) {

@@ -79,29 +79,27 @@ const FormatOps kQ8 = {
                    W.kp);
     }};
 
-// w4a16: f32 activations padded to kp, then [m][groups] sums of each group
-// (the asymmetric offsets multiply them).
-int64_t q4_sums_at(const Weight& w, int64_t m) { return m * w.kp; }
+// w4a16: activations quantized per token and group to int16 (quantize_a16):
+// [m][kp] int16, then (64-byte aligned) [m][groups] f32 scales sx and
+// [m][groups] f32 group sums asum (the offsets multiply them).
+int64_t q4_sx_at(const Weight& w, int64_t m) { return pad_to(m * w.kp * 2, 64); }
 const FormatOps kQ4 = {
-    [](const Weight& w, int64_t m) -> size_t { return (size_t)(q4_sums_at(w, m) + m * w.ngroups()) * 4; },
-    [](const KernelTable&, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
+    [](const Weight& w, int64_t m) -> size_t { return (size_t)q4_sx_at(w, m) + (size_t)(2 * m * w.ngroups()) * 4; },
+    [](const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
        void* act) {
-      float* a = static_cast<float*>(act);
-      float* sums = a + q4_sums_at(w, m);
-      pad_rows_f32(A, lda, w.cols, w.kp, r0, r1, a);
+      int16_t* q = static_cast<int16_t*>(act);
+      float* sx = reinterpret_cast<float*>(static_cast<char*>(act) + q4_sx_at(w, m));
+      float* asum = sx + m * w.ngroups();
       const int64_t ng = w.ngroups();
       for (int64_t r = r0; r < r1; r++)
-        for (int64_t g = 0; g < ng; g++) {
-          float t = 0;
-          for (int64_t p = g * w.group; p < (g + 1) * w.group; p++) t += a[r * w.kp + p];
-          sums[r * ng + g] = t;
-        }
+        kt.quantize_a16(A + r * lda, w.cols, w.kp, w.group, q + r * w.kp, sx + r * ng, asum + r * ng);
     },
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
-      const float* a = static_cast<const float*>(act);
-      kt.matmul_q4(a, W.kp, a + q4_sums_at(W, m), W.data.as<uint8_t>(), W.scales.as<float>(), W.offsets.as<float>(),
-                   C, ldc, m, j0, j1, W.kp, W.group);
+      const int16_t* q = static_cast<const int16_t*>(act);
+      const float* sx = reinterpret_cast<const float*>(static_cast<const char*>(act) + q4_sx_at(W, m));
+      kt.matmul_q4(q, W.kp, sx, sx + m * W.ngroups(), W.data.as<uint8_t>(), W.scales.as<float>(),
+                   W.offsets.as<float>(), C, ldc, m, j0, j1, W.kp, W.group);
     }};
 
 // w4a8: activations quantized per token to int8 as for w8a8 ([m][kp] int8,

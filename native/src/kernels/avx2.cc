@@ -176,7 +176,7 @@ const KernelTable& kernels_avx2() {
   static const KernelTable t = {"avx2",         matmul_f32,    matmul_bf16_bf16a,
                                 ggml_dot_rows_avx2, ggml_attn_pv_avx2, ggml_exp_sum_avx2, max_f32,
                                 sumsq_f32,      scale_mul_f32, ggml_silu_mul_avx2,     f32_to_bf16,
-                                bf16_to_f32,    matmul_q8_avx2,  quantize_q8_avx2, matmul_q4_avx2,
+                                bf16_to_f32,    matmul_q8_avx2,  quantize_q8_avx2, matmul_q4_avx2, quantize_a16_avx2,
                                 matmul_q4a8_avx2, matmul_q4a8_is_avx2, quantize_q8_0_act_avx2,
                                 matmul_q4_0_avx2, matmul_q8_0_avx2};
   return t;

@@ -80,17 +80,28 @@ struct KernelTable {
   // with zeros from k to kp; an all-zero row gives s = 0 and q = 0.
   void (*quantize_q8)(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed);
 
-  // ---- int4 weights, f32 activations (w4a16) ----
+  // ---- int4 weights, 16-bit activations (w4a16) ----
   // W: packed int4, CH = 32 elements = 16 bytes per row-chunk, the 4 rows of a
   // group's chunk stored together (64 bytes); in a row-chunk byte b holds
   // element b (low nibble) and element b + 16 (high nibble), q in [0, 15].
   // Group size G (a multiple of 32 dividing kp) along k: per (row j, group g)
   // scale s[j*ng + g] and offset o[j*ng + g], w = s*q + o (symmetric: o = -8s).
-  // A: f32 rows of kp (zeros past k); asum[i*ng + g] = sum of A[i] over group g.
-  //   C[i, j] = sum_g ( s[j,g] * sum_{p in g} q[j,p] * A[i,p] + o[j,g] * asum[i,g] )
-  void (*matmul_q4)(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s,
-                    const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
-                    int64_t group);
+  // A: int16 rows of kp (quantize_a16: zeros past k) with one scale per (row
+  // i, group g) sx[i*ng + g], so activation i, p is sx[i, g] * A[i, p];
+  // asum[i*ng + g] = sx[i, g] * (float)(sum of A[i] over group g). With the
+  // exact integer group dot d[i, j, g] = sum_{p in g} q[j, p] * A[i, p]:
+  //   C[i, j] = sum_g ( (s[j,g] * sx[i,g]) * (float)d[i,j,g] + o[j,g] * asum[i,g] )
+  // (kernels sum d in int32 in blocks of at most 4096 columns: 15 * 32767 *
+  // 4096 < 2^31; prefill kernels compute the same sum in f32.)
+  void (*matmul_q4)(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                    const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                    int64_t kp, int64_t group);
+  // One activation row to w4a16 input, per group g of kp / group columns:
+  // sx[g] = max|x| over the group's columns < k, divided by 32767;
+  // q = clamp(round_half_even(x * (1 / sx[g])), -32767, 32767), zeros from k
+  // to kp; asum[g] = sx[g] * (float)(exact sum of the group's q). A group whose
+  // max is 0 or so small that 1 / sx overflows gets sx = 0, q = 0, asum = 0.
+  void (*quantize_a16)(const float* x, int64_t k, int64_t kp, int64_t group, int16_t* q, float* sx, float* asum);
 
   // ---- int4 weights x int8 activations (w4a8) ----
   // W: packed int4 exactly as for matmul_q4, symmetric: the weight is
@@ -137,8 +148,14 @@ inline int q4_code_at(const uint8_t* W, int64_t j, int64_t p, int64_t kp) {
 inline int64_t q4a8_scale_index(int64_t j, int64_t g, int64_t ng) { return ((j / 4) * ng + g) * 4 + (j % 4); }
 
 // Per-variant int4 kernels live in their own files (kernels/q4_*.cc).
-void matmul_q4_ref(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
-                   float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group);
+void matmul_q4_ref(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                   const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                   int64_t kp, int64_t group);
+void quantize_a16_ref(const float* x, int64_t k, int64_t kp, int64_t group, int16_t* q, float* sx, float* asum);
+// Largest activation code of w4a16 and the most columns one int32 block of a
+// kernel sums: 15 * 32767 * 4096 = 2013216768 < 2^31.
+constexpr int32_t kA16Max = 32767;
+constexpr int64_t kQ4BlockCols = 4096;
 void matmul_q4a8_ref(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
                      const float* s, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
                      int64_t group);
@@ -165,11 +182,20 @@ void matmul_q8_avx2(const int8_t* A, int64_t lda, const float* sa, const int8_t*
 void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed);
 void matmul_q8_avx512(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
                       const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
-void matmul_q4_avx2(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
-                    float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group);
-void matmul_q4_avx512(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s,
-                      const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
-                      int64_t group);
+void matmul_q4_avx2(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                    const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                    int64_t kp, int64_t group);
+void quantize_a16_avx2(const float* x, int64_t k, int64_t kp, int64_t group, int16_t* q, float* sx, float* asum);
+// their m >= 5 (prefill) paths, kernels/q4_gemm_*.cc
+void gemm_q4_avx2(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                  const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                  int64_t group);
+void gemm_q4_avx512(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                    const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                    int64_t kp, int64_t group);
+void matmul_q4_avx512(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                      const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                      int64_t kp, int64_t group);
 #endif
 
 const KernelTable& kernels_ref();

@@ -1,42 +1,104 @@
-// AVX2 + FMA int4 weight-only matmul (w4a16). Semantics: kernels.h and
-// matmul_q4_ref (summation order differs; results agree to ~1e-6 relative).
-// Compiled with -mavx2 -mfma -mf16c; called only when CPUID reports them.
+// AVX2 int4 weight-only matmul (w4a16): the activation quantizer, the integer
+// path for decode and small batches (m < 16) and the dispatch (m >= 16, the
+// compute-bound prefill, goes to q4_gemm_avx2.cc). Semantics:
+// kernels.h and q4_ref.cc; the decode path computes the reference's exact
+// integer group dots, so it differs from it only in the order of the f32 sums
+// over groups. Compiled with -mavx2 -mfma -mf16c.
 //
-// m <= 4 (decode; memory-bound): gemv per activation row. The packed stream of
-//   [j0, j1) is read once, in order, prefetched 1 KiB ahead. Each 8-byte half
-//   of a 16-byte row-chunk is widened to 8 int32 lanes (vpmovzxbd from
-//   memory); `& 15` gives elements b..b+7 (low nibbles), `>> 4` elements
-//   b+16..b+23 (high nibbles); both are converted to f32 and FMA'd with the
-//   activations into per-group accumulators. At each group end the 4 rows'
-//   sums are scaled by s[j, g] into running totals (vector FMA); the offset
-//   terms o[j, g] * asum[g] are a short vector dot per row; one hsum4 per row
-//   group.
-// 5 <= m < 16: per 64-row activation block and 16-column weight block the
-//   weights are dequantized once to s*q (exact q times one rounding) in the
-//   packed f32 layout with 8-float chunks, with o[j, g] appended as ng (padded
-//   to 8) extra columns matched by asum[i, g]; a 3x4 register tile (3 rows x
-//   one 4-column group, 8-lane accumulators, hsum4 at the end) runs over them.
-// m >= 16 (prefill; compute-bound): a 64-row activation block is transposed
-//   once (at[k][row], asum appended as ng extra k), and per 96-column x 512-k
-//   slice the weights are dequantized row-major (s*q, then o); a 16-row x
-//   6-column tile keeps 12 accumulators of 8 rows each and broadcasts one
-//   weight per column per k (2 loads + 6 broadcasts per 12 FMAs, no horizontal
-//   sums); tiles transpose their result into C, adding over k slices.
+// Integer path (decode: memory-bound): the packed stream of [j0, j1) is read
+// once, in order, prefetched 4 KiB ahead. Per row group (4 output rows), for
+// one or two activation rows at a time (further pairs re-read the row group's
+// 4 x kp / 2 bytes from L1/L2; up to m = 15 this beats dequantizing to f32):
+//   per 64-byte chunk (32 columns x 4 rows), per row: vpmovzxbw widens its 16
+//   bytes to 16 int16 lanes; `& 15` gives columns 0..15 (low nibbles), `>> 4`
+//   columns 16..31 (high nibbles); two vpmaddwd with the int16 activations
+//   give 8 int32 pair sums, added into the row's int32 accumulator: 7 integer
+//   ops per 32 weights, no int-to-float conversion and no FMA per weight.
+//   At each group end (or every kQ4BlockCols columns, so int32 cannot
+//   overflow) the 4 rows' accumulators are reduced (hadd) to one 4-lane
+//   vector, converted to f32 once and FMA'd with s[j, g] * sx[i, g] into a
+//   4-lane total; the offsets o[j, g] * asum[i, g] are an 8-wide vector dot
+//   per row at the end.
 #include <immintrin.h>
 
 #include <algorithm>
-#include <type_traits>
-#include <vector>
+#include <cmath>
 
 #include "kernels.h"
 
 namespace lowbit {
 namespace {
 
+constexpr int64_t kIntMaxRows = 15;  // m up to which the integer path runs
+constexpr int64_t kPrefetch = 4096;  // bytes ahead in the weight stream
+constexpr int64_t kBlockChunks = kQ4BlockCols / 32;
+
 // {sum(a), sum(b), sum(c), sum(d)}
 inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
   __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+inline __m128i hsum4i(__m256i a, __m256i b, __m256i c, __m256i d) {
+  __m256i abcd = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+  return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+inline __m256i load16(const int16_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// {sum_g o_r[g] * as[g] for r = 0..3}
+inline __m128 offsets4(const float* const o[4], const float* as, int64_t ng) {
+  __m256 f[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t g = 0;
+  for (; g + 8 <= ng; g += 8) {
+    const __m256 av = _mm256_loadu_ps(as + g);
+    for (int r = 0; r < 4; r++) f[r] = _mm256_fmadd_ps(_mm256_loadu_ps(o[r] + g), av, f[r]);
+  }
+  __m128 res = hsum4(f[0], f[1], f[2], f[3]);
+  if (g < ng) {
+    float t[4] = {0, 0, 0, 0};
+    for (; g < ng; g++)
+      for (int r = 0; r < 4; r++) t[r] += o[r][g] * as[g];
+    res = _mm_add_ps(res, _mm_loadu_ps(t));
+  }
+  return res;
+}
+
+// MR (1 or 2) activation rows x the 4 rows of the row group at w, all kp
+// columns; out[i] = the 4 outputs of activation row i. sr / orow: scale and
+// offset rows of the 4 output rows.
+template <int MR>
+inline void row_group(const int16_t* A, int64_t lda, const float* sx, const float* asum, int64_t ng, int64_t cpg,
+                      const uint8_t* w, const float* const sr[4], const float* const orow[4], __m128 out[MR]) {
+  const __m256i m15 = _mm256_set1_epi16(15);
+  __m128 tot[MR];
+  for (int i = 0; i < MR; i++) tot[i] = _mm_setzero_ps();
+  const int16_t* ap = A;
+  for (int64_t g = 0; g < ng; g++) {
+    const __m128 s4 = _mm_setr_ps(sr[0][g], sr[1][g], sr[2][g], sr[3][g]);
+    for (int64_t c0 = 0; c0 < cpg; c0 += kBlockChunks) {
+      const int64_t c1 = std::min(cpg, c0 + kBlockChunks);
+      __m256i acc[MR][4];
+      for (int i = 0; i < MR; i++)
+        for (int r = 0; r < 4; r++) acc[i][r] = _mm256_setzero_si256();
+      for (int64_t c = c0; c < c1; c++, w += 64, ap += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch, _MM_HINT_T0);
+        __m256i x0[MR], x1[MR];
+        for (int i = 0; i < MR; i++) x0[i] = load16(ap + i * lda), x1[i] = load16(ap + i * lda + 16);
+        for (int r = 0; r < 4; r++) {
+          const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * r)));
+          const __m256i lo = _mm256_and_si256(v, m15), hi = _mm256_srli_epi16(v, 4);
+          for (int i = 0; i < MR; i++)
+            acc[i][r] = _mm256_add_epi32(acc[i][r], _mm256_add_epi32(_mm256_madd_epi16(lo, x0[i]),
+                                                                     _mm256_madd_epi16(hi, x1[i])));
+        }
+      }
+      for (int i = 0; i < MR; i++) {
+        const __m128 d = _mm_cvtepi32_ps(hsum4i(acc[i][0], acc[i][1], acc[i][2], acc[i][3]));
+        tot[i] = _mm_fmadd_ps(d, _mm_mul_ps(s4, _mm_set1_ps(sx[i * ng + g])), tot[i]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; i++) out[i] = _mm_add_ps(tot[i], offsets4(orow, asum + i * ng, ng));
 }
 
 inline void store_cols(float* C, __m128 v, int64_t ncols) {
@@ -49,30 +111,9 @@ inline void store_cols(float* C, __m128 v, int64_t ncols) {
   }
 }
 
-// 8 packed bytes -> 8 int32 lanes (byte values 0..255).
-inline __m256i load8u(const uint8_t* p) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-
-inline float* align64(float* p) {
-  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
-}
-
-// Reusable scratch with a 64-byte aligned start (no cache-line-split loads).
-inline float* scratch(std::vector<float>& v, int64_t n) {
-  if ((int64_t)v.size() < n + 16) v.resize(n + 16);
-  return align64(v.data());
-}
-
-constexpr int64_t kTileMinRows = 16;  // m from which the transposed-A tile beats the row-group tile
-constexpr int64_t kPrefetch = 1024;  // bytes ahead in the weight stream (gemv)
-
-// ---------------------------------------------------------------------------
-// gemv: one activation row, C[j] for j in [j0, j1).
-void gemv(const float* a, const float* asum, const uint8_t* W, const float* s, const float* o, float* C, int64_t j0,
-          int64_t j1, int64_t kp, int64_t group) {
+void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W, const float* s,
+          const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
   const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
-  const __m256i m15 = _mm256_set1_epi32(15);
   for (int64_t j = j0; j < j1; j += 4) {
     const int64_t ncols = std::min<int64_t>(4, j1 - j);
     const uint8_t* w = W + (j / 4) * nch * 64;
@@ -84,275 +125,66 @@ void gemv(const float* a, const float* asum, const uint8_t* W, const float* s, c
       sr[r] = s + jr * ng;
       orow[r] = o + jr * ng;
     }
-    __m256 tot[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    const float* ap = a;
-    for (int64_t g = 0; g < ng; g++) {
-      __m256 lo[4], hi[4];
-      for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm256_setzero_ps();
-      for (int64_t c = 0; c < cpg; c++, w += 64, ap += 32) {
-        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch, _MM_HINT_T0);
-        const __m256 a0 = _mm256_loadu_ps(ap), a1 = _mm256_loadu_ps(ap + 8);
-        const __m256 a2 = _mm256_loadu_ps(ap + 16), a3 = _mm256_loadu_ps(ap + 24);
-        for (int r = 0; r < 4; r++) {
-          const __m256i x0 = load8u(w + 16 * r), x1 = load8u(w + 16 * r + 8);
-          lo[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), a0, lo[r]);
-          hi[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), a2, hi[r]);
-          lo[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), a1, lo[r]);
-          hi[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), a3, hi[r]);
-        }
-      }
-      for (int r = 0; r < 4; r++)
-        tot[r] = _mm256_fmadd_ps(_mm256_add_ps(lo[r], hi[r]), _mm256_broadcast_ss(sr[r] + g), tot[r]);
+    int64_t i = 0;
+    for (; i + 2 <= m; i += 2) {
+      __m128 out[2];
+      row_group<2>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out);
+      store_cols(C + i * ldc + j, out[0], ncols);
+      store_cols(C + (i + 1) * ldc + j, out[1], ncols);
     }
-    // offsets: sum_g o[j, g] * asum[g]
-    int64_t g = 0;
-    for (; g + 8 <= ng; g += 8) {
-      const __m256 av = _mm256_loadu_ps(asum + g);
-      for (int r = 0; r < 4; r++) tot[r] = _mm256_fmadd_ps(_mm256_loadu_ps(orow[r] + g), av, tot[r]);
-    }
-    __m128 res = hsum4(tot[0], tot[1], tot[2], tot[3]);
-    if (g < ng) {
-      float t[4] = {0, 0, 0, 0};
-      for (; g < ng; g++)
-        for (int r = 0; r < 4; r++) t[r] += orow[r][g] * asum[g];
-      res = _mm_add_ps(res, _mm_loadu_ps(t));
-    }
-    store_cols(C + j, res, ncols);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// 5 <= m < 16: dequantized row groups x 3x4 register tile.
-
-// Row groups of rows [jb, jb + 4 * ngr) as s*q in the layout [group][p / 8][row][8]
-// with kq = kp + ngp columns; columns kp.. hold o[j, 0..ng) then zeros. Rows
-// >= j1 are zero.
-void dequant_groups(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t ngr,
-                    int64_t kp, int64_t group, int64_t ngp, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, kq = kp + ngp;
-  const __m256i m15 = _mm256_set1_epi32(15);
-  for (int64_t G = 0; G < ngr; G++, dst += 4 * kq) {
-    const int64_t j = jb + 4 * G;
-    const uint8_t* w = W + (j / 4) * nch * 64;
-    bool valid[4];
-    const float* sr[4];
-    for (int r = 0; r < 4; r++) {
-      valid[r] = j + r < j1;
-      sr[r] = s + std::min(j + r, j1 - 1) * ng;
-    }
-    for (int64_t c = 0; c < nch; c++, w += 64) {
-      const int64_t g = c / cpg;
-      float* d = dst + c * 128;  // 4 chunks of 8 x 4 rows
-      for (int r = 0; r < 4; r++) {
-        const __m256 sv = valid[r] ? _mm256_broadcast_ss(sr[r] + g) : _mm256_setzero_ps();
-        const __m256i x0 = load8u(w + 16 * r), x1 = load8u(w + 16 * r + 8);
-        _mm256_storeu_ps(d + 0 * 32 + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), sv));
-        _mm256_storeu_ps(d + 1 * 32 + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), sv));
-        _mm256_storeu_ps(d + 2 * 32 + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), sv));
-        _mm256_storeu_ps(d + 3 * 32 + 8 * r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), sv));
-      }
-    }
-    float* d = dst + 4 * kp;
-    for (int64_t p8 = 0; p8 < ngp / 8; p8++)
-      for (int r = 0; r < 4; r++)
-        for (int e = 0; e < 8; e++) {
-          const int64_t g = p8 * 8 + e;
-          d[(p8 * 4 + r) * 8 + e] = valid[r] && g < ng ? o[(j + r) * ng + g] : 0.0f;
-        }
-  }
-}
-
-// MR activation rows x one dequantized row group (4 output columns): kp
-// columns of A against s*q, then ngp columns of asum against o.
-template <int MR>
-__attribute__((noinline)) void tile(const float* A, int64_t lda, const float* as, int64_t ldas, const float* w,
-                                    int64_t kp, int64_t ngp, float* C, int64_t ldc, int64_t ncols) {
-  __m256 acc[MR][4];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < 4; c++) acc[r][c] = _mm256_setzero_ps();
-  for (int seg = 0; seg < 2; seg++) {
-    const float* x = seg ? as : A;
-    const int64_t ldx = seg ? ldas : lda, cnt = seg ? ngp : kp;
-    for (int64_t p = 0; p < cnt; p += 8, w += 32) {
-      __m256 a[MR];
-      for (int r = 0; r < MR; r++) a[r] = _mm256_loadu_ps(x + r * ldx + p);
-      for (int c = 0; c < 4; c++) {
-        const __m256 wv = _mm256_loadu_ps(w + 8 * c);
-        for (int r = 0; r < MR; r++) acc[r][c] = _mm256_fmadd_ps(a[r], wv, acc[r][c]);
-      }
-    }
-  }
-  for (int r = 0; r < MR; r++) store_cols(C + r * ldc, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ncols);
-}
-
-void gemm_groups(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
-                 float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  constexpr int64_t MB = 64, NB = 16;
-  const int64_t ng = kp / group, ngp = pad_to(ng, 8), kq = kp + ngp;
-  thread_local std::vector<float> wbuf, abuf;
-  float* wb = scratch(wbuf, NB * kq);
-  float* ab = scratch(abuf, MB * ngp);
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t ie = std::min(ib + MB, m);
-    for (int64_t i = ib; i < ie; i++) {
-      float* d = ab + (i - ib) * ngp;
-      std::copy(asum + i * ng, asum + (i + 1) * ng, d);
-      std::fill(d + ng, d + ngp, 0.0f);
-    }
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t je = std::min(jb + NB, j1);
-      dequant_groups(W, s, o, jb, j1, (je - jb + 3) / 4, kp, group, ngp, wb);
-      int64_t i = ib;
-      auto rows = [&](auto mr) {
-        for (int64_t j = jb; j < je; j += 4)
-          tile<decltype(mr)::value>(A + i * lda, lda, ab + (i - ib) * ngp, ngp, wb + (j - jb) * kq, kp, ngp,
-                                    C + i * ldc + j, ldc, std::min<int64_t>(4, je - j));
-      };
-      for (; i + 3 <= ie; i += 3) rows(std::integral_constant<int, 3>());
-      if (ie - i == 2) rows(std::integral_constant<int, 2>());
-      if (ie - i == 1) rows(std::integral_constant<int, 1>());
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// m >= 16: transposed activations x broadcast weights.
-
-inline void transpose8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
-// at[k * ldt + i] = A[i, k] for k < kp, asum[i, k - kp] for kp <= k < kp + ng;
-// rows i >= `rows` (up to ldt, a multiple of 8) are zero.
-void transpose_block(const float* A, int64_t lda, const float* asum, int64_t ng, int64_t rows, int64_t kp,
-                     int64_t ldt, float* at) {
-  for (int64_t i = 0; i < ldt; i += 8) {
-    const int64_t nr = rows - i;
-    for (int64_t k = 0; k < kp; k += 8) {
-      __m256 r[8];
-      for (int l = 0; l < 8; l++) r[l] = l < nr ? _mm256_loadu_ps(A + (i + l) * lda + k) : _mm256_setzero_ps();
-      transpose8(r);
-      for (int l = 0; l < 8; l++) _mm256_storeu_ps(at + (k + l) * ldt + i, r[l]);
-    }
-  }
-  for (int64_t g = 0; g < ng; g++)
-    for (int64_t i = 0; i < ldt; i++) at[(kp + g) * ldt + i] = i < rows ? asum[i * ng + g] : 0.0f;
-}
-
-// Columns [k0, k1) of the extended weight rows (s*q for k < kp, o[j, k - kp]
-// for kp <= k < kp + ng) of rows [jb, jb + nrows), row-major with stride
-// k1 - k0; k0 is a multiple of 32. Rows >= j1 are zero (W is read only for
-// rows < j1).
-void dequant_rows(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t nrows,
-                  int64_t kp, int64_t group, int64_t k0, int64_t k1, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, ldw = k1 - k0;
-  const int64_t c0 = k0 / 32, c1 = std::min(k1, kp) / 32;
-  const __m256i m15 = _mm256_set1_epi32(15);
-  for (int64_t jl = 0; jl < nrows; jl++) {
-    const int64_t j = jb + jl;
-    float* d = dst + jl * ldw;
-    if (j >= j1) {
-      std::fill(d, d + ldw, 0.0f);
-      continue;
-    }
-    const float* sr = s + j * ng;
-    const uint8_t* wr = W + ((j / 4) * nch + c0) * 64 + (j % 4) * 16;
-    for (int64_t c = c0; c < c1; c++, wr += 64, d += 32) {
-      const __m256 sv = _mm256_broadcast_ss(sr + c / cpg);
-      const __m256i x0 = load8u(wr), x1 = load8u(wr + 8);
-      _mm256_storeu_ps(d + 0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), sv));
-      _mm256_storeu_ps(d + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), sv));
-      _mm256_storeu_ps(d + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), sv));
-      _mm256_storeu_ps(d + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), sv));
-    }
-    for (int64_t k = std::max(k0, kp); k < k1; k++) *d++ = o[j * ng + (k - kp)];
-  }
-}
-
-// 16 rows (2 vectors of at, stride ldt per k) x 6 columns (one weight row
-// each, stride ldw) over len k; the result is transposed into C (nrows x
-// ncols), stored or added. Named accumulators: with an array GCC -O3 keeps a
-// memory copy of it updated inside the loop.
-__attribute__((noinline)) void tile_t(const float* at, int64_t ldt, const float* w, int64_t ldw, int64_t len,
-                                      float* C, int64_t ldc, int64_t nrows, int64_t ncols, bool add) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t k = 0; k < len; k++, at += ldt, w++) {
-    const __m256 a0 = _mm256_loadu_ps(at), a1 = _mm256_loadu_ps(at + 8);
-    __m256 b;
-#define Q4_COL(N)                            \
-  b = _mm256_broadcast_ss(w + N * ldw);      \
-  c##N##0 = _mm256_fmadd_ps(a0, b, c##N##0); \
-  c##N##1 = _mm256_fmadd_ps(a1, b, c##N##1);
-    Q4_COL(0) Q4_COL(1) Q4_COL(2) Q4_COL(3) Q4_COL(4) Q4_COL(5)
-#undef Q4_COL
-  }
-  // transpose to rows of C (6 of 8 lanes) and store / add under a column mask
-  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)ncols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  const __m256 z = _mm256_setzero_ps();
-  __m256 r[2][8] = {{c00, c10, c20, c30, c40, c50, z, z}, {c01, c11, c21, c31, c41, c51, z, z}};
-  transpose8(r[0]);
-  transpose8(r[1]);
-  for (int64_t l = 0; l < nrows; l++) {
-    float* cp = C + l * ldc;
-    __m256 v = r[l >> 3][l & 7];
-    if (add) v = _mm256_add_ps(v, _mm256_maskload_ps(cp, mask));
-    _mm256_maskstore_ps(cp, mask, v);
-  }
-}
-
-void gemm_t(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
-            float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  constexpr int64_t MB = 64, NB = 96, KB = 512;  // NB a multiple of 6, KB of 32
-  const int64_t ng = kp / group, kq = kp + ng;
-  thread_local std::vector<float> wbuf, abuf;
-  float* wb = scratch(wbuf, NB * KB);
-  float* at = scratch(abuf, MB * kq);
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t rows = std::min(MB, m - ib), ldt = pad_to(rows, 16);
-    transpose_block(A + ib * lda, lda, asum + ib * ng, ng, rows, kp, ldt, at);
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t cols = std::min(NB, j1 - jb);
-      for (int64_t kb = 0; kb < kq; kb += KB) {
-        const int64_t ke = std::min(kb + KB, kq), len = ke - kb;
-        dequant_rows(W, s, o, jb, j1, pad_to(cols, 6), kp, group, kb, ke, wb);
-        for (int64_t it = 0; it < rows; it += 16)
-          for (int64_t jt = 0; jt < cols; jt += 6)
-            tile_t(at + kb * ldt + it, ldt, wb + jt * len, len, len, C + (ib + it) * ldc + jb + jt, ldc,
-                   std::min<int64_t>(16, rows - it), std::min<int64_t>(6, cols - jt), kb > 0);
-      }
+    if (i < m) {
+      __m128 out[1];
+      row_group<1>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out);
+      store_cols(C + i * ldc + j, out[0], ncols);
     }
   }
 }
 
 }  // namespace
 
-void matmul_q4_avx2(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
-                    float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  if (j0 >= j1 || m <= 0) return;
-  if (m <= 4) {
-    const int64_t ng = kp / group;
-    for (int64_t i = 0; i < m; i++) gemv(A + i * lda, asum + i * ng, W, s, o, C + i * ldc, j0, j1, kp, group);
-  } else if (m < kTileMinRows) {
-    gemm_groups(A, lda, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
-  } else {
-    gemm_t(A, lda, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+void quantize_a16_avx2(const float* x, int64_t k, int64_t kp, int64_t group, int16_t* q, float* sx, float* asum) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i lo = _mm256_set1_epi32(-kA16Max), hi = _mm256_set1_epi32(kA16Max);
+  for (int64_t g = 0; g < kp / group; g++) {
+    const int64_t p0 = g * group, p1 = std::min(k, p0 + group);
+    int64_t p = p0;
+    __m256 vmax = _mm256_setzero_ps();
+    for (; p + 8 <= p1; p += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + p)));
+    float lanes[8], amax = 0;
+    _mm256_storeu_ps(lanes, vmax);
+    for (float l : lanes) amax = std::fmax(amax, l);
+    for (; p < p1; p++) amax = std::fmax(amax, std::fabs(x[p]));
+    float scale = amax / (float)kA16Max, inv = scale > 0 ? 1.0f / scale : 0.0f;
+    if (!std::isfinite(inv)) scale = inv = 0;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    __m256i vsum = _mm256_setzero_si256();  // |lane| <= group / 8 * 32767: exact
+    for (p = p0; p + 8 <= p1; p += 8) {
+      __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + p), vinv));  // round half to even
+      v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+      vsum = _mm256_add_epi32(vsum, v);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + p),
+                       _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+    }
+    int32_t sums[8];
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums), vsum);
+    int64_t isum = 0;
+    for (int32_t v : sums) isum += v;
+    for (; p < p1; p++) {
+      q[p] = (int16_t)std::fmax(-(float)kA16Max, std::fmin((float)kA16Max, std::nearbyint(x[p] * inv)));
+      isum += q[p];
+    }
+    for (p = std::max(p0, p1); p < p0 + group; p++) q[p] = 0;
+    sx[g] = scale;
+    asum[g] = scale * (float)isum;
   }
+}
+
+void matmul_q4_avx2(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                    const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                    int64_t kp, int64_t group) {
+  if (j0 >= j1 || m <= 0) return;
+  if (m <= kIntMaxRows) gemv(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+  else gemm_q4_avx2(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
 }
 
 }  // namespace lowbit

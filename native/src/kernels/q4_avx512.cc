@@ -1,87 +1,107 @@
-// AVX-512 int4 weight-only matmul (w4a16). Semantics: kernels.h and
-// matmul_q4_ref (summation order differs; results agree to ~1e-6 relative).
-// Compiled with AVX-512 F/BW/VL/DQ (+VNNI, BF16) flags; only called after
-// CPUID says the CPU has them. Same structure as q4_avx2.cc:
+// AVX-512 int4 weight-only matmul (w4a16): the integer path for decode and
+// small batches (m < 16) and the dispatch (m >= 16, the compute-bound prefill,
+// goes to q4_gemm_avx512.cc); activations are quantized by quantize_a16_avx2. Semantics: kernels.h and q4_ref.cc; the decode path
+// computes the reference's exact integer group dots, so it differs from it
+// only in the order of the f32 sums over groups. Compiled with AVX-512
+// F/BW/VL/DQ + VNNI (+BF16) flags; only called after CPUID says the CPU has
+// them. Mirrors the AVX2 decode path (q4_avx2.cc) with 512-bit registers:
 //
-// m <= 4 (decode; memory-bound): gemv per activation row over the packed
-//   stream (prefetched 1 KiB ahead). Per 16-byte row-chunk: one vpmovzxbd (16
-//   bytes -> 16 int32 lanes); low nibbles (elements 0..15) go to f32 through
-//   vpermps with the table {0..15} (it reads only the low 4 index bits, so no
-//   mask is needed), high nibbles (16..31) through shift + convert; 2 FMAs into
-//   per-group accumulators, scaled by s[j, g] at each group end; offsets
-//   o[j, g] * asum[g] are a masked vector dot per row; one hsum4 per row group.
-// 5 <= m < 16: weights dequantized (s*q, o appended) per 16-column block into
-//   the packed f32 layout with 16-float chunks; 4x4 register tile, hsum4.
-// m >= 16 (prefill; compute-bound): 64-row activation block transposed once
-//   (asum appended as extra k); per 96-column x 512-k slice the weights are
-//   dequantized row-major; a 32-row x 12-column tile (24 zmm accumulators, 2
-//   loads + 12 broadcasts per 24 FMAs) accumulates into a transposed scratch
-//   that is copied to C once per block.
+// The packed stream of [j0, j1) is read once, in order, prefetched 4 KiB
+// ahead. Per row group (4 output rows), up to 4 activation rows at a time
+// (further blocks of 4 re-read the row group's 4 x kp / 2 bytes from L1/L2):
+//   per 64-byte chunk (32 columns x 4 rows): vpmovzxbw widens the 32 bytes of
+//   rows 0-1 (then 2-3) to 32 int16 lanes (row 0 in lanes 0..15, row 1 in
+//   16..31); `& 15` gives columns 0..15, `>> 4` columns 16..31; two vpdpwssd
+//   (VNNI: int16 pair products summed into int32 lanes) with the activations
+//   broadcast to both halves accumulate both rows: 5 ops per 64 weights.
+//   At each group end (or every kQ4BlockCols columns, so int32 cannot
+//   overflow) the accumulators are converted to f32 once and FMA'd with
+//   s[j, g] * sx[i, g] (per half: vpermps of the 4 rows' products) into f32
+//   totals; the offsets o[j, g] * asum[i, g] are a masked 16-wide vector dot
+//   per row at the end, and one horizontal reduction per row group.
 #include <immintrin.h>
 
 #include <algorithm>
-#include <type_traits>
-#include <vector>
 
 #include "kernels.h"
 
 namespace lowbit {
 namespace {
 
+constexpr int64_t kIntMaxRows = 15;  // m up to which the integer path runs
+constexpr int64_t kPrefetch = 4096;  // bytes ahead in the weight stream
+constexpr int64_t kBlockChunks = kQ4BlockCols / 32;
+
 // {sum(a), sum(b), sum(c), sum(d)}
-inline __m128 hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
-  __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
-  __m256 c8 = _mm256_add_ps(_mm512_castps512_ps256(c), _mm512_extractf32x8_ps(c, 1));
-  __m256 d8 = _mm256_add_ps(_mm512_castps512_ps256(d), _mm512_extractf32x8_ps(d, 1));
-  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a8, b8), _mm256_hadd_ps(c8, d8));
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
-
-inline void store_cols(float* C, __m128 v, int64_t ncols) {
-  if (ncols == 4)
-    _mm_storeu_ps(C, v);
-  else
-    _mm_mask_storeu_ps(C, (__mmask8)((1u << ncols) - 1u), v);
-}
+inline __m256 fold(__m512 a) { return _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)); }
 
 inline __mmask16 tail16(int64_t r) { return r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1u); }
 
-inline float* align64(float* p) {
-  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+// 16 int16 activations in both 256-bit halves.
+inline __m512i bcast16(const int16_t* p) {
+  return _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+// 32 packed bytes (2 row-chunks) -> 32 int16 lanes.
+inline __m512i load32u(const uint8_t* p) {
+  return _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// Reusable scratch with a 64-byte aligned start (no cache-line-split loads).
-inline float* scratch(std::vector<float>& v, int64_t n) {
-  if ((int64_t)v.size() < n + 16) v.resize(n + 16);
-  return align64(v.data());
+// MR activation rows x the 4 rows of the row group at w, all kp columns;
+// out[i] = the 4 outputs of activation row i.
+template <int MR>
+inline void row_group(const int16_t* A, int64_t lda, const float* sx, const float* asum, int64_t ng, int64_t cpg,
+                      const uint8_t* w, const float* const sr[4], const float* const orow[4], __m128 out[MR]) {
+  const __m512i m15 = _mm512_set1_epi16(15);
+  const __m512i idx01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i idx23 = _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  __m512 t01[MR], t23[MR];  // f32 totals: rows 0 | 1 and 2 | 3, 8 lanes each
+  for (int i = 0; i < MR; i++) t01[i] = t23[i] = _mm512_setzero_ps();
+  const int16_t* ap = A;
+  for (int64_t g = 0; g < ng; g++) {
+    const __m128 s4 = _mm_setr_ps(sr[0][g], sr[1][g], sr[2][g], sr[3][g]);
+    for (int64_t c0 = 0; c0 < cpg; c0 += kBlockChunks) {
+      const int64_t c1 = std::min(cpg, c0 + kBlockChunks);
+      __m512i a01[MR], a23[MR];
+      for (int i = 0; i < MR; i++) a01[i] = a23[i] = _mm512_setzero_si512();
+      for (int64_t c = c0; c < c1; c++, w += 64, ap += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch, _MM_HINT_T0);
+        const __m512i v01 = load32u(w), v23 = load32u(w + 32);
+        const __m512i lo01 = _mm512_and_si512(v01, m15), hi01 = _mm512_srli_epi16(v01, 4);
+        const __m512i lo23 = _mm512_and_si512(v23, m15), hi23 = _mm512_srli_epi16(v23, 4);
+        for (int i = 0; i < MR; i++) {
+          const __m512i x0 = bcast16(ap + i * lda), x1 = bcast16(ap + i * lda + 16);
+          a01[i] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(a01[i], lo01, x0), hi01, x1);
+          a23[i] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(a23[i], lo23, x0), hi23, x1);
+        }
+      }
+      for (int i = 0; i < MR; i++) {
+        const __m512 sc = _mm512_castps128_ps512(_mm_mul_ps(s4, _mm_set1_ps(sx[i * ng + g])));
+        t01[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a01[i]), _mm512_permutexvar_ps(idx01, sc), t01[i]);
+        t23[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a23[i]), _mm512_permutexvar_ps(idx23, sc), t23[i]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; i++) {
+    __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    const float* as = asum + i * ng;
+    for (int64_t g = 0; g < ng; g += 16) {
+      const __mmask16 mk = tail16(ng - g);
+      const __m512 av = _mm512_maskz_loadu_ps(mk, as + g);
+      for (int r = 0; r < 4; r++) f[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, orow[r] + g), av, f[r]);
+    }
+    const __m128 sums = hsum4(_mm512_castps512_ps256(t01[i]), _mm512_extractf32x8_ps(t01[i], 1),
+                              _mm512_castps512_ps256(t23[i]), _mm512_extractf32x8_ps(t23[i], 1));
+    out[i] = _mm_add_ps(sums, hsum4(fold(f[0]), fold(f[1]), fold(f[2]), fold(f[3])));
+  }
 }
 
-// 16 packed bytes (one row-chunk) -> 16 int32 lanes (byte values 0..255).
-inline __m512i load16u(const uint8_t* p) {
-  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-// Low nibbles as f32: vpermps only reads the low 4 index bits, so a 16-entry
-// table {0..15} converts without masking. High nibbles: shift + convert.
-inline __m512 nib_table() {
-  return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-}
-inline __m512 lo_f32(__m512i x, __m512 table) { return _mm512_permutexvar_ps(x, table); }
-inline __m512 hi_f32(__m512i x) { return _mm512_cvtepi32_ps(_mm512_srli_epi32(x, 4)); }
-
-constexpr int64_t kTileMinRows = 16;  // m from which the transposed-A tile beats the row-group tile
-constexpr int64_t kPrefetch = 1024;  // bytes ahead in the weight stream (gemv)
-
-// ---------------------------------------------------------------------------
-// gemv: one activation row, C[j] for j in [j0, j1). Per row-chunk: one vpmovzxbd (16 bytes ->
-// 16 lanes), low nibbles via the vpermps table, high nibbles via shift +
-// convert, 2 FMAs into per-group accumulators; at each group end the 4 rows'
-// sums are scaled by s[j, g] into running totals; offsets o[j, g] * asum[g]
-// are a masked vector dot per row; one hsum4 per row group.
-void gemv(const float* a, const float* asum, const uint8_t* W, const float* s, const float* o, float* C, int64_t j0,
-          int64_t j1, int64_t kp, int64_t group) {
+void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W, const float* s,
+          const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
   const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
-  const __m512 table = nib_table();
   for (int64_t j = j0; j < j1; j += 4) {
     const int64_t ncols = std::min<int64_t>(4, j1 - j);
     const uint8_t* w = W + (j / 4) * nch * 64;
@@ -93,270 +113,29 @@ void gemv(const float* a, const float* asum, const uint8_t* W, const float* s, c
       sr[r] = s + jr * ng;
       orow[r] = o + jr * ng;
     }
-    __m512 tot[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    const float* ap = a;
-    for (int64_t g = 0; g < ng; g++) {
-      __m512 lo[4], hi[4];
-      for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm512_setzero_ps();
-      for (int64_t c = 0; c < cpg; c++, w += 64, ap += 32) {
-        _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch, _MM_HINT_T0);
-        const __m512 a0 = _mm512_loadu_ps(ap), a1 = _mm512_loadu_ps(ap + 16);
-        for (int r = 0; r < 4; r++) {
-          const __m512i x = load16u(w + 16 * r);
-          lo[r] = _mm512_fmadd_ps(lo_f32(x, table), a0, lo[r]);
-          hi[r] = _mm512_fmadd_ps(hi_f32(x), a1, hi[r]);
-        }
+    const __mmask8 mk = (__mmask8)((1u << ncols) - 1u);
+    for (int64_t i = 0; i < m; i += 4) {
+      __m128 out[4];
+      const int16_t* a = A + i * lda;
+      switch (std::min<int64_t>(4, m - i)) {
+        case 1: row_group<1>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+        case 2: row_group<2>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+        case 3: row_group<3>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+        default: row_group<4>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
       }
-      for (int r = 0; r < 4; r++)
-        tot[r] = _mm512_fmadd_ps(_mm512_add_ps(lo[r], hi[r]), _mm512_set1_ps(sr[r][g]), tot[r]);
-    }
-    for (int64_t g = 0; g < ng; g += 16) {
-      const __mmask16 mk = tail16(ng - g);
-      const __m512 av = _mm512_maskz_loadu_ps(mk, asum + g);
-      for (int r = 0; r < 4; r++) tot[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, orow[r] + g), av, tot[r]);
-    }
-    store_cols(C + j, hsum4(tot[0], tot[1], tot[2], tot[3]), ncols);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// 5 <= m < 16: dequantized row groups x 4x4 register tile.
-
-// Row groups of rows [jb, jb + 4 * ngr) as s*q in the layout [group][p / 16][row][16]
-// with kq = kp + ngp columns; columns kp.. hold o[j, 0..ng) then zeros. Rows
-// >= j1 are zero.
-void dequant_groups(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t ngr,
-                    int64_t kp, int64_t group, int64_t ngp, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, kq = kp + ngp;
-  const __m512 table = nib_table();
-  for (int64_t G = 0; G < ngr; G++, dst += 4 * kq) {
-    const int64_t j = jb + 4 * G;
-    const uint8_t* w = W + (j / 4) * nch * 64;
-    bool valid[4];
-    const float* sr[4];
-    for (int r = 0; r < 4; r++) {
-      valid[r] = j + r < j1;
-      sr[r] = s + std::min(j + r, j1 - 1) * ng;
-    }
-    for (int64_t c = 0; c < nch; c++, w += 64) {
-      const int64_t g = c / cpg;
-      float* d = dst + c * 128;  // 2 chunks of 16 x 4 rows
-      for (int r = 0; r < 4; r++) {
-        const __m512 sv = valid[r] ? _mm512_set1_ps(sr[r][g]) : _mm512_setzero_ps();
-        const __m512i x = load16u(w + 16 * r);
-        _mm512_storeu_ps(d + 16 * r, _mm512_mul_ps(lo_f32(x, table), sv));
-        _mm512_storeu_ps(d + 64 + 16 * r, _mm512_mul_ps(hi_f32(x), sv));
-      }
-    }
-    float* d = dst + 4 * kp;
-    for (int64_t p = 0; p < ngp; p += 16)
-      for (int r = 0; r < 4; r++) {
-        const __mmask16 mk = valid[r] ? tail16(ng - p) : (__mmask16)0;
-        _mm512_storeu_ps(d + (p / 16 * 4 + r) * 16, _mm512_maskz_loadu_ps(mk, o + (j + r) * ng + p));
-      }
-  }
-}
-
-// MR activation rows x one dequantized row group (4 output columns): kp
-// columns of A against s*q, then ngp columns of asum against o.
-template <int MR>
-__attribute__((noinline)) void tile(const float* A, int64_t lda, const float* as, int64_t ldas, const float* w,
-                                    int64_t kp, int64_t ngp, float* C, int64_t ldc, int64_t ncols) {
-  __m512 acc[MR][4];
-  for (int r = 0; r < MR; r++)
-    for (int c = 0; c < 4; c++) acc[r][c] = _mm512_setzero_ps();
-  for (int seg = 0; seg < 2; seg++) {
-    const float* x = seg ? as : A;
-    const int64_t ldx = seg ? ldas : lda, cnt = seg ? ngp : kp;
-    for (int64_t p = 0; p < cnt; p += 16, w += 64) {
-      __m512 av[MR];
-      for (int r = 0; r < MR; r++) av[r] = _mm512_loadu_ps(x + r * ldx + p);
-      for (int c = 0; c < 4; c++) {
-        const __m512 wv = _mm512_loadu_ps(w + 16 * c);
-        for (int r = 0; r < MR; r++) acc[r][c] = _mm512_fmadd_ps(av[r], wv, acc[r][c]);
-      }
-    }
-  }
-  for (int r = 0; r < MR; r++) store_cols(C + r * ldc, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ncols);
-}
-
-void gemm_groups(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
-                 float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  constexpr int64_t MB = 64, NB = 16;
-  const int64_t ng = kp / group, ngp = pad_to(ng, 16), kq = kp + ngp;
-  thread_local std::vector<float> wbuf, abuf;
-  float* wb = scratch(wbuf, NB * kq);
-  float* ab = scratch(abuf, MB * ngp);
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t ie = std::min(ib + MB, m);
-    for (int64_t i = ib; i < ie; i++) {
-      float* d = ab + (i - ib) * ngp;
-      std::copy(asum + i * ng, asum + (i + 1) * ng, d);
-      std::fill(d + ng, d + ngp, 0.0f);
-    }
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t je = std::min(jb + NB, j1);
-      dequant_groups(W, s, o, jb, j1, (je - jb + 3) / 4, kp, group, ngp, wb);
-      int64_t i = ib;
-      auto rows = [&](auto mr) {
-        for (int64_t j = jb; j < je; j += 4)
-          tile<decltype(mr)::value>(A + i * lda, lda, ab + (i - ib) * ngp, ngp, wb + (j - jb) * kq, kp, ngp,
-                                    C + i * ldc + j, ldc, std::min<int64_t>(4, je - j));
-      };
-      for (; i + 4 <= ie; i += 4) rows(std::integral_constant<int, 4>());
-      switch (ie - i) {
-        case 3: rows(std::integral_constant<int, 3>()); break;
-        case 2: rows(std::integral_constant<int, 2>()); break;
-        case 1: rows(std::integral_constant<int, 1>()); break;
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// m >= 16: transposed activations x broadcast weights.
-
-// at[k * ldt + i] = A[i, k] for k < kp, asum[i, k - kp] for kp <= k < kp + ng;
-// rows i >= `rows` (up to ldt, a multiple of 8) are zero.
-void transpose_block(const float* A, int64_t lda, const float* asum, int64_t ng, int64_t rows, int64_t kp,
-                     int64_t ldt, float* at) {
-  for (int64_t i = 0; i < ldt; i += 8) {
-    const int64_t nr = rows - i;
-    for (int64_t k = 0; k < kp; k += 8) {
-      __m256 r[8];
-      for (int l = 0; l < 8; l++) r[l] = l < nr ? _mm256_loadu_ps(A + (i + l) * lda + k) : _mm256_setzero_ps();
-      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      float* d = at + k * ldt + i;
-      _mm256_storeu_ps(d + 0 * ldt, _mm256_permute2f128_ps(u0, u4, 0x20));
-      _mm256_storeu_ps(d + 1 * ldt, _mm256_permute2f128_ps(u1, u5, 0x20));
-      _mm256_storeu_ps(d + 2 * ldt, _mm256_permute2f128_ps(u2, u6, 0x20));
-      _mm256_storeu_ps(d + 3 * ldt, _mm256_permute2f128_ps(u3, u7, 0x20));
-      _mm256_storeu_ps(d + 4 * ldt, _mm256_permute2f128_ps(u0, u4, 0x31));
-      _mm256_storeu_ps(d + 5 * ldt, _mm256_permute2f128_ps(u1, u5, 0x31));
-      _mm256_storeu_ps(d + 6 * ldt, _mm256_permute2f128_ps(u2, u6, 0x31));
-      _mm256_storeu_ps(d + 7 * ldt, _mm256_permute2f128_ps(u3, u7, 0x31));
-    }
-  }
-  for (int64_t g = 0; g < ng; g++)
-    for (int64_t i = 0; i < ldt; i++) at[(kp + g) * ldt + i] = i < rows ? asum[i * ng + g] : 0.0f;
-}
-
-// Columns [k0, k1) of the extended weight rows (s*q for k < kp, o[j, k - kp]
-// for kp <= k < kp + ng) of rows [jb, jb + nrows), row-major with stride
-// k1 - k0; k0 is a multiple of 32. Rows >= j1 are zero (W is read only for
-// rows < j1).
-void dequant_rows(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t nrows,
-                  int64_t kp, int64_t group, int64_t k0, int64_t k1, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, ldw = k1 - k0;
-  const int64_t c0 = k0 / 32, c1 = std::min(k1, kp) / 32;
-  const __m512 table = nib_table();
-  for (int64_t jl = 0; jl < nrows; jl++) {
-    const int64_t j = jb + jl;
-    float* d = dst + jl * ldw;
-    if (j >= j1) {
-      std::fill(d, d + ldw, 0.0f);
-      continue;
-    }
-    const float* sr = s + j * ng;
-    const uint8_t* wr = W + ((j / 4) * nch + c0) * 64 + (j % 4) * 16;
-    for (int64_t c = c0; c < c1; c++, wr += 64, d += 32) {
-      const __m512 sv = _mm512_set1_ps(sr[c / cpg]);
-      const __m512i x = load16u(wr);
-      _mm512_storeu_ps(d, _mm512_mul_ps(lo_f32(x, table), sv));
-      _mm512_storeu_ps(d + 16, _mm512_mul_ps(hi_f32(x), sv));
-    }
-    for (int64_t k = std::max(k0, kp); k < k1; k++) *d++ = o[j * ng + (k - kp)];
-  }
-}
-
-// 16*MV rows (MV vectors of at, stride ldt per k) x 12 columns (one weight row
-// each, stride ldw) over len k; column c's sums go to ct[c * ldt + 0..16*MV),
-// stored or added. Named accumulators: with an array GCC -O3 keeps a memory
-// copy of it updated inside the loop.
-template <int MV>
-__attribute__((noinline)) void tile_t(const float* at, int64_t ldt, const float* w, int64_t ldw, int64_t len,
-                                      float* ct, bool add) {
-#define Q4_DECL(N) __m512 c##N##0 = _mm512_setzero_ps(), c##N##1 = _mm512_setzero_ps();
-  Q4_DECL(0) Q4_DECL(1) Q4_DECL(2) Q4_DECL(3) Q4_DECL(4) Q4_DECL(5)
-  Q4_DECL(6) Q4_DECL(7) Q4_DECL(8) Q4_DECL(9) Q4_DECL(10) Q4_DECL(11)
-#undef Q4_DECL
-  for (int64_t k = 0; k < len; k++, at += ldt, w++) {
-    const __m512 a0 = _mm512_loadu_ps(at);
-    const __m512 a1 = MV == 2 ? _mm512_loadu_ps(at + 16) : a0;
-    __m512 b;
-#define Q4_COL(N)                            \
-  b = _mm512_set1_ps(w[N * ldw]);            \
-  c##N##0 = _mm512_fmadd_ps(a0, b, c##N##0); \
-  if (MV == 2) c##N##1 = _mm512_fmadd_ps(a1, b, c##N##1);
-    Q4_COL(0) Q4_COL(1) Q4_COL(2) Q4_COL(3) Q4_COL(4) Q4_COL(5)
-    Q4_COL(6) Q4_COL(7) Q4_COL(8) Q4_COL(9) Q4_COL(10) Q4_COL(11)
-#undef Q4_COL
-  }
-#define Q4_OUT(N)                                                                     \
-  {                                                                                   \
-    float* d = ct + N * ldt;                                                          \
-    _mm512_storeu_ps(d, add ? _mm512_add_ps(_mm512_loadu_ps(d), c##N##0) : c##N##0);  \
-    if (MV == 2)                                                                      \
-      _mm512_storeu_ps(d + 16, add ? _mm512_add_ps(_mm512_loadu_ps(d + 16), c##N##1) \
-                                   : c##N##1);                                        \
-  }
-  Q4_OUT(0) Q4_OUT(1) Q4_OUT(2) Q4_OUT(3) Q4_OUT(4) Q4_OUT(5)
-  Q4_OUT(6) Q4_OUT(7) Q4_OUT(8) Q4_OUT(9) Q4_OUT(10) Q4_OUT(11)
-#undef Q4_OUT
-}
-
-void gemm_t(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s, const float* o,
-            float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  constexpr int64_t MB = 64, NB = 96, KB = 512;  // MB a multiple of 32, NB of 12, KB of 32
-  const int64_t ng = kp / group, kq = kp + ng;
-  thread_local std::vector<float> wbuf, abuf, cbuf;
-  float* wb = scratch(wbuf, NB * KB);
-  float* at = scratch(abuf, MB * kq);
-  float* ct = scratch(cbuf, NB * MB);
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t rows = std::min(MB, m - ib), ldt = pad_to(rows, 16);
-    transpose_block(A + ib * lda, lda, asum + ib * ng, ng, rows, kp, ldt, at);
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t cols = std::min(NB, j1 - jb), colsp = pad_to(cols, 12);
-      for (int64_t kb = 0; kb < kq; kb += KB) {
-        const int64_t ke = std::min(kb + KB, kq), len = ke - kb;
-        dequant_rows(W, s, o, jb, j1, colsp, kp, group, kb, ke, wb);
-        for (int64_t it = 0; it < ldt; it += 32)
-          for (int64_t jt = 0; jt < colsp; jt += 12) {
-            const float* a = at + kb * ldt + it;
-            if (ldt - it >= 32)
-              tile_t<2>(a, ldt, wb + jt * len, len, len, ct + jt * ldt + it, kb > 0);
-            else
-              tile_t<1>(a, ldt, wb + jt * len, len, len, ct + jt * ldt + it, kb > 0);
-          }
-      }
-      for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) C[(ib + i) * ldc + jb + j] = ct[j * ldt + i];
+      for (int64_t r = 0; r < std::min<int64_t>(4, m - i); r++) _mm_mask_storeu_ps(C + (i + r) * ldc + j, mk, out[r]);
     }
   }
 }
 
 }  // namespace
 
-void matmul_q4_avx512(const float* A, int64_t lda, const float* asum, const uint8_t* W, const float* s,
-                      const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
-                      int64_t group) {
+void matmul_q4_avx512(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                      const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                      int64_t kp, int64_t group) {
   if (j0 >= j1 || m <= 0) return;
-  if (m <= 4) {
-    const int64_t ng = kp / group;
-    for (int64_t i = 0; i < m; i++) gemv(A + i * lda, asum + i * ng, W, s, o, C + i * ldc, j0, j1, kp, group);
-  } else if (m < kTileMinRows) {
-    gemm_groups(A, lda, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
-  } else {
-    gemm_t(A, lda, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
-  }
+  if (m <= kIntMaxRows) gemv(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+  else gemm_q4_avx512(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
 }
 
 }  // namespace lowbit

@@ -111,7 +111,7 @@ const KernelTable& kernels_ref() {
   static const KernelTable t = {"ref",          matmul_f32,    matmul_bf16_bf16a,
                                 ggml_dot_rows_ref, ggml_attn_pv_ref, ggml_exp_sum_ref, max_f32,
                                 sumsq_f32,      scale_mul_f32, ggml_silu_mul_ref,     f32_to_bf16,
-                                bf16_to_f32,    matmul_q8,     quantize_q8,      matmul_q4_ref,
+                                bf16_to_f32,    matmul_q8,     quantize_q8,      matmul_q4_ref, quantize_a16_ref,
                                 matmul_q4a8_ref, matmul_q4a8_is_ref, quantize_q8_0_act_ref,
                                 matmul_q4_0_ref, matmul_q8_0_ref};
   return t;

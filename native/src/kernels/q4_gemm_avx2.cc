@@ -1,0 +1,176 @@
+// AVX2 + FMA int4 weight-only matmul (w4a16) for m >= 16 (prefill; m < 16
+// runs the integer path of q4_avx2.cc). Semantics: kernels.h and
+// matmul_q4_ref; here the int16 activations are widened to f32 (sx[i, g] *
+// A[i, p], one rounding) and the group dots are f32 sums, so results agree
+// with the reference's exact integer dots to ~1e-6 relative. Compiled with
+// -mavx2 -mfma -mf16c. Compute-bound:
+//
+// A 64-row activation block is widened and transposed once (at[k][row], asum
+// appended as ng extra k), and per 96-column x 512-k slice the weights are
+// dequantized row-major (s*q, then o); a 16-row x 6-column tile keeps 12
+// accumulators of 8 rows each and broadcasts one weight per column per k (2
+// loads + 6 broadcasts per 12 FMAs, no horizontal sums); tiles transpose their
+// result into C, adding over k slices.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels.h"
+
+namespace lowbit {
+namespace {
+
+// 8 packed bytes -> 8 int32 lanes (byte values 0..255).
+inline __m256i load8u(const uint8_t* p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+}
+
+inline float* align64(float* p) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+}
+
+// Reusable scratch with a 64-byte aligned start (no cache-line-split loads).
+inline float* scratch(std::vector<float>& v, int64_t n) {
+  if ((int64_t)v.size() < n + 16) v.resize(n + 16);
+  return align64(v.data());
+}
+
+// 8 int16 activations widened to f32 and scaled by their group's sx.
+inline __m256 load_a8(const int16_t* a, float sx) {
+  const __m256i v = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(sx));
+}
+
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// at[k * ldt + i] = sx[i, k / group] * A[i, k] for k < kp, asum[i, k - kp] for
+// kp <= k < kp + ng; rows i >= `rows` (up to ldt, a multiple of 8) are zero.
+void transpose_block(const int16_t* A, int64_t lda, const float* sx, const float* asum, int64_t ng, int64_t group,
+                     int64_t rows, int64_t kp, int64_t ldt, float* at) {
+  for (int64_t i = 0; i < ldt; i += 8) {
+    const int64_t nr = rows - i;
+    for (int64_t k = 0; k < kp; k += 8) {
+      __m256 r[8];
+      for (int l = 0; l < 8; l++)
+        r[l] = l < nr ? load_a8(A + (i + l) * lda + k, sx[(i + l) * ng + k / group]) : _mm256_setzero_ps();
+      transpose8(r);
+      for (int l = 0; l < 8; l++) _mm256_storeu_ps(at + (k + l) * ldt + i, r[l]);
+    }
+  }
+  for (int64_t g = 0; g < ng; g++)
+    for (int64_t i = 0; i < ldt; i++) at[(kp + g) * ldt + i] = i < rows ? asum[i * ng + g] : 0.0f;
+}
+
+// Columns [k0, k1) of the extended weight rows (s*q for k < kp, o[j, k - kp]
+// for kp <= k < kp + ng) of rows [jb, jb + nrows), row-major with stride
+// k1 - k0; k0 is a multiple of 32. Rows >= j1 are zero (W is read only for
+// rows < j1).
+void dequant_rows(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t nrows,
+                  int64_t kp, int64_t group, int64_t k0, int64_t k1, float* dst) {
+  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, ldw = k1 - k0;
+  const int64_t c0 = k0 / 32, c1 = std::min(k1, kp) / 32;
+  const __m256i m15 = _mm256_set1_epi32(15);
+  for (int64_t jl = 0; jl < nrows; jl++) {
+    const int64_t j = jb + jl;
+    float* d = dst + jl * ldw;
+    if (j >= j1) {
+      std::fill(d, d + ldw, 0.0f);
+      continue;
+    }
+    const float* sr = s + j * ng;
+    const uint8_t* wr = W + ((j / 4) * nch + c0) * 64 + (j % 4) * 16;
+    for (int64_t c = c0; c < c1; c++, wr += 64, d += 32) {
+      const __m256 sv = _mm256_broadcast_ss(sr + c / cpg);
+      const __m256i x0 = load8u(wr), x1 = load8u(wr + 8);
+      _mm256_storeu_ps(d + 0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), sv));
+      _mm256_storeu_ps(d + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), sv));
+      _mm256_storeu_ps(d + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), sv));
+      _mm256_storeu_ps(d + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), sv));
+    }
+    for (int64_t k = std::max(k0, kp); k < k1; k++) *d++ = o[j * ng + (k - kp)];
+  }
+}
+
+// 16 rows (2 vectors of at, stride ldt per k) x 6 columns (one weight row
+// each, stride ldw) over len k; the result is transposed into C (nrows x
+// ncols), stored or added. Named accumulators: with an array GCC -O3 keeps a
+// memory copy of it updated inside the loop.
+__attribute__((noinline)) void tile_t(const float* at, int64_t ldt, const float* w, int64_t ldw, int64_t len,
+                                      float* C, int64_t ldc, int64_t nrows, int64_t ncols, bool add) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t k = 0; k < len; k++, at += ldt, w++) {
+    const __m256 a0 = _mm256_loadu_ps(at), a1 = _mm256_loadu_ps(at + 8);
+    __m256 b;
+#define Q4_COL(N)                            \
+  b = _mm256_broadcast_ss(w + N * ldw);      \
+  c##N##0 = _mm256_fmadd_ps(a0, b, c##N##0); \
+  c##N##1 = _mm256_fmadd_ps(a1, b, c##N##1);
+    Q4_COL(0) Q4_COL(1) Q4_COL(2) Q4_COL(3) Q4_COL(4) Q4_COL(5)
+#undef Q4_COL
+  }
+  // transpose to rows of C (6 of 8 lanes) and store / add under a column mask
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)ncols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256 z = _mm256_setzero_ps();
+  __m256 r[2][8] = {{c00, c10, c20, c30, c40, c50, z, z}, {c01, c11, c21, c31, c41, c51, z, z}};
+  transpose8(r[0]);
+  transpose8(r[1]);
+  for (int64_t l = 0; l < nrows; l++) {
+    float* cp = C + l * ldc;
+    __m256 v = r[l >> 3][l & 7];
+    if (add) v = _mm256_add_ps(v, _mm256_maskload_ps(cp, mask));
+    _mm256_maskstore_ps(cp, mask, v);
+  }
+}
+
+void gemm_t(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W, const float* s,
+            const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
+  constexpr int64_t MB = 64, NB = 96, KB = 512;  // NB a multiple of 6, KB of 32
+  const int64_t ng = kp / group, kq = kp + ng;
+  thread_local std::vector<float> wbuf, abuf;
+  float* wb = scratch(wbuf, NB * KB);
+  float* at = scratch(abuf, MB * kq);
+  for (int64_t ib = 0; ib < m; ib += MB) {
+    const int64_t rows = std::min(MB, m - ib), ldt = pad_to(rows, 16);
+    transpose_block(A + ib * lda, lda, sx + ib * ng, asum + ib * ng, ng, group, rows, kp, ldt, at);
+    for (int64_t jb = j0; jb < j1; jb += NB) {
+      const int64_t cols = std::min(NB, j1 - jb);
+      for (int64_t kb = 0; kb < kq; kb += KB) {
+        const int64_t ke = std::min(kb + KB, kq), len = ke - kb;
+        dequant_rows(W, s, o, jb, j1, pad_to(cols, 6), kp, group, kb, ke, wb);
+        for (int64_t it = 0; it < rows; it += 16)
+          for (int64_t jt = 0; jt < cols; jt += 6)
+            tile_t(at + kb * ldt + it, ldt, wb + jt * len, len, len, C + (ib + it) * ldc + jb + jt, ldc,
+                   std::min<int64_t>(16, rows - it), std::min<int64_t>(6, cols - jt), kb > 0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_q4_avx2(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                  const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                  int64_t group) {
+  gemm_t(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,190 @@
+// AVX-512 int4 weight-only matmul (w4a16) for m >= 16 (prefill; m < 16 runs
+// the integer path of q4_avx512.cc). Semantics: kernels.h and matmul_q4_ref;
+// the int16 activations are widened to f32 (sx[i, g] * A[i, p], one rounding)
+// and the group dots are f32 sums, so results agree with the reference's exact
+// integer dots to ~1e-6 relative. Compiled with AVX-512 F/BW/VL/DQ (+VNNI,
+// BF16) flags; only called after CPUID says the CPU has them. Same structure
+// as q4_gemm_avx2.cc (compute-bound):
+//
+// A 64-row activation block is widened and transposed once (asum appended as
+// extra k); per 96-column x 512-k slice the weights are dequantized row-major
+// (low nibbles to f32 through vpermps with the table {0..15}, which reads only
+// the low 4 index bits, so no mask is needed; high nibbles through shift +
+// convert); a 32-row x 12-column tile (24 zmm accumulators, 2 loads + 12
+// broadcasts per 24 FMAs) accumulates into a transposed scratch that is copied
+// to C once per block.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels.h"
+
+namespace lowbit {
+namespace {
+
+inline float* align64(float* p) {
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
+}
+
+// Reusable scratch with a 64-byte aligned start (no cache-line-split loads).
+inline float* scratch(std::vector<float>& v, int64_t n) {
+  if ((int64_t)v.size() < n + 16) v.resize(n + 16);
+  return align64(v.data());
+}
+
+// 16 packed bytes (one row-chunk) -> 16 int32 lanes (byte values 0..255).
+inline __m512i load16u(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// Low nibbles as f32: vpermps only reads the low 4 index bits, so a 16-entry
+// table {0..15} converts without masking. High nibbles: shift + convert.
+inline __m512 nib_table() {
+  return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+inline __m512 lo_f32(__m512i x, __m512 table) { return _mm512_permutexvar_ps(x, table); }
+inline __m512 hi_f32(__m512i x) { return _mm512_cvtepi32_ps(_mm512_srli_epi32(x, 4)); }
+
+// 8 int16 activations widened to f32 and scaled by their group's sx.
+inline __m256 load_a8(const int16_t* a, float sx) {
+  const __m256i v = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(sx));
+}
+
+// at[k * ldt + i] = sx[i, k / group] * A[i, k] for k < kp, asum[i, k - kp] for
+// kp <= k < kp + ng; rows i >= `rows` (up to ldt, a multiple of 8) are zero.
+void transpose_block(const int16_t* A, int64_t lda, const float* sx, const float* asum, int64_t ng, int64_t group,
+                     int64_t rows, int64_t kp, int64_t ldt, float* at) {
+  for (int64_t i = 0; i < ldt; i += 8) {
+    const int64_t nr = rows - i;
+    for (int64_t k = 0; k < kp; k += 8) {
+      __m256 r[8];
+      for (int l = 0; l < 8; l++)
+        r[l] = l < nr ? load_a8(A + (i + l) * lda + k, sx[(i + l) * ng + k / group]) : _mm256_setzero_ps();
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float* d = at + k * ldt + i;
+      _mm256_storeu_ps(d + 0 * ldt, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(d + 1 * ldt, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(d + 2 * ldt, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(d + 3 * ldt, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(d + 4 * ldt, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(d + 5 * ldt, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(d + 6 * ldt, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(d + 7 * ldt, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+  }
+  for (int64_t g = 0; g < ng; g++)
+    for (int64_t i = 0; i < ldt; i++) at[(kp + g) * ldt + i] = i < rows ? asum[i * ng + g] : 0.0f;
+}
+
+// Columns [k0, k1) of the extended weight rows (s*q for k < kp, o[j, k - kp]
+// for kp <= k < kp + ng) of rows [jb, jb + nrows), row-major with stride
+// k1 - k0; k0 is a multiple of 32. Rows >= j1 are zero (W is read only for
+// rows < j1).
+void dequant_rows(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t nrows,
+                  int64_t kp, int64_t group, int64_t k0, int64_t k1, float* dst) {
+  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, ldw = k1 - k0;
+  const int64_t c0 = k0 / 32, c1 = std::min(k1, kp) / 32;
+  const __m512 table = nib_table();
+  for (int64_t jl = 0; jl < nrows; jl++) {
+    const int64_t j = jb + jl;
+    float* d = dst + jl * ldw;
+    if (j >= j1) {
+      std::fill(d, d + ldw, 0.0f);
+      continue;
+    }
+    const float* sr = s + j * ng;
+    const uint8_t* wr = W + ((j / 4) * nch + c0) * 64 + (j % 4) * 16;
+    for (int64_t c = c0; c < c1; c++, wr += 64, d += 32) {
+      const __m512 sv = _mm512_set1_ps(sr[c / cpg]);
+      const __m512i x = load16u(wr);
+      _mm512_storeu_ps(d, _mm512_mul_ps(lo_f32(x, table), sv));
+      _mm512_storeu_ps(d + 16, _mm512_mul_ps(hi_f32(x), sv));
+    }
+    for (int64_t k = std::max(k0, kp); k < k1; k++) *d++ = o[j * ng + (k - kp)];
+  }
+}
+
+// 16*MV rows (MV vectors of at, stride ldt per k) x 12 columns (one weight row
+// each, stride ldw) over len k; column c's sums go to ct[c * ldt + 0..16*MV),
+// stored or added. Named accumulators: with an array GCC -O3 keeps a memory
+// copy of it updated inside the loop.
+template <int MV>
+__attribute__((noinline)) void tile_t(const float* at, int64_t ldt, const float* w, int64_t ldw, int64_t len,
+                                      float* ct, bool add) {
+#define Q4_DECL(N) __m512 c##N##0 = _mm512_setzero_ps(), c##N##1 = _mm512_setzero_ps();
+  Q4_DECL(0) Q4_DECL(1) Q4_DECL(2) Q4_DECL(3) Q4_DECL(4) Q4_DECL(5)
+  Q4_DECL(6) Q4_DECL(7) Q4_DECL(8) Q4_DECL(9) Q4_DECL(10) Q4_DECL(11)
+#undef Q4_DECL
+  for (int64_t k = 0; k < len; k++, at += ldt, w++) {
+    const __m512 a0 = _mm512_loadu_ps(at);
+    const __m512 a1 = MV == 2 ? _mm512_loadu_ps(at + 16) : a0;
+    __m512 b;
+#define Q4_COL(N)                            \
+  b = _mm512_set1_ps(w[N * ldw]);            \
+  c##N##0 = _mm512_fmadd_ps(a0, b, c##N##0); \
+  if (MV == 2) c##N##1 = _mm512_fmadd_ps(a1, b, c##N##1);
+    Q4_COL(0) Q4_COL(1) Q4_COL(2) Q4_COL(3) Q4_COL(4) Q4_COL(5)
+    Q4_COL(6) Q4_COL(7) Q4_COL(8) Q4_COL(9) Q4_COL(10) Q4_COL(11)
+#undef Q4_COL
+  }
+#define Q4_OUT(N)                                                                     \
+  {                                                                                   \
+    float* d = ct + N * ldt;                                                          \
+    _mm512_storeu_ps(d, add ? _mm512_add_ps(_mm512_loadu_ps(d), c##N##0) : c##N##0);  \
+    if (MV == 2)                                                                      \
+      _mm512_storeu_ps(d + 16, add ? _mm512_add_ps(_mm512_loadu_ps(d + 16), c##N##1) \
+                                   : c##N##1);                                        \
+  }
+  Q4_OUT(0) Q4_OUT(1) Q4_OUT(2) Q4_OUT(3) Q4_OUT(4) Q4_OUT(5)
+  Q4_OUT(6) Q4_OUT(7) Q4_OUT(8) Q4_OUT(9) Q4_OUT(10) Q4_OUT(11)
+#undef Q4_OUT
+}
+
+void gemm_t(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W, const float* s,
+            const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
+  constexpr int64_t MB = 64, NB = 96, KB = 512;  // MB a multiple of 32, NB of 12, KB of 32
+  const int64_t ng = kp / group, kq = kp + ng;
+  thread_local std::vector<float> wbuf, abuf, cbuf;
+  float* wb = scratch(wbuf, NB * KB);
+  float* at = scratch(abuf, MB * kq);
+  float* ct = scratch(cbuf, NB * MB);
+  for (int64_t ib = 0; ib < m; ib += MB) {
+    const int64_t rows = std::min(MB, m - ib), ldt = pad_to(rows, 16);
+    transpose_block(A + ib * lda, lda, sx + ib * ng, asum + ib * ng, ng, group, rows, kp, ldt, at);
+    for (int64_t jb = j0; jb < j1; jb += NB) {
+      const int64_t cols = std::min(NB, j1 - jb), colsp = pad_to(cols, 12);
+      for (int64_t kb = 0; kb < kq; kb += KB) {
+        const int64_t ke = std::min(kb + KB, kq), len = ke - kb;
+        dequant_rows(W, s, o, jb, j1, colsp, kp, group, kb, ke, wb);
+        for (int64_t it = 0; it < ldt; it += 32)
+          for (int64_t jt = 0; jt < colsp; jt += 12) {
+            const float* a = at + kb * ldt + it;
+            if (ldt - it >= 32)
+              tile_t<2>(a, ldt, wb + jt * len, len, len, ct + jt * ldt + it, kb > 0);
+            else
+              tile_t<1>(a, ldt, wb + jt * len, len, len, ct + jt * ldt + it, kb > 0);
+          }
+      }
+      for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < cols; j++) C[(ib + i) * ldc + jb + j] = ct[j * ldt + i];
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_q4_avx512(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                    const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                    int64_t kp, int64_t group) {
+  gemm_t(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+}
+
+}  // namespace lowbit
