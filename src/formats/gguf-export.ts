@@ -19,7 +19,7 @@ import { addon } from "../native.js";
 import { toF32 } from "../quant/tensors.js";
 import { f32ToHalfBytes } from "./f16.js";
 import { ggufConfigMetadata, GGUF_FILE_TYPES } from "./gguf-config.js";
-import { permuteRopeRows } from "./gguf-rope.js";
+import { permuteRopeRows, ropeHeads } from "./gguf-rope.js";
 import type { GgufValue } from "./gguf-types.js";
 import { writeGguf, type GgufWriteResult, type GgufWriteTensor } from "./gguf-write.js";
 
@@ -78,6 +78,6 @@ function tensorBytes(source: ModelSource, c: LlamaConfig, s: TensorSpec, type: s
     else if (type === "F16" || type === "BF16") out = f32ToHalfBytes(x, type);
     else out = addon().ggmlQuantize(type === "Q4_0" ? "q4_0" : "q8_0", x, s.rows, s.cols);
   }
-  const heads = s.name.endsWith(".attn_q.weight") ? c.nHeads : s.name.endsWith(".attn_k.weight") ? c.nKvHeads : 0;
+  const heads = ropeHeads(c, s.name);
   return heads ? permuteRopeRows(out, s.rows, out.length / s.rows, heads, "toGguf") : out;
 }

@@ -9,7 +9,13 @@
  * A row is a whole number of ggml blocks, so the permutation moves raw row
  * bytes and works for every tensor type, quantized or not.
  */
+import type { LlamaConfig } from "../config.js";
 import { WeightsFormatError } from "../errors.js";
+
+/** The heads whose rows a tensor's permutation runs over: attn_q and attn_k only (0: not permuted). */
+export function ropeHeads(c: LlamaConfig, tensor: string): number {
+  return tensor.endsWith(".attn_q.weight") ? c.nHeads : tensor.endsWith(".attn_k.weight") ? c.nKvHeads : 0;
+}
 
 /**
  * Reorders the rows of a [heads*hd, *] matrix stored as `rows` runs of

@@ -16,7 +16,7 @@ import { configFromGguf } from "../formats/gguf-config.js";
 import { dequantizeGgml } from "../formats/gguf-dequant.js";
 import { openGguf, readTensorBytes, type GgufFile, type GgufTensorInfo } from "../formats/gguf.js";
 import { tokenizerFromGguf } from "../formats/gguf-tokenizer.js";
-import { permuteRopeRows } from "../formats/gguf-rope.js";
+import { permuteRopeRows, ropeHeads } from "../formats/gguf-rope.js";
 import { WeightsFormatError } from "../errors.js";
 import type { LlamaConfig } from "../config.js";
 import type { TensorSpec } from "./llama.js";
@@ -88,7 +88,7 @@ function tensorInfo(file: GgufFile, s: TensorSpec): GgufTensorInfo {
 
 /** attn_q / attn_k back into the HF rotary row order. */
 function unpermute(c: LlamaConfig, spec: TensorSpec, bytes: Uint8Array): Uint8Array {
-  const heads = spec.name.endsWith(".attn_q.weight") ? c.nHeads : spec.name.endsWith(".attn_k.weight") ? c.nKvHeads : 0;
+  const heads = ropeHeads(c, spec.name);
   if (!heads) return bytes;
   return permuteRopeRows(bytes, spec.rows, bytes.length / spec.rows, heads, "toHf");
 }
