@@ -243,13 +243,18 @@ async function runLoaded(o: CoreBenchOptions, m: BenchModel, format: BenchFormat
   return rows;
 }
 
+/** Each row's bandwidth share against the bandwidth of its thread count in `bandwidthGBs`. */
+export function rescoreBandwidth(rows: CoreBenchRow[], bandwidthGBs: Record<number, number>): void {
+  for (const row of rows) row.bandwidthEfficiency = row.achievedGBs / bandwidthGBs[row.threads]!;
+}
+
 /**
  * Bandwidth is measured before and after the runs; the report prints the better of the two, so
  * every row's efficiency is taken against that same (higher, i.e. conservative) value.
  */
 function remeasureBandwidth(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[]): void {
   for (const t of o.threads) bandwidthGBs[t] = Math.max(bandwidthGBs[t]!, measureBandwidth(t));
-  for (const row of rows) row.bandwidthEfficiency = row.achievedGBs / bandwidthGBs[row.threads]!;
+  rescoreBandwidth(rows, bandwidthGBs);
 }
 
 export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport> {

@@ -3,7 +3,8 @@
 // compute-bound prefill, goes to q4_gemm_avx2.cc). Semantics:
 // kernels.h and q4_ref.cc; the decode path computes the reference's exact
 // integer group dots, so it differs from it only in the order of the f32 sums
-// over groups. Compiled with -mavx2 -mfma -mf16c.
+// over groups (and, for groups over kQ4BlockCols columns, in converting each
+// block's sum separately). Compiled with -mavx2 -mfma -mf16c.
 //
 // Integer path (decode: memory-bound): the packed stream of [j0, j1) is read
 // once, in order, prefetched 4 KiB ahead. Per row group (4 output rows), for

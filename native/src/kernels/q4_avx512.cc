@@ -1,8 +1,10 @@
 // AVX-512 int4 weight-only matmul (w4a16): the integer path for decode and
 // small batches (m < 16) and the dispatch (m >= 16, the compute-bound prefill,
-// goes to q4_gemm_avx512.cc); activations are quantized by quantize_a16_avx2. Semantics: kernels.h and q4_ref.cc; the decode path
-// computes the reference's exact integer group dots, so it differs from it
-// only in the order of the f32 sums over groups. Compiled with AVX-512
+// goes to q4_gemm_avx512.cc); activations are quantized by quantize_a16_avx2.
+// Semantics: kernels.h and q4_ref.cc; the decode path computes the
+// reference's exact integer group dots, so it differs from it only in the
+// order of the f32 sums over groups (and, for groups over kQ4BlockCols
+// columns, in converting each block's sum separately). Compiled with AVX-512
 // F/BW/VL/DQ + VNNI (+BF16) flags; only called after CPUID says the CPU has
 // them. Mirrors the AVX2 decode path (q4_avx2.cc) with 512-bit registers:
 //
