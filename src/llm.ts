@@ -10,7 +10,8 @@
 import { basename, resolve } from "node:path";
 import type { LlamaConfig } from "./config.js";
 import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
-import { runGeneration, validateGenerateOptions, type GenerateOptions, type GenerateResult, type Stepper } from "./generate/generate.js";
+import { runGeneration, validateGenerateOptions, type BatchStepper, type GenerateOptions, type GenerateResult, type GenEvent } from "./generate/generate.js";
+import { assistedProducer } from "./generate/assisted.js";
 import { loadModel, openModelSource, type ComputeDtype } from "./loader.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec } from "./models/synthetic.js";
@@ -266,13 +267,23 @@ export class LLM {
     return ids;
   }
 
-  private stepper(): Stepper {
+  private stepper(): BatchStepper {
     // One logits buffer reused by every step of this generation (the sampler
     // reads it before the next step starts).
     const logits = new Float32Array(this.config.vocabSize);
     return {
       contextLength: this.contextLength,
       eosTokenIds: this.config.eosTokenIds,
+      vocabSize: this.config.vocabSize,
+      stepAll: async (ids, firstPos) => {
+        const r = await this.forward(ids, firstPos, true);
+        this.cached.push(...ids);
+        return { logits: r.data, nativeMs: r.nativeMs };
+      },
+      rollback: (n) => {
+        this.model().rollback(n);
+        this.cached.length -= n;
+      },
       reuse: (ids) => {
         let n = 0;
         while (n < this.cached.length && n < ids.length - 1 && this.cached[n] === ids[n]) n++;
@@ -301,16 +312,44 @@ export class LLM {
     });
   }
 
+  /** The vocabulary size (what a draft model must share). */
+  get vocabSize(): number {
+    return this.config.vocabSize;
+  }
+
+  /** Runs fn with a stepper over this model's KV cache, after every earlier call (assisted generation's draft). */
+  withStepper<T>(fn: (s: BatchStepper) => Promise<T>): Promise<T> {
+    return this.exclusive(() => fn(this.stepper()));
+  }
+
+  private checkDraft(opts: GenerateOptions): void {
+    const d = opts.draft;
+    if (d === undefined) return;
+    if (!(d instanceof LLM)) throw new InvalidOptionError("draft must be a model loaded with LLM.load");
+    if (d === this) throw new InvalidOptionError("the draft model must be another model than the target");
+    if (!d.native) throw new StateError("the draft model has been disposed");
+    if (d.vocabSize !== this.vocabSize) throw new InvalidOptionError(`the draft model's vocabulary (${d.vocabSize} tokens) differs from this model's (${this.vocabSize}); assisted generation needs the same tokenizer`);
+  }
+
+  /** Calls fn with the event source of a plain or (with opts.draft) an assisted generation. */
+  private withDraft<T>(opts: GenerateOptions, fn: (events: (ids: number[]) => AsyncGenerator<GenEvent>) => Promise<T>): Promise<T> {
+    const target = this.stepper();
+    if (!opts.draft) return fn((ids) => runGeneration(target, this.tokenizer, ids, opts));
+    const k = opts.draftTokens ?? 5;
+    return opts.draft.withStepper((draft) => fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq) => assistedProducer(target, draft, sampler, seq, k))));
+  }
+
   /** Generates a completion. */
   generate(prompt: string | number[], opts: GenerateOptions = {}): Promise<GenerateResult> {
     validateGenerateOptions(opts);
     const ids = this.promptIds(prompt);
-    return this.exclusive(async () => {
-      for await (const ev of runGeneration(this.stepper(), this.tokenizer, ids, opts)) {
-        if (ev.type === "done") return ev.result;
-      }
-      throw new StateError("generation ended without a result");
-    });
+    this.checkDraft(opts);
+    return this.exclusive(() =>
+      this.withDraft(opts, async (events) => {
+        for await (const ev of events(ids)) if (ev.type === "done") return ev.result;
+        throw new StateError("generation ended without a result");
+      }),
+    );
   }
 
   /**
@@ -326,13 +365,16 @@ export class LLM {
     const chunks: string[] = [];
     let wake: (() => void) | null = null;
     let finished = false, failure: unknown = null;
+    this.checkDraft(opts);
     void this.exclusive(async () => {
       try {
-        for await (const ev of runGeneration(this.stepper(), this.tokenizer, ids, opts)) {
-          if (ev.type === "text") chunks.push(ev.text);
-          else resolve(ev.result);
-          wake?.();
-        }
+        await this.withDraft(opts, async (events) => {
+          for await (const ev of events(ids)) {
+            if (ev.type === "text") chunks.push(ev.text);
+            else resolve(ev.result);
+            wake?.();
+          }
+        });
       } catch (e) {
         failure = e;
         reject(e);
@@ -370,6 +412,39 @@ export class LLM {
       const r = await this.forward(ids.slice(0, -1), 0, true, Int32Array.from(ids.slice(1)));
       this.resetCache();
       return r.data;
+    });
+  }
+
+  /**
+   * Per-token negative log-likelihoods of each continuation given a shared
+   * context: result[c][i] = -log p(choices[c][i] | context, choices[c][..i]).
+   * The context goes through the model once; each continuation is then one
+   * forward step after it, rolled back from the KV cache afterwards (the same
+   * numbers as nll(context ++ choice), computed in smaller batches).
+   */
+  choiceNll(context: number[], choices: number[][]): Promise<Float32Array[]> {
+    if (context.length < 1) throw new InvalidOptionError("choiceNll needs a context of at least 1 id");
+    if (choices.length < 1 || choices.some((c) => c.length < 1)) throw new InvalidOptionError("choiceNll needs at least one non-empty continuation");
+    const longest = context.length + Math.max(...choices.map((c) => c.length)) - 1;
+    if (longest > this.contextLength) throw new ContextOverflowError(`context + continuation of ${longest} tokens exceeds the context of ${this.contextLength}`);
+    for (const id of [...context, ...choices.flat()]) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new InvalidOptionError(`token id ${String(id)} outside [0, ${this.config.vocabSize})`);
+    }
+    return this.exclusive(async () => {
+      this.resetCache();
+      try {
+        const head = context.length - 1; // context[0..head) fills the cache; context[head] starts every continuation
+        if (head > 0) await this.forward(context.slice(0, head), 0);
+        const out: Float32Array[] = [];
+        for (const c of choices) {
+          const r = await this.forward([context[head]!, ...c.slice(0, -1)], head, true, Int32Array.from(c));
+          out.push(Float32Array.from(r.data));
+          this.model().rollback(c.length);
+        }
+        return out;
+      } finally {
+        this.resetCache();
+      }
     });
   }
 

@@ -3,6 +3,7 @@
  *
  *   lowbit eval humaneval  [--model DIR] [--quant F] [--limit N] [--samples N --temperature T --seed S] [--out FILE.jsonl] [--json]
  *   lowbit eval perplexity (the same command as `lowbit perplexity`)
+ *   lowbit eval cloze      (src/cli/cloze.ts)
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { Command } from "commander";
@@ -13,8 +14,10 @@ import { sandboxIsolation } from "../eval/sandbox.js";
 import { LLM } from "../llm.js";
 import { addModelOptions, intOpt, loadOptions, modelName, numOpt, type CliIO, type ModelFlags } from "./generate.js";
 import { registerPerplexity } from "./perplexity.js";
+import { registerCloze } from "./cloze.js";
+import { addDraftOptions, draftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
 
-interface HumanEvalFlags extends ModelFlags {
+interface HumanEvalFlags extends ModelFlags, DraftFlags {
   data?: string;
   limit?: string;
   samples: string;
@@ -34,6 +37,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
   const maxNewTokens = intOpt("--max-new-tokens", f.maxNewTokens, 1)!;
   const timeoutMs = intOpt("--timeout", f.timeout, 1)! * 1000;
   const load = loadOptions(f);
+  const plan = draftPlan(f, load.threads);
   const problems = loadProblems(f.data); // bad data fails before the model load
   let fd: number | undefined;
   if (f.out !== undefined) {
@@ -44,6 +48,10 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
     }
   }
   const model = await LLM.load(f.model, load);
+  const draft = await loadDraft(plan).catch(async (e: unknown) => {
+    await model.dispose();
+    throw e;
+  });
   const name = modelName(f.model);
   const total = Math.min(limit ?? problems.length, problems.length) * samples;
   const bar =
@@ -66,6 +74,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
       temperature,
       maxNewTokens,
       sandbox: { timeoutMs, cpuSeconds: Math.max(1, Math.ceil(timeoutMs / 1000) - 1) },
+      ...draftOptions(plan, draft),
       ...(limit !== undefined ? { limit } : {}),
       ...(seed !== undefined ? { seed } : {}),
       onRecord: (rec, done) => {
@@ -80,6 +89,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
       model: name,
       dtype: model.dtype,
       quant: model.quant ?? null,
+      draft: plan ? { model: modelName(plan.dir), quant: draft!.quant ?? null, tokens: plan.tokens ?? 5 } : null,
       problems: r.problems,
       samples: r.samples,
       temperature,
@@ -111,12 +121,13 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
     bar?.stop();
     if (fd !== undefined) closeSync(fd);
     await model.dispose();
+    await draft?.dispose();
   }
   return 0;
 }
 
 export function registerEval(program: Command, io: CliIO, setCode: (c: number) => void): void {
-  const group = program.command("eval").description("evaluations: humaneval, perplexity");
+  const group = program.command("eval").description("evaluations: humaneval, perplexity, cloze");
   const cmd = group
     .command("humaneval")
     .description("HumanEval pass@k: completions run with their tests in a sandboxed python3 (docs/EVAL.md)")
@@ -129,6 +140,8 @@ export function registerEval(program: Command, io: CliIO, setCode: (c: number) =
     .option("--timeout <s>", "wall-clock seconds per program (CPU limit: one less)", "10")
     .option("--out <file>", "write one JSON record per sample (jsonl)")
     .option("--json", "print one JSON object instead of a summary");
+  addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: HumanEvalFlags) => setCode(await runHumanEval(flags, io)));
   registerPerplexity(group, io, setCode);
+  registerCloze(group, io, setCode);
 }

@@ -9,6 +9,7 @@ import { InvalidOptionError } from "../errors.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
 import { DEFAULT_MODEL_DIR, LLM, type LoadOptions } from "../llm.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
+import { addDraftOptions, draftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
 
 /** Where command output goes (the real streams, or buffers in tests). */
 export interface CliIO {
@@ -123,7 +124,7 @@ export function modelName(dir: string | undefined): string {
 /** JSON-safe number (NaN/Infinity -> null). */
 export const num = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
-interface GenerateFlags extends ModelFlags {
+interface GenerateFlags extends ModelFlags, DraftFlags {
   prompt?: string;
   promptIds?: string;
   maxNewTokens: string;
@@ -172,18 +173,24 @@ const fmtRate = (r: number) => (Number.isFinite(r) ? `${r >= 100 ? Math.round(r)
 export function timingsLine(name: string, dtype: string, threads: number, r: GenerateResult): string {
   const t = r.timings;
   const finish = r.finishReason === "length" ? "" : `, finish: ${r.finishReason}`;
+  const a = r.assisted;
+  const asst = a ? `, draft accepted ${a.accepted}/${a.proposed} (K=${a.draftTokens})` : "";
   return (
     `[${name} ${dtype} ${threads} threads] prompt ${t.promptTokens} tok, TTFT ${fmtMs(t.ttftMs)} (${fmtRate(t.promptTokensPerSec)}), ` +
-    `${t.generatedTokens} tok at TPOT ${fmtMs(t.tpotMs)} (${fmtRate(t.genTokensPerSec)})${finish}`
+    `${t.generatedTokens} tok at TPOT ${fmtMs(t.tpotMs)} (${fmtRate(t.genTokensPerSec)})${finish}${asst}`
   );
 }
 
 async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
-  const { prompt, gen } = generateOptions(f);
+  const { prompt, gen: plain } = generateOptions(f);
   const ctx = intOpt("--ctx", f.ctx, 2);
   const load = loadOptions(f, ctx);
+  const plan = draftPlan(f, load.threads);
   const model = await LLM.load(f.model, load);
+  let draft: LLM | undefined;
   try {
+    draft = await loadDraft(plan);
+    const gen = { ...plain, ...draftOptions(plan, draft) };
     const name = modelName(f.model);
     const threads = model.info().threads;
     if (f.json) {
@@ -205,6 +212,7 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
         dtype: model.dtype,
         quant: model.quant ?? null,
         threads,
+        ...(r.assisted ? { assisted: r.assisted } : {}),
       };
       io.out(JSON.stringify(out) + "\n");
     } else {
@@ -215,6 +223,7 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
     }
   } finally {
     await model.dispose();
+    await draft?.dispose();
   }
   return 0;
 }
@@ -239,5 +248,6 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
     .option("--no-stop-at-eos", "never stop at EOS")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
     .option("--json", "print one JSON object (ids, text, timings) instead of streaming");
+  addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: GenerateFlags) => setCode(await runGenerate(flags, io)));
 }

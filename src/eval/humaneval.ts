@@ -114,6 +114,9 @@ export interface HumanEvalOptions {
   /** Base seed; sample s of problem i uses seed + i * samples + s. */
   seed?: number;
   maxNewTokens?: number;
+  /** assisted generation (generate's draft / draftTokens) */
+  draft?: LLM;
+  draftTokens?: number;
   sandbox?: SandboxOptions;
   /** Called with every finished sample (e.g. to append to a jsonl file). */
   onRecord?: (r: SampleRecord, done: number, total: number) => void;
@@ -166,6 +169,7 @@ export async function humanEval(model: LLM | null, problems: Problem[], o: Human
           temperature,
           stop: STOP_SEQUENCES,
           ...(temperature > 0 && o.seed !== undefined ? { seed: o.seed + i * samples + s } : {}),
+          ...(o.draft ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}) } : {}),
         });
         completion = r.text;
       }

@@ -17,6 +17,22 @@ export interface GenerateOptions extends SamplingOptions {
   stopAtEos?: boolean;
   /** Aborts generation with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Assisted generation: a smaller model with the same vocabulary proposes
+   * `draftTokens` tokens and this model verifies them in one forward step
+   * (assisted.ts). Greedy output is that of the model alone; sampled output
+   * has the same distribution (speculative sampling).
+   */
+  draft?: DraftModel;
+  /** Tokens the draft proposes per verification (default 5). */
+  draftTokens?: number;
+}
+
+/** What assisted generation needs of a draft model (LLM implements it). */
+export interface DraftModel {
+  /** Runs fn with a stepper over the draft's KV cache, exclusively. */
+  withStepper<T>(fn: (s: BatchStepper) => Promise<T>): Promise<T>;
+  readonly vocabSize: number;
 }
 
 export type FinishReason = "eos" | "stop" | "length" | "context";
@@ -45,6 +61,8 @@ export interface GenerateResult {
   finishReason: FinishReason;
   stop?: string;
   timings: Timings;
+  /** with a draft model */
+  assisted?: AssistedStats;
 }
 
 /** What the loop needs from a model: one forward step returning last-row logits. */
@@ -58,6 +76,23 @@ export interface Stepper {
   now?: () => number;
 }
 
+/** A stepper that can also return every fed position's logits and forget cached tokens. */
+export interface BatchStepper extends Stepper {
+  readonly vocabSize: number;
+  /** Logits [ids.length, vocabSize] of every fed position. */
+  stepAll(ids: number[], firstPos: number): Promise<{ logits: Float32Array; nativeMs: number }>;
+  /** Drops the last n cached tokens. */
+  rollback(n: number): void;
+}
+
+/** Assisted generation's counts: tokens proposed by the draft and accepted by the target. */
+export interface AssistedStats {
+  draftTokens: number;
+  rounds: number;
+  proposed: number;
+  accepted: number;
+}
+
 export function validateGenerateOptions(o: GenerateOptions): void {
   validateSamplingOptions(o);
   const m = o.maxNewTokens;
@@ -65,6 +100,44 @@ export function validateGenerateOptions(o: GenerateOptions): void {
     throw new InvalidOptionError(`maxNewTokens must be an integer >= 0, got ${String(m)}`);
   }
   if (o.stop !== undefined && !Array.isArray(o.stop)) throw new InvalidOptionError("stop must be an array of strings");
+  const k = o.draftTokens;
+  if (k !== undefined && (!Number.isSafeInteger(k) || k < 1 || k > 64)) throw new InvalidOptionError(`draftTokens must be an integer in [1, 64], got ${String(k)}`);
+  if (k !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
+}
+
+/**
+ * Produces the new tokens of one generation: `first` after the prompt, then
+ * `next` one or more at a time (at most `max`). Plain decoding makes one per
+ * step; assisted generation (assisted.ts) up to draftTokens + 1.
+ */
+export interface Producer {
+  first(): Promise<number>;
+  next(max: number): Promise<number[]>;
+  /** native ms of the steps after the first token */
+  decodeNativeMs: number;
+  prefillTokens: number;
+  stats?: AssistedStats;
+}
+
+/** One target step per token. `seq` is the prompt followed by the tokens produced so far. */
+export function plainProducer(m: Stepper, sampler: Sampler, seq: number[]): Producer {
+  const promptIds = seq.slice();
+  const p: Producer = {
+    decodeNativeMs: 0,
+    prefillTokens: 0,
+    async first() {
+      const cached = m.reuse(promptIds);
+      p.prefillTokens = promptIds.length - cached;
+      const { logits } = await m.step(promptIds.slice(cached), cached);
+      return sampler.sample(logits, seq);
+    },
+    async next() {
+      const { logits, nativeMs } = await m.step([seq[seq.length - 1]!], seq.length - 1);
+      p.decodeNativeMs += nativeMs;
+      return [sampler.sample(logits, seq)];
+    },
+  };
+  return p;
 }
 
 export type GenEvent = { type: "text"; text: string } | { type: "done"; result: GenerateResult };
@@ -77,6 +150,7 @@ export async function* runGeneration(
   tok: Tokenizer,
   promptIds: number[],
   opts: GenerateOptions,
+  makeProducer: (sampler: Sampler, seq: number[]) => Producer = (sampler, seq) => plainProducer(m, sampler, seq),
 ): AsyncGenerator<GenEvent> {
   const now = m.now ?? defaultNow;
   const maxNew = opts.maxNewTokens ?? 128;
@@ -90,15 +164,14 @@ export async function* runGeneration(
   };
   checkAbort();
 
-  const history = promptIds.slice();
+  const history = promptIds.slice(); // the prompt, then every new token (the sampler's history)
   const ids: number[] = [];
   let text = "";
   let finish: FinishReason = "length";
   let stopHit: string | undefined;
   const t0 = now();
   let tFirst = t0;
-  let decodeNative = 0;
-  let prefillTokens = 0;
+  const producer = makeProducer(sampler, history);
 
   const emit = function* (chunk: string): Generator<GenEvent> {
     const r = stops.push(chunk);
@@ -113,31 +186,27 @@ export async function* runGeneration(
   };
 
   if (maxNew > 0) {
-    const cached = m.reuse(promptIds);
-    let feed = promptIds.slice(cached);
-    let pos = cached;
-    prefillTokens = feed.length;
-    while (true) {
-      const { logits, nativeMs } = await m.step(feed, pos);
-      if (ids.length > 0) decodeNative += nativeMs;
-      pos += feed.length;
+    let batch = [await producer.first()];
+    tFirst = now();
+    outer: while (true) {
       checkAbort();
-      const next = sampler.sample(logits, history);
-      if (ids.length === 0) tFirst = now();
-      ids.push(next);
-      history.push(next);
-      if (stopAtEos && m.eosTokenIds.includes(next)) {
-        finish = "eos";
-        break;
+      for (const next of batch) {
+        ids.push(next);
+        history.push(next);
+        if (stopAtEos && m.eosTokenIds.includes(next)) {
+          finish = "eos";
+          break outer;
+        }
+        yield* emit(decoder.push(next));
+        if (stops.stopped) break outer;
+        if (ids.length >= maxNew) break outer;
+        // the next step feeds this token at position history.length - 1
+        if (history.length - 1 >= m.contextLength) {
+          finish = "context";
+          break outer;
+        }
       }
-      yield* emit(decoder.push(next));
-      if (stops.stopped) break;
-      if (ids.length >= maxNew) break;
-      if (pos >= m.contextLength) {
-        finish = "context";
-        break;
-      }
-      feed = [next];
+      batch = await producer.next(maxNew - ids.length);
     }
   }
   if (!stops.stopped) {
@@ -165,14 +234,15 @@ export async function* runGeneration(
         ttftMs,
         tpotMs,
         promptTokens: promptIds.length,
-        prefillTokens,
+        prefillTokens: producer.prefillTokens,
         generatedTokens: ids.length,
-        promptTokensPerSec: (prefillTokens / ttftMs) * 1000,
+        promptTokensPerSec: (producer.prefillTokens / ttftMs) * 1000,
         genTokensPerSec: 1000 / tpotMs,
         totalMs: tEnd - t0,
         // everything between two tokens that is not the native forward
-        overheadMsPerToken: ids.length > 1 ? (tEnd - tFirst - decodeNative) / (ids.length - 1) : NaN,
+        overheadMsPerToken: ids.length > 1 ? (tEnd - tFirst - producer.decodeNativeMs) / (ids.length - 1) : NaN,
       },
+      ...(producer.stats ? { assisted: { ...producer.stats } } : {}),
     },
   };
 }

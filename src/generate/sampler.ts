@@ -139,6 +139,12 @@ function kthLargest(x: Float32Array, k: number): number {
   return n === 0 ? -Infinity : heap[0];
 }
 
+/** A sampling distribution over a subset of the vocabulary: p[j] is the probability of ids[j]. */
+export interface Dist {
+  ids: Int32Array;
+  p: Float64Array;
+}
+
 export class Sampler {
   private readonly opts: SamplingOptions;
   private readonly rng: Xoshiro128;
@@ -155,6 +161,60 @@ export class Sampler {
 
   /** Choose the next id. `logits` is not modified; `history` feeds the repetition penalty. */
   sample(logits: Float32Array, history: ArrayLike<number>): number {
+    const c = this.candidates(logits, history);
+    if (typeof c === "number") return c;
+    const [n, z] = c;
+    const idx = this.idx;
+    const w = this.w;
+    let r = this.rng.nextFloat() * z;
+    for (let j = 0; j < n; j++) {
+      r -= w[j];
+      if (r < 0) return idx[j];
+    }
+    return idx[n - 1]; // rounding: r landed on the total
+  }
+
+  /**
+   * The distribution `sample` draws from, as (ids, probabilities summing to 1); greedy
+   * (temperature 0) is the one-hot distribution of the argmax. For assisted generation's
+   * speculative sampling (assisted.ts). Consumes no random numbers.
+   */
+  dist(logits: Float32Array, history: ArrayLike<number>): Dist {
+    const c = this.candidates(logits, history);
+    if (typeof c === "number") return { ids: Int32Array.of(c), p: Float64Array.of(1) };
+    const [n, z] = c;
+    const p = new Float64Array(n);
+    for (let j = 0; j < n; j++) p[j] = this.w[j] / z;
+    return { ids: this.idx.slice(0, n), p };
+  }
+
+  /** Whether draws need random numbers (temperature > 0). */
+  get stochastic(): boolean {
+    return !!this.opts.temperature;
+  }
+
+  /** A uniform number in [0, 1) from this sampler's seeded generator. */
+  uniform(): number {
+    return this.rng.nextFloat();
+  }
+
+  /** Draws from (ids, weights) with this sampler's generator (weights need not sum to 1). */
+  draw(ids: ArrayLike<number>, w: ArrayLike<number>): number {
+    let z = 0;
+    for (let j = 0; j < w.length; j++) z += w[j];
+    let r = this.rng.nextFloat() * z;
+    let last = -1;
+    for (let j = 0; j < w.length; j++) {
+      if (!(w[j] > 0)) continue;
+      last = ids[j];
+      r -= w[j];
+      if (r < 0) return ids[j];
+    }
+    return last;
+  }
+
+  /** Greedy id (a number), or the candidate count and total weight in this.idx / this.w. */
+  private candidates(logits: Float32Array, history: ArrayLike<number>): number | [number, number] {
     const { temperature, topK, topP, minP, repetitionPenalty: rp } = this.opts;
     const V = logits.length;
     let x = logits;
@@ -208,12 +268,7 @@ export class Sampler {
       }
       n = m;
     }
-    let r = this.rng.nextFloat() * z;
-    for (let j = 0; j < n; j++) {
-      r -= w[j];
-      if (r < 0) return idx[j];
-    }
-    return idx[n - 1]; // rounding: r landed on the total
+    return [n, z];
   }
 
   /**

@@ -1,0 +1,112 @@
+/**
+ * Assisted generation (speculative decoding): a small draft model proposes K
+ * tokens one step at a time; the target model scores all of them in one
+ * forward step over K + 1 positions; the longest acceptable prefix is kept,
+ * plus one token from the target, and both KV caches roll back what was not
+ * kept.
+ *
+ * Acceptance is speculative sampling (Leviathan et al. 2023; Chen et al. 2023):
+ * draft token d drawn from the draft's distribution q is kept with probability
+ * min(1, p(d) / q(d)) under the target's distribution p; at the first
+ * rejection the target's token is drawn from max(0, p - q) renormalised; when
+ * all K are kept a bonus token is drawn from p at the last position. Output
+ * tokens are then distributed exactly as the target's own samples. Both
+ * distributions are the sampler's (temperature, top-k/p, min-p, repetition
+ * penalty over the history including the drafted tokens). Greedy (temperature
+ * 0) makes p and q one-hot: a draft token is kept iff it is the target's
+ * argmax, and the output is the target's greedy output.
+ *
+ * Cache bookkeeping, with seq = prompt + tokens so far (length L; the target
+ * has cached seq[0, L-1), the draft seq[0, dc)):
+ *   draft:  feeds seq[dc, L) then d1..d(K-1)  -> caches L + K - 1, proposes d1..dK
+ *   target: feeds seq[L-1], d1..dK at L-1..  -> caches L + K, logits rows 0..K
+ *   a kept (0..K), one more token t: seq grows by a + 1;
+ *   target rolls back K - a (caches L + a = new L - 1);
+ *   draft keeps L + min(a, K - 1) (it never fed dK).
+ */
+import type { AssistedStats, BatchStepper, Producer } from "./generate.js";
+import type { Dist, Sampler } from "./sampler.js";
+
+function probOf(d: Dist, id: number): number {
+  for (let j = 0; j < d.ids.length; j++) if (d.ids[j] === id) return d.p[j]!;
+  return 0;
+}
+
+/**
+ * One verification: the kept draft tokens and the target's token after them.
+ * `p[i]`: the target's distribution at row i (i = 0..K); `q[i]`: the draft's for d[i].
+ */
+export function acceptDrafts(sampler: Sampler, d: number[], q: Dist[], p: Dist[]): number[] {
+  for (let i = 0; i < d.length; i++) {
+    const pd = probOf(p[i]!, d[i]!), qd = probOf(q[i]!, d[i]!);
+    const keep = pd >= qd || (sampler.stochastic && sampler.uniform() * qd < pd);
+    if (keep) continue;
+    // rejected: draw from max(0, p - q)
+    const ids = p[i]!.ids, w = new Float64Array(ids.length);
+    let z = 0;
+    for (let j = 0; j < ids.length; j++) z += w[j] = Math.max(0, p[i]!.p[j]! - probOf(q[i]!, ids[j]!));
+    const t = z > 0 ? sampler.draw(ids, w) : sampler.draw(ids, p[i]!.p);
+    return [...d.slice(0, i), t];
+  }
+  return [...d, sampler.draw(p[d.length]!.ids, p[d.length]!.p)];
+}
+
+/** The producer of runGeneration for a target and a draft stepper. */
+export function assistedProducer(target: BatchStepper, draft: BatchStepper, sampler: Sampler, seq: number[], draftTokens: number): Producer {
+  const promptIds = seq.slice();
+  const stats: AssistedStats = { draftTokens, rounds: 0, proposed: 0, accepted: 0 };
+  let dc = 0; // tokens of seq the draft has cached
+  const V = target.vocabSize;
+  const p: Producer = {
+    decodeNativeMs: 0,
+    prefillTokens: 0,
+    stats,
+    async first() {
+      const cached = target.reuse(promptIds);
+      p.prefillTokens = promptIds.length - cached;
+      const { logits } = await target.step(promptIds.slice(cached), cached);
+      dc = draft.reuse(promptIds);
+      return sampler.sample(logits, seq);
+    },
+    async next(max: number) {
+      const L = seq.length;
+      const K = Math.min(draftTokens, max - 1, target.contextLength - L, draft.contextLength - L + 1);
+      if (K < 1) {
+        const { logits, nativeMs } = await target.step([seq[L - 1]!], L - 1);
+        p.decodeNativeMs += nativeMs;
+        return [sampler.sample(logits, seq)];
+      }
+      // the draft proposes d[0..K)
+      const d: number[] = [], q: Dist[] = [];
+      const hist = seq.slice();
+      let feed = seq.slice(dc), pos = dc;
+      for (let i = 0; i < K; i++) {
+        const r = await draft.step(feed, pos);
+        p.decodeNativeMs += r.nativeMs;
+        pos += feed.length;
+        const qi = sampler.dist(r.logits, hist);
+        const di = sampler.stochastic ? sampler.draw(qi.ids, qi.p) : qi.ids[0]!;
+        q.push(qi);
+        d.push(di);
+        hist.push(di);
+        feed = [di];
+      }
+      // the target scores seq[L-1], d[0..K) in one step: rows 0..K
+      const v = await target.stepAll([seq[L - 1]!, ...d], L - 1);
+      p.decodeNativeMs += v.nativeMs;
+      const dists: Dist[] = [];
+      for (let i = 0; i <= K; i++) dists.push(sampler.dist(v.logits.subarray(i * V, (i + 1) * V), [...seq, ...d.slice(0, i)]));
+      const out = acceptDrafts(sampler, d, q, dists);
+      const a = out.length - 1;
+      target.rollback(K - a);
+      const keep = L + Math.min(a, K - 1);
+      draft.rollback(L + K - 1 - keep);
+      dc = keep;
+      stats.rounds++;
+      stats.proposed += K;
+      stats.accepted += a;
+      return out;
+    },
+  };
+  return p;
+}
