@@ -4,6 +4,8 @@
  * so decode can be compared with its memory-bound limit.
  */
 import { LLM, type LoadOptions } from "../llm.js";
+import { InvalidOptionError } from "../errors.js";
+import type { GenerateOptions } from "../generate/generate.js";
 import type { ComputeDtype } from "../loader.js";
 import type { QuantFormat } from "../quant/formats.js";
 import { addon } from "../native.js";
@@ -17,7 +19,7 @@ import { summarize, type Summary } from "./stats.js";
  */
 export type BenchFormat = ComputeDtype | QuantFormat | `${QuantFormat}+head`;
 
-function benchLoadOptions(format: BenchFormat, threads: number): LoadOptions {
+export function benchLoadOptions(format: BenchFormat, threads: number): LoadOptions {
   if (format === "f32" || format === "bf16") return { dtype: format, threads };
   const quant = format.replace("+head", "") as QuantFormat;
   return { dtype: "bf16", quant, threads, quantHead: format.endsWith("+head") };
@@ -58,12 +60,19 @@ export interface CoreBenchOptions {
   recheck?: boolean;
   /** lines saved with the report and printed under its tables */
   notes?: string[];
+  /**
+   * Assisted generation (interleaved runs only): each of `formats` is measured a second
+   * time with this draft model proposing `tokens` tokens per step (rows with `draft` set).
+   */
+  draft?: { name: string; dir: string; options?: LoadOptions; tokens?: number; formats: BenchFormat[] };
   /** before every generation (done of total) and before every load (done unchanged) */
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
 export interface CoreBenchRow {
   model: string;
+  /** assisted generation: the draft model, K, and the share of drafted tokens accepted */
+  draft?: { model: string; tokens: number; acceptance: number };
   format: BenchFormat;
   threads: number;
   /** the prompt setting: "32", "humaneval (164)" */
@@ -110,6 +119,9 @@ export interface Samples {
   ttft: number[];
   tpot: number[];
   ovh: number[];
+  /** assisted generation: drafted and accepted tokens over the measured runs */
+  proposed?: number;
+  accepted?: number;
 }
 
 export function makeRow(o: Pick<CoreBenchOptions, "genTokens">, m: BenchModel, format: BenchFormat, threads: number, prompt: { label: string; tokens: number }, model: LLM, s: Samples, bw: number): CoreBenchRow {
@@ -151,12 +163,16 @@ const prepare = (model: LLM, c: PromptCase): Prepared => {
 };
 
 /** One run of a prompt setting: every prompt once; the means go into `into` (warm-up: none). */
-async function timedCase(model: LLM, p: Prepared, genTokens: number, into?: Samples, each?: () => void): Promise<void> {
+async function timedCase(model: LLM, p: Prepared, genTokens: number, into?: Samples, each?: () => void, extra: GenerateOptions = {}): Promise<void> {
   const tt: number[] = [], tp: number[] = [], ov: number[] = [];
   for (const ids of p.ids) {
     each?.();
     model.resetCache();
-    const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false });
+    const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false, ...extra });
+    if (g.assisted && into) {
+      into.proposed = (into.proposed ?? 0) + g.assisted.proposed;
+      into.accepted = (into.accepted ?? 0) + g.assisted.accepted;
+    }
     tt.push(g.timings.ttftMs);
     tp.push(g.timings.tpotMs);
     ov.push(g.timings.overheadMsPerToken);
@@ -173,7 +189,8 @@ export function coreBenchTotal(o: CoreBenchOptions): number {
   const perModel = o.prompts.reduce((a, c) => a + c.count * o.reps, 0);
   const warm = o.warmup === "once" && !o.interleave ? w : o.prompts.length * w;
   const recheck = o.recheck ? w + o.prompts[0]!.count * o.reps : 0;
-  return o.models.length * o.threads.length * o.formats.length * (perModel + warm) + recheck;
+  const variants = o.formats.length + (o.draft?.formats.length ?? 0);
+  return o.models.length * o.threads.length * variants * (perModel + warm) + recheck;
 }
 
 class Progress {
@@ -190,6 +207,14 @@ class Progress {
   }
 }
 
+/** One measured configuration of an interleaved run: a loaded format, plain or with the draft. */
+interface Variant {
+  format: BenchFormat;
+  model: LLM;
+  extra: GenerateOptions;
+  label: string;
+}
+
 /** All formats of one model loaded together, alternated within each repetition. */
 async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], pr: Progress): Promise<void> {
   const w = o.warmupRuns ?? 1;
@@ -197,21 +222,36 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
     for (const threads of o.threads) {
       const loaded: LLM[] = [];
       try {
+        const variants: Variant[] = [];
         for (const [i, format] of o.formats.entries()) {
           pr.say(`${m.name} t=${threads} loading ${format} (${i + 1}/${o.formats.length})`);
-          loaded.push(await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) }));
+          const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
+          loaded.push(model);
+          variants.push({ format, model, extra: {}, label: format });
+        }
+        const d = o.draft;
+        if (d) {
+          pr.say(`${m.name} t=${threads} loading draft ${d.name}`);
+          const draft = await LLM.load(d.dir, { ...d.options, threads });
+          loaded.push(draft);
+          for (const f of d.formats) {
+            const target = variants.find((v) => v.format === f && !v.extra.draft)!.model;
+            variants.push({ format: f, model: target, extra: { draft, ...(d.tokens !== undefined ? { draftTokens: d.tokens } : {}) }, label: `${f} + draft ${d.name}` });
+          }
         }
         for (const c of o.prompts) {
-          const prepared = loaded.map((model) => prepare(model, c));
-          const samples = o.formats.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
+          const prepared = variants.map((v) => prepare(v.model, c));
+          const samples = variants.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
           for (let r = 1 - w; r <= o.reps; r++)
-            for (const [i, model] of loaded.entries()) {
-              const label = `${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${o.formats[i]}`;
+            for (const [i, v] of variants.entries()) {
+              const label = `${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
               const p = prepared[i]!;
-              await timedCase(model, r <= 0 ? { ...p, ids: p.ids.slice(0, 1) } : p, o.genTokens, r <= 0 ? undefined : samples[i], pr.tick(label));
+              await timedCase(v.model, r <= 0 ? { ...p, ids: p.ids.slice(0, 1) } : p, o.genTokens, r <= 0 ? undefined : samples[i], pr.tick(label), v.extra);
             }
-          for (const [i, model] of loaded.entries()) {
-            rows.push(makeRow(o, m, o.formats[i]!, threads, { label: c.label, tokens: prepared[i]!.tokens }, model, samples[i]!, bandwidthGBs[threads]!));
+          for (const [i, v] of variants.entries()) {
+            const row = makeRow(o, m, v.format, threads, { label: c.label, tokens: prepared[i]!.tokens }, v.model, samples[i]!, bandwidthGBs[threads]!);
+            if (v.extra.draft) row.draft = { model: d!.name, tokens: v.extra.draftTokens ?? 5, acceptance: samples[i]!.accepted! / samples[i]!.proposed! };
+            rows.push(row);
           }
         }
       } finally {
@@ -258,6 +298,7 @@ function remeasureBandwidth(o: CoreBenchOptions, bandwidthGBs: Record<number, nu
 }
 
 export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport> {
+  if (o.draft && !o.interleave) throw new InvalidOptionError("a draft model is measured in interleaved runs only");
   const bandwidthGBs: Record<number, number> = {};
   for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
   const rows: CoreBenchRow[] = [];

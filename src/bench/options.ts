@@ -32,6 +32,8 @@ export interface BenchFlags {
   json?: string;
   plot?: string;
   preliminary?: boolean;
+  draft?: string;
+  draftTokens?: string;
 }
 
 export interface BenchPlan {
@@ -53,6 +55,8 @@ export interface BenchPlan {
   json?: string;
   plot?: string;
   preliminary: boolean;
+  /** assisted generation: every format measured again with this draft model (implies interleave) */
+  draft?: { model: BenchModel; tokens?: number };
   /** things the user should know (a default model missing) */
   warnings: string[];
 }
@@ -121,6 +125,9 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
   if (vs && f.interleave) throw new InvalidOptionError("--interleave applies without --vs-llamacpp (with it, the engines always alternate)");
   if (!vs && f.ggufTypes !== undefined) throw new InvalidOptionError("--gguf-types applies with --vs-llamacpp only");
   if (!vs && f.ggufDir !== undefined) throw new InvalidOptionError("--gguf-dir applies with --vs-llamacpp only");
+  if (vs && f.draft !== undefined) throw new InvalidOptionError("--draft applies without --vs-llamacpp (llama.cpp runs without a draft here)");
+  if (f.draftTokens !== undefined && f.draft === undefined) throw new InvalidOptionError("--draft-tokens needs --draft");
+  const draft = f.draft !== undefined ? { model: resolveBenchModel(f.draft), ...(f.draftTokens !== undefined ? { tokens: intFlag("--draft-tokens", f.draftTokens, 1, 64) } : {}) } : undefined;
   const models = f.model !== undefined ? listFlag("--model", f.model).map(resolveBenchModel) : defaultBenchModels(warnings);
   const formats = f.quant !== undefined ? listFlag("--quant", f.quant).map((x) => checkFormat("--quant", x)) : DEFAULT_BENCH_FORMATS;
   let baseline: BenchFormat = formats.includes("bf16") ? "bf16" : formats[0]!;
@@ -144,7 +151,7 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     models,
     formats,
     baseline,
-    interleave: !!f.interleave,
+    interleave: !!f.interleave || draft !== undefined,
     ggufTypes,
     ggufDir: f.ggufDir ?? DEFAULT_GGUF_CACHE,
     threads,
@@ -156,6 +163,7 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     ...(f.json !== undefined ? { json: f.json } : {}),
     ...(f.plot !== undefined ? { plot: f.plot } : {}),
     preliminary: !!f.preliminary,
+    ...(draft ? { draft } : {}),
     warnings,
   };
 }

@@ -4,7 +4,7 @@
  * are the engines (--vs-llamacpp) or the formats (plain bench), whiskers the
  * slowest and fastest repetition.
  */
-import type { CoreBenchReport } from "./core.js";
+import type { CoreBenchRow, CoreBenchReport } from "./core.js";
 import type { ChartGroup, ChartPanel, ChartSpec } from "./plot.js";
 import type { Summary } from "./stats.js";
 import type { VsReport } from "./vs-llamacpp.js";
@@ -54,16 +54,19 @@ export function vsChart(r: VsReport, opts: { preliminary?: boolean } = {}): Char
   };
 }
 
+/** a format, or "w8a8-sq + draft" for its assisted-generation rows */
+const seriesName = (x: CoreBenchRow): string => (x.draft ? `${x.format} + draft` : x.format);
+
 export function coreChart(r: CoreBenchReport, opts: { preliminary?: boolean } = {}): ChartSpec {
   const manyThreads = new Set(r.rows.map((x) => x.threads)).size > 1;
   const reps = r.rows[0]?.ttftMs.n ?? 0;
   return {
     title: `lowbit formats: ${machine(r)}${opts.preliminary ? " (preliminary)" : ""}`,
     subtitle: `tokens per second, higher is better; bars: median of ${reps} repetitions, whiskers: slowest-fastest`,
-    series: [...new Set(r.rows.map((x) => x.format as string))],
+    series: [...new Set(r.rows.map(seriesName))],
     panels: panels(
       r.rows.map((x) => ({ ...x, prompt: x.prompt ?? String(x.promptTokens) })),
-      (x) => x.format,
+      seriesName,
       (x) => `${promptLabel(x)}${manyThreads ? `\nt=${x.threads}` : ""}`,
     ),
   };

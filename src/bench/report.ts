@@ -9,6 +9,11 @@ export function promptCell(x: Pick<CoreBenchRow, "prompt" | "promptTokens">): st
   return label === String(x.promptTokens) ? label : `${label}, mean ${fmt(x.promptTokens, 0)} tok`;
 }
 
+/** "w8a8-sq", or "w8a8-sq + draft tinycode-7m (K=5, 71% accepted)" */
+export function formatCell(x: Pick<CoreBenchRow, "format" | "draft">): string {
+  return x.draft ? `${x.format} + draft ${x.draft.model} (K=${x.draft.tokens}, ${fmt(100 * x.draft.acceptance, 0)}% accepted)` : x.format;
+}
+
 export function machineLine(r: Pick<CoreBenchReport, "cpu" | "node" | "date">): string {
   return `Machine: ${r.cpu.physicalCores} physical cores, kernels \`${r.cpu.kernels}\` (${r.cpu.features}); Node ${r.node}; ${r.date}`;
 }
@@ -27,7 +32,7 @@ export function coreBenchMarkdown(r: CoreBenchReport): string {
   for (const x of r.rows) {
     const mb = (x.weightBytesPerToken + x.kvBytesPerToken) / 1e6;
     lines.push(
-      `| ${x.model} | ${x.format} | ${x.threads} | ${promptCell(x)} | ${fmtSummary(x.ttftMs)} | ${fmt(x.promptTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.genTokPerS, 0)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% | ${fmt(x.overheadMs, 3)} (${fmt((x.overheadMs / x.tpotMs.median) * 100, 1)}%) |`,
+      `| ${x.model} | ${formatCell(x)} | ${x.threads} | ${promptCell(x)} | ${fmtSummary(x.ttftMs)} | ${fmt(x.promptTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.genTokPerS, 0)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% | ${fmt(x.overheadMs, 3)} (${fmt((x.overheadMs / x.tpotMs.median) * 100, 1)}%) |`,
     );
   }
   if (r.rechecks?.length) lines.push("", repeatChecksMarkdown(r.rechecks));
@@ -41,11 +46,11 @@ export function speedupMarkdown(r: CoreBenchReport, baseline: BenchFormat = "bf1
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const x of r.rows) {
-    const base = r.rows.find((b) => b.model === x.model && b.format === baseline && b.threads === x.threads && (b.prompt ?? b.promptTokens) === (x.prompt ?? x.promptTokens));
+    const base = r.rows.find((b) => b.model === x.model && b.format === baseline && !b.draft && b.threads === x.threads && (b.prompt ?? b.promptTokens) === (x.prompt ?? x.promptTokens));
     if (!base || (x.format === "f32" && baseline !== "f32")) continue;
     const mb = (x.weightBytesPerToken + x.kvBytesPerToken) / 1e6;
     lines.push(
-      `| ${x.model} | ${x.format} | ${x.threads} | ${promptCell(x)} | ${fmt(x.ttftMs.median)} | ${fmt(base.ttftMs.median / x.ttftMs.median, 2)}x | ${fmt(x.tpotMs.median, 2)} | ${fmt(base.tpotMs.median / x.tpotMs.median, 2)}x | ${fmt(x.weightBytesPerToken / 1e6)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% |`,
+      `| ${x.model} | ${formatCell(x)} | ${x.threads} | ${promptCell(x)} | ${fmt(x.ttftMs.median)} | ${fmt(base.ttftMs.median / x.ttftMs.median, 2)}x | ${fmt(x.tpotMs.median, 2)} | ${fmt(base.tpotMs.median / x.tpotMs.median, 2)}x | ${fmt(x.weightBytesPerToken / 1e6)} | ${fmt(mb)} | ${fmt(x.achievedGBs)} | ${fmt(x.bandwidthEfficiency * 100, 0)}% |`,
     );
   }
   if (r.notes?.length) lines.push("", ...r.notes.map((n) => `Note: ${n}`));

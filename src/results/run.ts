@@ -1,0 +1,126 @@
+/**
+ * `npm run results`: measures and writes docs/RESULTS.md (and docs/results.json).
+ *
+ *   node dist/src/results/run.js [--only table1|llamacpp] [--from-json] [--quick]
+ *     [--model DIR|name] [--formats bf16,w8a8-sq,w4a16-g128] [--threads N] [--reps N]
+ *     [--draft DIR|name (default tinycode-7m) | --no-draft] [--draft-tokens K]
+ *     [--out docs/RESULTS.md] [--json docs/results.json]
+ *
+ * Table 1 needs tinycode-100m (../shared/models or $LOWBIT_MODELS) and the held-out data
+ * (../shared/data); the llama.cpp section needs node-llama-cpp (a devDependency).
+ * --only measures one section and keeps the other from the existing JSON; --from-json
+ * measures nothing. --quick: few problems, items, windows and repetitions (a smoke run).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { DataError, InvalidOptionError } from "../errors.js";
+import { addon } from "../native.js";
+import { type BenchFormat } from "../bench/core.js";
+import { DEFAULT_GGUF_CACHE } from "../bench/gguf-cache.js";
+import { listFlag, intFlag, resolveBenchModel } from "../bench/options.js";
+import { benchProgress } from "../bench/progress.js";
+import { promptCases } from "../bench/prompts.js";
+import { SYNTHETIC_CALIBRATION } from "../bench/synthetic.js";
+import { runVsLlamaCpp } from "../bench/vs-llamacpp.js";
+import { HELDOUT_TEST, sharedDataFile } from "../eval/shared-data.js";
+import { QUANT_FORMATS } from "../quant/formats.js";
+import { resultsMarkdown, type ResultsJson } from "./render.js";
+import { runTable1 } from "./table1.js";
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  if (i < 0) return undefined;
+  const v = process.argv[i + 1];
+  if (v === undefined || v.startsWith("--")) throw new InvalidOptionError(`${name} needs a value`);
+  return v;
+}
+
+const KNOWN = new Set(["--only", "--from-json", "--quick", "--model", "--formats", "--threads", "--reps", "--out", "--json", "--draft", "--draft-tokens", "--no-draft"]);
+
+function command(): string {
+  return ["npm run results", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(" ");
+}
+
+function readJson(file: string): ResultsJson {
+  if (!existsSync(file)) return {};
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as ResultsJson;
+  } catch (e) {
+    throw new DataError(`${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function main(): Promise<void> {
+  for (const a of process.argv.slice(2)) if (a.startsWith("--") && !KNOWN.has(a)) throw new InvalidOptionError(`unknown option ${a}; known: ${[...KNOWN].join(", ")}`);
+  const out = resolve(arg("--out") ?? "docs/RESULTS.md");
+  const jsonFile = resolve(arg("--json") ?? "docs/results.json");
+  const saved = readJson(jsonFile);
+  if (process.argv.includes("--from-json")) {
+    if (!existsSync(jsonFile)) throw new DataError(`--from-json: ${jsonFile} does not exist`);
+    writeFileSync(out, resultsMarkdown(saved));
+    console.log(`wrote ${out} from ${jsonFile}`);
+    return;
+  }
+  const only = arg("--only");
+  if (only !== undefined && only !== "table1" && only !== "llamacpp") throw new InvalidOptionError(`--only must be table1 or llamacpp, got ${JSON.stringify(only)}`);
+  const quick = process.argv.includes("--quick");
+  const threads = arg("--threads") !== undefined ? intFlag("--threads", arg("--threads")!, 1, 256) : addon().cpuInfo().physicalCores;
+  const reps = arg("--reps") !== undefined ? intFlag("--reps", arg("--reps")!, 1, 1000) : quick ? 2 : 5;
+  const formats = listFlag("--formats", arg("--formats") ?? "bf16,w8a8-sq,w4a16-g128") as BenchFormat[];
+  for (const f of formats) if (f !== "bf16" && f !== "f32" && !(QUANT_FORMATS as readonly string[]).includes(f)) throw new InvalidOptionError(`--formats: unknown format ${JSON.stringify(f)}`);
+  const model = resolveBenchModel(arg("--model") ?? "tinycode-100m");
+  // assisted generation: INT8 SmoothQuant (or the last format) verified with the draft tinycode-7m
+  const draftTokens = arg("--draft-tokens") !== undefined ? intFlag("--draft-tokens", arg("--draft-tokens")!, 1, 64) : undefined;
+  const draft = process.argv.includes("--no-draft")
+    ? undefined
+    : { model: resolveBenchModel(arg("--draft") ?? "tinycode-7m"), format: formats.includes("w8a8-sq") ? ("w8a8-sq" as BenchFormat) : formats[formats.length - 1]!, ...(draftTokens !== undefined ? { tokens: draftTokens } : {}) };
+  const progress = benchProgress({ tty: !!process.stderr.isTTY, lines: true });
+  const date = new Date().toISOString();
+  const result: ResultsJson = { ...saved };
+  try {
+    if (only !== "llamacpp") {
+      const heldout = sharedDataFile(HELDOUT_TEST);
+      if (!heldout) throw new DataError(`Table 1 needs ../shared/data/${HELDOUT_TEST} (or $LOWBIT_SHARED/data)`);
+      const t = await runTable1({
+        model,
+        formats,
+        threads,
+        heldout,
+        ...(quick ? { humanevalLimit: 10 } : {}),
+        ...(draft ? { draft } : {}),
+        clozeItems: quick ? 20 : 300,
+        pplWindows: quick ? 2 : 64,
+        speedReps: quick ? 2 : 3,
+        onProgress: progress.update,
+      });
+      result.table1 = { ...t, command: command(), date };
+    }
+    if (only !== "table1") {
+      const models = quick ? [model] : [model, resolveBenchModel("synthetic:tinyllama-1.1b")];
+      const r = await runVsLlamaCpp({
+        models: models.map((m) => (m.dir.startsWith("synthetic:") ? { ...m, options: SYNTHETIC_CALIBRATION } : m)),
+        ggufTypes: ["q4_0", "q8_0"],
+        threads: [threads],
+        prompts: promptCases(quick ? [{ kind: "length", length: 32 }] : [{ kind: "length", length: 32 }, { kind: "length", length: 1024 }]),
+        genTokens: 32,
+        reps,
+        warmupRuns: 1,
+        cacheDir: DEFAULT_GGUF_CACHE,
+        recheck: true,
+        onProgress: progress.update,
+      });
+      result.llamacpp = { ...r, command: command(), date };
+    }
+  } finally {
+    progress.stop();
+  }
+  mkdirSync(dirname(jsonFile), { recursive: true });
+  writeFileSync(jsonFile, JSON.stringify(result, null, 2) + "\n");
+  writeFileSync(out, resultsMarkdown(result));
+  console.log(`wrote ${out} and ${jsonFile}`);
+}
+
+main().catch((e: Error) => {
+  console.error(`error: ${e.message}`);
+  process.exitCode = e instanceof InvalidOptionError || e instanceof DataError ? 2 : 1;
+});
