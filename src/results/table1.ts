@@ -33,10 +33,8 @@ export interface Table1Options {
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
-export interface Table1Row {
-  format: BenchFormat;
-  /** assisted generation: the draft, K and the share of drafted tokens accepted in the speed runs */
-  draft?: { model: string; tokens: number; acceptance: number };
+/** A format's quality measurements. */
+export interface Quality {
   passAt1: number;
   solved: number;
   problems: number;
@@ -45,12 +43,18 @@ export interface Table1Row {
   clozeItems: number;
   ppl: number;
   pplTokens: number;
+  /** seconds the quality measurements of this format took */
+  evalSeconds: number;
+}
+
+export interface Table1Row extends Quality {
+  format: BenchFormat;
+  /** assisted generation: the draft, K and the share of drafted tokens accepted in the speed runs */
+  draft?: { model: string; tokens: number; acceptance: number };
   ttftMs: number;
   tpotMs: number;
   ttftSpeedup: number;
   tpotSpeedup: number;
-  /** seconds the quality measurements of this format took */
-  evalSeconds: number;
 }
 
 export interface Table1Report {
@@ -60,18 +64,6 @@ export interface Table1Report {
   options: Omit<Table1Options, "onProgress" | "model" | "draft"> & { model: string; draft?: { model: string; format: BenchFormat; tokens: number } };
   rows: Table1Row[];
   speed: CoreBenchReport;
-}
-
-interface Quality {
-  passAt1: number;
-  solved: number;
-  problems: number;
-  clozeAcc: number;
-  clozeAccNorm: number;
-  clozeItems: number;
-  ppl: number;
-  pplTokens: number;
-  evalSeconds: number;
 }
 
 async function quality(o: Table1Options, format: BenchFormat, say: (what: string, done: number, total: number) => void, same?: Quality): Promise<Quality> {

@@ -5,6 +5,7 @@
  * robustness corpus can patch lengths, counts, types and offsets in place.
  */
 import type { GgufArray, GgufValue } from "../../src/formats/gguf.js";
+import { rng } from "../../src/eval/code-cloze.js";
 
 export type FieldKind =
   | "magic" | "version" | "tensorCount" | "kvCount"
@@ -174,14 +175,5 @@ export function pseudoBytes(n: number, seed = 1): Uint8Array {
   return out;
 }
 
-/** mulberry32: a small seeded PRNG returning [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: a small seeded PRNG returning [0, 1) (the one the code cloze task uses). */
+export const prng = rng;
