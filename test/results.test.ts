@@ -76,6 +76,17 @@ test("npm run results -- --only table1 --quick on tinycode-7m: JSON and markdown
     const text = readFileSync(md, "utf8");
     assert.ok(text.includes(rows[1]!.ppl.toFixed(4)) && text.includes(`${rows[1]!.tpotSpeedup.toFixed(2)}x`), text);
     assert.equal(j.llamacpp, undefined);
+    // --speed-only measures TTFT/TPOT again and keeps the quality columns, saying where they come from
+    const again = spawnSync(process.execPath, [RUN, "--only", "table1", "--quick", "--speed-only", "--model", "tinycode-7m", "--formats", "bf16,w8a8", "--out", md, "--json", json], { cwd: REPO, encoding: "utf8" });
+    assert.equal(again.status, 0, again.stderr);
+    const k = JSON.parse(readFileSync(json, "utf8")) as ResultsJson;
+    assert.deepEqual(k.table1!.rows.map((x) => [x.ppl, x.passAt1, x.clozeAcc]), rows.map((x) => [x.ppl, x.passAt1, x.clozeAcc]));
+    assert.equal(k.table1!.qualityFrom!.command, j.table1!.command);
+    assert.notEqual(k.table1!.speed.date, j.table1!.speed.date);
+    assert.match(readFileSync(md, "utf8"), /pass@1, cloze and perplexity from `npm run results -- --only table1 --quick --model/);
+    const bad = spawnSync(process.execPath, [RUN, "--only", "table1", "--speed-only", "--model", "tinycode-7m", "--formats", "bf16,w4a16-g128", "--out", md, "--json", json], { cwd: REPO, encoding: "utf8" });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /no quality rows for these formats/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

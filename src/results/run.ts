@@ -3,13 +3,14 @@
  *
  *   node dist/src/results/run.js [--only table1|llamacpp] [--from-json] [--quick]
  *     [--model DIR|name] [--formats bf16,w8a8-sq,w4a16-g128] [--threads N] [--reps N]
- *     [--draft DIR|name (default tinycode-7m) | --no-draft] [--draft-tokens K]
+ *     [--draft DIR|name (default tinycode-7m) | --no-draft] [--draft-tokens K] [--speed-only]
  *     [--out docs/RESULTS.md] [--json docs/results.json]
  *
  * Table 1 needs tinycode-100m (../shared/models or $LOWBIT_MODELS) and the held-out data
  * (../shared/data); the llama.cpp section needs node-llama-cpp (a devDependency).
  * --only measures one section and keeps the other from the existing JSON; --from-json
- * measures nothing. --quick: few problems, items, windows and repetitions (a smoke run).
+ * measures nothing; --speed-only measures Table 1's TTFT/TPOT again and keeps its quality columns
+ * from the JSON. --quick: few problems, items, windows and repetitions (a smoke run).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -35,7 +36,7 @@ function arg(name: string): string | undefined {
   return v;
 }
 
-const KNOWN = new Set(["--only", "--from-json", "--quick", "--model", "--formats", "--threads", "--reps", "--out", "--json", "--draft", "--draft-tokens", "--no-draft"]);
+const KNOWN = new Set(["--only", "--from-json", "--quick", "--model", "--formats", "--threads", "--reps", "--out", "--json", "--draft", "--draft-tokens", "--no-draft", "--speed-only"]);
 
 function command(): string {
   return ["npm run results", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(" ");
@@ -81,7 +82,18 @@ async function main(): Promise<void> {
     if (only !== "llamacpp") {
       const heldout = sharedDataFile(HELDOUT_TEST);
       if (!heldout) throw new DataError(`Table 1 needs ../shared/data/${HELDOUT_TEST} (or $LOWBIT_SHARED/data)`);
+      // --speed-only: TTFT/TPOT measured again, the quality columns kept from the saved JSON
+      let keepQuality;
+      if (process.argv.includes("--speed-only")) {
+        const old = saved.table1;
+        if (!old) throw new DataError(`--speed-only keeps the quality columns of ${jsonFile}, which has no Table 1`);
+        const plain = formats.map((f) => old.rows.find((r) => r.format === f && !r.draft));
+        const assisted = old.rows.find((r) => r.draft);
+        if (plain.some((r) => !r) || !!draft !== !!assisted) throw new DataError(`--speed-only: ${jsonFile} has no quality rows for these formats and draft; measure everything once`);
+        keepQuality = { plain: plain.map((r) => r!), ...(draft ? { assisted: assisted! } : {}) };
+      }
       const t = await runTable1({
+        ...(keepQuality ? { keepQuality } : {}),
         model,
         formats,
         threads,
@@ -93,7 +105,8 @@ async function main(): Promise<void> {
         speedReps: quick ? 2 : 3,
         onProgress: progress.update,
       });
-      result.table1 = { ...t, command: command(), date };
+      const old = saved.table1;
+      result.table1 = { ...t, command: command(), date, ...(keepQuality && old ? { qualityFrom: old.qualityFrom ?? { command: old.command, date: old.date } } : {}) };
     }
     if (only !== "table1") {
       const models = quick ? [model] : [model, resolveBenchModel("synthetic:tinyllama-1.1b")];

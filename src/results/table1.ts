@@ -30,6 +30,8 @@ export interface Table1Options {
   speedReps: number;
   /** assisted generation: `format` measured again with this draft model (HumanEval and speed; cloze and perplexity are the target's) */
   draft?: { model: BenchModel; format: BenchFormat; tokens?: number };
+  /** quality measurements to keep instead of measuring them (speed only): per format, and the assisted row's */
+  keepQuality?: { plain: Quality[]; assisted?: Quality };
   onProgress?: (label: string, done: number, total: number) => void;
 }
 
@@ -102,11 +104,13 @@ async function quality(o: Table1Options, format: BenchFormat, say: (what: string
 
 export async function runTable1(o: Table1Options): Promise<Table1Report> {
   const say = (what: string, done: number, total: number) => o.onProgress?.(`${o.model.name} ${what} ${done}/${total}`, 0, 1);
-  const q: Quality[] = [];
-  for (const f of o.formats) q.push(await quality(o, f, say));
   const d = o.draft;
   if (d && !o.formats.includes(d.format)) throw new InvalidOptionError(`the draft's target format ${d.format} is not among the formats`);
-  const dq = d ? await quality(o, d.format, say, q[o.formats.indexOf(d.format)]) : undefined;
+  const keep = o.keepQuality;
+  if (keep && (keep.plain.length !== o.formats.length || !!d !== !!keep.assisted)) throw new InvalidOptionError("the kept quality measurements do not match the formats and draft of this run");
+  const q: Quality[] = keep ? keep.plain : [];
+  if (!keep) for (const f of o.formats) q.push(await quality(o, f, say));
+  const dq = keep ? keep.assisted : d ? await quality(o, d.format, say, q[o.formats.indexOf(d.format)]) : undefined;
   const speed = await runCoreBench({
     models: [o.model],
     formats: o.formats,
@@ -114,6 +118,9 @@ export async function runTable1(o: Table1Options): Promise<Table1Report> {
     prompts: promptCases([{ kind: "humaneval", ...(o.humanevalLimit !== undefined ? { limit: o.humanevalLimit } : {}) }]),
     genTokens: 32,
     reps: o.speedReps,
+    // three unmeasured rounds of the first prompt per variant: the first configuration of a run
+    // measured slower than its repeat at the end in every run with one
+    warmupRuns: 3,
     interleave: true,
     recheck: true,
     ...(d ? { draft: { name: d.model.name, dir: d.model.dir, ...(d.model.options ? { options: d.model.options } : {}), ...(d.tokens !== undefined ? { tokens: d.tokens } : {}), formats: [d.format] } } : {}),
@@ -126,6 +133,6 @@ export async function runTable1(o: Table1Options): Promise<Table1Report> {
   };
   const rows = o.formats.map((format, i) => row(format, q[i]!, false));
   if (d && dq) rows.push(row(d.format, dq, true));
-  const { onProgress: _p, model, draft, ...rest } = o;
+  const { onProgress: _p, model, draft, keepQuality: _k, ...rest } = o;
   return { model: o.model.name, threads: o.threads, baseline: o.formats[0]!, options: { ...rest, model: model.name, ...(draft ? { draft: { model: draft.model.name, format: draft.format, tokens: draft.tokens ?? 5 } } : {}) }, rows, speed };
 }
