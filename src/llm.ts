@@ -253,14 +253,17 @@ export class LLM {
     return this.tokenizer.encode(text);
   }
 
+  /** Throws InvalidOptionError ("<what> 123 outside [0, V)") for an id that is not a token of the vocabulary. */
+  private checkIds(ids: number[], what: string): void {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new InvalidOptionError(`${what} ${String(id)} outside [0, ${this.config.vocabSize})`);
+    }
+  }
+
   private promptIds(prompt: string | number[]): number[] {
     const ids = typeof prompt === "string" ? this.tokenizer.encode(prompt) : prompt;
     if (!Array.isArray(ids) || ids.length === 0) throw new InvalidOptionError("prompt must be a non-empty string or id array");
-    for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) {
-        throw new InvalidOptionError(`prompt token id ${String(id)} outside [0, ${this.config.vocabSize})`);
-      }
-    }
+    this.checkIds(ids, "prompt token id");
     if (ids.length >= this.contextLength) {
       throw new ContextOverflowError(`prompt has ${ids.length} tokens; the context holds ${this.contextLength} (prompt must leave room for one new token)`);
     }
@@ -427,9 +430,7 @@ export class LLM {
     if (choices.length < 1 || choices.some((c) => c.length < 1)) throw new InvalidOptionError("choiceNll needs at least one non-empty continuation");
     const longest = context.length + Math.max(...choices.map((c) => c.length)) - 1;
     if (longest > this.contextLength) throw new ContextOverflowError(`context + continuation of ${longest} tokens exceeds the context of ${this.contextLength}`);
-    for (const id of [...context, ...choices.flat()]) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.config.vocabSize) throw new InvalidOptionError(`token id ${String(id)} outside [0, ${this.config.vocabSize})`);
-    }
+    for (const ids of [context, ...choices]) this.checkIds(ids, "token id");
     return this.exclusive(async () => {
       this.resetCache();
       try {
