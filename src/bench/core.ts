@@ -56,7 +56,11 @@ export interface CoreBenchOptions {
    * memory of all formats together.
    */
   interleave?: boolean;
-  /** measure the first configuration again at the end (soundness.ts) */
+  /**
+   * Measure again at the end (soundness.ts): the first model, thread count and prompt setting,
+   * in the same setup as before: alone in a sequential run; every format (and draft variant)
+   * alternating again in an interleaved run, since alternating models is part of what was measured.
+   */
   recheck?: boolean;
   /** lines saved with the report and printed under its tables */
   notes?: string[];
@@ -102,7 +106,7 @@ export interface CoreBenchReport {
   node: string;
   bandwidthGBs: Record<number, number>;
   rows: CoreBenchRow[];
-  /** the first configuration measured again at the end */
+  /** the first setting measured again at the end (every variant of it in an interleaved run) */
   rechecks?: RepeatCheck[];
   notes?: string[];
 }
@@ -188,8 +192,8 @@ export function coreBenchTotal(o: CoreBenchOptions): number {
   const w = o.warmupRuns ?? 1;
   const perModel = o.prompts.reduce((a, c) => a + c.count * o.reps, 0);
   const warm = o.warmup === "once" && !o.interleave ? w : o.prompts.length * w;
-  const recheck = o.recheck ? w + o.prompts[0]!.count * o.reps : 0;
   const variants = o.formats.length + (o.draft?.formats.length ?? 0);
+  const recheck = o.recheck ? (o.interleave ? variants : 1) * (w + o.prompts[0]!.count * o.reps) : 0;
   return o.models.length * o.threads.length * variants * (perModel + warm) + recheck;
 }
 
@@ -216,7 +220,7 @@ interface Variant {
 }
 
 /** All formats of one model loaded together, alternated within each repetition. */
-async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], pr: Progress): Promise<void> {
+async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], pr: Progress, tag = ""): Promise<void> {
   const w = o.warmupRuns ?? 1;
   for (const m of o.models)
     for (const threads of o.threads) {
@@ -224,14 +228,14 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
       try {
         const variants: Variant[] = [];
         for (const [i, format] of o.formats.entries()) {
-          pr.say(`${m.name} t=${threads} loading ${format} (${i + 1}/${o.formats.length})`);
+          pr.say(`${tag}${m.name} t=${threads} loading ${format} (${i + 1}/${o.formats.length})`);
           const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
           loaded.push(model);
           variants.push({ format, model, extra: {}, label: format });
         }
         const d = o.draft;
         if (d) {
-          pr.say(`${m.name} t=${threads} loading draft ${d.name}`);
+          pr.say(`${tag}${m.name} t=${threads} loading draft ${d.name}`);
           const draft = await LLM.load(d.dir, { ...d.options, threads });
           loaded.push(draft);
           for (const f of d.formats) {
@@ -244,7 +248,7 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
           const samples = variants.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
           for (let r = 1 - w; r <= o.reps; r++)
             for (const [i, v] of variants.entries()) {
-              const label = `${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
+              const label = `${tag}${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
               const p = prepared[i]!;
               await timedCase(v.model, r <= 0 ? { ...p, ids: p.ids.slice(0, 1) } : p, o.genTokens, r <= 0 ? undefined : samples[i], pr.tick(label), v.extra);
             }
@@ -261,10 +265,10 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
 }
 
 /** One model loaded in one format: warm-up(s) and the measured repetitions of each prompt setting. */
-async function runLoaded(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, cases: PromptCase[], pr: Progress, bw: number): Promise<CoreBenchRow[]> {
+async function runLoaded(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, cases: PromptCase[], pr: Progress, bw: number, tag = ""): Promise<CoreBenchRow[]> {
   const w = o.warmupRuns ?? 1;
   const once = o.warmup === "once";
-  const step = `${m.name} ${format} t=${threads}`;
+  const step = `${tag}${m.name} ${format} t=${threads}`;
   pr.say(`${step} loading`);
   const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
   const rows: CoreBenchRow[] = [];
@@ -281,6 +285,29 @@ async function runLoaded(o: CoreBenchOptions, m: BenchModel, format: BenchFormat
     await model.dispose();
   }
   return rows;
+}
+
+/** "tinycode-100m w8a8-sq + draft tinycode-7m t=2 prompt 32" */
+export function rowLabel(r: CoreBenchRow): string {
+  return `${r.model} ${r.format}${r.draft ? ` + draft ${r.draft.model}` : ""} t=${r.threads} prompt ${r.prompt}`;
+}
+
+/**
+ * The first model, thread count and prompt setting measured again, in the setup it was measured in:
+ * an interleaved run alternates every variant again (measured alone, a format's prefill was 11-13%
+ * faster than while alternating with three others: a different setup, not drift); a sequential run
+ * loads the first format alone. Each repeated row is compared with its first measurement.
+ */
+async function recheck(o: CoreBenchOptions, rows: CoreBenchRow[], bandwidthGBs: Record<number, number>, pr: Progress): Promise<RepeatCheck[]> {
+  const m = o.models[0]!, threads = o.threads[0]!, c = o.prompts[0]!;
+  let again: CoreBenchRow[] = [];
+  if (o.interleave) await runInterleaved({ ...o, models: [m], threads: [threads], prompts: [c] }, bandwidthGBs, again, pr, "recheck: ");
+  else again = await runLoaded({ ...o, warmup: "each" }, m, o.formats[0]!, threads, [c], pr, bandwidthGBs[threads]!, "recheck: ");
+  return again.flatMap((a) => {
+    const label = rowLabel(a);
+    const first = rows.find((r) => rowLabel(r) === label)!;
+    return [checkRepeat(label, "ttftMs", first.ttftMs, a.ttftMs), checkRepeat(label, "tpotMs", first.tpotMs, a.tpotMs)];
+  });
 }
 
 /** Each row's bandwidth share against the bandwidth of its thread count in `bandwidthGBs`. */
@@ -308,14 +335,7 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
     for (const m of o.models)
       for (const format of o.formats)
         for (const threads of o.threads) rows.push(...(await runLoaded(o, m, format, threads, o.prompts, pr, bandwidthGBs[threads]!)));
-  let rechecks: RepeatCheck[] | undefined;
-  if (o.recheck && rows.length) {
-    const first = rows[0]!;
-    const m = o.models[0]!;
-    const [again] = await runLoaded({ ...o, warmup: "each" }, m, o.formats[0]!, o.threads[0]!, [o.prompts[0]!], pr, bandwidthGBs[o.threads[0]!]!);
-    const label = `${first.model} ${first.format} t=${first.threads} prompt ${first.prompt}`;
-    rechecks = [checkRepeat(label, "ttftMs", first.ttftMs, again!.ttftMs), checkRepeat(label, "tpotMs", first.tpotMs, again!.tpotMs)];
-  }
+  const rechecks = o.recheck && rows.length ? await recheck(o, rows, bandwidthGBs, pr) : undefined;
   remeasureBandwidth(o, bandwidthGBs, rows);
   return {
     date: new Date().toISOString(),

@@ -41,7 +41,7 @@ export function repeatChecksMarkdown(checks: RepeatCheck[]): string {
   const judged = checks.filter((c) => c.meaningful);
   const bad = judged.filter((c) => !c.within);
   const lines = [
-    "Soundness: the first configuration measured again at the end (median of the repeat vs min-max of the first measurement):",
+    "Soundness: the first setting measured again at the end of the run, in the same setup (median of the repeat vs min-max of the first measurement):",
     "",
     "| configuration | metric | first: median (min-max) | again: median (min-max) | drift of median | within first min-max |",
     "|---|---|---|---|---|---|",
