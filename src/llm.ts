@@ -17,43 +17,16 @@ import { EMBEDDED_MODEL_DIR, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec } from "./models/synthetic.js";
 import { addon, wrapNative, type ForwardResult, type NativeModel, type WeightStat } from "./native.js";
 import type { Tokenizer } from "./tokenizer.js";
-import { checkQuant, isSmoothQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
+import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
+import { checkLoadOptions, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
 import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
 import { llamaTensors } from "./models/llama.js";
-import { isSavedModelDir, readSavedHeader, type SavedHeader } from "./saved/format.js";
+import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
 import { loadedModelSource } from "./saved/loaded-source.js";
 import { loadSavedDirectory } from "./saved/load.js";
 import { saveModel, type SaveResult } from "./saved/save.js";
 
-export interface LoadOptions {
-  /** "f32": weights widened to f32 (the reference numerics); "bf16": bf16 weights, f32 accumulate. Default "bf16". */
-  dtype?: ComputeDtype;
-  /** Compute threads (default: physical cores). */
-  threads?: number;
-  /** KV-cache capacity in tokens (default: max_position_embeddings). */
-  contextLength?: number;
-  /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
-  kernels?: string;
-  /** Quantize the transformer blocks' linear layers at load: see src/quant/formats.ts. */
-  quant?: QuantFormat;
-  /** Quantize the LM head too (default false: it keeps the compute dtype). */
-  quantHead?: boolean;
-  /** Shorthand for quant: "w8a8". */
-  loadIn8bit?: boolean;
-  /** Shorthand for quant: "w4a8-g128-ismax" (int4 weights, int8 activations, exact integer scales: docs/QUANTIZATION.md). */
-  loadIn4bit?: boolean;
-  /** SmoothQuant calibration data (jsonl of texts) for the w8a8-sq formats. */
-  calib?: string;
-  /** Calibration texts (default 32) and tokens per text (default 512). */
-  calibSamples?: number;
-  calibTokens?: number;
-  /** SmoothQuant migration strength alpha in [0, 1] (default 0.5). */
-  smoothAlpha?: number;
-  /** Progress bar on stderr during calibration. */
-  progress?: boolean;
-  /** Weight seed of a "synthetic:<shape>" model (an unsigned 32-bit integer; default 42). Other models reject it. */
-  seed?: number;
-}
+export type { LoadOptions } from "./load-options.js";
 
 /** The model shipped inside the package (tinycode-7m). */
 export const DEFAULT_MODEL_DIR = EMBEDDED_MODEL_DIR;
@@ -72,44 +45,6 @@ export interface ModelOrigin {
   quantization: Record<string, string | number>;
 }
 
-function checkLoadOptions(o: LoadOptions, saved = false): void {
-  if (o.dtype !== undefined && o.dtype !== "f32" && o.dtype !== "bf16") {
-    throw new InvalidOptionError(`dtype must be "f32" or "bf16", got ${JSON.stringify(o.dtype)}`);
-  }
-  if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 256)) {
-    throw new InvalidOptionError(`threads must be an integer in [1, 256], got ${String(o.threads)}`);
-  }
-  if (o.contextLength !== undefined && (!Number.isInteger(o.contextLength) || o.contextLength < 2)) {
-    throw new InvalidOptionError(`contextLength must be an integer >= 2, got ${String(o.contextLength)}`);
-  }
-  if (o.kernels !== undefined && !["auto", "ref", "avx2", "avx512"].includes(o.kernels)) {
-    throw new InvalidOptionError(`kernels must be auto, ref, avx2 or avx512, got ${JSON.stringify(o.kernels)}`);
-  }
-  if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) {
-    throw new InvalidOptionError(`seed must be an integer in [0, 2^32), got ${String(o.seed)}`);
-  }
-  if (o.quant !== undefined) checkQuant(o.quant);
-  const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
-  if (set > 1) throw new InvalidOptionError("use only one of quant, loadIn8bit and loadIn4bit");
-  if (o.quantHead && set === 0 && !saved) throw new InvalidOptionError("quantHead needs a quant format");
-}
-
-/** A saved model is loaded as saved: options may repeat its settings, not change them. */
-function checkSavedOptions(dir: string, h: SavedHeader, o: LoadOptions): void {
-  const what = `${dir} is a saved ${h.quant}${h.quantHead ? " (quantized head)" : ""} ${h.dtype} model`;
-  const redo = `re-quantize its source checkpoint (${h.sourceModel}) instead`;
-  const q = quantOf(o);
-  if (q !== undefined && q !== h.quant) throw new InvalidOptionError(`${what}; it cannot be loaded as ${q}: ${redo}`);
-  if (o.quantHead && !h.quantHead) throw new InvalidOptionError(`${what}, its LM head is not quantized: ${redo}`);
-  if (o.dtype !== undefined && o.dtype !== h.dtype) throw new InvalidOptionError(`${what}; dtype ${o.dtype} needs a new quantization: ${redo}`);
-  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha"] as const).filter((k) => o[k] !== undefined);
-  if (calib.length) throw new InvalidOptionError(`${what}, already quantized: calibration options (${calib.join(", ")}) do not apply`);
-}
-
-function quantOf(o: LoadOptions): QuantFormat | undefined {
-  return o.quant ?? (o.loadIn8bit ? LOAD_IN_8BIT : o.loadIn4bit ? LOAD_IN_4BIT : undefined);
-}
-
 export class LLM {
   readonly config: LlamaConfig;
   readonly tokenizer: Tokenizer;
@@ -123,7 +58,10 @@ export class LLM {
   /** Matrix weight bytes streamed from memory per decode step. */
   readonly decodeWeightBytes: number;
   private native: NativeModel | null;
-  /** Token ids whose K/V are in the cache, at positions 0..n-1. */
+  /**
+   * Token ids whose K/V are in the cache, at positions 0..n-1; -1 for a cell a
+   * context shift moved (computed with dropped tokens in view, never reused).
+   */
   private cached: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -283,9 +221,20 @@ export class LLM {
         this.cached.push(...ids);
         return { logits: r.data, nativeMs: r.nativeMs };
       },
+      stepNll: async (ids, firstPos, targets) => {
+        const r = await this.forward(ids, firstPos, true, Int32Array.from(targets));
+        this.cached.push(...ids);
+        return { nll: r.data, nativeMs: r.nativeMs };
+      },
       rollback: (n) => {
         this.model().rollback(n);
         this.cached.length -= n;
+      },
+      clear: () => this.resetCache(),
+      shift: (keep, discard) => {
+        this.model().drop(keep, discard, discard);
+        this.cached.splice(keep, discard);
+        this.cached.fill(-1, keep);
       },
       reuse: (ids) => {
         let n = 0;

@@ -4,6 +4,7 @@
  *   lowbit eval humaneval  [--model DIR] [--quant F] [--limit N] [--samples N --temperature T --seed S] [--out FILE.jsonl] [--json]
  *   lowbit eval perplexity (the same command as `lowbit perplexity`)
  *   lowbit eval cloze      (src/cli/cloze.ts)
+ *   lowbit eval streaming  (src/cli/streaming.ts)
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { Command } from "commander";
@@ -15,6 +16,7 @@ import { LLM } from "../llm.js";
 import { addModelOptions, intOpt, loadOptions, modelName, numOpt, type CliIO, type ModelFlags } from "./generate.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerCloze } from "./cloze.js";
+import { registerStreaming } from "./streaming.js";
 import { addDraftOptions, draftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
 
 interface HumanEvalFlags extends ModelFlags, DraftFlags {
@@ -127,7 +129,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
 }
 
 export function registerEval(program: Command, io: CliIO, setCode: (c: number) => void): void {
-  const group = program.command("eval").description("evaluations: humaneval, perplexity, cloze");
+  const group = program.command("eval").description("evaluations: humaneval, perplexity, cloze, streaming");
   const cmd = group
     .command("humaneval")
     .description("HumanEval pass@k: completions run with their tests in a sandboxed python3 (docs/EVAL.md)")
@@ -144,4 +146,5 @@ export function registerEval(program: Command, io: CliIO, setCode: (c: number) =
   addModelOptions(cmd).action(async (flags: HumanEvalFlags) => setCode(await runHumanEval(flags, io)));
   registerPerplexity(group, io, setCode);
   registerCloze(group, io, setCode);
+  registerStreaming(group, io, setCode);
 }

@@ -137,6 +137,9 @@ interface GenerateFlags extends ModelFlags, DraftFlags {
   stop: string[];
   stopAtEos?: boolean;
   ctx?: string;
+  contextShift?: boolean;
+  keep?: string;
+  discard?: string;
   json?: boolean;
 }
 
@@ -162,6 +165,11 @@ function generateOptions(f: GenerateFlags): { prompt: string | number[]; gen: Ge
     // Greedy decoding reproduces reference continuations, which run past EOS.
     stopAtEos: f.stopAtEos ?? temperature > 0,
   };
+  if ((f.keep !== undefined || f.discard !== undefined) && !f.contextShift) throw new InvalidOptionError("--keep and --discard need --context-shift");
+  if (f.contextShift) {
+    const nKeep = intOpt("--keep", f.keep, 0), nDiscard = intOpt("--discard", f.discard, 1);
+    gen.contextShift = { ...(nKeep !== undefined ? { nKeep } : {}), ...(nDiscard !== undefined ? { nDiscard } : {}) };
+  }
   for (const k of Object.keys(gen) as (keyof GenerateOptions)[]) if (gen[k] === undefined) delete gen[k];
   return { prompt, gen };
 }
@@ -175,9 +183,10 @@ export function timingsLine(name: string, dtype: string, threads: number, r: Gen
   const finish = r.finishReason === "length" ? "" : `, finish: ${r.finishReason}`;
   const a = r.assisted;
   const asst = a ? `, draft accepted ${a.accepted}/${a.proposed} (K=${a.draftTokens})` : "";
+  const shifts = r.contextShifts ? `, ${r.contextShifts} context shift${r.contextShifts === 1 ? "" : "s"}` : "";
   return (
     `[${name} ${dtype} ${threads} threads] prompt ${t.promptTokens} tok, TTFT ${fmtMs(t.ttftMs)} (${fmtRate(t.promptTokensPerSec)}), ` +
-    `${t.generatedTokens} tok at TPOT ${fmtMs(t.tpotMs)} (${fmtRate(t.genTokensPerSec)})${finish}${asst}`
+    `${t.generatedTokens} tok at TPOT ${fmtMs(t.tpotMs)} (${fmtRate(t.genTokensPerSec)})${finish}${asst}${shifts}`
   );
 }
 
@@ -213,6 +222,7 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
         quant: model.quant ?? null,
         threads,
         ...(r.assisted ? { assisted: r.assisted } : {}),
+        ...(r.contextShifts !== undefined ? { context_shifts: r.contextShifts } : {}),
       };
       io.out(JSON.stringify(out) + "\n");
     } else {
@@ -247,6 +257,9 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
     .option("--stop-at-eos", "stop at EOS (default only when temperature > 0)")
     .option("--no-stop-at-eos", "never stop at EOS")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
+    .option("--context-shift", "StreamingLLM: when the context is full, keep the first --keep tokens, drop --discard after them, shift the rest (keys re-rotated) and go on")
+    .option("--keep <n>", "with --context-shift: attention-sink tokens kept (default 4)")
+    .option("--discard <n>", "with --context-shift: tokens dropped per shift (default half of the rest)")
     .option("--json", "print one JSON object (ids, text, timings) instead of streaming");
   addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: GenerateFlags) => setCode(await runGenerate(flags, io)));

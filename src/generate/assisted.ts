@@ -60,6 +60,7 @@ export function assistedProducer(target: BatchStepper, draft: BatchStepper, samp
   const p: Producer = {
     decodeNativeMs: 0,
     prefillTokens: 0,
+    shifted: 0,
     stats,
     async first() {
       const cached = target.reuse(promptIds);

@@ -7,6 +7,7 @@ import type { Tokenizer } from "../tokenizer.js";
 import { StreamDecoder } from "../tokenizer.js";
 import { Sampler, validateSamplingOptions, type SamplingOptions } from "./sampler.js";
 import { StopMatcher } from "./stop.js";
+import { resolveContextShift, validateContextShift, type ContextShiftOptions } from "./context-shift.js";
 
 export interface GenerateOptions extends SamplingOptions {
   /** Maximum number of new tokens (default 128). */
@@ -26,6 +27,13 @@ export interface GenerateOptions extends SamplingOptions {
   draft?: DraftModel;
   /** Tokens the draft proposes per verification (default 5). */
   draftTokens?: number;
+  /**
+   * StreamingLLM: when the context is full, keep the first nKeep cached tokens
+   * (attention sinks), drop the next nDiscard, shift the rest down (their keys
+   * re-rotated, not recomputed) and go on (context-shift.ts). Without it
+   * generation ends with finishReason "context".
+   */
+  contextShift?: ContextShiftOptions;
 }
 
 /** What assisted generation needs of a draft model (LLM implements it). */
@@ -63,6 +71,8 @@ export interface GenerateResult {
   timings: Timings;
   /** with a draft model */
   assisted?: AssistedStats;
+  /** with contextShift: how many times the cache was shifted */
+  contextShifts?: number;
 }
 
 /** What the loop needs from a model: one forward step returning last-row logits. */
@@ -72,6 +82,8 @@ export interface Stepper {
   /** Prepares the cache for `promptIds`; returns how many leading ids are already cached. */
   reuse(promptIds: number[]): number;
   step(ids: number[], firstPos: number): Promise<{ logits: Float32Array; nativeMs: number }>;
+  /** Drops cached tokens [keep, keep + discard) and moves the rest down by `discard` positions (context-shift.ts). */
+  shift?(keep: number, discard: number): void;
   /** Clock for the timings, ms (default performance.now; tests use a fake one). */
   now?: () => number;
 }
@@ -81,8 +93,13 @@ export interface BatchStepper extends Stepper {
   readonly vocabSize: number;
   /** Logits [ids.length, vocabSize] of every fed position. */
   stepAll(ids: number[], firstPos: number): Promise<{ logits: Float32Array; nativeMs: number }>;
+  /** Negative log-likelihoods of targets[i] after ids[0..i] (targets: the next ids), as stepAll caches them. */
+  stepNll(ids: number[], firstPos: number, targets: number[]): Promise<{ nll: Float32Array; nativeMs: number }>;
   /** Drops the last n cached tokens. */
   rollback(n: number): void;
+  /** Empties the cache. */
+  clear(): void;
+  shift(keep: number, discard: number): void;
 }
 
 /** Assisted generation's counts: tokens proposed by the draft and accepted by the target. */
@@ -103,6 +120,8 @@ export function validateGenerateOptions(o: GenerateOptions): void {
   const k = o.draftTokens;
   if (k !== undefined && (!Number.isSafeInteger(k) || k < 1 || k > 64)) throw new InvalidOptionError(`draftTokens must be an integer in [1, 64], got ${String(k)}`);
   if (k !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
+  validateContextShift(o.contextShift);
+  if (o.contextShift !== undefined && o.draft !== undefined) throw new InvalidOptionError("contextShift with a draft model is not supported yet");
 }
 
 /**
@@ -117,6 +136,8 @@ export interface Producer {
   decodeNativeMs: number;
   prefillTokens: number;
   stats?: AssistedStats;
+  /** positions dropped by context shifts so far: seq[i] (i >= nKeep) sits at position i - shifted */
+  shifted: number;
 }
 
 /** One target step per token. `seq` is the prompt followed by the tokens produced so far. */
@@ -125,6 +146,7 @@ export function plainProducer(m: Stepper, sampler: Sampler, seq: number[]): Prod
   const p: Producer = {
     decodeNativeMs: 0,
     prefillTokens: 0,
+    shifted: 0,
     async first() {
       const cached = m.reuse(promptIds);
       p.prefillTokens = promptIds.length - cached;
@@ -132,7 +154,7 @@ export function plainProducer(m: Stepper, sampler: Sampler, seq: number[]): Prod
       return sampler.sample(logits, seq);
     },
     async next() {
-      const { logits, nativeMs } = await m.step([seq[seq.length - 1]!], seq.length - 1);
+      const { logits, nativeMs } = await m.step([seq[seq.length - 1]!], seq.length - 1 - p.shifted);
       p.decodeNativeMs += nativeMs;
       return [sampler.sample(logits, seq)];
     },
@@ -157,6 +179,9 @@ export async function* runGeneration(
   const stopAtEos = opts.stopAtEos ?? true;
   const sampler = new Sampler(opts);
   const stops = new StopMatcher(opts.stop ?? []);
+  const cs = opts.contextShift ? resolveContextShift(opts.contextShift, m.contextLength) : undefined;
+  if (cs && !m.shift) throw new InvalidOptionError("this model cannot shift its context");
+  let shifts = 0;
   const decoder = new StreamDecoder(tok);
   const signal = opts.signal;
   const checkAbort = () => {
@@ -200,10 +225,16 @@ export async function* runGeneration(
         yield* emit(decoder.push(next));
         if (stops.stopped) break outer;
         if (ids.length >= maxNew) break outer;
-        // the next step feeds this token at position history.length - 1
-        if (history.length - 1 >= m.contextLength) {
-          finish = "context";
-          break outer;
+        // the next step feeds this token into the cell after the cached ones: history
+        // but this token, less what shifts dropped
+        if (history.length - 1 - producer.shifted >= m.contextLength) {
+          if (!cs) {
+            finish = "context";
+            break outer;
+          }
+          m.shift!(cs.nKeep, cs.nDiscard);
+          producer.shifted += cs.nDiscard;
+          shifts++;
         }
       }
       batch = await producer.next(maxNew - ids.length);
@@ -243,6 +274,7 @@ export async function* runGeneration(
         overheadMsPerToken: ids.length > 1 ? (tEnd - tFirst - producer.decodeNativeMs) / (ids.length - 1) : NaN,
       },
       ...(producer.stats ? { assisted: { ...producer.stats } } : {}),
+      ...(cs ? { contextShifts: shifts } : {}),
     },
   };
 }

@@ -1,0 +1,182 @@
+/**
+ * StreamingLLM context shift (src/generate/context-shift.ts, src/eval/streaming.ts) on the
+ * embedded tinycode-7m with f32 weights:
+ *   - shift-RoPE is a position change: window attention with the kept keys re-rotated gives the
+ *     same scores as the same evictions with positions left growing (RoPE depends on q - k only);
+ *   - generation past the context equals the same steps made on the native cache by hand;
+ *   - streaming with a cache larger than the stream is plain causal scoring; re-computation
+ *     scores each token from exactly the `cache` tokens before it;
+ *   - bad options are typed errors (API) and exit code 2 (CLI).
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { LLM } from "../src/llm.js";
+import { InvalidOptionError } from "../src/errors.js";
+import type { NativeModel } from "../src/native.js";
+import { resolveContextShift } from "../src/generate/context-shift.js";
+import { recomputeNll, streamingNll, pplFrom } from "../src/eval/streaming.js";
+import { generationPrompt, loadProblems } from "../src/eval/humaneval.js";
+import { main } from "../src/cli/main.js";
+
+const models: LLM[] = [];
+after(async () => {
+  for (const m of models) await m.dispose();
+});
+async function load(contextLength: number): Promise<LLM> {
+  const m = await LLM.load(undefined, { dtype: "f32", threads: 2, contextLength });
+  models.push(m);
+  return m;
+}
+const nativeOf = (m: LLM) => (m as unknown as { native: NativeModel }).native;
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+
+/** HumanEval prompts with their solutions, EOS after each: a long stream of code. */
+function codeStream(m: LLM, n: number): number[] {
+  const ids: number[] = [];
+  for (const p of loadProblems()) {
+    if (ids.length >= n) break;
+    ids.push(...m.encode(generationPrompt(p) + p.canonical_solution), m.config.eosTokenIds[0]!);
+  }
+  return ids.slice(0, n);
+}
+
+function logSoftmaxAt(logits: Float32Array, id: number): number {
+  let mx = -Infinity;
+  for (const x of logits) mx = Math.max(mx, x);
+  let s = 0;
+  for (const x of logits) s += Math.exp(x - mx);
+  return logits[id]! - mx - Math.log(s);
+}
+
+function argmax(a: Float32Array): number {
+  let b = 0;
+  for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
+  return b;
+}
+
+test("defaults and limits: 4 sinks, half the rest dropped; nKeep + nDiscard must fit the cache", () => {
+  assert.deepEqual(resolveContextShift({}, 2048), { nKeep: 4, nDiscard: 1022 });
+  assert.deepEqual(resolveContextShift({ nKeep: 0 }, 9), { nKeep: 0, nDiscard: 4 });
+  assert.deepEqual(resolveContextShift({ nDiscard: 1 }, 3), { nKeep: 2, nDiscard: 1 });
+  for (const [o, re] of [
+    [{ nKeep: 8 }, /nKeep \(8\) must be below the cache size \(8 tokens\)/],
+    [{ nKeep: 4, nDiscard: 5 }, /nKeep \+ nDiscard \(4 \+ 5\) exceed the cache size \(8 tokens\)/],
+    [{ nDiscard: 0 }, /nDiscard must be an integer >= 1, got 0/],
+    [{ nKeep: -1 }, /nKeep must be an integer >= 0/],
+    [{ nKeep: 1.5 }, /nKeep must be an integer >= 0/],
+  ] as const) assert.throws(() => resolveContextShift(o, 8), (e: Error) => e instanceof InvalidOptionError && re.test(e.message), JSON.stringify(o));
+});
+
+test("shift-RoPE is a position change: window attention with re-rotated keys = the same evictions at growing positions", async () => {
+  const cache = 24, d = 5, chunk = 3;
+  const m = await load(cache);
+  const ids = codeStream(m, 80);
+  const got = await streamingNll(m, ids, { cache, nKeep: 0, nDiscard: d, chunk });
+  // by hand on the native cache: the same chunks and evictions, but drop(0, d, 0) keeps every
+  // position, so no key is rotated and the positions keep growing past the cache size
+  const n = nativeOf(m);
+  n.clearCache();
+  const want = new Float32Array(ids.length - 1);
+  let shifts = 0;
+  for (let i = 0; i < ids.length - 1; ) {
+    if (n.cacheSize() === cache) {
+      n.drop(0, d, 0);
+      shifts++;
+    }
+    const k = Math.min(chunk, cache - n.cacheSize(), ids.length - 1 - i);
+    const r = await n.forward(Int32Array.from(ids.slice(i, i + k)), Int32Array.from(range(i, i + k)), true, Int32Array.from(ids.slice(i + 1, i + k + 1)));
+    want.set(r.data, i);
+    i += k;
+  }
+  n.clearCache();
+  assert.equal(got.shifts, shifts);
+  assert.ok(shifts >= 10, `${shifts} shifts`);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got.nll[i]! - want[i]!));
+  // f32 re-rotation of the keys against keys rotated once (measured: 4e-6)
+  assert.ok(worst < 5e-5, `max |nll difference| ${worst}`);
+  // and the sinks change the result: with nKeep 4 the scores after the first shift differ
+  const sinks = await streamingNll(m, ids, { cache, nKeep: 4, nDiscard: d, chunk });
+  assert.ok(Math.abs(pplFrom(sinks.nll, cache) - pplFrom(got.nll, cache)) > 1e-3);
+  assert.deepEqual(Array.from(sinks.nll.subarray(0, cache - 1)), Array.from(got.nll.subarray(0, cache - 1)));
+});
+
+test("no eviction: streaming token by token scores like one causal pass; re-computation scores each token from the cache tokens before it", async () => {
+  const m = await load(64);
+  const ids = codeStream(m, 60);
+  const whole = await m.nll(ids);
+  const s = await streamingNll(m, ids, { cache: 64, nKeep: 4 });
+  assert.equal(s.shifts, 0);
+  for (let i = 0; i < whole.length; i++) assert.ok(Math.abs(s.nll[i]! - whole[i]!) < 1e-4, `token ${i}: ${s.nll[i]} vs ${whole[i]}`);
+  // re-computation, cache 16, stride 1: token i + 1 scored after exactly ids[i - 15 .. i]
+  const r = await recomputeNll(m, ids, 16, 1);
+  for (const i of [0, 7, 15, 16, 31, 58]) {
+    const ctx = ids.slice(Math.max(0, i - 15), i + 1);
+    const want = -logSoftmaxAt(await m.logits(ctx), ids[i + 1]!);
+    assert.ok(Math.abs(r.nll[i]! - want) < 1e-4, `token ${i}: ${r.nll[i]} vs ${want}`);
+  }
+  // stride = cache: the perplexity command's non-overlapping windows
+  const w = await recomputeNll(m, ids, 16, 16);
+  assert.deepEqual(Array.from(w.nll.subarray(16, 32)), Array.from(await m.nll(ids.slice(16, 33))));
+});
+
+test("generation past the context: the same tokens as the steps made on the native cache by hand; the cache stays contiguous", async () => {
+  const ctx = 40, nKeep = 4, nDiscard = 10, maxNewTokens = 100;
+  const m = await load(ctx);
+  const prompt = m.encode("def fibonacci(n):\n    if n < 2:\n        return n\n");
+  const r = await m.generate(prompt, { maxNewTokens, contextShift: { nKeep, nDiscard } });
+  assert.equal(r.ids.length, maxNewTokens);
+  assert.equal(r.finishReason, "length");
+  const n = nativeOf(m);
+  const positions = Array.from(n.cachePositions());
+  assert.deepEqual(positions, range(0, positions.length));
+  // by hand
+  const ref = await load(ctx);
+  const rn = nativeOf(ref);
+  let logits = (await rn.forward(Int32Array.from(prompt), Int32Array.from(range(0, prompt.length)), false)).data;
+  const want = [argmax(logits)];
+  let shifts = 0;
+  while (want.length < maxNewTokens) {
+    if (rn.cacheSize() === ctx) {
+      rn.drop(nKeep, nDiscard, nDiscard);
+      shifts++;
+    }
+    logits = (await rn.forward(Int32Array.from([want[want.length - 1]!]), Int32Array.from([rn.cacheSize()]), false)).data;
+    want.push(argmax(logits));
+  }
+  assert.deepEqual(r.ids, want);
+  assert.equal(r.contextShifts, shifts);
+  assert.ok(shifts >= 3, `${shifts} shifts`);
+  // without contextShift the same generation stops at the context
+  const plain = await m.generate(prompt, { maxNewTokens });
+  assert.equal(plain.finishReason, "context");
+  assert.deepEqual(plain.ids, want.slice(0, plain.ids.length));
+  assert.equal(plain.contextShifts, undefined);
+  // a shifted cache is not reused as a prefix: the next generation recomputes past the sinks
+  await m.generate(prompt, { maxNewTokens: 60, contextShift: { nKeep, nDiscard } });
+  const again = await m.generate(prompt, { maxNewTokens: 3 });
+  assert.deepEqual(again.ids, want.slice(0, 3));
+});
+
+test("bad options: typed errors from the API, exit code 2 from the CLI", async () => {
+  const m = await load(32);
+  const draft = await load(32);
+  await assert.rejects(m.generate("def f():", { contextShift: { nKeep: 40 } }), /nKeep \(40\) must be below the cache size \(32 tokens\)/);
+  assert.throws(() => m.generate("def f():", { contextShift: { nDiscard: -2 } }), InvalidOptionError);
+  assert.throws(() => m.generate("def f():", { contextShift: { nKeep: 1 }, draft }), /contextShift with a draft model is not supported yet/);
+  assert.throws(() => m.generate("def f():", { contextShift: 4 as never }), /contextShift must be an object/);
+  await assert.rejects(streamingNll(m, [1, 2, 3], { cache: 33, nKeep: 4 }), /cache must be an integer in \[2, 32\]/);
+  await assert.rejects(recomputeNll(m, [1, 2, 3], 8, 9), /stride must be an integer in \[1, 8\]/);
+  for (const [argv, re] of [
+    [["generate", "--prompt", "x", "--keep", "4"], /--keep and --discard need --context-shift/],
+    [["generate", "--prompt", "x", "--context-shift", "--discard", "0"], /--discard must be an integer >= 1/],
+    [["eval", "streaming", "--data", "/nonexistent.jsonl"], /cannot read data file/],
+    [["eval", "streaming", "--tokens", "100", "--cache", "100", "--data", "x"], /--tokens \(100\) must exceed --cache \(100\)/],
+    [["eval", "streaming", "--keep", "0,x", "--data", "x"], /--keep must be an integer >= 0/],
+  ] as const) {
+    let err = "";
+    const code = await main([...argv], { out: () => {}, err: (s) => void (err += s), errIsTTY: false });
+    assert.equal(code, 2, argv.join(" "));
+    assert.match(err, re, argv.join(" "));
+  }
+});
