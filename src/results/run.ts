@@ -10,7 +10,8 @@
  * (../shared/data); the llama.cpp section needs node-llama-cpp (a devDependency).
  * --only measures one section and keeps the other from the existing JSON; --from-json
  * measures nothing; --speed-only measures Table 1's TTFT/TPOT again and keeps its quality columns
- * from the JSON. --quick: few problems, items, windows and repetitions (a smoke run).
+ * from the JSON. --reps: repetitions of every timed setting in both sections (default 5).
+ * --quick: few problems, items, windows and repetitions (a smoke run).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
         ...(draft ? { draft } : {}),
         clozeItems: quick ? 20 : 300,
         pplWindows: quick ? 2 : 64,
-        speedReps: quick ? 2 : 3,
+        speedReps: reps,
         onProgress: progress.update,
       });
       const old = saved.table1;
