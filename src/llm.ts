@@ -198,12 +198,13 @@ export class LLM {
     }
   }
 
-  private promptIds(prompt: string | number[]): number[] {
+  /** With `shifting` (generate's contextShift) a prompt may be longer than the context. */
+  private promptIds(prompt: string | number[], shifting = false): number[] {
     const ids = typeof prompt === "string" ? this.tokenizer.encode(prompt) : prompt;
     if (!Array.isArray(ids) || ids.length === 0) throw new InvalidOptionError("prompt must be a non-empty string or id array");
     this.checkIds(ids, "prompt token id");
-    if (ids.length >= this.contextLength) {
-      throw new ContextOverflowError(`prompt has ${ids.length} tokens; the context holds ${this.contextLength} (prompt must leave room for one new token)`);
+    if (ids.length >= this.contextLength && !shifting) {
+      throw new ContextOverflowError(`prompt has ${ids.length} tokens; the context holds ${this.contextLength} (prompt must leave room for one new token; contextShift streams past it)`);
     }
     return ids;
   }
@@ -294,7 +295,7 @@ export class LLM {
   /** Generates a completion. */
   generate(prompt: string | number[], opts: GenerateOptions = {}): Promise<GenerateResult> {
     validateGenerateOptions(opts);
-    const ids = this.promptIds(prompt);
+    const ids = this.promptIds(prompt, opts.contextShift !== undefined);
     this.checkDraft(opts);
     return this.exclusive(() =>
       this.withDraft(opts, async (events) => {
@@ -310,7 +311,7 @@ export class LLM {
    */
   stream(prompt: string | number[], opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<GenerateResult> } {
     validateGenerateOptions(opts);
-    const ids = this.promptIds(prompt);
+    const ids = this.promptIds(prompt, opts.contextShift !== undefined);
     let resolve!: (r: GenerateResult) => void, reject!: (e: unknown) => void;
     const result = new Promise<GenerateResult>((res, rej) => ((resolve = res), (reject = rej)));
     result.catch(() => undefined);

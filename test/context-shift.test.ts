@@ -11,12 +11,15 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { LLM } from "../src/llm.js";
-import { InvalidOptionError } from "../src/errors.js";
+import { ContextOverflowError, InvalidOptionError } from "../src/errors.js";
 import type { NativeModel } from "../src/native.js";
 import { resolveContextShift } from "../src/generate/context-shift.js";
 import { recomputeNll, streamingNll, pplFrom } from "../src/eval/streaming.js";
 import { generationPrompt, loadProblems } from "../src/eval/humaneval.js";
 import { main } from "../src/cli/main.js";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const models: LLM[] = [];
 after(async () => {
@@ -52,6 +55,38 @@ function argmax(a: Float32Array): number {
   let b = 0;
   for (let i = 1; i < a.length; i++) if (a[i]! > a[b]!) b = i;
   return b;
+}
+
+/**
+ * Greedy generation done by hand on a fresh model's native cache: the prompt in chunks that fill
+ * the cache (drop(nKeep, nDiscard, nDiscard) when it is full), then one token per step.
+ */
+async function byHand(ctx: number, prompt: number[], maxNewTokens: number, nKeep: number, nDiscard: number): Promise<{ ids: number[]; shifts: number }> {
+  const rn = nativeOf(await load(ctx));
+  let shifts = 0;
+  const room = (need: number) => {
+    if (rn.cacheSize() + need > ctx) {
+      rn.drop(nKeep, nDiscard, nDiscard);
+      shifts++;
+    }
+  };
+  const feed = async (ids: number[]) => (await rn.forward(Int32Array.from(ids), Int32Array.from(range(rn.cacheSize(), rn.cacheSize() + ids.length)), false)).data;
+  let i = 0;
+  while (rn.cacheSize() + prompt.length - i > ctx) {
+    if (rn.cacheSize() === ctx) {
+      room(1);
+      continue; // the rest may fit now
+    }
+    const n = ctx - rn.cacheSize();
+    await feed(prompt.slice(i, i + n));
+    i += n;
+  }
+  const ids = [argmax(await feed(prompt.slice(i)))];
+  while (ids.length < maxNewTokens) {
+    room(1);
+    ids.push(argmax(await feed([ids[ids.length - 1]!])));
+  }
+  return { ids, shifts };
 }
 
 test("defaults and limits: 4 sinks, half the rest dropped; nKeep + nDiscard must fit the cache", () => {
@@ -130,20 +165,7 @@ test("generation past the context: the same tokens as the steps made on the nati
   const n = nativeOf(m);
   const positions = Array.from(n.cachePositions());
   assert.deepEqual(positions, range(0, positions.length));
-  // by hand
-  const ref = await load(ctx);
-  const rn = nativeOf(ref);
-  let logits = (await rn.forward(Int32Array.from(prompt), Int32Array.from(range(0, prompt.length)), false)).data;
-  const want = [argmax(logits)];
-  let shifts = 0;
-  while (want.length < maxNewTokens) {
-    if (rn.cacheSize() === ctx) {
-      rn.drop(nKeep, nDiscard, nDiscard);
-      shifts++;
-    }
-    logits = (await rn.forward(Int32Array.from([want[want.length - 1]!]), Int32Array.from([rn.cacheSize()]), false)).data;
-    want.push(argmax(logits));
-  }
+  const { ids: want, shifts } = await byHand(ctx, prompt, maxNewTokens, nKeep, nDiscard);
   assert.deepEqual(r.ids, want);
   assert.equal(r.contextShifts, shifts);
   assert.ok(shifts >= 3, `${shifts} shifts`);
@@ -156,6 +178,55 @@ test("generation past the context: the same tokens as the steps made on the nati
   await m.generate(prompt, { maxNewTokens: 60, contextShift: { nKeep, nDiscard } });
   const again = await m.generate(prompt, { maxNewTokens: 3 });
   assert.deepEqual(again.ids, want.slice(0, 3));
+});
+
+test("a prompt longer than the context: chunks that fill the cache, shifted between them (without contextShift: ContextOverflowError)", async () => {
+  const ctx = 40, nKeep = 4, nDiscard = 10;
+  const m = await load(ctx);
+  const prompt = codeStream(m, 100);
+  assert.throws(() => m.generate(prompt, { maxNewTokens: 4 }), (e: Error) => e instanceof ContextOverflowError && /contextShift streams past it/.test(e.message));
+  const r = await m.generate(prompt, { maxNewTokens: 30, contextShift: { nKeep, nDiscard } });
+  const { ids, shifts } = await byHand(ctx, prompt, 30, nKeep, nDiscard);
+  assert.deepEqual(r.ids, ids);
+  assert.equal(r.contextShifts, shifts);
+  assert.ok(shifts >= 8, `${shifts} shifts`);
+  assert.equal(r.timings.prefillTokens, 100);
+  // a prompt of exactly the context fits with contextShift (the first new token shifts the cache)
+  const full = await m.generate(prompt.slice(0, ctx), { maxNewTokens: 2, contextShift: { nKeep, nDiscard } });
+  assert.deepEqual(full.ids, (await byHand(ctx, prompt.slice(0, ctx), 2, nKeep, nDiscard)).ids);
+  assert.equal(full.contextShifts, 1);
+});
+
+test("CLI: generate --context-shift runs past --ctx; eval streaming prints what the API computes", async () => {
+  let out = "";
+  const io = { out: (x: string) => void (out += x), err: () => {}, errIsTTY: false };
+  assert.equal(await main(["generate", "--dtype", "f32", "--ctx", "24", "--context-shift", "--keep", "2", "--discard", "5", "--max-new-tokens", "40", "--prompt", "def add(a, b):", "--json"], io), 0);
+  const g = JSON.parse(out) as { ids: number[]; finish_reason: string; context_shifts: number; prompt_ids: number[] };
+  assert.equal(g.ids.length, 40);
+  assert.equal(g.finish_reason, "length");
+  assert.deepEqual(g.ids, (await byHand(24, g.prompt_ids, 40, 2, 5)).ids);
+  assert.equal(g.context_shifts, Math.ceil((g.prompt_ids.length + 39 - 24) / 5));
+  // eval streaming on a file of HumanEval solutions
+  const dir = mkdtempSync(join(tmpdir(), "lowbit-streaming-"));
+  try {
+    const data = join(dir, "code.jsonl");
+    writeFileSync(data, loadProblems().slice(0, 20).map((p) => JSON.stringify({ text: generationPrompt(p) + p.canonical_solution })).join("\n"));
+    out = "";
+    assert.equal(await main(["eval", "streaming", "--dtype", "f32", "--data", data, "--tokens", "300", "--cache", "64", "--keep", "0,4", "--recompute-stride", "8", "--json"], io), 0);
+    const j = JSON.parse(out) as { rows: { method: string; nKeep: number; ppl: number; pplPastCache: number; shifts: number }[] };
+    assert.deepEqual(j.rows.map((r) => [r.method, r.nKeep, r.shifts]), [["window attention", 0, 300 - 1 - 64], ["StreamingLLM", 4, 300 - 1 - 64], ["sliding window with re-computation", 0, 0]]);
+    const m = await load(64);
+    const ids: number[] = [];
+    for (const p of loadProblems().slice(0, 20)) ids.push(...m.encode(generationPrompt(p) + p.canonical_solution), m.config.eosTokenIds[0]!);
+    const stream = ids.slice(0, 300);
+    const api = [await streamingNll(m, stream, { cache: 64, nKeep: 0 }), await streamingNll(m, stream, { cache: 64, nKeep: 4 }), await recomputeNll(m, stream, 64, 8)];
+    for (const [k, r] of api.entries()) {
+      assert.ok(Math.abs(j.rows[k]!.ppl - pplFrom(r.nll)) < 1e-9 * pplFrom(r.nll), `${j.rows[k]!.method}: ${j.rows[k]!.ppl} vs ${pplFrom(r.nll)}`);
+      assert.ok(Math.abs(j.rows[k]!.pplPastCache - pplFrom(r.nll, 64)) < 1e-9 * pplFrom(r.nll, 64));
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("bad options: typed errors from the API, exit code 2 from the CLI", async () => {

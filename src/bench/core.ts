@@ -10,6 +10,7 @@ import type { ComputeDtype } from "../loader.js";
 import type { QuantFormat } from "../quant/formats.js";
 import { addon } from "../native.js";
 import { caseIds, mean, type PromptCase } from "./prompts.js";
+import { rotation } from "./alternate.js";
 import { checkRepeat, type RepeatCheck } from "./soundness.js";
 import { summarize, type Summary } from "./stats.js";
 
@@ -50,10 +51,10 @@ export interface CoreBenchOptions {
   /** unmeasured runs per warm-up (default 1; 0: none) */
   warmupRuns?: number;
   /**
-   * Load every format of a model at once and alternate them within each
-   * repetition (rep 1: A, B, C; rep 2: A, B, C; ...), so machine drift hits
-   * all formats alike and their ratios are measured side by side. Needs the
-   * memory of all formats together.
+   * Load every format of a model at once and alternate them prompt by prompt,
+   * the order rotating per repetition (rep 1: A B C on each prompt, rep 2:
+   * B C A, ...), so machine drift hits all formats alike and their ratios are
+   * measured side by side. Needs the memory of all formats together.
    */
   interleave?: boolean;
   /**
@@ -108,6 +109,8 @@ export interface CoreBenchReport {
   rows: CoreBenchRow[];
   /** the first setting measured again at the end (every variant of it in an interleaved run) */
   rechecks?: RepeatCheck[];
+  /** interleaved runs: "prompt", each prompt on every variant in turn (reports before it alternated whole repetitions) */
+  alternation?: "prompt";
   notes?: string[];
 }
 
@@ -166,25 +169,39 @@ const prepare = (model: LLM, c: PromptCase): Prepared => {
   return { c, ids, tokens: mean(ids.map((x) => x.length)) };
 };
 
+/** One generation's timings (and, assisted, its drafted and accepted tokens). */
+interface OneRun {
+  ttft: number;
+  tpot: number;
+  ovh: number;
+  proposed: number;
+  accepted: number;
+}
+
+async function timedOne(model: LLM, ids: number[], genTokens: number, extra: GenerateOptions): Promise<OneRun> {
+  model.resetCache();
+  const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false, ...extra });
+  return { ttft: g.timings.ttftMs, tpot: g.timings.tpotMs, ovh: g.timings.overheadMsPerToken, proposed: g.assisted?.proposed ?? 0, accepted: g.assisted?.accepted ?? 0 };
+}
+
+/** One repetition's values: the means over its prompts. */
+function addRep(into: Samples, runs: OneRun[], assisted: boolean): void {
+  into.ttft.push(mean(runs.map((x) => x.ttft)));
+  into.tpot.push(mean(runs.map((x) => x.tpot)));
+  into.ovh.push(mean(runs.map((x) => x.ovh)));
+  if (!assisted) return;
+  into.proposed = (into.proposed ?? 0) + runs.reduce((a, x) => a + x.proposed, 0);
+  into.accepted = (into.accepted ?? 0) + runs.reduce((a, x) => a + x.accepted, 0);
+}
+
 /** One run of a prompt setting: every prompt once; the means go into `into` (warm-up: none). */
 async function timedCase(model: LLM, p: Prepared, genTokens: number, into?: Samples, each?: () => void, extra: GenerateOptions = {}): Promise<void> {
-  const tt: number[] = [], tp: number[] = [], ov: number[] = [];
+  const runs: OneRun[] = [];
   for (const ids of p.ids) {
     each?.();
-    model.resetCache();
-    const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false, ...extra });
-    if (g.assisted && into) {
-      into.proposed = (into.proposed ?? 0) + g.assisted.proposed;
-      into.accepted = (into.accepted ?? 0) + g.assisted.accepted;
-    }
-    tt.push(g.timings.ttftMs);
-    tp.push(g.timings.tpotMs);
-    ov.push(g.timings.overheadMsPerToken);
+    runs.push(await timedOne(model, ids, genTokens, extra));
   }
-  if (!into) return;
-  into.ttft.push(mean(tt));
-  into.tpot.push(mean(tp));
-  into.ovh.push(mean(ov));
+  if (into) addRep(into, runs, !!extra.draft);
 }
 
 /** Generations a run will make (for the progress bar). */
@@ -219,7 +236,7 @@ interface Variant {
   label: string;
 }
 
-/** All formats of one model loaded together, alternated within each repetition. */
+/** All formats of one model loaded together, alternated prompt by prompt (the order rotating per repetition). */
 async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], pr: Progress, tag = ""): Promise<void> {
   const w = o.warmupRuns ?? 1;
   for (const m of o.models)
@@ -246,12 +263,21 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
         for (const c of o.prompts) {
           const prepared = variants.map((v) => prepare(v.model, c));
           const samples = variants.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
-          for (let r = 1 - w; r <= o.reps; r++)
-            for (const [i, v] of variants.entries()) {
-              const label = `${tag}${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
-              const p = prepared[i]!;
-              await timedCase(v.model, r <= 0 ? { ...p, ids: p.ids.slice(0, 1) } : p, o.genTokens, r <= 0 ? undefined : samples[i], pr.tick(label), v.extra);
-            }
+          const label = (r: number, v: Variant) => `${tag}${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
+          for (let r = 1 - w; r <= 0; r++)
+            for (const [i, v] of variants.entries()) await timedCase(v.model, { ...prepared[i]!, ids: prepared[i]!.ids.slice(0, 1) }, o.genTokens, undefined, pr.tick(label(r, v)), v.extra);
+          // each prompt on every variant in turn, the order rotating per repetition: drift on the
+          // scale of one prompt hits every variant alike
+          for (let r = 1; r <= o.reps; r++) {
+            const runs = variants.map((): OneRun[] => []);
+            for (let j = 0; j < c.count; j++)
+              for (const i of rotation(variants.length, r)) {
+                const v = variants[i]!;
+                pr.tick(label(r, v))();
+                runs[i]!.push(await timedOne(v.model, prepared[i]!.ids[j]!, o.genTokens, v.extra));
+              }
+            for (const [i, v] of variants.entries()) addRep(samples[i]!, runs[i]!, !!v.extra.draft);
+          }
           for (const [i, v] of variants.entries()) {
             const row = makeRow(o, m, v.format, threads, { label: c.label, tokens: prepared[i]!.tokens }, v.model, samples[i]!, bandwidthGBs[threads]!);
             if (v.extra.draft) row.draft = { model: d!.name, tokens: v.extra.draftTokens ?? 5, acceptance: samples[i]!.accepted! / samples[i]!.proposed! };
@@ -344,6 +370,7 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
     bandwidthGBs,
     rows,
     ...(rechecks ? { rechecks } : {}),
+    ...(o.interleave ? { alternation: "prompt" as const } : {}),
     ...(o.notes?.length ? { notes: o.notes } : {}),
   };
 }

@@ -7,7 +7,7 @@ import type { Tokenizer } from "../tokenizer.js";
 import { StreamDecoder } from "../tokenizer.js";
 import { Sampler, validateSamplingOptions, type SamplingOptions } from "./sampler.js";
 import { StopMatcher } from "./stop.js";
-import { resolveContextShift, validateContextShift, type ContextShiftOptions } from "./context-shift.js";
+import { resolveContextShift, validateContextShift, type ContextShift, type ContextShiftOptions } from "./context-shift.js";
 
 export interface GenerateOptions extends SamplingOptions {
   /** Maximum number of new tokens (default 128). */
@@ -30,8 +30,9 @@ export interface GenerateOptions extends SamplingOptions {
   /**
    * StreamingLLM: when the context is full, keep the first nKeep cached tokens
    * (attention sinks), drop the next nDiscard, shift the rest down (their keys
-   * re-rotated, not recomputed) and go on (context-shift.ts). Without it
-   * generation ends with finishReason "context".
+   * re-rotated, not recomputed) and go on (context-shift.ts). A prompt longer
+   * than the context is fed in chunks the same way. Without it generation ends
+   * with finishReason "context" and a prompt must fit the context.
    */
   contextShift?: ContextShiftOptions;
 }
@@ -140,8 +141,11 @@ export interface Producer {
   shifted: number;
 }
 
-/** One target step per token. `seq` is the prompt followed by the tokens produced so far. */
-export function plainProducer(m: Stepper, sampler: Sampler, seq: number[]): Producer {
+/**
+ * One target step per token. `seq` is the prompt followed by the tokens produced so far.
+ * With `cs`, a prompt longer than the context goes in chunks that fill the cache, shifted between them.
+ */
+export function plainProducer(m: Stepper, sampler: Sampler, seq: number[], cs?: ContextShift): Producer {
   const promptIds = seq.slice();
   const p: Producer = {
     decodeNativeMs: 0,
@@ -150,7 +154,21 @@ export function plainProducer(m: Stepper, sampler: Sampler, seq: number[]): Prod
     async first() {
       const cached = m.reuse(promptIds);
       p.prefillTokens = promptIds.length - cached;
-      const { logits } = await m.step(promptIds.slice(cached), cached);
+      // promptIds[i] goes to position i - shifted; the cache holds `cells` tokens
+      let i = cached, cells = cached;
+      while (cs && cells + promptIds.length - i > m.contextLength) {
+        if (cells === m.contextLength) {
+          m.shift!(cs.nKeep, cs.nDiscard);
+          p.shifted += cs.nDiscard;
+          cells -= cs.nDiscard;
+          continue;
+        }
+        const n = m.contextLength - cells;
+        await m.step(promptIds.slice(i, i + n), cells);
+        i += n;
+        cells += n;
+      }
+      const { logits } = await m.step(promptIds.slice(i), cells);
       return sampler.sample(logits, seq);
     },
     async next() {
@@ -172,7 +190,7 @@ export async function* runGeneration(
   tok: Tokenizer,
   promptIds: number[],
   opts: GenerateOptions,
-  makeProducer: (sampler: Sampler, seq: number[]) => Producer = (sampler, seq) => plainProducer(m, sampler, seq),
+  makeProducer: (sampler: Sampler, seq: number[], cs?: ContextShift) => Producer = (sampler, seq, cs) => plainProducer(m, sampler, seq, cs),
 ): AsyncGenerator<GenEvent> {
   const now = m.now ?? defaultNow;
   const maxNew = opts.maxNewTokens ?? 128;
@@ -181,7 +199,6 @@ export async function* runGeneration(
   const stops = new StopMatcher(opts.stop ?? []);
   const cs = opts.contextShift ? resolveContextShift(opts.contextShift, m.contextLength) : undefined;
   if (cs && !m.shift) throw new InvalidOptionError("this model cannot shift its context");
-  let shifts = 0;
   const decoder = new StreamDecoder(tok);
   const signal = opts.signal;
   const checkAbort = () => {
@@ -196,7 +213,7 @@ export async function* runGeneration(
   let stopHit: string | undefined;
   const t0 = now();
   let tFirst = t0;
-  const producer = makeProducer(sampler, history);
+  const producer = makeProducer(sampler, history, cs);
 
   const emit = function* (chunk: string): Generator<GenEvent> {
     const r = stops.push(chunk);
@@ -234,7 +251,6 @@ export async function* runGeneration(
           }
           m.shift!(cs.nKeep, cs.nDiscard);
           producer.shifted += cs.nDiscard;
-          shifts++;
         }
       }
       batch = await producer.next(maxNew - ids.length);
@@ -274,7 +290,7 @@ export async function* runGeneration(
         overheadMsPerToken: ids.length > 1 ? (tEnd - tFirst - producer.decodeNativeMs) / (ids.length - 1) : NaN,
       },
       ...(producer.stats ? { assisted: { ...producer.stats } } : {}),
-      ...(cs ? { contextShifts: shifts } : {}),
+      ...(cs ? { contextShifts: producer.shifted / cs.nDiscard } : {}),
     },
   };
 }
