@@ -10,7 +10,6 @@ import type { ComputeDtype } from "../loader.js";
 import type { QuantFormat } from "../quant/formats.js";
 import { addon } from "../native.js";
 import { caseIds, mean, type PromptCase } from "./prompts.js";
-import { rotation } from "./alternate.js";
 import { checkRepeat, type RepeatCheck } from "./soundness.js";
 import { summarize, type Summary } from "./stats.js";
 
@@ -51,10 +50,10 @@ export interface CoreBenchOptions {
   /** unmeasured runs per warm-up (default 1; 0: none) */
   warmupRuns?: number;
   /**
-   * Load every format of a model at once and alternate them prompt by prompt,
-   * the order rotating per repetition (rep 1: A B C on each prompt, rep 2:
-   * B C A, ...), so machine drift hits all formats alike and their ratios are
-   * measured side by side. Needs the memory of all formats together.
+   * Load every format of a model at once and alternate them within each
+   * repetition (rep 1: A, B, C; rep 2: A, B, C; ...), so machine drift hits
+   * all formats alike and their ratios are measured side by side. Needs the
+   * memory of all formats together.
    */
   interleave?: boolean;
   /**
@@ -109,8 +108,6 @@ export interface CoreBenchReport {
   rows: CoreBenchRow[];
   /** the first setting measured again at the end (every variant of it in an interleaved run) */
   rechecks?: RepeatCheck[];
-  /** interleaved runs: "prompt", each prompt on every variant in turn (reports before it alternated whole repetitions) */
-  alternation?: "prompt";
   notes?: string[];
 }
 
@@ -236,7 +233,7 @@ interface Variant {
   label: string;
 }
 
-/** All formats of one model loaded together, alternated prompt by prompt (the order rotating per repetition). */
+/** All formats of one model loaded together, alternated within each repetition. */
 async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], pr: Progress, tag = ""): Promise<void> {
   const w = o.warmupRuns ?? 1;
   for (const m of o.models)
@@ -263,21 +260,14 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
         for (const c of o.prompts) {
           const prepared = variants.map((v) => prepare(v.model, c));
           const samples = variants.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
-          const label = (r: number, v: Variant) => `${tag}${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
-          for (let r = 1 - w; r <= 0; r++)
-            for (const [i, v] of variants.entries()) await timedCase(v.model, { ...prepared[i]!, ids: prepared[i]!.ids.slice(0, 1) }, o.genTokens, undefined, pr.tick(label(r, v)), v.extra);
-          // each prompt on every variant in turn, the order rotating per repetition: drift on the
-          // scale of one prompt hits every variant alike
-          for (let r = 1; r <= o.reps; r++) {
-            const runs = variants.map((): OneRun[] => []);
-            for (let j = 0; j < c.count; j++)
-              for (const i of rotation(variants.length, r)) {
-                const v = variants[i]!;
-                pr.tick(label(r, v))();
-                runs[i]!.push(await timedOne(v.model, prepared[i]!.ids[j]!, o.genTokens, v.extra));
-              }
-            for (const [i, v] of variants.entries()) addRep(samples[i]!, runs[i]!, !!v.extra.draft);
-          }
+          // whole repetitions alternate (rep 1: A, B, C; rep 2: A, B, C): alternating prompt by
+          // prompt made every decode slower, the fast formats most (docs/bench/table1-per-prompt-alternation.md)
+          for (let r = 1 - w; r <= o.reps; r++)
+            for (const [i, v] of variants.entries()) {
+              const label = `${tag}${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
+              const p = prepared[i]!;
+              await timedCase(v.model, r <= 0 ? { ...p, ids: p.ids.slice(0, 1) } : p, o.genTokens, r <= 0 ? undefined : samples[i], pr.tick(label), v.extra);
+            }
           for (const [i, v] of variants.entries()) {
             const row = makeRow(o, m, v.format, threads, { label: c.label, tokens: prepared[i]!.tokens }, v.model, samples[i]!, bandwidthGBs[threads]!);
             if (v.extra.draft) row.draft = { model: d!.name, tokens: v.extra.draftTokens ?? 5, acceptance: samples[i]!.accepted! / samples[i]!.proposed! };
@@ -370,7 +360,6 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
     bandwidthGBs,
     rows,
     ...(rechecks ? { rechecks } : {}),
-    ...(o.interleave ? { alternation: "prompt" as const } : {}),
     ...(o.notes?.length ? { notes: o.notes } : {}),
   };
 }

@@ -79,8 +79,8 @@ async function main(): Promise<void> {
     prompts: promptCases(parsePromptSpecs(arg("--prompts") ?? (quick ? "32" : "32,1024"))),
     genTokens: 32,
     reps,
-    // --interleave: all formats of a model loaded together and alternated prompt by prompt,
-    // the order rotating per repetition (side-by-side ratios; needs the memory of every format at once)
+    // --interleave: all formats of a model loaded together and alternated within each
+    // repetition (side-by-side ratios; needs the memory of every format at once)
     interleave: process.argv.includes("--interleave"),
     // measure the first configuration again at the end and compare (soundness.ts)
     recheck: !process.argv.includes("--no-recheck"),

@@ -57,7 +57,7 @@ export function table1Markdown(t: Table1Report & SectionMeta & { qualityFrom?: S
   if (!t.rows.some((r) => r.draft)) lines.push("| INT8 SmoothQuant + assisted generation | not measured in this run (`--draft`) | | | | | | |");
   lines.push(
     "",
-    `TTFT and TPOT: mean over the ${heCount} HumanEval prompts (stripped as in \`eval humaneval\`) of each prompt's time to first token and time per output token over ${sp.rows[0]?.genTokens ?? 32} generated tokens, per repetition; the table shows the median of ${t.options.speedReps} repetitions after a warm-up, all formats loaded together and alternated ${sp.alternation === "prompt" ? "prompt by prompt, the order rotating per repetition" : "within each repetition"} (speedups are side-by-side ratios against ${t.baseline}).`,
+    `TTFT and TPOT: mean over the ${heCount} HumanEval prompts (stripped as in \`eval humaneval\`) of each prompt's time to first token and time per output token over ${sp.rows[0]?.genTokens ?? 32} generated tokens, per repetition; the table shows the median of ${t.options.speedReps} repetitions after a warm-up, all formats loaded together and alternated within each repetition (speedups are side-by-side ratios against ${t.baseline}).`,
     "pass@1: greedy completion, stop sequences of the original harness, programs run in the sandbox (docs/EVAL.md). Code cloze: the true next line of a held-out file against three lines of other files, by summed log-likelihood (acc) and per character (acc_norm), seed 1, 256 context tokens (docs/EVAL.md). Perplexity: held-out Python, windows of 1024 predictions (docs/ACCURACY.md).",
     "",
     "Every repetition, with min-max and the bandwidth the decode reached:",

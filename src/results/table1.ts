@@ -4,7 +4,7 @@
  * TPOT averaged over the HumanEval prompts with their speedups over bf16.
  *
  * Quality is measured one format at a time (one model in memory); speed with
- * every format loaded at once and alternated prompt by prompt, so the
+ * every format loaded at once and alternated within each repetition, so the
  * speedups are side-by-side ratios (src/bench/core.ts, interleave).
  */
 import { runCoreBench, benchLoadOptions, type BenchFormat, type BenchModel, type CoreBenchReport } from "../bench/core.js";
