@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import cliProgress from "cli-progress";
+import { cliBar } from "./bar.js";
 import { DataError, InvalidOptionError } from "../errors.js";
 import { cloze, readClozeJsonl, type ClozeItem } from "../eval/cloze.js";
 import { buildCodeCloze } from "../eval/code-cloze.js";
@@ -55,10 +55,7 @@ async function runCloze(f: ClozeFlags, io: CliIO): Promise<number> {
   }
   const model = await LLM.load(f.model, load);
   const name = modelName(f.model);
-  const bar =
-    !f.json && io.errIsTTY
-      ? new cliProgress.SingleBar({ stream: process.stderr, format: `cloze ${name} |{bar}| {value}/{total} items | {duration_formatted} | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
-      : null;
+  const bar = cliBar(io, f.json, `cloze ${name} |{bar}| {value}/{total} items | {duration_formatted} | ETA {eta_formatted}`);
   try {
     const r = await cloze(model, items, {
       contextTokens,

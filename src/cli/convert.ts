@@ -9,7 +9,7 @@
  *       speed comparisons with llama.cpp on shapes bigger than the shipped models
  */
 import type { Command } from "commander";
-import cliProgress from "cli-progress";
+import { cliBar } from "./bar.js";
 import { InvalidOptionError } from "../errors.js";
 import { checkGgufOutType, exportGguf, GGUF_OUT_TYPES } from "../formats/gguf-export.js";
 import { DEFAULT_MODEL_DIR, LLM } from "../llm.js";
@@ -28,9 +28,7 @@ interface ExportFlags {
 function writeFile(source: ModelSource, f: ExportFlags, io: CliIO, what: string): number {
   if (f.out === undefined || f.out.trim() === "") throw new InvalidOptionError("--out FILE.gguf is required");
   const type = checkGgufOutType(f.type);
-  const bar = !f.json && io.errIsTTY
-    ? new cliProgress.SingleBar({ stream: process.stderr, format: `${what} |{bar}| {value}/{total} tensors | {duration_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
-    : null;
+  const bar = cliBar(io, f.json, `${what} |{bar}| {value}/{total} tensors | {duration_formatted}`);
   const t0 = performance.now();
   try {
     const r = exportGguf(source, f.out, type, {

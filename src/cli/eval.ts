@@ -8,7 +8,7 @@
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { Command } from "commander";
-import cliProgress from "cli-progress";
+import { cliBar } from "./bar.js";
 import { DataError } from "../errors.js";
 import { humanEval, loadProblems } from "../eval/humaneval.js";
 import { sandboxIsolation } from "../eval/sandbox.js";
@@ -56,18 +56,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
   });
   const name = modelName(f.model);
   const total = Math.min(limit ?? problems.length, problems.length) * samples;
-  const bar =
-    !f.json && io.errIsTTY
-      ? new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: `humaneval ${name} |{bar}| {value}/{total} samples | passed {passed} | {duration_formatted} | ETA {eta_formatted}`,
-            hideCursor: true,
-            clearOnComplete: true,
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
+  const bar = cliBar(io, f.json, `humaneval ${name} |{bar}| {value}/{total} samples | passed {passed} | {duration_formatted} | ETA {eta_formatted}`);
   let passed = 0;
   try {
     bar?.start(total, 0, { passed });

@@ -1,6 +1,6 @@
 /** `lowbit perplexity`: windowed perplexity of a model on a jsonl corpus. */
 import type { Command } from "commander";
-import cliProgress from "cli-progress";
+import { cliBar } from "./bar.js";
 import { perplexity, readJsonlTexts } from "../eval/perplexity.js";
 import { LLM } from "../llm.js";
 import { addModelOptions, intOpt, loadOptions, modelName, num, type CliIO, type ModelFlags } from "./generate.js";
@@ -20,18 +20,7 @@ async function runPerplexity(f: PerplexityFlags, io: CliIO): Promise<number> {
   const model = await LLM.load(f.model, load);
   const name = modelName(f.model);
   const threads = model.info().threads;
-  const bar =
-    !f.json && io.errIsTTY
-      ? new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: `perplexity ${name} ${model.dtype} |{bar}| {value}/{total} windows | {duration_formatted} | ETA {eta_formatted}`,
-            hideCursor: true,
-            clearOnComplete: true,
-          },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
+  const bar = cliBar(io, f.json, `perplexity ${name} ${model.dtype} |{bar}| {value}/{total} windows | {duration_formatted} | ETA {eta_formatted}`);
   try {
     const r = await perplexity(model, texts, {
       window,

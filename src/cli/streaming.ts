@@ -7,7 +7,7 @@
  *                         [--cache 256] [--keep 0,4] [--discard 1] [--chunk 1] [--recompute-stride 16 | 0] [--json]
  */
 import type { Command } from "commander";
-import cliProgress from "cli-progress";
+import { cliBar } from "./bar.js";
 import { DataError, InvalidOptionError } from "../errors.js";
 import { readJsonlTexts } from "../eval/perplexity.js";
 import { HELDOUT_TEST, sharedDataFile } from "../eval/shared-data.js";
@@ -68,9 +68,7 @@ async function runStreaming(f: StreamingFlags, io: CliIO): Promise<number> {
   const model = await LLM.load(f.model, { ...load, contextLength: cache });
   const name = modelName(f.model);
   const methods = keeps.length + (stride > 0 ? 1 : 0);
-  const bar = !f.json && io.errIsTTY
-    ? new cliProgress.SingleBar({ stream: process.stderr, format: `streaming ${name} |{bar}| {value}/{total} tokens | {duration_formatted} | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
-    : null;
+  const bar = cliBar(io, f.json, `streaming ${name} |{bar}| {value}/{total} tokens | {duration_formatted} | ETA {eta_formatted}`);
   try {
     const ids = streamOf(model, texts, tokens);
     bar?.start(methods * (tokens - 1), 0);
