@@ -215,6 +215,12 @@ test("CLI: generate --context-shift runs past --ctx; eval streaming prints what 
     assert.equal(await main(["eval", "streaming", "--dtype", "f32", "--data", data, "--tokens", "300", "--cache", "64", "--keep", "0,4", "--recompute-stride", "8", "--json"], io), 0);
     const j = JSON.parse(out) as { rows: { method: string; nKeep: number; ppl: number; pplPastCache: number; shifts: number }[] };
     assert.deepEqual(j.rows.map((r) => [r.method, r.nKeep, r.shifts]), [["window attention", 0, 300 - 1 - 64], ["StreamingLLM", 4, 300 - 1 - 64], ["sliding window with re-computation", 0, 0]]);
+    // one text of some 200k tokens (more than a function call takes arguments) is read like any other
+    const big = join(dir, "big.jsonl");
+    writeFileSync(big, JSON.stringify({ text: "x = [" + "1, ".repeat(200_000) + "]\n" }));
+    out = "";
+    assert.equal(await main(["eval", "streaming", "--dtype", "f32", "--data", big, "--tokens", "100", "--cache", "32", "--keep", "4", "--recompute-stride", "0", "--json"], io), 0);
+    assert.equal((JSON.parse(out) as { rows: unknown[] }).rows.length, 1);
     const m = await load(64);
     const ids: number[] = [];
     for (const p of loadProblems().slice(0, 20)) ids.push(...m.encode(generationPrompt(p) + p.canonical_solution), m.config.eosTokenIds[0]!);

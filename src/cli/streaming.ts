@@ -47,7 +47,8 @@ function streamOf(model: LLM, texts: string[], n: number): number[] {
   const ids: number[] = [];
   for (const t of texts) {
     if (ids.length >= n) break;
-    ids.push(...model.encode(t), eos);
+    for (const id of model.encode(t)) ids.push(id); // a text may have more tokens than a call takes arguments
+    ids.push(eos);
   }
   if (ids.length < n) throw new DataError(`the data has ${ids.length} tokens (with EOS separators); --tokens asks for ${n}`);
   return ids.slice(0, n);
