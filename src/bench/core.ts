@@ -166,39 +166,25 @@ const prepare = (model: LLM, c: PromptCase): Prepared => {
   return { c, ids, tokens: mean(ids.map((x) => x.length)) };
 };
 
-/** One generation's timings (and, assisted, its drafted and accepted tokens). */
-interface OneRun {
-  ttft: number;
-  tpot: number;
-  ovh: number;
-  proposed: number;
-  accepted: number;
-}
-
-async function timedOne(model: LLM, ids: number[], genTokens: number, extra: GenerateOptions): Promise<OneRun> {
-  model.resetCache();
-  const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false, ...extra });
-  return { ttft: g.timings.ttftMs, tpot: g.timings.tpotMs, ovh: g.timings.overheadMsPerToken, proposed: g.assisted?.proposed ?? 0, accepted: g.assisted?.accepted ?? 0 };
-}
-
-/** One repetition's values: the means over its prompts. */
-function addRep(into: Samples, runs: OneRun[], assisted: boolean): void {
-  into.ttft.push(mean(runs.map((x) => x.ttft)));
-  into.tpot.push(mean(runs.map((x) => x.tpot)));
-  into.ovh.push(mean(runs.map((x) => x.ovh)));
-  if (!assisted) return;
-  into.proposed = (into.proposed ?? 0) + runs.reduce((a, x) => a + x.proposed, 0);
-  into.accepted = (into.accepted ?? 0) + runs.reduce((a, x) => a + x.accepted, 0);
-}
-
 /** One run of a prompt setting: every prompt once; the means go into `into` (warm-up: none). */
 async function timedCase(model: LLM, p: Prepared, genTokens: number, into?: Samples, each?: () => void, extra: GenerateOptions = {}): Promise<void> {
-  const runs: OneRun[] = [];
+  const tt: number[] = [], tp: number[] = [], ov: number[] = [];
   for (const ids of p.ids) {
     each?.();
-    runs.push(await timedOne(model, ids, genTokens, extra));
+    model.resetCache();
+    const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false, ...extra });
+    if (g.assisted && into) {
+      into.proposed = (into.proposed ?? 0) + g.assisted.proposed;
+      into.accepted = (into.accepted ?? 0) + g.assisted.accepted;
+    }
+    tt.push(g.timings.ttftMs);
+    tp.push(g.timings.tpotMs);
+    ov.push(g.timings.overheadMsPerToken);
   }
-  if (into) addRep(into, runs, !!extra.draft);
+  if (!into) return;
+  into.ttft.push(mean(tt));
+  into.tpot.push(mean(tp));
+  into.ovh.push(mean(ov));
 }
 
 /** Generations a run will make (for the progress bar). */
