@@ -9,7 +9,7 @@
 import type { Command } from "commander";
 import { cliBar } from "./bar.js";
 import { DataError, InvalidOptionError } from "../errors.js";
-import { readJsonlTexts } from "../eval/perplexity.js";
+import { eosJoined, readJsonlTexts } from "../eval/perplexity.js";
 import { HELDOUT_TEST, sharedDataFile } from "../eval/shared-data.js";
 import { pplFrom, recomputeNll, streamingNll, type StreamNll } from "../eval/streaming.js";
 import { LLM } from "../llm.js";
@@ -42,14 +42,7 @@ export interface StreamingRow {
 
 /** The first `n` tokens of the texts, each followed by EOS (the perplexity stream). */
 function streamOf(model: LLM, texts: string[], n: number): number[] {
-  const eos = model.config.eosTokenIds[0];
-  if (eos === undefined) throw new DataError("the model defines no EOS token id; cannot separate texts");
-  const ids: number[] = [];
-  for (const t of texts) {
-    if (ids.length >= n) break;
-    for (const id of model.encode(t)) ids.push(id); // a text may have more tokens than a call takes arguments
-    ids.push(eos);
-  }
+  const ids = eosJoined(model, texts, n);
   if (ids.length < n) throw new DataError(`the data has ${ids.length} tokens (with EOS separators); --tokens asks for ${n}`);
   return ids.slice(0, n);
 }

@@ -82,23 +82,31 @@ function checkOptions(model: LLM, o: PerplexityOptions): { window: number; maxWi
 }
 
 /**
- * The evaluation token stream: texts tokenized, EOS after each, concatenated;
- * only as much as `maxWindows` windows need. Window w is
- * stream.slice(w * window, w * window + window + 1).
+ * Texts tokenized, EOS after each, concatenated, until the stream holds at least
+ * `needed` tokens (it may hold more: the last text is taken whole).
  */
-export function tokenStream(model: LLM, texts: string[], opts: PerplexityOptions = {}): { stream: number[]; windows: number; window: number } {
-  const { window, maxWindows } = checkOptions(model, opts);
+export function eosJoined(model: LLM, texts: string[], needed = Infinity): number[] {
   const eos = model.config.eosTokenIds[0];
   if (eos === undefined) throw new DataError("the model defines no EOS token id; cannot separate texts");
-  const span = window + 1;
-  // Only tokenize as much of the corpus as the requested windows need.
-  const needed = maxWindows === Infinity ? Infinity : maxWindows * window + 1;
   const stream: number[] = [];
   for (const text of texts) {
     if (stream.length >= needed) break;
     for (const id of model.encode(text)) stream.push(id);
     stream.push(eos);
   }
+  return stream;
+}
+
+/**
+ * The evaluation token stream: texts tokenized, EOS after each, concatenated;
+ * only as much as `maxWindows` windows need. Window w is
+ * stream.slice(w * window, w * window + window + 1).
+ */
+export function tokenStream(model: LLM, texts: string[], opts: PerplexityOptions = {}): { stream: number[]; windows: number; window: number } {
+  const { window, maxWindows } = checkOptions(model, opts);
+  const span = window + 1;
+  // Only tokenize as much of the corpus as the requested windows need.
+  const stream = eosJoined(model, texts, maxWindows === Infinity ? Infinity : maxWindows * window + 1);
   const windows = Math.min(Math.floor((stream.length - 1) / window), maxWindows);
   if (windows < 1) {
     throw new DataError(`data has ${stream.length} tokens (with EOS separators); one window needs ${span}`);
