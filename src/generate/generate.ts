@@ -143,10 +143,17 @@ export interface Producer {
 
 /**
  * One target step per token. `seq` is the prompt followed by the tokens produced so far.
- * With `cs`, a prompt longer than the context goes in chunks that fill the cache, shifted between them.
+ * With `cs`, a full cache is shifted before the next step: a prompt longer than the context goes
+ * in chunks that fill the cache, and decoding goes on past it.
  */
 export function plainProducer(m: Stepper, sampler: Sampler, seq: number[], cs?: ContextShift): Producer {
   const promptIds = seq.slice();
+  /** Shifts the full cache (context-shift.ts); returns the cells it freed. */
+  const shift = (c: ContextShift): number => {
+    m.shift!(c.nKeep, c.nDiscard);
+    p.shifted += c.nDiscard;
+    return c.nDiscard;
+  };
   const p: Producer = {
     decodeNativeMs: 0,
     prefillTokens: 0,
@@ -158,10 +165,8 @@ export function plainProducer(m: Stepper, sampler: Sampler, seq: number[], cs?: 
       let i = cached, cells = cached;
       while (cs && cells + promptIds.length - i > m.contextLength) {
         if (cells === m.contextLength) {
-          m.shift!(cs.nKeep, cs.nDiscard);
-          p.shifted += cs.nDiscard;
-          cells -= cs.nDiscard;
-          continue;
+          cells -= shift(cs);
+          continue; // the rest may fit now
         }
         const n = m.contextLength - cells;
         await m.step(promptIds.slice(i, i + n), cells);
@@ -172,7 +177,9 @@ export function plainProducer(m: Stepper, sampler: Sampler, seq: number[], cs?: 
       return sampler.sample(logits, seq);
     },
     async next() {
-      const { logits, nativeMs } = await m.step([seq[seq.length - 1]!], seq.length - 1 - p.shifted);
+      let pos = seq.length - 1 - p.shifted;
+      if (cs && pos >= m.contextLength) pos -= shift(cs);
+      const { logits, nativeMs } = await m.step([seq[seq.length - 1]!], pos);
       p.decodeNativeMs += nativeMs;
       return [sampler.sample(logits, seq)];
     },
@@ -242,15 +249,11 @@ export async function* runGeneration(
         yield* emit(decoder.push(next));
         if (stops.stopped) break outer;
         if (ids.length >= maxNew) break outer;
-        // the next step feeds this token into the cell after the cached ones: history
-        // but this token, less what shifts dropped
-        if (history.length - 1 - producer.shifted >= m.contextLength) {
-          if (!cs) {
-            finish = "context";
-            break outer;
-          }
-          m.shift!(cs.nKeep, cs.nDiscard);
-          producer.shifted += cs.nDiscard;
+        // the next step feeds this token at position history.length - 1; with
+        // contextShift the producer shifts the full cache first
+        if (!cs && history.length - 1 >= m.contextLength) {
+          finish = "context";
+          break outer;
         }
       }
       batch = await producer.next(maxNew - ids.length);
