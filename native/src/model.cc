@@ -16,7 +16,7 @@ Model::Model(const ModelParams& p) : p_(p) {
   if (p.n_layers < 1 || p.n_kv_heads < 1 || p.head_dim < 2 || p.head_dim % 2 || p.n_ctx < 1)
     throw std::invalid_argument("invalid model dimensions");
   if (!(p.rope_theta > 0) || !std::isfinite(p.rope_theta)) throw std::invalid_argument("ropeTheta must be > 0");
-  pool_ = std::make_unique<ThreadPool>(p.threads);
+  pool_ = ThreadPool::shared(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta);
 }
 
@@ -72,6 +72,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   rope_tables(p_.rope_theta, p_.head_dim, positions, n, &cos_, &sin_);
   auto B = [&](int id) { return bufs_[id].as<float>(); };
   ThreadPool& pool = *pool_;
+  std::lock_guard<std::mutex> step(pool.step_lock());  // one model's step at a time on the shared pool
   const KernelTable& kt = *kt_;
 
   for (const Op& op : graph_.ops) {

@@ -60,7 +60,7 @@ class Model {
  private:
   ModelParams p_;
   const KernelTable* kt_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::shared_ptr<ThreadPool> pool_;  // shared with other models of the same thread count
   std::unique_ptr<KVCache> cache_;
   WeightMap weights_;
   std::map<std::string, std::string> aliases_;

@@ -1,6 +1,7 @@
 #include "threadpool.h"
 
 #include <chrono>
+#include <map>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -16,6 +17,18 @@ namespace {
 // between two decode steps (sampling in JS), short enough not to matter idle.
 constexpr auto kSpinFor = std::chrono::milliseconds(3);
 }  // namespace
+
+std::shared_ptr<ThreadPool> ThreadPool::shared(int nthreads) {
+  static std::mutex registry_mutex;
+  static std::map<int, std::weak_ptr<ThreadPool>> registry;
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  std::shared_ptr<ThreadPool> pool = registry[nthreads].lock();
+  if (!pool) {
+    pool = std::make_shared<ThreadPool>(nthreads);
+    registry[nthreads] = pool;
+  }
+  return pool;
+}
 
 ThreadPool::ThreadPool(int nthreads) : n_(nthreads < 1 ? 1 : nthreads) {
   for (int t = 1; t < n_; t++) threads_.emplace_back([this, t] { worker_loop(t); });
