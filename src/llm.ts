@@ -282,6 +282,9 @@ export class LLM {
     if (d === this) throw new InvalidOptionError("the draft model must be another model than the target");
     if (!d.native) throw new StateError("the draft model has been disposed");
     if (d.vocabSize !== this.vocabSize) throw new InvalidOptionError(`the draft model's vocabulary (${d.vocabSize} tokens) differs from this model's (${this.vocabSize}); assisted generation needs the same tokenizer`);
+    if (opts.contextShift !== undefined && d.contextLength < this.contextLength) {
+      throw new InvalidOptionError(`contextShift with a draft model needs the draft's context (${d.contextLength} tokens) to be at least the target's (${this.contextLength}): load the target with contextLength <= ${d.contextLength} or the draft with contextLength >= ${this.contextLength}`);
+    }
   }
 
   /** Calls fn with the event source of a plain or (with opts.draft) an assisted generation. */
@@ -289,7 +292,7 @@ export class LLM {
     const target = this.stepper();
     if (!opts.draft) return fn((ids) => runGeneration(target, this.tokenizer, ids, opts));
     const k = opts.draftTokens ?? 5;
-    return opts.draft.withStepper((draft) => fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq) => assistedProducer(target, draft, sampler, seq, k))));
+    return opts.draft.withStepper((draft) => fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => assistedProducer(target, draft, sampler, seq, k, cs))));
   }
 
   /** Generates a completion. */

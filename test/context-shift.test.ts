@@ -16,6 +16,7 @@ import type { NativeModel } from "../src/native.js";
 import { resolveContextShift } from "../src/generate/context-shift.js";
 import { recomputeNll, streamingNll, pplFrom } from "../src/eval/streaming.js";
 import { generationPrompt, loadProblems } from "../src/eval/humaneval.js";
+import { codeStream } from "./helpers/texts.js";
 import { main } from "../src/cli/main.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,16 +33,6 @@ async function load(contextLength: number): Promise<LLM> {
 }
 const nativeOf = (m: LLM) => (m as unknown as { native: NativeModel }).native;
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
-
-/** HumanEval prompts with their solutions, EOS after each: a long stream of code. */
-function codeStream(m: LLM, n: number): number[] {
-  const ids: number[] = [];
-  for (const p of loadProblems()) {
-    if (ids.length >= n) break;
-    ids.push(...m.encode(generationPrompt(p) + p.canonical_solution), m.config.eosTokenIds[0]!);
-  }
-  return ids.slice(0, n);
-}
 
 function logSoftmaxAt(logits: Float32Array, id: number): number {
   let mx = -Infinity;
@@ -237,10 +228,8 @@ test("CLI: generate --context-shift runs past --ctx; eval streaming prints what 
 
 test("bad options: typed errors from the API, exit code 2 from the CLI", async () => {
   const m = await load(32);
-  const draft = await load(32);
   await assert.rejects(m.generate("def f():", { contextShift: { nKeep: 40 } }), /nKeep \(40\) must be below the cache size \(32 tokens\)/);
   assert.throws(() => m.generate("def f():", { contextShift: { nDiscard: -2 } }), InvalidOptionError);
-  assert.throws(() => m.generate("def f():", { contextShift: { nKeep: 1 }, draft }), /contextShift with a draft model is not supported yet/);
   assert.throws(() => m.generate("def f():", { contextShift: 4 as never }), /contextShift must be an object/);
   await assert.rejects(streamingNll(m, [1, 2, 3], { cache: 33, nKeep: 4 }), /cache must be an integer in \[2, 32\]/);
   await assert.rejects(recomputeNll(m, [1, 2, 3], 8, 9), /stride must be an integer in \[1, 8\]/);

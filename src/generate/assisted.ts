@@ -23,8 +23,25 @@
  *   a kept (0..K), one more token t: seq grows by a + 1;
  *   target rolls back K - a (caches L + a = new L - 1);
  *   draft keeps L + min(a, K - 1) (it never fed dK).
+ *
+ * With a context shift (context-shift.ts) both caches hold the same view of seq:
+ * its first nKeep tokens, then seq[nKeep + shifted, ..) at positions nKeep..;
+ * L above counts that view. The target's cache is shifted when it is full, at
+ * the same points as in plain decoding (a round's K shrinks to the room left),
+ * so every target row sees the cache plain decoding would: greedy output is
+ * plain decoding's with the same contextShift. The draft drops the same tokens
+ * at the same time: before a shift it reads the one or two tokens it lags
+ * by, and it reads a prompt longer than the context in the target's chunks,
+ * so that both caches hold keys and values computed with the same tokens in
+ * view (a draft with the target's weights then proposes exactly the target's
+ * tokens). With nDiscard <= K, the room left after a shift is nDiscard - 1
+ * tokens, so rounds shrink (nDiscard = 1, the token-by-token window, leaves
+ * none: plain decoding); the default nDiscard, half the cache, leaves full
+ * rounds. The draft's context must be at least
+ * the target's (LLM checks it).
  */
-import type { AssistedStats, BatchStepper, Producer } from "./generate.js";
+import { feedPrompt, type AssistedStats, type BatchStepper, type Producer, type Stepper } from "./generate.js";
+import type { ContextShift } from "./context-shift.js";
 import type { Dist, Sampler } from "./sampler.js";
 
 function probOf(d: Dist, id: number): number {
@@ -51,36 +68,80 @@ export function acceptDrafts(sampler: Sampler, d: number[], q: Dist[], p: Dist[]
   return [...d, sampler.draw(p[d.length]!.ids, p[d.length]!.p)];
 }
 
-/** The producer of runGeneration for a target and a draft stepper. */
-export function assistedProducer(target: BatchStepper, draft: BatchStepper, sampler: Sampler, seq: number[], draftTokens: number): Producer {
+/** The producer of runGeneration for a target and a draft stepper (with `cs`, shifting both caches). */
+export function assistedProducer(target: BatchStepper, draft: BatchStepper, sampler: Sampler, seq: number[], draftTokens: number, cs?: ContextShift): Producer {
   const promptIds = seq.slice();
   const stats: AssistedStats = { draftTokens, rounds: 0, proposed: 0, accepted: 0 };
-  let dc = 0; // tokens of seq the draft has cached
+  let dc = 0; // tokens of the cached view the draft holds
   const V = target.vocabSize;
+  /** The cached view of seq from index `from` (positions from..): seq with the shifted-out tokens left out. */
+  const view = (from: number): number[] => {
+    const s = p.shifted, k = cs?.nKeep ?? 0;
+    return s === 0 || from >= k ? seq.slice(from + s) : [...seq.slice(from, k), ...seq.slice(k + s)];
+  };
+  /** Drops the same tokens from both caches (the draft has caught up: it holds the target's cells); returns the cells freed. */
+  const shiftBoth = (c: ContextShift): number => {
+    target.shift(c.nKeep, c.nDiscard);
+    draft.shift(c.nKeep, c.nDiscard);
+    p.shifted += c.nDiscard;
+    dc -= c.nDiscard;
+    return c.nDiscard;
+  };
+  /** The target, with the draft fed the same cells before each of its steps. */
+  const lockstep: Stepper = {
+    ...target,
+    step: async (ids, pos) => {
+      if (dc > pos) {
+        draft.rollback(dc - pos);
+        dc = pos;
+      }
+      const end = pos + ids.length;
+      if (end > dc) {
+        await draft.step(view(dc).slice(0, end - dc), dc);
+        dc = end; // after the prompt's last chunk the draft lags by the first new token only
+      }
+      return target.step(ids, pos);
+    },
+  };
   const p: Producer = {
     decodeNativeMs: 0,
     prefillTokens: 0,
     shifted: 0,
     stats,
     async first() {
+      dc = draft.reuse(promptIds);
       const cached = target.reuse(promptIds);
       p.prefillTokens = promptIds.length - cached;
-      const { logits } = await target.step(promptIds.slice(cached), cached);
-      dc = draft.reuse(promptIds);
+      // A prompt that does not fit is read in chunks with shifts between them; the draft reads the
+      // same chunks, so that its cache holds what the target's does (keys and values computed with
+      // the same tokens in view). A prompt that fits, the draft reads in the first round.
+      const fits = promptIds.length <= target.contextLength;
+      const { logits } = await feedPrompt(fits || !cs ? target : lockstep, promptIds, cached, target.contextLength, cs && (() => shiftBoth(cs)));
       return sampler.sample(logits, seq);
     },
     async next(max: number) {
-      const L = seq.length;
+      // L: the view's length; the target has cached L - 1 tokens and feeds seq's last at L - 1
+      if (cs && seq.length - p.shifted - 1 >= target.contextLength) {
+        // the draft first reads the tokens it lags by, so that both caches drop and keep the same
+        // cells, computed with the same tokens in view
+        const tc = seq.length - p.shifted - 1;
+        if (dc < tc) {
+          p.decodeNativeMs += (await draft.step(view(dc).slice(0, tc - dc), dc)).nativeMs;
+          dc = tc;
+        }
+        shiftBoth(cs);
+      }
+      const L = seq.length - p.shifted;
       const K = Math.min(draftTokens, max - 1, target.contextLength - L, draft.contextLength - L + 1);
       if (K < 1) {
-        const { logits, nativeMs } = await target.step([seq[L - 1]!], L - 1);
+        const { logits, nativeMs } = await target.step([seq[seq.length - 1]!], L - 1);
         p.decodeNativeMs += nativeMs;
         return [sampler.sample(logits, seq)];
       }
       // the draft proposes d[0..K)
       const d: number[] = [], q: Dist[] = [];
       const hist = seq.slice();
-      let feed = seq.slice(dc), pos = dc;
+      let feed = view(dc), pos = dc;
       for (let i = 0; i < K; i++) {
         const r = await draft.step(feed, pos);
         p.decodeNativeMs += r.nativeMs;
@@ -92,8 +153,8 @@ export function assistedProducer(target: BatchStepper, draft: BatchStepper, samp
         hist.push(di);
         feed = [di];
       }
-      // the target scores seq[L-1], d[0..K) in one step: rows 0..K
-      const v = await target.stepAll([seq[L - 1]!, ...d], L - 1);
+      // the target scores seq's last token, d[0..K) in one step: rows 0..K
+      const v = await target.stepAll([seq[seq.length - 1]!, ...d], L - 1);
       p.decodeNativeMs += v.nativeMs;
       const dists: Dist[] = [];
       for (let i = 0; i <= K; i++) dists.push(sampler.dist(v.logits.subarray(i * V, (i + 1) * V), [...seq, ...d.slice(0, i)]));

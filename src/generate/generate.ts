@@ -122,7 +122,6 @@ export function validateGenerateOptions(o: GenerateOptions): void {
   if (k !== undefined && (!Number.isSafeInteger(k) || k < 1 || k > 64)) throw new InvalidOptionError(`draftTokens must be an integer in [1, 64], got ${String(k)}`);
   if (k !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
   validateContextShift(o.contextShift);
-  if (o.contextShift !== undefined && o.draft !== undefined) throw new InvalidOptionError("contextShift with a draft model is not supported yet");
 }
 
 /**
@@ -139,6 +138,28 @@ export interface Producer {
   stats?: AssistedStats;
   /** positions dropped by context shifts so far: seq[i] (i >= nKeep) sits at position i - shifted */
   shifted: number;
+}
+
+/**
+ * Feeds ids[from..] into m's cache, which holds `from` tokens and at most `contextLength`.
+ * With `shift` (context shift: it frees cells of a full cache and returns how many) a prompt
+ * longer than the room left goes in chunks that fill the cache, shifted between them; without
+ * it the prompt must fit. Returns the last row's logits.
+ */
+export async function feedPrompt(m: Stepper, ids: number[], from: number, contextLength: number, shift?: () => number): Promise<{ logits: Float32Array; nativeMs: number }> {
+  // ids[i] goes to cell `cells`
+  let i = from, cells = from;
+  while (shift && cells + ids.length - i > contextLength) {
+    if (cells === contextLength) {
+      cells -= shift();
+      continue; // the rest may fit now
+    }
+    const n = contextLength - cells;
+    await m.step(ids.slice(i, i + n), cells);
+    i += n;
+    cells += n;
+  }
+  return m.step(ids.slice(i), cells);
 }
 
 /**
@@ -161,19 +182,7 @@ export function plainProducer(m: Stepper, sampler: Sampler, seq: number[], cs?: 
     async first() {
       const cached = m.reuse(promptIds);
       p.prefillTokens = promptIds.length - cached;
-      // promptIds[i] goes to position i - shifted; the cache holds `cells` tokens
-      let i = cached, cells = cached;
-      while (cs && cells + promptIds.length - i > m.contextLength) {
-        if (cells === m.contextLength) {
-          cells -= shift(cs);
-          continue; // the rest may fit now
-        }
-        const n = m.contextLength - cells;
-        await m.step(promptIds.slice(i, i + n), cells);
-        i += n;
-        cells += n;
-      }
-      const { logits } = await m.step(promptIds.slice(i), cells);
+      const { logits } = await feedPrompt(m, promptIds, cached, m.contextLength, cs && (() => shift(cs)));
       return sampler.sample(logits, seq);
     },
     async next() {

@@ -1,7 +1,7 @@
 /** Texts to compare tokenizers on: shipped ones (always there) and the held-out set of ../shared (optional). */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadProblems } from "../../src/eval/humaneval.js";
+import { generationPrompt, loadProblems } from "../../src/eval/humaneval.js";
 import { EMBEDDED_MODEL, REPO, sharedPath } from "./paths.js";
 
 /** Unicode, odd whitespace, digits, contractions, special-token strings. */
@@ -50,4 +50,14 @@ export function heldoutTexts(): string[] | undefined {
 /** `s` with unpaired UTF-16 surrogates replaced by U+FFFD (what any UTF-8 encoding of it decodes back to). */
 export function wellFormed(s: string): string {
   return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+}
+
+/** HumanEval prompts with their solutions, EOS after each, cut to n tokens: a long stream of code. */
+export function codeStream(m: { encode(text: string): number[]; config: { eosTokenIds: number[] } }, n: number): number[] {
+  const ids: number[] = [];
+  for (const p of loadProblems()) {
+    if (ids.length >= n) break;
+    ids.push(...m.encode(generationPrompt(p) + p.canonical_solution), m.config.eosTokenIds[0]!);
+  }
+  return ids.slice(0, n);
 }
