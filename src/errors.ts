@@ -109,3 +109,17 @@ export class DataError extends LowbitError {
     super("BAD_DATA", message, options);
   }
 }
+
+/**
+ * A malformed request to the OpenAI-compatible server (src/server/): bad JSON, a missing
+ * or mistyped field, an unsupported parameter. `param` names the field (OpenAI's error.param).
+ */
+export class RequestError extends LowbitError {
+  readonly param: string | null;
+  readonly status: number;
+  constructor(message: string, param: string | null = null, status = 400) {
+    super("BAD_REQUEST", message);
+    this.param = param;
+    this.status = status;
+  }
+}

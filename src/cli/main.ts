@@ -11,6 +11,7 @@
  *   lowbit eval perplexity (same as lowbit perplexity)
  *   lowbit convert    --model SRC --out FILE.gguf --type f32|f16|bf16|q8_0|q4_0
  *   lowbit bench      [--model M,..] [--quant F,..] [--prompts 32,1024|humaneval] [--vs-llamacpp] [--plot F.svg] [...]
+ *   lowbit serve      [--model DIR] [--host H] [--port 8080] [--draft M] [--context-shift] (OpenAI-compatible server)
  *   lowbit synth      --shape tinyllama-1.1b|llama2-7b --type q4_0|q8_0|f16 --out FILE.gguf [--seed S]
  *
  * --model takes a Hugging Face directory, a .gguf file, synthetic:<shape> or a
@@ -28,6 +29,7 @@ import { registerEval } from "./eval.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerQuantEval } from "./quant-eval.js";
 import { registerQuantize } from "./quantize.js";
+import { registerServe } from "./serve.js";
 
 const MiB = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
 
@@ -101,6 +103,7 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
   registerEval(program, io, setCode);
   registerConvert(program, io, setCode);
   registerBench(program, io, setCode);
+  registerServe(program, io, setCode);
   return program;
 }
 

@@ -1,0 +1,90 @@
+/**
+ * `lowbit serve`: the OpenAI-compatible server (src/server/server.ts) on one model, until
+ * SIGINT or SIGTERM. It prints one line to stderr when it listens:
+ *   lowbit: serving <id> at http://HOST:PORT/v1 (...)
+ */
+import type { Command } from "commander";
+import type { AddressInfo } from "node:net";
+import { InvalidOptionError } from "../errors.js";
+import { LLM } from "../llm.js";
+import { createServer } from "../server/server.js";
+import { addDraftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
+import { addModelOptions, intOpt, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
+
+interface ServeFlags extends ModelFlags, DraftFlags {
+  host: string;
+  port: string;
+  ctx?: string;
+  modelId?: string;
+  contextShift?: boolean;
+  keep?: string;
+  discard?: string;
+  maxBody?: string;
+}
+
+/** Resolves when the process is asked to stop (SIGINT, SIGTERM). */
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (sig: string) => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve(sig);
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}
+
+async function runServe(f: ServeFlags, io: CliIO, stop: () => Promise<string> = untilSignal): Promise<number> {
+  const port = intOpt("--port", f.port, 0, 65535)!;
+  if (f.host.trim() === "") throw new InvalidOptionError("--host is empty");
+  const ctx = intOpt("--ctx", f.ctx, 2);
+  const maxBody = intOpt("--max-body", f.maxBody, 1024);
+  if ((f.keep !== undefined || f.discard !== undefined) && !f.contextShift) throw new InvalidOptionError("--keep and --discard need --context-shift");
+  const nKeep = intOpt("--keep", f.keep, 0), nDiscard = intOpt("--discard", f.discard, 1);
+  const load = loadOptions(f, ctx);
+  const plan = draftPlan(f, load.threads);
+  const model = await LLM.load(f.model, load);
+  let draft: LLM | undefined;
+  try {
+    draft = await loadDraft(plan);
+    const server = createServer({
+      model,
+      modelId: f.modelId ?? modelName(f.model),
+      ...(draft ? { draft, ...(plan?.tokens !== undefined ? { draftTokens: plan.tokens } : {}) } : {}),
+      ...(f.contextShift ? { contextShift: { ...(nKeep !== undefined ? { nKeep } : {}), ...(nDiscard !== undefined ? { nDiscard } : {}) } } : {}),
+      ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (e: NodeJS.ErrnoException) => reject(new InvalidOptionError(`cannot listen on ${f.host}:${port}: ${e.code ?? e.message}`)));
+      server.listen(port, f.host, () => resolve());
+    });
+    const a = server.address() as AddressInfo;
+    const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+    io.err(`lowbit: serving ${f.modelId ?? modelName(f.model)} at http://${host}:${a.port}/v1 (completions, chat/completions, models; ${model.dtype}${model.quant ? ` ${model.quant}` : ""}, context ${model.contextLength})\n`);
+    const sig = await stop();
+    io.err(`lowbit: ${sig}, stopping\n`);
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  } finally {
+    await model.dispose();
+    await draft?.dispose();
+  }
+  return 0;
+}
+
+export function registerServe(program: Command, io: CliIO, setCode: (c: number) => void): void {
+  const cmd = program
+    .command("serve")
+    .description("OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions, /v1/models (until Ctrl-C)")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port (0: any free port)", "8080")
+    .option("--model-id <id>", "model id reported by /v1/models (default: the model's name)")
+    .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
+    .option("--context-shift", "StreamingLLM: generation runs past the context (see generate --context-shift)")
+    .option("--keep <n>", "with --context-shift: attention-sink tokens kept (default 4)")
+    .option("--discard <n>", "with --context-shift: tokens dropped per shift (default half of the rest)")
+    .option("--max-body <bytes>", "request body limit (default 1048576)");
+  addDraftOptions(cmd);
+  addModelOptions(cmd).action(async (flags: ServeFlags) => setCode(await runServe(flags, io)));
+}

@@ -1,0 +1,140 @@
+/**
+ * OpenAI request bodies (POST /v1/completions, /v1/chat/completions) to generate options.
+ * Every field is checked; a bad one is a RequestError naming it (HTTP 400, OpenAI's
+ * `error.param`). Parameters lowbit cannot honour (n > 1, logprobs, penalties, tools, ...)
+ * are refused rather than ignored, so a client never gets a silently different answer.
+ * Unknown fields are ignored, as OpenAI-compatible servers do (clients send extras).
+ *
+ * Defaults follow OpenAI: temperature 1, top_p 1; max_tokens 16 for completions and, for
+ * chat, whatever fits the context. Extensions (llama.cpp server names): top_k, min_p,
+ * repeat_penalty (or repetition_penalty), ignore_eos.
+ */
+import { RequestError } from "../errors.js";
+import type { GenerateOptions } from "../generate/generate.js";
+import { CHAT_ROLES, type ChatMessage, type ChatRole } from "../chat/template.js";
+
+export interface ParsedRequest {
+  /** completions: text or token ids; chat: undefined (the messages are rendered by the template) */
+  prompt?: string | number[];
+  messages?: ChatMessage[];
+  /** sampling and stopping; maxNewTokens unset means "until the context is full" */
+  gen: GenerateOptions;
+  stream: boolean;
+  includeUsage: boolean;
+  model: string | null;
+}
+
+type Body = Record<string, unknown>;
+
+const isObj = (x: unknown): x is Body => typeof x === "object" && x !== null && !Array.isArray(x);
+
+function num(b: Body, key: string, ok: (x: number) => boolean, want: string, int = false): number | undefined {
+  const v = b[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v) || (int && !Number.isSafeInteger(v)) || !ok(v)) {
+    throw new RequestError(`${key} must be ${want}, got ${JSON.stringify(v)}`, key);
+  }
+  return v;
+}
+
+function bool(b: Body, key: string): boolean | undefined {
+  const v = b[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "boolean") throw new RequestError(`${key} must be a boolean, got ${JSON.stringify(v)}`, key);
+  return v;
+}
+
+/** Refuses a parameter set to anything but its neutral value. */
+function refuse(b: Body, key: string, neutral: (v: unknown) => boolean, why: string): void {
+  const v = b[key];
+  if (v === undefined || v === null || neutral(v)) return;
+  throw new RequestError(`${key} ${why}`, key);
+}
+
+function stops(b: Body): string[] {
+  const v = b.stop;
+  if (v === undefined || v === null) return [];
+  const list = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(list) || list.length > 16 || !list.every((s) => typeof s === "string" && s.length > 0)) {
+    throw new RequestError("stop must be a non-empty string or an array of at most 16 non-empty strings", "stop");
+  }
+  return list as string[];
+}
+
+function content(v: unknown, i: number): string {
+  if (typeof v === "string") return v;
+  // [{ type: "text", text }]: the text parts joined (no images or audio here)
+  if (Array.isArray(v) && v.every((p) => isObj(p) && p.type === "text" && typeof p.text === "string")) {
+    return v.map((p) => (p as { text: string }).text).join("");
+  }
+  throw new RequestError(`messages[${i}].content must be a string or an array of text parts`, `messages[${i}].content`);
+}
+
+function messages(b: Body): ChatMessage[] {
+  const v = b.messages;
+  if (!Array.isArray(v) || v.length === 0) throw new RequestError("messages must be a non-empty array of { role, content }", "messages");
+  return v.map((m, i) => {
+    if (!isObj(m)) throw new RequestError(`messages[${i}] must be an object { role, content }`, `messages[${i}]`);
+    // "developer" is OpenAI's newer name for the system role
+    const role = m.role === "developer" ? "system" : m.role;
+    if (typeof role !== "string" || !CHAT_ROLES.includes(role as ChatRole)) {
+      throw new RequestError(`messages[${i}].role must be one of ${[...CHAT_ROLES, "developer"].join(", ")}, got ${JSON.stringify(m.role)}`, `messages[${i}].role`);
+    }
+    return { role: role as ChatRole, content: content(m.content, i) };
+  });
+}
+
+function prompt(b: Body): string | number[] {
+  let v = b.prompt;
+  // a batch of one is the one prompt; larger batches are refused (n and batches are 1 here)
+  if (Array.isArray(v) && v.length === 1 && (typeof v[0] === "string" || Array.isArray(v[0]))) v = v[0];
+  if (typeof v === "string") return v;
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => Number.isSafeInteger(x) && (x as number) >= 0)) return v as number[];
+  throw new RequestError("prompt must be a string, an array of token ids, or a batch of one of them", "prompt");
+}
+
+/** Parses a request body; `chat` selects /v1/chat/completions. */
+export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
+  if (!isObj(body)) throw new RequestError("the request body must be a JSON object");
+  const b = body;
+  if (b.model !== undefined && typeof b.model !== "string") throw new RequestError("model must be a string", "model");
+  refuse(b, "n", (v) => v === 1, "must be 1: one choice per request");
+  refuse(b, "best_of", (v) => v === 1, "must be 1");
+  refuse(b, "logprobs", (v) => v === false || v === 0, "is not supported");
+  refuse(b, "top_logprobs", (v) => v === 0, "is not supported");
+  refuse(b, "echo", (v) => v === false, "is not supported");
+  refuse(b, "suffix", (v) => v === "", "is not supported (no fill-in-the-middle)");
+  refuse(b, "presence_penalty", (v) => v === 0, "is not supported (repeat_penalty is)");
+  refuse(b, "frequency_penalty", (v) => v === 0, "is not supported (repeat_penalty is)");
+  refuse(b, "logit_bias", (v) => isObj(v) && Object.keys(v).length === 0, "is not supported");
+  refuse(b, "tools", (v) => Array.isArray(v) && v.length === 0, "are not supported");
+  refuse(b, "response_format", (v) => isObj(v) && v.type === "text", "other than { type: \"text\" } is not supported");
+  const so = b.stream_options;
+  if (so !== undefined && so !== null && !isObj(so)) throw new RequestError("stream_options must be an object", "stream_options");
+  const includeUsage = so ? bool(so, "include_usage") ?? false : false;
+
+  const maxKey = chat && b.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
+  const max = num(b, maxKey, (x) => x >= 0, "an integer >= 0", true);
+  const repeat = b.repeat_penalty !== undefined ? "repeat_penalty" : "repetition_penalty";
+  const gen: GenerateOptions = {
+    temperature: num(b, "temperature", (x) => x >= 0 && x <= 2, "a number in [0, 2]") ?? 1,
+    stop: stops(b),
+    stopAtEos: !(bool(b, "ignore_eos") ?? false),
+  };
+  const set = <K extends keyof GenerateOptions>(k: K, v: GenerateOptions[K] | undefined) => {
+    if (v !== undefined) gen[k] = v;
+  };
+  set("maxNewTokens", max ?? (chat ? undefined : 16));
+  set("topP", num(b, "top_p", (x) => x > 0 && x <= 1, "a number in (0, 1]"));
+  set("topK", num(b, "top_k", (x) => x >= 0, "an integer >= 0", true));
+  set("minP", num(b, "min_p", (x) => x >= 0 && x < 1, "a number in [0, 1)"));
+  set("repetitionPenalty", num(b, repeat, (x) => x > 0, "a number > 0"));
+  set("seed", num(b, "seed", () => true, "an integer", true));
+  return {
+    ...(chat ? { messages: messages(b) } : { prompt: prompt(b) }),
+    gen,
+    stream: bool(b, "stream") ?? false,
+    includeUsage,
+    model: typeof b.model === "string" ? b.model : null,
+  };
+}

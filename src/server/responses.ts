@@ -1,0 +1,79 @@
+/**
+ * OpenAI response objects: completions, chat completions, their streamed chunks, errors.
+ * Each carries, beside OpenAI's fields, a `timings` object as llama.cpp's server does
+ * (prompt_n, prompt_ms, predicted_n, predicted_ms, ...), from lowbit's own measurements.
+ */
+import { randomBytes } from "node:crypto";
+import type { FinishReason, GenerateResult } from "../generate/generate.js";
+
+export type Kind = "completion" | "chat";
+
+/** OpenAI's finish_reason: EOS and stop strings are "stop"; the token limit and the context are "length". */
+export function finishReason(f: FinishReason): "stop" | "length" {
+  return f === "eos" || f === "stop" ? "stop" : "length";
+}
+
+export interface Envelope {
+  id: string;
+  created: number;
+  model: string;
+}
+
+export function envelope(kind: Kind, model: string): Envelope {
+  return { id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("hex")}`, created: Math.floor(Date.now() / 1000), model };
+}
+
+export function usage(r: GenerateResult) {
+  return { prompt_tokens: r.promptIds.length, completion_tokens: r.ids.length, total_tokens: r.promptIds.length + r.ids.length };
+}
+
+const fin = (x: number) => (Number.isFinite(x) ? x : null);
+
+/** llama.cpp server's timings object, plus TTFT/TPOT and assisted generation's counts. */
+export function timings(r: GenerateResult) {
+  const t = r.timings;
+  return {
+    prompt_n: t.prefillTokens,
+    prompt_ms: fin(t.ttftMs),
+    prompt_per_second: fin(t.promptTokensPerSec),
+    predicted_n: t.generatedTokens,
+    predicted_ms: fin(t.totalMs - t.ttftMs),
+    predicted_per_second: fin(t.genTokensPerSec),
+    ttft_ms: fin(t.ttftMs),
+    tpot_ms: fin(t.tpotMs),
+    ...(r.assisted ? { draft_n: r.assisted.proposed, draft_n_accepted: r.assisted.accepted } : {}),
+    ...(r.contextShifts !== undefined ? { context_shifts: r.contextShifts } : {}),
+  };
+}
+
+/** The whole (non-streamed) response. */
+export function response(kind: Kind, env: Envelope, r: GenerateResult) {
+  const choice =
+    kind === "chat"
+      ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: null, finish_reason: finishReason(r.finishReason) }
+      : { index: 0, text: r.text, logprobs: null, finish_reason: finishReason(r.finishReason) };
+  return { ...env, object: kind === "chat" ? "chat.completion" : "text_completion", choices: [choice], usage: usage(r), timings: timings(r) };
+}
+
+/**
+ * One streamed chunk. Chat: the first carries the role, then `content` deltas, the last an
+ * empty delta with finish_reason. Completions: `text` pieces, the last with finish_reason.
+ */
+export function chunk(kind: Kind, env: Envelope, piece: { text?: string; role?: boolean; finish?: FinishReason }) {
+  const finish_reason = piece.finish ? finishReason(piece.finish) : null;
+  if (kind === "chat") {
+    const delta = { ...(piece.role ? { role: "assistant" } : {}), ...(piece.text !== undefined ? { content: piece.text } : {}) };
+    return { ...env, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason }] };
+  }
+  return { ...env, object: "text_completion", choices: [{ index: 0, text: piece.text ?? "", logprobs: null, finish_reason }] };
+}
+
+/** stream_options.include_usage: a last chunk with no choices and the usage. */
+export function usageChunk(kind: Kind, env: Envelope, r: GenerateResult) {
+  return { ...env, object: kind === "chat" ? "chat.completion.chunk" : "text_completion", choices: [], usage: usage(r), timings: timings(r) };
+}
+
+/** OpenAI's error body. */
+export function errorBody(message: string, type: string, param: string | null = null, code: string | null = null) {
+  return { error: { message, type, param, code } };
+}
