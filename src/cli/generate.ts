@@ -7,6 +7,7 @@ import { basename, resolve } from "node:path";
 import type { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
+import type { ContextShiftOptions } from "../generate/context-shift.js";
 import { DEFAULT_MODEL_DIR, LLM, type LoadOptions } from "../llm.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
 import { addDraftOptions, draftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
@@ -124,7 +125,29 @@ export function modelName(dir: string | undefined): string {
 /** JSON-safe number (NaN/Infinity -> null). */
 export const num = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
-interface GenerateFlags extends ModelFlags, DraftFlags {
+/** The StreamingLLM flags shared by generate and serve. */
+export interface ContextShiftFlags {
+  contextShift?: boolean;
+  keep?: string;
+  discard?: string;
+}
+
+export function addContextShiftOptions(cmd: Command): Command {
+  return cmd
+    .option("--context-shift", "StreamingLLM: when the context is full, keep the first --keep tokens, drop --discard after them, shift the rest (keys re-rotated) and go on")
+    .option("--keep <n>", "with --context-shift: attention-sink tokens kept (default 4)")
+    .option("--discard <n>", "with --context-shift: tokens dropped per shift (default half of the rest)");
+}
+
+/** The contextShift option the flags ask for (undefined without --context-shift). */
+export function contextShiftOptions(f: ContextShiftFlags): ContextShiftOptions | undefined {
+  if ((f.keep !== undefined || f.discard !== undefined) && !f.contextShift) throw new InvalidOptionError("--keep and --discard need --context-shift");
+  if (!f.contextShift) return undefined;
+  const nKeep = intOpt("--keep", f.keep, 0), nDiscard = intOpt("--discard", f.discard, 1);
+  return { ...(nKeep !== undefined ? { nKeep } : {}), ...(nDiscard !== undefined ? { nDiscard } : {}) };
+}
+
+interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   prompt?: string;
   promptIds?: string;
   maxNewTokens: string;
@@ -137,9 +160,6 @@ interface GenerateFlags extends ModelFlags, DraftFlags {
   stop: string[];
   stopAtEos?: boolean;
   ctx?: string;
-  contextShift?: boolean;
-  keep?: string;
-  discard?: string;
   json?: boolean;
 }
 
@@ -165,11 +185,7 @@ function generateOptions(f: GenerateFlags): { prompt: string | number[]; gen: Ge
     // Greedy decoding reproduces reference continuations, which run past EOS.
     stopAtEos: f.stopAtEos ?? temperature > 0,
   };
-  if ((f.keep !== undefined || f.discard !== undefined) && !f.contextShift) throw new InvalidOptionError("--keep and --discard need --context-shift");
-  if (f.contextShift) {
-    const nKeep = intOpt("--keep", f.keep, 0), nDiscard = intOpt("--discard", f.discard, 1);
-    gen.contextShift = { ...(nKeep !== undefined ? { nKeep } : {}), ...(nDiscard !== undefined ? { nDiscard } : {}) };
-  }
+  gen.contextShift = contextShiftOptions(f);
   for (const k of Object.keys(gen) as (keyof GenerateOptions)[]) if (gen[k] === undefined) delete gen[k];
   return { prompt, gen };
 }
@@ -257,10 +273,8 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
     .option("--stop-at-eos", "stop at EOS (default only when temperature > 0)")
     .option("--no-stop-at-eos", "never stop at EOS")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
-    .option("--context-shift", "StreamingLLM: when the context is full, keep the first --keep tokens, drop --discard after them, shift the rest (keys re-rotated) and go on")
-    .option("--keep <n>", "with --context-shift: attention-sink tokens kept (default 4)")
-    .option("--discard <n>", "with --context-shift: tokens dropped per shift (default half of the rest)")
     .option("--json", "print one JSON object (ids, text, timings) instead of streaming");
+  addContextShiftOptions(cmd);
   addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: GenerateFlags) => setCode(await runGenerate(flags, io)));
 }

@@ -8,17 +8,14 @@ import type { AddressInfo } from "node:net";
 import { InvalidOptionError } from "../errors.js";
 import { LLM } from "../llm.js";
 import { createServer } from "../server/server.js";
-import { addDraftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
-import { addModelOptions, intOpt, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
+import { addDraftOptions, draftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
+import { addContextShiftOptions, addModelOptions, contextShiftOptions, intOpt, loadOptions, modelName, type CliIO, type ContextShiftFlags, type ModelFlags } from "./generate.js";
 
-interface ServeFlags extends ModelFlags, DraftFlags {
+interface ServeFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   host: string;
   port: string;
   ctx?: string;
   modelId?: string;
-  contextShift?: boolean;
-  keep?: string;
-  discard?: string;
   maxBody?: string;
 }
 
@@ -35,13 +32,12 @@ function untilSignal(): Promise<string> {
   });
 }
 
-async function runServe(f: ServeFlags, io: CliIO, stop: () => Promise<string> = untilSignal): Promise<number> {
+async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
   const port = intOpt("--port", f.port, 0, 65535)!;
   if (f.host.trim() === "") throw new InvalidOptionError("--host is empty");
   const ctx = intOpt("--ctx", f.ctx, 2);
   const maxBody = intOpt("--max-body", f.maxBody, 1024);
-  if ((f.keep !== undefined || f.discard !== undefined) && !f.contextShift) throw new InvalidOptionError("--keep and --discard need --context-shift");
-  const nKeep = intOpt("--keep", f.keep, 0), nDiscard = intOpt("--discard", f.discard, 1);
+  const contextShift = contextShiftOptions(f);
   const load = loadOptions(f, ctx);
   const plan = draftPlan(f, load.threads);
   const model = await LLM.load(f.model, load);
@@ -51,8 +47,8 @@ async function runServe(f: ServeFlags, io: CliIO, stop: () => Promise<string> = 
     const server = createServer({
       model,
       modelId: f.modelId ?? modelName(f.model),
-      ...(draft ? { draft, ...(plan?.tokens !== undefined ? { draftTokens: plan.tokens } : {}) } : {}),
-      ...(f.contextShift ? { contextShift: { ...(nKeep !== undefined ? { nKeep } : {}), ...(nDiscard !== undefined ? { nDiscard } : {}) } } : {}),
+      ...draftOptions(plan, draft),
+      ...(contextShift ? { contextShift } : {}),
       ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
     });
     await new Promise<void>((resolve, reject) => {
@@ -62,7 +58,7 @@ async function runServe(f: ServeFlags, io: CliIO, stop: () => Promise<string> = 
     const a = server.address() as AddressInfo;
     const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
     io.err(`lowbit: serving ${f.modelId ?? modelName(f.model)} at http://${host}:${a.port}/v1 (completions, chat/completions, models; ${model.dtype}${model.quant ? ` ${model.quant}` : ""}, context ${model.contextLength})\n`);
-    const sig = await stop();
+    const sig = await untilSignal();
     io.err(`lowbit: ${sig}, stopping\n`);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -81,10 +77,8 @@ export function registerServe(program: Command, io: CliIO, setCode: (c: number) 
     .option("--port <n>", "port (0: any free port)", "8080")
     .option("--model-id <id>", "model id reported by /v1/models (default: the model's name)")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
-    .option("--context-shift", "StreamingLLM: generation runs past the context (see generate --context-shift)")
-    .option("--keep <n>", "with --context-shift: attention-sink tokens kept (default 4)")
-    .option("--discard <n>", "with --context-shift: tokens dropped per shift (default half of the rest)")
     .option("--max-body <bytes>", "request body limit (default 1048576)");
+  addContextShiftOptions(cmd);
   addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: ServeFlags) => setCode(await runServe(flags, io)));
 }
