@@ -37,8 +37,7 @@
  * tokens). With nDiscard <= K, the room left after a shift is nDiscard - 1
  * tokens, so rounds shrink (nDiscard = 1, the token-by-token window, leaves
  * none: plain decoding); the default nDiscard, half the cache, leaves full
- * rounds. The draft's context must be at least
- * the target's (LLM checks it).
+ * rounds. The draft's context must be at least the target's (LLM checks it).
  */
 import { feedPrompt, type AssistedStats, type BatchStepper, type Producer, type Stepper } from "./generate.js";
 import type { ContextShift } from "./context-shift.js";
