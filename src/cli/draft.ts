@@ -36,11 +36,28 @@ export function draftPlan(f: DraftFlags, threads?: number): DraftPlan | undefine
   return { dir: f.draft, load: { ...(quant !== undefined ? { quant } : {}), ...(threads !== undefined ? { threads } : {}), progress: false }, ...(tokens !== undefined ? { tokens } : {}) };
 }
 
-export async function loadDraft(p: DraftPlan | undefined): Promise<LLM | undefined> {
-  return p ? LLM.load(p.dir, p.load) : undefined;
-}
-
 /** The generate options of a loaded draft. */
 export function draftOptions(p: DraftPlan | undefined, draft: LLM | undefined): { draft?: LLM; draftTokens?: number } {
   return draft ? { draft, ...(p?.tokens !== undefined ? { draftTokens: p.tokens } : {}) } : {};
+}
+
+/**
+ * Loads the target model, then the plan's draft (if any), and runs fn with both and the draft's
+ * generate options; both models are disposed however fn ends, or when the draft fails to load.
+ */
+export async function withDraftedModel<T>(
+  dir: string | undefined,
+  load: LoadOptions,
+  plan: DraftPlan | undefined,
+  fn: (model: LLM, draft: LLM | undefined, assist: { draft?: LLM; draftTokens?: number }) => Promise<T>,
+): Promise<T> {
+  const model = await LLM.load(dir, load);
+  let draft: LLM | undefined;
+  try {
+    draft = plan ? await LLM.load(plan.dir, plan.load) : undefined;
+    return await fn(model, draft, draftOptions(plan, draft));
+  } finally {
+    await model.dispose();
+    await draft?.dispose();
+  }
 }

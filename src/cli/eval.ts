@@ -12,12 +12,11 @@ import { cliBar } from "./bar.js";
 import { DataError } from "../errors.js";
 import { humanEval, loadProblems } from "../eval/humaneval.js";
 import { sandboxIsolation } from "../eval/sandbox.js";
-import { LLM } from "../llm.js";
 import { addModelOptions, intOpt, loadOptions, modelName, numOpt, type CliIO, type ModelFlags } from "./generate.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerCloze } from "./cloze.js";
 import { registerStreaming } from "./streaming.js";
-import { addDraftOptions, draftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
+import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from "./draft.js";
 
 interface HumanEvalFlags extends ModelFlags, DraftFlags {
   data?: string;
@@ -49,72 +48,67 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
       throw new DataError(`cannot write ${f.out}: ${(e as Error).message}`, { cause: e });
     }
   }
-  const model = await LLM.load(f.model, load);
-  const draft = await loadDraft(plan).catch(async (e: unknown) => {
-    await model.dispose();
-    throw e;
-  });
   const name = modelName(f.model);
   const total = Math.min(limit ?? problems.length, problems.length) * samples;
   const bar = cliBar(io, f.json, `humaneval ${name} |{bar}| {value}/{total} samples | passed {passed} | {duration_formatted} | ETA {eta_formatted}`);
   let passed = 0;
   try {
-    bar?.start(total, 0, { passed });
-    const r = await humanEval(model, problems, {
-      samples,
-      temperature,
-      maxNewTokens,
-      sandbox: { timeoutMs, cpuSeconds: Math.max(1, Math.ceil(timeoutMs / 1000) - 1) },
-      ...draftOptions(plan, draft),
-      ...(limit !== undefined ? { limit } : {}),
-      ...(seed !== undefined ? { seed } : {}),
-      onRecord: (rec, done) => {
-        if (rec.passed) passed++;
-        if (fd !== undefined) writeSync(fd, JSON.stringify(rec) + "\n");
-        bar?.update(done, { passed });
-      },
+    return await withDraftedModel(f.model, load, plan, async (model, draft, assist) => {
+      bar?.start(total, 0, { passed });
+      const r = await humanEval(model, problems, {
+        samples,
+        temperature,
+        maxNewTokens,
+        sandbox: { timeoutMs, cpuSeconds: Math.max(1, Math.ceil(timeoutMs / 1000) - 1) },
+        ...assist,
+        ...(limit !== undefined ? { limit } : {}),
+        ...(seed !== undefined ? { seed } : {}),
+        onRecord: (rec, done) => {
+          if (rec.passed) passed++;
+          if (fd !== undefined) writeSync(fd, JSON.stringify(rec) + "\n");
+          bar?.update(done, { passed });
+        },
+      });
+      bar?.stop();
+      const iso = sandboxIsolation();
+      const summary = {
+        model: name,
+        dtype: model.dtype,
+        quant: model.quant ?? null,
+        draft: plan ? { model: modelName(plan.dir), quant: draft!.quant ?? null, tokens: plan.tokens ?? 5 } : null,
+        problems: r.problems,
+        samples: r.samples,
+        temperature,
+        ...r.passAtK,
+        solved: r.solved,
+        statuses: r.statuses,
+        sandbox_namespaces: iso.namespaces,
+        sandbox_hidden_fs: iso.hiddenFs,
+        seconds: r.seconds,
+        out: f.out ?? null,
+      };
+      if (f.json) io.out(JSON.stringify(summary) + "\n");
+      else {
+        const pk = Object.entries(r.passAtK).map(([k, v]) => `${k.padEnd(9)}${(100 * v).toFixed(2)}%`);
+        io.out(
+          [
+            `model    ${name} (${model.dtype}${model.quant ? `, ${model.quant}` : ""})`,
+            `problems ${r.problems} x ${r.samples} sample${r.samples > 1 ? `s, temperature ${temperature}` : " (greedy)"}`,
+            ...pk,
+            `solved   ${r.solved}/${r.problems}`,
+            `status   ${Object.entries(r.statuses).map(([k, v]) => `${k} ${v}`).join(", ")}`,
+            `sandbox  ${iso.namespaces ? `user/net/pid/mount namespaces${iso.hiddenFs ? ", host files hidden" : " (host files visible)"}` : "no namespaces (unshare unavailable): network and files only guarded by the audit hook"} + rlimits + audit hook`,
+            `seconds  ${r.seconds.toFixed(1)}`,
+            ...(f.out ? [`records  ${f.out}`] : []),
+          ].join("\n") + "\n",
+        );
+      }
+      return 0;
     });
-    bar?.stop();
-    const iso = sandboxIsolation();
-    const summary = {
-      model: name,
-      dtype: model.dtype,
-      quant: model.quant ?? null,
-      draft: plan ? { model: modelName(plan.dir), quant: draft!.quant ?? null, tokens: plan.tokens ?? 5 } : null,
-      problems: r.problems,
-      samples: r.samples,
-      temperature,
-      ...r.passAtK,
-      solved: r.solved,
-      statuses: r.statuses,
-      sandbox_namespaces: iso.namespaces,
-      sandbox_hidden_fs: iso.hiddenFs,
-      seconds: r.seconds,
-      out: f.out ?? null,
-    };
-    if (f.json) io.out(JSON.stringify(summary) + "\n");
-    else {
-      const pk = Object.entries(r.passAtK).map(([k, v]) => `${k.padEnd(9)}${(100 * v).toFixed(2)}%`);
-      io.out(
-        [
-          `model    ${name} (${model.dtype}${model.quant ? `, ${model.quant}` : ""})`,
-          `problems ${r.problems} x ${r.samples} sample${r.samples > 1 ? `s, temperature ${temperature}` : " (greedy)"}`,
-          ...pk,
-          `solved   ${r.solved}/${r.problems}`,
-          `status   ${Object.entries(r.statuses).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-          `sandbox  ${iso.namespaces ? `user/net/pid/mount namespaces${iso.hiddenFs ? ", host files hidden" : " (host files visible)"}` : "no namespaces (unshare unavailable): network and files only guarded by the audit hook"} + rlimits + audit hook`,
-          `seconds  ${r.seconds.toFixed(1)}`,
-          ...(f.out ? [`records  ${f.out}`] : []),
-        ].join("\n") + "\n",
-      );
-    }
   } finally {
     bar?.stop();
     if (fd !== undefined) closeSync(fd);
-    await model.dispose();
-    await draft?.dispose();
   }
-  return 0;
 }
 
 export function registerEval(program: Command, io: CliIO, setCode: (c: number) => void): void {

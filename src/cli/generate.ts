@@ -8,9 +8,9 @@ import type { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
 import type { ContextShiftOptions } from "../generate/context-shift.js";
-import { DEFAULT_MODEL_DIR, LLM, type LoadOptions } from "../llm.js";
+import { DEFAULT_MODEL_DIR, type LoadOptions } from "../llm.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
-import { addDraftOptions, draftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
+import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from "./draft.js";
 
 /** Where command output goes (the real streams, or buffers in tests). */
 export interface CliIO {
@@ -211,11 +211,8 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
   const ctx = intOpt("--ctx", f.ctx, 2);
   const load = loadOptions(f, ctx);
   const plan = draftPlan(f, load.threads);
-  const model = await LLM.load(f.model, load);
-  let draft: LLM | undefined;
-  try {
-    draft = await loadDraft(plan);
-    const gen = { ...plain, ...draftOptions(plan, draft) };
+  return withDraftedModel(f.model, load, plan, async (model, _draft, assist) => {
+    const gen = { ...plain, ...assist };
     const name = modelName(f.model);
     const threads = model.info().threads;
     if (f.json) {
@@ -247,11 +244,8 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
       const r = await s.result;
       io.err("\n" + timingsLine(name, model.dtype, threads, r) + "\n");
     }
-  } finally {
-    await model.dispose();
-    await draft?.dispose();
-  }
-  return 0;
+    return 0;
+  });
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];

@@ -6,9 +6,8 @@
 import type { Command } from "commander";
 import type { AddressInfo } from "node:net";
 import { InvalidOptionError } from "../errors.js";
-import { LLM } from "../llm.js";
 import { createServer } from "../server/server.js";
-import { addDraftOptions, draftOptions, draftPlan, loadDraft, type DraftFlags } from "./draft.js";
+import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from "./draft.js";
 import { addContextShiftOptions, addModelOptions, contextShiftOptions, intOpt, loadOptions, modelName, type CliIO, type ContextShiftFlags, type ModelFlags } from "./generate.js";
 
 interface ServeFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
@@ -40,14 +39,11 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
   const contextShift = contextShiftOptions(f);
   const load = loadOptions(f, ctx);
   const plan = draftPlan(f, load.threads);
-  const model = await LLM.load(f.model, load);
-  let draft: LLM | undefined;
-  try {
-    draft = await loadDraft(plan);
+  return withDraftedModel(f.model, load, plan, async (model, _draft, assist) => {
     const server = createServer({
       model,
       modelId: f.modelId ?? modelName(f.model),
-      ...draftOptions(plan, draft),
+      ...assist,
       ...(contextShift ? { contextShift } : {}),
       ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
     });
@@ -62,11 +58,8 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
     io.err(`lowbit: ${sig}, stopping\n`);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-  } finally {
-    await model.dispose();
-    await draft?.dispose();
-  }
-  return 0;
+    return 0;
+  });
 }
 
 export function registerServe(program: Command, io: CliIO, setCode: (c: number) => void): void {
