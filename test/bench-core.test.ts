@@ -1,8 +1,8 @@
 /**
  * runCoreBench end to end on the embedded tinycode-7m (tiny settings, no timing asserted):
- * the soundness recheck measures the first setting again in the setup it was measured in,
- * every variant alternating again after an interleaved run, the first format alone after a
- * sequential one, and the progress total counts every generation.
+ * the soundness check is a second run of the first setting (its models loaded again) that
+ * alternates with the first run repetition by repetition, every variant in an interleaved
+ * run, the first format in a sequential one; the progress total counts every generation.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -31,7 +31,7 @@ function options(extra: Partial<CoreBenchOptions>): { o: CoreBenchOptions; ticks
   return { o, ticks };
 }
 
-test("interleaved run: every variant of the first setting measured again, alternating, each compared with its first measurement", async () => {
+test("interleaved run: every variant of the first setting loaded again and measured in turn with the first run, each compared with its first run", async () => {
   const { o, ticks } = options({ interleave: true, draft: { name: "tinycode-7m", dir: DEFAULT_MODEL_DIR, formats: ["w8a8"], tokens: 2 } });
   const r = await runCoreBench(o);
   assert.equal(r.rows.length, 3 * 2); // (f32, w8a8, w8a8 + draft) x 2 prompt settings
@@ -42,25 +42,38 @@ test("interleaved run: every variant of the first setting measured again, altern
     const first = r.rows.find((x) => rowLabel(x) === c.label)!;
     assert.deepEqual(c.first, first[c.metric]);
     assert.equal(c.again.n, 3);
+    assert.notDeepEqual(c.again, c.first); // its own samples
     assert.ok(c.again.median > 0 && Math.abs(c.drift - (c.again.median / c.first.median - 1)) < 1e-12);
   }
-  // each repetition runs every variant in turn (rep 1: A, B, C; rep 2: A, B, C), in the
-  // measurement and in its repeat alike
+  // each repetition runs every variant in turn, each variant's two runs back to back, which one
+  // goes first swapping every repetition (rep 1: A A' B B', rep 2: A' A B' B); the second
+  // prompt setting has no second run
   const v = ["f32", "w8a8", "w8a8 + draft tinycode-7m"];
-  const want = [1, 2, 3].flatMap((k) => v.map((x) => `${k} ${x}`));
-  const runs = (recheck: boolean, prompt: string) =>
-    ticks.filter((t) => t.includes("recheck: ") === recheck && t.includes(`prompt ${prompt} run`)).map((t) => t.replace(/^.*run (\d)\/3 (.*)$/, "$1 $2"));
-  assert.deepEqual(runs(false, "12"), want);
-  assert.deepEqual(runs(false, "20"), want);
-  assert.deepEqual(runs(true, "12"), want);
+  const pair = (k: number, x: string) => (k % 2 === 1 ? [`${k} ${x}`, `${k} second run: ${x}`] : [`${k} second run: ${x}`, `${k} ${x}`]);
+  const runs = (prompt: string) => ticks.filter((t) => t.includes(`prompt ${prompt} run`)).map((t) => t.replace(/^\[\d+m\d+s\] (second run: )?.*run (\d)\/3 (.*)$/, "$2 $1$3"));
+  assert.deepEqual(runs("12"), [1, 2, 3].flatMap((k) => v.flatMap((x) => pair(k, x))));
+  assert.deepEqual(runs("20"), [1, 2, 3].flatMap((k) => v.map((x) => `${k} ${x}`)));
+  assert.equal(ticks.filter((t) => t.includes("second run: ") && t.includes("warm-up")).length, 3);
   assert.equal(ticks.length, coreBenchTotal(o));
 });
 
-test("sequential run: the first format alone again", async () => {
+test("sequential run: the first format loaded twice, its two runs alternating on the first setting", async () => {
   const { o, ticks } = options({});
   const r = await runCoreBench(o);
   assert.equal(r.rows.length, 4);
   assert.deepEqual(r.rechecks!.map((c) => `${c.label} ${c.metric}`), ["tinycode-7m f32 t=2 prompt 12 ttftMs", "tinycode-7m f32 t=2 prompt 12 tpotMs"]);
-  assert.ok(ticks.filter((t) => t.includes("recheck: ")).every((t) => t.includes("tinycode-7m f32 t=2 prompt 12")));
+  for (const c of r.rechecks!) assert.deepEqual(c.first, r.rows[0]![c.metric]);
+  const second = ticks.filter((t) => t.includes("second run: "));
+  assert.ok(second.length === 4 && second.every((t) => t.includes("tinycode-7m f32 t=2 prompt 12")));
+  const runs = ticks.filter((t) => t.includes("f32 t=2 prompt 12 run")).map((t) => t.replace(/^\[\d+m\d+s\] (second run: )?.*run (\d)\/3$/, "$2 $1").trim());
+  assert.deepEqual(runs, ["1", "1 second run:", "2 second run:", "2", "3", "3 second run:"]);
+  assert.equal(ticks.length, coreBenchTotal(o));
+});
+
+test("no recheck: no second run", async () => {
+  const { o, ticks } = options({ recheck: false, formats: ["f32"], prompts: promptCases([{ kind: "length", length: 12 }]) });
+  const r = await runCoreBench(o);
+  assert.equal(r.rechecks, undefined);
+  assert.ok(!ticks.some((t) => t.includes("second run")));
   assert.equal(ticks.length, coreBenchTotal(o));
 });

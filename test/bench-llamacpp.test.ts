@@ -16,7 +16,7 @@ import { NativeError } from "../src/errors.js";
 import { ensureGguf, ggufCachePath } from "../src/bench/gguf-cache.js";
 import { LlamaCppWorker } from "../src/bench/llamacpp-client.js";
 import { parsePromptSpecs, promptCases } from "../src/bench/prompts.js";
-import { DEFAULT_LLAMACPP_VARIANTS, runVsLlamaCpp } from "../src/bench/vs-llamacpp.js";
+import { DEFAULT_LLAMACPP_VARIANTS, runVsLlamaCpp, vsTotal } from "../src/bench/vs-llamacpp.js";
 import { vsMarkdown } from "../src/bench/vs-report.js";
 import { getOracle, oracleUnavailable } from "./helpers/llama-oracle.js";
 import { EMBEDDED_MODEL } from "./helpers/paths.js";
@@ -38,7 +38,9 @@ test("GGUF cache: one file per model, source and type, written once then reused"
 
 test("lowbit vs llama.cpp on the same F32 file: alternating runs, both pools, the repeat check", async (t) => {
   if (!(await getOracle())) return t.skip(oracleUnavailable());
-  const r = await runVsLlamaCpp({
+  const ticks: string[] = [];
+  let last = 0;
+  const o: Parameters<typeof runVsLlamaCpp>[0] = {
     models: [{ name: "tinycode-7m", dir: EMBEDDED_MODEL }],
     ggufTypes: ["f32"],
     threads: [2],
@@ -48,7 +50,20 @@ test("lowbit vs llama.cpp on the same F32 file: alternating runs, both pools, th
     warmupRuns: 0,
     cacheDir: tmp,
     recheck: true,
-  });
+    onProgress: (label, done) => {
+      if (done > last) ticks.push(label.replace(/^\[\d+m\d+s\] /, ""));
+      last = done;
+    },
+  };
+  const r = await runVsLlamaCpp(o);
+  assert.equal(ticks.length, vsTotal(o));
+  // the second run: every engine started again, in the rotation with the first set, on the first setting only
+  const e = ["lowbit", ...DEFAULT_LLAMACPP_VARIANTS.map((v) => v.engine)];
+  const both = [...e, ...e.map((x) => `second run: ${x}`)];
+  const order = (rep: number) => both.map((_, k) => both[(k + rep - 1) % both.length]!);
+  const runs = ticks.filter((x) => x.includes("prompt 12 run")).map((x) => x.replace(/^(second run: )?.*run (\d)\/2 (.*)$/, "$2 $1$3"));
+  assert.deepEqual(runs, [1, 2].flatMap((rep) => order(rep).map((x) => `${rep} ${x}`)));
+  assert.ok(ticks.filter((x) => x.startsWith("second run: ")).every((x) => x.includes("prompt 12 ")));
   assert.deepEqual(r.engines, ["lowbit", ...DEFAULT_LLAMACPP_VARIANTS.map((v) => v.engine)]);
   assert.equal(r.rows.length, 6);
   assert.deepEqual(r.rows.map((x) => `${x.prompt}|${x.engine}`), ["12", "humaneval (2)"].flatMap((p) => r.engines.map((e) => `${p}|${e}`)));
@@ -68,7 +83,12 @@ test("lowbit vs llama.cpp on the same F32 file: alternating runs, both pools, th
   assert.deepEqual(r.llamaCpp.map((s) => s.uvThreadpoolSize).sort(), ["1", "default"]);
   assert.ok(r.llamaCpp.every((s) => s.threads === 2 && s.batchSize === 512));
   assert.equal(r.rechecks!.length, 6); // TTFT and TPOT of each engine on the first setting
-  assert.ok(r.rechecks!.every((c) => c.label.startsWith("tinycode-7m f32 t=2 prompt 12, ") && c.again.n === 2));
+  assert.deepEqual(r.rechecks!.map((c) => c.label), e.flatMap((x) => [`tinycode-7m f32 t=2 prompt 12, ${x}`, `tinycode-7m f32 t=2 prompt 12, ${x}`]));
+  for (const [k, c] of r.rechecks!.entries()) {
+    assert.deepEqual(c.first, r.rows[k >> 1]![c.metric]);
+    assert.equal(c.again.n, 2);
+    assert.notDeepEqual(c.again, c.first); // a run of its own, not the first run's numbers
+  }
   assert.match(vsMarkdown(r), /\| tinycode-7m \| f32 \| 2 \| humaneval \(2\), mean \d+ tok \| \d+\.\d+x \|/);
 });
 

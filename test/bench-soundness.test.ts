@@ -35,8 +35,8 @@ test("markdown: one row per check and a warning counting the failures", () => {
   const md = repeatChecksMarkdown([ok, bad]);
   assert.match(md, /\| cfg A \| TTFT ms \| 2\.00 \(1\.00-3\.00\) \| 2\.00 \(2\.00-2\.00\) \| \+0\.0% \| yes \|/);
   assert.match(md, /\| cfg A \| TPOT ms \| 2\.00 \(1\.00-3\.00\) \| 5\.00 \(4\.00-6\.00\) \| \+150\.0% \| \*\*NO\*\* \|/);
-  assert.match(md, /WARNING: 1 of 2 repeats fall outside/);
-  assert.match(repeatChecksMarkdown([ok]), /All repeats fall within/);
+  assert.match(md, /WARNING: 1 of 2 second runs fall outside/);
+  assert.match(repeatChecksMarkdown([ok]), /Every second run falls within/);
   assert.equal(repeatChecksMarkdown([]), "");
 });
 

@@ -33,7 +33,7 @@ test("markdown: a row per engine and configuration, the ratio table, the soundne
   assert.match(md, /\| tinycode-100m \| q8_0 \| 2 \| 32 \| 32 \| llama\.cpp \| 64\.0 \(60\.0-80\.0\) \| 500 \| 6\.00 \(5\.80-7\.00\) \| 167 \| 8\.3 \| 30\.0\/32 \|/);
   assert.match(md, /\| tinycode-100m \| q4_0 \| 2 \| 32 \| 2\.00x \| 1\.50x \| 1\.25x \| 1\.25x \|/);
   assert.match(md, /pp vs llama\.cpp UV_THREADPOOL_SIZE=1/);
-  assert.match(md, /WARNING: 1 of 1 repeats/);
+  assert.match(md, /WARNING: 1 of 1 second runs/);
   assert.match(md, /KV cache F16 \(llama\.cpp's default\)/);
   assert.match(md, /batch 512, flash attention auto, 2 threads/);
   assert.match(md, /tinycode-100m Q4_0 pp512 1351 tok\/s, tg128 488 tok\/s/);

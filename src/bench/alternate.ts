@@ -24,7 +24,7 @@ export interface AlternateOptions {
   warmupRuns: number;
   genTokens: number;
   /** called before each run */
-  onRun?: (what: { engine: string; rep: number; prompt: number; warmup: boolean }) => void;
+  onRun?: (what: { engine: string; index: number; rep: number; prompt: number; warmup: boolean }) => void;
 }
 
 export interface AlternateResult {
@@ -47,9 +47,9 @@ export function rotation(engines: number, rep: number): number[] {
 }
 
 export async function alternate(engines: TimedEngine[], prompts: number[][], o: AlternateOptions): Promise<AlternateResult> {
-  for (const e of engines)
+  for (const [index, e] of engines.entries())
     for (let r = 0; r < o.warmupRuns; r++) {
-      o.onRun?.({ engine: e.name, rep: 0, prompt: 0, warmup: true });
+      o.onRun?.({ engine: e.name, index, rep: 0, prompt: 0, warmup: true });
       await e.run(prompts[0]!, o.genTokens);
     }
   const res: AlternateResult = { ttftMs: engines.map(() => []), tpotMs: engines.map(() => []), sameTokens: engines.map(() => []) };
@@ -58,7 +58,7 @@ export async function alternate(engines: TimedEngine[], prompts: number[][], o: 
     for (const [pi, p] of prompts.entries()) {
       const got: number[][] = [];
       for (const k of rotation(engines.length, r)) {
-        o.onRun?.({ engine: engines[k]!.name, rep: r, prompt: pi, warmup: false });
+        o.onRun?.({ engine: engines[k]!.name, index: k, rep: r, prompt: pi, warmup: false });
         const x = await engines[k]!.run(p, o.genTokens);
         tt[k]!.push(x.ttftMs);
         tp[k]!.push(x.tpotMs);

@@ -57,9 +57,11 @@ export interface CoreBenchOptions {
    */
   interleave?: boolean;
   /**
-   * Measure again at the end (soundness.ts): the first model, thread count and prompt setting,
-   * in the same setup as before: alone in a sequential run; every format (and draft variant)
-   * alternating again in an interleaved run, since alternating models is part of what was measured.
+   * Soundness (soundness.ts): a second, independent run of the first model, thread count and prompt
+   * setting. Its models are loaded a second time and measured alternately with the first run,
+   * repetition by repetition, in the same setup (every variant alternating in an interleaved run),
+   * so a slow or fast machine hits both runs alike; what remains is what the bench and the runtime
+   * themselves add (a load that lands on slower memory, state left by an earlier run, warm-up).
    */
   recheck?: boolean;
   /** lines saved with the report and printed under its tables */
@@ -106,7 +108,7 @@ export interface CoreBenchReport {
   node: string;
   bandwidthGBs: Record<number, number>;
   rows: CoreBenchRow[];
-  /** the first setting measured again at the end (every variant of it in an interleaved run) */
+  /** the first setting's second run (every variant of it in an interleaved run) against its first */
   rechecks?: RepeatCheck[];
   notes?: string[];
 }
@@ -219,45 +221,70 @@ interface Variant {
   label: string;
 }
 
-/** All formats of one model loaded together, alternated within each repetition. */
-async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], pr: Progress, tag = ""): Promise<void> {
+/** Every format of one model (and the draft variants) loaded; the models go into `loaded` for disposal. */
+async function loadVariants(o: CoreBenchOptions, m: BenchModel, threads: number, pr: Progress, loaded: LLM[], tag: string): Promise<Variant[]> {
+  const variants: Variant[] = [];
+  for (const [i, format] of o.formats.entries()) {
+    pr.say(`${tag}${m.name} t=${threads} loading ${format} (${i + 1}/${o.formats.length})`);
+    const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
+    loaded.push(model);
+    variants.push({ format, model, extra: {}, label: format });
+  }
+  const d = o.draft;
+  if (d) {
+    pr.say(`${tag}${m.name} t=${threads} loading draft ${d.name}`);
+    const draft = await LLM.load(d.dir, { ...d.options, threads });
+    loaded.push(draft);
+    for (const f of d.formats) {
+      const target = variants.find((v) => v.format === f && !v.extra.draft)!.model;
+      variants.push({ format: f, model: target, extra: { draft, ...(d.tokens !== undefined ? { draftTokens: d.tokens } : {}) }, label: `${f} + draft ${d.name}` });
+    }
+  }
+  return variants;
+}
+
+/**
+ * The order of one repetition: each variant in turn; with a second run, each variant's two runs
+ * back to back, which of them goes first swapping every repetition (rep 1: A A' B B', rep 2: A' A B' B).
+ */
+export function repetitionOrder(variants: number, paired: boolean, rep: number): number[] {
+  if (!paired) return Array.from({ length: variants }, (_, i) => i);
+  return Array.from({ length: variants }, (_, i) => (rep % 2 === 1 ? [i, variants + i] : [variants + i, i])).flat();
+}
+
+const SECOND = "second run: ";
+
+/**
+ * All formats of one model loaded together, alternated within each repetition. With `again`, the
+ * first model and thread count are loaded a second time and their first prompt setting is
+ * measured by both copies, repetition by repetition; the second copy's rows go into `again`.
+ */
+async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, number>, rows: CoreBenchRow[], pr: Progress, again?: CoreBenchRow[]): Promise<void> {
   const w = o.warmupRuns ?? 1;
-  for (const m of o.models)
-    for (const threads of o.threads) {
+  for (const [mi, m] of o.models.entries())
+    for (const [ti, threads] of o.threads.entries()) {
       const loaded: LLM[] = [];
       try {
-        const variants: Variant[] = [];
-        for (const [i, format] of o.formats.entries()) {
-          pr.say(`${tag}${m.name} t=${threads} loading ${format} (${i + 1}/${o.formats.length})`);
-          const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
-          loaded.push(model);
-          variants.push({ format, model, extra: {}, label: format });
-        }
-        const d = o.draft;
-        if (d) {
-          pr.say(`${tag}${m.name} t=${threads} loading draft ${d.name}`);
-          const draft = await LLM.load(d.dir, { ...d.options, threads });
-          loaded.push(draft);
-          for (const f of d.formats) {
-            const target = variants.find((v) => v.format === f && !v.extra.draft)!.model;
-            variants.push({ format: f, model: target, extra: { draft, ...(d.tokens !== undefined ? { draftTokens: d.tokens } : {}) }, label: `${f} + draft ${d.name}` });
-          }
-        }
-        for (const c of o.prompts) {
-          const prepared = variants.map((v) => prepare(v.model, c));
-          const samples = variants.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
+        const variants = await loadVariants(o, m, threads, pr, loaded, "");
+        const twins = again && mi === 0 && ti === 0 ? await loadVariants(o, m, threads, pr, loaded, SECOND) : [];
+        for (const [ci, c] of o.prompts.entries()) {
+          const paired = ci === 0 && twins.length > 0;
+          const runs = paired ? [...variants, ...twins] : variants;
+          const prepared = runs.map((v) => prepare(v.model, c));
+          const samples = runs.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
           // whole repetitions alternate (rep 1: A, B, C; rep 2: A, B, C): alternating prompt by
           // prompt made every decode slower, the fast formats most (docs/bench/table1-per-prompt-alternation.md)
           for (let r = 1 - w; r <= o.reps; r++)
-            for (const [i, v] of variants.entries()) {
-              const label = `${tag}${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
+            for (const i of repetitionOrder(variants.length, paired, r)) {
+              const v = runs[i]!;
+              const label = `${i >= variants.length ? SECOND : ""}${m.name} t=${threads} prompt ${c.label} ${r <= 0 ? "warm-up" : `run ${r}/${o.reps}`} ${v.label}`;
               const p = prepared[i]!;
               await timedCase(v.model, r <= 0 ? { ...p, ids: p.ids.slice(0, 1) } : p, o.genTokens, r <= 0 ? undefined : samples[i], pr.tick(label), v.extra);
             }
-          for (const [i, v] of variants.entries()) {
+          for (const [i, v] of runs.entries()) {
             const row = makeRow(o, m, v.format, threads, { label: c.label, tokens: prepared[i]!.tokens }, v.model, samples[i]!, bandwidthGBs[threads]!);
-            if (v.extra.draft) row.draft = { model: d!.name, tokens: v.extra.draftTokens ?? 5, acceptance: samples[i]!.accepted! / samples[i]!.proposed! };
-            rows.push(row);
+            if (v.extra.draft) row.draft = { model: o.draft!.name, tokens: v.extra.draftTokens ?? 5, acceptance: samples[i]!.accepted! / samples[i]!.proposed! };
+            (i < variants.length ? rows : again!).push(row);
           }
         }
       } finally {
@@ -266,25 +293,39 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
     }
 }
 
-/** One model loaded in one format: warm-up(s) and the measured repetitions of each prompt setting. */
-async function runLoaded(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, cases: PromptCase[], pr: Progress, bw: number, tag = ""): Promise<CoreBenchRow[]> {
+/**
+ * One model loaded in one format: warm-up(s) and the measured repetitions of each prompt setting.
+ * With `again`, the format is loaded a second time and the first prompt setting is measured by
+ * both copies, repetition by repetition (rep 1: A A', rep 2: A' A); the second copy's row goes into `again`.
+ */
+async function runLoaded(o: CoreBenchOptions, m: BenchModel, format: BenchFormat, threads: number, cases: PromptCase[], pr: Progress, bw: number, again?: CoreBenchRow[]): Promise<CoreBenchRow[]> {
   const w = o.warmupRuns ?? 1;
   const once = o.warmup === "once";
-  const step = `${tag}${m.name} ${format} t=${threads}`;
-  pr.say(`${step} loading`);
-  const model = await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) });
+  const step = `${m.name} ${format} t=${threads}`;
+  const models: LLM[] = [];
   const rows: CoreBenchRow[] = [];
   try {
+    for (const tag of again ? ["", SECOND] : [""]) {
+      pr.say(`${tag}${step} loading`);
+      models.push(await LLM.load(m.dir, { ...m.options, ...benchLoadOptions(format, threads) }));
+    }
     for (const [k, c] of cases.entries()) {
-      const p = prepare(model, c);
+      const runs = k === 0 ? models : models.slice(0, 1);
+      const tags = ["", SECOND];
+      const prepared = runs.map((model) => prepare(model, c));
+      const samples = runs.map((): Samples => ({ ttft: [], tpot: [], ovh: [] }));
       const warm = once ? (k === 0 ? w : 0) : w;
-      for (let r = 0; r < warm; r++) await timedCase(model, { ...p, ids: p.ids.slice(0, 1) }, o.genTokens, undefined, pr.tick(`${step} prompt ${c.label} warm-up`));
-      const samples: Samples = { ttft: [], tpot: [], ovh: [] };
-      for (let r = 1; r <= o.reps; r++) await timedCase(model, p, o.genTokens, samples, pr.tick(`${step} prompt ${c.label} run ${r}/${o.reps}`));
-      rows.push(makeRow(o, m, format, threads, { label: c.label, tokens: p.tokens }, model, samples, bw));
+      for (let r = 1 - warm; r <= o.reps; r++)
+        for (const i of repetitionOrder(1, runs.length > 1, r)) {
+          const p = prepared[i]!;
+          if (r <= 0) await timedCase(runs[i]!, { ...p, ids: p.ids.slice(0, 1) }, o.genTokens, undefined, pr.tick(`${tags[i]}${step} prompt ${c.label} warm-up`));
+          else await timedCase(runs[i]!, p, o.genTokens, samples[i], pr.tick(`${tags[i]}${step} prompt ${c.label} run ${r}/${o.reps}`));
+        }
+      rows.push(makeRow(o, m, format, threads, { label: c.label, tokens: prepared[0]!.tokens }, runs[0]!, samples[0]!, bw));
+      if (runs.length > 1) again!.push(makeRow(o, m, format, threads, { label: c.label, tokens: prepared[1]!.tokens }, runs[1]!, samples[1]!, bw));
     }
   } finally {
-    await model.dispose();
+    for (const model of models) await model.dispose();
   }
   return rows;
 }
@@ -294,17 +335,8 @@ export function rowLabel(r: CoreBenchRow): string {
   return `${r.model} ${r.format}${r.draft ? ` + draft ${r.draft.model}` : ""} t=${r.threads} prompt ${r.prompt}`;
 }
 
-/**
- * The first model, thread count and prompt setting measured again, in the setup it was measured in:
- * an interleaved run alternates every variant again (measured alone, a format's prefill was 11-13%
- * faster than while alternating with three others: a different setup, not drift); a sequential run
- * loads the first format alone. Each repeated row is compared with its first measurement.
- */
-async function recheck(o: CoreBenchOptions, rows: CoreBenchRow[], bandwidthGBs: Record<number, number>, pr: Progress): Promise<RepeatCheck[]> {
-  const m = o.models[0]!, threads = o.threads[0]!, c = o.prompts[0]!;
-  let again: CoreBenchRow[] = [];
-  if (o.interleave) await runInterleaved({ ...o, models: [m], threads: [threads], prompts: [c] }, bandwidthGBs, again, pr, "recheck: ");
-  else again = await runLoaded({ ...o, warmup: "each" }, m, o.formats[0]!, threads, [c], pr, bandwidthGBs[threads]!, "recheck: ");
+/** Each second-run row against the first run's row of the same configuration (soundness.ts). */
+function compareRuns(rows: CoreBenchRow[], again: CoreBenchRow[]): RepeatCheck[] {
   return again.flatMap((a) => {
     const label = rowLabel(a);
     const first = rows.find((r) => rowLabel(r) === label)!;
@@ -331,13 +363,17 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
   const bandwidthGBs: Record<number, number> = {};
   for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
   const rows: CoreBenchRow[] = [];
+  const again: CoreBenchRow[] | undefined = o.recheck ? [] : undefined;
   const pr = new Progress(o, coreBenchTotal(o));
-  if (o.interleave) await runInterleaved(o, bandwidthGBs, rows, pr);
+  if (o.interleave) await runInterleaved(o, bandwidthGBs, rows, pr, again);
   else
     for (const m of o.models)
       for (const format of o.formats)
-        for (const threads of o.threads) rows.push(...(await runLoaded(o, m, format, threads, o.prompts, pr, bandwidthGBs[threads]!)));
-  const rechecks = o.recheck && rows.length ? await recheck(o, rows, bandwidthGBs, pr) : undefined;
+        for (const threads of o.threads) {
+          const first = m === o.models[0] && format === o.formats[0] && threads === o.threads[0];
+          rows.push(...(await runLoaded(o, m, format, threads, o.prompts, pr, bandwidthGBs[threads]!, first ? again : undefined)));
+        }
+  const rechecks = again?.length ? compareRuns(rows, again) : undefined;
   remeasureBandwidth(o, bandwidthGBs, rows);
   return {
     date: new Date().toISOString(),

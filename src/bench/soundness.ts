@@ -1,10 +1,12 @@
 /**
- * Soundness of a benchmark run: the same configuration measured again later
- * (the first configuration once more at the end of a run) should land inside
- * the spread it showed the first time. When its median falls outside the
- * earlier min-max, the machine drifted (other load, thermal, frequency) or the
- * spread understates the noise, and every comparison in the run deserves
- * suspicion; the report says so.
+ * Soundness of a benchmark run: a second, independent run of the same
+ * configuration (models loaded again) should land inside the spread the first
+ * run showed. The bench measures the two runs alternately, repetition by
+ * repetition, so that a machine which slows down or speeds up over minutes
+ * moves both alike: a second run outside the first one's min-max then points
+ * at the bench or the runtime (a load that lands on slower memory, state left
+ * by an earlier run, too little warm-up) or at a spread that understates the
+ * noise, and every comparison in the run deserves suspicion; the report says so.
  */
 import { fmt, fmtSummary, summarize, type Summary } from "./stats.js";
 
@@ -41,9 +43,9 @@ export function repeatChecksMarkdown(checks: RepeatCheck[]): string {
   const judged = checks.filter((c) => c.meaningful);
   const bad = judged.filter((c) => !c.within);
   const lines = [
-    "Soundness: the first setting measured again at the end of the run, in the same setup (median of the repeat vs min-max of the first measurement):",
+    "Soundness: the first setting measured by a second, independent run (its models loaded again), alternating with the first run repetition by repetition in the same setup (median of the second run vs min-max of the first):",
     "",
-    "| configuration | metric | first: median (min-max) | again: median (min-max) | drift of median | within first min-max |",
+    "| configuration | metric | first run: median (min-max) | second run: median (min-max) | difference of medians | within first min-max |",
     "|---|---|---|---|---|---|",
     ...checks.map(
       (c) =>
@@ -53,8 +55,8 @@ export function repeatChecksMarkdown(checks: RepeatCheck[]): string {
     judged.length === 0
       ? `No verdict: fewer than ${MIN_REPS_FOR_CHECK} repetitions give no meaningful min-max.`
       : bad.length === 0
-      ? "All repeats fall within the first measurement's min-max."
-      : `WARNING: ${bad.length} of ${judged.length} repeats fall outside the first measurement's min-max: the machine's speed changed during the run; treat small differences in this report as noise.`,
+      ? "Every second run falls within the first run's min-max."
+      : `WARNING: ${bad.length} of ${judged.length} second runs fall outside the first run's min-max: the same configuration measured at the same time gave different speeds; treat small differences in this report as noise.`,
   ];
   return lines.join("\n");
 }

@@ -49,7 +49,10 @@ export interface VsOptions {
   /** where the GGUF files are cached */
   cacheDir: string;
   variants?: LlamaCppVariant[];
-  /** measure the first configuration again at the end (soundness.ts) */
+  /**
+   * soundness.ts: a second, independent set of engines (lowbit loaded again, new llama.cpp processes)
+   * measures the first configuration, alternating with the first set in one rotation
+   */
   recheck?: boolean;
   notes?: string[];
   onProgress?: (label: string, done: number, total: number) => void;
@@ -105,59 +108,80 @@ export function vsTotal(o: VsOptions): number {
   return o.models.length * o.ggufTypes.length * o.threads.length * perGroup + recheck;
 }
 
-/** Every prompt setting of one file at one thread count, all engines alternating. */
-async function runGroup(o: VsOptions, m: BenchModel, type: GgufOutType, path: string, threads: number, cases: PromptCase[], tick: (label: string, counts?: boolean) => void, settings: LlamaCppSettings[]): Promise<VsRow[]> {
+/** lowbit and every llama.cpp worker on one file; `close` ends them all. */
+async function startEngines(o: VsOptions, path: string, threads: number, contextSize: (lowbit: LLM) => number, say: (what: string) => void, settings: LlamaCppSettings[], closers: (() => Promise<void>)[]): Promise<{ lowbit: LLM; engines: TimedEngine[] }> {
   const variants = o.variants ?? DEFAULT_LLAMACPP_VARIANTS;
-  const where = `${m.name} ${type} t=${threads}`;
-  tick(`${where} loading lowbit`);
+  say("loading lowbit");
   const lowbit = await LLM.load(path, { threads });
-  const workers: LlamaCppWorker[] = [];
-  try {
-    const prepared = cases.map((c) => ({ c, ids: caseIds(c, (t) => lowbit.encode(t)) }));
-    const longest = Math.max(...prepared.map((p) => maxPromptTokens(p.ids)));
-    if (longest + o.genTokens > lowbit.contextLength) {
-      throw new InvalidOptionError(`${m.name}: prompts of ${longest} tokens + ${o.genTokens} generated exceed its context of ${lowbit.contextLength} tokens`);
-    }
-    for (const v of variants) {
-      tick(`${where} loading ${v.engine}`);
-      const w = LlamaCppWorker.start({ label: v.engine, ...(v.uvThreadpoolSize !== undefined ? { uvThreadpoolSize: v.uvThreadpoolSize } : {}) });
-      workers.push(w);
-      // node-llama-cpp's default batch (512 = llama.cpp's default ubatch); context for the longest run
-      settings.push(await w.load({ path, threads, contextSize: longest + o.genTokens + 16, batchSize: 512 }));
-    }
-    const engines: TimedEngine[] = [
-      {
-        name: LOWBIT_ENGINE,
-        run: async (ids, gen) => {
-          lowbit.resetCache();
-          const g = await lowbit.generate(ids, { maxNewTokens: gen, temperature: 0, stopAtEos: false });
-          return { ttftMs: g.timings.ttftMs, tpotMs: g.timings.tpotMs, ids: g.ids };
-        },
+  closers.push(() => lowbit.dispose());
+  const n = contextSize(lowbit);
+  const engines: TimedEngine[] = [
+    {
+      name: LOWBIT_ENGINE,
+      run: async (ids, gen) => {
+        lowbit.resetCache();
+        const g = await lowbit.generate(ids, { maxNewTokens: gen, temperature: 0, stopAtEos: false });
+        return { ttftMs: g.timings.ttftMs, tpotMs: g.timings.tpotMs, ids: g.ids };
       },
-      ...workers.map((w, i): TimedEngine => ({ name: variants[i]!.engine, run: (ids, gen) => w.run(ids, gen) })),
-    ];
+    },
+  ];
+  for (const v of variants) {
+    say(`loading ${v.engine}`);
+    const w = LlamaCppWorker.start({ label: v.engine, ...(v.uvThreadpoolSize !== undefined ? { uvThreadpoolSize: v.uvThreadpoolSize } : {}) });
+    closers.push(() => w.close());
+    // node-llama-cpp's default batch (512 = llama.cpp's default ubatch); context for the longest run
+    settings.push(await w.load({ path, threads, contextSize: n, batchSize: 512 }));
+    engines.push({ name: v.engine, run: (ids, gen) => w.run(ids, gen) });
+  }
+  return { lowbit, engines };
+}
+
+const SECOND = "second run: ";
+
+/**
+ * Every prompt setting of one file at one thread count, all engines alternating. With `again`,
+ * every engine is started a second time (lowbit loads the file again, new llama.cpp processes)
+ * and the first prompt setting is measured by both sets of engines, alternating in the rotation;
+ * the second set's rows go into `again`.
+ */
+async function runGroup(o: VsOptions, m: BenchModel, type: GgufOutType, path: string, threads: number, cases: PromptCase[], tick: (label: string, counts?: boolean) => void, settings: LlamaCppSettings[], again?: VsRow[]): Promise<VsRow[]> {
+  const where = `${m.name} ${type} t=${threads}`;
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    let prepared: { c: PromptCase; ids: number[][] }[] = [];
+    const contextSize = (lowbit: LLM) => {
+      prepared = cases.map((c) => ({ c, ids: caseIds(c, (t) => lowbit.encode(t)) }));
+      const longest = Math.max(...prepared.map((p) => maxPromptTokens(p.ids)));
+      if (longest + o.genTokens > lowbit.contextLength) {
+        throw new InvalidOptionError(`${m.name}: prompts of ${longest} tokens + ${o.genTokens} generated exceed its context of ${lowbit.contextLength} tokens`);
+      }
+      return longest + o.genTokens + 16;
+    };
+    const first = await startEngines(o, path, threads, contextSize, (x) => tick(`${where} ${x}`), settings, closers);
+    const second = again ? await startEngines(o, path, threads, contextSize, (x) => tick(`${SECOND}${where} ${x}`), [], closers) : undefined;
     const rows: VsRow[] = [];
-    for (const { c, ids } of prepared) {
+    for (const [ci, { c, ids }] of prepared.entries()) {
+      const n = first.engines.length;
+      const engines = ci === 0 && second ? [...first.engines, ...second.engines] : first.engines;
       const res = await alternate(engines, ids, {
         reps: o.reps,
         warmupRuns: o.warmupRuns,
         genTokens: o.genTokens,
-        onRun: (x) => tick(`${where} prompt ${c.label} ${x.warmup ? "warm-up" : `run ${x.rep}/${o.reps}`}${ids.length > 1 && !x.warmup ? ` #${x.prompt + 1}` : ""} ${x.engine}`, true),
+        onRun: (x) => tick(`${x.index >= n ? SECOND : ""}${where} prompt ${c.label} ${x.warmup ? "warm-up" : `run ${x.rep}/${o.reps}`}${ids.length > 1 && !x.warmup ? ` #${x.prompt + 1}` : ""} ${x.engine}`, true),
       });
       const tokens = mean(ids.map((x) => x.length));
       engines.forEach((e, k) => {
         const tt = summarize(res.ttftMs[k]!), tp = summarize(res.tpotMs[k]!);
-        rows.push({
+        (k < n ? rows : again!).push({
           model: m.name, ggufType: type, threads, engine: e.name, prompt: c.label, promptTokens: tokens, genTokens: o.genTokens,
           ttftMs: tt, tpotMs: tp, ppTokPerS: (tokens / tt.median) * 1000, tgTokPerS: 1000 / tp.median,
-          weightBytesPerToken: lowbit.decodeWeightBytes, sameGreedyTokens: mean(res.sameTokens[k]!),
+          weightBytesPerToken: first.lowbit.decodeWeightBytes, sameGreedyTokens: mean(res.sameTokens[k]!),
         });
       });
     }
     return rows;
   } finally {
-    await Promise.all(workers.map((w) => w.close()));
-    await lowbit.dispose();
+    await Promise.all(closers.map((c) => c()));
   }
 }
 
@@ -173,22 +197,24 @@ export async function runVsLlamaCpp(o: VsOptions): Promise<VsReport> {
   const files: VsFile[] = [];
   const rows: VsRow[] = [];
   const settings: LlamaCppSettings[] = [];
+  const again: VsRow[] = [];
   for (const m of o.models)
     for (const type of o.ggufTypes) {
       say(`${m.name} ${type}: GGUF file`);
       const f = ensureGguf(o.cacheDir, m.dir, m.name, type, { onTensor: (i, n) => say(`${m.name}: writing ${type} GGUF, tensor ${i + 1}/${n}`) });
       files.push({ model: m.name, ggufType: type, path: f.path, bytes: statSync(f.path).size, made: f.made });
-      for (const threads of o.threads) rows.push(...(await runGroup(o, m, type, f.path, threads, o.prompts, tick, settings)));
+      for (const threads of o.threads) {
+        const paired = o.recheck && files.length === 1 && threads === o.threads[0];
+        rows.push(...(await runGroup(o, m, type, f.path, threads, o.prompts, tick, settings, paired ? again : undefined)));
+      }
     }
-  let rechecks: RepeatCheck[] | undefined;
-  if (o.recheck && rows.length) {
-    const first = rows.filter((r) => r.model === rows[0]!.model && r.ggufType === rows[0]!.ggufType && r.threads === rows[0]!.threads && r.prompt === rows[0]!.prompt);
-    const again = await runGroup(o, o.models[0]!, o.ggufTypes[0]!, files[0]!.path, o.threads[0]!, [o.prompts[0]!], (l, counts) => tick(`recheck: ${l}`, counts), []);
-    rechecks = first.flatMap((a, k) => {
-      const label = `${a.model} ${a.ggufType} t=${a.threads} prompt ${a.prompt}, ${a.engine}`;
-      return [checkRepeat(label, "ttftMs", a.ttftMs, again[k]!.ttftMs), checkRepeat(label, "tpotMs", a.tpotMs, again[k]!.tpotMs)];
-    });
-  }
+  const rechecks: RepeatCheck[] | undefined = again.length
+    ? again.flatMap((a) => {
+        const r = rows.find((x) => x.model === a.model && x.ggufType === a.ggufType && x.threads === a.threads && x.prompt === a.prompt && x.engine === a.engine)!;
+        const label = `${a.model} ${a.ggufType} t=${a.threads} prompt ${a.prompt}, ${a.engine}`;
+        return [checkRepeat(label, "ttftMs", r.ttftMs, a.ttftMs), checkRepeat(label, "tpotMs", r.tpotMs, a.tpotMs)];
+      })
+    : undefined;
   return {
     date: new Date().toISOString(),
     cpu: addon().cpuInfo(),

@@ -118,8 +118,8 @@ export async function runTable1(o: Table1Options): Promise<Table1Report> {
     prompts: promptCases([{ kind: "humaneval", ...(o.humanevalLimit !== undefined ? { limit: o.humanevalLimit } : {}) }]),
     genTokens: 32,
     reps: o.speedReps,
-    // three unmeasured rounds of the first prompt per variant: the first configuration of a run
-    // measured slower than its repeat at the end in every run with one
+    // three unmeasured rounds of the first prompt per variant (with one, the first configuration of
+    // a run measured slower than its repeat at the end, before the bf16 scratch was 64-byte aligned)
     warmupRuns: 3,
     interleave: true,
     recheck: true,
