@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkRepeat, checkRepeatSamples, repeatChecksMarkdown } from "../src/bench/soundness.js";
+import { chanceOutside, checkRepeat, checkRepeatSamples, repeatChecksMarkdown } from "../src/bench/soundness.js";
 import { summarize } from "../src/bench/stats.js";
 
 test("a repeat inside the first min-max passes; its drift is the ratio of medians", () => {
@@ -49,4 +49,32 @@ test("fewer than 3 repetitions: reported, but no verdict", () => {
   assert.match(md, /n\/a \(2 reps\)/);
   assert.match(md, /No verdict: fewer than 3 repetitions/);
   assert.equal(checkRepeatSamples("x", "ttftMs", [1, 2, 3], [2]).meaningful, true);
+});
+
+test("the chance of a check failing between two runs of one distribution: exact, and as simulated", () => {
+  assert.ok(Math.abs(chanceOutside(5, 5) - 1 / 6) < 1e-12); // 2 * C(7,2) / C(10,5) = 42 / 252
+  assert.ok(Math.abs(chanceOutside(9, 9) - (2 * 715) / 48620) < 1e-12);
+  assert.ok(Math.abs(chanceOutside(3, 1) - 2 / 4) < 1e-12); // one sample: outside a range of 3 half the time
+  assert.ok(Number.isNaN(chanceOutside(5, 4)));
+  assert.ok(chanceOutside(11, 11) < chanceOutside(7, 7) && chanceOutside(7, 7) < chanceOutside(5, 5));
+  // simulation: two runs of n samples from one distribution, the check as checkRepeatSamples does it
+  let seed = 12345;
+  const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  for (const n of [3, 5, 7]) {
+    const trials = 40000;
+    let outside = 0;
+    for (let t = 0; t < trials; t++) {
+      const a = Array.from({ length: n }, () => 10 + rnd()), b = Array.from({ length: n }, () => 10 + rnd());
+      if (!checkRepeatSamples("sim", "tpotMs", a, b).within) outside++;
+    }
+    assert.ok(Math.abs(outside / trials - chanceOutside(n, n)) < 0.01, `n=${n}: simulated ${outside / trials}, computed ${chanceOutside(n, n)}`);
+  }
+});
+
+test("markdown: the chance-alone line for equal, odd repetitions", () => {
+  const c = (x: number) => checkRepeatSamples("cfg", "ttftMs", [1, 2, 3, 4, 5], [x, x, x, x, x]);
+  const md = repeatChecksMarkdown([c(3), c(3), c(9)]);
+  assert.match(md, /with 5 repetitions in each run, the second median falls outside the first min-max 1 in 6 checks \(16\.7%\)/);
+  assert.match(md, /about 0\.5 of these 3, and all 3 within 58% of the time/);
+  assert.doesNotMatch(repeatChecksMarkdown([checkRepeatSamples("cfg", "ttftMs", [1, 2, 3, 4], [2, 2, 2, 2])]), /By chance alone/);
 });

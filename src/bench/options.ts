@@ -34,6 +34,7 @@ export interface BenchFlags {
   preliminary?: boolean;
   draft?: string;
   draftTokens?: string;
+  draftConfidence?: string;
 }
 
 export interface BenchPlan {
@@ -56,7 +57,7 @@ export interface BenchPlan {
   plot?: string;
   preliminary: boolean;
   /** assisted generation: every format measured again with this draft model (implies interleave) */
-  draft?: { model: BenchModel; tokens?: number };
+  draft?: { model: BenchModel; tokens?: number; confidence?: number };
   /** things the user should know (a default model missing) */
   warnings: string[];
 }
@@ -110,7 +111,14 @@ export function defaultBenchModels(warnings: string[]): BenchModel[] {
   return models;
 }
 
-function checkFormat(flag: string, f: string): BenchFormat {
+/** --draft-confidence: a number in [0, 1). */
+export function confidenceFlag(v: string): number {
+  const x = v.trim() === "" ? NaN : Number(v);
+  if (!(x >= 0 && x < 1)) throw new InvalidOptionError(`--draft-confidence must be a number in [0, 1), got ${JSON.stringify(v)}`);
+  return x;
+}
+
+export function checkFormat(flag: string, f: string): BenchFormat {
   const q = f.endsWith("+head") ? f.slice(0, -5) : f;
   const ok = f === "f32" || f === "bf16" || (QUANT_FORMATS as readonly string[]).includes(q);
   if (!ok) throw new InvalidOptionError(`${flag}: unknown format ${JSON.stringify(f)}; one of f32, bf16, ${QUANT_FORMATS.join(", ")} (a quantized format + "+head" also quantizes the LM head)`);
@@ -126,8 +134,12 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
   if (!vs && f.ggufTypes !== undefined) throw new InvalidOptionError("--gguf-types applies with --vs-llamacpp only");
   if (!vs && f.ggufDir !== undefined) throw new InvalidOptionError("--gguf-dir applies with --vs-llamacpp only");
   if (vs && f.draft !== undefined) throw new InvalidOptionError("--draft applies without --vs-llamacpp (llama.cpp runs without a draft here)");
-  if (f.draftTokens !== undefined && f.draft === undefined) throw new InvalidOptionError("--draft-tokens needs --draft");
-  const draft = f.draft !== undefined ? { model: resolveBenchModel(f.draft), ...(f.draftTokens !== undefined ? { tokens: intFlag("--draft-tokens", f.draftTokens, 1, 64) } : {}) } : undefined;
+  if ((f.draftTokens !== undefined || f.draftConfidence !== undefined) && f.draft === undefined) throw new InvalidOptionError("--draft-tokens and --draft-confidence need --draft");
+  const confidence = f.draftConfidence !== undefined ? confidenceFlag(f.draftConfidence) : undefined;
+  const draft =
+    f.draft !== undefined
+      ? { model: resolveBenchModel(f.draft), ...(f.draftTokens !== undefined ? { tokens: intFlag("--draft-tokens", f.draftTokens, 1, 64) } : {}), ...(confidence !== undefined ? { confidence } : {}) }
+      : undefined;
   const models = f.model !== undefined ? listFlag("--model", f.model).map(resolveBenchModel) : defaultBenchModels(warnings);
   const formats = f.quant !== undefined ? listFlag("--quant", f.quant).map((x) => checkFormat("--quant", x)) : DEFAULT_BENCH_FORMATS;
   let baseline: BenchFormat = formats.includes("bf16") ? "bf16" : formats[0]!;

@@ -37,6 +37,29 @@ export function checkRepeatSamples(label: string, metric: RepeatCheck["metric"],
   return checkRepeat(label, metric, summarize(first), summarize(again));
 }
 
+function choose(n: number, k: number): number {
+  let c = 1;
+  for (let i = 1; i <= k; i++) c = (c * (n - k + i)) / i;
+  return c;
+}
+
+/**
+ * The chance that a check fails although both runs draw from the same distribution: the median
+ * of `again` (an odd number of samples) below the first run's min or above its max. Any continuous
+ * distribution gives the same answer, since only the order of the first + again samples matters,
+ * and every interleaving of the two sets is equally likely: the median is below the first run's
+ * min when the (again + 1) / 2 smallest of all samples come from the second run. NaN for an even
+ * `again` (its median averages two samples, so the order alone does not decide).
+ */
+export function chanceOutside(first: number, again: number): number {
+  if (again % 2 === 0 || first < 1) return NaN;
+  const k = (again + 1) / 2;
+  return (2 * choose(first + again - k, again - k)) / choose(first + again, again);
+}
+
+/** "1 in 6" for 1/6; "1 in 34" for 0.029. */
+const oneIn = (p: number) => `1 in ${Math.round(1 / p)}`;
+
 /** Markdown: one line per check, and a verdict. */
 export function repeatChecksMarkdown(checks: RepeatCheck[]): string {
   if (checks.length === 0) return "";
@@ -58,5 +81,13 @@ export function repeatChecksMarkdown(checks: RepeatCheck[]): string {
       ? "Every second run falls within the first run's min-max."
       : `WARNING: ${bad.length} of ${judged.length} second runs fall outside the first run's min-max: the same configuration measured at the same time gave different speeds; treat small differences in this report as noise.`,
   ];
+  const n = judged.length ? judged[0]!.first.n : 0;
+  const p = judged.every((c) => c.first.n === n && c.again.n === n) ? chanceOutside(n, n) : NaN;
+  if (Number.isFinite(p)) {
+    lines.push(
+      "",
+      `By chance alone, with ${n} repetitions in each run, the second median falls outside the first min-max ${oneIn(p)} checks (${fmt(100 * p, 1)}%) even when both runs draw from one distribution: about ${fmt(p * judged.length, 1)} of these ${judged.length}, and all ${judged.length} within ${fmt(100 * (1 - p) ** judged.length, 0)}% of the time (if the checks were independent).`,
+    );
+  }
   return lines.join("\n");
 }
