@@ -291,8 +291,8 @@ export class LLM {
   private withDraft<T>(opts: GenerateOptions, fn: (events: (ids: number[]) => AsyncGenerator<GenEvent>) => Promise<T>): Promise<T> {
     const target = this.stepper();
     if (!opts.draft) return fn((ids) => runGeneration(target, this.tokenizer, ids, opts));
-    const k = opts.draftTokens ?? 5;
-    return opts.draft.withStepper((draft) => fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => assistedProducer(target, draft, sampler, seq, k, cs))));
+    const plan = { tokens: opts.draftTokens ?? 5, confidence: opts.draftConfidence ?? 0 };
+    return opts.draft.withStepper((draft) => fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => assistedProducer(target, draft, sampler, seq, plan, cs))));
   }
 
   /** Generates a completion. */

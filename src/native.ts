@@ -122,6 +122,8 @@ export interface Addon {
   runKernel(variant: string, name: string, args: Record<string, unknown>): unknown;
   /** index of the largest element (lowest on ties, NaN never wins unless all are NaN) */
   argmax(x: Float32Array): number;
+  /** the largest softmax probability of logits x (NaN when none is finite) */
+  topProb(x: Float32Array): number;
   /** The buffers a stored weight with this meta must have (throws when the meta is inconsistent). */
   weightLayout(meta: StoredWeightMeta, name?: string): StoredBuffer[];
   /** How a [rows, cols] weight loaded in `format` ("vector", "bf16", "q4-g128", ...) is stored (actScale 0). */

@@ -26,6 +26,7 @@
 #include "addon_io.h"
 #include "addon_util.h"
 #include "bandwidth.h"
+#include "buffer.h"
 #include "cpu.h"
 #include "model.h"
 
@@ -388,6 +389,21 @@ Napi::Value Argmax(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), (double)best);
 }
 
+// The largest softmax probability of a Float32Array of logits, 1 / sum(exp(x - max)):
+// the draft's confidence in assisted generation (about 20 us for a 32k vocabulary).
+// NaN when no entry is finite.
+Napi::Value TopProb(const Napi::CallbackInfo& info) {
+  Napi::Float32Array x = arg_typed<Napi::Float32Array>(info, 0, "x");
+  const int64_t n = (int64_t)x.ElementLength();
+  const KernelTable& kt = kernels_best();
+  const float mx = n ? kt.max_f32(x.Data(), n) : -INFINITY;
+  if (!std::isfinite(mx)) return Napi::Number::New(info.Env(), NAN);
+  thread_local AlignedBuf buf;
+  buf.reserve((size_t)n * sizeof(float));
+  std::memcpy(buf.data(), x.Data(), (size_t)n * sizeof(float));
+  return Napi::Number::New(info.Env(), 1.0 / kt.exp_sum_f32(buf.as<float>(), n, mx));
+}
+
 Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
   int threads = (int)arg_int(info, 0, "threads", 1, 256);
   int mbytes = (int)arg_int(info, 1, "mbytes", 1, 1 << 16);
@@ -406,6 +422,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
   exports.Set("runKernel", Napi::Function::New(env, RunKernel));
   exports.Set("argmax", Napi::Function::New(env, Argmax));
+  exports.Set("topProb", Napi::Function::New(env, TopProb));
   exports.Set("weightLayout", Napi::Function::New(env, WeightLayout));
   exports.Set("formatLayout", Napi::Function::New(env, FormatLayout));
   exports.Set("ggmlDequantize", Napi::Function::New(env, GgmlDequantize));

@@ -70,7 +70,7 @@ export interface CoreBenchOptions {
    * Assisted generation (interleaved runs only): each of `formats` is measured a second
    * time with this draft model proposing `tokens` tokens per step (rows with `draft` set).
    */
-  draft?: { name: string; dir: string; options?: LoadOptions; tokens?: number; formats: BenchFormat[] };
+  draft?: { name: string; dir: string; options?: LoadOptions; tokens?: number; confidence?: number; formats: BenchFormat[] };
   /** before every generation (done of total) and before every load (done unchanged) */
   onProgress?: (label: string, done: number, total: number) => void;
 }
@@ -78,7 +78,7 @@ export interface CoreBenchOptions {
 export interface CoreBenchRow {
   model: string;
   /** assisted generation: the draft model, K, and the share of drafted tokens accepted */
-  draft?: { model: string; tokens: number; acceptance: number };
+  draft?: { model: string; tokens: number; confidence?: number; acceptance: number; proposedPerRound?: number };
   format: BenchFormat;
   threads: number;
   /** the prompt setting: "32", "humaneval (164)" */
@@ -128,6 +128,7 @@ export interface Samples {
   /** assisted generation: drafted and accepted tokens over the measured runs */
   proposed?: number;
   accepted?: number;
+  rounds?: number;
 }
 
 export function makeRow(o: Pick<CoreBenchOptions, "genTokens">, m: BenchModel, format: BenchFormat, threads: number, prompt: { label: string; tokens: number }, model: LLM, s: Samples, bw: number): CoreBenchRow {
@@ -177,6 +178,7 @@ async function timedCase(model: LLM, p: Prepared, genTokens: number, into?: Samp
     const g = await model.generate(ids, { maxNewTokens: genTokens, temperature: 0, stopAtEos: false, ...extra });
     if (g.assisted && into) {
       into.proposed = (into.proposed ?? 0) + g.assisted.proposed;
+      into.rounds = (into.rounds ?? 0) + g.assisted.rounds;
       into.accepted = (into.accepted ?? 0) + g.assisted.accepted;
     }
     tt.push(g.timings.ttftMs);
@@ -237,7 +239,7 @@ async function loadVariants(o: CoreBenchOptions, m: BenchModel, threads: number,
     loaded.push(draft);
     for (const f of d.formats) {
       const target = variants.find((v) => v.format === f && !v.extra.draft)!.model;
-      variants.push({ format: f, model: target, extra: { draft, ...(d.tokens !== undefined ? { draftTokens: d.tokens } : {}) }, label: `${f} + draft ${d.name}` });
+      variants.push({ format: f, model: target, extra: { draft, ...(d.tokens !== undefined ? { draftTokens: d.tokens } : {}), ...(d.confidence !== undefined ? { draftConfidence: d.confidence } : {}) }, label: `${f} + draft ${d.name}` });
     }
   }
   return variants;
@@ -283,7 +285,7 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
             }
           for (const [i, v] of runs.entries()) {
             const row = makeRow(o, m, v.format, threads, { label: c.label, tokens: prepared[i]!.tokens }, v.model, samples[i]!, bandwidthGBs[threads]!);
-            if (v.extra.draft) row.draft = { model: o.draft!.name, tokens: v.extra.draftTokens ?? 5, acceptance: samples[i]!.accepted! / samples[i]!.proposed! };
+            if (v.extra.draft) row.draft = { model: o.draft!.name, tokens: v.extra.draftTokens ?? 5, ...(v.extra.draftConfidence ? { confidence: v.extra.draftConfidence } : {}), acceptance: samples[i]!.accepted! / samples[i]!.proposed!, proposedPerRound: samples[i]!.proposed! / samples[i]!.rounds! };
             (i < variants.length ? rows : again!).push(row);
           }
         }

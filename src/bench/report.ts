@@ -9,9 +9,14 @@ export function promptCell(x: Pick<CoreBenchRow, "prompt" | "promptTokens">): st
   return label === String(x.promptTokens) ? label : `${label}, mean ${fmt(x.promptTokens, 0)} tok`;
 }
 
+/** "K=5", or "K<=16 at confidence 0.4, 3.1 per round" */
+export function draftK(d: NonNullable<CoreBenchRow["draft"]>): string {
+  return d.confidence ? `K<=${d.tokens} at confidence ${d.confidence}${d.proposedPerRound !== undefined ? `, ${fmt(d.proposedPerRound, 1)} per round` : ""}` : `K=${d.tokens}`;
+}
+
 /** "w8a8-sq", or "w8a8-sq + draft tinycode-7m (K=5, 71% accepted)" */
 export function formatCell(x: Pick<CoreBenchRow, "format" | "draft">): string {
-  return x.draft ? `${x.format} + draft ${x.draft.model} (K=${x.draft.tokens}, ${fmt(100 * x.draft.acceptance, 0)}% accepted)` : x.format;
+  return x.draft ? `${x.format} + draft ${x.draft.model} (${draftK(x.draft)}, ${fmt(100 * x.draft.acceptance, 0)}% accepted)` : x.format;
 }
 
 export function machineLine(r: Pick<CoreBenchReport, "cpu" | "node" | "date">): string {

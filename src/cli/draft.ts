@@ -3,42 +3,50 @@ import type { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
 import { LLM, type LoadOptions } from "../llm.js";
 import { checkQuant } from "../quant/formats.js";
-import { intOpt } from "./generate.js";
+import { intOpt, numOpt } from "./generate.js";
+import type { GenerateOptions } from "../generate/generate.js";
 
 export interface DraftFlags {
   draft?: string;
   draftQuant?: string;
   draftTokens?: string;
+  draftConfidence?: string;
 }
 
 export interface DraftPlan {
   dir: string;
   load: LoadOptions;
   tokens?: number;
+  confidence?: number;
 }
 
 export function addDraftOptions(cmd: Command): Command {
   return cmd
     .option("--draft <model>", "assisted generation: a smaller model with the same tokenizer proposes tokens (e.g. models/tinycode-7m for tinycode-100m)")
     .option("--draft-quant <format>", "quantize the draft model at load (any --quant format)")
-    .option("--draft-tokens <n>", "tokens the draft proposes per verification step (default 5)");
+    .option("--draft-tokens <n>", "tokens the draft proposes per verification step (default 5; with --draft-confidence, the most)")
+    .option("--draft-confidence <p>", "the draft stops proposing at a token its softmax gives less than p, in [0, 1) (llama.cpp's --draft-p-min; default 0: always --draft-tokens)");
 }
 
 /** Validates the flags before any model loads. The draft runs on the target's thread count. */
 export function draftPlan(f: DraftFlags, threads?: number): DraftPlan | undefined {
   const tokens = intOpt("--draft-tokens", f.draftTokens, 1, 64);
+  const confidence = numOpt("--draft-confidence", f.draftConfidence, (x) => x >= 0 && x < 1, "a number in [0, 1)");
   const quant = f.draftQuant !== undefined ? checkQuant(f.draftQuant, "--draft-quant") : undefined;
   if (f.draft === undefined) {
-    if (tokens !== undefined || quant !== undefined) throw new InvalidOptionError("--draft-tokens and --draft-quant need --draft");
+    if (tokens !== undefined || quant !== undefined || confidence !== undefined) throw new InvalidOptionError("--draft-tokens, --draft-confidence and --draft-quant need --draft");
     return undefined;
   }
   if (f.draft.trim() === "") throw new InvalidOptionError("--draft is empty");
-  return { dir: f.draft, load: { ...(quant !== undefined ? { quant } : {}), ...(threads !== undefined ? { threads } : {}), progress: false }, ...(tokens !== undefined ? { tokens } : {}) };
+  return { dir: f.draft, load: { ...(quant !== undefined ? { quant } : {}), ...(threads !== undefined ? { threads } : {}), progress: false }, ...(tokens !== undefined ? { tokens } : {}), ...(confidence !== undefined ? { confidence } : {}) };
 }
 
+export type DraftGenerateOptions = Pick<GenerateOptions, "draftTokens" | "draftConfidence"> & { draft?: LLM };
+
 /** The generate options of a loaded draft. */
-export function draftOptions(p: DraftPlan | undefined, draft: LLM | undefined): { draft?: LLM; draftTokens?: number } {
-  return draft ? { draft, ...(p?.tokens !== undefined ? { draftTokens: p.tokens } : {}) } : {};
+export function draftOptions(p: DraftPlan | undefined, draft: LLM | undefined): DraftGenerateOptions {
+  if (!draft) return {};
+  return { draft, ...(p?.tokens !== undefined ? { draftTokens: p.tokens } : {}), ...(p?.confidence !== undefined ? { draftConfidence: p.confidence } : {}) };
 }
 
 /**
@@ -49,7 +57,7 @@ export async function withDraftedModel<T>(
   dir: string | undefined,
   load: LoadOptions,
   plan: DraftPlan | undefined,
-  fn: (model: LLM, draft: LLM | undefined, assist: { draft?: LLM; draftTokens?: number }) => Promise<T>,
+  fn: (model: LLM, draft: LLM | undefined, assist: DraftGenerateOptions) => Promise<T>,
 ): Promise<T> {
   const model = await LLM.load(dir, load);
   let draft: LLM | undefined;

@@ -198,7 +198,7 @@ export function timingsLine(name: string, dtype: string, threads: number, r: Gen
   const t = r.timings;
   const finish = r.finishReason === "length" ? "" : `, finish: ${r.finishReason}`;
   const a = r.assisted;
-  const asst = a ? `, draft accepted ${a.accepted}/${a.proposed} (K=${a.draftTokens})` : "";
+  const asst = a ? `, draft accepted ${a.accepted}/${a.proposed} (K=${a.draftConfidence > 0 ? `<=${a.draftTokens}, confidence ${a.draftConfidence}` : a.draftTokens})` : "";
   const shifts = r.contextShifts ? `, ${r.contextShifts} context shift${r.contextShifts === 1 ? "" : "s"}` : "";
   return (
     `[${name} ${dtype} ${threads} threads] prompt ${t.promptTokens} tok, TTFT ${fmtMs(t.ttftMs)} (${fmtRate(t.promptTokensPerSec)}), ` +

@@ -42,6 +42,7 @@
 import { feedPrompt, type AssistedStats, type BatchStepper, type Producer, type Stepper } from "./generate.js";
 import type { ContextShift } from "./context-shift.js";
 import type { Dist, Sampler } from "./sampler.js";
+import { addon } from "../native.js";
 
 function probOf(d: Dist, id: number): number {
   for (let j = 0; j < d.ids.length; j++) if (d.ids[j] === id) return d.p[j]!;
@@ -67,10 +68,17 @@ export function acceptDrafts(sampler: Sampler, d: number[], q: Dist[], p: Dist[]
   return [...d, sampler.draw(p[d.length]!.ids, p[d.length]!.p)];
 }
 
+/** At most `tokens` drafted per round, fewer where the draft's confidence falls below `confidence`. */
+export interface DraftPlan {
+  tokens: number;
+  confidence: number;
+}
+
 /** The producer of runGeneration for a target and a draft stepper (with `cs`, shifting both caches). */
-export function assistedProducer(target: BatchStepper, draft: BatchStepper, sampler: Sampler, seq: number[], draftTokens: number, cs?: ContextShift): Producer {
+export function assistedProducer(target: BatchStepper, draft: BatchStepper, sampler: Sampler, seq: number[], plan: DraftPlan, cs?: ContextShift): Producer {
   const promptIds = seq.slice();
-  const stats: AssistedStats = { draftTokens, rounds: 0, proposed: 0, accepted: 0 };
+  const { tokens: draftTokens, confidence } = plan;
+  const stats: AssistedStats = { draftTokens, draftConfidence: confidence, rounds: 0, proposed: 0, accepted: 0 };
   let dc = 0; // tokens of the cached view the draft holds
   const V = target.vocabSize;
   /** The cached view of seq from index `from` (positions from..): seq with the shifted-out tokens left out. */
@@ -131,26 +139,29 @@ export function assistedProducer(target: BatchStepper, draft: BatchStepper, samp
         shiftBoth(cs);
       }
       const L = seq.length - p.shifted;
-      const K = Math.min(draftTokens, max - 1, target.contextLength - L, draft.contextLength - L + 1);
-      if (K < 1) {
-        const { logits, nativeMs } = await target.step([seq[seq.length - 1]!], L - 1);
-        p.decodeNativeMs += nativeMs;
-        return [sampler.sample(logits, seq)];
-      }
-      // the draft proposes d[0..K)
+      const maxK = Math.min(draftTokens, max - 1, target.contextLength - L, draft.contextLength - L + 1);
+      // the draft proposes d[0..K), K <= maxK: it stops before a token it is not confident of
       const d: number[] = [], q: Dist[] = [];
       const hist = seq.slice();
       let feed = view(dc), pos = dc;
-      for (let i = 0; i < K; i++) {
+      while (d.length < maxK) {
         const r = await draft.step(feed, pos);
         p.decodeNativeMs += r.nativeMs;
         pos += feed.length;
+        if (confidence > 0 && !(addon().topProb(r.logits) >= confidence)) break;
         const qi = sampler.dist(r.logits, hist);
         const di = sampler.stochastic ? sampler.draw(qi.ids, qi.p) : qi.ids[0]!;
         q.push(qi);
         d.push(di);
         hist.push(di);
         feed = [di];
+      }
+      dc = pos; // the draft has cached the view and the proposals it fed
+      const K = d.length;
+      if (K === 0) {
+        const { logits, nativeMs } = await target.step([seq[seq.length - 1]!], L - 1);
+        p.decodeNativeMs += nativeMs;
+        return [sampler.sample(logits, seq)];
       }
       // the target scores seq's last token, d[0..K) in one step: rows 0..K
       const v = await target.stepAll([seq[seq.length - 1]!, ...d], L - 1);
@@ -160,8 +171,9 @@ export function assistedProducer(target: BatchStepper, draft: BatchStepper, samp
       const out = acceptDrafts(sampler, d, q, dists);
       const a = out.length - 1;
       target.rollback(K - a);
-      const keep = L + Math.min(a, K - 1);
-      draft.rollback(L + K - 1 - keep);
+      // the draft keeps what it cached of seq[0, L) and the accepted proposals (it fed d[0..K-1), or d[0..K) when it stopped early)
+      const keep = Math.min(L + a, pos);
+      draft.rollback(pos - keep);
       dc = keep;
       stats.rounds++;
       stats.proposed += K;

@@ -25,8 +25,14 @@ export interface GenerateOptions extends SamplingOptions {
    * has the same distribution (speculative sampling).
    */
   draft?: DraftModel;
-  /** Tokens the draft proposes per verification (default 5). */
+  /** Tokens the draft proposes per verification (default 5); with draftConfidence, the most it proposes. */
   draftTokens?: number;
+  /**
+   * The draft stops proposing at a token whose probability under its softmax is below this
+   * (its most likely token's; llama.cpp's --draft-p-min, transformers' assistant_confidence_threshold).
+   * In [0, 1); default 0: always draftTokens.
+   */
+  draftConfidence?: number;
   /**
    * StreamingLLM: when the context is full, keep the first nKeep cached tokens
    * (attention sinks), drop the next nDiscard, shift the rest down (their keys
@@ -106,6 +112,7 @@ export interface BatchStepper extends Stepper {
 /** Assisted generation's counts: tokens proposed by the draft and accepted by the target. */
 export interface AssistedStats {
   draftTokens: number;
+  draftConfidence: number;
   rounds: number;
   proposed: number;
   accepted: number;
@@ -121,6 +128,9 @@ export function validateGenerateOptions(o: GenerateOptions): void {
   const k = o.draftTokens;
   if (k !== undefined && (!Number.isSafeInteger(k) || k < 1 || k > 64)) throw new InvalidOptionError(`draftTokens must be an integer in [1, 64], got ${String(k)}`);
   if (k !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
+  const c = o.draftConfidence;
+  if (c !== undefined && !(typeof c === "number" && c >= 0 && c < 1)) throw new InvalidOptionError(`draftConfidence must be a number in [0, 1), got ${String(c)}`);
+  if (c !== undefined && o.draft === undefined) throw new InvalidOptionError("draftConfidence needs a draft model");
   validateContextShift(o.contextShift);
 }
 

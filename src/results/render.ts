@@ -1,5 +1,5 @@
 /** docs/RESULTS.md from the saved measurements (docs/results.json): nothing is measured here. */
-import { formatCell, machineLine } from "../bench/report.js";
+import { draftK, formatCell, machineLine } from "../bench/report.js";
 import { repeatChecksMarkdown } from "../bench/soundness.js";
 import { fmt } from "../bench/stats.js";
 import type { CoreBenchReport } from "../bench/core.js";
@@ -45,7 +45,7 @@ export function table1Markdown(t: Table1Report & SectionMeta & { qualityFrom?: S
   for (const r of t.rows) {
     if (r.draft) {
       lines.push(
-        `| ${LABELS[r.format] ?? `\`${r.format}\``} + assisted generation (draft ${r.draft.model}, K=${r.draft.tokens}, ${fmt(100 * r.draft.acceptance, 0)}% of drafted tokens accepted) | ${pct(r.passAt1)} (${r.solved}/${r.problems}) | same model as above | same model as above | ${fmt(r.ttftMs, 1)} | ${fmt(r.ttftSpeedup, 2)}x | ${fmt(r.tpotMs, 2)} | ${fmt(r.tpotSpeedup, 2)}x |`,
+        `| ${LABELS[r.format] ?? `\`${r.format}\``} + assisted generation (draft ${r.draft.model}, ${draftK(r.draft)}, ${fmt(100 * r.draft.acceptance, 0)}% of drafted tokens accepted) | ${pct(r.passAt1)} (${r.solved}/${r.problems}) | same model as above | same model as above | ${fmt(r.ttftMs, 1)} | ${fmt(r.ttftSpeedup, 2)}x | ${fmt(r.tpotMs, 2)} | ${fmt(r.tpotSpeedup, 2)}x |`,
       );
       continue;
     }

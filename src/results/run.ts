@@ -3,7 +3,7 @@
  *
  *   node dist/src/results/run.js [--only table1|llamacpp] [--from-json] [--quick]
  *     [--model DIR|name] [--formats bf16,w8a8-sq,w4a16-g128] [--threads N] [--reps N]
- *     [--draft DIR|name (default tinycode-7m) | --no-draft] [--draft-tokens K] [--speed-only]
+ *     [--draft DIR|name (default tinycode-7m) | --no-draft] [--draft-tokens K] [--draft-confidence P] [--speed-only]
  *     [--out docs/RESULTS.md] [--json docs/results.json]
  *
  * Table 1 needs tinycode-100m (../shared/models or $LOWBIT_MODELS) and the held-out data
@@ -19,7 +19,7 @@ import { DataError, InvalidOptionError } from "../errors.js";
 import { addon } from "../native.js";
 import { type BenchFormat } from "../bench/core.js";
 import { DEFAULT_GGUF_CACHE } from "../bench/gguf-cache.js";
-import { listFlag, intFlag, resolveBenchModel } from "../bench/options.js";
+import { confidenceFlag, listFlag, intFlag, resolveBenchModel } from "../bench/options.js";
 import { benchProgress } from "../bench/progress.js";
 import { promptCases } from "../bench/prompts.js";
 import { SYNTHETIC_CALIBRATION } from "../bench/synthetic.js";
@@ -37,7 +37,7 @@ function arg(name: string): string | undefined {
   return v;
 }
 
-const KNOWN = new Set(["--only", "--from-json", "--quick", "--model", "--formats", "--threads", "--reps", "--out", "--json", "--draft", "--draft-tokens", "--no-draft", "--speed-only"]);
+const KNOWN = new Set(["--only", "--from-json", "--quick", "--model", "--formats", "--threads", "--reps", "--out", "--json", "--draft", "--draft-tokens", "--draft-confidence", "--no-draft", "--speed-only"]);
 
 function command(): string {
   return ["npm run results", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(" ");
@@ -73,9 +73,15 @@ async function main(): Promise<void> {
   const model = resolveBenchModel(arg("--model") ?? "tinycode-100m");
   // assisted generation: INT8 SmoothQuant (or the last format) verified with the draft tinycode-7m
   const draftTokens = arg("--draft-tokens") !== undefined ? intFlag("--draft-tokens", arg("--draft-tokens")!, 1, 64) : undefined;
+  const draftConfidence = arg("--draft-confidence") !== undefined ? confidenceFlag(arg("--draft-confidence")!) : undefined;
   const draft = process.argv.includes("--no-draft")
     ? undefined
-    : { model: resolveBenchModel(arg("--draft") ?? "tinycode-7m"), format: formats.includes("w8a8-sq") ? ("w8a8-sq" as BenchFormat) : formats[formats.length - 1]!, ...(draftTokens !== undefined ? { tokens: draftTokens } : {}) };
+    : {
+        model: resolveBenchModel(arg("--draft") ?? "tinycode-7m"),
+        format: formats.includes("w8a8-sq") ? ("w8a8-sq" as BenchFormat) : formats[formats.length - 1]!,
+        ...(draftTokens !== undefined ? { tokens: draftTokens } : {}),
+        ...(draftConfidence !== undefined ? { confidence: draftConfidence } : {}),
+      };
   const progress = benchProgress({ tty: !!process.stderr.isTTY, lines: true });
   const date = new Date().toISOString();
   const result: ResultsJson = { ...saved };

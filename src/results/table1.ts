@@ -7,7 +7,7 @@
  * every format loaded at once and alternated within each repetition, so the
  * speedups are side-by-side ratios (src/bench/core.ts, interleave).
  */
-import { runCoreBench, benchLoadOptions, type BenchFormat, type BenchModel, type CoreBenchReport } from "../bench/core.js";
+import { runCoreBench, benchLoadOptions, type BenchFormat, type BenchModel, type CoreBenchReport, type CoreBenchRow } from "../bench/core.js";
 import { promptCases } from "../bench/prompts.js";
 import { cloze } from "../eval/cloze.js";
 import { buildCodeCloze } from "../eval/code-cloze.js";
@@ -29,7 +29,7 @@ export interface Table1Options {
   pplWindows: number;
   speedReps: number;
   /** assisted generation: `format` measured again with this draft model (HumanEval and speed; cloze and perplexity are the target's) */
-  draft?: { model: BenchModel; format: BenchFormat; tokens?: number };
+  draft?: { model: BenchModel; format: BenchFormat; tokens?: number; confidence?: number };
   /** quality measurements to keep instead of measuring them (speed only): per format, and the assisted row's */
   keepQuality?: { plain: Quality[]; assisted?: Quality };
   onProgress?: (label: string, done: number, total: number) => void;
@@ -52,7 +52,7 @@ export interface Quality {
 export interface Table1Row extends Quality {
   format: BenchFormat;
   /** assisted generation: the draft, K and the share of drafted tokens accepted in the speed runs */
-  draft?: { model: string; tokens: number; acceptance: number };
+  draft?: CoreBenchRow["draft"];
   ttftMs: number;
   tpotMs: number;
   ttftSpeedup: number;
@@ -63,7 +63,7 @@ export interface Table1Report {
   model: string;
   threads: number;
   baseline: BenchFormat;
-  options: Omit<Table1Options, "onProgress" | "model" | "draft"> & { model: string; draft?: { model: string; format: BenchFormat; tokens: number } };
+  options: Omit<Table1Options, "onProgress" | "model" | "draft"> & { model: string; draft?: { model: string; format: BenchFormat; tokens: number; confidence?: number } };
   rows: Table1Row[];
   speed: CoreBenchReport;
 }
@@ -78,7 +78,7 @@ async function quality(o: Table1Options, format: BenchFormat, say: (what: string
     const what = draft ? `${format} + draft humaneval` : `${format} humaneval`;
     const he = await humanEval(model, problems, {
       ...(o.humanevalLimit !== undefined ? { limit: o.humanevalLimit } : {}),
-      ...(draft ? { draft, ...(o.draft!.tokens !== undefined ? { draftTokens: o.draft!.tokens } : {}) } : {}),
+      ...(draft ? { draft, ...(o.draft!.tokens !== undefined ? { draftTokens: o.draft!.tokens } : {}), ...(o.draft!.confidence !== undefined ? { draftConfidence: o.draft!.confidence } : {}) } : {}),
       onRecord: (_r, d, t) => say(what, d, t),
     });
     if (same) return { ...same, passAt1: he.passAtK["pass@1"]!, solved: he.solved, problems: he.problems, evalSeconds: (performance.now() - t0) / 1000 };
@@ -123,7 +123,7 @@ export async function runTable1(o: Table1Options): Promise<Table1Report> {
     warmupRuns: 3,
     interleave: true,
     recheck: true,
-    ...(d ? { draft: { name: d.model.name, dir: d.model.dir, ...(d.model.options ? { options: d.model.options } : {}), ...(d.tokens !== undefined ? { tokens: d.tokens } : {}), formats: [d.format] } } : {}),
+    ...(d ? { draft: { name: d.model.name, dir: d.model.dir, ...(d.model.options ? { options: d.model.options } : {}), ...(d.tokens !== undefined ? { tokens: d.tokens } : {}), ...(d.confidence !== undefined ? { confidence: d.confidence } : {}), formats: [d.format] } } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });
   const base = speed.rows.find((r) => r.format === o.formats[0] && !r.draft)!;
@@ -134,5 +134,5 @@ export async function runTable1(o: Table1Options): Promise<Table1Report> {
   const rows = o.formats.map((format, i) => row(format, q[i]!, false));
   if (d && dq) rows.push(row(d.format, dq, true));
   const { onProgress: _p, model, draft, keepQuality: _k, ...rest } = o;
-  return { model: o.model.name, threads: o.threads, baseline: o.formats[0]!, options: { ...rest, model: model.name, ...(draft ? { draft: { model: draft.model.name, format: draft.format, tokens: draft.tokens ?? 5 } } : {}) }, rows, speed };
+  return { model: o.model.name, threads: o.threads, baseline: o.formats[0]!, options: { ...rest, model: model.name, ...(draft ? { draft: { model: draft.model.name, format: draft.format, tokens: draft.tokens ?? 5, ...(draft.confidence !== undefined ? { confidence: draft.confidence } : {}) } } : {}) }, rows, speed };
 }

@@ -29,6 +29,7 @@ export interface ServerOptions {
   /** assisted generation for every request */
   draft?: LLM;
   draftTokens?: number;
+  draftConfidence?: number;
   /** StreamingLLM context shift for every request (generation runs past the context) */
   contextShift?: ContextShiftOptions;
   /** request body limit in bytes (default 1 MiB) */
@@ -91,7 +92,7 @@ export function createServer(o: ServerOptions): Server {
       maxNewTokens: p.gen.maxNewTokens ?? llm.contextLength,
       stop: kind === "chat" ? [...(p.gen.stop ?? []), ...template.stops] : p.gen.stop,
       signal,
-      ...(o.draft ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}) } : {}),
+      ...(o.draft ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}), ...(o.draftConfidence !== undefined ? { draftConfidence: o.draftConfidence } : {}) } : {}),
       ...(o.contextShift ? { contextShift: o.contextShift } : {}),
     };
     return { prompt, gen };
