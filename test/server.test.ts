@@ -269,7 +269,7 @@ test("CLI: lowbit serve listens, answers, and stops on SIGINT with exit code 0; 
   for (const [args, re] of [
     [["--port", "70000"], /--port must be an integer in \[0, 65535\]/],
     [["--keep", "4"], /--keep and --discard need --context-shift/],
-    [["--draft-tokens", "3"], /--draft-tokens and --draft-quant need --draft/],
+    [["--draft-tokens", "3"], /--draft-tokens, --draft-confidence and --draft-quant need --draft/],
   ] as const) {
     const r = spawnSync(process.execPath, [join(REPO, "bin", "lowbit.js"), "serve", ...args], { cwd: REPO, encoding: "utf8" });
     assert.equal(r.status, 2, args.join(" "));

@@ -16,13 +16,19 @@
  * 0) makes p and q one-hot: a draft token is kept iff it is the target's
  * argmax, and the output is the target's greedy output.
  *
+ * With a confidence threshold (draftConfidence, llama.cpp's --draft-p-min) the
+ * draft stops before a token whose probability under its softmax (its most
+ * likely token's) is below it, so K varies per round, 0 included (then the
+ * round is a plain target step).
+ *
  * Cache bookkeeping, with seq = prompt + tokens so far (length L; the target
  * has cached seq[0, L-1), the draft seq[0, dc)):
  *   draft:  feeds seq[dc, L) then d1..d(K-1)  -> caches L + K - 1, proposes d1..dK
+ *           (L + K when it stopped early: it fed dK and then lost confidence)
  *   target: feeds seq[L-1], d1..dK at L-1..  -> caches L + K, logits rows 0..K
  *   a kept (0..K), one more token t: seq grows by a + 1;
  *   target rolls back K - a (caches L + a = new L - 1);
- *   draft keeps L + min(a, K - 1) (it never fed dK).
+ *   draft keeps min(L + a, what it cached).
  *
  * With a context shift (context-shift.ts) both caches hold the same view of seq:
  * its first nKeep tokens, then seq[nKeep + shifted, ..) at positions nKeep..;
