@@ -111,9 +111,10 @@ export function defaultBenchModels(warnings: string[]): BenchModel[] {
   return models;
 }
 
-/** --draft-confidence: a number in [0, 1). */
+/** --draft-confidence (bench, results, and the draft flags of generate, serve, eval): a decimal number in [0, 1). */
 export function confidenceFlag(v: string): number {
-  const x = v.trim() === "" ? NaN : Number(v);
+  const s = v.trim();
+  const x = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s) ? Number(s) : NaN;
   if (!(x >= 0 && x < 1)) throw new InvalidOptionError(`--draft-confidence must be a number in [0, 1), got ${JSON.stringify(v)}`);
   return x;
 }

@@ -149,8 +149,9 @@ async function runGroup(o: VsOptions, m: BenchModel, type: GgufOutType, path: st
   const closers: (() => Promise<void>)[] = [];
   try {
     let prepared: { c: PromptCase; ids: number[][] }[] = [];
+    // the prompts are tokenized once, by the first lowbit (the second set's context is the same)
     const contextSize = (lowbit: LLM) => {
-      prepared = cases.map((c) => ({ c, ids: caseIds(c, (t) => lowbit.encode(t)) }));
+      if (prepared.length === 0) prepared = cases.map((c) => ({ c, ids: caseIds(c, (t) => lowbit.encode(t)) }));
       const longest = Math.max(...prepared.map((p) => maxPromptTokens(p.ids)));
       if (longest + o.genTokens > lowbit.contextLength) {
         throw new InvalidOptionError(`${m.name}: prompts of ${longest} tokens + ${o.genTokens} generated exceed its context of ${lowbit.contextLength} tokens`);

@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
 import { LLM, type LoadOptions } from "../llm.js";
 import { checkQuant } from "../quant/formats.js";
-import { intOpt, numOpt } from "./generate.js";
+import { intOpt } from "./generate.js";
+import { confidenceFlag } from "../bench/options.js";
 import type { GenerateOptions } from "../generate/generate.js";
 
 export interface DraftFlags {
@@ -31,7 +32,7 @@ export function addDraftOptions(cmd: Command): Command {
 /** Validates the flags before any model loads. The draft runs on the target's thread count. */
 export function draftPlan(f: DraftFlags, threads?: number): DraftPlan | undefined {
   const tokens = intOpt("--draft-tokens", f.draftTokens, 1, 64);
-  const confidence = numOpt("--draft-confidence", f.draftConfidence, (x) => x >= 0 && x < 1, "a number in [0, 1)");
+  const confidence = f.draftConfidence !== undefined ? confidenceFlag(f.draftConfidence) : undefined;
   const quant = f.draftQuant !== undefined ? checkQuant(f.draftQuant, "--draft-quant") : undefined;
   if (f.draft === undefined) {
     if (tokens !== undefined || quant !== undefined || confidence !== undefined) throw new InvalidOptionError("--draft-tokens, --draft-confidence and --draft-quant need --draft");
