@@ -73,5 +73,13 @@
       ],
       "libraries": ["-lpthread"]
     }
-  ]
+  ],
+  "conditions": [["OS=='linux'", {
+    "targets": [{
+      "target_name": "lowbit-sandbox",
+      "type": "executable",
+      "sources": ["native/sandbox/lowbit-sandbox.c"],
+      "cflags": ["-O2", "-Wall"]
+    }]
+  }]]
 }

@@ -123,3 +123,14 @@ export class RequestError extends LowbitError {
     this.status = status;
   }
 }
+
+/**
+ * The sandbox for untrusted programs (src/eval/sandbox.ts) cannot be set up on
+ * this machine (no user namespaces, seccomp, or its helper not built): such
+ * programs are refused, never run less isolated. The message says which layer.
+ */
+export class SandboxUnavailableError extends LowbitError {
+  constructor(message: string) {
+    super("SANDBOX_UNAVAILABLE", message);
+  }
+}

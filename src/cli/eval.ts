@@ -11,7 +11,7 @@ import type { Command } from "commander";
 import { cliBar } from "./bar.js";
 import { DataError } from "../errors.js";
 import { humanEval, loadProblems } from "../eval/humaneval.js";
-import { sandboxIsolation } from "../eval/sandbox.js";
+import { requireSandbox } from "../eval/sandbox.js";
 import { addModelOptions, intOpt, loadOptions, modelName, numOpt, type CliIO, type ModelFlags } from "./generate.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerCloze } from "./cloze.js";
@@ -40,6 +40,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
   const load = loadOptions(f);
   const plan = draftPlan(f, load.threads);
   const problems = loadProblems(f.data); // bad data fails before the model load
+  requireSandbox(); // and so does a machine where the sandbox cannot be set up
   let fd: number | undefined;
   if (f.out !== undefined) {
     try {
@@ -70,7 +71,6 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
         },
       });
       bar?.stop();
-      const iso = sandboxIsolation();
       const summary = {
         model: name,
         dtype: model.dtype,
@@ -82,8 +82,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
         ...r.passAtK,
         solved: r.solved,
         statuses: r.statuses,
-        sandbox_namespaces: iso.namespaces,
-        sandbox_hidden_fs: iso.hiddenFs,
+        sandbox: SANDBOX_LAYERS,
         seconds: r.seconds,
         out: f.out ?? null,
       };
@@ -97,7 +96,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
             ...pk,
             `solved   ${r.solved}/${r.problems}`,
             `status   ${Object.entries(r.statuses).map(([k, v]) => `${k} ${v}`).join(", ")}`,
-            `sandbox  ${iso.namespaces ? `user/net/pid/mount namespaces${iso.hiddenFs ? ", host files hidden" : " (host files visible)"}` : "no namespaces (unshare unavailable): network and files only guarded by the audit hook"} + rlimits + audit hook`,
+            `sandbox  ${SANDBOX_LAYERS}`,
             `seconds  ${r.seconds.toFixed(1)}`,
             ...(f.out ? [`records  ${f.out}`] : []),
           ].join("\n") + "\n",
@@ -110,6 +109,8 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
     if (fd !== undefined) closeSync(fd);
   }
 }
+
+const SANDBOX_LAYERS = "namespaces (user, mount, net, pid), new root, locked mounts, no capabilities, seccomp, rlimits + audit hook";
 
 export function registerEval(program: Command, io: CliIO, setCode: (c: number) => void): void {
   const group = program.command("eval").description("evaluations: humaneval, perplexity, cloze, streaming");

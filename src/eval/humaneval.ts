@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { DataError, InvalidOptionError } from "../errors.js";
 import type { LLM } from "../llm.js";
-import { runPython, type SandboxOptions, type SandboxStatus } from "./sandbox.js";
+import { requireSandbox, runPython, type SandboxOptions, type SandboxStatus } from "./sandbox.js";
 
 export const STOP_SEQUENCES = ["\ndef", "\nclass", "\nif", "\nprint", "\n#"];
 
@@ -149,6 +149,7 @@ export async function humanEval(model: LLM | null, problems: Problem[], o: Human
     problems = problems.slice(0, o.limit);
   }
   if (!o.complete && !model) throw new InvalidOptionError("humanEval needs a model or a complete() function");
+  requireSandbox(); // before any generation: programs are refused, never run less isolated
   const t0 = performance.now();
   const total = problems.length * samples;
   const records: SampleRecord[] = [];

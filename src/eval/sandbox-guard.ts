@@ -81,29 +81,35 @@ def _check(path, write):
     if not write and any(_inside(full, b) for b in _LIBS):
         return
     raise PermissionError("sandbox: access outside the sandbox directory refused: " + p)
-_busy = [False]
-def _hook(event, args):
-    if _busy[0]:
-        return
-    _busy[0] = True
-    try:
-        if event == "open":
-            mode, flags = args[1], args[2] if len(args) > 2 else 0
-            write = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
-            _check(args[0], write)
-        elif event in _PATH_EVENTS:
-            for a in args[:2]:
-                if isinstance(a, (str, bytes, os.PathLike)):
-                    _check(a, event not in ("os.listdir", "os.scandir", "os.chdir", "glob.glob"))
-        elif event.startswith(_DENY):
-            raise PermissionError("sandbox: " + event + " refused")
-    finally:
-        _busy[0] = False
-${l.auditHook ? "sys.addaudithook(_hook)" : "pass"}
+def _make_hook():
+    busy = [False]  # a closure cell, not a global the program could reach through sys.modules
+    def hook(event, args):
+        if busy[0]:
+            return
+        busy[0] = True
+        try:
+            if event == "open":
+                mode, flags = args[1], args[2] if len(args) > 2 else 0
+                write = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool((flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND))
+                _check(args[0], write)
+            elif event in _PATH_EVENTS:
+                for a in args[:2]:
+                    if isinstance(a, (str, bytes, os.PathLike)):
+                        _check(a, event not in ("os.listdir", "os.scandir", "os.chdir", "glob.glob"))
+            elif event.startswith(_DENY):
+                raise PermissionError("sandbox: " + event + " refused")
+        finally:
+            busy[0] = False
+    return hook
+${l.auditHook ? "sys.addaudithook(_make_hook())" : "pass"}
 del _f, _k
 _PASS = ${l.passCode}
+import types as _types
+_main = _types.ModuleType("__main__")
+_main.__builtins__ = __builtins__
+sys.modules["__main__"] = _main  # the program's own module: the preamble's globals are not its __main__
 try:
-    exec(compile(_SRC, os.path.join(_HERE, "prog.py"), "exec"), {"__name__": "__main__", "__builtins__": __builtins__})
+    exec(compile(_SRC, os.path.join(_HERE, "prog.py"), "exec"), _main.__dict__)
 except SystemExit as _e:
     sys.stderr.write("sandbox: the program called exit(%r) before it ended\\n" % (_e.code,))
     sys.stderr.flush()
