@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, ModelNotFoundError, UnsupportedArchitectureError } from "./errors.js";
+import { parseRopeScaling, type RopeScaling } from "./models/rope-scaling.js";
 
 export interface LlamaConfig {
   architecture: "llama";
@@ -17,6 +18,8 @@ export interface LlamaConfig {
   headDim: number;
   vocabSize: number;
   ropeTheta: number;
+  /** RoPE frequency scaling (models/rope-scaling.ts); null: plain RoPE */
+  ropeScaling: RopeScaling | null;
   rmsNormEps: number;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
@@ -72,33 +75,25 @@ function optBool(o: Json, key: string, def: boolean, source: string): boolean {
   return v;
 }
 
-/** Rope theta plus a check that no rope scaling is requested. */
-function parseRope(o: Json, source: string): number {
+/** Rope theta and scaling, from `rope_theta` + `rope_scaling` or transformers v5 `rope_parameters`. */
+function parseRope(o: Json, source: string): { ropeTheta: number; ropeScaling: RopeScaling | null } {
   const params = o.rope_parameters;
   if (params !== undefined && params !== null && !isObject(params)) {
     throw new ConfigError(`${source}: "rope_parameters" must be an object`);
   }
   const scaling = o.rope_scaling;
-  if (scaling !== undefined && scaling !== null) {
-    const t = isObject(scaling) ? (scaling.rope_type ?? scaling.type) : undefined;
-    // A scaling block that explicitly says "default" means plain RoPE.
-    if (t !== "default") {
-      throw new UnsupportedArchitectureError(
-        `${source}: rope scaling type ${typeof t === "string" ? t : JSON.stringify(scaling)} not supported yet`,
-      );
-    }
+  if (scaling !== undefined && scaling !== null && !isObject(scaling)) {
+    throw new ConfigError(`${source}: "rope_scaling" must be an object, got ${JSON.stringify(scaling)}`);
   }
-  if (isObject(params)) {
-    const t = params.rope_type;
-    if (t !== undefined && t !== null && t !== "default") {
-      throw new UnsupportedArchitectureError(
-        `${source}: rope scaling type ${typeof t === "string" ? t : JSON.stringify(t)} not supported yet`,
-      );
-    }
+  const a = isObject(scaling) ? parseRopeScaling(scaling, source) : null;
+  const b = isObject(params) ? parseRopeScaling(params, source) : null;
+  if (a && b && JSON.stringify(a) !== JSON.stringify(b)) {
+    throw new ConfigError(`${source}: "rope_scaling" and "rope_parameters" disagree`);
   }
-  if (o.rope_theta !== undefined && o.rope_theta !== null) return optPosNum(o, "rope_theta", 10000, source);
-  if (isObject(params)) return optPosNum(params, "rope_theta", 10000, source, "rope_parameters.rope_theta");
-  return 10000;
+  let ropeTheta = 10000;
+  if (o.rope_theta !== undefined && o.rope_theta !== null) ropeTheta = optPosNum(o, "rope_theta", 10000, source);
+  else if (isObject(params)) ropeTheta = optPosNum(params, "rope_theta", 10000, source, "rope_parameters.rope_theta");
+  return { ropeTheta, ropeScaling: a ?? b };
 }
 
 /** Validate a parsed config.json object; `source` names it in error messages. */
@@ -138,7 +133,7 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
   }
   if (headDim % 2 !== 0) throw new ConfigError(`${source}: head_dim (${headDim}) must be even for RoPE`);
 
-  const ropeTheta = parseRope(o, source);
+  const { ropeTheta, ropeScaling } = parseRope(o, source);
   const rmsNormEps = optPosNum(o, "rms_norm_eps", 1e-6, source);
   const maxPositionEmbeddings = optPosInt(o, "max_position_embeddings", 2048, source);
   const tieWordEmbeddings = optBool(o, "tie_word_embeddings", false, source);
@@ -173,7 +168,7 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
   return {
     architecture: "llama",
     hiddenSize, intermediateSize, nLayers, nHeads, nKvHeads, headDim, vocabSize,
-    ropeTheta, rmsNormEps, maxPositionEmbeddings, tieWordEmbeddings, bosTokenId, eosTokenIds,
+    ropeTheta, ropeScaling, rmsNormEps, maxPositionEmbeddings, tieWordEmbeddings, bosTokenId, eosTokenIds,
   };
 }
 

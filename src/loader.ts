@@ -7,6 +7,7 @@
 import type { LlamaConfig } from "./config.js";
 import { InvalidOptionError } from "./errors.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
+import { nativeRopeOptions } from "./models/rope-scaling.js";
 import { ggufSource, isGgufPath } from "./models/gguf-source.js";
 import { hfSource, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
@@ -78,6 +79,7 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
     headDim: config.headDim,
     nCtx: contextLength,
     ropeTheta: config.ropeTheta,
+    ...nativeRopeOptions(config),
   }));
   try {
     const scratch = Buffer.allocUnsafe(maxBytes);

@@ -59,6 +59,10 @@ export interface NativeModelOptions {
   headDim: number;
   nCtx: number;
   ropeTheta: number;
+  /** 1 / linear rope scaling factor (default 1) */
+  ropeFreqScale?: number;
+  /** headDim / 2 per-pair divisors of the rotary frequencies (llama3 rope scaling, GGUF rope_freqs) */
+  ropeFreqFactors?: Float32Array;
 }
 
 export interface NativeModel {

@@ -34,7 +34,7 @@ test("real tinycode-7m config", () => {
   const c = loadConfig(REAL_7M);
   assert.deepEqual(c, {
     architecture: "llama", hiddenSize: 256, intermediateSize: 704, nLayers: 4, nHeads: 4, nKvHeads: 2,
-    headDim: 64, vocabSize: 16384, ropeTheta: 10000, rmsNormEps: 1e-5, maxPositionEmbeddings: 2048,
+    headDim: 64, vocabSize: 16384, ropeTheta: 10000, ropeScaling: null, rmsNormEps: 1e-5, maxPositionEmbeddings: 2048,
     tieWordEmbeddings: true, bosTokenId: 0, eosTokenIds: [0],
   });
 });
@@ -129,14 +129,23 @@ test("head_dim rules", () => {
   rejects(() => parseConfig(base({ hidden_size: 20 }), "m"), ConfigError, "head_dim", "even"); // 20/4 = 5
 });
 
-test("rope scaling -> UnsupportedArchitectureError", () => {
-  rejects(() => parseConfig(base({ rope_scaling: { rope_type: "llama3", factor: 8 } }), "m"),
-    UnsupportedArchitectureError, "rope scaling type llama3 not supported yet");
-  rejects(() => parseConfig(base({ rope_scaling: { type: "linear", factor: 2 } }), "m"),
-    UnsupportedArchitectureError, "rope scaling type linear");
+test("rope scaling: llama3 and linear parsed, others UnsupportedArchitectureError naming the type", () => {
+  const l3 = { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 };
+  assert.deepEqual(parseConfig(base({ rope_scaling: l3 }), "m").ropeScaling,
+    { type: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+  assert.deepEqual(parseConfig(base({ rope_parameters: { ...l3, rope_theta: 500000 } }), "m").ropeScaling?.type, "llama3");
+  assert.deepEqual(parseConfig(base({ rope_scaling: { type: "linear", factor: 2 } }), "m").ropeScaling, { type: "linear", factor: 2 });
+  rejects(() => parseConfig(base({ rope_scaling: { rope_type: "llama3", factor: 8 } }), "m"), ConfigError, "low_freq_factor");
+  rejects(() => parseConfig(base({ rope_scaling: { ...l3, high_freq_factor: 1 } }), "m"), ConfigError, "high_freq_factor > low_freq_factor");
+  rejects(() => parseConfig(base({ rope_scaling: { type: "linear", factor: 0 } }), "m"), ConfigError, "factor");
   rejects(() => parseConfig(base({ rope_parameters: { rope_type: "yarn", rope_theta: 1e4 } }), "m"),
-    UnsupportedArchitectureError, "rope scaling type yarn not supported yet");
+    UnsupportedArchitectureError, 'rope scaling type "yarn" is not supported');
+  rejects(() => parseConfig(base({ rope_scaling: { type: "dynamic", factor: 2 } }), "m"), UnsupportedArchitectureError, '"dynamic"');
+  rejects(() => parseConfig(base({ rope_scaling: { type: "linear", factor: 2 }, rope_parameters: l3 }), "m"), ConfigError, "disagree");
+  rejects(() => parseConfig(base({ rope_scaling: "linear" }), "m"), ConfigError, "rope_scaling");
   assert.equal(parseConfig(base({ rope_scaling: null }), "m").ropeTheta, 10000);
+  assert.equal(parseConfig(base({ rope_scaling: null }), "m").ropeScaling, null);
+  assert.equal(parseConfig(base({ rope_scaling: { rope_type: "default" } }), "m").ropeScaling, null);
 });
 
 test("hidden_act must be silu", () => {

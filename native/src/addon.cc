@@ -143,6 +143,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     p.head_dim = get_int(o, "headDim", 2, 4096);
     p.n_ctx = get_int(o, "nCtx", 1, 1 << 24);
     p.rope_theta = (float)get_number(o, "ropeTheta");
+    if (o.Has("ropeFreqScale") && !o.Get("ropeFreqScale").IsUndefined()) p.rope_freq_scale = (float)get_number(o, "ropeFreqScale");
+    if (o.Has("ropeFreqFactors") && !o.Get("ropeFreqFactors").IsUndefined()) {
+      Napi::Value v = o.Get("ropeFreqFactors");
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Napi::TypeError::New(env, "ropeFreqFactors must be a Float32Array");
+      Napi::Float32Array f = v.As<Napi::Float32Array>();
+      p.rope_freq_factors.assign(f.Data(), f.Data() + f.ElementLength());
+    }
     try {
       model_ = std::make_shared<Model>(p);
     } catch (const std::exception& e) {

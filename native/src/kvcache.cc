@@ -7,14 +7,16 @@
 
 namespace lowbit {
 
-KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta)
+KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale,
+                 const float* factors)
     : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity) {
   size_t n = (size_t)n_layers * n_kv_heads * capacity * head_dim * sizeof(float);
   k_.reserve(n);
   v_.reserve(n);
   pos_.assign(capacity, 0);
   for (int i = 0; i < head_dim / 2; i++)
-    inv_freq_.push_back((float)(1.0 / std::pow((double)rope_theta, (2.0 * i) / head_dim)));
+    inv_freq_.push_back((float)((double)freq_scale / std::pow((double)rope_theta, (2.0 * i) / head_dim) /
+                                (factors ? (double)factors[i] : 1.0)));
 }
 
 void KVCache::stage(const int32_t* positions, int n) {

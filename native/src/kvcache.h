@@ -21,7 +21,10 @@ namespace lowbit {
 
 class KVCache {
  public:
-  KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta);
+  // freq_scale / factors as in rope_tables (ops.h): a shift turns keys back by
+  // the same per-pair frequencies their rotation used
+  KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale = 1.0f,
+          const float* factors = nullptr);
 
   int size() const { return size_; }
   int capacity() const { return capacity_; }

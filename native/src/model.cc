@@ -16,8 +16,14 @@ Model::Model(const ModelParams& p) : p_(p) {
   if (p.n_layers < 1 || p.n_kv_heads < 1 || p.head_dim < 2 || p.head_dim % 2 || p.n_ctx < 1)
     throw std::invalid_argument("invalid model dimensions");
   if (!(p.rope_theta > 0) || !std::isfinite(p.rope_theta)) throw std::invalid_argument("ropeTheta must be > 0");
+  if (!(p.rope_freq_scale > 0) || !std::isfinite(p.rope_freq_scale)) throw std::invalid_argument("ropeFreqScale must be > 0");
+  if (!p.rope_freq_factors.empty() && p.rope_freq_factors.size() != (size_t)p.head_dim / 2)
+    throw std::invalid_argument("ropeFreqFactors must have headDim / 2 entries");
+  for (float f : p.rope_freq_factors)
+    if (!(f > 0) || !std::isfinite(f)) throw std::invalid_argument("ropeFreqFactors must be finite and > 0");
   pool_ = ThreadPool::shared(p.threads);
-  cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta);
+  cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta, p.rope_freq_scale,
+                                     freq_factors());
 }
 
 void Model::add_weight(std::unique_ptr<Weight> w) {
@@ -69,7 +75,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   const int cells = first + n;
   for (size_t b = 0; b < graph_.bufs.size(); b++)
     bufs_[b].reserve((size_t)(graph_.bufs[b].out_rows ? n_out : n) * graph_.bufs[b].cols * sizeof(float));
-  rope_tables(p_.rope_theta, p_.head_dim, positions, n, &cos_, &sin_);
+  rope_tables(p_.rope_theta, p_.head_dim, positions, n, &cos_, &sin_, p_.rope_freq_scale, freq_factors());
   auto B = [&](int id) { return bufs_[id].as<float>(); };
   ThreadPool& pool = *pool_;
   std::lock_guard<std::mutex> step(pool.step_lock());  // one model's step at a time on the shared pool

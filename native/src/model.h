@@ -22,6 +22,8 @@ struct ModelParams {
   std::string kernels = "auto";
   int n_layers = 0, n_kv_heads = 0, head_dim = 0, n_ctx = 0;
   float rope_theta = 10000.0f;
+  float rope_freq_scale = 1.0f;          // 1 / linear rope scaling factor
+  std::vector<float> rope_freq_factors;  // empty, or head_dim/2 divisors (llama3 rope_freqs)
 };
 
 enum class LogitsMode { Last, All };
@@ -29,6 +31,7 @@ enum class LogitsMode { Last, All };
 class Model {
  public:
   explicit Model(const ModelParams& p);  // throws std::invalid_argument
+  const float* freq_factors() const { return p_.rope_freq_factors.empty() ? nullptr : p_.rope_freq_factors.data(); }
 
   void add_weight(std::unique_ptr<Weight> w);
   void alias_weight(const std::string& name, const std::string& target);

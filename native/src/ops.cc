@@ -6,9 +6,10 @@
 namespace lowbit {
 
 void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vector<float>* cos_t,
-                 std::vector<float>* sin_t) {
-  // llama.cpp's rope cache: the angle of pair i is pos * base^(-2i/d) built by
-  // repeated f32 multiplication, cos / sin by libm's cosf / sinf.
+                 std::vector<float>* sin_t, float freq_scale, const float* factors) {
+  // llama.cpp's rope cache (ggml_rope_cache_init + rope_yarn without yarn):
+  // the angle of pair i is freq_scale * (pos * base^(-2i/d) / factors[i]), the
+  // power built by repeated f32 multiplication, cos / sin by libm's cosf / sinf.
   const int half = head_dim / 2;
   const float step = std::pow(theta, -2.0f / (float)head_dim);
   cos_t->resize((size_t)n * half);
@@ -16,8 +17,9 @@ void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vect
   for (int r = 0; r < n; r++) {
     float angle = (float)pos[r];
     for (int i = 0; i < half; i++) {
-      (*cos_t)[(size_t)r * half + i] = std::cos(angle);
-      (*sin_t)[(size_t)r * half + i] = std::sin(angle);
+      const float a = freq_scale * (factors ? angle / factors[i] : angle);
+      (*cos_t)[(size_t)r * half + i] = std::cos(a);
+      (*sin_t)[(size_t)r * half + i] = std::sin(a);
       angle *= step;
     }
   }

@@ -13,9 +13,13 @@
 namespace lowbit {
 
 // cos/sin tables [n][head_dim/2] for the given positions, as llama.cpp's rope
-// cache computes them (angles by repeated f32 multiplication, cosf / sinf).
+// cache computes them: pair i turns by freq_scale * (pos * theta^(-2i/d) /
+// factors[i]), the power by repeated f32 multiplication, cosf / sinf.
+// freq_scale is 1 / the linear scaling factor; factors (head_dim/2 entries, or
+// null for all 1) are llama3's / longrope's per-frequency divisors (GGUF
+// rope_freqs.weight).
 void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vector<float>* cos_t,
-                 std::vector<float>* sin_t);
+                 std::vector<float>* sin_t, float freq_scale = 1.0f, const float* factors = nullptr);
 
 // out[i, :] = E[tokens[i], :] widened to f32; out is [n, E.cols].
 void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, float* out);

@@ -5,7 +5,8 @@
  */
 import { parseConfig, type LlamaConfig } from "../config.js";
 import { GgufError, UnsupportedArchitectureError } from "../errors.js";
-import type { GgufFile } from "./gguf-file.js";
+import { readTensorBytes, type GgufFile } from "./gguf-file.js";
+import type { RopeScaling } from "../models/rope-scaling.js";
 import { gv } from "./gguf-write.js";
 import type { GgufValue } from "./gguf-types.js";
 
@@ -20,10 +21,6 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
   const int = (k: string, fallback?: number) => f.getInt(p + k, fallback);
   if (int("expert_count", 0) > 0) {
     throw new UnsupportedArchitectureError(`${src}: mixture-of-experts llama models (llama.expert_count) are not supported`);
-  }
-  const scaling = f.has(p + "rope.scaling.type") ? f.getString(p + "rope.scaling.type") : "none";
-  if (scaling !== "none") {
-    throw new UnsupportedArchitectureError(`${src}: rope scaling "${scaling}" is not supported yet`);
   }
   const nHeads = int("attention.head_count");
   const hidden = int("embedding_length");
@@ -55,7 +52,38 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
     bos_token_id: id("tokenizer.ggml.bos_token_id"),
     eos_token_id: id("tokenizer.ggml.eos_token_id"),
   };
-  return parseConfig(json, `${src} (GGUF metadata)`);
+  const c = parseConfig(json, `${src} (GGUF metadata)`);
+  return { ...c, ropeScaling: ggufRopeScaling(f, c.headDim) };
+}
+
+/**
+ * llama.cpp's rope scaling keys and tensor: `rope.scaling.type` "linear" with
+ * `rope.scaling.factor` (or the older `rope.scale_linear`), and
+ * `rope_freqs.weight` (F32, head_dim/2 divisors: llama3). Other types (yarn,
+ * longrope) are refused by name, never ignored.
+ */
+function ggufRopeScaling(f: GgufFile, headDim: number): RopeScaling | null {
+  const src = f.path;
+  const p = "llama.";
+  const type = f.has(p + "rope.scaling.type") ? f.getString(p + "rope.scaling.type") : undefined;
+  let factor = f.has(p + "rope.scaling.factor") ? f.getFloat(p + "rope.scaling.factor") : f.has(p + "rope.scale_linear") ? f.getFloat(p + "rope.scale_linear") : 0;
+  if (type !== undefined && type !== "none" && type !== "linear") {
+    throw new UnsupportedArchitectureError(`${src}: rope scaling "${type}" is not supported (supported: none, linear, rope_freqs)`);
+  }
+  if (type === "none") factor = 0; // llama.cpp ignores the factor then
+  if (!(factor >= 0) || !Number.isFinite(factor)) throw new GgufError(`${src}: rope scaling factor ${factor} is not a finite number >= 0`);
+  const t = f.tensors.get("rope_freqs.weight");
+  const linear = factor > 0 && factor !== 1;
+  if (t && linear) throw new UnsupportedArchitectureError(`${src}: linear rope scaling together with rope_freqs.weight is not supported`);
+  if (linear) return { type: "linear", factor };
+  if (!t) return null;
+  if (t.typeName !== "F32" || t.dims.length !== 1 || t.dims[0] !== headDim / 2) {
+    throw new GgufError(`${src}: rope_freqs.weight must be F32 [${headDim / 2}] (head_dim / 2), got ${t.typeName} [${t.dims}]`);
+  }
+  const bytes = readTensorBytes(f, t, Buffer.allocUnsafe(t.nbytes));
+  const factors = Array.from(new Float32Array(Uint8Array.from(bytes).buffer, 0, headDim / 2));
+  if (factors.some((v) => !(v > 0) || !Number.isFinite(v))) throw new GgufError(`${src}: rope_freqs.weight holds a value that is not finite and > 0`);
+  return { type: "freq-factors", factors };
 }
 
 /** GGUF file_type values (llama_ftype) for the types lowbit writes. */
@@ -82,5 +110,8 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
       : []),
     ["llama.attention.layer_norm_rms_epsilon", gv.f32(c.rmsNormEps)],
     ["llama.rope.freq_base", gv.f32(c.ropeTheta)],
+    ...(c.ropeScaling?.type === "linear"
+      ? ([["llama.rope.scaling.type", gv.str("linear")], ["llama.rope.scaling.factor", gv.f32(c.ropeScaling.factor)]] as [string, GgufValue][])
+      : []),
   ];
 }

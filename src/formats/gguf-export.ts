@@ -14,6 +14,7 @@
 import type { LlamaConfig } from "../config.js";
 import { InvalidOptionError } from "../errors.js";
 import { llamaTensors, type TensorSpec } from "../models/llama.js";
+import { nativeRopeOptions } from "../models/rope-scaling.js";
 import type { ModelSource } from "../models/source.js";
 import { addon } from "../native.js";
 import { toF32 } from "../quant/tensors.js";
@@ -50,7 +51,7 @@ export function exportGguf(source: ModelSource, out: string, type: GgufOutType, 
     ...ggufConfigMetadata(config, opts.name ?? source.name, ggmlType),
     ...source.tokenizerMetadata(config.vocabSize),
   ];
-  const tensors: GgufWriteTensor[] = specs.map((s, i) => {
+  const tensors: GgufWriteTensor[] = [...ropeFreqsTensor(config), ...specs.map((s, i): GgufWriteTensor => {
     const tType = s.kind === "norm" ? "F32" : ggmlType;
     return {
       name: s.name,
@@ -61,8 +62,15 @@ export function exportGguf(source: ModelSource, out: string, type: GgufOutType, 
         opts.onTensor?.(i, specs.length, s.name);
       },
     };
-  });
+  })];
   return writeGguf(out, { metadata, tensors });
+}
+
+/** rope_freqs.weight, as llama.cpp's converter writes it for llama3 rope scaling (F32, head_dim/2 divisors). */
+function ropeFreqsTensor(c: LlamaConfig): GgufWriteTensor[] {
+  const factors = nativeRopeOptions(c).ropeFreqFactors;
+  if (!factors) return [];
+  return [{ name: "rope_freqs.weight", dims: [factors.length], type: "F32", data: new Uint8Array(factors.buffer) }];
 }
 
 /** One tensor's bytes in the output type, q/k rows in llama.cpp's order. */

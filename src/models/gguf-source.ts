@@ -44,6 +44,11 @@ export function ggufSource(path: string): ModelSource {
     config,
     tokenizer: tokenizer.vocabSize < config.vocabSize ? tokenizer.withPaddedVocab(config.vocabSize) : tokenizer,
     check(specs) {
+      const known = new Set([...specs.map((s) => s.name), "rope_freqs.weight"]);
+      const unknown = [...file.tensors.keys()].filter((n) => !known.has(n));
+      if (unknown.length) {
+        throw new WeightsFormatError(`${path}: ${unknown.length} tensor(s) lowbit does not know for this architecture: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`);
+      }
       let max = 0;
       for (const s of specs) {
         const t = info(s);

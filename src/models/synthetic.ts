@@ -35,17 +35,17 @@ export const SYNTHETIC_SHAPES: Readonly<Record<string, Shape>> = {
   /** TinyLlama-1.1B: 1.1B parameters, 2.2 GB in bf16 (far beyond a 32 MB L3) */
   "tinyllama-1.1b": {
     hiddenSize: 2048, intermediateSize: 5632, nLayers: 22, nHeads: 32, nKvHeads: 4, headDim: 64, vocabSize: 32000,
-    ropeTheta: 10000, rmsNormEps: 1e-5, maxPositionEmbeddings: 2048, tieWordEmbeddings: false,
+    ropeTheta: 10000, ropeScaling: null, rmsNormEps: 1e-5, maxPositionEmbeddings: 2048, tieWordEmbeddings: false,
   },
   /** Llama-2-7B: 6.7B parameters, 13.5 GB in bf16 */
   "llama2-7b": {
     hiddenSize: 4096, intermediateSize: 11008, nLayers: 32, nHeads: 32, nKvHeads: 32, headDim: 128, vocabSize: 32000,
-    ropeTheta: 10000, rmsNormEps: 1e-5, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
+    ropeTheta: 10000, ropeScaling: null, rmsNormEps: 1e-5, maxPositionEmbeddings: 4096, tieWordEmbeddings: false,
   },
   /** a few million parameters, for fast tests (vocab past the tokenizer's, like TinyLlama) */
   tiny: {
     hiddenSize: 128, intermediateSize: 352, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 32, vocabSize: 32000,
-    ropeTheta: 10000, rmsNormEps: 1e-5, maxPositionEmbeddings: 512, tieWordEmbeddings: false,
+    ropeTheta: 10000, ropeScaling: null, rmsNormEps: 1e-5, maxPositionEmbeddings: 512, tieWordEmbeddings: false,
   },
 };
 

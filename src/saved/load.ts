@@ -12,6 +12,7 @@ import { loadConfig, type LlamaConfig } from "../config.js";
 import { SavedModelError } from "../errors.js";
 import type { LoadedModel } from "../loader.js";
 import { llamaGraph, llamaTensors } from "../models/llama.js";
+import { nativeRopeOptions } from "../models/rope-scaling.js";
 import { addon, wrapNative, type StoredWeightMeta } from "../native.js";
 import { isGgmlQuant, matrixBytes, nativeFormat, type QuantFormat } from "../quant/formats.js";
 import { Tokenizer } from "../tokenizer.js";
@@ -133,7 +134,7 @@ export function loadSavedDirectory(dir: string, h: SavedHeader, opts: SavedLoadO
   const { NativeModel } = addon();
   const native = wrapNative("creating model", () => new NativeModel({
     threads: opts.threads, kernels: opts.kernels, nLayers: config.nLayers, nKvHeads: config.nKvHeads,
-    headDim: config.headDim, nCtx: contextLength, ropeTheta: config.ropeTheta,
+    headDim: config.headDim, nCtx: contextLength, ropeTheta: config.ropeTheta, ...nativeRopeOptions(config),
   }));
   let fd: number | undefined;
   try {

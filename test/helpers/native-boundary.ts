@@ -26,7 +26,7 @@ export function assertBitEqual(a: Float32Array, b: Float32Array, msg: string): v
 /** A 1-layer Llama with deterministic pseudo-random weights (vocab 50, d 16). */
 export const TINY: LlamaConfig = {
   architecture: "llama", hiddenSize: 16, intermediateSize: 24, nLayers: 1, nHeads: 2, nKvHeads: 1, headDim: 8,
-  vocabSize: 50, ropeTheta: 10000, rmsNormEps: 1e-5, maxPositionEmbeddings: 32, tieWordEmbeddings: false,
+  vocabSize: 50, ropeTheta: 10000, ropeScaling: null, rmsNormEps: 1e-5, maxPositionEmbeddings: 32, tieWordEmbeddings: false,
   bosTokenId: null, eosTokenIds: [],
 };
 export const TINY_OPTS: NativeModelOptions = { threads: 1, kernels: "auto", nLayers: 1, nKvHeads: 1, headDim: 8, nCtx: 32, ropeTheta: 10000 };

@@ -1,0 +1,96 @@
+/**
+ * RoPE frequency scaling: the Hugging Face `rope_scaling` / `rope_parameters`
+ * types lowbit runs, the GGUF forms llama.cpp writes for them, and the native
+ * parameters they become. Pair i of a head turns by
+ *
+ *   freqScale * (pos * theta^(-2i/d) / factors[i])
+ *
+ * (llama.cpp's rope: freq_scale = 1 / linear factor; factors = the file's
+ * rope_freqs.weight, which its converter computes for llama3 from the formula
+ * below). Any other scaling type is an UnsupportedArchitectureError naming it.
+ */
+import { ConfigError, UnsupportedArchitectureError } from "../errors.js";
+
+export type RopeScaling =
+  /** positions divided by `factor` (HF "linear"; GGUF rope.scaling.type "linear") */
+  | { type: "linear"; factor: number }
+  /** Llama 3.1+: low frequencies divided by `factor`, high kept, a smooth ramp between */
+  | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
+  /** per-pair divisors as a GGUF file stores them (rope_freqs.weight, head_dim/2 values) */
+  | { type: "freq-factors"; factors: readonly number[] };
+
+/** The RoPE options of a NativeModel (absent = plain RoPE). */
+export interface NativeRopeOptions {
+  ropeFreqScale?: number;
+  ropeFreqFactors?: Float32Array;
+}
+
+type Json = Record<string, unknown>;
+
+function num(o: Json, key: string, def: number | undefined, source: string): number {
+  const v = o[key];
+  if ((v === undefined || v === null) && def !== undefined) return def;
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+    throw new ConfigError(`${source}: rope scaling "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * The scaling of an HF rope block (`rope_scaling` or transformers v5
+ * `rope_parameters`); null for none / "default". Defaults as transformers'.
+ */
+export function parseRopeScaling(block: Json, source: string): RopeScaling | null {
+  const t = block.rope_type ?? block.type;
+  if (t === undefined || t === null || t === "default") return null;
+  if (t === "linear") return { type: "linear", factor: num(block, "factor", undefined, source) };
+  if (t === "llama3") {
+    const s: RopeScaling = {
+      type: "llama3",
+      factor: num(block, "factor", undefined, source),
+      lowFreqFactor: num(block, "low_freq_factor", undefined, source),
+      highFreqFactor: num(block, "high_freq_factor", undefined, source),
+      originalMaxPositionEmbeddings: num(block, "original_max_position_embeddings", undefined, source),
+    };
+    if (!(s.highFreqFactor > s.lowFreqFactor)) {
+      throw new ConfigError(`${source}: llama3 rope scaling needs high_freq_factor > low_freq_factor`);
+    }
+    return s;
+  }
+  throw new UnsupportedArchitectureError(`${source}: rope scaling type ${typeof t === "string" ? `"${t}"` : JSON.stringify(t)} is not supported (supported: default, linear, llama3)`);
+}
+
+/**
+ * llama3's per-pair divisors, as llama.cpp's converter computes rope_freqs
+ * (conversion/llama.py): wavelength 2*pi/f of each frequency f; below
+ * original/high_freq_factor kept (1), above original/low_freq_factor divided
+ * by factor, between a smooth ramp. HF's inv_freq_llama = inv_freq / these.
+ */
+export function llama3FreqFactors(s: Extract<RopeScaling, { type: "llama3" }>, theta: number, headDim: number): number[] {
+  const low = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
+  const high = s.originalMaxPositionEmbeddings / s.highFreqFactor;
+  const out: number[] = [];
+  for (let i = 0; i < headDim; i += 2) {
+    const freq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround(i / headDim))));
+    const wavelen = (2 * Math.PI) / freq;
+    if (wavelen < high) out.push(1);
+    else if (wavelen > low) out.push(s.factor);
+    else {
+      const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      out.push(1 / ((1 - smooth) / s.factor + smooth));
+    }
+  }
+  return out.map(Math.fround);
+}
+
+/** The native RoPE options of a config's scaling. */
+export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null }): NativeRopeOptions {
+  const s = c.ropeScaling;
+  if (!s) return {};
+  if (s.type === "linear") return { ropeFreqScale: 1 / s.factor };
+  const factors = s.type === "llama3" ? llama3FreqFactors(s, c.ropeTheta, c.headDim) : s.factors;
+  if (factors.length !== c.headDim / 2) {
+    throw new ConfigError(`rope frequency factors: ${factors.length} values for head_dim ${c.headDim} (expected ${c.headDim / 2})`);
+  }
+  return { ropeFreqFactors: Float32Array.from(factors) };
+}
