@@ -19,6 +19,7 @@ import type { ContextShiftOptions } from "../generate/context-shift.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
 import type { LLM } from "../llm.js";
 import { ChatTemplate } from "../chat/template.js";
+import { readJsonBody } from "./json-body.js";
 import { parseRequest, type ParsedRequest } from "./request.js";
 import { chunk, envelope, errorBody, response, usageChunk, type Kind } from "./responses.js";
 
@@ -52,30 +53,13 @@ export function errorFor(e: unknown): [number, ReturnType<typeof errorBody>] {
   return [500, errorBody(e instanceof Error ? e.message : String(e), "server_error")];
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on("data", (b: Buffer) => {
-      size += b.length;
-      if (size > limit) {
-        reject(new RequestError(`the request body exceeds ${limit} bytes`, null, 413));
-        req.removeAllListeners("data");
-        req.resume(); // drain the rest unread
-        return;
-      }
-      parts.push(b);
-    });
-    req.on("error", reject);
-    req.on("end", () => {
-      const text = Buffer.concat(parts).toString("utf8");
-      try {
-        resolve(JSON.parse(text));
-      } catch (e) {
-        reject(new RequestError(`the request body is not valid JSON: ${(e as Error).message}`));
-      }
-    });
-  });
+/** The path of a request target, without trailing slashes; null for one that is not a URL path (`//x:99999`). */
+function pathOf(url: string | undefined): string | null {
+  try {
+    return new URL(url ?? "/", "http://localhost").pathname.replace(/\/+$/, "") || "/";
+  } catch {
+    return null;
+  }
 }
 
 export function createServer(o: ServerOptions): Server {
@@ -99,7 +83,7 @@ export function createServer(o: ServerOptions): Server {
   };
 
   const complete = async (kind: Kind, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const p = parseRequest(await readBody(req, limit), kind === "chat");
+    const p = parseRequest(await readJsonBody(req, limit), kind === "chat");
     // a client gone before its answer aborts the generation (queued or running)
     const ac = new AbortController();
     res.on("close", () => {
@@ -151,9 +135,11 @@ export function createServer(o: ServerOptions): Server {
   };
 
   return httpServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://localhost").pathname.replace(/\/+$/, "") || "/";
-    const route = routes[path];
-    const handler = route?.[req.method ?? "GET"];
+    const path = pathOf(req.url);
+    if (path === null) return send(res, 400, errorBody(`the request target is not a valid path: ${req.url?.slice(0, 40)}`, "invalid_request_error"));
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    const method = req.method ?? "GET";
+    const handler = route && Object.hasOwn(route, method) ? route[method] : undefined;
     if (!route) return send(res, 404, errorBody(`no route ${req.method} ${path}`, "invalid_request_error", null, "not_found"));
     if (!handler) {
       res.setHeader("allow", Object.keys(route).join(", "));
