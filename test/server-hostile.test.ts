@@ -1,7 +1,8 @@
 /**
- * The server against hostile input (issue 16, item 6): JSON nested 100,000 deep, a request
- * target that is no URL, mistyped fields with a megabyte in them. Every one is a 400 with
- * OpenAI's error body, and the server goes on.
+ * The server against hostile input (issue 16, items 6 and 7): JSON nested 100,000 deep, a
+ * request target that is no URL, mistyped fields, a megabyte of prompt. Every one is a 400
+ * with OpenAI's error body, the server goes on, and while a large prompt is tokenized (on the
+ * prompt worker) /health keeps answering: measured from another process than the server's.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -10,7 +11,11 @@ import { connect, type AddressInfo } from "node:net";
 import { LLM } from "../src/llm.js";
 import { createServer } from "../src/server/server.js";
 import { jsonDepth, parseJsonBody } from "../src/server/json-body.js";
-import { RequestError } from "../src/errors.js";
+import { promptLimits } from "../src/server/prompt.js";
+import { PromptTokenizer, tokenizerDir } from "../src/server/prompt-tokenizer.js";
+import { ChatTemplate } from "../src/chat/template.js";
+import { InvalidOptionError, RequestError } from "../src/errors.js";
+import { serveChild } from "../bench/serve-child.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -125,5 +130,104 @@ test("wrong types and extreme values anywhere: 400 naming the field, messages cu
     assert.match(j.error.message, re, what);
     assert.equal(j.error.type, "invalid_request_error", what);
     assert.equal(j.error.param, param, what);
+  }
+});
+
+test("prompt size bounds: a megabyte of prompt, of chat content or 30,000 messages is a 400 context_length_exceeded at once", async () => {
+  const mib = 1 << 20;
+  const cases: Array<[string, unknown, RegExp]> = [
+    ["/v1/completions", { prompt: "x".repeat(mib - 100) }, /^the prompt has 1048476 characters; the server reads at most 8192 /],
+    ["/v1/completions", { prompt: "é".repeat(500_000) }, /^the prompt has 500000 characters/],
+    ["/v1/chat/completions", { messages: [{ role: "user", content: "x ".repeat(500_000) }] }, /^the messages' content has 1000000 characters; the server reads at most 8192 /],
+    ["/v1/chat/completions", { messages: Array.from({ length: 30_000 }, (_, i) => ({ role: i % 2 ? "assistant" : "user", content: "" })) }, /^messages has 30000 entries; the server reads at most 256 /],
+  ];
+  for (const [path, body, re] of cases) {
+    const t0 = performance.now();
+    const [status, j] = await refused(path, body);
+    const ms = performance.now() - t0;
+    assert.equal(status, 400);
+    assert.match(j.error.message, re);
+    assert.equal(j.error.code, "context_length_exceeded");
+    assert.ok(ms < 1000, `${ms.toFixed(0)} ms for ${j.error.message}`); // it was 20 s for a megabyte
+  }
+  // the bound is the server's maxPromptChars when given: 100 characters pass, 101 do not
+  const small = await start({ maxPromptChars: 100 });
+  const at = await post(`${small}/v1/completions`, { prompt: "y".repeat(100), max_tokens: 1 });
+  assert.equal(at.status, 200);
+  const past = await post(`${small}/v1/completions`, { prompt: "y".repeat(101), max_tokens: 1 });
+  assert.equal(past.status, 400);
+  assert.match(((await past.json()) as Json).error.message, /^the prompt has 101 characters; the server reads at most 100 /);
+  assert.throws(() => createServer({ model: llm, modelId: "x", maxPromptChars: 0 }), InvalidOptionError);
+});
+
+test("the prompt worker gives the model tokenizer's ids, for text and chat; answers are the same without it", async () => {
+  const template = new ChatTemplate(llm.tokenizer);
+  assert.equal(tokenizerDir(llm), llm.origin.dir);
+  const worker = new PromptTokenizer(llm, template, promptLimits(llm.contextLength), tokenizerDir(llm));
+  const here = new PromptTokenizer(llm, template, promptLimits(llm.contextLength), null);
+  try {
+    assert.equal(await worker.offThread(), true);
+    assert.equal(await here.offThread(), false);
+    const text = "def f(x):\n    return 'é' * x  # 中文 <|endoftext|>\n";
+    const messages = [{ role: "system" as const, content: "Be brief." }, { role: "user" as const, content: text }];
+    for (const p of [worker, here]) {
+      assert.deepEqual(await p.ids({ kind: "text", text }), llm.encode(text));
+      assert.deepEqual(await p.ids({ kind: "chat", messages }), llm.encode(template.render(messages)));
+    }
+  } finally {
+    worker.close();
+    here.close();
+  }
+  const without = await start({ promptWorker: false });
+  const body = { prompt: "class Queue:\n", max_tokens: 12, temperature: 0 };
+  const a = (await (await post(`${base}/v1/completions`, body)).json()) as Json;
+  const b = (await (await post(`${without}/v1/completions`, body)).json()) as Json;
+  assert.equal(a.choices[0].text, b.choices[0].text);
+  assert.deepEqual(a.usage, b.usage);
+});
+
+test("/health answers within 1 s (measured from another process) while a large prompt is tokenized and a long prefill runs", { timeout: 180_000 }, async (t) => {
+  const srv = await serveChild(["--threads", "1"]); // the embedded model, context 2048: prompts up to 65536 characters
+  try {
+    const health: number[] = [];
+    /** /health every 20 ms until `work` settles; its answer and the latencies seen meanwhile */
+    const whilst = async <T>(work: Promise<T>): Promise<[T, number[]]> => {
+      let done = false;
+      void work.finally(() => (done = true));
+      const seen: number[] = [];
+      while (!done) {
+        const t0 = performance.now();
+        const r = await fetch(`${srv.url}/health`);
+        assert.deepEqual(await r.json(), { status: "ok" });
+        seen.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      health.push(...seen);
+      return [await work, seen];
+    };
+    const ask = async (prompt: string) => {
+      const t0 = performance.now();
+      const r = await post(`${srv.url}/v1/completions`, { prompt, max_tokens: 1, temperature: 0 });
+      return { status: r.status, j: (await r.json()) as Json, ms: performance.now() - t0 };
+    };
+    // 1 MiB: refused by its size
+    const [mib, duringMib] = await whilst(ask("x".repeat((1 << 20) - 100)));
+    assert.equal(mib.status, 400);
+    assert.match(mib.j.error.message, /the server reads at most 65536/);
+    // 65,536 characters: within the bound, seconds of tokenizing (on the prompt worker), then too many tokens
+    const [big, during] = await whilst(ask("x".repeat(65_536)));
+    assert.equal(big.status, 400);
+    assert.match(big.j.error.message, /^prompt has 32768 tokens; the context holds 2048/);
+    assert.ok(during.length >= 3, `${during.length} /health answers during ${big.ms.toFixed(0)} ms of tokenizing`);
+    // a 2,000-token prompt: the prefill runs in native code
+    const [prefill, duringPrefill] = await whilst(ask("x = 1\n".repeat(500)));
+    assert.equal(prefill.status, 200, JSON.stringify(prefill.j));
+    assert.equal(prefill.j.usage.prompt_tokens, 2000);
+    const max = Math.max(...health);
+    const top = (xs: number[]) => `${xs.length} answers, max ${Math.max(...xs).toFixed(1)} ms`;
+    t.diagnostic(`/health during: 1 MiB refused in ${mib.ms.toFixed(0)} ms: ${top(duringMib)}; 65536 chars tokenized in ${big.ms.toFixed(0)} ms: ${top(during)}; 2000-token prefill in ${prefill.ms.toFixed(0)} ms: ${top(duringPrefill)}`);
+    assert.ok(max < 1000, `/health took ${max.toFixed(0)} ms`);
+  } finally {
+    assert.equal(await srv.stop(), 0, srv.stderr());
   }
 });

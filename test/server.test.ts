@@ -12,7 +12,8 @@ import type { AddressInfo } from "node:net";
 import { LLM } from "../src/llm.js";
 import { createServer } from "../src/server/server.js";
 import { ChatTemplate, CHATML_TEMPLATE } from "../src/chat/template.js";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { serveChild } from "../bench/serve-child.js";
 import { join } from "node:path";
 import { EMBEDDED_MODEL, REPO } from "./helpers/paths.js";
 import { readFileSync } from "node:fs";
@@ -236,16 +237,8 @@ test("bad requests: OpenAI error bodies with 400/404/405/413; the server goes on
 });
 
 test("CLI: lowbit serve listens, answers, and stops on SIGINT with exit code 0; bad flags exit 2", { timeout: 120_000 }, async () => {
-  const child = spawn(process.execPath, [join(REPO, "bin", "lowbit.js"), "serve", "--port", "0", "--model-id", "tc7"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on("data", (b: Buffer) => {
-      err += b.toString();
-      const m = /serving tc7 at (http:\/\/\S+)\/v1 /.exec(err);
-      if (m) resolve(m[1]!);
-    });
-    child.on("exit", (code) => reject(new Error(`serve exited with ${code} before listening: ${err}`)));
-  });
+  const srv = await serveChild(["--model-id", "tc7"]);
+  const url = srv.url;
   const models = (await (await fetch(`${url}/v1/models`)).json()) as Json;
   assert.equal(models.data[0].id, "tc7");
   const j = (await (await post(`${url}/v1/chat/completions`, { messages: [{ role: "user", content: "def f(x):" }], max_tokens: 8, temperature: 0 })).json()) as Json;
@@ -259,12 +252,9 @@ test("CLI: lowbit serve listens, answers, and stops on SIGINT with exit code 0; 
   } finally {
     await bf16.dispose();
   }
-  const code = await new Promise<number | null>((resolve) => {
-    child.on("exit", (c) => resolve(c));
-    child.kill("SIGINT");
-  });
-  assert.equal(code, 0, err);
-  assert.match(err, /SIGINT, stopping/);
+  const code = await srv.stop("SIGINT");
+  assert.equal(code, 0, srv.stderr());
+  assert.match(srv.stderr(), /SIGINT, stopping/);
 
   for (const [args, re] of [
     [["--port", "70000"], /--port must be an integer in \[0, 65535\]/],

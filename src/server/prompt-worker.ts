@@ -1,0 +1,30 @@
+/**
+ * The prompt worker (a worker_threads thread, started by prompt-tokenizer.ts): it loads the
+ * model's tokenizer from the same directory and renders and tokenizes prompts, so the
+ * server's event loop never runs @huggingface/tokenizers or the Jinja chat template on a
+ * client's text. Messages in: { id, job, limits }; out: { id, ids } (an Int32Array,
+ * transferred) or { id, error: { name, message } }. First it posts { type: "ready", ... }
+ * with what the server checks the copy against, or { type: "failed", message }.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { ChatTemplate } from "../chat/template.js";
+import { Tokenizer } from "../tokenizer.js";
+import { PROBE, promptIds, type PromptJob, type PromptLimits } from "./prompt.js";
+
+const port = parentPort!;
+try {
+  const tokenizer = Tokenizer.load((workerData as { dir: string }).dir);
+  const template = new ChatTemplate(tokenizer);
+  port.on("message", (m: { id: number; job: PromptJob; limits: PromptLimits }) => {
+    try {
+      const ids = Int32Array.from(promptIds(tokenizer, template, m.job, m.limits));
+      port.postMessage({ id: m.id, ids }, [ids.buffer]);
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      port.postMessage({ id: m.id, error: { name: err.name, message: err.message } });
+    }
+  });
+  port.postMessage({ type: "ready", vocabSize: tokenizer.vocabSize, probe: tokenizer.encode(PROBE), template: template.source });
+} catch (e) {
+  port.postMessage({ type: "failed", message: (e as Error).message });
+}
