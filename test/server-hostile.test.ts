@@ -6,10 +6,10 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
-import { connect, type AddressInfo } from "node:net";
+import { connect } from "node:net";
 import { LLM } from "../src/llm.js";
-import { createServer } from "../src/server/server.js";
+import { createServer, type ServerOptions } from "../src/server/server.js";
+import { TestServers } from "./helpers/test-servers.js";
 import { jsonDepth, parseJsonBody } from "../src/server/json-body.js";
 import { promptLimits } from "../src/server/prompt.js";
 import { PromptTokenizer, tokenizerDir } from "../src/server/prompt-tokenizer.js";
@@ -20,13 +20,8 @@ import { serveChild } from "../bench/serve-child.js";
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 let llm: LLM;
-const servers: Server[] = [];
-async function start(o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<string> {
-  const s = createServer({ model: llm, modelId: "tinycode-7m", ...o });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-}
+const servers = new TestServers(() => llm);
+const start = (o: Partial<ServerOptions> = {}) => servers.start(o);
 
 let base: string;
 before(async () => {
@@ -34,10 +29,7 @@ before(async () => {
   base = await start();
 });
 after(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+  await servers.closeAll();
   await llm.dispose();
 });
 

@@ -7,10 +7,9 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { LLM } from "../src/llm.js";
-import { createServer } from "../src/server/server.js";
+import type { ServerOptions } from "../src/server/server.js";
+import { TestServers } from "./helpers/test-servers.js";
 import { ChatTemplate, CHATML_TEMPLATE } from "../src/chat/template.js";
 import { spawnSync } from "node:child_process";
 import { serveChild } from "../bench/serve-child.js";
@@ -21,14 +20,8 @@ import { Tokenizer } from "../src/tokenizer.js";
 import { InvalidOptionError, TokenizerError } from "../src/errors.js";
 
 let llm: LLM, draft: LLM;
-const servers: Server[] = [];
-
-async function start(o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<string> {
-  const s = createServer({ model: llm, modelId: "tinycode-7m", ...o });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-}
+const servers = new TestServers(() => llm);
+const start = (o: Partial<ServerOptions> = {}) => servers.start(o);
 
 let base: string;
 before(async () => {
@@ -37,10 +30,7 @@ before(async () => {
   base = await start();
 });
 after(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+  await servers.closeAll();
   await llm.dispose();
   await draft.dispose();
 });
