@@ -152,7 +152,7 @@ test("prompt size bounds: a megabyte of prompt, of chat content or 30,000 messag
   assert.throws(() => createServer({ model: llm, modelId: "x", maxPromptChars: 0 }), InvalidOptionError);
 });
 
-test("the prompt worker gives the model tokenizer's ids, for text and chat; answers are the same without it", async () => {
+test("the prompt worker gives the model tokenizer's ids, for text and chat, and parses large bodies; answers are the same without it", async () => {
   const template = new ChatTemplate(llm.tokenizer);
   assert.equal(tokenizerDir(llm), llm.origin.dir);
   const worker = new PromptTokenizer(llm, template, promptLimits(llm.contextLength), tokenizerDir(llm));
@@ -162,9 +162,14 @@ test("the prompt worker gives the model tokenizer's ids, for text and chat; answ
     assert.equal(await here.offThread(), false);
     const text = "def f(x):\n    return 'é' * x  # 中文 <|endoftext|>\n";
     const messages = [{ role: "system" as const, content: "Be brief." }, { role: "user" as const, content: text }];
+    const body = { prompt: "é".repeat(100_000), messages, n: [1, [2, { a: null }]] };
     for (const p of [worker, here]) {
       assert.deepEqual(await p.ids({ kind: "text", text }), llm.encode(text));
       assert.deepEqual(await p.ids({ kind: "chat", messages }), llm.encode(template.render(messages)));
+      // large bodies are parsed there too, with the same depth bound and errors
+      assert.deepEqual(await p.parseBody(Buffer.from(JSON.stringify(body)), 64), body);
+      await assert.rejects(p.parseBody(Buffer.from(deep(65)), 64), (e: unknown) => e instanceof RequestError && e.status === 400 && /nests deeper than 64 levels/.test(e.message));
+      await assert.rejects(p.parseBody(Buffer.from(`{"a":"${"x".repeat(70_000)}`), 64), (e: unknown) => e instanceof RequestError && /not valid JSON/.test(e.message));
     }
   } finally {
     worker.close();

@@ -4,15 +4,17 @@
  * malformed requests and dropped streams in the mix (bench/server-load.ts). No 5xx, no error
  * chunk, no failed connection, the server alive; every stream `data: <JSON>` events ending
  * with `data: [DONE]` (unless dropped); every malformed request a 4xx with OpenAI's error
- * body; /health answered throughout; RSS from after the warm-up to the end within 64 MB.
+ * body; /health answered throughout; RSS from after the warm-up to the end within 96 MB.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { percentiles, runLoad, sseProblem, summary } from "../bench/server-load.js";
 import { serveChild } from "../bench/serve-child.js";
 
-// V8 grows its heap in a sawtooth (about 110 -> 165 -> 135 MB over 45 s here): the bound covers one tooth, a leak outgrows it
-const RSS_BOUND_MB = 64;
+// V8 grows its heap in a sawtooth (about 110 -> 165 -> 135 MB over 45 s here), and 10 s may end on a
+// rising edge (up to +57 MB seen): the bound covers one tooth, a leak like issue 16's (+600 MB for one
+// large prompt) outgrows it; npm run soak:server checks 64 MB over 60 s, past the first collections
+const RSS_BOUND_MB = 96;
 
 test("sseProblem: well-formed streams pass; each kind of ill-formed one is named", () => {
   const c = (x: unknown) => `data: ${JSON.stringify(x)}\n\n`;

@@ -48,8 +48,14 @@ export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown 
   }
 }
 
-/** Reads and parses a request body of at most `limit` bytes (RequestError 413 past it). */
-export function readJsonBody(req: IncomingMessage, limit: number, maxDepth = MAX_JSON_DEPTH): Promise<unknown> {
+/** Bodies from this size on go to `parseLarge` (the prompt worker) when there is one. */
+export const LARGE_BODY_BYTES = 64 * 1024;
+
+/**
+ * Reads and parses a request body of at most `limit` bytes (RequestError 413 past it); one of
+ * LARGE_BODY_BYTES or more by `parseLarge` when given (the same parse, on another thread).
+ */
+export function readJsonBody(req: IncomingMessage, limit: number, parseLarge?: (bytes: Buffer, maxDepth: number) => Promise<unknown>, maxDepth = MAX_JSON_DEPTH): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
@@ -65,8 +71,10 @@ export function readJsonBody(req: IncomingMessage, limit: number, maxDepth = MAX
     });
     req.on("error", reject);
     req.on("end", () => {
+      if (size > limit) return; // refused already
       try {
-        resolve(parseJsonBody(Buffer.concat(parts).toString("utf8"), maxDepth));
+        const bytes = Buffer.concat(parts);
+        resolve(parseLarge && bytes.length >= LARGE_BODY_BYTES ? parseLarge(bytes, maxDepth) : parseJsonBody(bytes.toString("utf8"), maxDepth));
       } catch (e) {
         reject(e);
       }

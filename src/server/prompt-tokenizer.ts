@@ -5,15 +5,16 @@
  * model's directory and checked against the model's tokenizer (vocabulary size, the ids of a
  * probe text, the chat template); a model without a tokenizer.json directory (GGUF,
  * synthetic), a copy that fails to load or differs: the prompts are tokenized on the event
- * loop, within the same size bounds (prompt.ts). A worker that dies fails its pending
- * prompts (500) and is started again for the next.
+ * loop, within the same size bounds (prompt.ts). Large request bodies are parsed there too.
+ * A worker that dies fails its pending prompts (500) and is started again for the next.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { ContextOverflowError, InvalidOptionError, StateError, TokenizerError } from "../errors.js";
+import { ContextOverflowError, InvalidOptionError, RequestError, StateError, TokenizerError } from "../errors.js";
 import type { ChatTemplate } from "../chat/template.js";
 import type { LLM } from "../llm.js";
+import { parseJsonBody } from "./json-body.js";
 import { checkPromptSize, PROBE, promptIds, type PromptJob, type PromptLimits } from "./prompt.js";
 
 /** The directory a worker can load the model's tokenizer from, or null. */
@@ -22,10 +23,10 @@ export function tokenizerDir(llm: LLM): string | null {
   return !llm.origin.synthetic && existsSync(join(dir, "tokenizer.json")) ? dir : null;
 }
 
-type Reply = { id: number; ids: Int32Array } | { id: number; error: { name: string; message: string } };
+type Reply = { id: number; ids: Int32Array } | { id: number; value: unknown } | { id: number; error: { name: string; message: string } };
 type Ready = { type: "ready"; vocabSize: number; probe: number[]; template: string } | { type: "failed"; message: string };
 
-const TYPED: Record<string, new (message: string) => Error> = { ContextOverflowError, InvalidOptionError, TokenizerError };
+const TYPED: Record<string, new (message: string) => Error> = { ContextOverflowError, InvalidOptionError, RequestError, TokenizerError };
 
 /** The error a worker reported, as the class the server maps to its status. */
 function revive(e: { name: string; message: string }): Error {
@@ -35,7 +36,7 @@ function revive(e: { name: string; message: string }): Error {
 
 export class PromptTokenizer {
   private worker: Promise<Worker | null> | null = null;
-  private readonly pending = new Map<number, { resolve: (ids: number[]) => void; reject: (e: unknown) => void }>();
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   private nextId = 0;
   private closed = false;
   /** where a worker loads the tokenizer from; null once one failed to load it or it differed */
@@ -60,14 +61,32 @@ export class PromptTokenizer {
   /** The prompt's ids; ContextOverflowError past the size bounds, before any work. */
   async ids(job: PromptJob): Promise<number[]> {
     checkPromptSize(job, this.limits); // here, so an oversized prompt is not even copied
+    const w = await this.ready();
+    if (!w) return promptIds(this.llm.tokenizer, this.template, job, this.limits);
+    return (await this.send(w, { job, limits: this.limits })) as number[];
+  }
+
+  /**
+   * A large request body parsed on the worker too (json-body.ts's parseJsonBody: depth first),
+   * so decoding and parsing a megabyte does not hold the event loop either; here without one.
+   */
+  async parseBody(bytes: Buffer, maxDepth: number): Promise<unknown> {
+    const w = await this.ready();
+    if (!w) return parseJsonBody(bytes.toString("utf8"), maxDepth);
+    return this.send(w, { body: bytes, maxDepth });
+  }
+
+  private ready(): Promise<Worker | null> | null {
     if (this.closed) throw new StateError("the server is closed");
     if (this.dir !== null && this.worker === null) this.worker = this.start(this.dir); // the last one died
-    const w = await this.worker;
-    if (!w) return promptIds(this.llm.tokenizer, this.template, job, this.limits);
+    return this.worker;
+  }
+
+  private send(w: Worker, message: object): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      w.postMessage({ id, job, limits: this.limits });
+      w.postMessage({ id, ...message });
     });
   }
 
@@ -116,6 +135,6 @@ export class PromptTokenizer {
     if (!p) return;
     this.pending.delete(r.id);
     if ("error" in r) p.reject(revive(r.error));
-    else p.resolve(Array.from(r.ids));
+    else p.resolve("ids" in r ? Array.from(r.ids) : r.value);
   }
 }

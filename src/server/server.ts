@@ -95,7 +95,7 @@ export function createServer(o: ServerOptions): Server {
   });
 
   const complete = async (kind: Kind, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const p = parseRequest(await readJsonBody(req, limit), kind === "chat");
+    const p = parseRequest(await readJsonBody(req, limit, (b, depth) => prompts.parseBody(b, depth)), kind === "chat");
     // a client gone before its answer aborts the generation (queued or running)
     const ac = new AbortController();
     res.on("close", () => {
