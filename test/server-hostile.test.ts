@@ -16,6 +16,10 @@ import { PromptTokenizer, tokenizerDir } from "../src/server/prompt-tokenizer.js
 import { ChatTemplate } from "../src/chat/template.js";
 import { InvalidOptionError, RequestError } from "../src/errors.js";
 import { serveChild } from "../bench/serve-child.js";
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EMBEDDED_MODEL } from "./helpers/paths.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -181,6 +185,34 @@ test("the prompt worker gives the model tokenizer's ids, for text and chat, and 
   const b = (await (await post(`${without}/v1/completions`, body)).json()) as Json;
   assert.equal(a.choices[0].text, b.choices[0].text);
   assert.deepEqual(a.usage, b.usage);
+});
+
+test("a template's refusal rendered on the prompt worker is still a 400 with its message", async () => {
+  // the embedded model with a chat template that refuses two user turns in a row: chat_template.jinja beside links to its files
+  const dir = mkdtempSync(join(tmpdir(), "lowbit-template-"));
+  try {
+    for (const f of readdirSync(EMBEDDED_MODEL)) symlinkSync(join(EMBEDDED_MODEL, f), join(dir, f));
+    writeFileSync(join(dir, "chat_template.jinja"), "{% for m in messages %}{% if loop.index0 > 0 and m['role'] == messages[loop.index0 - 1]['role'] %}{{ raise_exception('roles must alternate') }}{% endif %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}assistant:");
+    const model = await LLM.load(dir, { dtype: "f32", threads: 2, contextLength: 256 });
+    const own = new TestServers(() => model);
+    const probe = new PromptTokenizer(model, new ChatTemplate(model.tokenizer), promptLimits(256), tokenizerDir(model));
+    try {
+      assert.equal(await probe.offThread(), true); // the worker's copy has the template: the refusal comes from there
+      const url = await own.start();
+      const r = await post(`${url}/v1/chat/completions`, { messages: [{ role: "user", content: "a" }, { role: "user", content: "b" }], max_tokens: 1 });
+      assert.equal(r.status, 400);
+      assert.match(((await r.json()) as Json).error.message, /the chat template rejects these messages: roles must alternate/);
+      const ok = await post(`${url}/v1/chat/completions`, { messages: [{ role: "user", content: "a" }], max_tokens: 1, temperature: 0 });
+      assert.equal(ok.status, 200);
+      assert.equal(((await ok.json()) as Json).usage.prompt_tokens, model.encode("user: a\nassistant:").length);
+    } finally {
+      probe.close();
+      await own.closeAll();
+      await model.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("/health answers within 1 s (measured from another process) while a large prompt is tokenized and a long prefill runs", { timeout: 180_000 }, async (t) => {

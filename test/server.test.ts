@@ -227,8 +227,11 @@ test("bad requests: OpenAI error bodies with 400/404/405/413; the server goes on
 });
 
 test("CLI: lowbit serve listens, answers, and stops on SIGINT with exit code 0; bad flags exit 2", { timeout: 120_000 }, async () => {
-  const srv = await serveChild(["--model-id", "tc7"]);
+  const srv = await serveChild(["--model-id", "tc7", "--max-prompt-chars", "1000"]);
   const url = srv.url;
+  const past = await post(`${url}/v1/completions`, { prompt: "y".repeat(1001) });
+  assert.equal(past.status, 400);
+  assert.match(((await past.json()) as Json).error.message, /^the prompt has 1001 characters; the server reads at most 1000 /);
   const models = (await (await fetch(`${url}/v1/models`)).json()) as Json;
   assert.equal(models.data[0].id, "tc7");
   const j = (await (await post(`${url}/v1/chat/completions`, { messages: [{ role: "user", content: "def f(x):" }], max_tokens: 8, temperature: 0 })).json()) as Json;
@@ -248,6 +251,7 @@ test("CLI: lowbit serve listens, answers, and stops on SIGINT with exit code 0; 
 
   for (const [args, re] of [
     [["--port", "70000"], /--port must be an integer in \[0, 65535\]/],
+    [["--max-prompt-chars", "0"], /--max-prompt-chars must be an integer >= 1/],
     [["--keep", "4"], /--keep and --discard need --context-shift/],
     [["--draft-tokens", "3"], /--draft-tokens, --draft-confidence and --draft-quant need --draft/],
   ] as const) {
