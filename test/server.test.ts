@@ -7,12 +7,12 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { LLM } from "../src/llm.js";
-import { createServer } from "../src/server/server.js";
+import type { ServerOptions } from "../src/server/server.js";
+import { TestServers } from "./helpers/test-servers.js";
 import { ChatTemplate, CHATML_TEMPLATE } from "../src/chat/template.js";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { serveChild } from "../bench/serve-child.js";
 import { join } from "node:path";
 import { EMBEDDED_MODEL, REPO } from "./helpers/paths.js";
 import { readFileSync } from "node:fs";
@@ -20,14 +20,8 @@ import { Tokenizer } from "../src/tokenizer.js";
 import { InvalidOptionError, TokenizerError } from "../src/errors.js";
 
 let llm: LLM, draft: LLM;
-const servers: Server[] = [];
-
-async function start(o: Partial<Parameters<typeof createServer>[0]> = {}): Promise<string> {
-  const s = createServer({ model: llm, modelId: "tinycode-7m", ...o });
-  servers.push(s);
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-}
+const servers = new TestServers(() => llm);
+const start = (o: Partial<ServerOptions> = {}) => servers.start(o);
 
 let base: string;
 before(async () => {
@@ -36,10 +30,7 @@ before(async () => {
   base = await start();
 });
 after(async () => {
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((r) => s.close(r));
-  }
+  await servers.closeAll();
   await llm.dispose();
   await draft.dispose();
 });
@@ -236,16 +227,11 @@ test("bad requests: OpenAI error bodies with 400/404/405/413; the server goes on
 });
 
 test("CLI: lowbit serve listens, answers, and stops on SIGINT with exit code 0; bad flags exit 2", { timeout: 120_000 }, async () => {
-  const child = spawn(process.execPath, [join(REPO, "bin", "lowbit.js"), "serve", "--port", "0", "--model-id", "tc7"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on("data", (b: Buffer) => {
-      err += b.toString();
-      const m = /serving tc7 at (http:\/\/\S+)\/v1 /.exec(err);
-      if (m) resolve(m[1]!);
-    });
-    child.on("exit", (code) => reject(new Error(`serve exited with ${code} before listening: ${err}`)));
-  });
+  const srv = await serveChild(["--model-id", "tc7", "--max-prompt-chars", "1000"]);
+  const url = srv.url;
+  const past = await post(`${url}/v1/completions`, { prompt: "y".repeat(1001) });
+  assert.equal(past.status, 400);
+  assert.match(((await past.json()) as Json).error.message, /^the prompt has 1001 characters; the server reads at most 1000 /);
   const models = (await (await fetch(`${url}/v1/models`)).json()) as Json;
   assert.equal(models.data[0].id, "tc7");
   const j = (await (await post(`${url}/v1/chat/completions`, { messages: [{ role: "user", content: "def f(x):" }], max_tokens: 8, temperature: 0 })).json()) as Json;
@@ -259,15 +245,13 @@ test("CLI: lowbit serve listens, answers, and stops on SIGINT with exit code 0; 
   } finally {
     await bf16.dispose();
   }
-  const code = await new Promise<number | null>((resolve) => {
-    child.on("exit", (c) => resolve(c));
-    child.kill("SIGINT");
-  });
-  assert.equal(code, 0, err);
-  assert.match(err, /SIGINT, stopping/);
+  const code = await srv.stop("SIGINT");
+  assert.equal(code, 0, srv.stderr());
+  assert.match(srv.stderr(), /SIGINT, stopping/);
 
   for (const [args, re] of [
     [["--port", "70000"], /--port must be an integer in \[0, 65535\]/],
+    [["--max-prompt-chars", "0"], /--max-prompt-chars must be an integer >= 1/],
     [["--keep", "4"], /--keep and --discard need --context-shift/],
     [["--draft-tokens", "3"], /--draft-tokens, --draft-confidence and --draft-quant need --draft/],
   ] as const) {

@@ -16,6 +16,7 @@ interface ServeFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   ctx?: string;
   modelId?: string;
   maxBody?: string;
+  maxPromptChars?: string;
 }
 
 /** Resolves when the process is asked to stop (SIGINT, SIGTERM). */
@@ -36,6 +37,7 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
   if (f.host.trim() === "") throw new InvalidOptionError("--host is empty");
   const ctx = intOpt("--ctx", f.ctx, 2);
   const maxBody = intOpt("--max-body", f.maxBody, 1024);
+  const maxPromptChars = intOpt("--max-prompt-chars", f.maxPromptChars, 1);
   const contextShift = contextShiftOptions(f);
   const load = loadOptions(f, ctx);
   const plan = draftPlan(f, load.threads);
@@ -46,6 +48,7 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
       ...assist,
       ...(contextShift ? { contextShift } : {}),
       ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
+      ...(maxPromptChars !== undefined ? { maxPromptChars } : {}),
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", (e: NodeJS.ErrnoException) => reject(new InvalidOptionError(`cannot listen on ${f.host}:${port}: ${e.code ?? e.message}`)));
@@ -70,7 +73,8 @@ export function registerServe(program: Command, io: CliIO, setCode: (c: number) 
     .option("--port <n>", "port (0: any free port)", "8080")
     .option("--model-id <id>", "model id reported by /v1/models (default: the model's name)")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
-    .option("--max-body <bytes>", "request body limit (default 1048576)");
+    .option("--max-body <bytes>", "request body limit (default 1048576)")
+    .option("--max-prompt-chars <n>", "longest prompt read, in characters (default 32 per token of the context)");
   addContextShiftOptions(cmd);
   addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: ServeFlags) => setCode(await runServe(flags, io)));

@@ -28,11 +28,17 @@ type Body = Record<string, unknown>;
 
 const isObj = (x: unknown): x is Body => typeof x === "object" && x !== null && !Array.isArray(x);
 
+/** A client's value quoted in an error message: its JSON, cut to 40 characters (a field may hold a megabyte). */
+function shown(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
+}
+
 function num(b: Body, key: string, ok: (x: number) => boolean, want: string, int = false): number | undefined {
   const v = b[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !Number.isFinite(v) || (int && !Number.isSafeInteger(v)) || !ok(v)) {
-    throw new RequestError(`${key} must be ${want}, got ${JSON.stringify(v)}`, key);
+    throw new RequestError(`${key} must be ${want}, got ${shown(v)}`, key);
   }
   return v;
 }
@@ -40,7 +46,7 @@ function num(b: Body, key: string, ok: (x: number) => boolean, want: string, int
 function bool(b: Body, key: string): boolean | undefined {
   const v = b[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "boolean") throw new RequestError(`${key} must be a boolean, got ${JSON.stringify(v)}`, key);
+  if (typeof v !== "boolean") throw new RequestError(`${key} must be a boolean, got ${shown(v)}`, key);
   return v;
 }
 
@@ -78,7 +84,7 @@ function messages(b: Body): ChatMessage[] {
     // "developer" is OpenAI's newer name for the system role
     const role = m.role === "developer" ? "system" : m.role;
     if (typeof role !== "string" || !CHAT_ROLES.includes(role as ChatRole)) {
-      throw new RequestError(`messages[${i}].role must be one of ${[...CHAT_ROLES, "developer"].join(", ")}, got ${JSON.stringify(m.role)}`, `messages[${i}].role`);
+      throw new RequestError(`messages[${i}].role must be one of ${[...CHAT_ROLES, "developer"].join(", ")}, got ${shown(m.role)}`, `messages[${i}].role`);
     }
     return { role: role as ChatRole, content: content(m.content, i) };
   });

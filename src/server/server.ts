@@ -10,8 +10,10 @@
  * Requests run one at a time in arrival order (the model's own queue); the KV cache keeps
  * the last request's tokens, so a chat that resends its history with one more message
  * computes only the new tokens. A client that disconnects aborts its generation, queued or
- * running. Bad requests get OpenAI's error body with HTTP 400 (413 for a body over the
- * limit, 404 / 405 for unknown routes and methods); nothing a client sends can stop the server.
+ * running. Prompts are rendered and tokenized on a worker thread (prompt-tokenizer.ts), after
+ * a bound on their size (prompt.ts), so a long one delays no other request. Bad requests get
+ * OpenAI's error body with HTTP 400 (413 for a body over the limit, 404 / 405 for unknown
+ * routes and methods); nothing a client sends can stop the server.
  */
 import { createServer as httpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { AbortError, ContextOverflowError, InvalidOptionError, LowbitError, RequestError } from "../errors.js";
@@ -19,6 +21,9 @@ import type { ContextShiftOptions } from "../generate/context-shift.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
 import type { LLM } from "../llm.js";
 import { ChatTemplate } from "../chat/template.js";
+import { readJsonBody } from "./json-body.js";
+import { promptLimits, type PromptJob } from "./prompt.js";
+import { PromptTokenizer, tokenizerDir } from "./prompt-tokenizer.js";
 import { parseRequest, type ParsedRequest } from "./request.js";
 import { chunk, envelope, errorBody, response, usageChunk, type Kind } from "./responses.js";
 
@@ -34,6 +39,10 @@ export interface ServerOptions {
   contextShift?: ContextShiftOptions;
   /** request body limit in bytes (default 1 MiB) */
   maxBodyBytes?: number;
+  /** longest prompt read, in characters (default 32 per token of the context; prompt.ts) */
+  maxPromptChars?: number;
+  /** render and tokenize prompts on a worker thread when the model's tokenizer directory allows (default true) */
+  promptWorker?: boolean;
 }
 
 const JSON_TYPE = { "content-type": "application/json" };
@@ -52,41 +61,30 @@ export function errorFor(e: unknown): [number, ReturnType<typeof errorBody>] {
   return [500, errorBody(e instanceof Error ? e.message : String(e), "server_error")];
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    req.on("data", (b: Buffer) => {
-      size += b.length;
-      if (size > limit) {
-        reject(new RequestError(`the request body exceeds ${limit} bytes`, null, 413));
-        req.removeAllListeners("data");
-        req.resume(); // drain the rest unread
-        return;
-      }
-      parts.push(b);
-    });
-    req.on("error", reject);
-    req.on("end", () => {
-      const text = Buffer.concat(parts).toString("utf8");
-      try {
-        resolve(JSON.parse(text));
-      } catch (e) {
-        reject(new RequestError(`the request body is not valid JSON: ${(e as Error).message}`));
-      }
-    });
-  });
+/** The path of a request target, without trailing slashes; null for one that is not a URL path (`//x:99999`). */
+function pathOf(url: string | undefined): string | null {
+  try {
+    return new URL(url ?? "/", "http://localhost").pathname.replace(/\/+$/, "") || "/";
+  } catch {
+    return null;
+  }
 }
 
 export function createServer(o: ServerOptions): Server {
   const llm = o.model;
   const template = new ChatTemplate(llm.tokenizer);
   const limit = o.maxBodyBytes ?? 1 << 20;
+  const prompts = new PromptTokenizer(llm, template, promptLimits(llm.contextLength, o.maxPromptChars), o.promptWorker === false ? null : tokenizerDir(llm));
 
-  /** The prompt and options of a parsed request, with the server's draft and context shift. */
-  const plan = (kind: Kind, p: ParsedRequest, signal: AbortSignal): { prompt: string | number[]; gen: GenerateOptions } => {
-    const prompt = kind === "chat" ? template.render(p.messages!) : p.prompt!;
-    const gen: GenerateOptions = {
+  /** The prompt's token ids: token ids as sent, text and chat rendered and tokenized off the event loop. */
+  const promptOf = (kind: Kind, p: ParsedRequest): Promise<number[]> | number[] => {
+    if (kind !== "chat" && typeof p.prompt !== "string") return p.prompt!;
+    const job: PromptJob = kind === "chat" ? { kind: "chat", messages: p.messages! } : { kind: "text", text: p.prompt as string };
+    return prompts.ids(job);
+  };
+
+  /** The generate options of a parsed request, with the server's draft and context shift. */
+  const options = (kind: Kind, p: ParsedRequest, signal: AbortSignal): GenerateOptions => ({
       ...p.gen,
       // chat without max_tokens: until EOS, a stop string or the context
       maxNewTokens: p.gen.maxNewTokens ?? llm.contextLength,
@@ -94,18 +92,18 @@ export function createServer(o: ServerOptions): Server {
       signal,
       ...(o.draft ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}), ...(o.draftConfidence !== undefined ? { draftConfidence: o.draftConfidence } : {}) } : {}),
       ...(o.contextShift ? { contextShift: o.contextShift } : {}),
-    };
-    return { prompt, gen };
-  };
+  });
 
   const complete = async (kind: Kind, req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const p = parseRequest(await readBody(req, limit), kind === "chat");
+    const p = parseRequest(await readJsonBody(req, limit, (b, depth) => prompts.parseBody(b, depth)), kind === "chat");
     // a client gone before its answer aborts the generation (queued or running)
     const ac = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) ac.abort();
     });
-    const { prompt, gen } = plan(kind, p, ac.signal);
+    const prompt = await promptOf(kind, p);
+    if (ac.signal.aborted) return; // left while the prompt was tokenized
+    const gen = options(kind, p, ac.signal);
     const env = envelope(kind, o.modelId);
     if (!p.stream) {
       const r = await llm.generate(prompt, gen);
@@ -150,10 +148,12 @@ export function createServer(o: ServerOptions): Server {
     "/v1/chat/completions": { POST: (q, res) => complete("chat", q, res) },
   };
 
-  return httpServer((req, res) => {
-    const path = new URL(req.url ?? "/", "http://localhost").pathname.replace(/\/+$/, "") || "/";
-    const route = routes[path];
-    const handler = route?.[req.method ?? "GET"];
+  const server = httpServer((req, res) => {
+    const path = pathOf(req.url);
+    if (path === null) return send(res, 400, errorBody(`the request target is not a valid path: ${req.url?.slice(0, 40)}`, "invalid_request_error"));
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    const method = req.method ?? "GET";
+    const handler = route && Object.hasOwn(route, method) ? route[method] : undefined;
     if (!route) return send(res, 404, errorBody(`no route ${req.method} ${path}`, "invalid_request_error", null, "not_found"));
     if (!handler) {
       res.setHeader("allow", Object.keys(route).join(", "));
@@ -167,4 +167,6 @@ export function createServer(o: ServerOptions): Server {
         send(res, status, body);
       });
   });
+  server.on("close", () => prompts.close());
+  return server;
 }
