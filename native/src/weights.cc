@@ -357,4 +357,22 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   return w;
 }
 
+std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::string& dtype, const void* data,
+                                            size_t nbytes, int64_t rows, int64_t cols, const std::string& format,
+                                            const double* act_scale) {
+  SrcDtype src;
+  if (!parse_src_dtype(dtype, &src)) throw WeightArgTypeError("unsupported dtype");
+  WSpec fmt;
+  const bool matrix = format != "vector";  // "vector": a plain f32 [1, n] (norm weights)
+  if (matrix && !parse_wformat(format, &fmt)) throw WeightArgTypeError("unknown weight format");
+  auto w = make_weight(name, src, data, nbytes, rows, cols, fmt, matrix);
+  if (act_scale) {
+    const double sc = *act_scale;
+    if (!(sc > 0) || !std::isfinite(sc) || sc > 3.0e38 || !matrix || fmt.format != WFormat::Q8)
+      throw std::invalid_argument(name + ": actScale must be a positive number and needs format q8");
+    w->act_scale = (float)sc;
+  }
+  return w;
+}
+
 }  // namespace lowbit
