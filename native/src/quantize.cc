@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/kernels.h"
 
@@ -49,13 +50,16 @@ void quantize_row_q4(const float* w, int64_t k, int64_t kp, int64_t group, bool 
 namespace lowbit {
 
 int64_t amplifier_bound(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double alpha) {
-  int64_t worst = 0;
+  // In double, saturating: huge or non-finite scales (hostile weights) give
+  // INT64_MAX instead of an out-of-range float -> int conversion.
+  double worst = 0;
   for (int64_t j = 0; j < rows; j++) {
-    int64_t t = 0;
-    for (int64_t g = 0; g < ng; g++) t += (int64_t)std::nearbyint(s[j * ng + g] * alpha) * l1[j * ng + g];
+    double t = 0;
+    for (int64_t g = 0; g < ng; g++) t += std::nearbyint((double)s[j * ng + g] * alpha) * l1[j * ng + g];
+    if (!(127 * t < 9.2e18)) return INT64_MAX;
     worst = std::max(worst, 127 * t);
   }
-  return worst;
+  return (int64_t)worst;
 }
 
 double choose_amplifier(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double request, int64_t* bound) {

@@ -237,6 +237,9 @@ void finish_q4a8(Weight& w, const WSpec& target, const Q4A8Rows& r) {
     return;
   }
   w.amplifier = choose_amplifier(s.data(), l1.data(), w.rows, ng, target.amp, &w.is_bound);
+  if (w.is_bound > 2147483647)  // scales too large (or infinite) for any amplifier in [2^-30, 2^40]
+    throw std::invalid_argument(w.name + ": w4a8 integer scales cannot hold these weights (group scales too large or " +
+                                "not finite for int32 sums); use float scales (" + (w.group == 32 ? "q4a8-g32" : "q4a8-g128") + ")");
   w.iscales.reserve(prow * ng * 4);
   std::memset(w.iscales.data(), 0, prow * ng * 4);
   w.sse_int = 0;
