@@ -274,6 +274,8 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   const bool int4 = f == WFormat::Q4 || f == WFormat::Q4A8;
   const int64_t ch = !matrix ? 1 : int4 || ggml ? 32 : chunk_elems((int64_t)wformat_elem_bytes(f));
   w->kp = matrix ? pad_to(cols, ch) : cols;
+  // w8a8 kernels sum (a + 128) * w in int32: |sum| <= 255 * 127 * kp needs kp <= 65536
+  if (f == WFormat::Q8 && w->kp > 65536) throw std::invalid_argument(name + ": q8 needs cols <= 65536 (int32 sums)");
   if (f == WFormat::Q4A8 && (target.group < 32 || target.group > 128 || target.asym))
     throw std::invalid_argument(name + ": w4a8 needs symmetric groups of 32..128");  // int16 sums in the kernels
   if (int4) {
