@@ -30,7 +30,7 @@ function libasan(): string | undefined {
 const lib = libasan();
 const missing = !existsSync(ASAN_ADDON) ? `${ASAN_ADDON} not built (npm run build:asan)` : !lib ? "gcc's libasan.so not found" : undefined;
 if (missing && process.env.CI) test("ASan build is present in CI", () => assert.fail(`${missing}: .ci/run must run npm run build:asan before npm test`));
-const skip = missing && !process.env.CI ? `${missing}: skipped` : false;
+const skip = missing ? `${missing}: skipped` : false;
 
 function runAsan(args: string[], extraEnv: Record<string, string> = {}) {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, LD_PRELOAD: lib!, ASAN_OPTIONS: "detect_leaks=0:abort_on_error=1", LOWBIT_ADDON: ASAN_ADDON };
@@ -50,9 +50,12 @@ function runAsan(args: string[], extraEnv: Record<string, string> = {}) {
 
 test("ASan addon: kernel tests (every matmul format vs the scalar reference) pass with no report", { skip, timeout: 16 * 60_000 }, () => {
   const r = runAsan(["--test", "--test-reporter=tap", "--test-concurrency=1", ...KERNEL_TESTS]);
-  const pass = Number(/^# pass (\d+)$/m.exec(r.stdout)?.[1]);
-  assert.match(r.stdout, /^# fail 0$/m);
-  assert.ok(pass >= 60, `only ${pass} kernel tests passed:\n${r.stdout.slice(-2000)}`);
+  const count = (k: string) => Number(new RegExp(`^# ${k} (\\d+)$`, "m").exec(r.stdout)?.[1]);
+  assert.equal(count("fail"), 0);
+  assert.equal(count("cancelled"), 0);
+  // SIMD variants the CPU lacks are skipped (t.skip with the reason); everything else passes
+  assert.ok(count("tests") >= 60 && count("pass") > 0, `only ${count("tests")} kernel tests ran:\n${r.stdout.slice(-2000)}`);
+  assert.equal(count("pass") + count("skipped"), count("tests"));
 });
 
 test("ASan addon: HF, saved quantized and GGUF models load and generate with no report", { skip, timeout: 16 * 60_000 }, () => {
