@@ -48,7 +48,7 @@ function runAsan(args: string[], extraEnv: Record<string, string> = {}) {
   return r;
 }
 
-test("ASan addon: kernel tests (every matmul format vs the scalar reference) pass with no report", { skip, timeout: 16 * 60_000 }, () => {
+test("ASan addon: kernel tests (every matmul format vs the scalar reference) pass with no report", { skip, timeout: 16 * 60_000 }, (t) => {
   const r = runAsan(["--test", "--test-reporter=tap", "--test-concurrency=1", ...KERNEL_TESTS]);
   const count = (k: string) => Number(new RegExp(`^# ${k} (\\d+)$`, "m").exec(r.stdout)?.[1]);
   assert.equal(count("fail"), 0);
@@ -56,6 +56,7 @@ test("ASan addon: kernel tests (every matmul format vs the scalar reference) pas
   // SIMD variants the CPU lacks are skipped (t.skip with the reason); everything else passes
   assert.ok(count("tests") >= 60 && count("pass") > 0, `only ${count("tests")} kernel tests ran:\n${r.stdout.slice(-2000)}`);
   assert.equal(count("pass") + count("skipped"), count("tests"));
+  t.diagnostic(`kernel tests on the ASan addon: ${count("pass")} passed, ${count("skipped")} skipped`);
 });
 
 test("ASan addon: HF, saved quantized and GGUF models load and generate with no report", { skip, timeout: 16 * 60_000 }, () => {
