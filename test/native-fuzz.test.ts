@@ -50,6 +50,9 @@ test("fuzz make_weight: w4a8 integer scales reject weights no amplifier in [2^-3
       assert.throws(() => m.addWeight("w", "F32", huge, 4, 32, fmt), /w: w4a8 integer scales cannot hold these weights .*use float scales \(q4a8-g32\)/, fmt);
     const inf = f32Bytes(Array.from({ length: 4 * 32 }, (_, i) => (i === 5 ? Infinity : 0.5)));
     assert.throws(() => m.addWeight("w", "F32", inf, 4, 32, "q4a8-g32-is"), /cannot hold these weights/);
+    // fuzz_make_weight, third run: an infinite scale made the heuristic amplifier convert log2(1 / inf) = -inf to int
+    const bf16Inf = new Uint8Array(new Uint16Array(32).fill(0x3f00).fill(0x7f80, 7, 8).buffer); // 0.5 ... inf ... 0.5
+    assert.throws(() => m.addWeight("w", "BF16", bf16Inf, 1, 32, "q4a8-g32-is"), /cannot hold these weights/);
     m.addWeight("float", "F32", huge, 4, 32, "q4a8-g32"); // float scales hold them
     m.addWeight("small", "F32", f32Bytes(Array.from({ length: 4 * 32 }, (_, i) => ((i % 7) - 3) / 64)), 4, 32, "q4a8-g32-is");
     const st = m.weightStats();

@@ -76,7 +76,7 @@ double choose_amplifier(const float* s, const int32_t* l1, int64_t rows, int64_t
   if (request == kAmpHeuristic) {
     float mn = 0;
     for (int64_t i = 0; i < rows * ng; i++)
-      if (s[i] > 0 && (mn == 0 || s[i] < mn)) mn = s[i];
+      if (s[i] > 0 && std::isfinite(s[i]) && (mn == 0 || s[i] < mn)) mn = s[i];  // inf: log2(1 / inf) = -inf
     int n = 0;
     if (mn > 0) n = std::max(0, (int)std::ceil(std::log2(1.0 / mn)));
     while (mn > 0 && n > 0 && std::ldexp((double)mn, n - 1) >= 1.0) n--;  // guard log2 rounding
