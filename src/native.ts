@@ -1,6 +1,6 @@
 /**
  * Typed access to the native addon (build/Release/lowbit.node, built by
- * node-gyp during `npm install`).
+ * node-gyp during `npm install`; $LOWBIT_ADDON names another build).
  */
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -147,7 +147,8 @@ let cached: Addon | undefined;
 export function addon(): Addon {
   if (cached) return cached;
   const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-  const path = join(root, "build", "Release", "lowbit.node");
+  // LOWBIT_ADDON: another build of the addon (test/asan.test.ts: the ASan one)
+  const path = process.env.LOWBIT_ADDON || join(root, "build", "Release", "lowbit.node");
   if (!existsSync(path)) {
     throw new NativeError(`native addon not built (${path} missing): run \`npm install\` or \`npm run build\``);
   }

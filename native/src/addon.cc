@@ -168,25 +168,17 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value AddWeight(const Napi::CallbackInfo& info) {
     Model& m = model(info.Env());
     std::string name = arg_string(info, 0, "name");
-    SrcDtype src;
-    if (!parse_src_dtype(arg_string(info, 1, "dtype"), &src)) throw Napi::TypeError::New(info.Env(), "unsupported dtype");
+    std::string dtype = arg_string(info, 1, "dtype");
     Napi::Uint8Array bytes = arg_typed<Napi::Uint8Array>(info, 2, "bytes");
     int64_t rows = arg_int(info, 3, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 4, "cols", 1, (int64_t)1 << 40);
-    // "vector": a plain f32 [1, n] (norm weights); otherwise a packed matrix format
     std::string fs = arg_string(info, 5, "format");
-    WSpec fmt;
-    const bool matrix = fs != "vector";
-    if (matrix && !parse_wformat(fs, &fmt)) throw Napi::TypeError::New(info.Env(), "unknown weight format");
+    // optional 7th argument: static activation scale (q8 only); a non-number is rejected as -1
+    const bool has_sc = info.Length() > 6 && !info[6].IsUndefined();
+    const double sc = has_sc && info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1;
     try {
-      auto w = make_weight(name, src, bytes.Data(), bytes.ByteLength(), rows, cols, fmt, matrix);
-      // optional 7th argument: static activation scale (q8 only)
-      if (info.Length() > 6 && !info[6].IsUndefined()) {
-        double sc = info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1;
-        if (!(sc > 0) || !std::isfinite(sc) || fmt.format != WFormat::Q8)
-          throw std::invalid_argument(name + ": actScale must be a positive number and needs format q8");
-        w->act_scale = (float)sc;
-      }
-      m.add_weight(std::move(w));
+      m.add_weight(make_weight_checked(name, dtype, bytes.Data(), bytes.ByteLength(), rows, cols, fs, has_sc ? &sc : nullptr));
+    } catch (const WeightArgTypeError& e) {
+      throw Napi::TypeError::New(info.Env(), e.what());
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }

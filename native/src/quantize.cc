@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "kernels/kernels.h"
 
@@ -49,13 +50,16 @@ void quantize_row_q4(const float* w, int64_t k, int64_t kp, int64_t group, bool 
 namespace lowbit {
 
 int64_t amplifier_bound(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double alpha) {
-  int64_t worst = 0;
+  // In double, saturating: huge or non-finite scales (hostile weights) give
+  // INT64_MAX instead of an out-of-range float -> int conversion.
+  double worst = 0;
   for (int64_t j = 0; j < rows; j++) {
-    int64_t t = 0;
-    for (int64_t g = 0; g < ng; g++) t += (int64_t)std::nearbyint(s[j * ng + g] * alpha) * l1[j * ng + g];
+    double t = 0;
+    for (int64_t g = 0; g < ng; g++) t += std::nearbyint((double)s[j * ng + g] * alpha) * l1[j * ng + g];
+    if (!(127 * t < 9.2e18)) return INT64_MAX;
     worst = std::max(worst, 127 * t);
   }
-  return worst;
+  return (int64_t)worst;
 }
 
 double choose_amplifier(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double request, int64_t* bound) {
@@ -72,7 +76,7 @@ double choose_amplifier(const float* s, const int32_t* l1, int64_t rows, int64_t
   if (request == kAmpHeuristic) {
     float mn = 0;
     for (int64_t i = 0; i < rows * ng; i++)
-      if (s[i] > 0 && (mn == 0 || s[i] < mn)) mn = s[i];
+      if (s[i] > 0 && std::isfinite(s[i]) && (mn == 0 || s[i] < mn)) mn = s[i];  // inf: log2(1 / inf) = -inf
     int n = 0;
     if (mn > 0) n = std::max(0, (int)std::ceil(std::log2(1.0 / mn)));
     while (mn > 0 && n > 0 && std::ldexp((double)mn, n - 1) >= 1.0) n--;  // guard log2 rounding

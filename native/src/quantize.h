@@ -26,7 +26,8 @@ void quantize_row_q4(const float* w, int64_t k, int64_t kp, int64_t group, bool 
 // request: kAmpHeuristic (smallest power of two with min_{s > 0} s * alpha >= 1),
 // kAmpMax (largest power of two with bound <= 2^31 - 1) or a fixed power of
 // two. The result is clamped to the largest safe power of two, so the kernels'
-// int32 sums never overflow; *bound receives bound(result).
+// int32 sums never overflow; *bound receives bound(result) (INT64_MAX when
+// even 2^-30 is unsafe: the caller must reject such a matrix).
 double choose_amplifier(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double request, int64_t* bound);
 int64_t amplifier_bound(const float* s, const int32_t* l1, int64_t rows, int64_t ng, double alpha);
 

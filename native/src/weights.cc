@@ -237,6 +237,9 @@ void finish_q4a8(Weight& w, const WSpec& target, const Q4A8Rows& r) {
     return;
   }
   w.amplifier = choose_amplifier(s.data(), l1.data(), w.rows, ng, target.amp, &w.is_bound);
+  if (w.is_bound > 2147483647)  // scales too large (or infinite) for any amplifier in [2^-30, 2^40]
+    throw std::invalid_argument(w.name + ": w4a8 integer scales cannot hold these weights (group scales too large or " +
+                                "not finite for int32 sums); use float scales (" + (w.group == 32 ? "q4a8-g32" : "q4a8-g128") + ")");
   w.iscales.reserve(prow * ng * 4);
   std::memset(w.iscales.data(), 0, prow * ng * 4);
   w.sse_int = 0;
@@ -271,6 +274,8 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   const bool int4 = f == WFormat::Q4 || f == WFormat::Q4A8;
   const int64_t ch = !matrix ? 1 : int4 || ggml ? 32 : chunk_elems((int64_t)wformat_elem_bytes(f));
   w->kp = matrix ? pad_to(cols, ch) : cols;
+  // w8a8 kernels sum (a + 128) * w in int32: |sum| <= 255 * 127 * kp needs kp <= 65536
+  if (f == WFormat::Q8 && w->kp > 65536) throw std::invalid_argument(name + ": q8 needs cols <= 65536 (int32 sums)");
   if (f == WFormat::Q4A8 && (target.group < 32 || target.group > 128 || target.asym))
     throw std::invalid_argument(name + ": w4a8 needs symmetric groups of 32..128");  // int16 sums in the kernels
   if (int4) {
@@ -354,6 +359,24 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
     }
   }
   if (f == WFormat::Q4A8) finish_q4a8(*w, target, q4a8);
+  return w;
+}
+
+std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::string& dtype, const void* data,
+                                            size_t nbytes, int64_t rows, int64_t cols, const std::string& format,
+                                            const double* act_scale) {
+  SrcDtype src;
+  if (!parse_src_dtype(dtype, &src)) throw WeightArgTypeError("unsupported dtype");
+  WSpec fmt;
+  const bool matrix = format != "vector";  // "vector": a plain f32 [1, n] (norm weights)
+  if (matrix && !parse_wformat(format, &fmt)) throw WeightArgTypeError("unknown weight format");
+  auto w = make_weight(name, src, data, nbytes, rows, cols, fmt, matrix);
+  if (act_scale) {
+    const double sc = *act_scale;
+    if (!(sc > 0) || !std::isfinite(sc) || sc > 3.0e38 || !matrix || fmt.format != WFormat::Q8)
+      throw std::invalid_argument(name + ": actScale must be a positive number and needs format q8");
+    w->act_scale = (float)sc;
+  }
   return w;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "buffer.h"
@@ -81,6 +82,21 @@ struct Weight {
 // Throws std::invalid_argument on a size mismatch or an impossible shape.
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
                                     int64_t rows, int64_t cols, WSpec target, bool matrix = true);
+
+// A bad argument kind (an unknown dtype or format name): the N-API wrapper
+// throws it as a TypeError; every other std::exception becomes an Error.
+struct WeightArgTypeError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// NativeModel.addWeight without N-API (addon.cc forwards to it; the fuzz
+// harness native/fuzz/fuzz_make_weight.cc calls it directly): parses the dtype
+// ("F32", ...) and format ("vector" or a parse_wformat string), validates the
+// byte length against the shape, converts, and applies the optional static
+// activation scale (q8 only). Throws WeightArgTypeError or std::invalid_argument.
+std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::string& dtype, const void* data,
+                                            size_t nbytes, int64_t rows, int64_t cols, const std::string& format,
+                                            const double* act_scale = nullptr);
 
 // Packs a row-major [rows, cols] matrix of T into dst (zeroed, sized
 // pad_to(rows, 4) * kp elements) with ch elements per chunk.

@@ -43,6 +43,24 @@ int64_t q4a8_worst_case(const Weight& w) {
   return worst;
 }
 
+// q8 from a file: codes in the quantizer's [-127, 127] and wsum[j] the sum of
+// row j's codes, which the VNNI kernels subtract (128 * wsum) from their u8 x s8
+// dot products; a corrupt wsum overflows int32 there (found by fuzzing).
+void check_q8_codes(const Weight& w) {
+  const int64_t ch = chunk_elems(1);
+  for (int64_t j = 0; j < w.rows; j++) {
+    int64_t t = 0;
+    for (int64_t p = 0; p < w.kp; p++) {
+      const int8_t q = w.data.as<int8_t>()[packed_index(j, p, w.kp, ch)];
+      if (q == -128) throw std::invalid_argument(w.name + ": q8 code -128 at row " + std::to_string(j) + " (codes are in [-127, 127])");
+      t += q;
+    }
+    if (t != w.wsum.as<int32_t>()[j])
+      throw std::invalid_argument(w.name + ".wsum[" + std::to_string(j) + "] = " + std::to_string(w.wsum.as<int32_t>()[j]) +
+                                  " is not the sum of the row's codes (" + std::to_string(t) + ")");
+  }
+}
+
 }  // namespace
 
 WeightMeta weight_meta(const Weight& w) {
@@ -180,6 +198,7 @@ std::unique_ptr<Weight> import_weight(const std::string& name, const WeightMeta&
     b.reserve(want[i].bytes);
     std::memcpy(b.data(), bufs[i].data, want[i].bytes);
   }
+  if (w->format == WFormat::Q8) check_q8_codes(*w);
   if (w->format == WFormat::Q4A8 && w->amplifier > 0) {
     // Integer scales from a file: recheck the int32 bound the kernels rely on.
     w->is_bound = q4a8_worst_case(*w);
