@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
+import { parseJsonText } from "../json-text.js";
 
 export type StDtype = "F32" | "F16" | "BF16";
 
@@ -139,12 +140,13 @@ export function parseSafetensorsHeader(file: string): TensorInfo[] {
     const hbuf = Buffer.alloc(headerLen);
     if (!readFully(fd, hbuf, 8)) throw new WeightsFormatError(`${file}: truncated while reading header`);
 
-    let header: unknown;
+    let text: string;
     try {
-      header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(hbuf));
+      text = new TextDecoder("utf-8", { fatal: true }).decode(hbuf);
     } catch (e) {
       throw new WeightsFormatError(`${file}: header is not valid UTF-8 JSON: ${(e as Error).message}`, { cause: e });
     }
+    const header = parseJsonText(text, `${file}: header is not valid UTF-8 JSON`, (msg, cause) => new WeightsFormatError(msg, { cause }));
     if (!isObject(header)) throw new WeightsFormatError(`${file}: header JSON is not an object`);
 
     const dataStart = 8 + headerLen;
@@ -174,12 +176,13 @@ function checkShardName(indexFile: string, shard: string): void {
 
 /** Open a sharded model through model.safetensors.index.json. */
 function openIndexed(dir: string, indexFile: string): WeightsIndex {
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(fs.readFileSync(indexFile, "utf8"));
+    text = fs.readFileSync(indexFile, "utf8");
   } catch (e) {
-    throw new WeightsFormatError(`${indexFile}: cannot parse index JSON: ${(e as Error).message}`, { cause: e });
+    throw new WeightsFormatError(`${indexFile}: cannot read index JSON: ${(e as Error).message}`, { cause: e });
   }
+  const json = parseJsonText(text, `${indexFile}: cannot parse index JSON`, (msg, cause) => new WeightsFormatError(msg, { cause }));
   if (!isObject(json) || !isObject(json.weight_map)) {
     throw new WeightsFormatError(`${indexFile}: missing "weight_map" object`);
   }
