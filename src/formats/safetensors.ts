@@ -114,6 +114,35 @@ function parseEntry(
   return { name, dtype, shape: [...(shape as number[])], file, offset: dataStart + begin, nbytes: end - begin };
 }
 
+/**
+ * The format requires the tensors to cover the data area exactly: sorted by
+ * offset, each starts where the previous one ends, the first at 0 and the last
+ * at the end of the file. A hole or an overlap means a corrupt header (e.g. a
+ * header length off by one shifts every tensor by a byte and still parses).
+ */
+function checkCoverage(file: string, list: readonly TensorInfo[], dataStart: number, dataLen: number): void {
+  const sorted = [...list].sort((a, b) => a.offset - b.offset || a.nbytes - b.nbytes);
+  let end = 0;
+  let prev = "the start of the data area";
+  for (const t of sorted) {
+    const begin = t.offset - dataStart;
+    if (begin !== end) {
+      throw new WeightsFormatError(
+        `${file}: tensor "${t.name}" starts at data offset ${begin} but ${prev} ends at ${end}: ` +
+          `${begin > end ? "a hole" : "an overlap"} in the data area (the tensors must cover it exactly)`,
+      );
+    }
+    end = begin + t.nbytes;
+    prev = `tensor "${t.name}"`;
+  }
+  if (end !== dataLen) {
+    throw new WeightsFormatError(
+      `${file}: the tensors cover ${end} bytes of a ${dataLen}-byte data area: ` +
+        `${dataLen - end} byte(s) at its end belong to no tensor (header length or offsets corrupt?)`,
+    );
+  }
+}
+
 /** Parse and validate one .safetensors file's header. */
 export function parseSafetensorsHeader(file: string): TensorInfo[] {
   const fd = openForRead(file);
@@ -156,6 +185,7 @@ export function parseSafetensorsHeader(file: string): TensorInfo[] {
       if (name === "__metadata__") continue;
       out.push(parseEntry(file, name, entry, dataStart, dataLen));
     }
+    checkCoverage(file, out, dataStart, dataLen);
     return out;
   } finally {
     fs.closeSync(fd);
