@@ -84,8 +84,9 @@ function optDim(o: Json, key: LimitedKey, def: number, source: string): number {
 function optPosNum(o: Json, key: string, def: number, source: string, label = key): number {
   const v = o[key];
   if (v === undefined || v === null) return def;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new ConfigError(`${source}: "${label}" must be a positive number, got ${shownJson(v)}`);
+  // the native side computes in f32: the value must stay positive and finite there
+  if (typeof v !== "number" || !(Math.fround(v) > 0) || !Number.isFinite(Math.fround(v))) {
+    throw new ConfigError(`${source}: "${label}" must be a positive number within f32 range, got ${shownJson(v)}`);
   }
   return v;
 }

@@ -26,6 +26,8 @@ function checkIds(json: object, limit: number): void {
     for (const [tok, id] of Object.entries(vocab)) {
       if (!Number.isSafeInteger(id) || (id as number) < 0 || (id as number) >= limit) bad(`model.vocab token ${JSON.stringify(tok.slice(0, 40))}`, id);
     }
+  } else {
+    throw new TokenizerError("tokenizer.json: model.vocab is missing or not a token -> id map (nor a Unigram list)");
   }
   if (!Array.isArray(o.added_tokens)) return;
   for (const [i, a] of o.added_tokens.entries()) {
@@ -77,6 +79,7 @@ export class HfBackend implements TokenizerBackend {
     let maxId = -1;
     for (const id of guarded("reading the vocabulary", () => this.hf.get_vocab(true).values())) if (id > maxId) maxId = id;
     this.size = maxId + 1;
+    if (this.size === 0) throw new TokenizerError("tokenizer.json: the tokenizer has no tokens");
   }
 
   encode(text: string): number[] {

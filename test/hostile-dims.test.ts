@@ -72,3 +72,13 @@ test("a KV cache that cannot be allocated is a NativeError naming the bytes it n
   assert.equal(out.typed, true);
   assert.match(out.message, /KV cache for a context of 16777216 tokens \(4 layers x 2 KV heads x 64 dims, K and V in f32\) needs 68719476736 bytes \(64\.0 GiB\)/);
 });
+
+test("rms_norm_eps or rope_theta that f32 turns into 0 or infinity is a ConfigError", () => {
+  // found by the mutation fuzzer (config #199, seed 2): rms_norm_eps 1e-300 loaded and failed in the native graph build
+  const ok = { model_type: "llama", hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 100 };
+  for (const [key, v] of [["rms_norm_eps", 1e-300], ["rms_norm_eps", 1e39], ["rope_theta", 1e300]] as const) {
+    assert.throws(() => parseConfig({ ...ok, [key]: v }, "t"), (e: unknown) =>
+      e instanceof ConfigError && e.message.includes(`"${key}" must be a positive number within f32 range, got ${v}`), `${key} ${v}`);
+  }
+  assert.equal(parseConfig({ ...ok, rms_norm_eps: 1e-38 }, "t").rmsNormEps, 1e-38);
+});

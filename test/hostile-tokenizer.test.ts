@@ -50,3 +50,10 @@ test("a numeric post_processor.single is a TokenizerError, not a TypeError", { t
   const dir = withTokenizer((t) => (t.post_processor = { type: "TemplateProcessing", single: 5, pair: 5, special_tokens: {} }));
   await loadRejects(dir, TokenizerError, /tokenizer\.json: encode: type is not iterable/);
 });
+
+test("a tokenizer.json whose model.vocab is not a token -> id map is a TokenizerError", { timeout: 30_000 }, async () => {
+  // found by the mutation fuzzer (tokenizer #15, seed 1): it loaded with only the 5 added tokens
+  // and failed at the first prompt with an InvalidOptionError (the prompt encoded to no ids)
+  const dir = withTokenizer((t) => ((t.model as { vocab: unknown }).vocab = 0.5));
+  await loadRejects(dir, TokenizerError, /model\.vocab is missing or not a token -> id map/);
+});
