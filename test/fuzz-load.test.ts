@@ -35,3 +35,13 @@ test(`${PER_TARGET} mutants per target load or fail with a typed error`, { timeo
     assert.equal(typed + (counts.ok ?? 0), PER_TARGET, `${t}: ${JSON.stringify(counts)}`);
   }
 });
+
+test("a child that dies is a failure naming its mutant, found by running the batch one by one", { timeout: 60_000 }, async () => {
+  // 300 MB of address space is too little for node to start: every child dies, so each mutant is run alone
+  // (config mutants need no GGUF bases)
+  const dir = scratch("fuzz-death");
+  const opts = { seed: SEED, targets: ["config"] as const, count: 2, bases: { dir }, workDir: path.join(dir, "work"), memoryKiB: 300_000 };
+  const results = await runFuzz(opts);
+  assert.deepEqual(results.map((r) => [r.index, r.outcome]), [[0, "oom"], [1, "oom"]]);
+  assert.match(describe(results[1]!, opts), /^config #1 \(seed 16\) oom SIG\w+: config: .* \[rerun: npm run fuzz -- --target config --seed 16 --index 1\]$/);
+});

@@ -61,7 +61,7 @@ function runChild(job: ChildJob, o: Required<Pick<FuzzOptions, "memoryKiB" | "he
     const cmd = `ulimit -v ${o.memoryKiB}; exec "${process.execPath}" --max-old-space-size=${o.heapMiB} "${CHILD}"`;
     const child = spawn("sh", ["-c", cmd], { stdio: ["pipe", "pipe", "pipe"] });
     const done = new Map<number, Extract<ChildLine, { event: "done" }>>();
-    let out = "", err = "", timedOut = false;
+    let out = "", errHead = "", errTail = "", timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
@@ -81,13 +81,17 @@ function runChild(job: ChildJob, o: Required<Pick<FuzzOptions, "memoryKiB" | "he
       }
     });
     child.stderr.on("data", (d: Buffer) => {
-      err = (err + d.toString()).slice(-4000);
+      if (errHead.length < 2000) errHead += d.toString().slice(0, 2000 - errHead.length);
+      errTail = (errTail + d.toString()).slice(-2000);
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (done.size === job.indices.length && code === 0) return resolve({ done });
-      const tail = err.trim().split("\n").slice(-3).join(" | ").slice(0, 300);
-      const oom = /out of memory|Allocation failed|std::bad_alloc|Cannot allocate/i.test(err);
+      const err = errHead + errTail;
+      // V8's "FATAL ERROR: ... heap out of memory" / "Fatal process OOM" come first, a stack trace after
+      const first = errHead.split("\n").find((l) => /fatal|error|abort|signal/i.test(l)) ?? errTail.trim().split("\n").pop() ?? "";
+      const tail = first.trim().slice(0, 300);
+      const oom = /out of memory|OOM|Allocation failed|std::bad_alloc|Cannot allocate/i.test(err);
       const death = timedOut
         ? { outcome: "timeout" as const, error: "timeout", message: `no result within ${15 + (o.perMutantMs * job.indices.length) / 1000} s` }
         : { outcome: oom ? ("oom" as const) : ("crash" as const), error: signal ?? `exit ${code}`, message: tail };
