@@ -18,16 +18,20 @@ function checkIds(json: object, limit: number): void {
   const bad = (what: string, id: unknown): never => {
     throw new TokenizerError(`tokenizer.json: ${what} has id ${typeof id === "number" || typeof id === "string" ? String(id).slice(0, 40) : typeof id}, not an integer in [0, ${limit}) (the model's vocabulary)`);
   };
-  const vocab = o.model && typeof o.model === "object" ? (o.model as { vocab?: unknown }).vocab : undefined;
-  if (Array.isArray(vocab)) {
-    // Unigram: [token, score] pairs, the id is the index
+  const model = (o.model && typeof o.model === "object" ? o.model : {}) as { type?: unknown; vocab?: unknown };
+  const vocab = model.vocab;
+  // the library takes a list for Unigram (the id is the index), a token -> id map otherwise
+  const unigram = model.type === "Unigram" || (model.type === undefined && Array.isArray(vocab));
+  if (unigram) {
+    if (!Array.isArray(vocab) || vocab.length === 0) throw new TokenizerError("tokenizer.json: model.vocab of a Unigram model is missing, empty or not a list");
     if (vocab.length > limit) bad(`model.vocab entry #${vocab.length - 1}`, vocab.length - 1);
-  } else if (vocab && typeof vocab === "object") {
+  } else {
+    if (!vocab || typeof vocab !== "object" || Array.isArray(vocab) || Object.keys(vocab).length === 0) {
+      throw new TokenizerError("tokenizer.json: model.vocab is missing, empty or not a token -> id map");
+    }
     for (const [tok, id] of Object.entries(vocab)) {
       if (!Number.isSafeInteger(id) || (id as number) < 0 || (id as number) >= limit) bad(`model.vocab token ${JSON.stringify(tok.slice(0, 40))}`, id);
     }
-  } else {
-    throw new TokenizerError("tokenizer.json: model.vocab is missing or not a token -> id map (nor a Unigram list)");
   }
   if (!Array.isArray(o.added_tokens)) return;
   for (const [i, a] of o.added_tokens.entries()) {

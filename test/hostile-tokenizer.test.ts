@@ -54,6 +54,9 @@ test("a numeric post_processor.single is a TokenizerError, not a TypeError", { t
 test("a tokenizer.json whose model.vocab is not a token -> id map is a TokenizerError", { timeout: 30_000 }, async () => {
   // found by the mutation fuzzer (tokenizer #15, seed 1): it loaded with only the 5 added tokens
   // and failed at the first prompt with an InvalidOptionError (the prompt encoded to no ids)
-  const dir = withTokenizer((t) => ((t.model as { vocab: unknown }).vocab = 0.5));
-  await loadRejects(dir, TokenizerError, /model\.vocab is missing or not a token -> id map/);
+  // (#214 and #323, seed 3: a list in a BPE model, and {})
+  for (const vocab of [0.5, {}, [{ SpecialToken: { id: "nope", type_id: 0 } }]]) {
+    const dir = withTokenizer((t) => ((t.model as { vocab: unknown }).vocab = vocab));
+    await loadRejects(dir, TokenizerError, /model\.vocab is missing, empty or not a token -> id map/);
+  }
 });
