@@ -37,14 +37,14 @@ test("a GGUF block_count of 2^31 - 1 or 2^24 - 1 is a ConfigError", { timeout: 3
 });
 
 test("a GGUF block_count that differs from the blk.N layers present is a WeightsFormatError", { timeout: 30_000 }, async () => {
-  // 3 of 4 layers would load silently on b276a23; 5 names a missing tensor
-  await loadRejects(ggufWithBlocks(3), WeightsFormatError, /llama\.block_count is 3 but the file holds blk\.N tensors of 4 layer\(s\)/);
-  await loadRejects(ggufWithBlocks(5), WeightsFormatError, /llama\.block_count is 5 but the file holds blk\.N tensors of 4 layer\(s\)/);
+  // 3 of 4 layers loaded silently on b276a23; 5 names the first missing tensor
+  await loadRejects(ggufWithBlocks(3), WeightsFormatError, /llama\.block_count is 3 but the file holds layer 3 \('blk\.3\.[a-z_]+\.weight'\): 9 tensor\(s\) of layers past the count would be left out/);
+  await loadRejects(ggufWithBlocks(5), WeightsFormatError, /tensor 'blk\.4\.attn_norm\.weight' is missing/);
 });
 
 test("an HF num_hidden_layers of 2^31 - 1 is a ConfigError; one that differs from the safetensors is a WeightsFormatError", { timeout: 30_000 }, async () => {
   await loadRejects(withConfig({ num_hidden_layers: 2147483647 }), ConfigError, /"num_hidden_layers" is 2147483647, above the limit/);
-  await loadRejects(withConfig({ num_hidden_layers: 3 }), WeightsFormatError, /num_hidden_layers is 3 but the file holds model\.layers\.N tensors of 4 layer\(s\)/);
+  await loadRejects(withConfig({ num_hidden_layers: 3 }), WeightsFormatError, /num_hidden_layers is 3 but the file holds layer 3 \('model\.layers\.3\.[a-z_.]+weight'\): 9 tensor\(s\)/);
 });
 
 test("every dimension is bounded: its limit passes, one above is a ConfigError", () => {

@@ -18,7 +18,7 @@ import { openGguf, readTensorBytes, type GgufFile, type GgufTensorInfo } from ".
 import { tokenizerFromGguf } from "../formats/gguf-tokenizer.js";
 import { permuteRopeRows, ropeHeads } from "../formats/gguf-rope.js";
 import { TokenizerError, WeightsFormatError } from "../errors.js";
-import { checkLayerCount } from "./layers.js";
+import { checkNoExtraLayers } from "./layers.js";
 import type { LlamaConfig } from "../config.js";
 import type { TensorSpec } from "./llama.js";
 import type { ModelSource, SourceDtype } from "./source.js";
@@ -35,7 +35,7 @@ export function isGgufPath(model: string): boolean {
 export function ggufSource(path: string): ModelSource {
   const file = openGguf(path);
   const config = configFromGguf(file);
-  checkLayerCount(file.tensors.keys(), "blk.", config.nLayers, path, "llama.block_count");
+  checkNoExtraLayers(file.tensors.keys(), config, "gguf", path, "llama.block_count");
   const tokenizer = tokenizerFromGguf(file);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new TokenizerError(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocabulary of ${config.vocabSize}`);
