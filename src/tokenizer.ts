@@ -72,6 +72,10 @@ export function chatTemplateOf(config: Record<string, unknown>): string | null {
  */
 function probeAddedSpecials(hf: HfBackend, bos: number | null, eos: number | null): { addBos: boolean; addEos: boolean } {
   const plain = hf.encode("a");
+  if (plain.length === 0) {
+    // e.g. a post_processor template without the text's sequence: every prompt would encode to nothing
+    throw new TokenizerError('tokenizer.json encodes the text "a" to no ids: its model or post_processor drops the text');
+  }
   const full = hf.encodeWithSpecials("a");
   for (let k = 0; k + plain.length <= full.length; k++) {
     if (plain.every((id, i) => full[k + i] === id)) {

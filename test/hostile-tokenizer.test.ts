@@ -7,10 +7,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { TokenizerError } from "../src/errors.js";
-import { embeddedJson } from "../src/fuzz/model-files.js";
+import { ggufField, setGgufField } from "../src/fuzz/gguf-fields.js";
+import { embeddedGguf, embeddedJson } from "../src/fuzz/model-files.js";
 import { Tokenizer } from "../src/tokenizer.js";
-import { hostileModel, loadRejects } from "./helpers/hostile.js";
+import { hostileModel, loadRejects, scratch } from "./helpers/hostile.js";
 
 type Tj = { added_tokens: { id: unknown }[]; model: { vocab: Record<string, unknown> }; post_processor: Record<string, unknown> };
 
@@ -59,4 +62,19 @@ test("a tokenizer.json whose model.vocab is not a token -> id map is a Tokenizer
     const dir = withTokenizer((t) => ((t.model as { vocab: unknown }).vocab = vocab));
     await loadRejects(dir, TokenizerError, /model\.vocab is missing, empty or not a token -> id map/);
   }
+});
+
+test("a GGUF whose tokenizer has more tokens than the model's vocabulary is a TokenizerError", { timeout: 30_000 }, async () => {
+  const dir = scratch("tok-gguf");
+  const buf = fs.readFileSync(embeddedGguf(path.join(dir, "base.gguf"), "q8_0"));
+  setGgufField(buf, ggufField(buf, "value", "llama.vocab_size"), 100n);
+  fs.writeFileSync(path.join(dir, "small-vocab.gguf"), buf);
+  await loadRejects(path.join(dir, "small-vocab.gguf"), TokenizerError, /the tokenizer has 16384 tokens, more than the model's vocabulary of 100/);
+});
+
+test("a tokenizer that encodes text to no ids is a TokenizerError", { timeout: 30_000 }, async () => {
+  // found by the mutation fuzzer (tokenizer #71, seed 4): a post_processor.single of [] dropped the text,
+  // so the model loaded and every prompt failed with an InvalidOptionError
+  const dir = withTokenizer((t) => (t.post_processor = { type: "TemplateProcessing", single: [], pair: [], special_tokens: {} }));
+  await loadRejects(dir, TokenizerError, /encodes the text "a" to no ids/);
 });
