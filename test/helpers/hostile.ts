@@ -1,14 +1,22 @@
 /** Shared by the hostile-input tests (test/hostile-*.test.ts): scratch dirs and typed-rejection asserts. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../../src/index.js";
 import { linkModelDir, EMBEDDED_MODEL_DIR } from "../../src/fuzz/model-files.js";
 
+const scratchDirs: string[] = [];
+process.on("exit", () => {
+  for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temp dir, removed when the test process exits (the GGUF exports in them are 8 to 15 MB). */
 export function scratch(tag: string): string {
-  return mkdtempSync(join(tmpdir(), `lowbit-${tag}-`));
+  const d = mkdtempSync(join(tmpdir(), `lowbit-${tag}-`));
+  scratchDirs.push(d);
+  return d;
 }
 
 /** The embedded model in a fresh scratch dir, with `replace` (file name -> contents) written over it. */
