@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ConfigError, ModelNotFoundError, UnsupportedArchitectureError } from "./errors.js";
+import { parseJsonText, shownJson } from "./json-text.js";
 import { parseRopeScaling, type RopeScaling } from "./models/rope-scaling.js";
 
 export interface LlamaConfig {
@@ -29,6 +30,25 @@ export interface LlamaConfig {
 
 type Json = Record<string, unknown>;
 
+/**
+ * Upper bounds on a config's dimensions, checked before anything proportional
+ * to them is built (the loader's tensor list, the KV cache). Each is several
+ * times the largest released Llama-family model's value (in brackets), so a
+ * real model never meets them and a hostile one fails here in microseconds.
+ */
+export const CONFIG_LIMITS = {
+  num_hidden_layers: 1024, // [126, Llama 3.1 405B]
+  hidden_size: 1 << 16, // [16384]
+  intermediate_size: 1 << 18, // [53248]
+  num_attention_heads: 1024, // [128]
+  num_key_value_heads: 1024, // [16]
+  head_dim: 1024, // [256]
+  vocab_size: 1 << 22, // [262144, Gemma 3]
+  max_position_embeddings: 1 << 24, // [10485760, Llama 4 Scout]; also the native KV cache's limit
+} as const;
+
+type LimitedKey = keyof typeof CONFIG_LIMITS;
+
 function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -41,28 +61,35 @@ function isTokenId(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
 
-/** A required positive integer field. */
-function reqPosInt(o: Json, key: string, source: string): number {
-  const v = o[key];
-  if (v === undefined || v === null) throw new ConfigError(`${source}: missing required "${key}"`);
-  if (!isPosInt(v)) throw new ConfigError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+/** A positive integer within CONFIG_LIMITS[key]. */
+function checkDim(v: unknown, key: LimitedKey, source: string): number {
+  if (!isPosInt(v)) throw new ConfigError(`${source}: "${key}" must be a positive integer, got ${shownJson(v)}`);
+  if (v > CONFIG_LIMITS[key]) {
+    throw new ConfigError(`${source}: "${key}" is ${v}, above the limit of ${CONFIG_LIMITS[key]} (see CONFIG_LIMITS in src/config.ts)`);
+  }
   return v;
 }
 
-/** An optional positive integer field (absent or null -> default). */
-function optPosInt(o: Json, key: string, def: number, source: string): number {
+/** A required dimension. */
+function reqDim(o: Json, key: LimitedKey, source: string): number {
   const v = o[key];
-  if (v === undefined || v === null) return def;
-  if (!isPosInt(v)) throw new ConfigError(`${source}: "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
-  return v;
+  if (v === undefined || v === null) throw new ConfigError(`${source}: missing required "${key}"`);
+  return checkDim(v, key, source);
+}
+
+/** An optional dimension (absent or null -> default). */
+function optDim(o: Json, key: LimitedKey, def: number, source: string): number {
+  const v = o[key];
+  return v === undefined || v === null ? def : checkDim(v, key, source);
 }
 
 /** An optional positive finite number field (absent or null -> default). */
 function optPosNum(o: Json, key: string, def: number, source: string, label = key): number {
   const v = o[key];
   if (v === undefined || v === null) return def;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new ConfigError(`${source}: "${label}" must be a positive number, got ${JSON.stringify(v)}`);
+  // the native side computes in f32: the value must stay positive and finite there
+  if (typeof v !== "number" || !(Math.fround(v) > 0) || !Number.isFinite(Math.fround(v))) {
+    throw new ConfigError(`${source}: "${label}" must be a positive number within f32 range, got ${shownJson(v)}`);
   }
   return v;
 }
@@ -71,7 +98,7 @@ function optPosNum(o: Json, key: string, def: number, source: string, label = ke
 function optBool(o: Json, key: string, def: boolean, source: string): boolean {
   const v = o[key];
   if (v === undefined || v === null) return def;
-  if (typeof v !== "boolean") throw new ConfigError(`${source}: "${key}" must be a boolean, got ${JSON.stringify(v)}`);
+  if (typeof v !== "boolean") throw new ConfigError(`${source}: "${key}" must be a boolean, got ${shownJson(v)}`);
   return v;
 }
 
@@ -83,7 +110,7 @@ function parseRope(o: Json, source: string): { ropeTheta: number; ropeScaling: R
   }
   const scaling = o.rope_scaling;
   if (scaling !== undefined && scaling !== null && !isObject(scaling)) {
-    throw new ConfigError(`${source}: "rope_scaling" must be an object, got ${JSON.stringify(scaling)}`);
+    throw new ConfigError(`${source}: "rope_scaling" must be an object, got ${shownJson(scaling)}`);
   }
   const a = isObject(scaling) ? parseRopeScaling(scaling, source) : null;
   const b = isObject(params) ? parseRopeScaling(params, source) : null;
@@ -103,17 +130,17 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
 
   const mt = o.model_type;
   if (mt !== "llama") {
-    const shown = mt === undefined ? "(missing)" : typeof mt === "string" ? `"${mt}"` : JSON.stringify(mt);
+    const shown = mt === undefined ? "(missing)" : shownJson(mt);
     throw new UnsupportedArchitectureError(`${source}: model_type ${shown} is not supported (only "llama")`);
   }
 
-  const hiddenSize = reqPosInt(o, "hidden_size", source);
-  const intermediateSize = reqPosInt(o, "intermediate_size", source);
-  const nLayers = reqPosInt(o, "num_hidden_layers", source);
-  const nHeads = reqPosInt(o, "num_attention_heads", source);
-  const vocabSize = reqPosInt(o, "vocab_size", source);
+  const hiddenSize = reqDim(o, "hidden_size", source);
+  const intermediateSize = reqDim(o, "intermediate_size", source);
+  const nLayers = reqDim(o, "num_hidden_layers", source);
+  const nHeads = reqDim(o, "num_attention_heads", source);
+  const vocabSize = reqDim(o, "vocab_size", source);
 
-  const nKvHeads = optPosInt(o, "num_key_value_heads", nHeads, source);
+  const nKvHeads = optDim(o, "num_key_value_heads", nHeads, source);
   if (nHeads % nKvHeads !== 0) {
     throw new ConfigError(
       `${source}: num_key_value_heads (${nKvHeads}) must divide num_attention_heads (${nHeads})`,
@@ -129,13 +156,14 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
       );
     }
   } else {
-    headDim = optPosInt(o, "head_dim", 0, source);
+    headDim = checkDim(o.head_dim, "head_dim", source);
   }
+  if (headDim > CONFIG_LIMITS.head_dim) checkDim(headDim, "head_dim", source);
   if (headDim % 2 !== 0) throw new ConfigError(`${source}: head_dim (${headDim}) must be even for RoPE`);
 
   const { ropeTheta, ropeScaling } = parseRope(o, source);
   const rmsNormEps = optPosNum(o, "rms_norm_eps", 1e-6, source);
-  const maxPositionEmbeddings = optPosInt(o, "max_position_embeddings", 2048, source);
+  const maxPositionEmbeddings = optDim(o, "max_position_embeddings", 2048, source);
   const tieWordEmbeddings = optBool(o, "tie_word_embeddings", false, source);
 
   const act = o.hidden_act;
@@ -153,7 +181,7 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
 
   const checkId = (v: unknown, key: string): number => {
     if (!isTokenId(v) || v >= vocabSize) {
-      throw new ConfigError(`${source}: "${key}" must be a token id in [0, ${vocabSize}), got ${JSON.stringify(v)}`);
+      throw new ConfigError(`${source}: "${key}" must be a token id in [0, ${vocabSize}), got ${shownJson(v)}`);
     }
     return v;
   };
@@ -183,11 +211,6 @@ export function loadConfig(dir: string): LlamaConfig {
   } catch (e) {
     throw new ModelNotFoundError(`${file}: cannot read config.json: ${(e as Error).message}`, { cause: e });
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: invalid JSON: ${(e as Error).message}`, { cause: e });
-  }
+  const json = parseJsonText(text, file, (msg, cause) => new ConfigError(msg, { cause }));
   return parseConfig(json, file);
 }

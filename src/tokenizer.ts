@@ -6,7 +6,9 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { CONFIG_LIMITS } from "./config.js";
 import { ModelNotFoundError, TokenizerError } from "./errors.js";
+import { parseJsonText } from "./json-text.js";
 import { HfBackend, type TokenizerBackend } from "./tokenizer-backend.js";
 
 const REPLACEMENT = "\uFFFD";
@@ -33,13 +35,9 @@ export function readJsonObject(path: string, required: boolean): object | undefi
     }
     throw new TokenizerError(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
-  try {
-    const v: unknown = JSON.parse(text);
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error("not a JSON object");
-    return v;
-  } catch (e) {
-    throw new TokenizerError(`cannot parse ${path}: ${(e as Error).message}`, { cause: e });
-  }
+  const v = parseJsonText(text, `cannot parse ${path}`, (msg, cause) => new TokenizerError(msg, { cause }));
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new TokenizerError(`cannot parse ${path}: not a JSON object`);
+  return v;
 }
 
 /** Special token ids and flags of a Tokenizer (what a GGUF file's `tokenizer.ggml.*` keys hold). */
@@ -74,6 +72,10 @@ export function chatTemplateOf(config: Record<string, unknown>): string | null {
  */
 function probeAddedSpecials(hf: HfBackend, bos: number | null, eos: number | null): { addBos: boolean; addEos: boolean } {
   const plain = hf.encode("a");
+  if (plain.length === 0) {
+    // e.g. a post_processor template without the text's sequence: every prompt would encode to nothing
+    throw new TokenizerError('tokenizer.json encodes the text "a" to no ids: its model or post_processor drops the text');
+  }
   const full = hf.encodeWithSpecials("a");
   for (let k = 0; k + plain.length <= full.length; k++) {
     if (plain.every((id, i) => full[k + i] === id)) {
@@ -86,6 +88,14 @@ function probeAddedSpecials(hf: HfBackend, bos: number | null, eos: number | nul
     }
   }
   return { addBos: false, addEos: false };
+}
+
+export interface TokenizerLoadOptions {
+  /**
+   * The model's vocabulary size: every id in tokenizer.json must be below it
+   * (default: CONFIG_LIMITS.vocab_size), checked before the library reads them.
+   */
+  vocabSize?: number;
 }
 
 export class Tokenizer {
@@ -136,7 +146,7 @@ export class Tokenizer {
    * `dir/chat_template.jinja` if present).
    * Missing tokenizer.json -> ModelNotFoundError; unparsable/unsupported -> TokenizerError.
    */
-  static load(dir: string): Tokenizer {
+  static load(dir: string, opts?: TokenizerLoadOptions): Tokenizer {
     const tokenizerJson = readJsonObject(join(dir, "tokenizer.json"), true)!;
     const config = readJsonObject(join(dir, "tokenizer_config.json"), false);
     let chatTemplate: string | undefined;
@@ -145,7 +155,7 @@ export class Tokenizer {
     } catch {
       chatTemplate = undefined;
     }
-    return Tokenizer.fromJSON(tokenizerJson, config, chatTemplate);
+    return Tokenizer.fromJSON(tokenizerJson, config, chatTemplate, opts);
   }
 
   /**
@@ -153,9 +163,9 @@ export class Tokenizer {
    * Special ids come from the config's token names (bos_token, ...); the
    * add-BOS/EOS flags from what the tokenizer.json's post-processor adds.
    */
-  static fromJSON(tokenizerJson: object, tokenizerConfig?: object, chatTemplate?: string): Tokenizer {
+  static fromJSON(tokenizerJson: object, tokenizerConfig?: object, chatTemplate?: string, opts?: TokenizerLoadOptions): Tokenizer {
     const config = { ...(tokenizerConfig ?? {}) } as Record<string, unknown>;
-    const hf = new HfBackend(tokenizerJson, config);
+    const hf = new HfBackend(tokenizerJson, config, opts?.vocabSize ?? CONFIG_LIMITS.vocab_size);
     const lookup = (key: string): number | null => {
       const name = tokenName(config[key]);
       return name === null ? null : (hf.tokenToId(name) ?? null);

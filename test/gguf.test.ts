@@ -209,19 +209,26 @@ test("legal but unusual: alignment 64, zero tensors, long strings and a big voca
   g = openGguf(f);
   assert.equal(g.getU32("general.alignment"), 64);
   for (const t of g.tensors.values()) assert.equal(t.offset % 64, 0);
-  // out-of-order offsets, gaps between tensors and trailing bytes are legal
-  const raw = buildRaw({
+  // out-of-order offsets are legal while the tensors stay packed (each at the next aligned offset)
+  const outOfOrder = (secondAt: bigint) => buildRaw({
     kv: [["general.alignment", gv.u32(8)]], alignment: 8,
     tensors: [
-      { name: "second", dims: [2], type: 0, data: pseudoBytes(8, 3), offset: 64n },
+      { name: "second", dims: [2], type: 0, data: pseudoBytes(8, 3), offset: secondAt },
       { name: "first", dims: [1], type: 0, data: pseudoBytes(4, 4), offset: 0n },
     ],
   });
-  const bytes = Buffer.concat([raw.bytes, Buffer.alloc(100)]);
-  fs.writeFileSync(f, bytes);
+  const raw = outOfOrder(8n);
+  const bytes = Buffer.concat([raw.bytes, Buffer.alloc(16 + 4)]);
+  fs.writeFileSync(f, bytes.subarray(0, raw.dataOffset + 16));
   g = openGguf(f);
-  assert.equal(g.tensor("second").relOffset, 64);
+  assert.equal(g.tensor("second").relOffset, 8);
   assert.deepEqual(readTensorBytes(g, "first"), bytes.subarray(g.dataOffset, g.dataOffset + 4));
+  // a gap between tensors, or bytes after the last one's padding, belong to no tensor (a type or
+  // shape that no longer matches its data): refused, as llama.cpp refuses a tensor at an unexpected offset
+  fs.writeFileSync(f, Buffer.concat([outOfOrder(64n).bytes, Buffer.alloc(100)]));
+  assert.throws(() => openGguf(f), (e: unknown) => e instanceof GgufError && /starts at data offset 64, but tensor "first" \(F32 \[1\]\) ends at 4/.test(e.message));
+  fs.writeFileSync(f, bytes);
+  assert.throws(() => openGguf(f), (e: unknown) => e instanceof GgufError && /holds 32 bytes but the tensors end at 16/.test(e.message));
   // alignment 1 and a 64-byte tensor name are legal too
   writeGguf(f, { alignment: 1, metadata: [], tensors: [{ name: "n".repeat(64), dims: [1], type: "F32", data: pseudoBytes(4) }] });
   assert.equal(openGguf(f).tensor("n".repeat(64)).nbytes, 4);

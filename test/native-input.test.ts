@@ -63,8 +63,10 @@ test("NativeModel constructor: missing, mistyped, negative, NaN, huge fields are
       return true;
     }, JSON.stringify(over));
   }
-  // In range but impossible to allocate (a 2^62-byte KV cache): an error, not a crash.
-  assert.throws(() => new A.NativeModel({ ...TINY_OPTS, nLayers: 4096, nKvHeads: 4096, headDim: 4096, nCtx: 2 ** 24 }), /bad_alloc/);
+  // In range but impossible to allocate (a 2^63-byte KV cache): an error naming the bytes, not a crash
+  // (nor a bare std::bad_alloc, issue 16).
+  assert.throws(() => new A.NativeModel({ ...TINY_OPTS, nLayers: 4096, nKvHeads: 4096, headDim: 4096, nCtx: 2 ** 24 }),
+    /KV cache for a context of 16777216 tokens \(4096 layers x 4096 KV heads x 4096 dims, K and V in f32\) needs 9223372036854775808 bytes \(8589934592\.0 GiB\): too large/);
   for (const arg of [undefined, null, 5, "x", []]) {
     assert.throws(() => new A.NativeModel(arg as unknown as NativeModelOptions), TypeError, `options ${String(arg)}`);
   }

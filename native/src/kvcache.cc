@@ -1,6 +1,9 @@
 #include "kvcache.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <new>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -10,10 +13,24 @@ namespace lowbit {
 KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale,
                  const float* factors)
     : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity) {
-  size_t n = (size_t)n_layers * n_kv_heads * capacity * head_dim * sizeof(float);
-  k_.reserve(n);
-  v_.reserve(n);
-  pos_.assign(capacity, 0);
+  // Checked in 128 bits: the addon bounds each factor, but their product must not wrap.
+  unsigned __int128 n128 = (unsigned __int128)n_layers * n_kv_heads * capacity * head_dim * sizeof(float);
+  const auto need = [&] {
+    char gib[32];
+    std::snprintf(gib, sizeof gib, "%.1f", (double)n128 * 2 / (1024.0 * 1024 * 1024));
+    return "the KV cache for a context of " + std::to_string(capacity) + " tokens (" + std::to_string(n_layers) +
+           " layers x " + std::to_string(n_kv_heads) + " KV heads x " + std::to_string(head_dim) +
+           " dims, K and V in f32) needs " + (n128 * 2 > SIZE_MAX ? std::string("more than 2^64") : std::to_string((uint64_t)(n128 * 2))) +
+           " bytes (" + gib + " GiB)";
+  };
+  if (n128 * 2 > (unsigned __int128)(SIZE_MAX / 4)) throw std::length_error(need() + ": too large; use a shorter context length");
+  try {
+    k_.reserve((size_t)n128);
+    v_.reserve((size_t)n128);
+    pos_.assign(capacity, 0);
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error(need() + ", which could not be allocated; use a shorter context length");
+  }
   for (int i = 0; i < head_dim / 2; i++)
     inv_freq_.push_back((float)((double)freq_scale / std::pow((double)rope_theta, (2.0 * i) / head_dim) /
                                 (factors ? (double)factors[i] : 1.0)));

@@ -144,7 +144,7 @@ function build(m: Meta): Tokenizer {
   const spec = bpePreSpec(m.str(KEY.pre));
   const merges = m.strings(KEY.merges);
   if (merges === undefined) m.fail(`"${KEY.merges}" is missing (required for gpt2)`);
-  const hf = new HfBackend(bpeTokenizerJson(tokens, types, merges, spec, unk), {});
+  const hf = new HfBackend(bpeTokenizerJson(tokens, types, merges, spec, unk), {}, tokens.length);
   const backend = new GgufBpeBackend(hf, tokens, types);
   return Tokenizer.fromBackend(backend, { ...base, addBosToken: m.bool(KEY.addBos) ?? spec.addBos });
 }

@@ -6,7 +6,7 @@
  * allocated for what it merely claims: memory and time stay proportional to
  * its real size. Then the tensors are checked against each other and the file
  * size: known ggml type, shape a whole number of blocks, offset aligned, data
- * inside the file, no two overlapping.
+ * inside the file, no two overlapping, no hole between them (checkPacked).
  * Every failure is a GgufError naming the file and the byte offset.
  *
  * Layout (little-endian): "GGUF", u32 version, u64 tensor count, u64 kv count,
@@ -216,7 +216,7 @@ function readTensorInfo(cur: FdCursor, i: number, seen: Map<string, number>, ali
 }
 
 /** Place every tensor inside the data section and check that none overlap. */
-function placeTensors(cur: FdCursor, raw: RawTensor[], dataOffset: number): Map<string, GgufTensorInfo> {
+function placeTensors(cur: FdCursor, raw: RawTensor[], dataOffset: number, alignment: number): Map<string, GgufTensorInfo> {
   const dataLen = BigInt(cur.size - dataOffset);
   for (const t of raw) {
     if (t.rel + t.nbytes > dataLen) {
@@ -238,6 +238,7 @@ function placeTensors(cur: FdCursor, raw: RawTensor[], dataOffset: number): Map<
       );
     }
   }
+  checkPacked(cur, sorted, dataLen, dataOffset, alignment);
   const tensors = new Map<string, GgufTensorInfo>();
   for (const t of raw) {
     // All below the file size now, so exact as numbers.
@@ -247,6 +248,37 @@ function placeTensors(cur: FdCursor, raw: RawTensor[], dataOffset: number): Map<
     });
   }
   return tensors;
+}
+
+/**
+ * Writers (ggml's, gguf-py's, lowbit's) lay the tensors out back to back in
+ * file order, each at the next aligned offset, the first at 0, padding the
+ * last to the alignment. A hole bigger than the padding means a tensor's type
+ * or shape no longer matches the bytes written for it (e.g. a relabelled
+ * type), so its data and its neighbours' would be read from the wrong bytes.
+ */
+function checkPacked(cur: FdCursor, sorted: readonly RawTensor[], dataLen: bigint, dataOffset: number, alignment: number): void {
+  const align = BigInt(alignment);
+  const up = (n: bigint) => ((n + align - 1n) / align) * align;
+  let end = 0n;
+  let prev = "the start of the data section";
+  for (const t of sorted) {
+    if (t.rel > up(end)) {
+      cur.fail(
+        `tensor "${t.name}" (${t.typeName} [${t.dims.join(", ")}]) starts at data offset ${t.rel}, but ${prev} ends at ${end}: ` +
+          `${t.rel - end} bytes belong to no tensor (a type or shape that does not match the data written?)`,
+        t.at,
+      );
+    }
+    end = t.rel + t.nbytes;
+    prev = `tensor "${t.name}" (${t.typeName} [${t.dims.join(", ")}])`;
+  }
+  if (sorted.length > 0 && dataLen > up(end)) {
+    cur.fail(
+      `the data section at byte ${dataOffset} holds ${dataLen} bytes but the tensors end at ${end}: ` +
+        `${dataLen - end} bytes at the end belong to no tensor (${prev}: a type or shape that does not match the data written?)`,
+    );
+  }
 }
 
 function parse(cur: FdCursor): GgufFile {
@@ -264,7 +296,7 @@ function parse(cur: FdCursor): GgufFile {
         `${alignment}), past the end of the file (${cur.size} bytes)`,
     );
   }
-  const tensors = placeTensors(cur, raw, dataOffset);
+  const tensors = placeTensors(cur, raw, dataOffset, alignment);
   return new GgufFile(cur.file, version, metadata, tensors, alignment, dataOffset, cur.size);
 }
 

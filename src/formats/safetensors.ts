@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
+import { parseJsonText } from "../json-text.js";
 
 export type StDtype = "F32" | "F16" | "BF16";
 
@@ -113,6 +114,35 @@ function parseEntry(
   return { name, dtype, shape: [...(shape as number[])], file, offset: dataStart + begin, nbytes: end - begin };
 }
 
+/**
+ * The format requires the tensors to cover the data area exactly: sorted by
+ * offset, each starts where the previous one ends, the first at 0 and the last
+ * at the end of the file. A hole or an overlap means a corrupt header (e.g. a
+ * header length off by one shifts every tensor by a byte and still parses).
+ */
+function checkCoverage(file: string, list: readonly TensorInfo[], dataStart: number, dataLen: number): void {
+  const sorted = [...list].sort((a, b) => a.offset - b.offset || a.nbytes - b.nbytes);
+  let end = 0;
+  let prev = "the start of the data area";
+  for (const t of sorted) {
+    const begin = t.offset - dataStart;
+    if (begin !== end) {
+      throw new WeightsFormatError(
+        `${file}: tensor "${t.name}" starts at data offset ${begin} but ${prev} ends at ${end}: ` +
+          `${begin > end ? "a hole" : "an overlap"} in the data area (the tensors must cover it exactly)`,
+      );
+    }
+    end = begin + t.nbytes;
+    prev = `tensor "${t.name}"`;
+  }
+  if (end !== dataLen) {
+    throw new WeightsFormatError(
+      `${file}: the tensors cover ${end} bytes of a ${dataLen}-byte data area: ` +
+        `${dataLen - end} byte(s) at its end belong to no tensor (header length or offsets corrupt?)`,
+    );
+  }
+}
+
 /** Parse and validate one .safetensors file's header. */
 export function parseSafetensorsHeader(file: string): TensorInfo[] {
   const fd = openForRead(file);
@@ -139,12 +169,13 @@ export function parseSafetensorsHeader(file: string): TensorInfo[] {
     const hbuf = Buffer.alloc(headerLen);
     if (!readFully(fd, hbuf, 8)) throw new WeightsFormatError(`${file}: truncated while reading header`);
 
-    let header: unknown;
+    let text: string;
     try {
-      header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(hbuf));
+      text = new TextDecoder("utf-8", { fatal: true }).decode(hbuf);
     } catch (e) {
       throw new WeightsFormatError(`${file}: header is not valid UTF-8 JSON: ${(e as Error).message}`, { cause: e });
     }
+    const header = parseJsonText(text, `${file}: header is not valid UTF-8 JSON`, (msg, cause) => new WeightsFormatError(msg, { cause }));
     if (!isObject(header)) throw new WeightsFormatError(`${file}: header JSON is not an object`);
 
     const dataStart = 8 + headerLen;
@@ -154,6 +185,7 @@ export function parseSafetensorsHeader(file: string): TensorInfo[] {
       if (name === "__metadata__") continue;
       out.push(parseEntry(file, name, entry, dataStart, dataLen));
     }
+    checkCoverage(file, out, dataStart, dataLen);
     return out;
   } finally {
     fs.closeSync(fd);
@@ -174,12 +206,13 @@ function checkShardName(indexFile: string, shard: string): void {
 
 /** Open a sharded model through model.safetensors.index.json. */
 function openIndexed(dir: string, indexFile: string): WeightsIndex {
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(fs.readFileSync(indexFile, "utf8"));
+    text = fs.readFileSync(indexFile, "utf8");
   } catch (e) {
-    throw new WeightsFormatError(`${indexFile}: cannot parse index JSON: ${(e as Error).message}`, { cause: e });
+    throw new WeightsFormatError(`${indexFile}: cannot read index JSON: ${(e as Error).message}`, { cause: e });
   }
+  const json = parseJsonText(text, `${indexFile}: cannot parse index JSON`, (msg, cause) => new WeightsFormatError(msg, { cause }));
   if (!isObject(json) || !isObject(json.weight_map)) {
     throw new WeightsFormatError(`${indexFile}: missing "weight_map" object`);
   }

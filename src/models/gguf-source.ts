@@ -17,7 +17,8 @@ import { dequantizeGgml } from "../formats/gguf-dequant.js";
 import { openGguf, readTensorBytes, type GgufFile, type GgufTensorInfo } from "../formats/gguf.js";
 import { tokenizerFromGguf } from "../formats/gguf-tokenizer.js";
 import { permuteRopeRows, ropeHeads } from "../formats/gguf-rope.js";
-import { WeightsFormatError } from "../errors.js";
+import { TokenizerError, WeightsFormatError } from "../errors.js";
+import { checkNoExtraLayers } from "./layers.js";
 import type { LlamaConfig } from "../config.js";
 import type { TensorSpec } from "./llama.js";
 import type { ModelSource, SourceDtype } from "./source.js";
@@ -34,7 +35,11 @@ export function isGgufPath(model: string): boolean {
 export function ggufSource(path: string): ModelSource {
   const file = openGguf(path);
   const config = configFromGguf(file);
+  checkNoExtraLayers(file.tensors.keys(), config, "gguf", path, "llama.block_count");
   const tokenizer = tokenizerFromGguf(file);
+  if (tokenizer.vocabSize > config.vocabSize) {
+    throw new TokenizerError(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocabulary of ${config.vocabSize}`);
+  }
   const info = (s: TensorSpec) => tensorInfo(file, s);
   const embdType = file.tensors.get("token_embd.weight")?.typeName;
   return {

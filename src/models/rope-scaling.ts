@@ -10,6 +10,7 @@
  * below). Any other scaling type is an UnsupportedArchitectureError naming it.
  */
 import { ConfigError, UnsupportedArchitectureError } from "../errors.js";
+import { shownJson } from "../json-text.js";
 
 export type RopeScaling =
   /** positions divided by `factor` (HF "linear"; GGUF rope.scaling.type "linear") */
@@ -30,8 +31,9 @@ type Json = Record<string, unknown>;
 function num(o: Json, key: string, def: number | undefined, source: string): number {
   const v = o[key];
   if ((v === undefined || v === null) && def !== undefined) return def;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw new ConfigError(`${source}: rope scaling "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+  // positive and finite in f32 both ways (the native side takes 1/factor and the factors as f32)
+  if (typeof v !== "number" || !(Math.fround(v) > 0) || !Number.isFinite(Math.fround(v)) || !Number.isFinite(Math.fround(1 / v))) {
+    throw new ConfigError(`${source}: rope scaling "${key}" must be a positive number within f32 range, got ${shownJson(v)}`);
   }
   return v;
 }
@@ -57,7 +59,7 @@ export function parseRopeScaling(block: Json, source: string): RopeScaling | nul
     }
     return s;
   }
-  throw new UnsupportedArchitectureError(`${source}: rope scaling type ${typeof t === "string" ? `"${t}"` : JSON.stringify(t)} is not supported (supported: default, linear, llama3)`);
+  throw new UnsupportedArchitectureError(`${source}: rope scaling type ${shownJson(t)} is not supported (supported: default, linear, llama3)`);
 }
 
 /**

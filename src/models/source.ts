@@ -13,6 +13,7 @@ import { openSafetensorsDir, readTensorBytes, type StDtype } from "../formats/sa
 import type { GgufValue } from "../formats/gguf-types.js";
 import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
 import { Tokenizer } from "../tokenizer.js";
+import { checkNoExtraLayers } from "./layers.js";
 import type { TensorSpec } from "./llama.js";
 
 /** The model shipped inside the package (tinycode-7m); also the synthetic models' tokenizer. */
@@ -56,8 +57,9 @@ export function hfSource(dir: string): ModelSource {
     throw new ModelNotFoundError(`model directory not found: ${dir}`);
   }
   const config = loadConfig(dir);
-  const tokenizer = Tokenizer.load(dir);
+  const tokenizer = Tokenizer.load(dir, { vocabSize: config.vocabSize });
   const index = openSafetensorsDir(dir);
+  checkNoExtraLayers(index.tensors.keys(), config, "hf", dir, "config.json num_hidden_layers");
   const info = (s: TensorSpec) => {
     const t = index.tensors.get(s.hfName);
     if (!t) throw new WeightsFormatError(`${dir}: tensor '${s.hfName}' is missing`);

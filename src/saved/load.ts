@@ -128,7 +128,7 @@ function readTensor(fd: number, file: string, offset: number, into: Buffer): voi
 
 export function loadSavedDirectory(dir: string, h: SavedHeader, opts: SavedLoadOptions): LoadedModel {
   const config = loadConfig(dir);
-  const tokenizer = Tokenizer.load(dir);
+  const tokenizer = Tokenizer.load(dir, { vocabSize: config.vocabSize });
   const { order, alias, maxBytes } = checkWeights(h, config, `${dir}/config.json`);
   const contextLength = opts.contextLength || config.maxPositionEmbeddings;
   const { NativeModel } = addon();
