@@ -32,8 +32,14 @@ export interface LlamaCppRun {
    * end-of-generation token (node-llama-cpp stops there without yielding it)
    */
   ids: number[];
-  /** next-token probabilities after the prompt (the full softmax, temperature 1) */
+  /**
+   * next-token probabilities after the prompt (the full softmax, temperature
+   * 1, as node-llama-cpp normalizes it: an f32 sum over the vocabulary in
+   * logit order, so every probability carries its relative rounding error)
+   */
   probs: Map<number, number>;
+  /** llama.cpp's raw next-token logits after the prompt (f32 values, the whole vocabulary) */
+  logits: Map<number, number>;
 }
 
 /** A GGUF model loaded in llama.cpp with one sequence of `contextSize` tokens. */
@@ -85,20 +91,19 @@ export class LlamaCppModel {
     const seq = this.ctx.getSequence();
     try {
       const out: number[] = [];
-      let probs = new Map<number, number>();
-      // the first token with the probabilities (a Map over the vocabulary), the rest without
-      for await (const r of seq.evaluateWithMetadata([...ids] as never, { probabilities: true }, { temperature: 0, yieldEogToken: true })) {
-        probs = r.probabilities as Map<number, number>;
-        out.push(r.token as number);
-        break;
-      }
+      // the prompt, its last token with the next token, probabilities and logits (Maps over the vocabulary)
+      const last = [ids.at(-1)!, { generateNext: { token: true, probabilities: true, logits: true, options: { temperature: 0 } } }] as const;
+      const res = (await seq.controlledEvaluate([...ids.slice(0, -1), last] as never))[ids.length - 1]?.next;
+      if (res?.token === undefined || !res.probabilities || !res.logits) throw new NativeError("llama.cpp returned no next token for the prompt");
+      const probs = res.probabilities as Map<number, number>, logits = res.logits as Map<number, number>;
+      if (res.token !== null) out.push(res.token as number);
       if (n > 1 && out.length) {
         for await (const tok of seq.evaluate([out[0]!] as never, { temperature: 0, yieldEogToken: true })) {
           out.push(tok as number);
           if (out.length >= n) break;
         }
       }
-      return { ids: out.slice(0, n), probs };
+      return { ids: out.slice(0, n), probs, logits };
     } finally {
       seq.dispose();
     }
