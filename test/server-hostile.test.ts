@@ -20,6 +20,8 @@ import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EMBEDDED_MODEL } from "./helpers/paths.js";
+import { exportGguf } from "../src/formats/gguf-export.js";
+import { hfSource } from "../src/models/source.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -258,5 +260,26 @@ test("/health answers within 1 s (measured from another process) while a large p
     assert.ok(max < 1000, `/health took ${max.toFixed(0)} ms`);
   } finally {
     assert.equal(await srv.stop(), 0, srv.stderr());
+  }
+});
+
+test("a GGUF model's prompts are tokenized on the worker too (its tokenizer read from the file), with the model's ids", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "lowbit-gguf-worker-"));
+  const file = join(dir, "m.gguf");
+  exportGguf(hfSource(EMBEDDED_MODEL), file, "q8_0");
+  const model = await LLM.load(file, { threads: 1, contextLength: 128 });
+  const template = new ChatTemplate(model.tokenizer);
+  const worker = new PromptTokenizer(model, template, promptLimits(model.contextLength), tokenizerDir(model));
+  try {
+    assert.equal(tokenizerDir(model), file);
+    assert.equal(await worker.offThread(), true); // on b276a23's design a GGUF model had no worker
+    const text = "import os\nprint('é 中文')  # <|endoftext|>\n";
+    const messages = [{ role: "user" as const, content: text }];
+    assert.deepEqual(await worker.ids({ kind: "text", text }), model.encode(text));
+    assert.deepEqual(await worker.ids({ kind: "chat", messages }), model.encode(template.render(messages)));
+  } finally {
+    worker.close();
+    await model.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

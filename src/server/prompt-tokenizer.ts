@@ -3,9 +3,9 @@
  * with its own copy of the model's tokenizer renders and tokenizes them, so a long prompt
  * delays no other request (/health, streams being written). The copy is loaded from the
  * model's directory and checked against the model's tokenizer (vocabulary size, the ids of a
- * probe text, the chat template); a model without a tokenizer.json directory (GGUF,
- * synthetic), a copy that fails to load or differs: the prompts are tokenized on the event
- * loop, within the same size bounds (prompt.ts). Large request bodies are parsed there too.
+ * probe text, the chat template); a GGUF model's copy is read from the file's tokenizer.*
+ * keys. A synthetic model, a copy that fails to load or differs: the prompts are tokenized
+ * on the event loop, within the same size bounds (prompt.ts). Large request bodies are parsed there too.
  * A worker that dies fails its pending prompts (500) and is started again for the next.
  */
 import { existsSync } from "node:fs";
@@ -14,13 +14,16 @@ import { Worker } from "node:worker_threads";
 import { ContextOverflowError, InvalidOptionError, RequestError, StateError, TokenizerError } from "../errors.js";
 import type { ChatTemplate } from "../chat/template.js";
 import type { LLM } from "../llm.js";
+import { isGgufPath } from "../models/gguf-source.js";
 import { parseJsonBody } from "./json-body.js";
 import { checkPromptSize, PROBE, promptIds, type PromptJob, type PromptLimits } from "./prompt.js";
 
-/** The directory a worker can load the model's tokenizer from, or null. */
+/** Where a worker can load the model's tokenizer from (a directory with tokenizer.json, or the GGUF file), or null. */
 export function tokenizerDir(llm: LLM): string | null {
   const dir = llm.origin.dir;
-  return !llm.origin.synthetic && existsSync(join(dir, "tokenizer.json")) ? dir : null;
+  if (llm.origin.synthetic) return null;
+  if (isGgufPath(dir)) return existsSync(dir) ? dir : null;
+  return existsSync(join(dir, "tokenizer.json")) ? dir : null;
 }
 
 type Reply = { id: number; ids: Int32Array } | { id: number; value: unknown } | { id: number; error: { name: string; message: string } };

@@ -1,6 +1,6 @@
 /**
  * The prompt worker (a worker_threads thread, started by prompt-tokenizer.ts): it loads the
- * model's tokenizer from the same directory and renders and tokenizes prompts, so the
+ * model's tokenizer from the same directory (or GGUF file) and renders and tokenizes prompts, so the
  * server's event loop never runs @huggingface/tokenizers or the Jinja chat template on a
  * client's text. Messages in: { id, job, limits }; out: { id, ids } (an Int32Array,
  * transferred) or { id, error: { name, message } }. And large request bodies: in
@@ -9,13 +9,16 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { ChatTemplate } from "../chat/template.js";
+import { ggufSource, isGgufPath } from "../models/gguf-source.js";
 import { Tokenizer } from "../tokenizer.js";
 import { parseJsonBody } from "./json-body.js";
 import { PROBE, promptIds, type PromptJob, type PromptLimits } from "./prompt.js";
 
 const port = parentPort!;
 try {
-  const tokenizer = Tokenizer.load((workerData as { dir: string }).dir);
+  const from = (workerData as { dir: string }).dir;
+  // a GGUF file's tokenizer as the model has it (from its tokenizer.* keys, padded to the model's vocabulary)
+  const tokenizer = isGgufPath(from) ? ggufSource(from).tokenizer : Tokenizer.load(from);
   const template = new ChatTemplate(tokenizer);
   port.on("message", (m: { id: number; job: PromptJob; limits: PromptLimits } | { id: number; body: Uint8Array; maxDepth: number }) => {
     try {
