@@ -107,3 +107,33 @@ test("invalid load options", async () => {
   await rejects(() => LLM.load(undefined, { contextLength: 1 }), InvalidOptionError, /contextLength/);
   await rejects(() => LLM.load(undefined, { kernels: "neon" }), InvalidOptionError, /kernels/);
 });
+
+/** A copy of the model whose model.safetensors holds one more (zero) F32 tensor, appended after the others. */
+function withExtraTensor(name: string, shape: number[]): string {
+  return modelCopy((d) => {
+    const f = join(d, "model.safetensors");
+    const b = readFileSync(f);
+    const n = Number(b.readBigUInt64LE(0));
+    const h = JSON.parse(b.subarray(8, 8 + n).toString("utf8")) as Record<string, unknown>;
+    const data = b.subarray(8 + n);
+    const bytes = shape.reduce((x, y) => x * y, 1) * 4;
+    h[name] = { dtype: "F32", shape, data_offsets: [data.length, data.length + bytes] };
+    let json = JSON.stringify(h);
+    json += " ".repeat((8 - (json.length % 8)) % 8);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+    writeFileSync(f, Buffer.concat([len, Buffer.from(json), data, Buffer.alloc(bytes)]));
+  });
+}
+
+test("a tensor the architecture does not read is refused by name (a bias of a mislabelled Qwen2 checkpoint); inv_freq buffers are not", async () => {
+  const bias = withExtraTensor("model.layers.0.self_attn.q_proj.bias", [256]);
+  await rejects(() => LLM.load(bias), WeightsFormatError, /1 tensor\(s\) lowbit does not know for this architecture: model\.layers\.0\.self_attn\.q_proj\.bias/);
+  const inv = withExtraTensor("model.layers.0.self_attn.rotary_emb.inv_freq", [32]);
+  const m = await LLM.load(inv, { threads: 1 });
+  try {
+    assert.equal((await m.generate("def add(a, b):", { maxNewTokens: 4, temperature: 0 })).ids.length, 4);
+  } finally {
+    await m.dispose();
+  }
+});

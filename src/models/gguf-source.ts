@@ -18,7 +18,7 @@ import { openGguf, readTensorBytes, type GgufFile, type GgufTensorInfo } from ".
 import { tokenizerFromGguf } from "../formats/gguf-tokenizer.js";
 import { permuteRopeRows, ropeHeads } from "../formats/gguf-rope.js";
 import { TokenizerError, WeightsFormatError } from "../errors.js";
-import { checkNoExtraLayers } from "./layers.js";
+import { checkNoExtraLayers, refuseUnknownTensors } from "./layers.js";
 import type { LlamaConfig } from "../config.js";
 import type { TensorSpec } from "./llama.js";
 import type { ModelSource, SourceDtype } from "./source.js";
@@ -49,11 +49,6 @@ export function ggufSource(path: string): ModelSource {
     config,
     tokenizer: tokenizer.vocabSize < config.vocabSize ? tokenizer.withPaddedVocab(config.vocabSize) : tokenizer,
     check(specs) {
-      const known = new Set([...specs.map((s) => s.name), "rope_freqs.weight"]);
-      const unknown = [...file.tensors.keys()].filter((n) => !known.has(n));
-      if (unknown.length) {
-        throw new WeightsFormatError(`${path}: ${unknown.length} tensor(s) lowbit does not know for this architecture: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`);
-      }
       let max = 0;
       for (const s of specs) {
         const t = info(s);
@@ -67,6 +62,8 @@ export function ggufSource(path: string): ModelSource {
         // a dequantized tensor needs its f32 size
         max = Math.max(max, t.nbytes, PASS[t.typeName] ? 0 : t.nelements * 4);
       }
+      // after the missing / dims checks: every other tensor must be one lowbit reads (rope_freqs: the config's scaling)
+      refuseUnknownTensors(file.tensors.keys(), new Set([...specs.map((s) => s.name), "rope_freqs.weight"]), path);
       return max;
     },
     // the file's own tokenizer keys, as they are

@@ -33,3 +33,15 @@ export function checkNoExtraLayers(names: Iterable<string>, c: LlamaConfig, nami
     );
   }
 }
+
+/**
+ * Throws a WeightsFormatError naming the tensors of `names` that are neither
+ * in `known` nor `ignorable`: a tensor the model would not read (a bias, an
+ * extra norm of another architecture) is refused, never silently dropped.
+ */
+export function refuseUnknownTensors(names: Iterable<string>, known: ReadonlySet<string>, where: string, ignorable: (name: string) => boolean = () => false): void {
+  const unknown = [...names].filter((n) => !known.has(n) && !ignorable(n));
+  if (unknown.length) {
+    throw new WeightsFormatError(`${where}: ${unknown.length} tensor(s) lowbit does not know for this architecture: ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ", ..." : ""}`);
+  }
+}

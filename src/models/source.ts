@@ -13,7 +13,7 @@ import { openSafetensorsDir, readTensorBytes, type StDtype } from "../formats/sa
 import type { GgufValue } from "../formats/gguf-types.js";
 import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
 import { Tokenizer } from "../tokenizer.js";
-import { checkNoExtraLayers } from "./layers.js";
+import { checkNoExtraLayers, refuseUnknownTensors } from "./layers.js";
 import type { TensorSpec } from "./llama.js";
 
 /** The model shipped inside the package (tinycode-7m); also the synthetic models' tokenizer. */
@@ -80,6 +80,10 @@ export function hfSource(dir: string): ModelSource {
         }
         max = Math.max(max, t.nbytes);
       }
+      // after the missing / shape checks (their messages are the more telling): every other tensor must be known.
+      // rotary_emb.inv_freq: a buffer older checkpoints saved (recomputed from the config); lm_head.weight of a tied model: unused, as in transformers
+      const ignorable = (n: string) => n.endsWith(".rotary_emb.inv_freq") || (config.tieWordEmbeddings && n === "lm_head.weight");
+      refuseUnknownTensors(index.tensors.keys(), new Set(specs.map((s) => s.hfName)), dir, ignorable);
       return max;
     },
     tokenizerMetadata: (vocabSize) => ggufTokenizerMetadata(dir, { vocabSize }),
