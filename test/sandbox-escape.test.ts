@@ -63,23 +63,25 @@ def err():
     e = ctypes.get_errno()
     return errno.errorcode.get(e, str(e))
 LEAKS = []
+WROTE = []
 def loot(prefix=""):
     for p in ${paths}:
         try:
             with open(prefix + p) as f:
                 LEAKS.append(f.read()[:200])
-                print("LEAK", p, LEAKS[-1])
         except Exception as e:
-            print("no", prefix + p, type(e).__name__)
+            pass
     try:
         with open(prefix + ${JSON.stringify(join(t.drop, "pwned"))}, "w") as f:
             f.write("x")
-        print("WROTE", prefix)
+        WROTE.append(prefix)
     except Exception as e:
-        print("nowrite", type(e).__name__)
-print("ATTEMPT")
+        pass
 ${steps.join("")}
 loot()
+# the verdict last: the sandbox returns the tail of stdout only
+print(repr(LEAKS)[:1000])
+print("DONE leaks=%d wrote=%d" % (len(LEAKS), len(WROTE)))
 sys.stdout.flush()
 `;
 }
@@ -89,7 +91,8 @@ const ATTACKS: Record<string, string> = {
   "umount -l of every cover mount through a shell": `
 script = "for m in /etc /tmp /work /home /root /sandbox /proc; do umount $m || umount -l $m; done; cat /etc/passwd SECRET; touch DROP/pwned2"
 r = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
-LEAKS.append(r.stdout[:400])
+if r.stdout:
+    LEAKS.append(r.stdout[:400])
 print(r)
 `,
   "ctypes umount2 of /, /tmp, /sandbox, /usr, /proc": `
@@ -156,11 +159,11 @@ const program = (t: Targets, attacks: string[]) => attacker(t, attacks).replace(
 
 function assertContained(t: Targets, r: { stdout: string; stderr: string }, what: string): void {
   const text = r.stdout + r.stderr;
-  assert.match(r.stdout, /ATTEMPT/, `${what}: the attacker did not run: ${r.stderr}`);
+  assert.match(r.stdout, /^DONE leaks=\d+ wrote=\d+$/m, `${what}: the attacker did not run to its end: ${r.stderr}`);
+  assert.match(r.stdout, /^DONE leaks=0 wrote=0$/m, `${what}: ${r.stdout}`);
   assert.ok(!text.includes(t.token), `${what}: read the host's secret file:\n${text}`);
   assert.doesNotMatch(text, PACKAGE_LINE, `${what}: read the repository's package.json`);
   assert.doesNotMatch(text, /root:.*:0:0:/, `${what}: read the host's /etc/passwd`);
-  assert.doesNotMatch(r.stdout, /^(LEAK|WROTE)/m, `${what}: ${r.stdout}`);
   assert.deepEqual(readdirSync(t.drop), [], `${what}: left a file in a host directory`);
 }
 
