@@ -9,25 +9,45 @@
 /** Deepest nesting of arrays and objects accepted in a model's JSON file. */
 export const MAX_JSON_DEPTH = 64;
 
+const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 0x5d, OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d;
+
+/** The index of the quote closing the string opened at `open` (text.length if none): indexOf runs long strings natively. */
+function stringEnd(text: string, open: number): number {
+  for (let q = open; ; ) {
+    q = text.indexOf('"', q + 1);
+    if (q < 0) return text.length;
+    let b = q - 1;
+    while (text.charCodeAt(b) === BACKSLASH) b--;
+    if ((q - 1 - b) % 2 === 0) return q; // an even run of backslashes escapes each other, not the quote
+  }
+}
+
 /**
- * The character offset where `text` first nests deeper than `max` arrays and
- * objects (strings skipped), or -1 when it never does. Malformed text is left
+ * One linear pass over `text`, strings skipped: the deepest nesting of arrays
+ * and objects, stopping at the first bracket that nests deeper than
+ * `stopAbove` (its offset in `at`; -1 when none does). Malformed text is left
  * to JSON.parse.
  */
-export function jsonDepthExceeded(text: string, max: number): number {
-  let depth = 0;
-  let inString = false;
+function scanDepth(text: string, stopAbove: number): { deepest: number; at: number } {
+  let depth = 0, deepest = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return i;
-    } else if (c === 0x5d || c === 0x7d) depth--;
+    if (c === QUOTE) i = stringEnd(text, i);
+    else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
+      if (++depth > deepest && (deepest = depth) > stopAbove) return { deepest, at: i };
+    } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) depth--;
   }
-  return -1;
+  return { deepest, at: -1 };
+}
+
+/** The character offset where `text` first nests deeper than `max` arrays and objects, or -1 when it never does. */
+export function jsonDepthExceeded(text: string, max: number): number {
+  return scanDepth(text, max).at;
+}
+
+/** The deepest nesting of arrays and objects in a JSON text, stopping once it passes `stopAbove`. */
+export function jsonDepth(text: string, stopAbove = Infinity): number {
+  return scanDepth(text, stopAbove).deepest;
 }
 
 /**

@@ -3,40 +3,15 @@
  * depth bounded. JSON.parse itself copes with any depth, but every later walk over the value
  * (JSON.stringify of a bad field for its error message, the chat template, structured clone
  * to the prompt worker) recurses, and 100,000 levels overflow the stack: a 500 where a 400 is
- * due. So the text is scanned first, brackets counted outside strings, and a body nested
+ * due. So the text is scanned first (json-text.ts's jsonDepth, the scan model files get too), and a body nested
  * deeper than the bound is a RequestError (400) before anything parses it.
  */
 import type { IncomingMessage } from "node:http";
 import { RequestError } from "../errors.js";
+import { jsonDepth } from "../json-text.js";
 
 /** Deepest nesting a request body may have: OpenAI's bodies need 5 (messages[i].content[j]). */
 export const MAX_JSON_DEPTH = 64;
-
-const QUOTE = 0x22, BACKSLASH = 0x5c, OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 0x5d, OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d;
-
-/** The index of the quote closing the string opened at `open` (text.length if none): indexOf runs long strings natively. */
-function stringEnd(text: string, open: number): number {
-  for (let q = open; ; ) {
-    q = text.indexOf('"', q + 1);
-    if (q < 0) return text.length;
-    let b = q - 1;
-    while (text.charCodeAt(b) === BACKSLASH) b--;
-    if ((q - 1 - b) % 2 === 0) return q; // an even run of backslashes escapes each other, not the quote
-  }
-}
-
-/** The deepest nesting of arrays and objects in a JSON text, stopping once it passes `stopAbove`. */
-export function jsonDepth(text: string, stopAbove = Infinity): number {
-  let depth = 0, deepest = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) i = stringEnd(text, i);
-    else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
-      if (++depth > deepest && (deepest = depth) > stopAbove) return deepest;
-    } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) depth--;
-  }
-  return deepest;
-}
 
 /** JSON.parse with the nesting bounded; a RequestError (400) for either failure. */
 export function parseJsonBody(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
