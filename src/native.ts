@@ -143,12 +143,16 @@ export interface Addon {
 
 let cached: Addon | undefined;
 
+/** A file node-gyp built for this package (build/Release/<name>): the addon, the sandbox helper. */
+export function builtFile(name: string): string {
+  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "build", "Release", name);
+}
+
 /** Loads the addon once; a missing build is a typed error with the fix. */
 export function addon(): Addon {
   if (cached) return cached;
-  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
   // LOWBIT_ADDON: another build of the addon (test/asan.test.ts: the ASan one)
-  const path = process.env.LOWBIT_ADDON || join(root, "build", "Release", "lowbit.node");
+  const path = process.env.LOWBIT_ADDON || builtFile("lowbit.node");
   if (!existsSync(path)) {
     throw new NativeError(`native addon not built (${path} missing): run \`npm install\` or \`npm run build\``);
   }

@@ -230,7 +230,7 @@ test("runPython refuses with SandboxUnavailableError when the sandbox cannot be 
     const evalDir = join(root, "dist", "src", "eval");
     mkdirSync(evalDir, { recursive: true });
     const built = join(REPO, "dist", "src");
-    for (const f of ["eval/sandbox.js", "eval/sandbox-guard.js", "errors.js"]) copyFileSync(join(built, f), join(root, "dist", "src", f));
+    for (const f of ["eval/sandbox.js", "eval/sandbox-guard.js", "errors.js", "native.js"]) copyFileSync(join(built, f), join(root, "dist", "src", f));
     const marker = join(root, "ran");
     const probe = `import { runPython } from ${JSON.stringify(join(evalDir, "sandbox.js"))};
 try { await runPython(${JSON.stringify(`open(${JSON.stringify(marker)}, 'w').write('1')`)}); console.log("RAN"); }

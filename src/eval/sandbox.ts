@@ -26,9 +26,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { InvalidOptionError, SandboxUnavailableError } from "../errors.js";
+import { builtFile } from "../native.js";
 import { guardSource } from "./sandbox-guard.js";
 
 export type SandboxStatus = "passed" | "failed" | "timeout" | "error";
@@ -80,7 +80,7 @@ const VISIBLE = ["/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/li
 
 /** build/Release/lowbit-sandbox of this package. */
 export function sandboxHelperPath(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "build", "Release", "lowbit-sandbox");
+  return builtFile("lowbit-sandbox");
 }
 
 /** A staging directory: the files to copy into /sandbox, and the empty mount point "root". */
