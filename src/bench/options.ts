@@ -6,6 +6,8 @@
 import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { InvalidOptionError } from "../errors.js";
+import { GENERATION_NUMBERS as G } from "../generate/config.js";
+import { genFlag, intOpt, listFlag } from "../cli/options.js";
 import { GGUF_OUT_TYPES, type GgufOutType } from "../formats/gguf-export.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { isSyntheticSpec, SYNTHETIC_PREFIX, SYNTHETIC_SHAPES } from "../models/synthetic.js";
@@ -65,20 +67,6 @@ export interface BenchPlan {
 export const DEFAULT_BENCH_FORMATS: BenchFormat[] = ["bf16", "w8a8", "w4a8-g128-ismax"];
 export const DEFAULT_GGUF_TYPES: GgufOutType[] = ["q4_0", "q8_0"];
 
-/** Strict positive integer in [min, max]. */
-export function intFlag(flag: string, v: string, min: number, max: number): number {
-  const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidOptionError(`${flag} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
-  return n;
-}
-
-/** "a, b,c" -> ["a", "b", "c"]; empty items are an error. */
-export function listFlag(flag: string, v: string): string[] {
-  const xs = v.split(",").map((x) => x.trim());
-  if (v.trim() === "" || xs.some((x) => x === "")) throw new InvalidOptionError(`${flag} must be a comma-separated list, got ${JSON.stringify(v)}`);
-  if (new Set(xs).size !== xs.length) throw new InvalidOptionError(`${flag} names an item twice: ${JSON.stringify(v)}`);
-  return xs;
-}
 
 /** ../shared/models (or $LOWBIT_MODELS) when present. */
 export function sharedModelsDir(): string | undefined {
@@ -111,13 +99,6 @@ export function defaultBenchModels(warnings: string[]): BenchModel[] {
   return models;
 }
 
-/** --draft-confidence (bench, results, and the draft flags of generate, serve, eval): a decimal number in [0, 1). */
-export function confidenceFlag(v: string): number {
-  const s = v.trim();
-  const x = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s) ? Number(s) : NaN;
-  if (!(x >= 0 && x < 1)) throw new InvalidOptionError(`--draft-confidence must be a number in [0, 1), got ${JSON.stringify(v)}`);
-  return x;
-}
 
 export function checkFormat(flag: string, f: string): BenchFormat {
   const q = f.endsWith("+head") ? f.slice(0, -5) : f;
@@ -136,10 +117,10 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
   if (!vs && f.ggufDir !== undefined) throw new InvalidOptionError("--gguf-dir applies with --vs-llamacpp only");
   if (vs && f.draft !== undefined) throw new InvalidOptionError("--draft applies without --vs-llamacpp (llama.cpp runs without a draft here)");
   if ((f.draftTokens !== undefined || f.draftConfidence !== undefined) && f.draft === undefined) throw new InvalidOptionError("--draft-tokens and --draft-confidence need --draft");
-  const confidence = f.draftConfidence !== undefined ? confidenceFlag(f.draftConfidence) : undefined;
+  const confidence = f.draftConfidence !== undefined ? genFlag(G.draftConfidence, f.draftConfidence) : undefined;
   const draft =
     f.draft !== undefined
-      ? { model: resolveBenchModel(f.draft), ...(f.draftTokens !== undefined ? { tokens: intFlag("--draft-tokens", f.draftTokens, 1, 64) } : {}), ...(confidence !== undefined ? { confidence } : {}) }
+      ? { model: resolveBenchModel(f.draft), ...(f.draftTokens !== undefined ? { tokens: intOpt("--draft-tokens", f.draftTokens, 1, 64)! } : {}), ...(confidence !== undefined ? { confidence } : {}) }
       : undefined;
   const models = f.model !== undefined ? listFlag("--model", f.model).map(resolveBenchModel) : defaultBenchModels(warnings);
   const formats = f.quant !== undefined ? listFlag("--quant", f.quant).map((x) => checkFormat("--quant", x)) : DEFAULT_BENCH_FORMATS;
@@ -152,8 +133,8 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     if (!(GGUF_OUT_TYPES as readonly string[]).includes(t)) throw new InvalidOptionError(`--gguf-types: ${JSON.stringify(t)} is not one of ${GGUF_OUT_TYPES.join(", ")}`);
     return t as GgufOutType;
   });
-  const threads = f.threads !== undefined ? listFlag("--threads", f.threads).map((t) => intFlag("--threads", t, 1, 256)) : [physicalCores];
-  const limit = f.limit !== undefined ? intFlag("--limit", f.limit, 1, 1_000_000) : undefined;
+  const threads = f.threads !== undefined ? listFlag("--threads", f.threads).map((t) => intOpt("--threads", t, 1, 256)!) : [physicalCores];
+  const limit = f.limit !== undefined ? intOpt("--limit", f.limit, 1, 1_000_000)! : undefined;
   const prompts = parsePromptSpecs(f.prompts ?? "32,1024", limit);
   if (new Set(prompts.map((p) => JSON.stringify(p))).size !== prompts.length) throw new InvalidOptionError(`--prompts names a setting twice: ${JSON.stringify(f.prompts)}`);
   if (f.plot !== undefined && !/\.svg$/i.test(f.plot.trim())) throw new InvalidOptionError(`--plot must name an .svg file, got ${JSON.stringify(f.plot)}`);
@@ -169,9 +150,9 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     ggufDir: f.ggufDir ?? DEFAULT_GGUF_CACHE,
     threads,
     prompts,
-    genTokens: f.gen !== undefined ? intFlag("--gen", f.gen, 2, 4096) : 32,
-    warmupRuns: f.warmup !== undefined ? intFlag("--warmup", f.warmup, 0, 100) : 1,
-    reps: f.reps !== undefined ? intFlag("--reps", f.reps, 1, 1000) : 5,
+    genTokens: f.gen !== undefined ? intOpt("--gen", f.gen, 2, 4096)! : 32,
+    warmupRuns: f.warmup !== undefined ? intOpt("--warmup", f.warmup, 0, 100)! : 1,
+    reps: f.reps !== undefined ? intOpt("--reps", f.reps, 1, 1000)! : 5,
     recheck: f.recheck !== false,
     ...(f.json !== undefined ? { json: f.json } : {}),
     ...(f.plot !== undefined ? { plot: f.plot } : {}),

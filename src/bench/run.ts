@@ -10,7 +10,9 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
+import { intOpt, listFlag, parseScriptFlags } from "../cli/options.js";
 import { runCoreBench, type BenchFormat, type CoreBenchOptions } from "./core.js";
 import { defaultBenchModels } from "./options.js";
 import { benchProgress } from "./progress.js";
@@ -19,22 +21,35 @@ import { coreBenchMarkdown, speedupMarkdown } from "./report.js";
 import { QUANT_FORMATS } from "../quant/formats.js";
 import { syntheticBenchSet } from "./synthetic.js";
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
+interface RunFlags {
+  set: string;
+  reps?: string;
+  quick?: boolean;
+  formats?: string;
+  prompts?: string;
+  threads?: string;
+  out?: string;
+  interleave?: boolean;
+  recheck: boolean;
 }
 
-function intList(name: string, def: number[]): number[] {
-  const v = arg(name);
-  if (v === undefined) return def;
-  const xs = v.split(",").map((x) => Number(x.trim()));
-  if (xs.length === 0 || xs.some((x) => !Number.isSafeInteger(x) || x < 1)) throw new InvalidOptionError(`${name} must be comma-separated positive integers, got ${JSON.stringify(v)}`);
-  return xs;
+function flags(): RunFlags | undefined {
+  return parseScriptFlags<RunFlags>(
+    new Command("npm run bench --")
+      .option("--set <name>", "all, core, quant or synthetic", "all")
+      .option("--reps <n>", "repetitions of every setting (default 5; 2 with --quick)")
+      .option("--quick", "short prompts, few repetitions (a smoke run)")
+      .option("--formats <list>", "restrict a set to these formats")
+      .option("--prompts <specs>", "prompt lengths or humaneval (default 32,1024; 32 with --quick)")
+      .option("--threads <list>", "thread counts (default 2)")
+      .option("--out <file.json>", "the JSON of a single set (with --set all: core's)")
+      .option("--interleave", "alternate all formats of a model within each repetition")
+      .option("--no-recheck", "skip measuring the first configuration again at the end")
+  );
 }
 
 /** --formats restricts a set's formats to the named ones (at least one must belong to the set). */
-function pick(formats: BenchFormat[]): BenchFormat[] {
-  const v = arg("--formats");
+function pick(formats: BenchFormat[], v: string | undefined): BenchFormat[] {
   if (v === undefined) return formats;
   const want = v.split(",").map((x) => x.trim());
   const kept = formats.filter((f) => want.includes(f));
@@ -64,26 +79,28 @@ async function runSet(o: CoreBenchOptions, out: string, speedups: boolean): Prom
 }
 
 async function main(): Promise<void> {
-  const quick = process.argv.includes("--quick");
+  const f = flags();
+  if (!f) return;
+  const quick = !!f.quick;
   // --set core: f32/bf16 x 1/2 threads (core runtime); --set quant: bf16 and every
   // quantized format at 2 threads; --set synthetic: the same formats on the
   // TinyLlama-1.1B-shaped synthetic model; default: all three.
-  const set = arg("--set") ?? "all";
+  const set = f.set;
   if (!["all", "core", "quant", "synthetic"].includes(set)) throw new InvalidOptionError(`--set must be all, core, quant or synthetic, got ${JSON.stringify(set)}`);
-  const reps = intList("--reps", [quick ? 2 : 5])[0]!;
-  const threads = intList("--threads", [2]);
+  const reps = intOpt("--reps", f.reps, 1, 1000) ?? (quick ? 2 : 5);
+  const threads = f.threads !== undefined ? listFlag("--threads", f.threads).map((t) => intOpt("--threads", t, 1, 256)!) : [2];
   // --out names the JSON of a single set; with --set all, core's (quant.json and synthetic.json beside it)
-  const out = resolve(arg("--out") ?? `docs/bench/${set === "all" ? "core" : set}.json`);
+  const out = resolve(f.out ?? `docs/bench/${set === "all" ? "core" : set}.json`);
   const outFor = (name: string) => (set === "all" ? out.replace(/core\.json$/, `${name}.json`) : out);
   const common = {
-    prompts: promptCases(parsePromptSpecs(arg("--prompts") ?? (quick ? "32" : "32,1024"))),
+    prompts: promptCases(parsePromptSpecs(f.prompts ?? (quick ? "32" : "32,1024"))),
     genTokens: 32,
     reps,
     // --interleave: all formats of a model loaded together and alternated within each
     // repetition (side-by-side ratios; needs the memory of every format at once)
-    interleave: process.argv.includes("--interleave"),
+    interleave: !!f.interleave,
     // measure the first configuration again at the end and compare (soundness.ts)
-    recheck: !process.argv.includes("--no-recheck"),
+    recheck: f.recheck,
   };
   mkdirSync(dirname(out), { recursive: true });
   const models = set === "synthetic" ? [] : realModels();
@@ -91,17 +108,17 @@ async function main(): Promise<void> {
     await runSet({ ...common, models, formats: ["f32", "bf16"], threads: [1, 2] }, out, false);
   }
   if (set === "all" || set === "quant") {
-    const formats = pick(["bf16", ...QUANT_FORMATS, "w8a8-sq+head", "w4a16-g128+head", "w4a8-g128+head", "w4a8-g128-ismax+head", "q4_0+head", "q8_0+head", "w8a8+head", "w4a8-g32+head"]);
+    const formats = pick(["bf16", ...QUANT_FORMATS, "w8a8-sq+head", "w4a16-g128+head", "w4a8-g128+head", "w4a8-g128-ismax+head", "q4_0+head", "q8_0+head", "w8a8+head", "w4a8-g32+head"], f.formats);
     await runSet({ ...common, models, formats, threads }, outFor("quant"), true);
   }
   if (set === "all" || set === "synthetic") {
-    const s = syntheticBenchSet(pick);
+    const s = syntheticBenchSet((fs) => pick(fs, f.formats));
     // one warm-up per model: a second 1024-token prefill of a 1.1B model costs many seconds per format
     await runSet({ ...common, ...s, threads, warmup: "once" }, outFor("synthetic"), true);
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exitCode = 1;
+main().catch((e: Error) => {
+  console.error(e instanceof InvalidOptionError ? `error: ${e.message}` : e);
+  process.exitCode = e instanceof InvalidOptionError ? 2 : 1;
 });

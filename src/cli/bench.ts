@@ -24,7 +24,7 @@ import { coreBenchMarkdown, speedupMarkdown } from "../bench/report.js";
 import { SYNTHETIC_CALIBRATION } from "../bench/synthetic.js";
 import { runVsLlamaCpp, type VsReport } from "../bench/vs-llamacpp.js";
 import { vsMarkdown } from "../bench/vs-report.js";
-import type { CliIO } from "./generate.js";
+import type { CliIO } from "./options.js";
 
 const PRELIMINARY = "Preliminary: measured on a shared machine while other work ran on the same cores; expect noise.";
 

@@ -15,7 +15,7 @@ import { buildCodeCloze } from "../eval/code-cloze.js";
 import { readJsonlTexts } from "../eval/perplexity.js";
 import { HELDOUT_TEST, sharedDataFile } from "../eval/shared-data.js";
 import { LLM } from "../llm.js";
-import { addModelOptions, intOpt, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
+import { addModelOptions, intOpt, loadOptions, modelName, type CliIO, type ModelFlags } from "./options.js";
 
 interface ClozeFlags extends ModelFlags {
   data?: string;

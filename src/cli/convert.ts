@@ -17,7 +17,7 @@ import { isSavedModelDir } from "../saved/format.js";
 import { openModelSource } from "../loader.js";
 import type { ModelSource } from "../models/source.js";
 import { SYNTHETIC_PREFIX, SYNTHETIC_SHAPES } from "../models/synthetic.js";
-import { intOpt, type CliIO } from "./generate.js";
+import { intOpt, type CliIO } from "./options.js";
 
 interface ExportFlags {
   out?: string;

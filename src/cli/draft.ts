@@ -3,9 +3,9 @@ import type { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
 import { LLM, type LoadOptions } from "../llm.js";
 import { checkQuant } from "../quant/formats.js";
-import { intOpt } from "./generate.js";
-import { confidenceFlag } from "../bench/options.js";
+import { GENERATION_NUMBERS as G } from "../generate/config.js";
 import type { GenerateOptions } from "../generate/generate.js";
+import { genFlag } from "./options.js";
 
 export interface DraftFlags {
   draft?: string;
@@ -31,8 +31,8 @@ export function addDraftOptions(cmd: Command): Command {
 
 /** Validates the flags before any model loads. The draft runs on the target's thread count. */
 export function draftPlan(f: DraftFlags, threads?: number): DraftPlan | undefined {
-  const tokens = intOpt("--draft-tokens", f.draftTokens, 1, 64);
-  const confidence = f.draftConfidence !== undefined ? confidenceFlag(f.draftConfidence) : undefined;
+  const tokens = genFlag(G.draftTokens, f.draftTokens);
+  const confidence = genFlag(G.draftConfidence, f.draftConfidence);
   const quant = f.draftQuant !== undefined ? checkQuant(f.draftQuant, "--draft-quant") : undefined;
   if (f.draft === undefined) {
     if (tokens !== undefined || quant !== undefined || confidence !== undefined) throw new InvalidOptionError("--draft-tokens, --draft-confidence and --draft-quant need --draft");

@@ -12,7 +12,7 @@ import { cliBar } from "./bar.js";
 import { DataError } from "../errors.js";
 import { humanEval, loadProblems } from "../eval/humaneval.js";
 import { requireSandbox } from "../eval/sandbox.js";
-import { addModelOptions, intOpt, loadOptions, modelName, numOpt, type CliIO, type ModelFlags } from "./generate.js";
+import { addModelOptions, intOpt, loadOptions, modelName, numOpt, type CliIO, type ModelFlags } from "./options.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerCloze } from "./cloze.js";
 import { registerStreaming } from "./streaming.js";

@@ -21,7 +21,7 @@ import { Command, CommanderError } from "commander";
 import { LowbitError } from "../errors.js";
 import { LLM } from "../llm.js";
 import { addon } from "../native.js";
-import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
+import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./options.js";
 import { registerGenerate } from "./generate.js";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";

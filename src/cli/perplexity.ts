@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { cliBar } from "./bar.js";
 import { perplexity, readJsonlTexts } from "../eval/perplexity.js";
 import { LLM } from "../llm.js";
-import { addModelOptions, intOpt, loadOptions, modelName, num, type CliIO, type ModelFlags } from "./generate.js";
+import { addModelOptions, intOpt, loadOptions, modelName, num, type CliIO, type ModelFlags } from "./options.js";
 
 interface PerplexityFlags extends ModelFlags {
   data: string;

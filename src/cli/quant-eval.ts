@@ -9,7 +9,7 @@ import { isSavedModelDir, readSavedHeader } from "../saved/format.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
-import { intOpt, MODEL_HELP, modelName, SEED_HELP, type CliIO } from "./generate.js";
+import { intOpt, MODEL_HELP, modelName, SEED_HELP, type CliIO } from "./options.js";
 
 interface Flags {
   model?: string;

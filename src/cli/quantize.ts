@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { InvalidOptionError } from "../errors.js";
 import { DEFAULT_MODEL_DIR, LLM } from "../llm.js";
 import { isSavedModelDir } from "../saved/format.js";
-import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./generate.js";
+import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./options.js";
 
 interface QuantizeFlags extends ModelFlags {
   out?: string;

@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { InvalidOptionError } from "../errors.js";
 import { createServer } from "../server/server.js";
 import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from "./draft.js";
-import { addContextShiftOptions, addModelOptions, contextShiftOptions, intOpt, loadOptions, modelName, type CliIO, type ContextShiftFlags, type ModelFlags } from "./generate.js";
+import { addContextShiftOptions, addModelOptions, contextShiftOptions, intOpt, loadOptions, modelName, type CliIO, type ContextShiftFlags, type ModelFlags } from "./options.js";
 
 interface ServeFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   host: string;

@@ -13,7 +13,7 @@ import { eosJoined, readJsonlTexts } from "../eval/perplexity.js";
 import { HELDOUT_TEST, sharedDataFile } from "../eval/shared-data.js";
 import { pplFrom, recomputeNll, streamingNll, type StreamNll } from "../eval/streaming.js";
 import { LLM } from "../llm.js";
-import { addModelOptions, intOpt, loadOptions, modelName, num, type CliIO, type ModelFlags } from "./generate.js";
+import { addModelOptions, intOpt, loadOptions, modelName, num, type CliIO, type ModelFlags } from "./options.js";
 
 interface StreamingFlags extends ModelFlags {
   data?: string;

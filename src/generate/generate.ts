@@ -5,7 +5,8 @@
 import { AbortError, InvalidOptionError } from "../errors.js";
 import type { Tokenizer } from "../tokenizer.js";
 import { StreamDecoder } from "../tokenizer.js";
-import { Sampler, validateSamplingOptions, type SamplingOptions } from "./sampler.js";
+import { Sampler, type SamplingOptions } from "./sampler.js";
+import { checkGenerationNumbers, SAMPLING_KEYS } from "./config.js";
 import { StopMatcher } from "./stop.js";
 import { resolveContextShift, validateContextShift, type ContextShift, type ContextShiftOptions } from "./context-shift.js";
 
@@ -119,18 +120,10 @@ export interface AssistedStats {
 }
 
 export function validateGenerateOptions(o: GenerateOptions): void {
-  validateSamplingOptions(o);
-  const m = o.maxNewTokens;
-  if (m !== undefined && (!Number.isSafeInteger(m) || m < 0)) {
-    throw new InvalidOptionError(`maxNewTokens must be an integer >= 0, got ${String(m)}`);
-  }
+  checkGenerationNumbers(o, ["maxNewTokens", ...SAMPLING_KEYS, "draftTokens", "draftConfidence"]);
   if (o.stop !== undefined && !Array.isArray(o.stop)) throw new InvalidOptionError("stop must be an array of strings");
-  const k = o.draftTokens;
-  if (k !== undefined && (!Number.isSafeInteger(k) || k < 1 || k > 64)) throw new InvalidOptionError(`draftTokens must be an integer in [1, 64], got ${String(k)}`);
-  if (k !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
-  const c = o.draftConfidence;
-  if (c !== undefined && !(typeof c === "number" && c >= 0 && c < 1)) throw new InvalidOptionError(`draftConfidence must be a number in [0, 1), got ${String(c)}`);
-  if (c !== undefined && o.draft === undefined) throw new InvalidOptionError("draftConfidence needs a draft model");
+  if (o.draftTokens !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
+  if (o.draftConfidence !== undefined && o.draft === undefined) throw new InvalidOptionError("draftConfidence needs a draft model");
   validateContextShift(o.contextShift);
 }
 

@@ -3,7 +3,7 @@
  * (temperature 0) or temperature -> top-k -> top-p -> min-p -> seeded draw.
  */
 import { getRandomValues } from "node:crypto";
-import { InvalidOptionError } from "../errors.js";
+import { checkGenerationNumbers, SAMPLING_KEYS } from "./config.js";
 import { addon } from "../native.js";
 
 export interface SamplingOptions {
@@ -21,21 +21,9 @@ export interface SamplingOptions {
   seed?: number;
 }
 
-function check(name: string, v: unknown, ok: (x: number) => boolean, want: string): void {
-  if (v === undefined) return;
-  if (typeof v !== "number" || Number.isNaN(v) || !ok(v)) {
-    throw new InvalidOptionError(`${name} must be ${want}, got ${String(v)}`);
-  }
-}
-
-/** Throws InvalidOptionError naming the first out-of-range option. */
+/** Throws InvalidOptionError naming the first out-of-range option (the ranges: generate/config.ts). */
 export function validateSamplingOptions(o: SamplingOptions): void {
-  check("temperature", o.temperature, (x) => Number.isFinite(x) && x >= 0, "a finite number >= 0");
-  check("topK", o.topK, (x) => Number.isInteger(x) && x >= 0, "an integer >= 0");
-  check("topP", o.topP, (x) => x > 0 && x <= 1, "a number in (0, 1]");
-  check("minP", o.minP, (x) => x >= 0 && x < 1, "a number in [0, 1)");
-  check("repetitionPenalty", o.repetitionPenalty, (x) => Number.isFinite(x) && x > 0, "a finite number > 0");
-  check("seed", o.seed, (x) => Number.isSafeInteger(x), "a safe integer");
+  checkGenerationNumbers(o, SAMPLING_KEYS);
 }
 
 /** murmur3 finalizer: a good 32-bit mixer, used to expand the seed. */

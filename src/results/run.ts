@@ -13,13 +13,16 @@
  * from the JSON. --reps: repetitions of every timed setting in both sections (default 5).
  * --quick: few problems, items, windows and repetitions (a smoke run).
  */
+import { Command } from "commander";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DataError, InvalidOptionError } from "../errors.js";
 import { addon } from "../native.js";
 import { type BenchFormat } from "../bench/core.js";
 import { DEFAULT_GGUF_CACHE } from "../bench/gguf-cache.js";
-import { confidenceFlag, listFlag, intFlag, resolveBenchModel } from "../bench/options.js";
+import { resolveBenchModel } from "../bench/options.js";
+import { genFlag, intOpt, listFlag, parseScriptFlags } from "../cli/options.js";
+import { GENERATION_NUMBERS as G } from "../generate/config.js";
 import { benchProgress } from "../bench/progress.js";
 import { promptCases } from "../bench/prompts.js";
 import { SYNTHETIC_CALIBRATION } from "../bench/synthetic.js";
@@ -29,15 +32,41 @@ import { QUANT_FORMATS } from "../quant/formats.js";
 import { resultsMarkdown, type ResultsJson } from "./render.js";
 import { runTable1 } from "./table1.js";
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  if (i < 0) return undefined;
-  const v = process.argv[i + 1];
-  if (v === undefined || v.startsWith("--")) throw new InvalidOptionError(`${name} needs a value`);
-  return v;
+interface ResultsFlags {
+  only?: string;
+  fromJson?: boolean;
+  quick?: boolean;
+  model?: string;
+  formats: string;
+  threads?: string;
+  reps?: string;
+  out: string;
+  json: string;
+  draft: string | false;
+  draftTokens?: string;
+  draftConfidence?: string;
+  speedOnly?: boolean;
 }
 
-const KNOWN = new Set(["--only", "--from-json", "--quick", "--model", "--formats", "--threads", "--reps", "--out", "--json", "--draft", "--draft-tokens", "--draft-confidence", "--no-draft", "--speed-only"]);
+function flags(): ResultsFlags | undefined {
+  return parseScriptFlags<ResultsFlags>(
+    new Command("npm run results --")
+      .option("--only <section>", "table1 or llamacpp: measure one section, keep the other from the JSON")
+      .option("--from-json", "measure nothing: render the markdown from the JSON")
+      .option("--quick", "few problems, items, windows and repetitions (a smoke run)")
+      .option("--model <dir|name>", "the model of Table 1 (default tinycode-100m)")
+      .option("--formats <list>", "Table 1's formats", "bf16,w8a8-sq,w4a16-g128")
+      .option("--threads <n>", "threads (default: physical cores)")
+      .option("--reps <n>", "repetitions of every timed setting (default 5; 2 with --quick)")
+      .option("--out <file>", "the markdown", "docs/RESULTS.md")
+      .option("--json <file>", "the JSON", "docs/results.json")
+      .option("--draft <dir|name>", "the draft model of the assisted row", "tinycode-7m")
+      .option("--no-draft", "no assisted row")
+      .option("--draft-tokens <k>", "draft tokens per verification")
+      .option("--draft-confidence <p>", "the draft's confidence threshold")
+      .option("--speed-only", "measure Table 1's TTFT/TPOT again, keep its quality columns from the JSON")
+  );
+}
 
 function command(): string {
   return ["npm run results", ...(process.argv.length > 2 ? ["--", ...process.argv.slice(2)] : [])].join(" ");
@@ -53,31 +82,32 @@ function readJson(file: string): ResultsJson {
 }
 
 async function main(): Promise<void> {
-  for (const a of process.argv.slice(2)) if (a.startsWith("--") && !KNOWN.has(a)) throw new InvalidOptionError(`unknown option ${a}; known: ${[...KNOWN].join(", ")}`);
-  const out = resolve(arg("--out") ?? "docs/RESULTS.md");
-  const jsonFile = resolve(arg("--json") ?? "docs/results.json");
+  const f = flags();
+  if (!f) return;
+  const out = resolve(f.out);
+  const jsonFile = resolve(f.json);
   const saved = readJson(jsonFile);
-  if (process.argv.includes("--from-json")) {
+  if (f.fromJson) {
     if (!existsSync(jsonFile)) throw new DataError(`--from-json: ${jsonFile} does not exist`);
     writeFileSync(out, resultsMarkdown(saved));
     console.log(`wrote ${out} from ${jsonFile}`);
     return;
   }
-  const only = arg("--only");
+  const only = f.only;
   if (only !== undefined && only !== "table1" && only !== "llamacpp") throw new InvalidOptionError(`--only must be table1 or llamacpp, got ${JSON.stringify(only)}`);
-  const quick = process.argv.includes("--quick");
-  const threads = arg("--threads") !== undefined ? intFlag("--threads", arg("--threads")!, 1, 256) : addon().cpuInfo().physicalCores;
-  const reps = arg("--reps") !== undefined ? intFlag("--reps", arg("--reps")!, 1, 1000) : quick ? 2 : 5;
-  const formats = listFlag("--formats", arg("--formats") ?? "bf16,w8a8-sq,w4a16-g128") as BenchFormat[];
-  for (const f of formats) if (f !== "bf16" && f !== "f32" && !(QUANT_FORMATS as readonly string[]).includes(f)) throw new InvalidOptionError(`--formats: unknown format ${JSON.stringify(f)}`);
-  const model = resolveBenchModel(arg("--model") ?? "tinycode-100m");
+  const quick = !!f.quick;
+  const threads = intOpt("--threads", f.threads, 1, 256) ?? addon().cpuInfo().physicalCores;
+  const reps = intOpt("--reps", f.reps, 1, 1000) ?? (quick ? 2 : 5);
+  const formats = listFlag("--formats", f.formats) as BenchFormat[];
+  for (const x of formats) if (x !== "bf16" && x !== "f32" && !(QUANT_FORMATS as readonly string[]).includes(x)) throw new InvalidOptionError(`--formats: unknown format ${JSON.stringify(x)}`);
+  const model = resolveBenchModel(f.model ?? "tinycode-100m");
   // assisted generation: INT8 SmoothQuant (or the last format) verified with the draft tinycode-7m
-  const draftTokens = arg("--draft-tokens") !== undefined ? intFlag("--draft-tokens", arg("--draft-tokens")!, 1, 64) : undefined;
-  const draftConfidence = arg("--draft-confidence") !== undefined ? confidenceFlag(arg("--draft-confidence")!) : undefined;
-  const draft = process.argv.includes("--no-draft")
+  const draftTokens = genFlag(G.draftTokens, f.draftTokens);
+  const draftConfidence = genFlag(G.draftConfidence, f.draftConfidence);
+  const draft = f.draft === false
     ? undefined
     : {
-        model: resolveBenchModel(arg("--draft") ?? "tinycode-7m"),
+        model: resolveBenchModel(f.draft),
         format: formats.includes("w8a8-sq") ? ("w8a8-sq" as BenchFormat) : formats[formats.length - 1]!,
         ...(draftTokens !== undefined ? { tokens: draftTokens } : {}),
         ...(draftConfidence !== undefined ? { confidence: draftConfidence } : {}),
@@ -91,7 +121,7 @@ async function main(): Promise<void> {
       if (!heldout) throw new DataError(`Table 1 needs ../shared/data/${HELDOUT_TEST} (or $LOWBIT_SHARED/data)`);
       // --speed-only: TTFT/TPOT measured again, the quality columns kept from the saved JSON
       let keepQuality;
-      if (process.argv.includes("--speed-only")) {
+      if (f.speedOnly) {
         const old = saved.table1;
         if (!old) throw new DataError(`--speed-only keeps the quality columns of ${jsonFile}, which has no Table 1`);
         const plain = formats.map((f) => old.rows.find((r) => r.format === f && !r.draft));

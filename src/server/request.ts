@@ -9,8 +9,9 @@
  * chat, whatever fits the context. Extensions (llama.cpp server names): top_k, min_p,
  * repeat_penalty (or repetition_penalty), ignore_eos.
  */
-import { RequestError } from "../errors.js";
+import { InvalidOptionError, RequestError } from "../errors.js";
 import type { GenerateOptions } from "../generate/generate.js";
+import { checkGenerationNumber, GENERATION_NUMBERS, shownValue as shown, type GenerationNumberKey } from "../generate/config.js";
 import { CHAT_ROLES, type ChatMessage, type ChatRole } from "../chat/template.js";
 
 export interface ParsedRequest {
@@ -28,19 +29,16 @@ type Body = Record<string, unknown>;
 
 const isObj = (x: unknown): x is Body => typeof x === "object" && x !== null && !Array.isArray(x);
 
-/** A client's value quoted in an error message: its JSON, cut to 40 characters (a field may hold a megabyte). */
-function shown(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
-}
-
-function num(b: Body, key: string, ok: (x: number) => boolean, want: string, int = false): number | undefined {
+/** A generation field from the body under `key` (its ranges: generate/config.ts), as a RequestError naming `key`. */
+function genNum(b: Body, field: GenerationNumberKey, key: string): number | undefined {
   const v = b[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "number" || !Number.isFinite(v) || (int && !Number.isSafeInteger(v)) || !ok(v)) {
-    throw new RequestError(`${key} must be ${want}, got ${shown(v)}`, key);
+  try {
+    return checkGenerationNumber(GENERATION_NUMBERS[field], v, key, true);
+  } catch (e) {
+    if (e instanceof InvalidOptionError) throw new RequestError(e.message, key);
+    throw e;
   }
-  return v;
 }
 
 function bool(b: Body, key: string): boolean | undefined {
@@ -120,10 +118,10 @@ export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
   const includeUsage = so ? bool(so, "include_usage") ?? false : false;
 
   const maxKey = chat && b.max_completion_tokens !== undefined ? "max_completion_tokens" : "max_tokens";
-  const max = num(b, maxKey, (x) => x >= 0, "an integer >= 0", true);
+  const max = genNum(b, "maxNewTokens", maxKey);
   const repeat = b.repeat_penalty !== undefined ? "repeat_penalty" : "repetition_penalty";
   const gen: GenerateOptions = {
-    temperature: num(b, "temperature", (x) => x >= 0 && x <= 2, "a number in [0, 2]") ?? 1,
+    temperature: genNum(b, "temperature", "temperature") ?? 1,
     stop: stops(b),
     stopAtEos: !(bool(b, "ignore_eos") ?? false),
   };
@@ -131,11 +129,11 @@ export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
     if (v !== undefined) gen[k] = v;
   };
   set("maxNewTokens", max ?? (chat ? undefined : 16));
-  set("topP", num(b, "top_p", (x) => x > 0 && x <= 1, "a number in (0, 1]"));
-  set("topK", num(b, "top_k", (x) => x >= 0, "an integer >= 0", true));
-  set("minP", num(b, "min_p", (x) => x >= 0 && x < 1, "a number in [0, 1)"));
-  set("repetitionPenalty", num(b, repeat, (x) => x > 0, "a number > 0"));
-  set("seed", num(b, "seed", () => true, "an integer", true));
+  set("topP", genNum(b, "topP", "top_p"));
+  set("topK", genNum(b, "topK", "top_k"));
+  set("minP", genNum(b, "minP", "min_p"));
+  set("repetitionPenalty", genNum(b, "repetitionPenalty", repeat));
+  set("seed", genNum(b, "seed", "seed"));
   return {
     ...(chat ? { messages: messages(b) } : { prompt: prompt(b) }),
     gen,
