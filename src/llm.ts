@@ -18,7 +18,8 @@ import { isSyntheticSpec } from "./models/synthetic.js";
 import { addon, wrapNative, type ForwardResult, type NativeModel, type WeightStat } from "./native.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
-import { checkLoadOptions, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
+import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
+import { withProgressBar } from "./progress.js";
 import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
 import { llamaTensors } from "./models/llama.js";
 import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
@@ -89,7 +90,7 @@ export class LLM {
     const saved = !isSyntheticSpec(dir) && isSavedModelDir(dir);
     checkLoadOptions(opts, saved);
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const base = { threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
+    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0 };
     if (saved) {
       const h = readSavedHeader(dir);
       checkSavedOptions(dir, h, opts);
@@ -103,7 +104,7 @@ export class LLM {
 
   private static async fromSource(source: ModelSource, opts: LoadOptions): Promise<LLM> {
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const base = { threads, kernels: opts.kernels ?? "auto", contextLength: opts.contextLength ?? 0 };
+    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0 };
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;
@@ -143,12 +144,12 @@ export class LLM {
    */
   private static async calibrateSmoothQuant(source: ModelSource, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number>; quantization: Record<string, string | number> }> {
     const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
-      ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}), progress: !!opts.progress };
+      ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}) };
     const c = checkCalibration(calib);
     const cal = await LLM.fromSource(source, { dtype: "f32", threads, contextLength: Math.max(c.tokens, 2), ...(opts.kernels ? { kernels: opts.kernels } : {}) });
     let actMax: Record<string, Float32Array>;
     try {
-      actMax = await collectActivationMax(cal, calib);
+      actMax = await withProgressBar(!!opts.progress, "calibrating |{bar}| {value}/{total} texts", (onProgress) => collectActivationMax(cal, { ...calib, onProgress }));
     } finally {
       await cal.dispose();
     }

@@ -2,9 +2,30 @@
  * LLM.load's options and their checks (before anything is read).
  */
 import { InvalidOptionError } from "./errors.js";
+import { KERNEL_VARIANTS, type KernelVariant } from "./native.js";
 import type { ComputeDtype } from "./loader.js";
 import { checkQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
 import type { SavedHeader } from "./saved/format.js";
+
+export const COMPUTE_DTYPES = ["f32", "bf16"] as const;
+export { KERNEL_VARIANTS, type KernelVariant } from "./native.js";
+
+/**
+ * The kernel variant a load without `kernels` uses: $LOWBIT_KERNELS when set
+ * (e.g. LOWBIT_KERNELS=avx2 npm test runs the whole suite on the AVX2 kernels
+ * of an AVX-512 machine), else "auto".
+ */
+export function defaultKernels(): KernelVariant {
+  const v = process.env.LOWBIT_KERNELS;
+  return v === undefined || v === "" ? "auto" : checkChoice("LOWBIT_KERNELS", v, KERNEL_VARIANTS);
+}
+
+/** `v` if it is one of `choices`, else an InvalidOptionError naming the option as `name`. */
+export function checkChoice<T extends string>(name: string, v: unknown, choices: readonly T[]): T {
+  if (typeof v === "string" && (choices as readonly string[]).includes(v)) return v as T;
+  const list = choices.length === 2 ? `${choices[0]} or ${choices[1]}` : `${choices.slice(0, -1).join(", ")} or ${choices[choices.length - 1]}`;
+  throw new InvalidOptionError(`${name} must be ${list}, got ${JSON.stringify(v)}`);
+}
 
 export interface LoadOptions {
   /** "f32": weights widened to f32 (the reference numerics); "bf16": bf16 weights, f32 accumulate. Default "bf16". */
@@ -14,7 +35,7 @@ export interface LoadOptions {
   /** KV-cache capacity in tokens (default: max_position_embeddings). */
   contextLength?: number;
   /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
-  kernels?: string;
+  kernels?: KernelVariant;
   /** Quantize the transformer blocks' linear layers at load: see src/quant/formats.ts. */
   quant?: QuantFormat;
   /** Quantize the LM head too (default false: it keeps the compute dtype). */
@@ -37,18 +58,14 @@ export interface LoadOptions {
 }
 
 export function checkLoadOptions(o: LoadOptions, saved = false): void {
-  if (o.dtype !== undefined && o.dtype !== "f32" && o.dtype !== "bf16") {
-    throw new InvalidOptionError(`dtype must be "f32" or "bf16", got ${JSON.stringify(o.dtype)}`);
-  }
+  if (o.dtype !== undefined) checkChoice("dtype", o.dtype, COMPUTE_DTYPES);
   if (o.threads !== undefined && (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 256)) {
     throw new InvalidOptionError(`threads must be an integer in [1, 256], got ${String(o.threads)}`);
   }
   if (o.contextLength !== undefined && (!Number.isInteger(o.contextLength) || o.contextLength < 2)) {
     throw new InvalidOptionError(`contextLength must be an integer >= 2, got ${String(o.contextLength)}`);
   }
-  if (o.kernels !== undefined && !["auto", "ref", "avx2", "avx512"].includes(o.kernels)) {
-    throw new InvalidOptionError(`kernels must be auto, ref, avx2 or avx512, got ${JSON.stringify(o.kernels)}`);
-  }
+  if (o.kernels !== undefined) checkChoice("kernels", o.kernels, KERNEL_VARIANTS);
   if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) {
     throw new InvalidOptionError(`seed must be an integer in [0, 2^32), got ${String(o.seed)}`);
   }

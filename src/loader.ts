@@ -4,6 +4,7 @@
  * produced once into a reused buffer and repacked natively, so peak memory
  * stays near the model's size in its compute format.
  */
+import type { KernelVariant } from "./native.js";
 import type { LlamaConfig } from "./config.js";
 import { InvalidOptionError } from "./errors.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
@@ -30,7 +31,7 @@ export interface NativeLoadOptions {
   quantHead?: boolean;
   threads: number;
   contextLength: number;
-  kernels: string;
+  kernels: KernelVariant;
 }
 
 export interface LoadedModel {

@@ -51,9 +51,13 @@ export interface StoredBuffer {
   bytes: number;
 }
 
+/** Kernel variants: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
+export const KERNEL_VARIANTS = ["auto", "ref", "avx2", "avx512"] as const;
+export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
+
 export interface NativeModelOptions {
   threads: number;
-  kernels: string;
+  kernels: KernelVariant;
   nLayers: number;
   nKvHeads: number;
   headDim: number;

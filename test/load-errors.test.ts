@@ -105,7 +105,7 @@ test("invalid load options", async () => {
   await rejects(() => LLM.load(undefined, { threads: 0 }), InvalidOptionError, /threads/);
   await rejects(() => LLM.load(undefined, { threads: 2.5 }), InvalidOptionError, /threads/);
   await rejects(() => LLM.load(undefined, { contextLength: 1 }), InvalidOptionError, /contextLength/);
-  await rejects(() => LLM.load(undefined, { kernels: "neon" }), InvalidOptionError, /kernels/);
+  await rejects(() => LLM.load(undefined, { kernels: "neon" as never }), InvalidOptionError, /kernels/);
 });
 
 /** A copy of the model whose model.safetensors holds one more (zero) F32 tensor, appended after the others. */

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { damageBytes, interestingInt, type FuzzBases, type Mutant, type Rng } from "./mutants.js";
+import { damageBytes, interestingInt, type FuzzBases, type Mutant, type Rng } from "./mutant.js";
 import { ggufFields, setGgufField, type GgufField } from "./gguf-fields.js";
 
 const bases = new Map<string, { buf: Buffer; fields: GgufField[]; infosEnd: number }>();

@@ -4,7 +4,7 @@
  * deep), keys deleted, tokenizer components replaced, and byte-level damage
  * to the JSON text.
  */
-import { damageBytes, interestingInt, type Mutant, type Rng } from "./mutants.js";
+import { damageBytes, interestingInt, type Mutant, type Rng } from "./mutant.js";
 import { embeddedJson, embeddedText, linkModelDir, EMBEDDED_MODEL_DIR } from "./model-files.js";
 
 type Json = Record<string, unknown>;

@@ -3,7 +3,7 @@
  * field, tensor entries (offsets, shapes, dtypes, names) edited in the JSON,
  * and byte-level damage to the header text or the data.
  */
-import { damageBytes, interestingInt, type Mutant, type Rng } from "./mutants.js";
+import { damageBytes, interestingInt, type Mutant, type Rng } from "./mutant.js";
 import { embeddedBytes, linkModelDir, EMBEDDED_MODEL_DIR } from "./model-files.js";
 
 type Entry = { dtype: unknown; shape: unknown; data_offsets: unknown };

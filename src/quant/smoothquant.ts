@@ -10,13 +10,11 @@
  * o_proj and down_proj have no preceding norm to fold into; they stay
  * unsmoothed (dynamic per-token int8 activations still apply to them).
  */
-import cliProgress from "cli-progress";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DataError, InvalidOptionError } from "../errors.js";
-import { readJsonlTexts } from "../eval/perplexity.js";
-import type { LLM } from "../llm.js";
+import { readJsonlTexts } from "../data/jsonl.js";
 import { llamaTensors } from "../models/llama.js";
 import type { ModelSource } from "../models/source.js";
 import { columnAbsMax, toF32 } from "./tensors.js";
@@ -30,8 +28,18 @@ export interface CalibrationOptions {
   tokens?: number;
   /** migration strength alpha in [0, 1] (default 0.5) */
   alpha?: number;
-  /** show a progress bar on stderr */
-  progress?: boolean;
+  /** called after each calibration text with (texts done, texts total) */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** What calibration needs of a float model (LLM implements it). */
+export interface Calibratable {
+  readonly contextLength: number;
+  encode(text: string): number[];
+  /** every row's logits of one forward step from an empty cache */
+  logitsAll(ids: number[]): Promise<Float32Array>;
+  /** runs fn while recording each matrix input's per-column max |x|; returns them by weight name */
+  withActivationStats(fn: () => Promise<void>): Promise<Record<string, Float32Array>>;
 }
 
 /** Norm -> the matrices reading its output, per layer. */
@@ -51,7 +59,7 @@ export function defaultCalibrationFile(): string | undefined {
   return candidates.find((c): c is string => !!c && existsSync(c));
 }
 
-export function checkCalibration(o: CalibrationOptions): Required<Omit<CalibrationOptions, "progress">> & { progress: boolean } {
+export function checkCalibration(o: CalibrationOptions): Required<Omit<CalibrationOptions, "onProgress">> {
   const alpha = o.alpha ?? 0.5;
   if (typeof alpha !== "number" || !(alpha >= 0 && alpha <= 1)) throw new InvalidOptionError(`smoothAlpha must be in [0, 1], got ${String(o.alpha)}`);
   const samples = o.samples ?? 32, tokens = o.tokens ?? 512;
@@ -59,26 +67,22 @@ export function checkCalibration(o: CalibrationOptions): Required<Omit<Calibrati
   if (!Number.isSafeInteger(tokens) || tokens < 2) throw new InvalidOptionError(`calibration tokens must be an integer >= 2, got ${String(o.tokens)}`);
   const file = o.file ?? defaultCalibrationFile();
   if (!file) throw new DataError("no calibration data: pass calib (a jsonl of texts); ../shared/data/python-heldout-calib.jsonl was not found");
-  return { file, samples, tokens, alpha, progress: o.progress ?? false };
+  return { file, samples, tokens, alpha };
 }
 
 /** Runs calibration texts through `model`; returns weight name -> per-input-column max |x|. */
-export async function collectActivationMax(model: LLM, o: CalibrationOptions): Promise<Record<string, Float32Array>> {
+export async function collectActivationMax(model: Calibratable, o: CalibrationOptions): Promise<Record<string, Float32Array>> {
   const c = checkCalibration(o);
   const texts = readJsonlTexts(c.file).slice(0, c.samples);
-  const bar = c.progress ? new cliProgress.SingleBar({ stream: process.stderr, format: "calibrating |{bar}| {value}/{total} texts", clearOnComplete: true }, cliProgress.Presets.shades_classic) : null;
-  bar?.start(texts.length, 0);
-  try {
-    return await model.withActivationStats(async () => {
-      for (const t of texts) {
-        const ids = model.encode(t).slice(0, Math.min(c.tokens, model.contextLength));
-        if (ids.length >= 1) await model.logitsAll(ids);
-        bar?.increment();
-      }
-    });
-  } finally {
-    bar?.stop();
-  }
+  o.onProgress?.(0, texts.length);
+  let done = 0;
+  return model.withActivationStats(async () => {
+    for (const t of texts) {
+      const ids = model.encode(t).slice(0, Math.min(c.tokens, model.contextLength));
+      if (ids.length >= 1) await model.logitsAll(ids);
+      o.onProgress?.(++done, texts.length);
+    }
+  });
 }
 
 /**

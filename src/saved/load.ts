@@ -7,6 +7,7 @@
  * the addon, which checks them again and copies them. No calibration, no
  * source checkpoint.
  */
+import type { KernelVariant } from "../native.js";
 import * as fs from "node:fs";
 import { loadConfig, type LlamaConfig } from "../config.js";
 import { SavedModelError } from "../errors.js";
@@ -20,7 +21,7 @@ import { crc32, hex8, type SavedHeader, type SavedWeight } from "./format.js";
 
 export interface SavedLoadOptions {
   threads: number;
-  kernels: string;
+  kernels: KernelVariant;
   /** 0 = max_position_embeddings */
   contextLength: number;
 }

@@ -11,12 +11,13 @@ import { LLM } from "../../src/index.js";
 import { exportGguf, type GgufOutType } from "../../src/formats/gguf-export.js";
 import { LlamaCppModel } from "../../src/llamacpp/oracle.js";
 import { hfSource } from "../../src/models/source.js";
+import { checkChoice, KERNEL_VARIANTS } from "../../src/load-options.js";
 
 export interface RefPrompt { prompt: string; input_ids: number[]; greedy_ids: number[] }
 export const refs = (dir: string): RefPrompt[] => (JSON.parse(readFileSync(join(dir, "reference.json"), "utf8")) as { prompts: RefPrompt[] }).prompts;
 
 export const GREEDY = 48;
-const KERNELS = process.env.LOWBIT_TEST_KERNELS;
+const KERNELS = process.env.LOWBIT_TEST_KERNELS !== undefined ? checkChoice("LOWBIT_TEST_KERNELS", process.env.LOWBIT_TEST_KERNELS, KERNEL_VARIANTS) : undefined;
 
 export interface PromptRun {
   ref: RefPrompt;
