@@ -19,8 +19,7 @@ import { addon, wrapNative, type ForwardResult, type NativeModel, type WeightSta
 import type { Tokenizer } from "./tokenizer.js";
 import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
 import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
-import { withProgressBar } from "./progress.js";
-import { checkCalibration, collectActivationMax, smoothingFactors, staticActivationScales } from "./quant/smoothquant.js";
+import { calibrateSmoothQuant } from "./quant/calibrate.js";
 import { llamaTensors } from "./models/llama.js";
 import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
 import { loadedModelSource } from "./saved/loaded-source.js";
@@ -108,7 +107,8 @@ export class LLM {
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;
-    const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await LLM.calibrateSmoothQuant(source, quant, opts, threads) : {};
+    const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await calibrateSmoothQuant(source, quant, opts, (contextLength) =>
+      LLM.fromSource(source, { dtype: "f32", threads, contextLength, ...(opts.kernels ? { kernels: opts.kernels } : {}) })) : {};
     const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
     const synthetic = isSyntheticSpec(source.origin);
     const where = synthetic ? source.origin : resolve(source.origin);
@@ -132,30 +132,6 @@ export class LLM {
       quant, dtype: this.dtype, quantHead: this.quantHead, dir: this.origin.dir, sourceModel: this.origin.sourceModel,
       quantization: this.origin.quantization, order,
     }, dir));
-  }
-
-  /**
-   * SmoothQuant: calibrate the float model, then derive the smoothing factors
-   * (and, for w8a8-sq-static, the static activation scales) that the
-   * quantized load folds in. A synthetic model calibrates like any other (on
-   * the same texts, through the tinycode-7m tokenizer): its random weights
-   * make the factors meaningless for accuracy, but the folding is exact and the
-   * quantized model runs the same kernels, which is what a speed run needs.
-   */
-  private static async calibrateSmoothQuant(source: ModelSource, quant: QuantFormat, opts: LoadOptions, threads: number): Promise<{ smoothing: Map<string, Float32Array>; actScales?: Map<string, number>; quantization: Record<string, string | number> }> {
-    const calib = { ...(opts.calib !== undefined ? { file: opts.calib } : {}), ...(opts.calibSamples !== undefined ? { samples: opts.calibSamples } : {}),
-      ...(opts.calibTokens !== undefined ? { tokens: opts.calibTokens } : {}), ...(opts.smoothAlpha !== undefined ? { alpha: opts.smoothAlpha } : {}) };
-    const c = checkCalibration(calib);
-    const cal = await LLM.fromSource(source, { dtype: "f32", threads, contextLength: Math.max(c.tokens, 2), ...(opts.kernels ? { kernels: opts.kernels } : {}) });
-    let actMax: Record<string, Float32Array>;
-    try {
-      actMax = await withProgressBar(!!opts.progress, "calibrating |{bar}| {value}/{total} texts", (onProgress) => collectActivationMax(cal, { ...calib, onProgress }));
-    } finally {
-      await cal.dispose();
-    }
-    const smoothing = smoothingFactors(source, actMax, c.alpha);
-    const quantization = { calib: resolve(c.file), calib_samples: c.samples, calib_tokens: c.tokens, smooth_alpha: c.alpha };
-    return quant === "w8a8-sq-static" ? { smoothing, actScales: staticActivationScales(actMax, smoothing), quantization } : { smoothing, quantization };
   }
 
   /** Native details: kernel variant, threads, bytes of weights and cache. */
