@@ -7,17 +7,18 @@
 import type { KernelVariant } from "./native.js";
 import type { LlamaConfig } from "./config.js";
 import { InvalidOptionError } from "./errors.js";
-import { llamaGraph, llamaTensors } from "./models/llama.js";
-import { nativeRopeOptions } from "./models/rope-scaling.js";
+import { llamaTensors } from "./models/llama.js";
 import { ggufSource, isGgufPath } from "./models/gguf-source.js";
 import { hfSource, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
-import { addon, wrapNative, type NativeModel } from "./native.js";
+import { wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
-import { isGgmlQuant, matrixBytes, nativeFormat, type QuantFormat } from "./quant/formats.js";
+import type { QuantFormat } from "./quant/formats.js";
+import { createNativeModel, finishNativeModel } from "./runtime/native-model.js";
+import { planWeights, type ComputeDtype } from "./weights/plan.js";
 import { toF32 } from "./quant/tensors.js";
 
-export type ComputeDtype = "f32" | "bf16";
+export type { ComputeDtype } from "./weights/plan.js";
 
 export interface NativeLoadOptions {
   dtype: ComputeDtype;
@@ -68,61 +69,32 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
   const specs = llamaTensors(config);
   // Check presence and shapes before allocating anything natively.
   const maxBytes = source.check(specs);
-
-  // 0 = the model's trained context (max_position_embeddings).
-  const contextLength = opts.contextLength || config.maxPositionEmbeddings;
-  const { NativeModel } = addon();
-  const native = wrapNative("creating model", () => new NativeModel({
-    threads: opts.threads,
-    kernels: opts.kernels,
-    nLayers: config.nLayers,
-    nKvHeads: config.nKvHeads,
-    headDim: config.headDim,
-    nCtx: contextLength,
-    ropeTheta: config.ropeTheta,
-    ...nativeRopeOptions(config),
-  }));
+  const bySpec = new Map(specs.map((s) => [s.name, s]));
+  const plan = planWeights(specs, {
+    dtype: opts.dtype, quantHead: !!opts.quantHead, tieWordEmbeddings: config.tieWordEmbeddings,
+    ...(opts.quant ? { quant: opts.quant } : {}),
+    ...(source.preferredFormat ? { preferred: (t) => source.preferredFormat!(bySpec.get(t.name)!) } : {}),
+  });
+  const { native, contextLength } = createNativeModel(config, opts);
   try {
     const scratch = Buffer.allocUnsafe(maxBytes);
-    let decodeWeightBytes = 0;
-    // q4_0 / q8_0 quantize every matrix, embedding and head included, like a llama.cpp file.
-    const everyMatrix = !!opts.quant && isGgmlQuant(opts.quant);
-    let embdFormat: QuantFormat | ComputeDtype = opts.dtype;
-    for (const s of specs) {
-      // Block matrices (and the LM head with quantHead) take the quantized format;
-      // the embedding table keeps the compute dtype or the source's own block format.
-      const quantized = !!opts.quant && s.kind === "matrix" &&
-        (everyMatrix || s.name.startsWith("blk.") || (!!opts.quantHead && s.name === "output.weight"));
-      // (the format's name as a quant format, for byte counts; q4_0 / q8_0 are both)
-      const named = quantized ? opts.quant! : (source.preferredFormat?.(s) as QuantFormat | undefined) ?? opts.dtype;
-      const format = s.kind === "norm" ? "vector" : quantized ? nativeFormat(opts.quant!) : named;
-      const sm = opts.smoothing?.get(s.name);
-      let { bytes, dtype } = source.read(s, scratch, { format: sm ? "f32" : format });
+    for (const w of plan.weights) {
+      const s = bySpec.get(w.from ?? w.name)!;
+      const sm = w.from ? undefined : opts.smoothing?.get(w.name);
+      let { bytes, dtype } = source.read(s, scratch, { format: sm ? "f32" : w.native });
       if (sm) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
-        const w = toF32(bytes, dtype);
-        if (s.kind === "norm") for (let j = 0; j < s.cols; j++) w[j] = w[j]! / sm[j]!;
-        else for (let r = 0; r < s.rows; r++) for (let j = 0; j < s.cols; j++) w[r * s.cols + j] = w[r * s.cols + j]! * sm[j]!;
-        bytes = new Uint8Array(w.buffer);
+        const x = toF32(bytes, dtype);
+        if (w.native === "vector") for (let j = 0; j < w.cols; j++) x[j] = x[j]! / sm[j]!;
+        else for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! * sm[j]!;
+        bytes = new Uint8Array(x.buffer);
         dtype = "F32";
       }
-      const actScale = opts.actScales?.get(s.name);
-      wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, dtype, bytes, s.rows, s.cols, format, actScale));
-      if (s.name === "token_embd.weight") embdFormat = named;
-      else if (s.kind === "matrix") decodeWeightBytes += matrixBytes(named, s.rows, s.cols);
+      const actScale = w.staticScale ? opts.actScales?.get(w.name) : undefined;
+      const what = w.from ? "the quantized LM head" : s.hfName;
+      wrapNative(`loading ${what}`, () => native.addWeight(w.name, dtype, bytes, w.rows, w.cols, w.native, actScale));
     }
-    if (config.tieWordEmbeddings && opts.quantHead && opts.quant && !everyMatrix) {
-      // The lookup table stays float; the LM head gets its own quantized copy.
-      const { bytes, dtype } = source.read(specs.find((t) => t.name === "token_embd.weight")!, scratch, { format: nativeFormat(opts.quant) });
-      wrapNative("loading the quantized LM head", () =>
-        native.addWeight("output.weight", dtype, bytes, config.vocabSize, config.hiddenSize, nativeFormat(opts.quant!)));
-      decodeWeightBytes += matrixBytes(opts.quant, config.vocabSize, config.hiddenSize);
-    } else if (config.tieWordEmbeddings) {
-      native.aliasWeight("output.weight", "token_embd.weight");
-      decodeWeightBytes += matrixBytes(embdFormat, config.vocabSize, config.hiddenSize);
-    }
-    const graph = llamaGraph(config);
-    wrapNative("building graph", () => native.setGraph(graph.ops, graph.output));
+    const decodeWeightBytes = finishNativeModel(native, plan, config);
     return { config, tokenizer, native, decodeWeightBytes, contextLength };
   } catch (e) {
     native.dispose();

@@ -78,19 +78,6 @@ export function nativeFormat(q: QuantFormat): string {
   return q.replace("w4a16-", "q4-");
 }
 
-/** Bytes a decode step reads for a [rows, cols] matrix in this format (codes + scales/offsets). */
-export function matrixBytes(q: QuantFormat | "f32" | "bf16", rows: number, cols: number): number {
-  if (q === "f32") return rows * cols * 4;
-  if (q === "bf16") return rows * cols * 2;
-  if (q.startsWith("w8a8")) return rows * cols + rows * 4;
-  // GGUF blocks of 32: 18 (q4_0) or 34 (q8_0) bytes, over whole groups of 8 rows
-  if (q === "q4_0" || q === "q8_0") return Math.ceil(rows / 8) * 8 * (cols / 32) * (q === "q4_0" ? 18 : 34);
-  const group = q.includes("-g32") ? 32 : q.includes("-g128") ? 128 : Math.ceil(cols / 32) * 32;
-  const kp = Math.ceil(cols / group) * group; // k padded to whole groups
-  // w4a8: one scale (f32 or int32) per group; w4a16: scale and offset
-  return (rows * kp) / 2 + rows * (kp / group) * (q.startsWith("w4a8") ? 4 : 8);
-}
-
 /** llama.cpp block formats: every matrix is quantized, embedding and LM head included, as in a GGUF file. */
 export function isGgmlQuant(q: string): boolean {
   return q === "q4_0" || q === "q8_0";

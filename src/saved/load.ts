@@ -12,10 +12,10 @@ import * as fs from "node:fs";
 import { loadConfig, type LlamaConfig } from "../config.js";
 import { SavedModelError } from "../errors.js";
 import type { LoadedModel } from "../loader.js";
-import { llamaGraph, llamaTensors } from "../models/llama.js";
-import { nativeRopeOptions } from "../models/rope-scaling.js";
-import { addon, wrapNative, type StoredWeightMeta } from "../native.js";
-import { isGgmlQuant, matrixBytes, nativeFormat, type QuantFormat } from "../quant/formats.js";
+import { llamaTensors } from "../models/llama.js";
+import { addon, type StoredWeightMeta } from "../native.js";
+import { createNativeModel, finishNativeModel } from "../runtime/native-model.js";
+import { planWeights, type PlannedWeight, type WeightPlan } from "../weights/plan.js";
 import { Tokenizer } from "../tokenizer.js";
 import { crc32, hex8, type SavedHeader, type SavedWeight } from "./format.js";
 
@@ -26,33 +26,9 @@ export interface SavedLoadOptions {
   contextLength: number;
 }
 
-interface Expected {
-  name: string;
-  rows: number;
-  cols: number;
-  /** the native format it is loaded in ("vector", "bf16", "q8", "q4-g128-asym", ...) */
-  format: string;
-  staticScale: boolean;
-  /** counted in the bytes a decode step reads */
-  decode: QuantFormat | "f32" | "bf16" | null;
-}
-
-/** The weights a model with this config and saved quantization must hold, and its alias. */
-export function expectedWeights(c: LlamaConfig, h: Pick<SavedHeader, "quant" | "dtype" | "quantHead">): { weights: Expected[]; alias: boolean } {
-  const quantized = (name: string, rows: number, cols: number, decode: boolean): Expected => ({
-    name, rows, cols, format: nativeFormat(h.quant), staticScale: h.quant === "w8a8-sq-static" && name.startsWith("blk."), decode: decode ? h.quant : null,
-  });
-  const float = (name: string, rows: number, cols: number, decode: boolean): Expected =>
-    ({ name, rows, cols, format: h.dtype, staticScale: false, decode: decode ? h.dtype : null });
-  // q4_0 / q8_0 quantize every matrix, the embedding included (loader.ts); a tied head is then the embedding
-  const every = isGgmlQuant(h.quant);
-  const weights: Expected[] = llamaTensors(c).map((s) =>
-    s.kind === "norm" ? { name: s.name, rows: 1, cols: s.cols, format: "vector", staticScale: false, decode: null }
-      : every || s.name.startsWith("blk.") || (s.name === "output.weight" && h.quantHead) ? quantized(s.name, s.rows, s.cols, s.name !== "token_embd.weight")
-        : float(s.name, s.rows, s.cols, s.name !== "token_embd.weight"));
-  const alias = c.tieWordEmbeddings && (!h.quantHead || every);
-  if (c.tieWordEmbeddings && h.quantHead && !every) weights.push(quantized("output.weight", c.vocabSize, c.hiddenSize, true));
-  return { weights, alias };
+/** The weights a model with this config and saved quantization must hold, and its alias (the one weight plan). */
+export function expectedWeights(c: LlamaConfig, h: Pick<SavedHeader, "quant" | "dtype" | "quantHead">): WeightPlan {
+  return planWeights(llamaTensors(c), { dtype: h.dtype, quant: h.quant, quantHead: h.quantHead, tieWordEmbeddings: c.tieWordEmbeddings });
 }
 
 /** Runs a native check, its failure a SavedModelError naming the file. */
@@ -69,10 +45,11 @@ function describe(m: { format: string; group: number; asym: boolean }): string {
 }
 
 /** Checks the header against config.json and each format's native layout; returns the largest weight's bytes. */
-function checkWeights(h: SavedHeader, config: LlamaConfig, configFile: string): { order: { want: Expected; saved: SavedWeight }[]; alias: boolean; maxBytes: number } {
+function checkWeights(h: SavedHeader, config: LlamaConfig, configFile: string): { order: { want: PlannedWeight; saved: SavedWeight }[]; plan: WeightPlan; maxBytes: number } {
   const fail = (why: string) => new SavedModelError(`${h.file}: ${why}`);
-  const { weights, alias } = expectedWeights(config, h);
-  const order: { want: Expected; saved: SavedWeight }[] = [];
+  const plan = expectedWeights(config, h);
+  const { weights, alias } = plan;
+  const order: { want: PlannedWeight; saved: SavedWeight }[] = [];
   let maxBytes = 0;
   for (const want of weights) {
     const saved = h.weights.get(want.name);
@@ -82,7 +59,7 @@ function checkWeights(h: SavedHeader, config: LlamaConfig, configFile: string): 
       throw fail(`weight "${want.name}" is [${m.rows}, ${m.cols}] but ${configFile} needs [${want.rows}, ${want.cols}]`);
     }
     // what the native loader makes of this weight in the format the saved quant implies
-    const layout0 = wrapSaved(h, () => addon().formatLayout(want.format, want.rows, want.cols));
+    const layout0 = wrapSaved(h, () => addon().formatLayout(want.native, want.rows, want.cols));
     if (m.format !== layout0.format || m.group !== layout0.group || m.asym !== layout0.asym) {
       throw fail(`weight "${want.name}" is stored as ${describe(m)}; a ${h.quant} model (${h.dtype}${h.quantHead ? ", quantized head" : ""}) stores it as ${describe(layout0)}`);
     }
@@ -115,7 +92,7 @@ function checkWeights(h: SavedHeader, config: LlamaConfig, configFile: string): 
   if (alias ? target !== "token_embd.weight" || h.aliases.size !== 1 : h.aliases.size !== 0) {
     throw fail(`aliases ${JSON.stringify(Object.fromEntries(h.aliases))} do not match the config (tied embeddings: ${config.tieWordEmbeddings}, quantized head: ${h.quantHead})`);
   }
-  return { order, alias, maxBytes };
+  return { order, plan, maxBytes };
 }
 
 function readTensor(fd: number, file: string, offset: number, into: Buffer): void {
@@ -130,18 +107,12 @@ function readTensor(fd: number, file: string, offset: number, into: Buffer): voi
 export function loadSavedDirectory(dir: string, h: SavedHeader, opts: SavedLoadOptions): LoadedModel {
   const config = loadConfig(dir);
   const tokenizer = Tokenizer.load(dir, { vocabSize: config.vocabSize });
-  const { order, alias, maxBytes } = checkWeights(h, config, `${dir}/config.json`);
-  const contextLength = opts.contextLength || config.maxPositionEmbeddings;
-  const { NativeModel } = addon();
-  const native = wrapNative("creating model", () => new NativeModel({
-    threads: opts.threads, kernels: opts.kernels, nLayers: config.nLayers, nKvHeads: config.nKvHeads,
-    headDim: config.headDim, nCtx: contextLength, ropeTheta: config.ropeTheta, ...nativeRopeOptions(config),
-  }));
+  const { order, plan, maxBytes } = checkWeights(h, config, `${dir}/config.json`);
+  const { native, contextLength } = createNativeModel(config, opts);
   let fd: number | undefined;
   try {
     fd = fs.openSync(h.file, "r");
     const scratch = Buffer.allocUnsafe(maxBytes);
-    let decodeWeightBytes = 0;
     for (const { want, saved } of order) {
       const buffers: Record<string, Uint8Array> = {};
       let at = 0;
@@ -156,14 +127,8 @@ export function loadSavedDirectory(dir: string, h: SavedHeader, opts: SavedLoadO
       }
       const meta: StoredWeightMeta = saved.meta;
       wrapSaved(h, () => native.importWeight(want.name, meta, buffers));
-      if (want.decode) decodeWeightBytes += matrixBytes(want.decode, want.rows, want.cols);
     }
-    if (alias) {
-      native.aliasWeight("output.weight", "token_embd.weight");
-      decodeWeightBytes += matrixBytes(isGgmlQuant(h.quant) ? h.quant : h.dtype, config.vocabSize, config.hiddenSize);
-    }
-    const graph = llamaGraph(config);
-    wrapNative("building graph", () => native.setGraph(graph.ops, graph.output));
+    const decodeWeightBytes = finishNativeModel(native, plan, config);
     return { config, tokenizer, native, decodeWeightBytes, contextLength };
   } catch (e) {
     native.dispose();

@@ -1,0 +1,43 @@
+/**
+ * A NativeModel for a config, filled by a weight plan: created (threads,
+ * kernels, KV cache, RoPE tables), weights added by the caller, then finished
+ * (the tied head aliased, the forward graph compiled). Shared by every load
+ * path (loader.ts for checkpoints and synthetic models, saved/load.ts).
+ */
+import type { LlamaConfig } from "../config.js";
+import { llamaGraph } from "../models/llama.js";
+import { nativeRopeOptions } from "../models/rope-scaling.js";
+import { addon, wrapNative, type KernelVariant, type NativeModel } from "../native.js";
+import { decodeWeightBytes, type WeightPlan } from "../weights/plan.js";
+
+export interface RuntimeOptions {
+  threads: number;
+  kernels: KernelVariant;
+  /** KV-cache capacity in tokens; 0 = the model's trained context (max_position_embeddings) */
+  contextLength: number;
+}
+
+/** An empty native model for this config; `contextLength` resolved. */
+export function createNativeModel(config: LlamaConfig, o: RuntimeOptions): { native: NativeModel; contextLength: number } {
+  const contextLength = o.contextLength || config.maxPositionEmbeddings;
+  const { NativeModel } = addon();
+  const native = wrapNative("creating model", () => new NativeModel({
+    threads: o.threads,
+    kernels: o.kernels,
+    nLayers: config.nLayers,
+    nKvHeads: config.nKvHeads,
+    headDim: config.headDim,
+    nCtx: contextLength,
+    ropeTheta: config.ropeTheta,
+    ...nativeRopeOptions(config),
+  }));
+  return { native, contextLength };
+}
+
+/** After every planned weight is added: the alias and the graph. Returns the bytes a decode step reads. */
+export function finishNativeModel(native: NativeModel, plan: WeightPlan, config: LlamaConfig): number {
+  if (plan.alias) native.aliasWeight("output.weight", "token_embd.weight");
+  const graph = llamaGraph(config);
+  wrapNative("building graph", () => native.setGraph(graph.ops, graph.output));
+  return decodeWeightBytes(plan, native.weightStats());
+}
