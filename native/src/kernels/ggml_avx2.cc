@@ -29,12 +29,12 @@
 
 #include "ggml.h"
 #include "kernels.h"
+#include "ggml_tiling.h"
 
 namespace lowbit {
 namespace {
 
 constexpr int64_t kPrefetch = 1024;  // bytes ahead in the code stream
-constexpr int64_t kBlockGroups = 8;  // row groups kept hot while token tiles sweep them
 
 inline __m256i bcast8(const int8_t* p) {
   int64_t v;
@@ -165,34 +165,6 @@ void tile_q8_0_mt(const int8_t* A, int64_t lda, const float* ad, const int32_t* 
   if (ncols > 4) tile_q8_0_half<MT>(A, lda, ad, nb, w, 1, sc, C + 4, ldc, ncols - 4);
 }
 
-// Column blocks of kBlockGroups row groups; token tiles of MT rows sweep each
-// block, the remaining rows in a tile of their size.
-template <int MT, class T, class Tile1, class Tile2, class Tile3, class TileMT>
-void run(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const T* W, const uint16_t* wd, float* C,
-         int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k, int64_t gbytes, Tile1 t1, Tile2 t2, Tile3 t3,
-         TileMT tmt) {
-  const int64_t nb = k / kQK;
-  for (int64_t jb = j0; jb < j1; jb += kBlockGroups * kGgmlRows) {
-    const int64_t jb1 = std::min(j1, jb + kBlockGroups * kGgmlRows);
-    for (int64_t i = 0; i < m;) {
-      const int64_t mt = std::min<int64_t>(MT, m - i);
-      for (int64_t j = jb; j < jb1; j += kGgmlRows) {
-        const T* w = W + (j / kGgmlRows) * gbytes;
-        const uint16_t* sc = wd + (j / kGgmlRows) * nb * kGgmlRows;
-        const int8_t* a = A + i * lda;
-        const float* d = ad + i * nb;
-        const int32_t* s = as + i * nb;
-        float* c = C + i * ldc + j;
-        const int64_t nc = std::min<int64_t>(kGgmlRows, jb1 - j);
-        if (mt == MT) tmt(a, lda, d, s, nb, w, sc, c, ldc, nc);
-        else if (mt == 3) t3(a, lda, d, s, nb, w, sc, c, ldc, nc);
-        else if (mt == 2) t2(a, lda, d, s, nb, w, sc, c, ldc, nc);
-        else t1(a, lda, d, s, nb, w, sc, c, ldc, nc);
-      }
-      i += mt;
-    }
-  }
-}
 
 }  // namespace
 

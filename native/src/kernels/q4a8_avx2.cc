@@ -21,6 +21,7 @@
 #include <algorithm>
 
 #include "kernels.h"
+#include "tiling.h"
 
 namespace lowbit {
 namespace {
@@ -111,16 +112,10 @@ template <bool IS, class SC>
 void run(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W, const SC* sc,
          float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
   // Blocks of row groups stay in cache while pairs of activation rows sweep them.
-  for (int64_t jb = j0; jb < j1; jb += kBlockRowGroups * 4) {
-    const int64_t jb1 = std::min(j1, jb + kBlockRowGroups * 4);
-    int64_t i = 0;
-    for (; i + 2 <= m; i += 2)
-      for (int64_t j = jb; j < jb1; j += 4)
-        tile<2, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, j, std::min<int64_t>(4, jb1 - j), kp, group);
-    for (; i < m; i++)
-      for (int64_t j = jb; j < jb1; j += 4)
-        tile<1, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, j, std::min<int64_t>(4, jb1 - j), kp, group);
-  }
+  sweep_tiles<2>(m, j0, j1, kBlockRowGroups * 4, 4, [&](int64_t i, int64_t mt, int64_t j, int64_t nc) {
+    if (mt == 2) tile<2, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, j, nc, kp, group);
+    else tile<1, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, j, nc, kp, group);
+  });
 }
 
 }  // namespace
