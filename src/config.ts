@@ -8,9 +8,15 @@ import * as path from "node:path";
 import { ConfigError, ModelNotFoundError, UnsupportedArchitectureError } from "./errors.js";
 import { parseJsonText, shownJson } from "./json-text.js";
 import { parseRopeScaling, type RopeScaling } from "./models/rope-scaling.js";
+import { defaultParams, familyOfModelType, FAMILIES, parseActivation, type FamilyDef, type FamilyName, type FamilyParams } from "./models/family.js";
 
+/**
+ * A model's config, any family (the name is Llama's, whose fields every
+ * family shares; models/family.ts describes what a family adds).
+ */
 export interface LlamaConfig {
-  architecture: "llama";
+  /** the family (models/family.ts) */
+  architecture: FamilyName;
   hiddenSize: number;
   intermediateSize: number;
   nLayers: number;
@@ -21,11 +27,19 @@ export interface LlamaConfig {
   ropeTheta: number;
   /** RoPE frequency scaling (models/rope-scaling.ts); null: plain RoPE */
   ropeScaling: RopeScaling | null;
+  /** the epsilon of every norm (RMSNorm or LayerNorm, as the family has) */
   rmsNormEps: number;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
   bosTokenId: number | null;
   eosTokenIds: number[];
+  /** the family's per-model values (absent: Llama's: every dim rotary, full attention, silu) */
+  family?: FamilyParams;
+}
+
+/** A config's family values, Llama's defaults when absent. */
+export function familyParams(c: LlamaConfig): FamilyParams {
+  return c.family ?? defaultParams(c.headDim, c.nLayers);
 }
 
 type Json = Record<string, unknown>;
@@ -126,12 +140,17 @@ function parseRope(o: Json, source: string): { ropeTheta: number; ropeScaling: R
 /** Validate a parsed config.json object; `source` names it in error messages. */
 export function parseConfig(json: unknown, source: string): LlamaConfig {
   if (!isObject(json)) throw new ConfigError(`${source}: config is not a JSON object`);
-  const o = json;
-
-  const mt = o.model_type;
-  if (mt !== "llama") {
-    const shown = mt === undefined ? "(missing)" : shownJson(mt);
-    throw new UnsupportedArchitectureError(`${source}: model_type ${shown} is not supported (only "llama")`);
+  const fam = familyOfModelType(json.model_type, source);
+  // the family's own spellings of the shared keys, read as the Llama keys
+  const o: Json = { ...json };
+  for (const [canon, theirs] of Object.entries(fam.hfKeys ?? {})) {
+    if (theirs !== undefined && o[canon] === undefined) o[canon] = json[theirs];
+  }
+  if (fam.name === "gpt_bigcode") {
+    // multi-query: one KV head; n_inner null means 4 * n_embd
+    o.num_key_value_heads = json.multi_query === false ? o.num_attention_heads : 1;
+    if (o.intermediate_size === null || o.intermediate_size === undefined) o.intermediate_size = typeof o.hidden_size === "number" ? 4 * o.hidden_size : undefined;
+    if (o.tie_word_embeddings === undefined) o.tie_word_embeddings = true;
   }
 
   const hiddenSize = reqDim(o, "hidden_size", source);
@@ -162,22 +181,24 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
   if (headDim % 2 !== 0) throw new ConfigError(`${source}: head_dim (${headDim}) must be even for RoPE`);
 
   const { ropeTheta, ropeScaling } = parseRope(o, source);
-  const rmsNormEps = optPosNum(o, "rms_norm_eps", 1e-6, source);
+  const rmsNormEps = optPosNum(o, "rms_norm_eps", fam.name === "llama" ? 1e-6 : 1e-5, source, fam.hfKeys?.rms_norm_eps ?? "rms_norm_eps");
   const maxPositionEmbeddings = optDim(o, "max_position_embeddings", 2048, source);
-  const tieWordEmbeddings = optBool(o, "tie_word_embeddings", false, source);
+  const tieWordEmbeddings = optBool(o, "tie_word_embeddings", fam.name === "gemma2", source);
 
-  const act = o.hidden_act;
-  if (act !== undefined && act !== null) {
-    if (typeof act !== "string") throw new ConfigError(`${source}: "hidden_act" must be a string`);
-    if (act !== "silu") {
-      throw new UnsupportedArchitectureError(`${source}: hidden_act "${act}" not supported (only "silu")`);
+  const actKey = fam.hfAct.key;
+  if (o[actKey] !== undefined && o[actKey] !== null && typeof o[actKey] !== "string") throw new ConfigError(`${source}: "${actKey}" must be a string`);
+  const act = parseActivation(o[actKey] ?? fam.hfAct.default, source, actKey);
+  if (fam.name === "llama" && act !== "silu") {
+    throw new UnsupportedArchitectureError(`${source}: hidden_act "${String(o[actKey])}" not supported (only "silu")`);
+  }
+  if (fam.name === "llama" || fam.name === "mistral") {
+    for (const key of ["attention_bias", "mlp_bias"]) {
+      if (optBool(o, key, false, source)) {
+        throw new UnsupportedArchitectureError(`${source}: ${key}=true is not supported yet`);
+      }
     }
   }
-  for (const key of ["attention_bias", "mlp_bias"]) {
-    if (optBool(o, key, false, source)) {
-      throw new UnsupportedArchitectureError(`${source}: ${key}=true is not supported yet`);
-    }
-  }
+  const family = fam.name === "llama" ? undefined : parseFamilyParams(fam, o, { headDim, nLayers, maxPositionEmbeddings, act }, source);
 
   const checkId = (v: unknown, key: string): number => {
     if (!isTokenId(v) || v >= vocabSize) {
@@ -194,10 +215,70 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
   else eosTokenIds = [checkId(eos, "eos_token_id")];
 
   return {
-    architecture: "llama",
+    architecture: fam.name,
     hiddenSize, intermediateSize, nLayers, nHeads, nKvHeads, headDim, vocabSize,
     ropeTheta, ropeScaling, rmsNormEps, maxPositionEmbeddings, tieWordEmbeddings, bosTokenId, eosTokenIds,
+    ...(family ? { family } : {}),
   };
+}
+
+/** A family's per-model values from its config.json keys (every key it reads is checked; a mechanism lowbit lacks is refused by name). */
+function parseFamilyParams(fam: FamilyDef, o: Json, c: { headDim: number; nLayers: number; maxPositionEmbeddings: number; act: FamilyParams["act"] }, source: string): FamilyParams {
+  const p = { ...defaultParams(c.headDim, c.nLayers), act: c.act };
+  const t = FAMILIES[fam.name].traits;
+  if (t.positions !== "rope") p.rotaryDims = 0;
+  if (t.positions === "learned") p.nPositions = c.maxPositionEmbeddings;
+  const prf = o.partial_rotary_factor;
+  if (prf !== undefined && prf !== null && t.positions === "rope") {
+    if (typeof prf !== "number" || !(prf > 0 && prf <= 1)) throw new ConfigError(`${source}: "partial_rotary_factor" must be in (0, 1], got ${shownJson(prf)}`);
+    p.rotaryDims = Math.floor(c.headDim * prf);
+    if (p.rotaryDims % 2 || p.rotaryDims < 2) throw new ConfigError(`${source}: partial_rotary_factor ${prf} gives ${p.rotaryDims} rotary dims (must be even, >= 2)`);
+  }
+  // sliding windows: all layers (Mistral, StarCoder2, Phi-3), or per layer_types (Gemma)
+  const sw = o.sliding_window;
+  let window = 0;
+  if (sw !== undefined && sw !== null) {
+    if (!isPosInt(sw)) throw new ConfigError(`${source}: "sliding_window" must be a positive integer or null, got ${shownJson(sw)}`);
+    window = sw;
+  }
+  if (fam.name === "qwen2" || fam.name === "qwen3") {
+    // Qwen's sliding window applies only with use_sliding_window (layers past max_window_layers)
+    if (optBool(o, "use_sliding_window", false, source)) throw new UnsupportedArchitectureError(`${source}: use_sliding_window=true is not supported yet`);
+    window = 0;
+    if (fam.name === "qwen3" && optBool(o, "attention_bias", false, source)) throw new UnsupportedArchitectureError(`${source}: attention_bias=true is not supported for qwen3`);
+  }
+  if (fam.name === "phi3" && window > 0 && window >= c.maxPositionEmbeddings) window = 0;
+  const types = o.layer_types;
+  if (Array.isArray(types)) {
+    if (types.length !== c.nLayers) throw new ConfigError(`${source}: "layer_types" has ${types.length} entries for ${c.nLayers} layers`);
+    p.windows = types.map((ty, l) => {
+      if (ty === "full_attention") return 0;
+      if (ty === "sliding_attention") {
+        if (!window) throw new ConfigError(`${source}: layer ${l} is sliding_attention but "sliding_window" is not set`);
+        return window;
+      }
+      throw new UnsupportedArchitectureError(`${source}: layer_types[${l}] ${shownJson(ty)} is not supported`);
+    });
+  } else if (fam.name === "gemma2") {
+    p.windows = p.windows.map((_, l) => (l % 2 === 0 ? window : 0));
+  } else {
+    p.windows.fill(window);
+  }
+  if (fam.name === "gemma2") {
+    p.attnScale = 1 / Math.sqrt(optPosNum(o, "query_pre_attn_scalar", c.headDim, source));
+    p.attnSoftcap = o.attn_logit_softcapping === null ? 0 : optPosNum(o, "attn_logit_softcapping", 0, source) || 0;
+    p.finalSoftcap = o.final_logit_softcapping === null ? 0 : optPosNum(o, "final_logit_softcapping", 0, source) || 0;
+  }
+  if (fam.name === "starcoder2" && !optBool(o, "use_bias", true, source)) {
+    throw new UnsupportedArchitectureError(`${source}: starcoder2 with use_bias=false is not supported yet`);
+  }
+  if (fam.name === "gpt_bigcode" && o.scale_attn_weights === false) {
+    throw new UnsupportedArchitectureError(`${source}: gpt_bigcode with scale_attn_weights=false is not supported`);
+  }
+  if (fam.name === "phi3" && o.rope_scaling !== undefined && o.rope_scaling !== null) {
+    throw new UnsupportedArchitectureError(`${source}: phi3 rope_scaling ${shownJson(o.rope_scaling)} (longrope) is not supported yet`);
+  }
+  return p;
 }
 
 /** Read and validate `dir/config.json`. */

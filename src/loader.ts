@@ -108,7 +108,7 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       const actScale = opts.actScales?.get(s.name);
       wrapNative(`loading ${s.hfName}`, () => native.addWeight(s.name, dtype, bytes, s.rows, s.cols, format, actScale));
       if (s.name === "token_embd.weight") embdFormat = named;
-      else if (s.kind === "matrix") decodeWeightBytes += matrixBytes(named, s.rows, s.cols);
+      else if (s.kind === "matrix" && s.name !== "position_embd.weight") decodeWeightBytes += matrixBytes(named, s.rows, s.cols);
     }
     if (config.tieWordEmbeddings && opts.quantHead && opts.quant && !everyMatrix) {
       // The lookup table stays float; the LM head gets its own quantized copy.

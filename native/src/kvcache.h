@@ -23,8 +23,10 @@ class KVCache {
  public:
   // freq_scale / factors as in rope_tables (ops.h): a shift turns keys back by
   // the same per-pair frequencies their rotation used
+  // rope_dims: the rotary dims of a head (-1: all; 0: none, so a shift moves
+  // keys without turning them: ALiBi and learned positions)
   KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale = 1.0f,
-          const float* factors = nullptr);
+          const float* factors = nullptr, int rope_dims = -1);
 
   int size() const { return size_; }
   int capacity() const { return capacity_; }

@@ -23,7 +23,8 @@ struct ModelParams {
   int n_layers = 0, n_kv_heads = 0, head_dim = 0, n_ctx = 0;
   float rope_theta = 10000.0f;
   float rope_freq_scale = 1.0f;          // 1 / linear rope scaling factor
-  std::vector<float> rope_freq_factors;  // empty, or head_dim/2 divisors (llama3 rope_freqs)
+  std::vector<float> rope_freq_factors;  // empty, or rope_dims/2 divisors (llama3 rope_freqs)
+  int rope_dims = -1;                    // rotary dims of a head: -1 = head_dim, 0 = no RoPE (ALiBi, learned positions)
 };
 
 enum class LogitsMode { Last, All };
