@@ -146,12 +146,7 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
   for (const [canon, theirs] of Object.entries(fam.hfKeys ?? {})) {
     if (theirs !== undefined && o[canon] === undefined) o[canon] = json[theirs];
   }
-  if (fam.name === "gpt_bigcode") {
-    // multi-query: one KV head; n_inner null means 4 * n_embd
-    o.num_key_value_heads = json.multi_query === false ? o.num_attention_heads : 1;
-    if (o.intermediate_size === null || o.intermediate_size === undefined) o.intermediate_size = typeof o.hidden_size === "number" ? 4 * o.hidden_size : undefined;
-    if (o.tie_word_embeddings === undefined) o.tie_word_embeddings = true;
-  }
+  normalizeFamilyKeys(fam, json, o, source);
 
   const hiddenSize = reqDim(o, "hidden_size", source);
   const intermediateSize = reqDim(o, "intermediate_size", source);
@@ -183,7 +178,7 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
   const { ropeTheta, ropeScaling } = parseRope(o, source);
   const rmsNormEps = optPosNum(o, "rms_norm_eps", fam.name === "llama" ? 1e-6 : 1e-5, source, fam.hfKeys?.rms_norm_eps ?? "rms_norm_eps");
   const maxPositionEmbeddings = optDim(o, "max_position_embeddings", 2048, source);
-  const tieWordEmbeddings = optBool(o, "tie_word_embeddings", fam.name === "gemma2", source);
+  const tieWordEmbeddings = optBool(o, "tie_word_embeddings", TIED_BY_DEFAULT.has(fam.name), source);
 
   const actKey = fam.hfAct.key;
   if (o[actKey] !== undefined && o[actKey] !== null && typeof o[actKey] !== "string") throw new ConfigError(`${source}: "${actKey}" must be a string`);
@@ -222,13 +217,88 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
   };
 }
 
+/** families whose config.json tie_word_embeddings defaults to true (their transformers config classes) */
+const TIED_BY_DEFAULT = new Set<FamilyName>(["gemma2", "gpt_bigcode", "falcon", "mpt", "bloom", "opt"]);
+
+/**
+ * The shared (Llama) keys of a family that spells or derives them otherwise
+ * (hfKeys covers plain renames), and its switches lowbit does not run, refused by name.
+ */
+function normalizeFamilyKeys(fam: FamilyDef, json: Json, o: Json, source: string): void {
+  const four = () => (typeof o.hidden_size === "number" ? 4 * o.hidden_size : undefined);
+  const refuse = (what: string) => { throw new UnsupportedArchitectureError(`${source}: ${fam.name} with ${what} is not supported yet`); };
+  const heads = o.num_attention_heads;
+  switch (fam.name) {
+    case "gpt_bigcode":
+      // multi-query: one KV head; n_inner null means 4 * n_embd
+      o.num_key_value_heads = json.multi_query === false ? heads : 1;
+      o.intermediate_size ??= four();
+      break;
+    case "falcon":
+      if (json.new_decoder_architecture === true) refuse("new_decoder_architecture=true");
+      if (json.alibi === true) refuse("alibi=true");
+      if (json.parallel_attn === false) refuse("parallel_attn=false");
+      if (json.bias === true) refuse("bias=true");
+      o.num_key_value_heads = json.multi_query === false ? heads : 1;
+      o.intermediate_size ??= four();
+      break;
+    case "gpt_neox":
+      if (json.use_parallel_residual === false) refuse("use_parallel_residual=false");
+      if (json.attention_bias === false) refuse("attention_bias=false");
+      break;
+    case "gptj":
+      o.intermediate_size ??= four();
+      break;
+    case "mpt": {
+      const a = isObject(json.attn_config) ? json.attn_config : {};
+      if (a.alibi !== true) refuse("attn_config.alibi other than true");
+      for (const k of ["clip_qkv", "softmax_scale"]) if (a[k] !== undefined && a[k] !== null) refuse(`attn_config.${k}=${shownJson(a[k])}`);
+      if (a.qk_ln === true) refuse("attn_config.qk_ln=true");
+      if (!isPosInt(json.expansion_ratio) && json.expansion_ratio !== undefined) throw new ConfigError(`${source}: "expansion_ratio" must be a positive integer`);
+      o.intermediate_size = typeof o.hidden_size === "number" ? ((json.expansion_ratio as number | undefined) ?? 4) * o.hidden_size : undefined;
+      o.tie_word_embeddings = true; // MPT's head is always the embedding
+      break;
+    }
+    case "bloom":
+      if (json.apply_residual_connection_post_layernorm === true) refuse("apply_residual_connection_post_layernorm=true");
+      o.hidden_size ??= json.n_embed;
+      o.intermediate_size ??= four();
+      break;
+    case "opt":
+      if (json.do_layer_norm_before === false) refuse("do_layer_norm_before=false (post-norm OPT-350m)");
+      if (json.word_embed_proj_dim !== undefined && json.word_embed_proj_dim !== null && json.word_embed_proj_dim !== o.hidden_size) refuse("word_embed_proj_dim != hidden_size");
+      if (json.enable_bias === false) refuse("enable_bias=false");
+      if (json.layer_norm_elementwise_affine === false) refuse("layer_norm_elementwise_affine=false");
+      break;
+    default:
+      break;
+  }
+}
+
 /** A family's per-model values from its config.json keys (every key it reads is checked; a mechanism lowbit lacks is refused by name). */
 function parseFamilyParams(fam: FamilyDef, o: Json, c: { headDim: number; nLayers: number; maxPositionEmbeddings: number; act: FamilyParams["act"] }, source: string): FamilyParams {
   const p = { ...defaultParams(c.headDim, c.nLayers), act: c.act };
   const t = FAMILIES[fam.name].traits;
   if (t.positions !== "rope") p.rotaryDims = 0;
   if (t.positions === "learned") p.nPositions = c.maxPositionEmbeddings;
-  const prf = o.partial_rotary_factor;
+  if (t.positions === "alibi") {
+    const a = isObject(o.attn_config) ? o.attn_config.alibi_bias_max : undefined;
+    p.alibiMaxBias = a === undefined || a === null ? 8 : optPosNum({ a }, "a", 8, source, "attn_config.alibi_bias_max");
+    if (fam.name === "mpt" && (o.num_attention_heads as number) & ((o.num_attention_heads as number) - 1)) {
+      // MPT orders the slopes of a head count that is not a power of two otherwise than BLOOM / llama.cpp
+      throw new UnsupportedArchitectureError(`${source}: mpt with ${String(o.num_attention_heads)} heads (not a power of two) is not supported yet`);
+    }
+  }
+  if (fam.name === "opt") {
+    p.nPositions = c.maxPositionEmbeddings + 2;
+    p.posOffset = 2;
+  }
+  if (fam.name === "gptj" && o.rotary_dim !== undefined && o.rotary_dim !== null) {
+    if (!isPosInt(o.rotary_dim) || o.rotary_dim % 2 || o.rotary_dim > c.headDim) throw new ConfigError(`${source}: "rotary_dim" must be even and at most head_dim, got ${shownJson(o.rotary_dim)}`);
+    p.rotaryDims = o.rotary_dim;
+  }
+  const params = isObject(o.rope_parameters) ? o.rope_parameters : {};
+  const prf = o.partial_rotary_factor ?? params.partial_rotary_factor ?? (fam.name === "gpt_neox" ? o.rotary_pct ?? 0.25 : undefined);
   if (prf !== undefined && prf !== null && t.positions === "rope") {
     if (typeof prf !== "number" || !(prf > 0 && prf <= 1)) throw new ConfigError(`${source}: "partial_rotary_factor" must be in (0, 1], got ${shownJson(prf)}`);
     p.rotaryDims = Math.floor(c.headDim * prf);

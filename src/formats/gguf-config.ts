@@ -13,7 +13,7 @@ import type { GgufValue } from "./gguf-types.js";
 
 /** GGUF general.architecture -> lowbit's family (Mistral files are "llama"). */
 const GGUF_FAMILY: Readonly<Record<string, FamilyName>> = Object.fromEntries(
-  Object.values(FAMILIES).filter((d) => d.name !== "mistral").map((d) => [d.ggufArch, d.name]),
+  Object.values(FAMILIES).filter((d) => d.name !== "mistral" && d.ggufArch).map((d) => [d.ggufArch, d.name]),
 );
 
 /** The LlamaConfig of a GGUF file of a supported architecture (models/family.ts). */
@@ -63,7 +63,16 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
     bos_token_id: id("tokenizer.ggml.bos_token_id"),
     eos_token_id: id("tokenizer.ggml.eos_token_id"),
   };
-  if (famName === "gpt_bigcode") json.multi_query = nKv !== nHeads;
+  if (famName === "gpt_bigcode" || famName === "falcon") json.multi_query = nKv !== nHeads;
+  if (famName === "falcon" && nKv !== 1 && nKv !== nHeads) {
+    throw new UnsupportedArchitectureError(`${src}: falcon with ${nKv} KV heads (new_decoder_architecture) is not supported yet`);
+  }
+  if (famName === "gpt_neox") json.use_parallel_residual = f.has(p + "use_parallel_residual") ? f.getBool(p + "use_parallel_residual") : true;
+  if (famName === "mpt") {
+    if (f.has(p + "attention.clamp_kqv")) throw new UnsupportedArchitectureError(`${src}: mpt.attention.clamp_kqv (clip_qkv) is not supported yet`);
+    json.attn_config = { alibi: true, alibi_bias_max: f.has(p + "attention.max_alibi_bias") ? f.getFloat(p + "attention.max_alibi_bias") : 0 };
+    json.expansion_ratio = (json.intermediate_size as number) / hidden;
+  }
   if (famName === "gemma2") {
     // llama.cpp's defaults when the keys are absent
     json.attn_logit_softcapping = f.has(p + "attn_logit_softcapping") ? f.getFloat(p + "attn_logit_softcapping") : 50;

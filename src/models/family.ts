@@ -12,7 +12,9 @@
  */
 import { UnsupportedArchitectureError } from "../errors.js";
 
-export type FamilyName = "llama" | "mistral" | "qwen2" | "qwen3" | "starcoder2" | "gpt_bigcode" | "phi3" | "gemma2";
+export type FamilyName =
+  | "llama" | "mistral" | "qwen2" | "qwen3" | "starcoder2" | "gpt_bigcode" | "phi3" | "gemma2"
+  | "falcon" | "gpt_neox" | "gptj" | "mpt" | "bloom" | "opt";
 
 export type Activation = "silu" | "gelu_tanh" | "gelu_erf" | "relu";
 
@@ -34,8 +36,15 @@ export interface FamilyTraits {
   mlpBias: boolean;
   /** per-head RMSNorm of q and k before RoPE (Qwen3, Gemma 3) */
   qkNorm: boolean;
-  /** attention and MLP both read the block's input (GPT-J, NeoX, Falcon) */
-  parallel: boolean;
+  /**
+   * sequential: x += attn(norm1(x)); x += mlp(norm2(x)). parallel: x += attn(norm1(x)) + mlp(norm2(x))
+   * (GPT-NeoX); parallel_shared_norm: x += attn(h) + mlp(h), h = norm1(x) (GPT-J, Falcon)
+   */
+  residual: "sequential" | "parallel" | "parallel_shared_norm";
+  /** a LayerNorm right after the embedding (BLOOM) */
+  embedNorm: boolean;
+  /** the LM head has a bias (GPT-J) */
+  outputBias: boolean;
   /** norms of the attention and MLP outputs before the residual add (Gemma 2/3) */
   postNorms: boolean;
   /** embeddings multiplied by sqrt(hidden_size) (Gemma) */
@@ -57,13 +66,15 @@ export interface FamilyParams {
   /** learned positions: the table's rows and the offset of position 0 */
   nPositions: number;
   posOffset: number;
+  /** ALiBi's max bias (BLOOM, MPT: 8); 0 without ALiBi */
+  alibiMaxBias: number;
 }
 
 /** Where a weight comes from when a checkpoint fuses it with others: rows `index` of the parts. */
 export interface Fused {
   name: string;
-  /** qkv: [q, kv, kv] rows (heads * headDim each); gate_up: [ffn, ffn] */
-  parts: "qkv" | "gate_up";
+  /** qkv: [q, kv, kv] rows (heads * headDim each); gate_up: [ffn, ffn]; qkv_heads: [heads][q, k, v][headDim] (NeoX, BLOOM) */
+  parts: "qkv" | "gate_up" | "qkv_heads";
   index: number;
 }
 
@@ -71,7 +82,7 @@ export interface Fused {
 export type LayerRole =
   | "attn_norm" | "attn_q" | "attn_k" | "attn_v" | "attn_q_norm" | "attn_k_norm" | "attn_output" | "post_attention_norm"
   | "ffn_norm" | "ffn_gate" | "ffn_up" | "ffn_down" | "post_ffw_norm";
-export type GlobalRole = "token_embd" | "position_embd" | "output_norm" | "output";
+export type GlobalRole = "token_embd" | "position_embd" | "token_embd_norm" | "output_norm" | "output";
 
 /** A role's tensor in a checkpoint: a name (without .weight / .bias) or a slice of a fused tensor. */
 export type SourceName = string | Fused;
@@ -80,7 +91,7 @@ export interface FamilyDef {
   name: FamilyName;
   /** HF config.json model_type values */
   modelTypes: readonly string[];
-  /** GGUF general.architecture */
+  /** GGUF general.architecture ("": llama.cpp's converter writes none, so lowbit reads none) */
   ggufArch: string;
   /** llama.cpp's converter permutes attn_q / attn_k rows for its "normal" rope (llama only) */
   ggufRopePermuted: boolean;
@@ -101,8 +112,16 @@ export interface FamilyDef {
 
 const LLAMA_TRAITS: FamilyTraits = {
   norm: "rms", normBias: false, normPlusOne: false, gated: true, positions: "rope", ropeMode: "neox",
-  qkvBias: false, oBias: false, mlpBias: false, qkNorm: false, parallel: false, postNorms: false, embedScale: false,
+  qkvBias: false, oBias: false, mlpBias: false, qkNorm: false, residual: "sequential", embedNorm: false, outputBias: false,
+  postNorms: false, embedScale: false,
 };
+/** LayerNorm with biases, biases on every matrix, a plain GELU MLP: the GPT-2 lineage */
+const GPT_TRAITS: FamilyTraits = {
+  ...LLAMA_TRAITS, norm: "layer", normBias: true, gated: false, qkvBias: true, oBias: true, mlpBias: true,
+};
+const QKV = (name: string, parts: Fused["parts"] = "qkv"): Partial<Record<LayerRole, Fused>> => ({
+  attn_q: { name, parts, index: 0 }, attn_k: { name, parts, index: 1 }, attn_v: { name, parts, index: 2 },
+});
 
 const LLAMA_HF_LAYER: Partial<Record<LayerRole, SourceName>> = {
   attn_norm: "input_layernorm", attn_q: "self_attn.q_proj", attn_k: "self_attn.k_proj", attn_v: "self_attn.v_proj",
@@ -131,7 +150,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
   }),
   gpt_bigcode: {
     name: "gpt_bigcode", modelTypes: ["gpt_bigcode"], ggufArch: "starcoder", ggufRopePermuted: false,
-    traits: { ...LLAMA_TRAITS, norm: "layer", normBias: true, gated: false, positions: "learned", qkvBias: true, oBias: true, mlpBias: true },
+    traits: { ...GPT_TRAITS, positions: "learned" },
     hfKeys: {
       hidden_size: "n_embd", num_hidden_layers: "n_layer", num_attention_heads: "n_head", intermediate_size: "n_inner",
       max_position_embeddings: "n_positions", rms_norm_eps: "layer_norm_epsilon",
@@ -167,6 +186,83 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     },
     ggufAct: "gelu_tanh",
   }),
+  // Falcon-7B/RW style (parallel_attn, one norm, MQA); new_decoder_architecture and alibi are refused (config.ts)
+  falcon: {
+    name: "falcon", modelTypes: ["falcon", "RefinedWeb", "RefinedWebModel"], ggufArch: "falcon", ggufRopePermuted: false,
+    traits: { ...GPT_TRAITS, qkvBias: false, oBias: false, mlpBias: false, residual: "parallel_shared_norm" },
+    hfKeys: { rms_norm_eps: "layer_norm_epsilon", intermediate_size: "ffn_hidden_size" },
+    hfAct: { key: "activation", default: "gelu" },
+    hfLayerPrefix: "transformer.h.",
+    hfLayer: { attn_norm: "input_layernorm", ...QKV("self_attention.query_key_value"), attn_output: "self_attention.dense", ffn_norm: "post_attention_layernorm", ffn_up: "mlp.dense_h_to_4h", ffn_down: "mlp.dense_4h_to_h" },
+    hfGlobal: { token_embd: "transformer.word_embeddings", output_norm: "transformer.ln_f", output: "lm_head" },
+    ggufFused: QKV("attn_qkv"),
+    ggufAct: "gelu_tanh",
+  },
+  gpt_neox: {
+    name: "gpt_neox", modelTypes: ["gpt_neox"], ggufArch: "gptneox", ggufRopePermuted: false,
+    traits: { ...GPT_TRAITS, residual: "parallel" },
+    hfKeys: { rms_norm_eps: "layer_norm_eps", rope_theta: "rotary_emb_base" },
+    hfAct: { key: "hidden_act", default: "gelu" },
+    hfLayerPrefix: "gpt_neox.layers.",
+    hfLayer: {
+      attn_norm: "input_layernorm", ...QKV("attention.query_key_value", "qkv_heads"), attn_output: "attention.dense",
+      ffn_norm: "post_attention_layernorm", ffn_up: "mlp.dense_h_to_4h", ffn_down: "mlp.dense_4h_to_h",
+    },
+    hfGlobal: { token_embd: "gpt_neox.embed_in", output_norm: "gpt_neox.final_layer_norm", output: "embed_out" },
+    ggufFused: QKV("attn_qkv"),
+    ggufAct: "gelu_tanh",
+  },
+  gptj: {
+    name: "gptj", modelTypes: ["gptj"], ggufArch: "", ggufRopePermuted: false,
+    traits: { ...GPT_TRAITS, ropeMode: "gptj", qkvBias: false, oBias: false, residual: "parallel_shared_norm", outputBias: true },
+    hfKeys: {
+      hidden_size: "n_embd", num_hidden_layers: "n_layer", num_attention_heads: "n_head", intermediate_size: "n_inner",
+      max_position_embeddings: "n_positions", rms_norm_eps: "layer_norm_epsilon",
+    },
+    hfAct: { key: "activation_function", default: "gelu_new" },
+    hfLayerPrefix: "transformer.h.",
+    hfLayer: { attn_norm: "ln_1", attn_q: "attn.q_proj", attn_k: "attn.k_proj", attn_v: "attn.v_proj", attn_output: "attn.out_proj", ffn_up: "mlp.fc_in", ffn_down: "mlp.fc_out" },
+    hfGlobal: { token_embd: "transformer.wte", output_norm: "transformer.ln_f", output: "lm_head" },
+    ggufAct: "gelu_tanh",
+  },
+  mpt: {
+    name: "mpt", modelTypes: ["mpt"], ggufArch: "mpt", ggufRopePermuted: false,
+    traits: { ...GPT_TRAITS, normBias: false, qkvBias: false, oBias: false, mlpBias: false, positions: "alibi" },
+    hfKeys: { hidden_size: "d_model", num_hidden_layers: "n_layers", num_attention_heads: "n_heads", max_position_embeddings: "max_seq_len", rms_norm_eps: "layer_norm_epsilon" },
+    hfAct: { key: "hidden_act", default: "gelu" },
+    hfLayerPrefix: "transformer.blocks.",
+    hfLayer: { attn_norm: "norm_1", ...QKV("attn.Wqkv"), attn_output: "attn.out_proj", ffn_norm: "norm_2", ffn_up: "ffn.up_proj", ffn_down: "ffn.down_proj" },
+    hfGlobal: { token_embd: "transformer.wte", output_norm: "transformer.norm_f", output: "lm_head" },
+    ggufFused: QKV("attn_qkv"),
+    ggufAct: "gelu_tanh",
+  },
+  bloom: {
+    name: "bloom", modelTypes: ["bloom"], ggufArch: "bloom", ggufRopePermuted: false,
+    traits: { ...GPT_TRAITS, positions: "alibi", embedNorm: true },
+    hfKeys: { num_hidden_layers: "n_layer", num_attention_heads: "n_head", rms_norm_eps: "layer_norm_epsilon" },
+    hfAct: { key: "hidden_act", default: "gelu_pytorch_tanh" },
+    hfLayerPrefix: "transformer.h.",
+    hfLayer: {
+      attn_norm: "input_layernorm", ...QKV("self_attention.query_key_value", "qkv_heads"), attn_output: "self_attention.dense",
+      ffn_norm: "post_attention_layernorm", ffn_up: "mlp.dense_h_to_4h", ffn_down: "mlp.dense_4h_to_h",
+    },
+    hfGlobal: { token_embd: "transformer.word_embeddings", token_embd_norm: "transformer.word_embeddings_layernorm", output_norm: "transformer.ln_f", output: "lm_head" },
+    ggufFused: QKV("attn_qkv"),
+    ggufAct: "gelu_tanh",
+  },
+  opt: {
+    name: "opt", modelTypes: ["opt"], ggufArch: "", ggufRopePermuted: false,
+    traits: { ...GPT_TRAITS, positions: "learned" },
+    hfKeys: { intermediate_size: "ffn_dim" },
+    hfAct: { key: "activation_function", default: "relu" },
+    hfLayerPrefix: "model.decoder.layers.",
+    hfLayer: {
+      attn_norm: "self_attn_layer_norm", attn_q: "self_attn.q_proj", attn_k: "self_attn.k_proj", attn_v: "self_attn.v_proj", attn_output: "self_attn.out_proj",
+      ffn_norm: "final_layer_norm", ffn_up: "fc1", ffn_down: "fc2",
+    },
+    hfGlobal: { token_embd: "model.decoder.embed_tokens", position_embd: "model.decoder.embed_positions", output_norm: "model.decoder.final_layer_norm", output: "lm_head" },
+    ggufAct: "relu",
+  },
 };
 
 /** The family of an HF model_type; anything else is an UnsupportedArchitectureError naming it. */
@@ -194,5 +290,5 @@ export function parseActivation(name: unknown, source: string, key: string): Act
 
 /** The default FamilyParams of a Llama-like model with this head size and layer count. */
 export function defaultParams(headDim: number, nLayers: number): FamilyParams {
-  return { act: "silu", rotaryDims: headDim, windows: new Array<number>(nLayers).fill(0), attnScale: 0, attnSoftcap: 0, finalSoftcap: 0, nPositions: 0, posOffset: 0 };
+  return { act: "silu", rotaryDims: headDim, windows: new Array<number>(nLayers).fill(0), attnScale: 0, attnSoftcap: 0, finalSoftcap: 0, nPositions: 0, posOffset: 0, alibiMaxBias: 0 };
 }

@@ -85,7 +85,7 @@ export function ggufSource(path: string): ModelSource {
         bytes = new Uint8Array(dequantizeGgml(t.type, bytes, t.nelements).buffer);
         dtype = "F32";
       }
-      if (spec.ggufSlice) bytes = sliceRows(bytes, spec.ggufSlice.total, spec.ggufSlice.start, spec.kind === "norm" ? spec.cols : spec.rows, spec.ggufName ?? spec.name);
+      if (spec.ggufSlice) bytes = sliceRows(bytes, spec.ggufSlice, spec.ggufName ?? spec.name);
       return { bytes: FAMILIES[config.architecture].ggufRopePermuted ? unpermute(config, spec, bytes) : bytes, dtype };
     },
   };

@@ -27,24 +27,27 @@ export interface TensorSpec {
   cols: number;
   /** "norm": a 1-D f32 vector (norm weights and biases; cols entries); "matrix": takes the compute format */
   kind: "norm" | "matrix";
-  /** read rows [start, start + rows) of a fused HF tensor of `total` rows (elements for vectors) */
-  hfSlice?: { start: number; total: number };
+  /** the rows of a fused HF tensor it is (elements for vectors) */
+  hfSlice?: RowSlice;
   /** the GGUF tensor it is read from when not `name` (llama.cpp's fused attn_qkv, ffn_up), and the slice */
   ggufName?: string;
-  ggufSlice?: { start: number; total: number };
+  ggufSlice?: RowSlice;
   /** the checkpoint stores w of a norm computing x * (1 + w): 1 is added at load (HF only) */
   hfPlusOne?: boolean;
 }
 
-/** Rows of each part of a fused projection. */
-function partRows(c: LlamaConfig, parts: Fused["parts"]): number[] {
-  const q = c.nHeads * c.headDim, kv = c.nKvHeads * c.headDim;
-  return parts === "qkv" ? [q, kv, kv] : [c.intermediateSize, c.intermediateSize];
-}
+/** Row ranges [start, count] of a tensor of `total` rows, taken in order. */
+export interface RowSlice { total: number; ranges: [number, number][] }
 
-function slice(c: LlamaConfig, f: Fused): { start: number; total: number } {
-  const rows = partRows(c, f.parts);
-  return { start: rows.slice(0, f.index).reduce((a, b) => a + b, 0), total: rows.reduce((a, b) => a + b, 0) };
+/** Where part `index` of a fused projection lies. */
+function slice(c: LlamaConfig, f: Fused): RowSlice {
+  const hd = c.headDim, q = c.nHeads * hd, kv = c.nKvHeads * hd;
+  if (f.parts === "qkv_heads") {
+    // [heads][q, k, v][hd] (NeoX, BLOOM): every head's block of the part
+    return { total: 3 * q, ranges: Array.from({ length: c.nHeads }, (_, h): [number, number] => [h * 3 * hd + f.index * hd, hd]) };
+  }
+  const rows = f.parts === "qkv" ? [q, kv, kv] : [c.intermediateSize, c.intermediateSize];
+  return { total: rows.reduce((a, b) => a + b, 0), ranges: [[rows.slice(0, f.index).reduce((a, b) => a + b, 0), rows[f.index]!]] };
 }
 
 /** Every tensor the model reads, in load order (lm_head absent when embeddings are tied). */
@@ -83,6 +86,7 @@ export function modelTensors(c: LlamaConfig): TensorSpec[] {
 
   global("token_embd", "matrix", c.vocabSize, d);
   if (t.positions === "learned") global("position_embd", "matrix", p.nPositions, d);
+  if (t.embedNorm) global("token_embd_norm", "norm", 1, d, norm);
   for (let l = 0; l < c.nLayers; l++) {
     const layer = (role: LayerRole, kind: TensorSpec["kind"], rows: number, cols: number, opts: { bias?: boolean; plusOne?: boolean } = {}) =>
       add(`blk.${l}.${role}`, fam.hfLayer[role]!, fam.ggufFused?.[role], `${fam.hfLayerPrefix}${l}.`, kind, rows, cols, opts);
@@ -96,14 +100,14 @@ export function modelTensors(c: LlamaConfig): TensorSpec[] {
     }
     layer("attn_output", "matrix", d, q, { bias: t.oBias });
     if (t.postNorms) layer("post_attention_norm", "norm", 1, d, norm);
-    layer("ffn_norm", "norm", 1, d, norm);
+    if (t.residual !== "parallel_shared_norm") layer("ffn_norm", "norm", 1, d, norm);
     if (t.gated) layer("ffn_gate", "matrix", f, d, { bias: t.mlpBias });
     layer("ffn_up", "matrix", f, d, { bias: t.mlpBias });
     layer("ffn_down", "matrix", d, f, { bias: t.mlpBias });
     if (t.postNorms) layer("post_ffw_norm", "norm", 1, d, norm);
   }
   global("output_norm", "norm", 1, d, norm);
-  if (!c.tieWordEmbeddings) global("output", "matrix", c.vocabSize, d);
+  if (!c.tieWordEmbeddings) global("output", "matrix", c.vocabSize, d, { bias: t.outputBias });
   return out;
 }
 
@@ -125,6 +129,7 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
   const ops: OpSpec[] = [{ op: "embed", weight: "token_embd.weight", out: "x" }];
   if (t.positions === "learned") ops.push({ op: "pos_embed", a: "x", weight: "position_embd.weight", offset: p.posOffset, out: "x" });
   if (t.embedScale) ops.push({ op: "scale", a: "x", scale: Math.sqrt(c.hiddenSize), out: "x" });
+  if (t.embedNorm) ops.push(norm("x", "token_embd_norm", "x"));
   for (let l = 0; l < c.nLayers; l++) {
     const w = (n: string) => `blk.${l}.${n}`;
     ops.push(
@@ -147,28 +152,35 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
         ...(p.windows[l] ? { window: p.windows[l] } : {}),
         ...(p.attnScale ? { scale: p.attnScale } : {}),
         ...(p.attnSoftcap ? { softcap: p.attnSoftcap } : {}),
+        ...(p.alibiMaxBias ? { alibi: p.alibiMaxBias } : {}),
       },
       matmul("att", w("attn_output"), "o", t.oBias),
     );
     if (t.postNorms) ops.push(norm("o", w("post_attention_norm"), "o"));
-    ops.push({ op: "add", a: "x", b: "o", out: "x" }, norm("x", w("ffn_norm"), "h"));
+    // the MLP's input: the residual after attention (sequential), or the block's input (parallel)
+    const mlpIn = t.residual === "parallel_shared_norm" ? "h" : t.residual === "parallel" ? "h2" : "h";
+    if (t.residual === "sequential") ops.push({ op: "add", a: "x", b: "o", out: "x" });
+    if (t.residual !== "parallel_shared_norm") ops.push(norm("x", w("ffn_norm"), mlpIn));
+    const mlpOut = t.residual === "sequential" ? "o" : "m";
     if (t.gated) {
       ops.push(
-        matmul("h", w("ffn_gate"), "g", t.mlpBias),
-        matmul("h", w("ffn_up"), "u", t.mlpBias),
+        matmul(mlpIn, w("ffn_gate"), "g", t.mlpBias),
+        matmul(mlpIn, w("ffn_up"), "u", t.mlpBias),
         p.act === "silu" ? { op: "silu_mul", a: "g", b: "u", out: "g" } : p.act === "gelu_tanh" ? { op: "gelu_mul", a: "g", b: "u", out: "g" } : unsupportedGatedAct(p.act),
       );
     } else {
-      ops.push(matmul("h", w("ffn_up"), "g", t.mlpBias), p.act === "silu" ? unsupportedGatedAct(p.act) : act("g", "g"));
+      ops.push(matmul(mlpIn, w("ffn_up"), "g", t.mlpBias), p.act === "silu" ? unsupportedGatedAct(p.act) : act("g", "g"));
     }
-    ops.push(matmul("g", w("ffn_down"), "o", t.mlpBias));
-    if (t.postNorms) ops.push(norm("o", w("post_ffw_norm"), "o"));
+    ops.push(matmul("g", w("ffn_down"), mlpOut, t.mlpBias));
+    if (t.postNorms) ops.push(norm(mlpOut, w("post_ffw_norm"), mlpOut));
+    // parallel: x + (attn + mlp)
+    if (t.residual !== "sequential") ops.push({ op: "add", a: "o", b: "m", out: "o" });
     ops.push({ op: "add", a: "x", b: "o", out: "x" });
   }
   ops.push(
     { op: "output_rows", a: "x", out: "xo" },
     norm("xo", "output_norm", "xo"),
-    { op: "matmul", a: "xo", weight: "output.weight", out: "logits" },
+    { op: "matmul", a: "xo", weight: "output.weight", ...(t.outputBias ? { bias: "output.bias" } : {}), out: "logits" },
   );
   if (p.finalSoftcap) ops.push({ op: "softcap", a: "logits", softcap: p.finalSoftcap, out: "logits" });
   return { ops, output: "logits" };

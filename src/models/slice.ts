@@ -6,21 +6,29 @@
  */
 import { WeightsFormatError } from "../errors.js";
 import { toF32 } from "../quant/tensors.js";
-import type { TensorSpec } from "./graph.js";
+import type { RowSlice, TensorSpec } from "./graph.js";
 import type { SourceDtype } from "./source.js";
 
-/** Rows [start, start + count) of a tensor of `total` rows (elements of a vector). */
-export function sliceRows(bytes: Uint8Array, total: number, start: number, count: number, what: string): Uint8Array {
-  if (bytes.length % total !== 0 || start < 0 || start + count > total) {
-    throw new WeightsFormatError(`${what}: cannot take rows [${start}, ${start + count}) of ${total} from ${bytes.length} bytes`);
+/** The row ranges [start, count] of a tensor of `total` rows (elements of a vector), concatenated. */
+export function sliceRows(bytes: Uint8Array, slice: RowSlice, what: string): Uint8Array {
+  const { total, ranges } = slice;
+  if (bytes.length % total !== 0 || ranges.some(([a, n]) => a < 0 || n < 0 || a + n > total)) {
+    throw new WeightsFormatError(`${what}: cannot take rows ${JSON.stringify(ranges)} of ${total} from ${bytes.length} bytes`);
   }
   const row = bytes.length / total;
-  return bytes.subarray(start * row, (start + count) * row);
+  if (ranges.length === 1) return bytes.subarray(ranges[0]![0] * row, (ranges[0]![0] + ranges[0]![1]) * row);
+  const out = new Uint8Array(ranges.reduce((s, [, n]) => s + n, 0) * row);
+  let at = 0;
+  for (const [a, n] of ranges) {
+    out.set(bytes.subarray(a * row, (a + n) * row), at);
+    at += n * row;
+  }
+  return out;
 }
 
 /** The spec's part of an HF tensor's bytes, with 1 added to a (1 + w) norm. */
 export function hfTransform(spec: TensorSpec, bytes: Uint8Array, dtype: SourceDtype): { bytes: Uint8Array; dtype: SourceDtype } {
-  if (spec.hfSlice) bytes = sliceRows(bytes, spec.hfSlice.total, spec.hfSlice.start, spec.kind === "norm" ? spec.cols : spec.rows, spec.hfName);
+  if (spec.hfSlice) bytes = sliceRows(bytes, spec.hfSlice, spec.hfName);
   if (!spec.hfPlusOne) return { bytes, dtype };
   // in f32, as transformers computes 1 + w.float()
   const w = toF32(bytes, dtype);
