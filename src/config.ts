@@ -217,8 +217,12 @@ export function parseConfig(json: unknown, source: string): LlamaConfig {
   };
 }
 
+function refuse2(source: string, what: string): never {
+  throw new UnsupportedArchitectureError(`${source}: ${what} is not supported yet`);
+}
+
 /** families whose config.json tie_word_embeddings defaults to true (their transformers config classes) */
-const TIED_BY_DEFAULT = new Set<FamilyName>(["gemma2", "gpt_bigcode", "falcon", "mpt", "bloom", "opt"]);
+const TIED_BY_DEFAULT = new Set<FamilyName>(["gemma2", "gemma3", "gpt_bigcode", "falcon", "mpt", "bloom", "opt"]);
 
 /**
  * The shared (Llama) keys of a family that spells or derives them otherwise
@@ -264,6 +268,20 @@ function normalizeFamilyKeys(fam: FamilyDef, json: Json, o: Json, source: string
       o.hidden_size ??= json.n_embed;
       o.intermediate_size ??= four();
       break;
+    case "gemma3": {
+      // transformers v5: rope_parameters per layer type; the global layers' block is the model's rope
+      const rp = json.rope_parameters;
+      if (isObject(rp) && (isObject(rp.full_attention) || isObject(rp.sliding_attention))) {
+        const full = isObject(rp.full_attention) ? rp.full_attention : {};
+        const local = isObject(rp.sliding_attention) ? rp.sliding_attention : {};
+        if ((local.rope_type ?? "default") !== "default") refuse(`sliding_attention rope_type ${shownJson(local.rope_type)}`);
+        o.rope_parameters = full;
+        o.__local_rope_theta = local.rope_theta ?? 10000;
+      } else {
+        o.__local_rope_theta = json.rope_local_base_freq ?? 10000;
+      }
+      break;
+    }
     case "opt":
       if (json.do_layer_norm_before === false) refuse("do_layer_norm_before=false (post-norm OPT-350m)");
       if (json.word_embed_proj_dim !== undefined && json.word_embed_proj_dim !== null && json.word_embed_proj_dim !== o.hidden_size) refuse("word_embed_proj_dim != hidden_size");
@@ -331,8 +349,20 @@ function parseFamilyParams(fam: FamilyDef, o: Json, c: { headDim: number; nLayer
     });
   } else if (fam.name === "gemma2") {
     p.windows = p.windows.map((_, l) => (l % 2 === 0 ? window : 0));
+  } else if (fam.name === "gemma3") {
+    // before layer_types: every sliding_window_pattern-th layer global
+    const pat = isPosInt(o.sliding_window_pattern) ? o.sliding_window_pattern : 6;
+    p.windows = p.windows.map((_, l) => ((l + 1) % pat !== 0 ? window : 0));
   } else {
     p.windows.fill(window);
+  }
+  if (fam.name === "gemma3") {
+    const local = optPosNum(o, "__local_rope_theta", 10000, source, "rope_parameters.sliding_attention.rope_theta");
+    const global = isObject(o.rope_parameters) && o.rope_parameters.rope_theta !== undefined ? optPosNum(o.rope_parameters, "rope_theta", 1e6, source, "rope_parameters.full_attention.rope_theta") : optPosNum(o, "rope_theta", 1e6, source);
+    p.layerRopeTheta = p.windows.map((w) => (w ? local : global));
+    p.attnScale = 1 / Math.sqrt(optPosNum(o, "query_pre_attn_scalar", c.headDim, source));
+    if (o.attn_logit_softcapping !== undefined && o.attn_logit_softcapping !== null) refuse2(source, "gemma3 attn_logit_softcapping");
+    p.finalSoftcap = o.final_logit_softcapping === null ? 0 : optPosNum(o, "final_logit_softcapping", 0, source) || 0;
   }
   if (fam.name === "gemma2") {
     p.attnScale = 1 / Math.sqrt(optPosNum(o, "query_pre_attn_scalar", c.headDim, source));

@@ -33,7 +33,7 @@ export interface OpSpec {
   eps?: number;
   /** rope: rotary dims of each head (0: headDim; must equal the model's ropeDims) */
   dims?: number;
-  /** rope: "neox" (pairs i, i + dims/2, the HF rotate_half; default) or "gptj" (pairs 2i, 2i + 1) */
+  /** rope: "neox" (pairs i, i + dims/2, the HF rotate_half; default) or "gptj" (pairs 2i, 2i + 1); its `layer` picks a ropeThetaLayers theta */
   mode?: "neox" | "gptj";
   /** attention: > 0 a sliding window (a query at p sees keys at p - window < pos <= p) */
   window?: number;
@@ -85,6 +85,8 @@ export interface NativeModelOptions {
   ropeFreqFactors?: Float32Array;
   /** rotary dims of each head (default headDim; 0: no RoPE, so a cache shift moves keys without turning them) */
   ropeDims?: number;
+  /** per layer rope theta (Gemma 3: local and global layers); a rope op with `layer` uses its layer's */
+  ropeThetaLayers?: Float32Array;
 }
 
 export interface NativeModel {

@@ -168,6 +168,13 @@ test("rope: partial rotary dims and GPT-J pair order, written interleaved", asyn
     close(await run(m, toks, pos), want, `rope dims ${dims} ${mode}`, 2e-5);
     m.dispose();
   }
+  // per-layer thetas (Gemma 3): a rope op naming layer 1 turns by layer 1's theta, as a model of that theta does
+  const perLayer = build(d, 8, { headDim: hd, nLayers: 2, ropeThetaLayers: Float32Array.from([10000, 500]) }, () => {}, [{ op: "rope", a: "x", heads, layer: 1 }], "x");
+  const plain = build(d, 8, { headDim: hd, ropeTheta: 500 }, () => {}, [{ op: "rope", a: "x", heads }], "x");
+  assert.deepEqual(await run(perLayer.m, [1, 2, 3], [4, 9, 30]), await run(plain.m, [1, 2, 3], [4, 9, 30]), "layer 1's theta");
+  perLayer.m.dispose();
+  plain.m.dispose();
+  assert.throws(() => new A.NativeModel({ threads: 1, kernels: "ref", nLayers: 2, nKvHeads: 1, headDim: 8, nCtx: 8, ropeTheta: 1e4, ropeThetaLayers: Float32Array.from([1]) }), /ropeThetaLayers must have nLayers entries/);
   assert.throws(() => build(d, 8, { headDim: hd, ropeDims: 4 }, () => {}, [{ op: "rope", a: "x", heads }], "x"), /dims must be the model's ropeDims \(4\)/);
   assert.throws(() => build(d, 8, { headDim: hd, ropeDims: 0 }, () => {}, [{ op: "rope", a: "x", heads }], "x"), /has no RoPE/);
   assert.throws(() => new A.NativeModel({ threads: 1, kernels: "ref", nLayers: 1, nKvHeads: 1, headDim: 8, nCtx: 8, ropeTheta: 1e4, ropeDims: 3 }), /ropeDims must be even/);

@@ -145,6 +145,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     p.rope_theta = (float)get_number(o, "ropeTheta");
     if (o.Has("ropeFreqScale") && !o.Get("ropeFreqScale").IsUndefined()) p.rope_freq_scale = (float)get_number(o, "ropeFreqScale");
     if (o.Has("ropeDims") && !o.Get("ropeDims").IsUndefined()) p.rope_dims = get_int(o, "ropeDims", 0, 4096);
+    if (o.Has("ropeThetaLayers") && !o.Get("ropeThetaLayers").IsUndefined()) {
+      Napi::Value v = o.Get("ropeThetaLayers");
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Napi::TypeError::New(env, "ropeThetaLayers must be a Float32Array");
+      Napi::Float32Array f = v.As<Napi::Float32Array>();
+      p.layer_rope_theta.assign(f.Data(), f.Data() + f.ElementLength());
+    }
     if (o.Has("ropeFreqFactors") && !o.Get("ropeFreqFactors").IsUndefined()) {
       Napi::Value v = o.Get("ropeFreqFactors");
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)

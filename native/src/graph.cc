@@ -137,6 +137,10 @@ struct Compiler {
       if (op.dims != dims.rope_dims) fail(s, "dims must be the model's ropeDims (" + std::to_string(dims.rope_dims) + ")");
       if (s.mode != "" && s.mode != "neox" && s.mode != "gptj") fail(s, "mode must be neox or gptj");
       op.gptj = s.mode == "gptj";
+      if (s.layer != -1) {  // the layer whose theta it uses (ropeThetaLayers)
+        check_layer(s);
+        op.layer = s.layer;
+      }
     } else if (s.op == "kv_store") {
       op.type = OpType::KvStore;
       check_layer(s);

@@ -21,7 +21,7 @@ namespace lowbit {
 //   matmul {bias}           y = x W^T + b (bias: an f32 vector weight)
 //   rms_norm {heads}        heads > 0: per head (q/k norm), weight [head_dim]
 //   layer_norm {bias}       (x - mean) / sqrt(var + eps) * w (+ b); heads as rms_norm
-//   rope {dims, mode}       dims rotary dims of each head (0: head_dim; must be
+//   rope {dims, mode, layer} layer (optional): its theta of ropeThetaLayers; dims rotary dims of each head (0: head_dim; must be
 //                           the model's ropeDims), mode "neox" (pairs i, i + dims/2:
 //                           HF rotate_half) or "gptj" (pairs 2i, 2i + 1)
 //   attention {scale, window, softcap, alibi}

@@ -24,9 +24,13 @@ Model::Model(const ModelParams& p) : p_(p) {
     throw std::invalid_argument("ropeFreqFactors must have ropeDims / 2 entries");
   for (float f : p.rope_freq_factors)
     if (!(f > 0) || !std::isfinite(f)) throw std::invalid_argument("ropeFreqFactors must be finite and > 0");
+  if (!p.layer_rope_theta.empty() && p.layer_rope_theta.size() != (size_t)p.n_layers)
+    throw std::invalid_argument("ropeThetaLayers must have nLayers entries");
+  for (float t : p.layer_rope_theta)
+    if (!(t > 0) || !std::isfinite(t)) throw std::invalid_argument("ropeThetaLayers must be finite and > 0");
   pool_ = ThreadPool::shared(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta, p.rope_freq_scale,
-                                     freq_factors(), p_.rope_dims);
+                                     freq_factors(), p_.rope_dims, p.layer_rope_theta);
 }
 
 void Model::add_weight(std::unique_ptr<Weight> w) {
@@ -86,6 +90,18 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
     bufs_[b].reserve((size_t)(graph_.bufs[b].out_rows ? n_out : n) * graph_.bufs[b].cols * sizeof(float));
   if (p_.rope_dims > 0)
     rope_tables(p_.rope_theta, p_.rope_dims, positions, n, &cos_, &sin_, p_.rope_freq_scale, freq_factors());
+  rope_more_.clear();
+  // the tables of a rope op's layer theta (computed once per step and theta)
+  auto tables = [&](int layer) -> std::pair<const float*, const float*> {
+    if (layer < 0 || p_.layer_rope_theta.empty() || p_.layer_rope_theta[layer] == p_.rope_theta) return {cos_.data(), sin_.data()};
+    const float th = p_.layer_rope_theta[layer];
+    for (auto& e : rope_more_)
+      if (e.first == th) return {e.second.first.data(), e.second.second.data()};
+    rope_more_.emplace_back(th, std::make_pair(std::vector<float>(), std::vector<float>()));
+    auto& e = rope_more_.back().second;
+    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, p_.rope_freq_scale, freq_factors());
+    return {e.first.data(), e.second.data()};
+  };
   auto B = [&](int id) { return bufs_[id].as<float>(); };
   ThreadPool& pool = *pool_;
   std::lock_guard<std::mutex> step(pool.step_lock());  // one model's step at a time on the shared pool
@@ -143,9 +159,11 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
           if (op.more_bias[i]) op_add_bias(pool, cs[i + 1], op.more_bias[i]->data.as<float>(), rows_a, op.more_w[i]->rows);
         break;
       }
-      case OpType::Rope:
-        op_rope(pool, B(op.a), n, op.heads, p_.head_dim, cos_.data(), sin_.data(), op.dims, op.gptj);
+      case OpType::Rope: {
+        const auto t = tables(op.layer);
+        op_rope(pool, B(op.a), n, op.heads, p_.head_dim, t.first, t.second, op.dims, op.gptj);
         break;
+      }
       case OpType::KvStore: op_kv_store(pool, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
       case OpType::Attention:
         op_attention(pool, kt, *cache_, op.layer, cells, B(op.a), positions, n, op.heads, B(op.out), attn_scratch_,

@@ -80,6 +80,30 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
     json.sliding_window = f.has(p + "attention.sliding_window") ? int("attention.sliding_window") : 4096;
     json.query_pre_attn_scalar = headDim;
   }
+  if (famName === "gemma3") {
+    // llama.cpp: sliding layers only with attention.sliding_window; the pattern (array, or every n-th layer global) defaults to 6
+    const n = json.num_hidden_layers as number;
+    const win = f.has(p + "attention.sliding_window") ? int("attention.sliding_window") : 0;
+    let swa = new Array<boolean>(n).fill(false);
+    if (win > 0) {
+      const key = p + "attention.sliding_window_pattern";
+      const v = f.metadata.get(key);
+      if (v && v.type === "array") swa = Array.from(f.getArray(key).items as ArrayLike<unknown>, Boolean);
+      else {
+        const pat = f.has(key) ? f.getInt(key) : 6;
+        swa = swa.map((_, l) => pat === 0 || l % pat < pat - 1);
+      }
+    }
+    json.sliding_window = win || null;
+    json.layer_types = swa.map((s) => (s ? "sliding_attention" : "full_attention"));
+    json.rope_parameters = {
+      full_attention: { rope_type: "default", rope_theta: json.rope_theta },
+      sliding_attention: { rope_type: "default", rope_theta: f.has(p + "rope.freq_base_swa") ? f.getFloat(p + "rope.freq_base_swa") : 10000 },
+    };
+    delete json.rope_theta;
+    json.query_pre_attn_scalar = headDim;
+    if (f.has(p + "final_logit_softcapping")) json.final_logit_softcapping = f.getFloat(p + "final_logit_softcapping");
+  }
   const c = parseConfig(json, `${src} (GGUF metadata)`);
   // llama.cpp's activation for the architecture; windows only where llama.cpp applies them (Gemma 2)
   const family = c.family ? { ...c.family, act: fam.ggufAct, rotaryDims: rope ? rotDims : 0 } : undefined;

@@ -13,7 +13,7 @@
 import { UnsupportedArchitectureError } from "../errors.js";
 
 export type FamilyName =
-  | "llama" | "mistral" | "qwen2" | "qwen3" | "starcoder2" | "gpt_bigcode" | "phi3" | "gemma2"
+  | "llama" | "mistral" | "qwen2" | "qwen3" | "starcoder2" | "gpt_bigcode" | "phi3" | "gemma2" | "gemma3"
   | "falcon" | "gpt_neox" | "gptj" | "mpt" | "bloom" | "opt";
 
 export type Activation = "silu" | "gelu_tanh" | "gelu_erf" | "relu";
@@ -68,6 +68,8 @@ export interface FamilyParams {
   posOffset: number;
   /** ALiBi's max bias (BLOOM, MPT: 8); 0 without ALiBi */
   alibiMaxBias: number;
+  /** per layer rope theta where layers differ (Gemma 3: sliding layers 10000, global ones the config's) */
+  layerRopeTheta?: number[];
 }
 
 /** Where a weight comes from when a checkpoint fuses it with others: rows `index` of the parts. */
@@ -183,6 +185,15 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     hfAct: { key: "hidden_activation", default: "gelu_pytorch_tanh" },
     hfLayer: {
       ...LLAMA_HF_LAYER, post_attention_norm: "post_attention_layernorm", ffn_norm: "pre_feedforward_layernorm", post_ffw_norm: "post_feedforward_layernorm",
+    },
+    ggufAct: "gelu_tanh",
+  }),
+  gemma3: llamaLike("gemma3", { normPlusOne: true, postNorms: true, embedScale: true, qkNorm: true }, {
+    modelTypes: ["gemma3_text"],
+    hfAct: { key: "hidden_activation", default: "gelu_pytorch_tanh" },
+    hfLayer: {
+      ...LLAMA_HF_LAYER, attn_q_norm: "self_attn.q_norm", attn_k_norm: "self_attn.k_norm",
+      post_attention_norm: "post_attention_layernorm", ffn_norm: "pre_feedforward_layernorm", post_ffw_norm: "post_feedforward_layernorm",
     },
     ggufAct: "gelu_tanh",
   }),

@@ -121,8 +121,10 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
       : { op: "layer_norm", a, weight: `${weight}.weight`, ...(t.normBias ? { bias: `${weight}.bias` } : {}), eps, out };
   const matmul = (a: string, weight: string, out: string, bias: boolean): OpSpec =>
     ({ op: "matmul", a, weight: `${weight}.weight`, ...(bias ? { bias: `${weight}.bias` } : {}), out });
-  const rope = (a: string, heads: number): OpSpec =>
-    ({ op: "rope", a, heads, ...(p.rotaryDims !== c.headDim ? { dims: p.rotaryDims } : {}), ...(t.ropeMode !== "neox" ? { mode: t.ropeMode } : {}) });
+  const rope = (a: string, heads: number, layer: number): OpSpec => ({
+    op: "rope", a, heads, ...(p.rotaryDims !== c.headDim ? { dims: p.rotaryDims } : {}), ...(t.ropeMode !== "neox" ? { mode: t.ropeMode } : {}),
+    ...(p.layerRopeTheta ? { layer } : {}),
+  });
   const act = (a: string, out: string): OpSpec =>
     p.act === "gelu_tanh" ? { op: "gelu", a, out } : p.act === "gelu_erf" ? { op: "gelu_erf", a, out } : { op: "relu", a, out };
 
@@ -144,7 +146,7 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
         { op: "rms_norm", a: "k", weight: w("attn_k_norm.weight"), heads: c.nKvHeads, eps, out: "k" },
       );
     }
-    if (t.positions === "rope") ops.push(rope("q", c.nHeads), rope("k", c.nKvHeads));
+    if (t.positions === "rope") ops.push(rope("q", c.nHeads, l), rope("k", c.nKvHeads, l));
     ops.push(
       { op: "kv_store", layer: l, a: "k", b: "v" },
       {

@@ -26,6 +26,7 @@ export interface NativeRopeOptions {
   ropeFreqFactors?: Float32Array;
   /** rotary dims of a head when not all (partial rotary), 0 without RoPE */
   ropeDims?: number;
+  ropeThetaLayers?: Float32Array;
 }
 
 type Json = Record<string, unknown>;
@@ -88,10 +89,14 @@ export function llama3FreqFactors(s: Extract<RopeScaling, { type: "llama3" }>, t
 }
 
 /** The native RoPE options of a config's scaling. */
-export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null; family?: { rotaryDims: number } }): NativeRopeOptions {
+export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null; family?: { rotaryDims: number; layerRopeTheta?: number[] } }): NativeRopeOptions {
   const s = c.ropeScaling;
   const dims = c.family?.rotaryDims ?? c.headDim;
-  const base: NativeRopeOptions = dims !== c.headDim ? { ropeDims: dims } : {};
+  const base: NativeRopeOptions = {
+    ...(dims !== c.headDim ? { ropeDims: dims } : {}),
+    ...(c.family?.layerRopeTheta ? { ropeThetaLayers: Float32Array.from(c.family.layerRopeTheta) } : {}),
+  };
+  if (s && c.family?.layerRopeTheta) throw new ConfigError(`rope scaling ${s.type} with per-layer rope thetas is not supported yet`);
   if (!s) return base;
   if (dims === 0) throw new ConfigError(`rope scaling ${s.type} on a model without RoPE`);
   if (s.type === "linear") return { ...base, ropeFreqScale: 1 / s.factor };
