@@ -40,6 +40,7 @@ const FAMILIES: { name: string; gguf: boolean }[] = [
   { name: "gpt_bigcode", gguf: true },
   { name: "phi3", gguf: true },
   { name: "gemma2", gguf: true },
+  { name: "gemma3", gguf: true },
   { name: "falcon", gguf: true },
   { name: "gpt_neox", gguf: true },
   { name: "gptj", gguf: false },
