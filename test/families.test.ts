@@ -128,3 +128,45 @@ for (const fam of FAMILIES) {
     }
   });
 }
+
+/**
+ * Every weight format runs on every family (the graph never names a format):
+ * each family's HF directory in the 8-bit and 4-bit formats (g32 groups: the
+ * rows are 64 and 128 wide), next-token logits after each prompt against the
+ * f32 model's. Bounds relative to the largest |logit|, from the measured errors
+ * (docs/MODELS.md) with a margin: quantization moves these random-weight
+ * models' logits by a few percent (8-bit) to ~20% (4-bit).
+ */
+const QUANTS = [["w8a8", 0.05], ["q8_0", 0.05], ["w4a16-g32", 0.3], ["w4a8-g32", 0.3], ["q4_0", 0.3]] as const;
+for (const fam of FAMILIES) {
+  const dir = join(FIXTURES, fam.name);
+  const skip = existsSync(join(dir, "reference.json")) ? false : `no fixture ${dir}`;
+  test(`${fam.name}: every quantized format runs (logits near f32's)`, { skip }, async (t) => {
+    const r = ref(fam.name);
+    const f32 = await LLM.load(dir, { dtype: "f32", threads: 2 });
+    const base: Float32Array[] = [];
+    for (const p of r.prompts) {
+      f32.resetCache();
+      base.push(await f32.logits(p.input_ids));
+    }
+    await f32.dispose();
+    const lines: string[] = [];
+    for (const [quant, rtol] of QUANTS) {
+      const m = await LLM.load(dir, { dtype: "f32", quant, threads: 2 });
+      try {
+        let worst = 0;
+        for (const [i, p] of r.prompts.entries()) {
+          m.resetCache();
+          const l = await m.logits(p.input_ids);
+          assert.ok(l.every(Number.isFinite), `${fam.name} ${quant}: finite logits`);
+          worst = Math.max(worst, maxDiff(l, base[i]!) / maxAbs(base[i]!));
+        }
+        lines.push(`${quant} ${exp(worst)}`);
+        assert.ok(worst <= rtol, `${fam.name} ${quant}: logits differ from f32's by ${worst} of their scale > ${rtol}`);
+      } finally {
+        await m.dispose();
+      }
+    }
+    t.diagnostic(`${fam.name} quantized vs f32 (max |diff| / max |logit|): ${lines.join(", ")}`);
+  });
+}
