@@ -16,15 +16,35 @@ export interface ForwardResult {
   nativeMs: number;
 }
 
+/** One op of the forward graph (native/src/graph.h documents each op and field). */
 export interface OpSpec {
-  op: "embed" | "rms_norm" | "matmul" | "rope" | "kv_store" | "attention" | "add" | "silu_mul" | "output_rows";
+  op:
+    | "embed" | "rms_norm" | "matmul" | "rope" | "kv_store" | "attention" | "add" | "silu_mul" | "output_rows"
+    | "layer_norm" | "gelu" | "gelu_erf" | "relu" | "gelu_mul" | "scale" | "softcap" | "pos_embed";
   a?: string;
   b?: string;
   out?: string;
   weight?: string;
+  /** matmul / layer_norm: an f32 vector weight added to the result */
+  bias?: string;
   layer?: number;
+  /** rope, attention: the buffer's heads; rms_norm / layer_norm: > 0 normalizes each head (weight [headDim]) */
   heads?: number;
   eps?: number;
+  /** rope: rotary dims of each head (0: headDim; must equal the model's ropeDims) */
+  dims?: number;
+  /** rope: "neox" (pairs i, i + dims/2, the HF rotate_half; default) or "gptj" (pairs 2i, 2i + 1); its `layer` picks a ropeThetaLayers theta */
+  mode?: "neox" | "gptj";
+  /** attention: > 0 a sliding window (a query at p sees keys at p - window < pos <= p) */
+  window?: number;
+  /** attention: the q.k scale (0: 1/sqrt(headDim)); scale: the factor */
+  scale?: number;
+  /** attention / softcap: cap * tanh(x / cap) */
+  softcap?: number;
+  /** attention: ALiBi with this max bias (8 for BLOOM / MPT) */
+  alibi?: number;
+  /** pos_embed: row pos + offset of the position table (OPT: 2) */
+  offset?: number;
 }
 
 /** The scalar description of a stored weight (native/src/weights_io.h). */
@@ -67,6 +87,10 @@ export interface NativeModelOptions {
   ropeFreqScale?: number;
   /** headDim / 2 per-pair divisors of the rotary frequencies (llama3 rope scaling, GGUF rope_freqs) */
   ropeFreqFactors?: Float32Array;
+  /** rotary dims of each head (default headDim; 0: no RoPE, so a cache shift moves keys without turning them) */
+  ropeDims?: number;
+  /** per layer rope theta (Gemma 3: local and global layers); a rope op with `layer` uses its layer's */
+  ropeThetaLayers?: Float32Array;
 }
 
 export interface NativeModel {

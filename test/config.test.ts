@@ -100,9 +100,11 @@ test("unparsable JSON -> ConfigError naming the file", () => {
   rejects(() => loadConfig(d), ConfigError, f, "not a JSON object");
 });
 
-test("model_type other than llama", () => {
+test("model_type of no supported family", () => {
   rejects(() => parseConfig(base({ model_type: "gpt2" }), "cfg"), UnsupportedArchitectureError, "cfg", "gpt2");
-  rejects(() => parseConfig(base({ model_type: "mistral" }), "cfg"), UnsupportedArchitectureError, "mistral");
+  rejects(() => parseConfig(base({ model_type: "mixtral" }), "cfg"), UnsupportedArchitectureError, "mixtral");
+  // a family of models/family.ts (test/families.test.ts runs them)
+  assert.equal(parseConfig(base({ model_type: "mistral" }), "cfg").architecture, "mistral");
   rejects(() => parseConfig(base({ model_type: undefined }), "cfg"), UnsupportedArchitectureError, "missing");
 });
 

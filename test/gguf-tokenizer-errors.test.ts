@@ -96,7 +96,7 @@ test("gpt2: merges missing or referring to unknown tokens, unknown pre-tokenizer
   rejects(edit(gpt2(), "tokenizer.ggml.merges", gv.arr("string", ["a b", "ab x"])), /merges\[1\] "ab x" refers to "x", which is not a token/);
   rejects(edit(gpt2(), "tokenizer.ggml.merges", gv.arr("string", ["a c"])), /merges\[0\] "a c" merges into "ac", which is not a token/);
   rejects(edit(gpt2(), "tokenizer.ggml.merges", gv.arr("string", ["ab"])), /merges\[0\] "ab" is not two tokens separated by a space/);
-  rejects(edit(gpt2(), "tokenizer.ggml.pre", gv.str("qwen2")), /unsupported tokenizer\.ggml\.pre "qwen2" \(supported: default, gpt-2, llama-bpe/);
+  rejects(edit(gpt2(), "tokenizer.ggml.pre", gv.str("chatglm-bpe")), /unsupported tokenizer\.ggml\.pre "chatglm-bpe" \(supported: default, gpt-2, llama-bpe/);
 });
 
 test("writing: tokenizers llama.cpp's gpt2 model cannot reproduce are refused", () => {

@@ -144,6 +144,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     p.n_ctx = get_int(o, "nCtx", 1, 1 << 24);
     p.rope_theta = (float)get_number(o, "ropeTheta");
     if (o.Has("ropeFreqScale") && !o.Get("ropeFreqScale").IsUndefined()) p.rope_freq_scale = (float)get_number(o, "ropeFreqScale");
+    if (o.Has("ropeDims") && !o.Get("ropeDims").IsUndefined()) p.rope_dims = get_int(o, "ropeDims", 0, 4096);
+    if (o.Has("ropeThetaLayers") && !o.Get("ropeThetaLayers").IsUndefined()) {
+      Napi::Value v = o.Get("ropeThetaLayers");
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Napi::TypeError::New(env, "ropeThetaLayers must be a Float32Array");
+      Napi::Float32Array f = v.As<Napi::Float32Array>();
+      p.layer_rope_theta.assign(f.Data(), f.Data() + f.ElementLength());
+    }
     if (o.Has("ropeFreqFactors") && !o.Get("ropeFreqFactors").IsUndefined()) {
       Napi::Value v = o.Get("ropeFreqFactors");
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
@@ -212,6 +220,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       s.layer = opt_int(o, "layer", -1);
       s.heads = opt_int(o, "heads", 0);
       s.eps = (float)opt_number(o, "eps", 0);
+      s.bias = opt_string(o, "bias");
+      s.mode = opt_string(o, "mode");
+      s.dims = opt_int(o, "dims", 0);
+      s.window = opt_int(o, "window", 0);
+      s.offset = opt_int(o, "offset", 0);
+      s.scale = (float)opt_number(o, "scale", 0);
+      s.softcap = (float)opt_number(o, "softcap", 0);
+      s.alibi = (float)opt_number(o, "alibi", 0);
       specs.push_back(s);
     }
     try {

@@ -1,5 +1,6 @@
 #include "graph.h"
 
+#include <cmath>
 #include <stdexcept>
 
 namespace lowbit {
@@ -37,6 +38,37 @@ struct Compiler {
     if (it == weights.end()) fail(s, "unknown weight '" + s.weight + "'");
     return it->second.get();
   }
+  // An optional f32 vector of `cols` entries (a bias).
+  const Weight* bias(const OpSpec& s, int64_t cols) {
+    if (s.bias.empty()) return nullptr;
+    auto it = weights.find(s.bias);
+    if (it == weights.end()) fail(s, "unknown bias '" + s.bias + "'");
+    const Weight* b = it->second.get();
+    if (b->matrix || b->cols != cols) fail(s, "bias '" + s.bias + "' must be an f32 vector [" + std::to_string(cols) + "]");
+    return b;
+  }
+  // A norm's weight: [cols], or [head_dim] applied per head when heads > 0.
+  void norm(const OpSpec& s, Op& op) {
+    op.a = read(s, s.a);
+    op.w = weight(s);
+    int64_t width = buf(op.a).cols;
+    if (s.heads > 0) {
+      check_heads(s, op.a, s.heads);
+      width = dims.head_dim;
+      op.heads = s.heads;
+    } else if (s.heads < 0) {
+      fail(s, "heads must be >= 0");
+    }
+    if (op.w->matrix || op.w->cols != width) fail(s, "norm weight must be f32 [" + std::to_string(width) + "]");
+    if (!(s.eps > 0)) fail(s, "eps must be > 0");
+    op.eps = s.eps;
+    op.bias = bias(s, width);
+    op.out = write(s, s.out, buf(op.a).cols, buf(op.a).out_rows);
+  }
+  void unary(const OpSpec& s, Op& op) {
+    op.a = read(s, s.a);
+    op.out = write(s, s.out, buf(op.a).cols, buf(op.a).out_rows);
+  }
   const BufInfo& buf(int id) { return g.bufs[id]; }
   void check_heads(const OpSpec& s, int id, int heads) {
     if (heads <= 0 || buf(id).cols != (int64_t)heads * dims.head_dim)
@@ -57,13 +89,34 @@ struct Compiler {
       op.out = write(s, s.out, op.w->cols, false);
     } else if (s.op == "rms_norm") {
       op.type = OpType::RmsNorm;
+      if (!s.bias.empty()) fail(s, "rms_norm takes no bias");
+      norm(s, op);
+    } else if (s.op == "layer_norm") {
+      op.type = OpType::LayerNorm;
+      norm(s, op);
+    } else if (s.op == "gelu" || s.op == "gelu_erf" || s.op == "relu") {
+      op.type = s.op == "gelu" ? OpType::Gelu : s.op == "gelu_erf" ? OpType::GeluErf : OpType::Relu;
+      unary(s, op);
+    } else if (s.op == "scale" || s.op == "softcap") {
+      op.type = s.op == "scale" ? OpType::Scale : OpType::Softcap;
+      const float v = s.op == "scale" ? s.scale : s.softcap;
+      if (!std::isfinite(v) || (s.op == "softcap" && !(v > 0))) fail(s, s.op + " needs a finite" + (s.op == "softcap" ? " positive" : "") + " value");
+      op.scale = s.scale;
+      op.softcap = s.softcap;
+      unary(s, op);
+    } else if (s.op == "pos_embed") {
+      op.type = OpType::PosEmbed;
       op.a = read(s, s.a);
       op.w = weight(s);
-      if (op.w->matrix || op.w->cols != buf(op.a).cols)
-        fail(s, "norm weight must be f32 [" + std::to_string(buf(op.a).cols) + "]");
-      if (!(s.eps > 0)) fail(s, "eps must be > 0");
-      op.eps = s.eps;
-      op.out = write(s, s.out, buf(op.a).cols, buf(op.a).out_rows);
+      if (!op.w->matrix || (op.w->format != WFormat::F32 && op.w->format != WFormat::BF16 && !op.w->ggml()))
+        fail(s, "position table must be an f32, bf16, q4_0 or q8_0 matrix");
+      if (op.w->cols != buf(op.a).cols) fail(s, "position table width does not match");
+      if (buf(op.a).out_rows) fail(s, "pos_embed needs one row per token");
+      if (s.offset < 0 || s.offset >= op.w->rows) fail(s, "offset out of range");
+      if (g.pos_embedding && (g.pos_embedding != op.w || g.pos_offset != s.offset)) fail(s, "one position table per graph");
+      g.pos_embedding = op.w;
+      g.pos_offset = op.offset = s.offset;
+      op.out = write(s, s.out, buf(op.a).cols, false);
     } else if (s.op == "matmul") {
       op.type = OpType::Matmul;
       op.a = read(s, s.a);
@@ -71,6 +124,7 @@ struct Compiler {
       if (!op.w->matrix) fail(s, "weight '" + s.weight + "' is a vector");
       if (op.w->cols != buf(op.a).cols) fail(s, "weight '" + s.weight + "' input width does not match");
       if (s.out == s.a) fail(s, "matmul cannot write its input");
+      op.bias = bias(s, op.w->rows);
       op.out = write(s, s.out, op.w->rows, buf(op.a).out_rows);
     } else if (s.op == "rope") {
       op.type = OpType::Rope;
@@ -78,6 +132,15 @@ struct Compiler {
       op.heads = s.heads;
       check_heads(s, op.a, s.heads);
       if (buf(op.a).out_rows) fail(s, "rope needs one row per token");
+      op.dims = s.dims == 0 ? dims.head_dim : s.dims;
+      if (dims.rope_dims == 0) fail(s, "the model has no RoPE (ropeDims 0)");
+      if (op.dims != dims.rope_dims) fail(s, "dims must be the model's ropeDims (" + std::to_string(dims.rope_dims) + ")");
+      if (s.mode != "" && s.mode != "neox" && s.mode != "gptj") fail(s, "mode must be neox or gptj");
+      op.gptj = s.mode == "gptj";
+      if (s.layer != -1) {  // the layer whose theta it uses (ropeThetaLayers)
+        check_layer(s);
+        op.layer = s.layer;
+      }
     } else if (s.op == "kv_store") {
       op.type = OpType::KvStore;
       check_layer(s);
@@ -96,9 +159,17 @@ struct Compiler {
       check_heads(s, op.a, s.heads);
       if (s.heads % dims.n_kv_heads) fail(s, "heads must be a multiple of kv heads");
       if (buf(op.a).out_rows) fail(s, "attention needs one row per token");
+      if (!(s.scale >= 0) || !std::isfinite(s.scale)) fail(s, "scale must be finite and >= 0");
+      if (!(s.softcap >= 0) || !std::isfinite(s.softcap)) fail(s, "softcap must be finite and >= 0");
+      if (!(s.alibi >= 0) || !std::isfinite(s.alibi)) fail(s, "alibi must be finite and >= 0");
+      if (s.window < 0) fail(s, "window must be >= 0");
+      op.scale = s.scale;
+      op.softcap = s.softcap;
+      op.alibi = s.alibi;
+      op.window = s.window;
       op.out = write(s, s.out, buf(op.a).cols, false);
-    } else if (s.op == "add" || s.op == "silu_mul") {
-      op.type = s.op == "add" ? OpType::Add : OpType::SiluMul;
+    } else if (s.op == "add" || s.op == "silu_mul" || s.op == "gelu_mul") {
+      op.type = s.op == "add" ? OpType::Add : s.op == "silu_mul" ? OpType::SiluMul : OpType::GeluMul;
       op.a = read(s, s.a);
       op.b = read(s, s.b);
       if (buf(op.a).cols != buf(op.b).cols || buf(op.a).out_rows != buf(op.b).out_rows)
@@ -146,6 +217,7 @@ void Graph::fuse_matmuls() {
           prev.w->group == op.w->group && prev.w->act_scale == op.w->act_scale && !out_is_input &&
           prev.more_w.size() < 7 /* matmul_multi takes at most 8 */) {
         prev.more_w.push_back(op.w);
+        prev.more_bias.push_back(op.bias);
         prev.more_out.push_back(op.out);
         continue;
       }

@@ -16,23 +16,49 @@
 namespace lowbit {
 
 // As received from JS (validated by Graph::compile).
+//
+// Ops of the model families (src/models/family.ts) beside Llama's:
+//   matmul {bias}           y = x W^T + b (bias: an f32 vector weight)
+//   rms_norm {heads}        heads > 0: per head (q/k norm), weight [head_dim]
+//   layer_norm {bias}       (x - mean) / sqrt(var + eps) * w (+ b); heads as rms_norm
+//   rope {dims, mode, layer} layer (optional): its theta of ropeThetaLayers; dims rotary dims of each head (0: head_dim; must be
+//                           the model's ropeDims), mode "neox" (pairs i, i + dims/2:
+//                           HF rotate_half) or "gptj" (pairs 2i, 2i + 1)
+//   attention {scale, window, softcap, alibi}
+//                           scale of q.k (0: 1/sqrt(head_dim)); window > 0: a
+//                           query at p sees keys at p - window < pos <= p;
+//                           softcap > 0: scores cap * tanh(s / cap); alibi > 0:
+//                           ALiBi with that max bias (slope_h * (pos_k - pos_q))
+//   gelu / gelu_erf / relu  out = act(a)
+//   gelu_mul                out = gelu(a) * b (GeGLU, tanh approximation)
+//   scale {scale}           out = a * scale
+//   softcap {softcap}       out = softcap * tanh(a / softcap)
+//   pos_embed {weight, offset}  out = a + P[pos + offset] (learned absolute positions)
 struct OpSpec {
-  std::string op, a, b, out, weight;
-  int layer = -1, heads = 0;
-  float eps = 0;
+  std::string op, a, b, out, weight, bias, mode;
+  int layer = -1, heads = 0, dims = 0, window = 0, offset = 0;
+  float eps = 0, scale = 0, softcap = 0, alibi = 0;
 };
 
-enum class OpType { Embed, RmsNorm, Matmul, Rope, KvStore, Attention, Add, SiluMul, OutputRows };
+enum class OpType {
+  Embed, RmsNorm, Matmul, Rope, KvStore, Attention, Add, SiluMul, OutputRows,
+  LayerNorm, Gelu, GeluErf, Relu, GeluMul, Scale, Softcap, PosEmbed
+};
 
 struct Op {
   OpType type;
   int a = -1, b = -1, out = -1;  // buffer indices
   const Weight* w = nullptr;
+  const Weight* bias = nullptr;  // matmul / layer_norm bias (f32 vector)
   int layer = -1, heads = 0;
   float eps = 0;
+  int dims = 0, window = 0, offset = 0;
+  bool gptj = false;  // rope pair order
+  float scale = 0, softcap = 0, alibi = 0;
   // Matmuls reading the same input (q/k/v, gate/up) are fused by the compiler
-  // into one op: extra weights and their output buffers.
+  // into one op: extra weights, their biases and their output buffers.
   std::vector<const Weight*> more_w;
+  std::vector<const Weight*> more_bias;
   std::vector<int> more_out;
 };
 
@@ -44,6 +70,7 @@ struct BufInfo {
 
 struct GraphDims {
   int n_layers, n_kv_heads, head_dim;
+  int rope_dims;  // rotary dims of each head (0: the model has no RoPE)
 };
 
 using WeightMap = std::map<std::string, std::unique_ptr<Weight>>;
@@ -54,6 +81,8 @@ struct Graph {
   int output = -1;  // the logits buffer
   int64_t vocab = 0;
   const Weight* embedding = nullptr;
+  const Weight* pos_embedding = nullptr;  // pos_embed's table (positions are checked against it)
+  int pos_offset = 0;
 
   // Throws std::invalid_argument with a message naming the op on any error.
   // Fuses runs of matmuls that share an input buffer and weight format, when

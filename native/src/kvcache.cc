@@ -11,7 +11,7 @@
 namespace lowbit {
 
 KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale,
-                 const float* factors)
+                 const float* factors, int rope_dims, const std::vector<float>& layer_theta)
     : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity) {
   // Checked in 128 bits: the addon bounds each factor, but their product must not wrap.
   unsigned __int128 n128 = (unsigned __int128)n_layers * n_kv_heads * capacity * head_dim * sizeof(float);
@@ -31,9 +31,14 @@ KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float
   } catch (const std::bad_alloc&) {
     throw std::runtime_error(need() + ", which could not be allocated; use a shorter context length");
   }
-  for (int i = 0; i < head_dim / 2; i++)
-    inv_freq_.push_back((float)((double)freq_scale / std::pow((double)rope_theta, (2.0 * i) / head_dim) /
-                                (factors ? (double)factors[i] : 1.0)));
+  if (rope_dims < 0) rope_dims = head_dim;
+  inv_freq_.resize(n_layers);
+  for (int l = 0; l < n_layers; l++) {
+    const double theta = layer_theta.empty() ? (double)rope_theta : (double)layer_theta[l];
+    for (int i = 0; i < rope_dims / 2; i++)
+      inv_freq_[l].push_back((float)((double)freq_scale / std::pow(theta, (2.0 * i) / rope_dims) /
+                                     (factors ? (double)factors[i] : 1.0)));
+  }
 }
 
 void KVCache::stage(const int32_t* positions, int n) {
@@ -54,20 +59,20 @@ void KVCache::drop(int start, int count, int shift) {
                            ") outside cache of " + std::to_string(size_) + " cells");
   if (count == 0) return;
   const int moved = size_ - start - count;
-  const int half = head_dim_ / 2;
+  const int half = (int)inv_freq_[0].size();  // rotary pairs (0: no RoPE)
   // Rotation by -shift for every frequency (keys are stored with their RoPE
   // pairs interleaved: (2i, 2i + 1), ops.h op_rope).
   std::vector<float> cs(half), sn(half);
-  for (int i = 0; i < half; i++) {
-    double a = -(double)shift * inv_freq_[i];
-    cs[i] = (float)std::cos(a);
-    sn[i] = (float)std::sin(a);
-  }
-  for (int l = 0; l < n_layers_; l++)
+  for (int l = 0; l < n_layers_; l++) {
+    for (int i = 0; i < half; i++) {
+      double a = -(double)shift * inv_freq_[l][i];
+      cs[i] = (float)std::cos(a);
+      sn[i] = (float)std::sin(a);
+    }
     for (int h = 0; h < n_kv_heads_; h++) {
       std::memmove(k(l, h, start), k(l, h, start + count), (size_t)moved * head_dim_ * sizeof(float));
       std::memmove(v(l, h, start), v(l, h, start + count), (size_t)moved * head_dim_ * sizeof(float));
-      if (shift == 0) continue;
+      if (shift == 0 || half == 0) continue;
       for (int c = start; c < start + moved; c++) {
         float* x = k(l, h, c);
         for (int i = 0; i < half; i++) {
@@ -77,6 +82,7 @@ void KVCache::drop(int start, int count, int shift) {
         }
       }
     }
+  }
   for (int c = start; c < start + moved; c++) pos_[c] = pos_[c + count] - shift;
   size_ -= count;
 }

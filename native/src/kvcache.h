@@ -23,8 +23,10 @@ class KVCache {
  public:
   // freq_scale / factors as in rope_tables (ops.h): a shift turns keys back by
   // the same per-pair frequencies their rotation used
+  // rope_dims: the rotary dims of a head (-1: all; 0: none, so a shift moves
+  // keys without turning them: ALiBi and learned positions)
   KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale = 1.0f,
-          const float* factors = nullptr);
+          const float* factors = nullptr, int rope_dims = -1, const std::vector<float>& layer_theta = {});
 
   int size() const { return size_; }
   int capacity() const { return capacity_; }
@@ -54,7 +56,7 @@ class KVCache {
   int n_layers_, n_kv_heads_, head_dim_, capacity_;
   int size_ = 0;
   std::vector<int32_t> pos_;
-  std::vector<float> inv_freq_;
+  std::vector<std::vector<float>> inv_freq_;  // per layer (Gemma 3's local and global layers differ)
   AlignedBuf k_, v_;
 };
 

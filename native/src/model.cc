@@ -17,13 +17,20 @@ Model::Model(const ModelParams& p) : p_(p) {
     throw std::invalid_argument("invalid model dimensions");
   if (!(p.rope_theta > 0) || !std::isfinite(p.rope_theta)) throw std::invalid_argument("ropeTheta must be > 0");
   if (!(p.rope_freq_scale > 0) || !std::isfinite(p.rope_freq_scale)) throw std::invalid_argument("ropeFreqScale must be > 0");
-  if (!p.rope_freq_factors.empty() && p.rope_freq_factors.size() != (size_t)p.head_dim / 2)
-    throw std::invalid_argument("ropeFreqFactors must have headDim / 2 entries");
+  if (p_.rope_dims == -1) p_.rope_dims = p.head_dim;
+  if (p_.rope_dims < 0 || p_.rope_dims > p.head_dim || p_.rope_dims % 2)
+    throw std::invalid_argument("ropeDims must be even and in [0, headDim]");
+  if (!p.rope_freq_factors.empty() && p.rope_freq_factors.size() != (size_t)p_.rope_dims / 2)
+    throw std::invalid_argument("ropeFreqFactors must have ropeDims / 2 entries");
   for (float f : p.rope_freq_factors)
     if (!(f > 0) || !std::isfinite(f)) throw std::invalid_argument("ropeFreqFactors must be finite and > 0");
+  if (!p.layer_rope_theta.empty() && p.layer_rope_theta.size() != (size_t)p.n_layers)
+    throw std::invalid_argument("ropeThetaLayers must have nLayers entries");
+  for (float t : p.layer_rope_theta)
+    if (!(t > 0) || !std::isfinite(t)) throw std::invalid_argument("ropeThetaLayers must be finite and > 0");
   pool_ = ThreadPool::shared(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta, p.rope_freq_scale,
-                                     freq_factors());
+                                     freq_factors(), p_.rope_dims, p.layer_rope_theta);
 }
 
 void Model::add_weight(std::unique_ptr<Weight> w) {
@@ -45,7 +52,7 @@ void Model::set_graph(const std::vector<OpSpec>& specs, const std::string& outpu
     auto it = aliases_.find(s.weight);
     if (it != aliases_.end()) s.weight = it->second;
   }
-  graph_ = Graph::compile(resolved, output, weights_, {p_.n_layers, p_.n_kv_heads, p_.head_dim});
+  graph_ = Graph::compile(resolved, output, weights_, {p_.n_layers, p_.n_kv_heads, p_.head_dim, p_.rope_dims});
   bufs_.clear();
   bufs_.resize(graph_.bufs.size());
   has_graph_ = true;
@@ -66,6 +73,12 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
     if (tokens[i] < 0 || tokens[i] >= vocab_in)
       throw std::invalid_argument("token id " + std::to_string(tokens[i]) + " out of range [0, " +
                                   std::to_string(vocab_in) + ")");
+  if (graph_.pos_embedding)
+    for (int i = 0; i < n; i++)
+      if (positions[i] < 0 || (int64_t)positions[i] + graph_.pos_offset >= graph_.pos_embedding->rows)
+        throw std::invalid_argument("position " + std::to_string(positions[i]) + " is outside the model's " +
+                                    std::to_string(graph_.pos_embedding->rows - graph_.pos_offset) +
+                                    " learned positions");
   const int n_out = mode == LogitsMode::All ? n : 1;
   if (targets)
     for (int r = 0; r < n_out; r++)
@@ -75,7 +88,20 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   const int cells = first + n;
   for (size_t b = 0; b < graph_.bufs.size(); b++)
     bufs_[b].reserve((size_t)(graph_.bufs[b].out_rows ? n_out : n) * graph_.bufs[b].cols * sizeof(float));
-  rope_tables(p_.rope_theta, p_.head_dim, positions, n, &cos_, &sin_, p_.rope_freq_scale, freq_factors());
+  if (p_.rope_dims > 0)
+    rope_tables(p_.rope_theta, p_.rope_dims, positions, n, &cos_, &sin_, p_.rope_freq_scale, freq_factors());
+  rope_more_.clear();
+  // the tables of a rope op's layer theta (computed once per step and theta)
+  auto tables = [&](int layer) -> std::pair<const float*, const float*> {
+    if (layer < 0 || p_.layer_rope_theta.empty() || p_.layer_rope_theta[layer] == p_.rope_theta) return {cos_.data(), sin_.data()};
+    const float th = p_.layer_rope_theta[layer];
+    for (auto& e : rope_more_)
+      if (e.first == th) return {e.second.first.data(), e.second.second.data()};
+    rope_more_.emplace_back(th, std::make_pair(std::vector<float>(), std::vector<float>()));
+    auto& e = rope_more_.back().second;
+    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, p_.rope_freq_scale, freq_factors());
+    return {e.first.data(), e.second.data()};
+  };
   auto B = [&](int id) { return bufs_[id].as<float>(); };
   ThreadPool& pool = *pool_;
   std::lock_guard<std::mutex> step(pool.step_lock());  // one model's step at a time on the shared pool
@@ -86,8 +112,30 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
     switch (op.type) {
       case OpType::Embed: op_embed(pool, *op.w, tokens, n, B(op.out)); break;
       case OpType::RmsNorm:
-        op_rms_norm(pool, kt, B(op.a), rows_a, graph_.bufs[op.a].cols, op.w->data.as<float>(), op.eps, B(op.out));
+        if (op.heads > 0)  // per head: [rows * heads, head_dim]
+          op_rms_norm(pool, kt, B(op.a), rows_a * op.heads, p_.head_dim, op.w->data.as<float>(), op.eps, B(op.out));
+        else
+          op_rms_norm(pool, kt, B(op.a), rows_a, graph_.bufs[op.a].cols, op.w->data.as<float>(), op.eps, B(op.out));
         break;
+      case OpType::LayerNorm: {
+        const int rows = op.heads > 0 ? rows_a * op.heads : rows_a;
+        const int64_t d = op.heads > 0 ? p_.head_dim : graph_.bufs[op.a].cols;
+        op_layer_norm(pool, B(op.a), rows, d, op.w->data.as<float>(), op.bias ? op.bias->data.as<float>() : nullptr,
+                      op.eps, B(op.out));
+        break;
+      }
+      case OpType::Gelu: case OpType::GeluErf: case OpType::Relu:
+        op_act(pool, op.type == OpType::Gelu ? Act::GeluTanh : op.type == OpType::GeluErf ? Act::GeluErf : Act::Relu,
+               B(op.a), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols);
+        break;
+      case OpType::GeluMul:
+        op_gelu_mul(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols);
+        break;
+      case OpType::Scale: op_scale(pool, B(op.a), op.scale, B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols); break;
+      case OpType::Softcap:
+        op_softcap(pool, B(op.a), op.softcap, B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols);
+        break;
+      case OpType::PosEmbed: op_pos_embed(pool, *op.w, B(op.a), positions, op.offset, n, B(op.out)); break;
       case OpType::Matmul: {
         if (collect_stats_) {
           const int64_t cols = graph_.bufs[op.a].cols;
@@ -106,12 +154,20 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
           cs[count] = B(op.more_out[i]);
         }
         matmul_multi(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, ws, cs, count, mm_scratch_);
+        if (op.bias) op_add_bias(pool, cs[0], op.bias->data.as<float>(), rows_a, op.w->rows);
+        for (size_t i = 0; i < op.more_bias.size(); i++)
+          if (op.more_bias[i]) op_add_bias(pool, cs[i + 1], op.more_bias[i]->data.as<float>(), rows_a, op.more_w[i]->rows);
         break;
       }
-      case OpType::Rope: op_rope(pool, B(op.a), n, op.heads, p_.head_dim, cos_.data(), sin_.data()); break;
+      case OpType::Rope: {
+        const auto t = tables(op.layer);
+        op_rope(pool, B(op.a), n, op.heads, p_.head_dim, t.first, t.second, op.dims, op.gptj);
+        break;
+      }
       case OpType::KvStore: op_kv_store(pool, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
       case OpType::Attention:
-        op_attention(pool, kt, *cache_, op.layer, cells, B(op.a), positions, n, op.heads, B(op.out), attn_scratch_);
+        op_attention(pool, kt, *cache_, op.layer, cells, B(op.a), positions, n, op.heads, B(op.out), attn_scratch_,
+                     {op.scale, op.window, op.softcap, op.alibi});
         break;
       case OpType::Add: op_add(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols); break;
       case OpType::SiluMul: op_silu_mul(pool, kt, B(op.a), B(op.b), B(op.out), rows_a, graph_.bufs[op.a].cols); break;

@@ -23,7 +23,9 @@ struct ModelParams {
   int n_layers = 0, n_kv_heads = 0, head_dim = 0, n_ctx = 0;
   float rope_theta = 10000.0f;
   float rope_freq_scale = 1.0f;          // 1 / linear rope scaling factor
-  std::vector<float> rope_freq_factors;  // empty, or head_dim/2 divisors (llama3 rope_freqs)
+  std::vector<float> rope_freq_factors;  // empty, or rope_dims/2 divisors (llama3 rope_freqs)
+  std::vector<float> layer_rope_theta;   // empty, or n_layers thetas (a rope op names its layer)
+  int rope_dims = -1;                    // rotary dims of a head: -1 = head_dim, 0 = no RoPE (ALiBi, learned positions)
 };
 
 enum class LogitsMode { Last, All };
@@ -70,6 +72,8 @@ class Model {
   Graph graph_;
   bool has_graph_ = false;
   std::vector<float> cos_, sin_;
+  // tables of the other thetas of this step (per-layer thetas)
+  std::vector<std::pair<float, std::pair<std::vector<float>, std::vector<float>>>> rope_more_;
   std::vector<AlignedBuf> bufs_;
   std::vector<AlignedBuf> attn_scratch_;
   MatmulScratch mm_scratch_;

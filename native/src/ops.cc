@@ -49,10 +49,14 @@ void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n,
   });
 }
 
-void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const float* cos_t, const float* sin_t) {
-  const int half = head_dim / 2;
+void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const float* cos_t, const float* sin_t,
+             int dims, bool gptj) {
+  if (dims == 0) dims = head_dim;
+  const int half = dims / 2;
+  // the pair of rotation i: (i, i + half), or (2i, 2i + 1) for GPT-J's order
+  const int stride0 = gptj ? 2 : 1, off1 = gptj ? 1 : half;
   pool.run_sized((long)n * heads * head_dim, [&](int tid, int nth) {
-    std::vector<float> rot(head_dim);
+    std::vector<float> rot(dims);
     for (int r = tid; r < n; r += nth) {
       const float* c = cos_t + (int64_t)r * half;
       const float* s = sin_t + (int64_t)r * half;
@@ -61,12 +65,12 @@ void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const f
         for (int i = 0; i < half; i++) {
           // llama.cpp's rotation as compiled (contracted): x0 c - x1 s and
           // x0 s + x1 c with the x0 product fused
-          const float x0 = v[i], x1 = v[i + half];
+          const float x0 = v[stride0 * i], x1 = v[stride0 * i + off1];
           const float x1s = x1 * s[i], x1c = x1 * c[i];
           rot[2 * i] = std::fma(x0, c[i], -x1s);
           rot[2 * i + 1] = std::fma(x0, s[i], x1c);
         }
-        std::memcpy(v, rot.data(), head_dim * sizeof(float));
+        std::memcpy(v, rot.data(), dims * sizeof(float));
       }
     }
   });
@@ -111,9 +115,11 @@ void op_kv_store(ThreadPool& pool, KVCache& cache, int layer, int first, const f
 }
 
 void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int cells, const float* q,
-                  const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch) {
+                  const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch,
+                  const AttnOptions& opt) {
   const int hd = cache.head_dim(), kvh = cache.n_kv_heads(), group = heads / kvh;
-  const float scale = 1.0f / std::sqrt((float)hd);
+  const float scale = opt.scale > 0 ? opt.scale : 1.0f / std::sqrt((float)hd);
+  const std::vector<float> slopes = opt.alibi > 0 ? alibi_slopes(heads, opt.alibi) : std::vector<float>();
   // llama.cpp (no flash attention) multiplies the softmax weights into V with
   // tinyBLAS for a batch of queries (8 lanes over the cells) and with
   // ggml_vec_dot_f32 for one query or a head size tinyBLAS declines (32 lanes)
@@ -131,7 +137,9 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
     for (long t = tid; t < tasks; t += nth) {
       const int i = (int)(t / heads), h = (int)(t % heads), g = h / group;
       const int32_t p = qpos[i];
-      int visible = cells;
+      // a sliding window sees positions above p - window only (in 64 bits: p - window may wrap)
+      const int64_t low = opt.window > 0 ? (int64_t)p - opt.window : INT64_MIN;
+      int first = 0, visible = cells;
       if (sorted) {
         int lo = 0, hi = cells;
         while (lo < hi) {
@@ -140,26 +148,135 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
           else hi = mid;
         }
         visible = lo;
+        if (opt.window > 0) {
+          int a = 0, b = visible;
+          while (a < b) {
+            int mid = (a + b) / 2;
+            if ((int64_t)cpos[mid] <= low) a = mid + 1;
+            else b = mid;
+          }
+          first = a;
+        }
       }
       float* o = out + ((int64_t)i * heads + h) * hd;
-      if (visible == 0) {  // nothing visible: output zeros
+      const int count = visible - first;
+      if (count <= 0) {  // nothing visible: output zeros
         std::memset(o, 0, hd * sizeof(float));
         continue;
       }
-      kt.dot_rows_f32(q + ((int64_t)i * heads + h) * hd, cache.k(layer, g, 0), cache.row_stride(), visible, hd, scale,
-                      s);
-      if (!sorted)
-        for (int c = 0; c < visible; c++)
-          if (cpos[c] > p) s[c] = -INFINITY;
+      kt.dot_rows_f32(q + ((int64_t)i * heads + h) * hd, cache.k(layer, g, first), cache.row_stride(), count, hd,
+                      scale, s);
+      if (opt.softcap > 0)
+        for (int c = 0; c < count; c++) s[c] = opt.softcap * std::tanh(s[c] / opt.softcap);
+      if (!slopes.empty())
+        for (int c = 0; c < count; c++) s[c] += slopes[h] * (float)(cpos[first + c] - p);
+      if (!sorted) {
+        bool any = false;
+        for (int c = 0; c < count; c++) {
+          if (cpos[c] > p || (int64_t)cpos[c] <= low) s[c] = -INFINITY;
+          else any = true;
+        }
+        if (!any) {
+          std::memset(o, 0, hd * sizeof(float));
+          continue;
+        }
+      }
       // llama.cpp's soft_max: weights normalized by the f32 of 1 / (the double
       // sum) before they multiply V
-      const float mx = kt.max_f32(s, visible);
-      const double sum = kt.exp_sum_f32(s, visible, mx);
+      const float mx = kt.max_f32(s, count);
+      const double sum = kt.exp_sum_f32(s, count, mx);
       const float inv = (float)(1.0 / sum);
-      for (int c = 0; c < visible; c++) s[c] *= inv;
-      kt.attn_pv_f32(s, cache.v(layer, g, 0), cache.row_stride(), visible, hd, lanes, o);
+      for (int c = 0; c < count; c++) s[c] *= inv;
+      kt.attn_pv_f32(s, cache.v(layer, g, first), cache.row_stride(), count, hd, lanes, o);
     }
   });
+}
+
+float gelu_tanh(float x) {
+  const float c = 0.7978845608028654f;  // sqrt(2 / pi)
+  return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
+}
+
+float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); }
+
+namespace {
+template <class F>
+void elementwise(ThreadPool& pool, int64_t count, F f) {
+  pool.run_sized(count, [&](int tid, int nth) {
+    long i0, i1;
+    split_range(count, nth, tid, &i0, &i1);
+    for (long i = i0; i < i1; i++) f(i);
+  });
+}
+}  // namespace
+
+void op_layer_norm(ThreadPool& pool, const float* x, int n, int64_t d, const float* w, const float* b, float eps,
+                   float* out) {
+  pool.run_sized((long)n * d, [&](int tid, int nth) {
+    for (int i = tid; i < n; i += nth) {
+      const float* xi = x + (int64_t)i * d;
+      float* yi = out + (int64_t)i * d;
+      double sum = 0;
+      for (int64_t t = 0; t < d; t++) sum += (double)xi[t];
+      const float mean = (float)(sum / (double)d);
+      double sq = 0;
+      for (int64_t t = 0; t < d; t++) {
+        const float v = xi[t] - mean;
+        yi[t] = v;
+        sq += (double)(v * v);
+      }
+      const float var = (float)(sq / (double)d);
+      const float s = 1.0f / std::sqrt(var + eps);
+      for (int64_t t = 0; t < d; t++) yi[t] = yi[t] * s * w[t] + (b ? b[t] : 0.0f);
+    }
+  });
+}
+
+void op_add_bias(ThreadPool& pool, float* out, const float* b, int n, int64_t d) {
+  elementwise(pool, (int64_t)n * d, [&](long i) { out[i] += b[i % d]; });
+}
+
+void op_act(ThreadPool& pool, Act act, const float* a, float* out, int64_t count) {
+  switch (act) {
+    case Act::GeluTanh: elementwise(pool, count, [&](long i) { out[i] = gelu_tanh(a[i]); }); break;
+    case Act::GeluErf: elementwise(pool, count, [&](long i) { out[i] = gelu_erf(a[i]); }); break;
+    case Act::Relu: elementwise(pool, count, [&](long i) { out[i] = a[i] > 0 ? a[i] : 0.0f; }); break;
+  }
+}
+
+void op_gelu_mul(ThreadPool& pool, const float* g, const float* u, float* out, int64_t count) {
+  elementwise(pool, count, [&](long i) { out[i] = gelu_tanh(g[i]) * u[i]; });
+}
+
+void op_scale(ThreadPool& pool, const float* a, float s, float* out, int64_t count) {
+  elementwise(pool, count, [&](long i) { out[i] = a[i] * s; });
+}
+
+void op_softcap(ThreadPool& pool, const float* a, float cap, float* out, int64_t count) {
+  elementwise(pool, count, [&](long i) { out[i] = cap * std::tanh(a[i] / cap); });
+}
+
+void op_pos_embed(ThreadPool& pool, const Weight& P, const float* a, const int32_t* pos, int offset, int n,
+                  float* out) {
+  const int64_t d = P.cols;
+  pool.run_sized((long)n * d, [&](int tid, int nth) {
+    std::vector<float> row(d);
+    for (int i = tid; i < n; i += nth) {
+      P.row_f32((int64_t)pos[i] + offset, row.data());
+      for (int64_t t = 0; t < d; t++) out[(int64_t)i * d + t] = a[(int64_t)i * d + t] + row[t];
+    }
+  });
+}
+
+std::vector<float> alibi_slopes(int heads, float max_bias) {
+  // ggml_soft_max_ext: n_head_log2 = 2^floor(log2(heads)); heads below it take
+  // powers of m0 = 2^(-max_bias / n_head_log2), the rest odd powers of m1
+  const int n_log2 = 1 << (int)std::floor(std::log2((double)heads));
+  const float m0 = std::pow(2.0f, -max_bias / (float)n_log2);
+  const float m1 = std::pow(2.0f, -(max_bias / 2.0f) / (float)n_log2);
+  std::vector<float> s(heads);
+  for (int h = 0; h < heads; h++) s[h] = h < n_log2 ? std::pow(m0, (float)(h + 1)) : std::pow(m1, (float)(2 * (h - n_log2) + 1));
+  return s;
 }
 
 }  // namespace lowbit

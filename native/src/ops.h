@@ -31,7 +31,44 @@ void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n,
 // out interleaved at (2i, 2i + 1). Queries and keys (the KV cache) are thus in
 // llama.cpp's order for its "normal" RoPE, which is what its attention sums
 // over (a dot product's rounding depends on the order of its terms).
-void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const float* cos_t, const float* sin_t);
+// dims (<= head_dim, even) are the rotary dims of each head (the rest pass
+// unchanged); gptj: the pairs are (2i, 2i + 1) in the checkpoint (GPT-J's
+// rotate_every_two) instead of (i, i + dims/2). Either way they are written
+// out interleaved, so the KV cache holds every family's keys the same way.
+void op_rope(ThreadPool& pool, float* x, int n, int heads, int head_dim, const float* cos_t, const float* sin_t,
+             int dims = 0, bool gptj = false);
+
+// Scalar ops of the model families (graph.h). Norms: x, out are [n, d]
+// (may alias), w (and b) [d]; llama.cpp's ggml_norm: sums in double, the
+// centred values and the variance in f32.
+void op_layer_norm(ThreadPool& pool, const float* x, int n, int64_t d, const float* w, const float* b, float eps,
+                   float* out);
+// out[i, :] += b (a matmul's bias), [n, d].
+void op_add_bias(ThreadPool& pool, float* out, const float* b, int n, int64_t d);
+enum class Act { GeluTanh, GeluErf, Relu };
+// out = act(a), count elements (may alias).
+void op_act(ThreadPool& pool, Act act, const float* a, float* out, int64_t count);
+// out = gelu_tanh(g) * u, count elements (GeGLU).
+void op_gelu_mul(ThreadPool& pool, const float* g, const float* u, float* out, int64_t count);
+// out = a * s
+void op_scale(ThreadPool& pool, const float* a, float s, float* out, int64_t count);
+// out = cap * tanh(a / cap)
+void op_softcap(ThreadPool& pool, const float* a, float cap, float* out, int64_t count);
+// out[i, :] = a[i, :] + P[pos[i] + offset, :] (positions checked by the caller).
+void op_pos_embed(ThreadPool& pool, const Weight& P, const float* a, const int32_t* pos, int offset, int n,
+                  float* out);
+// ALiBi slopes of `heads` heads for max bias m (llama.cpp's ggml_soft_max_ext;
+// = BLOOM's and MPT's for max bias 8).
+std::vector<float> alibi_slopes(int heads, float max_bias);
+float gelu_tanh(float x);
+float gelu_erf(float x);
+
+struct AttnOptions {
+  float scale = 0;    // 0: 1 / sqrt(head_dim)
+  int window = 0;     // > 0: keys at p - window < pos <= p
+  float softcap = 0;  // > 0: cap * tanh(s / cap)
+  float alibi = 0;    // > 0: ALiBi max bias
+};
 // out = a + b, count elements (out may alias a or b).
 void op_add(ThreadPool& pool, const float* a, const float* b, float* out, int64_t count);
 // out = silu(g) * u, [n, d].
@@ -42,6 +79,7 @@ void op_kv_store(ThreadPool& pool, KVCache& cache, int layer, int first, const f
 // Causal GQA attention of q [n, heads*head_dim] (positions qpos) over the cache's
 // first `cells` cells of `layer`; out is [n, heads*head_dim].
 void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int cells, const float* q,
-                  const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch);
+                  const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch,
+                  const AttnOptions& opt = {});
 
 }  // namespace lowbit

@@ -4,56 +4,112 @@
  * GGUF file and a config.json are validated by the same rules.
  */
 import { parseConfig, type LlamaConfig } from "../config.js";
+import { FAMILIES, type FamilyName } from "../models/family.js";
 import { GgufError, UnsupportedArchitectureError } from "../errors.js";
 import { readTensorBytes, type GgufFile } from "./gguf-file.js";
 import type { RopeScaling } from "../models/rope-scaling.js";
 import { gv } from "./gguf-write.js";
 import type { GgufValue } from "./gguf-types.js";
 
-/** The LlamaConfig of a GGUF file of the llama architecture. */
+/** GGUF general.architecture -> lowbit's family (Mistral files are "llama"). */
+const GGUF_FAMILY: Readonly<Record<string, FamilyName>> = Object.fromEntries(
+  Object.values(FAMILIES).filter((d) => d.name !== "mistral" && d.ggufArch).map((d) => [d.ggufArch, d.name]),
+);
+
+/** The LlamaConfig of a GGUF file of a supported architecture (models/family.ts). */
 export function configFromGguf(f: GgufFile): LlamaConfig {
   const src = f.path;
   const arch = f.getString("general.architecture");
-  if (arch !== "llama") {
-    throw new UnsupportedArchitectureError(`${src}: general.architecture "${arch}" is not supported (only "llama")`);
+  const famName = Object.prototype.hasOwnProperty.call(GGUF_FAMILY, arch) ? GGUF_FAMILY[arch] : undefined;
+  if (!famName) {
+    throw new UnsupportedArchitectureError(`${src}: general.architecture "${arch}" is not supported (supported: ${Object.keys(GGUF_FAMILY).join(", ")})`);
   }
-  const p = "llama.";
+  const fam = FAMILIES[famName];
+  const p = `${arch}.`;
   const int = (k: string, fallback?: number) => f.getInt(p + k, fallback);
   if (int("expert_count", 0) > 0) {
-    throw new UnsupportedArchitectureError(`${src}: mixture-of-experts llama models (llama.expert_count) are not supported`);
+    throw new UnsupportedArchitectureError(`${src}: mixture-of-experts ${arch} models (${arch}.expert_count) are not supported`);
   }
   const nHeads = int("attention.head_count");
   const hidden = int("embedding_length");
   const headDim = int("attention.key_length", Math.floor(hidden / nHeads) || 1);
-  const rotDims = int("rope.dimension_count", headDim);
-  if (rotDims !== headDim) {
-    throw new UnsupportedArchitectureError(`${src}: partial rotary embeddings (rope.dimension_count ${rotDims} != head dim ${headDim}) are not supported`);
+  const rope = fam.traits.positions === "rope";
+  const rotDims = rope ? int("rope.dimension_count", headDim) : headDim;
+  if (rotDims !== headDim && (famName === "llama" || rotDims > headDim || rotDims % 2 || rotDims < 2)) {
+    throw new UnsupportedArchitectureError(`${src}: partial rotary embeddings (rope.dimension_count ${rotDims} != head dim ${headDim}) are not supported for ${arch}`);
   }
   if (f.has(p + "attention.value_length") && int("attention.value_length") !== headDim) {
-    throw new UnsupportedArchitectureError(`${src}: llama.attention.value_length differs from key_length`);
+    throw new UnsupportedArchitectureError(`${src}: ${arch}.attention.value_length differs from key_length`);
   }
   const embd = f.tensors.get("token_embd.weight");
   if (!embd) throw new GgufError(`${src}: tensor "token_embd.weight" is missing`);
   const vocab = f.has(p + "vocab_size") ? int("vocab_size") : embd.dims[1] ?? 0;
   const id = (k: string) => (f.has(k) ? f.getInt(k) : undefined);
+  const nKv = int("attention.head_count_kv", nHeads);
+  const layerNorm = fam.traits.norm === "layer";
   const json: Record<string, unknown> = {
-    model_type: "llama",
+    model_type: fam.modelTypes[0],
     hidden_size: hidden,
     intermediate_size: int("feed_forward_length"),
     num_hidden_layers: int("block_count"),
     num_attention_heads: nHeads,
-    num_key_value_heads: int("attention.head_count_kv", nHeads),
+    num_key_value_heads: nKv,
     head_dim: headDim,
     vocab_size: vocab,
     rope_theta: f.getFloat(p + "rope.freq_base", 10000),
-    rms_norm_eps: f.getFloat(p + "attention.layer_norm_rms_epsilon"),
+    rms_norm_eps: f.getFloat(p + (layerNorm ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon")),
     max_position_embeddings: int("context_length"),
     tie_word_embeddings: !f.tensors.has("output.weight"),
     bos_token_id: id("tokenizer.ggml.bos_token_id"),
     eos_token_id: id("tokenizer.ggml.eos_token_id"),
   };
+  if (famName === "gpt_bigcode" || famName === "falcon") json.multi_query = nKv !== nHeads;
+  if (famName === "falcon" && nKv !== 1 && nKv !== nHeads) {
+    throw new UnsupportedArchitectureError(`${src}: falcon with ${nKv} KV heads (new_decoder_architecture) is not supported yet`);
+  }
+  if (famName === "gpt_neox") json.use_parallel_residual = f.has(p + "use_parallel_residual") ? f.getBool(p + "use_parallel_residual") : true;
+  if (famName === "mpt") {
+    if (f.has(p + "attention.clamp_kqv")) throw new UnsupportedArchitectureError(`${src}: mpt.attention.clamp_kqv (clip_qkv) is not supported yet`);
+    json.attn_config = { alibi: true, alibi_bias_max: f.has(p + "attention.max_alibi_bias") ? f.getFloat(p + "attention.max_alibi_bias") : 0 };
+    json.expansion_ratio = (json.intermediate_size as number) / hidden;
+  }
+  if (famName === "gemma2") {
+    // llama.cpp's defaults when the keys are absent
+    json.attn_logit_softcapping = f.has(p + "attn_logit_softcapping") ? f.getFloat(p + "attn_logit_softcapping") : 50;
+    json.final_logit_softcapping = f.has(p + "final_logit_softcapping") ? f.getFloat(p + "final_logit_softcapping") : 30;
+    json.sliding_window = f.has(p + "attention.sliding_window") ? int("attention.sliding_window") : 4096;
+    json.query_pre_attn_scalar = headDim;
+  }
+  if (famName === "gemma3") {
+    // llama.cpp: sliding layers only with attention.sliding_window; the pattern (array, or every n-th layer global) defaults to 6
+    const n = json.num_hidden_layers as number;
+    const win = f.has(p + "attention.sliding_window") ? int("attention.sliding_window") : 0;
+    let swa = new Array<boolean>(n).fill(false);
+    if (win > 0) {
+      const key = p + "attention.sliding_window_pattern";
+      const v = f.metadata.get(key);
+      if (v && v.type === "array") swa = Array.from(f.getArray(key).items as ArrayLike<unknown>, Boolean);
+      else {
+        const pat = f.has(key) ? f.getInt(key) : 6;
+        swa = swa.map((_, l) => pat === 0 || l % pat < pat - 1);
+      }
+    }
+    json.sliding_window = win || null;
+    json.layer_types = swa.map((s) => (s ? "sliding_attention" : "full_attention"));
+    json.rope_parameters = {
+      full_attention: { rope_type: "default", rope_theta: json.rope_theta },
+      sliding_attention: { rope_type: "default", rope_theta: f.has(p + "rope.freq_base_swa") ? f.getFloat(p + "rope.freq_base_swa") : 10000 },
+    };
+    delete json.rope_theta;
+    json.query_pre_attn_scalar = headDim;
+    if (f.has(p + "final_logit_softcapping")) json.final_logit_softcapping = f.getFloat(p + "final_logit_softcapping");
+  }
   const c = parseConfig(json, `${src} (GGUF metadata)`);
-  return { ...c, ropeScaling: ggufRopeScaling(f, c.headDim) };
+  // llama.cpp's activation for the architecture; windows only where llama.cpp applies them (Gemma 2)
+  const family = c.family ? { ...c.family, act: fam.ggufAct, rotaryDims: rope ? rotDims : 0 } : undefined;
+  if (!family && rotDims !== headDim) throw new UnsupportedArchitectureError(`${src}: partial rotary embeddings are not supported for ${arch}`);
+  if (famName === "gpt_bigcode" && family) family.nPositions = f.tensors.get("position_embd.weight")?.dims[1] ?? family.nPositions;
+  return { ...c, ropeScaling: ggufRopeScaling(f, rotDims, p), ...(family ? { family } : {}) };
 }
 
 /**
@@ -62,9 +118,8 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
  * `rope_freqs.weight` (F32, head_dim/2 divisors: llama3). Other types (yarn,
  * longrope) are refused by name, never ignored.
  */
-function ggufRopeScaling(f: GgufFile, headDim: number): RopeScaling | null {
+function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling | null {
   const src = f.path;
-  const p = "llama.";
   const type = f.has(p + "rope.scaling.type") ? f.getString(p + "rope.scaling.type") : undefined;
   let factor = f.has(p + "rope.scaling.factor") ? f.getFloat(p + "rope.scaling.factor") : f.has(p + "rope.scale_linear") ? f.getFloat(p + "rope.scale_linear") : 0;
   if (type !== undefined && type !== "none" && type !== "linear") {

@@ -13,6 +13,7 @@
  */
 import type { LlamaConfig } from "../config.js";
 import { InvalidOptionError } from "../errors.js";
+import { UnsupportedArchitectureError } from "../errors.js";
 import { llamaTensors, type TensorSpec } from "../models/llama.js";
 import { nativeRopeOptions } from "../models/rope-scaling.js";
 import type { ModelSource } from "../models/source.js";
@@ -44,6 +45,10 @@ export interface GgufExportOptions {
 /** Writes `source` to `out` as a GGUF file of `type`. */
 export function exportGguf(source: ModelSource, out: string, type: GgufOutType, opts: GgufExportOptions = {}): GgufWriteResult {
   const config = source.config;
+  if (config.architecture !== "llama") {
+    // the metadata written is llama.cpp's llama architecture's; other families' keys and fused layouts are not written yet
+    throw new UnsupportedArchitectureError(`GGUF export of a ${config.architecture} model is not supported yet (only llama)`);
+  }
   const specs = llamaTensors(config);
   const scratch = Buffer.allocUnsafe(source.check(specs));
   const ggmlType = type.toUpperCase() as keyof typeof GGUF_FILE_TYPES;

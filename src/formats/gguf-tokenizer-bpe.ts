@@ -36,6 +36,16 @@ const DEFAULT: PreSpec = {
 const GPT2: PreSpec = { regexes: [GPT2_RE], ignoreMerges: false, addBos: false };
 const LLAMA3: PreSpec = { regexes: [LLAMA3_RE], ignoreMerges: true, addBos: true };
 const STARCODER: PreSpec = { regexes: ["\\p{N}", GPT2_RE], ignoreMerges: false, addBos: false };
+const QWEN2: PreSpec = {
+  regexes: [
+    "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}" +
+      "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  ],
+  ignoreMerges: false,
+  addBos: false,
+};
+const FALCON: PreSpec = { regexes: ["[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]"], ignoreMerges: false, addBos: false };
+const BLOOM: PreSpec = { regexes: [" ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+"], ignoreMerges: false, addBos: false };
 
 /** `tokenizer.ggml.pre` values lowbit reads, and what llama.cpp does for each. */
 export const BPE_PRE_TOKENIZERS: ReadonlyMap<string, PreSpec> = new Map([
@@ -46,6 +56,14 @@ export const BPE_PRE_TOKENIZERS: ReadonlyMap<string, PreSpec> = new Map([
   ["llama-v3", LLAMA3],
   ["starcoder", STARCODER],
   ["refact", STARCODER],
+  ["smollm", STARCODER],
+  // llama.cpp's LLAMA_VOCAB_PRE_TYPE_QWEN2 / FALCON / MPT (the GPT-2 regex) / BLOOM
+  ["qwen2", QWEN2],
+  ["deepseek-r1-qwen", QWEN2],
+  ["falcon", FALCON],
+  ["mpt", GPT2],
+  ["phi-2", GPT2],
+  ["bloom", BLOOM],
 ]);
 
 export function bpePreSpec(pre: string | undefined): PreSpec {

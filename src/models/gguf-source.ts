@@ -20,7 +20,9 @@ import { permuteRopeRows, ropeHeads } from "../formats/gguf-rope.js";
 import { TokenizerError, WeightsFormatError } from "../errors.js";
 import { checkNoExtraLayers, refuseUnknownTensors } from "./layers.js";
 import type { LlamaConfig } from "../config.js";
-import type { TensorSpec } from "./llama.js";
+import type { TensorSpec } from "./graph.js";
+import { FAMILIES } from "./family.js";
+import { sliceRows } from "./slice.js";
 import type { ModelSource, SourceDtype } from "./source.js";
 
 /** ggml types handed to the native side as they are. */
@@ -35,7 +37,7 @@ export function isGgufPath(model: string): boolean {
 export function ggufSource(path: string): ModelSource {
   const file = openGguf(path);
   const config = configFromGguf(file);
-  checkNoExtraLayers(file.tensors.keys(), config, "gguf", path, "llama.block_count");
+  checkNoExtraLayers(file.tensors.keys(), config, "gguf", path, `${file.getString("general.architecture")}.block_count`);
   const tokenizer = tokenizerFromGguf(file);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new TokenizerError(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocabulary of ${config.vocabSize}`);
@@ -52,9 +54,10 @@ export function ggufSource(path: string): ModelSource {
       let max = 0;
       for (const s of specs) {
         const t = info(s);
-        const want = s.kind === "norm" ? [s.cols] : [s.cols, s.rows];
+        const total = s.ggufSlice?.total;
+        const want = s.kind === "norm" ? [total ?? s.cols] : [s.cols, total ?? s.rows];
         if (t.dims.length !== want.length || t.dims.some((v, i) => v !== want[i])) {
-          throw new WeightsFormatError(`${path}: tensor '${s.name}' has ggml dims [${t.dims}], expected [${want}] from its llama.* metadata`);
+          throw new WeightsFormatError(`${path}: tensor '${s.ggufName ?? s.name}' has ggml dims [${t.dims}], expected [${want}] from its ${file.getString("general.architecture")}.* metadata`);
         }
         if (s.kind === "norm" && t.typeName !== "F32" && !PASS[t.typeName]) {
           throw new WeightsFormatError(`${path}: norm tensor '${s.name}' has type ${t.typeName}; expected F32, F16 or BF16`);
@@ -63,7 +66,7 @@ export function ggufSource(path: string): ModelSource {
         max = Math.max(max, t.nbytes, PASS[t.typeName] ? 0 : t.nelements * 4);
       }
       // after the missing / dims checks: every other tensor must be one lowbit reads (rope_freqs: the config's scaling)
-      refuseUnknownTensors(file.tensors.keys(), new Set([...specs.map((s) => s.name), "rope_freqs.weight"]), path);
+      refuseUnknownTensors(file.tensors.keys(), new Set([...specs.map((s) => s.ggufName ?? s.name), "rope_freqs.weight"]), path);
       return max;
     },
     // the file's own tokenizer keys, as they are
@@ -82,14 +85,16 @@ export function ggufSource(path: string): ModelSource {
         bytes = new Uint8Array(dequantizeGgml(t.type, bytes, t.nelements).buffer);
         dtype = "F32";
       }
-      return { bytes: unpermute(config, spec, bytes), dtype };
+      if (spec.ggufSlice) bytes = sliceRows(bytes, spec.ggufSlice, spec.ggufName ?? spec.name);
+      return { bytes: FAMILIES[config.architecture].ggufRopePermuted ? unpermute(config, spec, bytes) : bytes, dtype };
     },
   };
 }
 
 function tensorInfo(file: GgufFile, s: TensorSpec): GgufTensorInfo {
-  const t = file.tensors.get(s.name);
-  if (!t) throw new WeightsFormatError(`${file.path}: tensor '${s.name}' is missing`);
+  const name = s.ggufName ?? s.name;
+  const t = file.tensors.get(name);
+  if (!t) throw new WeightsFormatError(`${file.path}: tensor '${name}' is missing`);
   return t;
 }
 

@@ -8,13 +8,15 @@
  */
 import type { LlamaConfig } from "../config.js";
 import { WeightsFormatError } from "../errors.js";
-import { llamaTensors } from "./llama.js";
+import { FAMILIES } from "./family.js";
+import { modelTensors } from "./graph.js";
 
 /** Throws a WeightsFormatError if `names` hold a layer tensor of a layer at or past `c.nLayers`. */
 export function checkNoExtraLayers(names: Iterable<string>, c: LlamaConfig, naming: "gguf" | "hf", where: string, key: string): void {
-  const layer0 = llamaTensors({ ...c, nLayers: 1 }).filter((s) => s.name.startsWith("blk.0."));
-  const prefix = naming === "gguf" ? "blk." : "model.layers.";
-  const suffixes = new Set(layer0.map((s) => (naming === "gguf" ? s.name : s.hfName).slice(prefix.length + 2)));
+  const one = { ...c, nLayers: 1, ...(c.family ? { family: { ...c.family, windows: c.family.windows.slice(0, 1) } } : {}) };
+  const layer0 = modelTensors(one).filter((s) => s.name.startsWith("blk.0."));
+  const prefix = naming === "gguf" ? "blk." : FAMILIES[c.architecture].hfLayerPrefix;
+  const suffixes = new Set(layer0.map((s) => (naming === "gguf" ? s.ggufName ?? s.name : s.hfName).slice(prefix.length + 2)));
   let extra = 0, max = -1, example = "";
   for (const n of names) {
     if (!n.startsWith(prefix)) continue;

@@ -24,6 +24,9 @@ export type RopeScaling =
 export interface NativeRopeOptions {
   ropeFreqScale?: number;
   ropeFreqFactors?: Float32Array;
+  /** rotary dims of a head when not all (partial rotary), 0 without RoPE */
+  ropeDims?: number;
+  ropeThetaLayers?: Float32Array;
 }
 
 type Json = Record<string, unknown>;
@@ -86,13 +89,20 @@ export function llama3FreqFactors(s: Extract<RopeScaling, { type: "llama3" }>, t
 }
 
 /** The native RoPE options of a config's scaling. */
-export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null }): NativeRopeOptions {
+export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null; family?: { rotaryDims: number; layerRopeTheta?: number[] } }): NativeRopeOptions {
   const s = c.ropeScaling;
-  if (!s) return {};
-  if (s.type === "linear") return { ropeFreqScale: 1 / s.factor };
-  const factors = s.type === "llama3" ? llama3FreqFactors(s, c.ropeTheta, c.headDim) : s.factors;
-  if (factors.length !== c.headDim / 2) {
-    throw new ConfigError(`rope frequency factors: ${factors.length} values for head_dim ${c.headDim} (expected ${c.headDim / 2})`);
+  const dims = c.family?.rotaryDims ?? c.headDim;
+  const base: NativeRopeOptions = {
+    ...(dims !== c.headDim ? { ropeDims: dims } : {}),
+    ...(c.family?.layerRopeTheta ? { ropeThetaLayers: Float32Array.from(c.family.layerRopeTheta) } : {}),
+  };
+  if (s && c.family?.layerRopeTheta) throw new ConfigError(`rope scaling ${s.type} with per-layer rope thetas is not supported yet`);
+  if (!s) return base;
+  if (dims === 0) throw new ConfigError(`rope scaling ${s.type} on a model without RoPE`);
+  if (s.type === "linear") return { ...base, ropeFreqScale: 1 / s.factor };
+  const factors = s.type === "llama3" ? llama3FreqFactors(s, c.ropeTheta, dims) : s.factors;
+  if (factors.length !== dims / 2) {
+    throw new ConfigError(`rope frequency factors: ${factors.length} values for ${dims} rotary dims (expected ${dims / 2})`);
   }
-  return { ropeFreqFactors: Float32Array.from(factors) };
+  return { ...base, ropeFreqFactors: Float32Array.from(factors) };
 }

@@ -9,12 +9,14 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig, type LlamaConfig } from "../config.js";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
-import { openSafetensorsDir, readTensorBytes, type StDtype } from "../formats/safetensors.js";
+import { openSafetensorsDir, readTensorBytes } from "../formats/safetensors.js";
+import type { SourceDtype } from "./source-dtype.js";
 import type { GgufValue } from "../formats/gguf-types.js";
 import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
 import { Tokenizer } from "../tokenizer.js";
 import { checkNoExtraLayers, refuseUnknownTensors } from "./layers.js";
-import type { TensorSpec } from "./llama.js";
+import type { TensorSpec } from "./graph.js";
+import { hfShape, hfTransform } from "./slice.js";
 
 /** The model shipped inside the package (tinycode-7m); also the synthetic models' tokenizer. */
 export const EMBEDDED_MODEL_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "models", "tinycode-7m");
@@ -48,10 +50,9 @@ export interface ModelSource {
   readonly defaultDtype?: "f32" | "bf16";
 }
 
-/** dtypes of tensor bytes handed to the native side */
-export type SourceDtype = StDtype | "Q4_0" | "Q8_0";
+export type { SourceDtype } from "./source-dtype.js";
 
-/** A Hugging Face Llama directory: config.json, tokenizer.json, safetensors (single or sharded). */
+/** A Hugging Face directory of a supported family (models/family.ts): config.json, tokenizer.json, safetensors (single or sharded). */
 export function hfSource(dir: string): ModelSource {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new ModelNotFoundError(`model directory not found: ${dir}`);
@@ -74,7 +75,7 @@ export function hfSource(dir: string): ModelSource {
       let max = 0;
       for (const s of specs) {
         const t = info(s);
-        const want = s.kind === "norm" ? [s.cols] : [s.rows, s.cols];
+        const want = hfShape(s);
         if (t.shape.length !== want.length || t.shape.some((v, i) => v !== want[i])) {
           throw new WeightsFormatError(`${t.file}: tensor '${s.hfName}' has shape [${t.shape}], expected [${want}] from config.json`);
         }
@@ -89,7 +90,7 @@ export function hfSource(dir: string): ModelSource {
     tokenizerMetadata: (vocabSize) => ggufTokenizerMetadata(dir, { vocabSize }),
     read(spec, scratch) {
       const t = info(spec);
-      return { bytes: readTensorBytes(t, scratch), dtype: t.dtype };
+      return hfTransform(spec, readTensorBytes(t, scratch), t.dtype);
     },
   };
 }

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { DataError, InvalidOptionError } from "../errors.js";
 import { readJsonlTexts } from "../data/jsonl.js";
 import { llamaTensors } from "../models/llama.js";
+import { FAMILIES } from "../models/family.js";
 import type { ModelSource } from "../models/source.js";
 import { columnAbsMax, toF32 } from "./tensors.js";
 
@@ -42,12 +43,17 @@ export interface Calibratable {
   withActivationStats(fn: () => Promise<void>): Promise<Record<string, Float32Array>>;
 }
 
-/** Norm -> the matrices reading its output, per layer. */
-export function smoothGroups(nLayers: number): { norm: string; matrices: string[] }[] {
-  const g: { norm: string; matrices: string[] }[] = [];
+/**
+ * Norm -> the matrices reading its output, per layer (`gated`: the MLP's
+ * gate and up; else its up). A LayerNorm's bias is divided like its weight
+ * (`bias`: its name, when the family has one).
+ */
+export function smoothGroups(nLayers: number, gated = true, normBias = false): { norm: string; bias?: string; matrices: string[] }[] {
+  const g: { norm: string; bias?: string; matrices: string[] }[] = [];
+  const bias = (n: string) => (normBias ? { bias: `${n}.bias` } : {});
   for (let l = 0; l < nLayers; l++) {
-    g.push({ norm: `blk.${l}.attn_norm.weight`, matrices: ["attn_q", "attn_k", "attn_v"].map((m) => `blk.${l}.${m}.weight`) });
-    g.push({ norm: `blk.${l}.ffn_norm.weight`, matrices: ["ffn_gate", "ffn_up"].map((m) => `blk.${l}.${m}.weight`) });
+    g.push({ norm: `blk.${l}.attn_norm.weight`, ...bias(`blk.${l}.attn_norm`), matrices: ["attn_q", "attn_k", "attn_v"].map((m) => `blk.${l}.${m}.weight`) });
+    g.push({ norm: `blk.${l}.ffn_norm.weight`, ...bias(`blk.${l}.ffn_norm`), matrices: (gated ? ["ffn_gate", "ffn_up"] : ["ffn_up"]).map((m) => `blk.${l}.${m}.weight`) });
   }
   return g;
 }
@@ -92,7 +98,8 @@ export async function collectActivationMax(model: Calibratable, o: CalibrationOp
 export function smoothingFactors(source: ModelSource, actMax: Record<string, Float32Array>, alpha: number): Map<string, Float32Array> {
   const specs = new Map(llamaTensors(source.config).map((t) => [t.name, t]));
   const out = new Map<string, Float32Array>();
-  for (const g of smoothGroups(source.config.nLayers)) {
+  const t = FAMILIES[source.config.architecture].traits;
+  for (const g of smoothGroups(source.config.nLayers, t.gated, t.normBias)) {
     const x = actMax[g.matrices[0]!];
     if (!x) throw new DataError(`calibration recorded no activations for ${g.matrices[0]}`);
     const wmax = new Float32Array(x.length);
@@ -107,6 +114,7 @@ export function smoothingFactors(source: ModelSource, actMax: Record<string, Flo
       s[j] = Math.min(1e5, Math.max(1e-5, v));
     }
     out.set(g.norm, s);
+    if (g.bias) out.set(g.bias, s);
     for (const m of g.matrices) out.set(m, s);
   }
   return out;
