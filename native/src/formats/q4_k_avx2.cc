@@ -1,0 +1,74 @@
+// Q4_K x Q8_K, AVX2 (semantics: q4_k.h; bit for bit equal to q4_k.cc).
+// Compiled with -mavx2 -mfma -mf16c -ffp-contract=off (lowbit_ggml_avx2).
+// Per super-block and token: each 32-byte code load holds sub-blocks 2g (low
+// nibbles) and 2g + 1 (high nibbles); vpmaddubsw (u4 x s8 pairs, <= 3810: no
+// saturation) then vpmaddwd by the sub-block scale gives exact int32 lanes,
+// summed to isum; imin from the activation 16-sums; then one scalar FMA each
+// into acc and accm, as the reference.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "formats/kquant_tiling.h"
+#include "formats/q4_k.h"
+#include "kernels/kernels.h"
+
+namespace lowbit {
+namespace {
+
+inline int32_t hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+struct Avx2Q4K {
+  template <int MT>
+  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    float acc[MT], accm[MT];
+    for (int t = 0; t < MT; t++) acc[t] = accm[t] = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+      const BlockQ4K* x = reinterpret_cast<const BlockQ4K*>(w + b * sizeof(BlockQ4K));
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ4K), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ4K) + 64, _MM_HINT_T0);
+      uint8_t sc[8], mn[8];
+      q4_k_scales(x->scales, sc, mn);
+      __m256i isum[MT];
+      for (int t = 0; t < MT; t++) isum[t] = _mm256_setzero_si256();
+      for (int g = 0; g < 4; g++) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * g));
+        const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        const __m256i sl = _mm256_set1_epi16(sc[2 * g]), sh = _mm256_set1_epi16(sc[2 * g + 1]);
+        for (int t = 0; t < MT; t++) {
+          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 64 * g;
+          const __m256i al = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa));
+          const __m256i ah = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32));
+          const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, al), sl),
+                                             _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ah), sh));
+          isum[t] = _mm256_add_epi32(isum[t], p);
+        }
+      }
+      const float dw = f16_to_f32_scalar(x->d), mw = f16_to_f32_scalar(x->dmin);
+      for (int t = 0; t < MT; t++) {
+        const int16_t* bs = a.bsums + (i0 + t) * (a.k / 16) + b * 16;
+        int32_t imin = 0;
+        for (int s = 0; s < 8; s++) imin += (int32_t)mn[s] * ((int32_t)bs[2 * s] + (int32_t)bs[2 * s + 1]);
+        const float da = a.d[(i0 + t) * nb + b];
+        acc[t] = std::fma((float)hsum_i32(isum[t]), dw * da, acc[t]);
+        accm[t] = std::fma((float)imin, mw * da, accm[t]);
+      }
+    }
+    for (int t = 0; t < MT; t++) c[t * ldc] = acc[t] - accm[t];
+  }
+};
+
+}  // namespace
+
+void matmul_q4_k_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                      int64_t j1) {
+  kquant_run<Avx2Q4K>(a, m, W, row_bytes, C, ldc, j0, j1);
+}
+
+}  // namespace lowbit
