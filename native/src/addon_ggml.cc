@@ -75,7 +75,7 @@ Napi::Value run_matmul(Napi::Env env, const KernelTable& kt, GgmlType t, Napi::O
 }  // namespace
 
 // K-quants (formats/kquant.h):
-//   quantize_q8_K_act { x: Float32Array [k], k } -> { q: Int8Array [k], d: Float32Array [k / 256], bsums: Int16Array [k / 16] }
+//   quantize_q8_K_act { x: Float32Array [k], k, tiesPositive?: boolean } -> { q: Int8Array [k], d: Float32Array [k / 256], bsums: Int16Array [k / 16] }
 //   matmul_kquant { type: "q4_k" | "q6_k", a: Int8Array [m, k] codes in [-127, 127], ad: Float32Array [m, k / 256],
 //                   w: Uint8Array [n] rows of GGUF blocks, m, n, k, j0, j1 } -> Float32Array [m, n] (the 16-sums
 //                   of the activation codes are computed here; columns outside [j0, j1) stay 0)
@@ -87,7 +87,8 @@ Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& 
     Napi::Int8Array q = Napi::Int8Array::New(env, k);
     Napi::Float32Array d = Napi::Float32Array::New(env, k / kQK_K);
     Napi::Int16Array bs = Napi::Int16Array::New(env, k / 16);
-    quantize_row_q8_K(x.Data(), k, q.Data(), d.Data(), bs.Data());
+    const Napi::Value tp = a.Get("tiesPositive");  // optional: the 4-row quantizer's tie rule
+    quantize_row_q8_K(x.Data(), k, q.Data(), d.Data(), bs.Data(), tp.IsBoolean() && tp.As<Napi::Boolean>().Value());
     Napi::Object res = Napi::Object::New(env);
     res.Set("q", q);
     res.Set("d", d);

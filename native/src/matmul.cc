@@ -169,7 +169,7 @@ const FormatOps kGgml = {
 const FormatOps kKQuant = {
     [](const Weight& w, int64_t m) -> size_t { return kquant_act_bytes(m, w.cols); },
     [](const KernelTable&, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
-       void* act) { kquant_prepare(A, lda, m, w.cols, r0, r1, act); },
+       void* act) { kquant_prepare(A, lda, m, w.cols, r0, r1, act, w.kq->gemm4); },
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
       kquant_kernels(*W.kq, kt.name).matmul(kquant_act_view(act, m, W.cols), m, W.data.as<uint8_t>(), W.kq_row_bytes(),

@@ -2,7 +2,8 @@
  * An independent TypeScript statement of lowbit's K-quant numerics
  * (native/src/formats/q4_k.h, q6_k.h, kquant.h), written from llama.cpp's
  * definitions (ggml-common.h block layouts; quantize_row_q8_K_ref; the x86
- * repacked Q4_K GEMV/GEMM and the AVX2 Q6_K dot product), for the tests of the
+ * repacked Q4_K GEMV (tokens past m - m % 4) and 4-token GEMM (the others);
+ * the AVX2 Q6_K dot product), for the tests of the
  * native kernels. f32 arithmetic is emulated exactly (Math.fround after each
  * double operation; ggml-spec.ts's exact fmaf).
  */
@@ -12,8 +13,12 @@ const f32 = Math.fround;
 export type KType = "q4_k" | "q6_k";
 export const KBLOCK_BYTES: Record<KType, number> = { q4_k: 144, q6_k: 210 };
 
-/** quantize_row_q8_K_ref: codes, f32 block scales d and 16-sums. */
-export function quantizeQ8K(x: Float32Array): { q: Int8Array; d: Float32Array; bsums: Int16Array } {
+/**
+ * quantize_row_q8_K_ref: codes, f32 block scales d and 16-sums. tiesPositive:
+ * ggml_quantize_mat_q8_K_4x8's rule (+max wins a tie of magnitudes; the
+ * reference takes the first).
+ */
+export function quantizeQ8K(x: Float32Array, tiesPositive = false): { q: Int8Array; d: Float32Array; bsums: Int16Array } {
   const nb = x.length / 256;
   const q = new Int8Array(x.length), d = new Float32Array(nb), bsums = new Int16Array(x.length / 16);
   for (let b = 0; b < nb; b++) {
@@ -22,6 +27,7 @@ export function quantizeQ8K(x: Float32Array): { q: Int8Array; d: Float32Array; b
       const ax = Math.abs(x[b * 256 + j]!);
       if (ax > amax) { amax = ax; max = x[b * 256 + j]!; }
     }
+    if (tiesPositive) for (let j = 0; j < 256; j++) if (x[b * 256 + j] === amax) max = amax;
     if (amax === 0) continue; // d = 0, codes 0
     const iscale = f32(-127 / max);
     for (let j = 0; j < 256; j++) q[b * 256 + j] = Math.min(127, rne(f32(iscale * x[b * 256 + j]!)));
@@ -63,7 +69,7 @@ export function kmatmul(type: KType, a: Int8Array, ad: Float32Array, w: Uint8Arr
         for (let b = 0; b < nb; b++) {
           const o = (j * nb + b) * bb;
           const { sc, mn } = q4kScales(w, o);
-          let isum = 0, imin = 0;
+          const P = [0, 0, 0, 0], M = [0, 0, 0, 0];
           for (let s = 0; s < 8; s++) {
             let dot = 0, bsum = 0;
             for (let e = 0; e < 32; e++) {
@@ -72,13 +78,20 @@ export function kmatmul(type: KType, a: Int8Array, ad: Float32Array, w: Uint8Arr
               dot += (s & 1 ? byte >> 4 : byte & 15) * av;
               bsum += av;
             }
-            isum += sc[s]! * dot;
-            imin += mn[s]! * bsum;
+            P[s >> 1] += sc[s]! * dot;
+            M[s >> 1] += mn[s]! * bsum;
           }
           const da = ad[i * nb + b]!;
           const dw = f16Value(w[o]! | (w[o + 1]! << 8)), mw = f16Value(w[o + 2]! | (w[o + 3]! << 8));
-          acc = fmaf(f32(isum), f32(dw * da), acc);
-          accm = fmaf(f32(imin), f32(mw * da), accm);
+          const dd = f32(dw * da), dm = f32(mw * da);
+          if (i < m - (m % 4)) {
+            // llama.cpp's repacked 4-token GEMM: one FMA per pair of sub-blocks
+            for (let p = 0; p < 4; p++) { acc = fmaf(f32(P[p]!), dd, acc); accm = fmaf(f32(M[p]!), dm, accm); }
+          } else {
+            // its GEMV: one FMA per super-block
+            acc = fmaf(f32(P[0]! + P[1]! + P[2]! + P[3]!), dd, acc);
+            accm = fmaf(f32(M[0]! + M[1]! + M[2]! + M[3]!), dm, accm);
+          }
         }
         C[i * n + j] = f32(acc - accm);
       } else {

@@ -22,15 +22,16 @@ KAct kquant_act_view(const void* buf, int64_t m, int64_t k) {
           reinterpret_cast<const int16_t*>(p + bsums_at(m, k)), k};
 }
 
-void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1, void* buf) {
+void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1, void* buf, bool gemm4) {
   char* p = static_cast<char*>(buf);
   int8_t* q = reinterpret_cast<int8_t*>(p);
   float* d = reinterpret_cast<float*>(p + d_at(m, k));
   int16_t* bs = reinterpret_cast<int16_t*>(p + bsums_at(m, k));
-  for (int64_t r = r0; r < r1; r++) quantize_row_q8_K(A + r * lda, k, q + r * k, d + r * (k / kQK_K), bs + r * (k / 16));
+  for (int64_t r = r0; r < r1; r++)
+    quantize_row_q8_K(A + r * lda, k, q + r * k, d + r * (k / kQK_K), bs + r * (k / 16), gemm4 && r < m - m % 4);
 }
 
-void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums) {
+void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive) {
   for (int64_t b = 0; b < k / kQK_K; b++, x += kQK_K, q += kQK_K, bsums += 16) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < kQK_K; j++) {
@@ -40,6 +41,9 @@ void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* 
         max = x[j];
       }
     }
+    if (ties_positive && max < 0.0f)  // ggml_quantize_mat_q8_K_4x8: +amax present -> the positive one
+      for (int j = 0; j < kQK_K; j++)
+        if (x[j] == amax) max = amax;
     if (amax == 0.0f) {
       d[b] = 0.0f;
       std::memset(q, 0, kQK_K);

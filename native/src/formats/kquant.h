@@ -15,10 +15,12 @@
 //   iscale = -127 / max (f32); q = min(127, round_half_even(iscale * x)) (the
 //   product rounded to f32 first); d = 1 / iscale (f32, not f16-rounded);
 //   bsums[g] = sum of the codes of elements [16g, 16g + 16).
-// llama.cpp's 4-row version for its repacked GEMM (ggml_quantize_mat_q8_K_4x8)
-// gives the same codes except when +max and -max both occur in a block (it
-// then takes the positive one; the reference the first): lowbit always uses
-// the reference.
+// For a type that llama.cpp repacks (KQuantFormat::gemm4: Q4_K), the tokens
+// of whole groups of 4 (i < m - m % 4) go through its 4-row quantizer
+// (ggml_quantize_mat_q8_K_4x8, AVX2), which differs only when +max and -max
+// both occur in a block: it then takes +max (the reference, the first); the
+// rest through the reference. lowbit does the same (ties_positive); in a fused
+// matmul mixing types, the first weight's type decides.
 //
 // Buffer of prepared activations for m rows of k (kquant_act_bytes): int8
 // codes [m][k], then (64-byte aligned) f32 d [m][k / 256], then int16 bsums
@@ -43,10 +45,12 @@ struct KAct {
 size_t kquant_act_bytes(int64_t m, int64_t k);
 // Views into a buffer of kquant_act_bytes(m, k).
 KAct kquant_act_view(const void* buf, int64_t m, int64_t k);
-// Quantizes rows [r0, r1) of A (lda floats apart) into the buffer.
-void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1, void* buf);
-// One row x[k] -> codes q[k], d[k / 256], bsums[k / 16] (the definition above).
-void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums);
+// Quantizes rows [r0, r1) of A (lda floats apart) into the buffer (gemm4: the
+// tie rule of llama.cpp's 4-row quantizer for rows < m - m % 4).
+void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1, void* buf, bool gemm4);
+// One row x[k] -> codes q[k], d[k / 256], bsums[k / 16] (the definition above;
+// ties_positive: +max wins a tie of magnitudes).
+void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive = false);
 
 // C[i, j] for tokens i in [0, m) and weight rows j in [j0, j1): W holds the
 // weight's rows of `row_bytes` (cols / 256 blocks each); C has ldc floats per
@@ -68,6 +72,10 @@ struct KQuantFormat {
   int ggml_type;          // ggml_type id
   int64_t block_elems;    // 256
   int64_t block_bytes;    // GGUF bytes per block
+  // llama.cpp repacks this type on x86 and runs whole groups of 4 tokens as a
+  // GEMM (its own summation order and activation tie rule; the kernels' tile
+  // of 4 tokens reproduces it), the other tokens as a GEMV
+  bool gemm4;
   KDequantRow dequantize_row;
   KQuantKernels ref, avx2, avx512;
 };

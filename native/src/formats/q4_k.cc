@@ -17,14 +17,13 @@ struct RefQ4K {
     for (int t = 0; t < MT; t++) {
       const int64_t i = i0 + t;
       const int8_t* q8 = a.q + i * a.k;
-      const int16_t* bs = a.bsums + i * (a.k / 16);
       float acc = 0.0f, accm = 0.0f;
       for (int64_t b = 0; b < nb; b++) {
         const BlockQ4K* x = reinterpret_cast<const BlockQ4K*>(w + b * sizeof(BlockQ4K));
         uint8_t sc[8], mn[8];
         q4_k_scales(x->scales, sc, mn);
         const int8_t* qa = q8 + b * kQK_K;
-        int32_t isum = 0, imin = 0;
+        int32_t P[4] = {0, 0, 0, 0}, M[4];
         for (int s = 0; s < 8; s++) {
           int32_t dot = 0;
           for (int e = 0; e < 32; e++) {
@@ -32,12 +31,11 @@ struct RefQ4K {
             const int u = (s % 2) ? byte >> 4 : byte & 15;
             dot += u * qa[32 * s + e];
           }
-          isum += (int32_t)sc[s] * dot;
-          imin += (int32_t)mn[s] * ((int32_t)bs[b * 16 + 2 * s] + (int32_t)bs[b * 16 + 2 * s + 1]);
+          P[s / 2] += (int32_t)sc[s] * dot;
         }
+        q4_k_min_pairs(mn, a.bsums + i * (a.k / 16) + b * 16, M);
         const float da = a.d[i * nb + b];
-        acc = std::fma((float)isum, f16_to_f32_scalar(x->d) * da, acc);
-        accm = std::fma((float)imin, f16_to_f32_scalar(x->dmin) * da, accm);
+        q4_k_accumulate<MT == kKMaxTokens>(P, M, f16_to_f32_scalar(x->d) * da, f16_to_f32_scalar(x->dmin) * da, acc, accm);
       }
       c[t * ldc] = acc - accm;
     }

@@ -8,12 +8,17 @@
 // Matmul with Q8_K activations (codes a, scale da, 16-sums bsums), per output:
 // the arithmetic of llama.cpp's x86 CPU backend for Q4_K, which repacks Q4_K
 // matrices of a multiple of 8 rows (every matrix of a real model) and runs
-// ggml_gemv_q4_K_8x8_q8_K / ggml_gemm_q4_K_8x8_q8_K (arch/x86/repack.cpp):
-//   acc = 0, accm = 0; for each super-block b (in order):
-//     isum = sum_s sc[s] * (exact int dot of sub-block s: u . a)
-//     imin = sum_s mn[s] * (bsums[2s] + bsums[2s + 1])
-//     acc  = fmaf((float)isum, d * da, acc)       (d * da: one f32 product)
-//     accm = fmaf((float)imin, dmin * da, accm)
+// tokens i < m - m % 4 through ggml_gemm_q4_K_8x8_q8_K, the others through
+// ggml_gemv_q4_K_8x8_q8_K (arch/x86/repack.cpp; AVX2). With, per super-block
+// and pair p < 4 of sub-blocks (2p, 2p + 1), the exact integers
+//     P[p] = sc[2p] * (u . a over sub-block 2p) + sc[2p + 1] * (... 2p + 1)
+//     M[p] = mn[2p] * (bsums[4p] + bsums[4p + 1]) + mn[2p + 1] * (bsums[4p + 2] + bsums[4p + 3])
+// and dd = d * da, dm = dmin * da (one f32 product each):
+//   GEMV tokens: per super-block b (in order)
+//     acc  = fmaf((float)(P[0] + P[1] + P[2] + P[3]), dd, acc)
+//     accm = fmaf((float)(M[0] + M[1] + M[2] + M[3]), dm, accm)
+//   GEMM tokens: per super-block, per pair p (in order)
+//     acc  = fmaf((float)P[p], dd, acc);  accm = fmaf((float)M[p], dm, accm)
 //   C = acc - accm
 // (llama.cpp's unrepacked ggml_vec_dot_q4_K_q8_K, used only for a matrix whose
 // row count is not a multiple of 8, sums in other lanes: not reproduced.)
@@ -42,6 +47,26 @@ inline void q4_k_scales(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
     sc[j] = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
     mn[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
   }
+}
+
+// The float step of one super-block for one token, given its pair sums P, M
+// (GEMM tokens: one FMA per pair; GEMV tokens: one per super-block).
+template <bool kGemm>
+inline void q4_k_accumulate(const int32_t P[4], const int32_t M[4], float dd, float dm, float& acc, float& accm) {
+  if (kGemm) {
+    for (int p = 0; p < 4; p++) {
+      acc = __builtin_fmaf((float)P[p], dd, acc);
+      accm = __builtin_fmaf((float)M[p], dm, accm);
+    }
+  } else {
+    acc = __builtin_fmaf((float)(P[0] + P[1] + P[2] + P[3]), dd, acc);
+    accm = __builtin_fmaf((float)(M[0] + M[1] + M[2] + M[3]), dm, accm);
+  }
+}
+// M[p] from a token's 16 bsums of the super-block.
+inline void q4_k_min_pairs(const uint8_t mn[8], const int16_t* bs, int32_t M[4]) {
+  for (int p = 0; p < 4; p++)
+    M[p] = (int32_t)mn[2 * p] * ((int32_t)bs[4 * p] + bs[4 * p + 1]) + (int32_t)mn[2 * p + 1] * ((int32_t)bs[4 * p + 2] + bs[4 * p + 3]);
 }
 
 void q4_k_dequantize_row(const uint8_t* row, int64_t cols, float* out);

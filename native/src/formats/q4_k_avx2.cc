@@ -3,8 +3,8 @@
 // Per super-block and token: each 32-byte code load holds sub-blocks 2g (low
 // nibbles) and 2g + 1 (high nibbles); vpmaddubsw (u4 x s8 pairs, <= 3810: no
 // saturation) then vpmaddwd by the sub-block scale gives exact int32 lanes,
-// summed to isum; imin from the activation 16-sums; then one scalar FMA each
-// into acc and accm, as the reference.
+// reduced (vphaddd) to the pair sums P[g]; M[g] from the activation 16-sums;
+// then the reference's scalar FMAs (q4_k_accumulate).
 #include <immintrin.h>
 
 #include <cmath>
@@ -16,11 +16,10 @@
 namespace lowbit {
 namespace {
 
-inline int32_t hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
+// [sum of v0, sum of v1, sum of v2, sum of v3] (exact int32)
+inline __m128i hsum4_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
 struct Avx2Q4K {
@@ -35,8 +34,7 @@ struct Avx2Q4K {
       _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ4K) + 64, _MM_HINT_T0);
       uint8_t sc[8], mn[8];
       q4_k_scales(x->scales, sc, mn);
-      __m256i isum[MT];
-      for (int t = 0; t < MT; t++) isum[t] = _mm256_setzero_si256();
+      __m256i pv[4][MT];  // pair g, token t: int32 lanes summing to P[g]
       for (int g = 0; g < 4; g++) {
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * g));
         const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
@@ -45,19 +43,17 @@ struct Avx2Q4K {
           const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 64 * g;
           const __m256i al = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa));
           const __m256i ah = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32));
-          const __m256i p = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, al), sl),
-                                             _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ah), sh));
-          isum[t] = _mm256_add_epi32(isum[t], p);
+          pv[g][t] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, al), sl),
+                                      _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ah), sh));
         }
       }
       const float dw = f16_to_f32_scalar(x->d), mw = f16_to_f32_scalar(x->dmin);
       for (int t = 0; t < MT; t++) {
-        const int16_t* bs = a.bsums + (i0 + t) * (a.k / 16) + b * 16;
-        int32_t imin = 0;
-        for (int s = 0; s < 8; s++) imin += (int32_t)mn[s] * ((int32_t)bs[2 * s] + (int32_t)bs[2 * s + 1]);
+        alignas(16) int32_t P[4], M[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(P), hsum4_i32(pv[0][t], pv[1][t], pv[2][t], pv[3][t]));
+        q4_k_min_pairs(mn, a.bsums + (i0 + t) * (a.k / 16) + b * 16, M);
         const float da = a.d[(i0 + t) * nb + b];
-        acc[t] = std::fma((float)hsum_i32(isum[t]), dw * da, acc[t]);
-        accm[t] = std::fma((float)imin, mw * da, accm[t]);
+        q4_k_accumulate<MT == kKMaxTokens>(P, M, dw * da, mw * da, acc[t], accm[t]);
       }
     }
     for (int t = 0; t < MT; t++) c[t * ldc] = acc[t] - accm[t];

@@ -4,8 +4,8 @@
 // element order (low nibbles, then high nibbles), matching 64 contiguous
 // activation bytes: vpdpbusd gives 16 exact int32 lanes of 4 products (<= 7620,
 // so each fits int16), vpmaddwd by (scale, 0) pairs scales them; the lanes are
-// summed to isum once per super-block; then one scalar FMA each into acc and
-// accm, as the reference.
+// reduced to the pair sums P[g]; then the reference's scalar FMAs
+// (q4_k_accumulate).
 #include <immintrin.h>
 
 #include <cmath>
@@ -16,6 +16,13 @@
 
 namespace lowbit {
 namespace {
+
+// [sum of v0, ..., sum of v3] (exact int32)
+inline __m128i hsum4_i32(__m512i z0, __m512i z1, __m512i z2, __m512i z3) {
+  auto fold = [](__m512i z) { return _mm256_add_epi32(_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64(z, 1)); };
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(fold(z0), fold(z1)), _mm256_hadd_epi32(fold(z2), fold(z3)));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
 
 struct Avx512Q4K {
   template <int MT>
@@ -29,8 +36,7 @@ struct Avx512Q4K {
       _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ4K) + 64, _MM_HINT_T0);
       uint8_t sc[8], mn[8];
       q4_k_scales(x->scales, sc, mn);
-      __m512i isum[MT];
-      for (int t = 0; t < MT; t++) isum[t] = _mm512_setzero_si512();
+      __m512i pv[4][MT];  // pair g, token t: int32 lanes summing to P[g]
       for (int g = 0; g < 4; g++) {
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * g));
         const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
@@ -40,17 +46,16 @@ struct Avx512Q4K {
         for (int t = 0; t < MT; t++) {
           const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 64 * g;
           const __m512i dp = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z, _mm512_loadu_si512(qa));
-          isum[t] = _mm512_add_epi32(isum[t], _mm512_madd_epi16(dp, s));
+          pv[g][t] = _mm512_madd_epi16(dp, s);
         }
       }
       const float dw = f16_to_f32_scalar(x->d), mw = f16_to_f32_scalar(x->dmin);
       for (int t = 0; t < MT; t++) {
-        const int16_t* bs = a.bsums + (i0 + t) * (a.k / 16) + b * 16;
-        int32_t imin = 0;
-        for (int s = 0; s < 8; s++) imin += (int32_t)mn[s] * ((int32_t)bs[2 * s] + (int32_t)bs[2 * s + 1]);
+        alignas(16) int32_t P[4], M[4];
+        _mm_store_si128(reinterpret_cast<__m128i*>(P), hsum4_i32(pv[0][t], pv[1][t], pv[2][t], pv[3][t]));
+        q4_k_min_pairs(mn, a.bsums + (i0 + t) * (a.k / 16) + b * 16, M);
         const float da = a.d[(i0 + t) * nb + b];
-        acc[t] = std::fma((float)_mm512_reduce_add_epi32(isum[t]), dw * da, acc[t]);
-        accm[t] = std::fma((float)imin, mw * da, accm[t]);
+        q4_k_accumulate<MT == kKMaxTokens>(P, M, dw * da, mw * da, acc[t], accm[t]);
       }
     }
     for (int t = 0; t < MT; t++) c[t * ldc] = acc[t] - accm[t];

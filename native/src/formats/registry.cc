@@ -18,9 +18,9 @@ namespace {
 
 const KQuantFormat kFormats[] = {
     {.name = "q4_k", .ggml_name = "Q4_K", .ggml_type = 12, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ4K),
-     .dequantize_row = q4_k_dequantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k)},
+     .gemm4 = true, .dequantize_row = q4_k_dequantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k)},
     {.name = "q6_k", .ggml_name = "Q6_K", .ggml_type = 14, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ6K),
-     .dequantize_row = q6_k_dequantize_row, .ref = {.matmul = matmul_q6_k_ref}, KQ_SIMD(q6_k)},
+     .gemm4 = false, .dequantize_row = q6_k_dequantize_row, .ref = {.matmul = matmul_q6_k_ref}, KQ_SIMD(q6_k)},
 };
 #undef KQ_SIMD
 }  // namespace
