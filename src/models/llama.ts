@@ -47,13 +47,21 @@ export function llamaTensors(c: LlamaConfig): TensorSpec[] {
  * The forward graph for n tokens. Buffer shapes (rows = tokens, or output rows
  * after `output_rows`):
  *   x [n, d] residual stream; h [n, d] normed; q/att [n, H*hd]; k/v [n, KV*hd];
- *   g/u [n, ffn]; o [n, d]; logits [n_out, vocab].
+ *   g/u [n, ffn]; o [n, d]; logits [n_out, vocab]; the last layer's FFN on
+ *   output rows only: xo/ho/oo [n_out, d], go/uo [n_out, ffn].
  */
 export function llamaGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
   const ops: OpSpec[] = [{ op: "embed", weight: "token_embd.weight", out: "x" }];
   const eps = c.rmsNormEps;
   for (let l = 0; l < c.nLayers; l++) {
     const w = (n: string) => `blk.${l}.${n}.weight`;
+    // The last layer keeps only the output rows after its attention (as
+    // llama.cpp's graph does with inp_out_ids): its FFN runs on those rows
+    // alone. Row-wise ops give the same values; a matmul whose summation order
+    // depends on the number of rows (llama.cpp's repacked Q4_K: 4-token GEMM
+    // tiles vs GEMV) then sees the rows llama.cpp's sees.
+    const last = l === c.nLayers - 1;
+    const [x, h, g, u, o] = last ? ["xo", "ho", "go", "uo", "oo"] : ["x", "h", "g", "u", "o"];
     ops.push(
       { op: "rms_norm", a: "x", weight: w("attn_norm"), eps, out: "h" },
       { op: "matmul", a: "h", weight: w("attn_q"), out: "q" },
@@ -64,17 +72,19 @@ export function llamaGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
       { op: "kv_store", layer: l, a: "k", b: "v" },
       { op: "attention", layer: l, a: "q", heads: c.nHeads, out: "att" },
       { op: "matmul", a: "att", weight: w("attn_output"), out: "o" },
-      { op: "add", a: "x", b: "o", out: "x" },
-      { op: "rms_norm", a: "x", weight: w("ffn_norm"), eps, out: "h" },
-      { op: "matmul", a: "h", weight: w("ffn_gate"), out: "g" },
-      { op: "matmul", a: "h", weight: w("ffn_up"), out: "u" },
-      { op: "silu_mul", a: "g", b: "u", out: "g" },
-      { op: "matmul", a: "g", weight: w("ffn_down"), out: "o" },
-      { op: "add", a: "x", b: "o", out: "x" },
+    );
+    if (last) ops.push({ op: "output_rows", a: "o", out: o }, { op: "output_rows", a: "x", out: x });
+    ops.push(
+      { op: "add", a: x, b: o, out: x },
+      { op: "rms_norm", a: x, weight: w("ffn_norm"), eps, out: h },
+      { op: "matmul", a: h, weight: w("ffn_gate"), out: g },
+      { op: "matmul", a: h, weight: w("ffn_up"), out: u },
+      { op: "silu_mul", a: g, b: u, out: g },
+      { op: "matmul", a: g, weight: w("ffn_down"), out: o },
+      { op: "add", a: x, b: o, out: x },
     );
   }
   ops.push(
-    { op: "output_rows", a: "x", out: "xo" },
     { op: "rms_norm", a: "xo", weight: "output_norm.weight", eps, out: "xo" },
     { op: "matmul", a: "xo", weight: "output.weight", out: "logits" },
   );
