@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   ggml_backend_cpu_set_n_threads(cpu, 2);
   std::mt19937 rng(1234);
   int bad = 0;
-  for (const char* name : {"q4_k", "q6_k"})
+  for (const char* name : {"q4_k", "q5_k", "q6_k"})
     for (int ties = 0; ties < 2; ties++) {
     const KQuantFormat& f = *kquant_format(name);
     for (int64_t m : {1, 2, 4, 5, 9})

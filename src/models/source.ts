@@ -49,7 +49,7 @@ export interface ModelSource {
 }
 
 /** dtypes of tensor bytes handed to the native side */
-export type SourceDtype = StDtype | "Q4_0" | "Q8_0" | "Q4_K" | "Q6_K";
+export type SourceDtype = StDtype | "Q4_0" | "Q8_0" | "Q4_K" | "Q5_K" | "Q6_K";
 
 /** A Hugging Face Llama directory: config.json, tokenizer.json, safetensors (single or sharded). */
 export function hfSource(dir: string): ModelSource {

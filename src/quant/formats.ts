@@ -82,7 +82,7 @@ export function nativeFormat(q: QuantFormat): string {
 export function matrixBytes(q: QuantFormat | "f32" | "bf16" | GgufBlockFormat, rows: number, cols: number): number {
   if (q === "f32") return rows * cols * 4;
   // llama.cpp's K-quant blocks of 256 weights, stored as they are in the GGUF file
-  if (q === "q4_k" || q === "q6_k") return rows * (cols / 256) * (q === "q4_k" ? 144 : 210);
+  if (q === "q4_k" || q === "q5_k" || q === "q6_k") return rows * (cols / 256) * { q4_k: 144, q5_k: 176, q6_k: 210 }[q];
   if (q === "bf16") return rows * cols * 2;
   if (q.startsWith("w8a8")) return rows * cols + rows * 4;
   // GGUF blocks of 32: 18 (q4_0) or 34 (q8_0) bytes, over whole groups of 8 rows
@@ -94,7 +94,7 @@ export function matrixBytes(q: QuantFormat | "f32" | "bf16" | GgufBlockFormat, r
 }
 
 /** Native formats that only hold a GGUF file's own blocks (no quantizer: `--quant` cannot name them). */
-export type GgufBlockFormat = "q4_k" | "q6_k";
+export type GgufBlockFormat = "q4_k" | "q5_k" | "q6_k";
 
 /** llama.cpp block formats: every matrix is quantized, embedding and LM head included, as in a GGUF file. */
 export function isGgmlQuant(q: string): boolean {

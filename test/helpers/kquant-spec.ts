@@ -10,8 +10,8 @@
 import { f16Bits, f16Value, fmaf, rne } from "./ggml-spec.js";
 
 const f32 = Math.fround;
-export type KType = "q4_k" | "q6_k";
-export const KBLOCK_BYTES: Record<KType, number> = { q4_k: 144, q6_k: 210 };
+export type KType = "q4_k" | "q5_k" | "q6_k";
+export const KBLOCK_BYTES: Record<KType, number> = { q4_k: 144, q5_k: 176, q6_k: 210 };
 
 /**
  * quantize_row_q8_K_ref: codes, f32 block scales d and 16-sums. tiesPositive:
@@ -94,6 +94,32 @@ export function kmatmul(type: KType, a: Int8Array, ad: Float32Array, w: Uint8Arr
           }
         }
         C[i * n + j] = f32(acc - accm);
+      } else if (type === "q5_k") {
+        // llama.cpp's AVX2 ggml_vec_dot_q5_K_q8_K: 8 lanes (bytes [4l, 4l + 4) of each 32-chunk), mins by FMA
+        const acc = [0, 0, 0, 0, 0, 0, 0, 0];
+        let summs = 0;
+        for (let b = 0; b < nb; b++) {
+          const o = (j * nb + b) * bb;
+          const { sc, mn } = q4kScales(w, o);
+          const lane = [0, 0, 0, 0, 0, 0, 0, 0];
+          let imin = 0;
+          for (let e = 0; e < 256; e++) {
+            const g = e >> 6, r = e % 64, t = r % 32, hi = r >> 5;
+            const byte = w[o + 48 + 32 * g + t]!;
+            const u = (hi ? byte >> 4 : byte & 15) + 16 * ((w[o + 16 + t]! >> (2 * g + hi)) & 1);
+            lane[(e % 32) >> 2] += sc[e >> 5]! * u * a[i * k + b * 256 + e]!;
+          }
+          for (let s = 0; s < 8; s++) {
+            let bsum = 0;
+            for (let e = 0; e < 32; e++) bsum += a[i * k + b * 256 + 32 * s + e]!;
+            imin += mn[s]! * bsum;
+          }
+          const da = ad[i * nb + b]!;
+          const d = f32(da * f16Value(w[o]! | (w[o + 1]! << 8))), dmin = -f32(da * f16Value(w[o + 2]! | (w[o + 3]! << 8)));
+          summs = fmaf(f32(imin), dmin, summs);
+          for (let l = 0; l < 8; l++) acc[l] = fmaf(f32(lane[l]!), d, acc[l]!);
+        }
+        C[i * n + j] = f32(f32(f32(f32(acc[0]! + acc[4]!) + f32(acc[2]! + acc[6]!)) + f32(f32(acc[1]! + acc[5]!) + f32(acc[3]! + acc[7]!))) + summs);
       } else {
         const acc = [0, 0, 0, 0, 0, 0, 0, 0];
         for (let b = 0; b < nb; b++) {
@@ -126,9 +152,9 @@ export function randomKBlocks(type: KType, rng: () => number, nblocks: number): 
   for (let b = 0; b < nblocks; b++) {
     const o = b * bb;
     const put = (at: number, h: number) => { out[at] = h & 255; out[at + 1] = h >> 8; };
-    if (type === "q4_k") { put(o, f16()); put(o + 2, f16()); } else put(o + 208, f16());
-    if (b % 7 === 3) { // extreme codes: every nibble 15 / every 6-bit code 63 or 0, scales at their maxima
-      if (type === "q4_k") { out.fill(0xff, o + 4, o + 16); out.fill(0xff, o + 16, o + 144); }
+    if (type !== "q6_k") { put(o, f16()); put(o + 2, f16()); } else put(o + 208, f16());
+    if (b % 7 === 3) { // extreme codes: every 4/5/6-bit code at its maximum, scales at their maxima
+      if (type !== "q6_k") out.fill(0xff, o + 4, o + bb);
       else { out.fill(0xff, o, o + 192); out.fill(127, o + 192, o + 208); }
     }
     if (b % 7 === 5 && type === "q6_k") { out.fill(0, o, o + 192); out.fill(0x80, o + 192, o + 208); } // codes 0 (-32), scales -128

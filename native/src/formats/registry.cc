@@ -5,6 +5,7 @@
 
 #include "formats/kquant.h"
 #include "formats/q4_k.h"
+#include "formats/q5_k.h"
 #include "formats/q6_k.h"
 
 namespace lowbit {
@@ -19,6 +20,8 @@ namespace {
 const KQuantFormat kFormats[] = {
     {.name = "q4_k", .ggml_name = "Q4_K", .ggml_type = 12, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ4K),
      .gemm4 = true, .dequantize_row = q4_k_dequantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k)},
+    {.name = "q5_k", .ggml_name = "Q5_K", .ggml_type = 13, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ5K),
+     .gemm4 = false, .dequantize_row = q5_k_dequantize_row, .ref = {.matmul = matmul_q5_k_ref}, KQ_SIMD(q5_k)},
     {.name = "q6_k", .ggml_name = "Q6_K", .ggml_type = 14, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ6K),
      .gemm4 = false, .dequantize_row = q6_k_dequantize_row, .ref = {.matmul = matmul_q6_k_ref}, KQ_SIMD(q6_k)},
 };
