@@ -109,7 +109,9 @@ Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& 
   std::vector<int16_t> bs((size_t)(m * k / 16), 0);
   for (int64_t i = 0; i < m * k; i++) bs[i / 16] = (int16_t)(bs[i / 16] + A.Data()[i]);
   std::vector<uint8_t> wcopy(W.Data(), W.Data() + n * rb);  // aligned like a loaded weight's blocks
-  const KAct act{A.Data(), AD.Data(), bs.data(), k};
+  std::vector<int16_t> bsp((size_t)(m * k / 32));
+  kquant_pair_sums(bs.data(), m * k, bsp.data());
+  const KAct act{A.Data(), AD.Data(), bs.data(), k, bsp.data()};
   Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
   std::fill(c.Data(), c.Data() + m * n, 0.0f);
   kquant_kernels(*f, kt.name).matmul(act, m, wcopy.data(), rb, c.Data(), n, j0, j1);

@@ -12,14 +12,15 @@ namespace {
 int64_t pad64(int64_t x) { return (x + 63) / 64 * 64; }
 int64_t d_at(int64_t m, int64_t k) { return pad64(m * k); }
 int64_t bsums_at(int64_t m, int64_t k) { return d_at(m, k) + pad64(m * (k / kQK_K) * 4); }
+int64_t bsp_at(int64_t m, int64_t k) { return bsums_at(m, k) + pad64(m * (k / 16) * 2); }
 }  // namespace
 
-size_t kquant_act_bytes(int64_t m, int64_t k) { return (size_t)(bsums_at(m, k) + m * (k / 16) * 2); }
+size_t kquant_act_bytes(int64_t m, int64_t k) { return (size_t)(bsp_at(m, k) + m * (k / 32) * 2); }
 
 KAct kquant_act_view(const void* buf, int64_t m, int64_t k) {
   const char* p = static_cast<const char*>(buf);
   return {reinterpret_cast<const int8_t*>(p), reinterpret_cast<const float*>(p + d_at(m, k)),
-          reinterpret_cast<const int16_t*>(p + bsums_at(m, k)), k};
+          reinterpret_cast<const int16_t*>(p + bsums_at(m, k)), k, reinterpret_cast<const int16_t*>(p + bsp_at(m, k))};
 }
 
 void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1, void* buf, bool gemm4) {
@@ -27,8 +28,15 @@ void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r
   int8_t* q = reinterpret_cast<int8_t*>(p);
   float* d = reinterpret_cast<float*>(p + d_at(m, k));
   int16_t* bs = reinterpret_cast<int16_t*>(p + bsums_at(m, k));
-  for (int64_t r = r0; r < r1; r++)
+  int16_t* bsp = reinterpret_cast<int16_t*>(p + bsp_at(m, k));
+  for (int64_t r = r0; r < r1; r++) {
     quantize_row_q8_K(A + r * lda, k, q + r * k, d + r * (k / kQK_K), bs + r * (k / 16), gemm4 && r < m - m % 4);
+    kquant_pair_sums(bs + r * (k / 16), k, bsp + r * (k / 32));
+  }
+}
+
+void kquant_pair_sums(const int16_t* bsums, int64_t k, int16_t* bsp) {
+  for (int64_t s = 0; s < k / 32; s++) bsp[s] = (int16_t)(bsums[2 * s] + bsums[2 * s + 1]);
 }
 
 void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive) {

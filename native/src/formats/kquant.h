@@ -24,7 +24,8 @@
 //
 // Buffer of prepared activations for m rows of k (kquant_act_bytes): int8
 // codes [m][k], then (64-byte aligned) f32 d [m][k / 256], then int16 bsums
-// [m][k / 16].
+// [m][k / 16], then int16 32-sums bsp [m][k / 32] (bsums[2s] + bsums[2s + 1]:
+// the sums the sub-block mins of Q4_K / Q5_K multiply).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +41,7 @@ struct KAct {
   const float* d;
   const int16_t* bsums;
   int64_t k;
+  const int16_t* bsp;  // row i's 32-sums at bsp + i * (k / 32)
 };
 
 size_t kquant_act_bytes(int64_t m, int64_t k);
@@ -48,6 +50,8 @@ KAct kquant_act_view(const void* buf, int64_t m, int64_t k);
 // Quantizes rows [r0, r1) of A (lda floats apart) into the buffer (gemm4: the
 // tie rule of llama.cpp's 4-row quantizer for rows < m - m % 4).
 void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1, void* buf, bool gemm4);
+// bsp[s] = bsums[2s] + bsums[2s + 1] for the k / 32 sub-blocks of a row.
+void kquant_pair_sums(const int16_t* bsums, int64_t k, int16_t* bsp);
 // One row x[k] -> codes q[k], d[k / 256], bsums[k / 16] (the definition above;
 // ties_positive: +max wins a tie of magnitudes).
 void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive = false);

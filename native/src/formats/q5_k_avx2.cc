@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include "formats/kquant_tiling.h"
+#include "formats/kquant_x86.h"
 #include "formats/q4_k.h"
 #include "formats/q5_k.h"
 #include "kernels/kernels.h"
@@ -35,8 +36,9 @@ struct Avx2Q5K {
       _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 64, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 128, _MM_HINT_T0);
-      uint8_t sc[8], mn[8];
-      q4_k_scales(x->scales, sc, mn);
+      const __m256i sm = kq_scales_mins16(x->scales);
+      const __m128i sc128 = _mm256_castsi256_si128(sm), mn16 = _mm256_extracti128_si256(sm, 1);
+      const __m256i scales = _mm256_setr_m128i(sc128, sc128);
       const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qh));
       __m256i sumi[MT];
       for (int t = 0; t < MT; t++) sumi[t] = _mm256_setzero_si256();
@@ -47,7 +49,7 @@ struct Avx2Q5K {
         const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g + 1), 4), m16);
         const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
         const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
-        const __m256i sl = _mm256_set1_epi16(sc[2 * g]), sh = _mm256_set1_epi16(sc[2 * g + 1]);
+        const __m256i sl = kq_bcast16(scales, 2 * g), sh = kq_bcast16(scales, 2 * g + 1);
         for (int t = 0; t < MT; t++) {
           const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 64 * g;
           const __m256i al = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa));
@@ -56,11 +58,9 @@ struct Avx2Q5K {
                                                                _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ah), sh)));
         }
       }
-      const float dw = f16_to_f32_scalar(x->d), mw = f16_to_f32_scalar(x->dmin);
+      const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
       for (int t = 0; t < MT; t++) {
-        const int16_t* bs = a.bsums + (i0 + t) * (a.k / 16) + b * 16;
-        int32_t imin = 0;
-        for (int s = 0; s < 8; s++) imin += (int32_t)mn[s] * ((int32_t)bs[2 * s] + bs[2 * s + 1]);
+        const int32_t imin = kq_hsum4(kq_min_pairs(mn16, a.bsp + (i0 + t) * (a.k / 32) + b * 8));
         const float da = a.d[(i0 + t) * nb + b];
         summs[t] = __builtin_fmaf(-(da * mw), (float)imin, summs[t]);
         acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da * dw), _mm256_cvtepi32_ps(sumi[t]), acc[t]);

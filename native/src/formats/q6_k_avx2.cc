@@ -50,10 +50,12 @@ struct Avx2Q6K {
         q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m15), _mm256_and_si256(H, _mm256_set1_epi8(48)));
         q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L2, 4), m15),
                                _mm256_srli_epi16(_mm256_and_si256(H, _mm256_set1_epi8((char)0xC0)), 2));
-        for (int cc = 0; cc < 4; cc++) {
-          const int sb = 8 * h + 2 * cc;  // sub-blocks of chunk cc: sb (bytes 0-15), sb + 1 (bytes 16-31)
-          s[cc] = _mm256_setr_m128i(_mm_set1_epi16(x->scales[sb]), _mm_set1_epi16(x->scales[sb + 1]));
-        }
+        // sub-blocks of chunk cc: 8h + 2cc (bytes 0-15), 8h + 2cc + 1 (bytes 16-31)
+        const __m128i hv = h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
+        const __m256i dup = _mm256_setr_m128i(hv, hv);
+        for (int cc = 0; cc < 4; cc++)
+          s[cc] = _mm256_shuffle_epi8(dup, _mm256_setr_m128i(_mm_set1_epi16((short)((4 * cc + 1) << 8 | (4 * cc))),
+                                                             _mm_set1_epi16((short)((4 * cc + 3) << 8 | (4 * cc + 2)))));
         for (int t = 0; t < MT; t++) {
           const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * h;
           for (int cc = 0; cc < 4; cc++) {
@@ -62,7 +64,7 @@ struct Avx2Q6K {
           }
         }
       }
-      const float dw = f16_to_f32_scalar(x->d);
+      const float dw = _cvtsh_ss(x->d);
       for (int t = 0; t < MT; t++) {
         const __m256 d = _mm256_set1_ps(a.d[(i0 + t) * nb + b] * dw);
         acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[t]), acc[t]);

@@ -62,7 +62,7 @@ struct Avx512Q6K {
           sumz[t] = _mm512_add_epi32(sumz[t], _mm512_add_epi32(_mm512_madd_epi16(d01, s01), _mm512_madd_epi16(d23, s23)));
         }
       }
-      const float dw = f16_to_f32_scalar(x->d);
+      const float dw = _cvtsh_ss(x->d);
       for (int t = 0; t < MT; t++) {
         const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + (i0 + t) * (a.k / 16) + b * 16));
         __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(sumz[t]), _mm512_extracti64x4_epi64(sumz[t], 1));
