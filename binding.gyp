@@ -26,14 +26,16 @@
     {
       "target_name": "lowbit_ggml",
       "type": "static_library",
-      "sources": ["native/src/kernels/ggml_ref.cc", "native/src/kernels/ggml_f32_ref.cc", "native/src/ggml_quants.cc"],
+      "sources": ["native/src/kernels/ggml_ref.cc", "native/src/kernels/ggml_f32_ref.cc", "native/src/ggml_quants.cc",
+                  "native/src/formats/kquant.cc", "native/src/formats/q4_k.cc", "native/src/formats/q5_k.cc", "native/src/formats/q6_k.cc"],
       "cflags_cc": ["-ffp-contract=off"]
     },
     {
       "target_name": "lowbit_ggml_avx2",
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
-        "sources": ["native/src/kernels/ggml_avx2.cc", "native/src/kernels/ggml_f32_avx2.cc"],
+        "sources": ["native/src/kernels/ggml_avx2.cc", "native/src/kernels/ggml_f32_avx2.cc",
+                    "native/src/formats/q4_k_avx2.cc", "native/src/formats/q5_k_avx2.cc", "native/src/formats/q6_k_avx2.cc"],
         "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"]
       }]]
     },
@@ -41,7 +43,7 @@
       "target_name": "lowbit_ggml_avx512",
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
-        "sources": ["native/src/kernels/ggml_avx512.cc"],
+        "sources": ["native/src/kernels/ggml_avx512.cc", "native/src/formats/q4_k_avx512.cc", "native/src/formats/q5_k_avx512.cc", "native/src/formats/q6_k_avx512.cc"],
         "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mfma", "-mf16c", "-mavx2", "-ffp-contract=off"]
       }]]
     },
@@ -59,6 +61,7 @@
         "native/src/kernels/q4a8_ref.cc",
         "native/src/quantize.cc",
         "native/src/kernels/registry.cc",
+        "native/src/formats/registry.cc",
         "native/src/weights.cc",
         "native/src/weights_io.cc",
         "native/src/addon_io.cc",

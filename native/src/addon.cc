@@ -328,7 +328,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       const Weight& w = *kv.second;
       if (!w.matrix) continue;
       Napi::Object e = Napi::Object::New(env);
-      e.Set("format", wformat_name(w.format));
+      e.Set("format", w.kq ? w.kq->name : wformat_name(w.format));
       e.Set("rows", (double)w.rows);
       e.Set("cols", (double)w.cols);
       e.Set("bytes", (double)w.bytes());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "addon_util.h"
+#include "formats/kquant.h"
 #include "ggml_quants.h"
 #include "kernels/ggml.h"
 #include "weights.h"
@@ -73,11 +74,57 @@ Napi::Value run_matmul(Napi::Env env, const KernelTable& kt, GgmlType t, Napi::O
 
 }  // namespace
 
+// K-quants (formats/kquant.h):
+//   quantize_q8_K_act { x: Float32Array [k], k, tiesPositive?: boolean } -> { q: Int8Array [k], d: Float32Array [k / 256], bsums: Int16Array [k / 16] }
+//   matmul_kquant { type: "q4_k" | "q6_k", a: Int8Array [m, k] codes in [-127, 127], ad: Float32Array [m, k / 256],
+//                   w: Uint8Array [n] rows of GGUF blocks, m, n, k, j0, j1 } -> Float32Array [m, n] (the 16-sums
+//                   of the activation codes are computed here; columns outside [j0, j1) stay 0)
+Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& name, Napi::Object a) {
+  if (name == "quantize_q8_K_act") {
+    const int64_t k = dim(a, "k");
+    if (k % kQK_K) throw Napi::RangeError::New(env, "k must be a multiple of 256");
+    auto x = field<Napi::Float32Array>(a, "x", k);
+    Napi::Int8Array q = Napi::Int8Array::New(env, k);
+    Napi::Float32Array d = Napi::Float32Array::New(env, k / kQK_K);
+    Napi::Int16Array bs = Napi::Int16Array::New(env, k / 16);
+    const Napi::Value tp = a.Get("tiesPositive");  // optional: the 4-row quantizer's tie rule
+    quantize_row_q8_K(x.Data(), k, q.Data(), d.Data(), bs.Data(), tp.IsBoolean() && tp.As<Napi::Boolean>().Value());
+    Napi::Object res = Napi::Object::New(env);
+    res.Set("q", q);
+    res.Set("d", d);
+    res.Set("bsums", bs);
+    return res;
+  }
+  const KQuantFormat* f = kquant_format(get_string(a, "type").c_str());
+  if (!f) throw Napi::TypeError::New(env, "unknown K-quant type");
+  const int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
+  if (j0 > j1 || j1 > n || m * n > (1 << 26)) throw Napi::RangeError::New(env, "bad shape or column range");
+  if (k < kQK_K || k % kQK_K) throw Napi::RangeError::New(env, "k must be a positive multiple of 256");
+  const int64_t nb = k / kQK_K, rb = nb * f->block_bytes;
+  auto A = field<Napi::Int8Array>(a, "a", m * k);
+  auto AD = field<Napi::Float32Array>(a, "ad", m * nb);
+  auto W = field<Napi::Uint8Array>(a, "w", n * rb);
+  for (int64_t i = 0; i < m * k; i++)
+    if (A.Data()[i] < -127) throw Napi::RangeError::New(env, "activation codes must be in [-127, 127]");
+  std::vector<int16_t> bs((size_t)(m * k / 16), 0);
+  for (int64_t i = 0; i < m * k; i++) bs[i / 16] = (int16_t)(bs[i / 16] + A.Data()[i]);
+  std::vector<uint8_t> wcopy(W.Data(), W.Data() + n * rb);  // aligned like a loaded weight's blocks
+  std::vector<int16_t> bsp((size_t)(m * k / 32));
+  kquant_pair_sums(bs.data(), m * k, bsp.data());
+  const KAct act{A.Data(), AD.Data(), bs.data(), k, bsp.data()};
+  Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
+  std::fill(c.Data(), c.Data() + m * n, 0.0f);
+  kquant_kernels(*f, kt.name).matmul(act, m, wcopy.data(), rb, c.Data(), n, j0, j1);
+  return c;
+}
+
 bool IsGgmlKernel(const std::string& name) {
-  return name == "quantize_q8_0_act" || name == "matmul_q4_0" || name == "matmul_q8_0" || name == "ggml_weight";
+  return name == "quantize_q8_0_act" || name == "matmul_q4_0" || name == "matmul_q8_0" || name == "ggml_weight" ||
+         name == "quantize_q8_K_act" || name == "matmul_kquant";
 }
 
 Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::string& name, Napi::Object a) {
+  if (name == "quantize_q8_K_act" || name == "matmul_kquant") return run_kquant(env, kt, name, a);
   if (name == "quantize_q8_0_act") {  // x: Float32Array [k] -> { q: Int8Array [k], d: Float32Array, s: Int32Array [k / 32] }
     const int64_t k = dim(a, "k");
     if (k % kQK) throw Napi::RangeError::New(env, "k must be a multiple of 32");
@@ -94,17 +141,15 @@ Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::strin
   }
   if (name == "matmul_q4_0") return run_matmul(env, kt, GgmlType::Q4_0, a);
   if (name == "matmul_q8_0") return run_matmul(env, kt, GgmlType::Q8_0, a);
-  // ggml_weight: { format: "q4_0" | "q8_0", dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0", bytes, rows, cols }
+  // ggml_weight: { format: "q4_0" | "q8_0" | "q4_k" | "q6_k", dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0" | "Q4_K" | "Q6_K", bytes, rows, cols }
   // -> what make_weight stores: { rows: Float32Array [rows * cols] (row_f32), blocks: GGUF bytes, bytes: Weight::bytes() }
-  WSpec spec;
-  SrcDtype src;
-  if (!parse_wformat(get_string(a, "format"), &spec)) throw Napi::TypeError::New(env, "unknown format");
-  if (!parse_src_dtype(get_string(a, "dtype"), &src)) throw Napi::TypeError::New(env, "unknown dtype");
   const int64_t rows = dim(a, "rows"), cols = dim(a, "cols");
   auto bytes = field<Napi::Uint8Array>(a, "bytes", 0);
   std::unique_ptr<Weight> w;
   try {
-    w = make_weight("w", src, bytes.Data(), bytes.ByteLength(), rows, cols, spec);
+    w = make_weight_checked("w", get_string(a, "dtype"), bytes.Data(), bytes.ByteLength(), rows, cols, get_string(a, "format"));
+  } catch (const WeightArgTypeError& e) {
+    throw Napi::TypeError::New(env, e.what());
   } catch (const std::exception& e) {
     throw Napi::RangeError::New(env, e.what());
   }
@@ -114,6 +159,9 @@ Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::strin
   res.Set("rows", f);
   if (w->ggml()) res.Set("blocks", gguf_blocks(env, *w));
   res.Set("bytes", (double)w->bytes());
+  if (w->format == WFormat::KQuant) res.Set("blocks", Napi::Uint8Array::New(env, w->bytes()));
+  if (w->format == WFormat::KQuant)
+    std::copy(w->data.as<uint8_t>(), w->data.as<uint8_t>() + w->bytes(), res.Get("blocks").As<Napi::Uint8Array>().Data());
   return res;
 }
 

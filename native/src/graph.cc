@@ -83,8 +83,9 @@ struct Compiler {
     if (s.op == "embed") {
       op.type = OpType::Embed;
       op.w = weight(s);
-      if (!op.w->matrix || (op.w->format != WFormat::F32 && op.w->format != WFormat::BF16 && !op.w->ggml()))
-        fail(s, "embedding must be an f32, bf16, q4_0 or q8_0 matrix");
+      if (!op.w->matrix || (op.w->format != WFormat::F32 && op.w->format != WFormat::BF16 && !op.w->ggml() &&
+                           op.w->format != WFormat::KQuant))
+        fail(s, "embedding must be an f32, bf16, q4_0, q8_0 or K-quant matrix");
       g.embedding = op.w;
       op.out = write(s, s.out, op.w->cols, false);
     } else if (s.op == "rms_norm") {

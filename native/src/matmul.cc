@@ -4,6 +4,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "formats/kquant.h"
+
 namespace lowbit {
 
 namespace {
@@ -161,6 +163,19 @@ const FormatOps kGgml = {
         kt.matmul_q8_0(q, W.cols, d, s, W.data.as<int8_t>(), W.scales.as<uint16_t>(), C, ldc, m, j0, j1, W.cols);
     }};
 
+// K-quants (formats/kquant.h): activations quantized to Q8_K, the kernels of
+// each weight's format-table row for the kernel table's instruction set (a
+// fused matmul may mix K-quant types: they share the Q8_K activations).
+const FormatOps kKQuant = {
+    [](const Weight& w, int64_t m) -> size_t { return kquant_act_bytes(m, w.cols); },
+    [](const KernelTable&, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
+       void* act) { kquant_prepare(A, lda, m, w.cols, r0, r1, act, w.kq->gemm4); },
+    [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
+       int64_t ldc, int64_t j0, int64_t j1) {
+      kquant_kernels(*W.kq, kt.name).matmul(kquant_act_view(act, m, W.cols), m, W.data.as<uint8_t>(), W.kq_row_bytes(),
+                                            C, ldc, j0, j1);
+    }};
+
 const FormatOps& format_ops(WFormat f) {
   switch (f) {
     case WFormat::F32: return kF32;
@@ -170,6 +185,7 @@ const FormatOps& format_ops(WFormat f) {
     case WFormat::Q4A8: return kQ4A8;
     case WFormat::Q4_0:
     case WFormat::Q8_0: return kGgml;
+    case WFormat::KQuant: return kKQuant;
   }
   throw std::logic_error("matmul: unknown weight format");
 }

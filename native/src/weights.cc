@@ -23,6 +23,7 @@ const char* wformat_name(WFormat f) {
     case WFormat::Q4A8: return "q4a8";
     case WFormat::Q4_0: return "q4_0";
     case WFormat::Q8_0: return "q8_0";
+    case WFormat::KQuant: return "kquant";
   }
   return "?";
 }
@@ -59,6 +60,14 @@ bool parse_q4a8(const std::string& s, WSpec* out) {
 
 bool parse_wformat(const std::string& s, WSpec* out) {
   if (s.rfind("q4a8-", 0) == 0) return parse_q4a8(s, out);
+  if (const KQuantFormat* kq = kquant_format(s.c_str())) {
+    if (s != kq->name) return false;  // the native (lower-case) name only
+    WSpec w;
+    w.format = WFormat::KQuant;
+    w.kq = kq;
+    *out = w;
+    return true;
+  }
   WSpec w;
   std::string base = s;
   if (base.size() > 5 && base.compare(base.size() - 5, 5, "-asym") == 0) {
@@ -119,6 +128,7 @@ size_t Weight::bytes() const {
     case WFormat::Q4_0:
     case WFormat::Q8_0:  // codes + f16 scales of whole 8-row groups
       return (size_t)pad_to(rows, kGgmlRows) * (size_t)(kp / kQK) * (size_t)ggml_block_bytes(ggml_type_of(format));
+    case WFormat::KQuant: return (size_t)rows * (size_t)kq_row_bytes();  // the file's bytes
     default: return prow * (size_t)kp * wformat_elem_bytes(format);
   }
 }
@@ -126,6 +136,10 @@ size_t Weight::bytes() const {
 void Weight::row_f32(int64_t r, float* out) const {
   if (!matrix) {
     std::memcpy(out, data.as<float>() + r * cols, cols * sizeof(float));
+    return;
+  }
+  if (format == WFormat::KQuant) {  // ggml's dequantize_row_<type>
+    kq->dequantize_row(data.as<uint8_t>() + r * kq_row_bytes(), cols, out);
     return;
   }
   if (ggml()) {  // w = fp32(d) * code, as ggml's dequantize_row_q4_0 / _q8_0 (token_embd of GGUF files)
@@ -173,6 +187,7 @@ float src_at(SrcDtype src, const void* data, size_t i) {
     }
     case SrcDtype::Q4_0:
     case SrcDtype::Q8_0: return ggml_dequantize_at(ggml_type_of(src), static_cast<const uint8_t*>(data), i);
+    case SrcDtype::KQuant: break;  // make_weight copies K-quant blocks as they are
   }
   return 0;
 }
@@ -257,6 +272,28 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
                                     int64_t rows, int64_t cols, WSpec target, bool matrix) {
   if (rows <= 0 || cols <= 0) throw std::invalid_argument(name + ": empty or negative shape");
   if (!matrix && (rows != 1 || target.format != WFormat::F32)) throw std::invalid_argument(name + ": vectors are f32 [1, n]");
+  if ((src == SrcDtype::KQuant) != (target.format == WFormat::KQuant) || (src == SrcDtype::KQuant && !target.kq))
+    throw std::invalid_argument(name + ": K-quant blocks load only into their own format (and that format only from them)");
+  if (target.format == WFormat::KQuant) {  // the GGUF blocks, unchanged
+    const KQuantFormat& f = *target.kq;
+    if (cols % f.block_elems)
+      throw std::invalid_argument(name + ": " + f.ggml_name + " needs the input dimension (cols = " + std::to_string(cols) +
+                                  ") to be a multiple of " + std::to_string(f.block_elems));
+    if (rows > ((int64_t)1 << 40) || cols > ((int64_t)1 << 40) || (size_t)(cols / f.block_elems) > SIZE_MAX / 256 / (size_t)rows)
+      throw std::invalid_argument(name + ": shape too large");
+    auto w = std::make_unique<Weight>();
+    w->name = name;
+    w->format = WFormat::KQuant;
+    w->kq = &f;
+    w->rows = rows;
+    w->cols = cols;
+    w->kp = cols;
+    const size_t n = (size_t)rows * (size_t)w->kq_row_bytes();
+    if (nbytes != n) throw std::invalid_argument(name + ": byte size does not match shape and dtype");
+    w->data.reserve(n);
+    std::memcpy(w->data.data(), data, n);
+    return w;
+  }
   // Overflow-safe: rows * cols * element size must fit and equal nbytes.
   if (nbytes != src_bytes(name, src, rows, cols)) throw std::invalid_argument(name + ": byte size does not match shape and dtype");
   const size_t count = (size_t)rows * (size_t)cols;
@@ -320,6 +357,7 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
     switch (f) {
       case WFormat::Q4_0:
       case WFormat::Q8_0: break;  // fill_ggml above
+      case WFormat::KQuant: break;  // copied above
       case WFormat::F32:
         pack_matrix(rowf.data(), 1, cols, w->data.as<float>() + (j / 4) * 4 * w->kp + (j % 4) * ch, w->kp, ch);
         break;
@@ -366,10 +404,14 @@ std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::
                                             size_t nbytes, int64_t rows, int64_t cols, const std::string& format,
                                             const double* act_scale) {
   SrcDtype src;
-  if (!parse_src_dtype(dtype, &src)) throw WeightArgTypeError("unsupported dtype");
+  const KQuantFormat* kq_src = kquant_format(dtype.c_str());
+  if (kq_src && dtype == kq_src->ggml_name) src = SrcDtype::KQuant;  // GGUF type names ("Q4_K") only
+  else if (!parse_src_dtype(dtype, &src)) throw WeightArgTypeError("unsupported dtype");
   WSpec fmt;
   const bool matrix = format != "vector";  // "vector": a plain f32 [1, n] (norm weights)
   if (matrix && !parse_wformat(format, &fmt)) throw WeightArgTypeError("unknown weight format");
+  if (src == SrcDtype::KQuant && fmt.kq != kq_src)
+    throw std::invalid_argument(name + ": " + dtype + " blocks load only into format " + kq_src->name);
   auto w = make_weight(name, src, data, nbytes, rows, cols, fmt, matrix);
   if (act_scale) {
     const double sc = *act_scale;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "buffer.h"
+#include "formats/kquant.h"
 #include "quantize.h"
 
 namespace lowbit {
@@ -16,10 +17,13 @@ namespace lowbit {
 // int8 activations (w4a8), with float or integer (amplified) group scales.
 // Q4_0 / Q8_0: llama.cpp's GGUF blocks (kernels/ggml.h), activations quantized
 // to Q8_0 blocks as llama.cpp's CPU backend does.
-enum class WFormat : int { F32 = 0, BF16 = 1, Q8 = 2, Q4 = 3, Q4A8 = 4, Q4_0 = 5, Q8_0 = 6 };
+// KQuant: a llama.cpp K-quant type (Q4_K, Q6_K, ...) run on its GGUF blocks;
+// which one is the format-table row (formats/kquant.h) in Weight::kq / WSpec::kq.
+enum class WFormat : int { F32 = 0, BF16 = 1, Q8 = 2, Q4 = 3, Q4A8 = 4, Q4_0 = 5, Q8_0 = 6, KQuant = 7 };
 // dtypes of raw checkpoint data handed over from JS; Q4_0 / Q8_0 are raw GGUF
-// blocks (rows of cols / 32 blocks).
-enum class SrcDtype : int { F32 = 0, F16 = 1, BF16 = 2, Q4_0 = 3, Q8_0 = 4 };
+// blocks (rows of cols / 32 blocks); KQuant: raw GGUF blocks of a K-quant type
+// (rows of cols / 256 blocks), the type given by the target WSpec's kq.
+enum class SrcDtype : int { F32 = 0, F16 = 1, BF16 = 2, Q4_0 = 3, Q8_0 = 4, KQuant = 5 };
 
 // Storage format of a matrix: the element format plus, for int4, the group
 // size along k (0 = per channel, i.e. one group of kp) and asymmetric offsets.
@@ -31,12 +35,14 @@ struct WSpec {
   // fixed power of two); 0 = float scales.
   bool iscale = false;
   double amp = 0;
+  const KQuantFormat* kq = nullptr;  // format KQuant: the table row
 };
 
 const char* wformat_name(WFormat f);
 // "f32", "bf16", "q8", "q4-g32", "q4-g128", "q4-ch", each q4 optionally "-asym";
 // "q4a8-g32", "q4a8-g128", each optionally "-is" (heuristic amplifier),
-// "-is-max" or "-is-<2^n>" (fixed amplifier, e.g. -is-1024); "q4_0", "q8_0".
+// "-is-max" or "-is-<2^n>" (fixed amplifier, e.g. -is-1024); "q4_0", "q8_0";
+// a K-quant table row's name ("q4_k", "q6_k").
 bool parse_wformat(const std::string& s, WSpec* out);
 // "F32", "F16", "BF16", "Q4_0", "Q8_0"
 bool parse_src_dtype(const std::string& s, SrcDtype* out);
@@ -65,7 +71,8 @@ struct Weight {
   // matrix with float scales s * (q - 8) and with integer scales si / alpha * (q - 8)
   // (-1: unknown, e.g. a weight imported from a saved model)
   double sse_float = -1, sse_int = -1;
-  AlignedBuf data;     // q4_0 / q8_0: packed codes (kernels/ggml.h)
+  const KQuantFormat* kq = nullptr;  // KQuant: the format-table row
+  AlignedBuf data;     // q4_0 / q8_0: packed codes (kernels/ggml.h); KQuant: the GGUF blocks, row-major
   AlignedBuf scales;   // q8: [rows] ; q4: [rows][kp / group] ; q4a8 float scales: [rows/4][ng][4]
                        // q4_0 / q8_0: f16 block scales [rows/8][cols/32][8]
   AlignedBuf iscales;  // q4a8 integer scales: int32 [rows/4][ng][4]
@@ -73,6 +80,8 @@ struct Weight {
   AlignedBuf wsum;     // q8: [rows] int32 sums of the int8 weights
   int64_t ngroups() const { return group ? kp / group : 0; }
   bool ggml() const { return format == WFormat::Q4_0 || format == WFormat::Q8_0; }
+  // KQuant: bytes of one row of GGUF blocks
+  int64_t kq_row_bytes() const { return kq ? cols / kq->block_elems * kq->block_bytes : 0; }
   size_t bytes() const;
   // Row r widened to f32 into out[cols] (used by the embedding lookup).
   void row_f32(int64_t r, float* out) const;

@@ -100,6 +100,7 @@ std::vector<WeightBuffer> weight_buffers(const Weight& w) {
       if (w.format == WFormat::Q4_0) return {{"data", "U8", n8 * nb * 16, &Weight::data}, {"scales", "F16", n8 * nb * 2, &Weight::scales}};
       return {{"data", "I8", n8 * nb * 32, &Weight::data}, {"scales", "F16", n8 * nb * 2, &Weight::scales}};
     }
+    case WFormat::KQuant: break;  // not saved (a GGUF file already holds these blocks)
   }
   throw std::invalid_argument(w.name + ": weight format " + std::to_string((int)w.format) +
                               " declares no buffers for save/load (native/src/weights_io.cc)");

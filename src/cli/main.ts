@@ -50,7 +50,7 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
       c.nLayers * (attn + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize) +
       c.hiddenSize;
     if (f.json) {
-      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, config: c }) + "\n");
+      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, bitsPerWeight: (n.weightBytes * 8) / params, config: c }) + "\n");
       return 0;
     }
     io.out(
@@ -66,7 +66,7 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
         `params     ${(params / 1e6).toFixed(2)} M`,
         ...(model.quant ? [`quant      ${model.quant}${model.quantHead ? " + LM head" : ""}` +
           (model.origin.saved ? ` (saved model, quantized from ${model.origin.sourceModel})` : " (quantized at load)")] : []),
-        `memory     weights ${MiB(n.weightBytes)} (${model.dtype}), KV cache ${MiB(n.cacheBytes)} for ${n.nCtx} tokens, ` +
+        `memory     weights ${MiB(n.weightBytes)} (${model.dtype}; ${(n.weightBytes * 8 / params).toFixed(2)} bits per weight), KV cache ${MiB(n.cacheBytes)} for ${n.nCtx} tokens, ` +
           `${MiB(model.decodeWeightBytes)} read per decode step`,
       ].join("\n") + "\n",
     );

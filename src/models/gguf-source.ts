@@ -7,6 +7,8 @@
  *   F32, F16, BF16   handed over as they are (the compute dtype, or --quant)
  *   Q4_0, Q8_0       repacked bit-exactly into the native q4_0 / q8_0 formats,
  *                    which compute like llama.cpp's CPU backend
+ *   Q4_K, Q5_K, Q6_K kept as they are (native q4_k / q5_k / q6_k: native/src/formats/),
+ *                    computed like llama.cpp's CPU backend
  *   other types      dequantized to f32 and requantized to q8_0 (or --quant)
  * attn_q / attn_k rows are put back into the Hugging Face rotary layout
  * (gguf-rope.ts), so a GGUF file and its HF original run identically.
@@ -26,9 +28,11 @@ import { sliceRows } from "./slice.js";
 import type { ModelSource, SourceDtype } from "./source.js";
 
 /** ggml types handed to the native side as they are. */
-const PASS: Record<string, SourceDtype> = { F32: "F32", F16: "F16", BF16: "BF16", Q4_0: "Q4_0", Q8_0: "Q8_0" };
+const PASS: Record<string, SourceDtype> = {
+  F32: "F32", F16: "F16", BF16: "BF16", Q4_0: "Q4_0", Q8_0: "Q8_0", Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K",
+};
 /** native formats that hold a ggml block type without conversion */
-const NATIVE_BLOCK_FORMAT: Record<string, string> = { Q4_0: "q4_0", Q8_0: "q8_0" };
+const NATIVE_BLOCK_FORMAT: Record<string, string> = { Q4_0: "q4_0", Q8_0: "q8_0", Q4_K: "q4_k", Q5_K: "q5_k", Q6_K: "q6_k" };
 
 export function isGgufPath(model: string): boolean {
   return /\.gguf$/i.test(model);
@@ -80,7 +84,7 @@ export function ggufSource(path: string): ModelSource {
       const t = info(spec);
       let bytes: Uint8Array = readTensorBytes(file, t, scratch);
       let dtype = PASS[t.typeName];
-      const block = dtype === "Q4_0" || dtype === "Q8_0";
+      const block = !!NATIVE_BLOCK_FORMAT[t.typeName];
       if (!dtype || (block && NATIVE_BLOCK_FORMAT[t.typeName] !== opts?.format)) {
         bytes = new Uint8Array(dequantizeGgml(t.type, bytes, t.nelements).buffer);
         dtype = "F32";

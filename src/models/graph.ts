@@ -159,30 +159,42 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
       matmul("att", w("attn_output"), "o", t.oBias),
     );
     if (t.postNorms) ops.push(norm("o", w("post_attention_norm"), "o"));
+    // The last layer keeps only the output rows after its attention (as
+    // llama.cpp's graph does with inp_out_ids): its MLP runs on those rows
+    // alone. Row-wise ops give the same values; a matmul whose summation order
+    // depends on the number of rows (llama.cpp's repacked Q4_K: 4-token GEMM
+    // tiles vs GEMV) then sees the rows llama.cpp's sees.
+    const last = l === c.nLayers - 1;
+    const r = (b: string) => (last ? `${b}_out` : b);
+    if (last) {
+      ops.push({ op: "output_rows", a: "o", out: r("o") }, { op: "output_rows", a: "x", out: r("x") });
+      if (t.residual === "parallel_shared_norm") ops.push({ op: "output_rows", a: "h", out: r("h") });
+    }
+    const x = r("x"), o = r("o"), g = r("g"), u = r("u");
     // the MLP's input: the residual after attention (sequential), or the block's input (parallel)
-    const mlpIn = t.residual === "parallel_shared_norm" ? "h" : t.residual === "parallel" ? "h2" : "h";
-    if (t.residual === "sequential") ops.push({ op: "add", a: "x", b: "o", out: "x" });
-    if (t.residual !== "parallel_shared_norm") ops.push(norm("x", w("ffn_norm"), mlpIn));
-    const mlpOut = t.residual === "sequential" ? "o" : "m";
+    const mlpIn = r(t.residual === "parallel" ? "h2" : "h");
+    if (t.residual === "sequential") ops.push({ op: "add", a: x, b: o, out: x });
+    if (t.residual !== "parallel_shared_norm") ops.push(norm(x, w("ffn_norm"), mlpIn));
+    const mlpOut = t.residual === "sequential" ? o : r("m");
     if (t.gated) {
       ops.push(
-        matmul(mlpIn, w("ffn_gate"), "g", t.mlpBias),
-        matmul(mlpIn, w("ffn_up"), "u", t.mlpBias),
-        p.act === "silu" ? { op: "silu_mul", a: "g", b: "u", out: "g" } : p.act === "gelu_tanh" ? { op: "gelu_mul", a: "g", b: "u", out: "g" } : unsupportedGatedAct(p.act),
+        matmul(mlpIn, w("ffn_gate"), g, t.mlpBias),
+        matmul(mlpIn, w("ffn_up"), u, t.mlpBias),
+        p.act === "silu" ? { op: "silu_mul", a: g, b: u, out: g } : p.act === "gelu_tanh" ? { op: "gelu_mul", a: g, b: u, out: g } : unsupportedGatedAct(p.act),
       );
     } else {
-      ops.push(matmul(mlpIn, w("ffn_up"), "g", t.mlpBias), p.act === "silu" ? unsupportedGatedAct(p.act) : act("g", "g"));
+      ops.push(matmul(mlpIn, w("ffn_up"), g, t.mlpBias), p.act === "silu" ? unsupportedGatedAct(p.act) : act(g, g));
     }
-    ops.push(matmul("g", w("ffn_down"), mlpOut, t.mlpBias));
+    ops.push(matmul(g, w("ffn_down"), mlpOut, t.mlpBias));
     if (t.postNorms) ops.push(norm(mlpOut, w("post_ffw_norm"), mlpOut));
     // parallel: x + (attn + mlp)
-    if (t.residual !== "sequential") ops.push({ op: "add", a: "o", b: "m", out: "o" });
-    ops.push({ op: "add", a: "x", b: "o", out: "x" });
+    if (t.residual !== "sequential") ops.push({ op: "add", a: o, b: mlpOut, out: o });
+    ops.push({ op: "add", a: x, b: o, out: x });
   }
+  // (the last layer left the output rows in x_out)
   ops.push(
-    { op: "output_rows", a: "x", out: "xo" },
-    norm("xo", "output_norm", "xo"),
-    { op: "matmul", a: "xo", weight: "output.weight", ...(t.outputBias ? { bias: "output.bias" } : {}), out: "logits" },
+    norm("x_out", "output_norm", "x_out"),
+    { op: "matmul", a: "x_out", weight: "output.weight", ...(t.outputBias ? { bias: "output.bias" } : {}), out: "logits" },
   );
   if (p.finalSoftcap) ops.push({ op: "softcap", a: "logits", softcap: p.finalSoftcap, out: "logits" });
   return { ops, output: "logits" };

@@ -78,6 +78,9 @@ export function nativeFormat(q: QuantFormat): string {
   return q.replace("w4a16-", "q4-");
 }
 
+/** Native formats that only hold a GGUF file's own blocks (no quantizer: `--quant` cannot name them). */
+export type GgufBlockFormat = "q4_k" | "q5_k" | "q6_k";
+
 /** llama.cpp block formats: every matrix is quantized, embedding and LM head included, as in a GGUF file. */
 export function isGgmlQuant(q: string): boolean {
   return q === "q4_0" || q === "q8_0";

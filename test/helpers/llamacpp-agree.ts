@@ -40,6 +40,11 @@ export const bitsEqual = (a: Float32Array, b: Float32Array): number => a.reduce(
 export async function runBoth(dir: string, name: string, type: GgufOutType, tmp: string): Promise<PromptRun[]> {
   const file = join(tmp, `${name}-${type}.gguf`);
   exportGguf(hfSource(dir), file, type);
+  return runBothOnFile(file, dir);
+}
+
+/** runBoth on an existing GGUF file of the model in `dir` (its reference.json prompts). */
+export async function runBothOnFile(file: string, dir: string): Promise<PromptRun[]> {
   const ours = await LLM.load(file, { threads: 2, ...(KERNELS ? { kernels: KERNELS } : {}) });
   const theirs = await LlamaCppModel.load(file, { threads: 2, contextSize: 256, kvCache: "F32" });
   const runs: PromptRun[] = [];

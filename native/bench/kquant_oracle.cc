@@ -1,0 +1,142 @@
+// lowbit's K-quant kernels (native/src/formats/) against llama.cpp itself: a
+// ggml MUL_MAT on the CPU backend of the libraries node-llama-cpp ships
+// (GGML_CPU variant, haswell by default), Q4_K weights in the repack buffer
+// type (as llama.cpp loads them on AVX2 machines), Q6_K in a plain CPU buffer,
+// vs lowbit's Q8_K activation quantization + reference matmul: bits equal, or
+// the largest difference. Decode (m = 1) and prefill shapes.
+// With --record FILE.json it also writes a few small cases (weights, inputs and
+// llama.cpp's outputs) as the fixture test/fixtures/kquant-llamacpp.json that
+// kquant-kernels.test.ts replays without llama.cpp.
+//   make -C native/bench kquant_oracle && native/bench/kquant_oracle [ref|avx2|avx512] [--record FILE]
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "formats/kquant.h"
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "ggml-cpu.h"
+#include "ggml.h"
+
+ggml_backend_buffer_type_t ggml_backend_cpu_repack_buffer_type(void);
+
+using namespace lowbit;
+
+namespace {
+
+std::vector<float> ggml_matmul(ggml_backend_t cpu, ggml_type t, const std::vector<uint8_t>& blocks,
+                               const std::vector<float>& x, int64_t m, int64_t n, int64_t k, bool repack) {
+  ggml_init_params wp = {ggml_tensor_overhead() * 2, nullptr, true};
+  ggml_context* wctx = ggml_init(wp);
+  ggml_tensor* W = ggml_new_tensor_2d(wctx, t, k, n);
+  ggml_backend_buffer_t wbuf = ggml_backend_alloc_ctx_tensors_from_buft(
+      wctx, repack ? ggml_backend_cpu_repack_buffer_type() : ggml_backend_get_default_buffer_type(cpu));
+  ggml_backend_tensor_set(W, blocks.data(), 0, blocks.size());
+  ggml_init_params p = {ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true};
+  ggml_context* ctx = ggml_init(p);
+  ggml_tensor* X = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, m);
+  ggml_tensor* Y = ggml_mul_mat(ctx, W, X);
+  ggml_cgraph* gf = ggml_new_graph(ctx);
+  ggml_build_forward_expand(gf, Y);
+  ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(ctx, cpu);
+  ggml_backend_tensor_set(X, x.data(), 0, x.size() * 4);
+  ggml_backend_graph_compute(cpu, gf);
+  std::vector<float> y(ggml_nelements(Y));
+  ggml_backend_tensor_get(Y, y.data(), 0, y.size() * 4);
+  ggml_backend_buffer_free(buf);
+  ggml_free(ctx);
+  ggml_backend_buffer_free(wbuf);
+  ggml_free(wctx);
+  return y;
+}
+
+std::vector<float> lowbit_matmul(const KQuantFormat& f, const char* variant, const std::vector<uint8_t>& blocks,
+                                 const std::vector<float>& x, int64_t m, int64_t n, int64_t k) {
+  std::vector<uint8_t> act(kquant_act_bytes(m, k));
+  kquant_prepare(x.data(), k, m, k, 0, m, act.data(), f.gemm4);
+  std::vector<float> y(m * n);
+  kquant_kernels(f, variant).matmul(kquant_act_view(act.data(), m, k), m, blocks.data(), k / 256 * f.block_bytes, y.data(),
+                                    n, 0, n);
+  return y;
+}
+
+const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+std::string b64(const void* data, size_t n) {
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  std::string out;
+  for (size_t i = 0; i < n; i += 3) {
+    const uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < n ? kB64[(v >> 6) & 63] : '=';
+    out += i + 2 < n ? kB64[v & 63] : '=';
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* variant = argc > 1 && argv[1][0] != '-' ? argv[1] : "ref";
+  const char* record = nullptr;
+  for (int i = 1; i + 1 < argc; i++)
+    if (std::string(argv[i]) == "--record") record = argv[i + 1];
+  std::string cases;
+  ggml_backend_t cpu = ggml_backend_cpu_init();
+  ggml_backend_cpu_set_n_threads(cpu, 2);
+  std::mt19937 rng(1234);
+  int bad = 0;
+  for (const char* name : {"q4_k", "q5_k", "q6_k"})
+    for (int ties = 0; ties < 2; ties++) {
+    const KQuantFormat& f = *kquant_format(name);
+    for (int64_t m : {1, 2, 4, 5, 9})
+      for (int64_t k : {256, 768, 2048}) {
+        const int64_t n = 64;
+        // weights: ggml's own quantizer output for random rows
+        std::normal_distribution<float> g(0.0f, 1.0f);
+        std::vector<float> wf(n * k), x(m * k);
+        for (auto& v : wf) v = g(rng) * 0.05f;
+        for (auto& v : x) v = g(rng) * (rng() % 97 == 0 ? 25.0f : 1.0f);
+        if (ties)  // +max and -max in every block, -max first: the 4-row quantizer's tie rule
+          for (int64_t b = 0; b < m * k / 256; b++) {
+            x[b * 256 + 3] = -100.0f;
+            x[b * 256 + 200] = 100.0f;
+          }
+        std::vector<uint8_t> blocks(n * (k / 256) * f.block_bytes);
+        ggml_quantize_chunk((ggml_type)f.ggml_type, wf.data(), blocks.data(), 0, n, k, nullptr);
+        const bool repack = f.ggml_type == GGML_TYPE_Q4_K;
+        std::vector<float> a = ggml_matmul(cpu, (ggml_type)f.ggml_type, blocks, x, m, n, k, repack);
+        std::vector<float> b = lowbit_matmul(f, variant, blocks, x, m, n, k);
+        int64_t equal = 0;
+        double maxrel = 0;
+        for (size_t i = 0; i < a.size(); i++) {
+          if (a[i] == b[i]) equal++;
+          maxrel = std::fmax(maxrel, std::fabs(a[i] - b[i]) / (std::fabs(a[i]) + 1e-30));
+        }
+        std::printf("%s %s%s m=%ld k=%ld: %ld/%ld equal, max rel diff %.3g\n", name, variant, ties ? " (+-max ties)" : "", (long)m, (long)k, (long)equal,
+                    (long)a.size(), maxrel);
+        bad += equal != (int64_t)a.size();
+        if (record && k == 768 && (m == 1 || m == 5 || m == 9)) {  // small cases for the fixture (n = 16 of the 64 rows)
+          const int64_t nr = 16, rb = k / 256 * f.block_bytes;
+          std::vector<float> want(m * nr);
+          for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < nr; j++) want[i * nr + j] = a[i * n + j];
+          cases += std::string(cases.empty() ? "" : ",\n") + "  {\"type\": \"" + name + "\", \"ties\": " + (ties ? "true" : "false") +
+                   ", \"m\": " + std::to_string(m) + ", \"n\": " + std::to_string(nr) + ", \"k\": " + std::to_string(k) +
+                   ",\n   \"w\": \"" + b64(blocks.data(), nr * rb) + "\",\n   \"x\": \"" + b64(x.data(), x.size() * 4) +
+                   "\",\n   \"y\": \"" + b64(want.data(), want.size() * 4) + "\"}";
+        }
+      }
+  }
+  ggml_backend_free(cpu);
+  if (record) {
+    FILE* fp = std::fopen(record, "w");
+    if (!fp) return 2;
+    std::fprintf(fp, "{\"about\": \"llama.cpp MUL_MAT outputs (node-llama-cpp prebuilt libggml-cpu-haswell; Q4_K repacked) recorded by native/bench/kquant_oracle.cc --record; w: GGUF blocks (n rows), x: f32 inputs [m, k], y: f32 outputs [m, n], base64 little-endian\",\n \"cases\": [\n%s\n]}\n", cases.c_str());
+    std::fclose(fp);
+  }
+  return bad ? 1 : 0;
+}

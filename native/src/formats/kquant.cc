@@ -1,0 +1,76 @@
+// Q8_K activation quantization (kquant.h) and the prepared-activation buffer.
+// Compiled with -ffp-contract=off (binding.gyp, lowbit_ggml): iscale * x is
+// rounded to f32 before it is rounded to an integer, as in ggml's C code.
+#include "formats/kquant.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace lowbit {
+
+namespace {
+int64_t pad64(int64_t x) { return (x + 63) / 64 * 64; }
+int64_t d_at(int64_t m, int64_t k) { return pad64(m * k); }
+int64_t bsums_at(int64_t m, int64_t k) { return d_at(m, k) + pad64(m * (k / kQK_K) * 4); }
+int64_t bsp_at(int64_t m, int64_t k) { return bsums_at(m, k) + pad64(m * (k / 16) * 2); }
+}  // namespace
+
+size_t kquant_act_bytes(int64_t m, int64_t k) { return (size_t)(bsp_at(m, k) + m * (k / 32) * 2); }
+
+KAct kquant_act_view(const void* buf, int64_t m, int64_t k) {
+  const char* p = static_cast<const char*>(buf);
+  return {reinterpret_cast<const int8_t*>(p), reinterpret_cast<const float*>(p + d_at(m, k)),
+          reinterpret_cast<const int16_t*>(p + bsums_at(m, k)), k, reinterpret_cast<const int16_t*>(p + bsp_at(m, k))};
+}
+
+void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1, void* buf, bool gemm4) {
+  char* p = static_cast<char*>(buf);
+  int8_t* q = reinterpret_cast<int8_t*>(p);
+  float* d = reinterpret_cast<float*>(p + d_at(m, k));
+  int16_t* bs = reinterpret_cast<int16_t*>(p + bsums_at(m, k));
+  int16_t* bsp = reinterpret_cast<int16_t*>(p + bsp_at(m, k));
+  for (int64_t r = r0; r < r1; r++) {
+    quantize_row_q8_K(A + r * lda, k, q + r * k, d + r * (k / kQK_K), bs + r * (k / 16), gemm4 && r < m - m % 4);
+    kquant_pair_sums(bs + r * (k / 16), k, bsp + r * (k / 32));
+  }
+}
+
+void kquant_pair_sums(const int16_t* bsums, int64_t k, int16_t* bsp) {
+  for (int64_t s = 0; s < k / 32; s++) bsp[s] = (int16_t)(bsums[2 * s] + bsums[2 * s + 1]);
+}
+
+void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive) {
+  for (int64_t b = 0; b < k / kQK_K; b++, x += kQK_K, q += kQK_K, bsums += 16) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < kQK_K; j++) {
+      const float ax = std::fabs(x[j]);
+      if (ax > amax) {  // strict: the first of equal magnitudes wins
+        amax = ax;
+        max = x[j];
+      }
+    }
+    if (ties_positive && max < 0.0f)  // ggml_quantize_mat_q8_K_4x8: +amax present -> the positive one
+      for (int j = 0; j < kQK_K; j++)
+        if (x[j] == amax) max = amax;
+    if (amax == 0.0f) {
+      d[b] = 0.0f;
+      std::memset(q, 0, kQK_K);
+      std::memset(bsums, 0, 16 * sizeof(int16_t));
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    for (int j = 0; j < kQK_K; j++) {
+      const float v = iscale * x[j];              // one f32 rounding
+      const int n = (int)std::nearbyint(v);       // half to even (ggml's nearest_int)
+      q[j] = (int8_t)(n < 127 ? n : 127);
+    }
+    for (int g = 0; g < 16; g++) {
+      int s = 0;
+      for (int t = 0; t < 16; t++) s += q[16 * g + t];
+      bsums[g] = (int16_t)s;
+    }
+    d[b] = 1.0f / iscale;
+  }
+}
+
+}  // namespace lowbit

@@ -1,0 +1,97 @@
+// llama.cpp's K-quant weight formats (super-blocks of 256 weights), run on the
+// GGUF blocks as they are in the file, with activations quantized to Q8_K as
+// ggml's CPU backend does (the K-quants' vec_dot_type). One module per type
+// (formats/q4_k.{h,cc}, formats/q6_k.{h,cc}; SIMD kernels in
+// formats/<type>_avx2.cc and formats/<type>_avx512.cc), one table row per type
+// (formats/registry.cc).
+//
+// Storage: the GGUF blocks unchanged, row-major [rows][cols / 256] blocks, so a
+// weight takes exactly the file's tensor bytes. No repack: each row is one
+// contiguous stream, which is what a decode step (m = 1) wants.
+//
+// Activations (Q8_K, ggml-quants.c quantize_row_q8_K_ref; ggml-cpu's x86
+// build uses that reference as its quantize_row_q8_K): per block of 256,
+//   max = the first element of largest |x| (signed); all zero: d = 0, q = 0;
+//   iscale = -127 / max (f32); q = min(127, round_half_even(iscale * x)) (the
+//   product rounded to f32 first); d = 1 / iscale (f32, not f16-rounded);
+//   bsums[g] = sum of the codes of elements [16g, 16g + 16).
+// For a type that llama.cpp repacks (KQuantFormat::gemm4: Q4_K), the tokens
+// of whole groups of 4 (i < m - m % 4) go through its 4-row quantizer
+// (ggml_quantize_mat_q8_K_4x8, AVX2), which differs only when +max and -max
+// both occur in a block: it then takes +max (the reference, the first); the
+// rest through the reference. lowbit does the same (ties_positive); in a fused
+// matmul mixing types, the first weight's type decides.
+//
+// Buffer of prepared activations for m rows of k (kquant_act_bytes): int8
+// codes [m][k], then (64-byte aligned) f32 d [m][k / 256], then int16 bsums
+// [m][k / 16], then int16 32-sums bsp [m][k / 32] (bsums[2s] + bsums[2s + 1]:
+// the sums the sub-block mins of Q4_K / Q5_K multiply).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace lowbit {
+
+constexpr int64_t kQK_K = 256;  // weights per K-quant super-block
+
+// Q8_K activations of m rows of k (k % 256 == 0): row i's codes at q + i * k,
+// its block scales at d + i * (k / 256), its 16-sums at bsums + i * (k / 16).
+struct KAct {
+  const int8_t* q;
+  const float* d;
+  const int16_t* bsums;
+  int64_t k;
+  const int16_t* bsp;  // row i's 32-sums at bsp + i * (k / 32)
+};
+
+size_t kquant_act_bytes(int64_t m, int64_t k);
+// Views into a buffer of kquant_act_bytes(m, k).
+KAct kquant_act_view(const void* buf, int64_t m, int64_t k);
+// Quantizes rows [r0, r1) of A (lda floats apart) into the buffer (gemm4: the
+// tie rule of llama.cpp's 4-row quantizer for rows < m - m % 4).
+void kquant_prepare(const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1, void* buf, bool gemm4);
+// bsp[s] = bsums[2s] + bsums[2s + 1] for the k / 32 sub-blocks of a row.
+void kquant_pair_sums(const int16_t* bsums, int64_t k, int16_t* bsp);
+// One row x[k] -> codes q[k], d[k / 256], bsums[k / 16] (the definition above;
+// ties_positive: +max wins a tie of magnitudes).
+void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive = false);
+
+// C[i, j] for tokens i in [0, m) and weight rows j in [j0, j1): W holds the
+// weight's rows of `row_bytes` (cols / 256 blocks each); C has ldc floats per
+// token. The per-output arithmetic is the format's (its header).
+using KMatmul = void (*)(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
+                         int64_t j0, int64_t j1);
+// Row r of the weight (cols values) -> f32, as ggml's dequantize_row_<type>.
+using KDequantRow = void (*)(const uint8_t* row, int64_t cols, float* out);
+
+// The kernels of one instruction-set variant of a format.
+struct KQuantKernels {
+  KMatmul matmul;
+};
+
+// One row of the format table (formats/registry.cc).
+struct KQuantFormat {
+  const char* name;       // lowbit's native format name ("q4_k")
+  const char* ggml_name;  // GGUF type name ("Q4_K")
+  int ggml_type;          // ggml_type id
+  int64_t block_elems;    // 256
+  int64_t block_bytes;    // GGUF bytes per block
+  // llama.cpp repacks this type on x86 and runs whole groups of 4 tokens as a
+  // GEMM (its own summation order and activation tie rule; the kernels' tile
+  // of 4 tokens reproduces it), the other tokens as a GEMV
+  bool gemm4;
+  KDequantRow dequantize_row;
+  KQuantKernels ref, avx2, avx512;
+};
+
+// The table: the row named `name` (native format name or GGUF type name), or nullptr.
+const KQuantFormat* kquant_format(const char* name);
+// Every row, `count` of them.
+const KQuantFormat* kquant_formats(int* count);
+// The kernels of `f` for a kernel-table variant name ("ref", "avx2", "avx512").
+const KQuantKernels& kquant_kernels(const KQuantFormat& f, const char* variant);
+
+// f16 bits (little-endian, possibly unaligned) -> f32
+inline uint16_t kq_read_u16(const uint8_t* p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+}  // namespace lowbit

@@ -1,0 +1,57 @@
+// The loop of every K-quant matmul, shared by all instruction-set variants:
+// weight rows in blocks of kKRowBlock (kept in cache) swept by tiles of up to
+// kKMaxTokens tokens, the rest of the tokens in one smaller tile. A variant
+// supplies only its tile: K::tile<MT>(a, i0, w, nb, c, ldc) computes
+// c[t * ldc] = C[i0 + t, j] for t < MT, with w the weight row j (nb blocks).
+// A variant may also supply K::rows8(a, i, w, row_bytes, nb, c, nr): one token,
+// rows j .. j + nr - 1 (nr <= 8) at once (c[r] = C[i, j + r]); it then runs
+// every single-token tile (decode), declared by K::kRows8 = true.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "formats/kquant.h"
+
+namespace lowbit {
+
+constexpr int64_t kKRowBlock = 16;
+constexpr int kKMaxTokens = 4;
+
+template <class K, class = void>
+struct HasRows8 : std::false_type {};
+template <class K>
+struct HasRows8<K, std::void_t<decltype(K::kRows8)>> : std::bool_constant<K::kRows8> {};
+
+template <class K>
+void kquant_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                int64_t j1) {
+  const int64_t nb = a.k / kQK_K;
+  for (int64_t jb = j0; jb < j1; jb += kKRowBlock) {
+    const int64_t jb1 = std::min(j1, jb + kKRowBlock);
+    for (int64_t i = 0; i < m;) {
+      const int64_t mt = std::min<int64_t>(kKMaxTokens, m - i);
+      if constexpr (HasRows8<K>::value) {
+        if (mt == 1) {
+          for (int64_t j = jb; j < jb1; j += 8)
+            K::rows8(a, i, W + j * row_bytes, row_bytes, nb, C + i * ldc + j, (int)std::min<int64_t>(8, jb1 - j));
+          i += 1;
+          continue;
+        }
+      }
+      for (int64_t j = jb; j < jb1; j++) {
+        const uint8_t* w = W + j * row_bytes;
+        float* c = C + i * ldc + j;
+        switch (mt) {
+          case 4: K::template tile<4>(a, i, w, nb, c, ldc); break;
+          case 3: K::template tile<3>(a, i, w, nb, c, ldc); break;
+          case 2: K::template tile<2>(a, i, w, nb, c, ldc); break;
+          default: K::template tile<1>(a, i, w, nb, c, ldc); break;
+        }
+      }
+      i += mt;
+    }
+  }
+}
+
+}  // namespace lowbit

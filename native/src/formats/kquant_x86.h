@@ -1,0 +1,63 @@
+// x86 helpers shared by the K-quant SIMD kernels (included only by files
+// compiled with at least -mavx2).
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace lowbit {
+
+// Q4_K / Q5_K 6-bit scales and mins (12 bytes) -> int16 [sc0..sc7 | mn0..mn7]
+// (ggml's get_scale_min_k4 for all 8 sub-blocks, as 32-bit word operations).
+inline __m256i kq_scales_mins16(const uint8_t* q) {
+  uint32_t u[4];
+  std::memcpy(u, q, 12);
+  const uint32_t km1 = 0x3f3f3f3f, km2 = 0x0f0f0f0f, km3 = 0x03030303;
+  u[3] = ((u[2] >> 4) & km2) | (((u[1] >> 6) & km3) << 4);
+  const uint32_t aux = u[1] & km1;
+  u[1] = (u[2] & km2) | (((u[0] >> 6) & km3) << 4);
+  u[2] = aux;
+  u[0] &= km1;
+  return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u)));
+}
+// int16 lanes of `scales` (sc0..sc7 in each 128-bit half) -> every int16 = sc[i]
+inline __m256i kq_bcast16(__m256i scales, int i) {
+  const __m256i idx = _mm256_set1_epi16((short)((2 * i + 1) << 8 | (2 * i)));
+  return _mm256_shuffle_epi8(scales, idx);
+}
+// sum of the 8 int32 lanes (exact)
+inline int32_t kq_hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+// [sum v0, sum v1, sum v2, sum v3] (exact int32)
+inline __m128i kq_hsum4_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+// M[p] = mn[2p] bsp[2p] + mn[2p+1] bsp[2p+1] for p < 4 (mn16: int16 mins, bsp: 8 int16 32-sums)
+inline __m128i kq_min_pairs(__m128i mn16, const int16_t* bsp) {
+  return _mm_madd_epi16(mn16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsp)));
+}
+// [sum v[0], ..., sum v[7]] of eight 8-lane vectors (exact int32)
+inline __m256i kq_hsum8x8_i32(const __m256i v[8]) {
+  const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+}
+// [sum v[0], ..., sum v[7]] of eight 4-lane vectors (exact int32)
+inline __m256i kq_hsum8x4_i32(const __m128i v[8]) {
+  const __m128i lo = _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
+  const __m128i hi = _mm_hadd_epi32(_mm_hadd_epi32(v[4], v[5]), _mm_hadd_epi32(v[6], v[7]));
+  return _mm256_setr_m128i(lo, hi);
+}
+inline int32_t kq_hsum4(__m128i v) {
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
+  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
+  return _mm_cvtsi128_si32(v);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,55 @@
+// Q4_K: the scalar reference matmul (the definition in q4_k.h) and row
+// dequantization. Compiled with -ffp-contract=off (binding.gyp, lowbit_ggml).
+#include "formats/q4_k.h"
+
+#include <cmath>
+
+#include "formats/kquant_tiling.h"
+#include "ggml_dequant.h"
+#include "kernels/kernels.h"
+
+namespace lowbit {
+
+namespace {
+struct RefQ4K {
+  template <int MT>
+  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
+    for (int t = 0; t < MT; t++) {
+      const int64_t i = i0 + t;
+      const int8_t* q8 = a.q + i * a.k;
+      float acc = 0.0f, accm = 0.0f;
+      for (int64_t b = 0; b < nb; b++) {
+        const BlockQ4K* x = reinterpret_cast<const BlockQ4K*>(w + b * sizeof(BlockQ4K));
+        uint8_t sc[8], mn[8];
+        q4_k_scales(x->scales, sc, mn);
+        const int8_t* qa = q8 + b * kQK_K;
+        int32_t P[4] = {0, 0, 0, 0}, M[4];
+        for (int s = 0; s < 8; s++) {
+          int32_t dot = 0;
+          for (int e = 0; e < 32; e++) {
+            const uint8_t byte = x->qs[32 * (s / 2) + e];
+            const int u = (s % 2) ? byte >> 4 : byte & 15;
+            dot += u * qa[32 * s + e];
+          }
+          P[s / 2] += (int32_t)sc[s] * dot;
+        }
+        q4_k_min_pairs(mn, a.bsums + i * (a.k / 16) + b * 16, M);
+        const float da = a.d[i * nb + b];
+        q4_k_accumulate<MT == kKMaxTokens>(P, M, f16_to_f32_scalar(x->d) * da, f16_to_f32_scalar(x->dmin) * da, acc, accm);
+      }
+      c[t * ldc] = acc - accm;
+    }
+  }
+};
+}  // namespace
+
+void matmul_q4_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                     int64_t j1) {
+  kquant_run<RefQ4K>(a, m, W, row_bytes, C, ldc, j0, j1);
+}
+
+void q4_k_dequantize_row(const uint8_t* row, int64_t cols, float* out) {
+  ggml_dequantize(kGgmlQ4_K, row, (size_t)(cols / kQK_K) * sizeof(BlockQ4K), out, cols);
+}
+
+}  // namespace lowbit

@@ -1,0 +1,80 @@
+// Q5_K x Q8_K, AVX2 (semantics: q5_k.h; bit for bit equal to q5_k.cc).
+// Compiled with -mavx2 -mfma -mf16c -ffp-contract=off (lowbit_ggml_avx2).
+// As llama.cpp's AVX2 ggml_vec_dot_q5_K_q8_K: per pair g of sub-blocks one
+// 32-byte load of low nibbles (sub-block 2g low, 2g + 1 high) plus the fifth
+// bits from qh; vpmaddubsw (u5 x s8 pairs, <= 7874: no saturation) and
+// vpmaddwd by the sub-block scale accumulate exact int32 lanes (bytes
+// [4l, 4l + 4) of every 32-byte chunk); one FMA per lane per super-block; the
+// mins term by a scalar FMA; the lanes summed in the reference's order.
+#include <immintrin.h>
+
+#include "formats/kquant_tiling.h"
+#include "formats/kquant_x86.h"
+#include "formats/q4_k.h"
+#include "formats/q5_k.h"
+#include "kernels/kernels.h"
+
+namespace lowbit {
+namespace {
+
+inline float hsum8(__m256 v) {  // ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7))
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+struct Avx2Q5K {
+  template <int MT>
+  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
+    const __m256i m4 = _mm256_set1_epi8(15), m16 = _mm256_set1_epi8(16);
+    __m256 acc[MT];
+    float summs[MT];
+    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps(), summs[t] = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+      const BlockQ5K* x = reinterpret_cast<const BlockQ5K*>(w + b * sizeof(BlockQ5K));
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 64, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 128, _MM_HINT_T0);
+      const __m256i sm = kq_scales_mins16(x->scales);
+      const __m128i sc128 = _mm256_castsi256_si128(sm), mn16 = _mm256_extracti128_si256(sm, 1);
+      const __m256i scales = _mm256_setr_m128i(sc128, sc128);
+      const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qh));
+      __m256i sumi[MT];
+      for (int t = 0; t < MT; t++) sumi[t] = _mm256_setzero_si256();
+      for (int g = 0; g < 4; g++) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * g));
+        // fifth bit of sub-block 2g (bit 2g of qh) and 2g + 1, moved to bit 4
+        const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g), 4), m16);
+        const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g + 1), 4), m16);
+        const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+        const __m256i sl = kq_bcast16(scales, 2 * g), sh = kq_bcast16(scales, 2 * g + 1);
+        for (int t = 0; t < MT; t++) {
+          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 64 * g;
+          const __m256i al = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa));
+          const __m256i ah = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32));
+          sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, al), sl),
+                                                               _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ah), sh)));
+        }
+      }
+      const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
+      for (int t = 0; t < MT; t++) {
+        const int32_t imin = kq_hsum4(kq_min_pairs(mn16, a.bsp + (i0 + t) * (a.k / 32) + b * 8));
+        const float da = a.d[(i0 + t) * nb + b];
+        summs[t] = __builtin_fmaf(-(da * mw), (float)imin, summs[t]);
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da * dw), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+      }
+    }
+    for (int t = 0; t < MT; t++) c[t * ldc] = hsum8(acc[t]) + summs[t];
+  }
+};
+
+}  // namespace
+
+void matmul_q5_k_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                      int64_t j1) {
+  kquant_run<Avx2Q5K>(a, m, W, row_bytes, C, ldc, j0, j1);
+}
+
+}  // namespace lowbit

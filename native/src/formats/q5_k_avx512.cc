@@ -1,0 +1,81 @@
+// Q5_K x Q8_K, AVX-512 VNNI (semantics: q5_k.h; bit for bit equal to q5_k.cc).
+// Compiled with -mavx512f/bw/vl/vnni ... -ffp-contract=off (lowbit_ggml_avx512).
+// Sub-blocks 2g, 2g + 1 become one zmm of 64 u5 codes in element order,
+// matching 64 contiguous activation bytes; vpdpbusd gives 16 exact int32
+// lanes of 4 products (<= 15748, so each fits int16), vpmaddwd by (scale, 0)
+// pairs scales them; folding the upper 8 lanes onto the lower 8 gives the
+// reference's lanes (bytes [4l, 4l + 4) of every chunk); then one FMA per lane,
+// the mins term by a scalar FMA and the reference's final sum.
+#include <immintrin.h>
+
+#include "formats/kquant_tiling.h"
+#include "formats/kquant_x86.h"
+#include "formats/q4_k.h"
+#include "formats/q5_k.h"
+#include "kernels/kernels.h"
+
+namespace lowbit {
+namespace {
+
+inline float hsum8(__m256 v) {  // ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7))
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+struct Avx512Q5K {
+  template <int MT>
+  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
+    const __m256i m4 = _mm256_set1_epi8(15), m16 = _mm256_set1_epi8(16);
+    __m256 acc[MT];
+    float summs[MT];
+    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps(), summs[t] = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+      const BlockQ5K* x = reinterpret_cast<const BlockQ5K*>(w + b * sizeof(BlockQ5K));
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 64, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 128, _MM_HINT_T0);
+      const __m256i sm = kq_scales_mins16(x->scales);
+      const __m128i sc128 = _mm256_castsi256_si128(sm), mn16 = _mm256_extracti128_si256(sm, 1);
+      const __m256i scales = _mm256_setr_m128i(sc128, sc128);
+      const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qh));
+      __m512i sumz[MT];
+      for (int t = 0; t < MT; t++) sumz[t] = _mm512_setzero_si512();
+      for (int g = 0; g < 4; g++) {
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * g));
+        const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g), 4), m16);
+        const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g + 1), 4), m16);
+        const __m512i z = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_or_si256(_mm256_and_si256(q, m4), h0)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1), 1);
+        // (sc, 0) int16 pairs per int32 lane: sc[2g] in lanes 0-7, sc[2g + 1] in lanes 8-15
+        const __m512i s = _mm512_cvtepu16_epi32(_mm256_setr_m128i(_mm256_castsi256_si128(kq_bcast16(scales, 2 * g)),
+                                                                  _mm256_castsi256_si128(kq_bcast16(scales, 2 * g + 1))));
+        for (int t = 0; t < MT; t++) {
+          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 64 * g;
+          const __m512i dp = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z, _mm512_loadu_si512(qa));
+          sumz[t] = _mm512_add_epi32(sumz[t], _mm512_madd_epi16(dp, s));
+        }
+      }
+      const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
+      for (int t = 0; t < MT; t++) {
+        const int32_t imin = kq_hsum4(kq_min_pairs(mn16, a.bsp + (i0 + t) * (a.k / 32) + b * 8));
+        const float da = a.d[(i0 + t) * nb + b];
+        summs[t] = __builtin_fmaf(-(da * mw), (float)imin, summs[t]);
+        const __m256i l8 = _mm256_add_epi32(_mm512_castsi512_si256(sumz[t]), _mm512_extracti64x4_epi64(sumz[t], 1));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da * dw), _mm256_cvtepi32_ps(l8), acc[t]);
+      }
+    }
+    for (int t = 0; t < MT; t++) c[t * ldc] = hsum8(acc[t]) + summs[t];
+  }
+};
+
+}  // namespace
+
+void matmul_q5_k_avx512(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
+                        int64_t j0, int64_t j1) {
+  kquant_run<Avx512Q5K>(a, m, W, row_bytes, C, ldc, j0, j1);
+}
+
+}  // namespace lowbit

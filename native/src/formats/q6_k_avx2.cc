@@ -1,0 +1,84 @@
+// Q6_K x Q8_K, AVX2 (semantics: q6_k.h; bit for bit equal to q6_k.cc).
+// Compiled with -mavx2 -mfma -mf16c -ffp-contract=off (lowbit_ggml_avx2).
+// As llama.cpp's AVX2 ggml_vec_dot_q6_K_q8_K: per half of a super-block four
+// 32-byte vectors of 6-bit codes (chunks c = 0..3), vpmaddubsw (u6 x s8 pairs,
+// <= 16002: no saturation) and vpmaddwd by the 16-element sub-block scales,
+// so int32 lane l collects bytes [4l, 4l + 4) of every chunk; minus
+// 32 * (the 16-sums times the scales) per lane pair; one FMA per lane into
+// eight f32 lanes; the lanes summed in the reference's order at the end.
+#include <immintrin.h>
+
+#include "formats/kquant_tiling.h"
+#include "formats/q6_k.h"
+#include "kernels/kernels.h"
+
+namespace lowbit {
+namespace {
+
+inline float hsum8(__m256 v) {  // ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7))
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
+
+struct Avx2Q6K {
+  template <int MT>
+  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
+    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
+    __m256 acc[MT];
+    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+      const BlockQ6K* x = reinterpret_cast<const BlockQ6K*>(w + b * sizeof(BlockQ6K));
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K) + 64, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K) + 128, _MM_HINT_T0);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales)));
+      __m256i sumi[MT];
+      for (int t = 0; t < MT; t++) {
+        // the -32 offset: lane l -= 32 * (bsums[2l] sc[2l] + bsums[2l+1] sc[2l+1])
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + (i0 + t) * (a.k / 16) + b * 16));
+        sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+      }
+      for (int h = 0; h < 2; h++) {
+        const __m256i L1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->ql + 64 * h));
+        const __m256i L2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->ql + 64 * h + 32));
+        const __m256i H = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qh + 32 * h));
+        __m256i q[4], s[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(L1, m15), _mm256_slli_epi16(_mm256_and_si256(H, m3), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(L2, m15), _mm256_slli_epi16(_mm256_and_si256(H, _mm256_set1_epi8(12)), 2));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), m15), _mm256_and_si256(H, _mm256_set1_epi8(48)));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L2, 4), m15),
+                               _mm256_srli_epi16(_mm256_and_si256(H, _mm256_set1_epi8((char)0xC0)), 2));
+        // sub-blocks of chunk cc: 8h + 2cc (bytes 0-15), 8h + 2cc + 1 (bytes 16-31)
+        const __m128i hv = h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
+        const __m256i dup = _mm256_setr_m128i(hv, hv);
+        for (int cc = 0; cc < 4; cc++)
+          s[cc] = _mm256_shuffle_epi8(dup, _mm256_setr_m128i(_mm_set1_epi16((short)((4 * cc + 1) << 8 | (4 * cc))),
+                                                             _mm_set1_epi16((short)((4 * cc + 3) << 8 | (4 * cc + 2)))));
+        for (int t = 0; t < MT; t++) {
+          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * h;
+          for (int cc = 0; cc < 4; cc++) {
+            const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32 * cc));
+            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[cc], av), s[cc]));
+          }
+        }
+      }
+      const float dw = _cvtsh_ss(x->d);
+      for (int t = 0; t < MT; t++) {
+        const __m256 d = _mm256_set1_ps(a.d[(i0 + t) * nb + b] * dw);
+        acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+      }
+    }
+    for (int t = 0; t < MT; t++) c[t * ldc] = hsum8(acc[t]);
+  }
+};
+
+}  // namespace
+
+void matmul_q6_k_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                      int64_t j1) {
+  kquant_run<Avx2Q6K>(a, m, W, row_bytes, C, ldc, j0, j1);
+}
+
+}  // namespace lowbit
