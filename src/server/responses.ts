@@ -19,8 +19,11 @@ export interface Envelope {
   model: string;
 }
 
-export function envelope(kind: Kind, model: string): Envelope {
-  return { id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("hex")}`, created: Math.floor(Date.now() / 1000), model };
+/** A request's id: 24 hex digits (x-request-id, the log line; a response's id is cmpl-/chatcmpl- and it). */
+export const requestId = (): string => randomBytes(12).toString("hex");
+
+export function envelope(kind: Kind, model: string, id = requestId()): Envelope {
+  return { id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${id}`, created: Math.floor(Date.now() / 1000), model };
 }
 
 export function usage(r: GenerateResult) {
