@@ -28,6 +28,7 @@ interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   stopAtEos?: boolean;
   ctx?: string;
   json?: boolean;
+  logprobs?: string;
 }
 
 /** One trailing newline (what echo and editors add) is not part of a piped or file prompt. */
@@ -75,6 +76,7 @@ function generateOptions(f: GenerateFlags, prompt: string | number[]): { prompt:
     minP: genFlag(G.minP, f.minP),
     repetitionPenalty: genFlag(G.repetitionPenalty, f.repetitionPenalty),
     seed: genFlag(G.seed, f.seed),
+    logprobs: genFlag(G.logprobs, f.logprobs),
     stop: f.stop,
     // Greedy decoding reproduces reference continuations, which run past EOS.
     stopAtEos: f.stopAtEos ?? temperature > 0,
@@ -101,6 +103,7 @@ export function timingsLine(name: string, format: string, threads: number, r: Ge
 }
 
 async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
+  if (f.logprobs !== undefined && !f.json) throw new InvalidOptionError("--logprobs needs --json");
   const { prompt, gen: plain } = generateOptions(f, await promptText(f, io));
   const ctx = intOpt("--ctx", f.ctx, 2);
   const load = loadOptions(f, ctx);
@@ -131,6 +134,7 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
         threads,
         ...(r.assisted ? { assisted: r.assisted } : {}),
         ...(r.contextShifts !== undefined ? { context_shifts: r.contextShifts } : {}),
+        ...(r.logprobs ? { logprobs: r.logprobs } : {}),
       };
       io.out(JSON.stringify(out) + "\n");
     } else {
@@ -163,7 +167,8 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
     .option("--stop-at-eos", "stop at EOS (default only when temperature > 0)")
     .option("--no-stop-at-eos", "never stop at EOS")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
-    .option("--json", "print one JSON object (ids, text, timings) instead of streaming");
+    .option("--json", "print one JSON object (ids, text, timings) instead of streaming")
+    .option("--logprobs <n>", "with --json: each new token's log-probability and the n most likely tokens (0-20)");
   addContextShiftOptions(cmd);
   addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: GenerateFlags) => setCode(await runGenerate(flags, io)));

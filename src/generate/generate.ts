@@ -8,6 +8,7 @@ import { StreamDecoder } from "../tokenizer.js";
 import { Sampler, type SamplingOptions } from "./sampler.js";
 import { checkGenerationNumbers, SAMPLING_KEYS } from "./config.js";
 import { StopMatcher } from "./stop.js";
+import { stepLogprobs, type TokenLogprob } from "./logprobs.js";
 import { resolveContextShift, validateContextShift, type ContextShift, type ContextShiftOptions } from "./context-shift.js";
 
 export interface GenerateOptions extends SamplingOptions {
@@ -42,6 +43,11 @@ export interface GenerateOptions extends SamplingOptions {
    * with finishReason "context" and a prompt must fit the context.
    */
   contextShift?: ContextShiftOptions;
+  /**
+   * Report each new token's log-probability and the `logprobs` most likely tokens at its step
+   * (0 to 20; 0: the token's own only), from the raw logits (logprobs.ts). Not with a draft model.
+   */
+  logprobs?: number;
 }
 
 /** What assisted generation needs of a draft model (LLM implements it). */
@@ -81,6 +87,8 @@ export interface GenerateResult {
   assisted?: AssistedStats;
   /** with contextShift: how many times the cache was shifted */
   contextShifts?: number;
+  /** with the logprobs option: one entry per id of `ids` */
+  logprobs?: TokenLogprob[];
 }
 
 /** What the loop needs from a model: one forward step returning last-row logits. */
@@ -120,7 +128,8 @@ export interface AssistedStats {
 }
 
 export function validateGenerateOptions(o: GenerateOptions): void {
-  checkGenerationNumbers(o, ["maxNewTokens", ...SAMPLING_KEYS, "draftTokens", "draftConfidence"]);
+  checkGenerationNumbers(o, ["maxNewTokens", ...SAMPLING_KEYS, "draftTokens", "draftConfidence", "logprobs"]);
+  if (o.logprobs !== undefined && o.draft !== undefined) throw new InvalidOptionError("logprobs with a draft model is not supported");
   if (o.stop !== undefined && !Array.isArray(o.stop)) throw new InvalidOptionError("stop must be an array of strings");
   if (o.draftTokens !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
   if (o.draftConfidence !== undefined && o.draft === undefined) throw new InvalidOptionError("draftConfidence needs a draft model");
@@ -215,6 +224,16 @@ export async function* runGeneration(
   const maxNew = opts.maxNewTokens ?? 128;
   const stopAtEos = opts.stopAtEos ?? true;
   const sampler = new Sampler(opts);
+  // logprobs: each sampled token's, from the logits it was sampled from (before the next step reuses them)
+  const steps: ReturnType<typeof stepLogprobs>[] = [];
+  if (opts.logprobs !== undefined) {
+    const k = opts.logprobs, sample = sampler.sample.bind(sampler);
+    sampler.sample = (logits, history) => {
+      const id = sample(logits, history);
+      steps.push(stepLogprobs(logits, id, k));
+      return id;
+    };
+  }
   const stops = new StopMatcher(opts.stop ?? []);
   const cs = opts.contextShift ? resolveContextShift(opts.contextShift, m.contextLength) : undefined;
   if (cs && !m.shift) throw new InvalidOptionError("this model cannot shift its context");
@@ -306,6 +325,14 @@ export async function* runGeneration(
       },
       ...(producer.stats ? { assisted: { ...producer.stats } } : {}),
       ...(cs ? { contextShifts: producer.shifted / cs.nDiscard } : {}),
+      ...(opts.logprobs !== undefined
+        ? {
+            logprobs: steps.slice(0, ids.length).map((s) => ({
+              id: s.id, token: tok.decode([s.id]), logprob: s.logprob,
+              top: s.top.map((t) => ({ id: t.id, token: tok.decode([t.id]), logprob: t.logprob })),
+            })),
+          }
+        : {}),
     },
   };
 }

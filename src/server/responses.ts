@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { FinishReason, GenerateResult } from "../generate/generate.js";
+import type { TokenLogprob } from "../generate/logprobs.js";
 
 export type Kind = "completion" | "chat";
 
@@ -49,12 +50,55 @@ export function timings(r: GenerateResult) {
   };
 }
 
+/**
+ * The logprobs entries of the tokens that make up `r.text`: an EOS that ended the answer is not
+ * part of it, nor are tokens after the start of a stop string.
+ */
+export function shownLogprobs(r: GenerateResult): { entries: TokenLogprob[]; offsets: number[] } {
+  const all = r.logprobs ?? [];
+  const entries: TokenLogprob[] = [], offsets: number[] = [];
+  let at = 0;
+  for (let i = 0; i < all.length; i++) {
+    if (r.finishReason === "eos" && i === all.length - 1) break;
+    if (r.finishReason === "stop" && at >= r.text.length) break;
+    entries.push(all[i]!);
+    offsets.push(at);
+    at += all[i]!.token.length;
+  }
+  return { entries, offsets };
+}
+
+const bytes = (s: string) => Array.from(Buffer.from(s, "utf8"));
+
+/** OpenAI's completions logprobs object: tokens, token_logprobs, top_logprobs (token -> logprob), text_offset. */
+export function completionLogprobs(r: GenerateResult) {
+  const { entries, offsets } = shownLogprobs(r);
+  return {
+    tokens: entries.map((e) => e.token),
+    token_logprobs: entries.map((e) => e.logprob),
+    top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((t) => [t.token, t.logprob]))),
+    text_offset: offsets,
+  };
+}
+
+/** OpenAI's chat logprobs object: content[] of { token, logprob, bytes, top_logprobs[] }. */
+export function chatLogprobs(r: GenerateResult) {
+  const { entries } = shownLogprobs(r);
+  return {
+    content: entries.map((e) => ({
+      token: e.token, logprob: e.logprob, bytes: bytes(e.token),
+      top_logprobs: e.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytes(t.token) })),
+    })),
+    refusal: null,
+  };
+}
+
 /** The whole (non-streamed) response. */
 export function response(kind: Kind, env: Envelope, r: GenerateResult) {
   const choice =
     kind === "chat"
-      ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: null, finish_reason: finishReason(r.finishReason) }
-      : { index: 0, text: r.text, logprobs: null, finish_reason: finishReason(r.finishReason) };
+      ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: r.logprobs ? chatLogprobs(r) : null, finish_reason: finishReason(r.finishReason) }
+      : { index: 0, text: r.text, logprobs: r.logprobs ? completionLogprobs(r) : null, finish_reason: finishReason(r.finishReason) };
   return { ...env, object: kind === "chat" ? "chat.completion" : "text_completion", choices: [choice], usage: usage(r), timings: timings(r) };
 }
 
