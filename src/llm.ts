@@ -26,6 +26,12 @@ import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
 import { loadedModelSource } from "./saved/loaded-source.js";
 import { loadSavedDirectory } from "./saved/load.js";
 import { saveModel, type SaveResult } from "./saved/save.js";
+import { CHAT_ROLES, ChatTemplate, type ChatMessage } from "./chat/template.js";
+
+/** A chat answer: the generation's result and the assistant message it makes. */
+export interface ChatResult extends GenerateResult {
+  message: { role: "assistant"; content: string };
+}
 
 export type { LoadOptions } from "./load-options.js";
 
@@ -65,6 +71,7 @@ export class LLM {
    */
   private cached: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private template: ChatTemplate | null = null;
 
   private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number }) {
     this.quant = args.quant;
@@ -294,6 +301,47 @@ export class LLM {
     if (!opts.draft) return fn((ids) => runGeneration(target, this.tokenizer, ids, opts));
     const plan = { tokens: opts.draftTokens ?? 5, confidence: opts.draftConfidence ?? 0 };
     return opts.draft.withStepper((draft) => fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => assistedProducer(target, draft, sampler, seq, plan, cs))));
+  }
+
+  /** The model's chat template (ChatML when it has none: chat/template.ts). */
+  get chatTemplate(): ChatTemplate {
+    return (this.template ??= new ChatTemplate(this.tokenizer));
+  }
+
+  /**
+   * The prompt text and options of a chat: the messages rendered by the model's chat template
+   * (as the server renders them), the template's stop strings added, stopping at EOS by default.
+   */
+  private chatRequest(messages: ChatMessage[], opts: GenerateOptions): { prompt: string; opts: GenerateOptions } {
+    if (!Array.isArray(messages) || messages.length === 0) throw new InvalidOptionError("messages must be a non-empty array of { role, content }");
+    messages.forEach((m, i) => {
+      if (typeof m !== "object" || m === null || !CHAT_ROLES.includes(m.role) || typeof m.content !== "string") {
+        throw new InvalidOptionError(`messages[${i}] must be { role: ${CHAT_ROLES.join(" | ")}, content: string }`);
+      }
+    });
+    const t = this.chatTemplate;
+    if (opts.stop !== undefined && !Array.isArray(opts.stop)) throw new InvalidOptionError("stop must be an array of strings");
+    return { prompt: t.render(messages), opts: { stopAtEos: true, ...opts, stop: [...(opts.stop ?? []), ...t.stops] } };
+  }
+
+  /**
+   * Answers a conversation: the messages rendered with the model's chat template, then generate.
+   * A conversation that extends the previous call's reuses its cached prefix (as any prompt does);
+   * chat/session.ts's ChatSession keeps the history for you.
+   */
+  async chat(messages: ChatMessage[], opts: GenerateOptions = {}): Promise<ChatResult> {
+    const c = this.chatRequest(messages, opts);
+    const r = await this.generate(c.prompt, c.opts);
+    return { ...r, message: { role: "assistant", content: r.text } };
+  }
+
+  /** chat(), streamed: text chunks, then `result`. */
+  chatStream(messages: ChatMessage[], opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<ChatResult> } {
+    const c = this.chatRequest(messages, opts);
+    const s = this.stream(c.prompt, c.opts);
+    const result = s.result.then((r): ChatResult => ({ ...r, message: { role: "assistant", content: r.text } }));
+    result.catch(() => undefined);
+    return { result, [Symbol.asyncIterator]: () => s[Symbol.asyncIterator]() };
   }
 
   /** Generates a completion. */
