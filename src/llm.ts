@@ -27,6 +27,13 @@ import { loadedModelSource } from "./saved/loaded-source.js";
 import { loadSavedDirectory } from "./saved/load.js";
 import { saveModel, type SaveResult } from "./saved/save.js";
 import { CHAT_ROLES, ChatTemplate, type ChatMessage } from "./chat/template.js";
+import type { TokenLogprob } from "./generate/logprobs.js";
+
+/** A streamed chunk of text, with the logprobs entries of the tokens it completes (the logprobs option). */
+export interface StreamPiece {
+  text: string;
+  logprobs?: TokenLogprob[];
+}
 
 /** A chat answer: the generation's result and the assistant message it makes. */
 export interface ChatResult extends GenerateResult {
@@ -360,14 +367,16 @@ export class LLM {
   /**
    * Streams text chunks; never splits a UTF-8 character. The returned object
    * is async-iterable and its `result` resolves to the full result at the end.
+   * `pieces()` iterates the same chunks as { text, logprobs } (with the logprobs option: the
+   * entries of the tokens that chunk completes); use one of the two iterations, not both.
    */
-  stream(prompt: string | number[], opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<GenerateResult> } {
+  stream(prompt: string | number[], opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<GenerateResult>; pieces(): AsyncIterable<StreamPiece> } {
     validateGenerateOptions(opts);
     const ids = this.promptIds(prompt, opts.contextShift !== undefined);
     let resolve!: (r: GenerateResult) => void, reject!: (e: unknown) => void;
     const result = new Promise<GenerateResult>((res, rej) => ((resolve = res), (reject = rej)));
     result.catch(() => undefined);
-    const chunks: string[] = [];
+    const chunks: StreamPiece[] = [];
     let wake: (() => void) | null = null;
     let finished = false, failure: unknown = null;
     this.checkDraft(opts);
@@ -375,7 +384,7 @@ export class LLM {
       try {
         await this.withDraft(opts, async (events) => {
           for await (const ev of events(ids)) {
-            if (ev.type === "text") chunks.push(ev.text);
+            if (ev.type === "text") chunks.push(ev.logprobs ? { text: ev.text, logprobs: ev.logprobs } : { text: ev.text });
             else resolve(ev.result);
             wake?.();
           }
@@ -388,19 +397,23 @@ export class LLM {
         wake?.();
       }
     });
+    const pieces = async function* (): AsyncGenerator<StreamPiece> {
+      for (;;) {
+        if (chunks.length) {
+          yield chunks.shift()!;
+          continue;
+        }
+        if (failure) throw failure;
+        if (finished) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    };
     return {
       result,
+      pieces,
       async *[Symbol.asyncIterator]() {
-        for (;;) {
-          if (chunks.length) {
-            yield chunks.shift()!;
-            continue;
-          }
-          if (failure) throw failure;
-          if (finished) return;
-          await new Promise<void>((r) => (wake = r));
-          wake = null;
-        }
+        for await (const p of pieces()) yield p.text;
       },
     };
   }

@@ -132,14 +132,13 @@ test("server chat logprobs: true, top_logprobs: n: content[] with token, logprob
   assert.deepEqual(alone.choices[0].logprobs.content.map((e: Json) => e.top_logprobs.length), [0, 0, 0]);
 });
 
-test("server logprobs errors: top_logprobs without logprobs, out of range, with stream: 400 naming the field", async () => {
+test("server logprobs errors: top_logprobs without logprobs, out of range: 400 naming the field", async () => {
   const messages = [{ role: "user", content: "x" }];
   const cases: [string, unknown, string, RegExp][] = [
     ["/v1/chat/completions", { messages, top_logprobs: 2 }, "top_logprobs", /needs logprobs: true/],
     ["/v1/chat/completions", { messages, logprobs: true, top_logprobs: 21 }, "top_logprobs", /top_logprobs must be an integer in \[0, 20\]/],
     ["/v1/chat/completions", { messages, logprobs: 1 }, "logprobs", /logprobs must be a boolean/],
     ["/v1/completions", { prompt: "x", logprobs: -1 }, "logprobs", /logprobs must be an integer in \[0, 20\]/],
-    ["/v1/completions", { prompt: "x", logprobs: 2, stream: true }, "logprobs", /with stream is not supported/],
   ];
   for (const [path, body, param, re] of cases) {
     const r = await post(path, body);
@@ -148,4 +147,53 @@ test("server logprobs errors: top_logprobs without logprobs, out of range, with 
     assert.equal(e.param, param);
     assert.match(e.message, re);
   }
+});
+
+/** The `data:` payloads of a server-sent-event body, parsed, without [DONE]. */
+async function events(r: Response): Promise<Json[]> {
+  const text = await r.text();
+  return text.trim().split("\n\n").map((e) => e.slice(6)).filter((e) => e !== "[DONE]").map((e) => JSON.parse(e) as Json);
+}
+
+test("stream().pieces(): each chunk's logprobs entries are those of the tokens it completes; all of them are the result's", async () => {
+  const prompt = llm.encode("def fibonacci(n):\n");
+  const s = llm.stream(prompt, { maxNewTokens: 16, temperature: 0, stopAtEos: false, logprobs: 2 });
+  const pieces = [];
+  for await (const p of s.pieces()) pieces.push(p);
+  const r = await s.result;
+  assert.equal(pieces.map((p) => p.text).join(""), r.text);
+  assert.deepEqual(pieces.flatMap((p) => p.logprobs!), r.logprobs);
+  for (const p of pieces) assert.equal(p.logprobs!.map((e) => e.token).join(""), p.text, "ASCII code: each chunk is its tokens' text");
+  // EOS ends the answer: its entry is in the result, in no chunk (it has no text)
+  // (this prompt's greedy continuation is EOS at once)
+  const e = llm.stream(llm.encode("if __name__ == '__main__':\n    main()\n"), { maxNewTokens: 64, temperature: 0, logprobs: 0 });
+  const got = [];
+  for await (const p of e.pieces()) got.push(...(p.logprobs ?? []));
+  const er = await e.result;
+  assert.equal(er.finishReason, "eos");
+  assert.equal(er.logprobs!.length, 1);
+  assert.ok(llm.config.eosTokenIds.includes(er.logprobs![0]!.id));
+  assert.deepEqual(got, []);
+});
+
+test("server streamed logprobs: each chunk carries its tokens' entries; together they are the non-streamed answer's", async () => {
+  const prompt = "import os\n";
+  const plain = (await (await post("/v1/completions", { prompt, max_tokens: 10, temperature: 0, logprobs: 2 })).json()) as Json;
+  const chunks = await events(await post("/v1/completions", { prompt, max_tokens: 10, temperature: 0, logprobs: 2, stream: true }));
+  const withText = chunks.filter((c) => c.choices[0].logprobs);
+  assert.deepEqual(withText.flatMap((c) => c.choices[0].logprobs.tokens), plain.choices[0].logprobs.tokens);
+  assert.deepEqual(withText.flatMap((c) => c.choices[0].logprobs.text_offset), plain.choices[0].logprobs.text_offset);
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-5;
+  const streamed = withText.flatMap((c) => c.choices[0].logprobs.token_logprobs as number[]);
+  assert.ok(streamed.every((x, i) => near(x, plain.choices[0].logprobs.token_logprobs[i])));
+  for (const c of withText) assert.equal(c.choices[0].logprobs.tokens.join(""), c.choices[0].text);
+  const messages = [{ role: "user", content: "return" }];
+  const chatPlain = (await (await post("/v1/chat/completions", { messages, max_tokens: 10, temperature: 0, logprobs: true, top_logprobs: 1 })).json()) as Json;
+  const chat = await events(await post("/v1/chat/completions", { messages, max_tokens: 10, temperature: 0, logprobs: true, top_logprobs: 1, stream: true }));
+  const content = chat.filter((c) => c.choices[0]?.logprobs).flatMap((c) => c.choices[0].logprobs.content as Json[]);
+  assert.deepEqual(content.map((e) => e.token), chatPlain.choices[0].logprobs.content.map((e: Json) => e.token));
+  assert.ok(content.every((e) => e.top_logprobs.length === 1 && Array.isArray(e.bytes)));
+  // without logprobs the chunks say null, as before
+  const none = await events(await post("/v1/completions", { prompt, max_tokens: 3, stream: true }));
+  assert.ok(none.every((c) => c.choices[0].logprobs === null));
 });

@@ -208,7 +208,8 @@ export function plainProducer(m: Stepper, sampler: Sampler, seq: number[], cs?: 
   return p;
 }
 
-export type GenEvent = { type: "text"; text: string } | { type: "done"; result: GenerateResult };
+/** A text event; with the logprobs option, the entries of the tokens consumed since the previous one. */
+export type GenEvent = { type: "text"; text: string; logprobs?: TokenLogprob[] } | { type: "done"; result: GenerateResult };
 
 const defaultNow = () => performance.now();
 
@@ -253,11 +254,25 @@ export async function* runGeneration(
   let tFirst = t0;
   const producer = makeProducer(sampler, history, cs);
 
+  const named = (st: ReturnType<typeof stepLogprobs>): TokenLogprob => ({
+    id: st.id, token: tok.decode([st.id]), logprob: st.logprob,
+    top: st.top.map((t) => ({ id: t.id, token: tok.decode([t.id]), logprob: t.logprob })),
+  });
+  // logprobs entries already attached to text events; an EOS that ends the answer gets none
+  let lpSent = 0;
+  const pending = (): { logprobs?: TokenLogprob[] } => {
+    if (opts.logprobs === undefined) return {};
+    const end = finish === "eos" ? ids.length - 1 : ids.length;
+    const out = steps.slice(lpSent, Math.max(lpSent, end)).map(named);
+    lpSent = Math.max(lpSent, end);
+    return { logprobs: out };
+  };
+
   const emit = function* (chunk: string): Generator<GenEvent> {
     const r = stops.push(chunk);
     if (r.emit) {
       text += r.emit;
-      yield { type: "text", text: r.emit };
+      yield { type: "text", text: r.emit, ...pending() };
     }
     if (r.stopped) {
       finish = "stop";
@@ -296,7 +311,7 @@ export async function* runGeneration(
       const rest = stops.flush();
       if (rest) {
         text += rest;
-        yield { type: "text", text: rest };
+        yield { type: "text", text: rest, ...pending() };
       }
     }
   }
@@ -327,10 +342,7 @@ export async function* runGeneration(
       ...(cs ? { contextShifts: producer.shifted / cs.nDiscard } : {}),
       ...(opts.logprobs !== undefined
         ? {
-            logprobs: steps.slice(0, ids.length).map((s) => ({
-              id: s.id, token: tok.decode([s.id]), logprob: s.logprob,
-              top: s.top.map((t) => ({ id: t.id, token: tok.decode([t.id]), logprob: t.logprob })),
-            })),
+            logprobs: steps.slice(0, ids.length).map(named),
           }
         : {}),
     },

@@ -146,7 +146,6 @@ export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
   set("repetitionPenalty", genNum(b, "repetitionPenalty", repeat));
   set("seed", genNum(b, "seed", "seed"));
   const lp = logprobs(b, chat);
-  if (lp !== undefined && bool(b, "stream")) throw new RequestError("logprobs with stream is not supported: ask without stream", chat ? "logprobs" : "logprobs");
   set("logprobs", lp);
   return {
     ...(chat ? { messages: messages(b) } : { prompt: prompt(b) }),

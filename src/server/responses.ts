@@ -70,20 +70,19 @@ export function shownLogprobs(r: GenerateResult): { entries: TokenLogprob[]; off
 
 const bytes = (s: string) => Array.from(Buffer.from(s, "utf8"));
 
-/** OpenAI's completions logprobs object: tokens, token_logprobs, top_logprobs (token -> logprob), text_offset. */
-export function completionLogprobs(r: GenerateResult) {
-  const { entries, offsets } = shownLogprobs(r);
+/** OpenAI's completions logprobs object of `entries`, their text starting at offset `from`. */
+export function completionLogprobsOf(entries: TokenLogprob[], from: number) {
+  let at = from;
   return {
     tokens: entries.map((e) => e.token),
     token_logprobs: entries.map((e) => e.logprob),
     top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((t) => [t.token, t.logprob]))),
-    text_offset: offsets,
+    text_offset: entries.map((e) => ((at += e.token.length), at - e.token.length)),
   };
 }
 
-/** OpenAI's chat logprobs object: content[] of { token, logprob, bytes, top_logprobs[] }. */
-export function chatLogprobs(r: GenerateResult) {
-  const { entries } = shownLogprobs(r);
+/** OpenAI's chat logprobs object of `entries`: content[] of { token, logprob, bytes, top_logprobs[] }. */
+export function chatLogprobsOf(entries: TokenLogprob[]) {
   return {
     content: entries.map((e) => ({
       token: e.token, logprob: e.logprob, bytes: bytes(e.token),
@@ -92,6 +91,12 @@ export function chatLogprobs(r: GenerateResult) {
     refusal: null,
   };
 }
+
+/** OpenAI's completions logprobs object: tokens, token_logprobs, top_logprobs (token -> logprob), text_offset. */
+export const completionLogprobs = (r: GenerateResult) => completionLogprobsOf(shownLogprobs(r).entries, 0);
+
+/** OpenAI's chat logprobs object of a whole answer. */
+export const chatLogprobs = (r: GenerateResult) => chatLogprobsOf(shownLogprobs(r).entries);
 
 /** The whole (non-streamed) response. */
 export function response(kind: Kind, env: Envelope, r: GenerateResult) {
@@ -106,13 +111,14 @@ export function response(kind: Kind, env: Envelope, r: GenerateResult) {
  * One streamed chunk. Chat: the first carries the role, then `content` deltas, the last an
  * empty delta with finish_reason. Completions: `text` pieces, the last with finish_reason.
  */
-export function chunk(kind: Kind, env: Envelope, piece: { text?: string; role?: boolean; finish?: FinishReason }) {
+export function chunk(kind: Kind, env: Envelope, piece: { text?: string; role?: boolean; finish?: FinishReason; logprobs?: { entries: TokenLogprob[]; offset: number } }) {
   const finish_reason = piece.finish ? finishReason(piece.finish) : null;
+  const lp = piece.logprobs;
   if (kind === "chat") {
     const delta = { ...(piece.role ? { role: "assistant" } : {}), ...(piece.text !== undefined ? { content: piece.text } : {}) };
-    return { ...env, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason }] };
+    return { ...env, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: lp ? chatLogprobsOf(lp.entries) : null, finish_reason }] };
   }
-  return { ...env, object: "text_completion", choices: [{ index: 0, text: piece.text ?? "", logprobs: null, finish_reason }] };
+  return { ...env, object: "text_completion", choices: [{ index: 0, text: piece.text ?? "", logprobs: lp ? completionLogprobsOf(lp.entries, lp.offset) : null, finish_reason }] };
 }
 
 /** stream_options.include_usage: a last chunk with no choices and the usage. */

@@ -183,9 +183,12 @@ export function createServer(o: ServerOptions): Server {
     };
     let r: GenerateResult;
     try {
-      for await (const text of s) {
+      let offset = 0; // completions' text_offset, across chunks
+      for await (const piece of s.pieces()) {
         start();
-        write(chunk(kind, env, { text }));
+        const logprobs = piece.logprobs ? { entries: piece.logprobs, offset } : undefined;
+        offset += piece.text.length;
+        write(chunk(kind, env, { text: piece.text, ...(logprobs ? { logprobs } : {}) }));
       }
       r = await done;
     } catch (e) {
