@@ -21,7 +21,6 @@ import { AbortError, ContextOverflowError, InvalidOptionError, LowbitError, Requ
 import type { ContextShiftOptions } from "../generate/context-shift.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
 import type { LLM } from "../llm.js";
-import { ChatTemplate } from "../chat/template.js";
 import { readJsonBody } from "./json-body.js";
 import { promptLimits, type PromptJob } from "./prompt.js";
 import { PromptTokenizer, tokenizerDir } from "./prompt-tokenizer.js";
@@ -111,7 +110,7 @@ function pathOf(url: string | undefined): string | null {
 
 export function createServer(o: ServerOptions): Server {
   const llm = o.model;
-  const template = new ChatTemplate(llm.tokenizer);
+  const template = llm.chatTemplate; // the one LLM.chat and ChatSession render with
   const limit = o.maxBodyBytes ?? 1 << 20;
   const prompts = new PromptTokenizer(llm, template, promptLimits(llm.contextLength, o.maxPromptChars), o.promptWorker === false ? null : tokenizerDir(llm));
 
