@@ -71,6 +71,7 @@ test("ChatSession: each turn reuses the cached conversation and answers as rende
     promptTokens: results.reduce((a, r) => a + r.timings.promptTokens, 0),
     prefillTokens: results.reduce((a, r) => a + r.timings.prefillTokens, 0),
     completionTokens: results.reduce((a, r) => a + r.ids.length, 0),
+    droppedTurns: 0,
   });
   session.clear();
   assert.deepEqual(session.history, [{ role: "system", content: "You write Python." }]);
@@ -97,4 +98,27 @@ test("ChatSession.stream: the chunks add up to the answer; one turn at a time; a
   const after = await session.send("hello");
   assert.equal(session.history.length, 6);
   assert.equal(session.history[5]!.content, after.text);
+});
+
+test("trimHistory: the oldest turns are dropped to leave room for the answer; without it the conversation overflows", async () => {
+  const small = await LLM.load(undefined, { dtype: "f32", threads: 2, contextLength: 128 });
+  try {
+    const g = { maxNewTokens: 24, temperature: 0 };
+    const trimmed = new ChatSession(small, { system: "Python.", defaults: g, trimHistory: true });
+    for (let i = 0; i < 6; i++) {
+      const r = await trimmed.send(i % 2 ? "numbers" : "return");
+      assert.ok(r.timings.promptTokens <= 128 - 24, `turn ${i}: ${r.timings.promptTokens} prompt tokens`);
+    }
+    assert.ok(trimmed.usage.droppedTurns > 0);
+    const h = trimmed.history;
+    assert.deepEqual(h[0], { role: "system", content: "Python." });
+    assert.equal(h.length, 1 + 2 * (6 - trimmed.usage.droppedTurns));
+    assert.deepEqual(h.slice(-2).map((m) => m.role), ["user", "assistant"]);
+    const plain = new ChatSession(small, { system: "Python.", defaults: g });
+    await assert.rejects(async () => {
+      for (let i = 0; i < 6; i++) await plain.send(i % 2 ? "numbers" : "return");
+    }, /ContextOverflow|context/i);
+  } finally {
+    await small.dispose();
+  }
 });

@@ -21,6 +21,12 @@ export interface ChatSessionOptions {
   system?: string;
   /** generation options of every turn (a turn's own options override them) */
   defaults?: GenerateOptions;
+  /**
+   * When the conversation and the room for the answer (maxNewTokens, at most half the context)
+   * do not fit the context, drop the oldest user/assistant turns (the system message stays) before
+   * the turn, instead of failing with a ContextOverflowError. Default false.
+   */
+  trimHistory?: boolean;
 }
 
 /** Tokens over the session's turns. */
@@ -31,6 +37,8 @@ export interface ChatUsage {
   /** prompt tokens actually computed (the rest came from the KV cache) */
   prefillTokens: number;
   completionTokens: number;
+  /** user/assistant turns dropped to fit the context (trimHistory) */
+  droppedTurns: number;
 }
 
 export class ChatSession {
@@ -38,12 +46,14 @@ export class ChatSession {
   private busy = false;
   private readonly system: string | undefined;
   private readonly defaults: GenerateOptions;
-  readonly usage: ChatUsage = { turns: 0, promptTokens: 0, prefillTokens: 0, completionTokens: 0 };
+  private readonly trim: boolean;
+  readonly usage: ChatUsage = { turns: 0, promptTokens: 0, prefillTokens: 0, completionTokens: 0, droppedTurns: 0 };
 
   constructor(readonly model: LLM, o: ChatSessionOptions = {}) {
     if (o.system !== undefined && typeof o.system !== "string") throw new InvalidOptionError("system must be a string");
     this.system = o.system;
     this.defaults = o.defaults ?? {};
+    this.trim = !!o.trimHistory;
     this.clear();
   }
 
@@ -61,7 +71,7 @@ export class ChatSession {
 
   /** Sends a user message; resolves with the answer, which joins the history. */
   async send(content: string, opts: GenerateOptions = {}): Promise<ChatResult> {
-    const conversation = this.begin(content);
+    const conversation = this.begin(content, opts);
     try {
       return this.end(content, await this.model.chat(conversation, { ...this.defaults, ...opts }));
     } finally {
@@ -71,7 +81,7 @@ export class ChatSession {
 
   /** send(), streamed: the answer's text chunks, then `result`. The history changes once it is complete. */
   stream(content: string, opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<ChatResult> } {
-    const conversation = this.begin(content);
+    const conversation = this.begin(content, opts);
     let s: ReturnType<LLM["chatStream"]>;
     try {
       s = this.model.chatStream(conversation, { ...this.defaults, ...opts });
@@ -93,11 +103,24 @@ export class ChatSession {
     return { result, [Symbol.asyncIterator]: () => s[Symbol.asyncIterator]() };
   }
 
-  private begin(content: string): ChatMessage[] {
+  private begin(content: string, opts: GenerateOptions): ChatMessage[] {
     if (typeof content !== "string") throw new InvalidOptionError("a chat message must be a string");
     if (this.busy) throw new StateError("a turn is in progress: wait for its answer before sending the next message");
+    if (this.trim) this.fit(content, opts.maxNewTokens ?? this.defaults.maxNewTokens ?? 128);
     this.busy = true;
     return [...this.history, { role: "user", content }];
+  }
+
+  /** Drops the oldest user/assistant pairs until the conversation with `content` leaves room for the answer. */
+  private fit(content: string, maxNew: number): void {
+    const m = this.model;
+    const budget = m.contextLength - Math.min(Math.max(maxNew, 1), Math.floor(m.contextLength / 2));
+    const first = this.messages[0]?.role === "system" ? 1 : 0;
+    const tokens = () => m.encode(m.chatTemplate.render([...this.messages, { role: "user", content }])).length;
+    while (this.messages.length - first >= 2 && tokens() > budget) {
+      this.messages.splice(first, 2);
+      this.usage.droppedTurns++;
+    }
   }
 
   private end(content: string, r: ChatResult): ChatResult {

@@ -5,6 +5,7 @@
  *
  *   lowbit --version
  *   lowbit generate   [--model DIR] (--prompt TEXT | --prompt-ids 1,2,3 | --prompt-file F | stdin) [...]
+ *   lowbit chat       [--model DIR] [--system TEXT] [...] (a conversation in the terminal: docs/CHAT.md)
  *   lowbit perplexity [--model DIR] --data FILE.jsonl [--window 1024] [...]
  *   lowbit quantize   [--model DIR] --quant FORMAT --out DIR [...]
  *   lowbit info       [--model DIR]
@@ -31,6 +32,7 @@ import { registerPerplexity } from "./perplexity.js";
 import { registerQuantEval } from "./quant-eval.js";
 import { registerQuantize } from "./quantize.js";
 import { registerServe } from "./serve.js";
+import { registerChat } from "./chat.js";
 import { f32Decimal, f32Number, weightFormat } from "./format.js";
 import { readFileSync } from "node:fs";
 
@@ -109,6 +111,7 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
     .version(packageVersion(), "-V, --version", "print lowbit's version")
     .showHelpAfterError("(run with --help for usage)");
   registerGenerate(program, io, setCode);
+  registerChat(program, io, setCode);
   registerPerplexity(program, io, setCode);
   registerQuantEval(program, io, setCode);
   registerQuantize(program, io, setCode);
