@@ -55,6 +55,8 @@ export interface ServerOptions {
   log?: (line: string) => void;
 }
 
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+
 /** A request's `model` that names no model served here: 404 model_not_found, as OpenAI answers. */
 export class ModelNotFoundRequestError extends RequestError {
   constructor(model: string) {
@@ -215,6 +217,29 @@ export function createServer(o: ServerOptions): Server {
         const id = decodeURIComponent(path.slice("/v1/models/".length));
         if (!names.has(id)) throw new ModelNotFoundRequestError(id);
         send(res, 200, modelObject());
+      },
+    },
+    // llama.cpp server's tokenizer routes: { content, add_special?, with_pieces? } -> { tokens }; { tokens } -> { content }
+    "/tokenize": {
+      POST: async (q, res) => {
+        const b = await readJsonBody(q, limit, (x, depth) => prompts.parseBody(x, depth));
+        if (!isObject(b) || typeof b.content !== "string") throw new RequestError("content must be a string", "content");
+        for (const k of ["add_special", "with_pieces"]) if (b[k] !== undefined && typeof b[k] !== "boolean") throw new RequestError(`${k} must be a boolean`, k);
+        const bos = llm.tokenizer.bosTokenId;
+        const ids = [...(b.add_special === true && bos !== null ? [bos] : []), ...(b.content === "" ? [] : await prompts.ids({ kind: "text", text: b.content }))];
+        send(res, 200, { tokens: b.with_pieces === true ? ids.map((id) => ({ id, piece: llm.tokenizer.decode([id]) })) : ids });
+      },
+    },
+    "/detokenize": {
+      POST: async (q, res) => {
+        const b = await readJsonBody(q, limit, (x, depth) => prompts.parseBody(x, depth));
+        const t = isObject(b) ? b.tokens : undefined;
+        const V = llm.config.vocabSize, most = 4 * llm.contextLength;
+        if (!Array.isArray(t) || !t.every((x) => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) < V)) {
+          throw new RequestError(`tokens must be an array of token ids in [0, ${V})`, "tokens");
+        }
+        if (t.length > most) throw new RequestError(`tokens has ${t.length} ids; at most ${most} are decoded`, "tokens");
+        send(res, 200, { content: llm.tokenizer.decode(t as number[]) });
       },
     },
     "/v1/completions": { POST: (q, res, info) => complete("completion", q, res, info) },
