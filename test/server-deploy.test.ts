@@ -197,6 +197,14 @@ test("/v1/models/{id} and the request's model: the served id and the model's own
     assert.equal(j.id, "tc7");
     assert.equal(j.object, "model");
   }
+  // an id with a slash, escaped or not; a malformed escape is a 404 too, not a 500
+  for (const id of ["org/tc7", "org%2Ftc7", "%E0%A4%A"]) {
+    const r = await fetch(`${base}/v1/models/${id}`);
+    assert.equal(r.status, 404, id);
+    assert.equal(((await r.json()) as Json).error.code, "model_not_found");
+  }
+  const slashed = await start({ modelId: "org/tc7" });
+  for (const id of ["org/tc7", "org%2Ftc7"]) assert.equal((await fetch(`${slashed}/v1/models/${id}`)).status, 200, id);
   const missing = await fetch(`${base}/v1/models/gpt-4o`);
   assert.equal(missing.status, 404);
   const e = ((await missing.json()) as Json).error;

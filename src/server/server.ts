@@ -214,7 +214,13 @@ export function createServer(o: ServerOptions): Server {
     // /v1/models/{id}: the model under any of its names (the id may contain slashes)
     "/v1/models/{id}": {
       GET: (_q, res, _i, path) => {
-        const id = decodeURIComponent(path.slice("/v1/models/".length));
+        const raw = path.slice("/v1/models/".length);
+        let id: string;
+        try {
+          id = decodeURIComponent(raw);
+        } catch {
+          id = raw; // a malformed escape (%E0%A4%A) names no model
+        }
         if (!names.has(id)) throw new ModelNotFoundRequestError(id);
         send(res, 200, modelObject());
       },
