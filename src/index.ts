@@ -1,4 +1,7 @@
-export { LLM, DEFAULT_MODEL_DIR, type LoadOptions, type ModelOrigin } from "./llm.js";
+export { LLM, DEFAULT_MODEL_DIR, type LoadOptions, type ModelOrigin, type ChatResult } from "./llm.js";
+export { ChatSession, type ChatSessionOptions, type ChatUsage } from "./chat/session.js";
+export { ChatTemplate, type ChatMessage, type ChatRole } from "./chat/template.js";
+export type { TokenLogprob, TokenAlternative } from "./generate/logprobs.js";
 export type { SaveResult } from "./saved/save.js";
 export { SAVED_FILE, SAVED_FORMAT_VERSION } from "./saved/format.js";
 export type { GenerateOptions, GenerateResult, Timings, FinishReason } from "./generate/generate.js";

@@ -25,6 +25,19 @@ import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
 import { loadedModelSource } from "./saved/loaded-source.js";
 import { loadSavedDirectory } from "./saved/load.js";
 import { saveModel, type SaveResult } from "./saved/save.js";
+import { CHAT_ROLES, ChatTemplate, type ChatMessage } from "./chat/template.js";
+import type { TokenLogprob } from "./generate/logprobs.js";
+
+/** A streamed chunk of text, with the logprobs entries of the tokens it completes (the logprobs option). */
+export interface StreamPiece {
+  text: string;
+  logprobs?: TokenLogprob[];
+}
+
+/** A chat answer: the generation's result and the assistant message it makes. */
+export interface ChatResult extends GenerateResult {
+  message: { role: "assistant"; content: string };
+}
 
 export type { LoadOptions } from "./load-options.js";
 
@@ -64,6 +77,7 @@ export class LLM {
    */
   private cached: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private template: ChatTemplate | null = null;
 
   private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number }) {
     this.quant = args.quant;
@@ -272,6 +286,47 @@ export class LLM {
     return opts.draft.withStepper((draft) => fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => assistedProducer(target, draft, sampler, seq, plan, cs))));
   }
 
+  /** The model's chat template (ChatML when it has none: chat/template.ts). */
+  get chatTemplate(): ChatTemplate {
+    return (this.template ??= new ChatTemplate(this.tokenizer));
+  }
+
+  /**
+   * The prompt text and options of a chat: the messages rendered by the model's chat template
+   * (as the server renders them), the template's stop strings added, stopping at EOS by default.
+   */
+  private chatRequest(messages: ChatMessage[], opts: GenerateOptions): { prompt: string; opts: GenerateOptions } {
+    if (!Array.isArray(messages) || messages.length === 0) throw new InvalidOptionError("messages must be a non-empty array of { role, content }");
+    messages.forEach((m, i) => {
+      if (typeof m !== "object" || m === null || !CHAT_ROLES.includes(m.role) || typeof m.content !== "string") {
+        throw new InvalidOptionError(`messages[${i}] must be { role: ${CHAT_ROLES.join(" | ")}, content: string }`);
+      }
+    });
+    const t = this.chatTemplate;
+    if (opts.stop !== undefined && !Array.isArray(opts.stop)) throw new InvalidOptionError("stop must be an array of strings");
+    return { prompt: t.render(messages), opts: { stopAtEos: true, ...opts, stop: [...(opts.stop ?? []), ...t.stops] } };
+  }
+
+  /**
+   * Answers a conversation: the messages rendered with the model's chat template, then generate.
+   * A conversation that extends the previous call's reuses its cached prefix (as any prompt does);
+   * chat/session.ts's ChatSession keeps the history for you.
+   */
+  async chat(messages: ChatMessage[], opts: GenerateOptions = {}): Promise<ChatResult> {
+    const c = this.chatRequest(messages, opts);
+    const r = await this.generate(c.prompt, c.opts);
+    return { ...r, message: { role: "assistant", content: r.text } };
+  }
+
+  /** chat(), streamed: text chunks, then `result`. */
+  chatStream(messages: ChatMessage[], opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<ChatResult> } {
+    const c = this.chatRequest(messages, opts);
+    const s = this.stream(c.prompt, c.opts);
+    const result = s.result.then((r): ChatResult => ({ ...r, message: { role: "assistant", content: r.text } }));
+    result.catch(() => undefined);
+    return { result, [Symbol.asyncIterator]: () => s[Symbol.asyncIterator]() };
+  }
+
   /** Generates a completion. */
   generate(prompt: string | number[], opts: GenerateOptions = {}): Promise<GenerateResult> {
     validateGenerateOptions(opts);
@@ -288,14 +343,16 @@ export class LLM {
   /**
    * Streams text chunks; never splits a UTF-8 character. The returned object
    * is async-iterable and its `result` resolves to the full result at the end.
+   * `pieces()` iterates the same chunks as { text, logprobs } (with the logprobs option: the
+   * entries of the tokens that chunk completes); use one of the two iterations, not both.
    */
-  stream(prompt: string | number[], opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<GenerateResult> } {
+  stream(prompt: string | number[], opts: GenerateOptions = {}): AsyncIterable<string> & { result: Promise<GenerateResult>; pieces(): AsyncIterable<StreamPiece> } {
     validateGenerateOptions(opts);
     const ids = this.promptIds(prompt, opts.contextShift !== undefined);
     let resolve!: (r: GenerateResult) => void, reject!: (e: unknown) => void;
     const result = new Promise<GenerateResult>((res, rej) => ((resolve = res), (reject = rej)));
     result.catch(() => undefined);
-    const chunks: string[] = [];
+    const chunks: StreamPiece[] = [];
     let wake: (() => void) | null = null;
     let finished = false, failure: unknown = null;
     this.checkDraft(opts);
@@ -303,7 +360,7 @@ export class LLM {
       try {
         await this.withDraft(opts, async (events) => {
           for await (const ev of events(ids)) {
-            if (ev.type === "text") chunks.push(ev.text);
+            if (ev.type === "text") chunks.push(ev.logprobs ? { text: ev.text, logprobs: ev.logprobs } : { text: ev.text });
             else resolve(ev.result);
             wake?.();
           }
@@ -316,19 +373,23 @@ export class LLM {
         wake?.();
       }
     });
+    const pieces = async function* (): AsyncGenerator<StreamPiece> {
+      for (;;) {
+        if (chunks.length) {
+          yield chunks.shift()!;
+          continue;
+        }
+        if (failure) throw failure;
+        if (finished) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    };
     return {
       result,
+      pieces,
       async *[Symbol.asyncIterator]() {
-        for (;;) {
-          if (chunks.length) {
-            yield chunks.shift()!;
-            continue;
-          }
-          if (failure) throw failure;
-          if (finished) return;
-          await new Promise<void>((r) => (wake = r));
-          wake = null;
-        }
+        for await (const p of pieces()) yield p.text;
       },
     };
   }

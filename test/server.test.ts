@@ -188,7 +188,7 @@ test("bad requests: OpenAI error bodies with 400/404/405/413; the server goes on
     ["POST", "/v1/completions", { prompt: "x", n: 2 }, 400, /n must be 1/, "n"],
     ["POST", "/v1/completions", { prompt: "x", temperature: "hot" }, 400, /temperature must be a number in \[0, 2\]/, "temperature"],
     ["POST", "/v1/completions", { prompt: "x", max_tokens: 1.5 }, 400, /max_tokens must be an integer >= 0/, "max_tokens"],
-    ["POST", "/v1/completions", { prompt: "x", logprobs: 3 }, 400, /logprobs is not supported/, "logprobs"],
+    ["POST", "/v1/completions", { prompt: "x", echo: true }, 400, /echo is not supported/, "echo"],
     ["POST", "/v1/completions", { prompt: "x", presence_penalty: 0.5 }, 400, /presence_penalty is not supported/, "presence_penalty"],
     ["POST", "/v1/completions", { prompt: "x", stop: [""] }, 400, /stop must be/, "stop"],
     ["POST", "/v1/completions", { prompt: [1, -1] }, 400, /prompt must be/, "prompt"],

@@ -7,9 +7,13 @@
  *   node dist/src/bench/run.js [--set all|core|quant|synthetic] [--reps N] [--quick]
  *     [--formats bf16,w8a8,...] [--prompts 32,1024|humaneval] [--threads N] [--out FILE.json] [--interleave]
  *     [--no-recheck]
+ *
+ * The JSON goes to bench-out/<set>.json (untracked) unless --out names a file: the published
+ * docs/bench/*.json are written only when asked (--out docs/bench/core.json).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
+import { BENCH_OUT_DIR, benchOutFiles, type BenchSet } from "./out.js";
 import { Command } from "commander";
 import { InvalidOptionError } from "../errors.js";
 import { intOpt, listFlag, parseScriptFlags } from "../cli/options.js";
@@ -42,7 +46,7 @@ function flags(): RunFlags | undefined {
       .option("--formats <list>", "restrict a set to these formats")
       .option("--prompts <specs>", "prompt lengths or humaneval (default 32,1024; 32 with --quick)")
       .option("--threads <list>", "thread counts (default 2)")
-      .option("--out <file.json>", "the JSON of a single set (with --set all: core's)")
+      .option("--out <file.json>", `the JSON of a single set (with --set all: core's; the others beside it); default ${BENCH_OUT_DIR}/<set>.json, docs/bench/ only when named`)
       .option("--interleave", "alternate all formats of a model within each repetition")
       .option("--no-recheck", "skip measuring the first configuration again at the end")
   );
@@ -90,8 +94,8 @@ async function main(): Promise<void> {
   const reps = intOpt("--reps", f.reps, 1, 1000) ?? (quick ? 2 : 5);
   const threads = f.threads !== undefined ? listFlag("--threads", f.threads).map((t) => intOpt("--threads", t, 1, 256)!) : [2];
   // --out names the JSON of a single set; with --set all, core's (quant.json and synthetic.json beside it)
-  const out = resolve(f.out ?? `docs/bench/${set === "all" ? "core" : set}.json`);
-  const outFor = (name: string) => (set === "all" ? out.replace(/core\.json$/, `${name}.json`) : out);
+  const files = benchOutFiles(set as BenchSet, f.out);
+  const out = files[set === "all" ? "core" : (set as Exclude<BenchSet, "all">)];
   const common = {
     prompts: promptCases(parsePromptSpecs(f.prompts ?? (quick ? "32" : "32,1024"))),
     genTokens: 32,
@@ -109,12 +113,12 @@ async function main(): Promise<void> {
   }
   if (set === "all" || set === "quant") {
     const formats = pick(["bf16", ...QUANT_FORMATS, "w8a8-sq+head", "w4a16-g128+head", "w4a8-g128+head", "w4a8-g128-ismax+head", "q4_0+head", "q8_0+head", "w8a8+head", "w4a8-g32+head"], f.formats);
-    await runSet({ ...common, models, formats, threads }, outFor("quant"), true);
+    await runSet({ ...common, models, formats, threads }, files.quant, true);
   }
   if (set === "all" || set === "synthetic") {
     const s = syntheticBenchSet((fs) => pick(fs, f.formats));
     // one warm-up per model: a second 1024-token prefill of a 1.1B model costs many seconds per format
-    await runSet({ ...common, ...s, threads, warmup: "once" }, outFor("synthetic"), true);
+    await runSet({ ...common, ...s, threads, warmup: "once" }, files.synthetic, true);
   }
 }
 

@@ -2,7 +2,9 @@
  * `lowbit generate`. Every bad value is an InvalidOptionError naming the flag (exit code 2).
  */
 import type { Command } from "commander";
-import { InvalidOptionError } from "../errors.js";
+import { readFileSync } from "node:fs";
+import { DataError, InvalidOptionError } from "../errors.js";
+import { formatLabel, weightFormat } from "./format.js";
 import { GENERATION_NUMBERS as G } from "../generate/config.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
 import {
@@ -14,6 +16,7 @@ import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from ".
 interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   prompt?: string;
   promptIds?: string;
+  promptFile?: string;
   maxNewTokens: string;
   temperature: string;
   topK?: string;
@@ -25,17 +28,45 @@ interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   stopAtEos?: boolean;
   ctx?: string;
   json?: boolean;
+  logprobs?: string;
+}
+
+/** One trailing newline (what echo and editors add) is not part of a piped or file prompt. */
+const chompOne = (s: string) => s.replace(/\r?\n$/, "");
+
+/**
+ * The prompt: --prompt, --prompt-ids, --prompt-file (its text, one trailing newline dropped), or,
+ * with none of them and standard input not a terminal, standard input (the same).
+ */
+async function promptText(f: GenerateFlags, io: CliIO): Promise<string | number[]> {
+  const given = (["prompt", "promptIds", "promptFile"] as const).filter((k) => f[k] !== undefined);
+  if (given.length > 1) {
+    const flag = { prompt: "--prompt", promptIds: "--prompt-ids", promptFile: "--prompt-file" };
+    throw new InvalidOptionError(`give one of ${given.map((k) => flag[k]).join(" and ")}, not both`);
+  }
+  if (f.prompt !== undefined) return f.prompt;
+  if (f.promptIds !== undefined) return parseIdList("--prompt-ids", f.promptIds);
+  let text: string | null;
+  if (f.promptFile !== undefined) {
+    try {
+      text = readFileSync(f.promptFile, "utf8");
+    } catch (e) {
+      throw new DataError(`--prompt-file ${f.promptFile}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "not found" : (e as Error).message}`);
+    }
+    text = chompOne(text);
+    if (text === "") throw new InvalidOptionError(`--prompt-file ${f.promptFile} is empty`);
+    return text;
+  }
+  text = io.readStdin ? await io.readStdin() : null;
+  text = text === null ? null : chompOne(text);
+  if (text === null || text === "") {
+    throw new InvalidOptionError("a prompt is required: --prompt TEXT, --prompt-ids 1,2,3, --prompt-file FILE or text piped to standard input");
+  }
+  return text;
 }
 
 /** Validates every generate flag before anything is loaded. */
-function generateOptions(f: GenerateFlags): { prompt: string | number[]; gen: GenerateOptions } {
-  if (f.prompt !== undefined && f.promptIds !== undefined) {
-    throw new InvalidOptionError("give either --prompt or --prompt-ids, not both");
-  }
-  if (f.prompt === undefined && f.promptIds === undefined) {
-    throw new InvalidOptionError("a prompt is required: --prompt TEXT or --prompt-ids 1,2,3");
-  }
-  const prompt = f.prompt ?? parseIdList("--prompt-ids", f.promptIds!);
+function generateOptions(f: GenerateFlags, prompt: string | number[]): { prompt: string | number[]; gen: GenerateOptions } {
   const temperature = genFlag(G.temperature, f.temperature)!;
   const gen: GenerateOptions = {
     maxNewTokens: genFlag(G.maxNewTokens, f.maxNewTokens),
@@ -45,6 +76,7 @@ function generateOptions(f: GenerateFlags): { prompt: string | number[]; gen: Ge
     minP: genFlag(G.minP, f.minP),
     repetitionPenalty: genFlag(G.repetitionPenalty, f.repetitionPenalty),
     seed: genFlag(G.seed, f.seed),
+    logprobs: genFlag(G.logprobs, f.logprobs),
     stop: f.stop,
     // Greedy decoding reproduces reference continuations, which run past EOS.
     stopAtEos: f.stopAtEos ?? temperature > 0,
@@ -58,20 +90,21 @@ const fmtMs = (ms: number) => (Number.isFinite(ms) ? `${ms >= 1 ? ms.toFixed(1) 
 const fmtRate = (r: number) => (Number.isFinite(r) ? `${r >= 100 ? Math.round(r) : r.toFixed(1)} tok/s` : "n/a");
 
 /** The one-line human summary printed to stderr after streamed text. */
-export function timingsLine(name: string, dtype: string, threads: number, r: GenerateResult): string {
+export function timingsLine(name: string, format: string, threads: number, r: GenerateResult): string {
   const t = r.timings;
   const finish = r.finishReason === "length" ? "" : `, finish: ${r.finishReason}`;
   const a = r.assisted;
   const asst = a ? `, draft accepted ${a.accepted}/${a.proposed} (K=${a.draftConfidence > 0 ? `<=${a.draftTokens}, confidence ${a.draftConfidence}` : a.draftTokens})` : "";
   const shifts = r.contextShifts ? `, ${r.contextShifts} context shift${r.contextShifts === 1 ? "" : "s"}` : "";
   return (
-    `[${name} ${dtype} ${threads} threads] prompt ${t.promptTokens} tok, TTFT ${fmtMs(t.ttftMs)} (${fmtRate(t.promptTokensPerSec)}), ` +
+    `[${name} ${format} ${threads} threads] prompt ${t.promptTokens} tok, TTFT ${fmtMs(t.ttftMs)} (${fmtRate(t.promptTokensPerSec)}), ` +
     `${t.generatedTokens} tok at TPOT ${fmtMs(t.tpotMs)} (${fmtRate(t.genTokensPerSec)})${finish}${asst}${shifts}`
   );
 }
 
 async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
-  const { prompt, gen: plain } = generateOptions(f);
+  if (f.logprobs !== undefined && !f.json) throw new InvalidOptionError("--logprobs needs --json");
+  const { prompt, gen: plain } = generateOptions(f, await promptText(f, io));
   const ctx = intOpt("--ctx", f.ctx, 2);
   const load = loadOptions(f, ctx);
   const plan = draftPlan(f, load.threads);
@@ -96,17 +129,19 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
         total_ms: num(t.totalMs),
         model: name,
         dtype: model.dtype,
+        weights: weightFormat(model),
         quant: model.quant ?? null,
         threads,
         ...(r.assisted ? { assisted: r.assisted } : {}),
         ...(r.contextShifts !== undefined ? { context_shifts: r.contextShifts } : {}),
+        ...(r.logprobs ? { logprobs: r.logprobs } : {}),
       };
       io.out(JSON.stringify(out) + "\n");
     } else {
       const s = model.stream(prompt, gen);
       for await (const chunk of s) io.out(chunk);
       const r = await s.result;
-      io.err("\n" + timingsLine(name, model.dtype, threads, r) + "\n");
+      io.err("\n" + timingsLine(name, formatLabel(weightFormat(model), model.dtype), threads, r) + "\n");
     }
     return 0;
   });
@@ -120,6 +155,7 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
     .description("generate a continuation of a prompt (streams text; --json for one JSON object)")
     .option("--prompt <text>", "prompt text")
     .option("--prompt-ids <ids>", "prompt as comma-separated token ids, e.g. 1,2,3")
+    .option("--prompt-file <file>", "prompt text from a file (one trailing newline dropped); without any prompt flag, piped standard input is read")
     .option("--max-new-tokens <n>", "maximum new tokens", "64")
     .option("--temperature <t>", "sampling temperature; 0 = greedy", "0")
     .option("--top-k <k>", "keep the k most likely tokens (0 = off)")
@@ -131,7 +167,8 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
     .option("--stop-at-eos", "stop at EOS (default only when temperature > 0)")
     .option("--no-stop-at-eos", "never stop at EOS")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
-    .option("--json", "print one JSON object (ids, text, timings) instead of streaming");
+    .option("--json", "print one JSON object (ids, text, timings) instead of streaming")
+    .option("--logprobs <n>", "with --json: each new token's log-probability and the n most likely tokens (0-20)");
   addContextShiftOptions(cmd);
   addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: GenerateFlags) => setCode(await runGenerate(flags, io)));

@@ -3,7 +3,9 @@
  * process.exit: 0 ok, 2 bad usage or input (any LowbitError, unknown
  * command/option), 1 an unexpected error (stack printed).
  *
- *   lowbit generate   [--model DIR] (--prompt TEXT | --prompt-ids 1,2,3) [...]
+ *   lowbit --version
+ *   lowbit generate   [--model DIR] (--prompt TEXT | --prompt-ids 1,2,3 | --prompt-file F | stdin) [...]
+ *   lowbit chat       [--model DIR] [--system TEXT] [...] (a conversation in the terminal: docs/CHAT.md)
  *   lowbit perplexity [--model DIR] --data FILE.jsonl [--window 1024] [...]
  *   lowbit quantize   [--model DIR] --quant FORMAT --out DIR [...]
  *   lowbit info       [--model DIR]
@@ -21,7 +23,7 @@ import { Command, CommanderError } from "commander";
 import { LowbitError } from "../errors.js";
 import { LLM } from "../llm.js";
 import { addon } from "../native.js";
-import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./options.js";
+import { addModelOptions, loadOptions, modelName, readProcessStdin, type CliIO, type ModelFlags } from "./options.js";
 import { registerGenerate } from "./generate.js";
 import { registerBench } from "./bench.js";
 import { registerConvert } from "./convert.js";
@@ -30,6 +32,15 @@ import { registerPerplexity } from "./perplexity.js";
 import { registerQuantEval } from "./quant-eval.js";
 import { registerQuantize } from "./quantize.js";
 import { registerServe } from "./serve.js";
+import { registerChat } from "./chat.js";
+import { f32Decimal, f32Number, weightFormat } from "./format.js";
+import { readFileSync } from "node:fs";
+
+/** package.json's version (dist/src/cli/main.js -> the package root). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
 
 const MiB = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
 
@@ -49,8 +60,11 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
       c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) +
       c.nLayers * (attn + 3 * c.hiddenSize * c.intermediateSize + 2 * c.hiddenSize) +
       c.hiddenSize;
+    const weights = weightFormat(model);
     if (f.json) {
-      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, bitsPerWeight: (n.weightBytes * 8) / params, config: c }) + "\n");
+      // f32-stored values as the shortest decimal of the same f32 (1e-5, not 0.000009999999747378752)
+      const config = { ...c, rmsNormEps: f32Number(c.rmsNormEps), ropeTheta: f32Number(c.ropeTheta) };
+      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, weights, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, bitsPerWeight: (n.weightBytes * 8) / params, config }) + "\n");
       return 0;
     }
     io.out(
@@ -61,12 +75,12 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
         `model      ${modelName(f.model)} (${f.model ?? "embedded"})`,
         `config     ${c.architecture}: ${c.nLayers} layers, hidden ${c.hiddenSize}, ffn ${c.intermediateSize}, ` +
           `${c.nHeads} heads / ${c.nKvHeads} kv heads of ${c.headDim}, vocab ${c.vocabSize}`,
-        `           max positions ${c.maxPositionEmbeddings}, rope theta ${c.ropeTheta}, rms eps ${c.rmsNormEps}, ` +
+        `           max positions ${c.maxPositionEmbeddings}, rope theta ${f32Decimal(c.ropeTheta)}, rms eps ${f32Decimal(c.rmsNormEps)}, ` +
           `tied embeddings ${c.tieWordEmbeddings}, eos ${JSON.stringify(c.eosTokenIds)}`,
         `params     ${(params / 1e6).toFixed(2)} M`,
         ...(model.quant ? [`quant      ${model.quant}${model.quantHead ? " + LM head" : ""}` +
           (model.origin.saved ? ` (saved model, quantized from ${model.origin.sourceModel})` : " (quantized at load)")] : []),
-        `memory     weights ${MiB(n.weightBytes)} (${model.dtype}; ${(n.weightBytes * 8 / params).toFixed(2)} bits per weight), KV cache ${MiB(n.cacheBytes)} for ${n.nCtx} tokens, ` +
+        `memory     weights ${MiB(n.weightBytes)} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}; ${(n.weightBytes * 8 / params).toFixed(2)} bits per weight), KV cache ${MiB(n.cacheBytes)} for ${n.nCtx} tokens, ` +
           `${MiB(model.decodeWeightBytes)} read per decode step`,
       ].join("\n") + "\n",
     );
@@ -94,8 +108,10 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
       writeErr: io.err,
       outputError: (str, write) => write(str.replace(/^error: /, "error [USAGE]: ")),
     })
+    .version(packageVersion(), "-V, --version", "print lowbit's version")
     .showHelpAfterError("(run with --help for usage)");
   registerGenerate(program, io, setCode);
+  registerChat(program, io, setCode);
   registerPerplexity(program, io, setCode);
   registerQuantEval(program, io, setCode);
   registerQuantize(program, io, setCode);
@@ -112,6 +128,7 @@ export async function main(argv: string[], io?: CliIO): Promise<number> {
     out: (s) => void process.stdout.write(s),
     err: (s) => void process.stderr.write(s),
     errIsTTY: Boolean(process.stderr.isTTY),
+    readStdin: readProcessStdin,
   };
   let code = 0;
   try {

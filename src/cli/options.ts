@@ -21,6 +21,16 @@ export interface CliIO {
   err: (s: string) => void;
   /** whether stderr is an interactive terminal (progress bars) */
   errIsTTY: boolean;
+  /** all of standard input as text; null when it is a terminal (nothing piped) or absent */
+  readStdin?: () => Promise<string | null>;
+}
+
+/** Reads all of process.stdin; null when it is a terminal. */
+export async function readProcessStdin(): Promise<string | null> {
+  if (process.stdin.isTTY) return null;
+  const parts: Buffer[] = [];
+  for await (const b of process.stdin) parts.push(b as Buffer);
+  return Buffer.concat(parts).toString("utf8");
 }
 
 const INT_RE = /^[+-]?\d+$/;

@@ -9,7 +9,7 @@ import { isSavedModelDir, readSavedHeader } from "../saved/format.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
-import { intOpt, MODEL_HELP, modelName, SEED_HELP, type CliIO } from "./options.js";
+import { intOpt, numOpt, MODEL_HELP, modelName, SEED_HELP, type CliIO } from "./options.js";
 
 interface Flags {
   model?: string;
@@ -19,6 +19,10 @@ interface Flags {
   maxWindows?: string;
   threads?: string;
   syntheticSeed?: string;
+  calib?: string;
+  calibSamples?: string;
+  calibTokens?: string;
+  smoothAlpha?: string;
   json?: boolean;
 }
 
@@ -39,6 +43,12 @@ async function run(f: Flags, io: CliIO): Promise<number> {
   const maxWindows = intOpt("--max-windows", f.maxWindows, 1);
   const threads = intOpt("--threads", f.threads, 1, 256);
   const seed = intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff);
+  const calibration = {
+    ...(f.calib !== undefined ? { calib: f.calib } : {}),
+    ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
+    ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
+    ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
+  };
   const texts = readJsonlTexts(f.data);
   let prompts: number[][] = [];
   try {
@@ -54,6 +64,7 @@ async function run(f: Flags, io: CliIO): Promise<number> {
     ...(threads !== undefined ? { threads } : {}),
     ...(seed !== undefined ? { seed } : {}),
     ...(saved ? { saved: [saved] } : {}),
+    calibration,
     onProgress: (l) => (f.json ? undefined : io.err(`\r${l}`)),
   });
   if (f.json) {
@@ -91,6 +102,10 @@ export function registerQuantEval(program: Command, io: CliIO, setCode: (c: numb
     .option("--window <n>", "predictions per window", "1024")
     .option("--max-windows <n>", "limit the number of windows")
     .option("--threads <n>", "compute threads")
+    .option("--calib <file>", "SmoothQuant calibration jsonl of the -sq formats (default ../shared/data/python-heldout-calib.jsonl)")
+    .option("--calib-samples <n>", "calibration texts (default 32)")
+    .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
+    .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)")
     .option("--json", "print one JSON object")
     .action(async (f: Flags) => setCode(await run(f, io)));
 }

@@ -6,7 +6,9 @@
 import type { Command } from "commander";
 import type { AddressInfo } from "node:net";
 import { InvalidOptionError } from "../errors.js";
+import { createWriteStream } from "node:fs";
 import { createServer } from "../server/server.js";
+import { ApiKeys, Cors, readApiKeyFile } from "../server/access.js";
 import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from "./draft.js";
 import { addContextShiftOptions, addModelOptions, contextShiftOptions, intOpt, loadOptions, modelName, type CliIO, type ContextShiftFlags, type ModelFlags } from "./options.js";
 
@@ -17,6 +19,10 @@ interface ServeFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   modelId?: string;
   maxBody?: string;
   maxPromptChars?: string;
+  apiKey: string[];
+  apiKeyFile?: string;
+  cors: string[];
+  log?: string | false;
 }
 
 /** Resolves when the process is asked to stop (SIGINT, SIGTERM). */
@@ -39,10 +45,21 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
   const maxBody = intOpt("--max-body", f.maxBody, 1024);
   const maxPromptChars = intOpt("--max-prompt-chars", f.maxPromptChars, 1);
   const contextShift = contextShiftOptions(f);
+  const apiKeys = [...f.apiKey, ...(f.apiKeyFile !== undefined ? readApiKeyFile(f.apiKeyFile) : [])];
+  new ApiKeys(apiKeys); // checked before the model loads
+  new Cors(f.cors);
+  if (f.log === "") throw new InvalidOptionError("--log is empty");
   const load = loadOptions(f, ctx);
   const plan = draftPlan(f, load.threads);
   return withDraftedModel(f.model, load, plan, async (model, _draft, assist) => {
+    // one line per request: to --log FILE (appended), stderr by default, none with --no-log
+    const logFile = typeof f.log === "string" ? createWriteStream(f.log, { flags: "a" }) : null;
+    const log = f.log === false ? undefined : logFile ? (l: string) => void logFile.write(l + "\n") : (l: string) => io.err(l + "\n");
+    if (logFile) await new Promise<void>((resolve, reject) => logFile.once("open", () => resolve()).once("error", (e) => reject(new InvalidOptionError(`--log ${String(f.log)}: ${e.message}`))));
     const server = createServer({
+      ...(apiKeys.length ? { apiKeys } : {}),
+      ...(f.cors.length ? { cors: f.cors } : {}),
+      ...(log ? { log } : {}),
       model,
       modelId: f.modelId ?? modelName(f.model),
       ...assist,
@@ -56,25 +73,34 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
     });
     const a = server.address() as AddressInfo;
     const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-    io.err(`lowbit: serving ${f.modelId ?? modelName(f.model)} at http://${host}:${a.port}/v1 (completions, chat/completions, models; ${model.dtype}${model.quant ? ` ${model.quant}` : ""}, context ${model.contextLength})\n`);
+    io.err(`lowbit: serving ${f.modelId ?? modelName(f.model)} at http://${host}:${a.port}/v1 (completions, chat/completions, models; ${model.dtype}${model.quant ? ` ${model.quant}` : ""}, context ${model.contextLength}` +
+      `${apiKeys.length ? `; ${apiKeys.length} API key${apiKeys.length === 1 ? "" : "s"}` : ""}${f.cors.length ? `; CORS ${f.cors.join(" ")}` : ""})\n`);
     const sig = await untilSignal();
     io.err(`lowbit: ${sig}, stopping\n`);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (logFile) await new Promise<void>((resolve) => logFile.end(() => resolve()));
     return 0;
   });
 }
 
+const collect = (v: string, prev: string[]) => [...prev, v];
+
 export function registerServe(program: Command, io: CliIO, setCode: (c: number) => void): void {
   const cmd = program
     .command("serve")
-    .description("OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions, /v1/models (until Ctrl-C)")
+    .description("OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions, /v1/models, /metrics, /health (until Ctrl-C)")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port (0: any free port)", "8080")
     .option("--model-id <id>", "model id reported by /v1/models (default: the model's name)")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
     .option("--max-body <bytes>", "request body limit (default 1048576)")
-    .option("--max-prompt-chars <n>", "longest prompt read, in characters (default 32 per token of the context)");
+    .option("--max-prompt-chars <n>", "longest prompt read, in characters (default 32 per token of the context)")
+    .option("--api-key <key>", "require Authorization: Bearer KEY on every route but /health (repeatable)", collect, [] as string[])
+    .option("--api-key-file <file>", "API keys, one per line (# comments and blank lines skipped)")
+    .option("--cors <origin>", "allow browser calls from this origin (scheme://host[:port], or * for any; repeatable)", collect, [] as string[])
+    .option("--log <file>", "append one line per request (id, method, path, status, tokens, ms) to this file (default: stderr)")
+    .option("--no-log", "no request log");
   addContextShiftOptions(cmd);
   addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: ServeFlags) => setCode(await runServe(flags, io)));

@@ -6,7 +6,8 @@
  * All models are loaded side by side and see identical windows.
  */
 import { InvalidOptionError } from "../errors.js";
-import { LLM } from "../llm.js";
+import { LLM, type LoadOptions } from "../llm.js";
+import { isSmoothQuant } from "../quant/formats.js";
 import type { QuantFormat } from "../quant/formats.js";
 import { tokenStream } from "./perplexity.js";
 
@@ -53,6 +54,8 @@ export interface QuantAccuracyOptions {
   greedyTokens?: number;
   /** saved quantized models (directories) compared too, after the formats */
   saved?: string[];
+  /** SmoothQuant calibration of the -sq formats (LoadOptions' calib, calibSamples, calibTokens, smoothAlpha) */
+  calibration?: Pick<LoadOptions, "calib" | "calibSamples" | "calibTokens" | "smoothAlpha">;
   onProgress?: (label: string) => void;
 }
 
@@ -76,7 +79,7 @@ export async function quantAccuracy(
   const threads = o.threads ?? 2;
   const common = { threads, ...(o.seed !== undefined ? { seed: o.seed } : {}) };
   const load = (f: EvalFormat) =>
-    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : { dtype: "f32", quant: f, ...common });
+    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : { dtype: "f32", quant: f, ...common, ...(isSmoothQuant(f) ? o.calibration : {}) });
   const ref = await load("f32");
   const models: LLM[] = [];
   const labels: string[] = [...formats];

@@ -17,7 +17,8 @@ export type GenerationNumberKey =
   | "repetitionPenalty"
   | "seed"
   | "draftTokens"
-  | "draftConfidence";
+  | "draftConfidence"
+  | "logprobs";
 
 export interface GenerationNumberField {
   key: GenerationNumberKey;
@@ -51,6 +52,8 @@ export const GENERATION_NUMBERS = {
   seed: field({ key: "seed", int: true, ok: () => true, want: "an integer", flag: "--seed", api: ["seed"] }),
   draftTokens: field({ key: "draftTokens", int: true, ok: (x) => x >= 1 && x <= 64, want: "an integer in [1, 64]", flag: "--draft-tokens" }),
   draftConfidence: field({ key: "draftConfidence", int: false, ok: (x) => x >= 0 && x < 1, want: "a number in [0, 1)", flag: "--draft-confidence" }),
+  // the request keys differ by endpoint (completions: logprobs; chat: top_logprobs): request.ts names them
+  logprobs: field({ key: "logprobs", int: true, ok: (x) => x >= 0 && x <= 20, want: "an integer in [0, 20]", flag: "--logprobs" }),
 } as const satisfies Record<GenerationNumberKey, GenerationNumberField>;
 
 /** A value quoted in an error message: its JSON (or String), cut to 40 characters. */

@@ -8,6 +8,7 @@ import { StreamDecoder } from "../tokenizer.js";
 import { Sampler, type SamplingOptions } from "./sampler.js";
 import { checkGenerationNumbers, SAMPLING_KEYS } from "./config.js";
 import { StopMatcher } from "./stop.js";
+import { stepLogprobs, type TokenLogprob } from "./logprobs.js";
 import { resolveContextShift, validateContextShift, type ContextShift, type ContextShiftOptions } from "./context-shift.js";
 
 export interface GenerateOptions extends SamplingOptions {
@@ -42,6 +43,11 @@ export interface GenerateOptions extends SamplingOptions {
    * with finishReason "context" and a prompt must fit the context.
    */
   contextShift?: ContextShiftOptions;
+  /**
+   * Report each new token's log-probability and the `logprobs` most likely tokens at its step
+   * (0 to 20; 0: the token's own only), from the raw logits (logprobs.ts). Not with a draft model.
+   */
+  logprobs?: number;
 }
 
 /** What assisted generation needs of a draft model (LLM implements it). */
@@ -81,6 +87,8 @@ export interface GenerateResult {
   assisted?: AssistedStats;
   /** with contextShift: how many times the cache was shifted */
   contextShifts?: number;
+  /** with the logprobs option: one entry per id of `ids` */
+  logprobs?: TokenLogprob[];
 }
 
 /** What the loop needs from a model: one forward step returning last-row logits. */
@@ -120,7 +128,8 @@ export interface AssistedStats {
 }
 
 export function validateGenerateOptions(o: GenerateOptions): void {
-  checkGenerationNumbers(o, ["maxNewTokens", ...SAMPLING_KEYS, "draftTokens", "draftConfidence"]);
+  checkGenerationNumbers(o, ["maxNewTokens", ...SAMPLING_KEYS, "draftTokens", "draftConfidence", "logprobs"]);
+  if (o.logprobs !== undefined && o.draft !== undefined) throw new InvalidOptionError("logprobs with a draft model is not supported");
   if (o.stop !== undefined && !Array.isArray(o.stop)) throw new InvalidOptionError("stop must be an array of strings");
   if (o.draftTokens !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
   if (o.draftConfidence !== undefined && o.draft === undefined) throw new InvalidOptionError("draftConfidence needs a draft model");
@@ -199,7 +208,8 @@ export function plainProducer(m: Stepper, sampler: Sampler, seq: number[], cs?: 
   return p;
 }
 
-export type GenEvent = { type: "text"; text: string } | { type: "done"; result: GenerateResult };
+/** A text event; with the logprobs option, the entries of the tokens consumed since the previous one. */
+export type GenEvent = { type: "text"; text: string; logprobs?: TokenLogprob[] } | { type: "done"; result: GenerateResult };
 
 const defaultNow = () => performance.now();
 
@@ -215,6 +225,16 @@ export async function* runGeneration(
   const maxNew = opts.maxNewTokens ?? 128;
   const stopAtEos = opts.stopAtEos ?? true;
   const sampler = new Sampler(opts);
+  // logprobs: each sampled token's, from the logits it was sampled from (before the next step reuses them)
+  const steps: ReturnType<typeof stepLogprobs>[] = [];
+  if (opts.logprobs !== undefined) {
+    const k = opts.logprobs, sample = sampler.sample.bind(sampler);
+    sampler.sample = (logits, history) => {
+      const id = sample(logits, history);
+      steps.push(stepLogprobs(logits, id, k));
+      return id;
+    };
+  }
   const stops = new StopMatcher(opts.stop ?? []);
   const cs = opts.contextShift ? resolveContextShift(opts.contextShift, m.contextLength) : undefined;
   if (cs && !m.shift) throw new InvalidOptionError("this model cannot shift its context");
@@ -234,11 +254,25 @@ export async function* runGeneration(
   let tFirst = t0;
   const producer = makeProducer(sampler, history, cs);
 
+  const named = (st: ReturnType<typeof stepLogprobs>): TokenLogprob => ({
+    id: st.id, token: tok.decode([st.id]), logprob: st.logprob,
+    top: st.top.map((t) => ({ id: t.id, token: tok.decode([t.id]), logprob: t.logprob })),
+  });
+  // logprobs entries already attached to text events; an EOS that ends the answer gets none
+  let lpSent = 0;
+  const pending = (): { logprobs?: TokenLogprob[] } => {
+    if (opts.logprobs === undefined) return {};
+    const end = finish === "eos" ? ids.length - 1 : ids.length;
+    const out = steps.slice(lpSent, Math.max(lpSent, end)).map(named);
+    lpSent = Math.max(lpSent, end);
+    return { logprobs: out };
+  };
+
   const emit = function* (chunk: string): Generator<GenEvent> {
     const r = stops.push(chunk);
     if (r.emit) {
       text += r.emit;
-      yield { type: "text", text: r.emit };
+      yield { type: "text", text: r.emit, ...pending() };
     }
     if (r.stopped) {
       finish = "stop";
@@ -277,7 +311,7 @@ export async function* runGeneration(
       const rest = stops.flush();
       if (rest) {
         text += rest;
-        yield { type: "text", text: rest };
+        yield { type: "text", text: rest, ...pending() };
       }
     }
   }
@@ -306,6 +340,11 @@ export async function* runGeneration(
       },
       ...(producer.stats ? { assisted: { ...producer.stats } } : {}),
       ...(cs ? { contextShifts: producer.shifted / cs.nDiscard } : {}),
+      ...(opts.logprobs !== undefined
+        ? {
+            logprobs: steps.slice(0, ids.length).map(named),
+          }
+        : {}),
     },
   };
 }

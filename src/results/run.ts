@@ -1,13 +1,18 @@
 /**
- * `npm run results`: measures and writes docs/RESULTS.md (and docs/results.json).
+ * `npm run results`: measures and renders the results markdown (and its JSON). By default they
+ * go to bench-out/RESULTS.md and bench-out/results.json (untracked); the published
+ * docs/RESULTS.md and docs/results.json are written only when named:
+ *   npm run results -- --out docs/RESULTS.md --json docs/results.json
+ * The sections a run keeps (--only, --speed-only, --from-json) come from the --json file when it
+ * exists, else from docs/results.json (read, not written).
  *
  *   node dist/src/results/run.js [--only table1|llamacpp] [--from-json] [--quick]
  *     [--model DIR|name] [--formats bf16,w8a8-sq,w4a16-g128] [--threads N] [--reps N]
  *     [--draft DIR|name (default tinycode-7m) | --no-draft] [--draft-tokens K] [--draft-confidence P] [--speed-only]
- *     [--out docs/RESULTS.md] [--json docs/results.json]
+ *     [--heldout FILE.jsonl] [--out FILE.md] [--json FILE.json]
  *
- * Table 1 needs tinycode-100m (../shared/models or $LOWBIT_MODELS) and the held-out data
- * (../shared/data); the llama.cpp section needs node-llama-cpp (a devDependency).
+ * Table 1 needs tinycode-100m (../shared/models or $LOWBIT_MODELS, or --model) and the held-out data
+ * (../shared/data, or --heldout); the llama.cpp section needs node-llama-cpp (a devDependency).
  * --only measures one section and keeps the other from the existing JSON; --from-json
  * measures nothing; --speed-only measures Table 1's TTFT/TPOT again and keeps its quality columns
  * from the JSON. --reps: repetitions of every timed setting in both sections (default 5).
@@ -46,7 +51,11 @@ interface ResultsFlags {
   draftTokens?: string;
   draftConfidence?: string;
   speedOnly?: boolean;
+  heldout?: string;
 }
+
+/** The published results, read as the base of a run whose --json file does not exist yet. */
+const PUBLISHED_JSON = "docs/results.json";
 
 function flags(): ResultsFlags | undefined {
   return parseScriptFlags<ResultsFlags>(
@@ -58,8 +67,9 @@ function flags(): ResultsFlags | undefined {
       .option("--formats <list>", "Table 1's formats", "bf16,w8a8-sq,w4a16-g128")
       .option("--threads <n>", "threads (default: physical cores)")
       .option("--reps <n>", "repetitions of every timed setting (default 5; 2 with --quick)")
-      .option("--out <file>", "the markdown", "docs/RESULTS.md")
-      .option("--json <file>", "the JSON", "docs/results.json")
+      .option("--out <file>", "the markdown (docs/RESULTS.md only when named)", "bench-out/RESULTS.md")
+      .option("--json <file>", `the JSON (docs/results.json only when named); sections kept come from it, else from ${PUBLISHED_JSON}`, "bench-out/results.json")
+      .option("--heldout <file>", "Table 1's held-out texts jsonl (default ../shared/data/python-heldout-test.jsonl)")
       .option("--draft <dir|name>", "the draft model of the assisted row", "tinycode-7m")
       .option("--no-draft", "no assisted row")
       .option("--draft-tokens <k>", "draft tokens per verification")
@@ -86,11 +96,14 @@ async function main(): Promise<void> {
   if (!f) return;
   const out = resolve(f.out);
   const jsonFile = resolve(f.json);
-  const saved = readJson(jsonFile);
+  // the base: the --json file, or (a first run into bench-out/) the published results
+  const baseFile = existsSync(jsonFile) || f.json !== "bench-out/results.json" ? jsonFile : resolve(PUBLISHED_JSON);
+  const saved = readJson(baseFile);
   if (f.fromJson) {
-    if (!existsSync(jsonFile)) throw new DataError(`--from-json: ${jsonFile} does not exist`);
+    if (!existsSync(baseFile)) throw new DataError(`--from-json: ${jsonFile} does not exist`);
+    mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, resultsMarkdown(saved));
-    console.log(`wrote ${out} from ${jsonFile}`);
+    console.log(`wrote ${out} from ${baseFile}`);
     return;
   }
   const only = f.only;
@@ -117,13 +130,14 @@ async function main(): Promise<void> {
   const result: ResultsJson = { ...saved };
   try {
     if (only !== "llamacpp") {
-      const heldout = sharedDataFile(HELDOUT_TEST);
-      if (!heldout) throw new DataError(`Table 1 needs ../shared/data/${HELDOUT_TEST} (or $LOWBIT_SHARED/data)`);
+      const heldout = f.heldout ?? sharedDataFile(HELDOUT_TEST);
+      if (!heldout) throw new DataError(`Table 1 needs held-out texts: --heldout FILE.jsonl, or ../shared/data/${HELDOUT_TEST} (or $LOWBIT_SHARED/data)`);
+      if (!existsSync(heldout)) throw new DataError(`--heldout ${heldout}: not found`);
       // --speed-only: TTFT/TPOT measured again, the quality columns kept from the saved JSON
       let keepQuality;
       if (f.speedOnly) {
         const old = saved.table1;
-        if (!old) throw new DataError(`--speed-only keeps the quality columns of ${jsonFile}, which has no Table 1`);
+        if (!old) throw new DataError(`--speed-only keeps the quality columns of ${baseFile}, which has no Table 1`);
         const plain = formats.map((f) => old.rows.find((r) => r.format === f && !r.draft));
         const assisted = old.rows.find((r) => r.draft);
         if (plain.some((r) => !r) || !!draft !== !!assisted) throw new DataError(`--speed-only: ${jsonFile} has no quality rows for these formats and draft; measure everything once`);
@@ -166,6 +180,7 @@ async function main(): Promise<void> {
   }
   mkdirSync(dirname(jsonFile), { recursive: true });
   writeFileSync(jsonFile, JSON.stringify(result, null, 2) + "\n");
+  mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, resultsMarkdown(result));
   console.log(`wrote ${out} and ${jsonFile}`);
 }

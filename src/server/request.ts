@@ -1,7 +1,7 @@
 /**
  * OpenAI request bodies (POST /v1/completions, /v1/chat/completions) to generate options.
  * Every field is checked; a bad one is a RequestError naming it (HTTP 400, OpenAI's
- * `error.param`). Parameters lowbit cannot honour (n > 1, logprobs, penalties, tools, ...)
+ * `error.param`). Parameters lowbit cannot honour (n > 1, echo, penalties, tools, ...)
  * are refused rather than ignored, so a client never gets a silently different answer.
  * Unknown fields are ignored, as OpenAI-compatible servers do (clients send extras).
  *
@@ -97,6 +97,19 @@ function prompt(b: Body): string | number[] {
   throw new RequestError("prompt must be a string, an array of token ids, or a batch of one of them", "prompt");
 }
 
+/**
+ * The alternatives per token asked for, or undefined for none. Completions: `logprobs: n`
+ * (0..20; OpenAI documents up to 5). Chat: `logprobs: true` with `top_logprobs: n` (0..20; default 0),
+ * top_logprobs only with logprobs true.
+ */
+function logprobs(b: Body, chat: boolean): number | undefined {
+  if (!chat) return genNum(b, "logprobs", "logprobs");
+  const on = bool(b, "logprobs") ?? false;
+  const top = genNum(b, "logprobs", "top_logprobs");
+  if (top !== undefined && !on) throw new RequestError("top_logprobs needs logprobs: true", "top_logprobs");
+  return on ? (top ?? 0) : undefined;
+}
+
 /** Parses a request body; `chat` selects /v1/chat/completions. */
 export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
   if (!isObj(body)) throw new RequestError("the request body must be a JSON object");
@@ -104,8 +117,6 @@ export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
   if (b.model !== undefined && typeof b.model !== "string") throw new RequestError("model must be a string", "model");
   refuse(b, "n", (v) => v === 1, "must be 1: one choice per request");
   refuse(b, "best_of", (v) => v === 1, "must be 1");
-  refuse(b, "logprobs", (v) => v === false || v === 0, "is not supported");
-  refuse(b, "top_logprobs", (v) => v === 0, "is not supported");
   refuse(b, "echo", (v) => v === false, "is not supported");
   refuse(b, "suffix", (v) => v === "", "is not supported (no fill-in-the-middle)");
   refuse(b, "presence_penalty", (v) => v === 0, "is not supported (repeat_penalty is)");
@@ -134,6 +145,8 @@ export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
   set("minP", genNum(b, "minP", "min_p"));
   set("repetitionPenalty", genNum(b, "repetitionPenalty", repeat));
   set("seed", genNum(b, "seed", "seed"));
+  const lp = logprobs(b, chat);
+  set("logprobs", lp);
   return {
     ...(chat ? { messages: messages(b) } : { prompt: prompt(b) }),
     gen,

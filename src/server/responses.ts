@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { FinishReason, GenerateResult } from "../generate/generate.js";
+import type { TokenLogprob } from "../generate/logprobs.js";
 
 export type Kind = "completion" | "chat";
 
@@ -19,8 +20,11 @@ export interface Envelope {
   model: string;
 }
 
-export function envelope(kind: Kind, model: string): Envelope {
-  return { id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${randomBytes(12).toString("hex")}`, created: Math.floor(Date.now() / 1000), model };
+/** A request's id: 24 hex digits (x-request-id, the log line; a response's id is cmpl-/chatcmpl- and it). */
+export const requestId = (): string => randomBytes(12).toString("hex");
+
+export function envelope(kind: Kind, model: string, id = requestId()): Envelope {
+  return { id: `${kind === "chat" ? "chatcmpl" : "cmpl"}-${id}`, created: Math.floor(Date.now() / 1000), model };
 }
 
 export function usage(r: GenerateResult) {
@@ -46,12 +50,60 @@ export function timings(r: GenerateResult) {
   };
 }
 
+/**
+ * The logprobs entries of the tokens that make up `r.text`: an EOS that ended the answer is not
+ * part of it, nor are tokens after the start of a stop string.
+ */
+export function shownLogprobs(r: GenerateResult): { entries: TokenLogprob[]; offsets: number[] } {
+  const all = r.logprobs ?? [];
+  const entries: TokenLogprob[] = [], offsets: number[] = [];
+  let at = 0;
+  for (let i = 0; i < all.length; i++) {
+    if (r.finishReason === "eos" && i === all.length - 1) break;
+    if (r.finishReason === "stop" && at >= r.text.length) break;
+    entries.push(all[i]!);
+    offsets.push(at);
+    at += all[i]!.token.length;
+  }
+  return { entries, offsets };
+}
+
+const bytes = (s: string) => Array.from(Buffer.from(s, "utf8"));
+
+/** OpenAI's completions logprobs object of `entries`, their text starting at offset `from`. */
+export function completionLogprobsOf(entries: TokenLogprob[], from: number) {
+  let at = from;
+  return {
+    tokens: entries.map((e) => e.token),
+    token_logprobs: entries.map((e) => e.logprob),
+    top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((t) => [t.token, t.logprob]))),
+    text_offset: entries.map((e) => ((at += e.token.length), at - e.token.length)),
+  };
+}
+
+/** OpenAI's chat logprobs object of `entries`: content[] of { token, logprob, bytes, top_logprobs[] }. */
+export function chatLogprobsOf(entries: TokenLogprob[]) {
+  return {
+    content: entries.map((e) => ({
+      token: e.token, logprob: e.logprob, bytes: bytes(e.token),
+      top_logprobs: e.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: bytes(t.token) })),
+    })),
+    refusal: null,
+  };
+}
+
+/** OpenAI's completions logprobs object: tokens, token_logprobs, top_logprobs (token -> logprob), text_offset. */
+export const completionLogprobs = (r: GenerateResult) => completionLogprobsOf(shownLogprobs(r).entries, 0);
+
+/** OpenAI's chat logprobs object of a whole answer. */
+export const chatLogprobs = (r: GenerateResult) => chatLogprobsOf(shownLogprobs(r).entries);
+
 /** The whole (non-streamed) response. */
 export function response(kind: Kind, env: Envelope, r: GenerateResult) {
   const choice =
     kind === "chat"
-      ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: null, finish_reason: finishReason(r.finishReason) }
-      : { index: 0, text: r.text, logprobs: null, finish_reason: finishReason(r.finishReason) };
+      ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: r.logprobs ? chatLogprobs(r) : null, finish_reason: finishReason(r.finishReason) }
+      : { index: 0, text: r.text, logprobs: r.logprobs ? completionLogprobs(r) : null, finish_reason: finishReason(r.finishReason) };
   return { ...env, object: kind === "chat" ? "chat.completion" : "text_completion", choices: [choice], usage: usage(r), timings: timings(r) };
 }
 
@@ -59,13 +111,14 @@ export function response(kind: Kind, env: Envelope, r: GenerateResult) {
  * One streamed chunk. Chat: the first carries the role, then `content` deltas, the last an
  * empty delta with finish_reason. Completions: `text` pieces, the last with finish_reason.
  */
-export function chunk(kind: Kind, env: Envelope, piece: { text?: string; role?: boolean; finish?: FinishReason }) {
+export function chunk(kind: Kind, env: Envelope, piece: { text?: string; role?: boolean; finish?: FinishReason; logprobs?: { entries: TokenLogprob[]; offset: number } }) {
   const finish_reason = piece.finish ? finishReason(piece.finish) : null;
+  const lp = piece.logprobs;
   if (kind === "chat") {
     const delta = { ...(piece.role ? { role: "assistant" } : {}), ...(piece.text !== undefined ? { content: piece.text } : {}) };
-    return { ...env, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason }] };
+    return { ...env, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: lp ? chatLogprobsOf(lp.entries) : null, finish_reason }] };
   }
-  return { ...env, object: "text_completion", choices: [{ index: 0, text: piece.text ?? "", logprobs: null, finish_reason }] };
+  return { ...env, object: "text_completion", choices: [{ index: 0, text: piece.text ?? "", logprobs: lp ? completionLogprobsOf(lp.entries, lp.offset) : null, finish_reason }] };
 }
 
 /** stream_options.include_usage: a last chunk with no choices and the usage. */
