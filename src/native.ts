@@ -7,6 +7,14 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NativeError } from "./errors.js";
+import type { GgufBlockFormat, QuantNativeFormat } from "./quant/formats.js";
+
+/**
+ * A weight's native storage format, as addWeight and formatLayout take it:
+ * "vector" (an f32 vector: norms, biases), the compute dtypes, a quant
+ * format's storage (quant/formats.ts QUANT_TABLE), or a GGUF file's own K-quant blocks.
+ */
+export type NativeWeightFormat = "vector" | "f32" | "bf16" | QuantNativeFormat | GgufBlockFormat;
 
 export interface ForwardResult {
   /** [rows, vocab] logits, or [rows] negative log-likelihoods when targets were given */
@@ -99,7 +107,7 @@ export interface NativeModel {
    * dtype "Q4_0" / "Q8_0": raw GGUF blocks (rows of cols / 32 blocks; into q4_0 / q8_0 of the same type they are
    * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8)
    */
-  addWeight(name: string, dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0" | "Q4_K" | "Q5_K" | "Q6_K", bytes: Uint8Array, rows: number, cols: number, format: string, actScale?: number): void;
+  addWeight(name: string, dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0" | "Q4_K" | "Q5_K" | "Q6_K", bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */
@@ -159,7 +167,7 @@ export interface Addon {
   /** The buffers a stored weight with this meta must have (throws when the meta is inconsistent). */
   weightLayout(meta: StoredWeightMeta, name?: string): StoredBuffer[];
   /** How a [rows, cols] weight loaded in `format` ("vector", "bf16", "q4-g128", ...) is stored (actScale 0). */
-  formatLayout(format: string, rows: number, cols: number): StoredWeightMeta;
+  formatLayout(format: NativeWeightFormat, rows: number, cols: number): StoredWeightMeta;
   /** Decodes out.length values of ggml type `typeId` from `bytes` (exactly their size) into `out` (src/formats/gguf-dequant.ts). */
   ggmlDequantize(typeId: number, bytes: Uint8Array, out: Float32Array): Float32Array;
   /**

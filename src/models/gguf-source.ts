@@ -26,13 +26,14 @@ import type { TensorSpec } from "./graph.js";
 import { FAMILIES } from "./family.js";
 import { sliceRows } from "./slice.js";
 import type { ModelSource, SourceDtype } from "./source.js";
+import type { NativeWeightFormat } from "../native.js";
 
 /** ggml types handed to the native side as they are. */
 const PASS: Record<string, SourceDtype> = {
   F32: "F32", F16: "F16", BF16: "BF16", Q4_0: "Q4_0", Q8_0: "Q8_0", Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K",
 };
 /** native formats that hold a ggml block type without conversion */
-const NATIVE_BLOCK_FORMAT: Record<string, string> = { Q4_0: "q4_0", Q8_0: "q8_0", Q4_K: "q4_k", Q5_K: "q5_k", Q6_K: "q6_k" };
+const NATIVE_BLOCK_FORMAT: Record<string, NativeWeightFormat> = { Q4_0: "q4_0", Q8_0: "q8_0", Q4_K: "q4_k", Q5_K: "q5_k", Q6_K: "q6_k" };
 
 export function isGgufPath(model: string): boolean {
   return /\.gguf$/i.test(model);

@@ -165,7 +165,7 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
     // depends on the number of rows (llama.cpp's repacked Q4_K: 4-token GEMM
     // tiles vs GEMV) then sees the rows llama.cpp's sees.
     const last = l === c.nLayers - 1;
-    const r = (b: string) => (last ? `${b}_out` : b);
+    const r = (b: string) => (last ? `${b}o` : b); // x -> xo, h -> ho, ...: [n_out, ...] buffers
     if (last) {
       ops.push({ op: "output_rows", a: "o", out: r("o") }, { op: "output_rows", a: "x", out: r("x") });
       if (t.residual === "parallel_shared_norm") ops.push({ op: "output_rows", a: "h", out: r("h") });
@@ -191,10 +191,10 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
     if (t.residual !== "sequential") ops.push({ op: "add", a: o, b: mlpOut, out: o });
     ops.push({ op: "add", a: x, b: o, out: x });
   }
-  // (the last layer left the output rows in x_out)
+  // (the last layer left the output rows in xo)
   ops.push(
-    norm("x_out", "output_norm", "x_out"),
-    { op: "matmul", a: "x_out", weight: "output.weight", ...(t.outputBias ? { bias: "output.bias" } : {}), out: "logits" },
+    norm("xo", "output_norm", "xo"),
+    { op: "matmul", a: "xo", weight: "output.weight", ...(t.outputBias ? { bias: "output.bias" } : {}), out: "logits" },
   );
   if (p.finalSoftcap) ops.push({ op: "softcap", a: "logits", softcap: p.finalSoftcap, out: "logits" });
   return { ops, output: "logits" };

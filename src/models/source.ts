@@ -11,6 +11,7 @@ import { loadConfig, type LlamaConfig } from "../config.js";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
 import { openSafetensorsDir, readTensorBytes } from "../formats/safetensors.js";
 import type { SourceDtype } from "./source-dtype.js";
+import type { NativeWeightFormat } from "../native.js";
 import type { GgufValue } from "../formats/gguf-types.js";
 import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
 import { Tokenizer } from "../tokenizer.js";
@@ -43,7 +44,7 @@ export interface ModelSource {
    * The native format a tensor keeps when no quantization is requested
    * (a GGUF Q4_0 matrix stays q4_0); undefined: the compute dtype.
    */
-  preferredFormat?(spec: TensorSpec): string | undefined;
+  preferredFormat?(spec: TensorSpec): NativeWeightFormat | undefined;
   /** the tokenizer as GGUF `tokenizer.*` metadata for a vocabulary of vocabSize ids (GGUF export) */
   tokenizerMetadata(vocabSize: number): [string, GgufValue][];
   /** compute dtype when none is asked for (default bf16; f32 for GGUF F32/F16 files, which bf16 would round) */

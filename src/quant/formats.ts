@@ -33,27 +33,44 @@
  */
 import { InvalidOptionError } from "../errors.js";
 
-export const QUANT_FORMATS = [
-  "w8a8",
-  "w8a8-sq",
-  "w8a8-sq-static",
-  "w4a16-g128",
-  "w4a16-g32",
-  "w4a16-ch",
-  "w4a16-g128-asym",
-  "w4a16-g32-asym",
-  "w4a16-ch-asym",
-  "w4a8-g128",
-  "w4a8-g32",
-  "w4a8-g128-is",
-  "w4a8-g32-is",
-  "w4a8-g128-is1024",
-  "w4a8-g128-ismax",
-  "w4a8-g32-ismax",
-  "q4_0",
-  "q8_0",
-] as const;
-export type QuantFormat = (typeof QUANT_FORMATS)[number];
+/**
+ * One row per quant format: the native storage format it loads into (the
+ * name native/src/weights.cc parses), whether SmoothQuant calibration comes
+ * first (and with static activation scales), and whether it applies to every
+ * matrix (llama.cpp's block formats: embedding and head too, as in a GGUF file)
+ * rather than the blocks' linear layers only.
+ */
+interface QuantRow {
+  native: string;
+  smooth?: "dynamic" | "static";
+  everyMatrix?: boolean;
+}
+
+export const QUANT_TABLE = {
+  "w8a8": { native: "q8" },
+  "w8a8-sq": { native: "q8", smooth: "dynamic" },
+  "w8a8-sq-static": { native: "q8", smooth: "static" },
+  "w4a16-g128": { native: "q4-g128" },
+  "w4a16-g32": { native: "q4-g32" },
+  "w4a16-ch": { native: "q4-ch" },
+  "w4a16-g128-asym": { native: "q4-g128-asym" },
+  "w4a16-g32-asym": { native: "q4-g32-asym" },
+  "w4a16-ch-asym": { native: "q4-ch-asym" },
+  "w4a8-g128": { native: "q4a8-g128" },
+  "w4a8-g32": { native: "q4a8-g32" },
+  "w4a8-g128-is": { native: "q4a8-g128-is" },
+  "w4a8-g32-is": { native: "q4a8-g32-is" },
+  "w4a8-g128-is1024": { native: "q4a8-g128-is-1024" },
+  "w4a8-g128-ismax": { native: "q4a8-g128-is-max" },
+  "w4a8-g32-ismax": { native: "q4a8-g32-is-max" },
+  "q4_0": { native: "q4_0", everyMatrix: true },
+  "q8_0": { native: "q8_0", everyMatrix: true },
+} as const satisfies Record<string, QuantRow>;
+
+export type QuantFormat = keyof typeof QUANT_TABLE;
+export const QUANT_FORMATS = Object.keys(QUANT_TABLE) as readonly QuantFormat[];
+/** The native storage format names the quant formats load into. */
+export type QuantNativeFormat = (typeof QUANT_TABLE)[QuantFormat]["native"];
 
 /** `loadIn8bit` / `loadIn4bit` shorthands (see docs/QUANTIZATION.md for why these). */
 export const LOAD_IN_8BIT: QuantFormat = "w8a8";
@@ -67,15 +84,12 @@ export function checkQuant(q: unknown, flag = "quant"): QuantFormat {
 }
 
 export function isSmoothQuant(q: QuantFormat): boolean {
-  return q.startsWith("w8a8-sq");
+  return "smooth" in QUANT_TABLE[q];
 }
 
-/** Native weight format string for a block matrix. */
-export function nativeFormat(q: QuantFormat): string {
-  if (q === "q4_0" || q === "q8_0") return q;
-  if (q.startsWith("w8a8")) return "q8";
-  if (q.startsWith("w4a8-")) return q.replace("w4a8-", "q4a8-").replace(/-is(\d+|max)$/, "-is-$1");
-  return q.replace("w4a16-", "q4-");
+/** Native weight format of a matrix quantized to q. */
+export function nativeFormat(q: QuantFormat): QuantNativeFormat {
+  return QUANT_TABLE[q].native;
 }
 
 /** Native formats that only hold a GGUF file's own blocks (no quantizer: `--quant` cannot name them). */
@@ -83,5 +97,5 @@ export type GgufBlockFormat = "q4_k" | "q5_k" | "q6_k";
 
 /** llama.cpp block formats: every matrix is quantized, embedding and LM head included, as in a GGUF file. */
 export function isGgmlQuant(q: string): boolean {
-  return q === "q4_0" || q === "q8_0";
+  return Object.hasOwn(QUANT_TABLE, q) && "everyMatrix" in QUANT_TABLE[q as QuantFormat];
 }

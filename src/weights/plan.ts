@@ -15,6 +15,7 @@
  *     head is quantized and the table is not: then the head is a quantized
  *     copy of the table (`from`).
  */
+import type { NativeWeightFormat } from "../native.js";
 import { isGgmlQuant, nativeFormat, type QuantFormat } from "../quant/formats.js";
 
 export type ComputeDtype = "f32" | "bf16";
@@ -33,7 +34,7 @@ export interface PlannedWeight {
   rows: number;
   cols: number;
   /** the native format it is loaded in: "vector", "f32", "bf16", "q8", "q4a8-g128-is-max", "q4_0", ... */
-  native: string;
+  native: NativeWeightFormat;
   /** the quant format it was quantized to (undefined: float or the source's own format) */
   quant?: QuantFormat;
   /** w8a8-sq-static: a static activation scale comes with it */
@@ -56,7 +57,7 @@ export interface PlanOptions {
   quantHead: boolean;
   tieWordEmbeddings: boolean;
   /** the source's own block format of a matrix (a GGUF Q4_0 tensor stays "q4_0"); undefined: the compute dtype */
-  preferred?: (t: PlanInput) => string | undefined;
+  preferred?: (t: PlanInput) => NativeWeightFormat | undefined;
 }
 
 const EMBD = "token_embd.weight", HEAD = "output.weight";
