@@ -31,33 +31,49 @@ interface RefPrompt { text: string; input_ids: number[]; last_logits: number[]; 
 interface Ref { family: string; model_type: string; pre_tokenizer: string; prompts: RefPrompt[] }
 
 const FIXTURES = join(REPO, "test", "fixtures", "families");
-/** the families lowbit runs, in the issue's order; `gguf`: llama.cpp's converter writes it */
-const FAMILIES: { name: string; gguf: boolean }[] = [
-  { name: "qwen2", gguf: true },
-  { name: "mistral", gguf: true },
-  { name: "qwen3", gguf: true },
-  { name: "starcoder2", gguf: true },
-  { name: "gpt_bigcode", gguf: true },
-  { name: "phi3", gguf: true },
-  { name: "gemma2", gguf: true },
-  { name: "gemma3", gguf: true },
-  { name: "falcon", gguf: true },
-  { name: "gpt_neox", gguf: true },
-  { name: "gptj", gguf: false },
-  { name: "mpt", gguf: true },
-  { name: "bloom", gguf: true },
-  { name: "opt", gguf: false },
+/**
+ * The families lowbit runs, in the issue's order. `gguf`: how model.gguf is
+ * tested: "llama.cpp" (against llama.cpp on the file), or why not; `gelu`:
+ * llama.cpp's GELU rounds through an f16 table (lowbit reproduces it for GGUF
+ * files), so a value near an f16 rounding boundary may land on either side
+ * in the two engines (another summation order upstream): one f16 ulp (2^-11
+ * relative) of a few activations; `sameAsHf`: the GGUF file computes what the
+ * HF model does (no table GELU, no window dropped), so lowbit on it must also
+ * match transformers.
+ */
+type GgufCase = "llama.cpp" | { skip: string };
+const NO_CONVERT = { skip: "llama.cpp's converter does not write this family" };
+const FAMILIES: { name: string; gguf: GgufCase; gelu?: boolean; sameAsHf?: boolean }[] = [
+  { name: "qwen2", gguf: "llama.cpp", sameAsHf: true },
+  { name: "mistral", gguf: "llama.cpp" },
+  { name: "qwen3", gguf: "llama.cpp", sameAsHf: true },
+  { name: "starcoder2", gguf: "llama.cpp", gelu: true },
+  // n_inner 128 != 4 * n_embd: the converter writes feed_forward_length 4 * n_embd, so llama.cpp refuses the file too
+  { name: "gpt_bigcode", gguf: { skip: "llama.cpp cannot load it either (feed_forward_length 4*n_embd != n_inner; the converter's)" } },
+  // llama.cpp: "error loading model vocabulary: _Map_base::at" (the fixture's GPT-2 vocabulary lacks Phi-3's special tokens)
+  { name: "phi3", gguf: { skip: "llama.cpp cannot load its vocabulary" }, sameAsHf: true },
+  { name: "gemma2", gguf: "llama.cpp", gelu: true },
+  { name: "gemma3", gguf: "llama.cpp", gelu: true },
+  { name: "falcon", gguf: { skip: "llama.cpp's converter fails on it (transformers 5 config)" } },
+  { name: "gpt_neox", gguf: { skip: "llama.cpp's converter fails on it (no rotary_pct in a transformers 5 config)" } },
+  { name: "gptj", gguf: NO_CONVERT },
+  { name: "mpt", gguf: "llama.cpp", gelu: true },
+  { name: "bloom", gguf: "llama.cpp", gelu: true },
+  { name: "opt", gguf: NO_CONVERT },
 ];
 const GREEDY = 16;
 /**
  * f32 logits of the same weights in lowbit and in PyTorch differ by rounding
  * only (other summation orders; llama.cpp's rope cache): bounds relative to
- * the prompt's largest |logit|.
+ * the prompt's largest |logit|; measured <= 1.1e-6 of it (logits) and
+ * <= 4.8e-6 (NLL) over the 14 families.
  */
-const HF_LOGIT_RTOL = 1e-4;
-const HF_NLL_ATOL = 1e-4;
-/** lowbit and llama.cpp on the f32 GGUF: f32 matmuls in other orders (as gguf-llamacpp.test.ts's F32 bound) */
-const GGUF_LOGIT_RTOL = 1e-4;
+const HF_LOGIT_RTOL = 1e-5;
+const HF_NLL_ATOL = 2e-5;
+/** lowbit and llama.cpp on the f32 GGUF: f32 matmuls in other orders; measured <= 5.5e-7 of the logit scale */
+const GGUF_LOGIT_RTOL = 1e-5;
+/** ... and with llama.cpp's f16-table GELU: a few activations one f16 ulp (4.9e-4) apart; measured <= 2.4e-4 of the logit scale */
+const GGUF_GELU_LOGIT_RTOL = 1e-3;
 
 const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
@@ -97,7 +113,8 @@ for (const fam of FAMILIES) {
   });
 
   const gguf = join(dir, "model.gguf");
-  const skipGguf = skip || (!fam.gguf ? "llama.cpp's converter does not write this family" : !existsSync(gguf) ? `no ${gguf}` : false);
+  const skipGguf = skip || (fam.gguf !== "llama.cpp" ? fam.gguf.skip : !existsSync(gguf) ? `no ${gguf}` : false);
+  const rtol = fam.gelu ? GGUF_GELU_LOGIT_RTOL : GGUF_LOGIT_RTOL;
   test(`${fam.name}: lowbit on model.gguf matches llama.cpp on the same file (f32)`, { skip: skipGguf }, async (t) => {
     const r = ref(fam.name);
     const ours = await LLM.load(gguf, { threads: 2 });
@@ -117,7 +134,7 @@ for (const fam of FAMILIES) {
         // llama.cpp stops at an end-of-generation token: the ids it gave are a prefix of lowbit's, which has eos next
         const same = run.ids.every((v, i) => v === g[i]);
         lines.push(`logits max |diff| ${exp(err)} (max |logit| ${scale.toFixed(2)}), greedy ${run.ids.length === GREEDY ? "" : `${run.ids.length} (llama.cpp stopped at eos) `}${same ? "equal" : "differ"}`);
-        assert.ok(err <= GGUF_LOGIT_RTOL * scale, `${fam.name} ${JSON.stringify(p.text)}: logits differ from llama.cpp's by ${err} > ${GGUF_LOGIT_RTOL} x ${scale}`);
+        assert.ok(err <= rtol * scale, `${fam.name} ${JSON.stringify(p.text)}: logits differ from llama.cpp's by ${err} > ${rtol} x ${scale}`);
         assert.ok(same, `${fam.name} ${JSON.stringify(p.text)}: greedy ids lowbit ${g} llama.cpp ${run.ids}`);
         if (run.ids.length < GREEDY) assert.ok(ours.config.eosTokenIds.includes(g[run.ids.length]!), `${fam.name}: llama.cpp stopped where lowbit has no eos`);
       }
@@ -127,17 +144,50 @@ for (const fam of FAMILIES) {
       await ours.dispose();
     }
   });
+
+  // the GGUF's tensors (llama.cpp's names, fused layouts) load into the model the HF directory is
+  const skipSame = skip || (!fam.sameAsHf ? "the GGUF computes otherwise than transformers (table GELU or a dropped window)" : !existsSync(gguf) ? `no ${gguf}` : false);
+  test(`${fam.name}: lowbit on model.gguf matches transformers (f32)`, { skip: skipSame }, async (t) => {
+    const r = ref(fam.name);
+    const m = await LLM.load(gguf, { threads: 2 });
+    try {
+      const lines: string[] = [];
+      for (const p of r.prompts) {
+        m.resetCache();
+        const logits = await m.logits(p.input_ids);
+        const scale = maxAbs(p.last_logits), err = maxDiff(logits, p.last_logits);
+        m.resetCache();
+        const g = (await m.generate(p.input_ids, { maxNewTokens: GREEDY, temperature: 0, stopAtEos: false })).ids;
+        lines.push(`logits max |diff| ${exp(err)}, greedy ${g.filter((v, i) => v === p.greedy_ids[i]).length}/${GREEDY}`);
+        assert.ok(err <= HF_LOGIT_RTOL * scale, `${fam.name} GGUF ${JSON.stringify(p.text)}: logits differ from transformers' by ${err}`);
+        assert.deepEqual(g, p.greedy_ids, `${fam.name} GGUF: greedy ids`);
+      }
+      t.diagnostic(`${fam.name} GGUF vs transformers: ${lines.join("; ")}`);
+    } finally {
+      await m.dispose();
+    }
+  });
 }
+
+test("gpt_bigcode: the GGUF whose feed_forward_length contradicts its tensors is refused by name (as llama.cpp refuses it)", { skip: existsSync(join(FIXTURES, "gpt_bigcode", "model.gguf")) ? false : "no fixture" }, async () => {
+  await assert.rejects(LLM.load(join(FIXTURES, "gpt_bigcode", "model.gguf"), { threads: 1 }), (e: Error) => {
+    assert.equal(e.name, "WeightsFormatError");
+    assert.match(e.message, /tensor 'blk\.0\.ffn_up\.weight' has ggml dims \[64,128\], expected \[64,256\] from its starcoder\.\* metadata/);
+    return true;
+  });
+});
 
 /**
  * Every weight format runs on every family (the graph never names a format):
  * each family's HF directory in the 8-bit and 4-bit formats (g32 groups: the
  * rows are 64 and 128 wide), next-token logits after each prompt against the
- * f32 model's. Bounds relative to the largest |logit|, from the measured errors
- * (docs/MODELS.md) with a margin: quantization moves these random-weight
- * models' logits by a few percent (8-bit) to ~20% (4-bit).
+ * f32 model's. Bounds relative to the largest |logit|: these random-weight
+ * models (weights N(0, 0.15), nothing trained into them) move by up to ~6%
+ * in the 8-bit formats and ~55% in the 4-bit ones, Mistral (Llama's graph,
+ * no new op) as much as the others (docs/MODELS.md): the bounds say that
+ * every format runs and stays near, with a margin of ~1.5x.
  */
-const QUANTS = [["w8a8", 0.05], ["q8_0", 0.05], ["w4a16-g32", 0.3], ["w4a8-g32", 0.3], ["q4_0", 0.3]] as const;
+const QUANTS = [["w8a8", 0.1], ["q8_0", 0.1], ["w4a16-g32", 0.8], ["w4a8-g32", 0.8], ["q4_0", 0.8]] as const;
 for (const fam of FAMILIES) {
   const dir = join(FIXTURES, fam.name);
   const skip = existsSync(join(dir, "reference.json")) ? false : `no fixture ${dir}`;

@@ -71,7 +71,6 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
   if (famName === "mpt") {
     if (f.has(p + "attention.clamp_kqv")) throw new UnsupportedArchitectureError(`${src}: mpt.attention.clamp_kqv (clip_qkv) is not supported yet`);
     json.attn_config = { alibi: true, alibi_bias_max: f.has(p + "attention.max_alibi_bias") ? f.getFloat(p + "attention.max_alibi_bias") : 0 };
-    json.expansion_ratio = (json.intermediate_size as number) / hidden;
   }
   if (famName === "gemma2") {
     // llama.cpp's defaults when the keys are absent
