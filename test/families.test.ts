@@ -17,11 +17,16 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../src/index.js";
 import { LlamaCppModel } from "../src/llamacpp/oracle.js";
 import { loadedCpuVariant, pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
+import { loadModel } from "../src/loader.js";
+import { FAMILIES as FAMILY_DEFS } from "../src/models/family.js";
+import { hfSource } from "../src/models/source.js";
+import { smoothGroups } from "../src/quant/smoothquant.js";
 import { REPO } from "./helpers/paths.js";
 
 const PIN = "haswell";
@@ -218,5 +223,89 @@ for (const fam of FAMILIES) {
       }
     }
     t.diagnostic(`${fam.name} quantized vs f32 (max |diff| / max |logit|): ${lines.join(", ")}`);
+  });
+}
+
+/**
+ * SmoothQuant's folding is an identity of the float model on every family:
+ * norms (and a LayerNorm's bias) divided by s, the matrices reading them
+ * multiplied by s along their inputs (smoothGroups: GPT-J / Falcon's MLP reads
+ * the attention's norm), here with random s in [0.5, 2] and no quantization:
+ * the logits stay the f32 model's within f32 rounding. Then w8a8-sq
+ * (calibrated on the first prompt) runs and stays near f32 like w8a8.
+ */
+for (const fam of FAMILIES) {
+  const dir = join(FIXTURES, fam.name);
+  const skip = existsSync(join(dir, "reference.json")) ? false : `no fixture ${dir}`;
+  test(`${fam.name}: SmoothQuant folding leaves the float model unchanged; w8a8-sq runs`, { skip }, async (t) => {
+    const r = ref(fam.name);
+    const source = hfSource(dir);
+    const opts = { dtype: "f32" as const, threads: 2, contextLength: 0, kernels: "auto" };
+    const rand = (() => { let s = 7; return () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32); })();
+    const smoothing = new Map<string, Float32Array>();
+    for (const g of smoothGroups(source.config.nLayers, FAMILY_DEFS[source.config.architecture].traits)) {
+      const s = Float32Array.from({ length: source.config.hiddenSize }, () => 0.5 + 1.5 * rand());
+      for (const name of [g.norm, ...(g.bias ? [g.bias] : []), ...g.matrices]) smoothing.set(name, s);
+    }
+    const plain = loadModel(source, opts), smooth = loadModel(source, { ...opts, smoothing });
+    let worst = 0;
+    try {
+      for (const p of r.prompts) {
+        const pos = Int32Array.from(p.input_ids, (_, i) => i);
+        plain.native.clearCache();
+        smooth.native.clearCache();
+        const a = (await plain.native.forward(Int32Array.from(p.input_ids), pos, false)).data;
+        const b = (await smooth.native.forward(Int32Array.from(p.input_ids), pos, false)).data;
+        worst = Math.max(worst, maxDiff(a, b) / maxAbs(a));
+      }
+    } finally {
+      plain.native.dispose();
+      smooth.native.dispose();
+    }
+    assert.ok(worst <= 1e-5, `${fam.name}: smoothing moved the float logits by ${worst} of their scale`);
+    const calib = join(tmpdir(), `lowbit-calib-${fam.name}-${process.pid}.jsonl`);
+    writeFileSync(calib, r.prompts.map((p) => JSON.stringify({ text: p.text })).join("\n") + "\n");
+    try {
+      const f32 = await LLM.load(dir, { dtype: "f32", threads: 2 });
+      const sq = await LLM.load(dir, { dtype: "f32", quant: "w8a8-sq", calib, calibSamples: 3, calibTokens: 16, threads: 2 });
+      let sqWorst = 0;
+      for (const p of r.prompts) {
+        f32.resetCache();
+        sq.resetCache();
+        const a = await f32.logits(p.input_ids), b = await sq.logits(p.input_ids);
+        sqWorst = Math.max(sqWorst, maxDiff(a, b) / maxAbs(a));
+      }
+      await f32.dispose();
+      await sq.dispose();
+      t.diagnostic(`${fam.name}: folding moved the f32 logits by ${exp(worst)} of their scale; w8a8-sq vs f32 ${exp(sqWorst)}`);
+      assert.ok(sqWorst <= 0.1, `${fam.name} w8a8-sq: logits differ from f32's by ${sqWorst} of their scale`);
+    } finally {
+      rmSync(calib, { force: true });
+    }
+  });
+}
+
+/** save() and LLM.load of the saved model on every family: the same logits, bit for bit (w8a8, and q4_0 with its embedding). */
+for (const fam of FAMILIES) {
+  const dir = join(FIXTURES, fam.name);
+  const skip = existsSync(join(dir, "reference.json")) ? false : `no fixture ${dir}`;
+  test(`${fam.name}: a saved quantized model loads back bit for bit`, { skip }, async () => {
+    const ids = ref(fam.name).prompts[0]!.input_ids;
+    for (const quant of ["w8a8", "q4_0"] as const) {
+      const out = mkdtempSync(join(tmpdir(), `lowbit-save-${fam.name}-`));
+      try {
+        const m = await LLM.load(dir, { quant, threads: 2 });
+        const a = await m.logits(ids);
+        await m.save(out);
+        await m.dispose();
+        const s = await LLM.load(out, { threads: 2 });
+        assert.equal(s.config.architecture, fam.name);
+        const b = await s.logits(ids);
+        await s.dispose();
+        assert.ok(a.length === b.length && a.every((v, i) => Object.is(v, b[i])), `${fam.name} ${quant}: saved model's logits differ`);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    }
   });
 }
