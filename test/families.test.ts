@@ -309,3 +309,37 @@ for (const fam of FAMILIES) {
     }
   });
 }
+
+/**
+ * Generation features on every family: assisted generation (a q8_0 copy
+ * drafting 4 tokens for the f32 model) gives the plain greedy tokens, and
+ * StreamingLLM's context shift runs generation past a 24-token context
+ * (RoPE keys turned back per layer, ALiBi and learned-position keys moved as
+ * they are).
+ */
+for (const fam of FAMILIES) {
+  const dir = join(FIXTURES, fam.name);
+  const skip = existsSync(join(dir, "reference.json")) ? false : `no fixture ${dir}`;
+  test(`${fam.name}: assisted generation and context shift`, { skip }, async () => {
+    const p = ref(fam.name).prompts[1]!;
+    const target = await LLM.load(dir, { dtype: "f32", threads: 2 });
+    const draft = await LLM.load(dir, { dtype: "f32", quant: "q8_0", threads: 2 });
+    try {
+      const plain = (await target.generate(p.input_ids, { maxNewTokens: GREEDY, temperature: 0, stopAtEos: false })).ids;
+      assert.deepEqual(plain, p.greedy_ids, `${fam.name}: plain greedy`);
+      const assisted = (await target.generate(p.input_ids, { maxNewTokens: GREEDY, temperature: 0, stopAtEos: false, draft, draftTokens: 4 })).ids;
+      assert.deepEqual(assisted, plain, `${fam.name}: assisted greedy`);
+    } finally {
+      await draft.dispose();
+      await target.dispose();
+    }
+    const small = await LLM.load(dir, { dtype: "f32", threads: 2, contextLength: 24 });
+    try {
+      const r = await small.generate(p.input_ids.slice(0, 12), { maxNewTokens: 40, temperature: 0, stopAtEos: false, contextShift: { nKeep: 4 } });
+      assert.equal(r.ids.length, 40, `${fam.name}: 40 tokens past a 24-token context`);
+      assert.ok((r.contextShifts ?? 0) >= 2, `${fam.name}: the cache was shifted`);
+    } finally {
+      await small.dispose();
+    }
+  });
+}
