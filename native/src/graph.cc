@@ -69,7 +69,7 @@ struct Compiler {
   void gelu_mode(const OpSpec& s, Op& op) {
     if (s.mode.empty()) return;
     if (s.mode != "ggml" || (s.op != "gelu" && s.op != "gelu_mul")) fail(s, "mode '" + s.mode + "' is not one of this op's");
-    op.gptj = true;  // (the op's variant flag)
+    op.variant = true;
   }
   void unary(const OpSpec& s, Op& op) {
     op.a = read(s, s.a);
@@ -143,7 +143,7 @@ struct Compiler {
       if (dims.rope_dims == 0) fail(s, "the model has no RoPE (ropeDims 0)");
       if (op.dims != dims.rope_dims) fail(s, "dims must be the model's ropeDims (" + std::to_string(dims.rope_dims) + ")");
       if (s.mode != "" && s.mode != "neox" && s.mode != "gptj") fail(s, "mode must be neox or gptj");
-      op.gptj = s.mode == "gptj";
+      op.variant = s.mode == "gptj";
       if (s.layer != -1) {  // the layer whose theta it uses (ropeThetaLayers)
         check_layer(s);
         op.layer = s.layer;

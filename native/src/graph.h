@@ -54,7 +54,7 @@ struct Op {
   int layer = -1, heads = 0;
   float eps = 0;
   int dims = 0, window = 0, offset = 0;
-  bool gptj = false;  // rope: GPT-J pair order; gelu / gelu_mul: llama.cpp's table GELU (mode "ggml")
+  bool variant = false;  // the op's mode: rope "gptj" (GPT-J pair order); gelu / gelu_mul "ggml" (llama.cpp's table GELU)
   float scale = 0, softcap = 0, alibi = 0;
   // Matmuls reading the same input (q/k/v, gate/up) are fused by the compiler
   // into one op: extra weights, their biases and their output buffers.
