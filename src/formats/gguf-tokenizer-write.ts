@@ -79,12 +79,12 @@ function preName(tj: Json, model: Json): string {
     if (qwen2 && isByteLevel(b!, false) && !ignoreMerges) name = "qwen2";
     const bloom = a?.type === "Split" && obj(a.pattern)?.Regex === BLOOM_HF_RE && a.behavior === "Isolated" && a.invert !== true;
     if (bloom && isByteLevel(b!, false) && !ignoreMerges) name = "bloom";
+    if (a?.type === "Digits" && a.individual_digits === true && isByteLevel(b!, true) && !ignoreMerges) name = "starcoder";
   } else if (seq?.length === 4 && !ignoreMerges) {
     // Falcon's: punctuation runs, ByteLevel with the GPT-2 regex, digit runs, then split in threes
     const [a, b, c, d] = seq;
     if (a?.type === "Punctuation" && a.behavior === "Contiguous" && isByteLevel(b!, true) && c?.type === "Digits" && c.individual_digits === false &&
       d?.type === "Split" && obj(d.pattern)?.Regex === "[0-9][0-9][0-9]" && d.behavior === "Isolated" && d.invert !== true) name = "falcon";
-    if (a?.type === "Digits" && a.individual_digits === true && isByteLevel(b!, true) && !ignoreMerges) name = "starcoder";
   }
   if (name === null) {
     throw new TokenizerError(
