@@ -14,6 +14,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../src/index.js";
 import { exportGguf } from "../src/formats/gguf-export.js";
+import { openGguf, readTensorBytes } from "../src/formats/gguf.js";
+import type { GgufValue } from "../src/formats/gguf-types.js";
+import { gv, writeGguf } from "../src/formats/gguf-write.js";
 import { LlamaCppModel } from "../src/llamacpp/oracle.js";
 import { pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
 import { hfSource } from "../src/models/source.js";
@@ -103,6 +106,36 @@ test("GGUF export refuses what the family's GGUF form cannot carry, by name", { 
     for (const [name, re] of REFUSED) {
       assert.throws(() => exportGguf(hfSource(join(FIXTURES, name)), join(tmp, `${name}.gguf`), "f32"),
         (e: Error) => e instanceof UnsupportedArchitectureError && re.test(e.message), name);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+/** `file` written again to `out` with its metadata edited (tensors copied as they are). */
+function rewrite(file: string, out: string, edit: (m: Map<string, GgufValue>) => void): void {
+  const f = openGguf(file);
+  const metadata = new Map(f.metadata);
+  edit(metadata);
+  const tensors = [...f.tensors.values()].map((t) => ({ name: t.name, dims: t.dims, type: t.typeName, data: Uint8Array.from(readTensorBytes(f, t)) }));
+  writeGguf(out, { metadata: [...metadata], tensors });
+}
+
+test("GGUF metadata of a variant lowbit does not run is refused by name", { skip: have ? false : "no fixtures" }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "lowbit-export-"));
+  try {
+    const cases: [string, (m: Map<string, GgufValue>) => void, RegExp][] = [
+      ["falcon", (m) => m.set("falcon.attention.head_count_kv", gv.u32(2)), /falcon with 2 KV heads \(new_decoder_architecture\)/],
+      ["mpt", (m) => m.set("mpt.attention.clamp_kqv", gv.f32(6)), /mpt\.attention\.clamp_kqv/],
+      ["gpt_neox", (m) => m.set("gptneox.use_parallel_residual", gv.bool(false)), /use_parallel_residual=false/],
+      ["qwen2", (m) => m.set("general.architecture", gv.str("qwen2moe")), /general\.architecture "qwen2moe" is not supported/],
+      ["qwen3", (m) => m.set("qwen3.expert_count", gv.u32(8)), /mixture-of-experts qwen3/],
+    ];
+    for (const [name, edit, re] of cases) {
+      const file = join(tmp, `${name}.gguf`), bad = join(tmp, `${name}-bad.gguf`);
+      exportGguf(hfSource(join(FIXTURES, name)), file, "f32");
+      rewrite(file, bad, edit);
+      await assert.rejects(LLM.load(bad, { threads: 1 }), (e: Error) => e instanceof UnsupportedArchitectureError && re.test(e.message), name);
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
