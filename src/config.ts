@@ -258,8 +258,8 @@ function normalizeFamilyKeys(fam: FamilyDef, json: Json, o: Json, source: string
       if (a.alibi !== true) refuse("attn_config.alibi other than true");
       for (const k of ["clip_qkv", "softmax_scale"]) if (a[k] !== undefined && a[k] !== null) refuse(`attn_config.${k}=${shownJson(a[k])}`);
       if (a.qk_ln === true) refuse("attn_config.qk_ln=true");
-      if (!isPosInt(json.expansion_ratio) && json.expansion_ratio !== undefined) throw new ConfigError(`${source}: "expansion_ratio" must be a positive integer`);
-      o.intermediate_size = typeof o.hidden_size === "number" ? ((json.expansion_ratio as number | undefined) ?? 4) * o.hidden_size : undefined;
+      // transformers' MptMLP is 4 * d_model wide whatever expansion_ratio says (a GGUF file gives its width)
+      o.intermediate_size ??= four();
       o.tie_word_embeddings = true; // MPT's head is always the embedding
       break;
     }

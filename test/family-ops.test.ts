@@ -11,6 +11,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { addon, type NativeModel, type NativeModelOptions, type OpSpec } from "../src/native.js";
+import { f32ToF16Bits } from "../src/formats/f16.js";
+import { toF32 } from "../src/quant/tensors.js";
 
 const A = addon();
 const TOL = 1e-5;
@@ -54,6 +56,15 @@ function erf(x: number): number {
   return Math.sign(x);
 }
 const geluErf = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
+/** f32 -> f16 (round to nearest even) -> f32 */
+const f16 = (x: number) => toF32(new Uint8Array(Uint16Array.of(f32ToF16Bits(x)).buffer), "F16")[0]!;
+/** llama.cpp's GELU (GGML_GELU_FP16): the input and the table's result rounded to f16; the f32 formula of ggml_gelu_f32 */
+const geluGgml = (x: number) => {
+  if (x <= -10) return 0;
+  if (x >= 10) return x;
+  const v = f16(x), F = Math.fround;
+  return f16(F(F(0.5 * v) * F(1 + F(Math.tanh(F(F(0.7978845608028654 * v) * F(1 + F(F(0.044715 * v) * v))))))));
+};
 
 test("layer_norm with bias, whole rows and per head; rms_norm per head", async () => {
   const d = 12, toks = [0, 3, 5];
@@ -120,6 +131,9 @@ test("matmul + bias (fused q/k/v keep their biases), activations, gelu_mul, scal
       { op: "matmul", a: "x", weight: "W2", bias: "b2", out: "q" },
     ], "q", (x) => mm(x, W2, n2, b2)],
     ["gelu_erf", [{ op: "gelu_erf", a: "x", out: "x" }], "x", (x) => x.map(geluErf)],
+    ["gelu ggml (f16 table), x spread over +-12", [{ op: "scale", a: "x", scale: 12, out: "x" }, { op: "gelu", a: "x", mode: "ggml", out: "x" }], "x", (x) => x.map((v) => geluGgml(Math.fround(v * 12)))],
+    ["gelu_mul ggml", [{ op: "matmul", a: "x", weight: "W1", out: "g" }, { op: "matmul", a: "x", weight: "W3", out: "u" }, { op: "gelu_mul", a: "g", b: "u", mode: "ggml", out: "g" }], "g",
+      (x) => { const g = mm(x, W1, n1), u = mm(x, W3, n1); return g.map((v, i) => geluGgml(Math.fround(v)) * u[i]!); }],
     ["relu", [{ op: "relu", a: "x", out: "h" }], "h", (x) => x.map((v) => Math.max(0, v))],
     ["gelu_mul", [{ op: "matmul", a: "x", weight: "W1", out: "g" }, { op: "matmul", a: "x", weight: "W3", out: "u" }, { op: "gelu_mul", a: "g", b: "u", out: "g" }], "g",
       (x) => { const g = mm(x, W1, n1), u = mm(x, W3, n1); return g.map((v, i) => gelu(v) * u[i]!); }],

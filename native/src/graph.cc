@@ -65,6 +65,12 @@ struct Compiler {
     op.bias = bias(s, width);
     op.out = write(s, s.out, buf(op.a).cols, buf(op.a).out_rows);
   }
+  // gelu / gelu_mul: mode "ggml" is llama.cpp's f16-table GELU
+  void gelu_mode(const OpSpec& s, Op& op) {
+    if (s.mode.empty()) return;
+    if (s.mode != "ggml" || (s.op != "gelu" && s.op != "gelu_mul")) fail(s, "mode '" + s.mode + "' is not one of this op's");
+    op.variant = true;
+  }
   void unary(const OpSpec& s, Op& op) {
     op.a = read(s, s.a);
     op.out = write(s, s.out, buf(op.a).cols, buf(op.a).out_rows);
@@ -97,6 +103,7 @@ struct Compiler {
       norm(s, op);
     } else if (s.op == "gelu" || s.op == "gelu_erf" || s.op == "relu") {
       op.type = s.op == "gelu" ? OpType::Gelu : s.op == "gelu_erf" ? OpType::GeluErf : OpType::Relu;
+      gelu_mode(s, op);
       unary(s, op);
     } else if (s.op == "scale" || s.op == "softcap") {
       op.type = s.op == "scale" ? OpType::Scale : OpType::Softcap;
@@ -137,7 +144,7 @@ struct Compiler {
       if (dims.rope_dims == 0) fail(s, "the model has no RoPE (ropeDims 0)");
       if (op.dims != dims.rope_dims) fail(s, "dims must be the model's ropeDims (" + std::to_string(dims.rope_dims) + ")");
       if (s.mode != "" && s.mode != "neox" && s.mode != "gptj") fail(s, "mode must be neox or gptj");
-      op.gptj = s.mode == "gptj";
+      op.variant = s.mode == "gptj";
       if (s.layer != -1) {  // the layer whose theta it uses (ropeThetaLayers)
         check_layer(s);
         op.layer = s.layer;
@@ -171,6 +178,7 @@ struct Compiler {
       op.out = write(s, s.out, buf(op.a).cols, false);
     } else if (s.op == "add" || s.op == "silu_mul" || s.op == "gelu_mul") {
       op.type = s.op == "add" ? OpType::Add : s.op == "silu_mul" ? OpType::SiluMul : OpType::GeluMul;
+      gelu_mode(s, op);
       op.a = read(s, s.a);
       op.b = read(s, s.b);
       if (buf(op.a).cols != buf(op.b).cols || buf(op.a).out_rows != buf(op.b).out_rows)

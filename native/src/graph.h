@@ -31,6 +31,7 @@ namespace lowbit {
 //                           ALiBi with that max bias (slope_h * (pos_k - pos_q))
 //   gelu / gelu_erf / relu  out = act(a)
 //   gelu_mul                out = gelu(a) * b (GeGLU, tanh approximation)
+//   gelu, gelu_mul {mode}   mode "ggml": llama.cpp's GELU (x and the result rounded to f16; GGUF models)
 //   scale {scale}           out = a * scale
 //   softcap {softcap}       out = softcap * tanh(a / softcap)
 //   pos_embed {weight, offset}  out = a + P[pos + offset] (learned absolute positions)
@@ -53,7 +54,7 @@ struct Op {
   int layer = -1, heads = 0;
   float eps = 0;
   int dims = 0, window = 0, offset = 0;
-  bool gptj = false;  // rope pair order
+  bool variant = false;  // the op's mode: rope "gptj" (GPT-J pair order); gelu / gelu_mul "ggml" (llama.cpp's table GELU)
   float scale = 0, softcap = 0, alibi = 0;
   // Matmuls reading the same input (q/k/v, gate/up) are fused by the compiler
   // into one op: extra weights, their biases and their output buffers.

@@ -125,11 +125,11 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
         break;
       }
       case OpType::Gelu: case OpType::GeluErf: case OpType::Relu:
-        op_act(pool, op.type == OpType::Gelu ? Act::GeluTanh : op.type == OpType::GeluErf ? Act::GeluErf : Act::Relu,
+        op_act(pool, op.type == OpType::Gelu ? (op.variant ? Act::GeluGgml : Act::GeluTanh) : op.type == OpType::GeluErf ? Act::GeluErf : Act::Relu,
                B(op.a), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols);
         break;
       case OpType::GeluMul:
-        op_gelu_mul(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols);
+        op_gelu_mul(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols, op.variant);
         break;
       case OpType::Scale: op_scale(pool, B(op.a), op.scale, B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols); break;
       case OpType::Softcap:
@@ -161,7 +161,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       }
       case OpType::Rope: {
         const auto t = tables(op.layer);
-        op_rope(pool, B(op.a), n, op.heads, p_.head_dim, t.first, t.second, op.dims, op.gptj);
+        op_rope(pool, B(op.a), n, op.heads, p_.head_dim, t.first, t.second, op.dims, op.variant);
         break;
       }
       case OpType::KvStore: op_kv_store(pool, *cache_, op.layer, first, B(op.a), B(op.b), n); break;

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/ggml.h"
+
 namespace lowbit {
 
 void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vector<float>* cos_t,
@@ -197,6 +199,15 @@ float gelu_tanh(float x) {
   return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
 }
 
+float gelu_ggml(float x) {
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  const float v = f16_to_f32_scalar(f32_to_f16_scalar(x));
+  // ggml_gelu_f32, then the table's f16 rounding
+  const float g = 0.5f * v * (1.0f + std::tanh(0.79788456080286535587989211986876f * v * (1.0f + 0.044715f * v * v)));
+  return f16_to_f32_scalar(f32_to_f16_scalar(g));
+}
+
 float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); }
 
 namespace {
@@ -241,11 +252,13 @@ void op_act(ThreadPool& pool, Act act, const float* a, float* out, int64_t count
     case Act::GeluTanh: elementwise(pool, count, [&](long i) { out[i] = gelu_tanh(a[i]); }); break;
     case Act::GeluErf: elementwise(pool, count, [&](long i) { out[i] = gelu_erf(a[i]); }); break;
     case Act::Relu: elementwise(pool, count, [&](long i) { out[i] = a[i] > 0 ? a[i] : 0.0f; }); break;
+    case Act::GeluGgml: elementwise(pool, count, [&](long i) { out[i] = gelu_ggml(a[i]); }); break;
   }
 }
 
-void op_gelu_mul(ThreadPool& pool, const float* g, const float* u, float* out, int64_t count) {
-  elementwise(pool, count, [&](long i) { out[i] = gelu_tanh(g[i]) * u[i]; });
+void op_gelu_mul(ThreadPool& pool, const float* g, const float* u, float* out, int64_t count, bool ggml) {
+  if (ggml) elementwise(pool, count, [&](long i) { out[i] = gelu_ggml(g[i]) * u[i]; });
+  else elementwise(pool, count, [&](long i) { out[i] = gelu_tanh(g[i]) * u[i]; });
 }
 
 void op_scale(ThreadPool& pool, const float* a, float s, float* out, int64_t count) {

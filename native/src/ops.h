@@ -45,11 +45,15 @@ void op_layer_norm(ThreadPool& pool, const float* x, int n, int64_t d, const flo
                    float* out);
 // out[i, :] += b (a matmul's bias), [n, d].
 void op_add_bias(ThreadPool& pool, float* out, const float* b, int n, int64_t d);
-enum class Act { GeluTanh, GeluErf, Relu };
+// GeluGgml: llama.cpp's CPU GELU (GGML_GELU_FP16): x rounded to f16, its
+// tanh-approximation GELU looked up in an f16 table (so rounded to f16), 0
+// below -10 and x above 10. GGUF models use it, as llama.cpp runs them.
+enum class Act { GeluTanh, GeluErf, Relu, GeluGgml };
+float gelu_ggml(float x);
 // out = act(a), count elements (may alias).
 void op_act(ThreadPool& pool, Act act, const float* a, float* out, int64_t count);
-// out = gelu_tanh(g) * u, count elements (GeGLU).
-void op_gelu_mul(ThreadPool& pool, const float* g, const float* u, float* out, int64_t count);
+// out = gelu_tanh(g) * u, count elements (GeGLU); ggml: llama.cpp's table GELU.
+void op_gelu_mul(ThreadPool& pool, const float* g, const float* u, float* out, int64_t count, bool ggml = false);
 // out = a * s
 void op_scale(ThreadPool& pool, const float* a, float s, float* out, int64_t count);
 // out = cap * tanh(a / cap)

@@ -3,7 +3,7 @@
  * reads for the llama architecture). Reading goes through parseConfig, so a
  * GGUF file and a config.json are validated by the same rules.
  */
-import { parseConfig, type LlamaConfig } from "../config.js";
+import { familyParams, parseConfig, type LlamaConfig } from "../config.js";
 import { FAMILIES, type FamilyName } from "../models/family.js";
 import { GgufError, UnsupportedArchitectureError } from "../errors.js";
 import { readTensorBytes, type GgufFile } from "./gguf-file.js";
@@ -71,7 +71,6 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
   if (famName === "mpt") {
     if (f.has(p + "attention.clamp_kqv")) throw new UnsupportedArchitectureError(`${src}: mpt.attention.clamp_kqv (clip_qkv) is not supported yet`);
     json.attn_config = { alibi: true, alibi_bias_max: f.has(p + "attention.max_alibi_bias") ? f.getFloat(p + "attention.max_alibi_bias") : 0 };
-    json.expansion_ratio = (json.intermediate_size as number) / hidden;
   }
   if (famName === "gemma2") {
     // llama.cpp's defaults when the keys are absent
@@ -144,8 +143,71 @@ function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling |
 /** GGUF file_type values (llama_ftype) for the types lowbit writes. */
 export const GGUF_FILE_TYPES = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 } as const;
 
-/** The `general.*` and `llama.*` keys llama.cpp needs to load a model of this config. */
+/**
+ * The `general.*` and `<arch>.*` keys llama.cpp needs to load a model of this
+ * config (the keys its converter writes for the family). A mechanism the
+ * architecture's GGUF form cannot carry (a sliding window where llama.cpp
+ * runs none) is refused, never dropped.
+ */
 export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof typeof GGUF_FILE_TYPES): [string, GgufValue][] {
+  if (c.architecture === "llama") return llamaMetadata(c, name, fileType);
+  const fam = FAMILIES[c.architecture], t = fam.traits, p = familyParams(c);
+  const src = `GGUF export of a ${c.architecture} model`;
+  if (!fam.ggufArch) throw new UnsupportedArchitectureError(`${src}: llama.cpp has no GGUF form of this family`);
+  const a = `${fam.ggufArch}.`;
+  const windowed = p.windows.some((w) => w > 0);
+  if (windowed && fam.name !== "gemma2" && fam.name !== "gemma3") {
+    throw new UnsupportedArchitectureError(`${src}: its sliding window (${Math.max(...p.windows)} tokens) has no GGUF form llama.cpp runs`);
+  }
+  if (c.ropeScaling) throw new UnsupportedArchitectureError(`${src}: rope scaling ${c.ropeScaling.type} is not written for this architecture yet`);
+  const u32 = (k: string, v: number): [string, GgufValue] => [a + k, gv.u32(v)];
+  const f32 = (k: string, v: number): [string, GgufValue] => [a + k, gv.f32(v)];
+  const m: [string, GgufValue][] = [
+    ["general.architecture", gv.str(fam.ggufArch)],
+    ["general.name", gv.str(name)],
+    ["general.file_type", gv.u32(GGUF_FILE_TYPES[fileType])],
+    ...(fileType === "Q4_0" || fileType === "Q8_0" ? ([["general.quantization_version", gv.u32(2)]] as [string, GgufValue][]) : []),
+    u32("vocab_size", c.vocabSize),
+    u32("context_length", c.maxPositionEmbeddings),
+    u32("embedding_length", c.hiddenSize),
+    u32("block_count", c.nLayers),
+    u32("feed_forward_length", c.intermediateSize),
+    u32("attention.head_count", c.nHeads),
+    u32("attention.head_count_kv", c.nKvHeads),
+    u32("attention.key_length", c.headDim),
+    u32("attention.value_length", c.headDim),
+    f32(t.norm === "layer" ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon", c.rmsNormEps),
+  ];
+  if (t.positions === "rope") m.push(u32("rope.dimension_count", p.rotaryDims));
+  if (t.positions === "rope" && fam.name !== "gemma3") m.push(f32("rope.freq_base", c.ropeTheta));
+  if (t.positions === "alibi") m.push(f32("attention.max_alibi_bias", p.alibiMaxBias));
+  if (t.residual === "parallel") m.push([a + "use_parallel_residual", gv.bool(true)]);
+  if (fam.name === "gemma2") {
+    if (p.windows.some((w, l) => w !== (l % 2 === 0 ? p.windows[0] : 0))) throw new UnsupportedArchitectureError(`${src}: llama.cpp's gemma2 slides on even layers only`);
+    if (!p.attnSoftcap || !p.finalSoftcap) throw new UnsupportedArchitectureError(`${src}: llama.cpp's gemma2 always soft-caps`);
+    if (Math.abs(p.attnScale * Math.sqrt(c.headDim) - 1) > 1e-6) throw new UnsupportedArchitectureError(`${src}: query_pre_attn_scalar other than head_dim`);
+    m.push(u32("attention.sliding_window", p.windows[0]!), f32("attn_logit_softcapping", p.attnSoftcap), f32("final_logit_softcapping", p.finalSoftcap));
+  }
+  if (fam.name === "gemma3") {
+    if (Math.abs(p.attnScale * Math.sqrt(c.headDim) - 1) > 1e-6) throw new UnsupportedArchitectureError(`${src}: query_pre_attn_scalar other than head_dim`);
+    const win = Math.max(...p.windows);
+    if (p.windows.some((w) => w !== 0 && w !== win)) throw new UnsupportedArchitectureError(`${src}: sliding windows of several sizes`);
+    const theta = p.layerRopeTheta ?? [];
+    const local = theta.find((_, l) => p.windows[l]) ?? 10000, global = theta.find((_, l) => !p.windows[l]) ?? c.ropeTheta;
+    m.push(f32("rope.freq_base", global));
+    if (win) {
+      // llama.cpp's pattern n: layer l slides when l % n < n - 1 (its default 6 is written too: the file says it)
+      const swa = p.windows.map((w) => w > 0);
+      const n = [...Array(c.nLayers + 1).keys()].slice(1).find((k) => swa.every((s, l) => s === (l % k < k - 1)));
+      if (n === undefined) throw new UnsupportedArchitectureError(`${src}: its sliding layers follow no period llama.cpp's pattern writes`);
+      m.push(u32("attention.sliding_window", win), f32("rope.freq_base_swa", local), u32("attention.sliding_window_pattern", n));
+    }
+    if (p.finalSoftcap) m.push(f32("final_logit_softcapping", p.finalSoftcap));
+  }
+  return m;
+}
+
+function llamaMetadata(c: LlamaConfig, name: string, fileType: keyof typeof GGUF_FILE_TYPES): [string, GgufValue][] {
   const quantized = fileType === "Q4_0" || fileType === "Q8_0";
   return [
     ["general.architecture", gv.str("llama")],

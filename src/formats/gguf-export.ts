@@ -13,7 +13,7 @@
  */
 import type { LlamaConfig } from "../config.js";
 import { InvalidOptionError } from "../errors.js";
-import { UnsupportedArchitectureError } from "../errors.js";
+import { FAMILIES } from "../models/family.js";
 import { llamaTensors, type TensorSpec } from "../models/llama.js";
 import { nativeRopeOptions } from "../models/rope-scaling.js";
 import type { ModelSource } from "../models/source.js";
@@ -45,10 +45,6 @@ export interface GgufExportOptions {
 /** Writes `source` to `out` as a GGUF file of `type`. */
 export function exportGguf(source: ModelSource, out: string, type: GgufOutType, opts: GgufExportOptions = {}): GgufWriteResult {
   const config = source.config;
-  if (config.architecture !== "llama") {
-    // the metadata written is llama.cpp's llama architecture's; other families' keys and fused layouts are not written yet
-    throw new UnsupportedArchitectureError(`GGUF export of a ${config.architecture} model is not supported yet (only llama)`);
-  }
   const specs = llamaTensors(config);
   const scratch = Buffer.allocUnsafe(source.check(specs));
   const ggmlType = type.toUpperCase() as keyof typeof GGUF_FILE_TYPES;
@@ -56,15 +52,26 @@ export function exportGguf(source: ModelSource, out: string, type: GgufOutType, 
     ...ggufConfigMetadata(config, opts.name ?? source.name, ggmlType),
     ...source.tokenizerMetadata(config.vocabSize),
   ];
-  const tensors: GgufWriteTensor[] = [...ropeFreqsTensor(config), ...specs.map((s, i): GgufWriteTensor => {
+  // one GGUF tensor per name: the parts of a fused one (llama.cpp's attn_qkv, phi3's ffn_up) written one after another
+  const groups = new Map<string, TensorSpec[]>();
+  for (const s of specs) {
+    const name = s.ggufName ?? s.name;
+    groups.set(name, [...(groups.get(name) ?? []), s]);
+  }
+  const entries = [...groups.entries()];
+  const tensors: GgufWriteTensor[] = [...ropeFreqsTensor(config), ...entries.map(([name, parts], i): GgufWriteTensor => {
+    const s = parts[0]!;
+    parts.sort((x, y) => (x.ggufSlice?.ranges[0]![0] ?? 0) - (y.ggufSlice?.ranges[0]![0] ?? 0));
+    const total = s.ggufSlice?.total ?? (s.kind === "norm" ? s.cols : s.rows);
+    if (parts.reduce((n, p) => n + (p.kind === "norm" ? p.cols : p.rows), 0) !== total) throw new Error(`internal: the parts of ${name} do not fill it`);
     const tType = s.kind === "norm" ? "F32" : ggmlType;
     return {
-      name: s.name,
-      dims: s.kind === "norm" ? [s.cols] : [s.cols, s.rows],
+      name,
+      dims: s.kind === "norm" ? [total] : [s.cols, total],
       type: tType,
       write: (emit) => {
-        emit(tensorBytes(source, config, s, tType, scratch));
-        opts.onTensor?.(i, specs.length, s.name);
+        for (const p of parts) emit(tensorBytes(source, config, p, tType, scratch));
+        opts.onTensor?.(i, entries.length, name);
       },
     };
   })];
@@ -91,6 +98,6 @@ function tensorBytes(source: ModelSource, c: LlamaConfig, s: TensorSpec, type: s
     else if (type === "F16" || type === "BF16") out = f32ToHalfBytes(x, type);
     else out = addon().ggmlQuantize(type === "Q4_0" ? "q4_0" : "q8_0", x, s.rows, s.cols);
   }
-  const heads = ropeHeads(c, s.name);
+  const heads = FAMILIES[c.architecture].ggufRopePermuted ? ropeHeads(c, s.name) : 0;
   return heads ? permuteRopeRows(out, s.rows, out.length / s.rows, heads, "toGguf") : out;
 }

@@ -32,6 +32,13 @@ export type GgufEntry = [string, GgufValue];
 const LLAMA3_HF_RE =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/** Qwen2's (digits one by one), as tokenizer.json files spell it. */
+const QWEN2_HF_RE =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/** BLOOM's split (words with their leading space, punctuation apart), as tokenizer.json files spell it. */
+const BLOOM_HF_RE = " ?[^(\\s|[.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c])]+";
+
 type Json = Record<string, unknown>;
 
 function obj(v: unknown): Json | null {
@@ -68,12 +75,21 @@ function preName(tj: Json, model: Json): string {
     const [a, b] = seq;
     const split = a?.type === "Split" && obj(a.pattern)?.Regex === LLAMA3_HF_RE && a.behavior === "Isolated" && a.invert !== true;
     if (split && isByteLevel(b!, false) && ignoreMerges) name = "llama-bpe";
+    const qwen2 = a?.type === "Split" && obj(a.pattern)?.Regex === QWEN2_HF_RE && a.behavior === "Isolated" && a.invert !== true;
+    if (qwen2 && isByteLevel(b!, false) && !ignoreMerges) name = "qwen2";
+    const bloom = a?.type === "Split" && obj(a.pattern)?.Regex === BLOOM_HF_RE && a.behavior === "Isolated" && a.invert !== true;
+    if (bloom && isByteLevel(b!, false) && !ignoreMerges) name = "bloom";
     if (a?.type === "Digits" && a.individual_digits === true && isByteLevel(b!, true) && !ignoreMerges) name = "starcoder";
+  } else if (seq?.length === 4 && !ignoreMerges) {
+    // Falcon's: punctuation runs, ByteLevel with the GPT-2 regex, digit runs, then split in threes
+    const [a, b, c, d] = seq;
+    if (a?.type === "Punctuation" && a.behavior === "Contiguous" && isByteLevel(b!, true) && c?.type === "Digits" && c.individual_digits === false &&
+      d?.type === "Split" && obj(d.pattern)?.Regex === "[0-9][0-9][0-9]" && d.behavior === "Isolated" && d.invert !== true) name = "falcon";
   }
   if (name === null) {
     throw new TokenizerError(
       `unsupported pre-tokenizer for GGUF: ${JSON.stringify(tj.pre_tokenizer)} (ignore_merges ${ignoreMerges}); ` +
-        "supported: ByteLevel with the GPT-2 regex (gpt-2), the Llama 3 Split + ByteLevel (llama-bpe), Digits + ByteLevel (starcoder)",
+        "supported: ByteLevel with the GPT-2 regex (gpt-2), the Llama 3 Split + ByteLevel (llama-bpe), Qwen2's Split + ByteLevel (qwen2), BLOOM's Split + ByteLevel (bloom), Falcon's four (falcon), Digits + ByteLevel (starcoder)",
     );
   }
   return name;

@@ -16,7 +16,8 @@ export type FamilyName =
   | "llama" | "mistral" | "qwen2" | "qwen3" | "starcoder2" | "gpt_bigcode" | "phi3" | "gemma2" | "gemma3"
   | "falcon" | "gpt_neox" | "gptj" | "mpt" | "bloom" | "opt";
 
-export type Activation = "silu" | "gelu_tanh" | "gelu_erf" | "relu";
+/** gelu_ggml: llama.cpp's CPU GELU (tanh approximation through an f16 table), which GGUF models get */
+export type Activation = "silu" | "gelu_tanh" | "gelu_erf" | "relu" | "gelu_ggml";
 
 /** How a family's blocks compute (the same for every model of the family). */
 export interface FamilyTraits {
@@ -148,7 +149,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     hfKeys: { rms_norm_eps: "norm_epsilon" },
     hfAct: { key: "hidden_act", default: "gelu_pytorch_tanh" },
     hfLayer: { ...LLAMA_HF_LAYER, ffn_gate: undefined, ffn_up: "mlp.c_fc", ffn_down: "mlp.c_proj" },
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   }),
   gpt_bigcode: {
     name: "gpt_bigcode", modelTypes: ["gpt_bigcode"], ggufArch: "starcoder", ggufRopePermuted: false,
@@ -167,7 +168,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     ggufFused: {
       attn_q: { name: "attn_qkv", parts: "qkv", index: 0 }, attn_k: { name: "attn_qkv", parts: "qkv", index: 1 }, attn_v: { name: "attn_qkv", parts: "qkv", index: 2 },
     },
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   },
   phi3: llamaLike("phi3", {}, {
     hfLayer: {
@@ -186,7 +187,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     hfLayer: {
       ...LLAMA_HF_LAYER, post_attention_norm: "post_attention_layernorm", ffn_norm: "pre_feedforward_layernorm", post_ffw_norm: "post_feedforward_layernorm",
     },
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   }),
   gemma3: llamaLike("gemma3", { normPlusOne: true, postNorms: true, embedScale: true, qkNorm: true }, {
     modelTypes: ["gemma3_text"],
@@ -195,7 +196,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
       ...LLAMA_HF_LAYER, attn_q_norm: "self_attn.q_norm", attn_k_norm: "self_attn.k_norm",
       post_attention_norm: "post_attention_layernorm", ffn_norm: "pre_feedforward_layernorm", post_ffw_norm: "post_feedforward_layernorm",
     },
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   }),
   // Falcon-7B/RW style (parallel_attn, one norm, MQA); new_decoder_architecture and alibi are refused (config.ts)
   falcon: {
@@ -207,7 +208,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     hfLayer: { attn_norm: "input_layernorm", ...QKV("self_attention.query_key_value"), attn_output: "self_attention.dense", ffn_norm: "post_attention_layernorm", ffn_up: "mlp.dense_h_to_4h", ffn_down: "mlp.dense_4h_to_h" },
     hfGlobal: { token_embd: "transformer.word_embeddings", output_norm: "transformer.ln_f", output: "lm_head" },
     ggufFused: QKV("attn_qkv"),
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   },
   gpt_neox: {
     name: "gpt_neox", modelTypes: ["gpt_neox"], ggufArch: "gptneox", ggufRopePermuted: false,
@@ -221,7 +222,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     },
     hfGlobal: { token_embd: "gpt_neox.embed_in", output_norm: "gpt_neox.final_layer_norm", output: "embed_out" },
     ggufFused: QKV("attn_qkv"),
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   },
   gptj: {
     name: "gptj", modelTypes: ["gptj"], ggufArch: "", ggufRopePermuted: false,
@@ -234,7 +235,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     hfLayerPrefix: "transformer.h.",
     hfLayer: { attn_norm: "ln_1", attn_q: "attn.q_proj", attn_k: "attn.k_proj", attn_v: "attn.v_proj", attn_output: "attn.out_proj", ffn_up: "mlp.fc_in", ffn_down: "mlp.fc_out" },
     hfGlobal: { token_embd: "transformer.wte", output_norm: "transformer.ln_f", output: "lm_head" },
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   },
   mpt: {
     name: "mpt", modelTypes: ["mpt"], ggufArch: "mpt", ggufRopePermuted: false,
@@ -245,7 +246,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     hfLayer: { attn_norm: "norm_1", ...QKV("attn.Wqkv"), attn_output: "attn.out_proj", ffn_norm: "norm_2", ffn_up: "ffn.up_proj", ffn_down: "ffn.down_proj" },
     hfGlobal: { token_embd: "transformer.wte", output_norm: "transformer.norm_f", output: "lm_head" },
     ggufFused: QKV("attn_qkv"),
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   },
   bloom: {
     name: "bloom", modelTypes: ["bloom"], ggufArch: "bloom", ggufRopePermuted: false,
@@ -259,7 +260,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     },
     hfGlobal: { token_embd: "transformer.word_embeddings", token_embd_norm: "transformer.word_embeddings_layernorm", output_norm: "transformer.ln_f", output: "lm_head" },
     ggufFused: QKV("attn_qkv"),
-    ggufAct: "gelu_tanh",
+    ggufAct: "gelu_ggml",
   },
   opt: {
     name: "opt", modelTypes: ["opt"], ggufArch: "", ggufRopePermuted: false,

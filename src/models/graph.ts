@@ -126,7 +126,8 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
     ...(p.layerRopeTheta ? { layer } : {}),
   });
   const act = (a: string, out: string): OpSpec =>
-    p.act === "gelu_tanh" ? { op: "gelu", a, out } : p.act === "gelu_erf" ? { op: "gelu_erf", a, out } : { op: "relu", a, out };
+    p.act === "gelu_tanh" ? { op: "gelu", a, out } : p.act === "gelu_ggml" ? { op: "gelu", a, mode: "ggml", out }
+      : p.act === "gelu_erf" ? { op: "gelu_erf", a, out } : { op: "relu", a, out };
 
   const ops: OpSpec[] = [{ op: "embed", weight: "token_embd.weight", out: "x" }];
   if (t.positions === "learned") ops.push({ op: "pos_embed", a: "x", weight: "position_embd.weight", offset: p.posOffset, out: "x" });
@@ -180,7 +181,8 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
       ops.push(
         matmul(mlpIn, w("ffn_gate"), g, t.mlpBias),
         matmul(mlpIn, w("ffn_up"), u, t.mlpBias),
-        p.act === "silu" ? { op: "silu_mul", a: g, b: u, out: g } : p.act === "gelu_tanh" ? { op: "gelu_mul", a: g, b: u, out: g } : unsupportedGatedAct(p.act),
+        p.act === "silu" ? { op: "silu_mul", a: g, b: u, out: g } : p.act === "gelu_tanh" ? { op: "gelu_mul", a: g, b: u, out: g }
+          : p.act === "gelu_ggml" ? { op: "gelu_mul", a: g, b: u, mode: "ggml", out: g } : unsupportedGatedAct(p.act),
       );
     } else {
       ops.push(matmul(mlpIn, w("ffn_up"), g, t.mlpBias), p.act === "silu" ? unsupportedGatedAct(p.act) : act(g, g));

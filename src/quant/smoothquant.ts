@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { DataError, InvalidOptionError } from "../errors.js";
 import { readJsonlTexts } from "../data/jsonl.js";
 import { llamaTensors } from "../models/llama.js";
-import { FAMILIES } from "../models/family.js";
+import { FAMILIES, type FamilyTraits } from "../models/family.js";
 import type { ModelSource } from "../models/source.js";
 import { columnAbsMax, toF32 } from "./tensors.js";
 
@@ -44,16 +44,19 @@ export interface Calibratable {
 }
 
 /**
- * Norm -> the matrices reading its output, per layer (`gated`: the MLP's
- * gate and up; else its up). A LayerNorm's bias is divided like its weight
- * (`bias`: its name, when the family has one).
+ * Norm -> the matrices reading its output, per layer: q/k/v after attn_norm,
+ * the MLP's gate and up (or up) after ffn_norm, or after attn_norm too where
+ * the family's MLP reads the attention's norm (GPT-J, Falcon). A LayerNorm's
+ * bias is divided like its weight (`bias`: its name).
  */
-export function smoothGroups(nLayers: number, gated = true, normBias = false): { norm: string; bias?: string; matrices: string[] }[] {
+export function smoothGroups(nLayers: number, t: Pick<FamilyTraits, "gated" | "normBias" | "residual"> = FAMILIES.llama.traits): { norm: string; bias?: string; matrices: string[] }[] {
   const g: { norm: string; bias?: string; matrices: string[] }[] = [];
-  const bias = (n: string) => (normBias ? { bias: `${n}.bias` } : {});
+  const bias = (n: string) => (t.normBias ? { bias: `${n}.bias` } : {});
   for (let l = 0; l < nLayers; l++) {
-    g.push({ norm: `blk.${l}.attn_norm.weight`, ...bias(`blk.${l}.attn_norm`), matrices: ["attn_q", "attn_k", "attn_v"].map((m) => `blk.${l}.${m}.weight`) });
-    g.push({ norm: `blk.${l}.ffn_norm.weight`, ...bias(`blk.${l}.ffn_norm`), matrices: (gated ? ["ffn_gate", "ffn_up"] : ["ffn_up"]).map((m) => `blk.${l}.${m}.weight`) });
+    const qkv = ["attn_q", "attn_k", "attn_v"], mlp = t.gated ? ["ffn_gate", "ffn_up"] : ["ffn_up"];
+    const shared = t.residual === "parallel_shared_norm";
+    g.push({ norm: `blk.${l}.attn_norm.weight`, ...bias(`blk.${l}.attn_norm`), matrices: (shared ? [...qkv, ...mlp] : qkv).map((m) => `blk.${l}.${m}.weight`) });
+    if (!shared) g.push({ norm: `blk.${l}.ffn_norm.weight`, ...bias(`blk.${l}.ffn_norm`), matrices: mlp.map((m) => `blk.${l}.${m}.weight`) });
   }
   return g;
 }
@@ -98,8 +101,7 @@ export async function collectActivationMax(model: Calibratable, o: CalibrationOp
 export function smoothingFactors(source: ModelSource, actMax: Record<string, Float32Array>, alpha: number): Map<string, Float32Array> {
   const specs = new Map(llamaTensors(source.config).map((t) => [t.name, t]));
   const out = new Map<string, Float32Array>();
-  const t = FAMILIES[source.config.architecture].traits;
-  for (const g of smoothGroups(source.config.nLayers, t.gated, t.normBias)) {
+  for (const g of smoothGroups(source.config.nLayers, FAMILIES[source.config.architecture].traits)) {
     const x = actMax[g.matrices[0]!];
     if (!x) throw new DataError(`calibration recorded no activations for ${g.matrices[0]}`);
     const wmax = new Float32Array(x.length);
