@@ -1,7 +1,8 @@
 /**
- * GGUF tensors of the types without a native format (Q4_1, Q5_0, Q5_1, the
- * K types) load end to end: dequantized (ggml's definitions) and requantized
- * to q8_0. A toy model whose block is the identity and whose head is the F32
+ * GGUF tensors of the types without a native format (Q4_1, Q5_0, Q5_1, Q2_K,
+ * Q3_K) load end to end: dequantized (ggml's definitions) and requantized
+ * to q8_0; Q4_K, Q5_K and Q6_K load natively (native/src/formats/), so their
+ * rows are looked up exactly (ggml's dequantization). A toy model whose block is the identity and whose head is the F32
  * identity (test/helpers/toy-llama-gguf.ts) makes the logits of token t the
  * rmsnorm of embedding row t, so they can be checked against the row
  * dequantized directly, within q8_0's rounding.
@@ -13,12 +14,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../src/index.js";
 import { dequantizeGgml } from "../src/formats/gguf-dequant.js";
+import { openGguf } from "../src/formats/gguf.js";
 import { REF_TYPES, randomBlock, rng } from "./helpers/ggml-ref.js";
 import { TOY_EPS, writeToyLlama } from "./helpers/toy-llama-gguf.js";
 
 const N = 256;
+const NATIVE = new Set(["Q4_K", "Q5_K", "Q6_K"]);
 
-test("GGUF Q4_1, Q5_0, Q5_1, Q2_K..Q6_K tensors load (dequantized, requantized to q8_0)", async (t) => {
+test("GGUF Q4_1, Q5_0, Q5_1, Q2_K, Q3_K tensors load (dequantized, requantized to q8_0); Q4_K..Q6_K natively", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "lowbit-ggtypes-"));
   try {
     for (const type of ["Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]) {
@@ -43,9 +46,16 @@ test("GGUF Q4_1, Q5_0, Q5_1, Q2_K..Q6_K tensors load (dequantized, requantized t
           for (let j = 0; j < N; j++) worst = Math.max(worst, Math.abs(logits[j]! - x[j]! * s) / (amax * s));
         }
         t.diagnostic(`${type}: max |logit - rmsnorm(dequantized row)| = ${worst.toExponential(2)} of the row's max`);
-        // q8_0 requantization: at most half a step of amax_block / 127 per element (plus f16 scale rounding)
-        assert.ok(worst < 1 / 127, `${type}: logits differ from the dequantized rows by ${worst} of the row max`);
-        assert.ok(worst > 0, `${type}: requantized to q8_0, the logits should not be exact`);
+        if (NATIVE.has(type)) {
+          // the GGUF blocks kept: the row exactly, up to the f32 RMSNorm's rounding (the reference is in f64)
+          assert.ok(worst < 1e-6, `${type}: native, logits differ from the dequantized rows by ${worst} of the row max`);
+          const fileBytes = [...openGguf(file).tensors.values()].reduce((a, x) => a + x.nbytes, 0);
+          assert.equal(m.info().weightBytes, fileBytes, `${type}: weight memory = the file's tensor bytes (blocks kept)`);
+        } else {
+          // q8_0 requantization: at most half a step of amax_block / 127 per element (plus f16 scale rounding)
+          assert.ok(worst < 1 / 127, `${type}: logits differ from the dequantized rows by ${worst} of the row max`);
+          assert.ok(worst > 0, `${type}: requantized to q8_0, the logits should not be exact`);
+        }
       } finally {
         await m.dispose();
       }

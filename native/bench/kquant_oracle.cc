@@ -7,7 +7,12 @@
 // With --record FILE.json it also writes a few small cases (weights, inputs and
 // llama.cpp's outputs) as the fixture test/fixtures/kquant-llamacpp.json that
 // kquant-kernels.test.ts replays without llama.cpp.
-//   make -C native/bench kquant_oracle && native/bench/kquant_oracle [ref|avx2|avx512] [--record FILE]
+// With --time: one thread each, ggml's MUL_MAT vs lowbit's quantizer + matmul on
+// a TinyLlama-sized [5632, 2048] matrix, m = 1 (decode) and m = 16, alternating,
+// the fastest of 15 runs of each.
+//   make -C native/bench kquant_oracle && native/bench/kquant_oracle [ref|avx2|avx512] [--record FILE] [--time]
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -77,6 +82,59 @@ std::string b64(const void* data, size_t n) {
   return out;
 }
 
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+void time_kernels(const char* variant) {
+  ggml_backend_t cpu = ggml_backend_cpu_init();
+  ggml_backend_cpu_set_n_threads(cpu, 1);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0, 1);
+  const int64_t n = 5632, k = 2048;
+  for (const char* name : {"q4_k", "q5_k", "q6_k"})
+    for (int64_t m : {1, 16}) {
+      const KQuantFormat& f = *kquant_format(name);
+      std::vector<float> wf(n * k), x(m * k);
+      for (auto& v : wf) v = g(rng) * 0.05f;
+      for (auto& v : x) v = g(rng);
+      std::vector<uint8_t> blocks(n * (k / 256) * f.block_bytes);
+      ggml_quantize_chunk((ggml_type)f.ggml_type, wf.data(), blocks.data(), 0, n, k, nullptr);
+      ggml_init_params wp = {ggml_tensor_overhead() * 2, nullptr, true};
+      ggml_context* wctx = ggml_init(wp);
+      ggml_tensor* W = ggml_new_tensor_2d(wctx, (ggml_type)f.ggml_type, k, n);
+      ggml_backend_buffer_t wbuf = ggml_backend_alloc_ctx_tensors_from_buft(
+          wctx, f.gemm4 ? ggml_backend_cpu_repack_buffer_type() : ggml_backend_get_default_buffer_type(cpu));
+      ggml_backend_tensor_set(W, blocks.data(), 0, blocks.size());
+      ggml_init_params p = {ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true};
+      ggml_context* ctx = ggml_init(p);
+      ggml_tensor* X = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, k, m);
+      ggml_tensor* Y = ggml_mul_mat(ctx, W, X);
+      ggml_cgraph* gf = ggml_new_graph(ctx);
+      ggml_build_forward_expand(gf, Y);
+      ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(ctx, cpu);
+      ggml_backend_tensor_set(X, x.data(), 0, x.size() * 4);
+      double tg = 1e9, tl = 1e9;
+      std::vector<uint8_t> act(kquant_act_bytes(m, k));
+      std::vector<float> y(m * n);
+      for (int r = 0; r < 15; r++) {
+        double t0 = now_s();
+        ggml_backend_graph_compute(cpu, gf);
+        tg = std::min(tg, now_s() - t0);
+        t0 = now_s();
+        kquant_prepare(x.data(), k, m, k, 0, m, act.data(), f.gemm4);
+        kquant_kernels(f, variant).matmul(kquant_act_view(act.data(), m, k), m, blocks.data(), k / 256 * f.block_bytes,
+                                          y.data(), n, 0, n);
+        tl = std::min(tl, now_s() - t0);
+      }
+      std::printf("time %s m=%ld [%ld x %ld], 1 thread: ggml %.3f ms, lowbit %s %.3f ms (lowbit speed %.2fx ggml's)\n", name,
+                  (long)m, (long)n, (long)k, tg * 1e3, variant, tl * 1e3, tg / tl);
+      ggml_backend_buffer_free(buf);
+      ggml_free(ctx);
+      ggml_backend_buffer_free(wbuf);
+      ggml_free(wctx);
+    }
+  ggml_backend_free(cpu);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,6 +142,11 @@ int main(int argc, char** argv) {
   const char* record = nullptr;
   for (int i = 1; i + 1 < argc; i++)
     if (std::string(argv[i]) == "--record") record = argv[i + 1];
+  for (int i = 1; i < argc; i++)
+    if (std::string(argv[i]) == "--time") {
+      time_kernels(variant);
+      return 0;
+    }
   std::string cases;
   ggml_backend_t cpu = ggml_backend_cpu_init();
   ggml_backend_cpu_set_n_threads(cpu, 2);

@@ -5,7 +5,9 @@
 // c[t * ldc] = C[i0 + t, j] for t < MT, with w the weight row j (nb blocks).
 // A variant may also supply K::rows8(a, i, w, row_bytes, nb, c, nr): one token,
 // rows j .. j + nr - 1 (nr <= 8) at once (c[r] = C[i, j + r]); it then runs
-// every single-token tile (decode), declared by K::kRows8 = true.
+// every single-token tile (decode), declared by K::kRows8 = true; likewise
+// K::rows8x4(a, i, w, row_bytes, nb, c, ldc, nr) for every 4-token tile when
+// K::kRows8x4 = true.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -23,6 +25,11 @@ struct HasRows8 : std::false_type {};
 template <class K>
 struct HasRows8<K, std::void_t<decltype(K::kRows8)>> : std::bool_constant<K::kRows8> {};
 
+template <class K, class = void>
+struct HasRows8x4 : std::false_type {};
+template <class K>
+struct HasRows8x4<K, std::void_t<decltype(K::kRows8x4)>> : std::bool_constant<K::kRows8x4> {};
+
 template <class K>
 void kquant_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                 int64_t j1) {
@@ -36,6 +43,14 @@ void kquant_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, f
           for (int64_t j = jb; j < jb1; j += 8)
             K::rows8(a, i, W + j * row_bytes, row_bytes, nb, C + i * ldc + j, (int)std::min<int64_t>(8, jb1 - j));
           i += 1;
+          continue;
+        }
+      }
+      if constexpr (HasRows8x4<K>::value) {
+        if (mt == kKMaxTokens) {
+          for (int64_t j = jb; j < jb1; j += 8)
+            K::rows8x4(a, i, W + j * row_bytes, row_bytes, nb, C + i * ldc + j, ldc, (int)std::min<int64_t>(8, jb1 - j));
+          i += kKMaxTokens;
           continue;
         }
       }

@@ -130,6 +130,85 @@ struct Avx512Q4K {
     _mm256_store_ps(out, _mm256_sub_ps(acc, accm));
     for (int r = 0; r < nr; r++) c[r] = out[r];
   }
+
+  // Prefill (llama.cpp's 4-token GEMM order): 4 tokens x 8 rows per pass; per
+  // token and pair g the 8 rows' exact sums P[g] (and M[g]) in one vector, so
+  // the reference's per-pair FMAs run 8 rows wide (each lane the same rounding).
+  static constexpr bool kRows8x4 = true;
+  static void rows8x4(const KAct& a, int64_t i0, const uint8_t* w, int64_t row_bytes, int64_t nb, float* c, int64_t ldc,
+                      int nr) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
+    __m256 acc[4], accm[4];
+    for (int t = 0; t < 4; t++) acc[t] = accm[t] = _mm256_setzero_ps();
+    __m512i z[4][8], s[4][8];
+    __m128i mn[8];
+    for (int64_t b = 0; b < nb; b++) {
+      alignas(16) uint16_t dh[8] = {0, 0, 0, 0, 0, 0, 0, 0}, mh[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int r = 0; r < 8; r++) {
+        if (r >= nr) {
+          for (int g = 0; g < 4; g++) z[g][r] = s[g][r] = _mm512_setzero_si512();
+          mn[r] = _mm_setzero_si128();
+          continue;
+        }
+        const BlockQ4K* x = reinterpret_cast<const BlockQ4K*>(w + r * row_bytes + b * sizeof(BlockQ4K));
+        dh[r] = x->d;
+        mh[r] = x->dmin;
+        const __m256i sm = kq_scales_mins16(x->scales);
+        const __m128i sc128 = _mm256_castsi256_si128(sm);
+        const __m512i sc32 = _mm512_and_si512(_mm512_cvtepu16_epi32(_mm256_setr_m128i(sc128, sc128)), lo16);
+        mn[r] = _mm256_extracti128_si256(sm, 1);
+        for (int g = 0; g < 4; g++) {
+          const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * g));
+          z[g][r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                       _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+          s[g][r] = _mm512_permutexvar_epi32(
+              _mm512_setr_epi32(2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g, 2 * g + 1, 2 * g + 1, 2 * g + 1,
+                                2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1, 2 * g + 1),
+              sc32);
+        }
+      }
+      const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
+      const __m256 mw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(mh)));
+      for (int t = 0; t < 4; t++) {
+        const int64_t i = i0 + t;
+        const int8_t* qa = a.q + i * a.k + b * kQK_K;
+        const __m256 da = _mm256_set1_ps(a.d[i * nb + b]);
+        const __m256 dd = _mm256_mul_ps(dw, da), dm = _mm256_mul_ps(mw, da);
+        // M[g] of the 8 rows: per row 4 lanes (g), transposed to 4 vectors of 8 rows
+        const __m128i bsp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsp + i * (a.k / 32) + b * 8));
+        __m128i mv[8];
+        for (int r = 0; r < 8; r++) mv[r] = _mm_madd_epi16(mn[r], bsp);
+        __m256i M[4];
+        for (int h = 0; h < 2; h++) {  // rows 4h .. 4h + 3
+          const __m128i t0 = _mm_unpacklo_epi32(mv[4 * h], mv[4 * h + 1]), t1 = _mm_unpackhi_epi32(mv[4 * h], mv[4 * h + 1]);
+          const __m128i t2 = _mm_unpacklo_epi32(mv[4 * h + 2], mv[4 * h + 3]), t3 = _mm_unpackhi_epi32(mv[4 * h + 2], mv[4 * h + 3]);
+          const __m128i g0 = _mm_unpacklo_epi64(t0, t2), g1 = _mm_unpackhi_epi64(t0, t2);
+          const __m128i g2 = _mm_unpacklo_epi64(t1, t3), g3 = _mm_unpackhi_epi64(t1, t3);
+          if (h == 0) {
+            M[0] = _mm256_castsi128_si256(g0), M[1] = _mm256_castsi128_si256(g1);
+            M[2] = _mm256_castsi128_si256(g2), M[3] = _mm256_castsi128_si256(g3);
+          } else {
+            M[0] = _mm256_inserti128_si256(M[0], g0, 1), M[1] = _mm256_inserti128_si256(M[1], g1, 1);
+            M[2] = _mm256_inserti128_si256(M[2], g2, 1), M[3] = _mm256_inserti128_si256(M[3], g3, 1);
+          }
+        }
+        for (int g = 0; g < 4; g++) {
+          const __m512i av = _mm512_loadu_si512(qa + 64 * g);
+          __m256i v[8];
+          for (int r = 0; r < 8; r++)
+            v[r] = fold(_mm512_madd_epi16(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z[g][r], av), s[g][r]));
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kq_hsum8x8_i32(v)), dd, acc[t]);
+          accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M[g]), dm, accm[t]);
+        }
+      }
+    }
+    for (int t = 0; t < 4; t++) {
+      alignas(32) float out[8];
+      _mm256_store_ps(out, _mm256_sub_ps(acc[t], accm[t]));
+      for (int r = 0; r < nr; r++) c[t * ldc + r] = out[r];
+    }
+  }
 };
 
 }  // namespace
