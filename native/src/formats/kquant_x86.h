@@ -1,5 +1,8 @@
 // x86 helpers shared by the K-quant SIMD kernels (included only by files
-// compiled with at least -mavx2).
+// compiled with at least -mavx2). Internal linkage (an anonymous namespace):
+// each ISA file keeps its own copy, compiled with its own -m flags; inline
+// functions of external linkage would let the linker keep the -mavx512 copy
+// for the AVX2 kernels too (kernels/tiling.h says the same).
 #pragma once
 #include <immintrin.h>
 
@@ -7,6 +10,7 @@
 #include <cstring>
 
 namespace lowbit {
+namespace {
 
 // Q4_K / Q5_K 6-bit scales and mins (12 bytes) -> int16 [sc0..sc7 | mn0..mn7]
 // (ggml's get_scale_min_k4 for all 8 sub-blocks, as 32-bit word operations).
@@ -54,10 +58,18 @@ inline __m256i kq_hsum8x4_i32(const __m128i v[8]) {
   const __m128i hi = _mm_hadd_epi32(_mm_hadd_epi32(v[4], v[5]), _mm_hadd_epi32(v[6], v[7]));
   return _mm256_setr_m128i(lo, hi);
 }
+// f32 sum of the 8 lanes in the order ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7))
+inline float kq_hsum8_f32(__m256 v) {
+  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+  r = _mm_add_ss(r, _mm_movehdup_ps(r));
+  return _mm_cvtss_f32(r);
+}
 inline int32_t kq_hsum4(__m128i v) {
   v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
   v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
   return _mm_cvtsi128_si32(v);
 }
 
+}  // namespace
 }  // namespace lowbit

@@ -10,18 +10,13 @@
 #include <immintrin.h>
 
 #include "formats/kquant_tiling.h"
+#include "formats/kquant_x86.h"
 #include "formats/q6_k.h"
 #include "kernels/kernels.h"
 
 namespace lowbit {
 namespace {
 
-inline float hsum8(__m256 v) {  // ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7))
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
-}
 
 struct Avx512Q6K {
   template <int MT>
@@ -71,7 +66,7 @@ struct Avx512Q6K {
         acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[t]);
       }
     }
-    for (int t = 0; t < MT; t++) c[t * ldc] = hsum8(acc[t]);
+    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
   }
 };
 
