@@ -1,10 +1,10 @@
 /**
  * The generation config's numeric fields, defined once: what the library
  * accepts (LLM.generate, through validateGenerateOptions), the flag that sets
- * each in the CLI (`lowbit generate --top-k 40`) and its key in an
- * OpenAI-style request body (`lowbit serve`: "top_k"). The CLI and the server
- * only turn their text or JSON into numbers; the range checks and the
- * messages are these, named as the caller names the field.
+ * each in the CLI (`lowbit generate --top-k 40`). The CLI and the server
+ * (server/request.ts, which maps its OpenAI-style keys such as "top_k" to
+ * these fields) only turn their text or JSON into numbers; the range checks
+ * and the messages are these, named as the caller names the field.
  */
 import { InvalidOptionError } from "../errors.js";
 
@@ -30,8 +30,6 @@ export interface GenerationNumberField {
   want: string;
   /** the CLI flag */
   flag: string;
-  /** the request-body key(s) of lowbit serve, first the preferred one; none: not settable per request */
-  api?: readonly string[];
   /** a narrower range the OpenAI API itself documents for this key (clients validated against OpenAI expect it) */
   apiRange?: { ok: (x: number) => boolean; want: string };
 }
@@ -40,16 +38,16 @@ const field = (f: GenerationNumberField) => f;
 
 /** Every numeric generation option, in the order the CLI documents them. */
 export const GENERATION_NUMBERS = {
-  maxNewTokens: field({ key: "maxNewTokens", int: true, ok: (x) => x >= 0, want: "an integer >= 0", flag: "--max-new-tokens", api: ["max_tokens", "max_completion_tokens"] }),
+  maxNewTokens: field({ key: "maxNewTokens", int: true, ok: (x) => x >= 0, want: "an integer >= 0", flag: "--max-new-tokens" }),
   temperature: field({
-    key: "temperature", int: false, ok: (x) => x >= 0, want: "a number >= 0", flag: "--temperature", api: ["temperature"],
+    key: "temperature", int: false, ok: (x) => x >= 0, want: "a number >= 0", flag: "--temperature",
     apiRange: { ok: (x) => x >= 0 && x <= 2, want: "a number in [0, 2]" },
   }),
-  topK: field({ key: "topK", int: true, ok: (x) => x >= 0, want: "an integer >= 0", flag: "--top-k", api: ["top_k"] }),
-  topP: field({ key: "topP", int: false, ok: (x) => x > 0 && x <= 1, want: "a number in (0, 1]", flag: "--top-p", api: ["top_p"] }),
-  minP: field({ key: "minP", int: false, ok: (x) => x >= 0 && x < 1, want: "a number in [0, 1)", flag: "--min-p", api: ["min_p"] }),
-  repetitionPenalty: field({ key: "repetitionPenalty", int: false, ok: (x) => x > 0, want: "a number > 0", flag: "--repetition-penalty", api: ["repeat_penalty", "repetition_penalty"] }),
-  seed: field({ key: "seed", int: true, ok: () => true, want: "an integer", flag: "--seed", api: ["seed"] }),
+  topK: field({ key: "topK", int: true, ok: (x) => x >= 0, want: "an integer >= 0", flag: "--top-k" }),
+  topP: field({ key: "topP", int: false, ok: (x) => x > 0 && x <= 1, want: "a number in (0, 1]", flag: "--top-p" }),
+  minP: field({ key: "minP", int: false, ok: (x) => x >= 0 && x < 1, want: "a number in [0, 1)", flag: "--min-p" }),
+  repetitionPenalty: field({ key: "repetitionPenalty", int: false, ok: (x) => x > 0, want: "a number > 0", flag: "--repetition-penalty" }),
+  seed: field({ key: "seed", int: true, ok: () => true, want: "an integer", flag: "--seed" }),
   draftTokens: field({ key: "draftTokens", int: true, ok: (x) => x >= 1 && x <= 64, want: "an integer in [1, 64]", flag: "--draft-tokens" }),
   draftConfidence: field({ key: "draftConfidence", int: false, ok: (x) => x >= 0 && x < 1, want: "a number in [0, 1)", flag: "--draft-confidence" }),
   // the request keys differ by endpoint (completions: logprobs; chat: top_logprobs): request.ts names them
