@@ -37,6 +37,9 @@ struct BlockQ4K {
 };
 static_assert(sizeof(BlockQ4K) == 144, "Q4_K block is 144 bytes");
 
+// (internal linkage: these helpers are compiled into the scalar, AVX2 and
+// AVX-512 files, each with its own flags; see kernels/tiling.h)
+namespace {
 // ggml's get_scale_min_k4 for all 8 sub-blocks.
 inline void q4_k_scales(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
   for (int j = 0; j < 4; j++) {
@@ -68,6 +71,7 @@ inline void q4_k_min_pairs(const uint8_t mn[8], const int16_t* bs, int32_t M[4])
   for (int p = 0; p < 4; p++)
     M[p] = (int32_t)mn[2 * p] * ((int32_t)bs[4 * p] + bs[4 * p + 1]) + (int32_t)mn[2 * p + 1] * ((int32_t)bs[4 * p + 2] + bs[4 * p + 3]);
 }
+}  // namespace
 
 void q4_k_dequantize_row(const uint8_t* row, int64_t cols, float* out);
 void matmul_q4_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
