@@ -12,6 +12,7 @@ import type { LlamaConfig } from "./config.js";
 import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
 import { runGeneration, validateGenerateOptions, type BatchStepper, type GenerateOptions, type GenerateResult, type GenEvent } from "./generate/generate.js";
 import { assistedProducer } from "./generate/assisted.js";
+import { lookupProducer } from "./generate/lookup.js";
 import { loadModel, openModelSource, type ComputeDtype } from "./loader.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec } from "./models/synthetic.js";
@@ -281,6 +282,10 @@ export class LLM {
   /** Calls fn with the event source of a plain or (with opts.draft) an assisted generation. */
   private withDraft<T>(opts: GenerateOptions, fn: (events: (ids: number[]) => AsyncGenerator<GenEvent>) => Promise<T>): Promise<T> {
     const target = this.stepper();
+    if (opts.promptLookup !== undefined) {
+      const lookup = { tokens: opts.promptLookup, ngram: opts.promptLookupNgram ?? 2 };
+      return fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => lookupProducer(target, sampler, seq, lookup, cs)));
+    }
     if (!opts.draft) return fn((ids) => runGeneration(target, this.tokenizer, ids, opts));
     const plan = { tokens: opts.draftTokens ?? 5, confidence: opts.draftConfidence ?? 0 };
     return opts.draft.withStepper((draft) => fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => assistedProducer(target, draft, sampler, seq, plan, cs))));

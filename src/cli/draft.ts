@@ -12,6 +12,8 @@ export interface DraftFlags {
   draftQuant?: string;
   draftTokens?: string;
   draftConfidence?: string;
+  lookup?: string;
+  lookupNgram?: string;
 }
 
 export interface DraftPlan {
@@ -26,7 +28,21 @@ export function addDraftOptions(cmd: Command): Command {
     .option("--draft <model>", "assisted generation: a smaller model with the same tokenizer proposes tokens (e.g. models/tinycode-7m for tinycode-100m)")
     .option("--draft-quant <format>", "quantize the draft model at load (any --quant format)")
     .option("--draft-tokens <n>", "tokens the draft proposes per verification step (default 5; with --draft-confidence, the most)")
-    .option("--draft-confidence <p>", "the draft stops proposing at a token its softmax gives less than p, in [0, 1) (llama.cpp's --draft-p-min; default 0: always --draft-tokens)");
+    .option("--draft-confidence <p>", "the draft stops proposing at a token its softmax gives less than p, in [0, 1) (llama.cpp's --draft-p-min; default 0: always --draft-tokens)")
+    .option("--lookup <n>", "prompt-lookup decoding, no draft model: draft up to n tokens (1-64) from what followed the last n-gram's latest earlier occurrence, verified in one step")
+    .option("--lookup-ngram <n>", "with --lookup: the longest n-gram matched (1-16, default 2)");
+}
+
+/** The prompt-lookup generate options of the flags (validated; none without --lookup). */
+export function lookupOptions(f: DraftFlags): Pick<GenerateOptions, "promptLookup" | "promptLookupNgram"> {
+  const tokens = genFlag(G.promptLookup, f.lookup);
+  const ngram = genFlag(G.promptLookupNgram, f.lookupNgram);
+  if (tokens === undefined) {
+    if (ngram !== undefined) throw new InvalidOptionError("--lookup-ngram needs --lookup");
+    return {};
+  }
+  if (f.draft !== undefined) throw new InvalidOptionError("use either --draft or --lookup, not both");
+  return { promptLookup: tokens, ...(ngram !== undefined ? { promptLookupNgram: ngram } : {}) };
 }
 
 /** Validates the flags before any model loads. The draft runs on the target's thread count. */

@@ -16,7 +16,7 @@ import { addModelOptions, intOpt, loadOptions, modelName, numOpt, type CliIO, ty
 import { registerPerplexity } from "./perplexity.js";
 import { registerCloze } from "./cloze.js";
 import { registerStreaming } from "./streaming.js";
-import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from "./draft.js";
+import { addDraftOptions, draftPlan, lookupOptions, withDraftedModel, type DraftFlags } from "./draft.js";
 
 interface HumanEvalFlags extends ModelFlags, DraftFlags {
   data?: string;
@@ -39,6 +39,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
   const timeoutMs = intOpt("--timeout", f.timeout, 1)! * 1000;
   const load = loadOptions(f);
   const plan = draftPlan(f, load.threads);
+  const lookup = lookupOptions(f);
   const problems = loadProblems(f.data); // bad data fails before the model load
   requireSandbox(); // and so does a machine where the sandbox cannot be set up
   let fd: number | undefined;
@@ -62,6 +63,7 @@ async function runHumanEval(f: HumanEvalFlags, io: CliIO): Promise<number> {
         maxNewTokens,
         sandbox: { timeoutMs, cpuSeconds: Math.max(1, Math.ceil(timeoutMs / 1000) - 1) },
         ...assist,
+        ...lookup,
         ...(limit !== undefined ? { limit } : {}),
         ...(seed !== undefined ? { seed } : {}),
         onRecord: (rec, done) => {

@@ -11,7 +11,7 @@ import {
   addContextShiftOptions, addModelOptions, contextShiftOptions, genFlag, intOpt, loadOptions, modelName, num, parseIdList,
   type CliIO, type ContextShiftFlags, type ModelFlags,
 } from "./options.js";
-import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from "./draft.js";
+import { addDraftOptions, draftPlan, lookupOptions, withDraftedModel, type DraftFlags } from "./draft.js";
 
 interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   prompt?: string;
@@ -108,8 +108,9 @@ async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
   const ctx = intOpt("--ctx", f.ctx, 2);
   const load = loadOptions(f, ctx);
   const plan = draftPlan(f, load.threads);
+  const lookup = lookupOptions(f);
   return withDraftedModel(f.model, load, plan, async (model, _draft, assist) => {
-    const gen = { ...plain, ...assist };
+    const gen = { ...plain, ...assist, ...lookup };
     const name = modelName(f.model);
     const threads = model.info().threads;
     if (f.json) {

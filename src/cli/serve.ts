@@ -9,7 +9,7 @@ import { InvalidOptionError } from "../errors.js";
 import { createWriteStream } from "node:fs";
 import { createServer } from "../server/server.js";
 import { ApiKeys, Cors, readApiKeyFile } from "../server/access.js";
-import { addDraftOptions, draftPlan, withDraftedModel, type DraftFlags } from "./draft.js";
+import { addDraftOptions, draftPlan, lookupOptions, withDraftedModel, type DraftFlags } from "./draft.js";
 import { addContextShiftOptions, addModelOptions, contextShiftOptions, intOpt, loadOptions, modelName, type CliIO, type ContextShiftFlags, type ModelFlags } from "./options.js";
 
 interface ServeFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
@@ -51,6 +51,7 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
   if (f.log === "") throw new InvalidOptionError("--log is empty");
   const load = loadOptions(f, ctx);
   const plan = draftPlan(f, load.threads);
+  const lookup = lookupOptions(f);
   return withDraftedModel(f.model, load, plan, async (model, _draft, assist) => {
     // one line per request: to --log FILE (appended), stderr by default, none with --no-log
     const logFile = typeof f.log === "string" ? createWriteStream(f.log, { flags: "a" }) : null;
@@ -63,6 +64,7 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
       model,
       modelId: f.modelId ?? modelName(f.model),
       ...assist,
+      ...lookup,
       ...(contextShift ? { contextShift } : {}),
       ...(maxBody !== undefined ? { maxBodyBytes: maxBody } : {}),
       ...(maxPromptChars !== undefined ? { maxPromptChars } : {}),

@@ -117,6 +117,9 @@ export interface HumanEvalOptions {
   /** assisted generation (generate's draft / draftTokens) */
   draft?: LLM;
   draftTokens?: number;
+  /** prompt-lookup decoding (generate's promptLookup / promptLookupNgram) */
+  promptLookup?: number;
+  promptLookupNgram?: number;
   sandbox?: SandboxOptions;
   /** Called with every finished sample (e.g. to append to a jsonl file). */
   onRecord?: (r: SampleRecord, done: number, total: number) => void;
@@ -171,6 +174,7 @@ export async function humanEval(model: LLM | null, problems: Problem[], o: Human
           stop: STOP_SEQUENCES,
           ...(temperature > 0 && o.seed !== undefined ? { seed: o.seed + i * samples + s } : {}),
           ...(o.draft ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}) } : {}),
+          ...(o.promptLookup !== undefined ? { promptLookup: o.promptLookup, ...(o.promptLookupNgram !== undefined ? { promptLookupNgram: o.promptLookupNgram } : {}) } : {}),
         });
         completion = r.text;
       }

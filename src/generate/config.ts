@@ -18,7 +18,9 @@ export type GenerationNumberKey =
   | "seed"
   | "draftTokens"
   | "draftConfidence"
-  | "logprobs";
+  | "logprobs"
+  | "promptLookup"
+  | "promptLookupNgram";
 
 export interface GenerationNumberField {
   key: GenerationNumberKey;
@@ -52,6 +54,8 @@ export const GENERATION_NUMBERS = {
   draftConfidence: field({ key: "draftConfidence", int: false, ok: (x) => x >= 0 && x < 1, want: "a number in [0, 1)", flag: "--draft-confidence" }),
   // the request keys differ by endpoint (completions: logprobs; chat: top_logprobs): request.ts names them
   logprobs: field({ key: "logprobs", int: true, ok: (x) => x >= 0 && x <= 20, want: "an integer in [0, 20]", flag: "--logprobs" }),
+  promptLookup: field({ key: "promptLookup", int: true, ok: (x) => x >= 1 && x <= 64, want: "an integer in [1, 64]", flag: "--lookup" }),
+  promptLookupNgram: field({ key: "promptLookupNgram", int: true, ok: (x) => x >= 1 && x <= 16, want: "an integer in [1, 16]", flag: "--lookup-ngram" }),
 } as const satisfies Record<GenerationNumberKey, GenerationNumberField>;
 
 /** A value quoted in an error message: its JSON (or String), cut to 40 characters. */

@@ -36,6 +36,15 @@ export interface GenerateOptions extends SamplingOptions {
    */
   draftConfidence?: number;
   /**
+   * Prompt-lookup decoding (lookup.ts; HF's prompt_lookup_num_tokens): up to this many tokens
+   * (1 to 64) are drafted per step from what followed the latest earlier occurrence of the last
+   * n-gram in the prompt and output, and verified in one forward step. No draft model; greedy
+   * output is that of plain decoding, sampled output has the same distribution.
+   */
+  promptLookup?: number;
+  /** With promptLookup: the longest n-gram matched, 1 to 16 (default 2, HF's max_matching_ngram_size); shorter ones are tried after it. */
+  promptLookupNgram?: number;
+  /**
    * StreamingLLM: when the context is full, keep the first nKeep cached tokens
    * (attention sinks), drop the next nDiscard, shift the rest down (their keys
    * re-rotated, not recomputed) and go on (context-shift.ts). A prompt longer
@@ -128,8 +137,11 @@ export interface AssistedStats {
 }
 
 export function validateGenerateOptions(o: GenerateOptions): void {
-  checkGenerationNumbers(o, ["maxNewTokens", ...SAMPLING_KEYS, "draftTokens", "draftConfidence", "logprobs"]);
+  checkGenerationNumbers(o, ["maxNewTokens", ...SAMPLING_KEYS, "draftTokens", "draftConfidence", "logprobs", "promptLookup", "promptLookupNgram"]);
   if (o.logprobs !== undefined && o.draft !== undefined) throw new InvalidOptionError("logprobs with a draft model is not supported");
+  if (o.logprobs !== undefined && o.promptLookup !== undefined) throw new InvalidOptionError("logprobs with promptLookup is not supported");
+  if (o.promptLookup !== undefined && o.draft !== undefined) throw new InvalidOptionError("use either a draft model or promptLookup, not both");
+  if (o.promptLookupNgram !== undefined && o.promptLookup === undefined) throw new InvalidOptionError("promptLookupNgram needs promptLookup");
   if (o.stop !== undefined && !Array.isArray(o.stop)) throw new InvalidOptionError("stop must be an array of strings");
   if (o.draftTokens !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
   if (o.draftConfidence !== undefined && o.draft === undefined) throw new InvalidOptionError("draftConfidence needs a draft model");

@@ -37,6 +37,9 @@ export interface ServerOptions {
   draft?: LLM;
   draftTokens?: number;
   draftConfidence?: number;
+  /** prompt-lookup decoding for every request that asks no logprobs (generate's promptLookup) */
+  promptLookup?: number;
+  promptLookupNgram?: number;
   /** StreamingLLM context shift for every request (generation runs past the context) */
   contextShift?: ContextShiftOptions;
   /** request body limit in bytes (default 1 MiB) */
@@ -131,6 +134,9 @@ export function createServer(o: ServerOptions): Server {
       stop: kind === "chat" ? [...(p.gen.stop ?? []), ...template.stops] : p.gen.stop,
       signal,
       ...(o.draft ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}), ...(o.draftConfidence !== undefined ? { draftConfidence: o.draftConfidence } : {}) } : {}),
+      ...(o.promptLookup !== undefined && p.gen.logprobs === undefined
+        ? { promptLookup: o.promptLookup, ...(o.promptLookupNgram !== undefined ? { promptLookupNgram: o.promptLookupNgram } : {}) }
+        : {}),
       ...(o.contextShift ? { contextShift: o.contextShift } : {}),
   });
 

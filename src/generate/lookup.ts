@@ -1,0 +1,99 @@
+/**
+ * Prompt-lookup decoding (HF transformers' `prompt_lookup_num_tokens`,
+ * llama.cpp's lookup decoding): no draft model. The drafted tokens are what
+ * followed the latest earlier occurrence of the sequence's last n tokens
+ * (n = ngram down to 1, the longest that occurs), in the prompt or in what
+ * has been generated; the target scores them in one forward step over K + 1
+ * positions, as assisted generation does (assisted.ts), and keeps the longest
+ * acceptable prefix plus one token of its own.
+ *
+ * The drafts are deterministic, so their draft distribution q is one-hot:
+ * speculative sampling keeps d with probability p(d) and, at a rejection, draws
+ * from p with d removed, which leaves the output distributed exactly as the
+ * target's own samples; greedy keeps d iff it is the argmax, so the output is
+ * plain greedy decoding's token for token.
+ *
+ * HF takes the first occurrence in the sequence; lowbit the latest (the
+ * nearest context, which for code is the most likely to continue the same
+ * way), and stops a draft at the sequence's end.
+ */
+import { acceptDrafts } from "./assisted.js";
+import type { ContextShift } from "./context-shift.js";
+import { type BatchStepper, type Producer, plainProducer } from "./generate.js";
+import type { Dist, Sampler } from "./sampler.js";
+
+/** At most `tokens` drafted per round, matching n-grams of at most `ngram` tokens. */
+export interface LookupPlan {
+  tokens: number;
+  ngram: number;
+}
+
+/**
+ * The up to k tokens that followed the latest earlier occurrence of seq's last n tokens,
+ * for the largest n <= ngram that has one; [] when none does.
+ */
+export function lookupDraft(seq: ArrayLike<number>, ngram: number, k: number): number[] {
+  const L = seq.length;
+  for (let n = Math.min(ngram, L - 1); n >= 1; n--) {
+    // an occurrence ending at i (i < L - 1: not the suffix itself) is followed by seq[i + 1 ..]
+    for (let i = L - 2; i >= n - 1; i--) {
+      let j = 0;
+      while (j < n && seq[i - j] === seq[L - 1 - j]) j++;
+      if (j < n) continue;
+      const out: number[] = [];
+      for (let t = i + 1; t < L && out.length < k; t++) out.push(seq[t]!);
+      return out;
+    }
+  }
+  return [];
+}
+
+/** The producer of runGeneration that drafts by prompt lookup (`cs`: shifting the cache when full, as plain decoding). */
+export function lookupProducer(m: BatchStepper, sampler: Sampler, seq: number[], plan: LookupPlan, cs?: ContextShift): Producer {
+  const plain = plainProducer(m, sampler, seq, cs);
+  const V = m.vocabSize;
+  const stats = { draftTokens: plan.tokens, draftConfidence: 0, rounds: 0, proposed: 0, accepted: 0 };
+  const p: Producer = {
+    get decodeNativeMs() {
+      return plain.decodeNativeMs;
+    },
+    set decodeNativeMs(v: number) {
+      plain.decodeNativeMs = v;
+    },
+    get prefillTokens() {
+      return plain.prefillTokens;
+    },
+    set prefillTokens(v: number) {
+      plain.prefillTokens = v;
+    },
+    get shifted() {
+      return plain.shifted;
+    },
+    set shifted(v: number) {
+      plain.shifted = v;
+    },
+    stats,
+    first: () => plain.first(),
+    async next(max: number) {
+      // the cache holds seq[0, L - 1) (its view after shifts); seq's last token goes at L - 1
+      const pos = seq.length - 1 - plain.shifted;
+      const K = Math.min(plan.tokens, max - 1, m.contextLength - 1 - pos);
+      const d = K > 0 ? lookupDraft(seq, plan.ngram, K) : [];
+      // nothing to draft (or no room before a shift): a plain step, which shifts a full cache
+      if (d.length === 0) return plain.next(max);
+      const v = await m.stepAll([seq[seq.length - 1]!, ...d], pos);
+      plain.decodeNativeMs += v.nativeMs;
+      const dists: Dist[] = [];
+      for (let i = 0; i <= d.length; i++) dists.push(sampler.dist(v.logits.subarray(i * V, (i + 1) * V), [...seq, ...d.slice(0, i)]));
+      const q = d.map((id): Dist => ({ ids: Int32Array.of(id), p: Float64Array.of(1) }));
+      const out = acceptDrafts(sampler, d, q, dists);
+      const a = out.length - 1;
+      m.rollback(d.length - a);
+      stats.rounds++;
+      stats.proposed += d.length;
+      stats.accepted += a;
+      return out;
+    },
+  };
+  return p;
+}
