@@ -77,3 +77,17 @@ test("no recheck: no second run", async () => {
   assert.ok(!ticks.some((t) => t.includes("second run")));
   assert.equal(ticks.length, coreBenchTotal(o));
 });
+
+test("interleaved run with prompt lookup: each lookup format measured again, its acceptance in the row", async () => {
+  const { o, ticks } = options({ interleave: true, recheck: false, prompts: promptCases([{ kind: "length", length: 12 }]), lookup: { tokens: 3, ngram: 1, formats: ["f32"] } });
+  const r = await runCoreBench(o);
+  assert.deepEqual(r.rows.map(rowLabel), ["tinycode-7m f32 t=2 prompt 12", "tinycode-7m w8a8 t=2 prompt 12", "tinycode-7m f32 + prompt lookup n<=1 t=2 prompt 12"]);
+  const l = r.rows[2]!.draft!;
+  assert.equal(l.lookup, true);
+  assert.equal(l.tokens, 3);
+  // the length prompt's ids never recur, so drafts come (if at all) from repeats in the output: counts, never NaN
+  assert.ok(l.acceptance >= 0 && l.acceptance <= 1 && l.proposedPerRound! >= 0 && l.proposedPerRound! <= 3, JSON.stringify(l));
+  assert.equal(r.rows[0]!.draft, undefined);
+  assert.equal(ticks.length, coreBenchTotal(o));
+  await assert.rejects(runCoreBench({ ...o, interleave: false }), /interleaved runs only/);
+});

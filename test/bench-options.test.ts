@@ -79,10 +79,22 @@ test("invalid options are InvalidOptionErrors naming the flag", () => {
     [{ vsLlamacpp: true, baseline: "bf16" }, /--baseline applies without/],
     [{ vsLlamacpp: true, interleave: true }, /--interleave applies without/],
     [{ vsLlamacpp: true, ggufTypes: "q4_k" }, /--gguf-types: "q4_k" is not one of/],
+    [{ lookup: "0" }, /--lookup must be an integer in \[1, 64\]/],
+    [{ lookup: "3", lookupNgram: "17" }, /--lookup-ngram must be an integer in \[1, 16\]/],
+    [{ lookupNgram: "2" }, /--lookup-ngram needs --lookup/],
+    [{ vsLlamacpp: true, lookup: "3" }, /--lookup applies without --vs-llamacpp/],
   ];
   for (const [flags, re] of bad) {
     assert.throws(() => benchPlan({ ...M, ...flags }, 2), (e: unknown) => e instanceof InvalidOptionError && re.test(e.message), JSON.stringify(flags));
   }
+});
+
+test("--lookup: every format measured again with prompt lookup, interleaved", () => {
+  const p = benchPlan({ ...M, quant: "bf16,w8a8", lookup: "5", lookupNgram: "3" }, 2);
+  assert.deepEqual(p.lookup, { tokens: 5, ngram: 3 });
+  assert.equal(p.interleave, true);
+  assert.deepEqual(benchPlan({ ...M, lookup: "4" }, 2).lookup, { tokens: 4 });
+  assert.equal(benchPlan({ ...M }, 2).lookup, undefined);
 });
 
 test("model names: tinycode-7m is the embedded model; a .gguf path is named without its extension", () => {

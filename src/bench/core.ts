@@ -71,6 +71,8 @@ export interface CoreBenchOptions {
    * time with this draft model proposing `tokens` tokens per step (rows with `draft` set).
    */
   draft?: { name: string; dir: string; options?: LoadOptions; tokens?: number; confidence?: number; formats: BenchFormat[] };
+  /** Prompt-lookup decoding (interleaved runs only): each of `formats` measured again drafting by n-gram lookup. */
+  lookup?: { tokens: number; ngram?: number; formats: BenchFormat[] };
   /** before every generation (done of total) and before every load (done unchanged) */
   onProgress?: (label: string, done: number, total: number) => void;
 }
@@ -78,7 +80,7 @@ export interface CoreBenchOptions {
 export interface CoreBenchRow {
   model: string;
   /** assisted generation: the draft model, K, and the share of drafted tokens accepted */
-  draft?: { model: string; tokens: number; confidence?: number; acceptance: number; proposedPerRound?: number };
+  draft?: { model: string; tokens: number; confidence?: number; acceptance: number; proposedPerRound?: number; lookup?: boolean };
   format: BenchFormat;
   threads: number;
   /** the prompt setting: "32", "humaneval (164)" */
@@ -196,7 +198,7 @@ export function coreBenchTotal(o: CoreBenchOptions): number {
   const w = o.warmupRuns ?? 1;
   const perModel = o.prompts.reduce((a, c) => a + c.count * o.reps, 0);
   const warm = o.warmup === "once" && !o.interleave ? w : o.prompts.length * w;
-  const variants = o.formats.length + (o.draft?.formats.length ?? 0);
+  const variants = o.formats.length + (o.draft?.formats.length ?? 0) + (o.lookup?.formats.length ?? 0);
   const recheck = o.recheck ? (o.interleave ? variants : 1) * (w + o.prompts[0]!.count * o.reps) : 0;
   return o.models.length * o.threads.length * variants * (perModel + warm) + recheck;
 }
@@ -213,6 +215,12 @@ class Progress {
       this.say(label);
     };
   }
+}
+
+/** A prompt-lookup row's acceptance and drafts per round (0 where nothing was found to draft: no n-gram recurred). */
+function lookupRates(s: Samples): { acceptance: number; proposedPerRound: number } {
+  const proposed = s.proposed ?? 0, rounds = s.rounds ?? 0;
+  return { acceptance: proposed ? (s.accepted ?? 0) / proposed : 0, proposedPerRound: rounds ? proposed / rounds : 0 };
 }
 
 /** One measured configuration of an interleaved run: a loaded format, plain or with the draft. */
@@ -241,6 +249,11 @@ async function loadVariants(o: CoreBenchOptions, m: BenchModel, threads: number,
       const target = variants.find((v) => v.format === f && !v.extra.draft)!.model;
       variants.push({ format: f, model: target, extra: { draft, ...(d.tokens !== undefined ? { draftTokens: d.tokens } : {}), ...(d.confidence !== undefined ? { draftConfidence: d.confidence } : {}) }, label: `${f} + draft ${d.name}` });
     }
+  }
+  const l = o.lookup;
+  for (const f of l?.formats ?? []) {
+    const target = variants.find((v) => v.format === f && !v.extra.draft)!.model;
+    variants.push({ format: f, model: target, extra: { promptLookup: l!.tokens, ...(l!.ngram !== undefined ? { promptLookupNgram: l!.ngram } : {}) }, label: `${f} + prompt lookup` });
   }
   return variants;
 }
@@ -286,6 +299,7 @@ async function runInterleaved(o: CoreBenchOptions, bandwidthGBs: Record<number, 
           for (const [i, v] of runs.entries()) {
             const row = makeRow(o, m, v.format, threads, { label: c.label, tokens: prepared[i]!.tokens }, v.model, samples[i]!, bandwidthGBs[threads]!);
             if (v.extra.draft) row.draft = { model: o.draft!.name, tokens: v.extra.draftTokens ?? 5, ...(v.extra.draftConfidence ? { confidence: v.extra.draftConfidence } : {}), acceptance: samples[i]!.accepted! / samples[i]!.proposed!, proposedPerRound: samples[i]!.proposed! / samples[i]!.rounds! };
+            if (v.extra.promptLookup !== undefined) row.draft = { model: `prompt lookup n<=${v.extra.promptLookupNgram ?? 2}`, lookup: true, tokens: v.extra.promptLookup, ...lookupRates(samples[i]!) };
             (i < variants.length ? rows : again!).push(row);
           }
         }
@@ -334,7 +348,7 @@ async function runLoaded(o: CoreBenchOptions, m: BenchModel, format: BenchFormat
 
 /** "tinycode-100m w8a8-sq + draft tinycode-7m t=2 prompt 32" */
 export function rowLabel(r: CoreBenchRow): string {
-  return `${r.model} ${r.format}${r.draft ? ` + draft ${r.draft.model}` : ""} t=${r.threads} prompt ${r.prompt}`;
+  return `${r.model} ${r.format}${r.draft ? ` + ${r.draft.lookup ? "" : "draft "}${r.draft.model}` : ""} t=${r.threads} prompt ${r.prompt}`;
 }
 
 /** Each second-run row against the first run's row of the same configuration (soundness.ts). */
@@ -361,7 +375,7 @@ function remeasureBandwidth(o: CoreBenchOptions, bandwidthGBs: Record<number, nu
 }
 
 export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport> {
-  if (o.draft && !o.interleave) throw new InvalidOptionError("a draft model is measured in interleaved runs only");
+  if ((o.draft || o.lookup) && !o.interleave) throw new InvalidOptionError("a draft model or prompt lookup is measured in interleaved runs only");
   const bandwidthGBs: Record<number, number> = {};
   for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
   const rows: CoreBenchRow[] = [];

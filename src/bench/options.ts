@@ -37,6 +37,8 @@ export interface BenchFlags {
   draft?: string;
   draftTokens?: string;
   draftConfidence?: string;
+  lookup?: string;
+  lookupNgram?: string;
 }
 
 export interface BenchPlan {
@@ -60,6 +62,8 @@ export interface BenchPlan {
   preliminary: boolean;
   /** assisted generation: every format measured again with this draft model (implies interleave) */
   draft?: { model: BenchModel; tokens?: number; confidence?: number };
+  /** prompt-lookup decoding: every format measured again drafting `tokens` by n-grams of at most `ngram` (implies interleave) */
+  lookup?: { tokens: number; ngram?: number };
   /** things the user should know (a default model missing) */
   warnings: string[];
 }
@@ -122,6 +126,10 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     f.draft !== undefined
       ? { model: resolveBenchModel(f.draft), ...(f.draftTokens !== undefined ? { tokens: intOpt("--draft-tokens", f.draftTokens, 1, 64)! } : {}), ...(confidence !== undefined ? { confidence } : {}) }
       : undefined;
+  if (vs && f.lookup !== undefined) throw new InvalidOptionError("--lookup applies without --vs-llamacpp");
+  if (f.lookupNgram !== undefined && f.lookup === undefined) throw new InvalidOptionError("--lookup-ngram needs --lookup");
+  const lookupNgram = genFlag(G.promptLookupNgram, f.lookupNgram);
+  const lookup = f.lookup !== undefined ? { tokens: genFlag(G.promptLookup, f.lookup)!, ...(lookupNgram !== undefined ? { ngram: lookupNgram } : {}) } : undefined;
   const models = f.model !== undefined ? listFlag("--model", f.model).map(resolveBenchModel) : defaultBenchModels(warnings);
   const formats = f.quant !== undefined ? listFlag("--quant", f.quant).map((x) => checkFormat("--quant", x)) : DEFAULT_BENCH_FORMATS;
   let baseline: BenchFormat = formats.includes("bf16") ? "bf16" : formats[0]!;
@@ -145,7 +153,7 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     models,
     formats,
     baseline,
-    interleave: !!f.interleave || draft !== undefined,
+    interleave: !!f.interleave || draft !== undefined || lookup !== undefined,
     ggufTypes,
     ggufDir: f.ggufDir ?? DEFAULT_GGUF_CACHE,
     threads,
@@ -158,6 +166,7 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     ...(f.plot !== undefined ? { plot: f.plot } : {}),
     preliminary: !!f.preliminary,
     ...(draft ? { draft } : {}),
+    ...(lookup ? { lookup } : {}),
     warnings,
   };
 }

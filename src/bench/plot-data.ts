@@ -55,7 +55,7 @@ export function vsChart(r: VsReport, opts: { preliminary?: boolean } = {}): Char
 }
 
 /** a format, or "w8a8-sq + draft" for its assisted-generation rows */
-const seriesName = (x: CoreBenchRow): string => (x.draft ? `${x.format} + draft` : x.format);
+const seriesName = (x: CoreBenchRow): string => (x.draft ? `${x.format} + ${x.draft.lookup ? "lookup" : "draft"}` : x.format);
 
 export function coreChart(r: CoreBenchReport, opts: { preliminary?: boolean } = {}): ChartSpec {
   const manyThreads = new Set(r.rows.map((x) => x.threads)).size > 1;

@@ -16,7 +16,7 @@ export function draftK(d: NonNullable<CoreBenchRow["draft"]>): string {
 
 /** "w8a8-sq", or "w8a8-sq + draft tinycode-7m (K=5, 71% accepted)" */
 export function formatCell(x: Pick<CoreBenchRow, "format" | "draft">): string {
-  return x.draft ? `${x.format} + draft ${x.draft.model} (${draftK(x.draft)}, ${fmt(100 * x.draft.acceptance, 0)}% accepted)` : x.format;
+  return x.draft ? `${x.format} + ${x.draft.lookup ? "" : "draft "}${x.draft.model} (${draftK(x.draft)}, ${fmt(100 * x.draft.acceptance, 0)}% accepted)` : x.format;
 }
 
 export function machineLine(r: Pick<CoreBenchReport, "cpu" | "node" | "date">): string {

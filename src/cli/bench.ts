@@ -51,6 +51,7 @@ async function runFormats(plan: BenchPlan, io: CliIO, onProgress: (l: string, d:
     recheck: plan.recheck,
     ...(plan.preliminary ? { notes: [PRELIMINARY] } : {}),
     ...(plan.draft ? { draft: { name: plan.draft.model.name, dir: plan.draft.model.dir, ...(plan.draft.tokens !== undefined ? { tokens: plan.draft.tokens } : {}), ...(plan.draft.confidence !== undefined ? { confidence: plan.draft.confidence } : {}), formats: plan.formats } } : {}),
+    ...(plan.lookup ? { lookup: { ...plan.lookup, formats: plan.formats } } : {}),
     onProgress,
   });
   return report;
@@ -58,7 +59,7 @@ async function runFormats(plan: BenchPlan, io: CliIO, onProgress: (l: string, d:
 
 /** --from-json: the markdown (and --plot chart) of a saved report, nothing measured. */
 function rerender(flags: BenchFlags & { fromJson: string }, io: CliIO): number {
-  const measuring = (["model", "quant", "threads", "prompts", "limit", "gen", "warmup", "reps", "interleave", "vsLlamacpp", "ggufTypes", "ggufDir", "json", "draft", "draftTokens", "draftConfidence"] as const).filter((k) => flags[k] !== undefined);
+  const measuring = (["model", "quant", "threads", "prompts", "limit", "gen", "warmup", "reps", "interleave", "vsLlamacpp", "ggufTypes", "ggufDir", "json", "draft", "draftTokens", "draftConfidence", "lookup", "lookupNgram"] as const).filter((k) => flags[k] !== undefined);
   if (measuring.length) throw new InvalidOptionError(`--from-json re-renders a saved report; it takes no measuring options (got --${measuring.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(", --")})`);
   if (flags.plot !== undefined && !/\.svg$/i.test(flags.plot.trim())) throw new InvalidOptionError(`--plot must name an .svg file, got ${JSON.stringify(flags.plot)}`);
   let report: CoreBenchReport | VsReport;
@@ -141,6 +142,8 @@ export function registerBench(program: Command, io: CliIO, setCode: (c: number) 
     .option("--draft <model>", "assisted generation: measure every format again with this draft model proposing tokens (implies --interleave)")
     .option("--draft-tokens <n>", "with --draft: tokens proposed per verification step (default 5; with --draft-confidence, the most)")
     .option("--draft-confidence <p>", "with --draft: the draft stops proposing at a token its softmax gives less than p (default 0: always K)")
+    .option("--lookup <k>", "prompt-lookup decoding: measure every format again drafting up to k tokens from the prompt's n-grams (implies --interleave)")
+    .option("--lookup-ngram <n>", "with --lookup: the longest n-gram matched (default 2)")
     .option("--vs-llamacpp", "lowbit and llama.cpp (node-llama-cpp, child processes) alternating on the same GGUF files")
     .option("--gguf-types <list>", `with --vs-llamacpp: GGUF file types (default ${DEFAULT_GGUF_TYPES.join(",")})`)
     .option("--gguf-dir <dir>", "with --vs-llamacpp: where GGUF files are cached (default <tmp>/lowbit-bench-gguf)")
