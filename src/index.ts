@@ -17,5 +17,5 @@ export { openGguf, GgufFile, type GgufTensorInfo } from "./formats/gguf.js";
 export { exportGguf, GGUF_OUT_TYPES, type GgufOutType } from "./formats/gguf-export.js";
 export { configFromGguf } from "./formats/gguf-config.js";
 export { writeGguf, gv, type GgufWriteSpec, type GgufWriteTensor } from "./formats/gguf-write.js";
-export { tokenizerFromGguf } from "./formats/gguf-tokenizer.js";
-export { ggufTokenizerMetadata, readHfTokenizerSource, type HfTokenizerSource, type GgufEntry } from "./formats/gguf-tokenizer-write.js";
+export { tokenizerFromGguf } from "./tokenizer/gguf.js";
+export { ggufTokenizerMetadata, readHfTokenizerSource, type HfTokenizerSource, type GgufEntry } from "./tokenizer/gguf-write.js";

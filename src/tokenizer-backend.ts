@@ -2,7 +2,7 @@
  * What a Tokenizer (src/tokenizer.ts) encodes and decodes with: the
  * @huggingface/tokenizers implementation for tokenizer.json (HfBackend, here),
  * or lowbit's own SentencePiece-style tokenizer for GGUF `llama` vocabularies
- * (src/formats/gguf-tokenizer-spm.ts).
+ * (src/tokenizer/gguf-spm.ts).
  */
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
 import { LowbitError, TokenizerError } from "./errors.js";

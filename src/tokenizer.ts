@@ -1,6 +1,6 @@
 /**
  * Tokenizer: a tokenizer.json run by @huggingface/tokenizers (pure JS), or a
- * GGUF file's vocabulary (src/formats/gguf-tokenizer.ts), behind one
+ * GGUF file's vocabulary (src/tokenizer/gguf.ts), behind one
  * interface (src/tokenizer-backend.ts); plus an incremental detokenizer for
  * streaming generation.
  */
@@ -179,7 +179,7 @@ export class Tokenizer {
     });
   }
 
-  /** Build from any backend (the GGUF tokenizers in src/formats/gguf-tokenizer.ts). Bad ids -> TokenizerError. */
+  /** Build from any backend (the GGUF tokenizers in src/tokenizer/gguf.ts). Bad ids -> TokenizerError. */
   static fromBackend(backend: TokenizerBackend, specials: TokenizerSpecials): Tokenizer {
     return new Tokenizer(backend, { ...specials });
   }

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { GgufFile } from "../src/formats/gguf-file.js";
-import { tokenizerFromGguf } from "../src/formats/gguf-tokenizer.js";
+import { tokenizerFromGguf } from "../src/tokenizer/gguf.js";
 import type { GgufValue } from "../src/formats/gguf-types.js";
 import { gv } from "../src/formats/gguf-write.js";
 import { StreamDecoder, type Tokenizer } from "../src/tokenizer.js";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ggufTokenizerMetadata, readHfTokenizerSource } from "../src/formats/gguf-tokenizer-write.js";
+import { ggufTokenizerMetadata, readHfTokenizerSource } from "../src/tokenizer/gguf-write.js";
 import { gv } from "../src/formats/gguf-write.js";
 import { StreamDecoder, Tokenizer } from "../src/tokenizer.js";
 import { getOracle, oracleUnavailable, tokenizerOfFile, writeVocabGguf } from "./helpers/llama-oracle.js";

@@ -17,7 +17,7 @@ import { basename } from "node:path";
 import { configFromGguf } from "../formats/gguf-config.js";
 import { dequantizeGgml } from "../formats/gguf-dequant.js";
 import { openGguf, readTensorBytes, type GgufFile, type GgufTensorInfo } from "../formats/gguf.js";
-import { tokenizerFromGguf } from "../formats/gguf-tokenizer.js";
+import { tokenizerFromGguf } from "../tokenizer/gguf.js";
 import { permuteRopeRows, ropeHeads } from "../formats/gguf-rope.js";
 import { TokenizerError, WeightsFormatError } from "../errors.js";
 import { checkNoExtraLayers, refuseUnknownTensors } from "./layers.js";

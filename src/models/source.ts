@@ -13,7 +13,7 @@ import { openSafetensorsDir, readTensorBytes } from "../formats/safetensors.js";
 import type { SourceDtype } from "./source-dtype.js";
 import type { NativeWeightFormat } from "../native.js";
 import type { GgufValue } from "../formats/gguf-types.js";
-import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
+import { ggufTokenizerMetadata } from "../tokenizer/gguf-write.js";
 import { Tokenizer } from "../tokenizer.js";
 import { checkNoExtraLayers, refuseUnknownTensors } from "./layers.js";
 import type { TensorSpec } from "./graph.js";

@@ -18,7 +18,7 @@
 import type { LlamaConfig } from "../config.js";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
 import type { StDtype } from "../formats/safetensors.js";
-import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
+import { ggufTokenizerMetadata } from "../tokenizer/gguf-write.js";
 import { Tokenizer } from "../tokenizer.js";
 import { llamaTensors, type TensorSpec } from "./llama.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./source.js";

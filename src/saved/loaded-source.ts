@@ -7,7 +7,7 @@
  */
 import type { LlamaConfig } from "../config.js";
 import { InvalidOptionError } from "../errors.js";
-import { ggufTokenizerMetadata } from "../formats/gguf-tokenizer-write.js";
+import { ggufTokenizerMetadata } from "../tokenizer/gguf-write.js";
 import type { TensorSpec } from "../models/llama.js";
 import type { ModelSource } from "../models/source.js";
 import type { NativeModel } from "../native.js";

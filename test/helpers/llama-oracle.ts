@@ -5,7 +5,7 @@
 import { openGguf } from "../../src/formats/gguf.js";
 import { gv, writeGguf } from "../../src/formats/gguf-write.js";
 import type { GgufValue } from "../../src/formats/gguf-types.js";
-import { tokenizerFromGguf } from "../../src/formats/gguf-tokenizer.js";
+import { tokenizerFromGguf } from "../../src/tokenizer/gguf.js";
 import type { Tokenizer } from "../../src/tokenizer.js";
 
 export interface OracleVocab {

@@ -10,9 +10,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TokenizerError } from "../errors.js";
 import { Tokenizer, chatTemplateOf, readJsonObject, tokenName } from "../tokenizer.js";
-import { gv } from "./gguf-write.js";
-import type { GgufValue } from "./gguf-types.js";
-import { KEY, TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
+import { gv } from "../formats/gguf-write.js";
+import type { GgufValue } from "../formats/gguf-types.js";
+import { KEY, TOKEN_TYPE } from "./gguf-keys.js";
 
 /** The parsed files of a Hugging Face tokenizer. */
 export interface HfTokenizerSource {

@@ -3,7 +3,7 @@
  * @huggingface/tokenizers runs: the vocabulary and merges as a BPE model,
  * CONTROL / USER_DEFINED / UNKNOWN tokens as added tokens (CONTROL and
  * UNKNOWN ones special; found in text as llama.cpp finds them, by
- * gguf-tokenizer-special.ts, before the rest goes through the tokenizer.json),
+ * tokenizer/gguf-special.ts, before the rest goes through the tokenizer.json),
  * and `tokenizer.ggml.pre` mapped to the
  * pre-tokenizer llama.cpp uses for it (the regexes of llm_tokenizer_bpe in
  * llama-vocab.cpp, applied one after another, each splitting the pieces of
@@ -11,8 +11,8 @@
  */
 import { TokenizerError } from "../errors.js";
 import type { HfBackend, TokenizerBackend } from "../tokenizer-backend.js";
-import { TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
-import { partitionSpecial, specialTokenIds } from "./gguf-tokenizer-special.js";
+import { TOKEN_TYPE } from "./gguf-keys.js";
+import { partitionSpecial, specialTokenIds } from "./gguf-special.js";
 
 const GPT2_RE = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
 const LLAMA3_RE =

@@ -5,7 +5,7 @@
  * of text still unmatched. Overlaps thus go to the longer token, wherever it
  * starts ("<|ab|>>" with tokens "<|ab" and "ab|>>" -> "<|", "ab|>>").
  */
-import { TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
+import { TOKEN_TYPE } from "./gguf-keys.js";
 
 const MATCHED: ReadonlySet<number> = new Set([TOKEN_TYPE.CONTROL, TOKEN_TYPE.USER_DEFINED, TOKEN_TYPE.UNKNOWN]);
 

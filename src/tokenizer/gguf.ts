@@ -2,17 +2,17 @@
  * The tokenizer stored in a GGUF file (`tokenizer.ggml.*`, docs/GGUF.md
  * "Tokenizer") as a lowbit Tokenizer, tokenizing as llama.cpp does:
  * `gpt2` (byte-level BPE, run by @huggingface/tokenizers from a tokenizer.json
- * built here) and `llama` (SentencePiece-style, gguf-tokenizer-spm.ts).
+ * built here) and `llama` (SentencePiece-style, tokenizer/gguf-spm.ts).
  * Missing or inconsistent metadata -> TokenizerError naming the file and key.
  */
 import { TokenizerError } from "../errors.js";
 import { Tokenizer } from "../tokenizer.js";
 import { HfBackend } from "../tokenizer-backend.js";
-import type { GgufFile } from "./gguf-file.js";
-import type { GgufValue } from "./gguf-types.js";
-import { GgufBpeBackend, bpePreSpec, bpeTokenizerJson } from "./gguf-tokenizer-bpe.js";
-import { KEY, TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
-import { SpmBackend } from "./gguf-tokenizer-spm.js";
+import type { GgufFile } from "../formats/gguf-file.js";
+import type { GgufValue } from "../formats/gguf-types.js";
+import { GgufBpeBackend, bpePreSpec, bpeTokenizerJson } from "./gguf-bpe.js";
+import { KEY, TOKEN_TYPE } from "./gguf-keys.js";
+import { SpmBackend } from "./gguf-spm.js";
 
 const INT_TYPES = new Set(["u8", "i8", "u16", "i16", "u32", "i32", "u64", "i64"]);
 

@@ -21,8 +21,8 @@
  */
 import { TokenizerError } from "../errors.js";
 import type { TokenizerBackend } from "../tokenizer-backend.js";
-import { TOKEN_TYPE } from "./gguf-tokenizer-keys.js";
-import { partitionSpecial, specialTokenIds } from "./gguf-tokenizer-special.js";
+import { TOKEN_TYPE } from "./gguf-keys.js";
+import { partitionSpecial, specialTokenIds } from "./gguf-special.js";
 
 const SPACE_MARK = "\u2581";
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
