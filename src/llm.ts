@@ -16,7 +16,8 @@ import { lookupProducer } from "./generate/lookup.js";
 import { loadModel, openModelSource, type ComputeDtype } from "./loader.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec } from "./models/synthetic.js";
-import { addon, wrapNative, type ForwardResult, type NativeModel, type WeightStat } from "./native.js";
+import { addon, type NativeModel, type WeightStat } from "./native.js";
+import { KvSession } from "./runtime/kv-session.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
 import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
@@ -72,12 +73,8 @@ export class LLM {
   /** Matrix weight bytes streamed from memory per decode step. */
   readonly decodeWeightBytes: number;
   private native: NativeModel | null;
-  /**
-   * Token ids whose K/V are in the cache, at positions 0..n-1; -1 for a cell a
-   * context shift moved (computed with dropped tokens in view, never reused).
-   */
-  private cached: number[] = [];
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The KV cache's contents and the queue of calls that use it. */
+  private readonly session: KvSession;
   private template: ChatTemplate | null = null;
 
   private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number }) {
@@ -90,6 +87,7 @@ export class LLM {
     this.dtype = args.dtype;
     this.contextLength = args.contextLength;
     this.decodeWeightBytes = args.decodeWeightBytes;
+    this.session = new KvSession(() => this.model(), args.config, args.contextLength);
   }
 
   /**
@@ -143,7 +141,7 @@ export class LLM {
     if (this.origin.synthetic) throw new StateError("save() of a synthetic model is not supported (it is regenerated from its seed)");
     const quant = this.quant;
     const order = llamaTensors(this.config).map((t) => t.name);
-    return this.exclusive(() => saveModel(this.model(), {
+    return this.session.exclusive(() => saveModel(this.model(), {
       quant, dtype: this.dtype, quantHead: this.quantHead, dir: this.origin.dir, sourceModel: this.origin.sourceModel,
       quantization: this.origin.quantization, order,
     }, dir));
@@ -172,12 +170,6 @@ export class LLM {
     return this.native;
   }
 
-  /** Serialises calls that use the KV cache. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
 
   encode(text: string): number[] {
     return this.tokenizer.encode(text);
@@ -201,62 +193,6 @@ export class LLM {
     return ids;
   }
 
-  private stepper(): BatchStepper {
-    // One logits buffer reused by every step of this generation (the sampler
-    // reads it before the next step starts).
-    const logits = new Float32Array(this.config.vocabSize);
-    return {
-      contextLength: this.contextLength,
-      eosTokenIds: this.config.eosTokenIds,
-      vocabSize: this.config.vocabSize,
-      stepAll: async (ids, firstPos) => {
-        const r = await this.forward(ids, firstPos, true);
-        this.cached.push(...ids);
-        return { logits: r.data, nativeMs: r.nativeMs };
-      },
-      stepNll: async (ids, firstPos, targets) => {
-        const r = await this.forward(ids, firstPos, true, Int32Array.from(targets));
-        this.cached.push(...ids);
-        return { nll: r.data, nativeMs: r.nativeMs };
-      },
-      rollback: (n) => {
-        this.model().rollback(n);
-        this.cached.length -= n;
-      },
-      clear: () => this.resetCache(),
-      shift: (keep, discard) => {
-        this.model().drop(keep, discard, discard);
-        this.cached.splice(keep, discard);
-        this.cached.fill(-1, keep);
-      },
-      reuse: (ids) => {
-        let n = 0;
-        while (n < this.cached.length && n < ids.length - 1 && this.cached[n] === ids[n]) n++;
-        this.model().rollback(this.cached.length - n);
-        this.cached.length = n;
-        return n;
-      },
-      step: async (ids, firstPos) => {
-        const r = await this.forward(ids, firstPos, false, undefined, logits);
-        this.cached.push(...ids);
-        return { logits: r.data, nativeMs: r.nativeMs };
-      },
-    };
-  }
-
-  /** One native forward step over `ids` at positions firstPos.. ; appends to the KV cache. */
-  private forward(ids: number[], firstPos: number, all = false, targets?: Int32Array, out?: Float32Array): Promise<ForwardResult> {
-    const tokens = Int32Array.from(ids);
-    const positions = new Int32Array(ids.length);
-    for (let i = 0; i < ids.length; i++) positions[i] = firstPos + i;
-    const native = this.model();
-    return native.forward(tokens, positions, all, targets, out).catch((e: Error) => {
-      throw wrapNative("forward", () => {
-        throw e;
-      });
-    });
-  }
-
   /** The vocabulary size (what a draft model must share). */
   get vocabSize(): number {
     return this.config.vocabSize;
@@ -264,7 +200,7 @@ export class LLM {
 
   /** Runs fn with a stepper over this model's KV cache, after every earlier call (assisted generation's draft). */
   withStepper<T>(fn: (s: BatchStepper) => Promise<T>): Promise<T> {
-    return this.exclusive(() => fn(this.stepper()));
+    return this.session.exclusive(() => fn(this.session.stepper()));
   }
 
   private checkDraft(opts: GenerateOptions): void {
@@ -281,7 +217,7 @@ export class LLM {
 
   /** Calls fn with the event source of a plain or (with opts.draft) an assisted generation. */
   private withDraft<T>(opts: GenerateOptions, fn: (events: (ids: number[]) => AsyncGenerator<GenEvent>) => Promise<T>): Promise<T> {
-    const target = this.stepper();
+    const target = this.session.stepper();
     if (opts.promptLookup !== undefined) {
       const lookup = { tokens: opts.promptLookup, ngram: opts.promptLookupNgram ?? 2 };
       return fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => lookupProducer(target, sampler, seq, lookup, cs)));
@@ -337,7 +273,7 @@ export class LLM {
     validateGenerateOptions(opts);
     const ids = this.promptIds(prompt, opts.contextShift !== undefined);
     this.checkDraft(opts);
-    return this.exclusive(() =>
+    return this.session.exclusive(() =>
       this.withDraft(opts, async (events) => {
         for await (const ev of events(ids)) if (ev.type === "done") return ev.result;
         throw new StateError("generation ended without a result");
@@ -361,7 +297,7 @@ export class LLM {
     let wake: (() => void) | null = null;
     let finished = false, failure: unknown = null;
     this.checkDraft(opts);
-    void this.exclusive(async () => {
+    void this.session.exclusive(async () => {
       try {
         await this.withDraft(opts, async (events) => {
           for await (const ev of events(ids)) {
@@ -406,9 +342,9 @@ export class LLM {
   nll(ids: number[]): Promise<Float32Array> {
     if (ids.length < 2) throw new InvalidOptionError("nll needs at least 2 ids");
     if (ids.length - 1 > this.contextLength) throw new ContextOverflowError(`window of ${ids.length - 1} tokens exceeds the context of ${this.contextLength}`);
-    return this.exclusive(async () => {
+    return this.session.exclusive(async () => {
       this.resetCache();
-      const r = await this.forward(ids.slice(0, -1), 0, true, Int32Array.from(ids.slice(1)));
+      const r = await this.session.forward(ids.slice(0, -1), 0, true, Int32Array.from(ids.slice(1)));
       this.resetCache();
       return r.data;
     });
@@ -427,14 +363,14 @@ export class LLM {
     const longest = context.length + Math.max(...choices.map((c) => c.length)) - 1;
     if (longest > this.contextLength) throw new ContextOverflowError(`context + continuation of ${longest} tokens exceeds the context of ${this.contextLength}`);
     for (const ids of [context, ...choices]) this.checkIds(ids, "token id");
-    return this.exclusive(async () => {
+    return this.session.exclusive(async () => {
       this.resetCache();
       try {
         const head = context.length - 1; // context[0..head) fills the cache; context[head] starts every continuation
-        if (head > 0) await this.forward(context.slice(0, head), 0);
+        if (head > 0) await this.session.forward(context.slice(0, head), 0);
         const out: Float32Array[] = [];
         for (const c of choices) {
-          const r = await this.forward([context[head]!, ...c.slice(0, -1)], head, true, Int32Array.from(c));
+          const r = await this.session.forward([context[head]!, ...c.slice(0, -1)], head, true, Int32Array.from(c));
           out.push(Float32Array.from(r.data));
           this.model().rollback(c.length);
         }
@@ -461,9 +397,9 @@ export class LLM {
   logitsAll(ids: number[]): Promise<Float32Array> {
     if (ids.length < 1) throw new InvalidOptionError("logitsAll needs at least 1 id");
     if (ids.length > this.contextLength) throw new ContextOverflowError(`${ids.length} tokens exceed the context of ${this.contextLength}`);
-    return this.exclusive(async () => {
+    return this.session.exclusive(async () => {
       this.resetCache();
-      const r = await this.forward(ids, 0, true);
+      const r = await this.session.forward(ids, 0, true);
       this.resetCache();
       return r.data;
     });
@@ -472,23 +408,22 @@ export class LLM {
   /** Next-token logits after `ids` (fresh cache), for tests and tools. */
   logits(ids: number[]): Promise<Float32Array> {
     const p = this.promptIds(ids);
-    return this.exclusive(async () => {
+    return this.session.exclusive(async () => {
       this.resetCache();
-      const r = await this.forward(p, 0);
-      this.cached = p.slice();
+      const r = await this.session.forward(p, 0);
+      this.session.holds(p);
       return r.data;
     });
   }
 
   /** Empties the KV cache (the next generate recomputes the whole prompt). */
   resetCache(): void {
-    this.model().clearCache();
-    this.cached = [];
+    this.session.reset();
   }
 
   /** Releases native memory; the model cannot be used afterwards. */
   async dispose(): Promise<void> {
-    await this.queue;
+    await this.session.idle();
     this.native?.dispose();
     this.native = null;
   }
