@@ -102,7 +102,7 @@ export class LLM {
     const saved = !isSyntheticSpec(dir) && isSavedModelDir(dir);
     checkLoadOptions(opts, saved);
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0 };
+    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}) };
     if (saved) {
       const h = readSavedHeader(dir);
       checkSavedOptions(dir, h, opts);
@@ -116,7 +116,7 @@ export class LLM {
 
   private static async fromSource(source: ModelSource, opts: LoadOptions): Promise<LLM> {
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0 };
+    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}) };
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;

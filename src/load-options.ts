@@ -8,6 +8,9 @@ import { checkQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quan
 import type { SavedHeader } from "./saved/format.js";
 
 export const COMPUTE_DTYPES = ["f32", "bf16"] as const;
+/** Element types of the KV cache (llama.cpp's -ctk / -ctv): f32, or f16 at half the bytes. */
+export const KV_TYPES = ["f32", "f16"] as const;
+export type KvType = (typeof KV_TYPES)[number];
 export { KERNEL_VARIANTS, type KernelVariant } from "./native.js";
 
 /**
@@ -36,6 +39,11 @@ export interface LoadOptions {
   contextLength?: number;
   /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
   kernels?: KernelVariant;
+  /**
+   * KV-cache element type: "f32" (default: llama.cpp's numerics with -ctk f32) or "f16" (half the
+   * cache memory and the bytes a decode step reads from it; queries and softmax stay f32).
+   */
+  kvType?: KvType;
   /** Quantize the transformer blocks' linear layers at load: see src/quant/formats.ts. */
   quant?: QuantFormat;
   /** Quantize the LM head too (default false: it keeps the compute dtype). */
@@ -66,6 +74,7 @@ export function checkLoadOptions(o: LoadOptions, saved = false): void {
     throw new InvalidOptionError(`contextLength must be an integer >= 2, got ${String(o.contextLength)}`);
   }
   if (o.kernels !== undefined) checkChoice("kernels", o.kernels, KERNEL_VARIANTS);
+  if (o.kvType !== undefined) checkChoice("kvType", o.kvType, KV_TYPES);
   if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) {
     throw new InvalidOptionError(`seed must be an integer in [0, 2^32), got ${String(o.seed)}`);
   }

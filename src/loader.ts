@@ -4,7 +4,6 @@
  * produced once into a reused buffer and repacked natively, so peak memory
  * stays near the model's size in its compute format.
  */
-import type { KernelVariant } from "./native.js";
 import type { LlamaConfig } from "./config.js";
 import { InvalidOptionError } from "./errors.js";
 import { llamaTensors } from "./models/llama.js";
@@ -14,13 +13,13 @@ import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
 import { wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
 import type { QuantFormat } from "./quant/formats.js";
-import { createNativeModel, finishNativeModel } from "./runtime/native-model.js";
+import { createNativeModel, finishNativeModel, type RuntimeOptions } from "./runtime/native-model.js";
 import { planWeights, type ComputeDtype } from "./weights/plan.js";
 import { toF32 } from "./quant/tensors.js";
 
 export type { ComputeDtype } from "./weights/plan.js";
 
-export interface NativeLoadOptions {
+export interface NativeLoadOptions extends RuntimeOptions {
   dtype: ComputeDtype;
   /** quantization of the blocks' linear layers (undefined: the compute dtype) */
   quant?: QuantFormat;
@@ -30,9 +29,6 @@ export interface NativeLoadOptions {
   actScales?: Map<string, number>;
   /** also quantize the LM head (a separate quantized copy when embeddings are tied) */
   quantHead?: boolean;
-  threads: number;
-  contextLength: number;
-  kernels: KernelVariant;
 }
 
 export interface LoadedModel {

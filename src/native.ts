@@ -99,6 +99,8 @@ export interface NativeModelOptions {
   ropeDims?: number;
   /** per layer rope theta (Gemma 3: local and global layers); a rope op with `layer` uses its layer's */
   ropeThetaLayers?: Float32Array;
+  /** KV-cache element type (default "f32") */
+  kvType?: "f32" | "f16";
 }
 
 export interface NativeModel {
@@ -123,7 +125,7 @@ export interface NativeModel {
   activationStats(): Record<string, Float32Array>;
   /** Per matrix: format, shape, bytes; w4a8 adds group, Integer Scale amplifier (0 = float scales), worst-case int32 bound and squared weight error sums. */
   weightStats(): Record<string, WeightStat>;
-  info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number };
+  info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number; kvType: "f32" | "f16" };
   /** Saved models: the stored weights' names and aliases (name -> target). */
   listWeights(): { names: string[]; aliases: Record<string, string> };
   exportWeight(name: string): StoredWeightMeta & { buffers: StoredBuffer[] };

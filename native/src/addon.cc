@@ -145,6 +145,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     p.rope_theta = (float)get_number(o, "ropeTheta");
     if (o.Has("ropeFreqScale") && !o.Get("ropeFreqScale").IsUndefined()) p.rope_freq_scale = (float)get_number(o, "ropeFreqScale");
     if (o.Has("ropeDims") && !o.Get("ropeDims").IsUndefined()) p.rope_dims = get_int(o, "ropeDims", 0, 4096);
+    if (o.Has("kvType") && !o.Get("kvType").IsUndefined()) {
+      const std::string t = get_string(o, "kvType");
+      if (t == "f16") p.kv_type = KvType::F16;
+      else if (t != "f32") throw Napi::TypeError::New(env, "kvType must be \"f32\" or \"f16\"");
+    }
     if (o.Has("ropeThetaLayers") && !o.Get("ropeThetaLayers").IsUndefined()) {
       Napi::Value v = o.Get("ropeThetaLayers");
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
@@ -314,6 +319,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     o.Set("threads", m.threads());
     o.Set("weightBytes", (double)m.weight_bytes());
     o.Set("cacheBytes", (double)m.cache().bytes());
+    o.Set("kvType", kv_type_name(m.cache().type()));
     o.Set("nCtx", m.cache().capacity());
     return o;
   }

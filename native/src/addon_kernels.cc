@@ -9,6 +9,7 @@
 #include "addon_ggml.h"
 #include "addon_util.h"
 #include "kernels/kernels.h"
+#include "kv/kv_f16.h"
 #include "weights.h"
 
 namespace lowbit {
@@ -221,6 +222,24 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     kt->dot_rows_f32(q.Data(), K.Data(), ldk, nk, d, (float)get_number(a, "scale"), out.Data());
     return out;
   }
+  if (name == "kv_f16_dot_rows" || name == "kv_f16_attn_pv") {
+    // k / v: Uint16Array of f16 bits, rows ld apart (kv/kv_f16.h)
+    const KvF16Kernels& f16 = kv_f16_kernels(kt->name);
+    int64_t nk = dim(a, "nk"), d = dim(a, "d"), ld = dim(a, "ld");
+    if (ld < d) throw Napi::RangeError::New(env, "ld < d");
+    if (name == "kv_f16_dot_rows") {
+      auto q = field<Napi::Float32Array>(a, "q", d);
+      auto K = field<Napi::Uint16Array>(a, "k", nk ? (nk - 1) * ld + d : 0);
+      Napi::Float32Array out = Napi::Float32Array::New(env, nk);
+      f16.dot_rows(q.Data(), K.Data(), ld, nk, d, (float)get_number(a, "scale"), out.Data());
+      return out;
+    }
+    auto w = field<Napi::Float32Array>(a, "w", nk);
+    auto V = field<Napi::Uint16Array>(a, "v", nk ? (nk - 1) * ld + d : 0);
+    Napi::Float32Array out = Napi::Float32Array::New(env, d);
+    f16.attn_pv(w.Data(), V.Data(), ld, nk, d, out.Data());
+    return out;
+  }
   if (name == "attn_pv") {
     int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldv = dim(a, "ldv"), lanes = dim(a, "lanes");
     if (ldv < d) throw Napi::RangeError::New(env, "ldv < d");
@@ -282,6 +301,18 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     auto x = field<Napi::Float32Array>(a, "x", n);
     Napi::Uint16Array out = Napi::Uint16Array::New(env, n);
     kt->f32_to_bf16(x.Data(), out.Data(), n);
+    return out;
+  }
+  if (name == "kv_f16_store") {
+    auto x = field<Napi::Float32Array>(a, "x", n);
+    Napi::Uint16Array out = Napi::Uint16Array::New(env, n);
+    kv_f16_kernels(kt->name).store(x.Data(), out.Data(), n);
+    return out;
+  }
+  if (name == "kv_f16_load") {
+    auto x = field<Napi::Uint16Array>(a, "x", n);
+    Napi::Float32Array out = Napi::Float32Array::New(env, n);
+    kv_f16_kernels(kt->name).load(x.Data(), out.Data(), n);
     return out;
   }
   if (name == "bf16_to_f32") {

@@ -1,7 +1,8 @@
 // KV cache with explicit positions.
 //
-// Layout per layer: K and V are [n_kv_heads][capacity][head_dim] f32, so one
-// head's keys are contiguous for the attention kernels. Cell c holds the token
+// Layout per layer: K and V are [n_kv_heads][capacity][head_dim] of the cache
+// type (f32, or f16: kv/kv_f16.h), so one head's keys are contiguous for the
+// attention kernels. Cell c holds the token
 // whose RoPE position is pos[c]; attention lets a query at position p see every
 // cell with pos[c] <= p (causal mask by position, not by cell index).
 //
@@ -19,6 +20,11 @@
 
 namespace lowbit {
 
+// Element type of the cached keys and values (llama.cpp's -ctk / -ctv).
+enum class KvType : int { F32 = 0, F16 = 1 };
+const char* kv_type_name(KvType t);
+size_t kv_type_bytes(KvType t);
+
 class KVCache {
  public:
   // freq_scale / factors as in rope_tables (ops.h): a shift turns keys back by
@@ -26,17 +32,22 @@ class KVCache {
   // rope_dims: the rotary dims of a head (-1: all; 0: none, so a shift moves
   // keys without turning them: ALiBi and learned positions)
   KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale = 1.0f,
-          const float* factors = nullptr, int rope_dims = -1, const std::vector<float>& layer_theta = {});
+          const float* factors = nullptr, int rope_dims = -1, const std::vector<float>& layer_theta = {},
+          KvType type = KvType::F32);
 
   int size() const { return size_; }
   int capacity() const { return capacity_; }
   int head_dim() const { return head_dim_; }
   int n_kv_heads() const { return n_kv_heads_; }
   const int32_t* positions() const { return pos_.data(); }
+  KvType type() const { return type_; }
 
-  // Row of cell c for (layer, kv head).
-  float* k(int layer, int head, int cell) { return base(k_, layer, head) + (int64_t)cell * head_dim_; }
-  float* v(int layer, int head, int cell) { return base(v_, layer, head) + (int64_t)cell * head_dim_; }
+  // Row of cell c for (layer, kv head): f32 caches (k, v) and f16 caches (k16, v16).
+  float* k(int layer, int head, int cell) { return (float*)row(k_, layer, head, cell); }
+  float* v(int layer, int head, int cell) { return (float*)row(v_, layer, head, cell); }
+  uint16_t* k16(int layer, int head, int cell) { return (uint16_t*)row(k_, layer, head, cell); }
+  uint16_t* v16(int layer, int head, int cell) { return (uint16_t*)row(v_, layer, head, cell); }
+  // elements between two cells' rows
   int64_t row_stride() const { return head_dim_; }
 
   // Reserves cells [size, size+n) for a forward step with these positions.
@@ -50,10 +61,12 @@ class KVCache {
   size_t bytes() const { return k_.size() * 2; }
 
  private:
-  float* base(const AlignedBuf& b, int layer, int head) {
-    return b.as<float>() + ((int64_t)layer * n_kv_heads_ + head) * capacity_ * head_dim_;
+  uint8_t* row(const AlignedBuf& b, int layer, int head, int cell) {
+    return b.as<uint8_t>() + ((((int64_t)layer * n_kv_heads_ + head) * capacity_ + cell) * head_dim_) * elem_;
   }
   int n_layers_, n_kv_heads_, head_dim_, capacity_;
+  KvType type_;
+  size_t elem_;
   int size_ = 0;
   std::vector<int32_t> pos_;
   std::vector<std::vector<float>> inv_freq_;  // per layer (Gemma 3's local and global layers differ)

@@ -30,7 +30,7 @@ Model::Model(const ModelParams& p) : p_(p) {
     if (!(t > 0) || !std::isfinite(t)) throw std::invalid_argument("ropeThetaLayers must be finite and > 0");
   pool_ = ThreadPool::shared(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta, p.rope_freq_scale,
-                                     freq_factors(), p_.rope_dims, p.layer_rope_theta);
+                                     freq_factors(), p_.rope_dims, p.layer_rope_theta, p.kv_type);
 }
 
 void Model::add_weight(std::unique_ptr<Weight> w) {
@@ -164,7 +164,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
         op_rope(pool, B(op.a), n, op.heads, p_.head_dim, t.first, t.second, op.dims, op.variant);
         break;
       }
-      case OpType::KvStore: op_kv_store(pool, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
+      case OpType::KvStore: op_kv_store(pool, kt, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
       case OpType::Attention:
         op_attention(pool, kt, *cache_, op.layer, cells, B(op.a), positions, n, op.heads, B(op.out), attn_scratch_,
                      {op.scale, op.window, op.softcap, op.alibi});

@@ -26,6 +26,7 @@ struct ModelParams {
   std::vector<float> rope_freq_factors;  // empty, or rope_dims/2 divisors (llama3 rope_freqs)
   std::vector<float> layer_rope_theta;   // empty, or n_layers thetas (a rope op names its layer)
   int rope_dims = -1;                    // rotary dims of a head: -1 = head_dim, 0 = no RoPE (ALiBi, learned positions)
+  KvType kv_type = KvType::F32;          // element type of the cached keys and values
 };
 
 enum class LogitsMode { Last, All };

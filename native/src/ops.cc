@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/ggml.h"
+#include "kv/kv_f16.h"
 
 namespace lowbit {
 
@@ -105,13 +106,23 @@ void op_silu_mul(ThreadPool& pool, const KernelTable& kt, const float* g, const 
   });
 }
 
-void op_kv_store(ThreadPool& pool, KVCache& cache, int layer, int first, const float* k, const float* v, int n) {
+void op_kv_store(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int first, const float* k,
+                 const float* v, int n) {
   const int kvh = cache.n_kv_heads(), hd = cache.head_dim();
+  const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
+  const bool half = cache.type() == KvType::F16;
   pool.run_sized((long)n * kvh * hd, [&](int tid, int nth) {
     for (int h = tid; h < kvh; h += nth)
       for (int i = 0; i < n; i++) {
-        std::memcpy(cache.k(layer, h, first + i), k + ((int64_t)i * kvh + h) * hd, hd * sizeof(float));
-        std::memcpy(cache.v(layer, h, first + i), v + ((int64_t)i * kvh + h) * hd, hd * sizeof(float));
+        const float* ks = k + ((int64_t)i * kvh + h) * hd;
+        const float* vs = v + ((int64_t)i * kvh + h) * hd;
+        if (half) {
+          f16.store(ks, cache.k16(layer, h, first + i), hd);
+          f16.store(vs, cache.v16(layer, h, first + i), hd);
+        } else {
+          std::memcpy(cache.k(layer, h, first + i), ks, hd * sizeof(float));
+          std::memcpy(cache.v(layer, h, first + i), vs, hd * sizeof(float));
+        }
       }
   });
 }
@@ -126,6 +137,9 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
   // tinyBLAS for a batch of queries (8 lanes over the cells) and with
   // ggml_vec_dot_f32 for one query or a head size tinyBLAS declines (32 lanes)
   const int lanes = n >= 2 && hd % 4 == 0 ? 8 : 32;
+  // an f16 cache: kv/kv_f16.h's kernels of the same instruction set
+  const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
+  const bool half = cache.type() == KvType::F16;
   const int32_t* cpos = cache.positions();
   // With non-decreasing cell positions (the normal case) the cells a query may
   // see are a prefix, found by binary search; otherwise mask cell by cell.
@@ -166,8 +180,11 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
         std::memset(o, 0, hd * sizeof(float));
         continue;
       }
-      kt.dot_rows_f32(q + ((int64_t)i * heads + h) * hd, cache.k(layer, g, first), cache.row_stride(), count, hd,
-                      scale, s);
+      const float* qi = q + ((int64_t)i * heads + h) * hd;
+      if (half)
+        f16.dot_rows(qi, cache.k16(layer, g, first), cache.row_stride(), count, hd, scale, s);
+      else
+        kt.dot_rows_f32(qi, cache.k(layer, g, first), cache.row_stride(), count, hd, scale, s);
       if (opt.softcap > 0)
         for (int c = 0; c < count; c++) s[c] = opt.softcap * std::tanh(s[c] / opt.softcap);
       if (!slopes.empty())
@@ -189,7 +206,10 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
       const double sum = kt.exp_sum_f32(s, count, mx);
       const float inv = (float)(1.0 / sum);
       for (int c = 0; c < count; c++) s[c] *= inv;
-      kt.attn_pv_f32(s, cache.v(layer, g, first), cache.row_stride(), count, hd, lanes, o);
+      if (half)
+        f16.attn_pv(s, cache.v16(layer, g, first), cache.row_stride(), count, hd, o);
+      else
+        kt.attn_pv_f32(s, cache.v(layer, g, first), cache.row_stride(), count, hd, lanes, o);
     }
   });
 }

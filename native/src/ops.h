@@ -79,7 +79,8 @@ void op_add(ThreadPool& pool, const float* a, const float* b, float* out, int64_
 void op_silu_mul(ThreadPool& pool, const KernelTable& kt, const float* g, const float* u, float* out, int n,
                  int64_t d);
 // Copies k, v [n, kv_heads*head_dim] into cache cells [first, first+n) of `layer`.
-void op_kv_store(ThreadPool& pool, KVCache& cache, int layer, int first, const float* k, const float* v, int n);
+void op_kv_store(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int first, const float* k,
+                 const float* v, int n);
 // Causal GQA attention of q [n, heads*head_dim] (positions qpos) over the cache's
 // first `cells` cells of `layer`; out is [n, heads*head_dim].
 void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int cells, const float* q,

@@ -80,7 +80,7 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
         `params     ${(params / 1e6).toFixed(2)} M`,
         ...(model.quant ? [`quant      ${model.quant}${model.quantHead ? " + LM head" : ""}` +
           (model.origin.saved ? ` (saved model, quantized from ${model.origin.sourceModel})` : " (quantized at load)")] : []),
-        `memory     weights ${MiB(n.weightBytes)} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}), ${(n.weightBytes * 8 / params).toFixed(2)} bits per weight, KV cache ${MiB(n.cacheBytes)} for ${n.nCtx} tokens, ` +
+        `memory     weights ${MiB(n.weightBytes)} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}), ${(n.weightBytes * 8 / params).toFixed(2)} bits per weight, KV cache ${MiB(n.cacheBytes)} (${n.kvType}) for ${n.nCtx} tokens, ` +
           `${MiB(model.decodeWeightBytes)} read per decode step`,
       ].join("\n") + "\n",
     );

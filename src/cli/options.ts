@@ -11,7 +11,7 @@ import { InvalidOptionError } from "../errors.js";
 import type { ContextShiftOptions } from "../generate/context-shift.js";
 import { checkGenerationNumber, type GenerationNumberField } from "../generate/config.js";
 import { DEFAULT_MODEL_DIR, type LoadOptions } from "../llm.js";
-import { checkChoice, COMPUTE_DTYPES, KERNEL_VARIANTS } from "../load-options.js";
+import { checkChoice, COMPUTE_DTYPES, KERNEL_VARIANTS, KV_TYPES } from "../load-options.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
 import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 
@@ -92,6 +92,7 @@ export interface ModelFlags {
   dtype?: string;
   threads?: string;
   kernels?: string;
+  kvType?: string;
   quant?: string;
   quantHead?: boolean;
   calib?: string;
@@ -113,6 +114,7 @@ export function addModelOptions(cmd: Command): Command {
     .option("--dtype <dtype>", "compute dtype: f32 or bf16 (default bf16)")
     .option("--threads <n>", "compute threads (default: physical cores)")
     .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
+    .option("--kv-type <type>", "KV-cache element type: f32 or f16 (llama.cpp's -ctk/-ctv; default f32)")
     .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`)
     .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)")
     .option("--calib <file>", "SmoothQuant calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
@@ -129,6 +131,7 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...(dtype !== undefined ? { dtype } : {}),
     ...(f.threads !== undefined ? { threads: intOpt("--threads", f.threads, 1, 256) } : {}),
     ...(kernels !== undefined ? { kernels } : {}),
+    ...(f.kvType !== undefined ? { kvType: checkChoice("--kv-type", f.kvType, KV_TYPES) } : {}),
     ...(f.quant !== undefined ? { quant: checkQuant(f.quant, "--quant") } : {}),
     ...(f.quantHead ? { quantHead: true } : {}),
     ...(f.calib !== undefined ? { calib: f.calib } : {}),

@@ -9,12 +9,15 @@ import { llamaGraph } from "../models/llama.js";
 import { nativeRopeOptions } from "../models/rope-scaling.js";
 import { addon, wrapNative, type KernelVariant, type NativeModel } from "../native.js";
 import { decodeWeightBytes, type WeightPlan } from "../weights/plan.js";
+import type { KvType } from "../load-options.js";
 
 export interface RuntimeOptions {
   threads: number;
   kernels: KernelVariant;
   /** KV-cache capacity in tokens; 0 = the model's trained context (max_position_embeddings) */
   contextLength: number;
+  /** KV-cache element type (default f32) */
+  kvType?: KvType;
 }
 
 /** An empty native model for this config; `contextLength` resolved. */
@@ -28,6 +31,7 @@ export function createNativeModel(config: LlamaConfig, o: RuntimeOptions): { nat
     nKvHeads: config.nKvHeads,
     headDim: config.headDim,
     nCtx: contextLength,
+    ...(o.kvType !== undefined ? { kvType: o.kvType } : {}),
     ropeTheta: config.ropeTheta,
     ...nativeRopeOptions(config),
   }));

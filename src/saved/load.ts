@@ -7,24 +7,19 @@
  * the addon, which checks them again and copies them. No calibration, no
  * source checkpoint.
  */
-import type { KernelVariant } from "../native.js";
 import * as fs from "node:fs";
 import { loadConfig, type LlamaConfig } from "../config.js";
 import { SavedModelError } from "../errors.js";
 import type { LoadedModel } from "../loader.js";
 import { llamaTensors } from "../models/llama.js";
 import { addon, type StoredWeightMeta } from "../native.js";
-import { createNativeModel, finishNativeModel } from "../runtime/native-model.js";
+import { createNativeModel, finishNativeModel, type RuntimeOptions } from "../runtime/native-model.js";
 import { planWeights, type PlannedWeight, type WeightPlan } from "../weights/plan.js";
 import { Tokenizer } from "../tokenizer.js";
 import { crc32, hex8, type SavedHeader, type SavedWeight } from "./format.js";
 
-export interface SavedLoadOptions {
-  threads: number;
-  kernels: KernelVariant;
-  /** 0 = max_position_embeddings */
-  contextLength: number;
-}
+/** threads, kernels, context (0 = max_position_embeddings), KV type */
+export type SavedLoadOptions = RuntimeOptions;
 
 /** The weights a model with this config and saved quantization must hold, and its alias (the one weight plan). */
 export function expectedWeights(c: LlamaConfig, h: Pick<SavedHeader, "quant" | "dtype" | "quantHead">): WeightPlan {
