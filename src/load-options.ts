@@ -2,15 +2,13 @@
  * LLM.load's options and their checks (before anything is read).
  */
 import { InvalidOptionError } from "./errors.js";
-import { KERNEL_VARIANTS, type KernelVariant } from "./native.js";
+import { KERNEL_VARIANTS, KV_TYPES, type KernelVariant, type KvType } from "./native.js";
 import type { ComputeDtype } from "./loader.js";
 import { checkQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
 import type { SavedHeader } from "./saved/format.js";
 
 export const COMPUTE_DTYPES = ["f32", "bf16"] as const;
-/** Element types of the KV cache (llama.cpp's -ctk / -ctv): f32, or f16 at half the bytes. */
-export const KV_TYPES = ["f32", "f16"] as const;
-export type KvType = (typeof KV_TYPES)[number];
+export { KV_TYPES, type KvType } from "./native.js";
 export { KERNEL_VARIANTS, type KernelVariant } from "./native.js";
 
 /**

@@ -83,6 +83,10 @@ export interface StoredBuffer {
 export const KERNEL_VARIANTS = ["auto", "ref", "avx2", "avx512"] as const;
 export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
 
+/** Element types of the KV cache (llama.cpp's -ctk / -ctv): f32, or f16 at half the bytes. */
+export const KV_TYPES = ["f32", "f16"] as const;
+export type KvType = (typeof KV_TYPES)[number];
+
 export interface NativeModelOptions {
   threads: number;
   kernels: KernelVariant;
@@ -100,7 +104,7 @@ export interface NativeModelOptions {
   /** per layer rope theta (Gemma 3: local and global layers); a rope op with `layer` uses its layer's */
   ropeThetaLayers?: Float32Array;
   /** KV-cache element type (default "f32") */
-  kvType?: "f32" | "f16";
+  kvType?: KvType;
 }
 
 export interface NativeModel {
@@ -125,7 +129,7 @@ export interface NativeModel {
   activationStats(): Record<string, Float32Array>;
   /** Per matrix: format, shape, bytes; w4a8 adds group, Integer Scale amplifier (0 = float scales), worst-case int32 bound and squared weight error sums. */
   weightStats(): Record<string, WeightStat>;
-  info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number; kvType: "f32" | "f16" };
+  info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number; kvType: KvType };
   /** Saved models: the stored weights' names and aliases (name -> target). */
   listWeights(): { names: string[]; aliases: Record<string, string> };
   exportWeight(name: string): StoredWeightMeta & { buffers: StoredBuffer[] };

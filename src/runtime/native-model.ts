@@ -7,9 +7,8 @@
 import type { LlamaConfig } from "../config.js";
 import { llamaGraph } from "../models/llama.js";
 import { nativeRopeOptions } from "../models/rope-scaling.js";
-import { addon, wrapNative, type KernelVariant, type NativeModel } from "../native.js";
+import { addon, wrapNative, type KernelVariant, type KvType, type NativeModel } from "../native.js";
 import { decodeWeightBytes, type WeightPlan } from "../weights/plan.js";
-import type { KvType } from "../load-options.js";
 
 export interface RuntimeOptions {
   threads: number;
