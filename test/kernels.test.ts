@@ -166,6 +166,28 @@ for (const v of SIMD) {
           }
   });
 
+  test(`${v}: attn_pv in pieces (acc over row ranges, then reduce) equals the reference attn_pv bit for bit`, (t) => {
+    const why = skipReason(v);
+    if (why) return t.skip(why);
+    const rng = rngFor(`${v}-attn_pv_pieces`);
+    for (const lanes of [8, 32])
+      for (const nk of [1, 3, 9, 40, 100])
+        for (const d of [5, 8, 17, 64]) {
+          const ldv = d + 3;
+          const w = randF32(rng, nk, 0, 1);
+          const V = randF32(rng, (nk - 1) * ldv + d);
+          const ref = run("ref", "attn_pv", { nk, d, ldv, lanes, w, v: V }) as Float32Array;
+          // one piece; pieces of odd sizes (lanes wrap inside a piece); an empty piece
+          const inner = Array.from({ length: Math.min(4, nk - 1) }, () => 1 + Math.floor(rng() * (nk - 1))).sort((a, b) => a - b);
+          for (const cuts of [[0, nk], [0, ...inner, nk], [0, 0, Math.floor(nk / 2), Math.floor(nk / 2), nk]])
+            for (const variant of ["ref", v]) {
+              const got = run(variant, "attn_pv_pieces", { nk, d, ldv, lanes, w, v: V, cuts: Int32Array.from(cuts) }) as Float32Array;
+              for (let p = 0; p < d; p++)
+                assert.ok(Object.is(got[p], ref[p]), ctx(v, `${variant} attn_pv pieces ${cuts.join(",")} lanes=${lanes} nk=${nk} d=${d} out[${p}]: ${got[p]} vs ${ref[p]}`));
+            }
+        }
+  });
+
   test(`${v}: exp_sum equals ref bit for bit (x - max down to -110, -inf entries, partial chunks)`, (t) => {
     const why = skipReason(v);
     if (why) return t.skip(why);

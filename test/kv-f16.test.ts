@@ -88,6 +88,9 @@ for (const v of SIMD) {
         assert.deepEqual(run(v, "kv_f16_dot_rows", { nk, d, ld, q, k: K, scale }), run("ref", "kv_f16_dot_rows", { nk, d, ld, q, k: K, scale }), `dot_rows nk=${nk} d=${d}`);
       }
       assert.deepEqual(run(v, "kv_f16_attn_pv", { nk, d, ld, w, v: K }), run("ref", "kv_f16_attn_pv", { nk, d, ld, w, v: K }), `attn_pv nk=${nk} d=${d}`);
+      // accumulating onto earlier sums (the batch path feeds the cells in pieces)
+      const out = randF32(rng, d);
+      assert.deepEqual(run(v, "kv_f16_attn_pv", { nk, d, ld, w, v: K, out }), run("ref", "kv_f16_attn_pv", { nk, d, ld, w, v: K, out }), `attn_pv onto sums nk=${nk} d=${d}`);
     }
   });
 }

@@ -236,8 +236,33 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     }
     auto w = field<Napi::Float32Array>(a, "w", nk);
     auto V = field<Napi::Uint16Array>(a, "v", nk ? (nk - 1) * ld + d : 0);
-    Napi::Float32Array out = Napi::Float32Array::New(env, d);
+    Napi::Float32Array out = Napi::Float32Array::New(env, d);  // zeros (or "out": the sums so far)
+    if (a.Has("out")) {
+      auto o = field<Napi::Float32Array>(a, "out", d);
+      std::copy(o.Data(), o.Data() + d, out.Data());
+    }
     f16.attn_pv(w.Data(), V.Data(), ld, nk, d, out.Data());
+    return out;
+  }
+  if (name == "attn_pv_pieces") {
+    // attn_pv through attn_pv_acc over the row ranges [cuts[i], cuts[i+1]) (cuts from 0 to nk), then attn_pv_reduce
+    int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldv = dim(a, "ldv"), lanes = dim(a, "lanes");
+    if (ldv < d) throw Napi::RangeError::New(env, "ldv < d");
+    if (lanes != 8 && lanes != 32) throw Napi::RangeError::New(env, "lanes must be 8 or 32");
+    auto w = field<Napi::Float32Array>(a, "w", nk);
+    auto V = field<Napi::Float32Array>(a, "v", nk ? (nk - 1) * ldv + d : 0);
+    auto cuts = field<Napi::Int32Array>(a, "cuts", 2);
+    const size_t nc = cuts.ElementLength();
+    if (cuts.Data()[0] != 0 || cuts.Data()[nc - 1] != nk) throw Napi::RangeError::New(env, "cuts must run from 0 to nk");
+    for (size_t i = 1; i < nc; i++)
+      if (cuts.Data()[i] < cuts.Data()[i - 1]) throw Napi::RangeError::New(env, "cuts must not decrease");
+    std::vector<float> part((size_t)(lanes * d), 0.0f);
+    for (size_t i = 0; i + 1 < nc; i++) {
+      const int64_t t0 = cuts.Data()[i], t1 = cuts.Data()[i + 1];
+      kt->attn_pv_acc_f32(w.Data() + t0, V.Data() + t0 * ldv, ldv, t1 - t0, d, (int)lanes, t0, part.data());
+    }
+    Napi::Float32Array out = Napi::Float32Array::New(env, d);
+    kt->attn_pv_reduce_f32(part.data(), d, (int)lanes, out.Data());
     return out;
   }
   if (name == "attn_pv") {

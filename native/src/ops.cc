@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -127,6 +128,48 @@ void op_kv_store(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int la
   });
 }
 
+namespace {
+
+// Cells [first, visible) a query at position p sees in a cache of non-decreasing positions:
+// positions <= p, and above p - window with a sliding window.
+void visible_range(const int32_t* cpos, int cells, int32_t p, int window, int* first, int* visible) {
+  int lo = 0, hi = cells;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (cpos[mid] <= p) lo = mid + 1;
+    else hi = mid;
+  }
+  *visible = lo;
+  *first = 0;
+  if (window > 0) {
+    // in 64 bits: p - window may wrap
+    const int64_t low = (int64_t)p - window;
+    int a = 0, b = lo;
+    while (a < b) {
+      const int mid = (a + b) / 2;
+      if ((int64_t)cpos[mid] <= low) a = mid + 1;
+      else b = mid;
+    }
+    *first = a;
+  }
+}
+
+// Softcap, ALiBi, then llama.cpp's soft_max on one query's scores s[count] (cells first..):
+// weights normalized by the f32 of 1 / (the double sum) before they multiply V.
+void score_softmax(const KernelTable& kt, float* s, int count, const AttnOptions& opt, float slope, const int32_t* cpos,
+                   int first, int32_t p) {
+  if (opt.softcap > 0)
+    for (int c = 0; c < count; c++) s[c] = opt.softcap * std::tanh(s[c] / opt.softcap);
+  if (slope != 0)
+    for (int c = 0; c < count; c++) s[c] += slope * (float)(cpos[first + c] - p);
+  const float mx = kt.max_f32(s, count);
+  const double sum = kt.exp_sum_f32(s, count, mx);
+  const float inv = (float)(1.0 / sum);
+  for (int c = 0; c < count; c++) s[c] *= inv;
+}
+
+}  // namespace
+
 void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int cells, const float* q,
                   const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch,
                   const AttnOptions& opt) {
@@ -142,10 +185,82 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
   const bool half = cache.type() == KvType::F16;
   const int32_t* cpos = cache.positions();
   // With non-decreasing cell positions (the normal case) the cells a query may
-  // see are a prefix, found by binary search; otherwise mask cell by cell.
+  // see are a range, found by binary search; otherwise mask cell by cell.
   bool sorted = true;
   for (int c = 1; c < cells && sorted; c++) sorted = cpos[c - 1] <= cpos[c];
-  if ((int)scratch.size() < pool.size()) scratch.resize(pool.size());
+  if ((int)scratch.size() < 2 * pool.size()) scratch.resize(2 * pool.size());
+
+  if (n >= 2 && sorted) {
+    // A batch of queries (prefill, draft verification): a task is a block of query positions
+    // times the heads of one KV head, R rows in all; it reads each block of KB cached keys and
+    // values once for its R rows (from L1) instead of once per row (from L2/L3). Every row's
+    // sums are the per-row path's, in the same order: the kernels take the cells in pieces.
+    int bq = std::max(1, 64 / group);
+    while (bq > 1 && (long)kvh * ((n + bq - 1) / bq) < 2L * pool.size()) bq /= 2;
+    const int blocks = (n + bq - 1) / bq, rows_max = bq * group;
+    const int kb = std::max(8, 16384 / (hd * 4));
+    pool.run([&](int tid, int nth) {
+      std::vector<int> first(rows_max), count(rows_max);
+      for (long task = tid; task < (long)kvh * blocks; task += nth) {
+        const int g = (int)(task % kvh), i0 = (int)(task / kvh) * bq, i1 = std::min(n, i0 + bq);
+        const int rows = (i1 - i0) * group;
+        // row r: query i0 + r / group, head g * group + r % group
+        int kmin = cells, kmax = 0, widest = 0;
+        for (int r = 0; r < rows; r++) {
+          int vis;
+          visible_range(cpos, cells, qpos[i0 + r / group], opt.window, &first[r], &vis);
+          count[r] = std::max(0, vis - first[r]);
+          if (count[r] > 0) kmin = std::min(kmin, first[r]), kmax = std::max(kmax, vis);
+          widest = std::max(widest, count[r]);
+        }
+        scratch[2 * tid].reserve((size_t)rows * std::max(widest, 1) * sizeof(float));
+        scratch[2 * tid + 1].reserve((size_t)rows * (half ? 1 : lanes) * hd * sizeof(float));
+        float* S = scratch[2 * tid].as<float>();      // [rows][widest] scores, then weights
+        float* P = scratch[2 * tid + 1].as<float>();  // [rows][lanes][hd] lane partials (f16: [rows][hd] sums)
+        auto qrow = [&](int r) { return q + ((int64_t)(i0 + r / group) * heads + g * group + r % group) * hd; };
+        auto orow = [&](int r) { return out + ((int64_t)(i0 + r / group) * heads + g * group + r % group) * hd; };
+        // scores, key block by key block
+        for (int k0 = kmin; k0 < kmax; k0 += kb) {
+          const int k1 = std::min(kmax, k0 + kb);
+          for (int r = 0; r < rows; r++) {
+            const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
+            if (a >= b) continue;
+            float* s = S + (int64_t)r * widest + (a - first[r]);
+            if (half)
+              f16.dot_rows(qrow(r), cache.k16(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
+            else
+              kt.dot_rows_f32(qrow(r), cache.k(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
+          }
+        }
+        for (int r = 0; r < rows; r++)
+          if (count[r] > 0)
+            score_softmax(kt, S + (int64_t)r * widest, count[r], opt, slopes.empty() ? 0.0f : slopes[g * group + r % group],
+                          cpos, first[r], qpos[i0 + r / group]);
+        // weights into V, value block by value block
+        const int64_t pstride = (int64_t)(half ? 1 : lanes) * hd;
+        std::memset(P, 0, (size_t)rows * pstride * sizeof(float));
+        for (int k0 = kmin; k0 < kmax; k0 += kb) {
+          const int k1 = std::min(kmax, k0 + kb);
+          for (int r = 0; r < rows; r++) {
+            const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
+            if (a >= b) continue;
+            const float* w = S + (int64_t)r * widest + (a - first[r]);
+            if (half)
+              f16.attn_pv(w, cache.v16(layer, g, a), cache.row_stride(), b - a, hd, P + r * pstride);
+            else
+              kt.attn_pv_acc_f32(w, cache.v(layer, g, a), cache.row_stride(), b - a, hd, lanes, a - first[r], P + r * pstride);
+          }
+        }
+        for (int r = 0; r < rows; r++) {
+          if (count[r] <= 0) std::memset(orow(r), 0, hd * sizeof(float));  // nothing visible: zeros
+          else if (half) std::memcpy(orow(r), P + r * pstride, hd * sizeof(float));
+          else kt.attn_pv_reduce_f32(P + r * pstride, hd, lanes, orow(r));
+        }
+      }
+    });
+    return;
+  }
+
   pool.run([&](int tid, int nth) {
     scratch[tid].reserve((size_t)cells * sizeof(float));
     float* s = scratch[tid].as<float>();
@@ -153,27 +268,9 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
     for (long t = tid; t < tasks; t += nth) {
       const int i = (int)(t / heads), h = (int)(t % heads), g = h / group;
       const int32_t p = qpos[i];
-      // a sliding window sees positions above p - window only (in 64 bits: p - window may wrap)
       const int64_t low = opt.window > 0 ? (int64_t)p - opt.window : INT64_MIN;
       int first = 0, visible = cells;
-      if (sorted) {
-        int lo = 0, hi = cells;
-        while (lo < hi) {
-          int mid = (lo + hi) / 2;
-          if (cpos[mid] <= p) lo = mid + 1;
-          else hi = mid;
-        }
-        visible = lo;
-        if (opt.window > 0) {
-          int a = 0, b = visible;
-          while (a < b) {
-            int mid = (a + b) / 2;
-            if ((int64_t)cpos[mid] <= low) a = mid + 1;
-            else b = mid;
-          }
-          first = a;
-        }
-      }
+      if (sorted) visible_range(cpos, cells, p, opt.window, &first, &visible);
       float* o = out + ((int64_t)i * heads + h) * hd;
       const int count = visible - first;
       if (count <= 0) {  // nothing visible: output zeros
@@ -185,11 +282,13 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
         f16.dot_rows(qi, cache.k16(layer, g, first), cache.row_stride(), count, hd, scale, s);
       else
         kt.dot_rows_f32(qi, cache.k(layer, g, first), cache.row_stride(), count, hd, scale, s);
-      if (opt.softcap > 0)
-        for (int c = 0; c < count; c++) s[c] = opt.softcap * std::tanh(s[c] / opt.softcap);
-      if (!slopes.empty())
-        for (int c = 0; c < count; c++) s[c] += slopes[h] * (float)(cpos[first + c] - p);
       if (!sorted) {
+        // positions out of order (a shifted cache edited by hand): mask cell by cell, after the
+        // softcap and ALiBi terms score_softmax would add (so both are applied here first)
+        if (opt.softcap > 0)
+          for (int c = 0; c < count; c++) s[c] = opt.softcap * std::tanh(s[c] / opt.softcap);
+        if (!slopes.empty())
+          for (int c = 0; c < count; c++) s[c] += slopes[h] * (float)(cpos[first + c] - p);
         bool any = false;
         for (int c = 0; c < count; c++) {
           if (cpos[c] > p || (int64_t)cpos[c] <= low) s[c] = -INFINITY;
@@ -199,17 +298,16 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
           std::memset(o, 0, hd * sizeof(float));
           continue;
         }
+        score_softmax(kt, s, count, {}, 0.0f, cpos, first, p);
+      } else {
+        score_softmax(kt, s, count, opt, slopes.empty() ? 0.0f : slopes[h], cpos, first, p);
       }
-      // llama.cpp's soft_max: weights normalized by the f32 of 1 / (the double
-      // sum) before they multiply V
-      const float mx = kt.max_f32(s, count);
-      const double sum = kt.exp_sum_f32(s, count, mx);
-      const float inv = (float)(1.0 / sum);
-      for (int c = 0; c < count; c++) s[c] *= inv;
-      if (half)
+      if (half) {
+        std::memset(o, 0, hd * sizeof(float));
         f16.attn_pv(s, cache.v16(layer, g, first), cache.row_stride(), count, hd, o);
-      else
+      } else {
         kt.attn_pv_f32(s, cache.v(layer, g, first), cache.row_stride(), count, hd, lanes, o);
+      }
     }
   });
 }

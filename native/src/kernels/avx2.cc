@@ -181,12 +181,31 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
 }  // namespace
 
 const KernelTable& kernels_avx2() {
-  static const KernelTable t = {"avx2",         matmul_f32,    matmul_bf16_bf16a,
-                                ggml_dot_rows_avx2, ggml_attn_pv_avx2, ggml_exp_sum_avx2, max_f32,
-                                sumsq_f32,      scale_mul_f32, ggml_silu_mul_avx2,     f32_to_bf16,
-                                bf16_to_f32,    matmul_q8_avx2,  quantize_q8_avx2, matmul_q4_avx2, quantize_a16_avx2,
-                                matmul_q4a8_avx2, matmul_q4a8_is_avx2, quantize_q8_0_act_avx2,
-                                matmul_q4_0_avx2, matmul_q8_0_avx2};
+  static const KernelTable t = {
+      .name = "avx2",
+      .matmul_f32 = matmul_f32,
+      .matmul_bf16_bf16a = matmul_bf16_bf16a,
+      .dot_rows_f32 = ggml_dot_rows_avx2,
+      .attn_pv_f32 = ggml_attn_pv_avx2,
+      .attn_pv_acc_f32 = ggml_attn_pv_acc_avx2,
+      .attn_pv_reduce_f32 = ggml_attn_pv_reduce_avx2,
+      .exp_sum_f32 = ggml_exp_sum_avx2,
+      .max_f32 = max_f32,
+      .sumsq_f32 = sumsq_f32,
+      .scale_mul_f32 = scale_mul_f32,
+      .silu_mul_f32 = ggml_silu_mul_avx2,
+      .f32_to_bf16 = f32_to_bf16,
+      .bf16_to_f32 = bf16_to_f32,
+      .matmul_q8 = matmul_q8_avx2,
+      .quantize_q8 = quantize_q8_avx2,
+      .matmul_q4 = matmul_q4_avx2,
+      .quantize_a16 = quantize_a16_avx2,
+      .matmul_q4a8 = matmul_q4a8_avx2,
+      .matmul_q4a8_is = matmul_q4a8_is_avx2,
+      .quantize_q8_0_act = quantize_q8_0_act_avx2,
+      .matmul_q4_0 = matmul_q4_0_avx2,
+      .matmul_q8_0 = matmul_q8_0_avx2,
+  };
   return t;
 }
 

@@ -108,11 +108,21 @@ void ggml_dot_rows_ref(const float* q, const float* K, int64_t ldk, int64_t nk, 
 double ggml_exp_sum_ref(float* x, int64_t n, float max);
 void ggml_attn_pv_ref(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, float* out);
 void ggml_silu_mul_ref(const float* g, const float* u, float* out, int64_t n);
+// attn_pv in pieces (a batch of queries sharing V rows, ops.cc): acc adds rows
+// t of this call into the lane partials part[lanes][d] at lane (lane0 + t) mod
+// lanes (FMA in order, as attn_pv); reduce sums the lanes as attn_pv does. acc
+// over consecutive row ranges (lane0 = the rows before) then reduce = attn_pv.
+void ggml_attn_pv_acc_ref(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, int64_t lane0,
+                          float* part);
+void ggml_attn_pv_reduce_ref(const float* part, int64_t d, int lanes, float* out);
 #if defined(__x86_64__)
 void ggml_dot_rows_avx2(const float* q, const float* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out);
 double ggml_exp_sum_avx2(float* x, int64_t n, float max);
 void ggml_attn_pv_avx2(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, float* out);
 void ggml_silu_mul_avx2(const float* g, const float* u, float* out, int64_t n);
+void ggml_attn_pv_acc_avx2(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, int64_t lane0,
+                           float* part);
+void ggml_attn_pv_reduce_avx2(const float* part, int64_t d, int lanes, float* out);
 void quantize_q8_0_act_avx2(const float* x, int64_t k, int8_t* q, float* d, int32_t* s);
 void matmul_q4_0_avx2(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,
                       const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k);

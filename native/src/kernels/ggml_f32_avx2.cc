@@ -141,6 +141,70 @@ void ggml_attn_pv_avx2(const float* p, const float* V, int64_t ldv, int64_t nk, 
   }
 }
 
+void ggml_attn_pv_acc_avx2(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, int64_t lane0,
+                           float* part) {
+  const int64_t d8 = d - d % 8;
+  if (lanes == 8) {
+    // one 8-column slab at a time, its 8 lane accumulators in registers over the rows
+    for (int64_t j = 0; j < d8; j += 8) {
+      __m256 a[8];
+      for (int l = 0; l < 8; l++) a[l] = _mm256_loadu_ps(part + l * d + j);
+      int64_t t = 0;
+      const int64_t l0 = lane0 % 8;
+      // rows until the lane wraps to 0, then whole rounds of 8 with the lanes in registers
+      for (; t < nk && (l0 + t) % 8 != 0; t++) {
+        const int l = (int)((l0 + t) % 8);
+        a[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), _mm256_loadu_ps(V + t * ldv + j), a[l]);
+      }
+      for (; t + 8 <= nk; t += 8)
+        for (int l = 0; l < 8; l++) a[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[t + l]), _mm256_loadu_ps(V + (t + l) * ldv + j), a[l]);
+      for (int l = 0; t < nk; t++, l++) a[l] = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), _mm256_loadu_ps(V + t * ldv + j), a[l]);
+      for (int l = 0; l < 8; l++) _mm256_storeu_ps(part + l * d + j, a[l]);
+    }
+  } else {
+    for (int64_t t = 0; t < nk; t++) {
+      float* acc = part + ((lane0 + t) % lanes) * d;
+      const __m256 x = _mm256_set1_ps(p[t]);
+      for (int64_t j = 0; j < d8; j += 8)
+        _mm256_storeu_ps(acc + j, _mm256_fmadd_ps(x, _mm256_loadu_ps(V + t * ldv + j), _mm256_loadu_ps(acc + j)));
+    }
+  }
+  for (int64_t t = 0; t < nk; t++) {
+    float* acc = part + ((lane0 + t) % lanes) * d;
+    for (int64_t j = d8; j < d; j++) acc[j] = std::fma(p[t], V[t * ldv + j], acc[j]);
+  }
+}
+
+void ggml_attn_pv_reduce_avx2(const float* part, int64_t d, int lanes, float* out) {
+  const int64_t d8 = d - d % 8;
+  for (int64_t j = 0; j < d8; j += 8) {
+    auto L = [&](int l) { return _mm256_loadu_ps(part + l * d + j); };
+    __m256 r;
+    if (lanes == 8) {
+      r = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(L(0), L(4)), _mm256_add_ps(L(2), L(6))),
+                        _mm256_add_ps(_mm256_add_ps(L(1), L(5)), _mm256_add_ps(L(3), L(7))));
+    } else {
+      __m256 b[8];
+      for (int l = 0; l < 8; l++) b[l] = _mm256_add_ps(_mm256_add_ps(L(l), L(16 + l)), _mm256_add_ps(L(8 + l), L(24 + l)));
+      const __m256 c0 = _mm256_add_ps(b[0], b[4]), c1 = _mm256_add_ps(b[1], b[5]), c2 = _mm256_add_ps(b[2], b[6]),
+                   c3 = _mm256_add_ps(b[3], b[7]);
+      r = _mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3));
+    }
+    _mm256_storeu_ps(out + j, r);
+  }
+  for (int64_t j = d8; j < d; j++) {
+    float lane[32];
+    for (int l = 0; l < lanes; l++) lane[l] = part[l * d + j];
+    if (lanes == 8) {
+      out[j] = ((lane[0] + lane[4]) + (lane[2] + lane[6])) + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+    } else {
+      float b[8];
+      for (int l = 0; l < 8; l++) b[l] = (lane[l] + lane[16 + l]) + (lane[8 + l] + lane[24 + l]);
+      out[j] = ((b[0] + b[4]) + (b[1] + b[5])) + ((b[2] + b[6]) + (b[3] + b[7]));
+    }
+  }
+}
+
 void ggml_silu_mul_avx2(const float* g, const float* u, float* out, int64_t n) {
   const int64_t body = n - n % 8;
   for (int64_t i = 0; i < body; i += 8) {

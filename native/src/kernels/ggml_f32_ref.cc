@@ -101,6 +101,22 @@ void ggml_attn_pv_ref(const float* p, const float* V, int64_t ldv, int64_t nk, i
   }
 }
 
+void ggml_attn_pv_acc_ref(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, int64_t lane0,
+                          float* part) {
+  for (int64_t t = 0; t < nk; t++) {
+    float* acc = part + ((lane0 + t) % lanes) * d;
+    for (int64_t j = 0; j < d; j++) acc[j] = std::fma(p[t], V[t * ldv + j], acc[j]);
+  }
+}
+
+void ggml_attn_pv_reduce_ref(const float* part, int64_t d, int lanes, float* out) {
+  for (int64_t j = 0; j < d; j++) {
+    float lane[32];
+    for (int l = 0; l < lanes; l++) lane[l] = part[l * d + j];
+    out[j] = lanes == 8 ? hsum8(lane) : reduce32(lane);
+  }
+}
+
 void ggml_silu_mul_ref(const float* g, const float* u, float* out, int64_t n) {
   const int64_t body = n - n % 8;
   for (int64_t i = 0; i < body; i++) {

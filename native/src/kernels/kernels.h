@@ -53,6 +53,11 @@ struct KernelTable {
   // of t mod `lanes` (8: llamafile's tinyBLAS, a batch of queries; 32:
   // ggml_vec_dot_f32, one query)
   void (*attn_pv_f32)(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, float* out);
+  // attn_pv_f32 in pieces over the V rows (kernels/ggml.h): a batch of queries
+  // reads each block of V rows once for all of them
+  void (*attn_pv_acc_f32)(const float* p, const float* V, int64_t ldv, int64_t nk, int64_t d, int lanes, int64_t lane0,
+                          float* part);
+  void (*attn_pv_reduce_f32)(const float* part, int64_t d, int lanes, float* out);
   // x[i] = exp(x[i] - max) in place (ggml's vector expf); returns the sum of
   // the results (chunks of 8 summed in f32, the chunk sums in double).
   double (*exp_sum_f32)(float* x, int64_t n, float max);

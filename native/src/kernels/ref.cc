@@ -108,12 +108,31 @@ void quantize_q8(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, flo
 }  // namespace
 
 const KernelTable& kernels_ref() {
-  static const KernelTable t = {"ref",          matmul_f32,    matmul_bf16_bf16a,
-                                ggml_dot_rows_ref, ggml_attn_pv_ref, ggml_exp_sum_ref, max_f32,
-                                sumsq_f32,      scale_mul_f32, ggml_silu_mul_ref,     f32_to_bf16,
-                                bf16_to_f32,    matmul_q8,     quantize_q8,      matmul_q4_ref, quantize_a16_ref,
-                                matmul_q4a8_ref, matmul_q4a8_is_ref, quantize_q8_0_act_ref,
-                                matmul_q4_0_ref, matmul_q8_0_ref};
+  static const KernelTable t = {
+      .name = "ref",
+      .matmul_f32 = matmul_f32,
+      .matmul_bf16_bf16a = matmul_bf16_bf16a,
+      .dot_rows_f32 = ggml_dot_rows_ref,
+      .attn_pv_f32 = ggml_attn_pv_ref,
+      .attn_pv_acc_f32 = ggml_attn_pv_acc_ref,
+      .attn_pv_reduce_f32 = ggml_attn_pv_reduce_ref,
+      .exp_sum_f32 = ggml_exp_sum_ref,
+      .max_f32 = max_f32,
+      .sumsq_f32 = sumsq_f32,
+      .scale_mul_f32 = scale_mul_f32,
+      .silu_mul_f32 = ggml_silu_mul_ref,
+      .f32_to_bf16 = f32_to_bf16,
+      .bf16_to_f32 = bf16_to_f32,
+      .matmul_q8 = matmul_q8,
+      .quantize_q8 = quantize_q8,
+      .matmul_q4 = matmul_q4_ref,
+      .quantize_a16 = quantize_a16_ref,
+      .matmul_q4a8 = matmul_q4a8_ref,
+      .matmul_q4a8_is = matmul_q4a8_is_ref,
+      .quantize_q8_0_act = quantize_q8_0_act_ref,
+      .matmul_q4_0 = matmul_q4_0_ref,
+      .matmul_q8_0 = matmul_q8_0_ref,
+  };
   return t;
 }
 

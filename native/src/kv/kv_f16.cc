@@ -30,7 +30,6 @@ void kv_f16_dot_rows_ref(const float* q, const uint16_t* K, int64_t ldk, int64_t
 }
 
 void kv_f16_attn_pv_ref(const float* w, const uint16_t* V, int64_t ldv, int64_t nk, int64_t d, float* out) {
-  for (int64_t p = 0; p < d; p++) out[p] = 0;
   for (int64_t t = 0; t < nk; t++)
     for (int64_t p = 0; p < d; p++) out[p] = std::fma(w[t], f16_to_f32_scalar(V[t * ldv + p]), out[p]);
 }

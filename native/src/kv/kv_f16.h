@@ -11,8 +11,9 @@
 //    d - d % 8, each a[l] = fma(q[p], k[p], a[l]) in increasing p; then
 //    s = ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)); then the tail
 //    columns p >= d - d % 8 in order, s = fma(q[p], k[p], s).
-//  - attn_pv: out[p] = sum over t of w[t] * V_t[p], per output column p in
-//    increasing t from 0: out[p] = fma(w[t], v[p], out[p]) (out starts at 0).
+//  - attn_pv: out[p] += sum over t of w[t] * V_t[p], per output column p in
+//    increasing t: out[p] = fma(w[t], v[p], out[p]) (from the caller's out:
+//    zeros, or the sums of the rows before, so cells can come in pieces).
 // llama.cpp rounds the query and the softmax weights to f16 as well (its f16
 // matmul's vec_dot_type); lowbit keeps them in f32, so f16 KV here differs
 // from f32 KV only by the rounding of the stored keys and values.
@@ -28,7 +29,7 @@ struct KvF16Kernels {
   void (*load)(const uint16_t* x, float* y, int64_t n);
   // out[t] = scale * q[0:d] . K[t*ldk : t*ldk + d], t in [0, nk)
   void (*dot_rows)(const float* q, const uint16_t* K, int64_t ldk, int64_t nk, int64_t d, float scale, float* out);
-  // out[0:d] = sum_t w[t] * V[t*ldv : t*ldv + d], t in [0, nk)
+  // out[0:d] += sum_t w[t] * V[t*ldv : t*ldv + d], t in [0, nk)
   void (*attn_pv)(const float* w, const uint16_t* V, int64_t ldv, int64_t nk, int64_t d, float* out);
 };
 

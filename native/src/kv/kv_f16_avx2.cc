@@ -66,7 +66,8 @@ void kv_f16_attn_pv_avx2(const float* w, const uint16_t* V, int64_t ldv, int64_t
   int64_t p = 0;
   // 32 output columns in registers while t runs over every row
   for (; p + 32 <= d; p += 32) {
-    __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+    __m256 o0 = _mm256_loadu_ps(out + p), o1 = _mm256_loadu_ps(out + p + 8), o2 = _mm256_loadu_ps(out + p + 16),
+           o3 = _mm256_loadu_ps(out + p + 24);
     for (int64_t t = 0; t < nk; t++) {
       const __m256 x = _mm256_set1_ps(w[t]);
       const uint16_t* v = V + t * ldv + p;
@@ -81,12 +82,12 @@ void kv_f16_attn_pv_avx2(const float* w, const uint16_t* V, int64_t ldv, int64_t
     _mm256_storeu_ps(out + p + 24, o3);
   }
   for (; p + 8 <= d; p += 8) {
-    __m256 o = _mm256_setzero_ps();
+    __m256 o = _mm256_loadu_ps(out + p);
     for (int64_t t = 0; t < nk; t++) o = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), load8(V + t * ldv + p), o);
     _mm256_storeu_ps(out + p, o);
   }
   for (; p < d; p++) {
-    float o = 0;
+    float o = out[p];
     for (int64_t t = 0; t < nk; t++) o = std::fma(w[t], f16_to_f32_scalar(V[t * ldv + p]), o);
     out[p] = o;
   }
