@@ -115,7 +115,7 @@ test("bad names, missing repos and an unreachable Hub exit 2 with a typed messag
   assert.match(bad.err, /^error \[INVALID_OPTION\]: "hf:lowbit-test": repository "" is not a Hugging Face name/m);
   const missing = await lowbit(["pull", "hf:lowbit-test/nope"]);
   assert.equal(missing.code, 2);
-  assert.match(missing.err, /^error \[MODEL_NOT_FOUND\]: hf:lowbit-test\/nope: not found on the Hub, HTTP 401: Repository not found/m);
+  assert.match(missing.err, /^error \[MODEL_NOT_FOUND\]: hf:lowbit-test\/nope: not found on the Hub or not accessible, HTTP 401: Repository not found/m);
   const tag = await lowbit(["pull", "hf:lowbit-test/tinycode-7m-GGUF:Q4_K_M"]);
   assert.equal(tag.code, 2);
   assert.match(tag.err, /no GGUF file tagged Q4_K_M in lowbit-test\/tinycode-7m-GGUF \(tags: F32, Q8_0\)/);

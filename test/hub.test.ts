@@ -235,7 +235,7 @@ test("bytes that are not the listing's sha256 or git oid are refused and deleted
 
 test("a missing repository, file or tag is a ModelNotFoundError; an unreachable Hub a HubNetworkError; a path leaving the repository is refused", async () => {
   const cache = freshCache();
-  await assert.rejects(pullModel("hf:acme/missing", opts(cache)), (e: Error) => e instanceof ModelNotFoundError && /hf:acme\/missing: not found on the Hub, HTTP 401: Repository not found/.test(e.message));
+  await assert.rejects(pullModel("hf:acme/missing", opts(cache)), (e: Error) => e instanceof ModelNotFoundError && /hf:acme\/missing: not found on the Hub or not accessible, HTTP 401: Repository not found/.test(e.message));
   await assert.rejects(pullModel("hf:acme/tiny-GGUF/tiny-Q2_K.gguf", opts(cache)), (e: Error) => e instanceof ModelNotFoundError && /no file tiny-Q2_K\.gguf in acme\/tiny-GGUF \(GGUF files: tiny-F16\.gguf, tiny-Q4_0\.gguf, tiny-Q8_0\.gguf\)/.test(e.message));
   await assert.rejects(pullModel("hf:acme/tiny-GGUF:Q5_K_M", opts(cache)), /no GGUF file tagged Q5_K_M in acme\/tiny-GGUF \(tags: F16, Q4_0, Q8_0\)/);
   // nothing listens on the port a closed server had

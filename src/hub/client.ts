@@ -39,7 +39,7 @@ export function hubError(what: string, e: unknown, hasToken: boolean): LowbitErr
   if (typeof status === "number") {
     if (status === 404 || status === 401 || status === 403) {
       const hint = hasToken ? "" : " (a private or gated repository needs HF_TOKEN)";
-      return new ModelNotFoundError(`${what}: not found on the Hub, HTTP ${status}: ${message}${hint}`, { cause: e });
+      return new ModelNotFoundError(`${what}: not found on the Hub or not accessible, HTTP ${status}: ${message}${hint}`, { cause: e });
     }
     return new HubNetworkError(`${what}: the Hub answered HTTP ${status}: ${message}`, { cause: e });
   }
@@ -74,7 +74,10 @@ export async function listRepoFiles(repo: string, revision: string, o: HubOption
       if (typeof e.path !== "string" || !Number.isSafeInteger(e.size) || e.size < 0) {
         throw new HubNetworkError(`hf:${repo}: the Hub's file list has an unusable entry ${JSON.stringify(e).slice(0, 200)}`);
       }
-      files.push({ path: e.path, size: e.size, ...(e.lfs?.oid ? { sha256: e.lfs.oid } : {}), ...(e.oid ? { gitSha1: e.oid } : {}) });
+      // an LFS file's `oid` is its pointer's git id: its content is checked by the LFS sha256 (a Xet-stored
+      // file listed without one, by its size only); a small file's `oid` is its content's git blob id
+      const sha256 = e.lfs?.oid;
+      files.push({ path: e.path, size: e.size, ...(sha256 ? { sha256 } : {}), ...(e.oid && !e.lfs && !e.xetHash ? { gitSha1: e.oid } : {}) });
     }
     return files;
   });
