@@ -6,7 +6,7 @@
  *   sh only (no cc, c++, g++, make), offline from npm's cache; the installed package generates the
  *   embedded tinycode-7m's recorded greedy ids through its prebuilt addon, and nothing was compiled;
  * - `npx lowbit --version` and the install script run from the checkout leave build/Release/lowbit.node
- *   as it was (same inode, same mtime): a present addon is never rebuilt.
+ *   as it was (same inode, same mtime): a present addon is never rebuilt; nor is dist/ rewritten.
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
@@ -149,11 +149,14 @@ test("npm pack + install into an empty project with no compiler on PATH: the pre
   }
 });
 
-test("npx lowbit --version and the install script run from the checkout leave build/Release/lowbit.node untouched", { timeout: 15 * 60_000 }, (t) => {
+test("npx lowbit --version and the install script run from the checkout leave build/Release/lowbit.node (and dist/) untouched", { timeout: 15 * 60_000 }, (t) => {
   const addon = path.join(REPO, "build", "Release", "lowbit.node");
   if (!fs.existsSync(addon)) return t.skip("no build/Release/lowbit.node in this checkout (nothing to keep)");
   const before = fs.statSync(addon);
   const listing = fs.readdirSync(path.dirname(addon)).sort();
+  // the built TypeScript: npx runs the checkout's prepare script too, which keeps an existing dist/ (scripts/prepare.sh)
+  const cli = path.join(REPO, "dist", "src", "cli", "main.js");
+  const cliBefore = fs.statSync(cli);
   // as the README says to run it: npx installs the checkout (a link) into its cache and runs its scripts
   // (install, prepare) in the checkout. Its cache entry for this checkout (libnpmexec names it by the
   // sha512 of the directory) is removed first, so that this install happens now, not on some earlier run.
@@ -173,6 +176,7 @@ test("npx lowbit --version and the install script run from the checkout leave bu
   assert.equal(after.ino, before.ino, "build/Release/lowbit.node was replaced");
   assert.equal(after.mtimeMs, before.mtimeMs, "build/Release/lowbit.node was rewritten");
   assert.deepEqual(fs.readdirSync(path.dirname(addon)).sort(), listing);
+  assert.equal(fs.statSync(cli).mtimeMs, cliBefore.mtimeMs, "dist/ was rebuilt by npx");
 });
 
 test("no build and no fitting prebuilt, a missing $LOWBIT_ADDON, or a prebuilt that does not load: a typed NativeError naming the fix", () => {
