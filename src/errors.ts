@@ -134,3 +134,24 @@ export class SandboxUnavailableError extends LowbitError {
     super("SANDBOX_UNAVAILABLE", message);
   }
 }
+
+/**
+ * The Hugging Face Hub could not be reached or answered with an error other than
+ * "not found" (src/hub/): a partial download is kept, and the next pull resumes it.
+ */
+export class HubNetworkError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NETWORK", message, options);
+  }
+}
+
+/**
+ * A downloaded file that is not what the Hub's listing says (size, sha256 / git
+ * oid) or a listing that is unusable (a path outside the repository): the file is
+ * deleted, never used.
+ */
+export class DownloadIntegrityError extends LowbitError {
+  constructor(message: string) {
+    super("BAD_DOWNLOAD", message);
+  }
+}

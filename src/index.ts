@@ -19,3 +19,9 @@ export { configFromGguf } from "./formats/gguf-config.js";
 export { writeGguf, gv, type GgufWriteSpec, type GgufWriteTensor } from "./formats/gguf-write.js";
 export { tokenizerFromGguf } from "./tokenizer/gguf.js";
 export { ggufTokenizerMetadata, readHfTokenizerSource, type HfTokenizerSource, type GgufEntry } from "./tokenizer/gguf-write.js";
+// The Hugging Face Hub (docs/DOWNLOAD.md): hf:OWNER/REPO[:QUANT|/file.gguf] pulled into a local cache, resumed and checked.
+export { pullModel, resolveHubModel, type PullOptions, type PullResult, type PulledFile, type ResolveOptions } from "./hub/pull.js";
+export { cacheDir, listCached, removeCached, type CachedEntry } from "./hub/cache.js";
+export { parseHubRef, formatHubRef, isHubRef, type HubRef } from "./hub/ref.js";
+export type { DownloadProgress } from "./hub/download.js";
+export type { HubOptions } from "./hub/client.js";

@@ -1,6 +1,8 @@
 /**
- * Typed access to the native addon (build/Release/lowbit.node, built by
- * node-gyp during `npm install`; $LOWBIT_ADDON names another build).
+ * Typed access to the native addon. node-gyp-build finds it: build/Release/lowbit.node
+ * (a from-source build: `npm run build`, or `npm install` where no prebuilt fits),
+ * else the package's prebuilt prebuilds/<platform>-<arch>/lowbit.glibc.node
+ * (`npm run build:prebuilt`; docs/INSTALL.md). $LOWBIT_ADDON names another build.
  */
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
@@ -185,21 +187,58 @@ export interface Addon {
 
 let cached: Addon | undefined;
 
-/** A file node-gyp built for this package (build/Release/<name>): the addon, the sandbox helper. */
+/** This package's root directory (this file is dist/src/native.js). */
+export function packageRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+}
+
+/** The prebuilt binaries' directory for this system, as node-gyp-build names it: prebuilds/linux-x64. */
+export function prebuiltDir(): string {
+  return join(packageRoot(), "prebuilds", `${process.platform}-${process.arch}`);
+}
+
+/**
+ * A file built with the addon: build/Release/<name> (from source), else the package's
+ * prebuilt copy in prebuiltDir() (the sandbox helper ships there); the build path when neither exists.
+ */
 export function builtFile(name: string): string {
-  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "build", "Release", name);
+  const built = join(packageRoot(), "build", "Release", name);
+  if (existsSync(built)) return built;
+  const prebuilt = join(prebuiltDir(), name);
+  return existsSync(prebuilt) ? prebuilt : built;
+}
+
+/** The addon file addon() loads: $LOWBIT_ADDON, else what node-gyp-build resolves (a build, else a fitting prebuilt). */
+export function addonPath(): string {
+  const env = process.env.LOWBIT_ADDON; // another build of the addon (test/asan.test.ts: the ASan one)
+  if (env) {
+    if (!existsSync(env)) throw new NativeError(`native addon not built ($LOWBIT_ADDON=${env} missing)`);
+    return env;
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    const gypBuild = require("node-gyp-build") as { path(dir: string): string };
+    return gypBuild.path(packageRoot());
+  } catch (e) {
+    const tuple = `${process.platform}-${process.arch}`;
+    throw new NativeError(
+      `native addon not built (no ${join(packageRoot(), "build", "Release", "lowbit.node")} and no prebuilt in prebuilds/${tuple} fits this system): ` +
+        "run `npm install` or `npm run build`",
+      { cause: e },
+    );
+  }
 }
 
 /** Loads the addon once; a missing build is a typed error with the fix. */
 export function addon(): Addon {
   if (cached) return cached;
-  // LOWBIT_ADDON: another build of the addon (test/asan.test.ts: the ASan one)
-  const path = process.env.LOWBIT_ADDON || builtFile("lowbit.node");
-  if (!existsSync(path)) {
-    throw new NativeError(`native addon not built (${path} missing): run \`npm install\` or \`npm run build\``);
-  }
+  const path = addonPath();
   const require = createRequire(import.meta.url);
-  cached = require(path) as Addon;
+  try {
+    cached = require(path) as Addon;
+  } catch (e) {
+    throw new NativeError(`native addon ${path} failed to load (${(e as Error).message.split("\n")[0]}): rebuild it from source with \`npm run build\``, { cause: e });
+  }
   return cached;
 }
 

@@ -15,9 +15,11 @@
  *   lowbit bench      [--model M,..] [--quant F,..] [--prompts 32,1024|humaneval] [--vs-llamacpp] [--plot F.svg] [...]
  *   lowbit serve      [--model DIR] [--host H] [--port 8080] [--draft M] [--context-shift] (OpenAI-compatible server)
  *   lowbit synth      --shape tinyllama-1.1b|llama2-7b --type q4_0|q8_0|f16 --out FILE.gguf [--seed S]
+ *   lowbit pull       hf:OWNER/REPO[:QUANT|/file.gguf] [--cache-dir DIR]   (docs/DOWNLOAD.md); lowbit list; lowbit rm hf:...
+ *   lowbit run        MODEL [PROMPT] [flags]   (generate with a prompt, else chat)
  *
  * --model takes a Hugging Face directory, a .gguf file, synthetic:<shape> or a
- * saved quantized model (quantize --out).
+ * saved quantized model (quantize --out), or hf:OWNER/REPO[:QUANT] (the cached copy, else pulled).
  */
 import { Command, CommanderError } from "commander";
 import { LowbitError } from "../errors.js";
@@ -33,6 +35,8 @@ import { registerQuantEval } from "./quant-eval.js";
 import { registerQuantize } from "./quantize.js";
 import { registerServe } from "./serve.js";
 import { registerChat } from "./chat.js";
+import { registerHub, resolveModelFlags } from "./hub.js";
+import { registerRun, runArgv } from "./run.js";
 import { f32Decimal, f32Number, weightFormat } from "./format.js";
 import { readFileSync } from "node:fs";
 
@@ -120,6 +124,10 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
   registerConvert(program, io, setCode);
   registerBench(program, io, setCode);
   registerServe(program, io, setCode);
+  registerHub(program, io, setCode);
+  registerRun(program);
+  // --model hf:... (any command): the local path, pulled first when not cached
+  program.hook("preAction", (_program, action) => resolveModelFlags(action, io));
   return program;
 }
 
@@ -132,7 +140,7 @@ export async function main(argv: string[], io?: CliIO): Promise<number> {
   };
   let code = 0;
   try {
-    await buildProgram(cio, (c) => (code = c)).parseAsync(argv, { from: "user" });
+    await buildProgram(cio, (c) => (code = c)).parseAsync(runArgv(argv) ?? argv, { from: "user" });
     return code;
   } catch (e) {
     if (e instanceof CommanderError) {

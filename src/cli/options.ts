@@ -100,16 +100,21 @@ export interface ModelFlags {
   calibTokens?: string;
   smoothAlpha?: string;
   syntheticSeed?: string;
+  /** where hf: models are cached (cli/hub.ts) */
+  cacheDir?: string;
 }
 
-const MODEL_HELP = "Hugging Face model directory, a llama.cpp .gguf file, a saved quantized model (lowbit quantize), or synthetic:<shape> (seeded random weights: synthetic:tinyllama-1.1b, synthetic:tiny); default: the embedded tinycode-7m";
+const MODEL_HELP = "Hugging Face model directory, a llama.cpp .gguf file, a saved quantized model (lowbit quantize), hf:OWNER/REPO[:QUANT|/file.gguf] (downloaded into --cache-dir), or synthetic:<shape> (seeded random weights: synthetic:tinyllama-1.1b, synthetic:tiny); default: the embedded tinycode-7m";
 const SEED_HELP = "weight seed of a synthetic: model (default 42)";
 
-export { MODEL_HELP, SEED_HELP };
+const CACHE_DIR_HELP = "where hf: models are downloaded (default $LOWBIT_CACHE, else ~/.cache/lowbit/models)";
+
+export { MODEL_HELP, SEED_HELP, CACHE_DIR_HELP };
 
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .option("--model <dir>", MODEL_HELP)
+    .option("--cache-dir <dir>", CACHE_DIR_HELP)
     .option("--synthetic-seed <n>", SEED_HELP)
     .option("--dtype <dtype>", "compute dtype: f32 or bf16 (default bf16)")
     .option("--threads <n>", "compute threads (default: physical cores)")

@@ -78,7 +78,7 @@ const HELPER_FAILED = 125;
 /** host directories the sandbox shows (read-only): the interpreter must be under one */
 const VISIBLE = ["/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/lib32/", "/libx32/"];
 
-/** build/Release/lowbit-sandbox of this package. */
+/** build/Release/lowbit-sandbox of this package, else its prebuilt copy (prebuilds/<platform>-<arch>/). */
 export function sandboxHelperPath(): string {
   return builtFile("lowbit-sandbox");
 }
