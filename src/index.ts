@@ -6,6 +6,8 @@ export type { SaveResult } from "./saved/save.js";
 export { SAVED_FILE, SAVED_FORMAT_VERSION } from "./saved/format.js";
 export type { GenerateOptions, GenerateResult, Timings, FinishReason } from "./generate/generate.js";
 export type { SamplingOptions } from "./generate/sampler.js";
+export type { ResponseFormat } from "./grammar/constraint.js";
+export type { ToolSpec, ToolCall } from "./chat/tools.js";
 export type { LlamaConfig } from "./config.js";
 export { Tokenizer, StreamDecoder, type TokenizerSpecials } from "./tokenizer.js";
 export * from "./errors.js";

@@ -244,8 +244,10 @@ export async function* runGeneration(
       }
       const c = constraint;
       if (!c) return plain(logits, history);
-      // greedy: the unconstrained choice, when allowed, is the constrained one
-      if (!sampler.stochastic) {
+      // the unconstrained choice, when allowed, is the constrained one: greedy, it is the masked
+      // argmax; sampled without truncation, accepting it or else drawing from the masked logits
+      // is the masked distribution (Sampler.truncates)
+      if (!sampler.stochastic || !sampler.truncates) {
         const id = plain(logits, history);
         if (c.allows(id)) {
           c.accept(id);

@@ -59,6 +59,7 @@ export class GrammarAutomaton {
   private stateIds = new Map<string, number>();
   private masks = new Map<number, Mask>();
   private maskInts = 0;
+  private found = new Int32Array(0);
   /** the start state */
   readonly start: State;
 
@@ -206,7 +207,9 @@ export class GrammarAutomaton {
     const hit = this.masks.get(s.id);
     if (hit) return hit;
     const v = this.vocab;
-    const allowed: number[] = [];
+    if (this.found.length !== v.size) this.found = new Int32Array(v.size);
+    const allowed = this.found;
+    let count = 0;
     // depth-first over (trie node, state id); tokens end at the nodes reached
     const nodes: number[] = [0], sts: State[] = [s];
     while (nodes.length) {
@@ -215,7 +218,7 @@ export class GrammarAutomaton {
         const ns = this.next(st, v.edgeByte[e]!);
         if (!ns) continue;
         const c = v.edgeChild[e]!;
-        for (let k = v.tokStart[c]!, kend = v.tokStart[c + 1]!; k < kend; k++) allowed.push(v.tokIds[k]!);
+        for (let k = v.tokStart[c]!, kend = v.tokStart[c + 1]!; k < kend; k++) allowed[count++] = v.tokIds[k]!;
         if (v.edgeStart[c + 1]! > v.edgeStart[c]!) {
           nodes.push(c);
           sts.push(ns);
@@ -223,13 +226,13 @@ export class GrammarAutomaton {
       }
     }
     let m: Mask;
-    if (allowed.length * 2 <= v.size) m = { ids: Int32Array.from(allowed), allowed: true, count: allowed.length };
+    if (count * 2 <= v.size) m = { ids: allowed.slice(0, count), allowed: true, count };
     else {
       const on = new Uint8Array(v.size);
-      for (const id of allowed) on[id] = 1;
-      const dis: number[] = [];
-      for (let id = 0; id < v.size; id++) if (!on[id]) dis.push(id);
-      m = { ids: Int32Array.from(dis), allowed: false, count: allowed.length };
+      for (let i = 0; i < count; i++) on[allowed[i]!] = 1;
+      const dis = new Int32Array(v.size - count);
+      for (let id = 0, k = 0; id < v.size; id++) if (!on[id]) dis[k++] = id;
+      m = { ids: dis, allowed: false, count };
     }
     if (this.maskInts + m.ids.length > MAX_MASK_INTS) {
       this.masks.clear();

@@ -25,7 +25,8 @@ import { readJsonBody } from "./json-body.js";
 import { promptLimits, type PromptJob } from "./prompt.js";
 import { PromptTokenizer, tokenizerDir } from "./prompt-tokenizer.js";
 import { parseRequest, type ParsedRequest } from "./request.js";
-import { chunk, envelope, errorBody, requestId, response, usageChunk, type Kind } from "./responses.js";
+import { chunk, envelope, errorBody, requestId, response, toolCallChunks, toolCallsFinish, usageChunk, type Kind } from "./responses.js";
+import { mayBeCall, toolCallsOf } from "./tools.js";
 import { ApiKeys, Cors } from "./access.js";
 import { Metrics } from "./metrics.js";
 
@@ -54,6 +55,9 @@ export interface ServerOptions {
   /** one line per request (id, method, path, status, tokens, ms); none when absent */
   log?: (line: string) => void;
 }
+
+/** Whether generate options carry a grammar (grammar/constraint.ts). */
+const constrained = (g: GenerateOptions) => g.grammar !== undefined || (g.responseFormat !== undefined && g.responseFormat.type !== "text");
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
@@ -119,7 +123,7 @@ export function createServer(o: ServerOptions): Server {
   /** The prompt's token ids: token ids as sent, text and chat rendered and tokenized off the event loop. */
   const promptOf = (kind: Kind, p: ParsedRequest): Promise<number[]> | number[] => {
     if (kind !== "chat" && typeof p.prompt !== "string") return p.prompt!;
-    const job: PromptJob = kind === "chat" ? { kind: "chat", messages: p.messages! } : { kind: "text", text: p.prompt as string };
+    const job: PromptJob = kind === "chat" ? { kind: "chat", messages: p.messages!, ...(p.tools ? { tools: p.tools.tools } : {}) } : { kind: "text", text: p.prompt as string };
     return prompts.ids(job);
   };
 
@@ -130,7 +134,8 @@ export function createServer(o: ServerOptions): Server {
       maxNewTokens: p.gen.maxNewTokens ?? llm.contextLength,
       stop: kind === "chat" ? [...(p.gen.stop ?? []), ...template.stops] : p.gen.stop,
       signal,
-      ...(o.draft ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}), ...(o.draftConfidence !== undefined ? { draftConfidence: o.draftConfidence } : {}) } : {}),
+      // (a constrained request decodes without the draft: grammars and drafts do not combine)
+      ...(o.draft && !constrained(p.gen) ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}), ...(o.draftConfidence !== undefined ? { draftConfidence: o.draftConfidence } : {}) } : {}),
       ...(o.contextShift ? { contextShift: o.contextShift } : {}),
   });
 
@@ -166,9 +171,12 @@ export function createServer(o: ServerOptions): Server {
     if (ac.signal.aborted) return; // left while the prompt was tokenized
     const gen = options(kind, p, ac.signal);
     const env = envelope(kind, o.modelId, info.id);
+    const tools = p.tools;
+    /** The answer as tool calls (tools.ts); none when it ran out of tokens or is no call. */
+    const callsOf = (r: GenerateResult) => (tools && r.finishReason !== "length" && r.finishReason !== "context" ? toolCallsOf(r.text, tools) : null);
     if (!p.stream) {
       const r = await counted(info, () => llm.generate(prompt, gen));
-      send(res, 200, response(kind, env, r));
+      send(res, 200, response(kind, env, r, callsOf(r)));
       return;
     }
     const s = llm.stream(prompt, gen);
@@ -183,10 +191,19 @@ export function createServer(o: ServerOptions): Server {
       if (kind === "chat") write(chunk(kind, env, { role: true, text: "" }));
     };
     let r: GenerateResult;
+    // with tools, text that may be a call is held back until it is decided (tools.ts); "required"
+    // or a named function: all of it (the grammar makes it a call)
+    let held: string | null = tools ? "" : null;
     try {
       let offset = 0; // completions' text_offset, across chunks
       for await (const piece of s.pieces()) {
         start();
+        if (held !== null) {
+          held += piece.text;
+          if (tools!.choice !== "auto" || mayBeCall(held)) continue;
+          piece.text = held;
+          held = null;
+        }
         const logprobs = piece.logprobs ? { entries: piece.logprobs, offset } : undefined;
         offset += piece.text.length;
         write(chunk(kind, env, { text: piece.text, ...(logprobs ? { logprobs } : {}) }));
@@ -199,6 +216,15 @@ export function createServer(o: ServerOptions): Server {
       return;
     }
     start();
+    const calls = held !== null ? callsOf(r) : null;
+    if (calls) {
+      for (const c of toolCallChunks(env, calls)) write(c);
+      write(toolCallsFinish(env));
+      if (p.includeUsage) write(usageChunk(kind, env, r));
+      res.end("data: [DONE]\n\n");
+      return;
+    }
+    if (held) write(chunk(kind, env, { text: held }));
     write(chunk(kind, env, { finish: r.finishReason }));
     if (p.includeUsage) write(usageChunk(kind, env, r));
     res.end("data: [DONE]\n\n");
