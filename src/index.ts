@@ -8,6 +8,7 @@ export type { GenerateOptions, GenerateResult, Timings, FinishReason } from "./g
 export type { SamplingOptions } from "./generate/sampler.js";
 export type { ResponseFormat } from "./grammar/constraint.js";
 export type { ToolSpec, ToolCall } from "./chat/tools.js";
+export type { EmbedOptions, Pooling } from "./embed/pooling.js";
 export type { LlamaConfig } from "./config.js";
 export { Tokenizer, StreamDecoder, type TokenizerSpecials } from "./tokenizer.js";
 export * from "./errors.js";

@@ -5,6 +5,7 @@
  *   GET  /v1/models              the one model
  *   POST /v1/completions         text or token-id prompt
  *   POST /v1/chat/completions    messages rendered by the model's chat template (chat/template.ts)
+ *   POST /v1/embeddings          pooled final hidden states (embeddings.ts)
  *
  * `stream: true` answers with server-sent events (`data: {chunk}` ... `data: [DONE]`).
  * Requests run one at a time in arrival order (the model's own queue); the KV cache keeps
@@ -27,6 +28,7 @@ import { PromptTokenizer, tokenizerDir } from "./prompt-tokenizer.js";
 import { parseRequest, type ParsedRequest } from "./request.js";
 import { chunk, envelope, errorBody, requestId, response, toolCallChunks, toolCallsFinish, usageChunk, type Kind } from "./responses.js";
 import { mayBeCall, toolCallsOf } from "./tools.js";
+import { embeddingsResponse, parseEmbeddingsRequest, withSpecials } from "./embeddings.js";
 import { ApiKeys, Cors } from "./access.js";
 import { Metrics } from "./metrics.js";
 
@@ -272,6 +274,23 @@ export function createServer(o: ServerOptions): Server {
         }
         if (t.length > most) throw new RequestError(`tokens has ${t.length} ids; at most ${most} are decoded`, "tokens");
         send(res, 200, { content: llm.tokenizer.decode(t as number[]) });
+      },
+    },
+    "/v1/embeddings": {
+      POST: async (q, res, info) => {
+        const e = parseEmbeddingsRequest(await readJsonBody(q, limit, (x, depth) => prompts.parseBody(x, depth)));
+        if (e.model !== null && e.model !== "" && !names.has(e.model)) throw new ModelNotFoundRequestError(e.model);
+        const idsList = await Promise.all(e.inputs.map(async (x) => (typeof x === "string" ? withSpecials(llm, await prompts.ids({ kind: "text", text: x })) : x)));
+        const tokens = idsList.reduce((a, ids) => a + ids.length, 0);
+        metrics.queueDepth++;
+        let vectors: Float32Array[];
+        try {
+          vectors = await llm.embed(idsList, { pooling: e.pooling, normalize: e.normalize });
+        } finally {
+          metrics.queueDepth--;
+        }
+        info.promptTokens = tokens;
+        send(res, 200, embeddingsResponse(o.modelId, vectors, tokens, e.base64));
       },
     },
     "/v1/completions": { POST: (q, res, info) => complete("completion", q, res, info) },
