@@ -230,3 +230,30 @@ test("response formats: OpenAI's shapes and the plain { type, schema } give the 
   assert.throws(() => grammarText({ grammar: 'root ::= "a"', responseFormat: { type: "json_object" } }), /not both/);
   assert.throws(() => grammarText({ grammar: 3 as never }), /GBNF text/);
 });
+
+test("automaton: past its state bound the cache is dropped and rebuilt, and held states still give the same answers", async () => {
+  const { LIMITS } = await import("../src/grammar/automaton.js");
+  const g = 'root ::= "[" ([0-9]{1,3} ("," [0-9]{1,3}){0,30})? "]"';
+  const text = "[" + Array.from({ length: 25 }, (_, i) => String((i * 37) % 1000)).join(",") + "]";
+  const saved = LIMITS.states;
+  try {
+    const masks: number[][] = [];
+    for (const limit of [saved, 8]) {
+      LIMITS.states = limit;
+      const a = new GrammarAutomaton(parseGbnf(g), BYTES);
+      let st = a.start;
+      const seen: number[] = [];
+      for (const b of enc.encode(text)) {
+        const m = a.mask(st);
+        seen.push(m.count);
+        st = a.advance(st, Uint8Array.of(b))!;
+        assert.ok(st, `byte ${String.fromCharCode(b)}`);
+      }
+      assert.ok(st.accepting);
+      masks.push(seen);
+    }
+    assert.deepEqual(masks[1], masks[0]);
+  } finally {
+    LIMITS.states = saved;
+  }
+});

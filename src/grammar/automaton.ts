@@ -19,7 +19,8 @@ import type { VocabTrie } from "./vocab.js";
 
 export const DEAD = -1;
 const UNKNOWN = -2;
-const MAX_STATES = 20_000;
+/** the most DFA states kept (exported for tests that shrink it) */
+export const LIMITS = { states: 20_000 };
 const MAX_STACK_NODES = 2_000_000;
 const MAX_MASK_INTS = 16 << 20; // cached mask entries (4 bytes each)
 
@@ -111,7 +112,7 @@ export class GrammarAutomaton {
     const key = `${stacks.join(",")}|${cp},${need},${len}`;
     const id = this.stateIds.get(key);
     if (id !== undefined) return this.states[id]!;
-    if (this.states.length >= MAX_STATES) this.reset();
+    if (this.states.length >= LIMITS.states) this.reset();
     const s: State = {
       id: this.states.length, stacks, cp, need, len, key,
       accepting: need === 0 && stacks.length > 0 && stacks[0] === 0,
@@ -124,6 +125,8 @@ export class GrammarAutomaton {
 
   /** Drops the DFA and masks (states already handed out re-intern through `live`). */
   private reset(): void {
+    // states handed out keep working: their transitions (ids of this cache) are forgotten
+    for (const s of this.states) s.trans.fill(UNKNOWN);
     this.states = [];
     this.stateIds.clear();
     this.masks.clear();
@@ -215,7 +218,9 @@ export class GrammarAutomaton {
     while (nodes.length) {
       const n = nodes.pop()!, st = sts.pop()!;
       for (let e = v.edgeStart[n]!, end = v.edgeStart[n + 1]!; e < end; e++) {
-        const ns = this.next(st, v.edgeByte[e]!);
+        // (next() inlined for known transitions: this loop runs once per trie node reached)
+        const b = v.edgeByte[e]!, t = st.trans[b]!;
+        const ns = t >= 0 ? this.states[t]! : t === DEAD ? null : this.next(st, b);
         if (!ns) continue;
         const c = v.edgeChild[e]!;
         for (let k = v.tokStart[c]!, kend = v.tokStart[c + 1]!; k < kend; k++) allowed[count++] = v.tokIds[k]!;

@@ -21,6 +21,7 @@ import { basename } from "node:path";
 import { AbortError, ContextOverflowError, InvalidOptionError, LowbitError, RequestError } from "../errors.js";
 import type { ContextShiftOptions } from "../generate/context-shift.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
+import type { TokenLogprob } from "../generate/logprobs.js";
 import type { LLM } from "../llm.js";
 import { readJsonBody } from "./json-body.js";
 import { promptLimits, type PromptJob } from "./prompt.js";
@@ -196,14 +197,17 @@ export function createServer(o: ServerOptions): Server {
     // with tools, text that may be a call is held back until it is decided (tools.ts); "required"
     // or a named function: all of it (the grammar makes it a call)
     let held: string | null = tools ? "" : null;
+    const heldLogprobs: TokenLogprob[] = [];
     try {
       let offset = 0; // completions' text_offset, across chunks
       for await (const piece of s.pieces()) {
         start();
         if (held !== null) {
           held += piece.text;
+          heldLogprobs.push(...(piece.logprobs ?? []));
           if (tools!.choice !== "auto" || mayBeCall(held)) continue;
           piece.text = held;
+          if (piece.logprobs) piece.logprobs = heldLogprobs;
           held = null;
         }
         const logprobs = piece.logprobs ? { entries: piece.logprobs, offset } : undefined;
@@ -226,7 +230,7 @@ export function createServer(o: ServerOptions): Server {
       res.end("data: [DONE]\n\n");
       return;
     }
-    if (held) write(chunk(kind, env, { text: held }));
+    if (held) write(chunk(kind, env, { text: held, ...(r.logprobs ? { logprobs: { entries: heldLogprobs, offset: 0 } } : {}) }));
     write(chunk(kind, env, { finish: r.finishReason }));
     if (p.includeUsage) write(usageChunk(kind, env, r));
     res.end("data: [DONE]\n\n");
