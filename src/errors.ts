@@ -70,8 +70,19 @@ export class TokenizerError extends LowbitError {
 
 /** An option value that is out of range or of the wrong type. */
 export class InvalidOptionError extends LowbitError {
+  constructor(message: string, code = "INVALID_OPTION") {
+    super(code, message);
+  }
+}
+
+/**
+ * A grammar (GBNF text) or JSON schema for constrained decoding (src/grammar/) that does not
+ * parse, names an undefined rule, is left-recursive, uses an unsupported schema keyword, or that
+ * no token of the vocabulary can continue. A bad option: the server answers it with a 400.
+ */
+export class GrammarError extends InvalidOptionError {
   constructor(message: string) {
-    super("INVALID_OPTION", message);
+    super(message, "BAD_GRAMMAR");
   }
 }
 

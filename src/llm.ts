@@ -22,13 +22,14 @@ import type { Tokenizer } from "./tokenizer.js";
 import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
 import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
 import { calibrateSmoothQuant } from "./quant/calibrate.js";
-import { llamaTensors } from "./models/llama.js";
 import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
 import { loadedModelSource } from "./saved/loaded-source.js";
 import { loadSavedDirectory } from "./saved/load.js";
 import { saveModel, type SaveResult } from "./saved/save.js";
 import { CHAT_ROLES, ChatTemplate, type ChatMessage } from "./chat/template.js";
 import type { TokenLogprob } from "./generate/logprobs.js";
+import { llamaGraph, llamaTensors } from "./models/llama.js";
+import { checkEmbedOptions, pool, type EmbedOptions } from "./embed/pooling.js";
 
 /** A streamed chunk of text, with the logprobs entries of the tokens it completes (the logprobs option). */
 export interface StreamPiece {
@@ -390,6 +391,62 @@ export class LLM {
       return native.activationStats();
     } finally {
       native.collectStats(false);
+    }
+  }
+
+  /**
+   * The final hidden states [ids.length, hiddenSize] (after the final norm, before the LM head) of
+   * every position, in one pass from position 0 (fresh cache): the native graph run with its
+   * "hidden" output (models/graph.ts) instead of the logits.
+   */
+  hiddenStates(ids: number[]): Promise<Float32Array> {
+    if (!Array.isArray(ids) || ids.length < 1) throw new InvalidOptionError("hiddenStates needs at least 1 id");
+    if (ids.length > this.contextLength) throw new ContextOverflowError(`${ids.length} tokens exceed the context of ${this.contextLength}`);
+    this.checkIds(ids, "token id");
+    return this.session.exclusive(() => this.withHiddenGraph(async () => (await this.session.forward(ids, 0, true)).data));
+  }
+
+  /**
+   * Embeddings of texts (or token-id arrays): each one's final hidden states pooled ("mean", "last"
+   * or "cls") and by default L2-normalized (embed/pooling.ts). One vector of hiddenSize per input.
+   */
+  embed(inputs: string | number[] | (string | number[])[], opts: EmbedOptions = {}): Promise<Float32Array[]> {
+    const { pooling, normalize } = checkEmbedOptions(opts);
+    const list = typeof inputs === "string" || (Array.isArray(inputs) && inputs.length > 0 && typeof inputs[0] === "number") ? [inputs as string | number[]] : (inputs as (string | number[])[]);
+    if (!Array.isArray(list) || list.length === 0) throw new InvalidOptionError("embed needs a text, a token-id array or a non-empty list of them");
+    const idsList = list.map((x, i) => {
+      const ids = typeof x === "string" ? this.tokenizer.encode(x, { addSpecialTokens: true }) : x;
+      if (!Array.isArray(ids) || ids.length === 0) throw new InvalidOptionError(`embed input ${i} is empty`);
+      if (ids.length > this.contextLength) throw new ContextOverflowError(`embed input ${i} has ${ids.length} tokens; the context holds ${this.contextLength}`);
+      this.checkIds(ids, "token id");
+      return ids;
+    });
+    const d = this.config.hiddenSize;
+    return this.session.exclusive(() =>
+      this.withHiddenGraph(async () => {
+        const out: Float32Array[] = [];
+        for (const ids of idsList) {
+          this.resetCache();
+          const h = (await this.session.forward(ids, 0, true)).data;
+          out.push(pool(h, ids.length, d, pooling, normalize));
+        }
+        return out;
+      }),
+    );
+  }
+
+  /** Runs fn with the graph's hidden-state output (fresh cache before and after), then the logits graph again. */
+  private async withHiddenGraph<T>(fn: () => Promise<T>): Promise<T> {
+    const native = this.model();
+    const hidden = llamaGraph(this.config, "hidden");
+    this.resetCache();
+    native.setGraph(hidden.ops, hidden.output);
+    try {
+      return await fn();
+    } finally {
+      const g = llamaGraph(this.config);
+      native.setGraph(g.ops, g.output);
+      this.resetCache();
     }
   }
 

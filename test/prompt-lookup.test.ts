@@ -118,6 +118,7 @@ test("prompt lookup refuses bad options", async () => {
     assert.throws(() => m.generate("def f():", { promptLookupNgram: 2 }), /promptLookupNgram needs promptLookup/);
     assert.throws(() => m.generate("def f():", { promptLookup: 3, draft }), /either a draft model or promptLookup/);
     assert.throws(() => m.generate("def f():", { promptLookup: 3, logprobs: 2 }), InvalidOptionError);
+    assert.throws(() => m.generate("def f():", { promptLookup: 3, responseFormat: { type: "json_object" } }), /with promptLookup is not supported/);
   } finally {
     await m.dispose();
     await draft.dispose();

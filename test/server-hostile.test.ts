@@ -119,7 +119,7 @@ test("wrong types and extreme values anywhere: 400 naming the field, messages cu
     ["/v1/chat/completions", { messages: [null] }, /messages\[0\] must be an object/, "messages[0]"],
     ["/v1/chat/completions", { messages: [{ role: "user", content: null }] }, /text parts/, "messages[0].content"],
     ["/v1/chat/completions", { messages: [{ role: "user", content: [{ type: "text", text: 5 }] }] }, /text parts/, "messages[0].content"],
-    ["/v1/chat/completions", { messages: [{ role: { a: [huge] }, content: "x" }] }, /^messages\[0\]\.role must be one of system, user, assistant, developer, got \{"a":\["x{33}\.\.\.$/, "messages[0].role"],
+    ["/v1/chat/completions", { messages: [{ role: { a: [huge] }, content: "x" }] }, /^messages\[0\]\.role must be one of system, user, assistant, tool, developer, got \{"a":\["x{33}\.\.\.$/, "messages[0].role"],
     ["/v1/chat/completions", { messages: { 0: { role: "user", content: "x" } } }, /messages must be a non-empty array/, "messages"],
   ];
   for (const [path, body, re, param] of cases) {

@@ -197,7 +197,8 @@ test("bad requests: OpenAI error bodies with 400/404/405/413; the server goes on
     ["POST", "/v1/chat/completions", { messages: [] }, 400, /messages must be a non-empty array/, "messages"],
     ["POST", "/v1/chat/completions", { messages: [{ role: "robot", content: "x" }] }, 400, /messages\[0\]\.role must be one of/, "messages[0].role"],
     ["POST", "/v1/chat/completions", { messages: [{ role: "user", content: [{ type: "image_url" }] }] }, 400, /text parts/, "messages[0].content"],
-    ["POST", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], tools: [{}] }, 400, /tools are not supported/, "tools"],
+    ["POST", "/v1/chat/completions", { messages: [{ role: "user", content: "x" }], tools: [{}] }, 400, /tools\[0\] must be \{ type: "function"/, "tools[0]"],
+    ["POST", "/v1/completions", { prompt: "x", tools: [{ type: "function", function: { name: "f" } }] }, 400, /tools are supported on \/v1\/chat\/completions only/, "tools"],
     ["GET", "/v1/completions", undefined, 405, /GET is not allowed/, null],
     ["POST", "/v1/nothing", {}, 404, /no route POST \/v1\/nothing/, null],
   ];

@@ -12,13 +12,18 @@
 import { Template } from "@huggingface/jinja";
 import { InvalidOptionError, TokenizerError } from "../errors.js";
 import type { Tokenizer } from "../tokenizer.js";
+import { templateHasTools, toolCallJson, toolSystemPrompt, type ToolCall, type ToolSpec } from "./tools.js";
 
-export type ChatRole = "system" | "user" | "assistant";
-export const CHAT_ROLES: readonly ChatRole[] = ["system", "user", "assistant"];
+export type ChatRole = "system" | "user" | "assistant" | "tool";
+export const CHAT_ROLES: readonly ChatRole[] = ["system", "user", "assistant", "tool"];
 
 export interface ChatMessage {
   role: ChatRole;
   content: string;
+  /** an assistant message's tool calls (chat/tools.ts) */
+  tool_calls?: ToolCall[];
+  /** a tool message: the call it answers */
+  tool_call_id?: string;
 }
 
 /** ChatML, as llama.cpp falls back to when a model has no template. */
@@ -51,13 +56,61 @@ export class ChatTemplate {
     this.stops = this.fallback && tok.tokenToId("<|im_end|>") === undefined ? ["<|im_end|>"] : [];
   }
 
-  /** The prompt text for `messages`, ending where the assistant's reply begins. */
-  render(messages: ChatMessage[]): string {
+  /** Whether the template renders tools itself (else render() describes them in a system message: chat/tools.ts). */
+  get hasTools(): boolean {
+    return templateHasTools(this.source);
+  }
+
+  /** The prompt text for `messages` (and the tools the model may call), ending where the assistant's reply begins. */
+  render(messages: ChatMessage[], tools?: ToolSpec[]): string {
+    let vars: Record<string, unknown> = { messages };
+    if (tools && tools.length > 0) vars = this.hasTools ? { messages: withParsedArguments(messages), tools } : { messages: describedTools(messages, tools, this.fallback) };
     try {
       // @huggingface/jinja provides raise_exception: it throws an Error with the template's message
-      return this.template.render({ messages, add_generation_prompt: true, bos_token: this.bos, eos_token: this.eos });
+      return this.template.render({ ...vars, add_generation_prompt: true, bos_token: this.bos, eos_token: this.eos });
     } catch (e) {
       throw new InvalidOptionError(`the chat template rejects these messages: ${(e as Error).message}`);
     }
+  }
+}
+
+/** Tool calls' arguments as objects, as transformers' templates expect them (OpenAI sends JSON text). */
+function withParsedArguments(messages: ChatMessage[]): unknown[] {
+  return messages.map((m) => {
+    if (!m.tool_calls) return m;
+    const tool_calls = m.tool_calls.map((c) => {
+      let args: unknown = c.function.arguments;
+      try {
+        args = JSON.parse(c.function.arguments);
+      } catch {
+        // left as text
+      }
+      return { ...c, function: { name: c.function.name, arguments: args } };
+    });
+    return { ...m, tool_calls };
+  });
+}
+
+/** For a template without tools: a system message describing them, tool calls and results as plain messages. */
+function describedTools(messages: ChatMessage[], tools: ToolSpec[], chatml: boolean): ChatMessage[] {
+  const prompt = toolSystemPrompt(tools);
+  const out: ChatMessage[] = messages.map((m): ChatMessage => {
+    if (m.role === "assistant" && m.tool_calls?.length) {
+      const calls = m.tool_calls.map((c) => toolCallJson(c.function.name, safeJson(c.function.arguments)));
+      return { role: "assistant", content: [m.content, ...calls].filter((x) => x).join("\n") };
+    }
+    if (m.role === "tool") return { role: chatml ? "tool" : "user", content: chatml ? m.content : `Tool result: ${m.content}` };
+    return { role: m.role, content: m.content };
+  });
+  if (out[0]?.role === "system") out[0] = { role: "system", content: `${out[0].content}\n\n${prompt}` };
+  else out.unshift({ role: "system", content: prompt });
+  return out;
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
   }
 }

@@ -20,8 +20,9 @@ import type { GenerateOptions } from "../generate/generate.js";
 import { ChatSession } from "../chat/session.js";
 import { LLM } from "../llm.js";
 import { addModelOptions, genFlag, intOpt, loadOptions, type CliIO, type ModelFlags } from "./options.js";
+import { addGrammarOptions, grammarOptions, type GrammarFlags } from "./grammar-flags.js";
 
-interface ChatFlags extends ModelFlags {
+interface ChatFlags extends ModelFlags, GrammarFlags {
   system?: string;
   maxNewTokens: string;
   temperature: string;
@@ -53,7 +54,7 @@ function chatOptions(f: ChatFlags): GenerateOptions {
     seed: genFlag(G.seed, f.seed),
   };
   for (const k of Object.keys(gen) as (keyof GenerateOptions)[]) if (gen[k] === undefined) delete gen[k];
-  return gen;
+  return { ...gen, ...grammarOptions(f) };
 }
 
 /** Runs the conversation on `model` until /exit, end of input or Ctrl-C at the prompt. */
@@ -136,5 +137,6 @@ export function registerChat(program: Command, io: CliIO, setCode: (c: number) =
     .option("--seed <s>", "sampling seed")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
     .option("--no-stats", "no token line on stderr after each answer");
+  addGrammarOptions(cmd);
   addModelOptions(cmd).action(async (flags: ChatFlags) => setCode(await runChat(flags, io)));
 }

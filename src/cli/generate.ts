@@ -12,8 +12,9 @@ import {
   type CliIO, type ContextShiftFlags, type ModelFlags,
 } from "./options.js";
 import { addDraftOptions, draftPlan, lookupOptions, withDraftedModel, type DraftFlags } from "./draft.js";
+import { addGrammarOptions, grammarOptions, type GrammarFlags } from "./grammar-flags.js";
 
-interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
+interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags, GrammarFlags {
   prompt?: string;
   promptIds?: string;
   promptFile?: string;
@@ -82,6 +83,7 @@ function generateOptions(f: GenerateFlags, prompt: string | number[]): { prompt:
     stopAtEos: f.stopAtEos ?? temperature > 0,
   };
   gen.contextShift = contextShiftOptions(f);
+  Object.assign(gen, grammarOptions(f));
   for (const k of Object.keys(gen) as (keyof GenerateOptions)[]) if (gen[k] === undefined) delete gen[k];
   return { prompt, gen };
 }
@@ -171,6 +173,7 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
     .option("--json", "print one JSON object (ids, text, timings) instead of streaming")
     .option("--logprobs <n>", "with --json: each new token's log-probability and the n most likely tokens (0-20)");
   addContextShiftOptions(cmd);
+  addGrammarOptions(cmd);
   addDraftOptions(cmd);
   addModelOptions(cmd).action(async (flags: GenerateFlags) => setCode(await runGenerate(flags, io)));
 }

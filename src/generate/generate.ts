@@ -9,9 +9,10 @@ import { Sampler, type SamplingOptions } from "./sampler.js";
 import { checkGenerationNumbers, SAMPLING_KEYS } from "./config.js";
 import { StopMatcher } from "./stop.js";
 import { stepLogprobs, type TokenLogprob } from "./logprobs.js";
+import { checkConstraint, TokenConstraint, type ConstraintOptions } from "../grammar/constraint.js";
 import { resolveContextShift, validateContextShift, type ContextShift, type ContextShiftOptions } from "./context-shift.js";
 
-export interface GenerateOptions extends SamplingOptions {
+export interface GenerateOptions extends SamplingOptions, ConstraintOptions {
   /** Maximum number of new tokens (default 128). */
   maxNewTokens?: number;
   /** Stop strings: generation ends when the text contains one (it is not part of `text`). */
@@ -57,6 +58,9 @@ export interface GenerateOptions extends SamplingOptions {
    * (0 to 20; 0: the token's own only), from the raw logits (logprobs.ts). Not with a draft model.
    */
   logprobs?: number;
+  // ConstraintOptions (grammar/constraint.ts): `responseFormat` ({ type: "json_object" } or
+  // { type: "json_schema", json_schema: { schema } }) or `grammar` (GBNF text) constrain the
+  // output; generation then ends (finishReason "eos") where the grammar is complete.
 }
 
 /** What assisted generation needs of a draft model (LLM implements it). */
@@ -98,6 +102,8 @@ export interface GenerateResult {
   contextShifts?: number;
   /** with the logprobs option: one entry per id of `ids` */
   logprobs?: TokenLogprob[];
+  /** with a grammar or responseFormat: ms spent masking logits and advancing the grammar */
+  grammarMs?: number;
 }
 
 /** What the loop needs from a model: one forward step returning last-row logits. */
@@ -146,6 +152,9 @@ export function validateGenerateOptions(o: GenerateOptions): void {
   if (o.draftTokens !== undefined && o.draft === undefined) throw new InvalidOptionError("draftTokens needs a draft model");
   if (o.draftConfidence !== undefined && o.draft === undefined) throw new InvalidOptionError("draftConfidence needs a draft model");
   validateContextShift(o.contextShift);
+  const constrained = checkConstraint(o);
+  if (constrained && o.draft !== undefined) throw new InvalidOptionError("grammar or responseFormat with a draft model is not supported");
+  if (constrained && o.promptLookup !== undefined) throw new InvalidOptionError("grammar or responseFormat with promptLookup is not supported");
 }
 
 /**
@@ -237,6 +246,33 @@ export async function* runGeneration(
   const maxNew = opts.maxNewTokens ?? 128;
   const stopAtEos = opts.stopAtEos ?? true;
   const sampler = new Sampler(opts);
+  // a grammar (responseFormat / grammar): the sampler draws from the masked logits
+  let constraint: TokenConstraint | null = null;
+  if (opts.grammar !== undefined || opts.responseFormat !== undefined) {
+    const plain = sampler.sample.bind(sampler);
+    let made = false;
+    sampler.sample = (logits, history) => {
+      if (!made) {
+        constraint = TokenConstraint.of(opts, tok, logits.length, m.eosTokenIds);
+        made = true;
+      }
+      const c = constraint;
+      if (!c) return plain(logits, history);
+      // the unconstrained choice, when allowed, is the constrained one: greedy, it is the masked
+      // argmax; sampled without truncation, accepting it or else drawing from the masked logits
+      // is the masked distribution (Sampler.truncates)
+      if (!sampler.stochastic || !sampler.truncates) {
+        const id = plain(logits, history);
+        if (c.allows(id)) {
+          c.accept(id);
+          return id;
+        }
+      }
+      const id = plain(c.mask(logits), history);
+      c.accept(id);
+      return id;
+    };
+  }
   // logprobs: each sampled token's, from the logits it was sampled from (before the next step reuses them)
   const steps: ReturnType<typeof stepLogprobs>[] = [];
   if (opts.logprobs !== undefined) {
@@ -300,12 +336,16 @@ export async function* runGeneration(
       for (const next of batch) {
         ids.push(next);
         history.push(next);
-        if (stopAtEos && m.eosTokenIds.includes(next)) {
+        if ((stopAtEos || constraint) && m.eosTokenIds.includes(next)) {
           finish = "eos";
           break outer;
         }
         yield* emit(decoder.push(next));
         if (stops.stopped) break outer;
+        if ((constraint as TokenConstraint | null)?.complete) {
+          finish = "eos";
+          break outer;
+        }
         if (ids.length >= maxNew) break outer;
         // the next step feeds this token at position history.length - 1; with
         // contextShift the producer shifts the full cache first
@@ -352,6 +392,7 @@ export async function* runGeneration(
       },
       ...(producer.stats ? { assisted: { ...producer.stats } } : {}),
       ...(cs ? { contextShifts: producer.shifted / cs.nDiscard } : {}),
+      ...(constraint ? { grammarMs: (constraint as TokenConstraint).ms } : {}),
       ...(opts.logprobs !== undefined
         ? {
             logprobs: steps.slice(0, ids.length).map(named),

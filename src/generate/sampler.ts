@@ -181,6 +181,16 @@ export class Sampler {
     return !!this.opts.temperature;
   }
 
+  /**
+   * Whether draws are truncated (topK, topP < 1 or minP): without truncation, drawing from all
+   * logits and redrawing from a masked copy when the draw falls outside the mask gives exactly the
+   * masked distribution (p(t) + (1 - p(A)) p(t) / p(A) = p(t) / p(A)), which grammars use.
+   */
+  get truncates(): boolean {
+    const { topK, topP, minP } = this.opts;
+    return !!topK || (topP !== undefined && topP < 1) || !!minP;
+  }
+
   /** A uniform number in [0, 1) from this sampler's seeded generator. */
   uniform(): number {
     return this.rng.nextFloat();

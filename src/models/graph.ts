@@ -111,8 +111,11 @@ export function modelTensors(c: LlamaConfig): TensorSpec[] {
   return out;
 }
 
-/** The forward graph for n tokens. */
-export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
+/**
+ * The forward graph for n tokens. `output` "logits": [n_out, vocab]; "hidden": the final hidden
+ * states after the final norm, without the LM head, [n_out, hiddenSize] (embeddings).
+ */
+export function modelGraph(c: LlamaConfig, output: "logits" | "hidden" = "logits"): { ops: OpSpec[]; output: string } {
   const fam = FAMILIES[c.architecture], t = fam.traits, p = familyParams(c);
   const eps = c.rmsNormEps;
   const norm = (a: string, weight: string, out: string): OpSpec =>
@@ -194,8 +197,9 @@ export function modelGraph(c: LlamaConfig): { ops: OpSpec[]; output: string } {
     ops.push({ op: "add", a: x, b: o, out: x });
   }
   // (the last layer left the output rows in xo)
+  ops.push(norm("xo", "output_norm", "xo"));
+  if (output === "hidden") return { ops, output: "xo" };
   ops.push(
-    norm("xo", "output_norm", "xo"),
     { op: "matmul", a: "xo", weight: "output.weight", ...(t.outputBias ? { bias: "output.bias" } : {}), out: "logits" },
   );
   if (p.finalSoftcap) ops.push({ op: "softcap", a: "logits", softcap: p.finalSoftcap, out: "logits" });

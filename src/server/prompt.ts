@@ -13,6 +13,7 @@
  */
 import { ContextOverflowError, InvalidOptionError } from "../errors.js";
 import type { ChatMessage, ChatTemplate } from "../chat/template.js";
+import type { ToolSpec } from "../chat/tools.js";
 import type { Tokenizer } from "../tokenizer.js";
 
 /** Characters a prompt may have per token of the context unless the server is told otherwise. */
@@ -21,7 +22,7 @@ export const PROMPT_CHARS_PER_TOKEN = 32;
 /** Text whose ids the prompt worker's tokenizer must give as the model's does. */
 export const PROBE = "def f(x):\n    return x ** 2  # é, 中文, 🚀\t<|endoftext|><|im_start|>user\n";
 
-export type PromptJob = { kind: "text"; text: string } | { kind: "chat"; messages: ChatMessage[] };
+export type PromptJob = { kind: "text"; text: string } | { kind: "chat"; messages: ChatMessage[]; tools?: ToolSpec[] };
 
 export interface PromptLimits {
   maxChars: number;
@@ -45,7 +46,8 @@ export function checkPromptSize(job: PromptJob, limits: PromptLimits): void {
   const n = job.messages.length;
   if (n > limits.maxMessages) throw new ContextOverflowError(`messages has ${n} entries; the server reads at most ${limits.maxMessages} (one per token of the context)`);
   let chars = 0;
-  for (const m of job.messages) chars += m.content.length;
+  for (const m of job.messages) chars += m.content.length + (m.tool_calls ? JSON.stringify(m.tool_calls).length : 0);
+  if (job.tools) chars += JSON.stringify(job.tools).length;
   checkChars("the messages' content", chars, limits);
 }
 
@@ -53,7 +55,7 @@ export function checkPromptSize(job: PromptJob, limits: PromptLimits): void {
 export function promptIds(tokenizer: Tokenizer, template: ChatTemplate, job: PromptJob, limits: PromptLimits): number[] {
   checkPromptSize(job, limits);
   if (job.kind === "text") return tokenizer.encode(job.text);
-  const text = template.render(job.messages);
+  const text = template.render(job.messages, job.tools);
   checkChars("the rendered chat prompt", text.length, limits);
   return tokenizer.encode(text);
 }

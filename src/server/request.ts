@@ -1,8 +1,9 @@
 /**
  * OpenAI request bodies (POST /v1/completions, /v1/chat/completions) to generate options.
  * Every field is checked; a bad one is a RequestError naming it (HTTP 400, OpenAI's
- * `error.param`). Parameters lowbit cannot honour (n > 1, echo, penalties, tools, ...)
+ * `error.param`). Parameters lowbit cannot honour (n > 1, echo, penalties, ...)
  * are refused rather than ignored, so a client never gets a silently different answer.
+ * Structured output (response_format, grammar) and tools: response-format.ts, tools.ts.
  * Unknown fields are ignored, as OpenAI-compatible servers do (clients send extras).
  *
  * Defaults follow OpenAI: temperature 1, top_p 1; max_tokens 16 for completions and, for
@@ -13,6 +14,9 @@ import { InvalidOptionError, RequestError } from "../errors.js";
 import type { GenerateOptions } from "../generate/generate.js";
 import { checkGenerationNumber, GENERATION_NUMBERS, shownValue as shown, type GenerationNumberKey } from "../generate/config.js";
 import { CHAT_ROLES, type ChatMessage, type ChatRole } from "../chat/template.js";
+import { responseFormatOptions } from "./response-format.js";
+import { parseTools, toolConstraint, type ToolsRequest } from "./tools.js";
+import type { ToolCall } from "../chat/tools.js";
 
 export interface ParsedRequest {
   /** completions: text or token ids; chat: undefined (the messages are rendered by the template) */
@@ -23,6 +27,8 @@ export interface ParsedRequest {
   stream: boolean;
   includeUsage: boolean;
   model: string | null;
+  /** chat: the tools the model may call (tools.ts); absent without tools or with tool_choice "none" */
+  tools?: ToolsRequest;
 }
 
 type Body = Record<string, unknown>;
@@ -84,7 +90,27 @@ function messages(b: Body): ChatMessage[] {
     if (typeof role !== "string" || !CHAT_ROLES.includes(role as ChatRole)) {
       throw new RequestError(`messages[${i}].role must be one of ${[...CHAT_ROLES, "developer"].join(", ")}, got ${shown(m.role)}`, `messages[${i}].role`);
     }
+    // an assistant's tool calls (content may then be null) and a tool's result
+    if (role === "assistant" && m.tool_calls !== undefined && m.tool_calls !== null) {
+      return { role: "assistant", content: m.content === null || m.content === undefined ? "" : content(m.content, i), tool_calls: toolCalls(m.tool_calls, i) };
+    }
+    if (role === "tool") {
+      if (m.tool_call_id !== undefined && typeof m.tool_call_id !== "string") throw new RequestError(`messages[${i}].tool_call_id must be a string`, `messages[${i}].tool_call_id`);
+      return { role: "tool", content: content(m.content, i), ...(typeof m.tool_call_id === "string" ? { tool_call_id: m.tool_call_id } : {}) };
+    }
     return { role: role as ChatRole, content: content(m.content, i) };
+  });
+}
+
+function toolCalls(v: unknown, i: number): ToolCall[] {
+  const at = `messages[${i}].tool_calls`;
+  if (!Array.isArray(v)) throw new RequestError(`${at} must be an array`, at);
+  return v.map((c, k) => {
+    const f = isObj(c) ? c.function : undefined;
+    if (!isObj(c) || !isObj(f) || typeof f.name !== "string" || typeof f.arguments !== "string") {
+      throw new RequestError(`${at}[${k}] must be { id, type: "function", function: { name, arguments: JSON text } }`, `${at}[${k}]`);
+    }
+    return { id: typeof c.id === "string" ? c.id : `call_${k}`, type: "function", function: { name: f.name, arguments: f.arguments } };
   });
 }
 
@@ -122,8 +148,6 @@ export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
   refuse(b, "presence_penalty", (v) => v === 0, "is not supported (repeat_penalty is)");
   refuse(b, "frequency_penalty", (v) => v === 0, "is not supported (repeat_penalty is)");
   refuse(b, "logit_bias", (v) => isObj(v) && Object.keys(v).length === 0, "is not supported");
-  refuse(b, "tools", (v) => Array.isArray(v) && v.length === 0, "are not supported");
-  refuse(b, "response_format", (v) => isObj(v) && v.type === "text", "other than { type: \"text\" } is not supported");
   const so = b.stream_options;
   if (so !== undefined && so !== null && !isObj(so)) throw new RequestError("stream_options must be an object", "stream_options");
   const includeUsage = so ? bool(so, "include_usage") ?? false : false;
@@ -147,11 +171,19 @@ export function parseRequest(body: unknown, chat: boolean): ParsedRequest {
   set("seed", genNum(b, "seed", "seed"));
   const lp = logprobs(b, chat);
   set("logprobs", lp);
+  // response_format / grammar (response-format.ts); tools (tools.ts): "required" or a named tool constrain the answer
+  Object.assign(gen, responseFormatOptions(b));
+  const tools = parseTools(b, chat);
+  if (tools && tools.choice !== "auto") {
+    if (gen.grammar !== undefined || gen.responseFormat !== undefined) throw new RequestError("tool_choice required or a named function cannot be combined with response_format or grammar", "tool_choice");
+    Object.assign(gen, toolConstraint(tools));
+  }
   return {
     ...(chat ? { messages: messages(b) } : { prompt: prompt(b) }),
     gen,
     stream: bool(b, "stream") ?? false,
     includeUsage,
     model: typeof b.model === "string" ? b.model : null,
+    ...(tools ? { tools } : {}),
   };
 }

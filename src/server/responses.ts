@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type { FinishReason, GenerateResult } from "../generate/generate.js";
 import type { TokenLogprob } from "../generate/logprobs.js";
+import type { ToolCall } from "../chat/tools.js";
 
 export type Kind = "completion" | "chat";
 
@@ -98,11 +99,13 @@ export const completionLogprobs = (r: GenerateResult) => completionLogprobsOf(sh
 /** OpenAI's chat logprobs object of a whole answer. */
 export const chatLogprobs = (r: GenerateResult) => chatLogprobsOf(shownLogprobs(r).entries);
 
-/** The whole (non-streamed) response. */
-export function response(kind: Kind, env: Envelope, r: GenerateResult) {
+/** The whole (non-streamed) response; `calls`: the answer read as tool calls (tools.ts), content null then. */
+export function response(kind: Kind, env: Envelope, r: GenerateResult, calls?: ToolCall[] | null) {
   const choice =
     kind === "chat"
-      ? { index: 0, message: { role: "assistant", content: r.text }, logprobs: r.logprobs ? chatLogprobs(r) : null, finish_reason: finishReason(r.finishReason) }
+      ? calls
+        ? { index: 0, message: { role: "assistant", content: null, tool_calls: calls }, logprobs: r.logprobs ? chatLogprobs(r) : null, finish_reason: "tool_calls" }
+        : { index: 0, message: { role: "assistant", content: r.text }, logprobs: r.logprobs ? chatLogprobs(r) : null, finish_reason: finishReason(r.finishReason) }
       : { index: 0, text: r.text, logprobs: r.logprobs ? completionLogprobs(r) : null, finish_reason: finishReason(r.finishReason) };
   return { ...env, object: kind === "chat" ? "chat.completion" : "text_completion", choices: [choice], usage: usage(r), timings: timings(r) };
 }
@@ -119,6 +122,23 @@ export function chunk(kind: Kind, env: Envelope, piece: { text?: string; role?: 
     return { ...env, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: lp ? chatLogprobsOf(lp.entries) : null, finish_reason }] };
   }
   return { ...env, object: "text_completion", choices: [{ index: 0, text: piece.text ?? "", logprobs: lp ? completionLogprobsOf(lp.entries, lp.offset) : null, finish_reason }] };
+}
+
+/**
+ * A streamed tool call, as OpenAI streams one: the first chunk has its index, id, type, name and
+ * empty arguments, the next the arguments' text; a last chunk (chunk() with finish) says "tool_calls".
+ */
+export function toolCallChunks(env: Envelope, calls: ToolCall[]) {
+  const c = (delta: object) => ({ ...env, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason: null }] });
+  return calls.flatMap((call, index) => [
+    c({ tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] }),
+    c({ tool_calls: [{ index, function: { arguments: call.function.arguments } }] }),
+  ]);
+}
+
+/** The last chunk of a streamed tool call. */
+export function toolCallsFinish(env: Envelope) {
+  return { ...env, object: "chat.completion.chunk", choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: "tool_calls" }] };
 }
 
 /** stream_options.include_usage: a last chunk with no choices and the usage. */

@@ -5,6 +5,7 @@
  *   GET  /v1/models              the one model
  *   POST /v1/completions         text or token-id prompt
  *   POST /v1/chat/completions    messages rendered by the model's chat template (chat/template.ts)
+ *   POST /v1/embeddings          pooled final hidden states (embeddings.ts)
  *
  * `stream: true` answers with server-sent events (`data: {chunk}` ... `data: [DONE]`).
  * Requests run one at a time in arrival order (the model's own queue); the KV cache keeps
@@ -20,12 +21,15 @@ import { basename } from "node:path";
 import { AbortError, ContextOverflowError, InvalidOptionError, LowbitError, RequestError } from "../errors.js";
 import type { ContextShiftOptions } from "../generate/context-shift.js";
 import type { GenerateOptions, GenerateResult } from "../generate/generate.js";
+import type { TokenLogprob } from "../generate/logprobs.js";
 import type { LLM } from "../llm.js";
 import { readJsonBody } from "./json-body.js";
 import { promptLimits, type PromptJob } from "./prompt.js";
 import { PromptTokenizer, tokenizerDir } from "./prompt-tokenizer.js";
 import { parseRequest, type ParsedRequest } from "./request.js";
-import { chunk, envelope, errorBody, requestId, response, usageChunk, type Kind } from "./responses.js";
+import { chunk, envelope, errorBody, requestId, response, toolCallChunks, toolCallsFinish, usageChunk, type Kind } from "./responses.js";
+import { mayBeCall, toolCallsOf } from "./tools.js";
+import { embeddingsResponse, parseEmbeddingsRequest, withSpecials } from "./embeddings.js";
 import { ApiKeys, Cors } from "./access.js";
 import { Metrics } from "./metrics.js";
 
@@ -57,6 +61,9 @@ export interface ServerOptions {
   /** one line per request (id, method, path, status, tokens, ms); none when absent */
   log?: (line: string) => void;
 }
+
+/** Whether generate options carry a grammar (grammar/constraint.ts). */
+const constrained = (g: GenerateOptions) => g.grammar !== undefined || (g.responseFormat !== undefined && g.responseFormat.type !== "text");
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
@@ -122,7 +129,7 @@ export function createServer(o: ServerOptions): Server {
   /** The prompt's token ids: token ids as sent, text and chat rendered and tokenized off the event loop. */
   const promptOf = (kind: Kind, p: ParsedRequest): Promise<number[]> | number[] => {
     if (kind !== "chat" && typeof p.prompt !== "string") return p.prompt!;
-    const job: PromptJob = kind === "chat" ? { kind: "chat", messages: p.messages! } : { kind: "text", text: p.prompt as string };
+    const job: PromptJob = kind === "chat" ? { kind: "chat", messages: p.messages!, ...(p.tools ? { tools: p.tools.tools } : {}) } : { kind: "text", text: p.prompt as string };
     return prompts.ids(job);
   };
 
@@ -133,8 +140,9 @@ export function createServer(o: ServerOptions): Server {
       maxNewTokens: p.gen.maxNewTokens ?? llm.contextLength,
       stop: kind === "chat" ? [...(p.gen.stop ?? []), ...template.stops] : p.gen.stop,
       signal,
-      ...(o.draft ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}), ...(o.draftConfidence !== undefined ? { draftConfidence: o.draftConfidence } : {}) } : {}),
-      ...(o.promptLookup !== undefined && p.gen.logprobs === undefined
+      // (a constrained request decodes without the draft or prompt lookup: grammars and drafts do not combine)
+      ...(o.draft && !constrained(p.gen) ? { draft: o.draft, ...(o.draftTokens !== undefined ? { draftTokens: o.draftTokens } : {}), ...(o.draftConfidence !== undefined ? { draftConfidence: o.draftConfidence } : {}) } : {}),
+      ...(o.promptLookup !== undefined && p.gen.logprobs === undefined && !constrained(p.gen)
         ? { promptLookup: o.promptLookup, ...(o.promptLookupNgram !== undefined ? { promptLookupNgram: o.promptLookupNgram } : {}) }
         : {}),
       ...(o.contextShift ? { contextShift: o.contextShift } : {}),
@@ -172,9 +180,12 @@ export function createServer(o: ServerOptions): Server {
     if (ac.signal.aborted) return; // left while the prompt was tokenized
     const gen = options(kind, p, ac.signal);
     const env = envelope(kind, o.modelId, info.id);
+    const tools = p.tools;
+    /** The answer as tool calls (tools.ts); none when it ran out of tokens or is no call. */
+    const callsOf = (r: GenerateResult) => (tools && r.finishReason !== "length" && r.finishReason !== "context" ? toolCallsOf(r.text, tools) : null);
     if (!p.stream) {
       const r = await counted(info, () => llm.generate(prompt, gen));
-      send(res, 200, response(kind, env, r));
+      send(res, 200, response(kind, env, r, callsOf(r)));
       return;
     }
     const s = llm.stream(prompt, gen);
@@ -189,10 +200,22 @@ export function createServer(o: ServerOptions): Server {
       if (kind === "chat") write(chunk(kind, env, { role: true, text: "" }));
     };
     let r: GenerateResult;
+    // with tools, text that may be a call is held back until it is decided (tools.ts); "required"
+    // or a named function: all of it (the grammar makes it a call)
+    let held: string | null = tools ? "" : null;
+    const heldLogprobs: TokenLogprob[] = [];
     try {
       let offset = 0; // completions' text_offset, across chunks
       for await (const piece of s.pieces()) {
         start();
+        if (held !== null) {
+          held += piece.text;
+          heldLogprobs.push(...(piece.logprobs ?? []));
+          if (tools!.choice !== "auto" || mayBeCall(held)) continue;
+          piece.text = held;
+          if (piece.logprobs) piece.logprobs = heldLogprobs;
+          held = null;
+        }
         const logprobs = piece.logprobs ? { entries: piece.logprobs, offset } : undefined;
         offset += piece.text.length;
         write(chunk(kind, env, { text: piece.text, ...(logprobs ? { logprobs } : {}) }));
@@ -205,6 +228,15 @@ export function createServer(o: ServerOptions): Server {
       return;
     }
     start();
+    const calls = held !== null ? callsOf(r) : null;
+    if (calls) {
+      for (const c of toolCallChunks(env, calls)) write(c);
+      write(toolCallsFinish(env));
+      if (p.includeUsage) write(usageChunk(kind, env, r));
+      res.end("data: [DONE]\n\n");
+      return;
+    }
+    if (held) write(chunk(kind, env, { text: held, ...(r.logprobs ? { logprobs: { entries: heldLogprobs, offset: 0 } } : {}) }));
     write(chunk(kind, env, { finish: r.finishReason }));
     if (p.includeUsage) write(usageChunk(kind, env, r));
     res.end("data: [DONE]\n\n");
@@ -252,6 +284,23 @@ export function createServer(o: ServerOptions): Server {
         }
         if (t.length > most) throw new RequestError(`tokens has ${t.length} ids; at most ${most} are decoded`, "tokens");
         send(res, 200, { content: llm.tokenizer.decode(t as number[]) });
+      },
+    },
+    "/v1/embeddings": {
+      POST: async (q, res, info) => {
+        const e = parseEmbeddingsRequest(await readJsonBody(q, limit, (x, depth) => prompts.parseBody(x, depth)));
+        if (e.model !== null && e.model !== "" && !names.has(e.model)) throw new ModelNotFoundRequestError(e.model);
+        const idsList = await Promise.all(e.inputs.map(async (x) => (typeof x === "string" ? withSpecials(llm, await prompts.ids({ kind: "text", text: x })) : x)));
+        const tokens = idsList.reduce((a, ids) => a + ids.length, 0);
+        metrics.queueDepth++;
+        let vectors: Float32Array[];
+        try {
+          vectors = await llm.embed(idsList, { pooling: e.pooling, normalize: e.normalize });
+        } finally {
+          metrics.queueDepth--;
+        }
+        info.promptTokens = tokens;
+        send(res, 200, embeddingsResponse(o.modelId, vectors, tokens, e.base64));
       },
     },
     "/v1/completions": { POST: (q, res, info) => complete("completion", q, res, info) },
