@@ -1,7 +1,7 @@
 // lowbit's K-quant kernels (native/src/formats/) against llama.cpp itself: a
 // ggml MUL_MAT on the CPU backend of the libraries node-llama-cpp ships
 // (GGML_CPU variant, haswell by default), Q4_K weights in the repack buffer
-// type (as llama.cpp loads them on AVX2 machines), Q6_K in a plain CPU buffer,
+// type (as llama.cpp loads them on AVX2 machines), Q2_K, Q3_K, Q5_K, Q6_K in a plain CPU buffer,
 // vs lowbit's Q8_K activation quantization + reference matmul: bits equal, or
 // the largest difference. Decode (m = 1) and prefill shapes.
 // With --record FILE.json it also writes a few small cases (weights, inputs and
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
   ggml_backend_cpu_set_n_threads(cpu, 2);
   std::mt19937 rng(1234);
   int bad = 0;
-  for (const char* name : {"q4_k", "q5_k", "q6_k"})
+  for (const char* name : {"q4_k", "q5_k", "q6_k", "q2_k", "q3_k"})  // new types last: the fixture's earlier cases stay
     for (int ties = 0; ties < 2; ties++) {
     const KQuantFormat& f = *kquant_format(name);
     for (int64_t m : {1, 2, 4, 5, 9})

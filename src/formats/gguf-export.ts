@@ -90,7 +90,7 @@ function tensorBytes(source: ModelSource, c: LlamaConfig, s: TensorSpec, type: s
   const { bytes, dtype } = source.read(s, scratch);
   let out: Uint8Array;
   if (dtype === type) out = bytes; // bf16 -> BF16, and q4_0 / q8_0 blocks of a quantized lowbit model, exactly
-  else if (dtype === "Q4_0" || dtype === "Q8_0" || dtype === "Q4_K" || dtype === "Q5_K" || dtype === "Q6_K") {
+  else if (dtype !== "F32" && dtype !== "F16" && dtype !== "BF16") {
     throw new InvalidOptionError(`${s.name} holds ${dtype} blocks: write this model with --type ${dtype.toLowerCase()}`);
   } else {
     const x = toF32(bytes, dtype);
