@@ -27,7 +27,7 @@
       "target_name": "lowbit_ggml",
       "type": "static_library",
       "sources": ["native/src/kernels/ggml_ref.cc", "native/src/kernels/ggml_f32_ref.cc", "native/src/ggml_quants.cc",
-                  "native/src/formats/kquant.cc", "native/src/formats/q2_k.cc", "native/src/formats/q3_k.cc", "native/src/formats/q4_k.cc", "native/src/formats/q5_k.cc", "native/src/formats/q6_k.cc"],
+                  "native/src/formats/kquant.cc", "native/src/formats/kquant_quantize.cc", "native/src/formats/q2_k.cc", "native/src/formats/q3_k.cc", "native/src/formats/q4_k.cc", "native/src/formats/q5_k.cc", "native/src/formats/q6_k.cc"],
       "cflags_cc": ["-ffp-contract=off"]
     },
     {

@@ -63,6 +63,8 @@ using KMatmul = void (*)(const KAct& a, int64_t m, const uint8_t* W, int64_t row
                          int64_t j0, int64_t j1);
 // Row r of the weight (cols values) -> f32, as ggml's dequantize_row_<type>.
 using KDequantRow = void (*)(const uint8_t* row, int64_t cols, float* out);
+// x[k] (k % 256 == 0) -> k / 256 GGUF blocks, as ggml's quantize_row_<type>_ref.
+using KQuantizeRow = void (*)(const float* x, int64_t k, uint8_t* out);
 
 // The kernels of one instruction-set variant of a format.
 struct KQuantKernels {
@@ -81,6 +83,7 @@ struct KQuantFormat {
   // of 4 tokens reproduces it), the other tokens as a GEMV
   bool gemm4;
   KDequantRow dequantize_row;
+  KQuantizeRow quantize_row;  // nullptr: lowbit does not write this type
   KQuantKernels ref, avx2, avx512;
 };
 
