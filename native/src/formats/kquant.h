@@ -94,6 +94,12 @@ const KQuantFormat* kquant_formats(int* count);
 // The kernels of `f` for a kernel-table variant name ("ref", "avx2", "avx512").
 const KQuantKernels& kquant_kernels(const KQuantFormat& f, const char* variant);
 
+// The scalar references' final sum of their eight f32 lanes, in the order of
+// llama.cpp's AVX2 hsum_float_8 (kq_hsum8_f32 in kquant_x86.h).
+inline float kq_lanes8_sum(const float acc[8]) {
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
 // f16 bits (little-endian, possibly unaligned) -> f32
 inline uint16_t kq_read_u16(const uint8_t* p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 

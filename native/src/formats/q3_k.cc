@@ -32,7 +32,7 @@ struct RefQ3K {
         const float d = a.d[i * nb + b] * f16_to_f32_scalar(x->d);
         for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
       }
-      c[t * ldc] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+      c[t * ldc] = kq_lanes8_sum(acc);
     }
   }
 };

@@ -35,16 +35,13 @@ struct Avx2Q3K {
       for (int t = 0; t < MT; t++) sumi[t] = _mm256_setzero_si256();
       for (int j = 0; j < 2; j++) {
         const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * j));
-        const __m128i hv = j ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
-        const __m256i dup = _mm256_setr_m128i(hv, hv);
         __m256i ql[4], qh[4], s[4];
         for (int cc = 0; cc < 4; cc++) {
           ql[cc] = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * cc), m3);
           // 4 where the third bit 4j + cc is clear, else 0
           qh[cc] = _mm256_slli_epi16(_mm256_andnot_si256(_mm256_srli_epi16(hbits, 4 * j + cc), m1), 2);
-          s[cc] = _mm256_shuffle_epi8(dup, _mm256_setr_m128i(_mm_set1_epi16((short)((4 * cc + 1) << 8 | (4 * cc))),
-                                                             _mm_set1_epi16((short)((4 * cc + 3) << 8 | (4 * cc + 2)))));
         }
+        kq_chunk_scales16(sc16, j, s);
         for (int t = 0; t < MT; t++) {
           const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * j;
           for (int cc = 0; cc < 4; cc++) {
