@@ -174,7 +174,7 @@ export interface Addon {
    * GGUF Q4_0 / Q8_0 blocks of a row-major [rows, cols] f32 matrix (cols % 32 == 0), from ggml's reference
    * quantizers (quantize_row_q4_0_ref / _q8_0_ref: byte-exact with llama-quantize without an imatrix).
    */
-  ggmlQuantize(type: "q4_0" | "q8_0" | "q4_k" | "q5_k" | "q6_k", data: Float32Array, rows: number, cols: number): Uint8Array;
+  ggmlQuantize(type: "q4_0" | "q8_0" | "q5_0" | "q5_1" | "q4_k" | "q5_k" | "q6_k", data: Float32Array, rows: number, cols: number): Uint8Array;
 }
 
 let cached: Addon | undefined;

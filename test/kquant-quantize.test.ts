@@ -3,7 +3,8 @@
  * kquant_quantize.cc; `lowbit convert --type q4_k | q5_k | q6_k | q4_k_m |
  * q5_k_m`) write the blocks llama.cpp's reference quantizers write
  * (quantize_row_q4_K_ref / q5_K_ref / q6_K_ref: the path llama-quantize takes
- * without an importance matrix):
+ * without an importance matrix; quantize_row_q5_0_ref / q5_1_ref for the
+ * fallbacks of rows that are not whole 256-value blocks):
  *  - test/fixtures/kquant-llamacpp.json "quantize" holds f32 rows of varied
  *    kinds (outliers, zero and constant sub-blocks, a zero super-block,
  *    one-sided rows, tiny values) and the blocks node-llama-cpp's libggml-base
@@ -22,12 +23,12 @@ import { addon } from "../src/native.js";
 import { dequantizeGgml } from "../src/formats/gguf-dequant.js";
 import { REPO } from "./helpers/paths.js";
 
-interface QuantCase { type: "q4_k" | "q5_k" | "q6_k"; rows: number; k: number; x: string; blocks: string }
+interface QuantCase { type: "q4_k" | "q5_k" | "q6_k" | "q5_0" | "q5_1"; rows: number; k: number; x: string; blocks: string }
 const b64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const fx = JSON.parse(readFileSync(join(REPO, "test", "fixtures", "kquant-llamacpp.json"), "utf8")) as { quantize: QuantCase[] };
 
-test("ggmlQuantize q4_k / q5_k / q6_k = llama.cpp's reference quantizers, byte for byte", () => {
-  assert.deepEqual(fx.quantize.map((c) => c.type).sort(), ["q4_k", "q5_k", "q6_k"], "a fixture entry per type");
+test("ggmlQuantize q4_k / q5_k / q6_k / q5_0 / q5_1 = llama.cpp's reference quantizers, byte for byte", () => {
+  assert.deepEqual(fx.quantize.map((c) => c.type).sort(), ["q4_k", "q5_0", "q5_1", "q5_k", "q6_k"], "a fixture entry per type");
   for (const c of fx.quantize) {
     const xb = b64(c.x), x = new Float32Array(xb.buffer, xb.byteOffset, xb.length / 4);
     const want = b64(c.blocks);
@@ -44,7 +45,7 @@ test("ggmlQuantize q4_k / q5_k / q6_k = llama.cpp's reference quantizers, byte f
     let err = 0, ss = 0;
     for (let i = 0; i < x.length; i++) (err += (y[i]! - x[i]!) ** 2), (ss += x[i]! ** 2);
     const rel = Math.sqrt(err / ss);
-    assert.ok(rel > 0 && rel < { q4_k: 0.15, q5_k: 0.08, q6_k: 0.04 }[c.type], `${c.type}: relative RMS error ${rel}`);
+    assert.ok(rel > 0 && rel < { q4_k: 0.15, q5_k: 0.08, q6_k: 0.04, q5_0: 0.08, q5_1: 0.08 }[c.type], `${c.type}: relative RMS error ${rel}`);
   }
 });
 

@@ -7,7 +7,8 @@
 // With --record FILE.json it also writes a few small cases (weights, inputs and
 // llama.cpp's outputs) as the fixture test/fixtures/kquant-llamacpp.json that
 // kquant-kernels.test.ts replays without llama.cpp.
-// Quantizers: lowbit's q4_k / q5_k / q6_k quantize_row against ggml's
+// Quantizers: lowbit's q4_k / q5_k / q6_k quantize_row (and the q5_0 / q5_1
+// ones GGUF export falls back to) against ggml's
 // quantize_row_*_ref (ggml_quantize_chunk without an importance matrix, as
 // llama-quantize calls it) on rows of varied distributions: bytes equal; with
 // --record a few rows (f32 inputs, ggml's blocks) go into the fixture too.
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "formats/kquant.h"
+#include "ggml_quants.h"
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
@@ -167,13 +169,22 @@ std::vector<float> quant_rows(std::mt19937& rng, int64_t rows, int64_t k) {
 int check_quantizers(std::string* rec) {
   std::mt19937 rng(99);
   int bad = 0;
+  struct Q { const char* name; int ggml_type; int64_t block_elems, block_bytes; void (*row)(const float*, int64_t, uint8_t*); };
+  std::vector<Q> qs;
   for (const char* name : {"q4_k", "q5_k", "q6_k"}) {
     const KQuantFormat& f = *kquant_format(name);
-    const int64_t rows = 512, k = 768, rb = k / 256 * f.block_bytes;
+    qs.push_back({name, f.ggml_type, f.block_elems, f.block_bytes, f.quantize_row});
+  }
+  // the Q4_K / Q5_K fallbacks of GGUF export (ggml_quants.h)
+  qs.push_back({"q5_0", GGML_TYPE_Q5_0, 32, 22, ggml_quantize_row_q5_0});
+  qs.push_back({"q5_1", GGML_TYPE_Q5_1, 32, 24, ggml_quantize_row_q5_1});
+  for (const Q& f : qs) {
+    const char* name = f.name;
+    const int64_t rows = 512, k = 768, rb = k / f.block_elems * f.block_bytes;
     const std::vector<float> x = quant_rows(rng, rows, k);
     std::vector<uint8_t> want(rows * rb), got(rows * rb);
     ggml_quantize_chunk((ggml_type)f.ggml_type, x.data(), want.data(), 0, rows, k, nullptr);
-    for (int64_t r = 0; r < rows; r++) f.quantize_row(x.data() + r * k, k, got.data() + r * rb);
+    for (int64_t r = 0; r < rows; r++) f.row(x.data() + r * k, k, got.data() + r * rb);
     int64_t diff = 0;
     for (int64_t r = 0; r < rows; r++) diff += std::memcmp(want.data() + r * rb, got.data() + r * rb, rb) != 0;
     std::printf("quantize %s: %ld/%ld rows byte-equal to ggml's reference quantizer\n", name, (long)(rows - diff), (long)rows);

@@ -20,7 +20,7 @@ namespace {
 GgmlType parse_type(Napi::Env env, const std::string& s) {
   if (s == "q4_0") return GgmlType::Q4_0;
   if (s == "q8_0") return GgmlType::Q8_0;
-  throw Napi::TypeError::New(env, "type must be \"q4_0\", \"q8_0\", \"q4_k\", \"q5_k\" or \"q6_k\", got \"" + s + "\"");
+  throw Napi::TypeError::New(env, "type must be \"q4_0\", \"q8_0\", \"q5_0\", \"q5_1\", \"q4_k\", \"q5_k\" or \"q6_k\", got \"" + s + "\"");
 }
 
 template <class T>
@@ -170,7 +170,10 @@ Napi::Value GgmlQuantize(const Napi::CallbackInfo& info) {
   const std::string name = arg_string(info, 0, "type");
   const KQuantFormat* kq = kquant_format(name.c_str());
   if (kq && (name != kq->name || !kq->quantize_row)) kq = nullptr;  // "q4_k", "q5_k", "q6_k"
-  const GgmlType t = kq ? GgmlType::Q8_0 : parse_type(env, name);
+  // "q5_0" / "q5_1": written by GGUF export only (no native format holds them)
+  void (*row_q)(const float*, int64_t, uint8_t*) =
+      kq ? kq->quantize_row : name == "q5_0" ? ggml_quantize_row_q5_0 : name == "q5_1" ? ggml_quantize_row_q5_1 : nullptr;
+  const GgmlType t = row_q ? GgmlType::Q8_0 : parse_type(env, name);
   Napi::Float32Array x = arg_typed<Napi::Float32Array>(info, 1, "data");
   const int64_t rows = arg_int(info, 2, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 3, "cols", 1, (int64_t)1 << 40);
   const int64_t qk = kq ? kq->block_elems : kQK;
@@ -180,10 +183,10 @@ Napi::Value GgmlQuantize(const Napi::CallbackInfo& info) {
   if ((double)rows * (double)cols != (double)x.ElementLength())
     throw Napi::RangeError::New(env, "data has " + std::to_string(x.ElementLength()) + " elements, not rows * cols = " +
                                          std::to_string(rows) + " * " + std::to_string(cols));
-  if (kq) {  // K-quant super-blocks (formats/), row by row
-    const int64_t rb = cols / qk * kq->block_bytes;
+  if (row_q) {  // K-quant super-blocks (formats/) or Q5_0 / Q5_1 blocks, row by row
+    const int64_t rb = cols / qk * (kq ? kq->block_bytes : name == "q5_0" ? 22 : 24);
     Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * rb));
-    for (int64_t j = 0; j < rows; j++) kq->quantize_row(x.Data() + j * cols, cols, out.Data() + j * rb);
+    for (int64_t j = 0; j < rows; j++) row_q(x.Data() + j * cols, cols, out.Data() + j * rb);
     return out;
   }
   const int64_t rb = cols / kQK * ggml_block_bytes(t);

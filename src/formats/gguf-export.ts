@@ -105,7 +105,7 @@ function tensorBytes(source: ModelSource, c: LlamaConfig, s: TensorSpec, type: s
     const x = toF32(bytes, dtype);
     if (type === "F32") out = new Uint8Array(x.buffer);
     else if (type === "F16" || type === "BF16") out = f32ToHalfBytes(x, type);
-    else out = addon().ggmlQuantize(type.toLowerCase() as "q4_0" | "q8_0" | "q4_k" | "q5_k" | "q6_k", x, s.rows, s.cols);
+    else out = addon().ggmlQuantize(type.toLowerCase() as "q4_0" | "q8_0" | "q5_0" | "q5_1" | "q4_k" | "q5_k" | "q6_k", x, s.rows, s.cols);
   }
   const heads = FAMILIES[c.architecture].ggufRopePermuted ? ropeHeads(c, s.name) : 0;
   return heads ? permuteRopeRows(out, s.rows, out.length / s.rows, heads, "toGguf") : out;

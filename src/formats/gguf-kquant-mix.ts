@@ -13,13 +13,10 @@
  *                        where use_more_bits, else Q4_K; attn_v of a 70B-shaped
  *                        llama (80 layers, grouped KV heads) never below Q5_K
  * Rows whose length is not a multiple of 256 fall back as llama.cpp's do
- * (Q6_K -> Q8_0; Q4_K -> Q5_0 and Q5_K -> Q5_1, which lowbit does not write:
- * refused). Matrices llama.cpp leaves unquantized (position / token-type
+ * (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0; F16 when not even 32 divides them). Matrices llama.cpp leaves unquantized (position / token-type
  * embeddings) stay F16, as llama-quantize copies them from an F16 file.
  * Counters run over the tensors in llama.cpp's order (layer, then name).
  */
-import { InvalidOptionError } from "../errors.js";
-
 export const KQUANT_OUT_TYPES = ["q4_k", "q5_k", "q6_k", "q4_k_m", "q5_k_m"] as const;
 export type KQuantOutType = (typeof KQUANT_OUT_TYPES)[number];
 
@@ -82,13 +79,8 @@ export function kquantTensorTypes(type: KQuantOutType, model: MixModel, tensors:
         iFfnDown++;
       }
     }
-    if ((ty === "Q4_K" || ty === "Q5_K" || ty === "Q6_K") && t.cols % 256 !== 0) {
-      if (ty !== "Q6_K") {
-        throw new InvalidOptionError(`${t.name}: rows of ${t.cols} values are not whole 256-value ${ty} blocks; llama.cpp would write ${ty === "Q4_K" ? "Q5_0" : "Q5_1"}, which lowbit does not write`);
-      }
-      ty = "Q8_0";
-    }
-    if (ty === "Q8_0" && t.cols % 32 !== 0) ty = "F16";
+    if ((ty === "Q4_K" || ty === "Q5_K" || ty === "Q6_K") && t.cols % 256 !== 0) ty = { Q4_K: "Q5_0", Q5_K: "Q5_1", Q6_K: "Q8_0" }[ty];
+    if (t.cols % (ty === "F16" ? 1 : 32) !== 0) ty = "F16";
     out.set(t.name, ty);
   }
   return out;
