@@ -115,7 +115,7 @@ export interface NativeModel {
    * dtype "Q4_0" / "Q8_0": raw GGUF blocks (rows of cols / 32 blocks; into q4_0 / q8_0 of the same type they are
    * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8)
    */
-  addWeight(name: string, dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0" | "Q4_K" | "Q5_K" | "Q6_K", bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number): void;
+  addWeight(name: string, dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0" | "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K", bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */
@@ -182,7 +182,7 @@ export interface Addon {
    * GGUF Q4_0 / Q8_0 blocks of a row-major [rows, cols] f32 matrix (cols % 32 == 0), from ggml's reference
    * quantizers (quantize_row_q4_0_ref / _q8_0_ref: byte-exact with llama-quantize without an imatrix).
    */
-  ggmlQuantize(type: "q4_0" | "q8_0", data: Float32Array, rows: number, cols: number): Uint8Array;
+  ggmlQuantize(type: "q4_0" | "q8_0" | "q5_0" | "q5_1" | "q4_k" | "q5_k" | "q6_k", data: Float32Array, rows: number, cols: number): Uint8Array;
 }
 
 let cached: Addon | undefined;

@@ -213,6 +213,6 @@ for (const type of TYPES) {
     assert.throws(() => run("ref", "ggml_weight", { format: type, dtype: type.toUpperCase(), bytes: new Uint8Array(3 * 18), rows: 3, cols: 48 }),
       new RegExp(`${type.toUpperCase()} data needs the row length \\(cols = 48\\) to be a multiple of 32`));
     assert.throws(() => run("ref", "ggml_weight", { format: type, dtype: type.toUpperCase(), bytes: new Uint8Array(10), rows: 1, cols: 32 }), /byte size does not match/);
-    assert.throws(() => A.ggmlQuantize("q4_1" as GgmlType, x, 3, 48), /type must be "q4_0" or "q8_0"/);
+    assert.throws(() => A.ggmlQuantize("q4_1" as GgmlType, x, 3, 48), /type must be "q4_0", "q8_0", "q5_0", "q5_1", "q4_k", "q5_k" or "q6_k", got "q4_1"/);
   });
 }

@@ -3,8 +3,9 @@
  * llama.cpp: tinycode-100m (../shared) exported by lowbit to F16, quantized by
  * llama.cpp's own llama-quantize (a native build, e.g.
  * ~/.cache/lowbit/llama.cpp/build-native/bin; $LLAMA_QUANTIZE overrides) to
- * Q4_K, Q5_K and Q6_K (--pure: every matrix of that type) and to the Q4_K_M
- * (Q4_K + Q6_K) and Q5_K_M (Q5_K + Q6_K) mixes, then run by lowbit and by node-llama-cpp's prebuilt CPU build
+ * Q2_K, Q3_K, Q4_K, Q5_K and Q6_K (--pure: every matrix of that type) and to
+ * the Q2_K (Q2_K + Q3_K + Q4_K + Q6_K), Q3_K_M (Q3_K + Q4_K + Q5_K + Q6_K),
+ * Q4_K_M (Q4_K + Q6_K) and Q5_K_M (Q5_K + Q6_K) mixes, then run by lowbit and by node-llama-cpp's prebuilt CPU build
  * pinned to its haswell variant, on the reference prompts' input_ids:
  *   - the next-token logits after the prompt bit for bit equal, and 48 greedy
  *     tokens equal, on every prompt;
@@ -39,6 +40,7 @@ const skip = !pinnable ? `node-llama-cpp's prebuilt has no ${PIN} CPU variant he
 
 /** [file label, llama-quantize type, extra args] */
 const FILES: [string, string, string[]][] = [
+  ["Q2_K", "Q2_K", ["--pure"]], ["Q3_K", "Q3_K", ["--pure"]], ["Q2_K-mix", "Q2_K", []], ["Q3_K_M", "Q3_K_M", []],
   ["Q4_K", "Q4_K", ["--pure"]], ["Q5_K", "Q5_K", ["--pure"]], ["Q6_K", "Q6_K", ["--pure"]], ["Q4_K_M", "Q4_K_M", []], ["Q5_K_M", "Q5_K_M", []],
 ];
 
@@ -55,7 +57,7 @@ test("llama.cpp (haswell) and lowbit agree on K-quant GGUF files of tinycode-100
         const g = openGguf(file);
         const types = new Set([...g.tensors.values()].filter((x) => x.dims.length === 2).map((x) => x.typeName));
         tt.diagnostic(`${label}: matrix types ${[...types].join(", ")}`);
-        for (const ty of types) assert.ok(["Q4_K", "Q5_K", "Q6_K"].includes(ty), `${label}: ${ty} is not a native K-quant type`);
+        for (const ty of types) assert.ok(["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"].includes(ty), `${label}: ${ty} is not a native K-quant type`);
 
         const runs = await runBothOnFile(file, dir!);
         tt.diagnostic(`${label} [llama.cpp CPU variant ${loadedCpuVariant()}]: ${summary(runs)}`);

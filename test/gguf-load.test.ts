@@ -93,8 +93,8 @@ test("bad GGUF models are typed errors naming the problem", async () => {
 test("convert and synth: bad options exit 2 with a typed message", async () => {
   const err: string[] = [];
   const io = { out: () => undefined, err: (s: string) => void err.push(s), errIsTTY: false };
-  assert.equal(await main(["convert", "--out", join(tmp, "x.gguf"), "--type", "q5_k"], io), 2);
-  assert.match(err.join(""), /--type must be one of f32, f16, bf16, q8_0, q4_0/);
+  assert.equal(await main(["convert", "--out", join(tmp, "x.gguf"), "--type", "q3_k"], io), 2);
+  assert.match(err.join(""), /--type must be one of f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m, q5_k_m/);
   assert.equal(await main(["convert", "--type", "f32"], io), 2);
   assert.match(err.join(""), /--out FILE.gguf is required/);
   assert.equal(await main(["synth", "--shape", "nope", "--type", "q4_0", "--out", join(tmp, "y.gguf")], io), 2);

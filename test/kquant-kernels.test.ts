@@ -4,7 +4,7 @@
  *    quantize_row_q8_K_ref (test/helpers/kquant-spec.ts), zero blocks, ties of
  *    +-max (both tie rules: the reference's and llama.cpp's 4-row quantizer's)
  *    and exact halves included;
- *  - Q4_K, Q5_K and Q6_K matmuls: the scalar reference bit for bit against the exact
+ *  - Q2_K, Q3_K, Q4_K, Q5_K and Q6_K matmuls: the scalar reference bit for bit against the exact
  *    TS emulation, every SIMD variant (avx2, avx512) bit for bit against the
  *    reference, on random blocks (extreme codes and scales included), odd n
  *    and m (decode m = 1 and prefill tiles of 2..4 tokens plus leftovers),
@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { REPO } from "./helpers/paths.js";
 
 const ctx = (msg: string) => `${msg} (seed ${SEED})`;
-const TYPES: KType[] = ["q4_k", "q5_k", "q6_k"];
+const TYPES: KType[] = ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"];
 
 function assertBits(got: ArrayLike<number>, want: ArrayLike<number>, msg: string): void {
   assert.equal(got.length, want.length, ctx(`${msg}: length`));
@@ -124,9 +124,10 @@ const b64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const f32s = (s: string) => { const b = b64(s); return new Float32Array(b.buffer, b.byteOffset, b.length / 4); };
 
 for (const v of ["ref", ...SIMD]) {
-  test(`${v}: llama.cpp's recorded Q4_K / Q5_K / Q6_K MUL_MAT outputs, bit for bit`, { skip: v === "ref" ? false : skipReason(v) ?? false }, () => {
+  test(`${v}: llama.cpp's recorded Q2_K .. Q6_K MUL_MAT outputs, bit for bit`, { skip: v === "ref" ? false : skipReason(v) ?? false }, () => {
     const fx = JSON.parse(readFileSync(join(REPO, "test", "fixtures", "kquant-llamacpp.json"), "utf8")) as { cases: FixtureCase[] };
     assert.ok(fx.cases.length >= 12, "fixture cases");
+    for (const type of TYPES) assert.ok(fx.cases.some((c) => c.type === type), `fixture cases of ${type}`);
     for (const c of fx.cases) {
       const x = f32s(c.x), nb = c.k / 256;
       const a = new Int8Array(c.m * c.k), ad = new Float32Array(c.m * nb);

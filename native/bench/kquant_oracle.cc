@@ -1,12 +1,17 @@
 // lowbit's K-quant kernels (native/src/formats/) against llama.cpp itself: a
 // ggml MUL_MAT on the CPU backend of the libraries node-llama-cpp ships
 // (GGML_CPU variant, haswell by default), Q4_K weights in the repack buffer
-// type (as llama.cpp loads them on AVX2 machines), Q6_K in a plain CPU buffer,
+// type (as llama.cpp loads them on AVX2 machines), Q2_K, Q3_K, Q5_K, Q6_K in a plain CPU buffer,
 // vs lowbit's Q8_K activation quantization + reference matmul: bits equal, or
 // the largest difference. Decode (m = 1) and prefill shapes.
 // With --record FILE.json it also writes a few small cases (weights, inputs and
 // llama.cpp's outputs) as the fixture test/fixtures/kquant-llamacpp.json that
 // kquant-kernels.test.ts replays without llama.cpp.
+// Quantizers: lowbit's q4_k / q5_k / q6_k quantize_row (and the q5_0 / q5_1
+// ones GGUF export falls back to) against ggml's
+// quantize_row_*_ref (ggml_quantize_chunk without an importance matrix, as
+// llama-quantize calls it) on rows of varied distributions: bytes equal; with
+// --record a few rows (f32 inputs, ggml's blocks) go into the fixture too.
 // With --time: one thread each, ggml's MUL_MAT vs lowbit's quantizer + matmul on
 // a TinyLlama-sized [5632, 2048] matrix, m = 1 (decode) and m = 16, alternating,
 // the fastest of 15 runs of each.
@@ -16,11 +21,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "formats/kquant.h"
+#include "ggml_quants.h"
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
@@ -135,6 +142,63 @@ void time_kernels(const char* variant) {
   ggml_backend_free(cpu);
 }
 
+// Rows of k values: Gaussian of varied scales, outliers, all-zero / constant /
+// tiny sub-blocks, one-sided rows, f16-representable values (as from an F16 file).
+std::vector<float> quant_rows(std::mt19937& rng, int64_t rows, int64_t k) {
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<float> x(rows * k);
+  for (int64_t r = 0; r < rows; r++) {
+    float* xr = x.data() + r * k;
+    const float scale = std::ldexp(1.0f, (int)(rng() % 24) - 16);
+    for (int64_t i = 0; i < k; i++) xr[i] = g(rng) * scale;
+    switch (r % 8) {
+      case 1: for (int64_t i = 0; i < k; i += 37) xr[i] *= 40.0f; break;           // outliers
+      case 2: for (int64_t i = 0; i < 32; i++) xr[i] = 0.0f; break;                // a zero sub-block
+      case 3: for (int64_t i = 0; i < k; i++) xr[i] = std::fabs(xr[i]); break;     // one-sided (min 0)
+      case 4: for (int64_t i = 16; i < 48; i++) xr[i] = 0.25f; break;              // constant sub-block
+      case 5: for (int64_t i = 0; i < 256; i++) xr[i] = 0.0f; break;               // a zero super-block
+      case 6: for (int64_t i = 0; i < k; i++) xr[i] = -std::fabs(xr[i]); break;    // all negative
+      case 7: for (int64_t i = 0; i < k; i++) xr[i] *= 1e-6f; break;               // tiny (f16 subnormal scales)
+    }
+    for (int64_t i = 0; i < k; i++) xr[i] = ggml_fp16_to_fp32(ggml_fp32_to_fp16(xr[i]));
+  }
+  return x;
+}
+
+// Returns the number of rows whose bytes differ; appends fixture entries to *rec.
+int check_quantizers(std::string* rec) {
+  std::mt19937 rng(99);
+  int bad = 0;
+  struct Q { const char* name; int ggml_type; int64_t block_elems, block_bytes; void (*row)(const float*, int64_t, uint8_t*); };
+  std::vector<Q> qs;
+  for (const char* name : {"q4_k", "q5_k", "q6_k"}) {
+    const KQuantFormat& f = *kquant_format(name);
+    qs.push_back({name, f.ggml_type, f.block_elems, f.block_bytes, f.quantize_row});
+  }
+  // the Q4_K / Q5_K fallbacks of GGUF export (ggml_quants.h)
+  qs.push_back({"q5_0", GGML_TYPE_Q5_0, 32, 22, ggml_quantize_row_q5_0});
+  qs.push_back({"q5_1", GGML_TYPE_Q5_1, 32, 24, ggml_quantize_row_q5_1});
+  for (const Q& f : qs) {
+    const char* name = f.name;
+    const int64_t rows = 512, k = 768, rb = k / f.block_elems * f.block_bytes;
+    const std::vector<float> x = quant_rows(rng, rows, k);
+    std::vector<uint8_t> want(rows * rb), got(rows * rb);
+    ggml_quantize_chunk((ggml_type)f.ggml_type, x.data(), want.data(), 0, rows, k, nullptr);
+    for (int64_t r = 0; r < rows; r++) f.row(x.data() + r * k, k, got.data() + r * rb);
+    int64_t diff = 0;
+    for (int64_t r = 0; r < rows; r++) diff += std::memcmp(want.data() + r * rb, got.data() + r * rb, rb) != 0;
+    std::printf("quantize %s: %ld/%ld rows byte-equal to ggml's reference quantizer\n", name, (long)(rows - diff), (long)rows);
+    bad += (int)diff;
+    if (rec) {  // rows 0..7: one of each kind
+      const int64_t nr = 8;
+      *rec += std::string(rec->empty() ? "" : ",\n") + "  {\"type\": \"" + name + "\", \"rows\": " + std::to_string(nr) +
+              ", \"k\": " + std::to_string(k) + ",\n   \"x\": \"" + b64(x.data(), nr * k * 4) + "\",\n   \"blocks\": \"" +
+              b64(want.data(), nr * rb) + "\"}";
+    }
+  }
+  return bad;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,7 +216,7 @@ int main(int argc, char** argv) {
   ggml_backend_cpu_set_n_threads(cpu, 2);
   std::mt19937 rng(1234);
   int bad = 0;
-  for (const char* name : {"q4_k", "q5_k", "q6_k"})
+  for (const char* name : {"q4_k", "q5_k", "q6_k", "q2_k", "q3_k"})  // new types last: the fixture's earlier cases stay
     for (int ties = 0; ties < 2; ties++) {
     const KQuantFormat& f = *kquant_format(name);
     for (int64_t m : {1, 2, 4, 5, 9})
@@ -195,10 +259,12 @@ int main(int argc, char** argv) {
       }
   }
   ggml_backend_free(cpu);
+  std::string quants;
+  bad += check_quantizers(record ? &quants : nullptr);
   if (record) {
     FILE* fp = std::fopen(record, "w");
     if (!fp) return 2;
-    std::fprintf(fp, "{\"about\": \"llama.cpp MUL_MAT outputs (node-llama-cpp prebuilt libggml-cpu-haswell; Q4_K repacked) recorded by native/bench/kquant_oracle.cc --record; w: GGUF blocks (n rows), x: f32 inputs [m, k], y: f32 outputs [m, n], base64 little-endian\",\n \"cases\": [\n%s\n]}\n", cases.c_str());
+    std::fprintf(fp, "{\"about\": \"llama.cpp MUL_MAT outputs (node-llama-cpp prebuilt libggml-cpu-haswell; Q4_K repacked) recorded by native/bench/kquant_oracle.cc --record; w: GGUF blocks (n rows), x: f32 inputs [m, k], y: f32 outputs [m, n], base64 little-endian; quantize: ggml's quantize_row_*_ref blocks of f32 rows x [rows, k]\",\n \"cases\": [\n%s\n],\n \"quantize\": [\n%s\n]}\n", cases.c_str(), quants.c_str());
     std::fclose(fp);
   }
   return bad ? 1 : 0;

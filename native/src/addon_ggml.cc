@@ -20,7 +20,7 @@ namespace {
 GgmlType parse_type(Napi::Env env, const std::string& s) {
   if (s == "q4_0") return GgmlType::Q4_0;
   if (s == "q8_0") return GgmlType::Q8_0;
-  throw Napi::TypeError::New(env, "type must be \"q4_0\" or \"q8_0\", got \"" + s + "\"");
+  throw Napi::TypeError::New(env, "type must be \"q4_0\", \"q8_0\", \"q5_0\", \"q5_1\", \"q4_k\", \"q5_k\" or \"q6_k\", got \"" + s + "\"");
 }
 
 template <class T>
@@ -167,13 +167,28 @@ Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::strin
 
 Napi::Value GgmlQuantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const GgmlType t = parse_type(env, arg_string(info, 0, "type"));
+  const std::string name = arg_string(info, 0, "type");
+  const KQuantFormat* kq = kquant_format(name.c_str());
+  if (kq && (name != kq->name || !kq->quantize_row)) kq = nullptr;  // "q4_k", "q5_k", "q6_k"
+  // "q5_0" / "q5_1": written by GGUF export only (no native format holds them)
+  void (*row_q)(const float*, int64_t, uint8_t*) =
+      kq ? kq->quantize_row : name == "q5_0" ? ggml_quantize_row_q5_0 : name == "q5_1" ? ggml_quantize_row_q5_1 : nullptr;
+  const GgmlType t = row_q ? GgmlType::Q8_0 : parse_type(env, name);
   Napi::Float32Array x = arg_typed<Napi::Float32Array>(info, 1, "data");
   const int64_t rows = arg_int(info, 2, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 3, "cols", 1, (int64_t)1 << 40);
-  if (cols % kQK) throw Napi::RangeError::New(env, "cols (" + std::to_string(cols) + ") must be a multiple of 32 (GGUF blocks of 32)");
+  const int64_t qk = kq ? kq->block_elems : kQK;
+  if (cols % qk)
+    throw Napi::RangeError::New(env, "cols (" + std::to_string(cols) + ") must be a multiple of " + std::to_string(qk) +
+                                         " (GGUF blocks of " + std::to_string(qk) + ")");
   if ((double)rows * (double)cols != (double)x.ElementLength())
     throw Napi::RangeError::New(env, "data has " + std::to_string(x.ElementLength()) + " elements, not rows * cols = " +
                                          std::to_string(rows) + " * " + std::to_string(cols));
+  if (row_q) {  // K-quant super-blocks (formats/) or Q5_0 / Q5_1 blocks, row by row
+    const int64_t rb = cols / qk * (kq ? kq->block_bytes : name == "q5_0" ? 22 : 24);
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * rb));
+    for (int64_t j = 0; j < rows; j++) row_q(x.Data() + j * cols, cols, out.Data() + j * rb);
+    return out;
+  }
   const int64_t rb = cols / kQK * ggml_block_bytes(t);
   Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(rows * rb));
   for (int64_t j = 0; j < rows; j++) ggml_quantize_row(t, x.Data() + j * cols, cols, out.Data() + j * rb);

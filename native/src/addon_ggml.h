@@ -9,7 +9,7 @@
 
 namespace lowbit {
 
-// ggmlQuantize(type: "q4_0" | "q8_0", data: Float32Array, rows, cols) -> Uint8Array:
+// ggmlQuantize(type: "q4_0" | "q8_0" | "q5_0" | "q5_1" | "q4_k" | "q5_k" | "q6_k", data: Float32Array, rows, cols) -> Uint8Array:
 // GGUF blocks from ggml's reference quantizers (byte-exact with llama-quantize without imatrix)
 Napi::Value GgmlQuantize(const Napi::CallbackInfo& info);
 // NativeModel.ggmlBytes(name) -> Uint8Array: a loaded q4_0 / q8_0 weight (or an alias of one)

@@ -99,4 +99,51 @@ void ggml_unpack_row(GgmlType t, const uint8_t* codes, const uint16_t* scales, i
   }
 }
 
+namespace {
+// codes c[32] in [0, 31] -> qh (fifth bits, little-endian u32) and qs (nibbles)
+void put_q5_codes(const int c[32], uint8_t* qh, uint8_t* qs) {
+  uint32_t h = 0;
+  for (int t = 0; t < 16; t++) {
+    qs[t] = (uint8_t)((c[t] & 0x0F) | ((c[t + 16] & 0x0F) << 4));
+    h |= (uint32_t)((c[t] & 0x10) >> 4) << t;
+    h |= (uint32_t)((c[t + 16] & 0x10) >> 4) << (t + 16);
+  }
+  for (int b = 0; b < 4; b++) qh[b] = (uint8_t)(h >> (8 * b));
+}
+}  // namespace
+
+void ggml_quantize_row_q5_0(const float* x, int64_t k, uint8_t* out) {
+  for (int64_t b = 0; b < k / kQK; b++, x += kQK, out += 22) {
+    float amax = 0.0f, max = 0.0f;
+    for (int t = 0; t < kQK; t++)
+      if (amax < std::fabs(x[t])) {  // strict: the first of equal magnitudes wins
+        amax = std::fabs(x[t]);
+        max = x[t];
+      }
+    const float d = max / -16.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(out, f32_to_f16_scalar(d));
+    int c[32];
+    for (int t = 0; t < kQK; t++) c[t] = (uint8_t)std::min(31, trunc_to_i8(x[t] * id + 16.5f));
+    put_q5_codes(c, out + 2, out + 6);
+  }
+}
+
+void ggml_quantize_row_q5_1(const float* x, int64_t k, uint8_t* out) {
+  for (int64_t b = 0; b < k / kQK; b++, x += kQK, out += 24) {
+    float lo = 3.402823466e38f, hi = -3.402823466e38f;  // FLT_MAX
+    for (int t = 0; t < kQK; t++) {
+      if (x[t] < lo) lo = x[t];
+      if (x[t] > hi) hi = x[t];
+    }
+    const float d = (hi - lo) / 31.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    put_f16(out, f32_to_f16_scalar(d));
+    put_f16(out + 2, f32_to_f16_scalar(lo));
+    int c[32];
+    for (int t = 0; t < kQK; t++) c[t] = (uint8_t)trunc_to_i8((x[t] - lo) * id + 0.5f);  // (uint8_t) of the float
+    put_q5_codes(c, out + 4, out + 8);
+  }
+}
+
 }  // namespace lowbit

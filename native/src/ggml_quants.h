@@ -23,6 +23,18 @@ int64_t ggml_code_bytes(GgmlType t);
 //         (truncation), element t in byte t's low nibble, t + 16 in its high one
 void ggml_quantize_row(GgmlType t, const float* x, int64_t k, uint8_t* out);
 
+// Q5_0 (22 bytes: f16 d, qh[4], qs[16]) and Q5_1 (24 bytes: f16 d, f16 m,
+// qh[4], qs[16]) blocks of 32, byte-exact with ggml's quantize_row_q5_0_ref /
+// quantize_row_q5_1_ref (written by `lowbit convert` where llama.cpp falls
+// back to them: Q4_K / Q5_K rows that are not whole 256-value blocks):
+//   Q5_0: max = the first element of largest |x| (signed), d = max / -16,
+//         q = min(31, (int8)(x * id + 16.5f)) (truncation)
+//   Q5_1: d = (max - min) / 31, m = min, q = (uint8)((x - min) * id + 0.5f)
+//   element t < 16: low nibble of qs[t], fifth bit t of qh; t + 16: high
+//   nibble of qs[t], fifth bit t + 16.
+void ggml_quantize_row_q5_0(const float* x, int64_t k, uint8_t* out);
+void ggml_quantize_row_q5_1(const float* x, int64_t k, uint8_t* out);
+
 // Element i of a stream of GGUF blocks (w = fp32(d) * code, as ggml's dequantize_row_*).
 float ggml_dequantize_at(GgmlType t, const uint8_t* blocks, size_t i);
 

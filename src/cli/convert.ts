@@ -1,7 +1,7 @@
 /**
  * GGUF export commands (docs/GGUF.md):
  *
- *   lowbit convert --model SRC --out FILE.gguf --type f32|f16|bf16|q8_0|q4_0
+ *   lowbit convert --model SRC --out FILE.gguf --type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m
  *       SRC: a Hugging Face directory, a .gguf file, synthetic:<shape>, or a saved
  *       q4_0 / q8_0 lowbit model (its blocks are written exactly; --type defaults to its format)
  *   lowbit synth --shape tinyllama-1.1b|llama2-7b|tiny --type q4_0|q8_0|f16|... --out FILE.gguf [--seed S]

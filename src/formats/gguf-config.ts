@@ -141,7 +141,7 @@ function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling |
 }
 
 /** GGUF file_type values (llama_ftype) for the types lowbit writes. */
-export const GGUF_FILE_TYPES = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 } as const;
+export const GGUF_FILE_TYPES = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18, BF16: 32 } as const;
 
 /**
  * The `general.*` and `<arch>.*` keys llama.cpp needs to load a model of this
@@ -149,6 +149,8 @@ export const GGUF_FILE_TYPES = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 7, BF16: 32 } as
  * architecture's GGUF form cannot carry (a sliding window where llama.cpp
  * runs none) is refused, never dropped.
  */
+const isQuantizedFileType = (t: keyof typeof GGUF_FILE_TYPES) => t !== "F32" && t !== "F16" && t !== "BF16";
+
 export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof typeof GGUF_FILE_TYPES): [string, GgufValue][] {
   if (c.architecture === "llama") return llamaMetadata(c, name, fileType);
   const fam = FAMILIES[c.architecture], t = fam.traits, p = familyParams(c);
@@ -166,7 +168,7 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
     ["general.architecture", gv.str(fam.ggufArch)],
     ["general.name", gv.str(name)],
     ["general.file_type", gv.u32(GGUF_FILE_TYPES[fileType])],
-    ...(fileType === "Q4_0" || fileType === "Q8_0" ? ([["general.quantization_version", gv.u32(2)]] as [string, GgufValue][]) : []),
+    ...(isQuantizedFileType(fileType) ? ([["general.quantization_version", gv.u32(2)]] as [string, GgufValue][]) : []),
     u32("vocab_size", c.vocabSize),
     u32("context_length", c.maxPositionEmbeddings),
     u32("embedding_length", c.hiddenSize),
@@ -208,7 +210,7 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
 }
 
 function llamaMetadata(c: LlamaConfig, name: string, fileType: keyof typeof GGUF_FILE_TYPES): [string, GgufValue][] {
-  const quantized = fileType === "Q4_0" || fileType === "Q8_0";
+  const quantized = isQuantizedFileType(fileType);
   return [
     ["general.architecture", gv.str("llama")],
     ["general.name", gv.str(name)],

@@ -9,6 +9,11 @@
  *   q8_0 | q4_0        every matrix, token_embd and output included, in
  *                      ggml's blocks of 32 (ggml's reference quantizers), as
  *                      `llama-quantize --pure` would write it
+ *   q4_k | q5_k | q6_k K-quant super-blocks of 256 (lowbit's restatement of
+ *                      ggml's quantize_row_*_ref: llama-quantize's bytes), every
+ *                      matrix (as --pure)
+ *   q4_k_m | q5_k_m    llama.cpp's mixes: each tensor's type as llama-quantize
+ *                      picks it (gguf-kquant-mix.ts)
  * Norm weights are always F32, as llama.cpp's converter writes them.
  */
 import type { LlamaConfig } from "../config.js";
@@ -21,11 +26,12 @@ import { addon } from "../native.js";
 import { toF32 } from "../quant/tensors.js";
 import { f32ToHalfBytes } from "./f16.js";
 import { ggufConfigMetadata, GGUF_FILE_TYPES } from "./gguf-config.js";
+import { KQUANT_FILE_TYPE, KQUANT_OUT_TYPES, kquantTensorTypes, type KQuantOutType } from "./gguf-kquant-mix.js";
 import { permuteRopeRows, ropeHeads } from "./gguf-rope.js";
 import type { GgufValue } from "./gguf-types.js";
 import { writeGguf, type GgufWriteResult, type GgufWriteTensor } from "./gguf-write.js";
 
-export const GGUF_OUT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0"] as const;
+export const GGUF_OUT_TYPES = ["f32", "f16", "bf16", "q8_0", "q4_0", ...KQUANT_OUT_TYPES] as const;
 export type GgufOutType = (typeof GGUF_OUT_TYPES)[number];
 
 export function checkGgufOutType(t: unknown): GgufOutType {
@@ -47,9 +53,10 @@ export function exportGguf(source: ModelSource, out: string, type: GgufOutType, 
   const config = source.config;
   const specs = llamaTensors(config);
   const scratch = Buffer.allocUnsafe(source.check(specs));
-  const ggmlType = type.toUpperCase() as keyof typeof GGUF_FILE_TYPES;
+  const isK = (KQUANT_OUT_TYPES as readonly string[]).includes(type);
+  const fileType = isK ? KQUANT_FILE_TYPE[type as KQuantOutType] : (type.toUpperCase() as keyof typeof GGUF_FILE_TYPES);
   const metadata: [string, GgufValue][] = [
-    ...ggufConfigMetadata(config, opts.name ?? source.name, ggmlType),
+    ...ggufConfigMetadata(config, opts.name ?? source.name, fileType),
     ...source.tokenizerMetadata(config.vocabSize),
   ];
   // one GGUF tensor per name: the parts of a fused one (llama.cpp's attn_qkv, phi3's ffn_up) written one after another
@@ -59,12 +66,14 @@ export function exportGguf(source: ModelSource, out: string, type: GgufOutType, 
     groups.set(name, [...(groups.get(name) ?? []), s]);
   }
   const entries = [...groups.entries()];
+  const matrices = entries.filter(([, parts]) => parts[0]!.kind !== "norm").map(([name, parts]) => ({ name, cols: parts[0]!.cols }));
+  const kTypes = isK ? kquantTensorTypes(type as KQuantOutType, { arch: FAMILIES[config.architecture].ggufArch ?? config.architecture, nLayers: config.nLayers, nHeads: config.nHeads, nKvHeads: config.nKvHeads }, matrices) : undefined;
   const tensors: GgufWriteTensor[] = [...ropeFreqsTensor(config), ...entries.map(([name, parts], i): GgufWriteTensor => {
     const s = parts[0]!;
     parts.sort((x, y) => (x.ggufSlice?.ranges[0]![0] ?? 0) - (y.ggufSlice?.ranges[0]![0] ?? 0));
     const total = s.ggufSlice?.total ?? (s.kind === "norm" ? s.cols : s.rows);
     if (parts.reduce((n, p) => n + (p.kind === "norm" ? p.cols : p.rows), 0) !== total) throw new Error(`internal: the parts of ${name} do not fill it`);
-    const tType = s.kind === "norm" ? "F32" : ggmlType;
+    const tType = s.kind === "norm" ? "F32" : kTypes ? kTypes.get(name)! : fileType;
     return {
       name,
       dims: s.kind === "norm" ? [total] : [s.cols, total],
@@ -90,13 +99,13 @@ function tensorBytes(source: ModelSource, c: LlamaConfig, s: TensorSpec, type: s
   const { bytes, dtype } = source.read(s, scratch);
   let out: Uint8Array;
   if (dtype === type) out = bytes; // bf16 -> BF16, and q4_0 / q8_0 blocks of a quantized lowbit model, exactly
-  else if (dtype === "Q4_0" || dtype === "Q8_0" || dtype === "Q4_K" || dtype === "Q5_K" || dtype === "Q6_K") {
+  else if (dtype !== "F32" && dtype !== "F16" && dtype !== "BF16") {
     throw new InvalidOptionError(`${s.name} holds ${dtype} blocks: write this model with --type ${dtype.toLowerCase()}`);
   } else {
     const x = toF32(bytes, dtype);
     if (type === "F32") out = new Uint8Array(x.buffer);
     else if (type === "F16" || type === "BF16") out = f32ToHalfBytes(x, type);
-    else out = addon().ggmlQuantize(type === "Q4_0" ? "q4_0" : "q8_0", x, s.rows, s.cols);
+    else out = addon().ggmlQuantize(type.toLowerCase() as "q4_0" | "q8_0" | "q5_0" | "q5_1" | "q4_k" | "q5_k" | "q6_k", x, s.rows, s.cols);
   }
   const heads = FAMILIES[c.architecture].ggufRopePermuted ? ropeHeads(c, s.name) : 0;
   return heads ? permuteRopeRows(out, s.rows, out.length / s.rows, heads, "toGguf") : out;

@@ -1,17 +1,19 @@
 /**
  * An independent TypeScript statement of lowbit's K-quant numerics
- * (native/src/formats/q4_k.h, q6_k.h, kquant.h), written from llama.cpp's
+ * (native/src/formats/q2_k.h .. q6_k.h, kquant.h), written from llama.cpp's
  * definitions (ggml-common.h block layouts; quantize_row_q8_K_ref; the x86
  * repacked Q4_K GEMV (tokens past m - m % 4) and 4-token GEMM (the others);
- * the AVX2 Q6_K dot product), for the tests of the
+ * the AVX2 Q2_K, Q3_K, Q5_K and Q6_K dot products), for the tests of the
  * native kernels. f32 arithmetic is emulated exactly (Math.fround after each
  * double operation; ggml-spec.ts's exact fmaf).
  */
 import { f16Bits, f16Value, fmaf, rne } from "./ggml-spec.js";
 
 const f32 = Math.fround;
-export type KType = "q4_k" | "q5_k" | "q6_k";
-export const KBLOCK_BYTES: Record<KType, number> = { q4_k: 144, q5_k: 176, q6_k: 210 };
+export type KType = "q2_k" | "q3_k" | "q4_k" | "q5_k" | "q6_k";
+export const KBLOCK_BYTES: Record<KType, number> = { q2_k: 84, q3_k: 110, q4_k: 144, q5_k: 176, q6_k: 210 };
+/** byte offsets of the f16 super-block scale(s) (d, then dmin) in a block */
+const F16_AT: Record<KType, number[]> = { q2_k: [80, 82], q3_k: [108], q4_k: [0, 2], q5_k: [0, 2], q6_k: [208] };
 
 /**
  * quantize_row_q8_K_ref: codes, f32 block scales d and 16-sums. tiesPositive:
@@ -57,6 +59,13 @@ function q6kCode(blk: Uint8Array, o: number, e: number): number {
   return lo | (((blk[H + t]! >> (2 * c)) & 3) << 4);
 }
 const i8 = (v: number) => (v << 24) >> 24;
+/** Q3_K scale of sub-block s (stored 6 bits - 32): low nibble from byte s % 8 (high half for s >= 8), 2 high bits from byte 8 + s % 4. */
+function q3kScale(blk: Uint8Array, o: number, s: number): number {
+  const lo = s < 8 ? blk[o + 96 + s]! & 15 : blk[o + 96 + s - 8]! >> 4;
+  return (lo | (((blk[o + 104 + (s % 4)]! >> (2 * Math.floor(s / 4))) & 3) << 4)) - 32;
+}
+/** The reference's final sum of the eight f32 lanes. */
+const lanes8 = (acc: number[]) => f32(f32(f32(acc[0]! + acc[4]!) + f32(acc[2]! + acc[6]!)) + f32(f32(acc[1]! + acc[5]!) + f32(acc[3]! + acc[7]!)));
 
 /** C[m, n] from Q8_K activations (codes a, scales ad) and rows of GGUF blocks w; columns outside [j0, j1) are 0. */
 export function kmatmul(type: KType, a: Int8Array, ad: Float32Array, w: Uint8Array, m: number, n: number, k: number, j0 = 0, j1 = n): Float32Array {
@@ -64,7 +73,32 @@ export function kmatmul(type: KType, a: Int8Array, ad: Float32Array, w: Uint8Arr
   const C = new Float32Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let j = j0; j < j1; j++) {
-      if (type === "q4_k") {
+      if (type === "q2_k" || type === "q3_k") {
+        // llama.cpp's AVX2 ggml_vec_dot_q2_K_q8_K / q3_K: 8 lanes (bytes [4l, 4l + 4) of each 32-chunk)
+        const acc = [0, 0, 0, 0, 0, 0, 0, 0];
+        for (let b = 0; b < nb; b++) {
+          const o = (j * nb + b) * bb, x = i * k + b * 256;
+          const lane = [0, 0, 0, 0, 0, 0, 0, 0];
+          for (let e = 0; e < 256; e++) {
+            const h = e >> 7, c = (e % 128) >> 5, t = e % 32;
+            const low = (w[o + (type === "q2_k" ? 16 : 32) + 32 * h + t]! >> (2 * c)) & 3;
+            const v = type === "q2_k" ? (w[o + (e >> 4)]! & 15) * low : q3kScale(w, o, e >> 4) * (low + 4 * ((w[o + t]! >> (4 * h + c)) & 1) - 4);
+            lane[t >> 2] += v * a[x + e]!;
+          }
+          const da = ad[i * nb + b]!;
+          if (type === "q2_k") { // the mins first: lane l holds sub-blocks 2l, 2l + 1
+            const dmin = -f32(da * f16Value(w[o + 82]! | (w[o + 83]! << 8)));
+            for (let l = 0; l < 8; l++) {
+              let M = 0;
+              for (let e = 32 * l; e < 32 * l + 32; e++) M += (w[o + (e >> 4)]! >> 4) * a[x + e]!;
+              acc[l] = fmaf(f32(M), dmin, acc[l]!);
+            }
+          }
+          const d = f32(da * f16Value(w[o + bb - (type === "q2_k" ? 4 : 2)]! | (w[o + bb - (type === "q2_k" ? 3 : 1)]! << 8)));
+          for (let l = 0; l < 8; l++) acc[l] = fmaf(f32(lane[l]!), d, acc[l]!);
+        }
+        C[i * n + j] = lanes8(acc);
+      } else if (type === "q4_k") {
         let acc = 0, accm = 0;
         for (let b = 0; b < nb; b++) {
           const o = (j * nb + b) * bb;
@@ -119,7 +153,7 @@ export function kmatmul(type: KType, a: Int8Array, ad: Float32Array, w: Uint8Arr
           summs = fmaf(f32(imin), dmin, summs);
           for (let l = 0; l < 8; l++) acc[l] = fmaf(f32(lane[l]!), d, acc[l]!);
         }
-        C[i * n + j] = f32(f32(f32(f32(acc[0]! + acc[4]!) + f32(acc[2]! + acc[6]!)) + f32(f32(acc[1]! + acc[5]!) + f32(acc[3]! + acc[7]!))) + summs);
+        C[i * n + j] = f32(lanes8(acc) + summs);
       } else {
         const acc = [0, 0, 0, 0, 0, 0, 0, 0];
         for (let b = 0; b < nb; b++) {
@@ -136,7 +170,7 @@ export function kmatmul(type: KType, a: Int8Array, ad: Float32Array, w: Uint8Arr
           const d = f32(ad[i * nb + b]! * f16Value(w[o + 208]! | (w[o + 209]! << 8)));
           for (let l = 0; l < 8; l++) acc[l] = fmaf(f32(lane[l]!), d, acc[l]!);
         }
-        C[i * n + j] = f32(f32(f32(acc[0]! + acc[4]!) + f32(acc[2]! + acc[6]!)) + f32(f32(acc[1]! + acc[5]!) + f32(acc[3]! + acc[7]!)));
+        C[i * n + j] = lanes8(acc);
       }
     }
   }
@@ -152,12 +186,13 @@ export function randomKBlocks(type: KType, rng: () => number, nblocks: number): 
   for (let b = 0; b < nblocks; b++) {
     const o = b * bb;
     const put = (at: number, h: number) => { out[at] = h & 255; out[at + 1] = h >> 8; };
-    if (type !== "q6_k") { put(o, f16()); put(o + 2, f16()); } else put(o + 208, f16());
-    if (b % 7 === 3) { // extreme codes: every 4/5/6-bit code at its maximum, scales at their maxima
-      if (type !== "q6_k") out.fill(0xff, o + 4, o + bb);
-      else { out.fill(0xff, o, o + 192); out.fill(127, o + 192, o + 208); }
+    if (b % 7 === 3) { // extreme codes: every 2..6-bit code at its maximum, scales (and mins) at their maxima
+      if (type === "q6_k") { out.fill(0xff, o, o + 192); out.fill(127, o + 192, o + 208); }
+      else out.fill(0xff, o, o + bb);
     }
     if (b % 7 === 5 && type === "q6_k") { out.fill(0, o, o + 192); out.fill(0x80, o + 192, o + 208); } // codes 0 (-32), scales -128
+    if (b % 7 === 5 && type === "q3_k") out.fill(0, o, o + bb); // codes 0 (-4), scales 0 (-32)
+    for (const at of F16_AT[type]) put(o + at, f16());
   }
   return out;
 }

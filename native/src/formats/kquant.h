@@ -63,6 +63,8 @@ using KMatmul = void (*)(const KAct& a, int64_t m, const uint8_t* W, int64_t row
                          int64_t j0, int64_t j1);
 // Row r of the weight (cols values) -> f32, as ggml's dequantize_row_<type>.
 using KDequantRow = void (*)(const uint8_t* row, int64_t cols, float* out);
+// x[k] (k % 256 == 0) -> k / 256 GGUF blocks, as ggml's quantize_row_<type>_ref.
+using KQuantizeRow = void (*)(const float* x, int64_t k, uint8_t* out);
 
 // The kernels of one instruction-set variant of a format.
 struct KQuantKernels {
@@ -81,6 +83,7 @@ struct KQuantFormat {
   // of 4 tokens reproduces it), the other tokens as a GEMV
   bool gemm4;
   KDequantRow dequantize_row;
+  KQuantizeRow quantize_row;  // nullptr: lowbit does not write this type
   KQuantKernels ref, avx2, avx512;
 };
 
@@ -90,6 +93,12 @@ const KQuantFormat* kquant_format(const char* name);
 const KQuantFormat* kquant_formats(int* count);
 // The kernels of `f` for a kernel-table variant name ("ref", "avx2", "avx512").
 const KQuantKernels& kquant_kernels(const KQuantFormat& f, const char* variant);
+
+// The scalar references' final sum of their eight f32 lanes, in the order of
+// llama.cpp's AVX2 hsum_float_8 (kq_hsum8_f32 in kquant_x86.h).
+inline float kq_lanes8_sum(const float acc[8]) {
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
 
 // f16 bits (little-endian, possibly unaligned) -> f32
 inline uint16_t kq_read_u16(const uint8_t* p) { return (uint16_t)(p[0] | (p[1] << 8)); }

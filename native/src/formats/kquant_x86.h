@@ -30,6 +30,16 @@ inline __m256i kq_bcast16(__m256i scales, int i) {
   const __m256i idx = _mm256_set1_epi16((short)((2 * i + 1) << 8 | (2 * i)));
   return _mm256_shuffle_epi8(scales, idx);
 }
+// Scales of 16-element sub-blocks (int16 sc16[16]) for half h of a super-block
+// as 4 chunks of 32 bytes: s[c] holds sc[8h + 2c] in its low 128 bits (bytes
+// 0-15 of chunk c) and sc[8h + 2c + 1] in its high 128 bits, every int16.
+inline void kq_chunk_scales16(__m256i sc16, int h, __m256i s[4]) {
+  const __m128i hv = h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
+  const __m256i dup = _mm256_setr_m128i(hv, hv);
+  for (int c = 0; c < 4; c++)
+    s[c] = _mm256_shuffle_epi8(dup, _mm256_setr_m128i(_mm_set1_epi16((short)((4 * c + 1) << 8 | (4 * c))),
+                                                      _mm_set1_epi16((short)((4 * c + 3) << 8 | (4 * c + 2)))));
+}
 // sum of the 8 int32 lanes (exact)
 inline int32_t kq_hsum_i32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));

@@ -2,10 +2,14 @@
 // dequantization. Compiled with -ffp-contract=off (binding.gyp, lowbit_ggml).
 #include "formats/q4_k.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
+#include "formats/kquant_quantize.h"
 #include "formats/kquant_tiling.h"
 #include "ggml_dequant.h"
+#include "kernels/ggml.h"
 #include "kernels/kernels.h"
 
 namespace lowbit {
@@ -50,6 +54,16 @@ void matmul_q4_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_byt
 
 void q4_k_dequantize_row(const uint8_t* row, int64_t cols, float* out) {
   ggml_dequantize(kGgmlQ4_K, row, (size_t)(cols / kQK_K) * sizeof(BlockQ4K), out, cols);
+}
+
+void q4_k_quantize_row(const float* x, int64_t k, uint8_t* out) {
+  uint8_t L[256];
+  for (int64_t b = 0; b < k / kQK_K; b++, x += kQK_K) {
+    BlockQ4K* y = reinterpret_cast<BlockQ4K*>(out + b * sizeof(BlockQ4K));
+    kq_quantize_scaled_mins(x, 15, -1.0f, 20, y->scales, &y->d, &y->dmin, L);
+    for (int g = 0; g < 4; g++)  // element 64g + t: low nibble of byte 32g + t; 64g + 32 + t: its high nibble
+      for (int t = 0; t < 32; t++) y->qs[32 * g + t] = (uint8_t)(L[64 * g + t] | (L[64 * g + 32 + t] << 4));
+  }
 }
 
 }  // namespace lowbit

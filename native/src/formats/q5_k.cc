@@ -2,11 +2,15 @@
 // dequantization. Compiled with -ffp-contract=off (binding.gyp, lowbit_ggml).
 #include "formats/q5_k.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
+#include "formats/kquant_quantize.h"
 #include "formats/kquant_tiling.h"
 #include "formats/q4_k.h"
 #include "ggml_dequant.h"
+#include "kernels/ggml.h"
 #include "kernels/kernels.h"
 
 namespace lowbit {
@@ -38,7 +42,7 @@ struct RefQ5K {
         summs = std::fma(dmin, (float)imin, summs);
         for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
       }
-      c[t * ldc] = (((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + summs;
+      c[t * ldc] = kq_lanes8_sum(acc) + summs;
     }
   }
 };
@@ -51,6 +55,21 @@ void matmul_q5_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_byt
 
 void q5_k_dequantize_row(const uint8_t* row, int64_t cols, float* out) {
   ggml_dequantize(kGgmlQ5_K, row, (size_t)(cols / kQK_K) * sizeof(BlockQ5K), out, cols);
+}
+
+void q5_k_quantize_row(const float* x, int64_t k, uint8_t* out) {
+  uint8_t L[256];
+  for (int64_t b = 0; b < k / kQK_K; b++, x += kQK_K) {
+    BlockQ5K* y = reinterpret_cast<BlockQ5K*>(out + b * sizeof(BlockQ5K));
+    kq_quantize_scaled_mins(x, 31, -0.5f, 15, y->scales, &y->d, &y->dmin, L);
+    std::memset(y->qh, 0, sizeof(y->qh));
+    for (int g = 0; g < 4; g++)  // element 64g + t (+ 32): nibble of byte 32g + t, fifth bit 2g (2g + 1) of qh[t]
+      for (int t = 0; t < 32; t++) {
+        const int l1 = L[64 * g + t], l2 = L[64 * g + 32 + t];
+        y->qs[32 * g + t] = (uint8_t)((l1 & 15) | ((l2 & 15) << 4));
+        y->qh[t] |= (uint8_t)(((l1 >> 4) << (2 * g)) | ((l2 >> 4) << (2 * g + 1)));
+      }
+  }
 }
 
 }  // namespace lowbit

@@ -2,10 +2,14 @@
 // dequantization. Compiled with -ffp-contract=off (binding.gyp, lowbit_ggml).
 #include "formats/q6_k.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
+#include "formats/kquant_quantize.h"
 #include "formats/kquant_tiling.h"
 #include "ggml_dequant.h"
+#include "kernels/ggml.h"
 #include "kernels/kernels.h"
 
 namespace lowbit {
@@ -38,7 +42,7 @@ struct RefQ6K {
         const float d = a.d[i * nb + b] * f16_to_f32_scalar(x->d);
         for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
       }
-      c[t * ldc] = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+      c[t * ldc] = kq_lanes8_sum(acc);
     }
   }
 };
@@ -51,6 +55,41 @@ void matmul_q6_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_byt
 
 void q6_k_dequantize_row(const uint8_t* row, int64_t cols, float* out) {
   ggml_dequantize(kGgmlQ6_K, row, (size_t)(cols / kQK_K) * sizeof(BlockQ6K), out, cols);
+}
+
+void q6_k_quantize_row(const float* x, int64_t k, uint8_t* out) {
+  int8_t L[256];
+  float sc[16];
+  for (int64_t b = 0; b < k / kQK_K; b++, x += kQK_K) {
+    BlockQ6K* y = reinterpret_cast<BlockQ6K*>(out + b * sizeof(BlockQ6K));
+    float max_scale = 0.0f, max_abs = 0.0f;
+    for (int s = 0; s < 16; s++) {
+      sc[s] = kq_make_qx(16, 32, x + 16 * s, L + 16 * s);
+      if (std::fabs(sc[s]) > max_abs) {
+        max_abs = std::fabs(sc[s]);
+        max_scale = sc[s];
+      }
+    }
+    if (max_abs < 1e-15f) {  // GROUP_MAX_EPS: an all-zero block
+      std::memset(y, 0, sizeof(BlockQ6K));
+      continue;
+    }
+    const float iscale = -128.0f / max_scale;
+    y->d = f32_to_f16_scalar(1.0f / iscale);
+    for (int s = 0; s < 16; s++) y->scales[s] = (int8_t)std::min(127, kq_nearest_int(iscale * sc[s]));
+    for (int s = 0; s < 16; s++) {
+      const float d = f16_to_f32_scalar(y->d) * (float)y->scales[s];
+      if (d == 0.0f) continue;  // the search's codes stay
+      for (int i = 0; i < 16; i++) L[16 * s + i] = (int8_t)(std::clamp(kq_nearest_int(x[16 * s + i] / d), -32, 31) + 32);
+    }
+    for (int h = 0; h < 2; h++)  // the layout of q6_k.h
+      for (int t = 0; t < 32; t++) {
+        const int8_t* l = L + 128 * h + t;
+        y->ql[64 * h + t] = (uint8_t)((l[0] & 15) | ((l[64] & 15) << 4));
+        y->ql[64 * h + 32 + t] = (uint8_t)((l[32] & 15) | ((l[96] & 15) << 4));
+        y->qh[32 * h + t] = (uint8_t)((l[0] >> 4) | ((l[32] >> 4) << 2) | ((l[64] >> 4) << 4) | ((l[96] >> 4) << 6));
+      }
+  }
 }
 
 }  // namespace lowbit

@@ -46,11 +46,7 @@ struct Avx2Q6K {
         q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L2, 4), m15),
                                _mm256_srli_epi16(_mm256_and_si256(H, _mm256_set1_epi8((char)0xC0)), 2));
         // sub-blocks of chunk cc: 8h + 2cc (bytes 0-15), 8h + 2cc + 1 (bytes 16-31)
-        const __m128i hv = h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
-        const __m256i dup = _mm256_setr_m128i(hv, hv);
-        for (int cc = 0; cc < 4; cc++)
-          s[cc] = _mm256_shuffle_epi8(dup, _mm256_setr_m128i(_mm_set1_epi16((short)((4 * cc + 1) << 8 | (4 * cc))),
-                                                             _mm_set1_epi16((short)((4 * cc + 3) << 8 | (4 * cc + 2)))));
+        kq_chunk_scales16(sc16, h, s);
         for (int t = 0; t < MT; t++) {
           const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * h;
           for (int cc = 0; cc < 4; cc++) {

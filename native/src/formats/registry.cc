@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "formats/kquant.h"
+#include "formats/q2_k.h"
+#include "formats/q3_k.h"
 #include "formats/q4_k.h"
 #include "formats/q5_k.h"
 #include "formats/q6_k.h"
@@ -18,12 +20,21 @@ namespace {
 #endif
 
 const KQuantFormat kFormats[] = {
+    {.name = "q2_k", .ggml_name = "Q2_K", .ggml_type = 10, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ2K),
+     .gemm4 = false, .dequantize_row = q2_k_dequantize_row,
+     .quantize_row = nullptr, .ref = {.matmul = matmul_q2_k_ref}, KQ_SIMD(q2_k)},
+    {.name = "q3_k", .ggml_name = "Q3_K", .ggml_type = 11, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ3K),
+     .gemm4 = false, .dequantize_row = q3_k_dequantize_row,
+     .quantize_row = nullptr, .ref = {.matmul = matmul_q3_k_ref}, KQ_SIMD(q3_k)},
     {.name = "q4_k", .ggml_name = "Q4_K", .ggml_type = 12, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ4K),
-     .gemm4 = true, .dequantize_row = q4_k_dequantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k)},
+     .gemm4 = true, .dequantize_row = q4_k_dequantize_row,
+     .quantize_row = q4_k_quantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k)},
     {.name = "q5_k", .ggml_name = "Q5_K", .ggml_type = 13, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ5K),
-     .gemm4 = false, .dequantize_row = q5_k_dequantize_row, .ref = {.matmul = matmul_q5_k_ref}, KQ_SIMD(q5_k)},
+     .gemm4 = false, .dequantize_row = q5_k_dequantize_row,
+     .quantize_row = q5_k_quantize_row, .ref = {.matmul = matmul_q5_k_ref}, KQ_SIMD(q5_k)},
     {.name = "q6_k", .ggml_name = "Q6_K", .ggml_type = 14, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ6K),
-     .gemm4 = false, .dequantize_row = q6_k_dequantize_row, .ref = {.matmul = matmul_q6_k_ref}, KQ_SIMD(q6_k)},
+     .gemm4 = false, .dequantize_row = q6_k_dequantize_row,
+     .quantize_row = q6_k_quantize_row, .ref = {.matmul = matmul_q6_k_ref}, KQ_SIMD(q6_k)},
 };
 #undef KQ_SIMD
 }  // namespace

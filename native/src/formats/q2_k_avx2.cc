@@ -1,0 +1,70 @@
+// Q2_K x Q8_K, AVX2 (semantics: q2_k.h; bit for bit equal to q2_k.cc).
+// Compiled with -mavx2 -mfma -mf16c -ffp-contract=off (lowbit_ggml_avx2).
+// As llama.cpp's AVX2 ggml_vec_dot_q2_K_q8_K: the mins by vpmaddwd of the
+// 4-bit mins with the 16-sums (lane l: sub-blocks 2l, 2l + 1) and one FMA per
+// lane; per half of a super-block four 32-byte vectors of 2-bit codes (chunks
+// c = 0..3), vpmaddubsw (u2 x s8 pairs, no saturation) and vpmaddwd by the
+// 16-element sub-block scales, so int32 lane l collects bytes [4l, 4l + 4) of
+// every chunk; one FMA per lane; the lanes summed in the reference's order.
+#include <immintrin.h>
+
+#include "formats/kquant_tiling.h"
+#include "formats/kquant_x86.h"
+#include "formats/q2_k.h"
+#include "kernels/kernels.h"
+
+namespace lowbit {
+namespace {
+
+struct Avx2Q2K {
+  template <int MT>
+  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(15);
+    __m256 acc[MT];
+    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+      const BlockQ2K* x = reinterpret_cast<const BlockQ2K*>(w + b * sizeof(BlockQ2K));
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ2K), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ2K) + 64, _MM_HINT_T0);
+      const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales));
+      const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
+      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_and_si128(ms, m4));
+      const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
+      __m256i sumi[MT];
+      for (int t = 0; t < MT; t++) {
+        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + (i0 + t) * (a.k / 16) + b * 16));
+        const float da = a.d[(i0 + t) * nb + b];
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-(da * mw)), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bs)), acc[t]);
+        sumi[t] = _mm256_setzero_si256();
+      }
+      for (int j = 0; j < 2; j++) {
+        const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * j));
+        __m256i q[4], s[4];
+        for (int cc = 0; cc < 4; cc++) q[cc] = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * cc), m3);
+        kq_chunk_scales16(sc16, j, s);
+        for (int t = 0; t < MT; t++) {
+          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * j;
+          for (int cc = 0; cc < 4; cc++) {
+            const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32 * cc));
+            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[cc], av), s[cc]));
+          }
+        }
+      }
+      for (int t = 0; t < MT; t++) {
+        const __m256 d = _mm256_set1_ps(a.d[(i0 + t) * nb + b] * dw);
+        acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+      }
+    }
+    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
+  }
+};
+
+}  // namespace
+
+void matmul_q2_k_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                      int64_t j1) {
+  kquant_run<Avx2Q2K>(a, m, W, row_bytes, C, ldc, j0, j1);
+}
+
+}  // namespace lowbit
