@@ -27,7 +27,8 @@
       "target_name": "lowbit_ggml",
       "type": "static_library",
       "sources": ["native/src/kernels/ggml_ref.cc", "native/src/kernels/ggml_f32_ref.cc", "native/src/ggml_quants.cc",
-                  "native/src/formats/kquant.cc", "native/src/formats/kquant_quantize.cc", "native/src/formats/q2_k.cc", "native/src/formats/q3_k.cc", "native/src/formats/q4_k.cc", "native/src/formats/q5_k.cc", "native/src/formats/q6_k.cc"],
+                  "native/src/formats/kquant.cc", "native/src/formats/kquant_quantize.cc", "native/src/formats/q2_k.cc", "native/src/formats/q3_k.cc", "native/src/formats/q4_k.cc", "native/src/formats/q5_k.cc", "native/src/formats/q6_k.cc",
+                  "native/src/formats/q4_1.cc", "native/src/formats/q5_0.cc", "native/src/formats/q5_1.cc", "native/src/formats/iq4_nl.cc", "native/src/formats/iq4_xs.cc"],
       "cflags_cc": ["-ffp-contract=off"]
     },
     {
@@ -35,7 +36,8 @@
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
         "sources": ["native/src/kernels/ggml_avx2.cc", "native/src/kernels/ggml_f32_avx2.cc",
-                    "native/src/formats/q2_k_avx2.cc", "native/src/formats/q3_k_avx2.cc", "native/src/formats/q4_k_avx2.cc", "native/src/formats/q5_k_avx2.cc", "native/src/formats/q6_k_avx2.cc"],
+                    "native/src/formats/q2_k_avx2.cc", "native/src/formats/q3_k_avx2.cc", "native/src/formats/q4_k_avx2.cc", "native/src/formats/q5_k_avx2.cc", "native/src/formats/q6_k_avx2.cc",
+                    "native/src/formats/q4_1_avx2.cc", "native/src/formats/q5_0_avx2.cc", "native/src/formats/q5_1_avx2.cc", "native/src/formats/iq4_nl_avx2.cc", "native/src/formats/iq4_xs_avx2.cc"],
         "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"]
       }]]
     },
@@ -43,7 +45,8 @@
       "target_name": "lowbit_ggml_avx512",
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
-        "sources": ["native/src/kernels/ggml_avx512.cc", "native/src/formats/q2_k_avx512.cc", "native/src/formats/q3_k_avx512.cc", "native/src/formats/q4_k_avx512.cc", "native/src/formats/q5_k_avx512.cc", "native/src/formats/q6_k_avx512.cc"],
+        "sources": ["native/src/kernels/ggml_avx512.cc", "native/src/formats/q2_k_avx512.cc", "native/src/formats/q3_k_avx512.cc", "native/src/formats/q4_k_avx512.cc", "native/src/formats/q5_k_avx512.cc", "native/src/formats/q6_k_avx512.cc",
+                    "native/src/formats/q4_1_avx512.cc", "native/src/formats/q5_0_avx512.cc", "native/src/formats/q5_1_avx512.cc", "native/src/formats/iq4_nl_avx512.cc", "native/src/formats/iq4_xs_avx512.cc"],
         "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mfma", "-mf16c", "-mavx2", "-ffp-contract=off"]
       }]]
     },

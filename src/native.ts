@@ -9,6 +9,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NativeError } from "./errors.js";
+import type { SourceDtype } from "./models/source-dtype.js";
 import type { GgufBlockFormat, QuantNativeFormat } from "./quant/formats.js";
 
 /**
@@ -115,7 +116,7 @@ export interface NativeModel {
    * dtype "Q4_0" / "Q8_0": raw GGUF blocks (rows of cols / 32 blocks; into q4_0 / q8_0 of the same type they are
    * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8)
    */
-  addWeight(name: string, dtype: "F32" | "F16" | "BF16" | "Q4_0" | "Q8_0" | "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K", bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number): void;
+  addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */

@@ -256,7 +256,7 @@ test("typed errors: unsupported types, wrong sizes; nothing written", () => {
   bad(() => dequantizeGgml(24, new Uint8Array(4), 4), "I8");
   bad(() => dequantizeGgml(4, new Uint8Array(20), 32), "Q4_2");
   bad(() => dequantizeGgml(99, new Uint8Array(20), 32), "id 99");
-  bad(() => dequantizeGgml("IQ4_NL", new Uint8Array(18), 32), "\"IQ4_NL\"");
+  bad(() => dequantizeGgml("IQ2_XS", new Uint8Array(74), 256), "\"IQ2_XS\"");
   bad(() => dequantizeGgml(ggmlTypeByName("TQ2_0")!, new Uint8Array(66), 256), "TQ2_0 (id 35)");
   bad(() => dequantizeGgml("Q4_K", new Uint8Array(143), 256, { name: "blk.0.ffn_up.weight" }),
     "blk.0.ffn_up.weight", "take 144 bytes", "got 143");

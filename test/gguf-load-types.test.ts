@@ -1,7 +1,6 @@
 /**
- * GGUF tensors of the types without a native format (Q4_1, Q5_0, Q5_1) load
- * end to end: dequantized (ggml's definitions) and requantized to q8_0; Q2_K,
- * Q3_K, Q4_K, Q5_K and Q6_K load natively (native/src/formats/), so their
+ * GGUF tensors of the types with a native format (Q2_K .. Q6_K, Q4_1, Q5_0, Q5_1,
+ * IQ4_NL, IQ4_XS: native/src/formats/) load as they are, so their
  * rows are looked up exactly (ggml's dequantization). A toy model whose block is the identity and whose head is the F32
  * identity (test/helpers/toy-llama-gguf.ts) makes the logits of token t the
  * rmsnorm of embedding row t, so they can be checked against the row
@@ -19,12 +18,12 @@ import { REF_TYPES, randomBlock, rng } from "./helpers/ggml-ref.js";
 import { TOY_EPS, writeToyLlama } from "./helpers/toy-llama-gguf.js";
 
 const N = 256;
-const NATIVE = new Set(["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]);
+const NATIVE = new Set(["Q2_K", "Q3_K", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]);
 
-test("GGUF Q4_1, Q5_0, Q5_1 tensors load (dequantized, requantized to q8_0); Q2_K..Q6_K natively", async (t) => {
+test("GGUF Q2_K..Q6_K, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS tensors load natively", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "lowbit-ggtypes-"));
   try {
-    for (const type of ["Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]) {
+    for (const type of ["Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]) {
       const ref = REF_TYPES.get(type)!;
       const r = rng(7);
       const bytes = new Uint8Array(((N * N) / ref.elems) * ref.bytes);

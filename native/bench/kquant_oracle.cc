@@ -1,9 +1,10 @@
 // lowbit's K-quant kernels (native/src/formats/) against llama.cpp itself: a
 // ggml MUL_MAT on the CPU backend of the libraries node-llama-cpp ships
-// (GGML_CPU variant, haswell by default), Q4_K weights in the repack buffer
-// type (as llama.cpp loads them on AVX2 machines), Q2_K, Q3_K, Q5_K, Q6_K in a plain CPU buffer,
-// vs lowbit's Q8_K activation quantization + reference matmul: bits equal, or
-// the largest difference. Decode (m = 1) and prefill shapes.
+// (GGML_CPU variant, haswell by default), Q4_K and IQ4_NL weights in the
+// repack buffer type (as llama.cpp loads them on AVX2 machines), the others in
+// a plain CPU buffer, vs lowbit's activation quantization (Q8_K, or Q8_0 / Q8_1
+// for the block-32 types) + matmul: bits equal, or the largest difference.
+// Decode (m = 1) and prefill shapes. --types q4_1,q5_0,... limits the types.
 // With --record FILE.json it also writes a few small cases (weights, inputs and
 // llama.cpp's outputs) as the fixture test/fixtures/kquant-llamacpp.json that
 // kquant-kernels.test.ts replays without llama.cpp.
@@ -15,7 +16,7 @@
 // With --time: one thread each, ggml's MUL_MAT vs lowbit's quantizer + matmul on
 // a TinyLlama-sized [5632, 2048] matrix, m = 1 (decode) and m = 16, alternating,
 // the fastest of 15 runs of each.
-//   make -C native/bench kquant_oracle && native/bench/kquant_oracle [ref|avx2|avx512] [--record FILE] [--time]
+//   make -C native/bench kquant_oracle && native/bench/kquant_oracle [ref|avx2|avx512] [--types T,..] [--record FILE] [--time]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -38,6 +39,9 @@ ggml_backend_buffer_type_t ggml_backend_cpu_repack_buffer_type(void);
 using namespace lowbit;
 
 namespace {
+
+// the types llama.cpp repacks on x86 (AVX2), for matrices of a multiple of 8 rows
+bool repacked(const KQuantFormat& f) { return f.ggml_type == GGML_TYPE_Q4_K || f.ggml_type == GGML_TYPE_IQ4_NL; }
 
 std::vector<float> ggml_matmul(ggml_backend_t cpu, ggml_type t, const std::vector<uint8_t>& blocks,
                                const std::vector<float>& x, int64_t m, int64_t n, int64_t k, bool repack) {
@@ -67,11 +71,11 @@ std::vector<float> ggml_matmul(ggml_backend_t cpu, ggml_type t, const std::vecto
 
 std::vector<float> lowbit_matmul(const KQuantFormat& f, const char* variant, const std::vector<uint8_t>& blocks,
                                  const std::vector<float>& x, int64_t m, int64_t n, int64_t k) {
-  std::vector<uint8_t> act(kquant_act_bytes(m, k));
-  kquant_prepare(x.data(), k, m, k, 0, m, act.data(), f.gemm4);
+  std::vector<uint8_t> act(kquant_act_bytes(f, m, k));
+  kquant_prepare(f, x.data(), k, m, k, 0, m, act.data());
   std::vector<float> y(m * n);
-  kquant_kernels(f, variant).matmul(kquant_act_view(act.data(), m, k), m, blocks.data(), k / 256 * f.block_bytes, y.data(),
-                                    n, 0, n);
+  kquant_kernels(f, variant).matmul(kquant_act_view(f, act.data(), m, k), m, blocks.data(), k / f.block_elems * f.block_bytes,
+                                    y.data(), n, 0, n);
   return y;
 }
 
@@ -91,25 +95,26 @@ std::string b64(const void* data, size_t n) {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-void time_kernels(const char* variant) {
+void time_kernels(const char* variant, const std::vector<std::string>& types) {
   ggml_backend_t cpu = ggml_backend_cpu_init();
   ggml_backend_cpu_set_n_threads(cpu, 1);
   std::mt19937 rng(1);
   std::normal_distribution<float> g(0, 1);
   const int64_t n = 5632, k = 2048;
-  for (const char* name : {"q4_k", "q5_k", "q6_k"})
+  for (const std::string& type : types)
     for (int64_t m : {1, 16}) {
+      const char* name = type.c_str();
       const KQuantFormat& f = *kquant_format(name);
       std::vector<float> wf(n * k), x(m * k);
       for (auto& v : wf) v = g(rng) * 0.05f;
       for (auto& v : x) v = g(rng);
-      std::vector<uint8_t> blocks(n * (k / 256) * f.block_bytes);
+      std::vector<uint8_t> blocks(n * (k / f.block_elems) * f.block_bytes);
       ggml_quantize_chunk((ggml_type)f.ggml_type, wf.data(), blocks.data(), 0, n, k, nullptr);
       ggml_init_params wp = {ggml_tensor_overhead() * 2, nullptr, true};
       ggml_context* wctx = ggml_init(wp);
       ggml_tensor* W = ggml_new_tensor_2d(wctx, (ggml_type)f.ggml_type, k, n);
       ggml_backend_buffer_t wbuf = ggml_backend_alloc_ctx_tensors_from_buft(
-          wctx, f.gemm4 ? ggml_backend_cpu_repack_buffer_type() : ggml_backend_get_default_buffer_type(cpu));
+          wctx, repacked(f) ? ggml_backend_cpu_repack_buffer_type() : ggml_backend_get_default_buffer_type(cpu));
       ggml_backend_tensor_set(W, blocks.data(), 0, blocks.size());
       ggml_init_params p = {ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true};
       ggml_context* ctx = ggml_init(p);
@@ -120,16 +125,16 @@ void time_kernels(const char* variant) {
       ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(ctx, cpu);
       ggml_backend_tensor_set(X, x.data(), 0, x.size() * 4);
       double tg = 1e9, tl = 1e9;
-      std::vector<uint8_t> act(kquant_act_bytes(m, k));
+      std::vector<uint8_t> act(kquant_act_bytes(f, m, k));
       std::vector<float> y(m * n);
       for (int r = 0; r < 15; r++) {
         double t0 = now_s();
         ggml_backend_graph_compute(cpu, gf);
         tg = std::min(tg, now_s() - t0);
         t0 = now_s();
-        kquant_prepare(x.data(), k, m, k, 0, m, act.data(), f.gemm4);
-        kquant_kernels(f, variant).matmul(kquant_act_view(act.data(), m, k), m, blocks.data(), k / 256 * f.block_bytes,
-                                          y.data(), n, 0, n);
+        kquant_prepare(f, x.data(), k, m, k, 0, m, act.data());
+        kquant_kernels(f, variant).matmul(kquant_act_view(f, act.data(), m, k), m, blocks.data(),
+                                          k / f.block_elems * f.block_bytes, y.data(), n, 0, n);
         tl = std::min(tl, now_s() - t0);
       }
       std::printf("time %s m=%ld [%ld x %ld], 1 thread: ggml %.3f ms, lowbit %s %.3f ms (lowbit speed %.2fx ggml's)\n", name,
@@ -204,11 +209,32 @@ int check_quantizers(std::string* rec) {
 int main(int argc, char** argv) {
   const char* variant = argc > 1 && argv[1][0] != '-' ? argv[1] : "ref";
   const char* record = nullptr;
-  for (int i = 1; i + 1 < argc; i++)
+  std::vector<std::string> types;
+  for (int i = 1; i + 1 < argc; i++) {
     if (std::string(argv[i]) == "--record") record = argv[i + 1];
+    if (std::string(argv[i]) == "--types")
+      for (std::string rest = argv[i + 1]; !rest.empty();) {
+        const size_t c = rest.find(',');
+        types.push_back(rest.substr(0, c));
+        rest = c == std::string::npos ? "" : rest.substr(c + 1);
+      }
+  }
+  if (types.empty()) {
+    // the recorded fixture's order first (new types last, so re-recording keeps the earlier cases), then the rest
+    types = {"q4_k", "q5_k", "q6_k", "q2_k", "q3_k"};
+    int count = 0;
+    const KQuantFormat* all = kquant_formats(&count);
+    for (int i = 0; i < count; i++)
+      if (std::find(types.begin(), types.end(), all[i].name) == types.end()) types.push_back(all[i].name);
+  }
+  for (const std::string& t : types)
+    if (!kquant_format(t.c_str())) {
+      std::fprintf(stderr, "unknown type %s\n", t.c_str());
+      return 2;
+    }
   for (int i = 1; i < argc; i++)
     if (std::string(argv[i]) == "--time") {
-      time_kernels(variant);
+      time_kernels(variant, types);
       return 0;
     }
   std::string cases;
@@ -216,11 +242,12 @@ int main(int argc, char** argv) {
   ggml_backend_cpu_set_n_threads(cpu, 2);
   std::mt19937 rng(1234);
   int bad = 0;
-  for (const char* name : {"q4_k", "q5_k", "q6_k", "q2_k", "q3_k"})  // new types last: the fixture's earlier cases stay
+  for (const std::string& type : types)
     for (int ties = 0; ties < 2; ties++) {
+    const char* name = type.c_str();
     const KQuantFormat& f = *kquant_format(name);
     for (int64_t m : {1, 2, 4, 5, 9})
-      for (int64_t k : {256, 768, 2048}) {
+      for (int64_t k : {f.block_elems == 32 ? (int64_t)160 : (int64_t)256, (int64_t)768, (int64_t)2048}) {
         const int64_t n = 64;
         // weights: ggml's own quantizer output for random rows
         std::normal_distribution<float> g(0.0f, 1.0f);
@@ -228,14 +255,13 @@ int main(int argc, char** argv) {
         for (auto& v : wf) v = g(rng) * 0.05f;
         for (auto& v : x) v = g(rng) * (rng() % 97 == 0 ? 25.0f : 1.0f);
         if (ties)  // +max and -max in every block, -max first: the 4-row quantizer's tie rule
-          for (int64_t b = 0; b < m * k / 256; b++) {
-            x[b * 256 + 3] = -100.0f;
-            x[b * 256 + 200] = 100.0f;
+          for (int64_t b = 0; b < m * k / f.block_elems; b++) {  // (Q8_0 / Q8_1: every block of 32)
+            x[b * f.block_elems + 3] = -100.0f;
+            x[b * f.block_elems + (f.block_elems == 32 ? 20 : 200)] = 100.0f;
           }
-        std::vector<uint8_t> blocks(n * (k / 256) * f.block_bytes);
+        std::vector<uint8_t> blocks(n * (k / f.block_elems) * f.block_bytes);
         ggml_quantize_chunk((ggml_type)f.ggml_type, wf.data(), blocks.data(), 0, n, k, nullptr);
-        const bool repack = f.ggml_type == GGML_TYPE_Q4_K;
-        std::vector<float> a = ggml_matmul(cpu, (ggml_type)f.ggml_type, blocks, x, m, n, k, repack);
+        std::vector<float> a = ggml_matmul(cpu, (ggml_type)f.ggml_type, blocks, x, m, n, k, repacked(f));
         std::vector<float> b = lowbit_matmul(f, variant, blocks, x, m, n, k);
         int64_t equal = 0;
         double maxrel = 0;
@@ -246,8 +272,9 @@ int main(int argc, char** argv) {
         std::printf("%s %s%s m=%ld k=%ld: %ld/%ld equal, max rel diff %.3g\n", name, variant, ties ? " (+-max ties)" : "", (long)m, (long)k, (long)equal,
                     (long)a.size(), maxrel);
         bad += equal != (int64_t)a.size();
-        if (record && k == 768 && (m == 1 || m == 5 || m == 9)) {  // small cases for the fixture (n = 16 of the 64 rows)
-          const int64_t nr = 16, rb = k / 256 * f.block_bytes;
+        const bool small = f.act == kActQ8_K ? m == 1 || m == 5 || m == 9 : !ties && (m == 1 || m == 9);  // (block-32: no tie rule)
+        if (record && k == 768 && small) {  // small cases for the fixture (n = 16 of the 64 rows)
+          const int64_t nr = 16, rb = k / f.block_elems * f.block_bytes;
           std::vector<float> want(m * nr);
           for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < nr; j++) want[i * nr + j] = a[i * n + j];
@@ -264,7 +291,7 @@ int main(int argc, char** argv) {
   if (record) {
     FILE* fp = std::fopen(record, "w");
     if (!fp) return 2;
-    std::fprintf(fp, "{\"about\": \"llama.cpp MUL_MAT outputs (node-llama-cpp prebuilt libggml-cpu-haswell; Q4_K repacked) recorded by native/bench/kquant_oracle.cc --record; w: GGUF blocks (n rows), x: f32 inputs [m, k], y: f32 outputs [m, n], base64 little-endian; quantize: ggml's quantize_row_*_ref blocks of f32 rows x [rows, k]\",\n \"cases\": [\n%s\n],\n \"quantize\": [\n%s\n]}\n", cases.c_str(), quants.c_str());
+    std::fprintf(fp, "{\"about\": \"llama.cpp MUL_MAT outputs (node-llama-cpp prebuilt libggml-cpu-haswell; Q4_K and IQ4_NL repacked) recorded by native/bench/kquant_oracle.cc --record; w: GGUF blocks (n rows), x: f32 inputs [m, k], y: f32 outputs [m, n], base64 little-endian; quantize: ggml's quantize_row_*_ref blocks of f32 rows x [rows, k]\",\n \"cases\": [\n%s\n],\n \"quantize\": [\n%s\n]}\n", cases.c_str(), quants.c_str());
     std::fclose(fp);
   }
   return bad ? 1 : 0;

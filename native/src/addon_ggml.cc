@@ -79,7 +79,23 @@ Napi::Value run_matmul(Napi::Env env, const KernelTable& kt, GgmlType t, Napi::O
 //   matmul_kquant { type: "q4_k" | "q6_k", a: Int8Array [m, k] codes in [-127, 127], ad: Float32Array [m, k / 256],
 //                   w: Uint8Array [n] rows of GGUF blocks, m, n, k, j0, j1 } -> Float32Array [m, n] (the 16-sums
 //                   of the activation codes are computed here; columns outside [j0, j1) stay 0)
+//                   A block-32 type ("q4_1", "q5_0", "q5_1", "iq4_nl") takes ad: [m, k / 32] (Q8_0 / Q8_1 d) and,
+//                   for Q8_1 (q4_1, q5_1), as: Float32Array [m, k / 32] (the blocks' s).
+//   quantize_q8_1_act { x: Float32Array [k], k } -> { q: Int8Array [k], d: Float32Array [k / 32], s: Float32Array [k / 32] }
 Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& name, Napi::Object a) {
+  if (name == "quantize_q8_1_act") {
+    const int64_t k = dim(a, "k");
+    if (k % 32) throw Napi::RangeError::New(env, "k must be a multiple of 32");
+    auto x = field<Napi::Float32Array>(a, "x", k);
+    Napi::Int8Array q = Napi::Int8Array::New(env, k);
+    Napi::Float32Array d = Napi::Float32Array::New(env, k / 32), s = Napi::Float32Array::New(env, k / 32);
+    quantize_row_q8_1(x.Data(), k, q.Data(), d.Data(), s.Data());
+    Napi::Object res = Napi::Object::New(env);
+    res.Set("q", q);
+    res.Set("d", d);
+    res.Set("s", s);
+    return res;
+  }
   if (name == "quantize_q8_K_act") {
     const int64_t k = dim(a, "k");
     if (k % kQK_K) throw Napi::RangeError::New(env, "k must be a multiple of 256");
@@ -99,10 +115,13 @@ Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& 
   if (!f) throw Napi::TypeError::New(env, "unknown K-quant type");
   const int64_t m = dim(a, "m"), n = dim(a, "n"), k = dim(a, "k"), j0 = dim(a, "j0"), j1 = dim(a, "j1");
   if (j0 > j1 || j1 > n || m * n > (1 << 26)) throw Napi::RangeError::New(env, "bad shape or column range");
-  if (k < kQK_K || k % kQK_K) throw Napi::RangeError::New(env, "k must be a positive multiple of 256");
-  const int64_t nb = k / kQK_K, rb = nb * f->block_bytes;
+  const int64_t be = f->block_elems;
+  if (k < be || k % be) throw Napi::RangeError::New(env, "k must be a positive multiple of " + std::to_string(be));
+  const int64_t nb = k / be, rb = nb * f->block_bytes;
+  const int64_t nd = f->act == kActQ8_K ? k / kQK_K : k / 32;  // activation scales per row
+  if (f->act == kActQ8_K && k % kQK_K) throw Napi::RangeError::New(env, "k must be a multiple of 256");
   auto A = field<Napi::Int8Array>(a, "a", m * k);
-  auto AD = field<Napi::Float32Array>(a, "ad", m * nb);
+  auto AD = field<Napi::Float32Array>(a, "ad", m * nd);
   auto W = field<Napi::Uint8Array>(a, "w", n * rb);
   for (int64_t i = 0; i < m * k; i++)
     if (A.Data()[i] < -127) throw Napi::RangeError::New(env, "activation codes must be in [-127, 127]");
@@ -111,7 +130,12 @@ Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& 
   std::vector<uint8_t> wcopy(W.Data(), W.Data() + n * rb);  // aligned like a loaded weight's blocks
   std::vector<int16_t> bsp((size_t)(m * k / 32));
   kquant_pair_sums(bs.data(), m * k, bsp.data());
-  const KAct act{A.Data(), AD.Data(), bs.data(), k, bsp.data()};
+  KAct act{A.Data(), AD.Data(), bs.data(), k, bsp.data()};
+  Napi::Float32Array AS;
+  if (f->act == kActQ8_1) {
+    AS = field<Napi::Float32Array>(a, "as", m * nd);
+    act.s = AS.Data();
+  }
   Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
   std::fill(c.Data(), c.Data() + m * n, 0.0f);
   kquant_kernels(*f, kt.name).matmul(act, m, wcopy.data(), rb, c.Data(), n, j0, j1);
@@ -120,11 +144,11 @@ Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& 
 
 bool IsGgmlKernel(const std::string& name) {
   return name == "quantize_q8_0_act" || name == "matmul_q4_0" || name == "matmul_q8_0" || name == "ggml_weight" ||
-         name == "quantize_q8_K_act" || name == "matmul_kquant";
+         name == "quantize_q8_K_act" || name == "quantize_q8_1_act" || name == "matmul_kquant";
 }
 
 Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::string& name, Napi::Object a) {
-  if (name == "quantize_q8_K_act" || name == "matmul_kquant") return run_kquant(env, kt, name, a);
+  if (name == "quantize_q8_K_act" || name == "quantize_q8_1_act" || name == "matmul_kquant") return run_kquant(env, kt, name, a);
   if (name == "quantize_q8_0_act") {  // x: Float32Array [k] -> { q: Int8Array [k], d: Float32Array, s: Int32Array [k / 32] }
     const int64_t k = dim(a, "k");
     if (k % kQK) throw Napi::RangeError::New(env, "k must be a multiple of 32");

@@ -215,6 +215,37 @@ void block_q6_K(const uint8_t* b, float* y, const float* h) {
 
 using BlockFn = void (*)(const uint8_t*, float*, const float*);
 
+// ggml's kvalues_iq4nl (the IQ4 types' non-linear 4-bit values)
+constexpr int8_t kIq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+// IQ4_NL (18 B): d f16 | qs[16]. y[j] = d * v[lo(qs[j])], y[j + 16] = d * v[hi(qs[j])].
+void block_iq4_nl(const uint8_t* b, float* y, const float* h) {
+  const float d = h[rd16(b)];
+  const uint8_t* qs = b + 2;
+  for (int j = 0; j < 16; j++) {
+    y[j] = d * (float)kIq4nl[qs[j] & 0x0F];
+    y[j + 16] = d * (float)kIq4nl[qs[j] >> 4];
+  }
+}
+
+// IQ4_XS (136 B): d f16 | scales_h u16 | scales_l[4] | qs[128]. Sub-block s
+// (32 elements): ls = (nibble s % 2 of scales_l[s / 2]) | (bits 2s of scales_h) << 4,
+// dl = d * (ls - 32), then as IQ4_NL with dl over qs[16s .. 16s + 16).
+void block_iq4_xs(const uint8_t* b, float* y, const float* h) {
+  const float d = h[rd16(b)];
+  const uint16_t sh = rd16(b + 2);
+  const uint8_t* sl = b + 4;
+  const uint8_t* qs = b + 8;
+  for (int s = 0; s < 8; s++, y += 32, qs += 16) {
+    const int ls = ((sl[s / 2] >> (4 * (s % 2))) & 0xF) | (((sh >> (2 * s)) & 3) << 4);
+    const float dl = d * (float)(ls - 32);
+    for (int j = 0; j < 16; j++) {
+      y[j] = dl * (float)kIq4nl[qs[j] & 0x0F];
+      y[j + 16] = dl * (float)kIq4nl[qs[j] >> 4];
+    }
+  }
+}
+
 struct TypeEntry {
   int id;
   GgmlBlockLayout layout;
@@ -235,6 +266,8 @@ const TypeEntry kTypes[] = {
     {kGgmlQ4_K, {kQK_K, 2 + 2 + 12 + 128}, block_q4_K},
     {kGgmlQ5_K, {kQK_K, 2 + 2 + 12 + 32 + 128}, block_q5_K},
     {kGgmlQ6_K, {kQK_K, 128 + 64 + 16 + 2}, block_q6_K},
+    {kGgmlIQ4_NL, {kQK, 2 + 16}, block_iq4_nl},
+    {kGgmlIQ4_XS, {kQK_K, 2 + 2 + 4 + 128}, block_iq4_xs},
 };
 
 const TypeEntry* find_type(int id) {

@@ -27,11 +27,13 @@ enum GgmlTypeId : int {
   kGgmlQ4_K = 12,
   kGgmlQ5_K = 13,
   kGgmlQ6_K = 14,
+  kGgmlIQ4_NL = 20,
+  kGgmlIQ4_XS = 23,
   kGgmlBF16 = 30,
 };
 
 struct GgmlBlockLayout {
-  int64_t block_elems;  // values per block (1 for F32/F16/BF16, 32, or 256 for the K types)
+  int64_t block_elems;  // values per block (1 for F32/F16/BF16, 32, or 256 for the K types and IQ4_XS)
   int64_t block_bytes;  // bytes per block
 };
 

@@ -165,14 +165,16 @@ const FormatOps kGgml = {
 
 // K-quants (formats/kquant.h): activations quantized to Q8_K, the kernels of
 // each weight's format-table row for the kernel table's instruction set (a
-// fused matmul may mix K-quant types: they share the Q8_K activations).
+// fused matmul may mix K-quant types: they share the Q8_K activations). The
+// legacy block-32 and IQ4 types run here too, with their own activation type
+// (KQuantFormat::act; a fused matmul never mixes activation types).
 const FormatOps kKQuant = {
-    [](const Weight& w, int64_t m) -> size_t { return kquant_act_bytes(m, w.cols); },
+    [](const Weight& w, int64_t m) -> size_t { return kquant_act_bytes(*w.kq, m, w.cols); },
     [](const KernelTable&, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
-       void* act) { kquant_prepare(A, lda, m, w.cols, r0, r1, act, w.kq->gemm4); },
+       void* act) { kquant_prepare(*w.kq, A, lda, m, w.cols, r0, r1, act); },
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
-      kquant_kernels(*W.kq, kt.name).matmul(kquant_act_view(act, m, W.cols), m, W.data.as<uint8_t>(), W.kq_row_bytes(),
+      kquant_kernels(*W.kq, kt.name).matmul(kquant_act_view(*W.kq, act, m, W.cols), m, W.data.as<uint8_t>(), W.kq_row_bytes(),
                                             C, ldc, j0, j1);
     }};
 
@@ -205,7 +207,7 @@ void matmul_multi(ThreadPool& pool, const KernelTable& kt, const float* A, int64
   const int64_t k = W[0]->cols;
   for (int i = 0; i < count; i++)
     if (!W[i]->matrix || W[i]->format != W[0]->format || W[i]->cols != k || W[i]->group != W[0]->group ||
-        W[i]->act_scale != W[0]->act_scale)
+        W[i]->act_scale != W[0]->act_scale || (W[i]->kq && W[i]->kq->act != W[0]->kq->act))
       throw std::logic_error("matmul_multi: mixed weights");
   size_t ab = ops.act_bytes(*W[0], m);
   if (ab) scratch.act.reserve(ab);

@@ -10,7 +10,7 @@ import { ggmlTypeById, ggmlTypeByName, removedGgmlTypeName, type GgmlTypeInfo } 
 
 /** Names of the ggml types dequantizeGgml decodes. */
 export const DEQUANT_TYPE_NAMES: readonly string[] = [
-  "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K",
+  "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS",
 ];
 
 const SUPPORTED: ReadonlySet<string> = new Set(DEQUANT_TYPE_NAMES);

@@ -21,6 +21,7 @@ import { InvalidOptionError } from "../errors.js";
 import { FAMILIES } from "../models/family.js";
 import { llamaTensors, type TensorSpec } from "../models/llama.js";
 import { nativeRopeOptions } from "../models/rope-scaling.js";
+import { isBlockDtype } from "../models/source-dtype.js";
 import type { ModelSource } from "../models/source.js";
 import { addon } from "../native.js";
 import { toF32 } from "../quant/tensors.js";
@@ -99,7 +100,7 @@ function tensorBytes(source: ModelSource, c: LlamaConfig, s: TensorSpec, type: s
   const { bytes, dtype } = source.read(s, scratch);
   let out: Uint8Array;
   if (dtype === type) out = bytes; // bf16 -> BF16, and q4_0 / q8_0 blocks of a quantized lowbit model, exactly
-  else if (dtype !== "F32" && dtype !== "F16" && dtype !== "BF16") {
+  else if (isBlockDtype(dtype)) {
     throw new InvalidOptionError(`${s.name} holds ${dtype} blocks: write this model with --type ${dtype.toLowerCase()}`);
   } else {
     const x = toF32(bytes, dtype);

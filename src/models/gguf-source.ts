@@ -7,7 +7,8 @@
  *   F32, F16, BF16   handed over as they are (the compute dtype, or --quant)
  *   Q4_0, Q8_0       repacked bit-exactly into the native q4_0 / q8_0 formats,
  *                    which compute like llama.cpp's CPU backend
- *   Q2_K .. Q6_K     kept as they are (native q2_k .. q6_k: native/src/formats/),
+ *   Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS
+ *                    kept as they are (native q2_k, ..., iq4_xs: native/src/formats/),
  *                    computed like llama.cpp's CPU backend
  *   other types      dequantized to f32 and requantized to q8_0 (or --quant)
  * attn_q / attn_k rows are put back into the Hugging Face rotary layout
@@ -24,16 +25,19 @@ import { checkNoExtraLayers, refuseUnknownTensors } from "./layers.js";
 import type { LlamaConfig } from "../config.js";
 import type { TensorSpec } from "./graph.js";
 import { FAMILIES } from "./family.js";
+import { BLOCK_DTYPES } from "./source-dtype.js";
 import { sliceRows } from "./slice.js";
 import type { ModelSource, SourceDtype } from "./source.js";
 import type { NativeWeightFormat } from "../native.js";
 
 /** ggml types handed to the native side as they are. */
 const PASS: Record<string, SourceDtype> = {
-  F32: "F32", F16: "F16", BF16: "BF16", Q4_0: "Q4_0", Q8_0: "Q8_0", Q2_K: "Q2_K", Q3_K: "Q3_K", Q4_K: "Q4_K", Q5_K: "Q5_K", Q6_K: "Q6_K",
+  F32: "F32", F16: "F16", BF16: "BF16", ...Object.fromEntries(BLOCK_DTYPES.map((t) => [t, t])),
 };
-/** native formats that hold a ggml block type without conversion */
-const NATIVE_BLOCK_FORMAT: Record<string, NativeWeightFormat> = { Q4_0: "q4_0", Q8_0: "q8_0", Q2_K: "q2_k", Q3_K: "q3_k", Q4_K: "q4_k", Q5_K: "q5_k", Q6_K: "q6_k" };
+/** native formats that hold a ggml block type without conversion (its lower-case name) */
+const NATIVE_BLOCK_FORMAT: Record<string, NativeWeightFormat> = Object.fromEntries(
+  BLOCK_DTYPES.map((t) => [t, t.toLowerCase() as NativeWeightFormat]),
+);
 
 export function isGgufPath(model: string): boolean {
   return /\.gguf$/i.test(model);

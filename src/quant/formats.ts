@@ -93,7 +93,7 @@ export function nativeFormat(q: QuantFormat): QuantNativeFormat {
 }
 
 /** Native formats that only hold a GGUF file's own blocks (no quantizer: `--quant` cannot name them). */
-export type GgufBlockFormat = "q2_k" | "q3_k" | "q4_k" | "q5_k" | "q6_k";
+export type GgufBlockFormat = "q2_k" | "q3_k" | "q4_k" | "q5_k" | "q6_k" | "q4_1" | "q5_0" | "q5_1" | "iq4_nl" | "iq4_xs";
 
 /** llama.cpp block formats: every matrix is quantized, embedding and LM head included, as in a GGUF file. */
 export function isGgmlQuant(q: string): boolean {

@@ -1,10 +1,10 @@
 /** Tensor bytes <-> f32 in JS, for the load-time transforms (SmoothQuant). */
 import { WeightsFormatError } from "../errors.js";
-import type { StDtype } from "../formats/safetensors.js";
+import { isBlockDtype, type SourceDtype } from "../models/source-dtype.js";
 
 /** Raw little-endian tensor bytes as a fresh Float32Array (float dtypes; sources give block types as f32 on request). */
-export function toF32(bytes: Uint8Array, dtype: StDtype | "Q4_0" | "Q8_0" | "Q2_K" | "Q3_K" | "Q4_K" | "Q5_K" | "Q6_K"): Float32Array {
-  if (dtype !== "F32" && dtype !== "F16" && dtype !== "BF16") throw new WeightsFormatError(`toF32: ${dtype} blocks must be dequantized by the source`);
+export function toF32(bytes: Uint8Array, dtype: SourceDtype): Float32Array {
+  if (isBlockDtype(dtype)) throw new WeightsFormatError(`toF32: ${dtype} blocks must be dequantized by the source`);
   const n = bytes.length / (dtype === "F32" ? 4 : 2);
   const out = new Float32Array(n);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

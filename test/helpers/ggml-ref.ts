@@ -247,6 +247,61 @@ const Q6_K: RefType = {
   },
 };
 
+// ---- IQ4 types: 4-bit indices into ggml's non-linear table kvalues_iq4nl --
+
+const IQ4NL = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+/** IQ4_NL (18 B): d | qs[16]; element j < 16 the low nibble of qs[j], j + 16 its high nibble; d * v[q]. */
+const IQ4_NL: RefType = {
+  name: "IQ4_NL", id: 20, elems: 32, bytes: 18, nsub: 0, code: [0, 15], scale: [0, 0], hasMin: false,
+  pack(blk) {
+    const b = new Uint8Array(18);
+    wr16(b, 0, blk.d);
+    for (let j = 0; j < 16; j++) b[2 + j] = blk.q[j]! | (blk.q[j + 16]! << 4);
+    return b;
+  },
+  unpack(b) {
+    return { d: rd16(b, 0), m: 0, sc: [], mn: [], q: Array.from({ length: 32 }, (_, e) => (e < 16 ? b[2 + e]! & 15 : b[2 + e - 16]! >> 4)) };
+  },
+  values(blk) {
+    const d = f16(blk.d);
+    return Float32Array.from(blk.q, (q) => f(d * IQ4NL[q]!));
+  },
+};
+/**
+ * IQ4_XS (136 B): d | scales_h u16 | scales_l[4] | qs[128]; sub-block s (32 elements) has the
+ * 6-bit ls = (nibble s % 2 of scales_l[s / 2]) | (bits 2s of scales_h) << 4, sc = ls - 32, and
+ * its indices as IQ4_NL's in qs[16s, 16s + 16); (d * sc) * v[q].
+ */
+const IQ4_XS: RefType = {
+  name: "IQ4_XS", id: 23, elems: 256, bytes: 136, nsub: 8, code: [0, 15], scale: [-32, 31], hasMin: false,
+  pack(blk) {
+    const b = new Uint8Array(136);
+    wr16(b, 0, blk.d);
+    let sh = 0;
+    for (let s = 0; s < 8; s++) {
+      const ls = blk.sc[s]! + 32;
+      b[4 + (s >> 1)] |= (ls & 15) << (4 * (s & 1));
+      sh |= (ls >> 4) << (2 * s);
+      for (let j = 0; j < 16; j++) b[8 + 16 * s + j] = blk.q[32 * s + j]! | (blk.q[32 * s + j + 16]! << 4);
+    }
+    wr16(b, 2, sh);
+    return b;
+  },
+  unpack(b) {
+    const sh = rd16(b, 2);
+    const sc = Array.from({ length: 8 }, (_, s) => (((b[4 + (s >> 1)]! >> (4 * (s & 1))) & 15) | (((sh >> (2 * s)) & 3) << 4)) - 32);
+    const q = Array.from({ length: 256 }, (_, e) => {
+      const s = e >> 5, j = e & 31;
+      return j < 16 ? b[8 + 16 * s + j]! & 15 : b[8 + 16 * s + j - 16]! >> 4;
+    });
+    return { d: rd16(b, 0), m: 0, sc, mn: [], q };
+  },
+  values(blk) {
+    const d = f16(blk.d);
+    return Float32Array.from(blk.q, (q, e) => f(f(d * blk.sc[e >> 5]!) * IQ4NL[q]!));
+  },
+};
+
 /** Every quantized type the native dequantizer decodes, by name. */
 export const REF_TYPES: ReadonlyMap<string, RefType> = new Map([
   simple("Q4_0", 2, 18, 0, 15, false, false, (q, d) => f((q - 8) * d)),
@@ -254,7 +309,7 @@ export const REF_TYPES: ReadonlyMap<string, RefType> = new Map([
   simple("Q5_0", 6, 22, 0, 31, false, true, (q, d) => f((q - 16) * d)),
   simple("Q5_1", 7, 24, 0, 31, true, true, (q, d, m) => f(f(q * d) + m)),
   simple("Q8_0", 8, 34, -128, 127, false, false, (q, d) => f(q * d)),
-  Q2_K, Q3_K, kq45("Q4_K", 12, false), kq45("Q5_K", 13, true), Q6_K,
+  Q2_K, Q3_K, kq45("Q4_K", 12, false), kq45("Q5_K", 13, true), Q6_K, IQ4_NL, IQ4_XS,
 ].map((t) => [t.name, t]));
 
 /** Dequantizes whole blocks of `t` from bytes, block by block through unpack + values. */

@@ -5,6 +5,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
+
+#include "kernels/ggml.h"
+#include "kernels/kernels.h"
 
 namespace lowbit {
 
@@ -13,7 +17,49 @@ int64_t pad64(int64_t x) { return (x + 63) / 64 * 64; }
 int64_t d_at(int64_t m, int64_t k) { return pad64(m * k); }
 int64_t bsums_at(int64_t m, int64_t k) { return d_at(m, k) + pad64(m * (k / kQK_K) * 4); }
 int64_t bsp_at(int64_t m, int64_t k) { return bsums_at(m, k) + pad64(m * (k / 16) * 2); }
+// block-32 activations (Q8_0 / Q8_1): codes, then d, then s
+int64_t d32_at(int64_t m, int64_t k) { return pad64(m * k); }
+int64_t s32_at(int64_t m, int64_t k) { return d32_at(m, k) + pad64(m * (k / 32) * 4); }
 }  // namespace
+
+size_t kquant_act_bytes(const KQuantFormat& f, int64_t m, int64_t k) {
+  return f.act == kActQ8_K ? kquant_act_bytes(m, k) : (size_t)(s32_at(m, k) + m * (k / 32) * 4);
+}
+
+KAct kquant_act_view(const KQuantFormat& f, const void* buf, int64_t m, int64_t k) {
+  if (f.act == kActQ8_K) return kquant_act_view(buf, m, k);
+  const char* p = static_cast<const char*>(buf);
+  KAct a{reinterpret_cast<const int8_t*>(p), reinterpret_cast<const float*>(p + d32_at(m, k)), nullptr, k, nullptr};
+  a.s = reinterpret_cast<const float*>(p + s32_at(m, k));
+  return a;
+}
+
+void kquant_prepare(const KQuantFormat& f, const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1,
+                    void* buf) {
+  if (f.act == kActQ8_K) return kquant_prepare(A, lda, m, k, r0, r1, buf, f.gemm4);
+  char* p = static_cast<char*>(buf);
+  int8_t* q = reinterpret_cast<int8_t*>(p);
+  float* d = reinterpret_cast<float*>(p + d32_at(m, k));
+  float* s = reinterpret_cast<float*>(p + s32_at(m, k));
+  const int64_t nb = k / 32;
+  std::vector<int32_t> sums((size_t)nb);
+  for (int64_t r = r0; r < r1; r++) {
+    if (f.act == kActQ8_1) quantize_row_q8_1(A + r * lda, k, q + r * k, d + r * nb, s + r * nb);
+    else quantize_q8_0_act_ref(A + r * lda, k, q + r * k, d + r * nb, sums.data());
+  }
+}
+
+void quantize_row_q8_1(const float* x, int64_t k, int8_t* q, float* d, float* s) {
+  const int64_t nb = k / 32;
+  std::vector<int32_t> sums((size_t)nb);
+  quantize_q8_0_act_ref(x, k, q, d, sums.data());  // codes and fp16(d): Q8_0's (kernels/ggml.h)
+  for (int64_t b = 0; b < nb; b++) {
+    float amax = 0.0f;
+    for (int t = 0; t < 32; t++) amax = std::fmax(amax, std::fabs(x[b * 32 + t]));
+    const float dd = amax / 127.0f;  // the f32 d, before its fp16 rounding
+    s[b] = f16_to_f32_scalar(f32_to_f16_scalar(dd * (float)sums[b]));
+  }
+}
 
 size_t kquant_act_bytes(int64_t m, int64_t k) { return (size_t)(bsp_at(m, k) + m * (k / 32) * 2); }
 

@@ -26,6 +26,17 @@
 // codes [m][k], then (64-byte aligned) f32 d [m][k / 256], then int16 bsums
 // [m][k / 16], then int16 32-sums bsp [m][k / 32] (bsums[2s] + bsums[2s + 1]:
 // the sums the sub-block mins of Q4_K / Q5_K multiply).
+//
+// The legacy block-32 types run in this table too (KQuantFormat::act): their
+// activations are llama.cpp's vec_dot_type for them, Q8_0 (Q5_0, IQ4_NL) or
+// Q8_1 (Q4_1, Q5_1), as its AVX2 quantize_row_q8_0 / quantize_row_q8_1 (and
+// ggml_quantize_mat_q8_0_4x8, which gives the same blocks): per block of 32,
+//   amax = max |x|; d = amax / 127 (f32); codes round_half_even(x * id) with
+//   id = amax ? 127 / amax : 0 (f32; not 1 / d); stored d = fp16(d);
+//   Q8_1 also s = fp16(d * sum of the codes) (d the f32 value, before fp16).
+// Buffer (kquant_act_bytes(f, m, k)): int8 codes [m][k], then (64-byte
+// aligned) f32 fp16-valued d [m][k / 32], then f32 fp16-valued s [m][k / 32];
+// KAct::d and KAct::s point at them, one value per block of 32.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -42,7 +53,11 @@ struct KAct {
   const int16_t* bsums;
   int64_t k;
   const int16_t* bsp;  // row i's 32-sums at bsp + i * (k / 32)
+  const float* s = nullptr;  // Q8_1 (act = kActQ8_1): row i's block sums d * sum(codes) at s + i * (k / 32)
 };
+
+// The activation type a format's kernels take (ggml's vec_dot_type).
+enum KActType : int { kActQ8_K = 0, kActQ8_0 = 1, kActQ8_1 = 2 };
 
 size_t kquant_act_bytes(int64_t m, int64_t k);
 // Views into a buffer of kquant_act_bytes(m, k).
@@ -55,6 +70,8 @@ void kquant_pair_sums(const int16_t* bsums, int64_t k, int16_t* bsp);
 // One row x[k] -> codes q[k], d[k / 256], bsums[k / 16] (the definition above;
 // ties_positive: +max wins a tie of magnitudes).
 void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive = false);
+// One row x[k] (k % 32 == 0) -> Q8_1 codes q[k], d[k / 32] and s[k / 32] (fp16 values as f32; the definition above).
+void quantize_row_q8_1(const float* x, int64_t k, int8_t* q, float* d, float* s);
 
 // C[i, j] for tokens i in [0, m) and weight rows j in [j0, j1): W holds the
 // weight's rows of `row_bytes` (cols / 256 blocks each); C has ldc floats per
@@ -76,7 +93,7 @@ struct KQuantFormat {
   const char* name;       // lowbit's native format name ("q4_k")
   const char* ggml_name;  // GGUF type name ("Q4_K")
   int ggml_type;          // ggml_type id
-  int64_t block_elems;    // 256
+  int64_t block_elems;    // 256 (32 for the block-32 types)
   int64_t block_bytes;    // GGUF bytes per block
   // llama.cpp repacks this type on x86 and runs whole groups of 4 tokens as a
   // GEMM (its own summation order and activation tie rule; the kernels' tile
@@ -85,7 +102,15 @@ struct KQuantFormat {
   KDequantRow dequantize_row;
   KQuantizeRow quantize_row;  // nullptr: lowbit does not write this type
   KQuantKernels ref, avx2, avx512;
+  KActType act = kActQ8_K;  // activations: Q8_K (the K-quants, IQ4_XS; the default), Q8_0 or Q8_1 (block-32 types)
 };
+
+// The activation buffer, its view and its preparation for the format's act
+// type (Q8_K: the functions above with f.gemm4's tie rule).
+size_t kquant_act_bytes(const KQuantFormat& f, int64_t m, int64_t k);
+KAct kquant_act_view(const KQuantFormat& f, const void* buf, int64_t m, int64_t k);
+void kquant_prepare(const KQuantFormat& f, const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1,
+                    void* buf);
 
 // The table: the row named `name` (native format name or GGUF type name), or nullptr.
 const KQuantFormat* kquant_format(const char* name);

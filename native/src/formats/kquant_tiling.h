@@ -7,7 +7,8 @@
 // rows j .. j + nr - 1 (nr <= 8) at once (c[r] = C[i, j + r]); it then runs
 // every single-token tile (decode), declared by K::kRows8 = true; likewise
 // K::rows8x4(a, i, w, row_bytes, nb, c, ldc, nr) for every 4-token tile when
-// K::kRows8x4 = true.
+// K::kRows8x4 = true. A format with blocks of other than 256 weights (the
+// block-32 types) declares K::kBlockElems; nb is then k / kBlockElems.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -30,10 +31,15 @@ struct HasRows8x4 : std::false_type {};
 template <class K>
 struct HasRows8x4<K, std::void_t<decltype(K::kRows8x4)>> : std::bool_constant<K::kRows8x4> {};
 
+template <class K, class = void>
+struct BlockElems : std::integral_constant<int64_t, kQK_K> {};
+template <class K>
+struct BlockElems<K, std::void_t<decltype(K::kBlockElems)>> : std::integral_constant<int64_t, K::kBlockElems> {};
+
 template <class K>
 void kquant_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                 int64_t j1) {
-  const int64_t nb = a.k / kQK_K;
+  const int64_t nb = a.k / BlockElems<K>::value;
   for (int64_t jb = j0; jb < j1; jb += kKRowBlock) {
     const int64_t jb1 = std::min(j1, jb + kKRowBlock);
     for (int64_t i = 0; i < m;) {

@@ -9,6 +9,12 @@
 #include "formats/q4_k.h"
 #include "formats/q5_k.h"
 #include "formats/q6_k.h"
+// the legacy block-32 and IQ4 types (activations Q8_0 / Q8_1 / Q8_K: .act)
+#include "formats/iq4_nl.h"
+#include "formats/iq4_xs.h"
+#include "formats/q4_1.h"
+#include "formats/q5_0.h"
+#include "formats/q5_1.h"
 
 namespace lowbit {
 
@@ -35,6 +41,16 @@ const KQuantFormat kFormats[] = {
     {.name = "q6_k", .ggml_name = "Q6_K", .ggml_type = 14, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ6K),
      .gemm4 = false, .dequantize_row = q6_k_dequantize_row,
      .quantize_row = q6_k_quantize_row, .ref = {.matmul = matmul_q6_k_ref}, KQ_SIMD(q6_k)},
+    {.name = "q4_1", .ggml_name = "Q4_1", .ggml_type = 3, .block_elems = 32, .block_bytes = Q4_1Spec::kBytes,
+     .gemm4 = false, .dequantize_row = q4_1_dequantize_row, .ref = {.matmul = matmul_q4_1_ref}, KQ_SIMD(q4_1) .act = kActQ8_1},
+    {.name = "q5_0", .ggml_name = "Q5_0", .ggml_type = 6, .block_elems = 32, .block_bytes = Q5_0Spec::kBytes,
+     .gemm4 = false, .dequantize_row = q5_0_dequantize_row, .ref = {.matmul = matmul_q5_0_ref}, KQ_SIMD(q5_0) .act = kActQ8_0},
+    {.name = "q5_1", .ggml_name = "Q5_1", .ggml_type = 7, .block_elems = 32, .block_bytes = Q5_1Spec::kBytes,
+     .gemm4 = false, .dequantize_row = q5_1_dequantize_row, .ref = {.matmul = matmul_q5_1_ref}, KQ_SIMD(q5_1) .act = kActQ8_1},
+    {.name = "iq4_nl", .ggml_name = "IQ4_NL", .ggml_type = 20, .block_elems = 32, .block_bytes = sizeof(BlockIQ4NL),
+     .gemm4 = false, .dequantize_row = iq4_nl_dequantize_row, .ref = {.matmul = matmul_iq4_nl_ref}, KQ_SIMD(iq4_nl) .act = kActQ8_0},
+    {.name = "iq4_xs", .ggml_name = "IQ4_XS", .ggml_type = 23, .block_elems = kQK_K, .block_bytes = sizeof(BlockIQ4XS),
+     .gemm4 = false, .dequantize_row = iq4_xs_dequantize_row, .ref = {.matmul = matmul_iq4_xs_ref}, KQ_SIMD(iq4_xs) .act = kActQ8_K},
 };
 #undef KQ_SIMD
 }  // namespace

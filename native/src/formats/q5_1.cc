@@ -1,0 +1,19 @@
+// Q5_1: the scalar reference matmul (formats/legacy.h) and row dequantization.
+// Compiled with -ffp-contract=off (binding.gyp, lowbit_ggml).
+#include "formats/q5_1.h"
+
+#include "formats/kquant_tiling.h"
+#include "ggml_dequant.h"
+
+namespace lowbit {
+
+void matmul_q5_1_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                     int64_t j1) {
+  kquant_run<RefLegacy<Q5_1Spec>>(a, m, W, row_bytes, C, ldc, j0, j1);
+}
+
+void q5_1_dequantize_row(const uint8_t* row, int64_t cols, float* out) {
+  ggml_dequantize(kGgmlQ5_1, row, (size_t)(cols / 32 * Q5_1Spec::kBytes), out, cols);
+}
+
+}  // namespace lowbit
