@@ -20,6 +20,7 @@ import type { Tokenizer } from "./tokenizer.js";
 import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
 import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
 import { calibrateSmoothQuant } from "./quant/calibrate.js";
+import { calibratable } from "./quant/float-model.js";
 import { llamaTensors } from "./models/llama.js";
 import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
 import { loadedModelSource } from "./saved/loaded-source.js";
@@ -121,8 +122,10 @@ export class LLM {
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;
-    const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await calibrateSmoothQuant(source, quant, opts, (contextLength) =>
-      LLM.fromSource(source, { dtype: "f32", threads, contextLength, ...(opts.kernels ? { kernels: opts.kernels } : {}) })) : {};
+    // calibration runs the f32 model, with smoothing folded in for the static scales' second pass
+    const floatModel = (contextLength: number, smoothing?: Map<string, Float32Array>) =>
+      Promise.resolve(calibratable(loadModel(source, { ...base, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}) })));
+    const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await calibrateSmoothQuant(source, quant, opts, floatModel) : {};
     const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
     const synthetic = isSyntheticSpec(source.origin);
     const where = synthetic ? source.origin : resolve(source.origin);

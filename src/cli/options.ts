@@ -98,6 +98,9 @@ export interface ModelFlags {
   calibSamples?: string;
   calibTokens?: string;
   smoothAlpha?: string;
+  staticScales?: string;
+  staticPercentile?: string;
+  dynamicInputs?: string;
   syntheticSeed?: string;
 }
 
@@ -118,7 +121,19 @@ export function addModelOptions(cmd: Command): Command {
     .option("--calib <file>", "SmoothQuant calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
     .option("--calib-samples <n>", "calibration texts (default 32)")
     .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
-    .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)");
+    .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)")
+    .option("--static-scales <method>", "w8a8-sq-static activation scales: mse (default), max, percentile")
+    .option("--static-percentile <p>", "percentile of |x| for --static-scales percentile (default 99.99)")
+    .option("--dynamic-inputs <list>", "w8a8-sq-static: inputs kept per-token, of qkv,o,gate_up,down (default down; '' for none)");
+}
+
+/** The w8a8-sq-static calibration flags as LoadOptions (checked by checkLoadOptions). */
+export function staticScaleOptions(f: Pick<ModelFlags, "staticScales" | "staticPercentile" | "dynamicInputs">): Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs"> {
+  return {
+    ...(f.staticScales !== undefined ? { staticScales: f.staticScales as LoadOptions["staticScales"] } : {}),
+    ...(f.staticPercentile !== undefined ? { staticPercentile: numOpt("--static-percentile", f.staticPercentile, (x) => x > 0 && x <= 100, "a number in (0, 100]")! } : {}),
+    ...(f.dynamicInputs !== undefined ? { dynamicInputs: f.dynamicInputs.split(",").filter((x) => x !== "") as NonNullable<LoadOptions["dynamicInputs"]> } : {}),
+  };
 }
 
 export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions {
@@ -135,6 +150,7 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
     ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
     ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
+    ...staticScaleOptions(f),
     ...(f.syntheticSeed !== undefined ? { seed: intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff)! } : {}),
     progress: !!process.stderr.isTTY,
     ...(contextLength !== undefined ? { contextLength } : {}),

@@ -9,7 +9,7 @@ import { isSavedModelDir, readSavedHeader } from "../saved/format.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
-import { intOpt, numOpt, MODEL_HELP, modelName, SEED_HELP, type CliIO } from "./options.js";
+import { intOpt, numOpt, MODEL_HELP, modelName, SEED_HELP, staticScaleOptions, type CliIO } from "./options.js";
 
 interface Flags {
   model?: string;
@@ -23,6 +23,9 @@ interface Flags {
   calibSamples?: string;
   calibTokens?: string;
   smoothAlpha?: string;
+  staticScales?: string;
+  staticPercentile?: string;
+  dynamicInputs?: string;
   json?: boolean;
 }
 
@@ -49,6 +52,7 @@ async function run(f: Flags, io: CliIO): Promise<number> {
     ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
     ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
   };
+  const statics = staticScaleOptions(f);
   const texts = readJsonlTexts(f.data);
   let prompts: number[][] = [];
   try {
@@ -65,6 +69,7 @@ async function run(f: Flags, io: CliIO): Promise<number> {
     ...(seed !== undefined ? { seed } : {}),
     ...(saved ? { saved: [saved] } : {}),
     calibration,
+    statics,
     onProgress: (l) => (f.json ? undefined : io.err(`\r${l}`)),
   });
   if (f.json) {
@@ -106,6 +111,9 @@ export function registerQuantEval(program: Command, io: CliIO, setCode: (c: numb
     .option("--calib-samples <n>", "calibration texts (default 32)")
     .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
     .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)")
+    .option("--static-scales <method>", "w8a8-sq-static activation scales: mse (default), max, percentile")
+    .option("--static-percentile <p>", "percentile of |x| for --static-scales percentile (default 99.99)")
+    .option("--dynamic-inputs <list>", "w8a8-sq-static: inputs kept per-token, of qkv,o,gate_up,down (default down; '' for none)")
     .option("--json", "print one JSON object")
     .action(async (f: Flags) => setCode(await run(f, io)));
 }
