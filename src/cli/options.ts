@@ -87,13 +87,8 @@ export function parseIdList(flag: string, v: string): number[] {
 }
 
 /** Options every model-loading command accepts. */
-export interface ModelFlags {
-  model?: string;
-  dtype?: string;
-  threads?: string;
-  kernels?: string;
-  quant?: string;
-  quantHead?: boolean;
+/** The calibration flags of the SmoothQuant formats (addCalibrationOptions). */
+export interface CalibrationFlags {
   calib?: string;
   calibSamples?: string;
   calibTokens?: string;
@@ -101,6 +96,15 @@ export interface ModelFlags {
   staticScales?: string;
   staticPercentile?: string;
   dynamicInputs?: string;
+}
+
+export interface ModelFlags extends CalibrationFlags {
+  model?: string;
+  dtype?: string;
+  threads?: string;
+  kernels?: string;
+  quant?: string;
+  quantHead?: boolean;
   syntheticSeed?: string;
 }
 
@@ -117,7 +121,13 @@ export function addModelOptions(cmd: Command): Command {
     .option("--threads <n>", "compute threads (default: physical cores)")
     .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
     .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`)
-    .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)")
+    .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)");
+  return addCalibrationOptions(cmd);
+}
+
+/** --calib, --calib-samples, --calib-tokens, --smooth-alpha and w8a8-sq-static's --static-scales, --static-percentile, --dynamic-inputs */
+export function addCalibrationOptions(cmd: Command): Command {
+  return cmd
     .option("--calib <file>", "SmoothQuant calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
     .option("--calib-samples <n>", "calibration texts (default 32)")
     .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
@@ -127,8 +137,18 @@ export function addModelOptions(cmd: Command): Command {
     .option("--dynamic-inputs <list>", "w8a8-sq-static: inputs kept per-token, of qkv,o,gate_up,down (default down; '' for none)");
 }
 
+/** The SmoothQuant calibration flags as LoadOptions. */
+export function calibrationOptions(f: CalibrationFlags): Pick<LoadOptions, "calib" | "calibSamples" | "calibTokens" | "smoothAlpha"> {
+  return {
+    ...(f.calib !== undefined ? { calib: f.calib } : {}),
+    ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
+    ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
+    ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
+  };
+}
+
 /** The w8a8-sq-static calibration flags as LoadOptions (checked by checkLoadOptions). */
-export function staticScaleOptions(f: Pick<ModelFlags, "staticScales" | "staticPercentile" | "dynamicInputs">): Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs"> {
+export function staticScaleOptions(f: CalibrationFlags): Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs"> {
   return {
     ...(f.staticScales !== undefined ? { staticScales: f.staticScales as LoadOptions["staticScales"] } : {}),
     ...(f.staticPercentile !== undefined ? { staticPercentile: numOpt("--static-percentile", f.staticPercentile, (x) => x > 0 && x <= 100, "a number in (0, 100]")! } : {}),
@@ -146,10 +166,7 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...(kernels !== undefined ? { kernels } : {}),
     ...(f.quant !== undefined ? { quant: checkQuant(f.quant, "--quant") } : {}),
     ...(f.quantHead ? { quantHead: true } : {}),
-    ...(f.calib !== undefined ? { calib: f.calib } : {}),
-    ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
-    ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
-    ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
+    ...calibrationOptions(f),
     ...staticScaleOptions(f),
     ...(f.syntheticSeed !== undefined ? { seed: intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff)! } : {}),
     progress: !!process.stderr.isTTY,

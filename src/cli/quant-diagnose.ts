@@ -8,20 +8,14 @@ import { diagnoseStatic } from "../eval/static-diagnosis.js";
 import { readJsonlTexts } from "../eval/perplexity.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { checkStaticScales } from "../quant/static-scales.js";
-import { intOpt, numOpt, MODEL_HELP, modelName, type CliIO } from "./options.js";
+import { addCalibrationOptions, calibrationOptions, intOpt, numOpt, MODEL_HELP, modelName, type CalibrationFlags, type CliIO } from "./options.js";
 
-interface Flags {
+interface Flags extends CalibrationFlags {
   model?: string;
   data?: string;
   window: string;
   maxWindows: string;
   threads?: string;
-  calib?: string;
-  calibSamples?: string;
-  calibTokens?: string;
-  smoothAlpha?: string;
-  staticScales?: string;
-  staticPercentile?: string;
   perLayer?: boolean;
   json?: boolean;
 }
@@ -33,15 +27,9 @@ async function run(f: Flags, io: CliIO): Promise<number> {
   const maxWindows = intOpt("--max-windows", f.maxWindows, 1)!;
   const threads = intOpt("--threads", f.threads, 1, 256);
   const st = checkStaticScales(f.staticScales ?? "max", f.staticPercentile !== undefined ? numOpt("--static-percentile", f.staticPercentile, (x) => x > 0 && x <= 100, "a number in (0, 100]") : undefined);
-  const calib = {
-    ...(f.calib !== undefined ? { file: f.calib } : {}),
-    ...(f.calibSamples !== undefined ? { samples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
-    ...(f.calibTokens !== undefined ? { tokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
-    ...(f.smoothAlpha !== undefined ? { alpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
-  };
   const texts = f.data !== undefined ? readJsonlTexts(f.data) : undefined;
   const r = await diagnoseStatic(resolve(f.model ?? DEFAULT_MODEL_DIR), {
-    calib, ...(threads !== undefined ? { threads } : {}), ...(texts ? { texts } : {}), window, maxWindows,
+    calibration: calibrationOptions(f), ...(threads !== undefined ? { threads } : {}), ...(texts ? { texts } : {}), window, maxWindows,
     method: st.method, percentile: st.percentile, perLayer: !!f.perLayer,
     onProgress: (w) => (f.json ? undefined : io.err(`${w}\n`)),
   });
@@ -64,21 +52,16 @@ async function run(f: Flags, io: CliIO): Promise<number> {
 }
 
 export function registerQuantDiagnose(program: Command, io: CliIO, setCode: (c: number) => void): void {
-  program
+  const cmd = program
     .command("quant-diagnose")
-    .description("where static int8 activation scales (w8a8-sq-static) lose accuracy: per layer and matmul input")
+    .description("where static int8 activation scales (w8a8-sq-static) lose accuracy: per layer and matmul input (the ablation uses max scales unless --static-scales names another; it sets --dynamic-inputs itself)")
     .option("--model <dir>", MODEL_HELP)
     .option("--data <file>", "held-out jsonl for the perplexity ablation (omitted: statistics only)")
     .option("--window <n>", "predictions per window", "1024")
     .option("--max-windows <n>", "windows of the ablation", "4")
     .option("--threads <n>", "compute threads")
-    .option("--calib <file>", "calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
-    .option("--calib-samples <n>", "calibration texts (default 32)")
-    .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
-    .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)")
-    .option("--static-scales <method>", "static scales of the ablation: max (default), mse, percentile")
-    .option("--static-percentile <p>", "percentile of the percentile method (default 99.99)")
     .option("--per-layer", "ablate one layer at a time too")
-    .option("--json", "print one JSON object")
-    .action(async (f: Flags) => setCode(await run(f, io)));
+    .option("--json", "print one JSON object");
+  // --static-scales / --static-percentile: the scales of the ablation (default max, the calibration being diagnosed)
+  addCalibrationOptions(cmd).action(async (f: Flags) => setCode(await run(f, io)));
 }

@@ -19,7 +19,7 @@ import { collectActivationDetail, smoothedMax, type CalibrationOptions } from ".
 import { histFractionAbove, histPercentile, histSquaredError, histSumSquares, mseOptimalScale } from "../quant/histogram.js";
 import { INPUT_KINDS, inputKind, staticScale, type InputKind, type StaticScaleMethod } from "../quant/static-scales.js";
 import { loadModel, openModelSource } from "../loader.js";
-import { defaultKernels } from "../load-options.js";
+import { defaultKernels, type LoadOptions } from "../load-options.js";
 import { LLM } from "../llm.js";
 import type { NativeModel } from "../native.js";
 import { tokenStream } from "./perplexity.js";
@@ -62,7 +62,8 @@ export interface StaticDiagnosis {
 }
 
 export interface StaticDiagnosisOptions {
-  calib?: CalibrationOptions;
+  /** SmoothQuant calibration (LoadOptions' calib, calibSamples, calibTokens, smoothAlpha) */
+  calibration?: Pick<LoadOptions, "calib" | "calibSamples" | "calibTokens" | "smoothAlpha">;
   threads?: number;
   /** held-out texts and windows for the ablation (none: no ablation) */
   texts?: string[];
@@ -113,10 +114,10 @@ export async function diagnoseStatic(dir: string, o: StaticDiagnosisOptions = {}
   const base = { threads: o.threads ?? 2, kernels: defaultKernels(), contextLength: 0 };
   const floatModel = (contextLength: number, smoothing?: Map<string, Float32Array>) =>
     Promise.resolve(calibratable(loadModel(source, { ...base, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}) })));
-  const calib = o.calib ?? {};
-  const loadCalib = { ...(calib.file ? { calib: calib.file } : {}), ...(calib.samples ? { calibSamples: calib.samples } : {}), ...(calib.tokens ? { calibTokens: calib.tokens } : {}), ...(calib.alpha !== undefined ? { smoothAlpha: calib.alpha } : {}) };
+  const lc = o.calibration ?? {};
+  const calib: CalibrationOptions = { ...(lc.calib !== undefined ? { file: lc.calib } : {}), ...(lc.calibSamples !== undefined ? { samples: lc.calibSamples } : {}), ...(lc.calibTokens !== undefined ? { tokens: lc.calibTokens } : {}) };
   o.onProgress?.("calibrating (max)");
-  const maxPlan = await calibrateSmoothQuant(source, "w8a8-sq-static", { ...loadCalib, staticScales: "max", dynamicInputs: [] }, floatModel);
+  const maxPlan = await calibrateSmoothQuant(source, "w8a8-sq-static", { ...lc, staticScales: "max", dynamicInputs: [] }, floatModel);
   const smoothing = maxPlan.smoothing;
   o.onProgress?.("recording histograms of the smoothed inputs");
   const cal = await floatModel(Math.max(calib.tokens ?? 512, 2), smoothing);
