@@ -114,7 +114,7 @@ const SEED_HELP = "weight seed of a synthetic: model (default 42)";
 export { MODEL_HELP, SEED_HELP };
 
 export function addModelOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option("--model <dir>", MODEL_HELP)
     .option("--synthetic-seed <n>", SEED_HELP)
     .option("--dtype <dtype>", "compute dtype: f32 or bf16 (default bf16)")
