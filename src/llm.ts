@@ -123,10 +123,10 @@ export class LLM {
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;
     // calibration runs the f32 model, with smoothing folded in for the static scales' second pass
-    const floatModel = (contextLength: number, smoothing?: Map<string, Float32Array>) =>
-      Promise.resolve(calibratable(loadModel(source, { ...base, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}) })));
-    const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await calibrateSmoothQuant(source, quant, opts, floatModel) : {};
-    const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
+    const floatModel = (contextLength: number, smoothing?: Map<string, Float32Array>, rowSmoothing?: Map<string, Float32Array>) =>
+      Promise.resolve(calibratable(loadModel(source, { ...base, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}) })));
+    const { smoothing, rowSmoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await calibrateSmoothQuant(source, quant, opts, floatModel) : {};
+    const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
     const synthetic = isSyntheticSpec(source.origin);
     const where = synthetic ? source.origin : resolve(source.origin);
     const origin = { dir: where, saved: false, synthetic, sourceModel: where, quantization: quantization ?? {} };

@@ -145,6 +145,35 @@ test("static calibration plan: MSE scales at or under max scales, down_proj per-
   await assert.rejects(LLM.load(undefined, { quant: "w8a8-sq", staticScales: "mse", calib }), /w8a8-sq-static only/);
 });
 
+test("smoothDown: down_proj smoothed through ffn_up's rows leaves the f32 model unchanged; with dynamicInputs [] every matmul is static", async () => {
+  const source = hfSource(EMBEDDED_MODEL);
+  const tmp = mkdtempSync(join(tmpdir(), "lowbit-static-"));
+  const calib = join(tmp, "calib.jsonl");
+  writeFileSync(calib, ["def f(x):\n    return [i * i for i in range(x)]\n", "import os\nprint(os.listdir('.'))\n"].map((text) => JSON.stringify({ text })).join("\n"));
+  const load = (ctx: number, smoothing?: Map<string, Float32Array>, rowSmoothing?: Map<string, Float32Array>) =>
+    loadHfDirectory(EMBEDDED_MODEL, { dtype: "f32", threads: 2, kernels: "auto", contextLength: ctx, ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}) });
+  const plan = await calibrateSmoothQuant(source, "w8a8-sq-static", { calib, calibSamples: 2, calibTokens: 64, smoothDown: true, dynamicInputs: [] }, (c, s, r) => Promise.resolve(calibratable(load(c, s, r))));
+  assert.equal(plan.actScales!.size, source.config.nLayers * 7);
+  assert.equal(plan.rowSmoothing!.size, source.config.nLayers);
+  const s = plan.smoothing.get("blk.0.ffn_down.weight")!;
+  assert.equal(s, plan.rowSmoothing!.get("blk.0.ffn_up.weight"));
+  assert.ok(Math.max(...s) / Math.min(...s) > 2, "the down_proj factors vary across channels");
+  const ids = source.tokenizer.encode("def fibonacci(n):\n    if n < 2:\n        return n\n");
+  const pos = Int32Array.from(ids, (_, i) => i);
+  const logits = async (m: ReturnType<typeof load>) => {
+    try {
+      return (await m.native.forward(Int32Array.from(ids), pos, false)).data;
+    } finally {
+      m.native.dispose();
+    }
+  };
+  const want = await logits(load(0)), got = await logits(load(0, plan.smoothing, plan.rowSmoothing));
+  const scale = Math.max(...want.map(Math.abs));
+  let maxRel = 0;
+  for (let i = 0; i < want.length; i++) maxRel = Math.max(maxRel, Math.abs(got[i]! - want[i]!) / scale);
+  assert.ok(maxRel < 1e-4, `smoothed f32 logits differ by ${maxRel} (relative to max |logit|)`);
+});
+
 test("w8a8-sq-static on tinycode-7m: within 0.6% of f32 perplexity (max calibration with every matmul static is not)", async (t) => {
   const data = sharedPath("data", "python-heldout-test.jsonl"), calib = sharedPath("data", "python-heldout-calib.jsonl");
   if (!data || !calib) return t.skip(SKIP_NO_SHARED);

@@ -96,6 +96,7 @@ export interface CalibrationFlags {
   staticScales?: string;
   staticPercentile?: string;
   dynamicInputs?: string;
+  smoothDown?: boolean;
 }
 
 export interface ModelFlags extends CalibrationFlags {
@@ -134,7 +135,8 @@ export function addCalibrationOptions(cmd: Command): Command {
     .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)")
     .option("--static-scales <method>", "w8a8-sq-static activation scales: mse (default), max, percentile")
     .option("--static-percentile <p>", "percentile of |x| for --static-scales percentile (default 99.99)")
-    .option("--dynamic-inputs <list>", "w8a8-sq-static: inputs kept per-token, of qkv,o,gate_up,down (default down; '' for none)");
+    .option("--dynamic-inputs <list>", "w8a8-sq-static: inputs kept per-token, of qkv,o,gate_up,down (default down; '' for none)")
+    .option("--smooth-down", "w8a8-sq-static: smooth down_proj's input through ffn_up's rows (with --dynamic-inputs '': every matmul static)");
 }
 
 /** The SmoothQuant calibration flags as LoadOptions. */
@@ -148,8 +150,9 @@ export function calibrationOptions(f: CalibrationFlags): Pick<LoadOptions, "cali
 }
 
 /** The w8a8-sq-static calibration flags as LoadOptions (checked by checkLoadOptions). */
-export function staticScaleOptions(f: CalibrationFlags): Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs"> {
+export function staticScaleOptions(f: CalibrationFlags): Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs" | "smoothDown"> {
   return {
+    ...(f.smoothDown ? { smoothDown: true } : {}),
     ...(f.staticScales !== undefined ? { staticScales: f.staticScales as LoadOptions["staticScales"] } : {}),
     ...(f.staticPercentile !== undefined ? { staticPercentile: numOpt("--static-percentile", f.staticPercentile, (x) => x > 0 && x <= 100, "a number in (0, 100]")! } : {}),
     ...(f.dynamicInputs !== undefined ? { dynamicInputs: f.dynamicInputs.split(",").filter((x) => x !== "") as NonNullable<LoadOptions["dynamicInputs"]> } : {}),

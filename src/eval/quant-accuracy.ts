@@ -57,7 +57,7 @@ export interface QuantAccuracyOptions {
   /** SmoothQuant calibration of the -sq formats (LoadOptions' calib, calibSamples, calibTokens, smoothAlpha) */
   calibration?: Pick<LoadOptions, "calib" | "calibSamples" | "calibTokens" | "smoothAlpha">;
   /** w8a8-sq-static's scale calibration (LoadOptions' staticScales, staticPercentile, dynamicInputs) */
-  statics?: Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs">;
+  statics?: Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs" | "smoothDown">;
   onProgress?: (label: string) => void;
 }
 

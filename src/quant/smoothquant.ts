@@ -137,6 +137,29 @@ export function smoothingFactors(source: ModelSource, actMax: Record<string, Flo
 }
 
 /**
+ * down_proj's input smoothed through ffn_up's rows (gated MLPs: silu(gate) * up
+ * is linear in up): s_j = max|X_j|^a / max|W_down[:, j]|^(1-a), clamped like
+ * smoothingFactors; `columns` multiplies down_proj's columns (as `smoothing`
+ * does), `rows` divides ffn_up's rows (NativeLoadOptions.rowSmoothing).
+ */
+export function downSmoothing(source: ModelSource, actMax: Record<string, Float32Array>, alpha: number): { columns: Map<string, Float32Array>; rows: Map<string, Float32Array> } {
+  const t = FAMILIES[source.config.architecture].traits;
+  if (!t.gated) throw new InvalidOptionError(`smoothDown needs a gated MLP (silu(gate) * up); ${source.config.architecture} has none`);
+  const specs = new Map(llamaTensors(source.config).map((s) => [s.name, s]));
+  const columns = new Map<string, Float32Array>(), rows = new Map<string, Float32Array>();
+  for (let l = 0; l < source.config.nLayers; l++) {
+    const down = `blk.${l}.ffn_down.weight`, x = actMax[down], spec = specs.get(down)!;
+    if (!x) throw new DataError(`calibration recorded no activations for ${down}`);
+    const { bytes, dtype } = source.read(spec);
+    const w = columnAbsMax(toF32(bytes, dtype), spec.rows, spec.cols);
+    const s = Float32Array.from(x, (v, j) => Math.min(1e5, Math.max(1e-5, Math.pow(Math.max(v, 1e-5), alpha) / Math.pow(Math.max(w[j]!, 1e-5), 1 - alpha))));
+    columns.set(down, s);
+    rows.set(`blk.${l}.ffn_up.weight`, s);
+  }
+  return { columns, rows };
+}
+
+/**
  * Static per-tensor activation scales (w8a8-sq-static) by calibrated max: for
  * each block matrix, the largest calibrated |x| of its input after smoothing
  * (x_j / s_j), / 127. (The other methods need histograms: static-scales.ts.)
