@@ -74,6 +74,7 @@
         "native/src/kv/kv_f16.cc",
         "native/src/graph.cc",
         "native/src/model.cc",
+        "native/src/act_stats.cc",
         "native/src/bandwidth.cc",
         "native/src/ggml_dequant.cc",
         "native/src/addon_dequant.cc"

@@ -22,6 +22,7 @@ import type { Tokenizer } from "./tokenizer.js";
 import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
 import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
 import { calibrateSmoothQuant } from "./quant/calibrate.js";
+import { calibratable } from "./quant/float-model.js";
 import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
 import { loadedModelSource } from "./saved/loaded-source.js";
 import { loadSavedDirectory } from "./saved/load.js";
@@ -121,9 +122,11 @@ export class LLM {
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;
-    const { smoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await calibrateSmoothQuant(source, quant, opts, (contextLength) =>
-      LLM.fromSource(source, { dtype: "f32", threads, contextLength, ...(opts.kernels ? { kernels: opts.kernels } : {}) })) : {};
-    const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
+    // calibration runs the f32 model, with smoothing folded in for the static scales' second pass
+    const floatModel = (contextLength: number, smoothing?: Map<string, Float32Array>, rowSmoothing?: Map<string, Float32Array>) =>
+      Promise.resolve(calibratable(loadModel(source, { ...base, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}) })));
+    const { smoothing, rowSmoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await calibrateSmoothQuant(source, quant, opts, floatModel) : {};
+    const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
     const synthetic = isSyntheticSpec(source.origin);
     const where = synthetic ? source.origin : resolve(source.origin);
     const origin = { dir: where, saved: false, synthetic, sourceModel: where, quantization: quantization ?? {} };

@@ -5,6 +5,7 @@ import { InvalidOptionError } from "./errors.js";
 import { KERNEL_VARIANTS, KV_TYPES, type KernelVariant, type KvType } from "./native.js";
 import type { ComputeDtype } from "./loader.js";
 import { checkQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
+import { checkDynamicInputs, checkStaticScales, type InputKind, type StaticScaleMethod } from "./quant/static-scales.js";
 import type { SavedHeader } from "./saved/format.js";
 
 export const COMPUTE_DTYPES = ["f32", "bf16"] as const;
@@ -57,6 +58,14 @@ export interface LoadOptions {
   calibTokens?: number;
   /** SmoothQuant migration strength alpha in [0, 1] (default 0.5). */
   smoothAlpha?: number;
+  /** w8a8-sq-static: how the static activation scales are calibrated, "mse" (default), "max" or "percentile" (src/quant/static-scales.ts). */
+  staticScales?: StaticScaleMethod;
+  /** the percentile of |x| for staticScales "percentile" (default 99.99) */
+  staticPercentile?: number;
+  /** w8a8-sq-static: matmul inputs that keep per-token scales, of "qkv", "o", "gate_up", "down" (default ["down"]: docs/ACCURACY.md) */
+  dynamicInputs?: InputKind[];
+  /** w8a8-sq-static: smooth down_proj's input through ffn_up's rows (gated MLPs), so that it can take a static scale too (with dynamicInputs: []) */
+  smoothDown?: boolean;
   /** Progress bar on stderr during calibration. */
   progress?: boolean;
   /** Weight seed of a "synthetic:<shape>" model (an unsigned 32-bit integer; default 42). Other models reject it. */
@@ -77,6 +86,12 @@ export function checkLoadOptions(o: LoadOptions, saved = false): void {
     throw new InvalidOptionError(`seed must be an integer in [0, 2^32), got ${String(o.seed)}`);
   }
   if (o.quant !== undefined) checkQuant(o.quant);
+  if (o.staticScales !== undefined || o.staticPercentile !== undefined || o.dynamicInputs !== undefined || o.smoothDown !== undefined) {
+    if (o.smoothDown !== undefined && typeof o.smoothDown !== "boolean") throw new InvalidOptionError(`smoothDown must be a boolean, got ${String(o.smoothDown)}`);
+    checkStaticScales(o.staticScales, o.staticPercentile);
+    checkDynamicInputs(o.dynamicInputs);
+    if (!saved && quantOf(o) !== "w8a8-sq-static") throw new InvalidOptionError("staticScales, staticPercentile, dynamicInputs and smoothDown apply to quant w8a8-sq-static only");
+  }
   const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
   if (set > 1) throw new InvalidOptionError("use only one of quant, loadIn8bit and loadIn4bit");
   if (o.quantHead && set === 0 && !saved) throw new InvalidOptionError("quantHead needs a quant format");
@@ -90,7 +105,7 @@ export function checkSavedOptions(dir: string, h: SavedHeader, o: LoadOptions): 
   if (q !== undefined && q !== h.quant) throw new InvalidOptionError(`${what}; it cannot be loaded as ${q}: ${redo}`);
   if (o.quantHead && !h.quantHead) throw new InvalidOptionError(`${what}, its LM head is not quantized: ${redo}`);
   if (o.dtype !== undefined && o.dtype !== h.dtype) throw new InvalidOptionError(`${what}; dtype ${o.dtype} needs a new quantization: ${redo}`);
-  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha"] as const).filter((k) => o[k] !== undefined);
+  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha", "staticScales", "staticPercentile", "dynamicInputs", "smoothDown"] as const).filter((k) => o[k] !== undefined);
   if (calib.length) throw new InvalidOptionError(`${what}, already quantized: calibration options (${calib.join(", ")}) do not apply`);
 }
 

@@ -25,6 +25,8 @@ export interface NativeLoadOptions extends RuntimeOptions {
   quant?: QuantFormat;
   /** SmoothQuant factors by GGUF name: norms are divided by them, matrices' columns multiplied */
   smoothing?: Map<string, Float32Array>;
+  /** row divisors by GGUF name (ffn_up's rows when down_proj's input is smoothed: smoothquant.ts downSmoothing) */
+  rowSmoothing?: Map<string, Float32Array>;
   /** static int8 activation scales by GGUF name (w8a8-sq-static) */
   actScales?: Map<string, number>;
   /** also quantize the LM head (a separate quantized copy when embeddings are tied) */
@@ -77,12 +79,15 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
     for (const w of plan.weights) {
       const s = bySpec.get(w.from ?? w.name)!;
       const sm = w.from ? undefined : opts.smoothing?.get(w.name);
-      let { bytes, dtype } = source.read(s, scratch, { format: sm ? "f32" : w.native });
-      if (sm) {
+      const rs = w.from ? undefined : opts.rowSmoothing?.get(w.name);
+      let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : w.native });
+      if (sm || rs) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
+        // Rows: ffn_up's output j / s_j makes down_proj's input x_j / s_j (silu(gate) * up is linear in up).
         const x = toF32(bytes, dtype);
-        if (w.native === "vector") for (let j = 0; j < w.cols; j++) x[j] = x[j]! / sm[j]!;
-        else for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! * sm[j]!;
+        if (sm && w.native === "vector") for (let j = 0; j < w.cols; j++) x[j] = x[j]! / sm[j]!;
+        else if (sm) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! * sm[j]!;
+        if (rs) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! / rs[r]!;
         bytes = new Uint8Array(x.buffer);
         dtype = "F32";
       }

@@ -90,6 +90,28 @@ export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
 export const KV_TYPES = ["f32", "f16"] as const;
 export type KvType = (typeof KV_TYPES)[number];
 
+/** What collectStats records beyond the per-column maxima. */
+export interface ActivationStatsOptions {
+  /** histograms of |x| and of each row's max |x| (bins of 2^-7 relative width: src/quant/histogram.ts) */
+  histograms?: boolean;
+  /** keep every sampleStride-th input row (0: none), at most sampleCap rows */
+  sampleStride?: number;
+  sampleCap?: number;
+}
+
+/** One matmul input's calibration statistics (native/src/act_stats.h). */
+export interface ActivationDetail {
+  cols: number;
+  /** rows (tokens) seen */
+  rowsSeen: number;
+  /** count per bin of |x| (32768 bins; empty without histograms) */
+  hist: Float64Array;
+  /** count per bin of each row's max |x| */
+  tokmax: Float64Array;
+  /** sampled rows, [rows, cols] */
+  sample: Float32Array;
+}
+
 export interface NativeModelOptions {
   threads: number;
   kernels: KernelVariant;
@@ -126,10 +148,12 @@ export interface NativeModel {
   rollback(n: number): void;
   drop(start: number, count: number, shift: number): void;
   clearCache(): void;
-  /** Calibration: record per-input-column max |x| of every matmul's input while on. */
-  collectStats(on: boolean): void;
+  /** Calibration: record statistics of every matmul's input while on (per-column max |x| always; native/src/act_stats.h). */
+  collectStats(on: boolean, opts?: ActivationStatsOptions): void;
   /** weight name -> per-input-column max |x| seen since collectStats(true) */
   activationStats(): Record<string, Float32Array>;
+  /** weight name -> histograms and sampled rows of its input (as collectStats' options asked) */
+  activationDetail(): Record<string, ActivationDetail>;
   /** Per matrix: format, shape, bytes; w4a8 adds group, Integer Scale amplifier (0 = float scales), worst-case int32 bound and squared weight error sums. */
   weightStats(): Record<string, WeightStat>;
   info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number; kvType: KvType };

@@ -43,6 +43,9 @@ const CASES: [string, LoadOptions][] = [
   ["w8a8", { quant: "w8a8" }],
   ["w8a8-sq", { quant: "w8a8-sq" }],
   ["w8a8-sq-static", { quant: "w8a8-sq-static" }],
+  // what w8a8-sq-static saved before static scales had methods: every matmul static, max calibration
+  ["w8a8-sq-static-max-all", { quant: "w8a8-sq-static", staticScales: "max", dynamicInputs: [] }],
+  ["w8a8-sq-static-smooth-down", { quant: "w8a8-sq-static", smoothDown: true, dynamicInputs: [] }],
   ["w4a16-g128", { quant: "w4a16-g128" }],
   ["w4a16-g32-asym", { quant: "w4a16-g32-asym" }],
   ["w4a16-ch-f32", { quant: "w4a16-ch", dtype: "f32" }],

@@ -124,6 +124,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("weightStats", &NativeModel::WeightStats),
                         InstanceMethod("collectStats", &NativeModel::CollectStats),
                         InstanceMethod("activationStats", &NativeModel::ActivationStats),
+                        InstanceMethod("activationDetail", &NativeModel::ActivationDetail),
                         InstanceMethod("listWeights", &NativeModel::ListWeights),
                         InstanceMethod("exportWeight", &NativeModel::ExportWeight),
                         InstanceMethod("exportWeightBuffer", &NativeModel::ExportWeightBuffer),
@@ -350,22 +351,74 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return o;
   }
 
+  // collectStats(on, { histograms?, sampleStride?, sampleCap? }): act_stats.h
   Napi::Value CollectStats(const Napi::CallbackInfo& info) {
     Model& m = model(info.Env());
-    if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "on must be a boolean");
-    m.set_collect_stats(info[0].As<Napi::Boolean>().Value());
-    if (info[0].As<Napi::Boolean>().Value()) m.clear_stats();
-    return info.Env().Undefined();
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(env, "on must be a boolean");
+    ActStatsOptions o;
+    if (info.Length() > 1 && !info[1].IsUndefined()) {
+      if (!info[1].IsObject()) throw Napi::TypeError::New(env, "stats options must be an object");
+      Napi::Object opt = info[1].As<Napi::Object>();
+      auto count = [&](const char* key, int64_t max) -> int64_t {
+        Napi::Value v = opt.Get(key);
+        if (v.IsUndefined()) return 0;
+        const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+        if (!(d >= 0 && d <= (double)max) || d != std::floor(d))
+          throw Napi::RangeError::New(env, std::string(key) + " must be an integer in [0, " + std::to_string(max) + "]");
+        return (int64_t)d;
+      };
+      o.histograms = opt.Get("histograms").ToBoolean().Value();
+      o.sample_stride = count("sampleStride", 1LL << 40);
+      o.sample_cap = count("sampleCap", 1LL << 24);
+    }
+    const bool on = info[0].As<Napi::Boolean>().Value();
+    m.set_collect_stats(on, o);
+    if (on) m.clear_stats();
+    return env.Undefined();
+  }
+
+  // weight name -> the ActStats entry of its input (a fused matmul's weights share one)
+  template <class F>
+  static void each_stats(const Model& m, F f) {
+    for (const auto& kv : m.activation_stats()) f(kv.first, kv.second);
+    for (const auto& kv : m.activation_stats_aliases()) f(kv.first, m.activation_stats().at(kv.second));
   }
 
   Napi::Value ActivationStats(const Napi::CallbackInfo& info) {
     Model& m = model(info.Env());
-    Napi::Object o = Napi::Object::New(info.Env());
-    for (const auto& kv : m.activation_stats()) {
-      Napi::Float32Array a = Napi::Float32Array::New(info.Env(), kv.second.size());
-      std::copy(kv.second.begin(), kv.second.end(), a.Data());
-      o.Set(kv.first, a);
-    }
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    each_stats(m, [&](const std::string& name, const ActStats& s) {
+      Napi::Float32Array a = Napi::Float32Array::New(env, s.colmax.size());
+      std::copy(s.colmax.begin(), s.colmax.end(), a.Data());
+      o.Set(name, a);
+    });
+    return o;
+  }
+
+  // weight name -> { cols, rowsSeen, hist, tokmax (Float64Array, empty without
+  // histograms), sample (Float32Array [rows, cols]) }
+  Napi::Value ActivationDetail(const Napi::CallbackInfo& info) {
+    Model& m = model(info.Env());
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    auto f64 = [&](const std::vector<double>& v) {
+      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+      std::copy(v.begin(), v.end(), a.Data());
+      return a;
+    };
+    each_stats(m, [&](const std::string& name, const ActStats& s) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("cols", (double)s.cols);
+      e.Set("rowsSeen", (double)s.rows_seen);
+      e.Set("hist", f64(s.hist));
+      e.Set("tokmax", f64(s.tokmax));
+      Napi::Float32Array a = Napi::Float32Array::New(env, s.sample.size());
+      std::copy(s.sample.begin(), s.sample.end(), a.Data());
+      e.Set("sample", a);
+      o.Set(name, e);
+    });
     return o;
   }
 

@@ -138,13 +138,8 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       case OpType::PosEmbed: op_pos_embed(pool, *op.w, B(op.a), positions, op.offset, n, B(op.out)); break;
       case OpType::Matmul: {
         if (collect_stats_) {
-          const int64_t cols = graph_.bufs[op.a].cols;
-          std::vector<float>& st = stats_[op.w->name];
-          st.resize(cols, 0.0f);
-          const float* x = B(op.a);
-          for (int r = 0; r < rows_a; r++)
-            for (int64_t c = 0; c < cols; c++) st[c] = std::max(st[c], std::fabs(x[(int64_t)r * cols + c]));
-          for (const Weight* w2 : op.more_w) stats_[w2->name] = st;
+          act_stats_add(stats_[op.w->name], stats_opts_, B(op.a), rows_a, graph_.bufs[op.a].cols);
+          for (const Weight* w2 : op.more_w) stats_alias_[w2->name] = op.w->name;
         }
         const Weight* ws[8] = {op.w};
         float* cs[8] = {B(op.out)};

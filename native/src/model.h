@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "act_stats.h"
 #include "graph.h"
 #include "kernels/kernels.h"
 #include "kvcache.h"
@@ -46,11 +47,19 @@ class Model {
   std::vector<float> forward(const int32_t* tokens, const int32_t* positions, int n, LogitsMode mode,
                              const int32_t* targets, int* rows);
 
-  // Calibration: while enabled, every matmul records the per-input-column
-  // maximum |x| of its input (keyed by weight name), for SmoothQuant.
-  void set_collect_stats(bool on) { collect_stats_ = on; }
-  const std::map<std::string, std::vector<float>>& activation_stats() const { return stats_; }
-  void clear_stats() { stats_.clear(); }
+  // Calibration: while enabled, every matmul records statistics of its input
+  // (act_stats.h), keyed by weight name; the weights of a fused matmul share
+  // their input's entry (stats_alias_: name -> the name holding it).
+  void set_collect_stats(bool on, const ActStatsOptions& o = {}) {
+    collect_stats_ = on;
+    stats_opts_ = o;
+  }
+  const std::map<std::string, ActStats>& activation_stats() const { return stats_; }
+  const std::map<std::string, std::string>& activation_stats_aliases() const { return stats_alias_; }
+  void clear_stats() {
+    stats_.clear();
+    stats_alias_.clear();
+  }
 
   // Stored weights and aliases (save / load: weights_io.h, addon_io.cc).
   const WeightMap& weights() const { return weights_; }
@@ -79,7 +88,9 @@ class Model {
   std::vector<AlignedBuf> attn_scratch_;
   MatmulScratch mm_scratch_;
   bool collect_stats_ = false;
-  std::map<std::string, std::vector<float>> stats_;
+  ActStatsOptions stats_opts_;
+  std::map<std::string, ActStats> stats_;
+  std::map<std::string, std::string> stats_alias_;
 };
 
 }  // namespace lowbit

@@ -32,6 +32,7 @@ import { registerConvert } from "./convert.js";
 import { registerEval } from "./eval.js";
 import { registerPerplexity } from "./perplexity.js";
 import { registerQuantEval } from "./quant-eval.js";
+import { registerQuantDiagnose } from "./quant-diagnose.js";
 import { registerQuantize } from "./quantize.js";
 import { registerServe } from "./serve.js";
 import { registerChat } from "./chat.js";
@@ -118,6 +119,7 @@ function buildProgram(io: CliIO, setCode: (c: number) => void): Command {
   registerChat(program, io, setCode);
   registerPerplexity(program, io, setCode);
   registerQuantEval(program, io, setCode);
+  registerQuantDiagnose(program, io, setCode);
   registerQuantize(program, io, setCode);
   registerInfo(program, io, setCode);
   registerEval(program, io, setCode);

@@ -87,7 +87,19 @@ export function parseIdList(flag: string, v: string): number[] {
 }
 
 /** Options every model-loading command accepts. */
-export interface ModelFlags {
+/** The calibration flags of the SmoothQuant formats (addCalibrationOptions). */
+export interface CalibrationFlags {
+  calib?: string;
+  calibSamples?: string;
+  calibTokens?: string;
+  smoothAlpha?: string;
+  staticScales?: string;
+  staticPercentile?: string;
+  dynamicInputs?: string;
+  smoothDown?: boolean;
+}
+
+export interface ModelFlags extends CalibrationFlags {
   model?: string;
   dtype?: string;
   threads?: string;
@@ -95,10 +107,6 @@ export interface ModelFlags {
   kvType?: string;
   quant?: string;
   quantHead?: boolean;
-  calib?: string;
-  calibSamples?: string;
-  calibTokens?: string;
-  smoothAlpha?: string;
   syntheticSeed?: string;
   /** where hf: models are cached (cli/hub.ts) */
   cacheDir?: string;
@@ -112,7 +120,7 @@ const CACHE_DIR_HELP = "where hf: models are downloaded (default $LOWBIT_CACHE, 
 export { MODEL_HELP, SEED_HELP, CACHE_DIR_HELP };
 
 export function addModelOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .option("--model <dir>", MODEL_HELP)
     .option("--cache-dir <dir>", CACHE_DIR_HELP)
     .option("--synthetic-seed <n>", SEED_HELP)
@@ -121,11 +129,41 @@ export function addModelOptions(cmd: Command): Command {
     .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
     .option("--kv-type <type>", "KV-cache element type: f32 or f16 (llama.cpp's -ctk/-ctv; default f32)")
     .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`)
-    .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)")
+    .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)");
+  return addCalibrationOptions(cmd);
+}
+
+/** --calib, --calib-samples, --calib-tokens, --smooth-alpha and w8a8-sq-static's --static-scales, --static-percentile, --dynamic-inputs */
+export function addCalibrationOptions(cmd: Command): Command {
+  return cmd
     .option("--calib <file>", "SmoothQuant calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
     .option("--calib-samples <n>", "calibration texts (default 32)")
     .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
-    .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)");
+    .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)")
+    .option("--static-scales <method>", "w8a8-sq-static activation scales: mse (default), max, percentile")
+    .option("--static-percentile <p>", "percentile of |x| for --static-scales percentile (default 99.99)")
+    .option("--dynamic-inputs <list>", "w8a8-sq-static: inputs kept per-token, of qkv,o,gate_up,down (default down; '' for none)")
+    .option("--smooth-down", "w8a8-sq-static: smooth down_proj's input through ffn_up's rows (with --dynamic-inputs '': every matmul static)");
+}
+
+/** The SmoothQuant calibration flags as LoadOptions. */
+export function calibrationOptions(f: CalibrationFlags): Pick<LoadOptions, "calib" | "calibSamples" | "calibTokens" | "smoothAlpha"> {
+  return {
+    ...(f.calib !== undefined ? { calib: f.calib } : {}),
+    ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
+    ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
+    ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
+  };
+}
+
+/** The w8a8-sq-static calibration flags as LoadOptions (checked by checkLoadOptions). */
+export function staticScaleOptions(f: CalibrationFlags): Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs" | "smoothDown"> {
+  return {
+    ...(f.smoothDown ? { smoothDown: true } : {}),
+    ...(f.staticScales !== undefined ? { staticScales: f.staticScales as LoadOptions["staticScales"] } : {}),
+    ...(f.staticPercentile !== undefined ? { staticPercentile: numOpt("--static-percentile", f.staticPercentile, (x) => x > 0 && x <= 100, "a number in (0, 100]")! } : {}),
+    ...(f.dynamicInputs !== undefined ? { dynamicInputs: f.dynamicInputs.split(",").filter((x) => x !== "") as NonNullable<LoadOptions["dynamicInputs"]> } : {}),
+  };
 }
 
 export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions {
@@ -139,10 +177,8 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...(f.kvType !== undefined ? { kvType: checkChoice("--kv-type", f.kvType, KV_TYPES) } : {}),
     ...(f.quant !== undefined ? { quant: checkQuant(f.quant, "--quant") } : {}),
     ...(f.quantHead ? { quantHead: true } : {}),
-    ...(f.calib !== undefined ? { calib: f.calib } : {}),
-    ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
-    ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
-    ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
+    ...calibrationOptions(f),
+    ...staticScaleOptions(f),
     ...(f.syntheticSeed !== undefined ? { seed: intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff)! } : {}),
     progress: !!process.stderr.isTTY,
     ...(contextLength !== undefined ? { contextLength } : {}),

@@ -9,9 +9,9 @@ import { isSavedModelDir, readSavedHeader } from "../saved/format.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
-import { intOpt, numOpt, MODEL_HELP, modelName, SEED_HELP, type CliIO } from "./options.js";
+import { addCalibrationOptions, calibrationOptions, intOpt, MODEL_HELP, modelName, SEED_HELP, staticScaleOptions, type CalibrationFlags, type CliIO } from "./options.js";
 
-interface Flags {
+interface Flags extends CalibrationFlags {
   model?: string;
   data: string;
   formats?: string;
@@ -19,10 +19,6 @@ interface Flags {
   maxWindows?: string;
   threads?: string;
   syntheticSeed?: string;
-  calib?: string;
-  calibSamples?: string;
-  calibTokens?: string;
-  smoothAlpha?: string;
   json?: boolean;
 }
 
@@ -43,12 +39,8 @@ async function run(f: Flags, io: CliIO): Promise<number> {
   const maxWindows = intOpt("--max-windows", f.maxWindows, 1);
   const threads = intOpt("--threads", f.threads, 1, 256);
   const seed = intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff);
-  const calibration = {
-    ...(f.calib !== undefined ? { calib: f.calib } : {}),
-    ...(f.calibSamples !== undefined ? { calibSamples: intOpt("--calib-samples", f.calibSamples, 1)! } : {}),
-    ...(f.calibTokens !== undefined ? { calibTokens: intOpt("--calib-tokens", f.calibTokens, 2)! } : {}),
-    ...(f.smoothAlpha !== undefined ? { smoothAlpha: numOpt("--smooth-alpha", f.smoothAlpha, (x) => x >= 0 && x <= 1, "a number in [0, 1]")! } : {}),
-  };
+  const calibration = calibrationOptions(f);
+  const statics = staticScaleOptions(f);
   const texts = readJsonlTexts(f.data);
   let prompts: number[][] = [];
   try {
@@ -65,6 +57,7 @@ async function run(f: Flags, io: CliIO): Promise<number> {
     ...(seed !== undefined ? { seed } : {}),
     ...(saved ? { saved: [saved] } : {}),
     calibration,
+    statics,
     onProgress: (l) => (f.json ? undefined : io.err(`\r${l}`)),
   });
   if (f.json) {
@@ -92,7 +85,7 @@ async function run(f: Flags, io: CliIO): Promise<number> {
 }
 
 export function registerQuantEval(program: Command, io: CliIO, setCode: (c: number) => void): void {
-  program
+  const cmd = program
     .command("quant-eval")
     .description("accuracy of weight formats vs f32: perplexity, mean KL divergence, greedy agreement")
     .option("--model <dir>", MODEL_HELP)
@@ -102,10 +95,6 @@ export function registerQuantEval(program: Command, io: CliIO, setCode: (c: numb
     .option("--window <n>", "predictions per window", "1024")
     .option("--max-windows <n>", "limit the number of windows")
     .option("--threads <n>", "compute threads")
-    .option("--calib <file>", "SmoothQuant calibration jsonl of the -sq formats (default ../shared/data/python-heldout-calib.jsonl)")
-    .option("--calib-samples <n>", "calibration texts (default 32)")
-    .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
-    .option("--smooth-alpha <a>", "SmoothQuant migration strength in [0, 1] (default 0.5)")
-    .option("--json", "print one JSON object")
-    .action(async (f: Flags) => setCode(await run(f, io)));
+    .option("--json", "print one JSON object");
+  addCalibrationOptions(cmd).action(async (f: Flags) => setCode(await run(f, io)));
 }

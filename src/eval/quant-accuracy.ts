@@ -56,6 +56,8 @@ export interface QuantAccuracyOptions {
   saved?: string[];
   /** SmoothQuant calibration of the -sq formats (LoadOptions' calib, calibSamples, calibTokens, smoothAlpha) */
   calibration?: Pick<LoadOptions, "calib" | "calibSamples" | "calibTokens" | "smoothAlpha">;
+  /** w8a8-sq-static's scale calibration (LoadOptions' staticScales, staticPercentile, dynamicInputs) */
+  statics?: Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs" | "smoothDown">;
   onProgress?: (label: string) => void;
 }
 
@@ -79,7 +81,7 @@ export async function quantAccuracy(
   const threads = o.threads ?? 2;
   const common = { threads, ...(o.seed !== undefined ? { seed: o.seed } : {}) };
   const load = (f: EvalFormat) =>
-    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : { dtype: "f32", quant: f, ...common, ...(isSmoothQuant(f) ? o.calibration : {}) });
+    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : { dtype: "f32", quant: f, ...common, ...(isSmoothQuant(f) ? o.calibration : {}), ...(f === "w8a8-sq-static" ? o.statics : {}) });
   const ref = await load("f32");
   const models: LLM[] = [];
   const labels: string[] = [...formats];

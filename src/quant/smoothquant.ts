@@ -18,6 +18,7 @@ import { readJsonlTexts } from "../data/jsonl.js";
 import { llamaTensors } from "../models/llama.js";
 import { FAMILIES, type FamilyTraits } from "../models/family.js";
 import type { ModelSource } from "../models/source.js";
+import type { ActivationDetail, ActivationStatsOptions } from "../native.js";
 import { columnAbsMax, toF32 } from "./tensors.js";
 
 export interface CalibrationOptions {
@@ -41,6 +42,8 @@ export interface Calibratable {
   logitsAll(ids: number[]): Promise<Float32Array>;
   /** runs fn while recording each matrix input's per-column max |x|; returns them by weight name */
   withActivationStats(fn: () => Promise<void>): Promise<Record<string, Float32Array>>;
+  /** runs fn while recording histograms (and sampled rows) of each matrix input; returns them by weight name */
+  withActivationDetail?(fn: () => Promise<void>, opts: ActivationStatsOptions): Promise<Record<string, ActivationDetail>>;
 }
 
 /**
@@ -79,19 +82,30 @@ export function checkCalibration(o: CalibrationOptions): Required<Omit<Calibrati
   return { file, samples, tokens, alpha };
 }
 
-/** Runs calibration texts through `model`; returns weight name -> per-input-column max |x|. */
-export async function collectActivationMax(model: Calibratable, o: CalibrationOptions): Promise<Record<string, Float32Array>> {
+/** Runs the calibration texts through `model` (one forward step each, cut to `tokens`). */
+function calibrationPasses(model: Calibratable, o: CalibrationOptions): () => Promise<void> {
   const c = checkCalibration(o);
   const texts = readJsonlTexts(c.file).slice(0, c.samples);
-  o.onProgress?.(0, texts.length);
-  let done = 0;
-  return model.withActivationStats(async () => {
+  return async () => {
+    o.onProgress?.(0, texts.length);
+    let done = 0;
     for (const t of texts) {
       const ids = model.encode(t).slice(0, Math.min(c.tokens, model.contextLength));
       if (ids.length >= 1) await model.logitsAll(ids);
       o.onProgress?.(++done, texts.length);
     }
-  });
+  };
+}
+
+/** Runs calibration texts through `model`; returns weight name -> per-input-column max |x|. */
+export function collectActivationMax(model: Calibratable, o: CalibrationOptions): Promise<Record<string, Float32Array>> {
+  return model.withActivationStats(calibrationPasses(model, o));
+}
+
+/** Runs calibration texts through `model`; returns weight name -> histograms / sampled rows of its input. */
+export function collectActivationDetail(model: Calibratable, o: CalibrationOptions, stats: ActivationStatsOptions): Promise<Record<string, ActivationDetail>> {
+  if (!model.withActivationDetail) throw new InvalidOptionError("this model records no activation histograms (calibrate a loaded native model: quant/float-model.ts)");
+  return model.withActivationDetail(calibrationPasses(model, o), stats);
 }
 
 /**
@@ -123,17 +137,45 @@ export function smoothingFactors(source: ModelSource, actMax: Record<string, Flo
 }
 
 /**
- * Static per-tensor activation scales (w8a8-sq-static): for each block matrix,
- * the largest calibrated |x| of its input after smoothing (x_j / s_j), / 127.
+ * down_proj's input smoothed through ffn_up's rows (gated MLPs: silu(gate) * up
+ * is linear in up): s_j = max|X_j|^a / max|W_down[:, j]|^(1-a), clamped like
+ * smoothingFactors; `columns` multiplies down_proj's columns (as `smoothing`
+ * does), `rows` divides ffn_up's rows (NativeLoadOptions.rowSmoothing).
+ */
+export function downSmoothing(source: ModelSource, actMax: Record<string, Float32Array>, alpha: number): { columns: Map<string, Float32Array>; rows: Map<string, Float32Array> } {
+  const t = FAMILIES[source.config.architecture].traits;
+  if (!t.gated) throw new InvalidOptionError(`smoothDown needs a gated MLP (silu(gate) * up); ${source.config.architecture} has none`);
+  const specs = new Map(llamaTensors(source.config).map((s) => [s.name, s]));
+  const columns = new Map<string, Float32Array>(), rows = new Map<string, Float32Array>();
+  for (let l = 0; l < source.config.nLayers; l++) {
+    const down = `blk.${l}.ffn_down.weight`, x = actMax[down], spec = specs.get(down)!;
+    if (!x) throw new DataError(`calibration recorded no activations for ${down}`);
+    const { bytes, dtype } = source.read(spec);
+    const w = columnAbsMax(toF32(bytes, dtype), spec.rows, spec.cols);
+    const s = Float32Array.from(x, (v, j) => Math.min(1e5, Math.max(1e-5, Math.pow(Math.max(v, 1e-5), alpha) / Math.pow(Math.max(w[j]!, 1e-5), 1 - alpha))));
+    columns.set(down, s);
+    rows.set(`blk.${l}.ffn_up.weight`, s);
+  }
+  return { columns, rows };
+}
+
+/**
+ * Static per-tensor activation scales (w8a8-sq-static) by calibrated max: for
+ * each block matrix, the largest calibrated |x| of its input after smoothing
+ * (x_j / s_j), / 127. (The other methods need histograms: static-scales.ts.)
  */
 export function staticActivationScales(actMax: Record<string, Float32Array>, smoothing: Map<string, Float32Array>): Map<string, number> {
   const out = new Map<string, number>();
   for (const [name, x] of Object.entries(actMax)) {
     if (!name.startsWith("blk.")) continue; // the LM head stays in float
-    const s = smoothing.get(name);
-    let m = 0;
-    for (let j = 0; j < x.length; j++) m = Math.max(m, x[j]! / (s ? s[j]! : 1));
-    out.set(name, m > 0 ? m / 127 : 1 / 127);
+    out.set(name, smoothedMax(x, smoothing.get(name)) / 127 || 1 / 127);
   }
   return out;
+}
+
+/** max_j x_j / s_j (s absent: max_j x_j) */
+export function smoothedMax(x: Float32Array, s: Float32Array | undefined): number {
+  let m = 0;
+  for (let j = 0; j < x.length; j++) m = Math.max(m, x[j]! / (s ? s[j]! : 1));
+  return m;
 }

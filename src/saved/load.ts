@@ -61,9 +61,8 @@ function checkWeights(h: SavedHeader, config: LlamaConfig, configFile: string): 
     if (((m.amplifier ?? 0) > 0) !== ((layout0.amplifier ?? 0) > 0)) {
       throw fail(`weight "${want.name}" ${(m.amplifier ?? 0) > 0 ? "has integer scales, unexpected in" : "lacks the integer scales of"} ${h.quant}`);
     }
-    if ((m.actScale > 0) !== want.staticScale) {
-      throw fail(`weight "${want.name}" ${want.staticScale ? "lacks the static activation scale of" : "has a static activation scale, unexpected in"} ${h.quant}`);
-    }
+    // a static model's matmul may keep per-token scales (act_scale 0: the dynamicInputs option)
+    if (m.actScale > 0 && !want.staticScale) throw fail(`weight "${want.name}" has a static activation scale, unexpected in ${h.quant}`);
     const layout = wrapSaved(h, () => addon().weightLayout(m, want.name));
     let total = 0;
     for (const b of layout) {
