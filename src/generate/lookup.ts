@@ -11,7 +11,8 @@
  * speculative sampling keeps d with probability p(d) and, at a rejection, draws
  * from p with d removed, which leaves the output distributed exactly as the
  * target's own samples; greedy keeps d iff it is the argmax, so the output is
- * plain greedy decoding's token for token.
+ * plain greedy decoding's token for token, up to the rounding of a batched step
+ * (its kernels may sum in another order than one-row steps: a near-tie can flip).
  *
  * HF takes the first occurrence in the sequence; lowbit the latest (the
  * nearest context, which for code is the most likely to continue the same
