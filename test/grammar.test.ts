@@ -212,7 +212,13 @@ test("json schema: unsupported or malformed schemas are GrammarErrors naming the
     [{ type: "array", minItems: 3, maxItems: 2 }, /maxItems below minItems/],
     [false, /admits no value/],
     ["x", /must be an object or a boolean/],
+    // what a grammar cannot keep, refused so that every accepted schema's output validates
+    [{ oneOf: [{ type: "integer" }, { type: "number" }] }, /oneOf with several alternatives is not supported/],
+    [{ type: "object", properties: { a: { type: "string" } }, additionalProperties: { type: "integer" } }, /additionalProperties beside declared properties/],
+    [{ type: "object", properties: { a: { type: "string" } }, additionalProperties: true }, /additionalProperties beside declared properties/],
   ];
+  // a oneOf of one schema is that schema
+  assert.ok(matches(schemaToGbnf({ oneOf: [{ type: "integer" }] }), "12"));
   for (const [s, re] of bad) assert.throws(() => schemaToGbnf(s), (e: unknown) => e instanceof GrammarError && re.test(e.message), JSON.stringify(s));
 });
 

@@ -4,8 +4,8 @@
  *
  * Supported: type (a name or a list), properties / required (properties in the schema's order,
  * the optional ones skippable), additionalProperties (false by default: llama.cpp's and OpenAI's
- * strict behaviour; true or a schema allows further keys after the declared ones), items /
- * prefixItems with minItems / maxItems, enum, const, anyOf / oneOf, allOf of objects, $ref to
+ * strict behaviour; true or a schema only for a map without declared properties), items /
+ * prefixItems with minItems / maxItems, enum, const, anyOf (oneOf of one schema), allOf of objects, $ref to
  * #/$defs/..., #/definitions/... or # (recursion allowed), string minLength / maxLength,
  * string / number / integer / boolean / null, and {} or true for any JSON value. Annotations
  * (title, description, default, examples, ...) are ignored. Any other keyword would be a
@@ -136,6 +136,8 @@ class Converter {
     if (alts !== undefined) {
       const kw = s.anyOf !== undefined ? "anyOf" : "oneOf";
       if (!Array.isArray(alts) || alts.length === 0) this.fail(path, `${kw} must be a non-empty array`);
+      // a value matching two alternatives breaks oneOf, and a grammar cannot keep them apart
+      if (kw === "oneOf" && alts.length > 1) this.fail(path, "oneOf with several alternatives is not supported (a value may match more than one); use anyOf, as OpenAI's strict mode does");
       return this.add(name, alts.map((a, i) => this.visit(a, `${name}-${i}`, `${path}/${kw}/${i}`, depth + 1)).join(" | "));
     }
     if (s.allOf !== undefined) return this.visit(this.mergeAll(s, path), name, path, depth + 1);
@@ -250,14 +252,10 @@ class Converter {
       rest.set(key, r);
       return r;
     };
-    let members = tail(0, true);
-    if (extra !== undefined && extra !== false) {
-      // further keys after the declared ones (not checked against the declared names)
-      const v = extra === true ? this.primitive("value") : this.visit(extra, `${name}-additional`, `${path}/additionalProperties`, depth + 1);
-      const kv = `${this.primitive("string")} ":" space ${v}`;
-      members = keys.some((_, i) => req[i]) ? `${members} ("," space ${kv})*` : `( ${members} ("," space ${kv})* | ${kv} ("," space ${kv})* )?`;
-    }
-    return this.add(name, `"{" space ${members} "}" space`);
+    // further keys beside declared ones could repeat a declared name with another value: refused
+    // (a map, additionalProperties without properties, is supported above)
+    if (extra !== undefined && extra !== false) this.fail(path, "additionalProperties beside declared properties is not supported (an extra key could repeat a declared one); set it false, or use a map without properties");
+    return this.add(name, `"{" space ${tail(0, true)} "}" space`);
   }
 
   /** The grammar text: root, the rules in order of creation, then space. */
