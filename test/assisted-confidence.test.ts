@@ -56,7 +56,7 @@ test("draftConfidence: the target's greedy tokens, shorter rounds as it rises, t
         assert.equal(s.draftConfidence, confidence);
         assert.ok(s.proposed <= 8 * s.rounds && s.accepted <= s.proposed, JSON.stringify(s));
         // the draft cached the prompt and accepted proposals only: nothing rejected is left behind
-        const cached = (draft as unknown as { cached: number[] }).cached;
+        const cached = (draft as unknown as { session: { cached: number[] } }).session.cached;
         const seq = [...p.input_ids, ...r.ids];
         assert.ok(cached.length > p.input_ids.length, "the draft cached the prompt and more");
         assert.deepEqual(cached, seq.slice(0, cached.length), `confidence ${confidence}: the draft's cache left the sequence`);

@@ -78,7 +78,7 @@ test("invalid options are InvalidOptionErrors naming the flag", () => {
     [{ vsLlamacpp: true, quant: "bf16" }, /use --gguf-types/],
     [{ vsLlamacpp: true, baseline: "bf16" }, /--baseline applies without/],
     [{ vsLlamacpp: true, interleave: true }, /--interleave applies without/],
-    [{ vsLlamacpp: true, ggufTypes: "q4_k" }, /--gguf-types: "q4_k" is not one of/],
+    [{ vsLlamacpp: true, ggufTypes: "q3_k" }, /--gguf-types: "q3_k" is not one of/],
     [{ lookup: "0" }, /--lookup must be an integer in \[1, 64\]/],
     [{ lookup: "3", lookupNgram: "17" }, /--lookup-ngram must be an integer in \[1, 16\]/],
     [{ lookupNgram: "2" }, /--lookup-ngram needs --lookup/],
@@ -127,7 +127,7 @@ test("prompt settings: lengths, humaneval with and without a limit, and the text
 });
 
 test("CLI: invalid bench options exit 2 with INVALID_OPTION on stderr, before anything runs", async () => {
-  for (const argv of [["bench", "--reps", "0"], ["bench", "--model", "tinycode-7m", "--quant", "nope"], ["bench", "--vs-llamacpp", "--gguf-types", "q5_k"], ["bench", "--prompts", "humaneval", "--limit", "x"]]) {
+  for (const argv of [["bench", "--reps", "0"], ["bench", "--model", "tinycode-7m", "--quant", "nope"], ["bench", "--vs-llamacpp", "--gguf-types", "q3_k"], ["bench", "--prompts", "humaneval", "--limit", "x"]]) {
     let err = "";
     const code = await main(argv, { out: () => {}, err: (s) => void (err += s), errIsTTY: false });
     assert.equal(code, 2, argv.join(" "));
