@@ -111,7 +111,7 @@ test("addWeight: wrong typed array, byte length, dtype, format, shape are errors
     }
     assert.throws(() => m.addWeight("w", "F16", good, 3, 4, "f32"), /byte size does not match/, "F16 given F32-sized bytes");
     assert.throws(() => m.addWeight("w", "BF16", new Uint8Array(23), 3, 4, "bf16"), /byte size does not match/);
-    for (const dt of ["F64", "f32", "", "I8", "Q4_1", "q4_0"]) {
+    for (const dt of ["F64", "f32", "", "I8", "IQ2_XS", "Q8_1", "q4_0"]) {
       assert.throws(() => m.addWeight("w", dt as "F32", good, 3, 4, "f32"), { name: "TypeError", message: "unsupported dtype" }, `dtype ${dt}`);
     }
     for (const fmt of ["q4", "F32", "", "f16", "int8"]) {
