@@ -154,14 +154,17 @@ void visible_range(const int32_t* cpos, int cells, int32_t p, int window, int* f
   }
 }
 
-// Softcap, ALiBi, then llama.cpp's soft_max on one query's scores s[count] (cells first..):
-// weights normalized by the f32 of 1 / (the double sum) before they multiply V.
-void score_softmax(const KernelTable& kt, float* s, int count, const AttnOptions& opt, float slope, const int32_t* cpos,
-                   int first, int32_t p) {
+// Softcap and ALiBi on one query's scores s[count] (cells first..).
+void score_terms(float* s, int count, const AttnOptions& opt, float slope, const int32_t* cpos, int first, int32_t p) {
   if (opt.softcap > 0)
     for (int c = 0; c < count; c++) s[c] = opt.softcap * std::tanh(s[c] / opt.softcap);
   if (slope != 0)
     for (int c = 0; c < count; c++) s[c] += slope * (float)(cpos[first + c] - p);
+}
+
+// llama.cpp's soft_max on s[count]: weights normalized by the f32 of 1 / (the double sum) before
+// they multiply V.
+void softmax(const KernelTable& kt, float* s, int count) {
   const float mx = kt.max_f32(s, count);
   const double sum = kt.exp_sum_f32(s, count, mx);
   const float inv = (float)(1.0 / sum);
@@ -232,10 +235,12 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
               kt.dot_rows_f32(qrow(r), cache.k(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
           }
         }
-        for (int r = 0; r < rows; r++)
-          if (count[r] > 0)
-            score_softmax(kt, S + (int64_t)r * widest, count[r], opt, slopes.empty() ? 0.0f : slopes[g * group + r % group],
-                          cpos, first[r], qpos[i0 + r / group]);
+        for (int r = 0; r < rows; r++) {
+          if (count[r] <= 0) continue;
+          float* s = S + (int64_t)r * widest;
+          score_terms(s, count[r], opt, slopes.empty() ? 0.0f : slopes[g * group + r % group], cpos, first[r], qpos[i0 + r / group]);
+          softmax(kt, s, count[r]);
+        }
         // weights into V, value block by value block
         const int64_t pstride = (int64_t)(half ? 1 : lanes) * hd;
         std::memset(P, 0, (size_t)rows * pstride * sizeof(float));
@@ -282,13 +287,8 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
         f16.dot_rows(qi, cache.k16(layer, g, first), cache.row_stride(), count, hd, scale, s);
       else
         kt.dot_rows_f32(qi, cache.k(layer, g, first), cache.row_stride(), count, hd, scale, s);
-      if (!sorted) {
-        // positions out of order (a shifted cache edited by hand): mask cell by cell, after the
-        // softcap and ALiBi terms score_softmax would add (so both are applied here first)
-        if (opt.softcap > 0)
-          for (int c = 0; c < count; c++) s[c] = opt.softcap * std::tanh(s[c] / opt.softcap);
-        if (!slopes.empty())
-          for (int c = 0; c < count; c++) s[c] += slopes[h] * (float)(cpos[first + c] - p);
+      score_terms(s, count, opt, slopes.empty() ? 0.0f : slopes[h], cpos, first, p);
+      if (!sorted) {  // positions out of order (a shifted cache edited by hand): mask cell by cell
         bool any = false;
         for (int c = 0; c < count; c++) {
           if (cpos[c] > p || (int64_t)cpos[c] <= low) s[c] = -INFINITY;
@@ -298,10 +298,8 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
           std::memset(o, 0, hd * sizeof(float));
           continue;
         }
-        score_softmax(kt, s, count, {}, 0.0f, cpos, first, p);
-      } else {
-        score_softmax(kt, s, count, opt, slopes.empty() ? 0.0f : slopes[h], cpos, first, p);
       }
+      softmax(kt, s, count);
       if (half) {
         std::memset(o, 0, hd * sizeof(float));
         f16.attn_pv(s, cache.v16(layer, g, first), cache.row_stride(), count, hd, o);

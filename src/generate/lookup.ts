@@ -51,50 +51,31 @@ export function lookupDraft(seq: ArrayLike<number>, ngram: number, k: number): n
 
 /** The producer of runGeneration that drafts by prompt lookup (`cs`: shifting the cache when full, as plain decoding). */
 export function lookupProducer(m: BatchStepper, sampler: Sampler, seq: number[], plan: LookupPlan, cs?: ContextShift): Producer {
-  const plain = plainProducer(m, sampler, seq, cs);
+  // plain decoding's producer (prompt, context shift, counts), its next() replaced by drafted rounds
+  const p = plainProducer(m, sampler, seq, cs);
+  const plainNext = p.next.bind(p);
   const V = m.vocabSize;
   const stats = { draftTokens: plan.tokens, draftConfidence: 0, rounds: 0, proposed: 0, accepted: 0 };
-  const p: Producer = {
-    get decodeNativeMs() {
-      return plain.decodeNativeMs;
-    },
-    set decodeNativeMs(v: number) {
-      plain.decodeNativeMs = v;
-    },
-    get prefillTokens() {
-      return plain.prefillTokens;
-    },
-    set prefillTokens(v: number) {
-      plain.prefillTokens = v;
-    },
-    get shifted() {
-      return plain.shifted;
-    },
-    set shifted(v: number) {
-      plain.shifted = v;
-    },
-    stats,
-    first: () => plain.first(),
-    async next(max: number) {
-      // the cache holds seq[0, L - 1) (its view after shifts); seq's last token goes at L - 1
-      const pos = seq.length - 1 - plain.shifted;
-      const K = Math.min(plan.tokens, max - 1, m.contextLength - 1 - pos);
-      const d = K > 0 ? lookupDraft(seq, plan.ngram, K) : [];
-      // nothing to draft (or no room before a shift): a plain step, which shifts a full cache
-      if (d.length === 0) return plain.next(max);
-      const v = await m.stepAll([seq[seq.length - 1]!, ...d], pos);
-      plain.decodeNativeMs += v.nativeMs;
-      const dists: Dist[] = [];
-      for (let i = 0; i <= d.length; i++) dists.push(sampler.dist(v.logits.subarray(i * V, (i + 1) * V), [...seq, ...d.slice(0, i)]));
-      const q = d.map((id): Dist => ({ ids: Int32Array.of(id), p: Float64Array.of(1) }));
-      const out = acceptDrafts(sampler, d, q, dists);
-      const a = out.length - 1;
-      m.rollback(d.length - a);
-      stats.rounds++;
-      stats.proposed += d.length;
-      stats.accepted += a;
-      return out;
-    },
+  p.stats = stats;
+  p.next = async (max: number) => {
+    // the cache holds seq[0, L - 1) (its view after shifts); seq's last token goes at L - 1
+    const pos = seq.length - 1 - p.shifted;
+    const K = Math.min(plan.tokens, max - 1, m.contextLength - 1 - pos);
+    const d = K > 0 ? lookupDraft(seq, plan.ngram, K) : [];
+    // nothing to draft (or no room before a shift): a plain step, which shifts a full cache
+    if (d.length === 0) return plainNext(max);
+    const v = await m.stepAll([seq[seq.length - 1]!, ...d], pos);
+    p.decodeNativeMs += v.nativeMs;
+    const dists: Dist[] = [];
+    for (let i = 0; i <= d.length; i++) dists.push(sampler.dist(v.logits.subarray(i * V, (i + 1) * V), [...seq, ...d.slice(0, i)]));
+    const q = d.map((id): Dist => ({ ids: Int32Array.of(id), p: Float64Array.of(1) }));
+    const out = acceptDrafts(sampler, d, q, dists);
+    const a = out.length - 1;
+    m.rollback(d.length - a);
+    stats.rounds++;
+    stats.proposed += d.length;
+    stats.accepted += a;
+    return out;
   };
   return p;
 }
