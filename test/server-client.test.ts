@@ -5,25 +5,17 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import OpenAI from "openai";
 import { LLM } from "../src/llm.js";
-import { createServer } from "../src/server/server.js";
+import { startOpenAiServer, type OpenAiServer } from "./helpers/openai-server.js";
 import { ChatTemplate } from "../src/chat/template.js";
 
-let llm: LLM, server: Server, client: OpenAI;
+let llm: LLM, client: OpenAI, served: OpenAiServer;
 before(async () => {
-  llm = await LLM.load(undefined, { dtype: "f32", threads: 2, contextLength: 512 });
-  server = createServer({ model: llm, modelId: "tinycode-7m" });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, apiKey: "unused", maxRetries: 0 });
+  served = await startOpenAiServer(512);
+  ({ llm, client } = served);
 });
-after(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await llm.dispose();
-});
+after(() => served.close());
 
 test("openai client: models, completions and chat completions, plain and streamed", async () => {
   const models = await client.models.list();

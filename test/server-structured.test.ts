@@ -7,11 +7,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import OpenAI from "openai";
-import { LLM } from "../src/llm.js";
-import { createServer } from "../src/server/server.js";
+import { startOpenAiServer, type OpenAiServer } from "./helpers/openai-server.js";
 import { ChatTemplate } from "../src/chat/template.js";
 import { toolCallOf, toolSystemPrompt } from "../src/chat/tools.js";
 import { Tokenizer } from "../src/tokenizer.js";
@@ -23,18 +20,12 @@ const require = createRequire(import.meta.url);
 const Ajv2020 = require("ajv/dist/2020").default as new (o: object) => { compile(s: object): ((x: unknown) => boolean) & { errors?: unknown } };
 const ajv = new Ajv2020({ strict: false });
 
-let llm: LLM, server: Server, client: OpenAI;
+let client: OpenAI, served: OpenAiServer;
 before(async () => {
-  llm = await LLM.load(undefined, { dtype: "f32", threads: 2, contextLength: 1024 });
-  server = createServer({ model: llm, modelId: "tinycode-7m" });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  client = new OpenAI({ baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, apiKey: "unused", maxRetries: 0 });
+  served = await startOpenAiServer(1024);
+  ({ client } = served);
 });
-after(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await llm.dispose();
-});
+after(() => served.close());
 
 const person = {
   type: "object",
