@@ -138,9 +138,10 @@ function parseRope(o: Json, source: string): { ropeTheta: number; ropeScaling: R
 }
 
 /** Validate a parsed config.json object; `source` names it in error messages. */
-export function parseConfig(json: unknown, source: string): LlamaConfig {
+export function parseConfig(json: unknown, source: string, familyDef?: FamilyDef): LlamaConfig {
   if (!isObject(json)) throw new ConfigError(`${source}: config is not a JSON object`);
-  const fam = familyOfModelType(json.model_type, source);
+  // a GGUF file names its family itself (GGUF-only families have no model_type)
+  const fam = familyDef ?? familyOfModelType(json.model_type, source);
   // the family's own spellings of the shared keys, read as the Llama keys
   const o: Json = { ...json };
   for (const [canon, theirs] of Object.entries(fam.hfKeys ?? {})) {
