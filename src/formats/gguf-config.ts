@@ -128,8 +128,10 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
 /**
  * llama.cpp's rope scaling keys and tensor: `rope.scaling.type` "linear" with
  * `rope.scaling.factor` (or the older `rope.scale_linear`), and
- * `rope_freqs.weight` (F32, head_dim/2 divisors: llama3). Other types (yarn,
- * longrope) are refused by name, never ignored.
+ * `rope_freqs.weight` (F32, head_dim/2 divisors: llama3), and Phi-3's longrope as its
+ * converter writes it: `rope_factors_long.weight` / `rope_factors_short.weight`, with
+ * `rope.scaling.original_context_length` and `rope.scaling.attn_factor`. Other types
+ * (yarn) are refused by name, never ignored.
  */
 function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling | null {
   const src = f.path;
@@ -140,6 +142,17 @@ function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling |
   }
   if (type === "none") factor = 0; // llama.cpp ignores the factor then
   if (!(factor >= 0) || !Number.isFinite(factor)) throw new GgufError(`${src}: rope scaling factor ${factor} is not a finite number >= 0`);
+  const long = ggufFactors(f, "rope_factors_long.weight", headDim), short = ggufFactors(f, "rope_factors_short.weight", headDim);
+  if (long || short) {
+    if (!long || !short) throw new GgufError(`${src}: longrope needs both rope_factors_long.weight and rope_factors_short.weight`);
+    if (f.tensors.has("rope_freqs.weight") || (factor > 0 && factor !== 1)) throw new UnsupportedArchitectureError(`${src}: longrope factors together with other rope scaling are not supported`);
+    return {
+      type: "longrope", shortFactor: short, longFactor: long,
+      originalMaxPositionEmbeddings: f.getInt(p + "rope.scaling.original_context_length"),
+      // llama.cpp's rope_attn_factor (default 1)
+      attentionFactor: f.has(p + "rope.scaling.attn_factor") ? f.getFloat(p + "rope.scaling.attn_factor") : 1,
+    };
+  }
   const t = f.tensors.get("rope_freqs.weight");
   const linear = factor > 0 && factor !== 1;
   if (t && linear) throw new UnsupportedArchitectureError(`${src}: linear rope scaling together with rope_freqs.weight is not supported`);
@@ -152,6 +165,19 @@ function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling |
   const factors = Array.from(new Float32Array(Uint8Array.from(bytes).buffer, 0, headDim / 2));
   if (factors.some((v) => !(v > 0) || !Number.isFinite(v))) throw new GgufError(`${src}: rope_freqs.weight holds a value that is not finite and > 0`);
   return { type: "freq-factors", factors };
+}
+
+/** An F32 [rotary dims / 2] tensor of per-pair rope divisors, or undefined when the file has none. */
+function ggufFactors(f: GgufFile, name: string, dims: number): number[] | undefined {
+  const t = f.tensors.get(name);
+  if (!t) return undefined;
+  if (t.typeName !== "F32" || t.dims.length !== 1 || t.dims[0] !== dims / 2) {
+    throw new GgufError(`${f.path}: ${name} must be F32 [${dims / 2}] (rotary dims / 2), got ${t.typeName} [${t.dims}]`);
+  }
+  const bytes = readTensorBytes(f, t, Buffer.allocUnsafe(t.nbytes));
+  const v = Array.from(new Float32Array(Uint8Array.from(bytes).buffer, 0, dims / 2));
+  if (v.some((x) => !(x > 0) || !Number.isFinite(x))) throw new GgufError(`${f.path}: ${name} holds a value that is not finite and > 0`);
+  return v;
 }
 
 /** GGUF file_type values (llama_ftype) for the types lowbit writes. */
@@ -225,6 +251,7 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
 }
 
 function llamaMetadata(c: LlamaConfig, name: string, fileType: keyof typeof GGUF_FILE_TYPES): [string, GgufValue][] {
+  if (c.ropeScaling?.type === "longrope") throw new UnsupportedArchitectureError("GGUF export of a llama model: longrope rope scaling is not written yet");
   const quantized = isQuantizedFileType(fileType);
   return [
     ["general.architecture", gv.str("llama")],
