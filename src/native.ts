@@ -133,6 +133,8 @@ export interface NativeModelOptions {
   ropeDims?: number;
   /** per layer rope theta (Gemma 3: local and global layers); a rope op with `layer` uses its layer's */
   ropeThetaLayers?: Float32Array;
+  /** per layer 1 / linear rope scaling factor (Gemma 3's global layers; default ropeFreqScale everywhere) */
+  ropeFreqScaleLayers?: Float32Array;
   /** KV-cache element type (default "f32") */
   kvType?: KvType;
 }

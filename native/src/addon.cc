@@ -167,6 +167,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       out->assign(f.Data(), f.Data() + f.ElementLength());
     };
     f32s("ropeFreqFactors", &p.rope_freq_factors);
+    f32s("ropeFreqScaleLayers", &p.layer_rope_freq_scale);
     f32s("ropeFreqFactorsLong", &p.rope_freq_factors_long);
     if (o.Has("ropeLongFrom") && !o.Get("ropeLongFrom").IsUndefined()) p.rope_long_from = get_int(o, "ropeLongFrom", 1, 1 << 30);
     if (o.Has("ropeAttnFactor") && !o.Get("ropeAttnFactor").IsUndefined()) p.rope_attn_factor = (float)get_number(o, "ropeAttnFactor");

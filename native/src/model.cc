@@ -36,9 +36,13 @@ Model::Model(const ModelParams& p) : p_(p) {
     throw std::invalid_argument("ropeThetaLayers must have nLayers entries");
   for (float t : p.layer_rope_theta)
     if (!(t > 0) || !std::isfinite(t)) throw std::invalid_argument("ropeThetaLayers must be finite and > 0");
+  if (!p.layer_rope_freq_scale.empty() && p.layer_rope_freq_scale.size() != (size_t)p.n_layers)
+    throw std::invalid_argument("ropeFreqScaleLayers must have nLayers entries");
+  for (float s : p.layer_rope_freq_scale)
+    if (!(s > 0) || !std::isfinite(s)) throw std::invalid_argument("ropeFreqScaleLayers must be finite and > 0");
   pool_ = ThreadPool::shared(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta, p.rope_freq_scale,
-                                     freq_factors(), p_.rope_dims, p.layer_rope_theta, p.kv_type);
+                                     freq_factors(), p_.rope_dims, p.layer_rope_theta, p.kv_type, p.layer_rope_freq_scale);
 }
 
 const float* Model::step_freq_factors(const int32_t* pos, int n) const {
@@ -107,15 +111,16 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
     rope_tables(p_.rope_theta, p_.rope_dims, positions, n, &cos_, &sin_, p_.rope_freq_scale, step_freq_factors(positions, n),
                 p_.rope_attn_factor);
   rope_more_.clear();
-  // the tables of a rope op's layer theta (computed once per step and theta)
+  // the tables of a rope op's layer theta and freq scale (computed once per step and pair)
   auto tables = [&](int layer) -> std::pair<const float*, const float*> {
-    if (layer < 0 || p_.layer_rope_theta.empty() || p_.layer_rope_theta[layer] == p_.rope_theta) return {cos_.data(), sin_.data()};
-    const float th = p_.layer_rope_theta[layer];
+    const float th = layer < 0 || p_.layer_rope_theta.empty() ? p_.rope_theta : p_.layer_rope_theta[layer];
+    const float sc = layer < 0 || p_.layer_rope_freq_scale.empty() ? p_.rope_freq_scale : p_.layer_rope_freq_scale[layer];
+    if (th == p_.rope_theta && sc == p_.rope_freq_scale) return {cos_.data(), sin_.data()};
     for (auto& e : rope_more_)
-      if (e.first == th) return {e.second.first.data(), e.second.second.data()};
-    rope_more_.emplace_back(th, std::make_pair(std::vector<float>(), std::vector<float>()));
+      if (e.first.first == th && e.first.second == sc) return {e.second.first.data(), e.second.second.data()};
+    rope_more_.emplace_back(std::make_pair(th, sc), std::make_pair(std::vector<float>(), std::vector<float>()));
     auto& e = rope_more_.back().second;
-    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, p_.rope_freq_scale, step_freq_factors(positions, n),
+    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, sc, step_freq_factors(positions, n),
                 p_.rope_attn_factor);
     return {e.first.data(), e.second.data()};
   };

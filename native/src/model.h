@@ -31,6 +31,7 @@ struct ModelParams {
   int rope_long_from = 0;
   float rope_attn_factor = 1.0f;         // cos / sin multiplied by this (longrope's attention factor, llama.cpp's mscale)
   std::vector<float> layer_rope_theta;   // empty, or n_layers thetas (a rope op names its layer)
+  std::vector<float> layer_rope_freq_scale;  // empty, or n_layers freq scales (Gemma 3: linear scaling of its global layers only)
   int rope_dims = -1;                    // rotary dims of a head: -1 = head_dim, 0 = no RoPE (ALiBi, learned positions)
   KvType kv_type = KvType::F32;          // element type of the cached keys and values
 };
@@ -90,7 +91,8 @@ class Model {
   bool has_graph_ = false;
   std::vector<float> cos_, sin_;
   // tables of the other thetas of this step (per-layer thetas)
-  std::vector<std::pair<float, std::pair<std::vector<float>, std::vector<float>>>> rope_more_;
+  // the cos / sin tables of a (theta, freq scale) other than the model's, computed once per step
+  std::vector<std::pair<std::pair<float, float>, std::pair<std::vector<float>, std::vector<float>>>> rope_more_;
   std::vector<AlignedBuf> bufs_;
   std::vector<AlignedBuf> attn_scratch_;
   MatmulScratch mm_scratch_;

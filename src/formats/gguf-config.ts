@@ -201,7 +201,9 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
   if (windowed && fam.name !== "gemma2" && fam.name !== "gemma3") {
     throw new UnsupportedArchitectureError(`${src}: its sliding window (${Math.max(...p.windows)} tokens) has no GGUF form llama.cpp runs`);
   }
-  if (c.ropeScaling) throw new UnsupportedArchitectureError(`${src}: rope scaling ${c.ropeScaling.type} is not written for this architecture yet`);
+  // Gemma 3's linear scaling of its global layers is llama.cpp's rope.scaling (its sliding layers unscaled)
+  const gemmaLinear = fam.name === "gemma3" && c.ropeScaling?.type === "linear";
+  if (c.ropeScaling && !gemmaLinear) throw new UnsupportedArchitectureError(`${src}: rope scaling ${c.ropeScaling.type} is not written for this architecture yet`);
   const u32 = (k: string, v: number): [string, GgufValue] => [a + k, gv.u32(v)];
   const f32 = (k: string, v: number): [string, GgufValue] => [a + k, gv.f32(v)];
   const m: [string, GgufValue][] = [
@@ -246,6 +248,7 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
       m.push(u32("attention.sliding_window", win), f32("rope.freq_base_swa", local), u32("attention.sliding_window_pattern", n));
     }
     if (p.finalSoftcap) m.push(f32("final_logit_softcapping", p.finalSoftcap));
+    if (c.ropeScaling?.type === "linear") m.push([a + "rope.scaling.type", gv.str("linear")], f32("rope.scaling.factor", c.ropeScaling.factor));
   }
   return m;
 }

@@ -38,6 +38,8 @@ export interface NativeRopeOptions {
   /** rotary dims of a head when not all (partial rotary), 0 without RoPE */
   ropeDims?: number;
   ropeThetaLayers?: Float32Array;
+  /** per layer 1 / linear factor (Gemma 3: its global layers scaled, its sliding ones not) */
+  ropeFreqScaleLayers?: Float32Array;
 }
 
 type Json = Record<string, unknown>;
@@ -127,13 +129,18 @@ export function llama3FreqFactors(s: Extract<RopeScaling, { type: "llama3" }>, t
 }
 
 /** The native RoPE options of a config's scaling. */
-export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null; family?: { rotaryDims: number; layerRopeTheta?: number[] } }): NativeRopeOptions {
+export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null; family?: { rotaryDims: number; layerRopeTheta?: number[]; windows?: number[] } }): NativeRopeOptions {
   const s = c.ropeScaling;
   const dims = c.family?.rotaryDims ?? c.headDim;
   const base: NativeRopeOptions = {
     ...(dims !== c.headDim ? { ropeDims: dims } : {}),
     ...(c.family?.layerRopeTheta ? { ropeThetaLayers: Float32Array.from(c.family.layerRopeTheta) } : {}),
   };
+  if (s?.type === "linear" && c.family?.layerRopeTheta && c.family.windows) {
+    // Gemma 3: the config's scaling is its global layers' (transformers' full_attention rope; llama.cpp's
+    // rope_freq_scale_train_swa = 1 for the sliding ones)
+    return { ...base, ropeFreqScaleLayers: Float32Array.from(c.family.windows, (w) => (w > 0 ? 1 : 1 / s.factor)) };
+  }
   if (s && c.family?.layerRopeTheta) throw new ConfigError(`rope scaling ${s.type} with per-layer rope thetas is not supported yet`);
   if (!s) return base;
   if (dims === 0) throw new ConfigError(`rope scaling ${s.type} on a model without RoPE`);
