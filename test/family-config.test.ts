@@ -43,7 +43,8 @@ test("each fixture's config: its family and the values of its mechanisms", { ski
 
 test("switches lowbit does not run are refused by name", { skip: have ? false : "no fixtures" }, () => {
   const refused: [string, Record<string, unknown>, RegExp][] = [
-    ["falcon", { new_decoder_architecture: true }, /new_decoder_architecture=true/],
+    ["falcon", { new_decoder_architecture: true, num_kv_heads: 3 }, /falcon_gqa with num_kv_heads 3 that does not divide/],
+    ["falcon", { new_decoder_architecture: true, num_kv_heads: 2, num_ln_in_parallel_attn: 1 }, /num_ln_in_parallel_attn=1/],
     ["falcon", { alibi: true }, /alibi=true/],
     ["falcon", { parallel_attn: false }, /parallel_attn=false/],
     ["gpt_neox", { use_parallel_residual: false }, /use_parallel_residual=false/],

@@ -13,7 +13,7 @@ import type { GgufValue } from "./gguf-types.js";
 
 /** GGUF general.architecture -> lowbit's family (Mistral files are "llama"). */
 const GGUF_FAMILY: Readonly<Record<string, FamilyName>> = Object.fromEntries(
-  Object.values(FAMILIES).filter((d) => d.name !== "mistral" && d.name !== "baichuan_alibi" && d.ggufArch).map((d) => [d.ggufArch, d.name]),
+  Object.values(FAMILIES).filter((d) => d.name !== "mistral" && !d.variantOf && d.ggufArch).map((d) => [d.ggufArch, d.name]),
 );
 
 /**
@@ -38,7 +38,9 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
   }
   const p = `${arch}.`;
   const int = (k: string, fallback?: number) => f.getInt(p + k, fallback);
-  const fam = FAMILIES[arch === "baichuan" ? baichuanFamily(int("block_count"), src) : famName];
+  // variants: Baichuan by depth; Falcon's new decoder architecture by its second norm (llama.cpp: attn_norm_2)
+  const fam = FAMILIES[arch === "baichuan" ? baichuanFamily(int("block_count"), src)
+    : arch === "falcon" && f.tensors.has("blk.0.attn_norm_2.weight") ? "falcon_gqa" : famName];
   if (int("expert_count", 0) > 0) {
     throw new UnsupportedArchitectureError(`${src}: mixture-of-experts ${arch} models (${arch}.expert_count) are not supported`);
   }
@@ -77,9 +79,10 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
     bos_token_id: id("tokenizer.ggml.bos_token_id"),
     eos_token_id: id("tokenizer.ggml.eos_token_id"),
   };
-  if (famName === "gpt_bigcode" || famName === "falcon") json.multi_query = nKv !== nHeads;
-  if (famName === "falcon" && nKv !== 1 && nKv !== nHeads) {
-    throw new UnsupportedArchitectureError(`${src}: falcon with ${nKv} KV heads (new_decoder_architecture) is not supported yet`);
+  if (famName === "gpt_bigcode" || fam.name === "falcon") json.multi_query = nKv !== nHeads;
+  if (fam.name === "falcon_gqa") json.num_kv_heads = nKv;
+  if (fam.name === "falcon" && nKv !== 1 && nKv !== nHeads) {
+    throw new UnsupportedArchitectureError(`${src}: falcon with ${nKv} KV heads and one norm per layer (no attn_norm_2) is not supported`);
   }
   if (famName === "gpt_neox") json.use_parallel_residual = f.has(p + "use_parallel_residual") ? f.getBool(p + "use_parallel_residual") : true;
   if (famName === "mpt") {

@@ -15,7 +15,7 @@ import { UnsupportedArchitectureError } from "../errors.js";
 export type FamilyName =
   | "llama" | "mistral" | "qwen2" | "qwen3" | "starcoder2" | "gpt_bigcode" | "phi3" | "gemma2" | "gemma3"
   | "falcon" | "gpt_neox" | "gptj" | "mpt" | "bloom" | "opt"
-  | "baichuan" | "baichuan_alibi" | "qwen" | "chatglm";
+  | "baichuan" | "baichuan_alibi" | "qwen" | "chatglm" | "falcon_gqa";
 
 /** gelu_ggml: llama.cpp's CPU GELU (tanh approximation through an f16 table), which GGUF models get */
 export type Activation = "silu" | "gelu_tanh" | "gelu_erf" | "relu" | "gelu_ggml";
@@ -77,8 +77,11 @@ export interface FamilyParams {
 /** Where a weight comes from when a checkpoint fuses it with others: rows `index` of the parts. */
 export interface Fused {
   name: string;
-  /** qkv: [q, kv, kv] rows (heads * headDim each); gate_up: [ffn, ffn]; qkv_heads: [heads][q, k, v][headDim] (NeoX, BLOOM) */
-  parts: "qkv" | "gate_up" | "qkv_heads";
+  /**
+   * qkv: [q, kv, kv] rows (heads * headDim each); gate_up: [ffn, ffn]; qkv_heads: [heads][q, k, v][headDim] (NeoX, BLOOM);
+   * qkv_groups: [kv heads][heads / kv heads queries, k, v][headDim] (Falcon's new decoder architecture)
+   */
+  parts: "qkv" | "gate_up" | "qkv_heads" | "qkv_groups";
   index: number;
 }
 
@@ -95,6 +98,11 @@ export interface FamilyDef {
   name: FamilyName;
   /** HF config.json model_type values (none: read from GGUF files only, its HF code needing trust_remote_code) */
   modelTypes: readonly string[];
+  /**
+   * the family whose config or file this one is a variant of, picked by a config key or the file's
+   * depth or tensors (config.ts familyVariant, formats/gguf-config.ts)
+   */
+  variantOf?: FamilyName;
   /** GGUF general.architecture ("": llama.cpp's converter writes none, so lowbit reads none) */
   ggufArch: string;
   /** llama.cpp's converter permutes attn_q / attn_k rows for its "normal" rope (llama only) */
@@ -110,6 +118,8 @@ export interface FamilyDef {
   hfGlobal: Partial<Record<GlobalRole, string>>;
   /** GGUF tensors fused in llama.cpp's layout (others are blk.N.<role>) */
   ggufFused?: Partial<Record<LayerRole, Fused>>;
+  /** roles llama.cpp names otherwise for this architecture (Falcon-40B's two norms) */
+  ggufRoleNames?: Partial<Record<LayerRole, string>>;
   /** llama.cpp's activation for this architecture */
   ggufAct: Activation;
 }
@@ -211,6 +221,23 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     ggufFused: QKV("attn_qkv"),
     ggufAct: "gelu_ggml",
   },
+  // Falcon-40B / 180B (new_decoder_architecture): grouped KV heads fused per group, ln_attn and ln_mlp in parallel
+  falcon_gqa: {
+    name: "falcon_gqa", modelTypes: [], variantOf: "falcon", ggufArch: "falcon", ggufRopePermuted: false,
+    traits: { ...GPT_TRAITS, qkvBias: false, oBias: false, mlpBias: false, residual: "parallel" },
+    hfKeys: { rms_norm_eps: "layer_norm_epsilon", intermediate_size: "ffn_hidden_size", num_key_value_heads: "num_kv_heads" },
+    hfAct: { key: "activation", default: "gelu" },
+    hfLayerPrefix: "transformer.h.",
+    hfLayer: {
+      attn_norm: "ln_attn", ...QKV("self_attention.query_key_value", "qkv_groups"), attn_output: "self_attention.dense",
+      ffn_norm: "ln_mlp", ffn_up: "mlp.dense_h_to_4h", ffn_down: "mlp.dense_4h_to_h",
+    },
+    hfGlobal: { token_embd: "transformer.word_embeddings", output_norm: "transformer.ln_f", output: "lm_head" },
+    ggufFused: QKV("attn_qkv"),
+    // llama.cpp: ln_attn is attn_norm_2, ln_mlp is attn_norm (its converter's falcon40b mapping)
+    ggufRoleNames: { attn_norm: "attn_norm_2", ffn_norm: "attn_norm" },
+    ggufAct: "gelu_ggml",
+  },
   gpt_neox: {
     name: "gpt_neox", modelTypes: ["gpt_neox"], ggufArch: "gptneox", ggufRopePermuted: false,
     traits: { ...GPT_TRAITS, residual: "parallel" },
@@ -280,7 +307,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
   // Baichuan: llama.cpp gives RoPE to 32-layer files (7B) and ALiBi (max bias 8) to 40-layer ones (13B),
   // so one general.architecture is two families, picked by block_count (formats/gguf-config.ts)
   baichuan: llamaLike("baichuan", {}, { modelTypes: [], ggufRopePermuted: true }),
-  baichuan_alibi: llamaLike("baichuan_alibi", { positions: "alibi" }, { modelTypes: [], ggufArch: "baichuan" }),
+  baichuan_alibi: llamaLike("baichuan_alibi", { positions: "alibi" }, { modelTypes: [], ggufArch: "baichuan", variantOf: "baichuan" }),
   // Qwen (v1): fused attn_qkv with bias; its GGUF feed_forward_length is twice the MLP width (HF's intermediate_size)
   qwen: llamaLike("qwen", { qkvBias: true }, { modelTypes: [], ggufFused: QKV("attn_qkv") }),
   // ChatGLM2/3: fused attn_qkv with bias (multi-query groups), GPT-J pair order on half of each head, fused gate|up in ffn_up
@@ -294,7 +321,7 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
 };
 
 /** Families read from GGUF files only (no HF model_type). */
-export const GGUF_ONLY_FAMILIES: readonly FamilyName[] = Object.values(FAMILIES).filter((d) => d.modelTypes.length === 0).map((d) => d.name);
+export const GGUF_ONLY_FAMILIES: readonly FamilyName[] = Object.values(FAMILIES).filter((d) => d.modelTypes.length === 0 && !d.variantOf).map((d) => d.name);
 
 /** The family of an HF model_type; anything else is an UnsupportedArchitectureError naming it. */
 export function familyOfModelType(mt: unknown, source: string): FamilyDef {
