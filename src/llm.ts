@@ -108,6 +108,7 @@ export class LLM {
     const saved = !isSyntheticSpec(dir) && isSavedModelDir(dir);
     checkLoadOptions(opts, saved);
     if (opts.tp && saved) throw new TensorParallelError("saved quantized models are not split over ranks yet: load the source checkpoint with --quant");
+    if (opts.tp) startTp(); // before anything loads the default addon
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
     const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}) };
     if (saved) {

@@ -222,6 +222,10 @@ export interface Addon {
   /** Collective: whether every rank passed the same two 32-bit words. */
   mpiAgree(lo: number, hi: number): boolean;
   mpiFinalize(): void;
+  /** Collective: every rank's x, by rank. */
+  mpiGather(x: number): number[];
+  /** MPI_Abort: ends every rank of the job with this exit code (nothing when MPI is not initialized). */
+  mpiAbort(code: number): void;
 }
 
 let cached: Addon | undefined;

@@ -57,6 +57,24 @@ Napi::Value MpiAgree(const Napi::CallbackInfo& info) {
   }
 }
 
+Napi::Value MpiGather(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "value must be a number");
+  try {
+    const std::vector<double> v = comm::all_gather_f64(info[0].As<Napi::Number>().DoubleValue());
+    Napi::Array a = Napi::Array::New(info.Env(), v.size());
+    for (size_t i = 0; i < v.size(); i++) a.Set((uint32_t)i, v[i]);
+    return a;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+}
+
+Napi::Value MpiAbort(const Napi::CallbackInfo& info) {
+  const int code = (int)arg_int(info, 0, "code", 0, 255);
+  if (comm::initialized()) comm::abort_job(code);
+  return info.Env().Undefined();
+}
+
 Napi::Value MpiFinalize(const Napi::CallbackInfo& info) {
   if (g_leads > 0) throw Napi::Error::New(info.Env(), "dispose the tensor-parallel model before mpiFinalize");
   comm::finalize();
@@ -86,6 +104,8 @@ void InitTp(Napi::Env env, Napi::Object exports) {
   exports.Set("mpiInit", Napi::Function::New(env, MpiInit));
   exports.Set("mpiAgree", Napi::Function::New(env, MpiAgree));
   exports.Set("mpiFinalize", Napi::Function::New(env, MpiFinalize));
+  exports.Set("mpiGather", Napi::Function::New(env, MpiGather));
+  exports.Set("mpiAbort", Napi::Function::New(env, MpiAbort));
   // At exit: a lead model still open tells its followers to stop, then MPI ends
   // (a rank leaving without MPI_Finalize makes mpirun abort the job).
   napi_add_env_cleanup_hook(

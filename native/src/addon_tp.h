@@ -3,6 +3,8 @@
 //   mpiInit() -> { rank, size } (MPI_Init once; throws in a build without MPI)
 //   mpiAgree(lo: number, hi: number) -> boolean (every rank passed the same two 32-bit words)
 //   mpiFinalize()
+//   mpiGather(x: number) -> number[] (every rank's x, by rank)
+//   mpiAbort(code) (MPI_Abort: every rank ends with this code)
 //   NativeModel#follow() -> Promise<number> (ranks > 0: rank 0's steps until it stops)
 #pragma once
 #include <napi.h>

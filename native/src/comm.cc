@@ -35,6 +35,8 @@ void all_gather_cols(const float*, int64_t, int64_t, float*, std::vector<float>&
 void bcast(void*, size_t) { unavailable(); }
 void bcast_idle(void*, size_t) { unavailable(); }
 void all_min_max(uint64_t, uint64_t*, uint64_t*) { unavailable(); }
+std::vector<double> all_gather_f64(double) { unavailable(); }
+void abort_job(int) { unavailable(); }
 
 #else
 
@@ -137,6 +139,18 @@ void all_min_max(uint64_t v, uint64_t* mn, uint64_t* mx) {
   check(MPI_Allreduce(&a, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
   *mn = lo;
   *mx = hi;
+}
+
+std::vector<double> all_gather_f64(double v) {
+  need_init();
+  std::vector<double> out(g_size);
+  check(MPI_Allgather(&v, 1, MPI_DOUBLE, out.data(), 1, MPI_DOUBLE, MPI_COMM_WORLD), "MPI_Allgather");
+  return out;
+}
+
+void abort_job(int code) {
+  need_init();
+  MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 #endif

@@ -34,4 +34,9 @@ void bcast_idle(void* data, size_t bytes);
 // The min and max over ranks of one 64-bit value (agreement checks: equal when every rank has v).
 void all_min_max(uint64_t v, uint64_t* mn, uint64_t* mx);
 
+// Every rank's value, by rank.
+std::vector<double> all_gather_f64(double v);
+// MPI_Abort: ends every rank of the job with this exit code (a rank that cannot go on).
+void abort_job(int code);
+
 }  // namespace lowbit::comm

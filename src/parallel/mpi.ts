@@ -71,3 +71,13 @@ export function agreeOnModel(what: string, description: string): void {
 export function endTp(): void {
   if (context) addon().mpiFinalize();
 }
+
+/** Collective: every rank's value of x, by rank (lowbit info --tp: each rank's weight bytes). */
+export function gatherNumbers(x: number): number[] {
+  return addon().mpiGather(x);
+}
+
+/** Ends every rank of the job with `code` (a rank that failed: the others must not wait for it). */
+export function abortTp(code: number): void {
+  if (context) addon().mpiAbort(code);
+}
