@@ -46,7 +46,7 @@ export interface OpSpec {
   /** rope: rotary dims of each head (0: headDim; must equal the model's ropeDims) */
   dims?: number;
   /** gelu / gelu_mul: "ggml" is llama.cpp's f16-table GELU. rope: "neox" (pairs i, i + dims/2, the HF rotate_half; default) or "gptj" (pairs 2i, 2i + 1); its `layer` picks a ropeThetaLayers theta */
-  mode?: "neox" | "gptj" | "ggml";
+  mode?: "neox" | "gptj" | "ggml" | "row_parallel";
   /** attention: > 0 a sliding window (a query at p sees keys at p - window < pos <= p) */
   window?: number;
   /** attention: the q.k scale (0: 1/sqrt(headDim)); scale: the factor */

@@ -31,6 +31,7 @@ void finalize() {}
 int rank() { unavailable(); }
 int size() { unavailable(); }
 void all_reduce_sum(float*, size_t) { unavailable(); }
+void all_reduce_max(float*, size_t) { unavailable(); }
 void all_gather_cols(const float*, int64_t, int64_t, float*, std::vector<float>&) { unavailable(); }
 void bcast(void*, size_t) { unavailable(); }
 void bcast_idle(void*, size_t) { unavailable(); }
@@ -94,6 +95,15 @@ void all_reduce_sum(float* x, size_t n) {
   for (size_t at = 0; at < n; at += kChunk) {
     const int c = (int)std::min(kChunk, n - at);
     check(MPI_Allreduce(MPI_IN_PLACE, x + at, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  }
+}
+
+void all_reduce_max(float* x, size_t n) {
+  need_init();
+  if (g_size == 1) return;
+  for (size_t at = 0; at < n; at += kChunk) {
+    const int c = (int)std::min(kChunk, n - at);
+    check(MPI_Allreduce(MPI_IN_PLACE, x + at, c, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
   }
 }
 

@@ -141,6 +141,11 @@ struct Compiler {
       if (!op.w->matrix) fail(s, "weight '" + s.weight + "' is a vector");
       if (op.w->cols != buf(op.a).cols) fail(s, "weight '" + s.weight + "' input width does not match");
       if (s.out == s.a) fail(s, "matmul cannot write its input");
+      if (!s.mode.empty()) {
+        if (s.mode != "row_parallel") fail(s, "mode must be row_parallel");
+        if (!comm::available()) fail(s, "row_parallel needs the MPI build of the addon (npm run build:mpi)");
+        op.variant = true;
+      }
       op.bias = bias(s, op.w->rows);
       op.out = write(s, s.out, op.w->rows, buf(op.a).out_rows);
     } else if (s.op == "rope") {
@@ -245,7 +250,7 @@ void Graph::fuse_matmuls() {
       Op& prev = fused.back();
       bool out_is_input = op.out == prev.a || prev.out == op.a;
       for (int o : prev.more_out) out_is_input = out_is_input || o == op.a;
-      if (prev.type == OpType::Matmul && prev.a == op.a && prev.w->format == op.w->format &&
+      if (prev.type == OpType::Matmul && !prev.variant && !op.variant && prev.a == op.a && prev.w->format == op.w->format &&
           prev.w->group == op.w->group && prev.w->act_scale == op.w->act_scale && !out_is_input &&
           (!op.w->kq || op.w->kq->act == prev.w->kq->act) /* one activation type per matmul */ &&
           prev.more_w.size() < 7 /* matmul_multi takes at most 8 */) {

@@ -41,6 +41,9 @@ namespace lowbit {
 //                           (one rank's shard): other ids give zero rows (summed by all_reduce)
 //   all_reduce {a, bias}    a = sum of a over the ranks, in place; then + bias (an f32
 //                           vector, added once: row-parallel layers' biases)
+//   matmul {mode "row_parallel"}  its input columns are one rank's part (attn_output, ffn_down):
+//                           per-token int8 activation scales (w8a8, w4a8) come from the whole
+//                           row's max |x| over the ranks, as in one process
 //   all_gather {a, out}     out [rows, cols * ranks] = every rank's a [rows, cols] side by side
 //                           (the vocab-sharded LM head's logits)
 struct OpSpec {
@@ -62,7 +65,7 @@ struct Op {
   int layer = -1, heads = 0;
   float eps = 0;
   int dims = 0, window = 0, offset = 0;
-  bool variant = false;  // the op's mode: rope "gptj" (GPT-J pair order); gelu / gelu_mul "ggml" (llama.cpp's table GELU)
+  bool variant = false;  // the op's mode: matmul "row_parallel"; rope "gptj" (GPT-J pair order); gelu / gelu_mul "ggml" (llama.cpp's table GELU)
   float scale = 0, softcap = 0, alibi = 0;
   // Matmuls reading the same input (q/k/v, gate/up) are fused by the compiler
   // into one op: extra weights, their biases and their output buffers.

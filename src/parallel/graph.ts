@@ -7,7 +7,8 @@
  *   heads          every op's head count divided by the ranks (rope, attention, kv
  *                  cache, per-head norms): each rank attends with its own heads
  *   attn_output,   row-parallel: the matmul's partial sums, then all_reduce (their
- *   ffn_down       bias added once, by the all_reduce)
+ *   ffn_down       bias added once, by the all_reduce; per-token int8 activation
+ *                  scales from the whole row: mode "row_parallel")
  *   output         its vocabulary rows' logits, then all_gather into the whole row
  */
 import type { LlamaConfig } from "../config.js";
@@ -31,7 +32,7 @@ export function tpGraph(graph: { ops: OpSpec[]; output: string }, c: LlamaConfig
       ops.push({ ...o, offset: rank * (c.vocabSize / size), vocab: c.vocabSize }, { op: "all_reduce", a: o.out! });
     } else if (o.op === "matmul" && ROW_PARALLEL.test(o.weight!)) {
       const { bias, ...mm } = o;
-      ops.push(mm, { op: "all_reduce", a: o.out!, ...(bias ? { bias } : {}) });
+      ops.push({ ...mm, mode: "row_parallel" }, { op: "all_reduce", a: o.out!, ...(bias ? { bias } : {}) });
     } else if (o.op === "matmul" && o.weight === "output.weight") {
       const part = `${o.out!}_part`;
       ops.push({ ...o, out: part }, { op: "all_gather", a: part, out: o.out! });
