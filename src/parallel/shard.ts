@@ -76,19 +76,20 @@ const BLOCK_ELEMS: Record<string, number> = {
  * The columns of a native format that must stay together: a lowbit group (q4-g128: 128), a ggml
  * block (q4_0: 32, q4_k: 256), a whole row for per-channel scales; 1 for per-element formats.
  */
-export function formatGroup(native: string, cols: number): number {
+export function formatGroup(native: string, cols: number): { group: number; unit: string } {
   const g = /-g(\d+)/.exec(native);
-  if (g) return Number(g[1]);
-  if (/-ch\b|-ch-/.test(native) || native.endsWith("-ch")) return cols;
-  return BLOCK_ELEMS[native.toUpperCase()] ?? 1;
+  if (g) return { group: Number(g[1]), unit: "groups" };
+  if (/-ch(-|$)/.test(native)) return { group: cols, unit: "rows (per-channel scales)" };
+  const b = BLOCK_ELEMS[native.toUpperCase()];
+  return b ? { group: b, unit: "blocks" } : { group: 1, unit: "elements" };
 }
 
 /** A column split of `what` must start and end on `group` boundaries. */
-export function checkGroupSplit(what: string, shard: Shard | undefined, fullCols: number, group: number, format: string): void {
-  if (!shard || shard.axis !== "cols" || group <= 1) return;
-  if (shard.start % group !== 0 || shard.count % group !== 0) {
+export function checkGroupSplit(what: string, shard: Shard | undefined, fullCols: number, g: { group: number; unit: string }, format: string): void {
+  if (!shard || shard.axis !== "cols" || g.group <= 1) return;
+  if (shard.start % g.group !== 0 || shard.count % g.group !== 0) {
     throw new TensorParallelError(
-      `${what}: its ${fullCols} input columns split over the ranks into ${shard.count}-column parts, which must be multiples of ${format}'s ${group}-column ${group === fullCols ? "rows (per-channel scales)" : "groups / blocks"}: use fewer ranks or another format`,
+      `${what}: its ${fullCols} input columns split over the ranks into ${shard.count}-column parts, which must be multiples of ${format}'s ${g.group}-column ${g.unit}: use fewer ranks or another format`,
     );
   }
 }
@@ -110,7 +111,7 @@ export function takeShard(bytes: Uint8Array, dtype: string, s: ShardedSpec): Uin
   const block = BLOCK_ELEMS[dtype];
   const unit = block ?? 1, unitBytes = block ? rowBytes / (s.cols / block) : ELEM_BYTES[dtype];
   if (!unitBytes) throw new TensorParallelError(`${s.name}: cannot split a ${dtype} tensor by columns`);
-  checkGroupSplit(`${s.name} (${dtype} in the file)`, sh, s.cols, unit, dtype);
+  checkGroupSplit(`${s.name} (${dtype} in the file)`, sh, s.cols, { group: unit, unit: "blocks" }, dtype);
   const a = (sh.start / unit) * unitBytes, n = (sh.count / unit) * unitBytes;
   const out = new Uint8Array(rows * n);
   for (let r = 0; r < rows; r++) out.set(bytes.subarray(r * rowBytes + a, r * rowBytes + a + n), r * n);
