@@ -70,9 +70,9 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
 export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedModel {
   const { config, tokenizer } = source;
   const whole = llamaTensors(config);
-  // Check presence and shapes before allocating anything natively.
-  const maxBytes = source.check(whole);
   const specs: ShardedSpec[] = opts.tp ? tpSpecs(source, whole, opts) : whole;
+  // Check presence and shapes before allocating anything natively.
+  const maxBytes = source.check(specs);
   const bySpec = new Map(specs.map((s) => [s.name, s]));
   const plan = planWeights(specs.map((s) => ({ ...s, ...localShape(s) })), {
     dtype: opts.dtype, quantHead: !!opts.quantHead, tieWordEmbeddings: config.tieWordEmbeddings,
@@ -91,7 +91,7 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       const sm = w.from ? undefined : opts.smoothing?.get(w.name);
       const rs = w.from ? undefined : opts.rowSmoothing?.get(w.name);
       let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : w.native });
-      if (s.shard) bytes = takeShard(bytes, dtype, s);
+      if (s.shard && !source.readsShards) bytes = takeShard(bytes, dtype, s);
       if (sm || rs) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
         // Rows: ffn_up's output j / s_j makes down_proj's input x_j / s_j (silu(gate) * up is linear in up).

@@ -75,6 +75,17 @@ for (const format of ["bf16", "w8a8", "w4a16-g128"]) {
     });
 }
 
+test("tp: a synthetic model's shards (each generated alone on its rank) give one process's tokens", { skip: SKIP_MPI }, () => {
+  const args = [BIN, "generate", "--model", "synthetic:tiny", "--threads", "1", "--prompt-ids", "1,2,3,4,5", "--max-new-tokens", "12", "--temperature", "0", "--json"];
+  const one = spawnSync(process.execPath, args, { cwd: REPO, encoding: "utf8" });
+  assert.equal(one.status, 0, one.stderr);
+  const tp = mpirun(2, [...args, "--tp"], 120_000);
+  assert.equal(tp.status, 0, tp.stderr);
+  const ids = (out: string) => (JSON.parse(out) as { ids: number[] }).ids;
+  assert.equal(ids(one.stdout).length, 12);
+  assert.deepEqual(ids(tp.stdout), ids(one.stdout));
+});
+
 test("tp: a shape that does not divide by the ranks is a typed error on every rank", { skip: SKIP_MPI || (!MODEL ? SKIP_NO_SHARED : false) }, () => {
   // tinycode-100m has 4 KV heads
   const r = mpirun(3, [BIN, "info", "--tp", "--model", MODEL!, "--threads", "1"], 120_000);

@@ -47,6 +47,11 @@ export interface ModelSource {
   preferredFormat?(spec: TensorSpec): NativeWeightFormat | undefined;
   /** the tokenizer as GGUF `tokenizer.*` metadata for a vocabulary of vocabSize ids (GGUF export) */
   tokenizerMetadata(vocabSize: number): [string, GgufValue][];
+  /**
+   * read() returns only `spec.shard`'s part of a tensor (tensor parallelism), and check() sizes the
+   * scratch for the parts; otherwise the loader cuts the part out of the whole tensor.
+   */
+  readonly readsShards?: boolean;
   /** compute dtype when none is asked for (default bf16; f32 for GGUF F32/F16 files, which bf16 would round) */
   readonly defaultDtype?: "f32" | "bf16";
 }

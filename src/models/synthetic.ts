@@ -22,6 +22,7 @@ import { ggufTokenizerMetadata } from "../tokenizer/gguf-write.js";
 import { Tokenizer } from "../tokenizer.js";
 import { llamaTensors, type TensorSpec } from "./llama.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./source.js";
+import { localShape, type Shard } from "./shard-spec.js";
 
 export const SYNTHETIC_PREFIX = "synthetic:";
 export const DEFAULT_SYNTHETIC_SEED = 42;
@@ -124,11 +125,16 @@ const BF16_ONE = 0x3f80;
  * large enough and 2-byte aligned (else into a fresh buffer).
  */
 export function syntheticTensor(spec: TensorSpec, seed: number, scratch?: Uint8Array): Uint8Array {
-  const n = spec.rows * spec.cols, nbytes = n * 2;
+  const { rows, cols } = localShape(spec);
+  const n = rows * cols, nbytes = n * 2;
   const buf = scratch && scratch.length >= nbytes && scratch.byteOffset % 2 === 0 ? scratch.subarray(0, nbytes) : new Uint8Array(nbytes);
   const out = new Uint16Array(buf.buffer, buf.byteOffset, n);
   if (spec.kind === "norm") {
     out.fill(BF16_ONE);
+    return buf;
+  }
+  if (spec.shard) {
+    shardOfStream(spec, spec.shard, seed, out);
     return buf;
   }
   const table = normalBf16();
@@ -152,6 +158,37 @@ export function syntheticTensor(spec: TensorSpec, seed: number, scratch?: Uint8A
   return buf;
 }
 
+/**
+ * One rank's part of a matrix (tensor parallelism): the whole tensor's stream is drawn in order,
+ * only the shard's elements are kept (so they are the single-process values, and no full copy exists).
+ */
+function shardOfStream(spec: TensorSpec, shard: Shard, seed: number, out: Uint16Array): void {
+  const table = normalBf16();
+  const { axis, start, count } = shard;
+  const n = spec.rows * spec.cols;
+  let s = streamSeed(seed, spec.name);
+  const keep = (i: number, v: number) => {
+    const r = Math.floor(i / spec.cols), c = i - r * spec.cols;
+    if (axis === "rows" && r >= start && r < start + count) out[(r - start) * spec.cols + c] = v;
+    else if (axis === "cols" && c >= start && c < start + count) out[r * count + c - start] = v;
+  };
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const r = Math.imul(s, 0x9e3779bb);
+    keep(i, table[r & 0xffff]!);
+    keep(i + 1, table[r >>> 16]!);
+  }
+  if (i < n) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    keep(i, table[Math.imul(s, 0x9e3779bb) >>> 16]!);
+  }
+}
+
 /** A ModelSource for `synthetic:<shape>` with the given weight seed (an unsigned 32-bit integer). */
 export function syntheticSource(model: string, seed = DEFAULT_SYNTHETIC_SEED): ModelSource {
   const base = Tokenizer.load(EMBEDDED_MODEL_DIR);
@@ -169,10 +206,12 @@ export function syntheticSource(model: string, seed = DEFAULT_SYNTHETIC_SEED): M
       for (const s of specs) {
         const own = shapes.get(s.name);
         if (!own || own.rows !== s.rows || own.cols !== s.cols) throw new WeightsFormatError(`${model}: no tensor ${s.name} of shape [${s.rows}, ${s.cols}]`);
-        max = Math.max(max, s.rows * s.cols * 2);
+        const own2 = localShape(s); // a tensor-parallel shard is generated alone (shardOfStream)
+        max = Math.max(max, own2.rows * own2.cols * 2);
       }
       return max;
     },
+    readsShards: true,
     read: (spec, scratch) => ({ bytes: syntheticTensor(spec, seed, scratch), dtype }),
     tokenizerMetadata: (vocabSize) => ggufTokenizerMetadata(EMBEDDED_MODEL_DIR, { vocabSize }),
   };

@@ -18,14 +18,11 @@ import { TensorParallelError } from "../errors.js";
 import type { TensorSpec } from "../models/graph.js";
 import type { TpContext } from "./mpi.js";
 
-/** One rank's part of a tensor: `count` rows (a vector's elements) or columns from `start`. */
-export interface Shard {
-  axis: "rows" | "cols";
-  start: number;
-  count: number;
-}
+import { localShape, type Shard } from "../models/shard-spec.js";
 
-export type ShardedSpec = TensorSpec & { shard?: Shard };
+export { localShape, type Shard };
+/** A tensor spec with this rank's shard (graph.ts TensorSpec.shard). */
+export type ShardedSpec = TensorSpec;
 
 /** Checks that the config's shapes split evenly over the ranks (TensorParallelError naming the shape). */
 export function checkDivisible(c: LlamaConfig, size: number): void {
@@ -58,13 +55,6 @@ export function shardSpecs(specs: readonly TensorSpec[], c: LlamaConfig, tp: TpC
       default: return s;
     }
   });
-}
-
-/** The [rows, cols] this rank stores of a spec (a vector: rows 1). */
-export function localShape(s: ShardedSpec): { rows: number; cols: number } {
-  if (!s.shard) return { rows: s.rows, cols: s.cols };
-  if (s.shard.axis === "rows" && s.kind === "matrix") return { rows: s.shard.count, cols: s.cols };
-  return { rows: s.rows, cols: s.shard.count };
 }
 
 /** Elements per block of a GGUF block type (a row-parallel split must fall between blocks). */
