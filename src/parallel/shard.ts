@@ -18,9 +18,9 @@ import { TensorParallelError } from "../errors.js";
 import type { TensorSpec } from "../models/graph.js";
 import type { TpContext } from "./mpi.js";
 
-import { localShape, type Shard } from "../models/shard-spec.js";
+import { BLOCK_ELEMS, checkGroupSplit, localShape, takeShard, type Shard } from "../models/shard-spec.js";
 
-export { localShape, type Shard };
+export { checkGroupSplit, localShape, takeShard, type Shard };
 /** A tensor spec with this rank's shard (graph.ts TensorSpec.shard). */
 export type ShardedSpec = TensorSpec;
 
@@ -57,11 +57,6 @@ export function shardSpecs(specs: readonly TensorSpec[], c: LlamaConfig, tp: TpC
   });
 }
 
-/** Elements per block of a GGUF block type (a row-parallel split must fall between blocks). */
-const BLOCK_ELEMS: Record<string, number> = {
-  Q4_0: 32, Q8_0: 32, Q4_1: 32, Q5_0: 32, Q5_1: 32, IQ4_NL: 32, Q2_K: 256, Q3_K: 256, Q4_K: 256, Q5_K: 256, Q6_K: 256, IQ4_XS: 256,
-};
-
 /**
  * The columns of a native format that must stay together: a lowbit group (q4-g128: 128), a ggml
  * block (q4_0: 32, q4_k: 256), a whole row for per-channel scales; 1 for per-element formats.
@@ -74,36 +69,3 @@ export function formatGroup(native: string, cols: number): { group: number; unit
   return b ? { group: b, unit: "blocks" } : { group: 1, unit: "elements" };
 }
 
-/** A column split of `what` must start and end on `group` boundaries. */
-export function checkGroupSplit(what: string, shard: Shard | undefined, fullCols: number, g: { group: number; unit: string }, format: string): void {
-  if (!shard || shard.axis !== "cols" || g.group <= 1) return;
-  if (shard.start % g.group !== 0 || shard.count % g.group !== 0) {
-    throw new TensorParallelError(
-      `${what}: its ${fullCols} input columns split over the ranks into ${shard.count}-column parts, which must be multiples of ${format}'s ${g.group}-column ${g.unit}: use fewer ranks or another format`,
-    );
-  }
-}
-
-/** Bytes per element of the float dtypes a source hands over. */
-const ELEM_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
-
-/**
- * This rank's part of a tensor's bytes (row-major [rows, cols] of `dtype`; a vector: cols elements),
- * copied into a new buffer. Block types are split on block boundaries only.
- */
-export function takeShard(bytes: Uint8Array, dtype: string, s: ShardedSpec): Uint8Array {
-  const sh = s.shard;
-  if (!sh) return bytes;
-  const rows = s.kind === "matrix" ? s.rows : 1;
-  const rowBytes = bytes.length / rows;
-  if (sh.axis === "rows" && s.kind === "matrix") return bytes.slice(sh.start * rowBytes, (sh.start + sh.count) * rowBytes);
-  // columns (or a vector's elements): per row, in element or block units
-  const block = BLOCK_ELEMS[dtype];
-  const unit = block ?? 1, unitBytes = block ? rowBytes / (s.cols / block) : ELEM_BYTES[dtype];
-  if (!unitBytes) throw new TensorParallelError(`${s.name}: cannot split a ${dtype} tensor by columns`);
-  checkGroupSplit(`${s.name} (${dtype} in the file)`, sh, s.cols, { group: unit, unit: "blocks" }, dtype);
-  const a = (sh.start / unit) * unitBytes, n = (sh.count / unit) * unitBytes;
-  const out = new Uint8Array(rows * n);
-  for (let r = 0; r < rows; r++) out.set(bytes.subarray(r * rowBytes + a, r * rowBytes + a + n), r * n);
-  return out;
-}
