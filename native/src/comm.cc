@@ -89,23 +89,19 @@ int size() {
   return g_size;
 }
 
-void all_reduce_sum(float* x, size_t n) {
+// x = op over the ranks of x, in place, in chunks of MPI's int counts
+void all_reduce(float* x, size_t n, MPI_Op op) {
   need_init();
   if (g_size == 1) return;
   for (size_t at = 0; at < n; at += kChunk) {
     const int c = (int)std::min(kChunk, n - at);
-    check(MPI_Allreduce(MPI_IN_PLACE, x + at, c, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    check(MPI_Allreduce(MPI_IN_PLACE, x + at, c, MPI_FLOAT, op, MPI_COMM_WORLD), "MPI_Allreduce");
   }
 }
 
-void all_reduce_max(float* x, size_t n) {
-  need_init();
-  if (g_size == 1) return;
-  for (size_t at = 0; at < n; at += kChunk) {
-    const int c = (int)std::min(kChunk, n - at);
-    check(MPI_Allreduce(MPI_IN_PLACE, x + at, c, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-  }
-}
+void all_reduce_sum(float* x, size_t n) { all_reduce(x, n, MPI_SUM); }
+
+void all_reduce_max(float* x, size_t n) { all_reduce(x, n, MPI_MAX); }
 
 void all_gather_cols(const float* part, int64_t rows, int64_t cols, float* out, std::vector<float>& scratch) {
   need_init();

@@ -121,6 +121,29 @@ function normalBf16(): Uint16Array {
 const BF16_ONE = 0x3f80;
 
 /**
+ * n uniform 16-bit draws of one tensor's stream, in order: put(i, draw). xorshift32, scrambled by
+ * a multiply; each 32-bit output gives two draws (its low half, then its high half).
+ */
+function drawStream(seed: number, n: number, put: (i: number, u: number) => void): void {
+  let s = seed;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    const r = Math.imul(s, 0x9e3779bb);
+    put(i, r & 0xffff);
+    put(i + 1, r >>> 16);
+  }
+  if (i < n) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    put(i, Math.imul(s, 0x9e3779bb) >>> 16);
+  }
+}
+
+/**
  * The bf16 bytes of one synthetic tensor, written into `scratch` when it is
  * large enough and 2-byte aligned (else into a fresh buffer).
  */
@@ -138,23 +161,7 @@ export function syntheticTensor(spec: TensorSpec, seed: number, scratch?: Uint8A
     return buf;
   }
   const table = normalBf16();
-  // xorshift32, scrambled by a multiply; each 32-bit output gives two 16-bit draws.
-  let s = streamSeed(seed, spec.name);
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const r = Math.imul(s, 0x9e3779bb);
-    out[i] = table[r & 0xffff]!;
-    out[i + 1] = table[r >>> 16]!;
-  }
-  if (i < n) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = table[Math.imul(s, 0x9e3779bb) >>> 16]!;
-  }
+  drawStream(streamSeed(seed, spec.name), n, (i, u) => (out[i] = table[u]!));
   return buf;
 }
 
@@ -166,27 +173,11 @@ function shardOfStream(spec: TensorSpec, shard: Shard, seed: number, out: Uint16
   const table = normalBf16();
   const { axis, start, count } = shard;
   const n = spec.rows * spec.cols;
-  let s = streamSeed(seed, spec.name);
-  const keep = (i: number, v: number) => {
+  drawStream(streamSeed(seed, spec.name), n, (i, u) => {
     const r = Math.floor(i / spec.cols), c = i - r * spec.cols;
-    if (axis === "rows" && r >= start && r < start + count) out[(r - start) * spec.cols + c] = v;
-    else if (axis === "cols" && c >= start && c < start + count) out[r * count + c - start] = v;
-  };
-  let i = 0;
-  for (; i + 1 < n; i += 2) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    const r = Math.imul(s, 0x9e3779bb);
-    keep(i, table[r & 0xffff]!);
-    keep(i + 1, table[r >>> 16]!);
-  }
-  if (i < n) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    keep(i, table[Math.imul(s, 0x9e3779bb) >>> 16]!);
-  }
+    if (axis === "rows" && r >= start && r < start + count) out[(r - start) * spec.cols + c] = table[u]!;
+    else if (axis === "cols" && c >= start && c < start + count) out[r * count + c - start] = table[u]!;
+  });
 }
 
 /** A ModelSource for `synthetic:<shape>` with the given weight seed (an unsigned 32-bit integer). */
