@@ -9,7 +9,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mpiAddonPath } from "../src/native.js";
 import { A, TINY, addTinyWeights, TINY_OPTS } from "./helpers/native-boundary.js";
@@ -84,6 +85,30 @@ test("tp: a synthetic model's shards (each generated alone on its rank) give one
   const ids = (out: string) => (JSON.parse(out) as { ids: number[] }).ids;
   assert.equal(ids(one.stdout).length, 12);
   assert.deepEqual(ids(tp.stdout), ids(one.stdout));
+});
+
+test("tp: a GGUF file's quantized tensors are cut by whole blocks (q8_0: one process's tokens; q4_k: a typed error)", { skip: SKIP_MPI || (!MODEL ? SKIP_NO_SHARED : false) }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "lowbit-tp-"));
+  try {
+    for (const type of ["q8_0", "q4_k"]) {
+      const c = spawnSync(process.execPath, [BIN, "convert", "--model", MODEL!, "--out", join(dir, `${type}.gguf`), "--type", type], { cwd: REPO, encoding: "utf8" });
+      assert.equal(c.status, 0, c.stderr);
+    }
+    const args = (type: string) => [BIN, "generate", "--model", join(dir, `${type}.gguf`), "--threads", "1", "--prompt-ids", "329,288,637,268,1369", "--max-new-tokens", "16", "--temperature", "0", "--json"];
+    const one = spawnSync(process.execPath, args("q8_0"), { cwd: REPO, encoding: "utf8" });
+    assert.equal(one.status, 0, one.stderr);
+    const tp = mpirun(2, [...args("q8_0"), "--tp"], 200_000);
+    assert.equal(tp.status, 0, tp.stderr);
+    const ids = (out: string) => (JSON.parse(out) as { ids: number[] }).ids;
+    assert.equal(ids(one.stdout).length, 16);
+    assert.deepEqual(ids(tp.stdout), ids(one.stdout));
+    // tinycode-100m's attention is 768 wide: 384 columns of attn_output per rank, not whole 256-element Q4_K blocks
+    const k = mpirun(2, [...args("q4_k"), "--tp"], 200_000);
+    assert.notEqual(k.status, 0);
+    assert.match(k.stderr, /error \[TENSOR_PARALLEL\]: blk\.0\.attn_output\.weight: its 768 input columns split over the ranks into 384-column parts, which must be multiples of q4_k's 256-column blocks/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("tp: a shape that does not divide by the ranks is a typed error on every rank", { skip: SKIP_MPI || (!MODEL ? SKIP_NO_SHARED : false) }, () => {
