@@ -64,6 +64,8 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
     const c = model.config;
     const n = model.info();
     const shares = model.tp ? tpWeightShares(n.weightBytes) : undefined;
+    // bits per weight of the whole model: every rank's bytes (replicated norms counted per rank)
+    const allBytes = shares ? shares.reduce((a, b) => a + b, 0) : n.weightBytes;
     const attn = c.hiddenSize * c.nHeads * c.headDim * 2 + c.hiddenSize * c.nKvHeads * c.headDim * 2;
     const params =
       c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) +
@@ -73,7 +75,7 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
     if (f.json) {
       // f32-stored values as the shortest decimal of the same f32 (1e-5, not 0.000009999999747378752)
       const config = { ...c, rmsNormEps: f32Number(c.rmsNormEps), ropeTheta: f32Number(c.ropeTheta) };
-      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, weights, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, bitsPerWeight: (n.weightBytes * 8) / params, config, ...(shares ? { rankWeightBytes: shares } : {}) }) + "\n");
+      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, weights, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, bitsPerWeight: (allBytes * 8) / params, config, ...(shares ? { rankWeightBytes: shares } : {}) }) + "\n");
       return 0;
     }
     io.out(
@@ -89,7 +91,7 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
         `params     ${(params / 1e6).toFixed(2)} M`,
         ...(model.quant ? [`quant      ${model.quant}${model.quantHead ? " + LM head" : ""}` +
           (model.origin.saved ? ` (saved model, quantized from ${model.origin.sourceModel})` : " (quantized at load)")] : []),
-        `memory     weights ${MiB(n.weightBytes)} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}), ${(n.weightBytes * 8 / params).toFixed(2)} bits per weight, KV cache ${MiB(n.cacheBytes)} (${n.kvType}) for ${n.nCtx} tokens, ` +
+        `memory     weights ${MiB(n.weightBytes)}${shares ? " on rank 0" : ""} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}), ${(allBytes * 8 / params).toFixed(2)} bits per weight, KV cache ${MiB(n.cacheBytes)} (${n.kvType}) for ${n.nCtx} tokens, ` +
           `${MiB(model.decodeWeightBytes)} read per decode step`,
         ...(shares ? [`ranks      ${shares.length} (tensor parallel): weights per rank ${shares.map((b, r) => `${r}: ${MiB(b)}`).join(", ")}; KV cache per rank ${MiB(n.cacheBytes)}`] : []),
       ].join("\n") + "\n",
