@@ -152,7 +152,7 @@ test("tp: info --tp shows each rank's weight bytes (half the model's matrices ea
   assert.equal(shares[0]! - ((whole - norms) / 2 + norms), 2 * 16 * 128 * 2);
 });
 
-test("tp: a rank that dies ends the job (no hang)", { skip: SKIP_MPI }, async () => {
+test("tp: serve --tp answers through both ranks, and a rank that dies ends the job (no hang)", { skip: SKIP_MPI }, async () => {
   const child = spawn("mpirun", [...MPIRUN, "-np", "2", process.execPath, BIN, "serve", "--tp", "--model", "synthetic:tiny", "--threads", "1", "--port", "0", "--no-log"], { cwd: REPO });
   let err = "";
   child.stderr.on("data", (d: Buffer) => (err += d.toString()));
@@ -160,6 +160,13 @@ test("tp: a rank that dies ends the job (no hang)", { skip: SKIP_MPI }, async ()
   const deadline = Date.now() + 120_000;
   while (!/serving/.test(err) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   assert.match(err, /lowbit: serving/);
+  // the server answers through both ranks: the same greedy tokens as one process
+  const url = /at (http:\/\/\S+\/v1)/.exec(err)![1]!;
+  const res = await fetch(`${url}/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prompt: [1, 2, 3, 4, 5], max_tokens: 12, temperature: 0 }) });
+  assert.equal(res.status, 200);
+  const served = ((await res.json()) as { choices: { text: string }[] }).choices[0]!.text;
+  const one = spawnSync(process.execPath, [BIN, "generate", "--model", "synthetic:tiny", "--threads", "1", "--prompt-ids", "1,2,3,4,5", "--max-new-tokens", "12", "--temperature", "0", "--json"], { cwd: REPO, encoding: "utf8" });
+  assert.equal(served, (JSON.parse(one.stdout) as { text: string }).text);
   // rank 1: a child of mpirun with OMPI_COMM_WORLD_RANK=1
   const rank1 = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).find((p) => {
     try {
