@@ -126,8 +126,9 @@ function parseRope(o: Json, source: string): { ropeTheta: number; ropeScaling: R
   if (scaling !== undefined && scaling !== null && !isObject(scaling)) {
     throw new ConfigError(`${source}: "rope_scaling" must be an object, got ${shownJson(scaling)}`);
   }
-  const a = isObject(scaling) ? parseRopeScaling(scaling, source) : null;
-  const b = isObject(params) ? parseRopeScaling(params, source) : null;
+  const model = { maxPositionEmbeddings: o.max_position_embeddings, originalMaxPositionEmbeddings: o.original_max_position_embeddings };
+  const a = isObject(scaling) ? parseRopeScaling(scaling, source, model) : null;
+  const b = isObject(params) ? parseRopeScaling(params, source, model) : null;
   if (a && b && JSON.stringify(a) !== JSON.stringify(b)) {
     throw new ConfigError(`${source}: "rope_scaling" and "rope_parameters" disagree`);
   }
@@ -138,9 +139,10 @@ function parseRope(o: Json, source: string): { ropeTheta: number; ropeScaling: R
 }
 
 /** Validate a parsed config.json object; `source` names it in error messages. */
-export function parseConfig(json: unknown, source: string): LlamaConfig {
+export function parseConfig(json: unknown, source: string, familyDef?: FamilyDef): LlamaConfig {
   if (!isObject(json)) throw new ConfigError(`${source}: config is not a JSON object`);
-  const fam = familyOfModelType(json.model_type, source);
+  // a GGUF file names its family itself (GGUF-only families have no model_type)
+  const fam = familyDef ?? familyOfModelType(json.model_type, source);
   // the family's own spellings of the shared keys, read as the Llama keys
   const o: Json = { ...json };
   for (const [canon, theirs] of Object.entries(fam.hfKeys ?? {})) {
@@ -374,9 +376,6 @@ function parseFamilyParams(fam: FamilyDef, o: Json, c: { headDim: number; nLayer
   }
   if (fam.name === "gpt_bigcode" && o.scale_attn_weights === false) {
     throw new UnsupportedArchitectureError(`${source}: gpt_bigcode with scale_attn_weights=false is not supported`);
-  }
-  if (fam.name === "phi3" && o.rope_scaling !== undefined && o.rope_scaling !== null) {
-    throw new UnsupportedArchitectureError(`${source}: phi3 rope_scaling ${shownJson(o.rope_scaling)} (longrope) is not supported yet`);
   }
   return p;
 }

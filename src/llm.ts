@@ -213,6 +213,11 @@ export class LLM {
     const ids = typeof prompt === "string" ? this.tokenizer.encode(prompt) : prompt;
     if (!Array.isArray(ids) || ids.length === 0) throw new InvalidOptionError("prompt must be a non-empty string or id array");
     this.checkIds(ids, "prompt token id");
+    const rs = this.config.ropeScaling;
+    if (shifting && rs?.type === "longrope" && this.contextLength > rs.originalMaxPositionEmbeddings) {
+      // keys cached by steps of the short and of the long factors cannot be turned back by one rotation
+      throw new InvalidOptionError(`contextShift with longrope rope scaling needs a context of at most ${rs.originalMaxPositionEmbeddings} tokens (original_max_position_embeddings; this model's is ${this.contextLength})`);
+    }
     if (ids.length >= this.contextLength && !shifting) {
       throw new ContextOverflowError(`prompt has ${ids.length} tokens; the context holds ${this.contextLength} (prompt must leave room for one new token; contextShift streams past it)`);
     }

@@ -127,6 +127,11 @@ export interface NativeModelOptions {
   ropeFreqScale?: number;
   /** headDim / 2 per-pair divisors of the rotary frequencies (llama3 rope scaling, GGUF rope_freqs) */
   ropeFreqFactors?: Float32Array;
+  /** longrope: the long divisors, used by a step whose last position + 1 exceeds ropeLongFrom (ropeFreqFactors: the short ones) */
+  ropeFreqFactorsLong?: Float32Array;
+  ropeLongFrom?: number;
+  /** cos / sin multiplied by this (longrope's attention factor; default 1) */
+  ropeAttnFactor?: number;
   /** rotary dims of each head (default headDim; 0: no RoPE, so a cache shift moves keys without turning them) */
   ropeDims?: number;
   /** per layer rope theta (Gemma 3: local and global layers); a rope op with `layer` uses its layer's */

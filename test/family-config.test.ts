@@ -53,7 +53,7 @@ test("switches lowbit does not run are refused by name", { skip: have ? false : 
     ["opt", { do_layer_norm_before: false }, /do_layer_norm_before=false/],
     ["opt", { word_embed_proj_dim: 32 }, /word_embed_proj_dim/],
     ["qwen2", { use_sliding_window: true }, /use_sliding_window=true/],
-    ["phi3", { rope_scaling: { type: "longrope", long_factor: [1], short_factor: [1] } }, /longrope|rope scaling/],
+    ["phi3", { rope_scaling: { type: "yarn", factor: 4 } }, /rope scaling type "yarn"/],
     ["starcoder2", { use_bias: false }, /use_bias=false/],
     ["gemma3", { attn_logit_softcapping: 50 }, /attn_logit_softcapping/],
     ["gemma2", { hidden_activation: "swish_beta" }, /hidden_activation "swish_beta"/],

@@ -165,13 +165,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       Napi::Float32Array f = v.As<Napi::Float32Array>();
       p.layer_rope_theta.assign(f.Data(), f.Data() + f.ElementLength());
     }
-    if (o.Has("ropeFreqFactors") && !o.Get("ropeFreqFactors").IsUndefined()) {
-      Napi::Value v = o.Get("ropeFreqFactors");
+    auto f32s = [&](const char* key, std::vector<float>* out) {
+      if (!o.Has(key) || o.Get(key).IsUndefined()) return;
+      Napi::Value v = o.Get(key);
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-        throw Napi::TypeError::New(env, "ropeFreqFactors must be a Float32Array");
+        throw Napi::TypeError::New(env, std::string(key) + " must be a Float32Array");
       Napi::Float32Array f = v.As<Napi::Float32Array>();
-      p.rope_freq_factors.assign(f.Data(), f.Data() + f.ElementLength());
-    }
+      out->assign(f.Data(), f.Data() + f.ElementLength());
+    };
+    f32s("ropeFreqFactors", &p.rope_freq_factors);
+    f32s("ropeFreqFactorsLong", &p.rope_freq_factors_long);
+    if (o.Has("ropeLongFrom") && !o.Get("ropeLongFrom").IsUndefined()) p.rope_long_from = get_int(o, "ropeLongFrom", 1, 1 << 30);
+    if (o.Has("ropeAttnFactor") && !o.Get("ropeAttnFactor").IsUndefined()) p.rope_attn_factor = (float)get_number(o, "ropeAttnFactor");
     // tp: this model is one rank's shard (MPI initialized first: mpiInit); rank 0 leads, the others follow()
     const bool tp = o.Has("tp") && o.Get("tp").ToBoolean().Value();
     try {

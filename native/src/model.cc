@@ -25,6 +25,14 @@ Model::Model(const ModelParams& p) : p_(p) {
     throw std::invalid_argument("ropeFreqFactors must have ropeDims / 2 entries");
   for (float f : p.rope_freq_factors)
     if (!(f > 0) || !std::isfinite(f)) throw std::invalid_argument("ropeFreqFactors must be finite and > 0");
+  if (!p.rope_freq_factors_long.empty()) {
+    if (p.rope_freq_factors_long.size() != p.rope_freq_factors.size())
+      throw std::invalid_argument("ropeFreqFactorsLong must have as many entries as ropeFreqFactors");
+    for (float f : p.rope_freq_factors_long)
+      if (!(f > 0) || !std::isfinite(f)) throw std::invalid_argument("ropeFreqFactorsLong must be finite and > 0");
+    if (p.rope_long_from < 1) throw std::invalid_argument("ropeLongFrom must be >= 1 with ropeFreqFactorsLong");
+  }
+  if (!(p.rope_attn_factor > 0) || !std::isfinite(p.rope_attn_factor)) throw std::invalid_argument("ropeAttnFactor must be > 0");
   if (!p.layer_rope_theta.empty() && p.layer_rope_theta.size() != (size_t)p.n_layers)
     throw std::invalid_argument("ropeThetaLayers must have nLayers entries");
   for (float t : p.layer_rope_theta)
@@ -32,6 +40,13 @@ Model::Model(const ModelParams& p) : p_(p) {
   pool_ = ThreadPool::shared(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta, p.rope_freq_scale,
                                      freq_factors(), p_.rope_dims, p.layer_rope_theta, p.kv_type);
+}
+
+const float* Model::step_freq_factors(const int32_t* pos, int n) const {
+  if (p_.rope_freq_factors_long.empty()) return freq_factors();
+  int32_t last = 0;
+  for (int i = 0; i < n; i++) last = std::max(last, pos[i]);
+  return (int64_t)last + 1 > p_.rope_long_from ? p_.rope_freq_factors_long.data() : freq_factors();
 }
 
 void Model::add_weight(std::unique_ptr<Weight> w) {
@@ -90,7 +105,8 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   for (size_t b = 0; b < graph_.bufs.size(); b++)
     bufs_[b].reserve((size_t)(graph_.bufs[b].out_rows ? n_out : n) * graph_.bufs[b].cols * sizeof(float));
   if (p_.rope_dims > 0)
-    rope_tables(p_.rope_theta, p_.rope_dims, positions, n, &cos_, &sin_, p_.rope_freq_scale, freq_factors());
+    rope_tables(p_.rope_theta, p_.rope_dims, positions, n, &cos_, &sin_, p_.rope_freq_scale, step_freq_factors(positions, n),
+                p_.rope_attn_factor);
   rope_more_.clear();
   // the tables of a rope op's layer theta (computed once per step and theta)
   auto tables = [&](int layer) -> std::pair<const float*, const float*> {
@@ -100,7 +116,8 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       if (e.first == th) return {e.second.first.data(), e.second.second.data()};
     rope_more_.emplace_back(th, std::make_pair(std::vector<float>(), std::vector<float>()));
     auto& e = rope_more_.back().second;
-    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, p_.rope_freq_scale, freq_factors());
+    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, p_.rope_freq_scale, step_freq_factors(positions, n),
+                p_.rope_attn_factor);
     return {e.first.data(), e.second.data()};
   };
   auto B = [&](int id) { return bufs_[id].as<float>(); };

@@ -10,7 +10,7 @@
 namespace lowbit {
 
 void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vector<float>* cos_t,
-                 std::vector<float>* sin_t, float freq_scale, const float* factors) {
+                 std::vector<float>* sin_t, float freq_scale, const float* factors, float mscale) {
   // llama.cpp's rope cache (ggml_rope_cache_init + rope_yarn without yarn):
   // the angle of pair i is freq_scale * (pos * base^(-2i/d) / factors[i]), the
   // power built by repeated f32 multiplication, cos / sin by libm's cosf / sinf.
@@ -22,8 +22,8 @@ void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vect
     float angle = (float)pos[r];
     for (int i = 0; i < half; i++) {
       const float a = freq_scale * (factors ? angle / factors[i] : angle);
-      (*cos_t)[(size_t)r * half + i] = std::cos(a);
-      (*sin_t)[(size_t)r * half + i] = std::sin(a);
+      (*cos_t)[(size_t)r * half + i] = std::cos(a) * mscale;
+      (*sin_t)[(size_t)r * half + i] = std::sin(a) * mscale;
       angle *= step;
     }
   }

@@ -19,7 +19,7 @@ namespace lowbit {
 // null for all 1) are llama3's / longrope's per-frequency divisors (GGUF
 // rope_freqs.weight).
 void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vector<float>* cos_t,
-                 std::vector<float>* sin_t, float freq_scale = 1.0f, const float* factors = nullptr);
+                 std::vector<float>* sin_t, float freq_scale = 1.0f, const float* factors = nullptr, float mscale = 1.0f);
 
 // out[i, :] = E[tokens[i], :] widened to f32; out is [n, E.cols].
 void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, float* out);

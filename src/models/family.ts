@@ -14,7 +14,8 @@ import { UnsupportedArchitectureError } from "../errors.js";
 
 export type FamilyName =
   | "llama" | "mistral" | "qwen2" | "qwen3" | "starcoder2" | "gpt_bigcode" | "phi3" | "gemma2" | "gemma3"
-  | "falcon" | "gpt_neox" | "gptj" | "mpt" | "bloom" | "opt";
+  | "falcon" | "gpt_neox" | "gptj" | "mpt" | "bloom" | "opt"
+  | "baichuan" | "baichuan_alibi" | "qwen" | "chatglm";
 
 /** gelu_ggml: llama.cpp's CPU GELU (tanh approximation through an f16 table), which GGUF models get */
 export type Activation = "silu" | "gelu_tanh" | "gelu_erf" | "relu" | "gelu_ggml";
@@ -92,7 +93,7 @@ export type SourceName = string | Fused;
 
 export interface FamilyDef {
   name: FamilyName;
-  /** HF config.json model_type values */
+  /** HF config.json model_type values (none: read from GGUF files only, its HF code needing trust_remote_code) */
   modelTypes: readonly string[];
   /** GGUF general.architecture ("": llama.cpp's converter writes none, so lowbit reads none) */
   ggufArch: string;
@@ -275,7 +276,25 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     hfGlobal: { token_embd: "model.decoder.embed_tokens", position_embd: "model.decoder.embed_positions", output_norm: "model.decoder.final_layer_norm", output: "lm_head" },
     ggufAct: "relu",
   },
+  // GGUF only (their Hugging Face code needs trust_remote_code): llama.cpp's GGUF form is the reference.
+  // Baichuan: llama.cpp gives RoPE to 32-layer files (7B) and ALiBi (max bias 8) to 40-layer ones (13B),
+  // so one general.architecture is two families, picked by block_count (formats/gguf-config.ts)
+  baichuan: llamaLike("baichuan", {}, { modelTypes: [], ggufRopePermuted: true }),
+  baichuan_alibi: llamaLike("baichuan_alibi", { positions: "alibi" }, { modelTypes: [], ggufArch: "baichuan" }),
+  // Qwen (v1): fused attn_qkv with bias; its GGUF feed_forward_length is twice the MLP width (HF's intermediate_size)
+  qwen: llamaLike("qwen", { qkvBias: true }, { modelTypes: [], ggufFused: QKV("attn_qkv") }),
+  // ChatGLM2/3: fused attn_qkv with bias (multi-query groups), GPT-J pair order on half of each head, fused gate|up in ffn_up
+  chatglm: llamaLike("chatglm", { qkvBias: true, ropeMode: "gptj" }, {
+    modelTypes: [],
+    ggufFused: {
+      ...QKV("attn_qkv"),
+      ffn_gate: { name: "ffn_up", parts: "gate_up", index: 0 }, ffn_up: { name: "ffn_up", parts: "gate_up", index: 1 },
+    },
+  }),
 };
+
+/** Families read from GGUF files only (no HF model_type). */
+export const GGUF_ONLY_FAMILIES: readonly FamilyName[] = Object.values(FAMILIES).filter((d) => d.modelTypes.length === 0).map((d) => d.name);
 
 /** The family of an HF model_type; anything else is an UnsupportedArchitectureError naming it. */
 export function familyOfModelType(mt: unknown, source: string): FamilyDef {
@@ -283,7 +302,8 @@ export function familyOfModelType(mt: unknown, source: string): FamilyDef {
   if (!f) {
     const shown = mt === undefined ? "(missing)" : JSON.stringify(mt);
     throw new UnsupportedArchitectureError(
-      `${source}: model_type ${shown} is not supported (supported: ${Object.values(FAMILIES).flatMap((d) => d.modelTypes).join(", ")})`,
+      `${source}: model_type ${shown} is not supported (supported: ${Object.values(FAMILIES).flatMap((d) => d.modelTypes).join(", ")}; ` +
+        `${[...new Set(GGUF_ONLY_FAMILIES.map((f) => FAMILIES[f].ggufArch))].join(", ")} from GGUF files only)`,
     );
   }
   return f;

@@ -5,7 +5,7 @@
  * shipping a checkpoint.
  *
  * Weights: every matrix ~ N(0, 0.02^2) (the usual Llama initializer range,
- * which keeps activations of a random network O(1)), every norm weight 1.0,
+ * which keeps activations of a random network O(1)), every norm weight 1.0, every bias 0,
  * stored as bf16. Each tensor has its own PRNG stream seeded from (seed,
  * tensor name), so a tensor's values do not depend on load order, and the
  * bytes are produced tensor by tensor into the loader's reused scratch buffer:
@@ -15,7 +15,7 @@
  * may be larger (TinyLlama: 32000); ids past the tokenizer's vocabulary decode
  * to "" (see Tokenizer.withPaddedVocab), so generation never throws.
  */
-import type { LlamaConfig } from "../config.js";
+import { parseConfig, type LlamaConfig } from "../config.js";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
 import type { StDtype } from "../formats/safetensors.js";
 import { ggufTokenizerMetadata } from "../tokenizer/gguf-write.js";
@@ -50,6 +50,49 @@ export const SYNTHETIC_SHAPES: Readonly<Record<string, Shape>> = {
   },
 };
 
+/**
+ * ~1B shapes of other families, as their config.json spells them (parsed by the family's own
+ * rules; same weights recipe: matrices N(0, 0.02^2), norm weights 1, biases 0).
+ */
+export const SYNTHETIC_FAMILY_SHAPES: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
+  /** Qwen2.5-1.5B: GQA 12/2, q/k/v biases, tied head over a 151936-token vocabulary */
+  "qwen2.5-1.5b": {
+    model_type: "qwen2", hidden_size: 1536, intermediate_size: 8960, num_hidden_layers: 28, num_attention_heads: 12, num_key_value_heads: 2,
+    vocab_size: 151936, rope_theta: 1000000, rms_norm_eps: 1e-6, max_position_embeddings: 32768, tie_word_embeddings: true,
+  },
+  /** StarCoderBase-1B (GPTBigCode): multi-query attention, learned positions, LayerNorm, GELU, biases */
+  "starcoderbase-1b": {
+    model_type: "gpt_bigcode", n_embd: 2048, n_inner: 8192, n_layer: 24, n_head: 16, multi_query: true, vocab_size: 49152,
+    n_positions: 8192, layer_norm_epsilon: 1e-5, activation_function: "gelu_pytorch_tanh",
+  },
+  /** Pythia-1B (GPT-NeoX): parallel residual with two LayerNorms, rotary on a quarter of each head */
+  "pythia-1b": {
+    model_type: "gpt_neox", hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 8, vocab_size: 50304,
+    rotary_pct: 0.25, rotary_emb_base: 10000, layer_norm_eps: 1e-5, max_position_embeddings: 2048, hidden_act: "gelu", tie_word_embeddings: false,
+  },
+  /** small versions of the same families, for tests */
+  "tiny-qwen2": {
+    model_type: "qwen2", hidden_size: 128, intermediate_size: 352, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+    vocab_size: 16384, max_position_embeddings: 512, tie_word_embeddings: true,
+  },
+  "tiny-starcoder": {
+    model_type: "gpt_bigcode", n_embd: 128, n_inner: 512, n_layer: 2, n_head: 4, multi_query: true, vocab_size: 16384, n_positions: 512,
+  },
+  "tiny-pythia": {
+    model_type: "gpt_neox", hidden_size: 128, intermediate_size: 512, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 16384,
+    rotary_pct: 0.25, max_position_embeddings: 512, tie_word_embeddings: false,
+  },
+};
+
+/** Every synthetic shape name (Llama shapes and other families'). */
+export function syntheticShapeNames(): string[] {
+  return [...Object.keys(SYNTHETIC_SHAPES), ...Object.keys(SYNTHETIC_FAMILY_SHAPES)];
+}
+
+export function isSyntheticShape(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(SYNTHETIC_SHAPES, name) || Object.prototype.hasOwnProperty.call(SYNTHETIC_FAMILY_SHAPES, name);
+}
+
 export function isSyntheticSpec(model: string): boolean {
   return model.startsWith(SYNTHETIC_PREFIX);
 }
@@ -57,13 +100,16 @@ export function isSyntheticSpec(model: string): boolean {
 /** The LlamaConfig of `synthetic:<shape>`; unknown shapes are a ModelNotFoundError listing the known ones. */
 export function syntheticConfig(model: string, tokenizer: Tokenizer): LlamaConfig {
   const shape = model.slice(SYNTHETIC_PREFIX.length);
+  const eos = tokenizer.eosTokenId;
+  if (Object.prototype.hasOwnProperty.call(SYNTHETIC_FAMILY_SHAPES, shape)) {
+    return parseConfig({ ...SYNTHETIC_FAMILY_SHAPES[shape], bos_token_id: tokenizer.bosTokenId, eos_token_id: eos }, model);
+  }
   const s = Object.prototype.hasOwnProperty.call(SYNTHETIC_SHAPES, shape) ? SYNTHETIC_SHAPES[shape] : undefined;
   if (!s) {
     throw new ModelNotFoundError(
-      `unknown synthetic model shape ${JSON.stringify(shape)}; known: ${Object.keys(SYNTHETIC_SHAPES).map((k) => SYNTHETIC_PREFIX + k).join(", ")}`,
+      `unknown synthetic model shape ${JSON.stringify(shape)}; known: ${syntheticShapeNames().map((k) => SYNTHETIC_PREFIX + k).join(", ")}`,
     );
   }
-  const eos = tokenizer.eosTokenId;
   return { architecture: "llama", ...s, bosTokenId: tokenizer.bosTokenId, eosTokenIds: eos === null ? [] : [eos] };
 }
 
@@ -153,7 +199,7 @@ export function syntheticTensor(spec: TensorSpec, seed: number, scratch?: Uint8A
   const buf = scratch && scratch.length >= nbytes && scratch.byteOffset % 2 === 0 ? scratch.subarray(0, nbytes) : new Uint8Array(nbytes);
   const out = new Uint16Array(buf.buffer, buf.byteOffset, n);
   if (spec.kind === "norm") {
-    out.fill(BF16_ONE);
+    out.fill(spec.name.endsWith(".bias") ? 0 : BF16_ONE);
     return buf;
   }
   if (spec.shard) {
