@@ -76,16 +76,20 @@ for (const format of ["bf16", "w8a8", "w4a16-g128"]) {
     });
 }
 
-test("tp: a synthetic model's shards (each generated alone on its rank) give one process's tokens", { skip: SKIP_MPI }, () => {
-  const args = [BIN, "generate", "--model", "synthetic:tiny", "--threads", "1", "--prompt-ids", "1,2,3,4,5", "--max-new-tokens", "12", "--temperature", "0", "--json"];
-  const one = spawnSync(process.execPath, args, { cwd: REPO, encoding: "utf8" });
-  assert.equal(one.status, 0, one.stderr);
-  const tp = mpirun(2, [...args, "--tp"], 120_000);
-  assert.equal(tp.status, 0, tp.stderr);
-  const ids = (out: string) => (JSON.parse(out) as { ids: number[] }).ids;
-  assert.equal(ids(one.stdout).length, 12);
-  assert.deepEqual(ids(tp.stdout), ids(one.stdout));
-});
+// tiny: Llama; tiny-pythia: GPT-NeoX (parallel residual, biases on every matrix: row-parallel ones added after the
+// all_reduce, partial rotary dims)
+for (const shape of ["tiny", "tiny-pythia"]) {
+  test(`tp: a synthetic model's shards (each generated alone on its rank) give one process's tokens (${shape})`, { skip: SKIP_MPI }, () => {
+    const args = [BIN, "generate", "--model", `synthetic:${shape}`, "--threads", "1", "--prompt-ids", "1,2,3,4,5", "--max-new-tokens", "12", "--temperature", "0", "--json"];
+    const one = spawnSync(process.execPath, args, { cwd: REPO, encoding: "utf8" });
+    assert.equal(one.status, 0, one.stderr);
+    const tp = mpirun(2, [...args, "--tp"], 120_000);
+    assert.equal(tp.status, 0, tp.stderr);
+    const ids = (out: string) => (JSON.parse(out) as { ids: number[] }).ids;
+    assert.equal(ids(one.stdout).length, 12);
+    assert.deepEqual(ids(tp.stdout), ids(one.stdout));
+  });
+}
 
 test("tp: a GGUF file's quantized tensors are cut by whole blocks (q8_0: one process's tokens; q4_k: a typed error)", { skip: SKIP_MPI || (!MODEL ? SKIP_NO_SHARED : false) }, () => {
   const dir = mkdtempSync(join(tmpdir(), "lowbit-tp-"));
