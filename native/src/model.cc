@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "comm.h"
 #include "ops.h"
 
 namespace lowbit {
@@ -87,7 +88,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
                                   const int32_t* targets, int* rows) {
   if (!has_graph_) throw std::invalid_argument("model has no graph");
   if (n < 1) throw std::invalid_argument("forward needs at least one token");
-  const int64_t vocab_in = graph_.embedding->rows;
+  const int64_t vocab_in = graph_.vocab_in;
   for (int i = 0; i < n; i++)
     if (tokens[i] < 0 || tokens[i] >= vocab_in)
       throw std::invalid_argument("token id " + std::to_string(tokens[i]) + " out of range [0, " +
@@ -132,7 +133,21 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   for (const Op& op : graph_.ops) {
     const int rows_a = op.a >= 0 && graph_.bufs[op.a].out_rows ? n_out : n;
     switch (op.type) {
-      case OpType::Embed: op_embed(pool, *op.w, tokens, n, B(op.out)); break;
+      case OpType::Embed:
+        if (graph_.vocab_in != op.w->rows || op.offset)  // a tensor-parallel shard of the table
+          op_embed_shard(pool, *op.w, tokens, n, op.offset, B(op.out));
+        else
+          op_embed(pool, *op.w, tokens, n, B(op.out));
+        break;
+      case OpType::AllReduce: {
+        const int64_t count = (int64_t)rows_a * graph_.bufs[op.a].cols;
+        comm::all_reduce_sum(B(op.a), (size_t)count);
+        if (op.bias) op_add_bias(pool, B(op.a), op.bias->data.as<float>(), rows_a, graph_.bufs[op.a].cols);
+        break;
+      }
+      case OpType::AllGather:
+        comm::all_gather_cols(B(op.a), rows_a, graph_.bufs[op.a].cols, B(op.out), gather_scratch_);
+        break;
       case OpType::RmsNorm:
         if (op.heads > 0)  // per head: [rows * heads, head_dim]
           op_rms_norm(pool, kt, B(op.a), rows_a * op.heads, p_.head_dim, op.w->data.as<float>(), op.eps, B(op.out));
@@ -170,7 +185,18 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
           ws[count] = op.more_w[i];
           cs[count] = B(op.more_out[i]);
         }
+        if (op.variant && op.w->act_scale == 0 && (op.w->format == WFormat::Q8 || op.w->format == WFormat::Q4A8)) {
+          // row-parallel: every rank quantizes its part of a row with the whole row's scale
+          const int64_t k = graph_.bufs[op.a].cols;
+          row_scale_.assign(rows_a, 0.0f);
+          for (int r = 0; r < rows_a; r++)
+            for (int64_t p = 0; p < k; p++) row_scale_[r] = std::fmax(row_scale_[r], std::fabs(B(op.a)[r * k + p]));
+          comm::all_reduce_max(row_scale_.data(), row_scale_.size());
+          for (float& s : row_scale_) s /= 127.0f;
+          mm_scratch_.row_scale = row_scale_.data();
+        }
         matmul_multi(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, ws, cs, count, mm_scratch_);
+        mm_scratch_.row_scale = nullptr;
         if (op.bias) op_add_bias(pool, cs[0], op.bias->data.as<float>(), rows_a, op.w->rows);
         for (size_t i = 0; i < op.more_bias.size(); i++)
           if (op.more_bias[i]) op_add_bias(pool, cs[i + 1], op.more_bias[i]->data.as<float>(), rows_a, op.more_w[i]->rows);

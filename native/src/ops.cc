@@ -35,6 +35,16 @@ void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, f
   });
 }
 
+void op_embed_shard(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, int64_t first, float* out) {
+  pool.run_sized((long)n * E.cols, [&](int tid, int nth) {
+    for (int i = tid; i < n; i += nth) {
+      const int64_t r = (int64_t)tokens[i] - first;
+      if (r >= 0 && r < E.rows) E.row_f32(r, out + (int64_t)i * E.cols);
+      else std::memset(out + (int64_t)i * E.cols, 0, (size_t)E.cols * sizeof(float));
+    }
+  });
+}
+
 void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n, int64_t d, const float* w,
                  float eps, float* out) {
   pool.run_sized((long)n * d, [&](int tid, int nth) {

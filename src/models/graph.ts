@@ -15,6 +15,7 @@
 import { familyParams, type LlamaConfig } from "../config.js";
 import { UnsupportedArchitectureError } from "../errors.js";
 import type { OpSpec } from "../native.js";
+import type { Shard } from "./shard-spec.js";
 import { FAMILIES, type Fused, type GlobalRole, type LayerRole, type SourceName } from "./family.js";
 
 /** A tensor the graph needs, with its shape [rows, cols] (PyTorch [out, in]). */
@@ -34,6 +35,8 @@ export interface TensorSpec {
   ggufSlice?: RowSlice;
   /** the checkpoint stores w of a norm computing x * (1 + w): 1 is added at load (HF only) */
   hfPlusOne?: boolean;
+  /** tensor parallelism: the part of this tensor one rank loads (parallel/shard.ts); rows / cols stay the whole tensor's */
+  shard?: Shard;
 }
 
 /** Row ranges [start, count] of a tensor of `total` rows, taken in order. */

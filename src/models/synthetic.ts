@@ -22,6 +22,7 @@ import { ggufTokenizerMetadata } from "../tokenizer/gguf-write.js";
 import { Tokenizer } from "../tokenizer.js";
 import { llamaTensors, type TensorSpec } from "./llama.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./source.js";
+import { localShape, type Shard } from "./shard-spec.js";
 
 export const SYNTHETIC_PREFIX = "synthetic:";
 export const DEFAULT_SYNTHETIC_SEED = 42;
@@ -166,36 +167,63 @@ function normalBf16(): Uint16Array {
 const BF16_ONE = 0x3f80;
 
 /**
- * The bf16 bytes of one synthetic tensor, written into `scratch` when it is
- * large enough and 2-byte aligned (else into a fresh buffer).
+ * n uniform 16-bit draws of one tensor's stream, in order: put(i, draw). xorshift32, scrambled by
+ * a multiply; each 32-bit output gives two draws (its low half, then its high half).
  */
-export function syntheticTensor(spec: TensorSpec, seed: number, scratch?: Uint8Array): Uint8Array {
-  const n = spec.rows * spec.cols, nbytes = n * 2;
-  const buf = scratch && scratch.length >= nbytes && scratch.byteOffset % 2 === 0 ? scratch.subarray(0, nbytes) : new Uint8Array(nbytes);
-  const out = new Uint16Array(buf.buffer, buf.byteOffset, n);
-  if (spec.kind === "norm") {
-    out.fill(spec.name.endsWith(".bias") ? 0 : BF16_ONE);
-    return buf;
-  }
-  const table = normalBf16();
-  // xorshift32, scrambled by a multiply; each 32-bit output gives two 16-bit draws.
-  let s = streamSeed(seed, spec.name);
+function drawStream(seed: number, n: number, put: (i: number, u: number) => void): void {
+  let s = seed;
   let i = 0;
   for (; i + 1 < n; i += 2) {
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
     const r = Math.imul(s, 0x9e3779bb);
-    out[i] = table[r & 0xffff]!;
-    out[i + 1] = table[r >>> 16]!;
+    put(i, r & 0xffff);
+    put(i + 1, r >>> 16);
   }
   if (i < n) {
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
-    out[i] = table[Math.imul(s, 0x9e3779bb) >>> 16]!;
+    put(i, Math.imul(s, 0x9e3779bb) >>> 16);
   }
+}
+
+/**
+ * The bf16 bytes of one synthetic tensor, written into `scratch` when it is
+ * large enough and 2-byte aligned (else into a fresh buffer).
+ */
+export function syntheticTensor(spec: TensorSpec, seed: number, scratch?: Uint8Array): Uint8Array {
+  const { rows, cols } = localShape(spec);
+  const n = rows * cols, nbytes = n * 2;
+  const buf = scratch && scratch.length >= nbytes && scratch.byteOffset % 2 === 0 ? scratch.subarray(0, nbytes) : new Uint8Array(nbytes);
+  const out = new Uint16Array(buf.buffer, buf.byteOffset, n);
+  if (spec.kind === "norm") {
+    out.fill(spec.name.endsWith(".bias") ? 0 : BF16_ONE);
+    return buf;
+  }
+  if (spec.shard) {
+    shardOfStream(spec, spec.shard, seed, out);
+    return buf;
+  }
+  const table = normalBf16();
+  drawStream(streamSeed(seed, spec.name), n, (i, u) => (out[i] = table[u]!));
   return buf;
+}
+
+/**
+ * One rank's part of a matrix (tensor parallelism): the whole tensor's stream is drawn in order,
+ * only the shard's elements are kept (so they are the single-process values, and no full copy exists).
+ */
+function shardOfStream(spec: TensorSpec, shard: Shard, seed: number, out: Uint16Array): void {
+  const table = normalBf16();
+  const { axis, start, count } = shard;
+  const n = spec.rows * spec.cols;
+  drawStream(streamSeed(seed, spec.name), n, (i, u) => {
+    const r = Math.floor(i / spec.cols), c = i - r * spec.cols;
+    if (axis === "rows" && r >= start && r < start + count) out[(r - start) * spec.cols + c] = table[u]!;
+    else if (axis === "cols" && c >= start && c < start + count) out[r * count + c - start] = table[u]!;
+  });
 }
 
 /** A ModelSource for `synthetic:<shape>` with the given weight seed (an unsigned 32-bit integer). */
@@ -215,10 +243,12 @@ export function syntheticSource(model: string, seed = DEFAULT_SYNTHETIC_SEED): M
       for (const s of specs) {
         const own = shapes.get(s.name);
         if (!own || own.rows !== s.rows || own.cols !== s.cols) throw new WeightsFormatError(`${model}: no tensor ${s.name} of shape [${s.rows}, ${s.cols}]`);
-        max = Math.max(max, s.rows * s.cols * 2);
+        const own2 = localShape(s); // a tensor-parallel shard is generated alone (shardOfStream)
+        max = Math.max(max, own2.rows * own2.cols * 2);
       }
       return max;
     },
+    readsShards: true,
     read: (spec, scratch) => ({ bytes: syntheticTensor(spec, seed, scratch), dtype }),
     tokenizerMetadata: (vocabSize) => ggufTokenizerMetadata(EMBEDDED_MODEL_DIR, { vocabSize }),
   };
