@@ -6,7 +6,7 @@
  * CPU build, pinned to its haswell variant, f32 KV cache) on the same file:
  * full next-token logits and 16 greedy tokens for three prompts. Then every
  * weight format on the file, lowbit's own GGUF export read back by llama.cpp,
- * `lowbit info`, and the depths llama.cpp gives Baichuan no positions for.
+ * `lowbit info` and `lowbit generate`, and the depths llama.cpp gives Baichuan no positions for.
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -119,6 +119,17 @@ for (const c of CASES) {
     const info = spawnSync(process.execPath, [BIN, "info", "--model", file, "--threads", "1", "--json"], { cwd: REPO, encoding: "utf8" });
     assert.equal(info.status, 0, info.stderr);
     assert.equal((JSON.parse(info.stdout) as { config: { architecture: string } }).config.architecture, c.family);
+    // lowbit generate (greedy) prints what the library generates
+    const m = await LLM.load(file, { threads: 1 });
+    let want: string;
+    try {
+      want = (await m.generate(PROMPTS[0]!, { maxNewTokens: 8, temperature: 0, stopAtEos: false })).text;
+    } finally {
+      await m.dispose();
+    }
+    const gen = spawnSync(process.execPath, [BIN, "generate", "--model", file, "--threads", "1", "--prompt", PROMPTS[0]!, "--max-new-tokens", "8", "--temperature", "0", "--no-stop-at-eos"], { cwd: REPO, encoding: "utf8" });
+    assert.equal(gen.status, 0, gen.stderr);
+    assert.ok(gen.stdout.includes(want), `lowbit generate printed ${JSON.stringify(gen.stdout)}, the library ${JSON.stringify(want)}`);
   });
 }
 
