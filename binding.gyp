@@ -77,6 +77,7 @@
         "native/src/model.cc",
         "native/src/act_stats.cc",
         "native/src/bandwidth.cc",
+        "native/src/peak.cc",
         "native/src/ggml_dequant.cc",
         "native/src/addon_dequant.cc",
         "native/src/comm.cc",

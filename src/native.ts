@@ -202,10 +202,15 @@ export interface CpuInfo {
   kernels: string;
 }
 
+/** multiply-add kinds of the compute-peak probe: fp32 FMA, bf16 dot (vdpbf16ps), int8 dot (vpdpbusd / vpmaddubsw) */
+export type PeakKind = "fp32" | "bf16" | "int8";
+
 export interface Addon {
   NativeModel: new (opts: NativeModelOptions) => NativeModel;
   cpuInfo(): CpuInfo;
   measureBandwidth(threads: number, mbytes: number, reps: number): number;
+  /** register-only multiply-add peak of one instruction kind (gops 0 and isa "none" where the CPU has none) */
+  measureComputePeak(kind: PeakKind, threads: number, ms: number, reps: number): { gops: number; isa: string };
   runKernel(variant: string, name: string, args: Record<string, unknown>): unknown;
   /** index of the largest element (lowest on ties, NaN never wins unless all are NaN) */
   argmax(x: Float32Array): number;

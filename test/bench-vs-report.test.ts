@@ -25,12 +25,23 @@ test("ratios: lowbit tok/s over each llama.cpp variant's, pp and tg", () => {
   assert.ok(Math.abs(b.tg - 1.25) < 1e-12);
 });
 
+test("markdown: with the same run's probes, the bandwidth and compute-peak lines and each row's share of the bandwidth", () => {
+  const r = fakeVsReport();
+  r.bandwidthGBs = { 2: 50 };
+  r.computePeak = [{ kind: "int8", isa: "avx512 vpdpbusd (int8)", gops: { 1: 400, 2: 790 } }, { kind: "bf16", isa: "none", gops: { 1: 0, 2: 0 } }];
+  const md = vsMarkdown(r);
+  assert.match(md, /Read bandwidth \(same run, 1 GiB buffer, best of 5\): 2 threads 50\.0 GB\/s/);
+  assert.match(md, /Compute peak .*avx512 vpdpbusd \(int8\): 1 thread 400, 2 threads 790; bf16: none/);
+  // lowbit q4_0: 25.0 GB/s of weights per token against 50 GB/s
+  assert.match(md, /\| lowbit \| 16\.0 \(15\.0-17\.0\) \| 2000 \| 2\.00 \(1\.90-2\.20\) \| 500 \| 25\.0 \| 50% \| - \|/);
+});
+
 test("markdown: a row per engine and configuration, the ratio table, the soundness verdict and notes", () => {
   const r = fakeVsReport();
   r.rechecks = [checkRepeatSamples("tinycode-100m q4_0 t=2 prompt 32, lowbit", "tpotMs", [1.9, 2, 2.2], [2.5, 2.6, 2.7])];
   const md = vsMarkdown(r);
   assert.match(md, /\| tinycode-100m \| q4_0 \| 2 \| 32 \| 32 \| lowbit \| 16\.0 \(15\.0-17\.0\) \| 2000 \| 2\.00 \(1\.90-2\.20\) \| 500 \| 25\.0 \| - \|/);
-  assert.match(md, /\| tinycode-100m \| q8_0 \| 2 \| 32 \| 32 \| llama\.cpp \| 64\.0 \(60\.0-80\.0\) \| 500 \| 6\.00 \(5\.80-7\.00\) \| 167 \| 8\.3 \| 30\.0\/32 \|/);
+  assert.match(md, /\| tinycode-100m \| q8_0 \| 2 \| 32 \| 32 \| llama\.cpp \| 64\.0 \(60\.0-80\.0\) \| 500 \| 6\.00 \(5\.80-7\.00\) \| 167 \| 8\.3 \| - \| 30\.0\/32 \|/);
   assert.match(md, /\| tinycode-100m \| q4_0 \| 2 \| 32 \| 2\.00x \| 1\.50x \| 1\.25x \| 1\.25x \|/);
   assert.match(md, /pp vs llama\.cpp UV_THREADPOOL_SIZE=1/);
   assert.match(md, /WARNING: 1 of 1 second runs/);

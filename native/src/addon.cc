@@ -27,6 +27,7 @@
 #include "addon_tp.h"
 #include "addon_util.h"
 #include "bandwidth.h"
+#include "peak.h"
 #include "buffer.h"
 #include "comm.h"
 #include "cpu.h"
@@ -527,6 +528,26 @@ Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), measure_read_bandwidth(threads, mbytes, reps));
 }
 
+// measureComputePeak(kind: "fp32" | "bf16" | "int8", threads, ms, reps) -> { gops, isa }
+Napi::Value MeasureComputePeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "kind must be \"fp32\", \"bf16\" or \"int8\"");
+  const std::string k = info[0].As<Napi::String>().Utf8Value();
+  PeakKind kind;
+  if (k == "fp32") kind = PeakKind::Fp32Fma;
+  else if (k == "bf16") kind = PeakKind::Bf16Dot;
+  else if (k == "int8") kind = PeakKind::Int8Dot;
+  else throw Napi::TypeError::New(env, "kind must be \"fp32\", \"bf16\" or \"int8\"");
+  const int threads = (int)arg_int(info, 1, "threads", 1, 256);
+  const int ms = (int)arg_int(info, 2, "ms", 1, 10000);
+  const int reps = (int)arg_int(info, 3, "reps", 1, 100);
+  const PeakResult r = measure_compute_peak(kind, threads, ms, reps);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("gops", r.gops);
+  o.Set("isa", r.isa);
+  return o;
+}
+
 }  // namespace
 
 }  // namespace lowbit
@@ -536,6 +557,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", NativeModel::Init(env));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
+  exports.Set("measureComputePeak", Napi::Function::New(env, MeasureComputePeak));
   exports.Set("runKernel", Napi::Function::New(env, RunKernel));
   exports.Set("argmax", Napi::Function::New(env, Argmax));
   exports.Set("topProb", Napi::Function::New(env, TopProb));

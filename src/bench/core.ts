@@ -3,6 +3,7 @@
  * prompt length, with the machine's read bandwidth measured in the same run
  * so decode can be compared with its memory-bound limit.
  */
+import { measureComputePeaks, type ComputePeak } from "./peak.js";
 import { LLM, type LoadOptions } from "../llm.js";
 import { InvalidOptionError } from "../errors.js";
 import type { GenerateOptions } from "../generate/generate.js";
@@ -109,6 +110,8 @@ export interface CoreBenchReport {
   cpu: ReturnType<ReturnType<typeof addon>["cpuInfo"]>;
   node: string;
   bandwidthGBs: Record<number, number>;
+  /** the compute-peak probe of the same run (bench/peak.ts; absent in reports written before it) */
+  computePeak?: ComputePeak[];
   rows: CoreBenchRow[];
   /** the first setting's second run (every variant of it in an interleaved run) against its first */
   rechecks?: RepeatCheck[];
@@ -378,6 +381,7 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
   if ((o.draft || o.lookup) && !o.interleave) throw new InvalidOptionError("a draft model or prompt lookup is measured in interleaved runs only");
   const bandwidthGBs: Record<number, number> = {};
   for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
+  const computePeak = measureComputePeaks(o.threads);
   const rows: CoreBenchRow[] = [];
   const again: CoreBenchRow[] | undefined = o.recheck ? [] : undefined;
   const pr = new Progress(o, coreBenchTotal(o));
@@ -396,6 +400,7 @@ export async function runCoreBench(o: CoreBenchOptions): Promise<CoreBenchReport
     cpu: addon().cpuInfo(),
     node: process.version,
     bandwidthGBs,
+    computePeak,
     rows,
     ...(rechecks ? { rechecks } : {}),
     ...(o.notes?.length ? { notes: o.notes } : {}),

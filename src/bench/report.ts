@@ -1,4 +1,5 @@
 /** Markdown rendering of the core benchmark. */
+import { computePeakLine } from "./peak.js";
 import { fmt, fmtSummary } from "./stats.js";
 import type { BenchFormat, CoreBenchReport, CoreBenchRow } from "./core.js";
 import { repeatChecksMarkdown } from "./soundness.js";
@@ -31,6 +32,7 @@ export function coreBenchMarkdown(r: CoreBenchReport): string {
     "Read bandwidth (same run, 1 GiB buffer, best of 5): " +
       Object.entries(r.bandwidthGBs).map(([t, g]) => `${t} thread${t === "1" ? "" : "s"} ${fmt(g)} GB/s`).join(", "),
   );
+  if (r.computePeak) lines.push("", computePeakLine(r.computePeak));
   lines.push("");
   lines.push("| model | format | threads | prompt | TTFT ms median (min-max) | prompt tok/s | TPOT ms median (min-max) | gen tok/s | MB read/token | GB/s | % of bandwidth limit | outside native ms/token (% of TPOT) |");
   lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|");

@@ -11,13 +11,14 @@
  * first generated token; mean time per token after it, greedy), timed inside
  * the process that runs the model.
  */
+import { measureComputePeaks, type ComputePeak } from "./peak.js";
 import { statSync } from "node:fs";
 import type { GgufOutType } from "../formats/gguf-export.js";
 import { LLM } from "../llm.js";
 import { addon } from "../native.js";
 import { InvalidOptionError } from "../errors.js";
 import type { BenchModel } from "./core.js";
-import { clock } from "./core.js";
+import { clock, measureBandwidth } from "./core.js";
 import { alternate, type TimedEngine } from "./alternate.js";
 import { ensureGguf } from "./gguf-cache.js";
 import { LlamaCppWorker, type LlamaCppSettings } from "./llamacpp-client.js";
@@ -96,6 +97,9 @@ export interface VsReport {
   llamaCpp: LlamaCppSettings[];
   files: VsFile[];
   rows: VsRow[];
+  /** the machine's read bandwidth (GB/s per thread count) and compute peak, measured in the same run (absent in older reports) */
+  bandwidthGBs?: Record<number, number>;
+  computePeak?: ComputePeak[];
   rechecks?: RepeatCheck[];
   notes?: string[];
 }
@@ -199,6 +203,10 @@ export async function runVsLlamaCpp(o: VsOptions): Promise<VsReport> {
   const rows: VsRow[] = [];
   const settings: LlamaCppSettings[] = [];
   const again: VsRow[] = [];
+  say("bandwidth and compute-peak probes");
+  const bandwidthGBs: Record<number, number> = {};
+  for (const t of o.threads) bandwidthGBs[t] = measureBandwidth(t);
+  const computePeak = measureComputePeaks(o.threads);
   for (const m of o.models)
     for (const type of o.ggufTypes) {
       say(`${m.name} ${type}: GGUF file`);
@@ -224,6 +232,8 @@ export async function runVsLlamaCpp(o: VsOptions): Promise<VsReport> {
     llamaCpp: settings.filter((s, i) => settings.findIndex((t) => JSON.stringify(t) === JSON.stringify(s)) === i),
     files,
     rows,
+    bandwidthGBs,
+    computePeak,
     ...(rechecks ? { rechecks } : {}),
     ...(o.notes?.length ? { notes: o.notes } : {}),
   };

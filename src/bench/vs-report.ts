@@ -1,5 +1,6 @@
 /** Markdown rendering of `lowbit bench --vs-llamacpp` (vs-llamacpp.ts). */
 import { machineLine, promptCell } from "./report.js";
+import { computePeakLine } from "./peak.js";
 import { repeatChecksMarkdown } from "./soundness.js";
 import { fmt, fmtSummary } from "./stats.js";
 import { LOWBIT_ENGINE, type VsReport, type VsRow } from "./vs-llamacpp.js";
@@ -31,11 +32,15 @@ export function vsMarkdown(r: VsReport): string {
   const lines = [machineLine(r), ""];
   lines.push("GGUF files: " + r.files.map((f) => `${f.model} ${f.ggufType} ${fmt(f.bytes / 1048576)} MiB (${f.made ? "written now" : "cached"}: \`${f.path}\`)`).join("; "));
   lines.push("");
-  lines.push("| model | type | threads | prompt | gen | engine | TTFT ms median (min-max) | pp tok/s | TPOT ms median (min-max) | tg tok/s | weights GB/s | same greedy tokens |");
-  lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|");
+  if (r.bandwidthGBs) {
+    lines.push("Read bandwidth (same run, 1 GiB buffer, best of 5): " + Object.entries(r.bandwidthGBs).map(([t, g]) => `${t} thread${t === "1" ? "" : "s"} ${fmt(g)} GB/s`).join(", "), "");
+  }
+  if (r.computePeak) lines.push(computePeakLine(r.computePeak), "");
+  lines.push("| model | type | threads | prompt | gen | engine | TTFT ms median (min-max) | pp tok/s | TPOT ms median (min-max) | tg tok/s | weights GB/s | % of bandwidth | same greedy tokens |");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   for (const x of r.rows) {
     lines.push(
-      `| ${x.model} | ${x.ggufType} | ${x.threads} | ${promptCell(x)} | ${x.genTokens} | ${x.engine} | ${fmtSummary(x.ttftMs)} | ${fmt(x.ppTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.tgTokPerS, 0)} | ${fmt(x.weightBytesPerToken / x.tpotMs.median / 1e6)} | ${x.engine === LOWBIT_ENGINE ? "-" : `${fmt(x.sameGreedyTokens, 1)}/${x.genTokens}`} |`,
+      `| ${x.model} | ${x.ggufType} | ${x.threads} | ${promptCell(x)} | ${x.genTokens} | ${x.engine} | ${fmtSummary(x.ttftMs)} | ${fmt(x.ppTokPerS, 0)} | ${fmtSummary(x.tpotMs, 2)} | ${fmt(x.tgTokPerS, 0)} | ${fmt(x.weightBytesPerToken / x.tpotMs.median / 1e6)} | ${r.bandwidthGBs?.[x.threads] ? `${fmt((x.weightBytesPerToken / x.tpotMs.median / 1e6 / r.bandwidthGBs[x.threads]!) * 100, 0)}%` : "-"} | ${x.engine === LOWBIT_ENGINE ? "-" : `${fmt(x.sameGreedyTokens, 1)}/${x.genTokens}`} |`,
     );
   }
   const others = r.engines.filter((e) => e !== LOWBIT_ENGINE);
