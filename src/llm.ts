@@ -24,6 +24,7 @@ import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type Load
 import { calibrateSmoothQuant } from "./quant/calibrate.js";
 import { calibratable } from "./quant/float-model.js";
 import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
+import { isGgufPath } from "./models/gguf-source.js";
 import { loadedModelSource } from "./saved/loaded-source.js";
 import { loadSavedDirectory } from "./saved/load.js";
 import { saveModel, type SaveResult } from "./saved/save.js";
@@ -165,6 +166,10 @@ export class LLM {
   async save(dir: string): Promise<SaveResult> {
     if (!this.quant) throw new StateError("save() needs a quantized model: load it with a quant format");
     if (this.origin.synthetic) throw new StateError("save() of a synthetic model is not supported (it is regenerated from its seed)");
+    if (isGgufPath(this.origin.dir)) {
+      // the saved format keeps config.json and the tokenizer files of an HF directory beside the weights; a GGUF file has neither
+      throw new StateError("save() of a model loaded from a GGUF file is not supported: write a GGUF file instead (lowbit convert --model FILE.gguf --type ...)");
+    }
     const quant = this.quant;
     const order = llamaTensors(this.config).map((t) => t.name);
     return this.session.exclusive(() => saveModel(this.model(), {

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../src/index.js";
-import { UnsupportedArchitectureError } from "../src/errors.js";
+import { StateError, UnsupportedArchitectureError } from "../src/errors.js";
 import { exportGguf } from "../src/formats/gguf-export.js";
 import { LlamaCppModel } from "../src/llamacpp/oracle.js";
 import { loadedCpuVariant, pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
@@ -130,6 +130,41 @@ for (const c of CASES) {
     const gen = spawnSync(process.execPath, [BIN, "generate", "--model", file, "--threads", "1", "--prompt", PROMPTS[0]!, "--max-new-tokens", "8", "--temperature", "0", "--no-stop-at-eos"], { cwd: REPO, encoding: "utf8" });
     assert.equal(gen.status, 0, gen.stderr);
     assert.ok(gen.stdout.includes(want), `lowbit generate printed ${JSON.stringify(gen.stdout)}, the library ${JSON.stringify(want)}`);
+  });
+}
+
+for (const c of CASES) {
+  test(`${c.name}: assisted generation and context shift; save() refused by name`, async () => {
+    const file = join(tmp, `${c.family}-gen.gguf`);
+    writeGgufOnlyModel(file, c.shape, VOCAB, 2);
+    const ids = (await LLM.load(file, { threads: 1 }).then(async (m) => { try { return m.encode(PROMPTS[0]!); } finally { await m.dispose(); } }));
+    // the saved format is an HF directory's companion: a GGUF-loaded model says so instead of writing a directory it cannot load
+    const q = await LLM.load(file, { quant: "w8a8", threads: 1 });
+    const out = mkdtempSync(join(tmpdir(), `lowbit-save-${c.family}-`));
+    try {
+      await assert.rejects(q.save(out), (e: Error) => e instanceof StateError && /GGUF file is not supported.*lowbit convert/.test(e.message));
+    } finally {
+      await q.dispose();
+      rmSync(out, { recursive: true, force: true });
+    }
+    const target = await LLM.load(file, { threads: 2 });
+    const draft = await LLM.load(file, { quant: "q8_0", threads: 2 });
+    try {
+      const plain = (await target.generate(ids, { maxNewTokens: 16, temperature: 0, stopAtEos: false })).ids;
+      const assisted = (await target.generate(ids, { maxNewTokens: 16, temperature: 0, stopAtEos: false, draft, draftTokens: 4 })).ids;
+      assert.deepEqual(assisted, plain, `${c.name}: assisted greedy`);
+    } finally {
+      await draft.dispose();
+      await target.dispose();
+    }
+    const small = await LLM.load(file, { threads: 2, contextLength: 24 });
+    try {
+      const r = await small.generate(ids.slice(0, 12), { maxNewTokens: 40, temperature: 0, stopAtEos: false, contextShift: { nKeep: 4 } });
+      assert.equal(r.ids.length, 40, `${c.name}: 40 tokens past a 24-token context`);
+      assert.ok((r.contextShifts ?? 0) >= 2, `${c.name}: the cache was shifted`);
+    } finally {
+      await small.dispose();
+    }
   });
 }
 
