@@ -75,6 +75,9 @@
         "native/src/graph.cc",
         "native/src/model.cc",
         "native/src/act_stats.cc",
+        "native/src/act_hessian.cc",
+        "native/src/gptq.cc",
+        "native/src/addon_gptq.cc",
         "native/src/bandwidth.cc",
         "native/src/ggml_dequant.cc",
         "native/src/addon_dequant.cc"

@@ -16,6 +16,7 @@ import type { QuantFormat } from "./quant/formats.js";
 import { createNativeModel, finishNativeModel, type RuntimeOptions } from "./runtime/native-model.js";
 import { planWeights, type ComputeDtype } from "./weights/plan.js";
 import { toF32 } from "./quant/tensors.js";
+import type { PrequantizedWeight } from "./quant/gptq.js";
 
 export type { ComputeDtype } from "./weights/plan.js";
 
@@ -29,6 +30,8 @@ export interface NativeLoadOptions extends RuntimeOptions {
   rowSmoothing?: Map<string, Float32Array>;
   /** static int8 activation scales by GGUF name (w8a8-sq-static) */
   actScales?: Map<string, number>;
+  /** matrices quantized before the load (GPTQ: quant/gptq.ts), added as they are instead of read from the source */
+  prequantized?: Map<string, PrequantizedWeight>;
   /** also quantize the LM head (a separate quantized copy when embeddings are tied) */
   quantHead?: boolean;
 }
@@ -78,6 +81,11 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
     const scratch = Buffer.allocUnsafe(maxBytes);
     for (const w of plan.weights) {
       const s = bySpec.get(w.from ?? w.name)!;
+      const pq = opts.prequantized?.get(w.name);
+      if (pq) {
+        wrapNative(`loading ${s.hfName}`, () => native.addWeight(w.name, pq.dtype, pq.bytes(), w.rows, w.cols, w.native, undefined, pq.grid));
+        continue;
+      }
       const sm = w.from ? undefined : opts.smoothing?.get(w.name);
       const rs = w.from ? undefined : opts.rowSmoothing?.get(w.name);
       let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : w.native });
