@@ -397,6 +397,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return env.Undefined();
   }
 
+  static Napi::Float64Array to_f64(Napi::Env env, const std::vector<double>& v) {
+    Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+    std::copy(v.begin(), v.end(), a.Data());
+    return a;
+  }
+
   // weight name -> the ActStats entry of its input (a fused matmul's weights share one)
   template <class F>
   static void each_stats(const Model& m, F f) {
@@ -422,11 +428,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Model& m = model(info.Env());
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
-    auto f64 = [&](const std::vector<double>& v) {
-      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
-      std::copy(v.begin(), v.end(), a.Data());
-      return a;
-    };
+    auto f64 = [&](const std::vector<double>& v) { return to_f64(env, v); };
     each_stats(m, [&](const std::string& name, const ActStats& s) {
       Napi::Object e = Napi::Object::New(env);
       e.Set("cols", (double)s.cols);
@@ -447,11 +449,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Model& m = model(info.Env());
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
-    auto f64 = [&](const std::vector<double>& v) {
-      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
-      std::copy(v.begin(), v.end(), a.Data());
-      return a;
-    };
+    auto f64 = [&](const std::vector<double>& v) { return to_f64(env, v); };
     // one object per input; the weights of a fused matmul share it (no copy per alias)
     for (const auto& kv : m.activation_stats()) {
       const ActStats& s = kv.second;
