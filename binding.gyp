@@ -1,4 +1,5 @@
 {
+  "variables": {"lowbit_mpi%": 0},
   "target_defaults": {
     "cflags_cc!": ["-fno-exceptions"],
     "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno"],
@@ -80,9 +81,17 @@
         "native/src/addon_gptq.cc",
         "native/src/bandwidth.cc",
         "native/src/ggml_dequant.cc",
-        "native/src/addon_dequant.cc"
+        "native/src/addon_dequant.cc",
+        "native/src/comm.cc",
+        "native/src/tp_step.cc",
+        "native/src/addon_tp.cc"
       ],
-      "libraries": ["-lpthread"]
+      "libraries": ["-lpthread"],
+      "conditions": [["lowbit_mpi==1", {
+        "defines": ["LOWBIT_MPI"],
+        "cflags_cc": ["<!@(mpicxx --showme:compile)"],
+        "libraries": ["<!@(mpicxx --showme:link)"]
+      }]]
     }
   ],
   "conditions": [["OS=='linux'", {
