@@ -21,7 +21,8 @@ import { KvSession } from "./runtime/kv-session.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
 import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
-import { calibrateSmoothQuant } from "./quant/calibrate.js";
+import { calibrateSmoothQuant, type SmoothQuantPlan } from "./quant/calibrate.js";
+import { calibrateInt4, type Int4Plan } from "./quant/calibrate-int4.js";
 import { calibratable } from "./quant/float-model.js";
 import { isSavedModelDir, readSavedHeader } from "./saved/format.js";
 import { isGgufPath } from "./models/gguf-source.js";
@@ -134,8 +135,10 @@ export class LLM {
     // calibration runs the f32 model, with smoothing folded in for the static scales' second pass
     const floatModel = (contextLength: number, smoothing?: Map<string, Float32Array>, rowSmoothing?: Map<string, Float32Array>) =>
       Promise.resolve(calibratable(loadModel(source, { ...base, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}) })));
-    const { smoothing, rowSmoothing, actScales, quantization } = quant && isSmoothQuant(quant) ? await calibrateSmoothQuant(source, quant, opts, floatModel) : {};
-    const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}), ...(actScales ? { actScales } : {}), quantHead });
+    const { smoothing, rowSmoothing, actScales, quantization, prequantized }: Partial<SmoothQuantPlan & Int4Plan> = quant && isSmoothQuant(quant)
+      ? await calibrateSmoothQuant(source, quant, opts, floatModel)
+      : (await calibrateInt4(source, quant, opts, floatModel, base)) ?? {};
+    const loaded = loadModel(source, { ...base, dtype, ...(quant ? { quant } : {}), ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}), ...(actScales ? { actScales } : {}), ...(prequantized ? { prequantized } : {}), quantHead });
     const synthetic = isSyntheticSpec(source.origin);
     const where = synthetic ? source.origin : resolve(source.origin);
     const origin = { dir: where, saved: false, synthetic, sourceModel: where, quantization: quantization ?? {} };

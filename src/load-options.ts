@@ -5,6 +5,7 @@ import { InvalidOptionError } from "./errors.js";
 import { KERNEL_VARIANTS, KV_TYPES, type KernelVariant, type KvType } from "./native.js";
 import type { ComputeDtype } from "./loader.js";
 import { checkQuant, LOAD_IN_4BIT, LOAD_IN_8BIT, type QuantFormat } from "./quant/formats.js";
+import { checkQuantMethod, type QuantMethod } from "./quant/method.js";
 import { checkDynamicInputs, checkStaticScales, type InputKind, type StaticScaleMethod } from "./quant/static-scales.js";
 import type { SavedHeader } from "./saved/format.js";
 
@@ -66,6 +67,12 @@ export interface LoadOptions {
   dynamicInputs?: InputKind[];
   /** w8a8-sq-static: smooth down_proj's input through ffn_up's rows (gated MLPs), so that it can take a static scale too (with dynamicInputs: []) */
   smoothDown?: boolean;
+  /** How int4 formats choose their values: "rtn" (default), "gptq" or "awq" (calibrated: src/quant/method.ts). */
+  quantMethod?: QuantMethod;
+  /** quantMethod "gptq": quantize columns by decreasing Hessian diagonal (default false). */
+  actOrder?: boolean;
+  /** quantMethod "gptq": damping, a fraction of the Hessian's mean diagonal added to it (default 0.01). */
+  gptqDamp?: number;
   /** Progress bar on stderr during calibration. */
   progress?: boolean;
   /** Weight seed of a "synthetic:<shape>" model (an unsigned 32-bit integer; default 42). Other models reject it. */
@@ -101,6 +108,7 @@ export function checkLoadOptions(o: LoadOptions, saved = false): void {
   const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
   if (set > 1) throw new InvalidOptionError("use only one of quant, loadIn8bit and loadIn4bit");
   if (o.quantHead && set === 0 && !saved) throw new InvalidOptionError("quantHead needs a quant format");
+  if (!saved) checkQuantMethod(o.quantMethod, quantOf(o), o.actOrder, o.gptqDamp);
 }
 
 /** A saved model is loaded as saved: options may repeat its settings, not change them. */
@@ -111,7 +119,7 @@ export function checkSavedOptions(dir: string, h: SavedHeader, o: LoadOptions): 
   if (q !== undefined && q !== h.quant) throw new InvalidOptionError(`${what}; it cannot be loaded as ${q}: ${redo}`);
   if (o.quantHead && !h.quantHead) throw new InvalidOptionError(`${what}, its LM head is not quantized: ${redo}`);
   if (o.dtype !== undefined && o.dtype !== h.dtype) throw new InvalidOptionError(`${what}; dtype ${o.dtype} needs a new quantization: ${redo}`);
-  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha", "staticScales", "staticPercentile", "dynamicInputs", "smoothDown"] as const).filter((k) => o[k] !== undefined);
+  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha", "staticScales", "staticPercentile", "dynamicInputs", "smoothDown", "quantMethod", "actOrder", "gptqDamp"] as const).filter((k) => o[k] !== undefined);
   if (calib.length) throw new InvalidOptionError(`${what}, already quantized: calibration options (${calib.join(", ")}) do not apply`);
 }
 

@@ -16,6 +16,7 @@ import type { QuantFormat } from "./quant/formats.js";
 import { createNativeModel, finishNativeModel, type RuntimeOptions } from "./runtime/native-model.js";
 import { planWeights, type ComputeDtype } from "./weights/plan.js";
 import { toF32 } from "./quant/tensors.js";
+import type { PrequantizedWeight } from "./quant/gptq.js";
 import { agreeOnModel, type TpContext } from "./parallel/mpi.js";
 import { modelDescription } from "./parallel/agree.js";
 import { checkGroupSplit, formatGroup, localShape, shardSpecs, takeShard, type ShardedSpec } from "./parallel/shard.js";
@@ -32,6 +33,8 @@ export interface NativeLoadOptions extends RuntimeOptions {
   rowSmoothing?: Map<string, Float32Array>;
   /** static int8 activation scales by GGUF name (w8a8-sq-static) */
   actScales?: Map<string, number>;
+  /** matrices quantized before the load (GPTQ: quant/gptq.ts), added as they are instead of read from the source */
+  prequantized?: Map<string, PrequantizedWeight>;
   /** also quantize the LM head (a separate quantized copy when embeddings are tied) */
   quantHead?: boolean;
   /** load this rank's shard of a tensor-parallel model (parallel/shard.ts) */
@@ -88,6 +91,12 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
     const scratch = Buffer.allocUnsafe(maxBytes);
     for (const w of plan.weights) {
       const s = bySpec.get(w.from ?? w.name)!;
+      const pq = opts.prequantized?.get(w.name);
+      if (pq) {
+        if (s.shard) throw new InvalidOptionError(`${w.name}: GPTQ weights are whole matrices; tensor parallelism with quantMethod gptq is not supported`);
+        wrapNative(`loading ${s.hfName}`, () => native.addWeight(w.name, pq.dtype, pq.bytes(), w.rows, w.cols, w.native, undefined, pq.grid));
+        continue;
+      }
       const sm = w.from ? undefined : opts.smoothing?.get(w.name);
       const rs = w.from ? undefined : opts.rowSmoothing?.get(w.name);
       let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : w.native });

@@ -100,6 +100,33 @@ export interface ActivationStatsOptions {
   /** keep every sampleStride-th input row (0: none), at most sampleCap rows */
   sampleStride?: number;
   sampleCap?: number;
+  /** accumulate H = X^T X and sum |x| per column (GPTQ, AWQ: native/src/act_hessian.h) */
+  hessian?: boolean;
+}
+
+/** One matmul input's Hessian statistics (collectStats with hessian on). */
+export interface ActivationHessian {
+  cols: number;
+  /** rows (tokens) seen */
+  rowsSeen: number;
+  /** [cols, cols] X^T X over every row seen */
+  hessian: Float64Array;
+  /** [cols] sum of |x| per column */
+  absSum: Float64Array;
+}
+
+/** A chosen int4 grid of a q4 / q4a8 matrix (GPTQ): per (row, group) scale and offset, [rows * groups]. */
+export interface Q4Grid {
+  scales: Float32Array;
+  offsets: Float32Array;
+}
+
+/** gptqQuantize's result: the dequantized weights, their grid, and (q4_0) the GGUF blocks. */
+export interface GptqResult extends Q4Grid {
+  /** [rows * cols] dequantized values (s * q + o) */
+  weights: Float32Array;
+  /** q4_0: GGUF Q4_0 blocks, rows of cols / 32 */
+  blocks?: Uint8Array;
 }
 
 /** One matmul input's calibration statistics (native/src/act_stats.h). */
@@ -148,9 +175,10 @@ export interface NativeModel {
   /**
    * format: "vector" (f32 norm weights), "f32", "bf16", "q8", "q4-g32|g128|ch[-asym]", "q4a8-...", "q4_0", "q8_0";
    * dtype "Q4_0" / "Q8_0": raw GGUF blocks (rows of cols / 32 blocks; into q4_0 / q8_0 of the same type they are
-   * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8)
+   * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8);
+   * grid: a q4 / q4a8 matrix's codes are rounded on this grid instead of round-to-nearest's (GPTQ)
    */
-  addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number): void;
+  addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number, grid?: Q4Grid): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */
@@ -166,6 +194,8 @@ export interface NativeModel {
   activationStats(): Record<string, Float32Array>;
   /** weight name -> histograms and sampled rows of its input (as collectStats' options asked) */
   activationDetail(): Record<string, ActivationDetail>;
+  /** weight name -> X^T X and sum |x| of its input (collectStats with hessian on) */
+  activationHessians(): Record<string, ActivationHessian>;
   /** Per matrix: format, shape, bytes; w4a8 adds group, Integer Scale amplifier (0 = float scales), worst-case int32 bound and squared weight error sums. */
   weightStats(): Record<string, WeightStat>;
   info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number; kvType: KvType };
@@ -227,6 +257,10 @@ export interface Addon {
    * quantizers (quantize_row_q4_0_ref / _q8_0_ref: byte-exact with llama-quantize without an imatrix).
    */
   ggmlQuantize(type: "q4_0" | "q8_0" | "q5_0" | "q5_1" | "q4_k" | "q5_k" | "q6_k", data: Float32Array, rows: number, cols: number): Uint8Array;
+  /** GPTQ of W [rows, cols] with input Hessian H [cols, cols] onto an int4 format's grid (native/src/gptq.h). */
+  gptqQuantize(w: Float32Array, rows: number, cols: number, h: Float64Array, format: NativeWeightFormat, opts: { actOrder?: boolean; damp?: number; threads: number }): GptqResult;
+  /** sum over rows of e H e^T, e = W's round-to-nearest error on the format's grid with columns scaled by s first (AWQ). */
+  q4OutputError(w: Float32Array, rows: number, cols: number, h: Float64Array, format: NativeWeightFormat, s: Float32Array | undefined, opts: { threads: number; kernels: KernelVariant }): number;
   /** Tensor parallelism (native/src/addon_tp.h): whether this build has MPI (npm run build:mpi). */
   mpiAvailable(): boolean;
   /** MPI_Init once; this process's rank and the job's size. */

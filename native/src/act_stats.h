@@ -7,6 +7,8 @@
 //                    spans 2^-7 of its value; histograms on)
 //   tokmax  [32768]  count of rows whose max |x| falls in each bin (histograms on)
 //   sample  [n, cols] every `stride`-th row seen, at most `cap` rows (sampling on)
+//   hess    [cols, cols] H = sum over rows of x^T x, in double (hessian on: GPTQ,
+//                    AWQ; act_hessian.h), abssum [cols] sum of |x| per column
 #pragma once
 #include <cstdint>
 #include <map>
@@ -21,6 +23,7 @@ struct ActStatsOptions {
   bool histograms = false;
   int64_t sample_stride = 0;  // 0: no sample
   int64_t sample_cap = 0;     // rows
+  bool hessian = false;       // accumulate hess / abssum (act_hessian_add)
 };
 
 struct ActStats {
@@ -29,6 +32,7 @@ struct ActStats {
   std::vector<float> colmax;
   std::vector<double> hist, tokmax;
   std::vector<float> sample;  // sample_rows() * cols
+  std::vector<double> hess, abssum;  // hessian on: [cols * cols], [cols]
   int64_t sample_rows() const { return cols ? (int64_t)sample.size() / cols : 0; }
 };
 

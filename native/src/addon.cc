@@ -2,7 +2,7 @@
 // only validates what crosses the boundary and forwards to Model.
 //
 //   new NativeModel({threads, kernels, nLayers, nKvHeads, headDim, nCtx, ropeTheta})
-//   .addWeight(name, srcDtype, bytes: Uint8Array, rows, cols, format)
+//   .addWeight(name, srcDtype, bytes: Uint8Array, rows, cols, format, actScale?, grid?)
 //   .aliasWeight(name, target) / .setGraph(ops[], outputName)
 //   .forward(tokens: Int32Array, positions: Int32Array, all: boolean, targets?: Int32Array, out?: Float32Array)
 //       -> Promise<{ data: Float32Array, rows: number, nativeMs: number }>
@@ -23,6 +23,7 @@
 
 #include "addon_dequant.h"
 #include "addon_ggml.h"
+#include "addon_gptq.h"
 #include "addon_io.h"
 #include "addon_tp.h"
 #include "addon_util.h"
@@ -132,6 +133,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("collectStats", &NativeModel::CollectStats),
                         InstanceMethod("activationStats", &NativeModel::ActivationStats),
                         InstanceMethod("activationDetail", &NativeModel::ActivationDetail),
+                        InstanceMethod("activationHessians", &NativeModel::ActivationHessians),
                         InstanceMethod("listWeights", &NativeModel::ListWeights),
                         InstanceMethod("exportWeight", &NativeModel::ExportWeight),
                         InstanceMethod("exportWeightBuffer", &NativeModel::ExportWeightBuffer),
@@ -213,8 +215,24 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     // optional 7th argument: static activation scale (q8 only); a non-number is rejected as -1
     const bool has_sc = info.Length() > 6 && !info[6].IsUndefined();
     const double sc = has_sc && info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1;
+    // optional 8th argument: a chosen int4 grid { scales, offsets: Float32Array [rows * groups] } (GPTQ: gptq.h)
+    Q4Grid grid;
+    const bool has_grid = info.Length() > 7 && !info[7].IsUndefined();
+    if (has_grid) {
+      if (!info[7].IsObject()) throw Napi::TypeError::New(info.Env(), "grid must be an object");
+      Napi::Object g = info[7].As<Napi::Object>();
+      for (const char* k : {"scales", "offsets"}) {
+        Napi::Value v = g.Get(k);
+        if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+          throw Napi::TypeError::New(info.Env(), std::string("grid.") + k + " must be a Float32Array");
+      }
+      Napi::Float32Array gs = g.Get("scales").As<Napi::Float32Array>(), go = g.Get("offsets").As<Napi::Float32Array>();
+      if (gs.ElementLength() != go.ElementLength()) throw Napi::RangeError::New(info.Env(), "grid.scales and grid.offsets differ in length");
+      grid = {gs.Data(), go.Data(), gs.ElementLength()};
+    }
     try {
-      m.add_weight(make_weight_checked(name, dtype, bytes.Data(), bytes.ByteLength(), rows, cols, fs, has_sc ? &sc : nullptr));
+      m.add_weight(make_weight_checked(name, dtype, bytes.Data(), bytes.ByteLength(), rows, cols, fs, has_sc ? &sc : nullptr,
+                                       has_grid ? &grid : nullptr));
     } catch (const WeightArgTypeError& e) {
       throw Napi::TypeError::New(info.Env(), e.what());
     } catch (const std::exception& e) {
@@ -403,11 +421,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       o.histograms = opt.Get("histograms").ToBoolean().Value();
       o.sample_stride = count("sampleStride", 1LL << 40);
       o.sample_cap = count("sampleCap", 1LL << 24);
+      o.hessian = opt.Get("hessian").ToBoolean().Value();
     }
     const bool on = info[0].As<Napi::Boolean>().Value();
     m.set_collect_stats(on, o);
     if (on) m.clear_stats();
     return env.Undefined();
+  }
+
+  static Napi::Float64Array to_f64(Napi::Env env, const std::vector<double>& v) {
+    Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
+    std::copy(v.begin(), v.end(), a.Data());
+    return a;
   }
 
   // weight name -> the ActStats entry of its input (a fused matmul's weights share one)
@@ -435,11 +460,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Model& m = model(info.Env());
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
-    auto f64 = [&](const std::vector<double>& v) {
-      Napi::Float64Array a = Napi::Float64Array::New(env, v.size());
-      std::copy(v.begin(), v.end(), a.Data());
-      return a;
-    };
+    auto f64 = [&](const std::vector<double>& v) { return to_f64(env, v); };
     each_stats(m, [&](const std::string& name, const ActStats& s) {
       Napi::Object e = Napi::Object::New(env);
       e.Set("cols", (double)s.cols);
@@ -451,6 +472,29 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       e.Set("sample", a);
       o.Set(name, e);
     });
+    return o;
+  }
+
+  // weight name -> { cols, rowsSeen, hessian: Float64Array [cols * cols] (X^T X),
+  // absSum: Float64Array [cols] } of the inputs recorded with hessian on (act_hessian.h)
+  Napi::Value ActivationHessians(const Napi::CallbackInfo& info) {
+    Model& m = model(info.Env());
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    auto f64 = [&](const std::vector<double>& v) { return to_f64(env, v); };
+    // one object per input; the weights of a fused matmul share it (no copy per alias)
+    for (const auto& kv : m.activation_stats()) {
+      const ActStats& s = kv.second;
+      if (s.hess.empty()) continue;
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("cols", (double)s.cols);
+      e.Set("rowsSeen", (double)s.rows_seen);
+      e.Set("hessian", f64(s.hess));
+      e.Set("absSum", f64(s.abssum));
+      o.Set(kv.first, e);
+    }
+    for (const auto& kv : m.activation_stats_aliases())
+      if (o.Has(kv.second)) o.Set(kv.first, o.Get(kv.second));
     return o;
   }
 
@@ -565,6 +609,8 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("formatLayout", Napi::Function::New(env, FormatLayout));
   exports.Set("ggmlDequantize", Napi::Function::New(env, GgmlDequantize));
   exports.Set("ggmlQuantize", Napi::Function::New(env, GgmlQuantize));
+  exports.Set("gptqQuantize", Napi::Function::New(env, GptqQuantize));
+  exports.Set("q4OutputError", Napi::Function::New(env, Q4OutputError));
   InitTp(env, exports);
   return exports;
 }

@@ -37,6 +37,8 @@ struct TypedArrayTag;
 template <>
 struct TypedArrayTag<Napi::Float32Array> { static constexpr napi_typedarray_type value = napi_float32_array; };
 template <>
+struct TypedArrayTag<Napi::Float64Array> { static constexpr napi_typedarray_type value = napi_float64_array; };
+template <>
 struct TypedArrayTag<Napi::Int32Array> { static constexpr napi_typedarray_type value = napi_int32_array; };
 template <>
 struct TypedArrayTag<Napi::Uint16Array> { static constexpr napi_typedarray_type value = napi_uint16_array; };

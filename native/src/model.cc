@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include "act_hessian.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -176,6 +178,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       case OpType::Matmul: {
         if (collect_stats_) {
           act_stats_add(stats_[op.w->name], stats_opts_, B(op.a), rows_a, graph_.bufs[op.a].cols);
+          if (stats_opts_.hessian) act_hessian_add(stats_[op.w->name], pool, kt, B(op.a), rows_a, graph_.bufs[op.a].cols);
           for (const Weight* w2 : op.more_w) stats_alias_[w2->name] = op.w->name;
         }
         const Weight* ws[8] = {op.w};

@@ -15,34 +15,40 @@ void quantize_row_q8(const float* w, int64_t k, int64_t kp, int8_t* q, float* sc
   *sum = t;
 }
 
+void q4_group_grid(const float* w, int64_t n, bool asym, float* scale, float* off) {
+  float mn = 0, mx = 0, amax = 0;
+  for (int64_t p = 0; p < n; p++) {
+    mn = std::min(mn, w[p]);
+    mx = std::max(mx, w[p]);
+    amax = std::max(amax, std::fabs(w[p]));
+  }
+  if (asym) {
+    *scale = (mx - mn) / 15.0f;
+    *off = mn;
+  } else {
+    *scale = amax / 7.0f;
+    *off = -8.0f * *scale;
+  }
+  if (*scale == 0 && asym) *off = mn;
+}
+
+uint8_t q4_code(float x, float scale, float off, bool asym) {
+  const float inv = scale > 0 ? 1.0f / scale : 0.0f;
+  float r = asym ? std::nearbyint((x - off) * inv) : std::nearbyint(x * inv) + 8.0f;
+  if (scale == 0) r = asym ? 0.0f : 8.0f;
+  return (uint8_t)std::min(15.0f, std::max(0.0f, r));
+}
+
 void quantize_row_q4(const float* w, int64_t k, int64_t kp, int64_t group, bool asym, uint8_t* q, float* s,
                      float* o) {
-  for (int64_t g0 = 0, gi = 0; g0 < kp; g0 += group, gi++) {
-    const int64_t end = std::min(g0 + group, k);  // real columns of this group
-    float mn = 0, mx = 0, amax = 0;
-    for (int64_t p = g0; p < end; p++) {
-      mn = std::min(mn, w[p]);
-      mx = std::max(mx, w[p]);
-      amax = std::max(amax, std::fabs(w[p]));
-    }
-    float scale, off;
-    if (asym) {
-      scale = (mx - mn) / 15.0f;
-      off = mn;
-    } else {
-      scale = amax / 7.0f;
-      off = -8.0f * scale;
-    }
-    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
-    for (int64_t p = g0; p < g0 + group; p++) {
-      const float x = p < end ? w[p] : 0.0f;
-      float r = asym ? std::nearbyint((x - off) * inv) : std::nearbyint(x * inv) + 8.0f;
-      if (scale == 0) r = asym ? 0.0f : 8.0f;
-      q[p] = (uint8_t)std::min(15.0f, std::max(0.0f, r));
-    }
-    s[gi] = scale;
-    o[gi] = scale == 0 && asym ? mn : off;
-  }
+  for (int64_t g0 = 0, gi = 0; g0 < kp; g0 += group, gi++)  // real columns of the group: [g0, min(g0 + group, k))
+    q4_group_grid(w + g0, std::max<int64_t>(0, std::min(g0 + group, k) - g0), asym, &s[gi], &o[gi]);
+  quantize_row_q4_grid(w, k, kp, group, asym, s, o, q);
+}
+
+void quantize_row_q4_grid(const float* w, int64_t k, int64_t kp, int64_t group, bool asym, const float* s, const float* o,
+                          uint8_t* q) {
+  for (int64_t p = 0; p < kp; p++) q[p] = q4_code(p < k ? w[p] : 0.0f, s[p / group], o[p / group], asym);
 }
 
 }  // namespace lowbit

@@ -18,6 +18,12 @@ void quantize_row_q8(const float* w, int64_t k, int64_t kp, int8_t* q, float* sc
 //   asymmetric: s = (max - min) / 15, q = clamp(rne((w - min) / s), 0, 15), o = min
 // A group of zeros gets s = 0 (and o = 0).
 void quantize_row_q4(const float* w, int64_t k, int64_t kp, int64_t group, bool asym, uint8_t* q, float* s, float* o);
+// The same codes for a given grid s, o [kp / group] (GPTQ / AWQ chose it: gptq.h).
+void quantize_row_q4_grid(const float* w, int64_t k, int64_t kp, int64_t group, bool asym, const float* s, const float* o,
+                          uint8_t* q);
+// One group's grid (n real values w[0, n); the range always includes 0) and one value's code on it.
+void q4_group_grid(const float* w, int64_t n, bool asym, float* scale, float* off);
+uint8_t q4_code(float x, float scale, float off, bool asym);
 
 // Integer Scale (w4a8-is) amplifier for one matrix. s: [rows][ng] float
 // group scales, l1: [rows][ng] sums of |q - 8| over each group. The worst-case

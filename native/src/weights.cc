@@ -269,7 +269,7 @@ void finish_q4a8(Weight& w, const WSpec& target, const Q4A8Rows& r) {
 }  // namespace
 
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
-                                    int64_t rows, int64_t cols, WSpec target, bool matrix) {
+                                    int64_t rows, int64_t cols, WSpec target, bool matrix, const Q4Grid* grid) {
   if (rows <= 0 || cols <= 0) throw std::invalid_argument(name + ": empty or negative shape");
   if (!matrix && (rows != 1 || target.format != WFormat::F32)) throw std::invalid_argument(name + ": vectors are f32 [1, n]");
   if ((src == SrcDtype::KQuant) != (target.format == WFormat::KQuant) || (src == SrcDtype::KQuant && !target.kq))
@@ -325,6 +325,8 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
       throw std::invalid_argument(name + ": group size " + std::to_string(w->group) + " does not divide the input dimension " +
                                   std::to_string(cols));
   }
+  if (grid && (!int4 || !matrix || grid->n != (size_t)rows * (size_t)w->ngroups()))
+    throw std::invalid_argument(name + ": a given int4 grid needs a q4 / q4a8 matrix and rows * groups scales");
   if (ggml) {
     fill_ggml(*w, src, data);
     return w;
@@ -375,11 +377,16 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
       case WFormat::Q4:
       case WFormat::Q4A8: {
         const int64_t ng = w->ngroups();
-        if (f == WFormat::Q4) {
-          quantize_row_q4(rowf.data(), cols, w->kp, w->group, w->asym, rown.data(), w->scales.as<float>() + j * ng,
-                          w->offsets.as<float>() + j * ng);
+        float* s = f == WFormat::Q4 ? w->scales.as<float>() + j * ng : &q4a8.s[j * ng];
+        float* o = f == WFormat::Q4 ? w->offsets.as<float>() + j * ng : &q4a8.o[j * ng];
+        if (grid) {
+          std::copy(grid->s + j * ng, grid->s + (j + 1) * ng, s);
+          std::copy(grid->o + j * ng, grid->o + (j + 1) * ng, o);
+          quantize_row_q4_grid(rowf.data(), cols, w->kp, w->group, w->asym, s, o, rown.data());
         } else {
-          quantize_row_q4(rowf.data(), cols, w->kp, w->group, false, rown.data(), &q4a8.s[j * ng], &q4a8.o[j * ng]);
+          quantize_row_q4(rowf.data(), cols, w->kp, w->group, w->asym, rown.data(), s, o);
+        }
+        if (f == WFormat::Q4A8) {
           for (int64_t p = 0; p < w->kp; p++) {
             const int64_t gi = j * ng + p / w->group;
             const double q = (int)rown[p] - 8, x = p < cols ? rowf[p] : 0.0;
@@ -402,7 +409,7 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
 
 std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::string& dtype, const void* data,
                                             size_t nbytes, int64_t rows, int64_t cols, const std::string& format,
-                                            const double* act_scale) {
+                                            const double* act_scale, const Q4Grid* grid) {
   SrcDtype src;
   const KQuantFormat* kq_src = kquant_format(dtype.c_str());
   if (kq_src && dtype == kq_src->ggml_name) src = SrcDtype::KQuant;  // GGUF type names ("Q4_K") only
@@ -412,7 +419,7 @@ std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::
   if (matrix && !parse_wformat(format, &fmt)) throw WeightArgTypeError("unknown weight format");
   if (src == SrcDtype::KQuant && fmt.kq != kq_src)
     throw std::invalid_argument(name + ": " + dtype + " blocks load only into format " + kq_src->name);
-  auto w = make_weight(name, src, data, nbytes, rows, cols, fmt, matrix);
+  auto w = make_weight(name, src, data, nbytes, rows, cols, fmt, matrix, grid);
   if (act_scale) {
     const double sc = *act_scale;
     if (!(sc > 0) || !std::isfinite(sc) || sc > 3.0e38 || !matrix || fmt.format != WFormat::Q8)

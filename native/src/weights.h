@@ -87,10 +87,21 @@ struct Weight {
   void row_f32(int64_t r, float* out) const;
 };
 
+// A chosen int4 grid (GPTQ / AWQ, gptq.h): per (row, group) scale s and
+// offset o, row-major [rows][kp / group] as quantize_row_q4 writes them
+// (w4a8: the float scales; the offsets are -8 s). n: elements of each.
+struct Q4Grid {
+  const float* s = nullptr;
+  const float* o = nullptr;
+  size_t n = 0;
+};
+
 // Converts raw checkpoint data to the target format, packing matrices.
 // Throws std::invalid_argument on a size mismatch or an impossible shape.
+// grid (q4 / q4a8 only): the codes are rounded on it instead of each group's RTN grid.
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
-                                    int64_t rows, int64_t cols, WSpec target, bool matrix = true);
+                                    int64_t rows, int64_t cols, WSpec target, bool matrix = true,
+                                    const Q4Grid* grid = nullptr);
 
 // A bad argument kind (an unknown dtype or format name): the N-API wrapper
 // throws it as a TypeError; every other std::exception becomes an Error.
@@ -105,7 +116,7 @@ struct WeightArgTypeError : std::invalid_argument {
 // activation scale (q8 only). Throws WeightArgTypeError or std::invalid_argument.
 std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::string& dtype, const void* data,
                                             size_t nbytes, int64_t rows, int64_t cols, const std::string& format,
-                                            const double* act_scale = nullptr);
+                                            const double* act_scale = nullptr, const Q4Grid* grid = nullptr);
 
 // Packs a row-major [rows, cols] matrix of T into dst (zeroed, sized
 // pad_to(rows, 4) * kp elements) with ch elements per chunk.

@@ -4,6 +4,8 @@
  *   lowbit convert --model SRC --out FILE.gguf --type f32|f16|bf16|q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m
  *       SRC: a Hugging Face directory, a .gguf file, synthetic:<shape>, or a saved
  *       q4_0 / q8_0 lowbit model (its blocks are written exactly; --type defaults to its format)
+ *   lowbit convert --model SRC --out FILE.gguf --type q4_0 --method gptq|awq [--act-order] [--calib FILE.jsonl]
+ *       the Q4_0 blocks chosen by GPTQ / AWQ on calibration texts (src/quant/method.ts)
  *   lowbit synth --shape tinyllama-1.1b|llama2-7b|tiny --type q4_0|q8_0|f16|... --out FILE.gguf [--seed S]
  *       a random-weight model of a real shape with a valid tokenizer, for
  *       speed comparisons with llama.cpp on shapes bigger than the shipped models
@@ -17,7 +19,9 @@ import { isSavedModelDir } from "../saved/format.js";
 import { openModelSource } from "../loader.js";
 import type { ModelSource } from "../models/source.js";
 import { SYNTHETIC_PREFIX, syntheticShapeNames } from "../models/synthetic.js";
-import { intOpt, type CliIO } from "./options.js";
+import { checkChoice } from "../load-options.js";
+import { QUANT_METHODS, type QuantMethod } from "../quant/method.js";
+import { calibrationOptions, intOpt, type CalibrationFlags, type CliIO } from "./options.js";
 
 interface ExportFlags {
   out?: string;
@@ -48,6 +52,19 @@ function writeFile(source: ModelSource, f: ExportFlags, io: CliIO, what: string)
   return 0;
 }
 
+/** --method gptq / awq: the model loaded as q4_0 with that method, its blocks written as they are. */
+async function writeCalibrated(src: string, method: QuantMethod, f: ExportFlags & CalibrationFlags & { actOrder?: boolean }, io: CliIO): Promise<number> {
+  const type = checkGgufOutType(f.type);
+  if (type !== "q4_0") throw new InvalidOptionError(`--method ${method} writes --type q4_0 only (GPTQ / AWQ for ${type} is not implemented)`);
+  if (isSavedModelDir(src)) throw new InvalidOptionError(`${src} is a saved model, already quantized: --method applies to a float checkpoint`);
+  const model = await LLM.load(src, { quant: "q4_0", quantMethod: method, ...(f.actOrder ? { actOrder: true } : {}), ...calibrationOptions(f), progress: !f.json && io.errIsTTY });
+  try {
+    return writeFile(model.asModelSource(), { ...f, type }, io, "convert");
+  } finally {
+    await model.dispose();
+  }
+}
+
 export function registerConvert(program: Command, io: CliIO, setCode: (c: number) => void): void {
   program
     .command("convert")
@@ -56,9 +73,16 @@ export function registerConvert(program: Command, io: CliIO, setCode: (c: number
     .option("--out <file>", "output .gguf file")
     .option("--type <type>", `tensor type: ${GGUF_OUT_TYPES.join(", ")}`)
     .option("--json", "print one JSON object")
-    .action(async (flags: ExportFlags & { model?: string }) => {
+    .option("--method <m>", `how the Q4_0 blocks are chosen: ${QUANT_METHODS.join(", ")} (default rtn: llama.cpp's reference quantizer)`)
+    .option("--act-order", "--method gptq: columns by decreasing Hessian diagonal")
+    .option("--calib <file>", "--method gptq / awq: calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
+    .option("--calib-samples <n>", "calibration texts (default 32)")
+    .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
+    .action(async (flags: ExportFlags & CalibrationFlags & { model?: string; method?: string; actOrder?: boolean }) => {
       const src = flags.model ?? DEFAULT_MODEL_DIR;
       if (src.trim() === "") throw new InvalidOptionError("--model is empty");
+      const method = flags.method !== undefined ? checkChoice("--method", flags.method, QUANT_METHODS) : "rtn";
+      if (method !== "rtn" || flags.actOrder) return setCode(await writeCalibrated(src, method, flags, io));
       if (!isSavedModelDir(src)) return setCode(writeFile(openModelSource(src), flags, io, "convert"));
       // a saved quantized lowbit model: its q4_0 / q8_0 blocks are written as they are
       const model = await LLM.load(src, { threads: 1 });

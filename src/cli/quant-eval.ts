@@ -9,7 +9,9 @@ import { isSavedModelDir, readSavedHeader } from "../saved/format.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
 import { checkQuant, QUANT_FORMATS } from "../quant/formats.js";
 import { isSyntheticSpec } from "../models/synthetic.js";
-import { addCalibrationOptions, calibrationOptions, intOpt, MODEL_HELP, modelName, SEED_HELP, staticScaleOptions, type CalibrationFlags, type CliIO } from "./options.js";
+import { checkChoice } from "../load-options.js";
+import { QUANT_METHODS } from "../quant/method.js";
+import { addCalibrationOptions, calibrationOptions, intOpt, listFlag, MODEL_HELP, modelName, SEED_HELP, staticScaleOptions, type CalibrationFlags, type CliIO } from "./options.js";
 
 interface Flags extends CalibrationFlags {
   model?: string;
@@ -20,6 +22,8 @@ interface Flags extends CalibrationFlags {
   threads?: string;
   syntheticSeed?: string;
   json?: boolean;
+  methods?: string;
+  actOrder?: boolean;
 }
 
 async function run(f: Flags, io: CliIO): Promise<number> {
@@ -58,6 +62,8 @@ async function run(f: Flags, io: CliIO): Promise<number> {
     ...(saved ? { saved: [saved] } : {}),
     calibration,
     statics,
+    ...(f.methods !== undefined ? { methods: listFlag("--methods", f.methods).map((m) => checkChoice("--methods", m, QUANT_METHODS)) } : {}),
+    ...(f.actOrder ? { actOrder: true } : {}),
     onProgress: (l) => (f.json ? undefined : io.err(`\r${l}`)),
   });
   if (f.json) {
@@ -95,6 +101,8 @@ export function registerQuantEval(program: Command, io: CliIO, setCode: (c: numb
     .option("--window <n>", "predictions per window", "1024")
     .option("--max-windows <n>", "limit the number of windows")
     .option("--threads <n>", "compute threads")
-    .option("--json", "print one JSON object");
+    .option("--json", "print one JSON object")
+    .option("--methods <list>", `int4 formats once per method, of ${QUANT_METHODS.join(",")} (default rtn)`)
+    .option("--act-order", "with --methods gptq: a gptq act-order row too");
   addCalibrationOptions(cmd).action(async (f: Flags) => setCode(await run(f, io)));
 }

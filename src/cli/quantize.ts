@@ -3,6 +3,7 @@
  * a lowbit saved-model directory, which every --model flag then accepts.
  *
  *   lowbit quantize --model HF_DIR --quant w8a8-sq [--calib FILE.jsonl] [--quant-head] --out DIR
+ *   lowbit quantize --model HF_DIR --quant w4a16-g128 --method gptq|awq|rtn [--act-order] [--calib FILE.jsonl] --out DIR
  */
 import type { Command } from "commander";
 import { readdirSync, statSync } from "node:fs";
@@ -10,11 +11,25 @@ import { join, resolve } from "node:path";
 import { InvalidOptionError } from "../errors.js";
 import { DEFAULT_MODEL_DIR, LLM } from "../llm.js";
 import { isSavedModelDir } from "../saved/format.js";
-import { addModelOptions, loadOptions, modelName, type CliIO, type ModelFlags } from "./options.js";
+import { checkChoice, type LoadOptions } from "../load-options.js";
+import { QUANT_METHODS } from "../quant/method.js";
+import { addModelOptions, loadOptions, modelName, numOpt, type CliIO, type ModelFlags } from "./options.js";
 
 interface QuantizeFlags extends ModelFlags {
   out?: string;
   json?: boolean;
+  method?: string;
+  actOrder?: boolean;
+  gptqDamp?: string;
+}
+
+/** --method, --act-order, --gptq-damp as LoadOptions (checked with the format by checkLoadOptions). */
+function methodOptions(f: QuantizeFlags): Pick<LoadOptions, "quantMethod" | "actOrder" | "gptqDamp"> {
+  return {
+    ...(f.method !== undefined ? { quantMethod: checkChoice("--method", f.method, QUANT_METHODS) } : {}),
+    ...(f.actOrder ? { actOrder: true } : {}),
+    ...(f.gptqDamp !== undefined ? { gptqDamp: numOpt("--gptq-damp", f.gptqDamp, (x) => x > 0 && x <= 1, "a number in (0, 1]")! } : {}),
+  };
 }
 
 const MiB = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
@@ -30,7 +45,7 @@ async function runQuantize(f: QuantizeFlags, io: CliIO): Promise<number> {
   if (f.out === undefined || f.out.trim() === "") throw new InvalidOptionError("--out DIR is required (where the quantized model is saved)");
   const src = resolve(f.model ?? DEFAULT_MODEL_DIR);
   if (f.quant === undefined && !isSavedModelDir(src)) throw new InvalidOptionError("--quant FORMAT is required (the format to quantize to)");
-  const load = loadOptions(f);
+  const load = { ...loadOptions(f), ...methodOptions(f) };
   const t0 = performance.now();
   const model = await LLM.load(src, load);
   try {
@@ -61,8 +76,11 @@ async function runQuantize(f: QuantizeFlags, io: CliIO): Promise<number> {
 export function registerQuantize(program: Command, io: CliIO, setCode: (c: number) => void): void {
   const cmd = program
     .command("quantize")
-    .description("quantize a model once (with calibration for w8a8-sq) and save it; --model accepts the saved directory")
+    .description("quantize a model once (with calibration for w8a8-sq, --method gptq / awq) and save it; --model accepts the saved directory")
     .option("--out <dir>", "output directory (new, empty, or an earlier saved model)")
-    .option("--json", "print one JSON object");
+    .option("--json", "print one JSON object")
+    .option("--method <m>", `how int4 values are chosen: ${QUANT_METHODS.join(", ")} (default rtn; gptq and awq calibrate on --calib)`)
+    .option("--act-order", "gptq: quantize columns by decreasing Hessian diagonal")
+    .option("--gptq-damp <f>", "gptq: damping, a fraction of the Hessian's mean diagonal (default 0.01)");
   addModelOptions(cmd).action(async (flags: QuantizeFlags) => setCode(await runQuantize(flags, io)));
 }

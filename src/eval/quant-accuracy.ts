@@ -5,6 +5,7 @@
  * every predicted position, and greedy agreement on reference prompts.
  * All models are loaded side by side and see identical windows.
  */
+import { calibratedMethodApplies, type QuantMethod } from "../quant/method.js";
 import { InvalidOptionError } from "../errors.js";
 import { LLM, type LoadOptions } from "../llm.js";
 import { isSmoothQuant } from "../quant/formats.js";
@@ -58,7 +59,27 @@ export interface QuantAccuracyOptions {
   calibration?: Pick<LoadOptions, "calib" | "calibSamples" | "calibTokens" | "smoothAlpha">;
   /** w8a8-sq-static's scale calibration (LoadOptions' staticScales, staticPercentile, dynamicInputs) */
   statics?: Pick<LoadOptions, "staticScales" | "staticPercentile" | "dynamicInputs" | "smoothDown">;
+  /** int4 formats are loaded once per method (rtn, gptq, awq; default rtn only), labelled "<format> <method>" */
+  methods?: QuantMethod[];
+  /** gptq rows: act order too (an extra row "<format> gptq-act") */
+  actOrder?: boolean;
   onProgress?: (label: string) => void;
+}
+
+/** The (format, method) pairs evaluated: each int4 format once per method, other formats once (rtn). */
+export function evalVariants(formats: EvalFormat[], methods: QuantMethod[] | undefined, actOrder = false): { format: EvalFormat; method?: QuantMethod; actOrder?: boolean; label: string }[] {
+  const out: { format: EvalFormat; method?: QuantMethod; actOrder?: boolean; label: string }[] = [];
+  for (const f of formats) {
+    if (!methods || f === "f32" || f === "bf16" || !calibratedMethodApplies(f)) {
+      out.push({ format: f, label: f });
+      continue;
+    }
+    for (const m of methods) {
+      out.push({ format: f, method: m, label: `${f} ${m}` });
+      if (m === "gptq" && actOrder) out.push({ format: f, method: m, actOrder: true, label: `${f} gptq-act` });
+    }
+  }
+  return out;
 }
 
 /** log-sum-exp of row r of [rows, V] logits, in float64. */
@@ -80,13 +101,20 @@ export async function quantAccuracy(
   if (formats[0] !== "f32") throw new InvalidOptionError("the first format must be f32 (the baseline)");
   const threads = o.threads ?? 2;
   const common = { threads, ...(o.seed !== undefined ? { seed: o.seed } : {}) };
-  const load = (f: EvalFormat) =>
-    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : { dtype: "f32", quant: f, ...common, ...(isSmoothQuant(f) ? o.calibration : {}), ...(f === "w8a8-sq-static" ? o.statics : {}) });
+  const load = (f: EvalFormat, method?: QuantMethod, actOrder?: boolean) =>
+    LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : {
+      dtype: "f32", quant: f, ...common, ...(isSmoothQuant(f) || (method && method !== "rtn") ? o.calibration : {}), ...(f === "w8a8-sq-static" ? o.statics : {}),
+      ...(method ? { quantMethod: method } : {}), ...(actOrder ? { actOrder } : {}),
+    });
   const ref = await load("f32");
   const models: LLM[] = [];
-  const labels: string[] = [...formats];
+  const variants = evalVariants(formats, o.methods, o.actOrder);
+  const labels: string[] = variants.map((v) => v.label);
   try {
-    for (const f of formats) models.push(f === "f32" ? ref : await load(f));
+    for (const v of variants) {
+      o.onProgress?.(`loading ${v.label}`);
+      models.push(v.format === "f32" ? ref : await load(v.format, v.method, v.actOrder));
+    }
     for (const d of o.saved ?? []) {
       const m = await LLM.load(d, { threads });
       models.push(m);

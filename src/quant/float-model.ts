@@ -4,7 +4,7 @@
  * matmul input statistics switched on around them.
  */
 import type { LoadedModel } from "../loader.js";
-import { wrapNative, type ActivationDetail, type ActivationStatsOptions } from "../native.js";
+import { wrapNative, type ActivationDetail, type ActivationHessian, type ActivationStatsOptions } from "../native.js";
 import type { Calibratable } from "./smoothquant.js";
 
 export function calibratable(m: LoadedModel): Calibratable & { dispose(): Promise<void> } {
@@ -36,6 +36,7 @@ export function calibratable(m: LoadedModel): Calibratable & { dispose(): Promis
     },
     withActivationStats: (fn) => withStats(fn, undefined, () => native.activationStats()),
     withActivationDetail: (fn, opts): Promise<Record<string, ActivationDetail>> => withStats(fn, opts, () => native.activationDetail()),
+    withActivationHessians: (fn): Promise<Record<string, ActivationHessian>> => withStats(fn, { hessian: true }, () => native.activationHessians()),
     dispose: () => Promise.resolve(native.dispose()),
   };
 }

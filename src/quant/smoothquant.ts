@@ -18,7 +18,7 @@ import { readJsonlTexts } from "../data/jsonl.js";
 import { llamaTensors } from "../models/llama.js";
 import { FAMILIES, type FamilyTraits } from "../models/family.js";
 import type { ModelSource } from "../models/source.js";
-import type { ActivationDetail, ActivationStatsOptions } from "../native.js";
+import type { ActivationDetail, ActivationHessian, ActivationStatsOptions } from "../native.js";
 import { columnAbsMax, toF32 } from "./tensors.js";
 
 export interface CalibrationOptions {
@@ -44,6 +44,8 @@ export interface Calibratable {
   withActivationStats(fn: () => Promise<void>): Promise<Record<string, Float32Array>>;
   /** runs fn while recording histograms (and sampled rows) of each matrix input; returns them by weight name */
   withActivationDetail?(fn: () => Promise<void>, opts: ActivationStatsOptions): Promise<Record<string, ActivationDetail>>;
+  /** runs fn while accumulating each matrix input's X^T X (GPTQ, AWQ); returns them by weight name */
+  withActivationHessians?(fn: () => Promise<void>): Promise<Record<string, ActivationHessian>>;
 }
 
 /**
@@ -83,7 +85,7 @@ export function checkCalibration(o: CalibrationOptions): Required<Omit<Calibrati
 }
 
 /** Runs the calibration texts through `model` (one forward step each, cut to `tokens`). */
-function calibrationPasses(model: Calibratable, o: CalibrationOptions): () => Promise<void> {
+export function calibrationPasses(model: Calibratable, o: CalibrationOptions): () => Promise<void> {
   const c = checkCalibration(o);
   const texts = readJsonlTexts(c.file).slice(0, c.samples);
   return async () => {

@@ -1,0 +1,91 @@
+/**
+ * GPTQ over a model source (method.ts): every planned int4 matrix whose input
+ * was calibrated (hessians.ts) is quantized by the native solver
+ * (native/src/gptq.h) before the load, one matrix at a time, and kept compact
+ * until loadModel adds it: its codes [rows * cols] and grid (q4 / q4a8,
+ * re-rounded on that grid by addWeight, so the stored codes are GPTQ's), or
+ * its GGUF blocks (q4_0, added as raw Q4_0 blocks). Matrices without a
+ * Hessian (the embedding of a q4_0 model) stay round-to-nearest.
+ *
+ * One-shot: every Hessian comes from the float model (the inputs of layer l
+ * are the float model's, not those of the already quantized layers < l).
+ */
+import { addon, type Q4Grid } from "../native.js";
+import { llamaTensors } from "../models/llama.js";
+import type { ModelSource, SourceDtype } from "../models/source.js";
+import type { PlannedWeight } from "../weights/plan.js";
+import type { Hessians } from "./hessians.js";
+import { toF32 } from "./tensors.js";
+
+/** What loadModel adds for a matrix instead of reading the source (LoadOptions.prequantized). */
+export interface PrequantizedWeight {
+  /** [rows, cols] in the source's orientation: f32 values (with `grid`) or raw blocks */
+  dtype: SourceDtype;
+  bytes(): Uint8Array;
+  grid?: Q4Grid;
+}
+
+export interface GptqOptions {
+  actOrder: boolean;
+  damp: number;
+  threads: number;
+  /** after each matrix: (matrices done, matrices total) */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The f32 values [rows, cols] of a source matrix. */
+export function readF32(source: ModelSource, name: string): { x: Float32Array; rows: number; cols: number } {
+  const spec = llamaTensors(source.config).find((t) => t.name === name)!;
+  const { bytes, dtype } = source.read(spec, undefined, { format: "f32" });
+  return { x: toF32(bytes, dtype), rows: spec.rows, cols: spec.cols };
+}
+
+/** Columns per group of a native int4 format ("q4-g128" -> 128, "q4_0" -> 32, per channel: cols). */
+export function gridGroup(native: string, cols: number): number {
+  const m = /-g(\d+)/.exec(native);
+  return m ? Number(m[1]) : native === "q4_0" ? 32 : cols;
+}
+
+/** Codes q = (x - o) / s of GPTQ's dequantized values (exact up to float rounding) on their grid, [rows * cols]. */
+function codesOf(w: Float32Array, rows: number, cols: number, g: Q4Grid, group: number): Uint8Array {
+  const ng = g.scales.length / rows;
+  const q = new Uint8Array(rows * cols);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      const i = r * ng + Math.floor(c / group), s = g.scales[i]!;
+      q[r * cols + c] = s > 0 ? Math.min(15, Math.max(0, Math.round((w[r * cols + c]! - g.offsets[i]!) / s))) : 0;
+    }
+  return q;
+}
+
+function fromCodes(q: Uint8Array, rows: number, cols: number, g: Q4Grid, group: number): Float32Array {
+  const ng = g.scales.length / rows;
+  const x = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      const i = r * ng + Math.floor(c / group);
+      x[r * cols + c] = g.scales[i]! * q[r * cols + c]! + g.offsets[i]!;
+    }
+  return x;
+}
+
+/** GPTQ of the planned matrices (those with a quant format and a calibrated input). */
+export async function gptqWeights(source: ModelSource, plan: readonly PlannedWeight[], hessians: Hessians, o: GptqOptions): Promise<Map<string, PrequantizedWeight>> {
+  const todo = plan.filter((w) => w.quant && hessians[w.name]);
+  const out = new Map<string, PrequantizedWeight>();
+  o.onProgress?.(0, todo.length);
+  for (const [i, w] of todo.entries()) {
+    const { x, rows, cols } = readF32(source, w.from ?? w.name);
+    const r = addon().gptqQuantize(x, rows, cols, hessians[w.name]!.hessian, w.native, { actOrder: o.actOrder, damp: o.damp, threads: o.threads });
+    if (r.blocks) {
+      const blocks = r.blocks;
+      out.set(w.name, { dtype: "Q4_0", bytes: () => blocks });
+    } else {
+      const grid = { scales: r.scales, offsets: r.offsets }, group = gridGroup(w.native, cols), q = codesOf(r.weights, rows, cols, grid, group);
+      out.set(w.name, { dtype: "F32", bytes: () => new Uint8Array(fromCodes(q, rows, cols, grid, group).buffer), grid });
+    }
+    o.onProgress?.(i + 1, todo.length);
+    await new Promise((res) => setImmediate(res)); // let the progress bar draw
+  }
+  return out;
+}
