@@ -10,7 +10,7 @@ import { llamaTensors } from "./models/llama.js";
 import { ggufSource, isGgufPath } from "./models/gguf-source.js";
 import { hfSource, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
-import { wrapNative, type NativeModel } from "./native.js";
+import { nativeFormatName, wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
 import type { QuantFormat } from "./quant/formats.js";
 import { createNativeModel, finishNativeModel, type RuntimeOptions } from "./runtime/native-model.js";
@@ -80,7 +80,7 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       const s = bySpec.get(w.from ?? w.name)!;
       const sm = w.from ? undefined : opts.smoothing?.get(w.name);
       const rs = w.from ? undefined : opts.rowSmoothing?.get(w.name);
-      let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : w.native });
+      let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : nativeFormatName(w.native) });
       if (sm || rs) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
         // Rows: ffn_up's output j / s_j makes down_proj's input x_j / s_j (silu(gate) * up is linear in up).

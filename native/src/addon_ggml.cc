@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <vector>
 
+#include "addon_io.h"
 #include "addon_util.h"
+#include "formats/ggml_blocks.h"
 #include "formats/kquant.h"
 #include "ggml_quants.h"
 #include "kernels/ggml.h"
@@ -37,11 +39,11 @@ int64_t dim(Napi::Object o, const char* key) { return check_int(o.Env(), o.Get(k
 
 // A weight's codes and scales as GGUF blocks, row-major [rows][cols / 32].
 Napi::Uint8Array gguf_blocks(Napi::Env env, const Weight& w) {
-  const GgmlType t = w.format == WFormat::Q4_0 ? GgmlType::Q4_0 : GgmlType::Q8_0;
+  const GgmlType t = as_ggml(w).type();
   const int64_t nb = w.cols / kQK, rb = nb * ggml_block_bytes(t);
   Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)(w.rows * rb));
   for (int64_t j = 0; j < w.rows; j++)
-    ggml_unpack_row(t, w.data.as<uint8_t>(), w.scales.as<uint16_t>(), j, nb, out.Data() + j * rb);
+    ggml_unpack_row(t, w.data.as<uint8_t>(), as_ggml(w).scales.as<uint16_t>(), j, nb, out.Data() + j * rb);
   return out;
 }
 
@@ -169,9 +171,10 @@ Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::strin
   // -> what make_weight stores: { rows: Float32Array [rows * cols] (row_f32), blocks: GGUF bytes, bytes: Weight::bytes() }
   const int64_t rows = dim(a, "rows"), cols = dim(a, "cols");
   auto bytes = field<Napi::Uint8Array>(a, "bytes", 0);
+  const WSpec spec = spec_from_js(env, a.Get("format"));
   std::unique_ptr<Weight> w;
   try {
-    w = make_weight_checked("w", get_string(a, "dtype"), bytes.Data(), bytes.ByteLength(), rows, cols, get_string(a, "format"));
+    w = make_weight_checked("w", get_string(a, "dtype"), bytes.Data(), bytes.ByteLength(), rows, cols, spec);
   } catch (const WeightArgTypeError& e) {
     throw Napi::TypeError::New(env, e.what());
   } catch (const std::exception& e) {
@@ -227,7 +230,7 @@ Napi::Value GgmlWeightBytes(const Model& m, const Napi::CallbackInfo& info) {
   auto it = m.weights().find(name);
   if (it == m.weights().end()) throw Napi::Error::New(env, "no weight named '" + name + "'");
   if (!it->second->ggml())
-    throw Napi::Error::New(env, name + " is stored as " + wformat_name(it->second->format) + ", not q4_0 or q8_0");
+    throw Napi::Error::New(env, name + " is stored as " + it->second->fmt->name + ", not q4_0 or q8_0");
   return gguf_blocks(env, *it->second);
 }
 
