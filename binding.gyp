@@ -51,12 +51,11 @@
       }]]
     },
     {
-      "target_name": "lowbit",
+      "target_name": "lowbit_core",
+      "type": "static_library",
       "dependencies": ["lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
+      "export_dependent_settings": ["lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
       "sources": [
-        "native/src/addon.cc",
-        "native/src/addon_kernels.cc",
-        "native/src/addon_ggml.cc",
         "native/src/cpu.cc",
         "native/src/threadpool.cc",
         "native/src/kernels/ref.cc",
@@ -74,7 +73,6 @@
         "native/src/formats/kquant_weight.cc",
         "native/src/weights.cc",
         "native/src/weights_io.cc",
-        "native/src/addon_io.cc",
         "native/src/matmul.cc",
         "native/src/ops.cc",
         "native/src/kvcache.cc",
@@ -83,8 +81,29 @@
         "native/src/model.cc",
         "native/src/act_stats.cc",
         "native/src/bandwidth.cc",
-        "native/src/ggml_dequant.cc",
+        "native/src/ggml_dequant.cc"
+      ]
+    },
+    {
+      "target_name": "lowbit",
+      "dependencies": ["lowbit_core", "lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/addon_ggml.cc",
+        "native/src/addon_io.cc",
         "native/src/addon_dequant.cc"
+      ],
+      "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "lowbit_test",
+      "dependencies": ["lowbit_core", "lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
+      "sources": [
+        "native/src/addon_test.cc",
+        "native/src/addon_kernels.cc",
+        "native/src/addon_kernels_ggml.cc",
+        "native/src/addon_ggml.cc",
+        "native/src/addon_io.cc"
       ],
       "libraries": ["-lpthread"]
     }

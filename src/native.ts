@@ -203,7 +203,6 @@ export interface Addon {
   NativeModel: new (opts: NativeModelOptions) => NativeModel;
   cpuInfo(): CpuInfo;
   measureBandwidth(threads: number, mbytes: number, reps: number): number;
-  runKernel(variant: string, name: string, args: Record<string, unknown>): unknown;
   /** index of the largest element (lowest on ties, NaN never wins unless all are NaN) */
   argmax(x: Float32Array): number;
   /** the largest softmax probability of logits x (NaN when none is finite) */
@@ -251,6 +250,9 @@ export function addonPath(): string {
     if (!existsSync(env)) throw new NativeError(`native addon not built ($LOWBIT_ADDON=${env} missing)`);
     return env;
   }
+  // the checkout's own build by name: build/Release also holds the test-only addon (lowbit_test.node)
+  const built = join(packageRoot(), "build", "Release", "lowbit.node");
+  if (existsSync(built)) return built;
   const require = createRequire(import.meta.url);
   try {
     const gypBuild = require("node-gyp-build") as { path(dir: string): string };

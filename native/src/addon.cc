@@ -498,7 +498,6 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", NativeModel::Init(env));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
-  exports.Set("runKernel", Napi::Function::New(env, RunKernel));
   exports.Set("argmax", Napi::Function::New(env, Argmax));
   exports.Set("topProb", Napi::Function::New(env, TopProb));
   exports.Set("weightLayout", Napi::Function::New(env, WeightLayout));

@@ -1,13 +1,14 @@
-// runKernel(variant, name, args): runs one kernel of one variant on JS arrays,
-// so tests can compare every SIMD kernel with the scalar reference.
-// Sizes are validated against the array lengths before any kernel runs.
+// The test addon's runKernel(variant, name, args) (addon_kernels.h): runs one
+// kernel of one variant on JS arrays, so tests can compare every SIMD kernel
+// with the scalar reference. Sizes are validated against the array lengths
+// before any kernel runs. Not part of the production addon.
 #include <napi.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "addon_ggml.h"
 #include "addon_io.h"
+#include "addon_kernels.h"
 #include "addon_util.h"
 #include "formats/q4a8.h"
 #include "kernels/kernels.h"
@@ -17,18 +18,6 @@
 namespace lowbit {
 
 namespace {
-
-template <class T>
-T field(Napi::Object o, const char* key, size_t min_len) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTag<T>::value)
-    throw Napi::TypeError::New(o.Env(), std::string(key) + " has the wrong type");
-  T a = v.As<T>();
-  if (a.ElementLength() < min_len) throw Napi::RangeError::New(o.Env(), std::string(key) + " is too short");
-  return a;
-}
-
-int64_t dim(Napi::Object o, const char* key) { return check_int(o.Env(), o.Get(key), key, 0, 1 << 26); }
 
 // Pads A rows to kp and packs W, runs `kernel`, returns C [m, n] (zeros
 // outside the computed columns).
