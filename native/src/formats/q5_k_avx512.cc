@@ -27,9 +27,7 @@ struct Avx512Q5K {
     for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps(), summs[t] = 0.0f;
     for (int64_t b = 0; b < nb; b++) {
       const BlockQ5K* x = reinterpret_cast<const BlockQ5K*>(w + b * sizeof(BlockQ5K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 64, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 128, _MM_HINT_T0);
+      kq_prefetch_ahead(x, 3);
       const __m256i sm = kq_scales_mins16(x->scales);
       const __m128i sc128 = _mm256_castsi256_si128(sm), mn16 = _mm256_extracti128_si256(sm, 1);
       const __m256i scales = _mm256_setr_m128i(sc128, sc128);
@@ -57,8 +55,7 @@ struct Avx512Q5K {
         const int32_t imin = kq_hsum4(kq_min_pairs(mn16, a.bsp + (i0 + t) * (a.k / 32) + b * 8));
         const float da = a.d[(i0 + t) * nb + b];
         summs[t] = __builtin_fmaf(-(da * mw), (float)imin, summs[t]);
-        const __m256i l8 = _mm256_add_epi32(_mm512_castsi512_si256(sumz[t]), _mm512_extracti64x4_epi64(sumz[t], 1));
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da * dw), _mm256_cvtepi32_ps(l8), acc[t]);
+        acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), da * dw, acc[t]);
       }
     }
     for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]) + summs[t];
