@@ -26,6 +26,7 @@
 #include <cmath>
 
 #include "kernels.h"
+#include "tiling.h"
 
 namespace lowbit {
 namespace {
@@ -116,16 +117,11 @@ void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, con
           const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
   const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
   for (int64_t j = j0; j < j1; j += 4) {
-    const int64_t ncols = std::min<int64_t>(4, j1 - j);
-    const uint8_t* w = W + (j / 4) * nch * 64;
-    // rows past j1 are computed from the last valid row's scales, never stored
-    const float* sr[4];
-    const float* orow[4];
-    for (int r = 0; r < 4; r++) {
-      const int64_t jr = j + std::min<int64_t>(r, ncols - 1);
-      sr[r] = s + jr * ng;
-      orow[r] = o + jr * ng;
-    }
+    Q4Cols q = q4_cols(W, s, o, j, j1, ng, nch);  // rows past j1: the last valid row's scales, never stored
+    const int64_t ncols = q.ncols;
+    const uint8_t* w = q.w;
+    const float** sr = q.sr;
+    const float** orow = q.orow;
     int64_t i = 0;
     for (; i + 2 <= m; i += 2) {
       __m128 out[2];

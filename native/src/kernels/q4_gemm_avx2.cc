@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "tiling.h"
 
 namespace lowbit {
 namespace {
@@ -75,38 +76,21 @@ void transpose_block(const int16_t* A, int64_t lda, const float* sx, const float
       for (int l = 0; l < 8; l++) _mm256_storeu_ps(at + (k + l) * ldt + i, r[l]);
     }
   }
-  for (int64_t g = 0; g < ng; g++)
-    for (int64_t i = 0; i < ldt; i++) at[(kp + g) * ldt + i] = i < rows ? asum[i * ng + g] : 0.0f;
+  q4_panel_asum(asum, ng, kp, rows, ldt, at);
 }
 
-// Columns [k0, k1) of the extended weight rows (s*q for k < kp, o[j, k - kp]
-// for kp <= k < kp + ng) of rows [jb, jb + nrows), row-major with stride
-// k1 - k0; k0 is a multiple of 32. Rows >= j1 are zero (W is read only for
-// rows < j1).
+// The extended weight rows (tiling.h q4_dequant_rows), 8 columns per vector.
 void dequant_rows(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t nrows,
                   int64_t kp, int64_t group, int64_t k0, int64_t k1, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, ldw = k1 - k0;
-  const int64_t c0 = k0 / 32, c1 = std::min(k1, kp) / 32;
   const __m256i m15 = _mm256_set1_epi32(15);
-  for (int64_t jl = 0; jl < nrows; jl++) {
-    const int64_t j = jb + jl;
-    float* d = dst + jl * ldw;
-    if (j >= j1) {
-      std::fill(d, d + ldw, 0.0f);
-      continue;
-    }
-    const float* sr = s + j * ng;
-    const uint8_t* wr = W + ((j / 4) * nch + c0) * 64 + (j % 4) * 16;
-    for (int64_t c = c0; c < c1; c++, wr += 64, d += 32) {
-      const __m256 sv = _mm256_broadcast_ss(sr + c / cpg);
-      const __m256i x0 = load8u(wr), x1 = load8u(wr + 8);
-      _mm256_storeu_ps(d + 0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), sv));
-      _mm256_storeu_ps(d + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), sv));
-      _mm256_storeu_ps(d + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), sv));
-      _mm256_storeu_ps(d + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), sv));
-    }
-    for (int64_t k = std::max(k0, kp); k < k1; k++) *d++ = o[j * ng + (k - kp)];
-  }
+  q4_dequant_rows(W, s, o, jb, j1, nrows, kp, group, k0, k1, dst, [&](float* d, const uint8_t* wr, const float* scale) {
+    const __m256 sv = _mm256_broadcast_ss(scale);
+    const __m256i x0 = load8u(wr), x1 = load8u(wr + 8);
+    _mm256_storeu_ps(d + 0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), sv));
+    _mm256_storeu_ps(d + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), sv));
+    _mm256_storeu_ps(d + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), sv));
+    _mm256_storeu_ps(d + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), sv));
+  });
 }
 
 // 16 rows (2 vectors of at, stride ldt per k) x 6 columns (one weight row

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "tiling.h"
 
 namespace lowbit {
 namespace {
@@ -80,36 +81,19 @@ void transpose_block(const int16_t* A, int64_t lda, const float* sx, const float
       _mm256_storeu_ps(d + 7 * ldt, _mm256_permute2f128_ps(u3, u7, 0x31));
     }
   }
-  for (int64_t g = 0; g < ng; g++)
-    for (int64_t i = 0; i < ldt; i++) at[(kp + g) * ldt + i] = i < rows ? asum[i * ng + g] : 0.0f;
+  q4_panel_asum(asum, ng, kp, rows, ldt, at);
 }
 
-// Columns [k0, k1) of the extended weight rows (s*q for k < kp, o[j, k - kp]
-// for kp <= k < kp + ng) of rows [jb, jb + nrows), row-major with stride
-// k1 - k0; k0 is a multiple of 32. Rows >= j1 are zero (W is read only for
-// rows < j1).
+// The extended weight rows (tiling.h q4_dequant_rows), 16 columns per vector.
 void dequant_rows(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t nrows,
                   int64_t kp, int64_t group, int64_t k0, int64_t k1, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, ldw = k1 - k0;
-  const int64_t c0 = k0 / 32, c1 = std::min(k1, kp) / 32;
   const __m512 table = nib_table();
-  for (int64_t jl = 0; jl < nrows; jl++) {
-    const int64_t j = jb + jl;
-    float* d = dst + jl * ldw;
-    if (j >= j1) {
-      std::fill(d, d + ldw, 0.0f);
-      continue;
-    }
-    const float* sr = s + j * ng;
-    const uint8_t* wr = W + ((j / 4) * nch + c0) * 64 + (j % 4) * 16;
-    for (int64_t c = c0; c < c1; c++, wr += 64, d += 32) {
-      const __m512 sv = _mm512_set1_ps(sr[c / cpg]);
-      const __m512i x = load16u(wr);
-      _mm512_storeu_ps(d, _mm512_mul_ps(lo_f32(x, table), sv));
-      _mm512_storeu_ps(d + 16, _mm512_mul_ps(hi_f32(x), sv));
-    }
-    for (int64_t k = std::max(k0, kp); k < k1; k++) *d++ = o[j * ng + (k - kp)];
-  }
+  q4_dequant_rows(W, s, o, jb, j1, nrows, kp, group, k0, k1, dst, [&](float* d, const uint8_t* wr, const float* scale) {
+    const __m512 sv = _mm512_set1_ps(*scale);
+    const __m512i x = load16u(wr);
+    _mm512_storeu_ps(d, _mm512_mul_ps(lo_f32(x, table), sv));
+    _mm512_storeu_ps(d + 16, _mm512_mul_ps(hi_f32(x), sv));
+  });
 }
 
 // 16*MV rows (MV vectors of at, stride ldt per k) x 12 columns (one weight row
