@@ -27,6 +27,7 @@
 
 #include "kernels.h"
 #include "tiling.h"
+#include "x86.h"
 
 namespace lowbit {
 namespace {
@@ -35,11 +36,6 @@ constexpr int64_t kIntMaxRows = 15;  // m up to which the integer path runs
 constexpr int64_t kPrefetch = 4096;  // bytes ahead in the weight stream
 constexpr int64_t kBlockChunks = kQ4BlockCols / 32;
 
-// {sum(a), sum(b), sum(c), sum(d)}
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
 inline __m256 fold(__m512 a) { return _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)); }
 
 inline __mmask16 tail16(int64_t r) { return r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1u); }
