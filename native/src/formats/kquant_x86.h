@@ -48,6 +48,20 @@ template <int MT>
 inline void kq_store_lanes(const __m256 acc[MT], float* c, int64_t ldc) {
   for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
 }
+// The Q2_K / Q3_K / Q6_K SIMD tiles' loop: per super-block b (prefetching `lines`
+// cache lines two blocks ahead), block(x, b, acc) adds its terms to the MT
+// tokens' eight f32 lanes acc[t]; then c[t * ldc] = their sums.
+template <class Block, int MT, class F>
+inline void kq_tile_lanes(const uint8_t* w, int64_t nb, int lines, float* c, int64_t ldc, F&& block) {
+  __m256 acc[MT];
+  for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const Block* x = reinterpret_cast<const Block*>(w + b * sizeof(Block));
+    kq_prefetch_ahead(x, lines);
+    block(x, b, acc);
+  }
+  kq_store_lanes<MT>(acc, c, ldc);
+}
 #if defined(__AVX512F__)
 // Q2_K / Q3_K / Q6_K on AVX-512: the 512-bit sums of one token folded to its eight lanes.
 inline __m256i kq_fold512(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }

@@ -22,11 +22,7 @@ struct Avx512Q2K {
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(15);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ2K* x = reinterpret_cast<const BlockQ2K*>(w + b * sizeof(BlockQ2K));
-      kq_prefetch_ahead(x, 2);
+    kq_tile_lanes<BlockQ2K, MT>(w, nb, 2, c, ldc, [&](const BlockQ2K* x, int64_t b, __m256* acc) {
       const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales));
       const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
       const __m128i scb = _mm_and_si128(ms, m4);
@@ -49,8 +45,7 @@ struct Avx512Q2K {
         acc[t] = kq_fma_lanes(_mm256_madd_epi16(mins, bs), -(da * mw), acc[t]);
         acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), da * dw, acc[t]);
       }
-    }
-    kq_store_lanes<MT>(acc, c, ldc);
+    });
   }
 };
 

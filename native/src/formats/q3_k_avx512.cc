@@ -22,11 +22,7 @@ struct Avx512Q3K {
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
     const __m512i four = _mm512_set1_epi8(4);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ3K* x = reinterpret_cast<const BlockQ3K*>(w + b * sizeof(BlockQ3K));
-      kq_prefetch_ahead(x, 2);
+    kq_tile_lanes<BlockQ3K, MT>(w, nb, 2, c, ldc, [&](const BlockQ3K* x, int64_t b, __m256* acc) {
       uint8_t scu[16];
       q3_k_scales(x->scales, scu);
       const __m128i scb = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scu)), _mm_set1_epi8(32));
@@ -57,8 +53,7 @@ struct Avx512Q3K {
       for (int t = 0; t < MT; t++) {
         acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), a.d[(i0 + t) * nb + b] * dw, acc[t]);
       }
-    }
-    kq_store_lanes<MT>(acc, c, ldc);
+    });
   }
 };
 

@@ -22,11 +22,7 @@ struct Avx512Q6K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ6K* x = reinterpret_cast<const BlockQ6K*>(w + b * sizeof(BlockQ6K));
-      kq_prefetch_ahead(x, 3);
+    kq_tile_lanes<BlockQ6K, MT>(w, nb, 3, c, ldc, [&](const BlockQ6K* x, int64_t b, __m256* acc) {
       const __m128i scb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales));
       const __m256i sc16 = _mm256_cvtepi8_epi16(scb);
       __m512i sumz[MT];
@@ -52,8 +48,7 @@ struct Avx512Q6K {
         const __m256i s = _mm256_sub_epi32(kq_fold512(sumz[t]), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
         acc[t] = kq_fma_lanes(s, a.d[(i0 + t) * nb + b] * dw, acc[t]);
       }
-    }
-    kq_store_lanes<MT>(acc, c, ldc);
+    });
   }
 };
 
