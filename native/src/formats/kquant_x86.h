@@ -48,7 +48,7 @@ template <int MT>
 inline void kq_store_lanes(const __m256 acc[MT], float* c, int64_t ldc) {
   for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
 }
-// The Q2_K / Q3_K / Q6_K SIMD tiles' loop: per super-block b (prefetching `lines`
+// The Q2_K, Q3_K, Q5_K and Q6_K SIMD tiles' loop: per super-block b (prefetching `lines`
 // cache lines two blocks ahead), block(x, b, acc) adds its terms to the MT
 // tokens' eight f32 lanes acc[t]; then c[t * ldc] = their sums.
 template <class Block, int MT, class F>

@@ -17,17 +17,13 @@
 namespace lowbit {
 namespace {
 
-
 struct Avx512Q5K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m4 = _mm256_set1_epi8(15), m16 = _mm256_set1_epi8(16);
-    __m256 acc[MT];
-    float summs[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps(), summs[t] = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ5K* x = reinterpret_cast<const BlockQ5K*>(w + b * sizeof(BlockQ5K));
-      kq_prefetch_ahead(x, 3);
+    float summs[MT];  // the mins' terms, added to the lanes' sum at the end
+    for (int t = 0; t < MT; t++) summs[t] = 0.0f;
+    kq_tile_lanes<BlockQ5K, MT>(w, nb, 3, c, ldc, [&](const BlockQ5K* x, int64_t b, __m256* acc) {
       const __m256i sm = kq_scales_mins16(x->scales);
       const __m128i sc128 = _mm256_castsi256_si128(sm), mn16 = _mm256_extracti128_si256(sm, 1);
       const __m256i scales = _mm256_setr_m128i(sc128, sc128);
@@ -57,8 +53,8 @@ struct Avx512Q5K {
         summs[t] = __builtin_fmaf(-(da * mw), (float)imin, summs[t]);
         acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), da * dw, acc[t]);
       }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]) + summs[t];
+    });
+    for (int t = 0; t < MT; t++) c[t * ldc] += summs[t];  // = the lanes' sum + summs, one rounding as before
   }
 };
 

@@ -17,7 +17,6 @@
 namespace lowbit {
 namespace {
 
-
 struct Avx512Q6K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
