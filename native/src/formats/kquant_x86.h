@@ -116,6 +116,17 @@ template <int MT>
 inline void kq_store_lanes(const __m256 acc[MT], float* c, int64_t ldc) {
   for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
 }
+// Q2_K: the block's 4-bit scales (bytes, the low nibbles) and mins (int16, the high nibbles).
+inline void kq_q2_scales(const uint8_t* q, __m128i* scb, __m256i* mins) {
+  const __m128i m4 = _mm_set1_epi8(15);
+  const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  *mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
+  *scb = _mm_and_si128(ms, m4);
+}
+// Q2_K: a token's mins term of super-block b in its eight lanes, acc + (-(da * dmin)) * (mins . 16-sums).
+inline __m256 kq_q2_mins(const KAct& a, int64_t i, int64_t b, __m256i mins, float da, float mw, __m256 acc) {
+  return kq_fma_lanes(_mm256_madd_epi16(mins, kq_bsums16(a, i, b)), -(da * mw), acc);
+}
 // Q5_K: the block's scales (int16 sc0..sc7 in both 128-bit halves) and mins (int16 mn0..mn7).
 inline void kq_q5_scales(const uint8_t* q, __m256i* scales, __m128i* mn16) {
   const __m256i sm = kq_scales_mins16(q);

@@ -20,17 +20,15 @@ struct Avx2Q2K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3);
-    const __m128i m4 = _mm_set1_epi8(15);
     kq_tile_lanes<BlockQ2K, MT>(w, nb, 2, c, ldc, [&](const BlockQ2K* x, int64_t b, __m256* acc) {
-      const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales));
-      const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
-      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_and_si128(ms, m4));
+      __m128i scb;
+      __m256i mins;
+      kq_q2_scales(x->scales, &scb, &mins);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(scb);
       const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
       __m256i sumi[MT];
       for (int t = 0; t < MT; t++) {
-        const __m256i bs = kq_bsums16(a, i0 + t, b);
-        const float da = a.d[(i0 + t) * nb + b];
-        acc[t] = kq_fma_lanes(_mm256_madd_epi16(mins, bs), -(da * mw), acc[t]);
+        acc[t] = kq_q2_mins(a, i0 + t, b, mins, a.d[(i0 + t) * nb + b], mw, acc[t]);
         sumi[t] = _mm256_setzero_si256();
       }
       for (int j = 0; j < 2; j++) {

@@ -21,11 +21,10 @@ struct Avx512Q2K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3);
-    const __m128i m4 = _mm_set1_epi8(15);
     kq_tile_lanes<BlockQ2K, MT>(w, nb, 2, c, ldc, [&](const BlockQ2K* x, int64_t b, __m256* acc) {
-      const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales));
-      const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
-      const __m128i scb = _mm_and_si128(ms, m4);
+      __m128i scb;
+      __m256i mins;
+      kq_q2_scales(x->scales, &scb, &mins);
       __m512i sumz[MT];
       for (int t = 0; t < MT; t++) sumz[t] = _mm512_setzero_si512();
       for (int j = 0; j < 2; j++) {
@@ -40,9 +39,8 @@ struct Avx512Q2K {
       }
       const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
       for (int t = 0; t < MT; t++) {
-        const __m256i bs = kq_bsums16(a, i0 + t, b);
         const float da = a.d[(i0 + t) * nb + b];
-        acc[t] = kq_fma_lanes(_mm256_madd_epi16(mins, bs), -(da * mw), acc[t]);
+        acc[t] = kq_q2_mins(a, i0 + t, b, mins, da, mw, acc[t]);
         acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), da * dw, acc[t]);
       }
     });

@@ -114,21 +114,17 @@ void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, con
   const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
   for (int64_t j = j0; j < j1; j += 4) {
     Q4Cols q = q4_cols(W, s, o, j, j1, ng, nch);  // rows past j1: the last valid row's scales, never stored
-    const int64_t ncols = q.ncols;
-    const uint8_t* w = q.w;
-    const float** sr = q.sr;
-    const float** orow = q.orow;
     int64_t i = 0;
     for (; i + 2 <= m; i += 2) {
       __m128 out[2];
-      row_group<2>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out);
-      store_cols(C + i * ldc + j, out[0], ncols);
-      store_cols(C + (i + 1) * ldc + j, out[1], ncols);
+      row_group<2>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out);
+      store_cols(C + i * ldc + j, out[0], q.ncols);
+      store_cols(C + (i + 1) * ldc + j, out[1], q.ncols);
     }
     if (i < m) {
       __m128 out[1];
-      row_group<1>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out);
-      store_cols(C + i * ldc + j, out[0], ncols);
+      row_group<1>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out);
+      store_cols(C + i * ldc + j, out[0], q.ncols);
     }
   }
 }

@@ -103,19 +103,15 @@ void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, con
   const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
   for (int64_t j = j0; j < j1; j += 4) {
     Q4Cols q = q4_cols(W, s, o, j, j1, ng, nch);  // rows past j1: the last valid row's scales, never stored
-    const int64_t ncols = q.ncols;
-    const uint8_t* w = q.w;
-    const float** sr = q.sr;
-    const float** orow = q.orow;
-    const __mmask8 mk = (__mmask8)((1u << ncols) - 1u);
+    const __mmask8 mk = (__mmask8)((1u << q.ncols) - 1u);
     for (int64_t i = 0; i < m; i += 4) {
       __m128 out[4];
       const int16_t* a = A + i * lda;
       switch (std::min<int64_t>(4, m - i)) {
-        case 1: row_group<1>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
-        case 2: row_group<2>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
-        case 3: row_group<3>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
-        default: row_group<4>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+        case 1: row_group<1>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out); break;
+        case 2: row_group<2>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out); break;
+        case 3: row_group<3>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out); break;
+        default: row_group<4>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out); break;
       }
       for (int64_t r = 0; r < std::min<int64_t>(4, m - i); r++) _mm_mask_storeu_ps(C + (i + r) * ldc + j, mk, out[r]);
     }
