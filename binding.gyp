@@ -1,4 +1,5 @@
 {
+  "variables": {"lowbit_mpi%": 0},
   "target_defaults": {
     "cflags_cc!": ["-fno-exceptions"],
     "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno"],
@@ -81,8 +82,14 @@
         "native/src/model.cc",
         "native/src/act_stats.cc",
         "native/src/bandwidth.cc",
-        "native/src/ggml_dequant.cc"
-      ]
+        "native/src/ggml_dequant.cc",
+        "native/src/comm.cc",
+        "native/src/tp_step.cc"
+      ],
+      "conditions": [["lowbit_mpi==1", {
+        "defines": ["LOWBIT_MPI"],
+        "cflags_cc": ["<!@(mpicxx --showme:compile)"]
+      }]]
     },
     {
       "target_name": "lowbit",
@@ -91,9 +98,15 @@
         "native/src/addon.cc",
         "native/src/addon_ggml.cc",
         "native/src/addon_io.cc",
-        "native/src/addon_dequant.cc"
+        "native/src/addon_dequant.cc",
+        "native/src/addon_tp.cc"
       ],
-      "libraries": ["-lpthread"]
+      "libraries": ["-lpthread"],
+      "conditions": [["lowbit_mpi==1", {
+        "defines": ["LOWBIT_MPI"],
+        "cflags_cc": ["<!@(mpicxx --showme:compile)"],
+        "libraries": ["<!@(mpicxx --showme:link)"]
+      }]]
     },
     {
       "target_name": "lowbit_test",
@@ -105,7 +118,12 @@
         "native/src/addon_ggml.cc",
         "native/src/addon_io.cc"
       ],
-      "libraries": ["-lpthread"]
+      "libraries": ["-lpthread"],
+      "conditions": [["lowbit_mpi==1", {
+        "defines": ["LOWBIT_MPI"],
+        "cflags_cc": ["<!@(mpicxx --showme:compile)"],
+        "libraries": ["<!@(mpicxx --showme:link)"]
+      }]]
     }
   ],
   "conditions": [["OS=='linux'", {

@@ -126,8 +126,9 @@ function parseRope(o: Json, source: string): { ropeTheta: number; ropeScaling: R
   if (scaling !== undefined && scaling !== null && !isObject(scaling)) {
     throw new ConfigError(`${source}: "rope_scaling" must be an object, got ${shownJson(scaling)}`);
   }
-  const a = isObject(scaling) ? parseRopeScaling(scaling, source) : null;
-  const b = isObject(params) ? parseRopeScaling(params, source) : null;
+  const model = { maxPositionEmbeddings: o.max_position_embeddings, originalMaxPositionEmbeddings: o.original_max_position_embeddings };
+  const a = isObject(scaling) ? parseRopeScaling(scaling, source, model) : null;
+  const b = isObject(params) ? parseRopeScaling(params, source, model) : null;
   if (a && b && JSON.stringify(a) !== JSON.stringify(b)) {
     throw new ConfigError(`${source}: "rope_scaling" and "rope_parameters" disagree`);
   }
@@ -138,9 +139,10 @@ function parseRope(o: Json, source: string): { ropeTheta: number; ropeScaling: R
 }
 
 /** Validate a parsed config.json object; `source` names it in error messages. */
-export function parseConfig(json: unknown, source: string): LlamaConfig {
+export function parseConfig(json: unknown, source: string, familyDef?: FamilyDef): LlamaConfig {
   if (!isObject(json)) throw new ConfigError(`${source}: config is not a JSON object`);
-  const fam = familyOfModelType(json.model_type, source);
+  // a GGUF file names its family itself (GGUF-only families have no model_type)
+  const fam = familyDef ?? familyVariant(familyOfModelType(json.model_type, source), json);
   // the family's own spellings of the shared keys, read as the Llama keys
   const o: Json = { ...json };
   for (const [canon, theirs] of Object.entries(fam.hfKeys ?? {})) {
@@ -221,8 +223,14 @@ function refuse2(source: string, what: string): never {
   throw new UnsupportedArchitectureError(`${source}: ${what} is not supported yet`);
 }
 
+/** A family's variant its config selects (Falcon's new_decoder_architecture). */
+function familyVariant(fam: FamilyDef, json: Json): FamilyDef {
+  if (fam.name === "falcon" && json.new_decoder_architecture === true) return FAMILIES.falcon_gqa;
+  return fam;
+}
+
 /** families whose config.json tie_word_embeddings defaults to true (their transformers config classes) */
-const TIED_BY_DEFAULT = new Set<FamilyName>(["gemma2", "gemma3", "gpt_bigcode", "falcon", "mpt", "bloom", "opt"]);
+const TIED_BY_DEFAULT = new Set<FamilyName>(["gemma2", "gemma3", "gpt_bigcode", "falcon", "falcon_gqa", "mpt", "bloom", "opt"]);
 
 /**
  * The shared (Llama) keys of a family that spells or derives them otherwise
@@ -238,8 +246,14 @@ function normalizeFamilyKeys(fam: FamilyDef, json: Json, o: Json, source: string
       o.num_key_value_heads = json.multi_query === false ? heads : 1;
       o.intermediate_size ??= four();
       break;
+    case "falcon_gqa":
+      if (json.alibi === true) refuse("alibi=true");
+      if (json.bias === true) refuse("bias=true");
+      if (json.num_ln_in_parallel_attn === 1) refuse("num_ln_in_parallel_attn=1");
+      if (typeof heads !== "number" || typeof json.num_kv_heads !== "number" || heads % json.num_kv_heads) refuse(`num_kv_heads ${shownJson(json.num_kv_heads)} that does not divide num_attention_heads`);
+      o.intermediate_size ??= four();
+      break;
     case "falcon":
-      if (json.new_decoder_architecture === true) refuse("new_decoder_architecture=true");
       if (json.alibi === true) refuse("alibi=true");
       if (json.parallel_attn === false) refuse("parallel_attn=false");
       if (json.bias === true) refuse("bias=true");
@@ -374,9 +388,6 @@ function parseFamilyParams(fam: FamilyDef, o: Json, c: { headDim: number; nLayer
   }
   if (fam.name === "gpt_bigcode" && o.scale_attn_weights === false) {
     throw new UnsupportedArchitectureError(`${source}: gpt_bigcode with scale_attn_weights=false is not supported`);
-  }
-  if (fam.name === "phi3" && o.rope_scaling !== undefined && o.rope_scaling !== null) {
-    throw new UnsupportedArchitectureError(`${source}: phi3 rope_scaling ${shownJson(o.rope_scaling)} (longrope) is not supported yet`);
   }
   return p;
 }

@@ -166,3 +166,15 @@ export class DownloadIntegrityError extends LowbitError {
     super("BAD_DOWNLOAD", message);
   }
 }
+
+/**
+ * Tensor parallelism (docs/PARALLEL.md) cannot run: the MPI build of the addon is missing
+ * (`npm run build:mpi`), the process was not started under mpirun, a shape does not divide by
+ * the rank count, a quantization group or GGUF block would straddle a shard boundary, or the
+ * ranks disagree on the model. Every rank gets the same error.
+ */
+export class TensorParallelError extends LowbitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("TENSOR_PARALLEL", message, options);
+  }
+}

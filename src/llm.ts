@@ -9,7 +9,7 @@
  */
 import { basename, resolve } from "node:path";
 import type { LlamaConfig } from "./config.js";
-import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
+import { ContextOverflowError, InvalidOptionError, StateError, TensorParallelError } from "./errors.js";
 import { runGeneration, validateGenerateOptions, type BatchStepper, type GenerateOptions, type GenerateResult, type GenEvent } from "./generate/generate.js";
 import { assistedProducer } from "./generate/assisted.js";
 import { lookupProducer } from "./generate/lookup.js";
@@ -31,6 +31,7 @@ import { CHAT_ROLES, ChatTemplate, type ChatMessage } from "./chat/template.js";
 import type { TokenLogprob } from "./generate/logprobs.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
 import { checkEmbedOptions, pool, type EmbedOptions } from "./embed/pooling.js";
+import { startTp, type TpContext } from "./parallel/mpi.js";
 
 /** A streamed chunk of text, with the logprobs entries of the tokens it completes (the logprobs option). */
 export interface StreamPiece {
@@ -79,7 +80,10 @@ export class LLM {
   private readonly session: KvSession;
   private template: ChatTemplate | null = null;
 
-  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number }) {
+  private readonly tpContext: TpContext | undefined;
+
+  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number; tp?: TpContext }) {
+    this.tpContext = args.tp;
     this.quant = args.quant;
     this.quantHead = args.quantHead;
     this.origin = args.origin;
@@ -103,6 +107,8 @@ export class LLM {
     const dir = path ?? DEFAULT_MODEL_DIR;
     const saved = !isSyntheticSpec(dir) && isSavedModelDir(dir);
     checkLoadOptions(opts, saved);
+    if (opts.tp && saved) throw new TensorParallelError("saved quantized models are not split over ranks yet: load the source checkpoint with --quant");
+    if (opts.tp) startTp(); // before anything loads the default addon
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
     const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}) };
     if (saved) {
@@ -117,11 +123,13 @@ export class LLM {
   }
 
   private static async fromSource(source: ModelSource, opts: LoadOptions): Promise<LLM> {
+    const tp = opts.tp ? startTp() : undefined;
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}) };
+    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}), ...(tp ? { tp } : {}) };
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;
+    if (tp && quant && isSmoothQuant(quant)) throw new TensorParallelError(`${quant} (SmoothQuant) is not split over ranks yet`);
     // calibration runs the f32 model, with smoothing folded in for the static scales' second pass
     const floatModel = (contextLength: number, smoothing?: Map<string, Float32Array>, rowSmoothing?: Map<string, Float32Array>) =>
       Promise.resolve(calibratable(loadModel(source, { ...base, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}) })));
@@ -130,7 +138,21 @@ export class LLM {
     const synthetic = isSyntheticSpec(source.origin);
     const where = synthetic ? source.origin : resolve(source.origin);
     const origin = { dir: where, saved: false, synthetic, sourceModel: where, quantization: quantization ?? {} };
-    return new LLM({ ...loaded, dtype, quant, quantHead, origin });
+    return new LLM({ ...loaded, dtype, quant, quantHead, origin, ...(tp ? { tp } : {}) });
+  }
+
+  /** The tensor-parallel job this model is one rank of (LoadOptions.tp), if any. */
+  get tp(): TpContext | undefined {
+    return this.tpContext;
+  }
+
+  /**
+   * Tensor parallelism, ranks > 0: runs rank 0's forward steps and cache edits on this rank's shard
+   * until rank 0 disposes its model; resolves to the number of steps.
+   */
+  async follow(): Promise<number> {
+    if (!this.tpContext || this.tpContext.rank === 0) throw new StateError("follow() is for ranks > 0 of a tensor-parallel model (tp: true under mpirun)");
+    return this.session.exclusive(() => this.model().follow());
   }
 
   /**
@@ -191,6 +213,11 @@ export class LLM {
     const ids = typeof prompt === "string" ? this.tokenizer.encode(prompt) : prompt;
     if (!Array.isArray(ids) || ids.length === 0) throw new InvalidOptionError("prompt must be a non-empty string or id array");
     this.checkIds(ids, "prompt token id");
+    const rs = this.config.ropeScaling;
+    if (shifting && rs?.type === "longrope" && this.contextLength > rs.originalMaxPositionEmbeddings) {
+      // keys cached by steps of the short and of the long factors cannot be turned back by one rotation
+      throw new InvalidOptionError(`contextShift with longrope rope scaling needs a context of at most ${rs.originalMaxPositionEmbeddings} tokens (original_max_position_embeddings; this model's is ${this.contextLength})`);
+    }
     if (ids.length >= this.contextLength && !shifting) {
       throw new ContextOverflowError(`prompt has ${ids.length} tokens; the context holds ${this.contextLength} (prompt must leave room for one new token; contextShift streams past it)`);
     }

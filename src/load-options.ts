@@ -70,6 +70,11 @@ export interface LoadOptions {
   progress?: boolean;
   /** Weight seed of a "synthetic:<shape>" model (an unsigned 32-bit integer; default 42). Other models reject it. */
   seed?: number;
+  /**
+   * Tensor parallelism (docs/PARALLEL.md): this process is one rank of an mpirun job and loads its
+   * shard (the MPI build of the addon: npm run build:mpi). Rank 0's model generates; the others call follow().
+   */
+  tp?: boolean;
 }
 
 export function checkLoadOptions(o: LoadOptions, saved = false): void {
@@ -82,6 +87,7 @@ export function checkLoadOptions(o: LoadOptions, saved = false): void {
   }
   if (o.kernels !== undefined) checkChoice("kernels", o.kernels, KERNEL_VARIANTS);
   if (o.kvType !== undefined) checkChoice("kvType", o.kvType, KV_TYPES);
+  if (o.tp !== undefined && typeof o.tp !== "boolean") throw new InvalidOptionError(`tp must be a boolean, got ${JSON.stringify(o.tp)}`);
   if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) {
     throw new InvalidOptionError(`seed must be an integer in [0, 2^32), got ${String(o.seed)}`);
   }

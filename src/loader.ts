@@ -5,17 +5,20 @@
  * stays near the model's size in its compute format.
  */
 import type { LlamaConfig } from "./config.js";
-import { InvalidOptionError } from "./errors.js";
-import { llamaTensors } from "./models/llama.js";
+import { InvalidOptionError, TensorParallelError } from "./errors.js";
+import { llamaTensors, type TensorSpec } from "./models/llama.js";
 import { ggufSource, isGgufPath } from "./models/gguf-source.js";
 import { hfSource, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
 import { nativeFormatName, wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
-import type { QuantFormat } from "./quant/formats.js";
+import { nativeFormatLabel, type QuantFormat } from "./quant/formats.js";
 import { createNativeModel, finishNativeModel, type RuntimeOptions } from "./runtime/native-model.js";
 import { planWeights, type ComputeDtype } from "./weights/plan.js";
 import { toF32 } from "./quant/tensors.js";
+import { agreeOnModel, type TpContext } from "./parallel/mpi.js";
+import { modelDescription } from "./parallel/agree.js";
+import { checkGroupSplit, formatGroup, localShape, shardSpecs, takeShard, type ShardedSpec } from "./parallel/shard.js";
 
 export type { ComputeDtype } from "./weights/plan.js";
 
@@ -31,6 +34,8 @@ export interface NativeLoadOptions extends RuntimeOptions {
   actScales?: Map<string, number>;
   /** also quantize the LM head (a separate quantized copy when embeddings are tied) */
   quantHead?: boolean;
+  /** load this rank's shard of a tensor-parallel model (parallel/shard.ts) */
+  tp?: TpContext;
 }
 
 export interface LoadedModel {
@@ -64,15 +69,20 @@ export function loadHfDirectory(dir: string, opts: NativeLoadOptions): LoadedMod
 
 export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedModel {
   const { config, tokenizer } = source;
-  const specs = llamaTensors(config);
+  const whole = llamaTensors(config);
+  const specs: ShardedSpec[] = opts.tp ? tpSpecs(source, whole, opts) : whole;
   // Check presence and shapes before allocating anything natively.
   const maxBytes = source.check(specs);
   const bySpec = new Map(specs.map((s) => [s.name, s]));
-  const plan = planWeights(specs, {
+  const plan = planWeights(specs.map((s) => ({ ...s, ...localShape(s) })), {
     dtype: opts.dtype, quantHead: !!opts.quantHead, tieWordEmbeddings: config.tieWordEmbeddings,
     ...(opts.quant ? { quant: opts.quant } : {}),
     ...(source.preferredFormat ? { preferred: (t) => source.preferredFormat!(bySpec.get(t.name)!) } : {}),
   });
+  for (const w of plan.weights) {
+    const s = bySpec.get(w.from ?? w.name)!;
+    checkGroupSplit(w.name, s.shard, s.cols, formatGroup(w.native, s.cols), nativeFormatLabel(w.native));
+  }
   const { native, contextLength } = createNativeModel(config, opts);
   try {
     const scratch = Buffer.allocUnsafe(maxBytes);
@@ -81,6 +91,7 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       const sm = w.from ? undefined : opts.smoothing?.get(w.name);
       const rs = w.from ? undefined : opts.rowSmoothing?.get(w.name);
       let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : nativeFormatName(w.native) });
+      if (s.shard && !source.readsShards) bytes = takeShard(bytes, dtype, s);
       if (sm || rs) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
         // Rows: ffn_up's output j / s_j makes down_proj's input x_j / s_j (silu(gate) * up is linear in up).
@@ -95,10 +106,18 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       const what = w.from ? "the quantized LM head" : s.hfName;
       wrapNative(`loading ${what}`, () => native.addWeight(w.name, dtype, bytes, w.rows, w.cols, w.native, actScale));
     }
-    const decodeWeightBytes = finishNativeModel(native, plan, config);
+    const decodeWeightBytes = finishNativeModel(native, plan, config, opts.tp);
     return { config, tokenizer, native, decodeWeightBytes, contextLength };
   } catch (e) {
     native.dispose();
     throw e;
   }
+}
+
+/** This rank's shards, after the ranks agree on the model (TensorParallelError on every rank otherwise). */
+function tpSpecs(source: ModelSource, whole: TensorSpec[], opts: NativeLoadOptions): ShardedSpec[] {
+  if (opts.smoothing || opts.rowSmoothing || opts.actScales) throw new TensorParallelError("SmoothQuant formats are not split over ranks yet");
+  const { dtype, quant, quantHead, kvType, contextLength } = opts;
+  agreeOnModel(source.name, modelDescription(source, { dtype, quant, quantHead, kvType, contextLength, ranks: opts.tp!.size }));
+  return shardSpecs(whole, source.config, opts.tp!);
 }

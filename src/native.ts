@@ -42,7 +42,8 @@ export interface ForwardResult {
 export interface OpSpec {
   op:
     | "embed" | "rms_norm" | "matmul" | "rope" | "kv_store" | "attention" | "add" | "silu_mul" | "output_rows"
-    | "layer_norm" | "gelu" | "gelu_erf" | "relu" | "gelu_mul" | "scale" | "softcap" | "pos_embed";
+    | "layer_norm" | "gelu" | "gelu_erf" | "relu" | "gelu_mul" | "scale" | "softcap" | "pos_embed"
+    | "all_reduce" | "all_gather";
   a?: string;
   b?: string;
   out?: string;
@@ -56,7 +57,7 @@ export interface OpSpec {
   /** rope: rotary dims of each head (0: headDim; must equal the model's ropeDims) */
   dims?: number;
   /** gelu / gelu_mul: "ggml" is llama.cpp's f16-table GELU. rope: "neox" (pairs i, i + dims/2, the HF rotate_half; default) or "gptj" (pairs 2i, 2i + 1); its `layer` picks a ropeThetaLayers theta */
-  mode?: "neox" | "gptj" | "ggml";
+  mode?: "neox" | "gptj" | "ggml" | "row_parallel";
   /** attention: > 0 a sliding window (a query at p sees keys at p - window < pos <= p) */
   window?: number;
   /** attention: the q.k scale (0: 1/sqrt(headDim)); scale: the factor */
@@ -65,8 +66,10 @@ export interface OpSpec {
   softcap?: number;
   /** attention: ALiBi with this max bias (8 for BLOOM / MPT) */
   alibi?: number;
-  /** pos_embed: row pos + offset of the position table (OPT: 2) */
+  /** pos_embed: row pos + offset of the position table (OPT: 2); embed: the first vocabulary row of a shard of the table */
   offset?: number;
+  /** embed: the whole vocabulary when the table is one rank's shard (tensor parallelism) */
+  vocab?: number;
 }
 
 /** The scalar description of a stored weight (native/src/weights_io.h). */
@@ -135,12 +138,21 @@ export interface NativeModelOptions {
   ropeFreqScale?: number;
   /** headDim / 2 per-pair divisors of the rotary frequencies (llama3 rope scaling, GGUF rope_freqs) */
   ropeFreqFactors?: Float32Array;
+  /** longrope: the long divisors, used by a step whose last position + 1 exceeds ropeLongFrom (ropeFreqFactors: the short ones) */
+  ropeFreqFactorsLong?: Float32Array;
+  ropeLongFrom?: number;
+  /** cos / sin multiplied by this (longrope's attention factor; default 1) */
+  ropeAttnFactor?: number;
   /** rotary dims of each head (default headDim; 0: no RoPE, so a cache shift moves keys without turning them) */
   ropeDims?: number;
   /** per layer rope theta (Gemma 3: local and global layers); a rope op with `layer` uses its layer's */
   ropeThetaLayers?: Float32Array;
+  /** per layer 1 / linear rope scaling factor (Gemma 3's global layers; default ropeFreqScale everywhere) */
+  ropeFreqScaleLayers?: Float32Array;
   /** KV-cache element type (default "f32") */
   kvType?: KvType;
+  /** one rank's shard of a tensor-parallel model (MPI build, after mpiInit): rank 0 leads, the others follow() */
+  tp?: boolean;
 }
 
 export interface NativeModel {
@@ -177,6 +189,8 @@ export interface NativeModel {
   importWeight(name: string, meta: StoredWeightMeta, buffers: Record<string, Uint8Array>): void;
   /** A q4_0 / q8_0 weight (or an alias of one) as GGUF blocks, row-major [rows][cols / 32] (for writing GGUF files). */
   ggmlBytes(name: string): Uint8Array;
+  /** Tensor parallelism, ranks > 0: runs rank 0's steps until rank 0 disposes its model; resolves to the step count. */
+  follow(): Promise<number>;
   dispose(): void;
 }
 
@@ -218,6 +232,17 @@ export interface Addon {
    * quantizers (quantize_row_q4_0_ref / _q8_0_ref: byte-exact with llama-quantize without an imatrix).
    */
   ggmlQuantize(type: "q4_0" | "q8_0" | "q5_0" | "q5_1" | "q4_k" | "q5_k" | "q6_k", data: Float32Array, rows: number, cols: number): Uint8Array;
+  /** Tensor parallelism (native/src/addon_tp.h): whether this build has MPI (npm run build:mpi). */
+  mpiAvailable(): boolean;
+  /** MPI_Init once; this process's rank and the job's size. */
+  mpiInit(): { rank: number; size: number };
+  /** Collective: whether every rank passed the same two 32-bit words. */
+  mpiAgree(lo: number, hi: number): boolean;
+  mpiFinalize(): void;
+  /** Collective: every rank's x, by rank. */
+  mpiGather(x: number): number[];
+  /** MPI_Abort: ends every rank of the job with this exit code (nothing when MPI is not initialized). */
+  mpiAbort(code: number): void;
 }
 
 let cached: Addon | undefined;
@@ -243,8 +268,27 @@ export function builtFile(name: string): string {
   return existsSync(prebuilt) ? prebuilt : built;
 }
 
-/** The addon file addon() loads: $LOWBIT_ADDON, else what node-gyp-build resolves (a build, else a fitting prebuilt). */
+/** The MPI build of the addon (`npm run build:mpi`), which tensor parallelism loads. */
+export function mpiAddonPath(): string {
+  return join(packageRoot(), "build-mpi", "build", "Release", "lowbit.node");
+}
+
+let chosen: string | undefined;
+
+/**
+ * Makes addon() load `path` (the MPI build, for --tp); throws when another build is loaded already.
+ * Returns false when that build is already the one loaded.
+ */
+export function chooseAddon(path: string): boolean {
+  if (cached && chosen !== path) throw new NativeError(`the addon ${addonPath()} is loaded already; ${path} must be chosen before the first model`);
+  if (cached) return false;
+  chosen = path;
+  return true;
+}
+
+/** The addon file addon() loads: the chosen one (chooseAddon), $LOWBIT_ADDON, else what node-gyp-build resolves (a build, else a fitting prebuilt). */
 export function addonPath(): string {
+  if (chosen) return chosen;
   const env = process.env.LOWBIT_ADDON; // another build of the addon (test/asan.test.ts: the ASan one)
   if (env) {
     if (!existsSync(env)) throw new NativeError(`native addon not built ($LOWBIT_ADDON=${env} missing)`);

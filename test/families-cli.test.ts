@@ -14,7 +14,7 @@ import { REPO } from "./helpers/paths.js";
 
 const BIN = join(REPO, "bin", "lowbit.js");
 const FIXTURES = join(REPO, "test", "fixtures", "families");
-const NAMES = ["qwen2", "mistral", "qwen3", "starcoder2", "gpt_bigcode", "phi3", "gemma2", "gemma3", "falcon", "gpt_neox", "gptj", "mpt", "bloom", "opt"];
+const NAMES = ["qwen2", "mistral", "qwen3", "starcoder2", "gpt_bigcode", "phi3", "gemma2", "gemma3", "falcon", "falcon_gqa", "gpt_neox", "gptj", "mpt", "bloom", "opt"];
 /** GGUF files that compute what the HF model does (no table GELU, no window dropped; families.test.ts) */
 const GGUF_AS_HF = new Set(["qwen2", "qwen3", "phi3"]);
 

@@ -34,6 +34,7 @@ const EXPORTED: { name: string; gelu: boolean; llamacpp: boolean | string }[] = 
   { name: "gemma2", gelu: true, llamacpp: true },
   { name: "gemma3", gelu: true, llamacpp: true },
   { name: "falcon", gelu: true, llamacpp: true },
+  { name: "falcon_gqa", gelu: true, llamacpp: true },
   { name: "gpt_neox", gelu: true, llamacpp: true },
   { name: "mpt", gelu: true, llamacpp: true },
   { name: "bloom", gelu: true, llamacpp: true },
@@ -125,7 +126,7 @@ test("GGUF metadata of a variant lowbit does not run is refused by name", { skip
   const tmp = mkdtempSync(join(tmpdir(), "lowbit-export-"));
   try {
     const cases: [string, (m: Map<string, GgufValue>) => void, RegExp][] = [
-      ["falcon", (m) => m.set("falcon.attention.head_count_kv", gv.u32(2)), /falcon with 2 KV heads \(new_decoder_architecture\)/],
+      ["falcon", (m) => m.set("falcon.attention.head_count_kv", gv.u32(2)), /falcon with 2 KV heads and one norm per layer \(no attn_norm_2\)/],
       ["mpt", (m) => m.set("mpt.attention.clamp_kqv", gv.f32(6)), /mpt\.attention\.clamp_kqv/],
       ["gpt_neox", (m) => m.set("gptneox.use_parallel_residual", gv.bool(false)), /use_parallel_residual=false/],
       ["qwen2", (m) => m.set("general.architecture", gv.str("qwen2moe")), /general\.architecture "qwen2moe" is not supported/],

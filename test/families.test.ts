@@ -60,6 +60,8 @@ const FAMILIES: { name: string; gguf: GgufCase; gelu?: boolean; sameAsHf?: boole
   { name: "gemma2", gguf: "llama.cpp", gelu: true },
   { name: "gemma3", gguf: "llama.cpp", gelu: true },
   { name: "falcon", gguf: { skip: "llama.cpp's converter fails on it (transformers 5 config)" } },
+  // new_decoder_architecture (Falcon-40B style; scripts/oracle/falcon_gqa_reference.py): llama.cpp's converter writes it
+  { name: "falcon_gqa", gguf: "llama.cpp", gelu: true },
   { name: "gpt_neox", gguf: { skip: "llama.cpp's converter fails on it (no rotary_pct in a transformers 5 config)" } },
   { name: "gptj", gguf: NO_CONVERT },
   { name: "mpt", gguf: "llama.cpp", gelu: true },

@@ -43,7 +43,8 @@ test("each fixture's config: its family and the values of its mechanisms", { ski
 
 test("switches lowbit does not run are refused by name", { skip: have ? false : "no fixtures" }, () => {
   const refused: [string, Record<string, unknown>, RegExp][] = [
-    ["falcon", { new_decoder_architecture: true }, /new_decoder_architecture=true/],
+    ["falcon", { new_decoder_architecture: true, num_kv_heads: 3 }, /falcon_gqa with num_kv_heads 3 that does not divide/],
+    ["falcon", { new_decoder_architecture: true, num_kv_heads: 2, num_ln_in_parallel_attn: 1 }, /num_ln_in_parallel_attn=1/],
     ["falcon", { alibi: true }, /alibi=true/],
     ["falcon", { parallel_attn: false }, /parallel_attn=false/],
     ["gpt_neox", { use_parallel_residual: false }, /use_parallel_residual=false/],
@@ -53,7 +54,7 @@ test("switches lowbit does not run are refused by name", { skip: have ? false : 
     ["opt", { do_layer_norm_before: false }, /do_layer_norm_before=false/],
     ["opt", { word_embed_proj_dim: 32 }, /word_embed_proj_dim/],
     ["qwen2", { use_sliding_window: true }, /use_sliding_window=true/],
-    ["phi3", { rope_scaling: { type: "longrope", long_factor: [1], short_factor: [1] } }, /longrope|rope scaling/],
+    ["phi3", { rope_scaling: { type: "yarn", factor: 4 } }, /rope scaling type "yarn"/],
     ["starcoder2", { use_bias: false }, /use_bias=false/],
     ["gemma3", { attn_logit_softcapping: 50 }, /attn_logit_softcapping/],
     ["gemma2", { hidden_activation: "swish_beta" }, /hidden_activation "swish_beta"/],

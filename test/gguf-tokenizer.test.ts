@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ggufTokenizerMetadata, readHfTokenizerSource } from "../src/tokenizer/gguf-write.js";
+import { BPE_PRE_TOKENIZERS } from "../src/tokenizer/gguf-bpe.js";
 import { gv } from "../src/formats/gguf-write.js";
 import { StreamDecoder, Tokenizer } from "../src/tokenizer.js";
 import { getOracle, oracleUnavailable, tokenizerOfFile, writeVocabGguf } from "./helpers/llama-oracle.js";
@@ -142,6 +143,27 @@ test("tokenizer.ggml.pre variants tokenize as llama.cpp does, and differently fr
   assert.equal(seen.get("starcoder"), seen.get("refact"));
   assert.equal(new Set(seen.values()).size, 4, `pre-tokenizers should differ on ${JSON.stringify(probe)}: ${[...seen.values()].join(" ")}`);
   if (!oracle) t.diagnostic(`llama.cpp part skipped: ${oracleUnavailable()}`);
+});
+
+test("every tokenizer.ggml.pre lowbit knows tokenizes as llama.cpp does", async (t) => {
+  const oracle = await getOracle();
+  if (!oracle) return t.skip(oracleUnavailable());
+  const base = ggufTokenizerMetadata(EMBEDDED_MODEL);
+  const texts = ["x = 12345 IT'S <=>  ¿qué?\n\n  y", "CamelCase HTTPServer iPhone 你好世界 안녕 123456789", ...TRICKY,
+    ...humanEvalPrompts().slice(0, 20), ...repoSources().slice(0, 4)];
+  let n = 0;
+  for (const pre of BPE_PRE_TOKENIZERS.keys()) {
+    const p = path.join(dir, `all-pre-${pre}.gguf`);
+    writeVocabGguf(p, base.map(([k, v]) => (k === "tokenizer.ggml.pre" ? [k, gv.str(pre)] : [k, v])));
+    const tok = tokenizerOfFile(p);
+    const ref = await oracle.load(p);
+    try {
+      n += sameIds(tok, ref.tokenize, texts, pre);
+    } finally {
+      await ref.dispose();
+    }
+  }
+  t.diagnostic(`${BPE_PRE_TOKENIZERS.size} pre-tokenizers, ${n} tokens`);
 });
 
 test("flags and chat template round trip; a larger vocab_size pads with unused tokens", () => {

@@ -24,12 +24,15 @@
 #include "addon_dequant.h"
 #include "addon_ggml.h"
 #include "addon_io.h"
+#include "addon_tp.h"
 #include "addon_util.h"
 #include "formats/q4a8.h"
 #include "bandwidth.h"
 #include "buffer.h"
+#include "comm.h"
 #include "cpu.h"
 #include "model.h"
+#include "tp_step.h"
 
 namespace lowbit {
 
@@ -39,8 +42,9 @@ class ForwardWorker : public Napi::AsyncWorker {
  public:
   ForwardWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<int32_t> tokens,
                 std::vector<int32_t> positions, bool all, std::vector<int32_t> targets, bool has_targets,
-                Napi::Float32Array out)
+                Napi::Float32Array out, bool lead)
       : Napi::AsyncWorker(env),
+        lead_(lead),
         deferred_(Napi::Promise::Deferred::New(env)),
         model_(std::move(model)),
         tokens_(std::move(tokens)),
@@ -60,9 +64,10 @@ class ForwardWorker : public Napi::AsyncWorker {
   void Execute() override {
     auto t0 = std::chrono::steady_clock::now();
     try {
-      out_ = model_->forward(tokens_.data(), positions_.data(), (int)tokens_.size(),
-                             all_ ? LogitsMode::All : LogitsMode::Last, has_targets_ ? targets_.data() : nullptr,
-                             &rows_);
+      const LogitsMode mode = all_ ? LogitsMode::All : LogitsMode::Last;
+      const int32_t* tg = has_targets_ ? targets_.data() : nullptr;
+      out_ = lead_ ? lead_forward(*model_, tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, &rows_)
+                   : model_->forward(tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, &rows_);
       if (out_ptr_) {
         if (out_.size() != out_len_) throw std::length_error("out has the wrong length for this forward step");
         std::memcpy(out_ptr_, out_.data(), out_len_ * sizeof(float));
@@ -96,6 +101,7 @@ class ForwardWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
+  bool lead_;  // tensor-parallel rank 0: the step is broadcast first (tp_step.h)
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Model> model_;
   std::vector<int32_t> tokens_, positions_, targets_;
@@ -131,6 +137,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("exportWeightBuffer", &NativeModel::ExportWeightBuffer),
                         InstanceMethod("importWeight", &NativeModel::ImportWeight),
                         InstanceMethod("ggmlBytes", &NativeModel::GgmlBytes),
+                        InstanceMethod("follow", &NativeModel::Follow),
                         InstanceMethod("dispose", &NativeModel::Dispose)});
   }
 
@@ -159,23 +166,39 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       Napi::Float32Array f = v.As<Napi::Float32Array>();
       p.layer_rope_theta.assign(f.Data(), f.Data() + f.ElementLength());
     }
-    if (o.Has("ropeFreqFactors") && !o.Get("ropeFreqFactors").IsUndefined()) {
-      Napi::Value v = o.Get("ropeFreqFactors");
+    auto f32s = [&](const char* key, std::vector<float>* out) {
+      if (!o.Has(key) || o.Get(key).IsUndefined()) return;
+      Napi::Value v = o.Get(key);
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-        throw Napi::TypeError::New(env, "ropeFreqFactors must be a Float32Array");
+        throw Napi::TypeError::New(env, std::string(key) + " must be a Float32Array");
       Napi::Float32Array f = v.As<Napi::Float32Array>();
-      p.rope_freq_factors.assign(f.Data(), f.Data() + f.ElementLength());
-    }
+      out->assign(f.Data(), f.Data() + f.ElementLength());
+    };
+    f32s("ropeFreqFactors", &p.rope_freq_factors);
+    f32s("ropeFreqScaleLayers", &p.layer_rope_freq_scale);
+    f32s("ropeFreqFactorsLong", &p.rope_freq_factors_long);
+    if (o.Has("ropeLongFrom") && !o.Get("ropeLongFrom").IsUndefined()) p.rope_long_from = get_int(o, "ropeLongFrom", 1, 1 << 30);
+    if (o.Has("ropeAttnFactor") && !o.Get("ropeAttnFactor").IsUndefined()) p.rope_attn_factor = (float)get_number(o, "ropeAttnFactor");
+    // tp: this model is one rank's shard (MPI initialized first: mpiInit); rank 0 leads, the others follow()
+    const bool tp = o.Has("tp") && o.Get("tp").ToBoolean().Value();
     try {
+      if (tp && !comm::initialized()) throw std::runtime_error("tp needs MPI initialized first (mpiInit; the MPI build: npm run build:mpi)");
       model_ = std::make_shared<Model>(p);
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
+    lead_ = tp && comm::rank() == 0;
+    follower_ = tp && !lead_;
+    if (lead_) lead_opened();
+  }
+  ~NativeModel() override {
+    if (lead_ && model_) lead_closed();
   }
 
  private:
   Model& model(Napi::Env env, bool for_write = true) {
     if (!model_) throw Napi::Error::New(env, "model is disposed");
+    if (for_write && follower_ && model_->busy.load()) throw Napi::Error::New(env, "this rank's model follows rank 0 (tensor parallelism)");
     if (for_write && model_->busy.load()) throw Napi::Error::New(env, "model is busy with a forward step");
     return *model_;
   }
@@ -236,6 +259,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       s.scale = (float)opt_number(o, "scale", 0);
       s.softcap = (float)opt_number(o, "softcap", 0);
       s.alibi = (float)opt_number(o, "alibi", 0);
+      s.vocab = opt_int(o, "vocab", 0);
       specs.push_back(s);
     }
     try {
@@ -249,6 +273,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Forward(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     model(env);
+    if (follower_) throw Napi::Error::New(env, "this rank's model follows rank 0 (tensor parallelism): call follow()");
     Napi::Int32Array tok = arg_typed<Napi::Int32Array>(info, 0, "tokens");
     Napi::Int32Array pos = arg_typed<Napi::Int32Array>(info, 1, "positions");
     if (tok.ElementLength() != pos.ElementLength()) throw Napi::RangeError::New(env, "tokens and positions differ in length");
@@ -272,7 +297,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     model_->busy.store(true);
     auto* w = new ForwardWorker(env, model_, std::vector<int32_t>(tok.Data(), tok.Data() + tok.ElementLength()),
                                 std::vector<int32_t>(pos.Data(), pos.Data() + pos.ElementLength()), all,
-                                std::move(targets), has_targets, out);
+                                std::move(targets), has_targets, out, lead_);
     Napi::Promise p = w->promise();
     w->Queue();
     return p;
@@ -292,7 +317,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Rollback(const Napi::CallbackInfo& info) {
     KVCache& c = model(info.Env()).cache();
     try {
-      c.rollback((int)arg_int(info, 0, "n", 0, c.size()));
+      const int n = (int)arg_int(info, 0, "n", 0, c.size());
+      if (lead_) lead_rollback(*model_, n);
+      else c.rollback(n);
     } catch (const std::exception& e) {
       throw Napi::RangeError::New(info.Env(), e.what());
     }
@@ -302,8 +329,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Drop(const Napi::CallbackInfo& info) {
     KVCache& c = model(info.Env()).cache();
     try {
-      c.drop((int)arg_int(info, 0, "start", 0, c.size()), (int)arg_int(info, 1, "count", 0, c.size()),
-             (int)arg_int(info, 2, "shift", -(1 << 24), 1 << 24));
+      const int start = (int)arg_int(info, 0, "start", 0, c.size()), count = (int)arg_int(info, 1, "count", 0, c.size());
+      const int shift = (int)arg_int(info, 2, "shift", -(1 << 24), 1 << 24);
+      if (lead_) lead_drop(*model_, start, count, shift);
+      else c.drop(start, count, shift);
     } catch (const std::exception& e) {
       throw Napi::RangeError::New(info.Env(), e.what());
     }
@@ -311,7 +340,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   Napi::Value ClearCache(const Napi::CallbackInfo& info) {
-    model(info.Env()).cache().clear();
+    Model& m = model(info.Env());
+    if (lead_) lead_clear(m);
+    else m.cache().clear();
     return info.Env().Undefined();
   }
 
@@ -435,11 +466,21 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     if (model_ && model_->busy.load()) throw Napi::Error::New(info.Env(), "cannot dispose during a forward step");
+    if (lead_ && model_) lead_closed();  // the followers' follow() ends
     model_.reset();  // an in-flight worker would hold its own reference
     return info.Env().Undefined();
   }
 
+  // ranks > 0 of a tensor-parallel job: rank 0's steps until it stops (tp_step.h)
+  Napi::Value Follow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    model(env);
+    if (!follower_) throw Napi::Error::New(env, "follow() is for a tp model on a rank > 0");
+    return FollowModel(env, model_);
+  }
+
   std::shared_ptr<Model> model_;
+  bool lead_ = false, follower_ = false;
 };
 
 Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
@@ -504,6 +545,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("formatLayout", Napi::Function::New(env, FormatLayout));
   exports.Set("ggmlDequantize", Napi::Function::New(env, GgmlDequantize));
   exports.Set("ggmlQuantize", Napi::Function::New(env, GgmlQuantize));
+  InitTp(env, exports);
   return exports;
 }
 

@@ -1,6 +1,8 @@
 #include "graph.h"
 
 #include <cmath>
+
+#include "comm.h"
 #include <stdexcept>
 
 namespace lowbit {
@@ -92,7 +94,14 @@ struct Compiler {
       if (!op.w->matrix || (op.w->format != WFormat::F32 && op.w->format != WFormat::BF16 && !op.w->ggml() &&
                            op.w->format != WFormat::KQuant))
         fail(s, "embedding must be an f32, bf16, q4_0, q8_0 or K-quant matrix");
+      if (g.embedding) fail(s, "one embed op per graph");
       g.embedding = op.w;
+      g.vocab_in = op.w->rows;
+      if (s.vocab != 0 || s.offset != 0) {  // a shard of the vocabulary
+        if (s.offset < 0 || s.vocab < s.offset + op.w->rows) fail(s, "the table's rows must lie in [0, vocab) from offset");
+        op.offset = s.offset;
+        g.vocab_in = s.vocab;
+      }
       op.out = write(s, s.out, op.w->cols, false);
     } else if (s.op == "rms_norm") {
       op.type = OpType::RmsNorm;
@@ -132,6 +141,11 @@ struct Compiler {
       if (!op.w->matrix) fail(s, "weight '" + s.weight + "' is a vector");
       if (op.w->cols != buf(op.a).cols) fail(s, "weight '" + s.weight + "' input width does not match");
       if (s.out == s.a) fail(s, "matmul cannot write its input");
+      if (!s.mode.empty()) {
+        if (s.mode != "row_parallel") fail(s, "mode must be row_parallel");
+        if (!comm::available()) fail(s, "row_parallel needs the MPI build of the addon (npm run build:mpi)");
+        op.variant = true;
+      }
       op.bias = bias(s, op.w->rows);
       op.out = write(s, s.out, op.w->rows, buf(op.a).out_rows);
     } else if (s.op == "rope") {
@@ -184,6 +198,20 @@ struct Compiler {
       if (buf(op.a).cols != buf(op.b).cols || buf(op.a).out_rows != buf(op.b).out_rows)
         fail(s, "operands differ in shape");
       op.out = write(s, s.out, buf(op.a).cols, buf(op.a).out_rows);
+    } else if (s.op == "all_reduce" || s.op == "all_gather") {
+      if (!comm::available()) fail(s, "needs the MPI build of the addon (npm run build:mpi)");
+      if (!comm::initialized()) fail(s, "MPI is not initialized (start under mpirun with --tp)");
+      op.a = read(s, s.a);
+      if (s.op == "all_reduce") {
+        op.type = OpType::AllReduce;
+        if (!s.out.empty() && s.out != s.a) fail(s, "all_reduce works in place (out must be a)");
+        op.out = op.a;
+        op.bias = bias(s, buf(op.a).cols);
+      } else {
+        op.type = OpType::AllGather;
+        if (s.out == s.a) fail(s, "all_gather cannot write its input");
+        op.out = write(s, s.out, buf(op.a).cols * comm::size(), buf(op.a).out_rows);
+      }
     } else if (s.op == "output_rows") {
       op.type = OpType::OutputRows;
       op.a = read(s, s.a);
@@ -222,7 +250,8 @@ void Graph::fuse_matmuls() {
       Op& prev = fused.back();
       bool out_is_input = op.out == prev.a || prev.out == op.a;
       for (int o : prev.more_out) out_is_input = out_is_input || o == op.a;
-      if (prev.type == OpType::Matmul && prev.a == op.a && shares_activations(*prev.w, *op.w) && !out_is_input &&
+      if (prev.type == OpType::Matmul && !prev.variant && !op.variant && prev.a == op.a && shares_activations(*prev.w, *op.w) &&
+          !out_is_input &&
           prev.more_w.size() < 7 /* matmul_multi takes at most 8 */) {
         prev.more_w.push_back(op.w);
         prev.more_bias.push_back(op.bias);

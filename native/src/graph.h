@@ -35,15 +35,26 @@ namespace lowbit {
 //   scale {scale}           out = a * scale
 //   softcap {softcap}       out = softcap * tanh(a / softcap)
 //   pos_embed {weight, offset}  out = a + P[pos + offset] (learned absolute positions)
+//
+// Tensor parallelism (the MPI build only; elsewhere a compile error naming it):
+//   embed {offset, vocab}   the table holds rows offset.. of a vocabulary of `vocab` ids
+//                           (one rank's shard): other ids give zero rows (summed by all_reduce)
+//   all_reduce {a, bias}    a = sum of a over the ranks, in place; then + bias (an f32
+//                           vector, added once: row-parallel layers' biases)
+//   matmul {mode "row_parallel"}  its input columns are one rank's part (attn_output, ffn_down):
+//                           per-token int8 activation scales (w8a8, w4a8) come from the whole
+//                           row's max |x| over the ranks, as in one process
+//   all_gather {a, out}     out [rows, cols * ranks] = every rank's a [rows, cols] side by side
+//                           (the vocab-sharded LM head's logits)
 struct OpSpec {
   std::string op, a, b, out, weight, bias, mode;
-  int layer = -1, heads = 0, dims = 0, window = 0, offset = 0;
+  int layer = -1, heads = 0, dims = 0, window = 0, offset = 0, vocab = 0;
   float eps = 0, scale = 0, softcap = 0, alibi = 0;
 };
 
 enum class OpType {
   Embed, RmsNorm, Matmul, Rope, KvStore, Attention, Add, SiluMul, OutputRows,
-  LayerNorm, Gelu, GeluErf, Relu, GeluMul, Scale, Softcap, PosEmbed
+  LayerNorm, Gelu, GeluErf, Relu, GeluMul, Scale, Softcap, PosEmbed, AllReduce, AllGather
 };
 
 struct Op {
@@ -54,7 +65,7 @@ struct Op {
   int layer = -1, heads = 0;
   float eps = 0;
   int dims = 0, window = 0, offset = 0;
-  bool variant = false;  // the op's mode: rope "gptj" (GPT-J pair order); gelu / gelu_mul "ggml" (llama.cpp's table GELU)
+  bool variant = false;  // the op's mode: matmul "row_parallel"; rope "gptj" (GPT-J pair order); gelu / gelu_mul "ggml" (llama.cpp's table GELU)
   float scale = 0, softcap = 0, alibi = 0;
   // Matmuls reading the same input (q/k/v, gate/up) are fused by the compiler
   // into one op: extra weights, their biases and their output buffers.
@@ -82,6 +93,7 @@ struct Graph {
   int output = -1;  // the logits buffer
   int64_t vocab = 0;
   const Weight* embedding = nullptr;
+  int64_t vocab_in = 0;  // token ids accepted: the embedding's rows, or its embed op's vocab (a shard)
   const Weight* pos_embedding = nullptr;  // pos_embed's table (positions are checked against it)
   int pos_offset = 0;
 

@@ -16,7 +16,8 @@ const char* kv_type_name(KvType t) { return t == KvType::F16 ? "f16" : "f32"; }
 size_t kv_type_bytes(KvType t) { return t == KvType::F16 ? 2 : 4; }
 
 KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale,
-                 const float* factors, int rope_dims, const std::vector<float>& layer_theta, KvType type)
+                 const float* factors, int rope_dims, const std::vector<float>& layer_theta, KvType type,
+                 const std::vector<float>& layer_freq_scale)
     : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), capacity_(capacity), type_(type),
       elem_(kv_type_bytes(type)) {
   // Checked in 128 bits: the addon bounds each factor, but their product must not wrap.
@@ -41,8 +42,9 @@ KVCache::KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float
   inv_freq_.resize(n_layers);
   for (int l = 0; l < n_layers; l++) {
     const double theta = layer_theta.empty() ? (double)rope_theta : (double)layer_theta[l];
+    const double scale = layer_freq_scale.empty() ? (double)freq_scale : (double)layer_freq_scale[l];
     for (int i = 0; i < rope_dims / 2; i++)
-      inv_freq_[l].push_back((float)((double)freq_scale / std::pow(theta, (2.0 * i) / rope_dims) /
+      inv_freq_[l].push_back((float)(scale / std::pow(theta, (2.0 * i) / rope_dims) /
                                      (factors ? (double)factors[i] : 1.0)));
   }
 }

@@ -33,7 +33,7 @@ class KVCache {
   // keys without turning them: ALiBi and learned positions)
   KVCache(int n_layers, int n_kv_heads, int head_dim, int capacity, float rope_theta, float freq_scale = 1.0f,
           const float* factors = nullptr, int rope_dims = -1, const std::vector<float>& layer_theta = {},
-          KvType type = KvType::F32);
+          KvType type = KvType::F32, const std::vector<float>& layer_freq_scale = {});
 
   int size() const { return size_; }
   int capacity() const { return capacity_; }

@@ -1,5 +1,7 @@
 #include "matmul.h"
 
+#include "formats/q8.h"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -26,11 +28,19 @@ void matmul_multi(ThreadPool& pool, const KernelTable& kt, const float* A, int64
   size_t ab = ops.act_bytes(*W[0], m);
   if (ab) scratch.act.reserve(ab);
   void* act = ab ? scratch.act.data() : nullptr;
+  const bool row_scaled = scratch.row_scale && (W[0]->format == WFormat::Q8 || W[0]->format == WFormat::Q4A8);
   if (act) {
     pool.run_sized((long)(m * k), [&](int tid, int nth) {
       long r0, r1;
       split_range(m, nth, tid, &r0, &r1);
-      ops.prepare(kt, *W[0], A, lda, m, r0, r1, act);
+      if (row_scaled) {  // kQ8's int8 rows and scales, with the given scale of each row
+        const Weight& w = *W[0];
+        int8_t* q = static_cast<int8_t*>(act);
+        float* sa = reinterpret_cast<float*>(q + q8_scales_at(w, m));
+        for (long r = r0; r < r1; r++) kt.quantize_q8(A + r * lda, w.cols, w.kp, q + r * w.kp, sa + r, scratch.row_scale[r]);
+      } else {
+        ops.prepare(kt, *W[0], A, lda, m, r0, r1, act);
+      }
     });
   }
   // Output columns of all weights, in blocks of 16 (whole register tiles),

@@ -14,6 +14,10 @@ namespace lowbit {
 
 struct MatmulScratch {
   AlignedBuf act;  // activations converted to the format's input type
+  // w8a8 / w4a8 with per-token scales, row-parallel under tensor parallelism: each input
+  // row's scale (the whole row's max |x| / 127, all-reduced), so the codes are exactly
+  // the single-process ones; null otherwise
+  const float* row_scale = nullptr;
 };
 
 void matmul(ThreadPool& pool, const KernelTable& kt, const float* A, int64_t lda, int64_t m, const Weight& W,

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "comm.h"
 #include "ops.h"
 
 namespace lowbit {
@@ -24,13 +25,32 @@ Model::Model(const ModelParams& p) : p_(p) {
     throw std::invalid_argument("ropeFreqFactors must have ropeDims / 2 entries");
   for (float f : p.rope_freq_factors)
     if (!(f > 0) || !std::isfinite(f)) throw std::invalid_argument("ropeFreqFactors must be finite and > 0");
+  if (!p.rope_freq_factors_long.empty()) {
+    if (p.rope_freq_factors_long.size() != p.rope_freq_factors.size())
+      throw std::invalid_argument("ropeFreqFactorsLong must have as many entries as ropeFreqFactors");
+    for (float f : p.rope_freq_factors_long)
+      if (!(f > 0) || !std::isfinite(f)) throw std::invalid_argument("ropeFreqFactorsLong must be finite and > 0");
+    if (p.rope_long_from < 1) throw std::invalid_argument("ropeLongFrom must be >= 1 with ropeFreqFactorsLong");
+  }
+  if (!(p.rope_attn_factor > 0) || !std::isfinite(p.rope_attn_factor)) throw std::invalid_argument("ropeAttnFactor must be > 0");
   if (!p.layer_rope_theta.empty() && p.layer_rope_theta.size() != (size_t)p.n_layers)
     throw std::invalid_argument("ropeThetaLayers must have nLayers entries");
   for (float t : p.layer_rope_theta)
     if (!(t > 0) || !std::isfinite(t)) throw std::invalid_argument("ropeThetaLayers must be finite and > 0");
+  if (!p.layer_rope_freq_scale.empty() && p.layer_rope_freq_scale.size() != (size_t)p.n_layers)
+    throw std::invalid_argument("ropeFreqScaleLayers must have nLayers entries");
+  for (float s : p.layer_rope_freq_scale)
+    if (!(s > 0) || !std::isfinite(s)) throw std::invalid_argument("ropeFreqScaleLayers must be finite and > 0");
   pool_ = ThreadPool::shared(p.threads);
   cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta, p.rope_freq_scale,
-                                     freq_factors(), p_.rope_dims, p.layer_rope_theta, p.kv_type);
+                                     freq_factors(), p_.rope_dims, p.layer_rope_theta, p.kv_type, p.layer_rope_freq_scale);
+}
+
+const float* Model::step_freq_factors(const int32_t* pos, int n) const {
+  if (p_.rope_freq_factors_long.empty()) return freq_factors();
+  int32_t last = 0;
+  for (int i = 0; i < n; i++) last = std::max(last, pos[i]);
+  return (int64_t)last + 1 > p_.rope_long_from ? p_.rope_freq_factors_long.data() : freq_factors();
 }
 
 void Model::add_weight(std::unique_ptr<Weight> w) {
@@ -68,7 +88,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
                                   const int32_t* targets, int* rows) {
   if (!has_graph_) throw std::invalid_argument("model has no graph");
   if (n < 1) throw std::invalid_argument("forward needs at least one token");
-  const int64_t vocab_in = graph_.embedding->rows;
+  const int64_t vocab_in = graph_.vocab_in;
   for (int i = 0; i < n; i++)
     if (tokens[i] < 0 || tokens[i] >= vocab_in)
       throw std::invalid_argument("token id " + std::to_string(tokens[i]) + " out of range [0, " +
@@ -89,17 +109,20 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   for (size_t b = 0; b < graph_.bufs.size(); b++)
     bufs_[b].reserve((size_t)(graph_.bufs[b].out_rows ? n_out : n) * graph_.bufs[b].cols * sizeof(float));
   if (p_.rope_dims > 0)
-    rope_tables(p_.rope_theta, p_.rope_dims, positions, n, &cos_, &sin_, p_.rope_freq_scale, freq_factors());
+    rope_tables(p_.rope_theta, p_.rope_dims, positions, n, &cos_, &sin_, p_.rope_freq_scale, step_freq_factors(positions, n),
+                p_.rope_attn_factor);
   rope_more_.clear();
-  // the tables of a rope op's layer theta (computed once per step and theta)
+  // the tables of a rope op's layer theta and freq scale (computed once per step and pair)
   auto tables = [&](int layer) -> std::pair<const float*, const float*> {
-    if (layer < 0 || p_.layer_rope_theta.empty() || p_.layer_rope_theta[layer] == p_.rope_theta) return {cos_.data(), sin_.data()};
-    const float th = p_.layer_rope_theta[layer];
+    const float th = layer < 0 || p_.layer_rope_theta.empty() ? p_.rope_theta : p_.layer_rope_theta[layer];
+    const float sc = layer < 0 || p_.layer_rope_freq_scale.empty() ? p_.rope_freq_scale : p_.layer_rope_freq_scale[layer];
+    if (th == p_.rope_theta && sc == p_.rope_freq_scale) return {cos_.data(), sin_.data()};
     for (auto& e : rope_more_)
-      if (e.first == th) return {e.second.first.data(), e.second.second.data()};
-    rope_more_.emplace_back(th, std::make_pair(std::vector<float>(), std::vector<float>()));
+      if (e.first.first == th && e.first.second == sc) return {e.second.first.data(), e.second.second.data()};
+    rope_more_.emplace_back(std::make_pair(th, sc), std::make_pair(std::vector<float>(), std::vector<float>()));
     auto& e = rope_more_.back().second;
-    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, p_.rope_freq_scale, freq_factors());
+    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, sc, step_freq_factors(positions, n),
+                p_.rope_attn_factor);
     return {e.first.data(), e.second.data()};
   };
   auto B = [&](int id) { return bufs_[id].as<float>(); };
@@ -110,7 +133,21 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
   for (const Op& op : graph_.ops) {
     const int rows_a = op.a >= 0 && graph_.bufs[op.a].out_rows ? n_out : n;
     switch (op.type) {
-      case OpType::Embed: op_embed(pool, *op.w, tokens, n, B(op.out)); break;
+      case OpType::Embed:
+        if (graph_.vocab_in != op.w->rows || op.offset)  // a tensor-parallel shard of the table
+          op_embed_shard(pool, *op.w, tokens, n, op.offset, B(op.out));
+        else
+          op_embed(pool, *op.w, tokens, n, B(op.out));
+        break;
+      case OpType::AllReduce: {
+        const int64_t count = (int64_t)rows_a * graph_.bufs[op.a].cols;
+        comm::all_reduce_sum(B(op.a), (size_t)count);
+        if (op.bias) op_add_bias(pool, B(op.a), op.bias->data.as<float>(), rows_a, graph_.bufs[op.a].cols);
+        break;
+      }
+      case OpType::AllGather:
+        comm::all_gather_cols(B(op.a), rows_a, graph_.bufs[op.a].cols, B(op.out), gather_scratch_);
+        break;
       case OpType::RmsNorm:
         if (op.heads > 0)  // per head: [rows * heads, head_dim]
           op_rms_norm(pool, kt, B(op.a), rows_a * op.heads, p_.head_dim, op.w->data.as<float>(), op.eps, B(op.out));
@@ -148,7 +185,18 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
           ws[count] = op.more_w[i];
           cs[count] = B(op.more_out[i]);
         }
+        if (op.variant && int8_per_token_act(*op.w)) {
+          // row-parallel: every rank quantizes its part of a row with the whole row's scale
+          const int64_t k = graph_.bufs[op.a].cols;
+          row_scale_.assign(rows_a, 0.0f);
+          for (int r = 0; r < rows_a; r++)
+            for (int64_t p = 0; p < k; p++) row_scale_[r] = std::fmax(row_scale_[r], std::fabs(B(op.a)[r * k + p]));
+          comm::all_reduce_max(row_scale_.data(), row_scale_.size());
+          for (float& s : row_scale_) s /= 127.0f;
+          mm_scratch_.row_scale = row_scale_.data();
+        }
         matmul_multi(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, ws, cs, count, mm_scratch_);
+        mm_scratch_.row_scale = nullptr;
         if (op.bias) op_add_bias(pool, cs[0], op.bias->data.as<float>(), rows_a, op.w->rows);
         for (size_t i = 0; i < op.more_bias.size(); i++)
           if (op.more_bias[i]) op_add_bias(pool, cs[i + 1], op.more_bias[i]->data.as<float>(), rows_a, op.more_w[i]->rows);

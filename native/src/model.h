@@ -24,8 +24,14 @@ struct ModelParams {
   int n_layers = 0, n_kv_heads = 0, head_dim = 0, n_ctx = 0;
   float rope_theta = 10000.0f;
   float rope_freq_scale = 1.0f;          // 1 / linear rope scaling factor
-  std::vector<float> rope_freq_factors;  // empty, or rope_dims/2 divisors (llama3 rope_freqs)
+  std::vector<float> rope_freq_factors;  // empty, or rope_dims/2 divisors (llama3 rope_freqs; longrope's short factors)
+  // longrope (Phi-3): a step whose last position + 1 exceeds rope_long_from turns by these divisors
+  // instead (transformers' dynamic choice per forward); empty: none
+  std::vector<float> rope_freq_factors_long;
+  int rope_long_from = 0;
+  float rope_attn_factor = 1.0f;         // cos / sin multiplied by this (longrope's attention factor, llama.cpp's mscale)
   std::vector<float> layer_rope_theta;   // empty, or n_layers thetas (a rope op names its layer)
+  std::vector<float> layer_rope_freq_scale;  // empty, or n_layers freq scales (Gemma 3: linear scaling of its global layers only)
   int rope_dims = -1;                    // rotary dims of a head: -1 = head_dim, 0 = no RoPE (ALiBi, learned positions)
   KvType kv_type = KvType::F32;          // element type of the cached keys and values
 };
@@ -36,6 +42,8 @@ class Model {
  public:
   explicit Model(const ModelParams& p);  // throws std::invalid_argument
   const float* freq_factors() const { return p_.rope_freq_factors.empty() ? nullptr : p_.rope_freq_factors.data(); }
+  // the divisors a step at these positions turns by (longrope: long ones past rope_long_from)
+  const float* step_freq_factors(const int32_t* pos, int n) const;
 
   void add_weight(std::unique_ptr<Weight> w);
   void alias_weight(const std::string& name, const std::string& target);
@@ -83,10 +91,13 @@ class Model {
   bool has_graph_ = false;
   std::vector<float> cos_, sin_;
   // tables of the other thetas of this step (per-layer thetas)
-  std::vector<std::pair<float, std::pair<std::vector<float>, std::vector<float>>>> rope_more_;
+  // the cos / sin tables of a (theta, freq scale) other than the model's, computed once per step
+  std::vector<std::pair<std::pair<float, float>, std::pair<std::vector<float>, std::vector<float>>>> rope_more_;
   std::vector<AlignedBuf> bufs_;
   std::vector<AlignedBuf> attn_scratch_;
   MatmulScratch mm_scratch_;
+  std::vector<float> gather_scratch_;
+  std::vector<float> row_scale_;  // row-parallel w8a8 / w4a8: each row's activation scale  // all_gather's [ranks][rows][cols]
   bool collect_stats_ = false;
   ActStatsOptions stats_opts_;
   std::map<std::string, ActStats> stats_;

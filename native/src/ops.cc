@@ -10,7 +10,7 @@
 namespace lowbit {
 
 void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vector<float>* cos_t,
-                 std::vector<float>* sin_t, float freq_scale, const float* factors) {
+                 std::vector<float>* sin_t, float freq_scale, const float* factors, float mscale) {
   // llama.cpp's rope cache (ggml_rope_cache_init + rope_yarn without yarn):
   // the angle of pair i is freq_scale * (pos * base^(-2i/d) / factors[i]), the
   // power built by repeated f32 multiplication, cos / sin by libm's cosf / sinf.
@@ -22,8 +22,8 @@ void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vect
     float angle = (float)pos[r];
     for (int i = 0; i < half; i++) {
       const float a = freq_scale * (factors ? angle / factors[i] : angle);
-      (*cos_t)[(size_t)r * half + i] = std::cos(a);
-      (*sin_t)[(size_t)r * half + i] = std::sin(a);
+      (*cos_t)[(size_t)r * half + i] = std::cos(a) * mscale;
+      (*sin_t)[(size_t)r * half + i] = std::sin(a) * mscale;
       angle *= step;
     }
   }
@@ -32,6 +32,16 @@ void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vect
 void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, float* out) {
   pool.run_sized((long)n * E.cols, [&](int tid, int nth) {
     for (int i = tid; i < n; i += nth) E.row_f32(tokens[i], out + (int64_t)i * E.cols);
+  });
+}
+
+void op_embed_shard(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, int64_t first, float* out) {
+  pool.run_sized((long)n * E.cols, [&](int tid, int nth) {
+    for (int i = tid; i < n; i += nth) {
+      const int64_t r = (int64_t)tokens[i] - first;
+      if (r >= 0 && r < E.rows) E.row_f32(r, out + (int64_t)i * E.cols);
+      else std::memset(out + (int64_t)i * E.cols, 0, (size_t)E.cols * sizeof(float));
+    }
   });
 }
 

@@ -19,10 +19,13 @@ namespace lowbit {
 // null for all 1) are llama3's / longrope's per-frequency divisors (GGUF
 // rope_freqs.weight).
 void rope_tables(float theta, int head_dim, const int32_t* pos, int n, std::vector<float>* cos_t,
-                 std::vector<float>* sin_t, float freq_scale = 1.0f, const float* factors = nullptr);
+                 std::vector<float>* sin_t, float freq_scale = 1.0f, const float* factors = nullptr, float mscale = 1.0f);
 
 // out[i, :] = E[tokens[i], :] widened to f32; out is [n, E.cols].
 void op_embed(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, float* out);
+// A shard of the table: E holds rows first.. of the vocabulary; out[i] = E[tokens[i] - first], or zeros
+// when tokens[i] is not in the shard (tensor parallelism: the ranks' rows are summed).
+void op_embed_shard(ThreadPool& pool, const Weight& E, const int32_t* tokens, int n, int64_t first, float* out);
 // out[i] = x[i] * rsqrt(mean(x[i]^2) + eps) * w ; x, out are [n, d] (may alias).
 void op_rms_norm(ThreadPool& pool, const KernelTable& kt, const float* x, int n, int64_t d, const float* w,
                  float eps, float* out);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "formats/q8.h"
 #include "ggml_quants.h"
 #include "kernels/ggml.h"
 #include "kernels/kernels.h"
@@ -76,6 +77,10 @@ size_t Weight::bytes() const { return fmt->bytes(*this); }
 void Weight::row_f32(int64_t r, float* out) const {
   if (!fmt->row_f32) throw std::logic_error(name + ": row lookup of a quantized matrix");
   fmt->row_f32(*this, r, out);
+}
+
+bool int8_per_token_act(const Weight& w) {
+  return (w.format == WFormat::Q8 && as_q8(w).act_scale == 0) || w.format == WFormat::Q4A8;
 }
 
 bool shares_activations(const Weight& a, const Weight& b) {

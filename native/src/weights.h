@@ -26,6 +26,11 @@ float src_at(SrcDtype src, const void* data, size_t i);
 // Row j of a raw [rows, cols] tensor as f32 into out[cols].
 void src_row_f32(SrcDtype src, const void* data, int64_t j, int64_t cols, float* out);
 
+// Whether w's activations are int8 rows with a per-token scale (q8 without a
+// static scale, q4a8): tensor parallelism's row-parallel matmuls give them the
+// whole row's scale (MatmulScratch::row_scale).
+bool int8_per_token_act(const Weight& w);
+
 // check_spec of a format without parameters: no group, asym or amplifier.
 const char* plain_check_spec(const WSpec& s);
 

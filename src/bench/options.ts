@@ -10,7 +10,7 @@ import { GENERATION_NUMBERS as G } from "../generate/config.js";
 import { genFlag, intOpt, listFlag } from "../cli/options.js";
 import { GGUF_OUT_TYPES, type GgufOutType } from "../formats/gguf-export.js";
 import { DEFAULT_MODEL_DIR } from "../llm.js";
-import { isSyntheticSpec, SYNTHETIC_PREFIX, SYNTHETIC_SHAPES } from "../models/synthetic.js";
+import { isSyntheticShape, isSyntheticSpec, SYNTHETIC_PREFIX, syntheticShapeNames } from "../models/synthetic.js";
 import { QUANT_FORMATS } from "../quant/formats.js";
 import type { BenchFormat, BenchModel } from "./core.js";
 import { DEFAULT_GGUF_CACHE } from "./gguf-cache.js";
@@ -82,8 +82,8 @@ export function sharedModelsDir(): string | undefined {
 export function resolveBenchModel(spec: string): BenchModel {
   if (isSyntheticSpec(spec)) {
     const shape = spec.slice(SYNTHETIC_PREFIX.length);
-    if (!Object.prototype.hasOwnProperty.call(SYNTHETIC_SHAPES, shape)) {
-      throw new InvalidOptionError(`--model: unknown synthetic shape ${JSON.stringify(shape)}; known: ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`);
+    if (!isSyntheticShape(shape)) {
+      throw new InvalidOptionError(`--model: unknown synthetic shape ${JSON.stringify(shape)}; known: ${syntheticShapeNames().join(", ")}`);
     }
     return { name: spec, dir: spec };
   }

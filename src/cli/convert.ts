@@ -16,7 +16,7 @@ import { DEFAULT_MODEL_DIR, LLM } from "../llm.js";
 import { isSavedModelDir } from "../saved/format.js";
 import { openModelSource } from "../loader.js";
 import type { ModelSource } from "../models/source.js";
-import { SYNTHETIC_PREFIX, SYNTHETIC_SHAPES } from "../models/synthetic.js";
+import { SYNTHETIC_PREFIX, syntheticShapeNames } from "../models/synthetic.js";
 import { intOpt, type CliIO } from "./options.js";
 
 interface ExportFlags {
@@ -74,13 +74,13 @@ export function registerConvert(program: Command, io: CliIO, setCode: (c: number
   program
     .command("synth")
     .description("write a random-weight GGUF model of a real shape (for benchmarks)")
-    .option("--shape <name>", `one of ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`)
+    .option("--shape <name>", `one of ${syntheticShapeNames().join(", ")}`)
     .option("--seed <n>", "weights seed (default 42)")
     .option("--out <file>", "output .gguf file")
     .option("--type <type>", `tensor type: ${GGUF_OUT_TYPES.join(", ")}`)
     .option("--json", "print one JSON object")
     .action((flags: ExportFlags & { shape?: string; seed?: string }) => {
-      if (flags.shape === undefined) throw new InvalidOptionError(`--shape is required: one of ${Object.keys(SYNTHETIC_SHAPES).join(", ")}`);
+      if (flags.shape === undefined) throw new InvalidOptionError(`--shape is required: one of ${syntheticShapeNames().join(", ")}`);
       const seed = flags.seed !== undefined ? intOpt("--seed", flags.seed, 0, 2 ** 31 - 1) : undefined;
       const source = openModelSource(SYNTHETIC_PREFIX + flags.shape, seed !== undefined ? { seed } : {});
       setCode(writeFile(source, flags, io, "synth"));

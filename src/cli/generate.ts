@@ -13,6 +13,7 @@ import {
 } from "./options.js";
 import { addDraftOptions, draftPlan, lookupOptions, withDraftedModel, type DraftFlags } from "./draft.js";
 import { addGrammarOptions, grammarOptions, type GrammarFlags } from "./grammar-flags.js";
+import { addTpOption, followIfRank } from "./tp.js";
 
 interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags, GrammarFlags {
   prompt?: string;
@@ -105,10 +106,11 @@ export function timingsLine(name: string, format: string, threads: number, r: Ge
 }
 
 async function runGenerate(f: GenerateFlags, io: CliIO): Promise<number> {
-  if (f.logprobs !== undefined && !f.json) throw new InvalidOptionError("--logprobs needs --json");
-  const { prompt, gen: plain } = generateOptions(f, await promptText(f, io));
   const ctx = intOpt("--ctx", f.ctx, 2);
   const load = loadOptions(f, ctx);
+  if (await followIfRank(load, f.model)) return 0; // --tp, ranks > 0 (the prompt is rank 0's)
+  if (f.logprobs !== undefined && !f.json) throw new InvalidOptionError("--logprobs needs --json");
+  const { prompt, gen: plain } = generateOptions(f, await promptText(f, io));
   const plan = draftPlan(f, load.threads);
   const lookup = lookupOptions(f);
   return withDraftedModel(f.model, load, plan, async (model, _draft, assist) => {
@@ -175,5 +177,6 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
   addContextShiftOptions(cmd);
   addGrammarOptions(cmd);
   addDraftOptions(cmd);
+  addTpOption(cmd);
   addModelOptions(cmd).action(async (flags: GenerateFlags) => setCode(await runGenerate(flags, io)));
 }

@@ -40,6 +40,8 @@ import { registerHub, resolveModelFlags } from "./hub.js";
 import { registerRun, runArgv } from "./run.js";
 import { f32Decimal, f32Number, weightFormat } from "./format.js";
 import { readFileSync } from "node:fs";
+import { addTpOption, followIfRank, tpWeightShares } from "./tp.js";
+import { abortTp } from "../parallel/mpi.js";
 
 /** package.json's version (dist/src/cli/main.js -> the package root). */
 export function packageVersion(): string {
@@ -55,11 +57,15 @@ interface InfoFlags extends ModelFlags {
 
 async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
   const load = loadOptions(f);
-  const cpu = addon().cpuInfo();
+  if (await followIfRank(load, f.model, "info")) return 0;
   const model = await LLM.load(f.model, load);
+  const cpu = addon().cpuInfo();
   try {
     const c = model.config;
     const n = model.info();
+    const shares = model.tp ? tpWeightShares(n.weightBytes) : undefined;
+    // bits per weight of the whole model: every rank's bytes (replicated norms counted per rank)
+    const allBytes = shares ? shares.reduce((a, b) => a + b, 0) : n.weightBytes;
     const attn = c.hiddenSize * c.nHeads * c.headDim * 2 + c.hiddenSize * c.nKvHeads * c.headDim * 2;
     const params =
       c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2) +
@@ -69,7 +75,7 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
     if (f.json) {
       // f32-stored values as the shortest decimal of the same f32 (1e-5, not 0.000009999999747378752)
       const config = { ...c, rmsNormEps: f32Number(c.rmsNormEps), ropeTheta: f32Number(c.ropeTheta) };
-      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, weights, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, bitsPerWeight: (n.weightBytes * 8) / params, config }) + "\n");
+      io.out(JSON.stringify({ cpu, model: modelName(f.model), dtype: model.dtype, weights, quant: model.quant ?? null, quantHead: model.quantHead, origin: model.origin, native: n, params, bitsPerWeight: (allBytes * 8) / params, config, ...(shares ? { rankWeightBytes: shares } : {}) }) + "\n");
       return 0;
     }
     io.out(
@@ -85,8 +91,9 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
         `params     ${(params / 1e6).toFixed(2)} M`,
         ...(model.quant ? [`quant      ${model.quant}${model.quantHead ? " + LM head" : ""}` +
           (model.origin.saved ? ` (saved model, quantized from ${model.origin.sourceModel})` : " (quantized at load)")] : []),
-        `memory     weights ${MiB(n.weightBytes)} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}), ${(n.weightBytes * 8 / params).toFixed(2)} bits per weight, KV cache ${MiB(n.cacheBytes)} (${n.kvType}) for ${n.nCtx} tokens, ` +
+        `memory     weights ${MiB(n.weightBytes)}${shares ? " on rank 0" : ""} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}), ${(allBytes * 8 / params).toFixed(2)} bits per weight, KV cache ${MiB(n.cacheBytes)} (${n.kvType}) for ${n.nCtx} tokens, ` +
           `${MiB(model.decodeWeightBytes)} read per decode step`,
+        ...(shares ? [`ranks      ${shares.length} (tensor parallel): weights per rank ${shares.map((b, r) => `${r}: ${MiB(b)}`).join(", ")}; KV cache per rank ${MiB(n.cacheBytes)}`] : []),
       ].join("\n") + "\n",
     );
   } finally {
@@ -100,6 +107,7 @@ function registerInfo(program: Command, io: CliIO, setCode: (c: number) => void)
     .command("info")
     .description("CPU features, kernel variant and model summary")
     .option("--json", "print one JSON object");
+  addTpOption(cmd);
   addModelOptions(cmd).action(async (flags: InfoFlags) => setCode(await runInfo(flags, io)));
 }
 
@@ -143,17 +151,19 @@ export async function main(argv: string[], io?: CliIO): Promise<number> {
   let code = 0;
   try {
     await buildProgram(cio, (c) => (code = c)).parseAsync(runArgv(argv) ?? argv, { from: "user" });
-    return code;
   } catch (e) {
     if (e instanceof CommanderError) {
       // help/version exit 0; usage errors were already printed by commander
-      return e.exitCode === 0 ? 0 : 2;
-    }
-    if (e instanceof LowbitError) {
+      code = e.exitCode === 0 ? 0 : 2;
+    } else if (e instanceof LowbitError) {
       cio.err(`error [${e.code}]: ${e.message}\n`);
-      return 2;
+      code = 2;
+    } else {
+      cio.err(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      code = 1;
     }
-    cio.err(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    return 1;
   }
+  // --tp: a rank that failed ends the whole job (the others would wait for it in a collective)
+  if (code !== 0) abortTp(code);
+  return code;
 }

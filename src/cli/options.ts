@@ -110,6 +110,8 @@ export interface ModelFlags extends CalibrationFlags {
   syntheticSeed?: string;
   /** where hf: models are cached (cli/hub.ts) */
   cacheDir?: string;
+  /** tensor parallelism (cli/tp.ts; generate, serve, info) */
+  tp?: boolean;
 }
 
 const MODEL_HELP = "Hugging Face model directory, a llama.cpp .gguf file, a saved quantized model (lowbit quantize), hf:OWNER/REPO[:QUANT|/file.gguf] (downloaded into --cache-dir), or synthetic:<shape> (seeded random weights: synthetic:tinyllama-1.1b, synthetic:tiny); default: the embedded tinycode-7m";
@@ -180,8 +182,9 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     ...calibrationOptions(f),
     ...staticScaleOptions(f),
     ...(f.syntheticSeed !== undefined ? { seed: intOpt("--synthetic-seed", f.syntheticSeed, 0, 0xffffffff)! } : {}),
-    progress: !!process.stderr.isTTY,
+    progress: !!process.stderr.isTTY && !f.tp,
     ...(contextLength !== undefined ? { contextLength } : {}),
+    ...(f.tp ? { tp: true } : {}),
   };
 }
 

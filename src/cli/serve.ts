@@ -9,6 +9,7 @@ import { InvalidOptionError } from "../errors.js";
 import { createWriteStream } from "node:fs";
 import { createServer } from "../server/server.js";
 import { ApiKeys, Cors, readApiKeyFile } from "../server/access.js";
+import { addTpOption, followIfRank } from "./tp.js";
 import { addDraftOptions, draftPlan, lookupOptions, withDraftedModel, type DraftFlags } from "./draft.js";
 import { addContextShiftOptions, addModelOptions, contextShiftOptions, intOpt, loadOptions, modelName, type CliIO, type ContextShiftFlags, type ModelFlags } from "./options.js";
 
@@ -50,6 +51,7 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
   new Cors(f.cors);
   if (f.log === "") throw new InvalidOptionError("--log is empty");
   const load = loadOptions(f, ctx);
+  if (await followIfRank(load, f.model)) return 0; // --tp, ranks > 0
   const plan = draftPlan(f, load.threads);
   const lookup = lookupOptions(f);
   return withDraftedModel(f.model, load, plan, async (model, _draft, assist) => {
@@ -105,5 +107,6 @@ export function registerServe(program: Command, io: CliIO, setCode: (c: number) 
     .option("--no-log", "no request log");
   addContextShiftOptions(cmd);
   addDraftOptions(cmd);
+  addTpOption(cmd);
   addModelOptions(cmd).action(async (flags: ServeFlags) => setCode(await runServe(flags, io)));
 }

@@ -13,8 +13,20 @@ import type { GgufValue } from "./gguf-types.js";
 
 /** GGUF general.architecture -> lowbit's family (Mistral files are "llama"). */
 const GGUF_FAMILY: Readonly<Record<string, FamilyName>> = Object.fromEntries(
-  Object.values(FAMILIES).filter((d) => d.name !== "mistral" && d.ggufArch).map((d) => [d.ggufArch, d.name]),
+  Object.values(FAMILIES).filter((d) => d.name !== "mistral" && !d.variantOf && d.ggufArch).map((d) => [d.ggufArch, d.name]),
 );
+
+/**
+ * llama.cpp's baichuan: RoPE for 32 layers (7B), ALiBi with max bias 8 for 40 (13B); any other depth
+ * gets neither there (a model type it does not know), which no real Baichuan is: refused by name.
+ */
+function baichuanFamily(blocks: number, src: string): FamilyName {
+  if (blocks === 32) return "baichuan";
+  if (blocks === 40) return "baichuan_alibi";
+  throw new UnsupportedArchitectureError(
+    `${src}: baichuan with ${blocks} layers: llama.cpp defines its positions only for 32 layers (7B, RoPE) and 40 (13B, ALiBi)`,
+  );
+}
 
 /** The LlamaConfig of a GGUF file of a supported architecture (models/family.ts). */
 export function configFromGguf(f: GgufFile): LlamaConfig {
@@ -24,9 +36,11 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
   if (!famName) {
     throw new UnsupportedArchitectureError(`${src}: general.architecture "${arch}" is not supported (supported: ${Object.keys(GGUF_FAMILY).join(", ")})`);
   }
-  const fam = FAMILIES[famName];
   const p = `${arch}.`;
   const int = (k: string, fallback?: number) => f.getInt(p + k, fallback);
+  // variants: Baichuan by depth; Falcon's new decoder architecture by its second norm (llama.cpp: attn_norm_2)
+  const fam = FAMILIES[arch === "baichuan" ? baichuanFamily(int("block_count"), src)
+    : arch === "falcon" && f.tensors.has("blk.0.attn_norm_2.weight") ? "falcon_gqa" : famName];
   if (int("expert_count", 0) > 0) {
     throw new UnsupportedArchitectureError(`${src}: mixture-of-experts ${arch} models (${arch}.expert_count) are not supported`);
   }
@@ -47,10 +61,12 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
   const id = (k: string) => (f.has(k) ? f.getInt(k) : undefined);
   const nKv = int("attention.head_count_kv", nHeads);
   const layerNorm = fam.traits.norm === "layer";
+  const ff = int("feed_forward_length");
+  if (fam.name === "qwen" && ff % 2) throw new GgufError(`${src}: qwen.feed_forward_length ${ff} is odd (it is twice the MLP width)`);
   const json: Record<string, unknown> = {
     model_type: fam.modelTypes[0],
     hidden_size: hidden,
-    intermediate_size: int("feed_forward_length"),
+    intermediate_size: fam.name === "qwen" ? ff / 2 : ff,
     num_hidden_layers: int("block_count"),
     num_attention_heads: nHeads,
     num_key_value_heads: nKv,
@@ -63,9 +79,10 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
     bos_token_id: id("tokenizer.ggml.bos_token_id"),
     eos_token_id: id("tokenizer.ggml.eos_token_id"),
   };
-  if (famName === "gpt_bigcode" || famName === "falcon") json.multi_query = nKv !== nHeads;
-  if (famName === "falcon" && nKv !== 1 && nKv !== nHeads) {
-    throw new UnsupportedArchitectureError(`${src}: falcon with ${nKv} KV heads (new_decoder_architecture) is not supported yet`);
+  if (famName === "gpt_bigcode" || fam.name === "falcon") json.multi_query = nKv !== nHeads;
+  if (fam.name === "falcon_gqa") json.num_kv_heads = nKv;
+  if (fam.name === "falcon" && nKv !== 1 && nKv !== nHeads) {
+    throw new UnsupportedArchitectureError(`${src}: falcon with ${nKv} KV heads and one norm per layer (no attn_norm_2) is not supported`);
   }
   if (famName === "gpt_neox") json.use_parallel_residual = f.has(p + "use_parallel_residual") ? f.getBool(p + "use_parallel_residual") : true;
   if (famName === "mpt") {
@@ -103,7 +120,7 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
     json.query_pre_attn_scalar = headDim;
     if (f.has(p + "final_logit_softcapping")) json.final_logit_softcapping = f.getFloat(p + "final_logit_softcapping");
   }
-  const c = parseConfig(json, `${src} (GGUF metadata)`);
+  const c = parseConfig(json, `${src} (GGUF metadata)`, fam);
   // llama.cpp's activation for the architecture; windows only where llama.cpp applies them (Gemma 2)
   const family = c.family ? { ...c.family, act: fam.ggufAct, rotaryDims: rope ? rotDims : 0 } : undefined;
   if (!family && rotDims !== headDim) throw new UnsupportedArchitectureError(`${src}: partial rotary embeddings are not supported for ${arch}`);
@@ -114,8 +131,10 @@ export function configFromGguf(f: GgufFile): LlamaConfig {
 /**
  * llama.cpp's rope scaling keys and tensor: `rope.scaling.type` "linear" with
  * `rope.scaling.factor` (or the older `rope.scale_linear`), and
- * `rope_freqs.weight` (F32, head_dim/2 divisors: llama3). Other types (yarn,
- * longrope) are refused by name, never ignored.
+ * `rope_freqs.weight` (F32, head_dim/2 divisors: llama3), and Phi-3's longrope as its
+ * converter writes it: `rope_factors_long.weight` / `rope_factors_short.weight`, with
+ * `rope.scaling.original_context_length` and `rope.scaling.attn_factor`. Other types
+ * (yarn) are refused by name, never ignored.
  */
 function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling | null {
   const src = f.path;
@@ -126,6 +145,17 @@ function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling |
   }
   if (type === "none") factor = 0; // llama.cpp ignores the factor then
   if (!(factor >= 0) || !Number.isFinite(factor)) throw new GgufError(`${src}: rope scaling factor ${factor} is not a finite number >= 0`);
+  const long = ggufFactors(f, "rope_factors_long.weight", headDim), short = ggufFactors(f, "rope_factors_short.weight", headDim);
+  if (long || short) {
+    if (!long || !short) throw new GgufError(`${src}: longrope needs both rope_factors_long.weight and rope_factors_short.weight`);
+    if (f.tensors.has("rope_freqs.weight") || (factor > 0 && factor !== 1)) throw new UnsupportedArchitectureError(`${src}: longrope factors together with other rope scaling are not supported`);
+    return {
+      type: "longrope", shortFactor: short, longFactor: long,
+      originalMaxPositionEmbeddings: f.getInt(p + "rope.scaling.original_context_length"),
+      // llama.cpp's rope_attn_factor (default 1)
+      attentionFactor: f.has(p + "rope.scaling.attn_factor") ? f.getFloat(p + "rope.scaling.attn_factor") : 1,
+    };
+  }
   const t = f.tensors.get("rope_freqs.weight");
   const linear = factor > 0 && factor !== 1;
   if (t && linear) throw new UnsupportedArchitectureError(`${src}: linear rope scaling together with rope_freqs.weight is not supported`);
@@ -138,6 +168,19 @@ function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling |
   const factors = Array.from(new Float32Array(Uint8Array.from(bytes).buffer, 0, headDim / 2));
   if (factors.some((v) => !(v > 0) || !Number.isFinite(v))) throw new GgufError(`${src}: rope_freqs.weight holds a value that is not finite and > 0`);
   return { type: "freq-factors", factors };
+}
+
+/** An F32 [rotary dims / 2] tensor of per-pair rope divisors, or undefined when the file has none. */
+function ggufFactors(f: GgufFile, name: string, dims: number): number[] | undefined {
+  const t = f.tensors.get(name);
+  if (!t) return undefined;
+  if (t.typeName !== "F32" || t.dims.length !== 1 || t.dims[0] !== dims / 2) {
+    throw new GgufError(`${f.path}: ${name} must be F32 [${dims / 2}] (rotary dims / 2), got ${t.typeName} [${t.dims}]`);
+  }
+  const bytes = readTensorBytes(f, t, Buffer.allocUnsafe(t.nbytes));
+  const v = Array.from(new Float32Array(Uint8Array.from(bytes).buffer, 0, dims / 2));
+  if (v.some((x) => !(x > 0) || !Number.isFinite(x))) throw new GgufError(`${f.path}: ${name} holds a value that is not finite and > 0`);
+  return v;
 }
 
 /** GGUF file_type values (llama_ftype) for the types lowbit writes. */
@@ -161,7 +204,9 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
   if (windowed && fam.name !== "gemma2" && fam.name !== "gemma3") {
     throw new UnsupportedArchitectureError(`${src}: its sliding window (${Math.max(...p.windows)} tokens) has no GGUF form llama.cpp runs`);
   }
-  if (c.ropeScaling) throw new UnsupportedArchitectureError(`${src}: rope scaling ${c.ropeScaling.type} is not written for this architecture yet`);
+  // Gemma 3's linear scaling of its global layers is llama.cpp's rope.scaling (its sliding layers unscaled)
+  const gemmaLinear = fam.name === "gemma3" && c.ropeScaling?.type === "linear";
+  if (c.ropeScaling && !gemmaLinear) throw new UnsupportedArchitectureError(`${src}: rope scaling ${c.ropeScaling.type} is not written for this architecture yet`);
   const u32 = (k: string, v: number): [string, GgufValue] => [a + k, gv.u32(v)];
   const f32 = (k: string, v: number): [string, GgufValue] => [a + k, gv.f32(v)];
   const m: [string, GgufValue][] = [
@@ -173,7 +218,8 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
     u32("context_length", c.maxPositionEmbeddings),
     u32("embedding_length", c.hiddenSize),
     u32("block_count", c.nLayers),
-    u32("feed_forward_length", c.intermediateSize),
+    // qwen (v1): the file says twice the MLP width (its converter writes HF's intermediate_size)
+    u32("feed_forward_length", fam.name === "qwen" ? 2 * c.intermediateSize : c.intermediateSize),
     u32("attention.head_count", c.nHeads),
     u32("attention.head_count_kv", c.nKvHeads),
     u32("attention.key_length", c.headDim),
@@ -205,11 +251,13 @@ export function ggufConfigMetadata(c: LlamaConfig, name: string, fileType: keyof
       m.push(u32("attention.sliding_window", win), f32("rope.freq_base_swa", local), u32("attention.sliding_window_pattern", n));
     }
     if (p.finalSoftcap) m.push(f32("final_logit_softcapping", p.finalSoftcap));
+    if (c.ropeScaling?.type === "linear") m.push([a + "rope.scaling.type", gv.str("linear")], f32("rope.scaling.factor", c.ropeScaling.factor));
   }
   return m;
 }
 
 function llamaMetadata(c: LlamaConfig, name: string, fileType: keyof typeof GGUF_FILE_TYPES): [string, GgufValue][] {
+  if (c.ropeScaling?.type === "longrope") throw new UnsupportedArchitectureError("GGUF export of a llama model: longrope rope scaling is not written yet");
   const quantized = isQuantizedFileType(fileType);
   return [
     ["general.architecture", gv.str("llama")],

@@ -270,6 +270,29 @@ export function openSafetensorsDir(dir: string): WeightsIndex {
 }
 
 /** Read one tensor's raw bytes with fs.readSync (into `into` if it is large enough, returning a subarray). */
+/**
+ * Byte ranges [start, length] of a tensor's data (relative to the tensor), read one after another
+ * into one buffer (`into` when large enough): a tensor-parallel rank reads only its shard.
+ */
+export function readTensorRanges(info: TensorInfo, ranges: readonly [number, number][], into?: Buffer): Buffer {
+  const total = ranges.reduce((a, [, n]) => a + n, 0);
+  if (ranges.some(([a, n]) => a < 0 || n < 0 || a + n > info.nbytes)) throw new WeightsFormatError(`${info.file}: tensor "${info.name}": byte range outside its data`);
+  const buf = into && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafe(total);
+  const fd = openForRead(info.file);
+  try {
+    let at = 0;
+    for (const [a, n] of ranges) {
+      if (!readFully(fd, buf.subarray(at, at + n), info.offset + a)) {
+        throw new WeightsFormatError(`${info.file}: tensor "${info.name}" data is truncated (file changed since parsing?)`);
+      }
+      at += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return buf;
+}
+
 export function readTensorBytes(info: TensorInfo, into?: Buffer): Buffer {
   const buf = into && into.length >= info.nbytes ? into.subarray(0, info.nbytes) : Buffer.allocUnsafe(info.nbytes);
   const fd = openForRead(info.file);

@@ -14,7 +14,8 @@ import { UnsupportedArchitectureError } from "../errors.js";
 
 export type FamilyName =
   | "llama" | "mistral" | "qwen2" | "qwen3" | "starcoder2" | "gpt_bigcode" | "phi3" | "gemma2" | "gemma3"
-  | "falcon" | "gpt_neox" | "gptj" | "mpt" | "bloom" | "opt";
+  | "falcon" | "gpt_neox" | "gptj" | "mpt" | "bloom" | "opt"
+  | "baichuan" | "baichuan_alibi" | "qwen" | "chatglm" | "falcon_gqa";
 
 /** gelu_ggml: llama.cpp's CPU GELU (tanh approximation through an f16 table), which GGUF models get */
 export type Activation = "silu" | "gelu_tanh" | "gelu_erf" | "relu" | "gelu_ggml";
@@ -76,8 +77,11 @@ export interface FamilyParams {
 /** Where a weight comes from when a checkpoint fuses it with others: rows `index` of the parts. */
 export interface Fused {
   name: string;
-  /** qkv: [q, kv, kv] rows (heads * headDim each); gate_up: [ffn, ffn]; qkv_heads: [heads][q, k, v][headDim] (NeoX, BLOOM) */
-  parts: "qkv" | "gate_up" | "qkv_heads";
+  /**
+   * qkv: [q, kv, kv] rows (heads * headDim each); gate_up: [ffn, ffn]; qkv_heads: [heads][q, k, v][headDim] (NeoX, BLOOM);
+   * qkv_groups: [kv heads][heads / kv heads queries, k, v][headDim] (Falcon's new decoder architecture)
+   */
+  parts: "qkv" | "gate_up" | "qkv_heads" | "qkv_groups";
   index: number;
 }
 
@@ -92,8 +96,13 @@ export type SourceName = string | Fused;
 
 export interface FamilyDef {
   name: FamilyName;
-  /** HF config.json model_type values */
+  /** HF config.json model_type values (none: read from GGUF files only, its HF code needing trust_remote_code) */
   modelTypes: readonly string[];
+  /**
+   * the family whose config or file this one is a variant of, picked by a config key or the file's
+   * depth or tensors (config.ts familyVariant, formats/gguf-config.ts)
+   */
+  variantOf?: FamilyName;
   /** GGUF general.architecture ("": llama.cpp's converter writes none, so lowbit reads none) */
   ggufArch: string;
   /** llama.cpp's converter permutes attn_q / attn_k rows for its "normal" rope (llama only) */
@@ -109,6 +118,8 @@ export interface FamilyDef {
   hfGlobal: Partial<Record<GlobalRole, string>>;
   /** GGUF tensors fused in llama.cpp's layout (others are blk.N.<role>) */
   ggufFused?: Partial<Record<LayerRole, Fused>>;
+  /** roles llama.cpp names otherwise for this architecture (Falcon-40B's two norms) */
+  ggufRoleNames?: Partial<Record<LayerRole, string>>;
   /** llama.cpp's activation for this architecture */
   ggufAct: Activation;
 }
@@ -210,6 +221,23 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     ggufFused: QKV("attn_qkv"),
     ggufAct: "gelu_ggml",
   },
+  // Falcon-40B / 180B (new_decoder_architecture): grouped KV heads fused per group, ln_attn and ln_mlp in parallel
+  falcon_gqa: {
+    name: "falcon_gqa", modelTypes: [], variantOf: "falcon", ggufArch: "falcon", ggufRopePermuted: false,
+    traits: { ...GPT_TRAITS, qkvBias: false, oBias: false, mlpBias: false, residual: "parallel" },
+    hfKeys: { rms_norm_eps: "layer_norm_epsilon", intermediate_size: "ffn_hidden_size", num_key_value_heads: "num_kv_heads" },
+    hfAct: { key: "activation", default: "gelu" },
+    hfLayerPrefix: "transformer.h.",
+    hfLayer: {
+      attn_norm: "ln_attn", ...QKV("self_attention.query_key_value", "qkv_groups"), attn_output: "self_attention.dense",
+      ffn_norm: "ln_mlp", ffn_up: "mlp.dense_h_to_4h", ffn_down: "mlp.dense_4h_to_h",
+    },
+    hfGlobal: { token_embd: "transformer.word_embeddings", output_norm: "transformer.ln_f", output: "lm_head" },
+    ggufFused: QKV("attn_qkv"),
+    // llama.cpp: ln_attn is attn_norm_2, ln_mlp is attn_norm (its converter's falcon40b mapping)
+    ggufRoleNames: { attn_norm: "attn_norm_2", ffn_norm: "attn_norm" },
+    ggufAct: "gelu_ggml",
+  },
   gpt_neox: {
     name: "gpt_neox", modelTypes: ["gpt_neox"], ggufArch: "gptneox", ggufRopePermuted: false,
     traits: { ...GPT_TRAITS, residual: "parallel" },
@@ -275,7 +303,25 @@ export const FAMILIES: Readonly<Record<FamilyName, FamilyDef>> = {
     hfGlobal: { token_embd: "model.decoder.embed_tokens", position_embd: "model.decoder.embed_positions", output_norm: "model.decoder.final_layer_norm", output: "lm_head" },
     ggufAct: "relu",
   },
+  // GGUF only (their Hugging Face code needs trust_remote_code): llama.cpp's GGUF form is the reference.
+  // Baichuan: llama.cpp gives RoPE to 32-layer files (7B) and ALiBi (max bias 8) to 40-layer ones (13B),
+  // so one general.architecture is two families, picked by block_count (formats/gguf-config.ts)
+  baichuan: llamaLike("baichuan", {}, { modelTypes: [], ggufRopePermuted: true }),
+  baichuan_alibi: llamaLike("baichuan_alibi", { positions: "alibi" }, { modelTypes: [], ggufArch: "baichuan", variantOf: "baichuan" }),
+  // Qwen (v1): fused attn_qkv with bias; its GGUF feed_forward_length is twice the MLP width (HF's intermediate_size)
+  qwen: llamaLike("qwen", { qkvBias: true }, { modelTypes: [], ggufFused: QKV("attn_qkv") }),
+  // ChatGLM2/3: fused attn_qkv with bias (multi-query groups), GPT-J pair order on half of each head, fused gate|up in ffn_up
+  chatglm: llamaLike("chatglm", { qkvBias: true, ropeMode: "gptj" }, {
+    modelTypes: [],
+    ggufFused: {
+      ...QKV("attn_qkv"),
+      ffn_gate: { name: "ffn_up", parts: "gate_up", index: 0 }, ffn_up: { name: "ffn_up", parts: "gate_up", index: 1 },
+    },
+  }),
 };
+
+/** Families read from GGUF files only (no HF model_type). */
+export const GGUF_ONLY_FAMILIES: readonly FamilyName[] = Object.values(FAMILIES).filter((d) => d.modelTypes.length === 0 && !d.variantOf).map((d) => d.name);
 
 /** The family of an HF model_type; anything else is an UnsupportedArchitectureError naming it. */
 export function familyOfModelType(mt: unknown, source: string): FamilyDef {
@@ -283,7 +329,8 @@ export function familyOfModelType(mt: unknown, source: string): FamilyDef {
   if (!f) {
     const shown = mt === undefined ? "(missing)" : JSON.stringify(mt);
     throw new UnsupportedArchitectureError(
-      `${source}: model_type ${shown} is not supported (supported: ${Object.values(FAMILIES).flatMap((d) => d.modelTypes).join(", ")})`,
+      `${source}: model_type ${shown} is not supported (supported: ${Object.values(FAMILIES).flatMap((d) => d.modelTypes).join(", ")}; ` +
+        `${[...new Set(GGUF_ONLY_FAMILIES.map((f) => FAMILIES[f].ggufArch))].join(", ")} from GGUF files only)`,
     );
   }
   return f;

@@ -75,7 +75,7 @@ export function ggufSource(path: string): ModelSource {
         max = Math.max(max, t.nbytes, PASS[t.typeName] ? 0 : t.nelements * 4);
       }
       // after the missing / dims checks: every other tensor must be one lowbit reads (rope_freqs: the config's scaling)
-      refuseUnknownTensors(file.tensors.keys(), new Set([...specs.map((s) => s.ggufName ?? s.name), "rope_freqs.weight"]), path);
+      refuseUnknownTensors(file.tensors.keys(), new Set([...specs.map((s) => s.ggufName ?? s.name), "rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"]), path);
       return max;
     },
     // the file's own tokenizer keys, as they are

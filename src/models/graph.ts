@@ -15,6 +15,7 @@
 import { familyParams, type LlamaConfig } from "../config.js";
 import { UnsupportedArchitectureError } from "../errors.js";
 import type { OpSpec } from "../native.js";
+import type { Shard } from "./shard-spec.js";
 import { FAMILIES, type Fused, type GlobalRole, type LayerRole, type SourceName } from "./family.js";
 
 /** A tensor the graph needs, with its shape [rows, cols] (PyTorch [out, in]). */
@@ -34,6 +35,8 @@ export interface TensorSpec {
   ggufSlice?: RowSlice;
   /** the checkpoint stores w of a norm computing x * (1 + w): 1 is added at load (HF only) */
   hfPlusOne?: boolean;
+  /** tensor parallelism: the part of this tensor one rank loads (parallel/shard.ts); rows / cols stay the whole tensor's */
+  shard?: Shard;
 }
 
 /** Row ranges [start, count] of a tensor of `total` rows, taken in order. */
@@ -42,6 +45,15 @@ export interface RowSlice { total: number; ranges: [number, number][] }
 /** Where part `index` of a fused projection lies. */
 function slice(c: LlamaConfig, f: Fused): RowSlice {
   const hd = c.headDim, q = c.nHeads * hd, kv = c.nKvHeads * hd;
+  if (f.parts === "qkv_groups") {
+    // [kv heads][heads / kv heads queries, k, v][hd]: each group's queries, or its key, or its value
+    const per = c.nHeads / c.nKvHeads, group = (per + 2) * hd;
+    return {
+      total: c.nKvHeads * group,
+      ranges: Array.from({ length: c.nKvHeads }, (_, g): [number, number] =>
+        f.index === 0 ? [g * group, per * hd] : [g * group + (per + f.index - 1) * hd, hd]),
+    };
+  }
   if (f.parts === "qkv_heads") {
     // [heads][q, k, v][hd] (NeoX, BLOOM): every head's block of the part
     return { total: 3 * q, ranges: Array.from({ length: c.nHeads }, (_, h): [number, number] => [h * 3 * hd + f.index * hd, hd]) };
@@ -58,7 +70,7 @@ export function modelTensors(c: LlamaConfig): TensorSpec[] {
   /** a weight (and its bias) of a role, named in both conventions */
   const add = (
     gguf: string, hf: SourceName, ggufFused: Fused | undefined, hfPrefix: string,
-    kind: TensorSpec["kind"], rows: number, cols: number, opts: { bias?: boolean; plusOne?: boolean } = {},
+    kind: TensorSpec["kind"], rows: number, cols: number, opts: { bias?: boolean; plusOne?: boolean } = {}, ggufRename?: string,
   ) => {
     for (const part of opts.bias ? (["weight", "bias"] as const) : (["weight"] as const)) {
       const isBias = part === "bias";
@@ -71,11 +83,11 @@ export function modelTensors(c: LlamaConfig): TensorSpec[] {
       };
       if (kind === "norm" && isBias) s.cols = cols; // a norm's bias is as wide as its weight
       if (typeof hf !== "string") s.hfSlice = slice(c, hf);
+      const dot = gguf.lastIndexOf(".");
       if (ggufFused) {
-        const dot = gguf.lastIndexOf(".");
         s.ggufName = `${gguf.slice(0, dot + 1)}${ggufFused.name}.${part}`;
         s.ggufSlice = slice(c, ggufFused);
-      }
+      } else if (ggufRename) s.ggufName = `${gguf.slice(0, dot + 1)}${ggufRename}.${part}`;
       if (opts.plusOne && !isBias) s.hfPlusOne = true;
       out.push(s);
     }
@@ -89,7 +101,7 @@ export function modelTensors(c: LlamaConfig): TensorSpec[] {
   if (t.embedNorm) global("token_embd_norm", "norm", 1, d, norm);
   for (let l = 0; l < c.nLayers; l++) {
     const layer = (role: LayerRole, kind: TensorSpec["kind"], rows: number, cols: number, opts: { bias?: boolean; plusOne?: boolean } = {}) =>
-      add(`blk.${l}.${role}`, fam.hfLayer[role]!, fam.ggufFused?.[role], `${fam.hfLayerPrefix}${l}.`, kind, rows, cols, opts);
+      add(`blk.${l}.${role}`, fam.hfLayer[role]!, fam.ggufFused?.[role], `${fam.hfLayerPrefix}${l}.`, kind, rows, cols, opts, fam.ggufRoleNames?.[role]);
     layer("attn_norm", "norm", 1, d, norm);
     layer("attn_q", "matrix", q, d, { bias: t.qkvBias });
     layer("attn_k", "matrix", kv, d, { bias: t.qkvBias });

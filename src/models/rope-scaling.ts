@@ -7,7 +7,11 @@
  *
  * (llama.cpp's rope: freq_scale = 1 / linear factor; factors = the file's
  * rope_freqs.weight, which its converter computes for llama3 from the formula
- * below). Any other scaling type is an UnsupportedArchitectureError naming it.
+ * below). longrope (Phi-3 128k, Phi-3.5) has two sets of factors, the long
+ * one used by a step whose last position reaches original_max_position_embeddings
+ * (transformers' choice per forward; llama.cpp picks one set by context size),
+ * and multiplies cos / sin by its attention factor. Any other scaling type is an
+ * UnsupportedArchitectureError naming it.
  */
 import { ConfigError, UnsupportedArchitectureError } from "../errors.js";
 import { shownJson } from "../json-text.js";
@@ -18,15 +22,24 @@ export type RopeScaling =
   /** Llama 3.1+: low frequencies divided by `factor`, high kept, a smooth ramp between */
   | { type: "llama3"; factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositionEmbeddings: number }
   /** per-pair divisors as a GGUF file stores them (rope_freqs.weight, head_dim/2 values) */
-  | { type: "freq-factors"; factors: readonly number[] };
+  | { type: "freq-factors"; factors: readonly number[] }
+  /** Phi-3 longrope: per-pair divisors, short below originalMaxPositionEmbeddings, long from it; cos / sin x attentionFactor */
+  | { type: "longrope"; shortFactor: readonly number[]; longFactor: readonly number[]; originalMaxPositionEmbeddings: number; attentionFactor: number };
 
 /** The RoPE options of a NativeModel (absent = plain RoPE). */
 export interface NativeRopeOptions {
   ropeFreqScale?: number;
   ropeFreqFactors?: Float32Array;
+  /** longrope: the long divisors, used by a step whose last position + 1 exceeds ropeLongFrom */
+  ropeFreqFactorsLong?: Float32Array;
+  ropeLongFrom?: number;
+  /** cos / sin multiplied by this (longrope's attention factor) */
+  ropeAttnFactor?: number;
   /** rotary dims of a head when not all (partial rotary), 0 without RoPE */
   ropeDims?: number;
   ropeThetaLayers?: Float32Array;
+  /** per layer 1 / linear factor (Gemma 3: its global layers scaled, its sliding ones not) */
+  ropeFreqScaleLayers?: Float32Array;
 }
 
 type Json = Record<string, unknown>;
@@ -45,7 +58,7 @@ function num(o: Json, key: string, def: number | undefined, source: string): num
  * The scaling of an HF rope block (`rope_scaling` or transformers v5
  * `rope_parameters`); null for none / "default". Defaults as transformers'.
  */
-export function parseRopeScaling(block: Json, source: string): RopeScaling | null {
+export function parseRopeScaling(block: Json, source: string, model: { maxPositionEmbeddings?: unknown; originalMaxPositionEmbeddings?: unknown } = {}): RopeScaling | null {
   const t = block.rope_type ?? block.type;
   if (t === undefined || t === null || t === "default") return null;
   if (t === "linear") return { type: "linear", factor: num(block, "factor", undefined, source) };
@@ -62,7 +75,34 @@ export function parseRopeScaling(block: Json, source: string): RopeScaling | nul
     }
     return s;
   }
-  throw new UnsupportedArchitectureError(`${source}: rope scaling type ${shownJson(t)} is not supported (supported: default, linear, llama3)`);
+  if (t === "longrope") return parseLongrope(block, source, model);
+  throw new UnsupportedArchitectureError(`${source}: rope scaling type ${shownJson(t)} is not supported (supported: default, linear, llama3, longrope)`);
+}
+
+/** transformers' _compute_longrope_parameters: the factor defaults to max / original positions, the attention factor to sqrt(1 + ln(factor) / ln(original)). */
+function parseLongrope(block: Json, source: string, model: { maxPositionEmbeddings?: unknown; originalMaxPositionEmbeddings?: unknown }): RopeScaling {
+  const factors = (key: string): number[] => {
+    const v = block[key];
+    if (!Array.isArray(v) || v.length === 0 || v.some((x) => typeof x !== "number" || !(Math.fround(x) > 0) || !Number.isFinite(Math.fround(x)))) {
+      throw new ConfigError(`${source}: longrope "${key}" must be a list of positive numbers`);
+    }
+    return v.map(Math.fround);
+  };
+  const shortFactor = factors("short_factor"), longFactor = factors("long_factor");
+  if (shortFactor.length !== longFactor.length) throw new ConfigError(`${source}: longrope short_factor and long_factor differ in length`);
+  const orig = block.original_max_position_embeddings ?? model.originalMaxPositionEmbeddings;
+  const originalMaxPositionEmbeddings = num({ orig }, "orig", undefined, source);
+  if (!Number.isInteger(originalMaxPositionEmbeddings)) throw new ConfigError(`${source}: longrope original_max_position_embeddings must be an integer`);
+  let factor = block.factor === undefined || block.factor === null ? undefined : num(block, "factor", undefined, source);
+  if (factor === undefined) {
+    const max = model.maxPositionEmbeddings;
+    if (typeof max !== "number" || !(max > 0)) throw new ConfigError(`${source}: longrope needs max_position_embeddings (or a factor)`);
+    factor = max / originalMaxPositionEmbeddings;
+  }
+  const attentionFactor = block.attention_factor === undefined || block.attention_factor === null
+    ? (factor <= 1 ? 1 : Math.sqrt(1 + Math.log(factor) / Math.log(originalMaxPositionEmbeddings)))
+    : num(block, "attention_factor", undefined, source);
+  return { type: "longrope", shortFactor, longFactor, originalMaxPositionEmbeddings, attentionFactor };
 }
 
 /**
@@ -89,17 +129,29 @@ export function llama3FreqFactors(s: Extract<RopeScaling, { type: "llama3" }>, t
 }
 
 /** The native RoPE options of a config's scaling. */
-export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null; family?: { rotaryDims: number; layerRopeTheta?: number[] } }): NativeRopeOptions {
+export function nativeRopeOptions(c: { ropeTheta: number; headDim: number; ropeScaling: RopeScaling | null; family?: { rotaryDims: number; layerRopeTheta?: number[]; windows?: number[] } }): NativeRopeOptions {
   const s = c.ropeScaling;
   const dims = c.family?.rotaryDims ?? c.headDim;
   const base: NativeRopeOptions = {
     ...(dims !== c.headDim ? { ropeDims: dims } : {}),
     ...(c.family?.layerRopeTheta ? { ropeThetaLayers: Float32Array.from(c.family.layerRopeTheta) } : {}),
   };
+  if (s?.type === "linear" && c.family?.layerRopeTheta && c.family.windows) {
+    // Gemma 3: the config's scaling is its global layers' (transformers' full_attention rope; llama.cpp's
+    // rope_freq_scale_train_swa = 1 for the sliding ones)
+    return { ...base, ropeFreqScaleLayers: Float32Array.from(c.family.windows, (w) => (w > 0 ? 1 : 1 / s.factor)) };
+  }
   if (s && c.family?.layerRopeTheta) throw new ConfigError(`rope scaling ${s.type} with per-layer rope thetas is not supported yet`);
   if (!s) return base;
   if (dims === 0) throw new ConfigError(`rope scaling ${s.type} on a model without RoPE`);
   if (s.type === "linear") return { ...base, ropeFreqScale: 1 / s.factor };
+  if (s.type === "longrope") {
+    if (s.shortFactor.length !== dims / 2) throw new ConfigError(`longrope factors: ${s.shortFactor.length} values for ${dims} rotary dims (expected ${dims / 2})`);
+    return {
+      ...base, ropeFreqFactors: Float32Array.from(s.shortFactor), ropeFreqFactorsLong: Float32Array.from(s.longFactor),
+      ropeLongFrom: s.originalMaxPositionEmbeddings, ropeAttnFactor: s.attentionFactor,
+    };
+  }
   const factors = s.type === "llama3" ? llama3FreqFactors(s, c.ropeTheta, dims) : s.factors;
   if (factors.length !== dims / 2) {
     throw new ConfigError(`rope frequency factors: ${factors.length} values for ${dims} rotary dims (expected ${dims / 2})`);

@@ -9,7 +9,8 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig, type LlamaConfig } from "../config.js";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
-import { openSafetensorsDir, readTensorBytes } from "../formats/safetensors.js";
+import { openSafetensorsDir, readTensorBytes, readTensorRanges } from "../formats/safetensors.js";
+import { localShape, shardRanges, takeShard } from "./shard-spec.js";
 import type { SourceDtype } from "./source-dtype.js";
 import type { NativeWeightFormat } from "../native.js";
 import type { GgufValue } from "../formats/gguf-types.js";
@@ -47,6 +48,11 @@ export interface ModelSource {
   preferredFormat?(spec: TensorSpec): NativeWeightFormat | undefined;
   /** the tokenizer as GGUF `tokenizer.*` metadata for a vocabulary of vocabSize ids (GGUF export) */
   tokenizerMetadata(vocabSize: number): [string, GgufValue][];
+  /**
+   * read() returns only `spec.shard`'s part of a tensor (tensor parallelism), and check() sizes the
+   * scratch for the parts; otherwise the loader cuts the part out of the whole tensor.
+   */
+  readonly readsShards?: boolean;
   /** compute dtype when none is asked for (default bf16; f32 for GGUF F32/F16 files, which bf16 would round) */
   readonly defaultDtype?: "f32" | "bf16";
 }
@@ -67,6 +73,8 @@ export function hfSource(dir: string): ModelSource {
     if (!t) throw new WeightsFormatError(`${dir}: tensor '${s.hfName}' is missing`);
     return t;
   };
+  /** a tensor-parallel shard read straight from the file: an unfused tensor kept as it is */
+  const direct = (s: TensorSpec) => !!s.shard && !s.hfSlice && !s.hfPlusOne && !!shardRanges(info(s).dtype, s);
   return {
     name: basename(resolve(dir)),
     origin: dir,
@@ -80,7 +88,8 @@ export function hfSource(dir: string): ModelSource {
         if (t.shape.length !== want.length || t.shape.some((v, i) => v !== want[i])) {
           throw new WeightsFormatError(`${t.file}: tensor '${s.hfName}' has shape [${t.shape}], expected [${want}] from config.json`);
         }
-        max = Math.max(max, t.nbytes);
+        // a tensor-parallel shard read by ranges needs only its own bytes
+        max = Math.max(max, direct(s) ? (t.nbytes / (s.rows * s.cols)) * localShape(s).rows * localShape(s).cols : t.nbytes);
       }
       // after the missing / shape checks (their messages are the more telling): every other tensor must be known.
       // rotary_emb.inv_freq: a buffer older checkpoints saved (recomputed from the config); lm_head.weight of a tied model: unused, as in transformers
@@ -89,9 +98,13 @@ export function hfSource(dir: string): ModelSource {
       return max;
     },
     tokenizerMetadata: (vocabSize) => ggufTokenizerMetadata(dir, { vocabSize }),
+    readsShards: true,
     read(spec, scratch) {
       const t = info(spec);
-      return hfTransform(spec, readTensorBytes(t, scratch), t.dtype);
+      const ranges = direct(spec) ? shardRanges(t.dtype, spec) : null;
+      if (ranges) return { bytes: readTensorRanges(t, ranges, scratch), dtype: t.dtype };
+      const whole = hfTransform(spec, readTensorBytes(t, scratch), t.dtype);
+      return spec.shard ? { bytes: takeShard(whole.bytes, whole.dtype, spec), dtype: whole.dtype } : whole;
     },
   };
 }

@@ -5,7 +5,7 @@
  * shipping a checkpoint.
  *
  * Weights: every matrix ~ N(0, 0.02^2) (the usual Llama initializer range,
- * which keeps activations of a random network O(1)), every norm weight 1.0,
+ * which keeps activations of a random network O(1)), every norm weight 1.0, every bias 0,
  * stored as bf16. Each tensor has its own PRNG stream seeded from (seed,
  * tensor name), so a tensor's values do not depend on load order, and the
  * bytes are produced tensor by tensor into the loader's reused scratch buffer:
@@ -15,13 +15,14 @@
  * may be larger (TinyLlama: 32000); ids past the tokenizer's vocabulary decode
  * to "" (see Tokenizer.withPaddedVocab), so generation never throws.
  */
-import type { LlamaConfig } from "../config.js";
+import { parseConfig, type LlamaConfig } from "../config.js";
 import { ModelNotFoundError, WeightsFormatError } from "../errors.js";
 import type { StDtype } from "../formats/safetensors.js";
 import { ggufTokenizerMetadata } from "../tokenizer/gguf-write.js";
 import { Tokenizer } from "../tokenizer.js";
 import { llamaTensors, type TensorSpec } from "./llama.js";
 import { EMBEDDED_MODEL_DIR, type ModelSource } from "./source.js";
+import { localShape, type Shard } from "./shard-spec.js";
 
 export const SYNTHETIC_PREFIX = "synthetic:";
 export const DEFAULT_SYNTHETIC_SEED = 42;
@@ -49,6 +50,49 @@ export const SYNTHETIC_SHAPES: Readonly<Record<string, Shape>> = {
   },
 };
 
+/**
+ * ~1B shapes of other families, as their config.json spells them (parsed by the family's own
+ * rules; same weights recipe: matrices N(0, 0.02^2), norm weights 1, biases 0).
+ */
+export const SYNTHETIC_FAMILY_SHAPES: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
+  /** Qwen2.5-1.5B: GQA 12/2, q/k/v biases, tied head over a 151936-token vocabulary */
+  "qwen2.5-1.5b": {
+    model_type: "qwen2", hidden_size: 1536, intermediate_size: 8960, num_hidden_layers: 28, num_attention_heads: 12, num_key_value_heads: 2,
+    vocab_size: 151936, rope_theta: 1000000, rms_norm_eps: 1e-6, max_position_embeddings: 32768, tie_word_embeddings: true,
+  },
+  /** StarCoderBase-1B (GPTBigCode): multi-query attention, learned positions, LayerNorm, GELU, biases */
+  "starcoderbase-1b": {
+    model_type: "gpt_bigcode", n_embd: 2048, n_inner: 8192, n_layer: 24, n_head: 16, multi_query: true, vocab_size: 49152,
+    n_positions: 8192, layer_norm_epsilon: 1e-5, activation_function: "gelu_pytorch_tanh",
+  },
+  /** Pythia-1B (GPT-NeoX): parallel residual with two LayerNorms, rotary on a quarter of each head */
+  "pythia-1b": {
+    model_type: "gpt_neox", hidden_size: 2048, intermediate_size: 8192, num_hidden_layers: 16, num_attention_heads: 8, vocab_size: 50304,
+    rotary_pct: 0.25, rotary_emb_base: 10000, layer_norm_eps: 1e-5, max_position_embeddings: 2048, hidden_act: "gelu", tie_word_embeddings: false,
+  },
+  /** small versions of the same families, for tests */
+  "tiny-qwen2": {
+    model_type: "qwen2", hidden_size: 128, intermediate_size: 352, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+    vocab_size: 16384, max_position_embeddings: 512, tie_word_embeddings: true,
+  },
+  "tiny-starcoder": {
+    model_type: "gpt_bigcode", n_embd: 128, n_inner: 512, n_layer: 2, n_head: 4, multi_query: true, vocab_size: 16384, n_positions: 512,
+  },
+  "tiny-pythia": {
+    model_type: "gpt_neox", hidden_size: 128, intermediate_size: 512, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 16384,
+    rotary_pct: 0.25, max_position_embeddings: 512, tie_word_embeddings: false,
+  },
+};
+
+/** Every synthetic shape name (Llama shapes and other families'). */
+export function syntheticShapeNames(): string[] {
+  return [...Object.keys(SYNTHETIC_SHAPES), ...Object.keys(SYNTHETIC_FAMILY_SHAPES)];
+}
+
+export function isSyntheticShape(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(SYNTHETIC_SHAPES, name) || Object.prototype.hasOwnProperty.call(SYNTHETIC_FAMILY_SHAPES, name);
+}
+
 export function isSyntheticSpec(model: string): boolean {
   return model.startsWith(SYNTHETIC_PREFIX);
 }
@@ -56,13 +100,16 @@ export function isSyntheticSpec(model: string): boolean {
 /** The LlamaConfig of `synthetic:<shape>`; unknown shapes are a ModelNotFoundError listing the known ones. */
 export function syntheticConfig(model: string, tokenizer: Tokenizer): LlamaConfig {
   const shape = model.slice(SYNTHETIC_PREFIX.length);
+  const eos = tokenizer.eosTokenId;
+  if (Object.prototype.hasOwnProperty.call(SYNTHETIC_FAMILY_SHAPES, shape)) {
+    return parseConfig({ ...SYNTHETIC_FAMILY_SHAPES[shape], bos_token_id: tokenizer.bosTokenId, eos_token_id: eos }, model);
+  }
   const s = Object.prototype.hasOwnProperty.call(SYNTHETIC_SHAPES, shape) ? SYNTHETIC_SHAPES[shape] : undefined;
   if (!s) {
     throw new ModelNotFoundError(
-      `unknown synthetic model shape ${JSON.stringify(shape)}; known: ${Object.keys(SYNTHETIC_SHAPES).map((k) => SYNTHETIC_PREFIX + k).join(", ")}`,
+      `unknown synthetic model shape ${JSON.stringify(shape)}; known: ${syntheticShapeNames().map((k) => SYNTHETIC_PREFIX + k).join(", ")}`,
     );
   }
-  const eos = tokenizer.eosTokenId;
   return { architecture: "llama", ...s, bosTokenId: tokenizer.bosTokenId, eosTokenIds: eos === null ? [] : [eos] };
 }
 
@@ -120,36 +167,63 @@ function normalBf16(): Uint16Array {
 const BF16_ONE = 0x3f80;
 
 /**
- * The bf16 bytes of one synthetic tensor, written into `scratch` when it is
- * large enough and 2-byte aligned (else into a fresh buffer).
+ * n uniform 16-bit draws of one tensor's stream, in order: put(i, draw). xorshift32, scrambled by
+ * a multiply; each 32-bit output gives two draws (its low half, then its high half).
  */
-export function syntheticTensor(spec: TensorSpec, seed: number, scratch?: Uint8Array): Uint8Array {
-  const n = spec.rows * spec.cols, nbytes = n * 2;
-  const buf = scratch && scratch.length >= nbytes && scratch.byteOffset % 2 === 0 ? scratch.subarray(0, nbytes) : new Uint8Array(nbytes);
-  const out = new Uint16Array(buf.buffer, buf.byteOffset, n);
-  if (spec.kind === "norm") {
-    out.fill(BF16_ONE);
-    return buf;
-  }
-  const table = normalBf16();
-  // xorshift32, scrambled by a multiply; each 32-bit output gives two 16-bit draws.
-  let s = streamSeed(seed, spec.name);
+function drawStream(seed: number, n: number, put: (i: number, u: number) => void): void {
+  let s = seed;
   let i = 0;
   for (; i + 1 < n; i += 2) {
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
     const r = Math.imul(s, 0x9e3779bb);
-    out[i] = table[r & 0xffff]!;
-    out[i + 1] = table[r >>> 16]!;
+    put(i, r & 0xffff);
+    put(i + 1, r >>> 16);
   }
   if (i < n) {
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
-    out[i] = table[Math.imul(s, 0x9e3779bb) >>> 16]!;
+    put(i, Math.imul(s, 0x9e3779bb) >>> 16);
   }
+}
+
+/**
+ * The bf16 bytes of one synthetic tensor, written into `scratch` when it is
+ * large enough and 2-byte aligned (else into a fresh buffer).
+ */
+export function syntheticTensor(spec: TensorSpec, seed: number, scratch?: Uint8Array): Uint8Array {
+  const { rows, cols } = localShape(spec);
+  const n = rows * cols, nbytes = n * 2;
+  const buf = scratch && scratch.length >= nbytes && scratch.byteOffset % 2 === 0 ? scratch.subarray(0, nbytes) : new Uint8Array(nbytes);
+  const out = new Uint16Array(buf.buffer, buf.byteOffset, n);
+  if (spec.kind === "norm") {
+    out.fill(spec.name.endsWith(".bias") ? 0 : BF16_ONE);
+    return buf;
+  }
+  if (spec.shard) {
+    shardOfStream(spec, spec.shard, seed, out);
+    return buf;
+  }
+  const table = normalBf16();
+  drawStream(streamSeed(seed, spec.name), n, (i, u) => (out[i] = table[u]!));
   return buf;
+}
+
+/**
+ * One rank's part of a matrix (tensor parallelism): the whole tensor's stream is drawn in order,
+ * only the shard's elements are kept (so they are the single-process values, and no full copy exists).
+ */
+function shardOfStream(spec: TensorSpec, shard: Shard, seed: number, out: Uint16Array): void {
+  const table = normalBf16();
+  const { axis, start, count } = shard;
+  const n = spec.rows * spec.cols;
+  drawStream(streamSeed(seed, spec.name), n, (i, u) => {
+    const r = Math.floor(i / spec.cols), c = i - r * spec.cols;
+    if (axis === "rows" && r >= start && r < start + count) out[(r - start) * spec.cols + c] = table[u]!;
+    else if (axis === "cols" && c >= start && c < start + count) out[r * count + c - start] = table[u]!;
+  });
 }
 
 /** A ModelSource for `synthetic:<shape>` with the given weight seed (an unsigned 32-bit integer). */
@@ -169,10 +243,12 @@ export function syntheticSource(model: string, seed = DEFAULT_SYNTHETIC_SEED): M
       for (const s of specs) {
         const own = shapes.get(s.name);
         if (!own || own.rows !== s.rows || own.cols !== s.cols) throw new WeightsFormatError(`${model}: no tensor ${s.name} of shape [${s.rows}, ${s.cols}]`);
-        max = Math.max(max, s.rows * s.cols * 2);
+        const own2 = localShape(s); // a tensor-parallel shard is generated alone (shardOfStream)
+        max = Math.max(max, own2.rows * own2.cols * 2);
       }
       return max;
     },
+    readsShards: true,
     read: (spec, scratch) => ({ bytes: syntheticTensor(spec, seed, scratch), dtype }),
     tokenizerMetadata: (vocabSize) => ggufTokenizerMetadata(EMBEDDED_MODEL_DIR, { vocabSize }),
   };

@@ -88,6 +88,18 @@ export const QUANT_FORMATS = Object.keys(QUANT_TABLE) as readonly QuantFormat[];
 /** The native storage format names the quant formats load into. */
 export type QuantNativeFormat = (typeof QUANT_TABLE)[QuantFormat]["native"];
 
+/**
+ * A native spec's one-word label, for messages: the name of a format without parameters, and for
+ * the int4 specs their group and options (`q4-g128`, `q4-ch-asym`, `q4a8-g32-is-max`).
+ */
+export function nativeFormatLabel(f: string | NativeInt4Spec): string {
+  if (typeof f === "string") return f;
+  const group = f.group === 0 ? "ch" : `g${f.group}`;
+  if (f.format === "q4") return `q4-${group}${f.asym ? "-asym" : ""}`;
+  const amp = f.amplifier === undefined ? "" : f.amplifier === "heuristic" ? "-is" : `-is-${f.amplifier}`;
+  return `q4a8-${group}${amp}`;
+}
+
 /** `loadIn8bit` / `loadIn4bit` shorthands (see docs/QUANTIZATION.md for why these). */
 export const LOAD_IN_8BIT: QuantFormat = "w8a8";
 export const LOAD_IN_4BIT: QuantFormat = "w4a8-g128-ismax";

@@ -9,6 +9,8 @@ import { llamaGraph } from "../models/llama.js";
 import { nativeRopeOptions } from "../models/rope-scaling.js";
 import { addon, wrapNative, type KernelVariant, type KvType, type NativeModel } from "../native.js";
 import { decodeWeightBytes, type WeightPlan } from "../weights/plan.js";
+import { tpGraph } from "../parallel/graph.js";
+import type { TpContext } from "../parallel/mpi.js";
 
 export interface RuntimeOptions {
   threads: number;
@@ -17,6 +19,8 @@ export interface RuntimeOptions {
   contextLength: number;
   /** KV-cache element type (default f32) */
   kvType?: KvType;
+  /** one rank of a tensor-parallel job: its KV heads only, its shard's graph */
+  tp?: TpContext;
 }
 
 /** An empty native model for this config; `contextLength` resolved. */
@@ -27,10 +31,11 @@ export function createNativeModel(config: LlamaConfig, o: RuntimeOptions): { nat
     threads: o.threads,
     kernels: o.kernels,
     nLayers: config.nLayers,
-    nKvHeads: config.nKvHeads,
+    nKvHeads: config.nKvHeads / (o.tp?.size ?? 1),
     headDim: config.headDim,
     nCtx: contextLength,
     ...(o.kvType !== undefined ? { kvType: o.kvType } : {}),
+    ...(o.tp ? { tp: true } : {}),
     ropeTheta: config.ropeTheta,
     ...nativeRopeOptions(config),
   }));
@@ -38,9 +43,9 @@ export function createNativeModel(config: LlamaConfig, o: RuntimeOptions): { nat
 }
 
 /** After every planned weight is added: the alias and the graph. Returns the bytes a decode step reads. */
-export function finishNativeModel(native: NativeModel, plan: WeightPlan, config: LlamaConfig): number {
+export function finishNativeModel(native: NativeModel, plan: WeightPlan, config: LlamaConfig, tp?: TpContext): number {
   if (plan.alias) native.aliasWeight("output.weight", "token_embd.weight");
-  const graph = llamaGraph(config);
+  const graph = tp ? tpGraph(llamaGraph(config), config, tp) : llamaGraph(config);
   wrapNative("building graph", () => native.setGraph(graph.ops, graph.output));
   return decodeWeightBytes(plan, native.weightStats());
 }

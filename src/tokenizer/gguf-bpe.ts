@@ -45,7 +45,57 @@ const QWEN2: PreSpec = {
   addBos: false,
 };
 const FALCON: PreSpec = { regexes: ["[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]"], ignoreMerges: false, addBos: false };
-const BLOOM: PreSpec = { regexes: [" ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+"], ignoreMerges: false, addBos: false };
+const BLOOM_RE = " ?[^(\\s|.,!?\u2026\u3002\uff0c\u3001\u0964\u06d4\u060c)]+";
+const BLOOM: PreSpec = { regexes: [BLOOM_RE], ignoreMerges: false, addBos: false };
+const DEEPSEEK_LLM: PreSpec = {
+  regexes: [
+    "[\r\n]",
+    // llama.cpp's letter class for DeepSeek LLM (the tokenizer.json's, spelled out as ranges)
+    "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+    "\\s?[!-/:-~！-／：-～‘-‟　-。]+",
+    "\\s+$",
+    "[一-龥ࠀ-一가-퟿]+",
+    "\\p{N}+",
+  ],
+  ignoreMerges: false,
+  addBos: false,
+};
+const DEEPSEEK_CODER: PreSpec = {
+  regexes: ["[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}"],
+  ignoreMerges: false,
+  addBos: false,
+};
+const DEEPSEEK_V3: PreSpec = {
+  regexes: [
+    "\\p{N}{1,3}",
+    "[一-龥぀-ゟ゠-ヿ]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+" +
+      "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+  ],
+  ignoreMerges: false,
+  addBos: false,
+};
+/** Mistral's tekken (Nemo, Pixtral-era): case-split words, single digits. */
+const TEKKEN: PreSpec = {
+  regexes: [
+    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*" +
+      "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  ],
+  ignoreMerges: true,
+  addBos: true,
+};
+/** GPT-4o's (and Llama 4's) case-split words with contractions, digits in threes. */
+const GPT4O: PreSpec = {
+  regexes: [
+    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?" +
+      "|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?" +
+      "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+  ],
+  ignoreMerges: false,
+  addBos: false,
+};
+const VIKING: PreSpec = { regexes: [BLOOM_RE, "\\p{N}"], ignoreMerges: false, addBos: false };
+
 
 /** `tokenizer.ggml.pre` values lowbit reads, and what llama.cpp does for each. */
 export const BPE_PRE_TOKENIZERS: ReadonlyMap<string, PreSpec> = new Map([
@@ -64,6 +114,30 @@ export const BPE_PRE_TOKENIZERS: ReadonlyMap<string, PreSpec> = new Map([
   ["mpt", GPT2],
   ["phi-2", GPT2],
   ["bloom", BLOOM],
+  ["poro-chat", BLOOM],
+  ["gpt3-finnish", BLOOM],
+  ["viking", VIKING],
+  // the llama-3 regex under other names (without llama-3's ignore_merges / add_bos, as llama.cpp)
+  ["dbrx", { ...LLAMA3, ignoreMerges: false, addBos: false }],
+  ["smaug-bpe", { ...LLAMA3, ignoreMerges: false, addBos: false }],
+  ["falcon3", LLAMA3],
+  ["falcon-h1", LLAMA3],
+  ["pixtral", LLAMA3],
+  ["deepseek-llm", DEEPSEEK_LLM],
+  ["deepseek-coder", DEEPSEEK_CODER],
+  ["deepseek-v3", DEEPSEEK_V3],
+  ["tekken", TEKKEN],
+  ["gpt-4o", GPT4O],
+  ["llama4", GPT4O],
+  ["command-r", STARCODER],
+  ["codeshell", STARCODER],
+  ["exaone", STARCODER],
+  ["minerva-7b", STARCODER],
+  ["olmo", GPT2],
+  ["jais", GPT2],
+  ["exaone4", GPT2],
+  ["stablelm2", QWEN2],
+  ["megrez", QWEN2],
 ]);
 
 export function bpePreSpec(pre: string | undefined): PreSpec {

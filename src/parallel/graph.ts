@@ -1,0 +1,44 @@
+/**
+ * The forward graph of one rank of a tensor-parallel model (shard.ts says
+ * which part of each tensor it holds), from the single-process graph:
+ *
+ *   embed          its vocabulary rows (`offset`, `vocab`), then all_reduce (one rank
+ *                  has each token's row, the others zeros)
+ *   heads          every op's head count divided by the ranks (rope, attention, kv
+ *                  cache, per-head norms): each rank attends with its own heads
+ *   attn_output,   row-parallel: the matmul's partial sums, then all_reduce (their
+ *   ffn_down       bias added once, by the all_reduce; per-token int8 activation
+ *                  scales from the whole row: mode "row_parallel")
+ *   output         its vocabulary rows' logits, then all_gather into the whole row
+ */
+import type { LlamaConfig } from "../config.js";
+import { TensorParallelError } from "../errors.js";
+import type { OpSpec } from "../native.js";
+import type { TpContext } from "./mpi.js";
+
+const ROW_PARALLEL = /^blk\.\d+\.(attn_output|ffn_down)\.weight$/;
+
+export function tpGraph(graph: { ops: OpSpec[]; output: string }, c: LlamaConfig, tp: TpContext): { ops: OpSpec[]; output: string } {
+  const { rank, size } = tp;
+  const ops: OpSpec[] = [];
+  for (const op of graph.ops) {
+    if (op.op === "attention" && op.alibi) throw new TensorParallelError("ALiBi attention is not split over ranks yet (its slopes follow the global head index)");
+    const o: OpSpec = { ...op };
+    if (o.heads) {
+      if (o.heads % size) throw new TensorParallelError(`an op over ${o.heads} heads does not divide by ${size} ranks`);
+      o.heads /= size;
+    }
+    if (o.op === "embed") {
+      ops.push({ ...o, offset: rank * (c.vocabSize / size), vocab: c.vocabSize }, { op: "all_reduce", a: o.out! });
+    } else if (o.op === "matmul" && ROW_PARALLEL.test(o.weight!)) {
+      const { bias, ...mm } = o;
+      ops.push({ ...mm, mode: "row_parallel" }, { op: "all_reduce", a: o.out!, ...(bias ? { bias } : {}) });
+    } else if (o.op === "matmul" && o.weight === "output.weight") {
+      const part = `${o.out!}_part`;
+      ops.push({ ...o, out: part }, { op: "all_gather", a: part, out: o.out! });
+    } else {
+      ops.push(o);
+    }
+  }
+  return { ops, output: graph.output };
+}

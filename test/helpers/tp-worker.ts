@@ -1,0 +1,30 @@
+/**
+ * test/tp.test.ts's workload, run once per process: tinycode-100m in one quant
+ * format, 1 thread; with `tp` under mpirun (rank 0 prints, the others follow).
+ * Prints one JSON line: the greedy ids of every reference prompt and the
+ * perplexity of the first windows of the held-out test set.
+ *
+ *   node dist/test/helpers/tp-worker.js MODEL_DIR DATA.jsonl QUANT|bf16 [tp]
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { LLM } from "../../src/llm.js";
+import { perplexity, readJsonlTexts } from "../../src/eval/perplexity.js";
+import type { QuantFormat } from "../../src/quant/formats.js";
+
+const [dir, data, format, mode] = process.argv.slice(2) as [string, string, string, string | undefined];
+const quant = format === "bf16" ? {} : { quant: format as QuantFormat };
+const model = await LLM.load(dir, { threads: 1, dtype: "bf16", contextLength: 512, ...quant, ...(mode === "tp" ? { tp: true } : {}) });
+try {
+  if (model.tp && model.tp.rank > 0) {
+    await model.follow();
+  } else {
+    const ref = JSON.parse(readFileSync(join(dir, "reference.json"), "utf8")) as { prompts: { input_ids: number[] }[] };
+    const greedy: number[][] = [];
+    for (const p of ref.prompts) greedy.push((await model.generate(p.input_ids, { maxNewTokens: 16, temperature: 0, stopAtEos: false })).ids);
+    const ppl = await perplexity(model, readJsonlTexts(data).slice(0, 64), { window: 256, maxWindows: 4 });
+    process.stdout.write(JSON.stringify({ greedy, ppl: ppl.ppl, ranks: model.tp?.size ?? 1 }) + "\n");
+  }
+} finally {
+  await model.dispose();
+}
