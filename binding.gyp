@@ -52,12 +52,11 @@
       }]]
     },
     {
-      "target_name": "lowbit",
+      "target_name": "lowbit_core",
+      "type": "static_library",
       "dependencies": ["lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
+      "export_dependent_settings": ["lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
       "sources": [
-        "native/src/addon.cc",
-        "native/src/addon_kernels.cc",
-        "native/src/addon_ggml.cc",
         "native/src/cpu.cc",
         "native/src/threadpool.cc",
         "native/src/kernels/ref.cc",
@@ -66,9 +65,15 @@
         "native/src/quantize.cc",
         "native/src/kernels/registry.cc",
         "native/src/formats/registry.cc",
+        "native/src/formats/f32.cc",
+        "native/src/formats/bf16.cc",
+        "native/src/formats/q8.cc",
+        "native/src/formats/q4.cc",
+        "native/src/formats/q4a8.cc",
+        "native/src/formats/ggml_blocks.cc",
+        "native/src/formats/kquant_weight.cc",
         "native/src/weights.cc",
         "native/src/weights_io.cc",
-        "native/src/addon_io.cc",
         "native/src/matmul.cc",
         "native/src/ops.cc",
         "native/src/kvcache.cc",
@@ -82,10 +87,40 @@
         "native/src/bandwidth.cc",
         "native/src/peak.cc",
         "native/src/ggml_dequant.cc",
-        "native/src/addon_dequant.cc",
         "native/src/comm.cc",
-        "native/src/tp_step.cc",
+        "native/src/tp_step.cc"
+      ],
+      "conditions": [["lowbit_mpi==1", {
+        "defines": ["LOWBIT_MPI"],
+        "cflags_cc": ["<!@(mpicxx --showme:compile)"]
+      }]]
+    },
+    {
+      "target_name": "lowbit",
+      "dependencies": ["lowbit_core", "lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/addon_ggml.cc",
+        "native/src/addon_io.cc",
+        "native/src/addon_dequant.cc",
         "native/src/addon_tp.cc"
+      ],
+      "libraries": ["-lpthread"],
+      "conditions": [["lowbit_mpi==1", {
+        "defines": ["LOWBIT_MPI"],
+        "cflags_cc": ["<!@(mpicxx --showme:compile)"],
+        "libraries": ["<!@(mpicxx --showme:link)"]
+      }]]
+    },
+    {
+      "target_name": "lowbit_test",
+      "dependencies": ["lowbit_core", "lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
+      "sources": [
+        "native/src/addon_test.cc",
+        "native/src/addon_kernels.cc",
+        "native/src/addon_kernels_ggml.cc",
+        "native/src/addon_ggml.cc",
+        "native/src/addon_io.cc"
       ],
       "libraries": ["-lpthread"],
       "conditions": [["lowbit_mpi==1", {

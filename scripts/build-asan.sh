@@ -17,4 +17,4 @@ cd build-asan
 export CXXFLAGS="-fsanitize=address -fno-omit-frame-pointer -O1 -g1" LDFLAGS="-fsanitize=address"
 node "$gyp" configure
 node "$gyp" build --jobs="${ASAN_BUILD_JOBS:-2}"
-echo "ASan addon: $PWD/build/Release/lowbit.node"
+echo "ASan addon: $PWD/build/Release/lowbit.node (test addon: $PWD/build/Release/lowbit_test.node)"

@@ -6,7 +6,7 @@
 # The package ships prebuilds/ ("files" in package.json): its install script,
 # node-gyp-build, then compiles nothing where a prebuilt loads (docs/INSTALL.md).
 #
-# The build runs in build-prebuilt/ (binding.gyp copied, native/ a link, as
+# The build runs in build-prebuilt/ (binding.gyp copied less the test addon, native/ a link, as
 # scripts/build-asan.sh does), so build/Release/lowbit.node is never touched.
 # binding.gyp has no -march=native: the ISA-specific kernels are separate
 # static libraries compiled with their own -mavx2 / -mavx512* flags and chosen by
@@ -18,7 +18,10 @@ stage="$root/build-prebuilt"
 rm -rf "$stage"
 mkdir -p "$stage"
 ln -sfn ../native "$stage/native"
-cp binding.gyp "$stage/binding.gyp"
+# without the test-only addon (lowbit_test: the kernel tests' runKernel): the package never loads it
+node -e 'const fs = require("fs"); const g = JSON.parse(fs.readFileSync("binding.gyp", "utf8"));
+  g.targets = g.targets.filter((t) => t.target_name !== "lowbit_test");
+  fs.writeFileSync(process.argv[1], JSON.stringify(g, null, 2));' "$stage/binding.gyp"
 gyp="${npm_config_node_gyp:-/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js}"
 [ -f "$gyp" ] || gyp="$(command -v node-gyp)"
 tuple="$(node -p 'process.platform + "-" + process.arch')"

@@ -10,9 +10,9 @@ import { llamaTensors, type TensorSpec } from "./models/llama.js";
 import { ggufSource, isGgufPath } from "./models/gguf-source.js";
 import { hfSource, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec, syntheticSource } from "./models/synthetic.js";
-import { wrapNative, type NativeModel } from "./native.js";
+import { nativeFormatName, wrapNative, type NativeModel } from "./native.js";
 import { Tokenizer } from "./tokenizer.js";
-import type { QuantFormat } from "./quant/formats.js";
+import { nativeFormatLabel, type QuantFormat } from "./quant/formats.js";
 import { createNativeModel, finishNativeModel, type RuntimeOptions } from "./runtime/native-model.js";
 import { planWeights, type ComputeDtype } from "./weights/plan.js";
 import { toF32 } from "./quant/tensors.js";
@@ -84,7 +84,7 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
   });
   for (const w of plan.weights) {
     const s = bySpec.get(w.from ?? w.name)!;
-    checkGroupSplit(w.name, s.shard, s.cols, formatGroup(w.native, s.cols), w.native);
+    checkGroupSplit(w.name, s.shard, s.cols, formatGroup(w.native, s.cols), nativeFormatLabel(w.native));
   }
   const { native, contextLength } = createNativeModel(config, opts);
   try {
@@ -99,7 +99,7 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       }
       const sm = w.from ? undefined : opts.smoothing?.get(w.name);
       const rs = w.from ? undefined : opts.rowSmoothing?.get(w.name);
-      let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : w.native });
+      let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : nativeFormatName(w.native) });
       if (s.shard && !source.readsShards) bytes = takeShard(bytes, dtype, s);
       if (sm || rs) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.

@@ -10,14 +10,25 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NativeError } from "./errors.js";
 import type { SourceDtype } from "./models/source-dtype.js";
-import type { GgufBlockFormat, QuantNativeFormat } from "./quant/formats.js";
+import type { GgufBlockFormat, NativeInt4Spec, NativeQ4A8Spec, NativeQ4Spec, QuantNativeFormat } from "./quant/formats.js";
 
 /**
- * A weight's native storage format, as addWeight and formatLayout take it:
- * "vector" (an f32 vector: norms, biases), the compute dtypes, a quant
- * format's storage (quant/formats.ts QUANT_TABLE), or a GGUF file's own K-quant blocks.
+ * A weight's native storage format, as addWeight and formatLayout take it: a
+ * typed spec, one row of the native format table (native/src/formats/format.h)
+ * plus its parameters as separate fields, validated once by the addon
+ * (addon_io.cc spec_from_js). A format without parameters is named by itself:
+ * "vector" (an f32 vector: norms, biases), the compute dtypes, "q8", "q4_0",
+ * "q8_0", or a GGUF file's own K-quant blocks; int4 formats take an object
+ * (quant/formats.ts QUANT_TABLE names each quant format's).
  */
-export type NativeWeightFormat = "vector" | "f32" | "bf16" | QuantNativeFormat | GgufBlockFormat;
+export type NativeWeightFormat = "vector" | "f32" | "bf16" | QuantNativeFormat | GgufBlockFormat | NativeInt4Spec;
+
+export type { NativeInt4Spec, NativeQ4A8Spec, NativeQ4Spec };
+
+/** The native format table's row name of a spec ("q4a8", "f32", "vector", ...). */
+export function nativeFormatName(f: NativeWeightFormat): string {
+  return typeof f === "string" ? f : f.format;
+}
 
 export interface ForwardResult {
   /** [rows, vocab] logits, or [rows] negative log-likelihoods when targets were given */
@@ -173,7 +184,7 @@ export interface NativeModelOptions {
 
 export interface NativeModel {
   /**
-   * format: "vector" (f32 norm weights), "f32", "bf16", "q8", "q4-g32|g128|ch[-asym]", "q4a8-...", "q4_0", "q8_0";
+   * format: "vector" (f32 norm weights), "f32", "bf16", "q8", { format: "q4", group, asym }, { format: "q4a8", group, amplifier }, "q4_0", "q8_0";
    * dtype "Q4_0" / "Q8_0": raw GGUF blocks (rows of cols / 32 blocks; into q4_0 / q8_0 of the same type they are
    * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8);
    * grid: a q4 / q4a8 matrix's codes are rounded on this grid instead of round-to-nearest's (GPTQ)
@@ -241,14 +252,13 @@ export interface Addon {
   measureBandwidth(threads: number, mbytes: number, reps: number): number;
   /** register-only multiply-add peak of one instruction kind (gops 0 and isa "none" where the CPU has none) */
   measureComputePeak(kind: PeakKind, threads: number, ms: number, reps: number): { gops: number; isa: string };
-  runKernel(variant: string, name: string, args: Record<string, unknown>): unknown;
   /** index of the largest element (lowest on ties, NaN never wins unless all are NaN) */
   argmax(x: Float32Array): number;
   /** the largest softmax probability of logits x (NaN when none is finite) */
   topProb(x: Float32Array): number;
   /** The buffers a stored weight with this meta must have (throws when the meta is inconsistent). */
   weightLayout(meta: StoredWeightMeta, name?: string): StoredBuffer[];
-  /** How a [rows, cols] weight loaded in `format` ("vector", "bf16", "q4-g128", ...) is stored (actScale 0). */
+  /** How a [rows, cols] weight loaded in `format` ("vector", "bf16", { format: "q4", group: 128 }, ...) is stored (actScale 0). */
   formatLayout(format: NativeWeightFormat, rows: number, cols: number): StoredWeightMeta;
   /** Decodes out.length values of ggml type `typeId` from `bytes` (exactly their size) into `out` (src/formats/gguf-dequant.ts). */
   ggmlDequantize(typeId: number, bytes: Uint8Array, out: Float32Array): Float32Array;
@@ -323,6 +333,9 @@ export function addonPath(): string {
     if (!existsSync(env)) throw new NativeError(`native addon not built ($LOWBIT_ADDON=${env} missing)`);
     return env;
   }
+  // the checkout's own build by name: build/Release also holds the test-only addon (lowbit_test.node)
+  const built = join(packageRoot(), "build", "Release", "lowbit.node");
+  if (existsSync(built)) return built;
   const require = createRequire(import.meta.url);
   try {
     const gypBuild = require("node-gyp-build") as { path(dir: string): string };

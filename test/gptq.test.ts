@@ -6,6 +6,7 @@
  * solver's values, a GPTQ model saved and reloaded bit for bit, and the typed
  * errors of bad option combinations.
  */
+import { nativeFormatLabel } from "../src/quant/formats.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -130,11 +131,11 @@ function refGptq(w: Float32Array, rows: number, k: number, h0: Float64Array, g: 
 }
 
 for (const [format, grid, actOrder] of [
-  ["q4-g32", { group: 32, asym: false }, false],
-  ["q4-g32-asym", { group: 32, asym: true }, false],
-  ["q4-g32", { group: 32, asym: false }, true],
+  [{ format: "q4", group: 32 } as const, { group: 32, asym: false }, false],
+  [{ format: "q4", group: 32, asym: true } as const, { group: 32, asym: true }, false],
+  [{ format: "q4", group: 32 } as const, { group: 32, asym: false }, true],
 ] as const) {
-  test(`native GPTQ (${format}${actOrder ? ", act order" : ""}) matches a float64 textbook GPTQ and beats RTN's output error`, () => {
+  test(`native GPTQ (${nativeFormatLabel(format)}${actOrder ? ", act order" : ""}) matches a float64 textbook GPTQ and beats RTN's output error`, () => {
     const rows = 12, k = 96, { w, h } = problem(rows, k, 256, 7);
     const r = addon().gptqQuantize(w, rows, k, h, format as NativeWeightFormat, { actOrder, threads: 2 });
     const ref = refGptq(w, rows, k, h, grid, actOrder);
@@ -165,7 +166,7 @@ test("q4OutputError of RTN equals sum e H e^T of the round-to-nearest weights co
       const { s, o } = refGroupGrid(v, { group: 32, asym: false });
       for (let t = 0; t < 32; t++) q[r * k + g0 + t] = refDequant(v[t]!, s, o, { group: 32, asym: false });
     }
-  const want = outputError(w, q, rows, k, h), got = addon().q4OutputError(w, rows, k, h, "q4-g32", undefined, { threads: 2, kernels: KERNELS });
+  const want = outputError(w, q, rows, k, h), got = addon().q4OutputError(w, rows, k, h, { format: "q4", group: 32 } as const, undefined, { threads: 2, kernels: KERNELS });
   assert.ok(Math.abs(got - want) <= 1e-3 * want, `${got} vs ${want}`);
 });
 
@@ -182,10 +183,10 @@ test("GPTQ q4_0: the GGUF blocks decode to the solver's values, with llama.cpp's
 test("bad GPTQ arguments are typed errors, not crashes", () => {
   const { w, h } = problem(2, 32, 16, 1);
   assert.throws(() => addon().gptqQuantize(w, 2, 32, h, "q8" as NativeWeightFormat, { threads: 1 }), TypeError);
-  assert.throws(() => addon().gptqQuantize(w, 3, 32, h, "q4-g32", { threads: 1 }), RangeError);
-  assert.throws(() => addon().gptqQuantize(w, 2, 32, h.subarray(1), "q4-g32", { threads: 1 }), RangeError);
-  assert.throws(() => addon().gptqQuantize(w, 2, 32, h, "q4-g32", { threads: 1, damp: 0 }), RangeError);
-  assert.throws(() => addon().gptqQuantize(w, 2, 32, new Float64Array(32 * 32).fill(NaN), "q4-g32", { threads: 1 }), /not positive definite/);
+  assert.throws(() => addon().gptqQuantize(w, 3, 32, h, { format: "q4", group: 32 } as const, { threads: 1 }), RangeError);
+  assert.throws(() => addon().gptqQuantize(w, 2, 32, h.subarray(1), { format: "q4", group: 32 } as const, { threads: 1 }), RangeError);
+  assert.throws(() => addon().gptqQuantize(w, 2, 32, h, { format: "q4", group: 32 } as const, { threads: 1, damp: 0 }), RangeError);
+  assert.throws(() => addon().gptqQuantize(w, 2, 32, new Float64Array(32 * 32).fill(NaN), { format: "q4", group: 32 } as const, { threads: 1 }), /not positive definite/);
 });
 
 test("quantMethod / actOrder / gptqDamp: bad combinations are InvalidOptionErrors before anything loads", async () => {
@@ -242,12 +243,12 @@ test("on tinycode-7m's calibrated layers GPTQ and AWQ lower the output error of 
   }
   for (const name of ["blk.0.attn_q.weight", "blk.0.ffn_down.weight", "blk.1.ffn_up.weight"]) {
     const { x, rows, cols } = readF32(source, name), h = hs[name]!.hessian;
-    const r = addon().gptqQuantize(x, rows, cols, h, "q4-g128", { threads: 2 });
-    const rtn = addon().q4OutputError(x, rows, cols, h, "q4-g128", undefined, { threads: 2, kernels: KERNELS });
+    const r = addon().gptqQuantize(x, rows, cols, h, { format: "q4", group: 128 } as const, { threads: 2 });
+    const rtn = addon().q4OutputError(x, rows, cols, h, { format: "q4", group: 128 } as const, undefined, { threads: 2, kernels: KERNELS });
     const g = outputError(x, r.weights, rows, cols, h);
     assert.ok(g < 0.9 * rtn, `${name}: GPTQ ${g} vs RTN ${rtn}`);
   }
-  const awq = await awqScales(source, hs, { native: "q4-g128", threads: 2, kernels: KERNELS, grid: 10 });
+  const awq = await awqScales(source, hs, { native: { format: "q4", group: 128 } as const, threads: 2, kernels: KERNELS, grid: 10 });
   const ratios = [...awq.chosen.values()].map((c) => c.ratio);
   assert.ok(ratios.every((x) => x <= 1), "alpha = 0 is RTN: the search never does worse");
   assert.ok(ratios.reduce((a, b) => a + b, 0) / ratios.length < 0.97, `mean error ratio to RTN ${ratios.join(", ")}`);

@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { LLM } from "../src/llm.js";
 import { type NativeModel, type NativeModelOptions, type OpSpec } from "../src/native.js";
 import { llamaGraph, llamaTensors } from "../src/models/llama.js";
+import { testAddon } from "./helpers/test-addon.js";
 import {
   A, TINY, TINY_OPTS, addTinyWeights, assertBitEqual, assertChildRejected, assertIntact, disposeLoaded, embedded, i32, inChild, range, tiny, weightBytes,
 } from "./helpers/native-boundary.js";
@@ -130,6 +131,13 @@ test("forward and every other method after dispose are errors; LLM reports State
   await m.dispose();
 });
 
+const T = testAddon();
+
+test("runKernel lives in the test-only addon, not in the production one", () => {
+  assert.equal(typeof T.runKernel, "function");
+  assert.equal("runKernel" in A, false, "the production addon exports no kernel test hook");
+});
+
 test("runKernel: short arrays, wrong types, bad sizes, unknown names are errors", () => {
   const f = (n: number) => new Float32Array(n);
   const h = (n: number) => new Uint16Array(n);
@@ -174,25 +182,25 @@ test("runKernel: short arrays, wrong types, bad sizes, unknown names are errors"
   ];
   for (const [what, variant, name, args, cls, re] of cases) {
     for (const v of [variant, ...(variant === "ref" ? ["auto"] : [])]) {
-      assert.throws(() => A.runKernel(v, name, args), (e: unknown) => {
+      assert.throws(() => T.runKernel(v, name, args), (e: unknown) => {
         assert.ok(e instanceof cls, `${what} (${v}): expected ${cls.name}, got ${String(e)}`);
         assert.match((e as Error).message, re, what);
         return true;
       }, `${what} (${v})`);
     }
   }
-  assert.throws(() => A.runKernel(1 as unknown as string, "max", {}), { name: "TypeError", message: "variant must be a string" });
-  assert.throws(() => A.runKernel("ref", 1 as unknown as string, {}), { name: "TypeError", message: "name must be a string" });
-  assert.throws(() => (A.runKernel as (...a: unknown[]) => unknown)("ref", "max"), { name: "TypeError", message: "args must be an object" });
+  assert.throws(() => T.runKernel(1 as unknown as string, "max", {}), { name: "TypeError", message: "variant must be a string" });
+  assert.throws(() => T.runKernel("ref", 1 as unknown as string, {}), { name: "TypeError", message: "name must be a string" });
+  assert.throws(() => (T.runKernel as (...a: unknown[]) => unknown)("ref", "max"), { name: "TypeError", message: "args must be an object" });
   // Zero sizes are fine (nothing to do).
-  assert.deepEqual(Array.from(A.runKernel("ref", "matmul_f32", { m: 0, n: 0, k: 0, j0: 0, j1: 0, a: f(0), w: f(0) }) as Float32Array), []);
+  assert.deepEqual(Array.from(T.runKernel("ref", "matmul_f32", { m: 0, n: 0, k: 0, j0: 0, j1: 0, a: f(0), w: f(0) }) as Float32Array), []);
   // Longer arrays than needed are fine too (only the prefix is read).
-  assert.equal(A.runKernel("ref", "sumsq", { n: 2, x: new Float32Array([1, 2, 100]) }), 5);
+  assert.equal(T.runKernel("ref", "sumsq", { n: 2, x: new Float32Array([1, 2, 100]) }), 5);
 });
 
 test("runKernel: huge m*n with tiny arrays is a RangeError, not a fatal OOM abort (child process)", () => {
   // The output C (m*n floats) is allocated before a/w are checked against m*k
   // and n*k: 2^52 floats make V8 abort ("ArrayBuffer::New Allocation failed").
-  const r = inChild(`A.runKernel("ref", "matmul_f32", { m: 2 ** 26, n: 2 ** 26, k: 1, j0: 0, j1: 0, a: new Float32Array(1), w: new Float32Array(1) });`);
+  const r = inChild(`T.runKernel("ref", "matmul_f32", { m: 2 ** 26, n: 2 ** 26, k: 1, j0: 0, j1: 0, a: new Float32Array(1), w: new Float32Array(1) });`);
   assertChildRejected(r, /a is too short|m \* n too large/, "runKernel matmul_f32 m = n = 2^26 with 1-element arrays");
 });

@@ -46,16 +46,16 @@ test("fuzz make_weight: w4a8 integer scales reject weights no amplifier in [2^-3
   // and the int32 scales round(s * 2^-30) overflow
   withModel((m) => {
     const huge = f32Bytes(Array.from({ length: 4 * 32 }, (_, i) => (i % 3 ? 1e38 : -2e37)));
-    // (q4a8-g32-is-1024 is a native format no quant format names: cast past the typed union)
-    for (const fmt of ["q4a8-g32-is", "q4a8-g32-is-max", "q4a8-g32-is-1024"] as "q4a8-g32-is"[])
-      assert.throws(() => m.addWeight("w", "F32", huge, 4, 32, fmt), /w: w4a8 integer scales cannot hold these weights .*use float scales \(q4a8-g32\)/, fmt);
+    // (amplifier 1024 with groups of 32 is a native spec no quant format names)
+    for (const amplifier of ["heuristic", "max", 1024] as const)
+      assert.throws(() => m.addWeight("w", "F32", huge, 4, 32, { format: "q4a8", group: 32, amplifier }), /w: w4a8 integer scales cannot hold these weights .*use float scales \(q4a8-g32\)/, String(amplifier));
     const inf = f32Bytes(Array.from({ length: 4 * 32 }, (_, i) => (i === 5 ? Infinity : 0.5)));
-    assert.throws(() => m.addWeight("w", "F32", inf, 4, 32, "q4a8-g32-is"), /cannot hold these weights/);
+    assert.throws(() => m.addWeight("w", "F32", inf, 4, 32, { format: "q4a8", group: 32, amplifier: "heuristic" }), /cannot hold these weights/);
     // fuzz_make_weight, third run: an infinite scale made the heuristic amplifier convert log2(1 / inf) = -inf to int
     const bf16Inf = new Uint8Array(new Uint16Array(32).fill(0x3f00).fill(0x7f80, 7, 8).buffer); // 0.5 ... inf ... 0.5
-    assert.throws(() => m.addWeight("w", "BF16", bf16Inf, 1, 32, "q4a8-g32-is"), /cannot hold these weights/);
-    m.addWeight("float", "F32", huge, 4, 32, "q4a8-g32"); // float scales hold them
-    m.addWeight("small", "F32", f32Bytes(Array.from({ length: 4 * 32 }, (_, i) => ((i % 7) - 3) / 64)), 4, 32, "q4a8-g32-is");
+    assert.throws(() => m.addWeight("w", "BF16", bf16Inf, 1, 32, { format: "q4a8", group: 32, amplifier: "heuristic" }), /cannot hold these weights/);
+    m.addWeight("float", "F32", huge, 4, 32, { format: "q4a8", group: 32 }); // float scales hold them
+    m.addWeight("small", "F32", f32Bytes(Array.from({ length: 4 * 32 }, (_, i) => ((i % 7) - 3) / 64)), 4, 32, { format: "q4a8", group: 32, amplifier: "heuristic" });
     const st = m.weightStats();
     assert.equal(st.small!.amplifier, 2 ** 8, "smallest power of two lifting the least scale (3 / 64 / 7) to >= 1");
     assert.ok(st.small!.isBound! > 0 && st.small!.isBound! <= 2 ** 31 - 1);

@@ -15,6 +15,10 @@ import { SEED, SIMD, randF32, rngFor, run, skipReason } from "./helpers/kernels.
 
 const ctx = (msg: string) => `${msg} (seed ${SEED})`;
 const INT32_MAX = 2 ** 31 - 1;
+// native q4a8 specs (src/native.ts NativeQ4A8Spec): groups of 128 with integer scales
+const IS128 = { format: "q4a8", group: 128, amplifier: "heuristic" } as const;
+const IS128_1024 = { format: "q4a8", group: 128, amplifier: 1024 } as const;
+const IS128_MAX = { format: "q4a8", group: 128, amplifier: "max" } as const;
 
 interface Case { m: number; n: number; k: number; group: number; j0: number; j1: number }
 function cases(rng: () => number): Case[] {
@@ -150,8 +154,9 @@ test("Integer Scale amplifiers: heuristic, fixed 1024 and max all keep the worst
   const w = randF32(rng, n * k, -0.05, 0.05);
   for (let p = 0; p < 128; p++) w[p] = 1e-6 * (rng() - 0.5);
   for (let p = 128; p < 256; p++) w[k + p] = 40 * (rng() - 0.5);
-  for (const format of ["q4a8-g128-is", "q4a8-g128-is-1024", "q4a8-g128-is-max", "q4a8-g32-is-max"]) {
-    const r = run("ref", "quantize_q4a8", { n, k, w, format }) as { alpha: number; bound: number; si: Int32Array; s: Float32Array; codes: Uint8Array; kp: number; sseFloat: number; sseInt: number };
+  const specs = { "q4a8-g128-is": IS128, "q4a8-g128-is-1024": IS128_1024, "q4a8-g128-is-max": IS128_MAX, "q4a8-g32-is-max": { format: "q4a8", group: 32, amplifier: "max" } };
+  for (const [format, spec] of Object.entries(specs)) {
+    const r = run("ref", "quantize_q4a8", { n, k, w, format: spec }) as { alpha: number; bound: number; si: Int32Array; s: Float32Array; codes: Uint8Array; kp: number; sseFloat: number; sseInt: number };
     assert.ok(r.bound <= INT32_MAX, `${format}: bound ${r.bound}`);
     assert.ok(Number.isInteger(Math.log2(r.alpha)), `${format}: alpha ${r.alpha} is a power of two`);
     // the bound is the real worst case: recompute it from the returned codes and integer scales
@@ -165,13 +170,13 @@ test("Integer Scale amplifiers: heuristic, fixed 1024 and max all keep the worst
     assert.equal(worst, r.bound, `${format}: reported bound`);
     // doubling alpha would break the bound (max), or alpha is what was asked for
     if (format.endsWith("-max")) {
-      const twice = run("ref", "quantize_q4a8", { n, k, w, format: `${format.replace("-max", "")}-${r.alpha * 2}` }) as { alpha: number };
+      const twice = run("ref", "quantize_q4a8", { n, k, w, format: { ...spec, amplifier: r.alpha * 2 } }) as { alpha: number };
       assert.equal(twice.alpha, r.alpha, `${format}: 2 * alpha is capped back`);
     }
     if (format.endsWith("-1024")) assert.ok(r.alpha <= 1024);
     assert.ok(r.sseInt >= 0 && r.sseFloat > 0);
   }
-  const heur = run("ref", "quantize_q4a8", { n, k, w, format: "q4a8-g128-is" }) as { alpha: number; s: Float32Array };
+  const heur = run("ref", "quantize_q4a8", { n, k, w, format: IS128 }) as { alpha: number; s: Float32Array };
   const minS = Math.min(...Array.from(heur.s).filter((x) => x > 0));
   const wanted = 2 ** Math.ceil(Math.log2(1 / minS));
   assert.ok(heur.alpha <= wanted, "the heuristic asks for the smallest 2^n lifting the min scale to >= 1");
@@ -183,8 +188,8 @@ test("integer scales with a large amplifier approximate float scales closely (we
   const n = 64, k = 1024;
   const w = randF32(rng, n * k, -0.04, 0.04);
   type Q = { alpha: number; sseFloat: number; sseInt: number; codes: Uint8Array; s: Float32Array; si: Int32Array; kp: number };
-  const get = (format: string) => run("ref", "quantize_q4a8", { n, k, w, format }) as Q;
-  const max = get("q4a8-g128-is-max"), fixed = get("q4a8-g128-is-1024"), heur = get("q4a8-g128-is");
+  const get = (format: object) => run("ref", "quantize_q4a8", { n, k, w, format }) as Q;
+  const max = get(IS128_MAX), fixed = get(IS128_1024), heur = get(IS128);
   // the native squared-error sums equal a float64 dequantization of the returned codes and scales
   for (const r of [max, fixed, heur]) {
     let sf = 0, si = 0;
@@ -205,7 +210,10 @@ test("integer scales with a large amplifier approximate float scales closely (we
 
 test("bad q4a8 formats and shapes are rejected", () => {
   const w = new Float32Array(64 * 4);
-  for (const format of ["q4a8-g64", "q4a8-g128-is-1000", "q4a8-g128-is-", "q4a8-g128-asym", "q4a8-g128-isx"])
-    assert.throws(() => run("ref", "quantize_q4a8", { n: 4, k: 64, w, format }), /q4a8 format/);
+  // (formerly the strings q4a8-g64, q4a8-g128-is-1000, q4a8-g128-is-, q4a8-g128-asym, q4a8-g128-isx, and a non-q4a8 format)
+  const bad = [{ format: "q4a8", group: 64 }, { ...IS128, amplifier: 1000 }, { ...IS128, amplifier: "" }, { format: "q4a8", group: 128, asym: true },
+    { ...IS128, amplifier: "x" }, { ...IS128, amplifier: 0.5 }, { format: "q4a8" }, { format: "q4", group: 128 }, "q4a8-g128"];
+  for (const format of bad)
+    assert.throws(() => run("ref", "quantize_q4a8", { n: 4, k: 64, w, format }), /q4a8 format/, JSON.stringify(format));
   assert.throws(() => run("ref", "matmul_q4a8", { m: 1, n: 4, k: 256, group: 256, j0: 0, j1: 4, a: new Int8Array(256), sa: new Float32Array(1), w: new Uint8Array(1024), s: new Float32Array(4) }), /group/);
 });

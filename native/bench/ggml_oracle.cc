@@ -368,8 +368,9 @@ void bench(std::mt19937& rng, int threads) {
         std::vector<uint8_t> blocks(n * (k / 32) * ggml_block_bytes(t));
         ggml_quantize_row(t, w.data(), n * k, blocks.data());
         GgmlMatmul g(cpu, t, blocks, m, n, k, t == GgmlType::Q4_0);
-        auto lw = make_weight("w", t == GgmlType::Q4_0 ? SrcDtype::Q4_0 : SrcDtype::Q8_0, blocks.data(), blocks.size(), n, k,
-                              WSpec{t == GgmlType::Q4_0 ? WFormat::Q4_0 : WFormat::Q8_0});
+        WSpec spec;
+        spec.format = weight_format(t == GgmlType::Q4_0 ? "q4_0" : "q8_0");
+        auto lw = make_weight("w", t == GgmlType::Q4_0 ? SrcDtype::Q4_0 : SrcDtype::Q8_0, blocks.data(), blocks.size(), n, k, spec);
         const int reps = m == 1 ? 200 : 7;
         ggml_backend_tensor_set(g.X, x.data(), 0, x.size() * 4);
         ggml_threadpool_resume(tp);

@@ -163,14 +163,16 @@ static void bench(const KernelTable& kt, int threads, bool quick) {
   for (Shape s : {Shape{2048, 768}, Shape{5632, 2048}}) {
     for (WFormat f : {WFormat::F32, WFormat::BF16}) {
       auto Wf = randv(s.n * s.k);
-      auto W = make_weight("w", SrcDtype::F32, Wf.data(), Wf.size() * 4, s.n, s.k, WSpec{f});
+      WSpec spec;
+      spec.format = &weight_format(f);
+      auto W = make_weight("w", SrcDtype::F32, Wf.data(), Wf.size() * 4, s.n, s.k, spec);
       for (int64_t m : {(int64_t)1, (int64_t)(quick ? 128 : 512)}) {
         auto A = randv(m * s.k);
         std::vector<float> C(m * s.n);
         double ms = time_ms([&] { matmul(pool, kt, A.data(), s.k, m, *W, C.data(), s.n, scratch); }, m == 1 ? 50 : 5);
         double flops = 2.0 * m * s.n * s.k;
         std::printf("%-7s %-5s t=%d m=%-4lld n=%-5lld k=%-5lld %9.3f ms %8.1f GFLOP/s %7.1f GB/s(weights)\n", kt.name,
-                    wformat_name(f), threads, (long long)m, (long long)s.n, (long long)s.k, ms, flops / ms / 1e6,
+                    W->fmt->name, threads, (long long)m, (long long)s.n, (long long)s.k, ms, flops / ms / 1e6,
                     W->bytes() / ms / 1e6);
       }
     }

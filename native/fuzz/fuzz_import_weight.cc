@@ -22,8 +22,10 @@
 
 namespace {
 
-const char* const kLayouts[] = {"vector", "f32", "bf16", "q8", "q4-g32", "q4-g128-asym", "q4-ch", "q4a8-g32",
-                                "q4a8-g128-is", "q4a8-g32-is-max", "q4_0", "q8_0"};
+const fuzz::Spec kLayouts[] = {{"vector", 0, false, 0}, {"f32", 0, false, 0},  {"bf16", 0, false, 0},
+                               {"q8", 0, false, 0},     {"q4", 32, false, 0},  {"q4", 128, true, 0},
+                               {"q4", 0, false, 0},     {"q4a8", 32, false, 0}, {"q4a8", 128, false, lowbit::kAmpHeuristic},
+                               {"q4a8", 32, false, lowbit::kAmpMax}, {"q4_0", 0, false, 0}, {"q8_0", 0, false, 0}};
 
 // What a save writes for q8: codes in [-127, 127] and wsum = each row's code sum.
 void fix_q8(const lowbit::WeightMeta& m, std::vector<uint8_t>& data, std::vector<uint8_t>& wsum) {
@@ -43,7 +45,7 @@ void fix_q8(const lowbit::WeightMeta& m, std::vector<uint8_t>& data, std::vector
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace lowbit;
   fuzz::Reader r{data, size};
-  const std::string layout = kLayouts[r.u8() % (sizeof(kLayouts) / sizeof(kLayouts[0]))];
+  const lowbit::WSpec layout = fuzz::to_wspec(kLayouts[r.u8() % (sizeof(kLayouts) / sizeof(kLayouts[0]))]);
   const uint8_t mode = r.u8();
   const int64_t rows = r.u8() % 17, cols = r.u16() % 1100;
   const int64_t kp = r.u16(), group = r.u16();

@@ -17,10 +17,16 @@
 namespace {
 
 const char* const kDtypes[] = {"F32", "F16", "BF16", "Q4_0", "Q8_0", "F64"};
-const char* const kFormats[] = {"vector",       "f32",          "bf16",         "q8",           "q4-g32",
-                                "q4-g128",      "q4-ch",        "q4-g32-asym",  "q4-g128-asym", "q4-ch-asym",
-                                "q4a8-g32",     "q4a8-g128",    "q4a8-g32-is",  "q4a8-g128-is-max",
-                                "q4a8-g32-is-1024", "q4a8-g128-is-1", "q4_0", "q8_0", "q4a8-g32-is-3", "q8-asym"};
+using lowbit::kAmpHeuristic;
+using lowbit::kAmpMax;
+// every spec the JS side can send, and bad ones (amplifier 3: not a power of two; q8 asym)
+const fuzz::Spec kFormats[] = {{"vector", 0, false, 0},  {"f32", 0, false, 0},           {"bf16", 0, false, 0},
+                               {"q8", 0, false, 0},      {"q4", 32, false, 0},           {"q4", 128, false, 0},
+                               {"q4", 0, false, 0},      {"q4", 32, true, 0},            {"q4", 128, true, 0},
+                               {"q4", 0, true, 0},       {"q4a8", 32, false, 0},         {"q4a8", 128, false, 0},
+                               {"q4a8", 32, false, kAmpHeuristic}, {"q4a8", 128, false, kAmpMax},
+                               {"q4a8", 32, false, 1024}, {"q4a8", 128, false, 1},       {"q4_0", 0, false, 0},
+                               {"q8_0", 0, false, 0},    {"q4a8", 32, false, 3},         {"q8", 0, true, 0}};
 
 // Bytes per element (or, for the block dtypes, per 32-element block).
 size_t unit_bytes(const std::string& d) { return d == "Q4_0" ? 18 : d == "Q8_0" ? 34 : d == "F32" ? 4 : 2; }
@@ -30,7 +36,7 @@ size_t unit_bytes(const std::string& d) { return d == "Q4_0" ? 18 : d == "Q8_0" 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::Reader r{data, size};
   const std::string dtype = kDtypes[r.u8() % 6];
-  const std::string format = kFormats[r.u8() % (sizeof(kFormats) / sizeof(kFormats[0]))];
+  const lowbit::WSpec format = fuzz::to_wspec(kFormats[r.u8() % (sizeof(kFormats) / sizeof(kFormats[0]))]);
   const uint8_t mode = r.u8();
   int64_t rows = r.u8() % 17, cols = r.u16();
   const double act = r.f32();

@@ -43,6 +43,27 @@ inline void check(bool ok, const char* what) {
   std::abort();
 }
 
+// A storage spec as the N-API boundary builds it (addon_io.cc spec_from_js):
+// format row name ("vector": an f32 vector), group, asym, and amplifier (0:
+// float scales; kAmpHeuristic / kAmpMax or a fixed value: integer scales).
+struct Spec {
+  const char* format;
+  int64_t group;
+  bool asym;
+  double amp;
+};
+inline lowbit::WSpec to_wspec(const Spec& s) {
+  lowbit::WSpec w;
+  const std::string name = s.format;
+  w.matrix = name != "vector";
+  w.format = lowbit::weight_format(w.matrix ? name : "f32");
+  w.group = s.group;
+  w.asym = s.asym;
+  w.iscale = s.amp != 0;
+  w.amp = s.amp;
+  return w;
+}
+
 // Uses a weight the way a forward step does: row lookups (f32 / bf16 / ggml
 // formats, as the embedding does) and a matmul of m = 1 and m = 3 rows with the
 // scalar kernels and with the best kernels for this CPU. ASan / UBSan catch

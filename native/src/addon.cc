@@ -27,6 +27,7 @@
 #include "addon_io.h"
 #include "addon_tp.h"
 #include "addon_util.h"
+#include "formats/q4a8.h"
 #include "bandwidth.h"
 #include "peak.h"
 #include "buffer.h"
@@ -211,7 +212,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     std::string dtype = arg_string(info, 1, "dtype");
     Napi::Uint8Array bytes = arg_typed<Napi::Uint8Array>(info, 2, "bytes");
     int64_t rows = arg_int(info, 3, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 4, "cols", 1, (int64_t)1 << 40);
-    std::string fs = arg_string(info, 5, "format");
+    if (info.Length() < 6) throw Napi::TypeError::New(info.Env(), "format must be a format name or spec");
+    WSpec spec = spec_from_js(info.Env(), info[5]);  // the typed spec, checked once
     // optional 7th argument: static activation scale (q8 only); a non-number is rejected as -1
     const bool has_sc = info.Length() > 6 && !info[6].IsUndefined();
     const double sc = has_sc && info[6].IsNumber() ? info[6].As<Napi::Number>().DoubleValue() : -1;
@@ -229,10 +231,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       Napi::Float32Array gs = g.Get("scales").As<Napi::Float32Array>(), go = g.Get("offsets").As<Napi::Float32Array>();
       if (gs.ElementLength() != go.ElementLength()) throw Napi::RangeError::New(info.Env(), "grid.scales and grid.offsets differ in length");
       grid = {gs.Data(), go.Data(), gs.ElementLength()};
+      spec.grid = &grid;
     }
     try {
-      m.add_weight(make_weight_checked(name, dtype, bytes.Data(), bytes.ByteLength(), rows, cols, fs, has_sc ? &sc : nullptr,
-                                       has_grid ? &grid : nullptr));
+      m.add_weight(make_weight_checked(name, dtype, bytes.Data(), bytes.ByteLength(), rows, cols, spec, has_sc ? &sc : nullptr));
     } catch (const WeightArgTypeError& e) {
       throw Napi::TypeError::New(info.Env(), e.what());
     } catch (const std::exception& e) {
@@ -385,16 +387,17 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       const Weight& w = *kv.second;
       if (!w.matrix) continue;
       Napi::Object e = Napi::Object::New(env);
-      e.Set("format", w.kq ? w.kq->name : wformat_name(w.format));
+      e.Set("format", w.fmt->name);
       e.Set("rows", (double)w.rows);
       e.Set("cols", (double)w.cols);
       e.Set("bytes", (double)w.bytes());
       if (w.format == WFormat::Q4A8) {
-        e.Set("group", (double)w.group);
-        e.Set("amplifier", w.amplifier);
-        e.Set("isBound", (double)w.is_bound);
-        if (w.sse_float >= 0) e.Set("sseFloat", w.sse_float);
-        if (w.sse_int >= 0) e.Set("sseInt", w.sse_int);
+        const Q4A8Weight& q = as_q4a8(w);
+        e.Set("group", (double)q.group);
+        e.Set("amplifier", q.amplifier);
+        e.Set("isBound", (double)q.is_bound);
+        if (q.sse_float >= 0) e.Set("sseFloat", q.sse_float);
+        if (q.sse_int >= 0) e.Set("sseInt", q.sse_int);
       }
       o.Set(kv.first, e);
     }
@@ -602,7 +605,6 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
   exports.Set("measureComputePeak", Napi::Function::New(env, MeasureComputePeak));
-  exports.Set("runKernel", Napi::Function::New(env, RunKernel));
   exports.Set("argmax", Napi::Function::New(env, Argmax));
   exports.Set("topProb", Napi::Function::New(env, TopProb));
   exports.Set("weightLayout", Napi::Function::New(env, WeightLayout));

@@ -15,8 +15,7 @@ Napi::Value GgmlQuantize(const Napi::CallbackInfo& info);
 // NativeModel.ggmlBytes(name) -> Uint8Array: a loaded q4_0 / q8_0 weight (or an alias of one)
 // as GGUF blocks, row-major [rows][cols / 32] (for writing it to a GGUF file)
 Napi::Value GgmlWeightBytes(const Model& m, const Napi::CallbackInfo& info);
-// runKernel's entries for these formats (the kernel tests)
-bool IsGgmlKernel(const std::string& name);
-Napi::Value RunGgmlKernel(Napi::Env env, const KernelTable& kt, const std::string& name, Napi::Object args);
+// A loaded q4_0 / q8_0 weight's codes and scales as GGUF blocks, row-major [rows][cols / 32].
+Napi::Uint8Array gguf_blocks(Napi::Env env, const Weight& w);
 
 }  // namespace lowbit

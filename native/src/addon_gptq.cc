@@ -3,6 +3,7 @@
 #include <mutex>
 #include <vector>
 
+#include "addon_io.h"
 #include "addon_util.h"
 #include "gptq.h"
 #include "kernels/ggml.h"
@@ -12,13 +13,14 @@ namespace lowbit {
 
 namespace {
 
-// The GPTQ grid of a native format name, for a matrix of `cols` inputs.
-GptqGrid grid_of(Napi::Env env, const std::string& format, int64_t cols) {
-  WSpec w;
-  if (!parse_wformat(format, &w) || !(w.format == WFormat::Q4 || w.format == WFormat::Q4A8 || w.format == WFormat::Q4_0))
-    throw Napi::TypeError::New(env, "format must be an int4 format (q4-*, q4a8-*, q4_0), got \"" + format + "\"");
+// The GPTQ grid of a native format spec, for a matrix of `cols` inputs.
+GptqGrid grid_of(Napi::Env env, Napi::Value format, int64_t cols) {
+  const WSpec w = spec_from_js(env, format);
+  const WFormat id = w.format ? w.format->id : WFormat::F32;
+  if (!(id == WFormat::Q4 || id == WFormat::Q4A8 || id == WFormat::Q4_0))
+    throw Napi::TypeError::New(env, "format must be an int4 format (q4, q4a8, q4_0)");
   GptqGrid g;
-  g.q4_0 = w.format == WFormat::Q4_0;
+  g.q4_0 = id == WFormat::Q4_0;
   g.asym = w.asym;
   g.group = g.q4_0 ? kQK : w.group ? w.group : (cols + 31) / 32 * 32;
   if (g.q4_0 && cols % kQK) throw Napi::RangeError::New(env, "q4_0 needs cols to be a multiple of 32");
@@ -38,7 +40,8 @@ Args args(const Napi::CallbackInfo& info) {
          arg_int(info, 1, "rows", 1, (int64_t)1 << 31), arg_int(info, 2, "cols", 1, (int64_t)1 << 16), {}};
   if ((double)a.W.ElementLength() != (double)a.rows * (double)a.cols) throw Napi::RangeError::New(env, "W must hold rows * cols values");
   if ((double)a.H.ElementLength() != (double)a.cols * (double)a.cols) throw Napi::RangeError::New(env, "H must hold cols * cols values");
-  a.g = grid_of(env, arg_string(info, 4, "format"), a.cols);
+  if (info.Length() < 5) throw Napi::TypeError::New(env, "format must be a format name or spec");
+  a.g = grid_of(env, info[4], a.cols);
   return a;
 }
 

@@ -62,6 +62,46 @@ Napi::Array buffers_to_js(Napi::Env env, const std::vector<WeightBuffer>& bufs) 
 
 }  // namespace
 
+WSpec spec_from_js(Napi::Env env, Napi::Value v) {
+  WSpec s;
+  auto named = [&](const std::string& name) {
+    if (name == "vector") {  // a plain f32 [1, n] (norm weights, biases)
+      s.matrix = false;
+      s.format = weight_format("f32");
+      return;
+    }
+    s.format = weight_format(name);
+    if (!s.format) throw Napi::TypeError::New(env, "unknown weight format");
+  };
+  if (v.IsString()) {  // a format without parameters, by name
+    named(v.As<Napi::String>().Utf8Value());
+    // a format with parameters (q4, q4a8) needs the object form
+    if (s.format->check_spec != plain_check_spec) throw Napi::TypeError::New(env, "unknown weight format");
+    return s;
+  }
+  if (!v.IsObject() || v.IsArray()) throw Napi::TypeError::New(env, "format must be a format name or spec");
+  Napi::Object o = v.As<Napi::Object>();
+  if (!o.Get("format").IsString()) throw Napi::TypeError::New(env, "format.format must be a string");
+  named(o.Get("format").As<Napi::String>().Utf8Value());
+  for (const char* k : {"group", "asym", "amplifier"})
+    if (o.Has(k) && !o.Get(k).IsUndefined() && !s.matrix) throw Napi::TypeError::New(env, std::string("a vector takes no ") + k);
+  if (o.Has("group") && !o.Get("group").IsUndefined()) s.group = check_int(env, o.Get("group"), "format.group", 0, 1 << 20);
+  if (o.Has("asym") && !o.Get("asym").IsUndefined()) {
+    if (!o.Get("asym").IsBoolean()) throw Napi::TypeError::New(env, "format.asym must be a boolean");
+    s.asym = o.Get("asym").As<Napi::Boolean>().Value();
+  }
+  if (o.Has("amplifier") && !o.Get("amplifier").IsUndefined()) {
+    Napi::Value a = o.Get("amplifier");
+    s.iscale = true;
+    if (a.IsString() && a.As<Napi::String>().Utf8Value() == "heuristic") s.amp = kAmpHeuristic;
+    else if (a.IsString() && a.As<Napi::String>().Utf8Value() == "max") s.amp = kAmpMax;
+    else if (a.IsNumber()) s.amp = a.As<Napi::Number>().DoubleValue();
+    else throw Napi::TypeError::New(env, "format.amplifier must be \"heuristic\", \"max\" or a power of two");
+  }
+  if (const char* why = s.format->check_spec(s)) throw Napi::TypeError::New(env, why);
+  return s;
+}
+
 Napi::Value ListWeights(const Model& m, const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array names = Napi::Array::New(env, m.weights().size());
@@ -101,7 +141,7 @@ Napi::Value ExportWeightBuffer(const Model& m, const Napi::CallbackInfo& info) {
     if (into.ByteLength() != b.bytes)
       throw Napi::RangeError::New(env, w.name + "." + which + " has " + std::to_string(b.bytes) + " bytes; into has " +
                                            std::to_string(into.ByteLength()));
-    std::memcpy(into.Data(), (w.*(b.member)).data(), b.bytes);
+    std::memcpy(into.Data(), b.buf->data(), b.bytes);
     return env.Undefined();
   }
   throw Napi::Error::New(env, w.name + " has no buffer '" + which + "'");
@@ -138,10 +178,11 @@ Napi::Value ImportWeight(Model& m, const Napi::CallbackInfo& info) {
 
 Napi::Value FormatLayout(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::string format = arg_string(info, 0, "format");
+  if (info.Length() < 1) throw Napi::TypeError::New(env, "format must be a format name or spec");
+  const WSpec spec = spec_from_js(env, info[0]);
   const int64_t rows = arg_int(info, 1, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 2, "cols", 1, (int64_t)1 << 40);
   try {
-    return meta_to_js(env, format_layout(format, rows, cols));
+    return meta_to_js(env, format_layout(spec, rows, cols));
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }

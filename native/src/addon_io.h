@@ -5,8 +5,17 @@
 #include <napi.h>
 
 #include "model.h"
+#include "weights.h"
 
 namespace lowbit {
+
+// A weight format spec from JS (src/native.ts NativeWeightFormat): a format
+// name without parameters ("vector", "f32", "bf16", "q8", "q4_0", "q8_0", a
+// K-quant's), or { format, group?, asym?, amplifier? } with amplifier
+// "heuristic" | "max" | a power of two (integer scales; absent: float scales).
+// Throws a TypeError for an unknown name or a field of the wrong type; the
+// values are the format's check_spec's (make_weight_checked).
+WSpec spec_from_js(Napi::Env env, Napi::Value v);
 
 // () -> { names: string[], aliases: { name: target } }
 Napi::Value ListWeights(const Model& m, const Napi::CallbackInfo& info);
@@ -16,7 +25,7 @@ Napi::Value ExportWeight(const Model& m, const Napi::CallbackInfo& info);
 Napi::Value ExportWeightBuffer(const Model& m, const Napi::CallbackInfo& info);
 // (name, meta, buffers: { [buffer]: Uint8Array }): validates every size, adds the weight
 Napi::Value ImportWeight(Model& m, const Napi::CallbackInfo& info);
-// formatLayout(format, rows, cols) -> meta: how a weight loaded in `format` ("vector", "bf16", "q4-g128", ...) is stored
+// formatLayout(spec, rows, cols) -> meta: how a weight loaded with `spec` ("vector", "bf16", { format: "q4", group: 128 }, ...) is stored
 Napi::Value FormatLayout(const Napi::CallbackInfo& info);
 // weightLayout(meta, name?) -> [{ name, dtype, bytes }]: the buffers a weight with this meta must have
 Napi::Value WeightLayout(const Napi::CallbackInfo& info);

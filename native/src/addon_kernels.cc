@@ -1,13 +1,16 @@
-// runKernel(variant, name, args): runs one kernel of one variant on JS arrays,
-// so tests can compare every SIMD kernel with the scalar reference.
-// Sizes are validated against the array lengths before any kernel runs.
+// The test addon's runKernel(variant, name, args) (addon_kernels.h): runs one
+// kernel of one variant on JS arrays, so tests can compare every SIMD kernel
+// with the scalar reference. Sizes are validated against the array lengths
+// before any kernel runs. Not part of the production addon.
 #include <napi.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "addon_ggml.h"
+#include "addon_io.h"
+#include "addon_kernels.h"
 #include "addon_util.h"
+#include "formats/q4a8.h"
 #include "kernels/kernels.h"
 #include "kv/kv_f16.h"
 #include "weights.h"
@@ -15,18 +18,6 @@
 namespace lowbit {
 
 namespace {
-
-template <class T>
-T field(Napi::Object o, const char* key, size_t min_len) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayTag<T>::value)
-    throw Napi::TypeError::New(o.Env(), std::string(key) + " has the wrong type");
-  T a = v.As<T>();
-  if (a.ElementLength() < min_len) throw Napi::RangeError::New(o.Env(), std::string(key) + " is too short");
-  return a;
-}
-
-int64_t dim(Napi::Object o, const char* key) { return check_int(o.Env(), o.Get(key), key, 0, 1 << 26); }
 
 // Pads A rows to kp and packs W, runs `kernel`, returns C [m, n] (zeros
 // outside the computed columns).
@@ -177,9 +168,17 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     // (empty for float scales), the amplifier, the worst-case int32 bound and
     // the squared error sums of the float- and integer-scale dequantizations.
     int64_t n = dim(a, "n"), k = dim(a, "k");
+    // format: a q4a8 spec { format: "q4a8", group, amplifier? }
+    Napi::Value fv = a.Get("format");
+    if (!fv.IsObject() || !fv.As<Napi::Object>().Get("format").IsString() ||
+        fv.As<Napi::Object>().Get("format").As<Napi::String>().Utf8Value() != "q4a8")
+      throw Napi::RangeError::New(env, "format must be a q4a8 format spec { format: \"q4a8\", group, amplifier? }");
     WSpec spec;
-    if (!parse_wformat(get_string(a, "format"), &spec) || spec.format != WFormat::Q4A8)
-      throw Napi::RangeError::New(env, "format must be a q4a8 format");
+    try {
+      spec = spec_from_js(env, fv);
+    } catch (const Napi::Error& e) {
+      throw Napi::RangeError::New(env, "bad q4a8 format spec: " + e.Message());
+    }
     auto Wf = field<Napi::Float32Array>(a, "w", n * k);
     std::unique_ptr<Weight> w, wf;
     WSpec fspec = spec;
@@ -190,25 +189,26 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     } catch (const std::exception& e) {
       throw Napi::RangeError::New(env, e.what());
     }
-    const int64_t kp = w->kp, ng = w->ngroups();
+    const Q4A8Weight &q = as_q4a8(*w), &qf = as_q4a8(*wf);
+    const int64_t kp = w->kp, ng = q.ngroups();
     Napi::Uint8Array codes = Napi::Uint8Array::New(env, n * kp);
     Napi::Float32Array sv = Napi::Float32Array::New(env, n * ng);
     Napi::Int32Array siv = Napi::Int32Array::New(env, spec.iscale ? n * ng : 0);
     for (int64_t j = 0; j < n; j++)
       for (int64_t p = 0; p < kp; p++) codes.Data()[j * kp + p] = (uint8_t)q4_code_at(w->data.as<uint8_t>(), j, p, kp);
-    const double sse_f = wf->sse_float, sse_i = w->sse_int;
+    const double sse_f = qf.sse_float, sse_i = q.sse_int;
     for (int64_t j = 0; j < n; j++)
       for (int64_t g = 0; g < ng; g++) {
-        sv.Data()[j * ng + g] = wf->scales.as<float>()[q4a8_scale_index(j, g, ng)];
-        if (spec.iscale) siv.Data()[j * ng + g] = w->iscales.as<int32_t>()[q4a8_scale_index(j, g, ng)];
+        sv.Data()[j * ng + g] = qf.scales.as<float>()[q4a8_scale_index(j, g, ng)];
+        if (spec.iscale) siv.Data()[j * ng + g] = q.iscales.as<int32_t>()[q4a8_scale_index(j, g, ng)];
       }
     Napi::Object res = Napi::Object::New(env);
     res.Set("codes", codes);
     res.Set("s", sv);
     res.Set("si", siv);
     res.Set("kp", (double)kp);
-    res.Set("alpha", w->amplifier);
-    res.Set("bound", (double)w->is_bound);
+    res.Set("alpha", q.amplifier);
+    res.Set("bound", (double)q.is_bound);
     res.Set("sseFloat", sse_f);
     res.Set("sseInt", sse_i);
     return res;

@@ -88,6 +88,4 @@ inline std::string opt_string(Napi::Object o, const char* key) {
   return get_string(o, key);
 }
 
-Napi::Value RunKernel(const Napi::CallbackInfo& info);
-
 }  // namespace lowbit

@@ -250,9 +250,8 @@ void Graph::fuse_matmuls() {
       Op& prev = fused.back();
       bool out_is_input = op.out == prev.a || prev.out == op.a;
       for (int o : prev.more_out) out_is_input = out_is_input || o == op.a;
-      if (prev.type == OpType::Matmul && !prev.variant && !op.variant && prev.a == op.a && prev.w->format == op.w->format &&
-          prev.w->group == op.w->group && prev.w->act_scale == op.w->act_scale && !out_is_input &&
-          (!op.w->kq || op.w->kq->act == prev.w->kq->act) /* one activation type per matmul */ &&
+      if (prev.type == OpType::Matmul && !prev.variant && !op.variant && prev.a == op.a && shares_activations(*prev.w, *op.w) &&
+          !out_is_input &&
           prev.more_w.size() < 7 /* matmul_multi takes at most 8 */) {
         prev.more_w.push_back(op.w);
         prev.more_bias.push_back(op.bias);

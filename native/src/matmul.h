@@ -1,7 +1,7 @@
 // Format-agnostic matmul: C[m, n] = A[m, k] . W[n, k]^T. Model code and the
-// graph executor only call this; the weight's format picks an entry in the
-// per-format table (activation preparation + kernel), so new formats (int8,
-// int4, ...) plug in without touching the graph.
+// graph executor only call this; the weight's row of the format table
+// (formats/format.h: FormatOps, activation preparation + kernel) does the
+// work, so new formats plug in without touching the graph.
 #pragma once
 #include <cstdint>
 

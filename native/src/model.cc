@@ -188,7 +188,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
           ws[count] = op.more_w[i];
           cs[count] = B(op.more_out[i]);
         }
-        if (op.variant && op.w->act_scale == 0 && (op.w->format == WFormat::Q8 || op.w->format == WFormat::Q4A8)) {
+        if (op.variant && int8_per_token_act(*op.w)) {
           // row-parallel: every rank quantizes its part of a row with the whole row's scale
           const int64_t k = graph_.bufs[op.a].cols;
           row_scale_.assign(rows_a, 0.0f);

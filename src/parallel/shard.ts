@@ -15,6 +15,7 @@
  */
 import type { LlamaConfig } from "../config.js";
 import { TensorParallelError } from "../errors.js";
+import type { NativeInt4Spec } from "../quant/formats.js";
 import type { TensorSpec } from "../models/graph.js";
 import type { TpContext } from "./mpi.js";
 
@@ -61,10 +62,8 @@ export function shardSpecs(specs: readonly TensorSpec[], c: LlamaConfig, tp: TpC
  * The columns of a native format that must stay together: a lowbit group (q4-g128: 128), a ggml
  * block (q4_0: 32, q4_k: 256), a whole row for per-channel scales; 1 for per-element formats.
  */
-export function formatGroup(native: string, cols: number): { group: number; unit: string } {
-  const g = /-g(\d+)/.exec(native);
-  if (g) return { group: Number(g[1]), unit: "groups" };
-  if (/-ch(-|$)/.test(native)) return { group: cols, unit: "rows (per-channel scales)" };
+export function formatGroup(native: string | NativeInt4Spec, cols: number): { group: number; unit: string } {
+  if (typeof native !== "string") return native.group ? { group: native.group, unit: "groups" } : { group: cols, unit: "rows (per-channel scales)" };
   const b = BLOCK_ELEMS[native.toUpperCase()];
   return b ? { group: b, unit: "blocks" } : { group: 1, unit: "elements" };
 }

@@ -33,15 +33,31 @@
  */
 import { InvalidOptionError } from "../errors.js";
 
+/** w4a16: int4 groups of `group` inputs (0: per output channel), symmetric or asymmetric. */
+export interface NativeQ4Spec {
+  readonly format: "q4";
+  readonly group: 0 | 32 | 128;
+  readonly asym?: boolean;
+}
+/** w4a8: symmetric int4 groups; `amplifier` makes the group scales integers (Integer Scale), absent: float scales. */
+export interface NativeQ4A8Spec {
+  readonly format: "q4a8";
+  readonly group: 32 | 128;
+  /** "heuristic" (the paper's), "max" (largest int32-safe) or a fixed power of two */
+  readonly amplifier?: "heuristic" | "max" | number;
+}
+/** The int4 formats' native specs (src/native.ts NativeWeightFormat). */
+export type NativeInt4Spec = NativeQ4Spec | NativeQ4A8Spec;
+
 /**
- * One row per quant format: the native storage format it loads into (the
- * name native/src/weights.cc parses), whether SmoothQuant calibration comes
- * first (and with static activation scales), and whether it applies to every
- * matrix (llama.cpp's block formats: embedding and head too, as in a GGUF file)
- * rather than the blocks' linear layers only.
+ * One row per quant format: the native storage format it loads into (a typed
+ * spec of the native format table: src/native.ts NativeWeightFormat), whether
+ * SmoothQuant calibration comes first (and with static activation scales), and
+ * whether it applies to every matrix (llama.cpp's block formats: embedding and
+ * head too, as in a GGUF file) rather than the blocks' linear layers only.
  */
 interface QuantRow {
-  native: string;
+  native: "q8" | "q4_0" | "q8_0" | NativeInt4Spec;
   smooth?: "dynamic" | "static";
   everyMatrix?: boolean;
 }
@@ -50,19 +66,19 @@ export const QUANT_TABLE = {
   "w8a8": { native: "q8" },
   "w8a8-sq": { native: "q8", smooth: "dynamic" },
   "w8a8-sq-static": { native: "q8", smooth: "static" },
-  "w4a16-g128": { native: "q4-g128" },
-  "w4a16-g32": { native: "q4-g32" },
-  "w4a16-ch": { native: "q4-ch" },
-  "w4a16-g128-asym": { native: "q4-g128-asym" },
-  "w4a16-g32-asym": { native: "q4-g32-asym" },
-  "w4a16-ch-asym": { native: "q4-ch-asym" },
-  "w4a8-g128": { native: "q4a8-g128" },
-  "w4a8-g32": { native: "q4a8-g32" },
-  "w4a8-g128-is": { native: "q4a8-g128-is" },
-  "w4a8-g32-is": { native: "q4a8-g32-is" },
-  "w4a8-g128-is1024": { native: "q4a8-g128-is-1024" },
-  "w4a8-g128-ismax": { native: "q4a8-g128-is-max" },
-  "w4a8-g32-ismax": { native: "q4a8-g32-is-max" },
+  "w4a16-g128": { native: { format: "q4", group: 128 } },
+  "w4a16-g32": { native: { format: "q4", group: 32 } },
+  "w4a16-ch": { native: { format: "q4", group: 0 } },
+  "w4a16-g128-asym": { native: { format: "q4", group: 128, asym: true } },
+  "w4a16-g32-asym": { native: { format: "q4", group: 32, asym: true } },
+  "w4a16-ch-asym": { native: { format: "q4", group: 0, asym: true } },
+  "w4a8-g128": { native: { format: "q4a8", group: 128 } },
+  "w4a8-g32": { native: { format: "q4a8", group: 32 } },
+  "w4a8-g128-is": { native: { format: "q4a8", group: 128, amplifier: "heuristic" } },
+  "w4a8-g32-is": { native: { format: "q4a8", group: 32, amplifier: "heuristic" } },
+  "w4a8-g128-is1024": { native: { format: "q4a8", group: 128, amplifier: 1024 } },
+  "w4a8-g128-ismax": { native: { format: "q4a8", group: 128, amplifier: "max" } },
+  "w4a8-g32-ismax": { native: { format: "q4a8", group: 32, amplifier: "max" } },
   "q4_0": { native: "q4_0", everyMatrix: true },
   "q8_0": { native: "q8_0", everyMatrix: true },
 } as const satisfies Record<string, QuantRow>;
@@ -71,6 +87,18 @@ export type QuantFormat = keyof typeof QUANT_TABLE;
 export const QUANT_FORMATS = Object.keys(QUANT_TABLE) as readonly QuantFormat[];
 /** The native storage format names the quant formats load into. */
 export type QuantNativeFormat = (typeof QUANT_TABLE)[QuantFormat]["native"];
+
+/**
+ * A native spec's one-word label, for messages: the name of a format without parameters, and for
+ * the int4 specs their group and options (`q4-g128`, `q4-ch-asym`, `q4a8-g32-is-max`).
+ */
+export function nativeFormatLabel(f: string | NativeInt4Spec): string {
+  if (typeof f === "string") return f;
+  const group = f.group === 0 ? "ch" : `g${f.group}`;
+  if (f.format === "q4") return `q4-${group}${f.asym ? "-asym" : ""}`;
+  const amp = f.amplifier === undefined ? "" : f.amplifier === "heuristic" ? "-is" : `-is-${f.amplifier}`;
+  return `q4a8-${group}${amp}`;
+}
 
 /** `loadIn8bit` / `loadIn4bit` shorthands (see docs/QUANTIZATION.md for why these). */
 export const LOAD_IN_8BIT: QuantFormat = "w8a8";

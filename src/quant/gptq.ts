@@ -10,7 +10,7 @@
  * One-shot: every Hessian comes from the float model (the inputs of layer l
  * are the float model's, not those of the already quantized layers < l).
  */
-import { addon, type Q4Grid } from "../native.js";
+import { addon, type NativeWeightFormat, type Q4Grid } from "../native.js";
 import { llamaTensors } from "../models/llama.js";
 import type { ModelSource, SourceDtype } from "../models/source.js";
 import type { PlannedWeight } from "../weights/plan.js";
@@ -41,9 +41,10 @@ export function readF32(source: ModelSource, name: string): { x: Float32Array; r
 }
 
 /** Columns per group of a native int4 format ("q4-g128" -> 128, "q4_0" -> 32, per channel: cols). */
-export function gridGroup(native: string, cols: number): number {
-  const m = /-g(\d+)/.exec(native);
-  return m ? Number(m[1]) : native === "q4_0" ? 32 : cols;
+export function gridGroup(native: NativeWeightFormat, cols: number): number {
+  if (native === "q4_0") return 32;
+  if (typeof native === "object" && native.group) return native.group;
+  return cols; // per channel
 }
 
 /** Codes q = (x - o) / s of GPTQ's dequantized values (exact up to float rounding) on their grid, [rows * cols]. */

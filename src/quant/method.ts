@@ -18,8 +18,8 @@ export type QuantMethod = (typeof QUANT_METHODS)[number];
 
 /** Whether GPTQ / AWQ can target this format (an int4 grid the native solver knows). */
 export function calibratedMethodApplies(q: QuantFormat): boolean {
-  const n: string = nativeFormat(q);
-  return n.startsWith("q4-") || n.startsWith("q4a8-") || n === "q4_0";
+  const n = nativeFormat(q);
+  return typeof n === "object" ? n.format === "q4" || n.format === "q4a8" : n === "q4_0";
 }
 
 /** Checks quantMethod / actOrder / gptqDamp against the format; returns the method (default "rtn"). */

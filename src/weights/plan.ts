@@ -33,7 +33,7 @@ export interface PlannedWeight {
   name: string;
   rows: number;
   cols: number;
-  /** the native format it is loaded in: "vector", "f32", "bf16", "q8", "q4a8-g128-is-max", "q4_0", ... */
+  /** the native format it is loaded in: "vector", "f32", "bf16", "q8", { format: "q4a8", group: 128, amplifier: "max" }, "q4_0", ... */
   native: NativeWeightFormat;
   /** the quant format it was quantized to (undefined: float or the source's own format) */
   quant?: QuantFormat;

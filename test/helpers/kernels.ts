@@ -1,7 +1,10 @@
-/** Shared by the kernel tests: seeded random inputs, runKernel, variant availability. */
+/** Shared by the kernel tests: seeded random inputs, runKernel (the test addon), variant availability. */
 import { addon } from "../../src/native.js";
+import { testAddon } from "./test-addon.js";
 
 export const A = addon();
+/** the test-only addon with runKernel (helpers/test-addon.ts) */
+export const T = testAddon();
 export const cpu = A.cpuInfo();
 export const features = new Set(cpu.features.split(/\s+/).filter(Boolean));
 
@@ -28,7 +31,7 @@ export function randF32(rng: () => number, n: number, lo = -1, hi = 1): Float32A
   return x;
 }
 export function run(variant: string, name: string, args: Record<string, unknown>): unknown {
-  return A.runKernel(variant, name, args);
+  return T.runKernel(variant, name, args);
 }
 
 /** Whether runKernel accepts the variant on this CPU (it throws "not available" otherwise). */

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { LLM, DEFAULT_MODEL_DIR } from "../../src/llm.js";
 import { addon, type NativeModel, type NativeModelOptions } from "../../src/native.js";
 import type { LlamaConfig } from "../../src/config.js";
+import { testAddonPath } from "./test-addon.js";
 import { llamaGraph, llamaTensors } from "../../src/models/llama.js";
 
 export const A = addon();
@@ -61,7 +62,7 @@ export interface ChildResult { status: number | null; signal: NodeJS.Signals | n
  * fresh node process. It prints what it threw, if anything.
  */
 export function inChild(body: string): ChildResult {
-  const code = `const A = require(${JSON.stringify(ADDON_PATH)});
+  const code = `const A = require(${JSON.stringify(ADDON_PATH)}); const T = require(${JSON.stringify(testAddonPath())});
 (async () => { ${body} })().then(
   () => console.log(JSON.stringify({ ok: true })),
   (e) => console.log(JSON.stringify({ ok: false, name: e && e.constructor && e.constructor.name, message: String(e && e.message) })));`;

@@ -35,13 +35,6 @@ constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1
 }  // namespace
 
 void iq4_nl_dequantize_row(const uint8_t* row, int64_t cols, float* out);
-void matmul_iq4_nl_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                       int64_t j0, int64_t j1);
-#if defined(__x86_64__)
-void matmul_iq4_nl_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                        int64_t j0, int64_t j1);
-void matmul_iq4_nl_avx512(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                          int64_t j0, int64_t j1);
-#endif
+KQ_DECLARE_MATMULS(iq4_nl);
 
 }  // namespace lowbit

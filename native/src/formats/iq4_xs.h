@@ -45,13 +45,6 @@ inline int iq4_xs_scale(const BlockIQ4XS* x, int s) {
 constexpr int64_t kIq4xsPanelMinTokens = 8;
 
 void iq4_xs_dequantize_row(const uint8_t* row, int64_t cols, float* out);
-void matmul_iq4_xs_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                       int64_t j0, int64_t j1);
-#if defined(__x86_64__)
-void matmul_iq4_xs_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                        int64_t j0, int64_t j1);
-void matmul_iq4_xs_avx512(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                          int64_t j0, int64_t j1);
-#endif
+KQ_DECLARE_MATMULS(iq4_xs);
 
 }  // namespace lowbit

@@ -78,6 +78,16 @@ void quantize_row_q8_1(const float* x, int64_t k, int8_t* q, float* d, float* s)
 // token. The per-output arithmetic is the format's (its header).
 using KMatmul = void (*)(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
                          int64_t j0, int64_t j1);
+// The function type of a KMatmul, to declare a format module's kernels in its
+// header: KQ_DECLARE_MATMULS(q4_k) declares matmul_q4_k_ref and, on x86,
+// matmul_q4_k_avx2 and matmul_q4_k_avx512.
+using KMatmulFn = void(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                       int64_t j1);
+#if defined(__x86_64__)
+#define KQ_DECLARE_MATMULS(type) KMatmulFn matmul_##type##_ref, matmul_##type##_avx2, matmul_##type##_avx512
+#else
+#define KQ_DECLARE_MATMULS(type) KMatmulFn matmul_##type##_ref
+#endif
 // Row r of the weight (cols values) -> f32, as ggml's dequantize_row_<type>.
 using KDequantRow = void (*)(const uint8_t* row, int64_t cols, float* out);
 // x[k] (k % 256 == 0) -> k / 256 GGUF blocks, as ggml's quantize_row_<type>_ref.

@@ -18,6 +18,22 @@
 
 namespace lowbit {
 
+// The scalar references' tile (Q2_K, Q3_K, Q6_K): per token, eight f32 lanes
+// over the super-blocks; block(x, qa, bs, da, acc) adds super-block x's terms
+// (qa: the token's 256 activation codes of it, bs: their 16 16-sums, da: their
+// scale); the result is kq_lanes8_sum(acc).
+template <class Block, int MT, class F>
+inline void kq_ref_lanes(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc, F&& block) {
+  for (int t = 0; t < MT; t++) {
+    const int64_t i = i0 + t;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t b = 0; b < nb; b++)
+      block(*reinterpret_cast<const Block*>(w + b * sizeof(Block)), a.q + i * a.k + b * kQK_K, a.bsums + i * (a.k / 16) + b * 16,
+            a.d[i * nb + b], acc);
+    c[t * ldc] = kq_lanes8_sum(acc);
+  }
+}
+
 constexpr int64_t kKRowBlock = 16;
 constexpr int kKMaxTokens = 4;
 

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "formats/kquant.h"
+
 namespace lowbit {
 namespace {
 
@@ -81,5 +83,164 @@ inline int32_t kq_hsum4(__m128i v) {
   return _mm_cvtsi128_si32(v);
 }
 
+// The shared parts of the K-quant tiles (bit for bit what each tile wrote out
+// before: the same instructions in the same order).
+
+// Prefetch of the super-block two ahead of x: `lines` cache lines of it.
+template <class Block>
+inline void kq_prefetch_ahead(const Block* x, int lines) {
+  for (int l = 0; l < lines; l++) _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(Block) + 64 * l, _MM_HINT_T0);
+}
+// A token's 16 int16 16-sums of super-block b.
+inline __m256i kq_bsums16(const KAct& a, int64_t i, int64_t b) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + i * (a.k / 16) + b * 16));
+}
+// The super-block step of one token's eight f32 lanes: acc + (scale) * (float)lanes, one FMA per lane.
+inline __m256 kq_fma_lanes(__m256i lanes, float scale, __m256 acc) {
+  return _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(lanes), acc);
+}
+// Q2_K / Q3_K / Q6_K on AVX2: per token, sumi += sum over the 4 chunks of 32 codes q[cc] (u8) of
+// vpmaddwd(vpmaddubsw(q[cc], activations), s[cc]), activations at offset `off` of the token's row.
+template <int MT>
+inline void kq_dot4x32(const KAct& a, int64_t i0, int64_t off, const __m256i q[4], const __m256i s[4], __m256i sumi[MT]) {
+  for (int t = 0; t < MT; t++) {
+    const int8_t* qa = a.q + (i0 + t) * a.k + off;
+    for (int cc = 0; cc < 4; cc++) {
+      const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32 * cc));
+      sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[cc], av), s[cc]));
+    }
+  }
+}
+// The tiles' result: c[t * ldc] = the eight lanes of acc[t] summed (kq_hsum8_f32).
+template <int MT>
+inline void kq_store_lanes(const __m256 acc[MT], float* c, int64_t ldc) {
+  for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
+}
+// Q2_K: the block's 4-bit scales (bytes, the low nibbles) and mins (int16, the high nibbles).
+inline void kq_q2_scales(const uint8_t* q, __m128i* scb, __m256i* mins) {
+  const __m128i m4 = _mm_set1_epi8(15);
+  const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+  *mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
+  *scb = _mm_and_si128(ms, m4);
+}
+// Q2_K: a token's mins term of super-block b in its eight lanes, acc + (-(da * dmin)) * (mins . 16-sums).
+inline __m256 kq_q2_mins(const KAct& a, int64_t i, int64_t b, __m256i mins, float da, float mw, __m256 acc) {
+  return kq_fma_lanes(_mm256_madd_epi16(mins, kq_bsums16(a, i, b)), -(da * mw), acc);
+}
+// Q5_K: the block's scales (int16 sc0..sc7 in both 128-bit halves) and mins (int16 mn0..mn7).
+inline void kq_q5_scales(const uint8_t* q, __m256i* scales, __m128i* mn16) {
+  const __m256i sm = kq_scales_mins16(q);
+  const __m128i sc128 = _mm256_castsi256_si128(sm);
+  *mn16 = _mm256_extracti128_si256(sm, 1);
+  *scales = _mm256_setr_m128i(sc128, sc128);
+}
+// Q5_K: the 5-bit codes of elements [64g, 64g + 64): lo (sub-block 2g) and hi
+// (2g + 1), each the nibble of qs with the fifth bit (bit 2g resp. 2g + 1 of
+// qh) at bit 4.
+inline void kq_q5_codes(const uint8_t* qs, __m256i hbits, int g, __m256i* lo, __m256i* hi) {
+  const __m256i m4 = _mm256_set1_epi8(15), m16 = _mm256_set1_epi8(16);
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * g));
+  const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g), 4), m16);
+  const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g + 1), 4), m16);
+  *lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
+  *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+}
+// Q5_K: a token's mins term of super-block b, summs + (-(da * dmin)) * (mins . 32-sums) (one FMA).
+inline float kq_q5_mins(const KAct& a, int64_t i, int64_t b, __m128i mn16, float da, float mw, float summs) {
+  const int32_t imin = kq_hsum4(kq_min_pairs(mn16, a.bsp + i * (a.k / 32) + b * 8));
+  return __builtin_fmaf(-(da * mw), (float)imin, summs);
+}
+// The Q2_K, Q3_K, Q5_K and Q6_K SIMD tiles' loop: per super-block b (prefetching `lines`
+// cache lines two blocks ahead), block(x, b, acc) adds its terms to the MT
+// tokens' eight f32 lanes acc[t]; then c[t * ldc] = their sums.
+template <class Block, int MT, class F>
+inline void kq_tile_lanes(const uint8_t* w, int64_t nb, int lines, float* c, int64_t ldc, F&& block) {
+  __m256 acc[MT];
+  for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; b++) {
+    const Block* x = reinterpret_cast<const Block*>(w + b * sizeof(Block));
+    kq_prefetch_ahead(x, lines);
+    block(x, b, acc);
+  }
+  kq_store_lanes<MT>(acc, c, ldc);
+}
+#if defined(__AVX512F__)
+// Q2_K / Q3_K / Q6_K on AVX-512: the 512-bit sums of one token folded to its eight lanes.
+inline __m256i kq_fold512(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
+// (scale, 0) int16 pairs in the int32 lanes of 64 codes: sub-blocks first..first + 3 of the
+// int8 scales scb (signed: sign-extended, then the high half cleared).
+inline __m512i kq_scale_pairs_s8(__m128i scb, int first) {
+  const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  return _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)first)))),
+                          _mm512_set1_epi32(0xFFFF));
+}
+// the same for unsigned scales (0..15: zero-extended)
+inline __m512i kq_scale_pairs_u8(__m128i scb, int first) {
+  const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  return _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)first))));
+}
+// per token, sumz += vpmaddwd(d01, s01) + vpmaddwd(d23, s23) with dXY = vpdpbusd(0, zXY, the
+// token's 64 activations at off (z01) and off + 64 (z23))
+template <int MT>
+inline void kq_dot2x64(const KAct& a, int64_t i0, int64_t off, __m512i z01, __m512i z23, __m512i s01, __m512i s23,
+                       __m512i sumz[MT]) {
+  for (int t = 0; t < MT; t++) {
+    const int8_t* qa = a.q + (i0 + t) * a.k + off;
+    const __m512i d01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z01, _mm512_loadu_si512(qa));
+    const __m512i d23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z23, _mm512_loadu_si512(qa + 64));
+    sumz[t] = _mm512_add_epi32(sumz[t], _mm512_add_epi32(_mm512_madd_epi16(d01, s01), _mm512_madd_epi16(d23, s23)));
+  }
+}
+#endif
+
+// Q4_K's 4-token x 8-row tile (rows8x4), the step of super-block b once the
+// rows' blocks are loaded: dh / mh the rows' f16 d / dmin, mn their mins;
+// dot(qa, g, v) sets v[r] to row r's eight int32 lanes of sub-block pair g for
+// the token's 64 activations qa. Per token: acc += (d * da) * (sum of the
+// pair's lanes), accm += (dmin * da) * M[g], for the 8 rows at once.
+template <class Dot>
+inline void kq_q4k_rows8x4_step(const KAct& a, int64_t i0, int64_t nb, int64_t b, const uint16_t* dh, const uint16_t* mh,
+                                const __m128i mn[8], __m256 acc[4], __m256 accm[4], Dot&& dot) {
+  const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
+  const __m256 mw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(mh)));
+  for (int t = 0; t < 4; t++) {
+    const int64_t i = i0 + t;
+    const int8_t* qa = a.q + i * a.k + b * kQK_K;
+    const __m256 da = _mm256_set1_ps(a.d[i * nb + b]);
+    const __m256 dd = _mm256_mul_ps(dw, da), dm = _mm256_mul_ps(mw, da);
+    // M[g] of the 8 rows: per row 4 lanes (g), transposed to 4 vectors of 8 rows
+    const __m128i bsp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsp + i * (a.k / 32) + b * 8));
+    __m128i mv[8];
+    for (int r = 0; r < 8; r++) mv[r] = _mm_madd_epi16(mn[r], bsp);
+    __m256i M[4];
+    for (int h = 0; h < 2; h++) {  // rows 4h .. 4h + 3
+      const __m128i t0 = _mm_unpacklo_epi32(mv[4 * h], mv[4 * h + 1]), t1 = _mm_unpackhi_epi32(mv[4 * h], mv[4 * h + 1]);
+      const __m128i t2 = _mm_unpacklo_epi32(mv[4 * h + 2], mv[4 * h + 3]), t3 = _mm_unpackhi_epi32(mv[4 * h + 2], mv[4 * h + 3]);
+      const __m128i g0 = _mm_unpacklo_epi64(t0, t2), g1 = _mm_unpackhi_epi64(t0, t2);
+      const __m128i g2 = _mm_unpacklo_epi64(t1, t3), g3 = _mm_unpackhi_epi64(t1, t3);
+      if (h == 0) {
+        M[0] = _mm256_castsi128_si256(g0), M[1] = _mm256_castsi128_si256(g1);
+        M[2] = _mm256_castsi128_si256(g2), M[3] = _mm256_castsi128_si256(g3);
+      } else {
+        M[0] = _mm256_inserti128_si256(M[0], g0, 1), M[1] = _mm256_inserti128_si256(M[1], g1, 1);
+        M[2] = _mm256_inserti128_si256(M[2], g2, 1), M[3] = _mm256_inserti128_si256(M[3], g3, 1);
+      }
+    }
+    for (int g = 0; g < 4; g++) {
+      __m256i v[8];
+      dot(qa + 64 * g, g, v);
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kq_hsum8x8_i32(v)), dd, acc[t]);
+      accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M[g]), dm, accm[t]);
+    }
+  }
+}
+// c[t * ldc + r] = acc[t] - accm[t] in row r < nr, for the 4 tokens.
+inline void kq_store_rows8x4(const __m256 acc[4], const __m256 accm[4], float* c, int64_t ldc, int nr) {
+  for (int t = 0; t < 4; t++) {
+    alignas(32) float out[8];
+    _mm256_store_ps(out, _mm256_sub_ps(acc[t], accm[t]));
+    for (int r = 0; r < nr; r++) c[t * ldc + r] = out[r];
+  }
+}
 }  // namespace
 }  // namespace lowbit

@@ -14,28 +14,18 @@ namespace {
 struct RefQ2K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
-    for (int t = 0; t < MT; t++) {
-      const int64_t i = i0 + t;
-      const int8_t* q8 = a.q + i * a.k;
-      const int16_t* bs = a.bsums + i * (a.k / 16);
-      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      for (int64_t b = 0; b < nb; b++) {
-        const BlockQ2K* x = reinterpret_cast<const BlockQ2K*>(w + b * sizeof(BlockQ2K));
-        const int8_t* qa = q8 + b * kQK_K;
-        int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, mins[8];
-        for (int e = 0; e < 256; e++) {
-          const int u = (x->qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-          lane[(e % 32) / 4] += (int32_t)(x->scales[e / 16] & 15) * u * qa[e];
-        }
-        for (int l = 0; l < 8; l++)
-          mins[l] = (int32_t)(x->scales[2 * l] >> 4) * bs[b * 16 + 2 * l] + (int32_t)(x->scales[2 * l + 1] >> 4) * bs[b * 16 + 2 * l + 1];
-        const float da = a.d[i * nb + b];
-        const float d = da * f16_to_f32_scalar(x->d), dmin = -(da * f16_to_f32_scalar(x->dmin));
-        for (int l = 0; l < 8; l++) acc[l] = std::fma(dmin, (float)mins[l], acc[l]);
-        for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
+    kq_ref_lanes<BlockQ2K, MT>(a, i0, w, nb, c, ldc, [](const BlockQ2K& x, const int8_t* qa, const int16_t* bs, float da, float acc[8]) {
+      int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, mins[8];
+      for (int e = 0; e < 256; e++) {
+        const int u = (x.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+        lane[(e % 32) / 4] += (int32_t)(x.scales[e / 16] & 15) * u * qa[e];
       }
-      c[t * ldc] = kq_lanes8_sum(acc);
-    }
+      for (int l = 0; l < 8; l++)
+        mins[l] = (int32_t)(x.scales[2 * l] >> 4) * bs[2 * l] + (int32_t)(x.scales[2 * l + 1] >> 4) * bs[2 * l + 1];
+      const float d = da * f16_to_f32_scalar(x.d), dmin = -(da * f16_to_f32_scalar(x.dmin));
+      for (int l = 0; l < 8; l++) acc[l] = std::fma(dmin, (float)mins[l], acc[l]);
+      for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
+    });
   }
 };
 }  // namespace

@@ -29,13 +29,6 @@ struct BlockQ2K {
 static_assert(sizeof(BlockQ2K) == 84, "Q2_K block is 84 bytes");
 
 void q2_k_dequantize_row(const uint8_t* row, int64_t cols, float* out);
-void matmul_q2_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
-                     int64_t j1);
-#if defined(__x86_64__)
-void matmul_q2_k_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
-                      int64_t j1);
-void matmul_q2_k_avx512(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                        int64_t j0, int64_t j1);
-#endif
+KQ_DECLARE_MATMULS(q2_k);
 
 }  // namespace lowbit

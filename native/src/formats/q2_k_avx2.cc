@@ -20,22 +20,15 @@ struct Avx2Q2K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3);
-    const __m128i m4 = _mm_set1_epi8(15);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ2K* x = reinterpret_cast<const BlockQ2K*>(w + b * sizeof(BlockQ2K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ2K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ2K) + 64, _MM_HINT_T0);
-      const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales));
-      const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
-      const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_and_si128(ms, m4));
+    kq_tile_lanes<BlockQ2K, MT>(w, nb, 2, c, ldc, [&](const BlockQ2K* x, int64_t b, __m256* acc) {
+      __m128i scb;
+      __m256i mins;
+      kq_q2_scales(x->scales, &scb, &mins);
+      const __m256i sc16 = _mm256_cvtepi8_epi16(scb);
       const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
       __m256i sumi[MT];
       for (int t = 0; t < MT; t++) {
-        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + (i0 + t) * (a.k / 16) + b * 16));
-        const float da = a.d[(i0 + t) * nb + b];
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-(da * mw)), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bs)), acc[t]);
+        acc[t] = kq_q2_mins(a, i0 + t, b, mins, a.d[(i0 + t) * nb + b], mw, acc[t]);
         sumi[t] = _mm256_setzero_si256();
       }
       for (int j = 0; j < 2; j++) {
@@ -43,20 +36,10 @@ struct Avx2Q2K {
         __m256i q[4], s[4];
         for (int cc = 0; cc < 4; cc++) q[cc] = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * cc), m3);
         kq_chunk_scales16(sc16, j, s);
-        for (int t = 0; t < MT; t++) {
-          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * j;
-          for (int cc = 0; cc < 4; cc++) {
-            const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32 * cc));
-            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[cc], av), s[cc]));
-          }
-        }
+        kq_dot4x32<MT>(a, i0, b * kQK_K + 128 * j, q, s, sumi);
       }
-      for (int t = 0; t < MT; t++) {
-        const __m256 d = _mm256_set1_ps(a.d[(i0 + t) * nb + b] * dw);
-        acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-      }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
+      for (int t = 0; t < MT; t++) acc[t] = kq_fma_lanes(sumi[t], a.d[(i0 + t) * nb + b] * dw, acc[t]);
+    });
   }
 };
 

@@ -21,18 +21,10 @@ struct Avx512Q2K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3);
-    const __m128i m4 = _mm_set1_epi8(15);
-    // bytes g g g g for g = 0..3: the sub-block of each int32 lane within 64 elements
-    const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ2K* x = reinterpret_cast<const BlockQ2K*>(w + b * sizeof(BlockQ2K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ2K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ2K) + 64, _MM_HINT_T0);
-      const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales));
-      const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
-      const __m128i scb = _mm_and_si128(ms, m4);
+    kq_tile_lanes<BlockQ2K, MT>(w, nb, 2, c, ldc, [&](const BlockQ2K* x, int64_t b, __m256* acc) {
+      __m128i scb;
+      __m256i mins;
+      kq_q2_scales(x->scales, &scb, &mins);
       __m512i sumz[MT];
       for (int t = 0; t < MT; t++) sumz[t] = _mm512_setzero_si512();
       for (int j = 0; j < 2; j++) {
@@ -42,25 +34,16 @@ struct Avx512Q2K {
         const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m3)),
                                                _mm256_and_si256(_mm256_srli_epi16(bits, 6), m3), 1);
         // (scale, 0) int16 pairs (scales are 0..15): sub-blocks 8j + 0..3 for z01, 8j + 4..7 for z23
-        const __m512i s01 = _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)(8 * j)))));
-        const __m512i s23 = _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)(8 * j + 4)))));
-        for (int t = 0; t < MT; t++) {
-          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * j;
-          const __m512i d01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z01, _mm512_loadu_si512(qa));
-          const __m512i d23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z23, _mm512_loadu_si512(qa + 64));
-          sumz[t] = _mm512_add_epi32(sumz[t], _mm512_add_epi32(_mm512_madd_epi16(d01, s01), _mm512_madd_epi16(d23, s23)));
-        }
+        const __m512i s01 = kq_scale_pairs_u8(scb, 8 * j), s23 = kq_scale_pairs_u8(scb, 8 * j + 4);
+        kq_dot2x64<MT>(a, i0, b * kQK_K + 128 * j, z01, z23, s01, s23, sumz);
       }
       const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
       for (int t = 0; t < MT; t++) {
-        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + (i0 + t) * (a.k / 16) + b * 16));
         const float da = a.d[(i0 + t) * nb + b];
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-(da * mw)), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, bs)), acc[t]);
-        const __m256i l8 = _mm256_add_epi32(_mm512_castsi512_si256(sumz[t]), _mm512_extracti64x4_epi64(sumz[t], 1));
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da * dw), _mm256_cvtepi32_ps(l8), acc[t]);
+        acc[t] = kq_q2_mins(a, i0 + t, b, mins, da, mw, acc[t]);
+        acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), da * dw, acc[t]);
       }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
+    });
   }
 };
 

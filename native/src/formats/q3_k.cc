@@ -14,26 +14,18 @@ namespace {
 struct RefQ3K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
-    for (int t = 0; t < MT; t++) {
-      const int64_t i = i0 + t;
-      const int8_t* q8 = a.q + i * a.k;
-      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      for (int64_t b = 0; b < nb; b++) {
-        const BlockQ3K* x = reinterpret_cast<const BlockQ3K*>(w + b * sizeof(BlockQ3K));
-        const int8_t* qa = q8 + b * kQK_K;
-        uint8_t sc[16];
-        q3_k_scales(x->scales, sc);
-        int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int e = 0; e < 256; e++) {
-          const int j = e / 128, cc = (e % 128) / 32, t32 = e % 32;
-          const int u = ((x->qs[32 * j + t32] >> (2 * cc)) & 3) | (((x->hmask[t32] >> (4 * j + cc)) & 1) << 2);
-          lane[(e % 32) / 4] += ((int32_t)sc[e / 16] - 32) * (u - 4) * qa[e];
-        }
-        const float d = a.d[i * nb + b] * f16_to_f32_scalar(x->d);
-        for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
+    kq_ref_lanes<BlockQ3K, MT>(a, i0, w, nb, c, ldc, [](const BlockQ3K& x, const int8_t* qa, const int16_t*, float da, float acc[8]) {
+      uint8_t sc[16];
+      q3_k_scales(x.scales, sc);
+      int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int e = 0; e < 256; e++) {
+        const int j = e / 128, cc = (e % 128) / 32, t32 = e % 32;
+        const int u = ((x.qs[32 * j + t32] >> (2 * cc)) & 3) | (((x.hmask[t32] >> (4 * j + cc)) & 1) << 2);
+        lane[(e % 32) / 4] += ((int32_t)sc[e / 16] - 32) * (u - 4) * qa[e];
       }
-      c[t * ldc] = kq_lanes8_sum(acc);
-    }
+      const float d = da * f16_to_f32_scalar(x.d);
+      for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
+    });
   }
 };
 }  // namespace

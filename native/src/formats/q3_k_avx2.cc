@@ -20,12 +20,7 @@ struct Avx2Q3K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3), m1 = _mm256_set1_epi8(1);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ3K* x = reinterpret_cast<const BlockQ3K*>(w + b * sizeof(BlockQ3K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ3K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ3K) + 64, _MM_HINT_T0);
+    kq_tile_lanes<BlockQ3K, MT>(w, nb, 2, c, ldc, [&](const BlockQ3K* x, int64_t b, __m256* acc) {
       uint8_t scu[16];
       q3_k_scales(x->scales, scu);
       const __m256i sc16 = _mm256_cvtepi8_epi16(
@@ -52,12 +47,8 @@ struct Avx2Q3K {
         }
       }
       const float dw = _cvtsh_ss(x->d);
-      for (int t = 0; t < MT; t++) {
-        const __m256 d = _mm256_set1_ps(a.d[(i0 + t) * nb + b] * dw);
-        acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-      }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
+      for (int t = 0; t < MT; t++) acc[t] = kq_fma_lanes(sumi[t], a.d[(i0 + t) * nb + b] * dw, acc[t]);
+    });
   }
 };
 

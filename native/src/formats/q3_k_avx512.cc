@@ -21,15 +21,8 @@ struct Avx512Q3K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
-    const __m512i four = _mm512_set1_epi8(4), lo16 = _mm512_set1_epi32(0xFFFF);
-    // bytes g g g g for g = 0..3: the sub-block of each int32 lane within 64 elements
-    const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ3K* x = reinterpret_cast<const BlockQ3K*>(w + b * sizeof(BlockQ3K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ3K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ3K) + 64, _MM_HINT_T0);
+    const __m512i four = _mm512_set1_epi8(4);
+    kq_tile_lanes<BlockQ3K, MT>(w, nb, 2, c, ldc, [&](const BlockQ3K* x, int64_t b, __m256* acc) {
       uint8_t scu[16];
       q3_k_scales(x->scales, scu);
       const __m128i scb = _mm_sub_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scu)), _mm_set1_epi8(32));
@@ -45,8 +38,7 @@ struct Avx512Q3K {
         const __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(q[0]), q[1], 1);
         const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(q[2]), q[3], 1);
         // (scale - 32, 0) int16 pairs: sub-blocks 8j + 0..3 for z01, 8j + 4..7 for z23
-        const __m512i s01 = _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)(8 * j))))), lo16);
-        const __m512i s23 = _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)(8 * j + 4))))), lo16);
+        const __m512i s01 = kq_scale_pairs_s8(scb, 8 * j), s23 = kq_scale_pairs_s8(scb, 8 * j + 4);
         for (int t = 0; t < MT; t++) {
           const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * j;
           const __m512i a01 = _mm512_loadu_si512(qa), a23 = _mm512_loadu_si512(qa + 64);
@@ -59,11 +51,9 @@ struct Avx512Q3K {
       }
       const float dw = _cvtsh_ss(x->d);
       for (int t = 0; t < MT; t++) {
-        const __m256i l8 = _mm256_add_epi32(_mm512_castsi512_si256(sumz[t]), _mm512_extracti64x4_epi64(sumz[t], 1));
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(a.d[(i0 + t) * nb + b] * dw), _mm256_cvtepi32_ps(l8), acc[t]);
+        acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), a.d[(i0 + t) * nb + b] * dw, acc[t]);
       }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
+    });
   }
 };
 

@@ -168,46 +168,13 @@ struct Avx512Q4K {
               sc32);
         }
       }
-      const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
-      const __m256 mw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(mh)));
-      for (int t = 0; t < 4; t++) {
-        const int64_t i = i0 + t;
-        const int8_t* qa = a.q + i * a.k + b * kQK_K;
-        const __m256 da = _mm256_set1_ps(a.d[i * nb + b]);
-        const __m256 dd = _mm256_mul_ps(dw, da), dm = _mm256_mul_ps(mw, da);
-        // M[g] of the 8 rows: per row 4 lanes (g), transposed to 4 vectors of 8 rows
-        const __m128i bsp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsp + i * (a.k / 32) + b * 8));
-        __m128i mv[8];
-        for (int r = 0; r < 8; r++) mv[r] = _mm_madd_epi16(mn[r], bsp);
-        __m256i M[4];
-        for (int h = 0; h < 2; h++) {  // rows 4h .. 4h + 3
-          const __m128i t0 = _mm_unpacklo_epi32(mv[4 * h], mv[4 * h + 1]), t1 = _mm_unpackhi_epi32(mv[4 * h], mv[4 * h + 1]);
-          const __m128i t2 = _mm_unpacklo_epi32(mv[4 * h + 2], mv[4 * h + 3]), t3 = _mm_unpackhi_epi32(mv[4 * h + 2], mv[4 * h + 3]);
-          const __m128i g0 = _mm_unpacklo_epi64(t0, t2), g1 = _mm_unpackhi_epi64(t0, t2);
-          const __m128i g2 = _mm_unpacklo_epi64(t1, t3), g3 = _mm_unpackhi_epi64(t1, t3);
-          if (h == 0) {
-            M[0] = _mm256_castsi128_si256(g0), M[1] = _mm256_castsi128_si256(g1);
-            M[2] = _mm256_castsi128_si256(g2), M[3] = _mm256_castsi128_si256(g3);
-          } else {
-            M[0] = _mm256_inserti128_si256(M[0], g0, 1), M[1] = _mm256_inserti128_si256(M[1], g1, 1);
-            M[2] = _mm256_inserti128_si256(M[2], g2, 1), M[3] = _mm256_inserti128_si256(M[3], g3, 1);
-          }
-        }
-        for (int g = 0; g < 4; g++) {
-          const __m512i av = _mm512_loadu_si512(qa + 64 * g);
-          __m256i v[8];
-          for (int r = 0; r < 8; r++)
-            v[r] = fold(_mm512_madd_epi16(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z[g][r], av), s[g][r]));
-          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kq_hsum8x8_i32(v)), dd, acc[t]);
-          accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M[g]), dm, accm[t]);
-        }
-      }
+      kq_q4k_rows8x4_step(a, i0, nb, b, dh, mh, mn, acc, accm, [&](const int8_t* qa, int g, __m256i v[8]) {
+        const __m512i av = _mm512_loadu_si512(qa);
+        for (int r = 0; r < 8; r++)
+          v[r] = fold(_mm512_madd_epi16(_mm512_dpbusd_epi32(_mm512_setzero_si512(), z[g][r], av), s[g][r]));
+      });
     }
-    for (int t = 0; t < 4; t++) {
-      alignas(32) float out[8];
-      _mm256_store_ps(out, _mm256_sub_ps(acc[t], accm[t]));
-      for (int r = 0; r < nr; r++) c[t * ldc + r] = out[r];
-    }
+    kq_store_rows8x4(acc, accm, c, ldc, nr);
   }
 };
 

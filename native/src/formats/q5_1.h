@@ -9,13 +9,6 @@
 namespace lowbit {
 
 void q5_1_dequantize_row(const uint8_t* row, int64_t cols, float* out);
-void matmul_q5_1_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
-                     int64_t j1);
-#if defined(__x86_64__)
-void matmul_q5_1_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
-                      int64_t j1);
-void matmul_q5_1_avx512(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                        int64_t j0, int64_t j1);
-#endif
+KQ_DECLARE_MATMULS(q5_1);
 
 }  // namespace lowbit

@@ -36,13 +36,6 @@ void q5_k_dequantize_row(const uint8_t* row, int64_t cols, float* out);
 // x[k] (k % 256 == 0) -> k / 256 blocks at out, byte for byte as ggml's
 // quantize_row_q5_K_ref (llama-quantize without an importance matrix).
 void q5_k_quantize_row(const float* x, int64_t k, uint8_t* out);
-void matmul_q5_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
-                     int64_t j1);
-#if defined(__x86_64__)
-void matmul_q5_k_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
-                      int64_t j1);
-void matmul_q5_k_avx512(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
-                        int64_t j0, int64_t j1);
-#endif
+KQ_DECLARE_MATMULS(q5_k);
 
 }  // namespace lowbit

@@ -17,32 +17,21 @@
 namespace lowbit {
 namespace {
 
-
 struct Avx2Q5K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
-    const __m256i m4 = _mm256_set1_epi8(15), m16 = _mm256_set1_epi8(16);
-    __m256 acc[MT];
-    float summs[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps(), summs[t] = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ5K* x = reinterpret_cast<const BlockQ5K*>(w + b * sizeof(BlockQ5K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 64, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 128, _MM_HINT_T0);
-      const __m256i sm = kq_scales_mins16(x->scales);
-      const __m128i sc128 = _mm256_castsi256_si128(sm), mn16 = _mm256_extracti128_si256(sm, 1);
-      const __m256i scales = _mm256_setr_m128i(sc128, sc128);
+    float summs[MT];  // the mins' terms, added to the lanes' sum at the end
+    for (int t = 0; t < MT; t++) summs[t] = 0.0f;
+    kq_tile_lanes<BlockQ5K, MT>(w, nb, 3, c, ldc, [&](const BlockQ5K* x, int64_t b, __m256* acc) {
+      __m256i scales;
+      __m128i mn16;
+      kq_q5_scales(x->scales, &scales, &mn16);
       const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qh));
       __m256i sumi[MT];
       for (int t = 0; t < MT; t++) sumi[t] = _mm256_setzero_si256();
       for (int g = 0; g < 4; g++) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * g));
-        // fifth bit of sub-block 2g (bit 2g of qh) and 2g + 1, moved to bit 4
-        const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g), 4), m16);
-        const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g + 1), 4), m16);
-        const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h0);
-        const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1);
+        __m256i lo, hi;
+        kq_q5_codes(x->qs, hbits, g, &lo, &hi);
         const __m256i sl = kq_bcast16(scales, 2 * g), sh = kq_bcast16(scales, 2 * g + 1);
         for (int t = 0; t < MT; t++) {
           const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 64 * g;
@@ -54,13 +43,12 @@ struct Avx2Q5K {
       }
       const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
       for (int t = 0; t < MT; t++) {
-        const int32_t imin = kq_hsum4(kq_min_pairs(mn16, a.bsp + (i0 + t) * (a.k / 32) + b * 8));
         const float da = a.d[(i0 + t) * nb + b];
-        summs[t] = __builtin_fmaf(-(da * mw), (float)imin, summs[t]);
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da * dw), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        summs[t] = kq_q5_mins(a, i0 + t, b, mn16, da, mw, summs[t]);
+        acc[t] = kq_fma_lanes(sumi[t], da * dw, acc[t]);
       }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]) + summs[t];
+    });
+    for (int t = 0; t < MT; t++) c[t * ldc] += summs[t];  // = the lanes' sum + summs, one rounding as before
   }
 };
 

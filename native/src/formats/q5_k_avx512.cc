@@ -17,32 +17,22 @@
 namespace lowbit {
 namespace {
 
-
 struct Avx512Q5K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
-    const __m256i m4 = _mm256_set1_epi8(15), m16 = _mm256_set1_epi8(16);
-    __m256 acc[MT];
-    float summs[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps(), summs[t] = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ5K* x = reinterpret_cast<const BlockQ5K*>(w + b * sizeof(BlockQ5K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 64, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ5K) + 128, _MM_HINT_T0);
-      const __m256i sm = kq_scales_mins16(x->scales);
-      const __m128i sc128 = _mm256_castsi256_si128(sm), mn16 = _mm256_extracti128_si256(sm, 1);
-      const __m256i scales = _mm256_setr_m128i(sc128, sc128);
+    float summs[MT];  // the mins' terms, added to the lanes' sum at the end
+    for (int t = 0; t < MT; t++) summs[t] = 0.0f;
+    kq_tile_lanes<BlockQ5K, MT>(w, nb, 3, c, ldc, [&](const BlockQ5K* x, int64_t b, __m256* acc) {
+      __m256i scales;
+      __m128i mn16;
+      kq_q5_scales(x->scales, &scales, &mn16);
       const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qh));
       __m512i sumz[MT];
       for (int t = 0; t < MT; t++) sumz[t] = _mm512_setzero_si512();
       for (int g = 0; g < 4; g++) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * g));
-        const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g), 4), m16);
-        const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * g + 1), 4), m16);
-        const __m512i z = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_or_si256(_mm256_and_si256(q, m4), h0)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1), 1);
+        __m256i lo, hi;
+        kq_q5_codes(x->qs, hbits, g, &lo, &hi);
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
         // (sc, 0) int16 pairs per int32 lane: sc[2g] in lanes 0-7, sc[2g + 1] in lanes 8-15
         const __m512i s = _mm512_cvtepu16_epi32(_mm256_setr_m128i(_mm256_castsi256_si128(kq_bcast16(scales, 2 * g)),
                                                                   _mm256_castsi256_si128(kq_bcast16(scales, 2 * g + 1))));
@@ -54,14 +44,12 @@ struct Avx512Q5K {
       }
       const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
       for (int t = 0; t < MT; t++) {
-        const int32_t imin = kq_hsum4(kq_min_pairs(mn16, a.bsp + (i0 + t) * (a.k / 32) + b * 8));
         const float da = a.d[(i0 + t) * nb + b];
-        summs[t] = __builtin_fmaf(-(da * mw), (float)imin, summs[t]);
-        const __m256i l8 = _mm256_add_epi32(_mm512_castsi512_si256(sumz[t]), _mm512_extracti64x4_epi64(sumz[t], 1));
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(da * dw), _mm256_cvtepi32_ps(l8), acc[t]);
+        summs[t] = kq_q5_mins(a, i0 + t, b, mn16, da, mw, summs[t]);
+        acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), da * dw, acc[t]);
       }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]) + summs[t];
+    });
+    for (int t = 0; t < MT; t++) c[t * ldc] += summs[t];  // = the lanes' sum + summs, one rounding as before
   }
 };
 

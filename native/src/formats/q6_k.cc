@@ -27,23 +27,14 @@ inline int q6_code(const BlockQ6K* x, int e) {
 struct RefQ6K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
-    for (int t = 0; t < MT; t++) {
-      const int64_t i = i0 + t;
-      const int8_t* q8 = a.q + i * a.k;
-      const int16_t* bs = a.bsums + i * (a.k / 16);
-      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      for (int64_t b = 0; b < nb; b++) {
-        const BlockQ6K* x = reinterpret_cast<const BlockQ6K*>(w + b * sizeof(BlockQ6K));
-        const int8_t* qa = q8 + b * kQK_K;
-        int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int e = 0; e < 256; e++) lane[(e % 32) / 4] += (int32_t)x->scales[e / 16] * q6_code(x, e) * qa[e];
-        for (int l = 0; l < 8; l++)
-          lane[l] -= 32 * ((int32_t)bs[b * 16 + 2 * l] * x->scales[2 * l] + (int32_t)bs[b * 16 + 2 * l + 1] * x->scales[2 * l + 1]);
-        const float d = a.d[i * nb + b] * f16_to_f32_scalar(x->d);
-        for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
-      }
-      c[t * ldc] = kq_lanes8_sum(acc);
-    }
+    kq_ref_lanes<BlockQ6K, MT>(a, i0, w, nb, c, ldc, [](const BlockQ6K& x, const int8_t* qa, const int16_t* bs, float da, float acc[8]) {
+      int32_t lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int e = 0; e < 256; e++) lane[(e % 32) / 4] += (int32_t)x.scales[e / 16] * q6_code(&x, e) * qa[e];
+      for (int l = 0; l < 8; l++)
+        lane[l] -= 32 * ((int32_t)bs[2 * l] * x.scales[2 * l] + (int32_t)bs[2 * l + 1] * x.scales[2 * l + 1]);
+      const float d = da * f16_to_f32_scalar(x.d);
+      for (int l = 0; l < 8; l++) acc[l] = std::fma(d, (float)lane[l], acc[l]);
+    });
   }
 };
 }  // namespace

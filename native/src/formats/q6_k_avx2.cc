@@ -16,23 +16,16 @@
 namespace lowbit {
 namespace {
 
-
 struct Avx2Q6K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ6K* x = reinterpret_cast<const BlockQ6K*>(w + b * sizeof(BlockQ6K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K) + 64, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K) + 128, _MM_HINT_T0);
+    kq_tile_lanes<BlockQ6K, MT>(w, nb, 3, c, ldc, [&](const BlockQ6K* x, int64_t b, __m256* acc) {
       const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales)));
       __m256i sumi[MT];
       for (int t = 0; t < MT; t++) {
         // the -32 offset: lane l -= 32 * (bsums[2l] sc[2l] + bsums[2l+1] sc[2l+1])
-        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + (i0 + t) * (a.k / 16) + b * 16));
+        const __m256i bs = kq_bsums16(a, i0 + t, b);
         sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
       }
       for (int h = 0; h < 2; h++) {
@@ -47,21 +40,11 @@ struct Avx2Q6K {
                                _mm256_srli_epi16(_mm256_and_si256(H, _mm256_set1_epi8((char)0xC0)), 2));
         // sub-blocks of chunk cc: 8h + 2cc (bytes 0-15), 8h + 2cc + 1 (bytes 16-31)
         kq_chunk_scales16(sc16, h, s);
-        for (int t = 0; t < MT; t++) {
-          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * h;
-          for (int cc = 0; cc < 4; cc++) {
-            const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32 * cc));
-            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[cc], av), s[cc]));
-          }
-        }
+        kq_dot4x32<MT>(a, i0, b * kQK_K + 128 * h, q, s, sumi);
       }
       const float dw = _cvtsh_ss(x->d);
-      for (int t = 0; t < MT; t++) {
-        const __m256 d = _mm256_set1_ps(a.d[(i0 + t) * nb + b] * dw);
-        acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-      }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
+      for (int t = 0; t < MT; t++) acc[t] = kq_fma_lanes(sumi[t], a.d[(i0 + t) * nb + b] * dw, acc[t]);
+    });
   }
 };
 

@@ -17,21 +17,11 @@
 namespace lowbit {
 namespace {
 
-
 struct Avx512Q6K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi8(15);
-    const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
-    // bytes g g g g for g = 0..3: scale index of each int32 lane within 64 elements
-    const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m256 acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockQ6K* x = reinterpret_cast<const BlockQ6K*>(w + b * sizeof(BlockQ6K));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K) + 64, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockQ6K) + 128, _MM_HINT_T0);
+    kq_tile_lanes<BlockQ6K, MT>(w, nb, 3, c, ldc, [&](const BlockQ6K* x, int64_t b, __m256* acc) {
       const __m128i scb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x->scales));
       const __m256i sc16 = _mm256_cvtepi8_epi16(scb);
       __m512i sumz[MT];
@@ -48,25 +38,16 @@ struct Avx512Q6K {
         const __m512i z01 = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
         const __m512i z23 = _mm512_inserti64x4(_mm512_castsi256_si512(q2), q3, 1);
         // (scale, 0) int16 pairs: sub-blocks 8h + 0..3 for z01, 8h + 4..7 for z23
-        const __m512i s01 = _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)(8 * h))))), lo16);
-        const __m512i s23 = _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)(8 * h + 4))))), lo16);
-        for (int t = 0; t < MT; t++) {
-          const int8_t* qa = a.q + (i0 + t) * a.k + b * kQK_K + 128 * h;
-          const __m512i d01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z01, _mm512_loadu_si512(qa));
-          const __m512i d23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z23, _mm512_loadu_si512(qa + 64));
-          sumz[t] = _mm512_add_epi32(sumz[t], _mm512_add_epi32(_mm512_madd_epi16(d01, s01), _mm512_madd_epi16(d23, s23)));
-        }
+        const __m512i s01 = kq_scale_pairs_s8(scb, 8 * h), s23 = kq_scale_pairs_s8(scb, 8 * h + 4);
+        kq_dot2x64<MT>(a, i0, b * kQK_K + 128 * h, z01, z23, s01, s23, sumz);
       }
       const float dw = _cvtsh_ss(x->d);
       for (int t = 0; t < MT; t++) {
-        const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.bsums + (i0 + t) * (a.k / 16) + b * 16));
-        __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(sumz[t]), _mm512_extracti64x4_epi64(sumz[t], 1));
-        s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
-        const __m256 d = _mm256_set1_ps(a.d[(i0 + t) * nb + b] * dw);
-        acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[t]);
+        const __m256i bs = kq_bsums16(a, i0 + t, b);
+        const __m256i s = _mm256_sub_epi32(kq_fold512(sumz[t]), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+        acc[t] = kq_fma_lanes(s, a.d[(i0 + t) * nb + b] * dw, acc[t]);
       }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
+    });
   }
 };
 

@@ -1,7 +1,22 @@
-// The K-quant format table: one row per type, kernels per instruction set in
-// named fields (designated initializers: a GNU extension in C++17 that g++ and
-// clang accept; the build does not use -pedantic).
+// The format tables (designated initializers: a GNU extension in C++17 that
+// g++ and clang accept; the build does not use -pedantic):
+//  - the weight-format table (formats/format.h): one row per storage format,
+//    lowbit's own (f32, bf16, q8, q4, q4a8), llama.cpp's Q4_0 / Q8_0, and one
+//    row per K-quant type made from the K-quant table;
+//  - the K-quant table (formats/kquant.h): one row per GGUF K-quant type,
+//    kernels per instruction set in named fields.
 #include <cstring>
+#include <vector>
+
+#include "formats/bf16.h"
+#include "formats/f32.h"
+#include "formats/format.h"
+#include "formats/ggml_blocks.h"
+#include "formats/kquant_weight.h"
+#include "formats/q4.h"
+#include "formats/q4a8.h"
+#include "formats/q8.h"
+#include "weights_io.h"
 
 #include "formats/kquant.h"
 #include "formats/q2_k.h"
@@ -64,6 +79,74 @@ const KQuantFormat* kquant_format(const char* name) {
 const KQuantFormat* kquant_formats(int* count) {
   *count = (int)(sizeof(kFormats) / sizeof(kFormats[0]));
   return kFormats;
+}
+
+namespace {
+std::unique_ptr<Weight> plain_create() { return std::make_unique<Weight>(); }
+
+const WeightFormat kWeightFormats[] = {
+    {.name = "f32", .id = WFormat::F32, .create = plain_create, .check_spec = plain_check_spec, .layout = f32_layout,
+     .fill = f32_fill, .bytes = f32_bytes, .row_f32 = f32_row, .buffers = f32_buffers, .meta_spec = plain_meta_spec,
+     .meta = nullptr, .check_import = nullptr, .ops = kF32Ops},
+    {.name = "bf16", .id = WFormat::BF16, .create = plain_create, .check_spec = plain_check_spec, .layout = bf16_layout,
+     .fill = bf16_fill, .bytes = bf16_bytes, .row_f32 = bf16_row, .buffers = bf16_buffers, .meta_spec = plain_meta_spec,
+     .meta = nullptr, .check_import = nullptr, .ops = kBF16Ops},
+    {.name = "q8", .id = WFormat::Q8, .create = q8_create, .check_spec = plain_check_spec, .layout = q8_layout,
+     .fill = q8_fill, .bytes = q8_bytes, .row_f32 = nullptr, .buffers = q8_buffers, .meta_spec = plain_meta_spec,
+     .meta = q8_meta, .check_import = q8_check_import, .ops = kQ8Ops, .same_act = q8_same_act, .static_act_scale = true},
+    {.name = "q4", .id = WFormat::Q4, .create = q4_create, .check_spec = q4_check_spec, .layout = q4_layout,
+     .fill = q4_fill, .bytes = q4_bytes, .row_f32 = nullptr, .buffers = q4_buffers, .meta_spec = q4_meta_spec,
+     .meta = q4_meta, .check_import = nullptr, .ops = kQ4Ops, .same_act = q4_same_act},
+    {.name = "q4a8", .id = WFormat::Q4A8, .create = q4a8_create, .check_spec = q4a8_check_spec, .layout = q4a8_layout,
+     .fill = q4a8_fill, .bytes = q4a8_bytes, .row_f32 = nullptr, .buffers = q4a8_buffers, .meta_spec = q4a8_meta_spec,
+     .meta = q4a8_meta, .check_import = q4a8_check_import, .ops = kQ4A8Ops, .same_act = q4a8_same_act},
+    {.name = "q4_0", .id = WFormat::Q4_0, .create = ggml_blocks_create, .check_spec = plain_check_spec,
+     .layout = ggml_blocks_layout, .fill = ggml_blocks_fill, .bytes = ggml_blocks_bytes, .row_f32 = ggml_blocks_row,
+     .buffers = ggml_blocks_buffers, .meta_spec = plain_meta_spec, .meta = nullptr, .check_import = nullptr,
+     .ops = kGgmlBlockOps},
+    {.name = "q8_0", .id = WFormat::Q8_0, .create = ggml_blocks_create, .check_spec = plain_check_spec,
+     .layout = ggml_blocks_layout, .fill = ggml_blocks_fill, .bytes = ggml_blocks_bytes, .row_f32 = ggml_blocks_row,
+     .buffers = ggml_blocks_buffers, .meta_spec = plain_meta_spec, .meta = nullptr, .check_import = nullptr,
+     .ops = kGgmlBlockOps},
+};
+
+// The K-quant family's rows: one per K-quant type, all with the family's
+// functions (formats/kquant_weight.h). Not saved: no buffers, no meta.
+std::vector<WeightFormat> make_kquant_rows() {
+  int n = 0;
+  const KQuantFormat* kq = kquant_formats(&n);
+  std::vector<WeightFormat> rows;
+  for (int i = 0; i < n; i++)
+    rows.push_back({.name = kq[i].name, .id = WFormat::KQuant, .create = plain_create, .check_spec = plain_check_spec,
+                    .layout = kquant_layout, .fill = kquant_fill, .bytes = kquant_bytes, .row_f32 = kquant_row,
+                    .buffers = nullptr, .meta_spec = plain_meta_spec, .meta = nullptr, .check_import = nullptr,
+                    .ops = kKQuantOps, .same_act = kquant_same_act, .static_act_scale = false, .kq = &kq[i]});
+  return rows;
+}
+const std::vector<WeightFormat>& kquant_rows() {
+  static const std::vector<WeightFormat> rows = make_kquant_rows();
+  return rows;
+}
+}  // namespace
+
+const WeightFormat* weight_format(const std::string& name) {
+  for (const WeightFormat& f : kWeightFormats)
+    if (name == f.name) return &f;
+  for (const WeightFormat& f : kquant_rows())
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+const WeightFormat& weight_format(WFormat id) {
+  for (const WeightFormat& f : kWeightFormats)
+    if (f.id == id) return f;
+  throw std::logic_error("weight_format: no single row for this id");
+}
+
+const WeightFormat& kquant_weight_format(const KQuantFormat& kq) {
+  for (const WeightFormat& f : kquant_rows())
+    if (f.kq == &kq) return f;
+  throw std::logic_error("kquant_weight_format: not a row of the K-quant table");
 }
 
 const KQuantKernels& kquant_kernels(const KQuantFormat& f, const char* variant) {

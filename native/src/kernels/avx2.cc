@@ -8,6 +8,7 @@
 
 #include "blocked.h"
 #include "kernels.h"
+#include "x86.h"
 
 namespace lowbit {
 namespace {
@@ -39,11 +40,6 @@ struct LoadBF16 {
   }
 };
 
-// {sum(a), sum(b), sum(c), sum(d)}
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
 
 // MR activation rows x one packed group (4 output columns), chunks of CH.
 // `ncols` (1..4) output columns are stored (the last group may be partial).

@@ -1,6 +1,6 @@
 // Kernel table: one struct of function pointers per instruction-set variant.
 // `ref` is the plain scalar reference; SIMD variants must agree with it (tested
-// from JS through the addon's kernel-test entry points). The variant is chosen
+// from JS through the test-only addon's runKernel, native/src/addon_kernels.h). The variant is chosen
 // at run time from CPUID (registry.cc) or forced by name.
 //
 // Matmul convention (all formats): C[i, j] = sum_p A[i, p] * W[j, p] for rows

@@ -26,6 +26,8 @@
 #include <cmath>
 
 #include "kernels.h"
+#include "tiling.h"
+#include "x86.h"
 
 namespace lowbit {
 namespace {
@@ -34,11 +36,6 @@ constexpr int64_t kIntMaxRows = 15;  // m up to which the integer path runs
 constexpr int64_t kPrefetch = 4096;  // bytes ahead in the weight stream
 constexpr int64_t kBlockChunks = kQ4BlockCols / 32;
 
-// {sum(a), sum(b), sum(c), sum(d)}
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
 inline __m128i hsum4i(__m256i a, __m256i b, __m256i c, __m256i d) {
   __m256i abcd = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
   return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
@@ -116,27 +113,18 @@ void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, con
           const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
   const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
   for (int64_t j = j0; j < j1; j += 4) {
-    const int64_t ncols = std::min<int64_t>(4, j1 - j);
-    const uint8_t* w = W + (j / 4) * nch * 64;
-    // rows past j1 are computed from the last valid row's scales, never stored
-    const float* sr[4];
-    const float* orow[4];
-    for (int r = 0; r < 4; r++) {
-      const int64_t jr = j + std::min<int64_t>(r, ncols - 1);
-      sr[r] = s + jr * ng;
-      orow[r] = o + jr * ng;
-    }
+    Q4Cols q = q4_cols(W, s, o, j, j1, ng, nch);  // rows past j1: the last valid row's scales, never stored
     int64_t i = 0;
     for (; i + 2 <= m; i += 2) {
       __m128 out[2];
-      row_group<2>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out);
-      store_cols(C + i * ldc + j, out[0], ncols);
-      store_cols(C + (i + 1) * ldc + j, out[1], ncols);
+      row_group<2>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out);
+      store_cols(C + i * ldc + j, out[0], q.ncols);
+      store_cols(C + (i + 1) * ldc + j, out[1], q.ncols);
     }
     if (i < m) {
       __m128 out[1];
-      row_group<1>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out);
-      store_cols(C + i * ldc + j, out[0], ncols);
+      row_group<1>(A + i * lda, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out);
+      store_cols(C + i * ldc + j, out[0], q.ncols);
     }
   }
 }

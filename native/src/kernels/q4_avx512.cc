@@ -26,6 +26,8 @@
 #include <algorithm>
 
 #include "kernels.h"
+#include "tiling.h"
+#include "x86.h"
 
 namespace lowbit {
 namespace {
@@ -34,11 +36,6 @@ constexpr int64_t kIntMaxRows = 15;  // m up to which the integer path runs
 constexpr int64_t kPrefetch = 4096;  // bytes ahead in the weight stream
 constexpr int64_t kBlockChunks = kQ4BlockCols / 32;
 
-// {sum(a), sum(b), sum(c), sum(d)}
-inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-  __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
 inline __m256 fold(__m512 a) { return _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)); }
 
 inline __mmask16 tail16(int64_t r) { return r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1u); }
@@ -105,25 +102,16 @@ void gemv(const int16_t* A, int64_t lda, const float* sx, const float* asum, con
           const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
   const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
   for (int64_t j = j0; j < j1; j += 4) {
-    const int64_t ncols = std::min<int64_t>(4, j1 - j);
-    const uint8_t* w = W + (j / 4) * nch * 64;
-    // rows past j1 are computed from the last valid row's scales, never stored
-    const float* sr[4];
-    const float* orow[4];
-    for (int r = 0; r < 4; r++) {
-      const int64_t jr = j + std::min<int64_t>(r, ncols - 1);
-      sr[r] = s + jr * ng;
-      orow[r] = o + jr * ng;
-    }
-    const __mmask8 mk = (__mmask8)((1u << ncols) - 1u);
+    Q4Cols q = q4_cols(W, s, o, j, j1, ng, nch);  // rows past j1: the last valid row's scales, never stored
+    const __mmask8 mk = (__mmask8)((1u << q.ncols) - 1u);
     for (int64_t i = 0; i < m; i += 4) {
       __m128 out[4];
       const int16_t* a = A + i * lda;
       switch (std::min<int64_t>(4, m - i)) {
-        case 1: row_group<1>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
-        case 2: row_group<2>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
-        case 3: row_group<3>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
-        default: row_group<4>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, w, sr, orow, out); break;
+        case 1: row_group<1>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out); break;
+        case 2: row_group<2>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out); break;
+        case 3: row_group<3>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out); break;
+        default: row_group<4>(a, lda, sx + i * ng, asum + i * ng, ng, cpg, q.w, q.sr, q.orow, out); break;
       }
       for (int64_t r = 0; r < std::min<int64_t>(4, m - i); r++) _mm_mask_storeu_ps(C + (i + r) * ldc + j, mk, out[r]);
     }

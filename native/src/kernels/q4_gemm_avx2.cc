@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "kernels.h"
+#include "tiling.h"
+#include "x86.h"
 
 namespace lowbit {
 namespace {
@@ -36,77 +38,19 @@ inline float* scratch(std::vector<float>& v, int64_t n) {
   return align64(v.data());
 }
 
-// 8 int16 activations widened to f32 and scaled by their group's sx.
-inline __m256 load_a8(const int16_t* a, float sx) {
-  const __m256i v = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
-  return _mm256_mul_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(sx));
-}
 
-inline void transpose8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
-// at[k * ldt + i] = sx[i, k / group] * A[i, k] for k < kp, asum[i, k - kp] for
-// kp <= k < kp + ng; rows i >= `rows` (up to ldt, a multiple of 8) are zero.
-void transpose_block(const int16_t* A, int64_t lda, const float* sx, const float* asum, int64_t ng, int64_t group,
-                     int64_t rows, int64_t kp, int64_t ldt, float* at) {
-  for (int64_t i = 0; i < ldt; i += 8) {
-    const int64_t nr = rows - i;
-    for (int64_t k = 0; k < kp; k += 8) {
-      __m256 r[8];
-      for (int l = 0; l < 8; l++)
-        r[l] = l < nr ? load_a8(A + (i + l) * lda + k, sx[(i + l) * ng + k / group]) : _mm256_setzero_ps();
-      transpose8(r);
-      for (int l = 0; l < 8; l++) _mm256_storeu_ps(at + (k + l) * ldt + i, r[l]);
-    }
-  }
-  for (int64_t g = 0; g < ng; g++)
-    for (int64_t i = 0; i < ldt; i++) at[(kp + g) * ldt + i] = i < rows ? asum[i * ng + g] : 0.0f;
-}
-
-// Columns [k0, k1) of the extended weight rows (s*q for k < kp, o[j, k - kp]
-// for kp <= k < kp + ng) of rows [jb, jb + nrows), row-major with stride
-// k1 - k0; k0 is a multiple of 32. Rows >= j1 are zero (W is read only for
-// rows < j1).
+// The extended weight rows (tiling.h q4_dequant_rows), 8 columns per vector.
 void dequant_rows(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t nrows,
                   int64_t kp, int64_t group, int64_t k0, int64_t k1, float* dst) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32, ldw = k1 - k0;
-  const int64_t c0 = k0 / 32, c1 = std::min(k1, kp) / 32;
   const __m256i m15 = _mm256_set1_epi32(15);
-  for (int64_t jl = 0; jl < nrows; jl++) {
-    const int64_t j = jb + jl;
-    float* d = dst + jl * ldw;
-    if (j >= j1) {
-      std::fill(d, d + ldw, 0.0f);
-      continue;
-    }
-    const float* sr = s + j * ng;
-    const uint8_t* wr = W + ((j / 4) * nch + c0) * 64 + (j % 4) * 16;
-    for (int64_t c = c0; c < c1; c++, wr += 64, d += 32) {
-      const __m256 sv = _mm256_broadcast_ss(sr + c / cpg);
-      const __m256i x0 = load8u(wr), x1 = load8u(wr + 8);
-      _mm256_storeu_ps(d + 0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), sv));
-      _mm256_storeu_ps(d + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), sv));
-      _mm256_storeu_ps(d + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), sv));
-      _mm256_storeu_ps(d + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), sv));
-    }
-    for (int64_t k = std::max(k0, kp); k < k1; k++) *d++ = o[j * ng + (k - kp)];
-  }
+  q4_dequant_rows(W, s, o, jb, j1, nrows, kp, group, k0, k1, dst, [&](float* d, const uint8_t* wr, const float* scale) {
+    const __m256 sv = _mm256_broadcast_ss(scale);
+    const __m256i x0 = load8u(wr), x1 = load8u(wr + 8);
+    _mm256_storeu_ps(d + 0, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x0, m15)), sv));
+    _mm256_storeu_ps(d + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(x1, m15)), sv));
+    _mm256_storeu_ps(d + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x0, 4)), sv));
+    _mm256_storeu_ps(d + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(x1, 4)), sv));
+  });
 }
 
 // 16 rows (2 vectors of at, stride ldt per k) x 6 columns (one weight row

@@ -1,0 +1,94 @@
+#include "formats/q8.h"
+
+#include <cstring>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "weights_io.h"
+
+namespace lowbit {
+
+namespace {
+constexpr int64_t kCh = chunk_elems(1);
+Q8Weight& q8(Weight& w) { return static_cast<Q8Weight&>(w); }
+}  // namespace
+
+std::unique_ptr<Weight> q8_create() { return std::make_unique<Q8Weight>(); }
+
+void q8_layout(Weight& w, const WSpec& s) {
+  w.kp = pad_to(w.cols, kCh);
+  // w8a8 kernels sum (a + 128) * w in int32: |sum| <= 255 * 127 * kp needs kp <= 65536
+  if (w.kp > 65536) throw std::invalid_argument(w.name + ": q8 needs cols <= 65536 (int32 sums)");
+  q8(w).act_scale = s.act_scale;
+}
+
+void q8_fill(Weight& w, const WSpec&, SrcDtype src, const void* data) {
+  Q8Weight& q = q8(w);
+  const size_t prow = (size_t)pad_to(w.rows, kGroupRows);
+  w.data.reserve(prow * w.kp);
+  std::memset(w.data.data(), 0, prow * w.kp);  // padding rows/columns are zeros
+  q.scales.reserve(w.rows * 4);
+  q.wsum.reserve(w.rows * 4);
+  std::vector<float> rowf((size_t)w.cols);
+  std::vector<int8_t> rowq((size_t)w.kp);
+  for (int64_t j = 0; j < w.rows; j++) {
+    src_row_f32(src, data, j, w.cols, rowf.data());
+    quantize_row_q8(rowf.data(), w.cols, w.kp, rowq.data(), q.scales.as<float>() + j, q.wsum.as<int32_t>() + j);
+    pack_matrix(rowq.data(), 1, w.kp, w.data.as<int8_t>() + (j / 4) * 4 * w.kp + (j % 4) * kCh, w.kp, kCh);
+  }
+}
+
+size_t q8_bytes(const Weight& w) { return (size_t)pad_to(w.rows, kGroupRows) * w.kp + (size_t)w.rows * 8; }
+
+std::vector<WeightBuffer> q8_buffers(Weight& w) {
+  const size_t prow = (size_t)pad_to(w.rows, kGroupRows), rows = (size_t)w.rows;
+  return {{"data", "I8", prow * w.kp, &w.data}, {"scales", "F32", rows * 4, &q8(w).scales}, {"wsum", "I32", rows * 4, &q8(w).wsum}};
+}
+
+void q8_meta(const Weight& w, WeightMeta& m) { m.act_scale = as_q8(w).act_scale; }
+
+// q8 from a file: codes in the quantizer's [-127, 127] and wsum[j] the sum of
+// row j's codes, which the VNNI kernels subtract (128 * wsum) from their u8 x s8
+// dot products; a corrupt wsum overflows int32 there (found by fuzzing).
+void q8_check_import(Weight& w) {
+  const Q8Weight& q = as_q8(w);
+  for (int64_t j = 0; j < w.rows; j++) {
+    int64_t t = 0;
+    for (int64_t p = 0; p < w.kp; p++) {
+      const int8_t c = w.data.as<int8_t>()[packed_index(j, p, w.kp, kCh)];
+      if (c == -128) throw std::invalid_argument(w.name + ": q8 code -128 at row " + std::to_string(j) + " (codes are in [-127, 127])");
+      t += c;
+    }
+    if (t != q.wsum.as<int32_t>()[j])
+      throw std::invalid_argument(w.name + ".wsum[" + std::to_string(j) + "] = " + std::to_string(q.wsum.as<int32_t>()[j]) +
+                                  " is not the sum of the row's codes (" + std::to_string(t) + ")");
+  }
+}
+
+bool q8_same_act(const Weight& a, const Weight& b) { return as_q8(a).act_scale == as_q8(b).act_scale; }
+
+int64_t q8_scales_at(const Weight& w, int64_t m) { return pad_to(m * w.kp, 64); }
+
+void q8_prepare_rows(const KernelTable& kt, const Weight& w, float act_scale, const float* A, int64_t lda, int64_t m,
+                     int64_t r0, int64_t r1, void* act) {
+  int8_t* q = static_cast<int8_t*>(act);
+  float* sa = reinterpret_cast<float*>(q + q8_scales_at(w, m));
+  for (int64_t r = r0; r < r1; r++) kt.quantize_q8(A + r * lda, w.cols, w.kp, q + r * w.kp, sa + r, act_scale);
+}
+
+const FormatOps kQ8Ops = {
+    [](const Weight& w, int64_t m) -> size_t { return (size_t)q8_scales_at(w, m) + (size_t)m * 4; },
+    [](const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
+       void* act) {
+      // static scale (w8a8-sq-static) when calibrated, else per token
+      q8_prepare_rows(kt, w, as_q8(w).act_scale, A, lda, m, r0, r1, act);
+    },
+    [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
+       int64_t ldc, int64_t j0, int64_t j1) {
+      const Q8Weight& q = as_q8(W);
+      const int8_t* a = static_cast<const int8_t*>(act);
+      const float* sa = reinterpret_cast<const float*>(a + q8_scales_at(W, m));
+      kt.matmul_q8(a, W.kp, sa, W.data.as<int8_t>(), q.scales.as<float>(), q.wsum.as<int32_t>(), C, ldc, m, j0, j1, W.kp);
+    }};
+
+}  // namespace lowbit
