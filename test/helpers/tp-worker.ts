@@ -12,19 +12,22 @@ import { LLM } from "../../src/llm.js";
 import { perplexity, readJsonlTexts } from "../../src/eval/perplexity.js";
 import type { QuantFormat } from "../../src/quant/formats.js";
 
-const [dir, data, format, mode] = process.argv.slice(2) as [string, string, string, string | undefined];
-const quant = format === "bf16" ? {} : { quant: format as QuantFormat };
-const model = await LLM.load(dir, { threads: 1, dtype: "bf16", contextLength: 512, ...quant, ...(mode === "tp" ? { tp: true } : {}) });
-try {
-  if (model.tp && model.tp.rank > 0) {
-    await model.follow();
-  } else {
-    const ref = JSON.parse(readFileSync(join(dir, "reference.json"), "utf8")) as { prompts: { input_ids: number[] }[] };
-    const greedy: number[][] = [];
-    for (const p of ref.prompts) greedy.push((await model.generate(p.input_ids, { maxNewTokens: 16, temperature: 0, stopAtEos: false })).ids);
-    const ppl = await perplexity(model, readJsonlTexts(data).slice(0, 64), { window: 256, maxWindows: 4 });
-    process.stdout.write(JSON.stringify({ greedy, ppl: ppl.ppl, ranks: model.tp?.size ?? 1 }) + "\n");
+// `npm test` runs every file under dist/test (this one too, with no arguments): nothing to do then
+if (process.argv.length >= 5) {
+  const [dir, data, format, mode] = process.argv.slice(2) as [string, string, string, string | undefined];
+  const quant = format === "bf16" ? {} : { quant: format as QuantFormat };
+  const model = await LLM.load(dir, { threads: 1, dtype: "bf16", contextLength: 512, ...quant, ...(mode === "tp" ? { tp: true } : {}) });
+  try {
+    if (model.tp && model.tp.rank > 0) {
+      await model.follow();
+    } else {
+      const ref = JSON.parse(readFileSync(join(dir, "reference.json"), "utf8")) as { prompts: { input_ids: number[] }[] };
+      const greedy: number[][] = [];
+      for (const p of ref.prompts) greedy.push((await model.generate(p.input_ids, { maxNewTokens: 16, temperature: 0, stopAtEos: false })).ids);
+      const ppl = await perplexity(model, readJsonlTexts(data).slice(0, 64), { window: 256, maxWindows: 4 });
+      process.stdout.write(JSON.stringify({ greedy, ppl: ppl.ppl, ranks: model.tp?.size ?? 1 }) + "\n");
+    }
+  } finally {
+    await model.dispose();
   }
-} finally {
-  await model.dispose();
 }
