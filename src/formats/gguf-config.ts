@@ -156,18 +156,11 @@ function ggufRopeScaling(f: GgufFile, headDim: number, p: string): RopeScaling |
       attentionFactor: f.has(p + "rope.scaling.attn_factor") ? f.getFloat(p + "rope.scaling.attn_factor") : 1,
     };
   }
-  const t = f.tensors.get("rope_freqs.weight");
   const linear = factor > 0 && factor !== 1;
-  if (t && linear) throw new UnsupportedArchitectureError(`${src}: linear rope scaling together with rope_freqs.weight is not supported`);
+  if (linear && f.tensors.has("rope_freqs.weight")) throw new UnsupportedArchitectureError(`${src}: linear rope scaling together with rope_freqs.weight is not supported`);
   if (linear) return { type: "linear", factor };
-  if (!t) return null;
-  if (t.typeName !== "F32" || t.dims.length !== 1 || t.dims[0] !== headDim / 2) {
-    throw new GgufError(`${src}: rope_freqs.weight must be F32 [${headDim / 2}] (head_dim / 2), got ${t.typeName} [${t.dims}]`);
-  }
-  const bytes = readTensorBytes(f, t, Buffer.allocUnsafe(t.nbytes));
-  const factors = Array.from(new Float32Array(Uint8Array.from(bytes).buffer, 0, headDim / 2));
-  if (factors.some((v) => !(v > 0) || !Number.isFinite(v))) throw new GgufError(`${src}: rope_freqs.weight holds a value that is not finite and > 0`);
-  return { type: "freq-factors", factors };
+  const factors = ggufFactors(f, "rope_freqs.weight", headDim);
+  return factors ? { type: "freq-factors", factors } : null;
 }
 
 /** An F32 [rotary dims / 2] tensor of per-pair rope divisors, or undefined when the file has none. */
