@@ -14,10 +14,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../src/index.js";
+import { parseConfig } from "../src/config.js";
 import { InvalidOptionError } from "../src/errors.js";
 import { LlamaCppModel } from "../src/llamacpp/oracle.js";
 import { exportGguf } from "../src/formats/gguf-export.js";
@@ -116,7 +117,6 @@ test("Gemma 3 global-layer linear scaling in GGUF: lowbit's export of the direct
 });
 
 test("a Phi-3.5-style config.json (rope_scaling with type longrope, original_max_position_embeddings at the top) reads as the fixture's", async () => {
-  const { parseConfig } = await import("../src/config.js");
   const cfg = JSON.parse(readFileSync(join(DIR, "config.json"), "utf8")) as Record<string, unknown> & { rope_parameters: Record<string, unknown> };
   const rp = cfg.rope_parameters;
   const v4 = { ...cfg, rope_parameters: undefined, rope_theta: 10000, rope_scaling: { type: "longrope", short_factor: rp.short_factor, long_factor: rp.long_factor } };
@@ -130,7 +130,6 @@ test("a Phi-3.5-style config.json (rope_scaling with type longrope, original_max
 test("without longrope or without Gemma 3's scaling the logits are not transformers' (the tests can fail); longrope's context shift past the original context is refused", async () => {
   // the same weights with plain RoPE: prompt 1 (long factors from its prefill) moves far off
   const cfg = JSON.parse(readFileSync(join(DIR, "config.json"), "utf8")) as Record<string, unknown>;
-  const { cpSync, writeFileSync } = await import("node:fs");
   const tmp = mkdtempSync(join(tmpdir(), "lowbit-longrope-"));
   try {
     cpSync(DIR, tmp, { recursive: true });
