@@ -80,6 +80,7 @@
         "native/src/kv/kv_f16.cc",
         "native/src/graph.cc",
         "native/src/model.cc",
+        "native/src/mapped_file.cc",
         "native/src/act_stats.cc",
         "native/src/act_hessian.cc",
         "native/src/gptq.cc",

@@ -82,6 +82,12 @@ export interface LoadOptions {
    * shard (the MPI build of the addon: npm run build:mpi). Rank 0's model generates; the others call follow().
    */
   tp?: boolean;
+  /**
+   * GGUF files: map the file and use the tensors that need no conversion in place, without reading
+   * or copying them (default true, as llama.cpp's mmap; false reads every tensor into memory of its
+   * own, llama.cpp's --no-mmap).
+   */
+  mmap?: boolean;
 }
 
 export function checkLoadOptions(o: LoadOptions, saved = false): void {
@@ -95,6 +101,7 @@ export function checkLoadOptions(o: LoadOptions, saved = false): void {
   if (o.kernels !== undefined) checkChoice("kernels", o.kernels, KERNEL_VARIANTS);
   if (o.kvType !== undefined) checkChoice("kvType", o.kvType, KV_TYPES);
   if (o.tp !== undefined && typeof o.tp !== "boolean") throw new InvalidOptionError(`tp must be a boolean, got ${JSON.stringify(o.tp)}`);
+  if (o.mmap !== undefined && typeof o.mmap !== "boolean") throw new InvalidOptionError(`mmap must be a boolean, got ${JSON.stringify(o.mmap)}`);
   if (o.seed !== undefined && (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)) {
     throw new InvalidOptionError(`seed must be an integer in [0, 2^32), got ${String(o.seed)}`);
   }

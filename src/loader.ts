@@ -39,6 +39,8 @@ export interface NativeLoadOptions extends RuntimeOptions {
   quantHead?: boolean;
   /** load this rank's shard of a tensor-parallel model (parallel/shard.ts) */
   tp?: TpContext;
+  /** map the source's file and hand tensors that need no conversion over as ranges of it (ModelSource.range) */
+  mmap?: boolean;
 }
 
 export interface LoadedModel {
@@ -89,6 +91,7 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
   const { native, contextLength } = createNativeModel(config, opts);
   try {
     const scratch = Buffer.allocUnsafe(maxBytes);
+    const files = new Map<string, number>();
     for (const w of plan.weights) {
       const s = bySpec.get(w.from ?? w.name)!;
       const pq = opts.prequantized?.get(w.name);
@@ -99,6 +102,17 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       }
       const sm = w.from ? undefined : opts.smoothing?.get(w.name);
       const rs = w.from ? undefined : opts.rowSmoothing?.get(w.name);
+      const actScale = w.staticScale ? opts.actScales?.get(w.name) : undefined;
+      const what = w.from ? "the quantized LM head" : s.hfName;
+      // the file's bytes as they are: mapped, not read (a format that keeps them views them in place)
+      const r = opts.mmap && !s.shard && !sm && !rs ? source.range?.(s, { format: nativeFormatName(w.native) }) : undefined;
+      if (r) {
+        let file = files.get(r.path);
+        if (file === undefined) files.set(r.path, (file = wrapNative(`mapping ${r.path}`, () => native.mapFile(r.path))));
+        const range = { file, offset: r.offset, length: r.length };
+        wrapNative(`loading ${what}`, () => native.addWeight(w.name, r.dtype, range, w.rows, w.cols, w.native, actScale));
+        continue;
+      }
       let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : nativeFormatName(w.native) });
       if (s.shard && !source.readsShards) bytes = takeShard(bytes, dtype, s);
       if (sm || rs) {
@@ -111,8 +125,6 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
         bytes = new Uint8Array(x.buffer);
         dtype = "F32";
       }
-      const actScale = w.staticScale ? opts.actScales?.get(w.name) : undefined;
-      const what = w.from ? "the quantized LM head" : s.hfName;
       wrapNative(`loading ${what}`, () => native.addWeight(w.name, dtype, bytes, w.rows, w.cols, w.native, actScale));
     }
     const decodeWeightBytes = finishNativeModel(native, plan, config, opts.tp);

@@ -126,6 +126,13 @@ export interface ActivationHessian {
   absSum: Float64Array;
 }
 
+/** Bytes [offset, offset + length) of a file NativeModel.mapFile mapped (its id). */
+export interface MappedRange {
+  file: number;
+  offset: number;
+  length: number;
+}
+
 /** A chosen int4 grid of a q4 / q4a8 matrix (GPTQ): per (row, group) scale and offset, [rows * groups]. */
 export interface Q4Grid {
   scales: Float32Array;
@@ -189,7 +196,10 @@ export interface NativeModel {
    * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8);
    * grid: a q4 / q4a8 matrix's codes are rounded on this grid instead of round-to-nearest's (GPTQ)
    */
-  addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number, grid?: Q4Grid): void;
+  /** Maps a model file read-only for the model's lifetime; returns its id for addWeight's ranges. */
+  mapFile(path: string): number;
+  /** bytes: the data, or a range of a file mapFile mapped (formats that keep the bytes as they are view them in place) */
+  addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array | MappedRange, rows: number, cols: number, format: NativeWeightFormat, actScale?: number, grid?: Q4Grid): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */
@@ -209,7 +219,8 @@ export interface NativeModel {
   activationHessians(): Record<string, ActivationHessian>;
   /** Per matrix: format, shape, bytes; w4a8 adds group, Integer Scale amplifier (0 = float scales), worst-case int32 bound and squared weight error sums. */
   weightStats(): Record<string, WeightStat>;
-  info(): { kernels: string; threads: number; weightBytes: number; cacheBytes: number; nCtx: number; kvType: KvType };
+  /** mappedBytes: the part of weightBytes viewed in place in a mapped model file (GGUF, mmap) */
+  info(): { kernels: string; threads: number; weightBytes: number; mappedBytes: number; cacheBytes: number; nCtx: number; kvType: KvType };
   /** Saved models: the stored weights' names and aliases (name -> target). */
   listWeights(): { names: string[]; aliases: Record<string, string> };
   exportWeight(name: string): StoredWeightMeta & { buffers: StoredBuffer[] };

@@ -2,7 +2,9 @@
 // only validates what crosses the boundary and forwards to Model.
 //
 //   new NativeModel({threads, kernels, nLayers, nKvHeads, headDim, nCtx, ropeTheta})
-//   .addWeight(name, srcDtype, bytes: Uint8Array, rows, cols, format, actScale?, grid?)
+//   .mapFile(path) -> file id: maps a model file read-only for the model's lifetime
+//   .addWeight(name, srcDtype, bytes: Uint8Array | { file, offset, length }, rows, cols, format, actScale?, grid?)
+//      (a mapped range: formats that keep the source bytes view them in place)
 //   .aliasWeight(name, target) / .setGraph(ops[], outputName)
 //   .forward(tokens: Int32Array, positions: Int32Array, all: boolean, targets?: Int32Array, out?: Float32Array)
 //       -> Promise<{ data: Float32Array, rows: number, nativeMs: number }>
@@ -121,6 +123,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "NativeModel",
                        {InstanceMethod("addWeight", &NativeModel::AddWeight),
+                        InstanceMethod("mapFile", &NativeModel::MapFile),
                         InstanceMethod("aliasWeight", &NativeModel::AliasWeight),
                         InstanceMethod("setGraph", &NativeModel::SetGraph),
                         InstanceMethod("forward", &NativeModel::Forward),
@@ -210,7 +213,32 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     Model& m = model(info.Env());
     std::string name = arg_string(info, 0, "name");
     std::string dtype = arg_string(info, 1, "dtype");
-    Napi::Uint8Array bytes = arg_typed<Napi::Uint8Array>(info, 2, "bytes");
+    // bytes: a Uint8Array, or { file, offset, length }: a range of a file mapFile mapped
+    const uint8_t* data = nullptr;
+    size_t nbytes = 0;
+    bool mapped = false;
+    if (info.Length() > 2 && info[2].IsObject() && !info[2].IsTypedArray()) {
+      Napi::Object r = info[2].As<Napi::Object>();
+      const Napi::Value fv = r.Get("file"), ov = r.Get("offset"), lv = r.Get("length");
+      if (!fv.IsNumber() || !ov.IsNumber() || !lv.IsNumber())
+        throw Napi::TypeError::New(info.Env(), "bytes must be a Uint8Array or { file, offset, length } numbers");
+      const double fid = fv.As<Napi::Number>().DoubleValue(), off = ov.As<Napi::Number>().DoubleValue(),
+                   len = lv.As<Napi::Number>().DoubleValue();
+      if (!(off >= 0 && len >= 0 && off <= 9007199254740991.0 && len <= 9007199254740991.0) || off != (double)(uint64_t)off ||
+          len != (double)(uint64_t)len || fid != (double)(int)fid)
+        throw Napi::RangeError::New(info.Env(), "bytes: file, offset and length must be non-negative integers");
+      try {
+        data = m.file((int)fid).range((uint64_t)off, (uint64_t)len);
+      } catch (const std::exception& e) {
+        throw Napi::RangeError::New(info.Env(), e.what());
+      }
+      nbytes = (size_t)len;
+      mapped = true;
+    } else {
+      Napi::Uint8Array bytes = arg_typed<Napi::Uint8Array>(info, 2, "bytes");
+      data = bytes.Data();
+      nbytes = bytes.ByteLength();
+    }
     int64_t rows = arg_int(info, 3, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 4, "cols", 1, (int64_t)1 << 40);
     if (info.Length() < 6) throw Napi::TypeError::New(info.Env(), "format must be a format name or spec");
     WSpec spec = spec_from_js(info.Env(), info[5]);  // the typed spec, checked once
@@ -234,13 +262,23 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       spec.grid = &grid;
     }
     try {
-      m.add_weight(make_weight_checked(name, dtype, bytes.Data(), bytes.ByteLength(), rows, cols, spec, has_sc ? &sc : nullptr));
+      m.add_weight(make_weight_checked(name, dtype, data, nbytes, rows, cols, spec, has_sc ? &sc : nullptr, mapped));
     } catch (const WeightArgTypeError& e) {
       throw Napi::TypeError::New(info.Env(), e.what());
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }
     return info.Env().Undefined();
+  }
+
+  Napi::Value MapFile(const Napi::CallbackInfo& info) {
+    Model& m = model(info.Env());
+    const std::string path = arg_string(info, 0, "path");
+    try {
+      return Napi::Number::New(info.Env(), m.map_file(path));
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
   }
 
   Napi::Value AliasWeight(const Napi::CallbackInfo& info) {
@@ -371,6 +409,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     o.Set("kernels", m.kernels().name);
     o.Set("threads", m.threads());
     o.Set("weightBytes", (double)m.weight_bytes());
+    o.Set("mappedBytes", (double)m.mapped_weight_bytes());
     o.Set("cacheBytes", (double)m.cache().bytes());
     o.Set("kvType", kv_type_name(m.cache().type()));
     o.Set("nCtx", m.cache().capacity());

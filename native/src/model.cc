@@ -55,6 +55,18 @@ const float* Model::step_freq_factors(const int32_t* pos, int n) const {
   return (int64_t)last + 1 > p_.rope_long_from ? p_.rope_freq_factors_long.data() : freq_factors();
 }
 
+int Model::map_file(const std::string& path) {
+  for (size_t i = 0; i < files_.size(); i++)
+    if (files_[i]->path() == path) return (int)i;
+  files_.push_back(std::make_unique<MappedFile>(path));
+  return (int)files_.size() - 1;
+}
+
+const MappedFile& Model::file(int id) const {
+  if (id < 0 || (size_t)id >= files_.size()) throw std::out_of_range("no mapped file " + std::to_string(id));
+  return *files_[(size_t)id];
+}
+
 void Model::add_weight(std::unique_ptr<Weight> w) {
   if (has_graph_) throw std::invalid_argument("weights cannot be added after the graph is set");
   std::string name = w->name;
@@ -83,6 +95,13 @@ void Model::set_graph(const std::vector<OpSpec>& specs, const std::string& outpu
 size_t Model::weight_bytes() const {
   size_t n = 0;
   for (auto& kv : weights_) n += kv.second->bytes();
+  return n;
+}
+
+size_t Model::mapped_weight_bytes() const {
+  size_t n = 0;
+  for (auto& kv : weights_)
+    if (kv.second->data.borrowed()) n += kv.second->bytes();
   return n;
 }
 

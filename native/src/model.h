@@ -12,6 +12,7 @@
 #include "graph.h"
 #include "kernels/kernels.h"
 #include "kvcache.h"
+#include "mapped_file.h"
 #include "matmul.h"
 #include "threadpool.h"
 #include "weights.h"
@@ -46,6 +47,10 @@ class Model {
   const float* step_freq_factors(const int32_t* pos, int n) const;
 
   void add_weight(std::unique_ptr<Weight> w);
+  // Maps a model file for the model's lifetime (weights may view its bytes:
+  // make_weight's source_outlives); returns its id. The same path maps once.
+  int map_file(const std::string& path);
+  const MappedFile& file(int id) const;
   void alias_weight(const std::string& name, const std::string& target);
   void set_graph(const std::vector<OpSpec>& specs, const std::string& output);
 
@@ -78,6 +83,7 @@ class Model {
   int threads() const { return pool_->size(); }
   int64_t vocab() const { return graph_.vocab; }
   size_t weight_bytes() const;
+  size_t mapped_weight_bytes() const;  // of weight_bytes: viewed in a mapped file, not copied
   std::atomic<bool> busy{false};
 
  private:
@@ -85,6 +91,7 @@ class Model {
   const KernelTable* kt_;
   std::shared_ptr<ThreadPool> pool_;  // shared with other models of the same thread count
   std::unique_ptr<KVCache> cache_;
+  std::vector<std::unique_ptr<MappedFile>> files_;  // before weights_: destroyed after the weights that view them
   WeightMap weights_;
   std::map<std::string, std::string> aliases_;
   Graph graph_;

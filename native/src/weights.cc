@@ -101,7 +101,7 @@ std::unique_ptr<Weight> layout_weight(const std::string& name, const WSpec& spec
 }
 
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
-                                    int64_t rows, int64_t cols, const WSpec& target) {
+                                    int64_t rows, int64_t cols, const WSpec& target, bool source_outlives) {
   const WeightFormat& f = target.format ? *target.format : weight_format(WFormat::F32);
   if (rows <= 0 || cols <= 0) throw std::invalid_argument(name + ": empty or negative shape");
   if (!target.matrix && (rows != 1 || f.id != WFormat::F32)) throw std::invalid_argument(name + ": vectors are f32 [1, n]");
@@ -115,13 +115,14 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
     throw std::invalid_argument(name + ": a given int4 grid needs a q4 / q4a8 matrix and rows * groups scales");
   auto w = layout_weight(name, target, rows, cols);  // kp and the format's parameters; its shape checks
   if (src == SrcDtype::KQuant && nbytes != w->bytes()) throw std::invalid_argument(name + ": byte size does not match shape and dtype");
-  f.fill(*w, target, src, data);
+  if (source_outlives && f.stores_source) w->data.borrow(data, w->bytes());
+  else f.fill(*w, target, src, data);
   return w;
 }
 
 std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::string& dtype, const void* data,
                                             size_t nbytes, int64_t rows, int64_t cols, const WSpec& spec,
-                                            const double* act_scale) {
+                                            const double* act_scale, bool source_outlives) {
   SrcDtype src;
   const KQuantFormat* kq_src = kquant_format(dtype.c_str());
   if (kq_src && dtype == kq_src->ggml_name) src = SrcDtype::KQuant;  // GGUF type names ("Q4_K") only
@@ -137,7 +138,7 @@ std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::
   }
   WSpec t = spec;
   if (act_scale) t.act_scale = (float)*act_scale;
-  return make_weight(name, src, data, nbytes, rows, cols, t);
+  return make_weight(name, src, data, nbytes, rows, cols, t, source_outlives);
 }
 
 }  // namespace lowbit

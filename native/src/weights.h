@@ -40,8 +40,11 @@ std::unique_ptr<Weight> layout_weight(const std::string& name, const WSpec& spec
 
 // Converts raw checkpoint data to the target format (its row's layout and
 // fill). Throws std::invalid_argument on a size mismatch or an impossible shape.
+// source_outlives: `data` stays valid and unchanged for the weight's lifetime
+// (a mapped file the model keeps), so a format that stores the source bytes
+// unchanged (WeightFormat::stores_source) views them instead of copying.
 std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const void* data, size_t nbytes,
-                                    int64_t rows, int64_t cols, const WSpec& target);
+                                    int64_t rows, int64_t cols, const WSpec& target, bool source_outlives = false);
 
 // A bad argument kind (an unknown dtype or format): the N-API wrapper throws
 // it as a TypeError; every other std::exception becomes an Error.
@@ -57,7 +60,7 @@ struct WeightArgTypeError : std::invalid_argument {
 // Throws WeightArgTypeError or std::invalid_argument.
 std::unique_ptr<Weight> make_weight_checked(const std::string& name, const std::string& dtype, const void* data,
                                             size_t nbytes, int64_t rows, int64_t cols, const WSpec& spec,
-                                            const double* act_scale = nullptr);
+                                            const double* act_scale = nullptr, bool source_outlives = false);
 
 // Packs a row-major [rows, cols] matrix of T into dst (zeroed, sized
 // pad_to(rows, 4) * kp elements) with ch elements per chunk.

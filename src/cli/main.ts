@@ -91,7 +91,7 @@ async function runInfo(f: InfoFlags, io: CliIO): Promise<number> {
         `params     ${(params / 1e6).toFixed(2)} M`,
         ...(model.quant ? [`quant      ${model.quant}${model.quantHead ? " + LM head" : ""}` +
           (model.origin.saved ? ` (saved model, quantized from ${model.origin.sourceModel})` : " (quantized at load)")] : []),
-        `memory     weights ${MiB(n.weightBytes)}${shares ? " on rank 0" : ""} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}), ${(allBytes * 8 / params).toFixed(2)} bits per weight, KV cache ${MiB(n.cacheBytes)} (${n.kvType}) for ${n.nCtx} tokens, ` +
+        `memory     weights ${MiB(n.weightBytes)}${shares ? " on rank 0" : ""} (${weights === model.dtype ? weights : `${weights}, ${model.dtype} compute`}${n.mappedBytes ? `; ${MiB(n.mappedBytes)} of it mapped from the file` : ""}), ${(allBytes * 8 / params).toFixed(2)} bits per weight, KV cache ${MiB(n.cacheBytes)} (${n.kvType}) for ${n.nCtx} tokens, ` +
           `${MiB(model.decodeWeightBytes)} read per decode step`,
         ...(shares ? [`ranks      ${shares.length} (tensor parallel): weights per rank ${shares.map((b, r) => `${r}: ${MiB(b)}`).join(", ")}; KV cache per rank ${MiB(n.cacheBytes)}`] : []),
       ].join("\n") + "\n",

@@ -112,6 +112,8 @@ export interface ModelFlags extends CalibrationFlags {
   cacheDir?: string;
   /** tensor parallelism (cli/tp.ts; generate, serve, info) */
   tp?: boolean;
+  /** false with --no-mmap */
+  mmap?: boolean;
 }
 
 const MODEL_HELP = "Hugging Face model directory, a llama.cpp .gguf file, a saved quantized model (lowbit quantize), hf:OWNER/REPO[:QUANT|/file.gguf] (downloaded into --cache-dir), or synthetic:<shape> (seeded random weights: synthetic:tinyllama-1.1b, synthetic:tiny); default: the embedded tinycode-7m";
@@ -131,7 +133,8 @@ export function addModelOptions(cmd: Command): Command {
     .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
     .option("--kv-type <type>", "KV-cache element type: f32 or f16 (llama.cpp's -ctk/-ctv; default f32)")
     .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`)
-    .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)");
+    .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)")
+    .option("--no-mmap", "GGUF: read every tensor into memory of its own instead of mapping the file (llama.cpp's --no-mmap)");
   return addCalibrationOptions(cmd);
 }
 
@@ -185,6 +188,7 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     progress: !!process.stderr.isTTY && !f.tp,
     ...(contextLength !== undefined ? { contextLength } : {}),
     ...(f.tp ? { tp: true } : {}),
+    ...(f.mmap === false ? { mmap: false } : {}),
   };
 }
 

@@ -85,6 +85,13 @@ export function ggufSource(path: string): ModelSource {
       if (spec.kind === "norm" || PASS[t.typeName] && !NATIVE_BLOCK_FORMAT[t.typeName]) return undefined;
       return NATIVE_BLOCK_FORMAT[t.typeName] ?? "q8_0";
     },
+    range(spec, opts) {
+      const t = info(spec);
+      const dtype = PASS[t.typeName];
+      if (!dtype || (NATIVE_BLOCK_FORMAT[t.typeName] && NATIVE_BLOCK_FORMAT[t.typeName] !== opts?.format) || spec.ggufSlice) return undefined;
+      if (FAMILIES[config.architecture].ggufRopePermuted && ropeHeads(config, spec.name)) return undefined;
+      return { path, offset: t.offset, length: t.nbytes, dtype };
+    },
     read(spec, scratch, opts) {
       const t = info(spec);
       let bytes: Uint8Array = readTensorBytes(file, t, scratch);

@@ -42,6 +42,14 @@ export interface ModelSource {
    */
   read(spec: TensorSpec, scratch?: Buffer, opts?: { format?: string }): { bytes: Uint8Array; dtype: SourceDtype };
   /**
+   * Where read() would take a tensor's bytes unchanged from a file: the file,
+   * the byte range and its dtype, so the loader can map the file instead of
+   * reading it (GGUF; `format` as for read). undefined: the bytes need a
+   * conversion (dequantization, row slicing or permutation), or the source has
+   * no such file.
+   */
+  range?(spec: TensorSpec, opts?: { format?: string }): { path: string; offset: number; length: number; dtype: SourceDtype } | undefined;
+  /**
    * The native format a tensor keeps when no quantization is requested
    * (a GGUF Q4_0 matrix stays q4_0); undefined: the compute dtype.
    */

@@ -137,6 +137,9 @@ struct WeightFormat {
   bool (*same_act)(const Weight& a, const Weight& b) = nullptr;
   bool static_act_scale = false;  // takes a static activation scale (q8: w8a8-sq-static)
   const KQuantFormat* kq = nullptr;  // the K-quant family: this row's GGUF type
+  // fill stores the source bytes unchanged: a source that outlives the weight
+  // (a mapped model file) can be borrowed as its storage instead of copied
+  bool stores_source = false;
 };
 
 // The row named `name` ("f32", "q4a8", "q4_k", ...; K-quants by their native

@@ -120,7 +120,8 @@ std::vector<WeightFormat> make_kquant_rows() {
     rows.push_back({.name = kq[i].name, .id = WFormat::KQuant, .create = plain_create, .check_spec = plain_check_spec,
                     .layout = kquant_layout, .fill = kquant_fill, .bytes = kquant_bytes, .row_f32 = kquant_row,
                     .buffers = nullptr, .meta_spec = plain_meta_spec, .meta = nullptr, .check_import = nullptr,
-                    .ops = kKQuantOps, .same_act = kquant_same_act, .static_act_scale = false, .kq = &kq[i]});
+                    .ops = kKQuantOps, .same_act = kquant_same_act, .static_act_scale = false, .kq = &kq[i],
+                    .stores_source = true});
   return rows;
 }
 const std::vector<WeightFormat>& kquant_rows() {
