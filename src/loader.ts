@@ -17,7 +17,7 @@ import { createNativeModel, finishNativeModel, type RuntimeOptions } from "./run
 import { planWeights, type ComputeDtype } from "./weights/plan.js";
 import { toF32 } from "./quant/tensors.js";
 import type { PrequantizedWeight } from "./quant/gptq.js";
-import { agreeOnModel, type TpContext } from "./parallel/mpi.js";
+import { agreeOnModel, wholeRowAmax, type TpContext } from "./parallel/mpi.js";
 import { modelDescription } from "./parallel/agree.js";
 import { checkGroupSplit, formatGroup, localShape, shardSpecs, takeShard, type ShardedSpec } from "./parallel/shard.js";
 
@@ -113,7 +113,9 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       }
       const actScale = w.staticScale ? opts.actScales?.get(w.name) : undefined;
       const what = w.from ? "the quantized LM head" : s.hfName;
-      wrapNative(`loading ${what}`, () => native.addWeight(w.name, dtype, bytes, w.rows, w.cols, w.native, actScale));
+      // q8's per-row scale of a row-parallel shard: the whole row's (collective, in the same order on every rank)
+      const rowAmax = w.native === "q8" && s.shard?.axis === "cols" ? wrapNative(`loading ${what}`, () => wholeRowAmax(dtype, bytes, w.rows, w.cols)) : undefined;
+      wrapNative(`loading ${what}`, () => native.addWeight(w.name, dtype, bytes, w.rows, w.cols, w.native, actScale, undefined, rowAmax));
     }
     const decodeWeightBytes = finishNativeModel(native, plan, config, opts.tp);
     return { config, tokenizer, native, decodeWeightBytes, contextLength };

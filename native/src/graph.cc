@@ -206,7 +206,7 @@ struct Compiler {
         op.type = OpType::AllReduce;
         if (!s.out.empty() && s.out != s.a) fail(s, "all_reduce works in place (out must be a)");
         op.out = op.a;
-        op.bias = bias(s, buf(op.a).cols);
+        if (!s.bias.empty()) fail(s, "all_reduce takes no bias (a row-parallel matmul adds its own after its sum)");
       } else {
         op.type = OpType::AllGather;
         if (s.out == s.a) fail(s, "all_gather cannot write its input");

@@ -39,11 +39,10 @@ namespace lowbit {
 // Tensor parallelism (the MPI build only; elsewhere a compile error naming it):
 //   embed {offset, vocab}   the table holds rows offset.. of a vocabulary of `vocab` ids
 //                           (one rank's shard): other ids give zero rows (summed by all_reduce)
-//   all_reduce {a, bias}    a = sum of a over the ranks, in place; then + bias (an f32
-//                           vector, added once: row-parallel layers' biases)
+//   all_reduce {a}          a = sum of a over the ranks, in place
 //   matmul {mode "row_parallel"}  its input columns are one rank's part (attn_output, ffn_down):
-//                           per-token int8 activation scales (w8a8, w4a8) come from the whole
-//                           row's max |x| over the ranks, as in one process
+//                           out = the whole product, summed over the ranks, then its bias once
+//                           (matmul.h matmul_row_parallel: w8a8 sums int32 dot products, exact)
 //   all_gather {a, out}     out [rows, cols * ranks] = every rank's a [rows, cols] side by side
 //                           (the vocab-sharded LM head's logits)
 struct OpSpec {

@@ -6,9 +6,9 @@
  *                  has each token's row, the others zeros)
  *   heads          every op's head count divided by the ranks (rope, attention, kv
  *                  cache, per-head norms): each rank attends with its own heads
- *   attn_output,   row-parallel: the matmul's partial sums, then all_reduce (their
- *   ffn_down       bias added once, by the all_reduce; per-token int8 activation
- *                  scales from the whole row: mode "row_parallel")
+ *   attn_output,   row-parallel (mode "row_parallel"): the matmul sums its ranks' partial
+ *   ffn_down       products itself (w8a8: int32 dot products, exact; per-token int8
+ *                  activation scales from the whole row), then adds its bias once
  *   output         its vocabulary rows' logits, then all_gather into the whole row
  */
 import type { LlamaConfig } from "../config.js";
@@ -31,8 +31,7 @@ export function tpGraph(graph: { ops: OpSpec[]; output: string }, c: LlamaConfig
     if (o.op === "embed") {
       ops.push({ ...o, offset: rank * (c.vocabSize / size), vocab: c.vocabSize }, { op: "all_reduce", a: o.out! });
     } else if (o.op === "matmul" && ROW_PARALLEL.test(o.weight!)) {
-      const { bias, ...mm } = o;
-      ops.push({ ...mm, mode: "row_parallel" }, { op: "all_reduce", a: o.out!, ...(bias ? { bias } : {}) });
+      ops.push({ ...o, mode: "row_parallel" });
     } else if (o.op === "matmul" && o.weight === "output.weight") {
       const part = `${o.out!}_part`;
       ops.push({ ...o, out: part }, { op: "all_gather", a: part, out: o.out! });
