@@ -227,3 +227,27 @@ test("tp: shards are Megatron's (q/k/v, gate/up by rows; o/down by columns; voca
   assert.deepEqual([...takeShard(q, "Q8_0", qs)], [...q.subarray(34, 68), ...q.subarray(102, 136)]);
   assert.throws(() => takeShard(q, "Q8_0", { ...qs, shard: { axis: "cols", start: 16, count: 48 } }), /its 64 input columns split over the ranks into 48-column parts, which must be multiples of Q8_0's 32-column blocks/);
 });
+
+test("tp: addWeight's rowAmax makes a q8 row-parallel shard's scales the whole row's, and is checked", () => {
+  const m = new A.NativeModel(TINY_OPTS);
+  try {
+    // a shard of 2 rows x 4 columns whose whole rows (on every rank) have max |w| 8 and 0.5
+    const w = new Float32Array([1, -2, 0.5, 4, 0.25, 0, -0.5, 0.125]);
+    const bytes = new Uint8Array(w.buffer);
+    const scales = (name: string) => {
+      const out = new Uint8Array(8);
+      m.exportWeightBuffer(name, "scales", out);
+      return [...new Float32Array(out.buffer)];
+    };
+    m.addWeight("own", "F32", bytes, 2, 4, "q8");
+    m.addWeight("whole", "F32", bytes, 2, 4, "q8", undefined, undefined, new Float32Array([8, 0.5]));
+    assert.deepEqual(scales("own"), [Math.fround(4 / 127), Math.fround(0.5 / 127)]);
+    assert.deepEqual(scales("whole"), [Math.fround(8 / 127), Math.fround(0.5 / 127)]);
+    assert.throws(() => m.addWeight("x", "F32", bytes, 2, 4, "q8", undefined, undefined, new Float32Array([8])), /rowAmax must have one value per row/);
+    assert.throws(() => m.addWeight("x", "F32", bytes, 2, 4, "q8", undefined, undefined, new Float32Array([8, NaN])), /rowAmax values must be finite and >= 0/);
+    assert.throws(() => m.addWeight("x", "F32", bytes, 2, 4, "bf16", undefined, undefined, new Float32Array([8, 1])), /rowAmax applies to q8 weights only/);
+    assert.throws(() => m.addWeight("x", "F32", bytes, 2, 4, "q8", undefined, undefined, [8, 1] as unknown as Float32Array), /rowAmax must be a Float32Array/);
+  } finally {
+    m.dispose();
+  }
+});
