@@ -1,8 +1,9 @@
 /**
  * Tensor parallelism over Open MPI (docs/PARALLEL.md): `mpirun -np 2` ranks of
  * 1 thread against one process, on tinycode-100m, for bf16, w8a8 and
- * w4a16-g128: the same greedy tokens for every reference prompt and perplexity
- * within 1e-4 relative (w8a8: equal; test/helpers/tp-worker.ts); the typed errors; a killed
+ * w4a16-g128 (and SmoothQuant's w8a8-sq, w8a8-sq-static): the same greedy tokens
+ * for every reference prompt and perplexity within 1e-4 relative (the w8a8
+ * formats: equal; test/helpers/tp-worker.ts); the typed errors; a killed
  * rank ends the job. The MPI runs need mpirun and `npm run build:mpi`; the
  * default build's refusal of the collective ops runs everywhere.
  */
@@ -55,7 +56,8 @@ function both(format: string): { one: Run; tp: Run } {
 }
 const SKIP_RUNS = SKIP_MPI || (!MODEL || !DATA ? SKIP_NO_SHARED : false);
 
-for (const format of ["bf16", "w8a8", "w4a16-g128"]) {
+// w8a8-sq / w8a8-sq-static: SmoothQuant's factors slice with the input columns (tp-worker: a short calibration)
+for (const format of ["bf16", "w8a8", "w4a16-g128", "w8a8-sq", "w8a8-sq-static"]) {
   test(`tp: 2 ranks x 1 thread have one process's perplexity within 1e-4 relative (${format})`, { skip: SKIP_RUNS }, () => {
     const { one, tp } = both(format);
     assert.equal(one.ranks, 1);
@@ -64,7 +66,7 @@ for (const format of ["bf16", "w8a8", "w4a16-g128"]) {
     const rel = Math.abs(tp.ppl - one.ppl) / one.ppl;
     assert.ok(rel < 1e-4, `perplexity ${tp.ppl} (2 ranks) vs ${one.ppl} (one process): ${rel} relative`);
     // w8a8 sums the row-parallel layers' int32 dot products over the ranks, so it is exact
-    if (format === "w8a8") assert.equal(tp.ppl, one.ppl);
+    if (format.startsWith("w8a8")) assert.equal(tp.ppl, one.ppl);
   });
   // w8a8: row-parallel layers quantize with the whole row's activation and weight scales and sum int32 dot
   // products over the ranks before scaling once, as one process does (docs/PARALLEL.md)
