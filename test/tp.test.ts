@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { mpiAddonPath } from "../src/native.js";
 import { A, TINY, addTinyWeights, TINY_OPTS } from "./helpers/native-boundary.js";
 import { REPO, SKIP_NO_SHARED, sharedPath } from "./helpers/paths.js";
-import { shardSpecs, takeShard } from "../src/parallel/shard.js";
+import { kvHeadsOf, shardSpecs, takeShard } from "../src/parallel/shard.js";
 import { llamaTensors } from "../src/models/llama.js";
 
 const hasMpirun = spawnSync("mpirun", ["--version"], { encoding: "utf8" }).status === 0;
@@ -80,7 +80,8 @@ for (const format of ["bf16", "w8a8", "w4a16-g128", "w8a8-sq", "w8a8-sq-static"]
 
 // tiny: Llama; tiny-pythia: GPT-NeoX (parallel residual, biases on every matrix: row-parallel ones added after the
 // all_reduce, partial rotary dims)
-for (const shape of ["tiny", "tiny-pythia"]) {
+// tiny-starcoder: GPTBigCode's multi-query attention (one KV head, replicated on every rank), learned positions
+for (const shape of ["tiny", "tiny-pythia", "tiny-starcoder"]) {
   test(`tp: a synthetic model's shards (each generated alone on its rank) give one process's tokens (${shape})`, { skip: SKIP_MPI }, () => {
     const args = [BIN, "generate", "--model", `synthetic:${shape}`, "--threads", "1", "--prompt-ids", "1,2,3,4,5", "--max-new-tokens", "12", "--temperature", "0", "--json"];
     const one = spawnSync(process.execPath, args, { cwd: REPO, encoding: "utf8" });
@@ -217,7 +218,18 @@ test("tp: shards are Megatron's (q/k/v, gate/up by rows; o/down by columns; voca
   assert.deepEqual(shard("token_embd.weight"), { axis: "rows", start: 25, count: 25 });
   assert.deepEqual(shard("output.weight"), { axis: "rows", start: 25, count: 25 });
   assert.equal(shard("blk.0.attn_norm.weight"), undefined);
-  assert.throws(() => shardSpecs(llamaTensors(TINY), TINY, { rank: 0, size: 2 }), /num_key_value_heads 1 does not divide by 2 ranks/);
+  // multi-query (one KV head, TINY's): every rank holds the whole attn_k / attn_v, its half of attn_q
+  for (const rank of [0, 1]) {
+    const mq = new Map(shardSpecs(llamaTensors(TINY), TINY, { rank, size: 2 }).map((s) => [s.name, s]));
+    assert.deepEqual(mq.get("blk.0.attn_k.weight")!.shard, { axis: "rows", start: 0, count: 8 });
+    assert.deepEqual(mq.get("blk.0.attn_v.weight")!.shard, { axis: "rows", start: 0, count: 8 });
+    assert.deepEqual(mq.get("blk.0.attn_q.weight")!.shard, { axis: "rows", start: rank * 8, count: 8 });
+  }
+  // GQA with fewer KV heads than ranks: 8 query heads in 2 groups over 4 ranks, rank r has KV head r / 2
+  const g = { ...TINY, nHeads: 8, nKvHeads: 2 };
+  assert.deepEqual([0, 1, 2, 3].map((rank) => kvHeadsOf(g, { rank, size: 4 })), [0, 0, 1, 1].map((start) => ({ start, count: 1 })));
+  assert.throws(() => shardSpecs(llamaTensors(TINY), { ...TINY, nHeads: 6, nKvHeads: 3 }, { rank: 0, size: 2 }),
+    /num_key_value_heads 3 does not divide by 2 ranks, nor 2 ranks by it/);
   // columns of an f32 [2, 4] matrix: elements 2..3 of each row
   const f32 = new Uint8Array(new Float32Array([0, 1, 2, 3, 4, 5, 6, 7]).buffer);
   const spec = { name: "m", hfName: "m", rows: 2, cols: 4, kind: "matrix" as const, shard: { axis: "cols" as const, start: 2, count: 2 } };
