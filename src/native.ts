@@ -66,6 +66,8 @@ export interface OpSpec {
   softcap?: number;
   /** attention: ALiBi with this max bias (8 for BLOOM / MPT) */
   alibi?: number;
+  /** attention under tensor parallelism: its heads are heads `offset`.. of a model of alibiHeads heads (ALiBi's slopes) */
+  alibiHeads?: number;
   /** pos_embed: row pos + offset of the position table (OPT: 2); embed: the first vocabulary row of a shard of the table */
   offset?: number;
   /** embed: the whole vocabulary when the table is one rank's shard (tensor parallelism) */

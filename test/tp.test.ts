@@ -14,7 +14,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mpiAddonPath } from "../src/native.js";
-import { A, TINY, addTinyWeights, TINY_OPTS } from "./helpers/native-boundary.js";
+import { A, TINY, addTinyWeights, TINY_OPTS, tiny } from "./helpers/native-boundary.js";
+import type { OpSpec } from "../src/native.js";
+import { llamaGraph } from "../src/models/llama.js";
 import { REPO, SKIP_NO_SHARED, sharedPath } from "./helpers/paths.js";
 import { kvHeadsOf, shardSpecs, takeShard } from "../src/parallel/shard.js";
 import { llamaTensors } from "../src/models/llama.js";
@@ -80,16 +82,18 @@ for (const format of ["bf16", "w8a8", "w4a16-g128", "w8a8-sq", "w8a8-sq-static"]
 
 // tiny: Llama; tiny-pythia: GPT-NeoX (parallel residual, biases on every matrix: row-parallel ones added after the
 // all_reduce, partial rotary dims)
-// tiny-starcoder: GPTBigCode's multi-query attention (one KV head, replicated on every rank), learned positions
-for (const shape of ["tiny", "tiny-pythia", "tiny-starcoder"]) {
+// tiny-starcoder: GPTBigCode's multi-query attention (one KV head, replicated on every rank), learned positions;
+// tiny-mpt: ALiBi (each rank's heads take their slopes of the model's: with the first heads' slopes on both
+// ranks instead, the 14th of these 24 tokens differs)
+for (const shape of ["tiny", "tiny-pythia", "tiny-starcoder", "tiny-mpt"]) {
   test(`tp: a synthetic model's shards (each generated alone on its rank) give one process's tokens (${shape})`, { skip: SKIP_MPI }, () => {
-    const args = [BIN, "generate", "--model", `synthetic:${shape}`, "--threads", "1", "--prompt-ids", "1,2,3,4,5", "--max-new-tokens", "12", "--temperature", "0", "--json"];
+    const args = [BIN, "generate", "--model", `synthetic:${shape}`, "--threads", "1", "--prompt-ids", "1,2,3,4,5,6,7,8,9,10,11,12", "--max-new-tokens", "24", "--temperature", "0", "--json"];
     const one = spawnSync(process.execPath, args, { cwd: REPO, encoding: "utf8" });
     assert.equal(one.status, 0, one.stderr);
     const tp = mpirun(2, [...args, "--tp"], 120_000);
     assert.equal(tp.status, 0, tp.stderr);
     const ids = (out: string) => (JSON.parse(out) as { ids: number[] }).ids;
-    assert.equal(ids(one.stdout).length, 12);
+    assert.equal(ids(one.stdout).length, 24);
     assert.deepEqual(ids(tp.stdout), ids(one.stdout));
   });
 }
@@ -261,6 +265,20 @@ test("tp: addWeight's rowAmax makes a q8 row-parallel shard's scales the whole r
     assert.throws(() => m.addWeight("x", "F32", bytes, 2, 4, "q8", undefined, undefined, new Float32Array([8, NaN])), /rowAmax values must be finite and >= 0/);
     assert.throws(() => m.addWeight("x", "F32", bytes, 2, 4, "bf16", undefined, undefined, new Float32Array([8, 1])), /rowAmax applies to q8 weights only/);
     assert.throws(() => m.addWeight("x", "F32", bytes, 2, 4, "q8", undefined, undefined, [8, 1] as unknown as Float32Array), /rowAmax must be a Float32Array/);
+  } finally {
+    m.dispose();
+  }
+});
+
+test("tp: a shard's ALiBi heads (attention offset / alibiHeads) are checked when the graph is compiled", () => {
+  const m = tiny({}, false);
+  try {
+    const g = llamaGraph(TINY); // 2 heads
+    const withAttention = (extra: Partial<OpSpec>) => g.ops.map((o) => (o.op === "attention" ? { ...o, ...extra } : o));
+    assert.throws(() => m.setGraph(withAttention({ offset: 1, alibiHeads: 4 }), g.output), /offset and alibiHeads apply to ALiBi attention/);
+    assert.throws(() => m.setGraph(withAttention({ alibi: 8, offset: 3, alibiHeads: 4 }), g.output), /heads offset\.\. must lie within alibiHeads/);
+    assert.throws(() => m.setGraph(withAttention({ alibi: 8, offset: 0, alibiHeads: 1 }), g.output), /heads offset\.\. must lie within alibiHeads/);
+    m.setGraph(withAttention({ alibi: 8, offset: 2, alibiHeads: 4 }), g.output);
   } finally {
     m.dispose();
   }

@@ -290,6 +290,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       s.softcap = (float)opt_number(o, "softcap", 0);
       s.alibi = (float)opt_number(o, "alibi", 0);
       s.vocab = opt_int(o, "vocab", 0);
+      s.alibi_heads = opt_int(o, "alibiHeads", 0);
       specs.push_back(s);
     }
     try {

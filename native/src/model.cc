@@ -204,7 +204,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       case OpType::KvStore: op_kv_store(pool, kt, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
       case OpType::Attention:
         op_attention(pool, kt, *cache_, op.layer, cells, B(op.a), positions, n, op.heads, B(op.out), attn_scratch_,
-                     {op.scale, op.window, op.softcap, op.alibi});
+                     {op.scale, op.window, op.softcap, op.alibi, op.offset, op.alibi_heads});
         break;
       case OpType::Add: op_add(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols); break;
       case OpType::SiluMul: op_silu_mul(pool, kt, B(op.a), B(op.b), B(op.out), rows_a, graph_.bufs[op.a].cols); break;

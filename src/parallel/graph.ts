@@ -7,7 +7,8 @@
  *   heads          every op's head count divided by the ranks (rope, attention, kv
  *                  cache, per-head norms): each rank attends with its own heads; ops over
  *                  the KV heads get the rank's KV heads (shard.ts kvHeadsOf: one, replicated,
- *                  when there are fewer KV heads than ranks)
+ *                  when there are fewer KV heads than ranks); ALiBi attention
+ *                  takes the slopes of its heads' places among the model's (offset, alibiHeads)
  *   attn_output,   row-parallel (mode "row_parallel"): the matmul sums its ranks' partial
  *   ffn_down       products itself (w8a8: int32 dot products, exact; per-token int8
  *                  activation scales from the whole row), then adds its bias once
@@ -25,8 +26,9 @@ export function tpGraph(graph: { ops: OpSpec[]; output: string }, c: LlamaConfig
   const { rank, size } = tp;
   const ops: OpSpec[] = [];
   for (const op of graph.ops) {
-    if (op.op === "attention" && op.alibi) throw new TensorParallelError("ALiBi attention is not split over ranks yet (its slopes follow the global head index)");
     const o: OpSpec = { ...op };
+    // ALiBi: the slopes of this rank's heads of the model's
+    if (o.op === "attention" && o.alibi) Object.assign(o, { offset: rank * (o.heads! / size), alibiHeads: o.heads });
     if (o.heads) {
       // query heads split evenly; an op over the KV heads (rope / norm of k) gets this rank's KV heads
       if (o.heads === c.nKvHeads && c.nKvHeads !== c.nHeads) o.heads = kvHeadsOf(c, tp).count;
