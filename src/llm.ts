@@ -131,10 +131,11 @@ export class LLM {
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;
-    if (tp && quant && isSmoothQuant(quant)) throw new TensorParallelError(`${quant} (SmoothQuant) is not split over ranks yet`);
-    // calibration runs the f32 model, with smoothing folded in for the static scales' second pass
+    // calibration runs the f32 model, with smoothing folded in for the static scales' second pass; under
+    // tensor parallelism every rank calibrates the whole model alone (the same factors on every rank)
+    const { tp: _tp, ...whole } = base;
     const floatModel = (contextLength: number, smoothing?: Map<string, Float32Array>, rowSmoothing?: Map<string, Float32Array>) =>
-      Promise.resolve(calibratable(loadModel(source, { ...base, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}) })));
+      Promise.resolve(calibratable(loadModel(source, { ...whole, dtype: "f32", contextLength, ...(smoothing ? { smoothing } : {}), ...(rowSmoothing ? { rowSmoothing } : {}) })));
     const { smoothing, rowSmoothing, actScales, quantization, prequantized }: Partial<SmoothQuantPlan & Int4Plan> = quant && isSmoothQuant(quant)
       ? await calibrateSmoothQuant(source, quant, opts, floatModel)
       : (await calibrateInt4(source, quant, opts, floatModel, base)) ?? {};

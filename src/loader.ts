@@ -17,7 +17,7 @@ import { createNativeModel, finishNativeModel, type RuntimeOptions } from "./run
 import { planWeights, type ComputeDtype } from "./weights/plan.js";
 import { toF32 } from "./quant/tensors.js";
 import type { PrequantizedWeight } from "./quant/gptq.js";
-import { agreeOnModel, type TpContext } from "./parallel/mpi.js";
+import { agreeOnModel, wholeRowAmax, type TpContext } from "./parallel/mpi.js";
 import { modelDescription } from "./parallel/agree.js";
 import { checkGroupSplit, formatGroup, localShape, shardSpecs, takeShard, type ShardedSpec } from "./parallel/shard.js";
 
@@ -118,14 +118,18 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       if (sm || rs) {
         // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
         // Rows: ffn_up's output j / s_j makes down_proj's input x_j / s_j (silu(gate) * up is linear in up).
+        // A shard's columns (row-parallel) or rows (column-parallel) take their part of the factors.
+        const c0 = s.shard?.axis === "cols" ? s.shard.start : 0, r0 = s.shard?.axis === "rows" && w.native !== "vector" ? s.shard.start : 0;
         const x = toF32(bytes, dtype);
-        if (sm && w.native === "vector") for (let j = 0; j < w.cols; j++) x[j] = x[j]! / sm[j]!;
-        else if (sm) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! * sm[j]!;
-        if (rs) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! / rs[r]!;
+        if (sm && w.native === "vector") for (let j = 0; j < w.cols; j++) x[j] = x[j]! / sm[c0 + j]!;
+        else if (sm) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! * sm[c0 + j]!;
+        if (rs) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! / rs[r0 + r]!;
         bytes = new Uint8Array(x.buffer);
         dtype = "F32";
       }
-      wrapNative(`loading ${what}`, () => native.addWeight(w.name, dtype, bytes, w.rows, w.cols, w.native, actScale));
+      // q8's per-row scale of a row-parallel shard: the whole row's (collective, in the same order on every rank)
+      const rowAmax = w.native === "q8" && s.shard?.axis === "cols" ? wrapNative(`loading ${what}`, () => wholeRowAmax(dtype, bytes, w.rows, w.cols)) : undefined;
+      wrapNative(`loading ${what}`, () => native.addWeight(w.name, dtype, bytes, w.rows, w.cols, w.native, actScale, undefined, rowAmax));
     }
     const decodeWeightBytes = finishNativeModel(native, plan, config, opts.tp);
     return { config, tokenizer, native, decodeWeightBytes, contextLength };
@@ -137,7 +141,6 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
 
 /** This rank's shards, after the ranks agree on the model (TensorParallelError on every rank otherwise). */
 function tpSpecs(source: ModelSource, whole: TensorSpec[], opts: NativeLoadOptions): ShardedSpec[] {
-  if (opts.smoothing || opts.rowSmoothing || opts.actScales) throw new TensorParallelError("SmoothQuant formats are not split over ranks yet");
   const { dtype, quant, quantHead, kvType, contextLength } = opts;
   agreeOnModel(source.name, modelDescription(source, { dtype, quant, quantHead, kvType, contextLength, ranks: opts.tp!.size }));
   return shardSpecs(whole, source.config, opts.tp!);

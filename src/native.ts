@@ -66,6 +66,8 @@ export interface OpSpec {
   softcap?: number;
   /** attention: ALiBi with this max bias (8 for BLOOM / MPT) */
   alibi?: number;
+  /** attention under tensor parallelism: its heads are heads `offset`.. of a model of alibiHeads heads (ALiBi's slopes) */
+  alibiHeads?: number;
   /** pos_embed: row pos + offset of the position table (OPT: 2); embed: the first vocabulary row of a shard of the table */
   offset?: number;
   /** embed: the whole vocabulary when the table is one rank's shard (tensor parallelism) */
@@ -194,12 +196,13 @@ export interface NativeModel {
    * format: "vector" (f32 norm weights), "f32", "bf16", "q8", { format: "q4", group, asym }, { format: "q4a8", group, amplifier }, "q4_0", "q8_0";
    * dtype "Q4_0" / "Q8_0": raw GGUF blocks (rows of cols / 32 blocks; into q4_0 / q8_0 of the same type they are
    * repacked bit for bit, into any other format dequantized first); actScale: static int8 activation scale (q8);
-   * grid: a q4 / q4a8 matrix's codes are rounded on this grid instead of round-to-nearest's (GPTQ)
+   * grid: a q4 / q4a8 matrix's codes are rounded on this grid instead of round-to-nearest's (GPTQ);
+   * rowAmax: a q8 matrix's max |w| of each whole row (a row-parallel shard's scales: mpiRowAmax)
    */
   /** Maps a model file read-only for the model's lifetime; returns its id for addWeight's ranges. */
   mapFile(path: string): number;
   /** bytes: the data, or a range of a file mapFile mapped (formats that keep the bytes as they are view them in place) */
-  addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array | MappedRange, rows: number, cols: number, format: NativeWeightFormat, actScale?: number, grid?: Q4Grid): void;
+  addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array | MappedRange, rows: number, cols: number, format: NativeWeightFormat, actScale?: number, grid?: Q4Grid, rowAmax?: Float32Array): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */
@@ -293,6 +296,8 @@ export interface Addon {
   mpiGather(x: number): number[];
   /** MPI_Abort: ends every rank of the job with this exit code (nothing when MPI is not initialized). */
   mpiAbort(code: number): void;
+  /** Collective: each row's max |x| over every rank's columns of a row-major [rows, cols] tensor. */
+  mpiRowAmax(dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number): Float32Array;
 }
 
 let cached: Addon | undefined;

@@ -3,6 +3,7 @@
  * that are not multiples of the SIMD widths (seed printed; LOWBIT_TEST_SEED).
  *  - int8 (w8a8): integer dot products are exact, so SIMD must equal ref
  *    bit for bit (both compute sa * sw * float(exact int32 sum)).
+ *    Their int32 mode (row-parallel shards' partial sums) gives the exact dots.
  *  - int8 activation quantization: identical codes and scale.
  *  - int4 (w4a16): int16 activations with per-(row, group) scales; exact
  *    integer group dots (decode) or f32 math (prefill) in another order:
@@ -56,7 +57,32 @@ test("ref matmul_q8 equals sa * sw * exact integer dot (float64 JS)", () => {
   }
 });
 
+test("ref matmul_q8's int32 mode gives the exact integer dot products (row-parallel partial sums)", () => {
+  const rng = rngFor("ref-q8-i32");
+  for (const c of q8Cases(rng).slice(0, 60)) {
+    const x = q8Inputs(rng, c);
+    const got = run("ref", "matmul_q8", { ...x, int32: true }) as Int32Array;
+    assert.ok(got instanceof Int32Array);
+    for (let i = 0; i < c.m; i++)
+      for (let j = 0; j < c.n; j++) {
+        let d = 0;
+        if (j >= c.j0 && j < c.j1) for (let p = 0; p < c.k; p++) d += x.a[i * c.k + p]! * x.w[j * c.k + p]!;
+        assert.equal(got[i * c.n + j], d, ctx(`m${c.m} n${c.n} k${c.k} D[${i},${j}]`));
+      }
+  }
+});
+
 for (const v of SIMD) {
+  test(`${v}: matmul_q8's int32 mode equals ref's`, (t) => {
+    const why = skipReason(v);
+    if (why) return t.skip(why);
+    const rng = rngFor(`${v}-q8-i32`);
+    for (const c of q8Cases(rng)) {
+      const x = { ...q8Inputs(rng, c), int32: true };
+      assert.deepEqual(run(v, "matmul_q8", x), run("ref", "matmul_q8", x), ctx(`${v} m${c.m} n${c.n} k${c.k} j${c.j0}..${c.j1}`));
+    }
+  });
+
   test(`${v}: matmul_q8 equals ref bit for bit`, (t) => {
     const why = skipReason(v);
     if (why) return t.skip(why);

@@ -3,7 +3,7 @@
 //
 //   new NativeModel({threads, kernels, nLayers, nKvHeads, headDim, nCtx, ropeTheta})
 //   .mapFile(path) -> file id: maps a model file read-only for the model's lifetime
-//   .addWeight(name, srcDtype, bytes: Uint8Array | { file, offset, length }, rows, cols, format, actScale?, grid?)
+//   .addWeight(name, srcDtype, bytes: Uint8Array | { file, offset, length }, rows, cols, format, actScale?, grid?, rowAmax?)
 //      (a mapped range: formats that keep the source bytes view them in place)
 //   .aliasWeight(name, target) / .setGraph(ops[], outputName)
 //   .forward(tokens: Int32Array, positions: Int32Array, all: boolean, targets?: Int32Array, out?: Float32Array)
@@ -261,6 +261,17 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       grid = {gs.Data(), go.Data(), gs.ElementLength()};
       spec.grid = &grid;
     }
+    // optional 9th argument: q8's whole-row max |w| of each row, Float32Array [rows] (row-parallel shards)
+    if (info.Length() > 8 && !info[8].IsUndefined()) {
+      if (!info[8].IsTypedArray() || info[8].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Napi::TypeError::New(info.Env(), "rowAmax must be a Float32Array");
+      Napi::Float32Array ra = info[8].As<Napi::Float32Array>();
+      if (!spec.format || spec.format->id != WFormat::Q8) throw Napi::TypeError::New(info.Env(), "rowAmax applies to q8 weights only");
+      if ((int64_t)ra.ElementLength() != rows) throw Napi::RangeError::New(info.Env(), "rowAmax must have one value per row");
+      for (size_t j = 0; j < ra.ElementLength(); j++)
+        if (!(std::isfinite(ra[j]) && ra[j] >= 0)) throw Napi::RangeError::New(info.Env(), "rowAmax values must be finite and >= 0");
+      spec.row_amax = ra.Data();
+    }
     try {
       m.add_weight(make_weight_checked(name, dtype, data, nbytes, rows, cols, spec, has_sc ? &sc : nullptr, mapped));
     } catch (const WeightArgTypeError& e) {
@@ -317,6 +328,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       s.softcap = (float)opt_number(o, "softcap", 0);
       s.alibi = (float)opt_number(o, "alibi", 0);
       s.vocab = opt_int(o, "vocab", 0);
+      s.alibi_heads = opt_int(o, "alibiHeads", 0);
       specs.push_back(s);
     }
     try {

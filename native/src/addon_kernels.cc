@@ -91,9 +91,15 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     std::vector<int32_t> wsum((size_t)n, 0);
     for (int64_t j = 0; j < n; j++)
       for (int64_t p = 0; p < k; p++) wsum[j] += W.Data()[j * k + p];
+    if (a.Has("int32") && a.Get("int32").ToBoolean()) {  // the int32 partial mode: the dot products
+      Napi::Int32Array d = Napi::Int32Array::New(env, m * n);
+      std::fill(d.Data(), d.Data() + m * n, 0);
+      kt->matmul_q8(ap.data(), kp, SA.Data(), wp.data(), SW.Data(), wsum.data(), nullptr, n, m, j0, j1, kp, d.Data());
+      return d;
+    }
     Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
     std::fill(c.Data(), c.Data() + m * n, 0.0f);
-    kt->matmul_q8(ap.data(), kp, SA.Data(), wp.data(), SW.Data(), wsum.data(), c.Data(), n, m, j0, j1, kp);
+    kt->matmul_q8(ap.data(), kp, SA.Data(), wp.data(), SW.Data(), wsum.data(), c.Data(), n, m, j0, j1, kp, nullptr);
     return c;
   }
   if (name == "matmul_q4") {

@@ -3,6 +3,11 @@
 #include "addon_util.h"
 #include "comm.h"
 #include "tp_step.h"
+#include "weights.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
 
 namespace lowbit {
 
@@ -69,6 +74,33 @@ Napi::Value MpiGather(const Napi::CallbackInfo& info) {
   }
 }
 
+// Collective: (dtype, bytes, rows, cols) of this rank's columns of a row-major [rows, cols]
+// tensor -> Float32Array [rows], each row's max |x| over every rank's columns (the whole
+// row's: q8's weight scale of a row-parallel shard, addWeight's rowAmax).
+Napi::Value MpiRowAmax(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string dtype = arg_string(info, 0, "dtype");
+  Napi::Uint8Array bytes = arg_typed<Napi::Uint8Array>(info, 1, "bytes");
+  const int64_t rows = arg_int(info, 2, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 3, "cols", 1, (int64_t)1 << 40);
+  SrcDtype src;
+  if (!parse_src_dtype(dtype, &src) || src == SrcDtype::KQuant) throw Napi::TypeError::New(env, "unsupported dtype " + dtype);
+  try {
+    if (bytes.ByteLength() != src_bytes("rowAmax", src, rows, cols)) throw std::invalid_argument("bytes do not match rows x cols of " + dtype);
+    Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)rows);
+    std::vector<float> row((size_t)cols);
+    for (int64_t j = 0; j < rows; j++) {
+      src_row_f32(src, bytes.Data(), j, cols, row.data());
+      float amax = 0;
+      for (float v : row) amax = std::fmax(amax, std::fabs(v));
+      out[j] = amax;
+    }
+    comm::all_reduce_max(out.Data(), (size_t)rows);
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
 Napi::Value MpiAbort(const Napi::CallbackInfo& info) {
   const int code = (int)arg_int(info, 0, "code", 0, 255);
   if (comm::initialized()) comm::abort_job(code);
@@ -106,6 +138,7 @@ void InitTp(Napi::Env env, Napi::Object exports) {
   exports.Set("mpiFinalize", Napi::Function::New(env, MpiFinalize));
   exports.Set("mpiGather", Napi::Function::New(env, MpiGather));
   exports.Set("mpiAbort", Napi::Function::New(env, MpiAbort));
+  exports.Set("mpiRowAmax", Napi::Function::New(env, MpiRowAmax));
   // At exit: a lead model still open tells its followers to stop, then MPI ends
   // (a rank leaving without MPI_Finalize makes mpirun abort the job).
   napi_add_env_cleanup_hook(

@@ -32,6 +32,7 @@ int rank() { unavailable(); }
 int size() { unavailable(); }
 void all_reduce_sum(float*, size_t) { unavailable(); }
 void all_reduce_max(float*, size_t) { unavailable(); }
+void all_reduce_sum_i32(int32_t*, size_t) { unavailable(); }
 void all_gather_cols(const float*, int64_t, int64_t, float*, std::vector<float>&) { unavailable(); }
 void bcast(void*, size_t) { unavailable(); }
 void bcast_idle(void*, size_t) { unavailable(); }
@@ -90,18 +91,21 @@ int size() {
 }
 
 // x = op over the ranks of x, in place, in chunks of MPI's int counts
-void all_reduce(float* x, size_t n, MPI_Op op) {
+template <class T>
+void all_reduce(T* x, size_t n, MPI_Datatype type, MPI_Op op) {
   need_init();
   if (g_size == 1) return;
   for (size_t at = 0; at < n; at += kChunk) {
     const int c = (int)std::min(kChunk, n - at);
-    check(MPI_Allreduce(MPI_IN_PLACE, x + at, c, MPI_FLOAT, op, MPI_COMM_WORLD), "MPI_Allreduce");
+    check(MPI_Allreduce(MPI_IN_PLACE, x + at, c, type, op, MPI_COMM_WORLD), "MPI_Allreduce");
   }
 }
 
-void all_reduce_sum(float* x, size_t n) { all_reduce(x, n, MPI_SUM); }
+void all_reduce_sum(float* x, size_t n) { all_reduce(x, n, MPI_FLOAT, MPI_SUM); }
 
-void all_reduce_max(float* x, size_t n) { all_reduce(x, n, MPI_MAX); }
+void all_reduce_max(float* x, size_t n) { all_reduce(x, n, MPI_FLOAT, MPI_MAX); }
+
+void all_reduce_sum_i32(int32_t* x, size_t n) { all_reduce(x, n, MPI_INT32_T, MPI_SUM); }
 
 void all_gather_cols(const float* part, int64_t rows, int64_t cols, float* out, std::vector<float>& scratch) {
   need_init();

@@ -24,6 +24,8 @@ int rank();
 int size();
 // x[0..n) = sum over ranks of x[0..n), in place.
 void all_reduce_sum(float* x, size_t n);
+// x[0..n) = sum over ranks of x[0..n), in place: exact, in any order (int32 partial dot products).
+void all_reduce_sum_i32(int32_t* x, size_t n);
 // x[0..n) = max over ranks of x[0..n), in place.
 void all_reduce_max(float* x, size_t n);
 // part: [rows, cols] on every rank; out: [rows, cols * size()], rank r's part in columns [r * cols, (r + 1) * cols).

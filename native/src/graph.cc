@@ -185,9 +185,16 @@ struct Compiler {
       if (!(s.softcap >= 0) || !std::isfinite(s.softcap)) fail(s, "softcap must be finite and >= 0");
       if (!(s.alibi >= 0) || !std::isfinite(s.alibi)) fail(s, "alibi must be finite and >= 0");
       if (s.window < 0) fail(s, "window must be >= 0");
+      if (s.alibi_heads || s.offset) {  // a tensor-parallel shard of the heads
+        if (!(s.alibi > 0)) fail(s, "offset and alibiHeads apply to ALiBi attention");
+        if (s.offset < 0 || s.alibi_heads < s.heads || s.offset > s.alibi_heads - s.heads)
+          fail(s, "heads offset.. must lie within alibiHeads");
+      }
       op.scale = s.scale;
       op.softcap = s.softcap;
       op.alibi = s.alibi;
+      op.offset = s.offset;
+      op.alibi_heads = s.alibi_heads;
       op.window = s.window;
       op.out = write(s, s.out, buf(op.a).cols, false);
     } else if (s.op == "add" || s.op == "silu_mul" || s.op == "gelu_mul") {
@@ -206,7 +213,7 @@ struct Compiler {
         op.type = OpType::AllReduce;
         if (!s.out.empty() && s.out != s.a) fail(s, "all_reduce works in place (out must be a)");
         op.out = op.a;
-        op.bias = bias(s, buf(op.a).cols);
+        if (!s.bias.empty()) fail(s, "all_reduce takes no bias (a row-parallel matmul adds its own after its sum)");
       } else {
         op.type = OpType::AllGather;
         if (s.out == s.a) fail(s, "all_gather cannot write its input");

@@ -39,16 +39,17 @@ namespace lowbit {
 // Tensor parallelism (the MPI build only; elsewhere a compile error naming it):
 //   embed {offset, vocab}   the table holds rows offset.. of a vocabulary of `vocab` ids
 //                           (one rank's shard): other ids give zero rows (summed by all_reduce)
-//   all_reduce {a, bias}    a = sum of a over the ranks, in place; then + bias (an f32
-//                           vector, added once: row-parallel layers' biases)
+//   all_reduce {a}          a = sum of a over the ranks, in place
 //   matmul {mode "row_parallel"}  its input columns are one rank's part (attn_output, ffn_down):
-//                           per-token int8 activation scales (w8a8, w4a8) come from the whole
-//                           row's max |x| over the ranks, as in one process
+//                           out = the whole product, summed over the ranks, then its bias once
+//                           (matmul.h matmul_row_parallel: w8a8 sums int32 dot products, exact)
 //   all_gather {a, out}     out [rows, cols * ranks] = every rank's a [rows, cols] side by side
+//   attention {alibi, offset, alibiHeads}  its heads are heads offset.. of a model of
+//                           alibiHeads heads: ALiBi takes those heads' slopes
 //                           (the vocab-sharded LM head's logits)
 struct OpSpec {
   std::string op, a, b, out, weight, bias, mode;
-  int layer = -1, heads = 0, dims = 0, window = 0, offset = 0, vocab = 0;
+  int layer = -1, heads = 0, dims = 0, window = 0, offset = 0, vocab = 0, alibi_heads = 0;
   float eps = 0, scale = 0, softcap = 0, alibi = 0;
 };
 
@@ -67,6 +68,7 @@ struct Op {
   int dims = 0, window = 0, offset = 0;
   bool variant = false;  // the op's mode: matmul "row_parallel"; rope "gptj" (GPT-J pair order); gelu / gelu_mul "ggml" (llama.cpp's table GELU)
   float scale = 0, softcap = 0, alibi = 0;
+  int alibi_heads = 0;  // attention: the model's heads when a shard's (0: heads); its first is offset
   // Matmuls reading the same input (q/k/v, gate/up) are fused by the compiler
   // into one op: extra weights, their biases and their output buffers.
   std::vector<const Weight*> more_w;

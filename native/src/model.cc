@@ -163,7 +163,6 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       case OpType::AllReduce: {
         const int64_t count = (int64_t)rows_a * graph_.bufs[op.a].cols;
         comm::all_reduce_sum(B(op.a), (size_t)count);
-        if (op.bias) op_add_bias(pool, B(op.a), op.bias->data.as<float>(), rows_a, graph_.bufs[op.a].cols);
         break;
       }
       case OpType::AllGather:
@@ -207,18 +206,10 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
           ws[count] = op.more_w[i];
           cs[count] = B(op.more_out[i]);
         }
-        if (op.variant && int8_per_token_act(*op.w)) {
-          // row-parallel: every rank quantizes its part of a row with the whole row's scale
-          const int64_t k = graph_.bufs[op.a].cols;
-          row_scale_.assign(rows_a, 0.0f);
-          for (int r = 0; r < rows_a; r++)
-            for (int64_t p = 0; p < k; p++) row_scale_[r] = std::fmax(row_scale_[r], std::fabs(B(op.a)[r * k + p]));
-          comm::all_reduce_max(row_scale_.data(), row_scale_.size());
-          for (float& s : row_scale_) s /= 127.0f;
-          mm_scratch_.row_scale = row_scale_.data();
-        }
-        matmul_multi(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, ws, cs, count, mm_scratch_);
-        mm_scratch_.row_scale = nullptr;
+        if (op.variant)  // row-parallel: this rank's input columns, the sum over the ranks
+          matmul_row_parallel(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, *op.w, cs[0], mm_scratch_);
+        else
+          matmul_multi(pool, kt, B(op.a), graph_.bufs[op.a].cols, rows_a, ws, cs, count, mm_scratch_);
         if (op.bias) op_add_bias(pool, cs[0], op.bias->data.as<float>(), rows_a, op.w->rows);
         for (size_t i = 0; i < op.more_bias.size(); i++)
           if (op.more_bias[i]) op_add_bias(pool, cs[i + 1], op.more_bias[i]->data.as<float>(), rows_a, op.more_w[i]->rows);
@@ -232,7 +223,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       case OpType::KvStore: op_kv_store(pool, kt, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
       case OpType::Attention:
         op_attention(pool, kt, *cache_, op.layer, cells, B(op.a), positions, n, op.heads, B(op.out), attn_scratch_,
-                     {op.scale, op.window, op.softcap, op.alibi});
+                     {op.scale, op.window, op.softcap, op.alibi, op.offset, op.alibi_heads});
         break;
       case OpType::Add: op_add(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols); break;
       case OpType::SiluMul: op_silu_mul(pool, kt, B(op.a), B(op.b), B(op.out), rows_a, graph_.bufs[op.a].cols); break;

@@ -103,8 +103,7 @@ class Model {
   std::vector<AlignedBuf> bufs_;
   std::vector<AlignedBuf> attn_scratch_;
   MatmulScratch mm_scratch_;
-  std::vector<float> gather_scratch_;
-  std::vector<float> row_scale_;  // row-parallel w8a8 / w4a8: each row's activation scale  // all_gather's [ranks][rows][cols]
+  std::vector<float> gather_scratch_;  // all_gather's [ranks][rows][cols]
   bool collect_stats_ = false;
   ActStatsOptions stats_opts_;
   std::map<std::string, ActStats> stats_;

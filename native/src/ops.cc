@@ -188,7 +188,8 @@ void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int l
                   const AttnOptions& opt) {
   const int hd = cache.head_dim(), kvh = cache.n_kv_heads(), group = heads / kvh;
   const float scale = opt.scale > 0 ? opt.scale : 1.0f / std::sqrt((float)hd);
-  const std::vector<float> slopes = opt.alibi > 0 ? alibi_slopes(heads, opt.alibi) : std::vector<float>();
+  std::vector<float> slopes = opt.alibi > 0 ? alibi_slopes(opt.model_heads ? opt.model_heads : heads, opt.alibi) : std::vector<float>();
+  if (!slopes.empty()) slopes.erase(slopes.begin(), slopes.begin() + opt.head0);  // a shard's heads
   // llama.cpp (no flash attention) multiplies the softmax weights into V with
   // tinyBLAS for a batch of queries (8 lanes over the cells) and with
   // ggml_vec_dot_f32 for one query or a head size tinyBLAS declines (32 lanes)

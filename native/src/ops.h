@@ -75,6 +75,7 @@ struct AttnOptions {
   int window = 0;     // > 0: keys at p - window < pos <= p
   float softcap = 0;  // > 0: cap * tanh(s / cap)
   float alibi = 0;    // > 0: ALiBi max bias
+  int head0 = 0, model_heads = 0;  // ALiBi of a shard: its heads are head0.. of model_heads (0: heads)
 };
 // out = a + b, count elements (out may alias a or b).
 void op_add(ThreadPool& pool, const float* a, const float* b, float* out, int64_t count);

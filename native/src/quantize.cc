@@ -8,8 +8,8 @@
 
 namespace lowbit {
 
-void quantize_row_q8(const float* w, int64_t k, int64_t kp, int8_t* q, float* scale, int32_t* sum) {
-  kernels_ref().quantize_q8(w, k, kp, q, scale, 0.0f);
+void quantize_row_q8(const float* w, int64_t k, int64_t kp, int8_t* q, float* scale, int32_t* sum, float amax) {
+  kernels_ref().quantize_q8(w, k, kp, q, scale, amax > 0 ? amax / 127.0f : 0.0f);
   int32_t t = 0;
   for (int64_t p = 0; p < kp; p++) t += q[p];
   *sum = t;

@@ -9,8 +9,9 @@ constexpr double kAmpHeuristic = -1;  // paper: smallest 2^n lifting the min gro
 constexpr double kAmpMax = -2;        // largest 2^n keeping every output's int32 sum in range
 
 // Symmetric per-row int8 (the kernels' quantize_q8 semantics): q[kp] (zeros
-// past k), scale, and the sum of q.
-void quantize_row_q8(const float* w, int64_t k, int64_t kp, int8_t* q, float* scale, int32_t* sum);
+// past k), scale, and the sum of q. amax > 0: the row's max |w| is that (a
+// row-parallel shard's columns of a row: the whole row's max, so its scale).
+void quantize_row_q8(const float* w, int64_t k, int64_t kp, int8_t* q, float* scale, int32_t* sum, float amax = 0);
 
 // Group-wise int4 of one row: q[kp] in [0, 15] (zeros past k map to the
 // group's code for 0), per group scale s and offset o with w ~= s*q + o.

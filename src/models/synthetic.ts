@@ -78,6 +78,10 @@ export const SYNTHETIC_FAMILY_SHAPES: Readonly<Record<string, Readonly<Record<st
   "tiny-starcoder": {
     model_type: "gpt_bigcode", n_embd: 128, n_inner: 512, n_layer: 2, n_head: 4, multi_query: true, vocab_size: 16384, n_positions: 512,
   },
+  /** MPT's ALiBi attention (no positions table), tied head */
+  "tiny-mpt": {
+    model_type: "mpt", d_model: 128, n_heads: 4, n_layers: 2, max_seq_len: 512, vocab_size: 16384, attn_config: { alibi: true },
+  },
   "tiny-pythia": {
     model_type: "gpt_neox", hidden_size: 128, intermediate_size: 512, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 16384,
     rotary_pct: 0.25, max_position_embeddings: 512, tie_word_embeddings: false,

@@ -7,6 +7,7 @@
 import { existsSync } from "node:fs";
 import { TensorParallelError } from "../errors.js";
 import { addon, chooseAddon, mpiAddonPath } from "../native.js";
+import type { SourceDtype } from "../models/source-dtype.js";
 
 export interface TpContext {
   /** this process's rank: 0 drives generation, the others follow */
@@ -75,6 +76,14 @@ export function endTp(): void {
 /** Collective: every rank's value of x, by rank (lowbit info --tp: each rank's weight bytes). */
 export function gatherNumbers(x: number): number[] {
   return addon().mpiGather(x);
+}
+
+/**
+ * Collective: each row's max |x| over the whole row, from every rank's columns of it (a
+ * row-parallel shard of a q8 matrix takes the whole row's scale, as in one process).
+ */
+export function wholeRowAmax(dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number): Float32Array {
+  return addon().mpiRowAmax(dtype, bytes, rows, cols);
 }
 
 /** Ends every rank of the job with `code` (a rank that failed: the others must not wait for it). */

@@ -3,7 +3,9 @@
  * (GGUF naming, graph.ts), so it holds for every family and weight format:
  *
  *   attn_q / attn_k / attn_v (+ biases)   column-parallel: rows of whole KV-head groups
- *                                          (rank r: q heads [r H/p, (r+1) H/p), kv heads [r KV/p, ...))
+ *                                          (rank r: q heads [r H/p, (r+1) H/p), kv heads [r KV/p, ...));
+ *                                          fewer KV heads than ranks (multi-query: 1): each rank holds
+ *                                          the one KV head of its query heads (replicated)
  *   ffn_gate / ffn_up (+ biases)           column-parallel: rows [r F/p, (r+1) F/p)
  *   attn_output / ffn_down                 row-parallel: input columns of the same ranges
  *                                          (their biases whole, added once after the all_reduce)
@@ -27,12 +29,21 @@ export type ShardedSpec = TensorSpec;
 
 /** Checks that the config's shapes split evenly over the ranks (TensorParallelError naming the shape). */
 export function checkDivisible(c: LlamaConfig, size: number): void {
-  const need: [string, number][] = [
-    ["num_key_value_heads", c.nKvHeads], ["num_attention_heads", c.nHeads], ["intermediate_size", c.intermediateSize], ["vocab_size", c.vocabSize],
-  ];
+  if (c.nKvHeads % size !== 0 && size % c.nKvHeads !== 0) {
+    throw new TensorParallelError(`num_key_value_heads ${c.nKvHeads} does not divide by ${size} ranks, nor ${size} ranks by it (KV heads are split evenly, or replicated when there are fewer than ranks)`);
+  }
+  const need: [string, number][] = [["num_attention_heads", c.nHeads], ["intermediate_size", c.intermediateSize], ["vocab_size", c.vocabSize]];
   for (const [name, v] of need) {
     if (v % size !== 0) throw new TensorParallelError(`${name} ${v} does not divide by ${size} ranks (tensor parallelism splits it evenly)`);
   }
+}
+
+/**
+ * Rank r's KV heads [start, start + count): KV / p of them, or, with fewer KV heads than ranks
+ * (p a multiple of KV), the one KV head that rank r's query heads attend with (replicated).
+ */
+export function kvHeadsOf(c: LlamaConfig, tp: TpContext): { start: number; count: number } {
+  return { start: Math.floor((tp.rank * c.nKvHeads) / tp.size), count: Math.max(1, c.nKvHeads / tp.size) };
 }
 
 /** The shard of each tensor for this rank (specs unchanged but for `shard`). */
@@ -40,7 +51,9 @@ export function shardSpecs(specs: readonly TensorSpec[], c: LlamaConfig, tp: TpC
   checkDivisible(c, tp.size);
   const { rank, size } = tp;
   const part = (total: number): [number, number] => [rank * (total / size), total / size];
-  const q = part(c.nHeads * c.headDim), kv = part(c.nKvHeads * c.headDim), f = part(c.intermediateSize), v = part(c.vocabSize);
+  const kvh = kvHeadsOf(c, tp);
+  const q = part(c.nHeads * c.headDim), kv: [number, number] = [kvh.start * c.headDim, kvh.count * c.headDim];
+  const f = part(c.intermediateSize), v = part(c.vocabSize);
   const role = (name: string) => name.replace(/^blk\.\d+\./, "");
   return specs.map((s): ShardedSpec => {
     const r = role(s.name), bias = r.endsWith(".bias");

@@ -10,6 +10,7 @@ import { nativeRopeOptions } from "../models/rope-scaling.js";
 import { addon, wrapNative, type KernelVariant, type KvType, type NativeModel } from "../native.js";
 import { decodeWeightBytes, type WeightPlan } from "../weights/plan.js";
 import { tpGraph } from "../parallel/graph.js";
+import { kvHeadsOf } from "../parallel/shard.js";
 import type { TpContext } from "../parallel/mpi.js";
 
 export interface RuntimeOptions {
@@ -31,7 +32,7 @@ export function createNativeModel(config: LlamaConfig, o: RuntimeOptions): { nat
     threads: o.threads,
     kernels: o.kernels,
     nLayers: config.nLayers,
-    nKvHeads: config.nKvHeads / (o.tp?.size ?? 1),
+    nKvHeads: o.tp ? kvHeadsOf(config, o.tp).count : config.nKvHeads,
     headDim: config.headDim,
     nCtx: contextLength,
     ...(o.kvType !== undefined ? { kvType: o.kvType } : {}),

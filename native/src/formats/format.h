@@ -62,6 +62,9 @@ struct WSpec {
   double amp = 0;
   float act_scale = 0;  // formats with static_act_scale (q8): the calibrated activation scale (0 = per token)
   const Q4Grid* grid = nullptr;  // q4 / q4a8: codes rounded on this grid instead of each group's RTN grid
+  // q8: each row's max |w| over the whole row, [rows] (a row-parallel shard holds some of its
+  // columns; its scale must be the whole row's, as one process has it)
+  const float* row_amax = nullptr;
 };
 
 // One buffer of a stored weight (save layout): the tensor name suffix in the
@@ -104,6 +107,15 @@ struct FormatOps {
   // computes C[:, j0:j1] (j0 a multiple of 4)
   void (*run)(const KernelTable& kt, const float* A, int64_t lda, const void* act, int64_t m, const Weight& W,
               float* C, int64_t ldc, int64_t j0, int64_t j1);
+  // Formats whose dot products are exact integers (q8), for row-parallel shards under tensor
+  // parallelism (matmul.h matmul_row_parallel): run_i32 writes the int32 dot products of the
+  // prepared activations with W's rows, D[:, j0:j1] (a shard's part, summed over the ranks as
+  // integers), then scale_i32 makes C[:, j0:j1] from the summed D exactly as run makes it from
+  // one whole dot product. nullptr: the shards' float results are summed instead.
+  void (*run_i32)(const KernelTable& kt, const void* act, int64_t m, const Weight& W, int32_t* D, int64_t ldd,
+                  int64_t j0, int64_t j1) = nullptr;
+  void (*scale_i32)(const void* act, int64_t m, const Weight& W, const int32_t* D, float* C, int64_t ldc, int64_t j0,
+                    int64_t j1) = nullptr;
 };
 
 // One row of the table.

@@ -22,7 +22,7 @@ void q8_layout(Weight& w, const WSpec& s) {
   q8(w).act_scale = s.act_scale;
 }
 
-void q8_fill(Weight& w, const WSpec&, SrcDtype src, const void* data) {
+void q8_fill(Weight& w, const WSpec& s, SrcDtype src, const void* data) {
   Q8Weight& q = q8(w);
   const size_t prow = (size_t)pad_to(w.rows, kGroupRows);
   w.data.reserve(prow * w.kp);
@@ -33,7 +33,8 @@ void q8_fill(Weight& w, const WSpec&, SrcDtype src, const void* data) {
   std::vector<int8_t> rowq((size_t)w.kp);
   for (int64_t j = 0; j < w.rows; j++) {
     src_row_f32(src, data, j, w.cols, rowf.data());
-    quantize_row_q8(rowf.data(), w.cols, w.kp, rowq.data(), q.scales.as<float>() + j, q.wsum.as<int32_t>() + j);
+    quantize_row_q8(rowf.data(), w.cols, w.kp, rowq.data(), q.scales.as<float>() + j, q.wsum.as<int32_t>() + j,
+                    s.row_amax ? s.row_amax[j] : 0.0f);
     pack_matrix(rowq.data(), 1, w.kp, w.data.as<int8_t>() + (j / 4) * 4 * w.kp + (j % 4) * kCh, w.kp, kCh);
   }
 }
@@ -88,7 +89,23 @@ const FormatOps kQ8Ops = {
       const Q8Weight& q = as_q8(W);
       const int8_t* a = static_cast<const int8_t*>(act);
       const float* sa = reinterpret_cast<const float*>(a + q8_scales_at(W, m));
-      kt.matmul_q8(a, W.kp, sa, W.data.as<int8_t>(), q.scales.as<float>(), q.wsum.as<int32_t>(), C, ldc, m, j0, j1, W.kp);
+      kt.matmul_q8(a, W.kp, sa, W.data.as<int8_t>(), q.scales.as<float>(), q.wsum.as<int32_t>(), C, ldc, m, j0, j1, W.kp,
+                   nullptr);
+    },
+    [](const KernelTable& kt, const void* act, int64_t m, const Weight& W, int32_t* D, int64_t ldd, int64_t j0,
+       int64_t j1) {
+      const Q8Weight& q = as_q8(W);
+      const int8_t* a = static_cast<const int8_t*>(act);
+      const float* sa = reinterpret_cast<const float*>(a + q8_scales_at(W, m));  // not read: the scales come after the sum
+      kt.matmul_q8(a, W.kp, sa, W.data.as<int8_t>(), q.scales.as<float>(), q.wsum.as<int32_t>(), nullptr, ldd, m, j0, j1,
+                   W.kp, D);
+    },
+    [](const void* act, int64_t m, const Weight& W, const int32_t* D, float* C, int64_t ldc, int64_t j0, int64_t j1) {
+      // the kernels' own expression and order: sa * sw * (float)d
+      const float* sa = reinterpret_cast<const float*>(static_cast<const int8_t*>(act) + q8_scales_at(W, m));
+      const float* sw = as_q8(W).scales.as<float>();
+      for (int64_t i = 0; i < m; i++)
+        for (int64_t j = j0; j < j1; j++) C[i * ldc + j] = sa[i] * sw[j] * (float)D[i * ldc + j];
     }};
 
 }  // namespace lowbit

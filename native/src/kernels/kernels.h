@@ -78,8 +78,12 @@ struct KernelTable {
   // the int8 values (for the u8-offset form of VNNI). A: int8 rows of kp
   // (zeros past k), per-row scale sa[i]. Exact int32 dot products:
   //   C[i, j] = sa[i] * sw[j] * sum_p A[i, p] * W[j, p]
+  // With D (int32 partial mode: a row-parallel shard's part of the dot
+  // products, summed over the ranks and scaled after): D[i, j] = the int32 dot
+  // product itself (leading dimension ldc); sa, sw and C are not read.
   void (*matmul_q8)(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
-                    const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
+                    const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                    int32_t* D);
   // Symmetric per-row int8: s = max|x| / 127 (or the given static scale when
   // fixed > 0), q = clamp(round_half_even(x * (1 / s)), -127, 127), q padded
   // with zeros from k to kp; an all-zero row gives s = 0 and q = 0.
@@ -183,10 +187,12 @@ void matmul_q4a8_is_avx512(const int8_t* A, int64_t lda, const float* sa, const 
                            int64_t j1, int64_t kp, int64_t group);
 // int8 kernels (kernels/q8_*.cc)
 void matmul_q8_avx2(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
-                    const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
+                    const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                    int32_t* D);
 void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed);
 void matmul_q8_avx512(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
-                      const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp);
+                      const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                      int32_t* D);
 void matmul_q4_avx2(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
                     const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
                     int64_t kp, int64_t group);

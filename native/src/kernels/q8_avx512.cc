@@ -22,7 +22,7 @@ inline __m128i hsum4_epi32(__m512i a, __m512i b, __m512i c, __m512i d) {
 
 template <int MR, bool PF>
 void tile(const int8_t* A, int64_t lda, const float* sa, const int8_t* w, const float* sw, const int32_t* wsum,
-          float* C, int64_t ldc, int64_t kp, int64_t ncols) {
+          float* C, int32_t* D, int64_t ldc, int64_t kp, int64_t ncols) {
   const __m512i flip = _mm512_set1_epi8((char)0x80);
   __m512i acc[MR][4];
   for (int r = 0; r < MR; r++)
@@ -40,27 +40,34 @@ void tile(const int8_t* A, int64_t lda, const float* sa, const int8_t* w, const 
   for (int r = 0; r < MR; r++) {
     int32_t d[4];
     _mm_storeu_si128((__m128i*)d, hsum4_epi32(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
-    for (int64_t c = 0; c < ncols; c++) C[r * ldc + c] = sa[r] * sw[c] * (float)(d[c] - 128 * wsum[c]);
+    if (D)
+      for (int64_t c = 0; c < ncols; c++) D[r * ldc + c] = d[c] - 128 * wsum[c];
+    else
+      for (int64_t c = 0; c < ncols; c++) C[r * ldc + c] = sa[r] * sw[c] * (float)(d[c] - 128 * wsum[c]);
   }
 }
 
 }  // namespace
 
 void matmul_q8_avx512(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
-                      const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp) {
+                      const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                      int32_t* D) {
+  // output pointers of tile (i, j): float C, or the int32 dot products D
+  auto cf = [&](int64_t i, int64_t j) { return D ? nullptr : C + i * ldc + j; };
+  auto at = [&](int64_t i, int64_t j) { return D ? D + i * ldc + j : nullptr; };
   const int64_t gstride = kGroupRows * kp;
   if (m == 1) {
     for (int64_t j = j0; j < j1; j += 4)
-      tile<1, true>(A, lda, sa, W + (j / 4) * gstride, sw + j, wsum + j, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
+      tile<1, true>(A, lda, sa, W + (j / 4) * gstride, sw + j, wsum + j, cf(0, j), at(0, j), ldc, kp, std::min<int64_t>(4, j1 - j));
     return;
   }
   for_each_tile<4>(
       m, j0, j1,
       [&](int64_t i, int64_t j, int64_t nc) {
-        tile<4, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, C + i * ldc + j, ldc, kp, nc);
+        tile<4, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, cf(i, j), at(i, j), ldc, kp, nc);
       },
       [&](int64_t i, int64_t j, int64_t nc) {
-        tile<1, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, C + i * ldc + j, ldc, kp, nc);
+        tile<1, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, cf(i, j), at(i, j), ldc, kp, nc);
       });
 }
 

@@ -82,13 +82,16 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
 }
 
 void matmul_q8(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw, const int32_t*,
-               float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp) {
+               float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int32_t* D) {
   const int64_t ch = chunk_elems(1);
   for (int64_t i = 0; i < m; i++)
     for (int64_t j = j0; j < j1; j++) {
       int32_t d = 0;
       for (int64_t p = 0; p < kp; p++) d += (int32_t)A[i * lda + p] * (int32_t)W[packed_index(j, p, kp, ch)];
-      C[i * ldc + j] = sa[i] * sw[j] * (float)d;
+      if (D)
+        D[i * ldc + j] = d;
+      else
+        C[i * ldc + j] = sa[i] * sw[j] * (float)d;
     }
 }
 
