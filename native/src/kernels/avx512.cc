@@ -164,32 +164,28 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
 
 }  // namespace
 
+// The AVX2 table (the f32 ops of ggml.h, which compute exactly as llama.cpp's
+// AVX2 build on every variant, and the activation quantizers) with the kernels
+// this instruction set replaces.
 const KernelTable& kernels_avx512() {
-  static const KernelTable t = {
-      .name = "avx512",
-      .matmul_f32 = matmul_f32,
-      .matmul_bf16_bf16a = matmul_bf16_bf16a,
-      .dot_rows_f32 = ggml_dot_rows_avx2,
-      .attn_pv_f32 = ggml_attn_pv_avx2,
-      .attn_pv_acc_f32 = ggml_attn_pv_acc_avx2,
-      .attn_pv_reduce_f32 = ggml_attn_pv_reduce_avx2,
-      .exp_sum_f32 = ggml_exp_sum_avx2,
-      .max_f32 = max_f32,
-      .sumsq_f32 = sumsq_f32,
-      .scale_mul_f32 = scale_mul_f32,
-      .silu_mul_f32 = ggml_silu_mul_avx2,
-      .f32_to_bf16 = f32_to_bf16,
-      .bf16_to_f32 = bf16_to_f32,
-      .matmul_q8 = matmul_q8_avx512,
-      .quantize_q8 = quantize_q8_avx2,
-      .matmul_q4 = matmul_q4_avx512,
-      .quantize_a16 = quantize_a16_avx2,
-      .matmul_q4a8 = matmul_q4a8_avx512,
-      .matmul_q4a8_is = matmul_q4a8_is_avx512,
-      .quantize_q8_0_act = quantize_q8_0_act_avx2,
-      .matmul_q4_0 = matmul_q4_0_avx512,
-      .matmul_q8_0 = matmul_q8_0_avx512,
-  };
+  static const KernelTable t = [] {
+    KernelTable k = kernels_avx2();
+    k.name = "avx512";
+    k.matmul_f32 = matmul_f32;
+    k.matmul_bf16_bf16a = matmul_bf16_bf16a;
+    k.max_f32 = max_f32;
+    k.sumsq_f32 = sumsq_f32;
+    k.scale_mul_f32 = scale_mul_f32;
+    k.f32_to_bf16 = f32_to_bf16;
+    k.bf16_to_f32 = bf16_to_f32;
+    k.matmul_q8 = matmul_q8_avx512;
+    k.matmul_q4 = matmul_q4_avx512;
+    k.matmul_q4a8 = matmul_q4a8_avx512;
+    k.matmul_q4a8_is = matmul_q4a8_is_avx512;
+    k.matmul_q4_0 = matmul_q4_0_avx512;
+    k.matmul_q8_0 = matmul_q8_0_avx512;
+    return k;
+  }();
   return t;
 }
 
