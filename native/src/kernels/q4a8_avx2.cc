@@ -19,6 +19,7 @@
 #include <immintrin.h>
 
 #include "q4a8_tiling.h"
+#include "x86.h"
 
 namespace lowbit {
 namespace {
@@ -33,16 +34,6 @@ inline __m128 hsum_rows_f32(__m256 v01, __m256 v23) {
   const __m256 h = _mm256_hadd_ps(v01, v23);
   const __m256 h2 = _mm256_hadd_ps(h, h);
   return _mm_unpacklo_ps(_mm256_castps256_ps128(h2), _mm256_extractf128_ps(h2, 1));
-}
-
-inline void store_cols(float* C, __m128 v, int64_t ncols) {
-  if (ncols == 4) {
-    _mm_storeu_ps(C, v);
-    return;
-  }
-  alignas(16) float t[4];
-  _mm_store_ps(t, v);
-  for (int64_t c = 0; c < ncols; c++) C[c] = t[c];
 }
 
 // One tile: activation rows [i0, i0 + MT) x the row group starting at row j.
@@ -96,7 +87,7 @@ inline void tile(const Q4a8Args<IS, SC>& p, int64_t i0, int64_t j, int64_t ncols
     const int64_t i = i0 + t;
     const __m128 h = IS ? _mm_cvtepi32_ps(hsum_rows_i32(acc01[t], acc23[t]))
                         : hsum_rows_f32(_mm256_castsi256_ps(acc01[t]), _mm256_castsi256_ps(acc23[t]));
-    store_cols(p.C + i * p.ldc + j, _mm_mul_ps(h, _mm_set1_ps(p.out_scale(i))), ncols);
+    store_cols4(p.C + i * p.ldc + j, _mm_mul_ps(h, _mm_set1_ps(p.out_scale(i))), ncols);
   }
 }
 

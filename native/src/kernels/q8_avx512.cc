@@ -49,19 +49,10 @@ void tile(const int8_t* A, int64_t lda, const float* sa, const int8_t* w, const 
 void matmul_q8_avx512(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
                       const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp) {
   const int64_t gstride = kGroupRows * kp;
-  if (m == 1) {
-    for (int64_t j = j0; j < j1; j += 4)
-      tile<1, true>(A, lda, sa, W + (j / 4) * gstride, sw + j, wsum + j, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
-    return;
-  }
-  for_each_tile<4>(
-      m, j0, j1,
-      [&](int64_t i, int64_t j, int64_t nc) {
-        tile<4, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, C + i * ldc + j, ldc, kp, nc);
-      },
-      [&](int64_t i, int64_t j, int64_t nc) {
-        tile<1, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j, C + i * ldc + j, ldc, kp, nc);
-      });
+  packed_matmul<4>(m, j0, j1, [&](auto mr, auto pf, int64_t i, int64_t j, int64_t nc) {
+    tile<decltype(mr)::value, decltype(pf)::value>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, wsum + j,
+                                                   C + i * ldc + j, ldc, kp, nc);
+  });
 }
 
 }  // namespace lowbit
