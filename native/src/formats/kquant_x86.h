@@ -165,6 +165,26 @@ inline void kq_tile_lanes(const uint8_t* w, int64_t nb, int lines, float* c, int
   }
   kq_store_lanes<MT>(acc, c, ldc);
 }
+// Q2_K's tile on AVX2 and AVX-512: per super-block (2 cache lines prefetched
+// two ahead) the block's scales and mins (kq_q2_scales); dot(x, b, scb, lanes)
+// sets lanes[t] to token t's eight exact int32 lanes of the block's code
+// products; per token the mins term, then (d * da) * lanes, one FMA per lane.
+template <class Block, int MT, class Dot>
+inline void kq_q2_tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc, Dot&& dot) {
+  kq_tile_lanes<Block, MT>(w, nb, 2, c, ldc, [&](const Block* x, int64_t b, __m256* acc) {
+    __m128i scb;
+    __m256i mins;
+    kq_q2_scales(x->scales, &scb, &mins);
+    __m256i lanes[MT];
+    dot(x, b, scb, lanes);
+    const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
+    for (int t = 0; t < MT; t++) {
+      const float da = a.d[(i0 + t) * nb + b];
+      acc[t] = kq_q2_mins(a, i0 + t, b, mins, da, mw, acc[t]);
+      acc[t] = kq_fma_lanes(lanes[t], da * dw, acc[t]);
+    }
+  });
+}
 #if defined(__AVX512F__)
 // Q2_K / Q3_K / Q6_K on AVX-512: the 512-bit sums of one token folded to its eight lanes.
 inline __m256i kq_fold512(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
