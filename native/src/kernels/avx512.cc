@@ -156,19 +156,14 @@ const KernelTable& kernels_avx512() {
   static const KernelTable t = [] {
     KernelTable k = kernels_avx2();
     k.name = "avx512";
-    k.matmul_f32 = matmul_f32;
-    k.matmul_bf16_bf16a = matmul_bf16_bf16a;
-    k.max_f32 = max_f32;
-    k.sumsq_f32 = sumsq_f32;
-    k.scale_mul_f32 = scale_mul_f32;
-    k.f32_to_bf16 = f32_to_bf16;
-    k.bf16_to_f32 = bf16_to_f32;
-    k.matmul_q8 = matmul_q8_avx512;
-    k.matmul_q4 = matmul_q4_avx512;
-    k.matmul_q4a8 = matmul_q4a8_avx512;
-    k.matmul_q4a8_is = matmul_q4a8_is_avx512;
-    k.matmul_q4_0 = matmul_q4_0_avx512;
-    k.matmul_q8_0 = matmul_q8_0_avx512;
+    // this file's packed f32 / bf16 matmuls and vector helpers
+    k.matmul_f32 = matmul_f32, k.matmul_bf16_bf16a = matmul_bf16_bf16a;
+    k.max_f32 = max_f32, k.sumsq_f32 = sumsq_f32, k.scale_mul_f32 = scale_mul_f32;
+    k.f32_to_bf16 = f32_to_bf16, k.bf16_to_f32 = bf16_to_f32;
+    // the integer matmuls on VNNI (q8_avx512.cc, q4_avx512.cc, q4a8_avx512.cc, ggml_avx512.cc)
+    k.matmul_q8 = matmul_q8_avx512, k.matmul_q4 = matmul_q4_avx512;
+    k.matmul_q4a8 = matmul_q4a8_avx512, k.matmul_q4a8_is = matmul_q4a8_is_avx512;
+    k.matmul_q4_0 = matmul_q4_0_avx512, k.matmul_q8_0 = matmul_q8_0_avx512;
     return k;
   }();
   return t;
