@@ -94,10 +94,7 @@ test("tinycode-100m: q4_k_m / q5_k_m files equal llama-quantize's tensor for ten
     }
     const runs = await runBothOnFile(join(tmp, "q4_k_m.gguf"), dir100!);
     t.diagnostic(`lowbit's q4_k_m [llama.cpp CPU variant ${loadedCpuVariant()}]: ${summary(runs)}`);
-    for (const r of runs) {
-      const what = `q4_k_m ${JSON.stringify(r.ref.prompt)}`;
-      assertBitEqualRun(r, what);
-    }
+    for (const r of runs) assertBitEqualRun(r, `q4_k_m ${JSON.stringify(r.ref.prompt)}`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -60,10 +60,7 @@ test("llama.cpp (haswell) and lowbit agree on K-quant GGUF files of tinycode-100
         const runs = await runBothOnFile(file, dir!);
         tt.diagnostic(`${label} [llama.cpp CPU variant ${loadedCpuVariant()}]: ${summary(runs)}`);
         assert.equal(loadedCpuVariant(), PIN, "the pinned CPU variant is the one loaded");
-        for (const r of runs) {
-          const what = `${label} ${JSON.stringify(r.ref.prompt)}`;
-          assertBitEqualRun(r, what);
-        }
+        for (const r of runs) assertBitEqualRun(r, `${label} ${JSON.stringify(r.ref.prompt)}`);
 
         const fileBytes = [...g.tensors.values()].reduce((s, x) => s + x.nbytes, 0);
         const m = await LLM.load(file, { threads: 2 });

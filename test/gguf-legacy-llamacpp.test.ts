@@ -76,10 +76,7 @@ test("llama.cpp and lowbit agree on Q4_1 / Q5_0 / Q5_1 / IQ4_NL / IQ4_XS GGUF fi
         const runs = await runBothOnFile(file, dir!);
         tt.diagnostic(`${label} [llama.cpp CPU variant ${loadedCpuVariant()}]: ${summary(runs)}`);
         assert.equal(loadedCpuVariant(), PIN, "the pinned CPU variant is the one loaded");
-        for (const r of runs) {
-          const what = `${label} ${JSON.stringify(r.ref.prompt)}`;
-          assertBitEqualRun(r, what);
-        }
+        for (const r of runs) assertBitEqualRun(r, `${label} ${JSON.stringify(r.ref.prompt)}`);
       });
     }
   } finally {
