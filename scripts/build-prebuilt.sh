@@ -7,7 +7,7 @@
 # node-gyp-build, then compiles nothing where a prebuilt loads (docs/INSTALL.md).
 #
 # The build runs in build-prebuilt/ (binding.gyp copied less the test addon, native/ a link, as
-# scripts/build-asan.sh does), so build/Release/lowbit.node is never touched.
+# scripts/build-variant.sh does), so build/Release/lowbit.node is never touched.
 # binding.gyp has no -march=native: the ISA-specific kernels are separate
 # static libraries compiled with their own -mavx2 / -mavx512* flags and chosen by
 # CPUID at run time, so the prebuilt runs on any x86-64 CPU.

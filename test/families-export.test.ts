@@ -21,6 +21,7 @@ import { LlamaCppModel } from "../src/llamacpp/oracle.js";
 import { pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
 import { hfSource } from "../src/models/source.js";
 import { UnsupportedArchitectureError } from "../src/errors.js";
+import { maxAbs, maxAbsDiff, theirLogits } from "./helpers/llamacpp-agree.js";
 import { REPO } from "./helpers/paths.js";
 
 if (prebuiltCpuVariants().includes("haswell")) pinCpuVariant("haswell");
@@ -45,8 +46,6 @@ const REFUSED: [string, RegExp][] = [
   ["gptj", /llama\.cpp has no GGUF form of this family/],
   ["opt", /llama\.cpp has no GGUF form of this family/],
 ];
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const have = existsSync(join(FIXTURES, "qwen2", "reference.json"));
 
 for (const fam of EXPORTED) {
@@ -67,7 +66,7 @@ for (const fam of EXPORTED) {
         gg.resetCache();
         const a = await hf.logits(p.input_ids), b = await gg.logits(p.input_ids);
         if (!fam.gelu) assert.ok(a.every((v, i) => Object.is(v, b[i])), `${fam.name}: GGUF logits bit-equal to the HF directory's`);
-        worstHf = Math.max(worstHf, maxDiff(a, b) / maxAbs(a));
+        worstHf = Math.max(worstHf, maxAbsDiff(a, b) / maxAbs(a));
         ours.push(b);
         gg.resetCache();
         greedy.push((await gg.generate(p.input_ids, { maxNewTokens: 16, temperature: 0, stopAtEos: false })).ids);
@@ -85,9 +84,8 @@ for (const fam of EXPORTED) {
       try {
         for (const [i, p] of prompts.entries()) {
           const r = await theirs.greedy(p.input_ids, 16);
-          const their = new Float32Array(ours[i]!.length).fill(Number.NaN);
-          for (const [id, v] of r.logits) their[id] = v;
-          worst = Math.max(worst, maxDiff(ours[i]!, their) / maxAbs(their));
+          const their = theirLogits(r.logits, ours[i]!.length);
+          worst = Math.max(worst, maxAbsDiff(ours[i]!, their) / maxAbs(their));
           assert.ok(r.ids.every((v, j) => v === greedy[i]![j]), `${fam.name}: greedy ids lowbit ${greedy[i]} llama.cpp ${r.ids}`);
         }
       } finally {

@@ -21,6 +21,7 @@ import { LlamaCppModel } from "../src/llamacpp/oracle.js";
 import { loadedCpuVariant, pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
 import { ggufSource } from "../src/models/gguf-source.js";
 import { writeGgufOnlyModel, type ArchShape } from "./helpers/family-gguf.js";
+import { agreeOnPrompt, maxAbs, maxAbsDiff } from "./helpers/llamacpp-agree.js";
 import { REPO } from "./helpers/paths.js";
 
 if (prebuiltCpuVariants().includes("haswell")) pinCpuVariant("haswell");
@@ -47,8 +48,6 @@ let tmp: string;
 before(() => { tmp = mkdtempSync(join(tmpdir(), "lowbit-gguf-only-")); });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 /** lowbit on `file` against llama.cpp on it: tokens, logits, greedy; returns lowbit's f32 last logits per prompt. */
 async function againstLlamaCpp(file: string, label: string, diag: (s: string) => void): Promise<Float32Array[]> {
@@ -60,19 +59,12 @@ async function againstLlamaCpp(file: string, label: string, diag: (s: string) =>
     for (const text of PROMPTS) {
       const ids = ours.encode(text);
       assert.deepEqual(ids, theirs.tokenize(text), `${label}: tokenizer ids of ${JSON.stringify(text)}`);
-      ours.resetCache();
-      const mine = await ours.logits(ids);
-      out.push(Float32Array.from(mine));
-      const run = await theirs.greedy(ids, GREEDY);
-      const their = new Float32Array(mine.length).fill(Number.NaN);
-      for (const [id, v] of run.logits) their[id] = v;
-      const scale = maxAbs(their), err = maxDiff(mine, their);
-      ours.resetCache();
-      const g = (await ours.generate(ids, { maxNewTokens: GREEDY, temperature: 0, stopAtEos: false })).ids;
-      lines.push(`logits max |diff| ${err.toExponential(1)} (max |logit| ${scale.toFixed(2)}), greedy ${run.ids.every((v, i) => v === g[i]) ? "equal" : "differ"}`);
-      assert.ok(err <= LOGIT_RTOL * scale, `${label} ${JSON.stringify(text)}: logits differ from llama.cpp's by ${err} > ${LOGIT_RTOL} x ${scale}`);
-      assert.ok(run.ids.length > 0 && run.ids.every((v, i) => v === g[i]), `${label}: greedy lowbit ${g} llama.cpp ${run.ids}`);
-      if (run.ids.length < GREEDY) assert.ok(ours.config.eosTokenIds.includes(g[run.ids.length]!), `${label}: llama.cpp stopped where lowbit has no eos`);
+      const a = await agreeOnPrompt(ours, theirs, ids, GREEDY);
+      out.push(Float32Array.from(a.ours));
+      lines.push(`logits max |diff| ${a.err.toExponential(1)} (max |logit| ${a.scale.toFixed(2)}), greedy ${a.prefix ? "equal" : "differ"}`);
+      assert.ok(a.err <= LOGIT_RTOL * a.scale, `${label} ${JSON.stringify(text)}: logits differ from llama.cpp's by ${a.err} > ${LOGIT_RTOL} x ${a.scale}`);
+      assert.ok(a.theirs.length > 0 && a.prefix, `${label}: greedy lowbit ${a.mine} llama.cpp ${a.theirs}`);
+      if (a.theirs.length < GREEDY) assert.ok(ours.config.eosTokenIds.includes(a.mine[a.theirs.length]!), `${label}: llama.cpp stopped where lowbit has no eos`);
     }
     diag(`${label} [llama.cpp ${loadedCpuVariant()}]: ${lines.join("; ")}`);
   } finally {
@@ -99,7 +91,7 @@ for (const c of CASES) {
         for (const [i, text] of PROMPTS.entries()) {
           m.resetCache();
           const l = await m.logits(m.encode(text));
-          worst = Math.max(worst, maxDiff(l, f32[i]!) / maxAbs(f32[i]!));
+          worst = Math.max(worst, maxAbsDiff(l, f32[i]!) / maxAbs(f32[i]!));
         }
         lines.push(`${quant} ${worst.toFixed(3)}`);
         assert.ok(worst <= bound, `${c.name} ${quant}: ${worst} > ${bound}`);

@@ -27,6 +27,7 @@ import { loadModel } from "../src/loader.js";
 import { FAMILIES as FAMILY_DEFS } from "../src/models/family.js";
 import { hfSource } from "../src/models/source.js";
 import { smoothGroups } from "../src/quant/smoothquant.js";
+import { agreeOnPrompt, maxAbs, maxAbsDiff } from "./helpers/llamacpp-agree.js";
 import { REPO } from "./helpers/paths.js";
 
 const PIN = "haswell";
@@ -82,8 +83,6 @@ const GGUF_LOGIT_RTOL = 1e-5;
 /** ... and with llama.cpp's f16-table GELU: a few activations one f16 ulp (4.9e-4) apart; measured <= 2.4e-4 of the logit scale */
 const GGUF_GELU_LOGIT_RTOL = 1e-3;
 
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const exp = (v: number) => v.toExponential(2);
 
 function ref(name: string): Ref {
@@ -104,8 +103,8 @@ for (const fam of FAMILIES) {
         assert.deepEqual(m.encode(p.text), p.input_ids, `${fam.name}: tokenizer ids of ${JSON.stringify(p.text)}`);
         m.resetCache();
         const logits = await m.logits(p.input_ids);
-        const scale = maxAbs(p.last_logits), err = maxDiff(logits, p.last_logits);
-        const nll = await m.nll(p.input_ids), nllErr = maxDiff(nll, p.nll);
+        const scale = maxAbs(p.last_logits), err = maxAbsDiff(logits, p.last_logits);
+        const nll = await m.nll(p.input_ids), nllErr = maxAbsDiff(nll, p.nll);
         m.resetCache();
         const g = (await m.generate(p.input_ids, { maxNewTokens: GREEDY, temperature: 0, stopAtEos: false })).ids;
         lines.push(`logits max |diff| ${exp(err)} (max |logit| ${scale.toFixed(2)}), nll max |diff| ${exp(nllErr)}, greedy ${g.filter((v, i) => v === p.greedy_ids[i]).length}/${GREEDY}`);
@@ -130,20 +129,12 @@ for (const fam of FAMILIES) {
       const lines: string[] = [];
       for (const p of r.prompts) {
         assert.deepEqual(ours.encode(p.text), theirs.tokenize(p.text), `${fam.name}: GGUF tokenizer ids of ${JSON.stringify(p.text)}`);
-        ours.resetCache();
-        const mine = await ours.logits(p.input_ids);
-        const run = await theirs.greedy(p.input_ids, GREEDY);
-        const their = new Float32Array(mine.length).fill(Number.NaN);
-        for (const [id, v] of run.logits) their[id] = v;
-        const scale = maxAbs(their), err = maxDiff(mine, their);
-        ours.resetCache();
-        const g = (await ours.generate(p.input_ids, { maxNewTokens: GREEDY, temperature: 0, stopAtEos: false })).ids;
+        const { err, scale, mine, theirs: ids, prefix } = await agreeOnPrompt(ours, theirs, p.input_ids, GREEDY);
         // llama.cpp stops at an end-of-generation token: the ids it gave are a prefix of lowbit's, which has eos next
-        const same = run.ids.every((v, i) => v === g[i]);
-        lines.push(`logits max |diff| ${exp(err)} (max |logit| ${scale.toFixed(2)}), greedy ${run.ids.length === GREEDY ? "" : `${run.ids.length} (llama.cpp stopped at eos) `}${same ? "equal" : "differ"}`);
+        lines.push(`logits max |diff| ${exp(err)} (max |logit| ${scale.toFixed(2)}), greedy ${ids.length === GREEDY ? "" : `${ids.length} (llama.cpp stopped at eos) `}${prefix ? "equal" : "differ"}`);
         assert.ok(err <= rtol * scale, `${fam.name} ${JSON.stringify(p.text)}: logits differ from llama.cpp's by ${err} > ${rtol} x ${scale}`);
-        assert.ok(same, `${fam.name} ${JSON.stringify(p.text)}: greedy ids lowbit ${g} llama.cpp ${run.ids}`);
-        if (run.ids.length < GREEDY) assert.ok(ours.config.eosTokenIds.includes(g[run.ids.length]!), `${fam.name}: llama.cpp stopped where lowbit has no eos`);
+        assert.ok(prefix, `${fam.name} ${JSON.stringify(p.text)}: greedy ids lowbit ${mine} llama.cpp ${ids}`);
+        if (ids.length < GREEDY) assert.ok(ours.config.eosTokenIds.includes(mine[ids.length]!), `${fam.name}: llama.cpp stopped where lowbit has no eos`);
       }
       t.diagnostic(`${fam.name} GGUF [llama.cpp ${loadedCpuVariant()}]: ${lines.join("; ")}`);
     } finally {
@@ -162,7 +153,7 @@ for (const fam of FAMILIES) {
       for (const p of r.prompts) {
         m.resetCache();
         const logits = await m.logits(p.input_ids);
-        const scale = maxAbs(p.last_logits), err = maxDiff(logits, p.last_logits);
+        const scale = maxAbs(p.last_logits), err = maxAbsDiff(logits, p.last_logits);
         m.resetCache();
         const g = (await m.generate(p.input_ids, { maxNewTokens: GREEDY, temperature: 0, stopAtEos: false })).ids;
         lines.push(`logits max |diff| ${exp(err)}, greedy ${g.filter((v, i) => v === p.greedy_ids[i]).length}/${GREEDY}`);
@@ -216,7 +207,7 @@ for (const fam of FAMILIES) {
           m.resetCache();
           const l = await m.logits(p.input_ids);
           assert.ok(l.every(Number.isFinite), `${fam.name} ${quant}: finite logits`);
-          worst = Math.max(worst, maxDiff(l, base[i]!) / maxAbs(base[i]!));
+          worst = Math.max(worst, maxAbsDiff(l, base[i]!) / maxAbs(base[i]!));
         }
         lines.push(`${quant} ${exp(worst)}`);
         assert.ok(worst <= rtol, `${fam.name} ${quant}: logits differ from f32's by ${worst} of their scale > ${rtol}`);
@@ -258,7 +249,7 @@ for (const fam of FAMILIES) {
         smooth.native.clearCache();
         const a = (await plain.native.forward(Int32Array.from(p.input_ids), pos, false)).data;
         const b = (await smooth.native.forward(Int32Array.from(p.input_ids), pos, false)).data;
-        worst = Math.max(worst, maxDiff(a, b) / maxAbs(a));
+        worst = Math.max(worst, maxAbsDiff(a, b) / maxAbs(a));
       }
     } finally {
       plain.native.dispose();
@@ -275,7 +266,7 @@ for (const fam of FAMILIES) {
         f32.resetCache();
         sq.resetCache();
         const a = await f32.logits(p.input_ids), b = await sq.logits(p.input_ids);
-        sqWorst = Math.max(sqWorst, maxDiff(a, b) / maxAbs(a));
+        sqWorst = Math.max(sqWorst, maxAbsDiff(a, b) / maxAbs(a));
       }
       await f32.dispose();
       await sq.dispose();

@@ -18,9 +18,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exportGguf, type GgufOutType } from "../src/formats/gguf-export.js";
 import { kquantTensorTypes, type KQuantOutType, type MixModel } from "../src/formats/gguf-kquant-mix.js";
@@ -28,14 +27,13 @@ import { openGguf, readTensorBytes } from "../src/formats/gguf.js";
 import { openModelSource } from "../src/loader.js";
 import { hfSource } from "../src/models/source.js";
 import { loadedCpuVariant, pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
-import { bitsEqual, GREEDY, maxAbsDiff, runBothOnFile, summary } from "./helpers/llamacpp-agree.js";
+import { assertBitEqualRun, runBothOnFile, summary } from "./helpers/llamacpp-agree.js";
 import { EMBEDDED_MODEL, REPO, sharedPath, SKIP_NO_SHARED } from "./helpers/paths.js";
+import { llamaQuantize, NO_QUANTIZE } from "./helpers/llama-quantize.js";
 
 const PIN = "haswell";
 const pinnable = prebuiltCpuVariants().includes(PIN);
 if (pinnable) pinCpuVariant(PIN);
-const QUANTIZE = process.env.LLAMA_QUANTIZE ?? join(homedir(), ".cache", "lowbit", "llama.cpp", "build-native", "bin", "llama-quantize");
-const noQuantize = existsSync(QUANTIZE) ? false : `llama-quantize not found at ${QUANTIZE} (build llama.cpp natively or set LLAMA_QUANTIZE)`;
 const dir100 = sharedPath("models", "tinycode-100m");
 
 interface MixFixture { models: Record<string, { model: MixModel; tensors: [string, number][]; types: Record<string, Record<string, string>> }> }
@@ -68,18 +66,13 @@ function assertSameTensors(ours: string, theirs: string, what: string): Record<s
   return count;
 }
 
-function quantize(f16: string, out: string, type: string, pure: boolean): void {
-  const q = spawnSync(QUANTIZE, [...(pure ? ["--pure"] : []), f16, out, type, "2"], { encoding: "utf8" });
-  assert.equal(q.status, 0, `llama-quantize ${type}: ${q.stderr.slice(-2000)}`);
-}
-
-test("tinycode-7m: q4_k_m / q5_k_m / q6_k files equal llama-quantize's tensor for tensor (with the Q5_0 / Q5_1 / Q8_0 fallbacks)", { skip: noQuantize }, (t) => {
+test("tinycode-7m: q4_k_m / q5_k_m / q6_k files equal llama-quantize's tensor for tensor (with the Q5_0 / Q5_1 / Q8_0 fallbacks)", { skip: NO_QUANTIZE }, (t) => {
   const tmp = mkdtempSync(join(tmpdir(), "lowbit-kexport-"));
   try {
     const f16 = join(tmp, "f16.gguf");
     exportGguf(hfSource(EMBEDDED_MODEL), f16, "f16");
     for (const [type, ref, pure] of [["q4_k_m", "Q4_K_M", false], ["q5_k_m", "Q5_K_M", false], ["q6_k", "Q6_K", true]] as [GgufOutType, string, boolean][]) {
-      quantize(f16, join(tmp, `ref-${type}.gguf`), ref, pure);
+      llamaQuantize(f16, join(tmp, `ref-${type}.gguf`), ref, pure ? ["--pure"] : []);
       exportGguf(openModelSource(f16), join(tmp, `${type}.gguf`), type);
       t.diagnostic(`${type}: ${JSON.stringify(assertSameTensors(join(tmp, `${type}.gguf`), join(tmp, `ref-${type}.gguf`), `tinycode-7m ${type}`))}`);
     }
@@ -88,24 +81,20 @@ test("tinycode-7m: q4_k_m / q5_k_m / q6_k files equal llama-quantize's tensor fo
   }
 });
 
-const skip100 = noQuantize || (!pinnable ? `node-llama-cpp's prebuilt has no ${PIN} CPU variant here` : !dir100 ? SKIP_NO_SHARED : false);
+const skip100 = NO_QUANTIZE || (!pinnable ? `node-llama-cpp's prebuilt has no ${PIN} CPU variant here` : !dir100 ? SKIP_NO_SHARED : false);
 test("tinycode-100m: q4_k_m / q5_k_m files equal llama-quantize's tensor for tensor; llama.cpp runs lowbit's q4_k_m", { skip: skip100 }, async (t) => {
   const tmp = mkdtempSync(join(tmpdir(), "lowbit-kexport-"));
   try {
     const f16 = join(tmp, "f16.gguf");
     exportGguf(hfSource(dir100!), f16, "f16");
     for (const [type, ref] of [["q4_k_m", "Q4_K_M"], ["q5_k_m", "Q5_K_M"]] as [GgufOutType, string][]) {
-      quantize(f16, join(tmp, `ref-${type}.gguf`), ref, false);
+      llamaQuantize(f16, join(tmp, `ref-${type}.gguf`), ref);
       exportGguf(openModelSource(f16), join(tmp, `${type}.gguf`), type);
       t.diagnostic(`${type}: ${JSON.stringify(assertSameTensors(join(tmp, `${type}.gguf`), join(tmp, `ref-${type}.gguf`), `tinycode-100m ${type}`))}`);
     }
     const runs = await runBothOnFile(join(tmp, "q4_k_m.gguf"), dir100!);
     t.diagnostic(`lowbit's q4_k_m [llama.cpp CPU variant ${loadedCpuVariant()}]: ${summary(runs)}`);
-    for (const r of runs) {
-      const what = `q4_k_m ${JSON.stringify(r.ref.prompt)}`;
-      assert.equal(bitsEqual(r.ours, r.their), r.ours.length, `${what}: logits bit-equal (max |diff| ${maxAbsDiff(r.ours, r.their)})`);
-      assert.equal(r.same, GREEDY, `${what}: greedy ids (${summary([r])})`);
-    }
+    for (const r of runs) assertBitEqualRun(r, `q4_k_m ${JSON.stringify(r.ref.prompt)}`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -17,25 +17,24 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../src/index.js";
 import { exportGguf } from "../src/formats/gguf-export.js";
 import { openGguf } from "../src/formats/gguf.js";
 import { loadedCpuVariant, pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
 import { hfSource } from "../src/models/source.js";
-import { bitsEqual, GREEDY, maxAbsDiff, runBothOnFile, summary } from "./helpers/llamacpp-agree.js";
+import { assertBitEqualRun, runBothOnFile, summary } from "./helpers/llamacpp-agree.js";
 import { sharedPath, SKIP_NO_SHARED } from "./helpers/paths.js";
+import { llamaQuantize, matrixTypes, NO_QUANTIZE } from "./helpers/llama-quantize.js";
 
 const PIN = "haswell";
 const pinnable = prebuiltCpuVariants().includes(PIN);
 if (pinnable) pinCpuVariant(PIN);
-const QUANTIZE = process.env.LLAMA_QUANTIZE ?? join(homedir(), ".cache", "lowbit", "llama.cpp", "build-native", "bin", "llama-quantize");
 const dir = sharedPath("models", "tinycode-100m");
 const skip = !pinnable ? `node-llama-cpp's prebuilt has no ${PIN} CPU variant here`
-  : !existsSync(QUANTIZE) ? `llama-quantize not found at ${QUANTIZE} (build llama.cpp natively or set LLAMA_QUANTIZE)`
+  : NO_QUANTIZE ? NO_QUANTIZE
   : !dir ? SKIP_NO_SHARED : false;
 
 /** [file label, llama-quantize type, extra args] */
@@ -52,21 +51,16 @@ test("llama.cpp (haswell) and lowbit agree on K-quant GGUF files of tinycode-100
     for (const [label, type, extra] of FILES) {
       await t.test(label, async (tt) => {
         const file = join(tmp, `${label}.gguf`);
-        const q = spawnSync(QUANTIZE, [...extra, f16, file, type, "2"], { encoding: "utf8" });
-        assert.equal(q.status, 0, `llama-quantize ${type}: ${q.stderr.slice(-2000)}`);
+        llamaQuantize(f16, file, type, extra);
         const g = openGguf(file);
-        const types = new Set([...g.tensors.values()].filter((x) => x.dims.length === 2).map((x) => x.typeName));
+        const types = matrixTypes(g);
         tt.diagnostic(`${label}: matrix types ${[...types].join(", ")}`);
         for (const ty of types) assert.ok(["Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"].includes(ty), `${label}: ${ty} is not a native K-quant type`);
 
         const runs = await runBothOnFile(file, dir!);
         tt.diagnostic(`${label} [llama.cpp CPU variant ${loadedCpuVariant()}]: ${summary(runs)}`);
         assert.equal(loadedCpuVariant(), PIN, "the pinned CPU variant is the one loaded");
-        for (const r of runs) {
-          const what = `${label} ${JSON.stringify(r.ref.prompt)}`;
-          assert.equal(bitsEqual(r.ours, r.their), r.ours.length, `${what}: logits bit-equal (max |diff| ${maxAbsDiff(r.ours, r.their)})`);
-          assert.equal(r.same, GREEDY, `${what}: greedy ids (${summary([r])})`);
-        }
+        for (const r of runs) assertBitEqualRun(r, `${label} ${JSON.stringify(r.ref.prompt)}`);
 
         const fileBytes = [...g.tensors.values()].reduce((s, x) => s + x.nbytes, 0);
         const m = await LLM.load(file, { threads: 2 });

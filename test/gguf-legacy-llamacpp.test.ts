@@ -18,25 +18,24 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../src/index.js";
 import { exportGguf } from "../src/formats/gguf-export.js";
 import { openGguf } from "../src/formats/gguf.js";
 import { loadedCpuVariant, pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
 import { hfSource } from "../src/models/source.js";
-import { bitsEqual, GREEDY, maxAbsDiff, refs, runBothOnFile, summary } from "./helpers/llamacpp-agree.js";
+import { assertBitEqualRun, refs, runBothOnFile, summary } from "./helpers/llamacpp-agree.js";
 import { LEGACY_FILES, LEGACY_PROMPTS, LEGACY_TOKENS } from "./helpers/legacy-files.js";
+import { llamaQuantize, matrixTypes, NO_QUANTIZE } from "./helpers/llama-quantize.js";
 import { REPO, sharedPath, SKIP_NO_SHARED } from "./helpers/paths.js";
 
 const PIN = "haswell";
 const pinnable = prebuiltCpuVariants().includes(PIN);
 if (pinnable) pinCpuVariant(PIN);
-const QUANTIZE = process.env.LLAMA_QUANTIZE ?? join(homedir(), ".cache", "lowbit", "llama.cpp", "build-native", "bin", "llama-quantize");
 const dir = sharedPath("models", "tinycode-100m");
-const skip = !existsSync(QUANTIZE) ? `llama-quantize not found at ${QUANTIZE} (build llama.cpp natively or set LLAMA_QUANTIZE)`
+const skip = NO_QUANTIZE ? NO_QUANTIZE
   : !dir ? SKIP_NO_SHARED : false;
 
 const FIXTURE = JSON.parse(readFileSync(join(REPO, "test", "fixtures", "legacy-greedy-llamacpp.json"), "utf8")) as { files: Record<string, number[][]> };
@@ -50,10 +49,9 @@ test("llama.cpp and lowbit agree on Q4_1 / Q5_0 / Q5_1 / IQ4_NL / IQ4_XS GGUF fi
     for (const [label, type, extra, want] of LEGACY_FILES) {
       await t.test(label, async (tt) => {
         const file = join(tmp, `${label}.gguf`);
-        const q = spawnSync(QUANTIZE, [...extra, f16, file, type, "2"], { encoding: "utf8" });
-        assert.equal(q.status, 0, `llama-quantize ${type}: ${q.stderr.slice(-2000)}`);
+        llamaQuantize(f16, file, type, extra);
         const g = openGguf(file);
-        const types = new Set([...g.tensors.values()].filter((x) => x.dims.length === 2).map((x) => x.typeName));
+        const types = matrixTypes(g);
         assert.deepEqual([...types].sort(), [...want].sort(), `${label}: matrix types`);
 
         const m = await LLM.load(file, { threads: 2 });
@@ -78,11 +76,7 @@ test("llama.cpp and lowbit agree on Q4_1 / Q5_0 / Q5_1 / IQ4_NL / IQ4_XS GGUF fi
         const runs = await runBothOnFile(file, dir!);
         tt.diagnostic(`${label} [llama.cpp CPU variant ${loadedCpuVariant()}]: ${summary(runs)}`);
         assert.equal(loadedCpuVariant(), PIN, "the pinned CPU variant is the one loaded");
-        for (const r of runs) {
-          const what = `${label} ${JSON.stringify(r.ref.prompt)}`;
-          assert.equal(bitsEqual(r.ours, r.their), r.ours.length, `${what}: logits bit-equal (max |diff| ${maxAbsDiff(r.ours, r.their)})`);
-          assert.equal(r.same, GREEDY, `${what}: greedy ids (${summary([r])})`);
-        }
+        for (const r of runs) assertBitEqualRun(r, `${label} ${JSON.stringify(r.ref.prompt)}`);
       });
     }
   } finally {

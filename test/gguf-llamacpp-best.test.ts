@@ -44,7 +44,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadedCpuVariant } from "../src/llamacpp/prebuilt-variant.js";
-import { bitsEqual, GREEDY, maxAbsDiff, runBoth, summary, type PromptRun } from "./helpers/llamacpp-agree.js";
+import { assertBitEqualRun, GREEDY, maxAbsDiff, type PromptRun, runBoth, summary } from "./helpers/llamacpp-agree.js";
 import { EMBEDDED_MODEL, sharedPath, SKIP_NO_SHARED } from "./helpers/paths.js";
 
 /** As in gguf-llamacpp.test.ts: f32 sums in other orders, a few ulp of logits up to ~15. */
@@ -60,8 +60,7 @@ function assertQuantized(name: string, type: string, variant: string | undefined
   for (const [i, r] of runs.entries()) {
     const what = `${name} ${type} [${variant}] ${JSON.stringify(r.ref.prompt)}`;
     if (strict) {
-      assert.equal(bitsEqual(r.ours, r.their), r.ours.length, `${what}: logits bit-equal (max |diff| ${maxAbsDiff(r.ours, r.their)})`);
-      assert.equal(r.same, GREEDY, `${what}: greedy ids (${summary([r])})`);
+      assertBitEqualRun(r, what);
       continue;
     }
     assert.ok(maxAbsDiff(r.ours, r.their) <= bound[i]!, `${what}: logits differ by ${maxAbsDiff(r.ours, r.their)} > 2 E = ${bound[i]}`);

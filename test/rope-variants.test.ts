@@ -24,6 +24,7 @@ import { LlamaCppModel } from "../src/llamacpp/oracle.js";
 import { exportGguf } from "../src/formats/gguf-export.js";
 import { hfSource } from "../src/models/source.js";
 import { pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
+import { agreeOnPrompt, maxAbs, maxAbsDiff } from "./helpers/llamacpp-agree.js";
 import { REPO } from "./helpers/paths.js";
 
 if (prebuiltCpuVariants().includes("haswell")) pinCpuVariant("haswell");
@@ -36,8 +37,6 @@ const REF = ref(DIR);
 /** f32 both sides, other summation orders (the families' bound) */
 const RTOL = 1e-5;
 
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 const CASES: [string, string, Ref, string][] = [
   ["longrope from the HF directory", DIR, REF, "longrope"],
@@ -66,10 +65,10 @@ for (const [what, path, R, type] of CASES) {
           s.clear();
           return { first, got, logits: l, positions: pos };
         });
-        const e1 = maxDiff(first, p.last_logits) / maxAbs(p.last_logits);
+        const e1 = maxAbsDiff(first, p.last_logits) / maxAbs(p.last_logits);
         assert.ok(e1 <= RTOL, `${what} ${JSON.stringify(p.text)}: prefill logits ${e1}`);
         assert.deepEqual(got, p.greedy_ids, `${what} ${JSON.stringify(p.text)}: greedy ids`);
-        const e2 = maxDiff(logits, p.final_logits) / maxAbs(p.final_logits);
+        const e2 = maxAbsDiff(logits, p.final_logits) / maxAbs(p.final_logits);
         assert.ok(e2 <= RTOL, `${what}: logits after ${positions} positions ${e2}`);
         lines.push(`${p.input_ids.length} tokens: prefill ${e1.toExponential(1)}, after ${positions} ${e2.toExponential(1)}, greedy 16/16`);
       }
@@ -92,20 +91,11 @@ test("Gemma 3 global-layer linear scaling in GGUF: lowbit's export of the direct
     assert.deepEqual(ours.config.family?.windows, hf.config.family?.windows, "the global layer stays global");
     const lines: string[] = [];
     for (const p of ref(GEMMA).prompts) {
-      ours.resetCache();
-      const mine = await ours.logits(p.input_ids);
-      const run = await theirs.greedy(p.input_ids, 16);
-      let err = 0, scale = 0;
-      for (const [id, v] of run.logits) {
-        err = Math.max(err, Math.abs(v - mine[id]!));
-        scale = Math.max(scale, Math.abs(v));
-      }
-      ours.resetCache();
-      const g = (await ours.generate(p.input_ids, { maxNewTokens: 16, temperature: 0, stopAtEos: false })).ids;
-      lines.push(`${(err / scale).toExponential(1)}, greedy ${run.ids.every((v, i) => v === g[i]) ? "equal" : "differ"}`);
+      const { err, scale, mine, theirs: ids, prefix } = await agreeOnPrompt(ours, theirs, p.input_ids, 16);
+      lines.push(`${(err / scale).toExponential(1)}, greedy ${prefix ? "equal" : "differ"}`);
       // llama.cpp's table GELU (families.test.ts's GGUF bound)
       assert.ok(err <= 1e-3 * scale, `gemma3-linear GGUF: ${err} > 1e-3 x ${scale}`);
-      assert.ok(run.ids.every((v, i) => v === g[i]), `greedy lowbit ${g} llama.cpp ${run.ids}`);
+      assert.ok(prefix, `greedy lowbit ${mine} llama.cpp ${ids}`);
     }
     t.diagnostic(`gemma3-linear, lowbit's GGUF export, lowbit vs llama.cpp: ${lines.join("; ")}`);
   } finally {
@@ -137,7 +127,7 @@ test("without longrope or without Gemma 3's scaling the logits are not transform
     const plain = await LLM.load(tmp, { dtype: "f32", threads: 1 });
     try {
       const p = REF.prompts[1]!;
-      const e = maxDiff(await plain.logits(p.input_ids), p.last_logits) / maxAbs(p.last_logits);
+      const e = maxAbsDiff(await plain.logits(p.input_ids), p.last_logits) / maxAbs(p.last_logits);
       assert.ok(e > 100 * RTOL, `plain RoPE is as close as ${e}`);
     } finally {
       await plain.dispose();
@@ -149,7 +139,7 @@ test("without longrope or without Gemma 3's scaling the logits are not transform
   const unscaled = await LLM.load(join(REPO, "test", "fixtures", "families", "gemma3"), { dtype: "f32", threads: 1 });
   try {
     for (const p of ref(GEMMA).prompts) {
-      const e = maxDiff(await unscaled.logits(p.input_ids), p.last_logits) / maxAbs(p.last_logits);
+      const e = maxAbsDiff(await unscaled.logits(p.input_ids), p.last_logits) / maxAbs(p.last_logits);
       assert.ok(e > 100 * RTOL, `unscaled Gemma 3 is as close as ${e}`);
     }
   } finally {

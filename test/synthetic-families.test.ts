@@ -15,6 +15,7 @@ import { exportGguf } from "../src/formats/gguf-export.js";
 import { LlamaCppModel } from "../src/llamacpp/oracle.js";
 import { pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
 import { syntheticSource, SYNTHETIC_FAMILY_SHAPES } from "../src/models/synthetic.js";
+import { agreeOnPrompt, maxAbs } from "./helpers/llamacpp-agree.js";
 
 if (prebuiltCpuVariants().includes("haswell")) pinCpuVariant("haswell");
 
@@ -22,7 +23,6 @@ let tmp: string;
 before(() => { tmp = mkdtempSync(join(tmpdir(), "lowbit-synth-fam-")); });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const maxAbs = (a: ArrayLike<number>) => Array.from(a).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 const CASES: [string, string, number][] = [
   // shape, family, logit bound relative to the scale (families.test.ts: 1e-5, 1e-3 with llama.cpp's table GELU)
@@ -43,18 +43,10 @@ for (const [shape, family, rtol] of CASES) {
       assert.equal(ours.config.architecture, family);
       assert.equal(direct.config.architecture, family);
       const ids = ours.encode("def fibonacci(n):\n    return n if n < 2 else fibonacci(n - 1) + fibonacci(n - 2)");
-      const mine = await ours.logits(ids);
-      const run = await theirs.greedy(ids, 8);
-      let err = 0, scale = 0;
-      for (const [id, v] of run.logits) {
-        err = Math.max(err, Math.abs(v - mine[id]!));
-        scale = Math.max(scale, Math.abs(v));
-      }
-      ours.resetCache();
-      const g = (await ours.generate(ids, { maxNewTokens: 8, temperature: 0, stopAtEos: false })).ids;
-      t.diagnostic(`${shape}: logits max |diff| ${err.toExponential(1)} of ${scale.toFixed(3)}, greedy ${run.ids.every((v, i) => v === g[i]) ? "equal" : "differ"}`);
+      const { ours: mine, err, scale, mine: g, theirs: theirIds, prefix } = await agreeOnPrompt(ours, theirs, ids, 8);
+      t.diagnostic(`${shape}: logits max |diff| ${err.toExponential(1)} of ${scale.toFixed(3)}, greedy ${prefix ? "equal" : "differ"}`);
       assert.ok(err <= rtol * scale, `${shape}: ${err} > ${rtol} x ${scale}`);
-      assert.ok(run.ids.length > 0 && run.ids.every((v, i) => v === g[i]), `${shape}: greedy lowbit ${g} llama.cpp ${run.ids}`);
+      assert.ok(theirIds.length > 0 && prefix, `${shape}: greedy lowbit ${g} llama.cpp ${theirIds}`);
       // the bf16 synthetic weights and their f32 GGUF give the same model (the GELU families' GGUF
       // form computes llama.cpp's table GELU, not transformers' formula: compared through llama.cpp above)
       if (family === "qwen2") {

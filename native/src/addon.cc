@@ -29,6 +29,7 @@
 #include "addon_io.h"
 #include "addon_tp.h"
 #include "addon_util.h"
+#include "addon_worker.h"
 #include "formats/q4a8.h"
 #include "bandwidth.h"
 #include "peak.h"
@@ -42,15 +43,13 @@ namespace lowbit {
 
 namespace {
 
-class ForwardWorker : public Napi::AsyncWorker {
+class ForwardWorker : public ModelWorker {
  public:
   ForwardWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<int32_t> tokens,
                 std::vector<int32_t> positions, bool all, std::vector<int32_t> targets, bool has_targets,
                 Napi::Float32Array out, bool lead)
-      : Napi::AsyncWorker(env),
+      : ModelWorker(env, std::move(model)),
         lead_(lead),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        model_(std::move(model)),
         tokens_(std::move(tokens)),
         positions_(std::move(positions)),
         targets_(std::move(targets)),
@@ -63,51 +62,37 @@ class ForwardWorker : public Napi::AsyncWorker {
     }
   }
 
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
+ protected:
+  void run(Model& model) override {
     auto t0 = std::chrono::steady_clock::now();
-    try {
-      const LogitsMode mode = all_ ? LogitsMode::All : LogitsMode::Last;
-      const int32_t* tg = has_targets_ ? targets_.data() : nullptr;
-      out_ = lead_ ? lead_forward(*model_, tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, &rows_)
-                   : model_->forward(tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, &rows_);
-      if (out_ptr_) {
-        if (out_.size() != out_len_) throw std::length_error("out has the wrong length for this forward step");
-        std::memcpy(out_ptr_, out_.data(), out_len_ * sizeof(float));
-      }
-    } catch (const std::exception& e) {
-      SetError(e.what());
+    const LogitsMode mode = all_ ? LogitsMode::All : LogitsMode::Last;
+    const int32_t* tg = has_targets_ ? targets_.data() : nullptr;
+    out_ = lead_ ? lead_forward(model, tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, &rows_)
+                 : model.forward(tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, &rows_);
+    if (out_ptr_) {
+      if (out_.size() != out_len_) throw std::length_error("out has the wrong length for this forward step");
+      std::memcpy(out_ptr_, out_.data(), out_len_ * sizeof(float));
     }
     ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    model_->busy.store(false);
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (out_ptr_) {
-      Napi::Object res = Napi::Object::New(env);
-      res.Set("data", out_ref_.Value());
-      res.Set("rows", rows_);
-      res.Set("nativeMs", ms_);
-      deferred_.Resolve(res);
-      return;
-    }
-    auto* vec = new std::vector<float>(std::move(out_));
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, vec->data(), vec->size() * sizeof(float),
-                                                  [](Napi::Env, void*, std::vector<float>* v) { delete v; }, vec);
+  Napi::Value resolve(Napi::Env env) override {
     Napi::Object res = Napi::Object::New(env);
-    res.Set("data", Napi::Float32Array::New(env, vec->size(), ab, 0));
+    if (out_ptr_) {
+      res.Set("data", out_ref_.Value());
+    } else {
+      auto* vec = new std::vector<float>(std::move(out_));
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, vec->data(), vec->size() * sizeof(float),
+                                                    [](Napi::Env, void*, std::vector<float>* v) { delete v; }, vec);
+      res.Set("data", Napi::Float32Array::New(env, vec->size(), ab, 0));
+    }
     res.Set("rows", rows_);
     res.Set("nativeMs", ms_);
-    deferred_.Resolve(res);
+    return res;
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   bool lead_;  // tensor-parallel rank 0: the step is broadcast first (tp_step.h)
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<Model> model_;
   std::vector<int32_t> tokens_, positions_, targets_;
   bool all_, has_targets_;
   std::vector<float> out_;
@@ -187,12 +172,10 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (o.Has("ropeAttnFactor") && !o.Get("ropeAttnFactor").IsUndefined()) p.rope_attn_factor = (float)get_number(o, "ropeAttnFactor");
     // tp: this model is one rank's shard (MPI initialized first: mpiInit); rank 0 leads, the others follow()
     const bool tp = o.Has("tp") && o.Get("tp").ToBoolean().Value();
-    try {
+    js_errors(env, [&] {
       if (tp && !comm::initialized()) throw std::runtime_error("tp needs MPI initialized first (mpiInit; the MPI build: npm run build:mpi)");
       model_ = std::make_shared<Model>(p);
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
-    }
+    });
     lead_ = tp && comm::rank() == 0;
     follower_ = tp && !lead_;
     if (lead_) lead_opened();
@@ -293,11 +276,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   Napi::Value AliasWeight(const Napi::CallbackInfo& info) {
-    try {
-      model(info.Env()).alias_weight(arg_string(info, 0, "name"), arg_string(info, 1, "target"));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(info.Env(), e.what());
-    }
+    js_errors(info.Env(), [&] { model(info.Env()).alias_weight(arg_string(info, 0, "name"), arg_string(info, 1, "target")); });
     return info.Env().Undefined();
   }
 
@@ -331,11 +310,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       s.alibi_heads = opt_int(o, "alibiHeads", 0);
       specs.push_back(s);
     }
-    try {
-      model(env).set_graph(specs, arg_string(info, 1, "output"));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
-    }
+    js_errors(env, [&] { model(env).set_graph(specs, arg_string(info, 1, "output")); });
     return env.Undefined();
   }
 
@@ -653,17 +628,12 @@ Napi::Value MeasureComputePeak(const Napi::CallbackInfo& info) {
 static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   using namespace lowbit;
   exports.Set("NativeModel", NativeModel::Init(env));
-  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo));
-  exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
-  exports.Set("measureComputePeak", Napi::Function::New(env, MeasureComputePeak));
-  exports.Set("argmax", Napi::Function::New(env, Argmax));
-  exports.Set("topProb", Napi::Function::New(env, TopProb));
-  exports.Set("weightLayout", Napi::Function::New(env, WeightLayout));
-  exports.Set("formatLayout", Napi::Function::New(env, FormatLayout));
-  exports.Set("ggmlDequantize", Napi::Function::New(env, GgmlDequantize));
-  exports.Set("ggmlQuantize", Napi::Function::New(env, GgmlQuantize));
-  exports.Set("gptqQuantize", Napi::Function::New(env, GptqQuantize));
-  exports.Set("q4OutputError", Napi::Function::New(env, Q4OutputError));
+  export_functions(env, exports,
+                   {{"cpuInfo", CpuInfo}, {"measureBandwidth", MeasureBandwidth},
+                    {"measureComputePeak", MeasureComputePeak}, {"argmax", Argmax}, {"topProb", TopProb},
+                    {"weightLayout", WeightLayout}, {"formatLayout", FormatLayout},
+                    {"ggmlDequantize", GgmlDequantize}, {"ggmlQuantize", GgmlQuantize},
+                    {"gptqQuantize", GptqQuantize}, {"q4OutputError", Q4OutputError}});
   InitTp(env, exports);
   return exports;
 }

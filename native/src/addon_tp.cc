@@ -1,6 +1,7 @@
 #include "addon_tp.h"
 
 #include "addon_util.h"
+#include "addon_worker.h"
 #include "comm.h"
 #include "tp_step.h"
 #include "weights.h"
@@ -15,63 +16,48 @@ namespace {
 
 int g_leads = 0;  // rank 0's tensor-parallel models that have not sent Stop
 
-class FollowWorker : public Napi::AsyncWorker {
+// follow(model) on a libuv worker; resolves to the steps executed.
+class FollowWorker : public ModelWorker {
  public:
-  FollowWorker(Napi::Env env, std::shared_ptr<Model> m)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), model_(std::move(m)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      steps_ = follow(*model_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-    model_->busy.store(false);
-  }
-  void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), (double)steps_)); }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  using ModelWorker::ModelWorker;
+
+ protected:
+  void run(Model& model) override { steps_ = follow(model); }
+  Napi::Value resolve(Napi::Env env) override { return Napi::Number::New(env, (double)steps_); }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<Model> model_;
   int64_t steps_ = 0;
 };
 
 Napi::Value MpiAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), comm::available()); }
 
 Napi::Value MpiInit(const Napi::CallbackInfo& info) {
-  try {
+  return js_errors(info.Env(), [&] {
     comm::init();
     Napi::Object o = Napi::Object::New(info.Env());
     o.Set("rank", comm::rank());
     o.Set("size", comm::size());
     return o;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
+  });
 }
 
 Napi::Value MpiAgree(const Napi::CallbackInfo& info) {
   const uint64_t lo = (uint64_t)arg_int(info, 0, "lo", 0, 0xffffffffLL), hi = (uint64_t)arg_int(info, 1, "hi", 0, 0xffffffffLL);
-  try {
+  return js_errors(info.Env(), [&] {
     uint64_t mn = 0, mx = 0;
     comm::all_min_max(hi << 32 | lo, &mn, &mx);
     return Napi::Boolean::New(info.Env(), mn == mx);
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
+  });
 }
 
 Napi::Value MpiGather(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "value must be a number");
-  try {
+  return js_errors(info.Env(), [&] {
     const std::vector<double> v = comm::all_gather_f64(info[0].As<Napi::Number>().DoubleValue());
     Napi::Array a = Napi::Array::New(info.Env(), v.size());
     for (size_t i = 0; i < v.size(); i++) a.Set((uint32_t)i, v[i]);
     return a;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
+  });
 }
 
 // Collective: (dtype, bytes, rows, cols) of this rank's columns of a row-major [rows, cols]
@@ -84,7 +70,7 @@ Napi::Value MpiRowAmax(const Napi::CallbackInfo& info) {
   const int64_t rows = arg_int(info, 2, "rows", 1, (int64_t)1 << 40), cols = arg_int(info, 3, "cols", 1, (int64_t)1 << 40);
   SrcDtype src;
   if (!parse_src_dtype(dtype, &src) || src == SrcDtype::KQuant) throw Napi::TypeError::New(env, "unsupported dtype " + dtype);
-  try {
+  return js_errors(env, [&]() -> Napi::Value {
     if (bytes.ByteLength() != src_bytes("rowAmax", src, rows, cols)) throw std::invalid_argument("bytes do not match rows x cols of " + dtype);
     Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)rows);
     std::vector<float> row((size_t)cols);
@@ -96,9 +82,7 @@ Napi::Value MpiRowAmax(const Napi::CallbackInfo& info) {
     }
     comm::all_reduce_max(out.Data(), (size_t)rows);
     return out;
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, e.what());
-  }
+  });
 }
 
 Napi::Value MpiAbort(const Napi::CallbackInfo& info) {
@@ -132,13 +116,10 @@ Napi::Value FollowModel(Napi::Env env, std::shared_ptr<Model> model) {
 }
 
 void InitTp(Napi::Env env, Napi::Object exports) {
-  exports.Set("mpiAvailable", Napi::Function::New(env, MpiAvailable));
-  exports.Set("mpiInit", Napi::Function::New(env, MpiInit));
-  exports.Set("mpiAgree", Napi::Function::New(env, MpiAgree));
-  exports.Set("mpiFinalize", Napi::Function::New(env, MpiFinalize));
-  exports.Set("mpiGather", Napi::Function::New(env, MpiGather));
-  exports.Set("mpiAbort", Napi::Function::New(env, MpiAbort));
-  exports.Set("mpiRowAmax", Napi::Function::New(env, MpiRowAmax));
+  export_functions(env, exports,
+                   {{"mpiAvailable", MpiAvailable}, {"mpiInit", MpiInit}, {"mpiAgree", MpiAgree},
+                    {"mpiFinalize", MpiFinalize}, {"mpiGather", MpiGather}, {"mpiAbort", MpiAbort},
+                    {"mpiRowAmax", MpiRowAmax}});
   // At exit: a lead model still open tells its followers to stop, then MPI ends
   // (a rank leaving without MPI_Finalize makes mpirun abort the job).
   napi_add_env_cleanup_hook(

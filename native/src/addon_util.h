@@ -5,9 +5,29 @@
 
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 namespace lowbit {
+
+// f(), with a C++ exception it throws turned into a JS Error of the same message.
+template <class F>
+auto js_errors(Napi::Env env, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// exports[name] = a JS function calling fn, for each entry.
+struct JsFunction {
+  const char* name;
+  Napi::Value (*fn)(const Napi::CallbackInfo&);
+};
+inline void export_functions(Napi::Env env, Napi::Object exports, std::initializer_list<JsFunction> fns) {
+  for (const JsFunction& f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn));
+}
 
 inline Napi::Object arg_object(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsObject()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be an object");

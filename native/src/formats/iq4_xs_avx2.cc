@@ -10,8 +10,7 @@ namespace lowbit {
 
 void matmul_iq4_xs_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                      int64_t j1) {
-  if (m >= kIq4xsPanelMinTokens) kquant_run<X86IQ4XS<DotAvx2, true>>(a, m, W, row_bytes, C, ldc, j0, j1);
-  else kquant_run<X86IQ4XS<DotAvx2, false>>(a, m, W, row_bytes, C, ldc, j0, j1);
+  iq4_xs_run<DotAvx2>(a, m, W, row_bytes, C, ldc, j0, j1);
 }
 
 }  // namespace lowbit

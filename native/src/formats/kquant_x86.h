@@ -86,10 +86,11 @@ inline int32_t kq_hsum4(__m128i v) {
 // The shared parts of the K-quant tiles (bit for bit what each tile wrote out
 // before: the same instructions in the same order).
 
-// Prefetch of the super-block two ahead of x: `lines` cache lines of it.
+// Prefetch of the super-block `ahead` blocks after x: `lines` cache lines of it.
 template <class Block>
-inline void kq_prefetch_ahead(const Block* x, int lines) {
-  for (int l = 0; l < lines; l++) _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(Block) + 64 * l, _MM_HINT_T0);
+inline void kq_prefetch_ahead(const Block* x, int lines, int ahead = 2) {
+  for (int l = 0; l < lines; l++)
+    _mm_prefetch(reinterpret_cast<const char*>(x) + ahead * sizeof(Block) + 64 * l, _MM_HINT_T0);
 }
 // A token's 16 int16 16-sums of super-block b.
 inline __m256i kq_bsums16(const KAct& a, int64_t i, int64_t b) {
@@ -164,6 +165,26 @@ inline void kq_tile_lanes(const uint8_t* w, int64_t nb, int lines, float* c, int
   }
   kq_store_lanes<MT>(acc, c, ldc);
 }
+// Q2_K's tile on AVX2 and AVX-512: per super-block (2 cache lines prefetched
+// two ahead) the block's scales and mins (kq_q2_scales); dot(x, b, scb, lanes)
+// sets lanes[t] to token t's eight exact int32 lanes of the block's code
+// products; per token the mins term, then (d * da) * lanes, one FMA per lane.
+template <class Block, int MT, class Dot>
+inline void kq_q2_tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc, Dot&& dot) {
+  kq_tile_lanes<Block, MT>(w, nb, 2, c, ldc, [&](const Block* x, int64_t b, __m256* acc) {
+    __m128i scb;
+    __m256i mins;
+    kq_q2_scales(x->scales, &scb, &mins);
+    __m256i lanes[MT];
+    dot(x, b, scb, lanes);
+    const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
+    for (int t = 0; t < MT; t++) {
+      const float da = a.d[(i0 + t) * nb + b];
+      acc[t] = kq_q2_mins(a, i0 + t, b, mins, da, mw, acc[t]);
+      acc[t] = kq_fma_lanes(lanes[t], da * dw, acc[t]);
+    }
+  });
+}
 #if defined(__AVX512F__)
 // Q2_K / Q3_K / Q6_K on AVX-512: the 512-bit sums of one token folded to its eight lanes.
 inline __m256i kq_fold512(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
@@ -193,54 +214,5 @@ inline void kq_dot2x64(const KAct& a, int64_t i0, int64_t off, __m512i z01, __m5
 }
 #endif
 
-// Q4_K's 4-token x 8-row tile (rows8x4), the step of super-block b once the
-// rows' blocks are loaded: dh / mh the rows' f16 d / dmin, mn their mins;
-// dot(qa, g, v) sets v[r] to row r's eight int32 lanes of sub-block pair g for
-// the token's 64 activations qa. Per token: acc += (d * da) * (sum of the
-// pair's lanes), accm += (dmin * da) * M[g], for the 8 rows at once.
-template <class Dot>
-inline void kq_q4k_rows8x4_step(const KAct& a, int64_t i0, int64_t nb, int64_t b, const uint16_t* dh, const uint16_t* mh,
-                                const __m128i mn[8], __m256 acc[4], __m256 accm[4], Dot&& dot) {
-  const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh)));
-  const __m256 mw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(mh)));
-  for (int t = 0; t < 4; t++) {
-    const int64_t i = i0 + t;
-    const int8_t* qa = a.q + i * a.k + b * kQK_K;
-    const __m256 da = _mm256_set1_ps(a.d[i * nb + b]);
-    const __m256 dd = _mm256_mul_ps(dw, da), dm = _mm256_mul_ps(mw, da);
-    // M[g] of the 8 rows: per row 4 lanes (g), transposed to 4 vectors of 8 rows
-    const __m128i bsp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsp + i * (a.k / 32) + b * 8));
-    __m128i mv[8];
-    for (int r = 0; r < 8; r++) mv[r] = _mm_madd_epi16(mn[r], bsp);
-    __m256i M[4];
-    for (int h = 0; h < 2; h++) {  // rows 4h .. 4h + 3
-      const __m128i t0 = _mm_unpacklo_epi32(mv[4 * h], mv[4 * h + 1]), t1 = _mm_unpackhi_epi32(mv[4 * h], mv[4 * h + 1]);
-      const __m128i t2 = _mm_unpacklo_epi32(mv[4 * h + 2], mv[4 * h + 3]), t3 = _mm_unpackhi_epi32(mv[4 * h + 2], mv[4 * h + 3]);
-      const __m128i g0 = _mm_unpacklo_epi64(t0, t2), g1 = _mm_unpackhi_epi64(t0, t2);
-      const __m128i g2 = _mm_unpacklo_epi64(t1, t3), g3 = _mm_unpackhi_epi64(t1, t3);
-      if (h == 0) {
-        M[0] = _mm256_castsi128_si256(g0), M[1] = _mm256_castsi128_si256(g1);
-        M[2] = _mm256_castsi128_si256(g2), M[3] = _mm256_castsi128_si256(g3);
-      } else {
-        M[0] = _mm256_inserti128_si256(M[0], g0, 1), M[1] = _mm256_inserti128_si256(M[1], g1, 1);
-        M[2] = _mm256_inserti128_si256(M[2], g2, 1), M[3] = _mm256_inserti128_si256(M[3], g3, 1);
-      }
-    }
-    for (int g = 0; g < 4; g++) {
-      __m256i v[8];
-      dot(qa + 64 * g, g, v);
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kq_hsum8x8_i32(v)), dd, acc[t]);
-      accm[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M[g]), dm, accm[t]);
-    }
-  }
-}
-// c[t * ldc + r] = acc[t] - accm[t] in row r < nr, for the 4 tokens.
-inline void kq_store_rows8x4(const __m256 acc[4], const __m256 accm[4], float* c, int64_t ldc, int nr) {
-  for (int t = 0; t < 4; t++) {
-    alignas(32) float out[8];
-    _mm256_store_ps(out, _mm256_sub_ps(acc[t], accm[t]));
-    for (int r = 0; r < nr; r++) c[t * ldc + r] = out[r];
-  }
-}
 }  // namespace
 }  // namespace lowbit

@@ -16,6 +16,7 @@
 
 #include "formats/iq4_nl.h"
 #include "formats/iq4_xs.h"
+#include "formats/kquant_tiling.h"
 #include "formats/kquant_x86.h"
 #include "formats/legacy.h"
 
@@ -182,6 +183,15 @@ struct X86IQ4XS {
     for (int t = 0; t < MT; t++) c[t * ldc] = kPanel ? accp[t] : kq_hsum8_f32(acc[t]);
   }
 };
+
+// IQ4_XS's matmul on D's byte dots: the panel tile from kIq4xsPanelMinTokens
+// tokens on (formats/iq4_xs.h), the row tile below.
+template <class D>
+inline void iq4_xs_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
+                       int64_t j1) {
+  if (m >= kIq4xsPanelMinTokens) kquant_run<X86IQ4XS<D, true>>(a, m, W, row_bytes, C, ldc, j0, j1);
+  else kquant_run<X86IQ4XS<D, false>>(a, m, W, row_bytes, C, ldc, j0, j1);
+}
 
 }  // namespace
 }  // namespace lowbit

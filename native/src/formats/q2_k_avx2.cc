@@ -20,17 +20,9 @@ struct Avx2Q2K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3);
-    kq_tile_lanes<BlockQ2K, MT>(w, nb, 2, c, ldc, [&](const BlockQ2K* x, int64_t b, __m256* acc) {
-      __m128i scb;
-      __m256i mins;
-      kq_q2_scales(x->scales, &scb, &mins);
+    kq_q2_tile<BlockQ2K, MT>(a, i0, w, nb, c, ldc, [&](const BlockQ2K* x, int64_t b, __m128i scb, __m256i* sumi) {
       const __m256i sc16 = _mm256_cvtepi8_epi16(scb);
-      const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
-      __m256i sumi[MT];
-      for (int t = 0; t < MT; t++) {
-        acc[t] = kq_q2_mins(a, i0 + t, b, mins, a.d[(i0 + t) * nb + b], mw, acc[t]);
-        sumi[t] = _mm256_setzero_si256();
-      }
+      for (int t = 0; t < MT; t++) sumi[t] = _mm256_setzero_si256();
       for (int j = 0; j < 2; j++) {
         const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x->qs + 32 * j));
         __m256i q[4], s[4];
@@ -38,7 +30,6 @@ struct Avx2Q2K {
         kq_chunk_scales16(sc16, j, s);
         kq_dot4x32<MT>(a, i0, b * kQK_K + 128 * j, q, s, sumi);
       }
-      for (int t = 0; t < MT; t++) acc[t] = kq_fma_lanes(sumi[t], a.d[(i0 + t) * nb + b] * dw, acc[t]);
     });
   }
 };

@@ -21,10 +21,7 @@ struct Avx512Q2K {
   template <int MT>
   static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
     const __m256i m3 = _mm256_set1_epi8(3);
-    kq_tile_lanes<BlockQ2K, MT>(w, nb, 2, c, ldc, [&](const BlockQ2K* x, int64_t b, __m256* acc) {
-      __m128i scb;
-      __m256i mins;
-      kq_q2_scales(x->scales, &scb, &mins);
+    kq_q2_tile<BlockQ2K, MT>(a, i0, w, nb, c, ldc, [&](const BlockQ2K* x, int64_t b, __m128i scb, __m256i* lanes) {
       __m512i sumz[MT];
       for (int t = 0; t < MT; t++) sumz[t] = _mm512_setzero_si512();
       for (int j = 0; j < 2; j++) {
@@ -37,12 +34,7 @@ struct Avx512Q2K {
         const __m512i s01 = kq_scale_pairs_u8(scb, 8 * j), s23 = kq_scale_pairs_u8(scb, 8 * j + 4);
         kq_dot2x64<MT>(a, i0, b * kQK_K + 128 * j, z01, z23, s01, s23, sumz);
       }
-      const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
-      for (int t = 0; t < MT; t++) {
-        const float da = a.d[(i0 + t) * nb + b];
-        acc[t] = kq_q2_mins(a, i0 + t, b, mins, da, mw, acc[t]);
-        acc[t] = kq_fma_lanes(kq_fold512(sumz[t]), da * dw, acc[t]);
-      }
+      for (int t = 0; t < MT; t++) lanes[t] = kq_fold512(sumz[t]);
     });
   }
 };

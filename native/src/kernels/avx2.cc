@@ -64,14 +64,7 @@ void tile(const typename LA::T* A, int64_t lda, const typename LW::T* w, float* 
     }
   }
   for (int r = 0; r < MR; r++) {
-    __m128 s = hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
-    if (ncols == 4) {
-      _mm_storeu_ps(C + r * ldc, s);
-    } else {
-      float t[4];
-      _mm_storeu_ps(t, s);
-      for (int64_t c = 0; c < ncols; c++) C[r * ldc + c] = t[c];
-    }
+    store_cols4(C + r * ldc, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ncols);
   }
 }
 
@@ -81,19 +74,10 @@ template <int64_t CH, class LA, class LW>
 void gemm(const typename LA::T* A, int64_t lda, const typename LW::T* W, float* C, int64_t ldc, int64_t m, int64_t j0,
           int64_t j1, int64_t kp) {
   const int64_t gstride = kGroupRows * kp;
-  if (m == 1) {
-    for (int64_t j = j0; j < j1; j += 4)
-      tile<1, CH, LA, LW, true>(A, lda, W + (j / 4) * gstride, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
-    return;
-  }
-  for_each_tile<3>(
-      m, j0, j1,
-      [&](int64_t i, int64_t j, int64_t nc) {
-        tile<3, CH, LA, LW, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp, nc);
-      },
-      [&](int64_t i, int64_t j, int64_t nc) {
-        tile<1, CH, LA, LW, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp, nc);
-      });
+  packed_matmul<3>(m, j0, j1, [&](auto mr, auto pf, int64_t i, int64_t j, int64_t nc) {
+    tile<decltype(mr)::value, CH, LA, LW, decltype(pf)::value>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j,
+                                                               ldc, kp, nc);
+  });
 }
 
 void matmul_f32(const float* A, int64_t lda, const float* W, float* C, int64_t ldc, int64_t m, int64_t j0,

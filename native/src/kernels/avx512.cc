@@ -7,6 +7,7 @@
 
 #include "blocked.h"
 #include "kernels.h"
+#include "x86.h"
 
 namespace lowbit {
 namespace {
@@ -62,14 +63,7 @@ void tile(const typename K::T* A, int64_t lda, const typename K::T* w, float* C,
       for (int r = 0; r < MR; r++) acc[r][c] = K::fma_a(acc[r][c], a[r], w + c * CH);
   }
   for (int r = 0; r < MR; r++) {
-    __m128 s = hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
-    if (ncols == 4) {
-      _mm_storeu_ps(C + r * ldc, s);
-    } else {
-      float t[4];
-      _mm_storeu_ps(t, s);
-      for (int64_t c = 0; c < ncols; c++) C[r * ldc + c] = t[c];
-    }
+    store_cols4(C + r * ldc, hsum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ncols);
   }
 }
 
@@ -79,19 +73,10 @@ template <class K>
 void gemm(const typename K::T* A, int64_t lda, const typename K::T* W, float* C, int64_t ldc, int64_t m, int64_t j0,
           int64_t j1, int64_t kp) {
   const int64_t gstride = kGroupRows * kp;
-  if (m == 1) {
-    for (int64_t j = j0; j < j1; j += 4)
-      tile<1, K, true>(A, lda, W + (j / 4) * gstride, C + j, ldc, kp, std::min<int64_t>(4, j1 - j));
-    return;
-  }
-  for_each_tile<4>(
-      m, j0, j1,
-      [&](int64_t i, int64_t j, int64_t nc) {
-        tile<4, K, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp, nc);
-      },
-      [&](int64_t i, int64_t j, int64_t nc) {
-        tile<1, K, false>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp, nc);
-      });
+  packed_matmul<4>(m, j0, j1, [&](auto mr, auto pf, int64_t i, int64_t j, int64_t nc) {
+    tile<decltype(mr)::value, K, decltype(pf)::value>(A + i * lda, lda, W + (j / 4) * gstride, C + i * ldc + j, ldc, kp,
+                                                      nc);
+  });
 }
 
 void matmul_f32(const float* A, int64_t lda, const float* W, float* C, int64_t ldc, int64_t m, int64_t j0,
@@ -164,32 +149,23 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
 
 }  // namespace
 
+// The AVX2 table (the f32 ops of ggml.h, which compute exactly as llama.cpp's
+// AVX2 build on every variant, and the activation quantizers) with the kernels
+// this instruction set replaces.
 const KernelTable& kernels_avx512() {
-  static const KernelTable t = {
-      .name = "avx512",
-      .matmul_f32 = matmul_f32,
-      .matmul_bf16_bf16a = matmul_bf16_bf16a,
-      .dot_rows_f32 = ggml_dot_rows_avx2,
-      .attn_pv_f32 = ggml_attn_pv_avx2,
-      .attn_pv_acc_f32 = ggml_attn_pv_acc_avx2,
-      .attn_pv_reduce_f32 = ggml_attn_pv_reduce_avx2,
-      .exp_sum_f32 = ggml_exp_sum_avx2,
-      .max_f32 = max_f32,
-      .sumsq_f32 = sumsq_f32,
-      .scale_mul_f32 = scale_mul_f32,
-      .silu_mul_f32 = ggml_silu_mul_avx2,
-      .f32_to_bf16 = f32_to_bf16,
-      .bf16_to_f32 = bf16_to_f32,
-      .matmul_q8 = matmul_q8_avx512,
-      .quantize_q8 = quantize_q8_avx2,
-      .matmul_q4 = matmul_q4_avx512,
-      .quantize_a16 = quantize_a16_avx2,
-      .matmul_q4a8 = matmul_q4a8_avx512,
-      .matmul_q4a8_is = matmul_q4a8_is_avx512,
-      .quantize_q8_0_act = quantize_q8_0_act_avx2,
-      .matmul_q4_0 = matmul_q4_0_avx512,
-      .matmul_q8_0 = matmul_q8_0_avx512,
-  };
+  static const KernelTable t = [] {
+    KernelTable k = kernels_avx2();
+    k.name = "avx512";
+    // this file's packed f32 / bf16 matmuls and vector helpers
+    k.matmul_f32 = matmul_f32, k.matmul_bf16_bf16a = matmul_bf16_bf16a;
+    k.max_f32 = max_f32, k.sumsq_f32 = sumsq_f32, k.scale_mul_f32 = scale_mul_f32;
+    k.f32_to_bf16 = f32_to_bf16, k.bf16_to_f32 = bf16_to_f32;
+    // the integer matmuls on VNNI (q8_avx512.cc, q4_avx512.cc, q4a8_avx512.cc, ggml_avx512.cc)
+    k.matmul_q8 = matmul_q8_avx512, k.matmul_q4 = matmul_q4_avx512;
+    k.matmul_q4a8 = matmul_q4a8_avx512, k.matmul_q4a8_is = matmul_q4a8_is_avx512;
+    k.matmul_q4_0 = matmul_q4_0_avx512, k.matmul_q8_0 = matmul_q8_0_avx512;
+    return k;
+  }();
   return t;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace lowbit {
 
@@ -25,6 +26,25 @@ inline void for_each_tile(int64_t m, int64_t j0, int64_t j1, TileMR&& tile_mr, T
         for (int64_t j = jb; j < je; j += 4) tile_1(i, j, std::min<int64_t>(4, je - j));
     }
   }
+}
+
+// The packed matmuls' driver (f32, bf16, q8 on AVX2 and AVX-512): one
+// activation row streams the packed matrix, a tile of 1 row (prefetching) per
+// group of 4 columns; more rows go through for_each_tile, tiles of MR rows
+// then single rows (no prefetch). tile(mr, pf, i, j, ncols) runs the ISA's
+// tile of mr rows from row i at columns j .. j + ncols; mr and pf are
+// std::integral_constant / std::bool_constant (template arguments of the tile).
+template <int MR, class Tile>
+inline void packed_matmul(int64_t m, int64_t j0, int64_t j1, Tile&& tile) {
+  using One = std::integral_constant<int, 1>;
+  if (m == 1) {
+    for (int64_t j = j0; j < j1; j += 4) tile(One{}, std::true_type{}, int64_t{0}, j, std::min<int64_t>(4, j1 - j));
+    return;
+  }
+  for_each_tile<MR>(
+      m, j0, j1,
+      [&](int64_t i, int64_t j, int64_t nc) { tile(std::integral_constant<int, MR>{}, std::false_type{}, i, j, nc); },
+      [&](int64_t i, int64_t j, int64_t nc) { tile(One{}, std::false_type{}, i, j, nc); });
 }
 
 }  // namespace lowbit

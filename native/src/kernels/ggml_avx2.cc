@@ -168,17 +168,7 @@ void tile_q8_0_mt(const int8_t* A, int64_t lda, const float* ad, const int32_t* 
 
 }  // namespace
 
-void matmul_q4_0_avx2(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,
-                      const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  run<4>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * 128, tile_q4_0<1>, tile_q4_0<2>, tile_q4_0<3>,
-         tile_q4_0<4>);
-}
-
-void matmul_q8_0_avx2(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const int8_t* W,
-                      const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  run<3>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * 256, tile_q8_0_mt<1>, tile_q8_0_mt<2>,
-         tile_q8_0_mt<3>, tile_q8_0_mt<3>);
-}
+LOWBIT_GGML_MATMULS(avx2, tile_q4_0, 4, tile_q8_0_mt, 3)
 
 // llama.cpp's AVX2 quantize_row_q8_0, plus the block sums.
 void quantize_q8_0_act_avx2(const float* x, int64_t k, int8_t* q, float* d, int32_t* s) {

@@ -116,16 +116,6 @@ void tile_q8_0(const int8_t* A, int64_t lda, const float* ad, const int32_t* /*a
 
 }  // namespace
 
-void matmul_q4_0_avx512(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,
-                        const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  run<4>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * 128, tile_q4_0<1>, tile_q4_0<2>, tile_q4_0<3>,
-         tile_q4_0<4>);
-}
-
-void matmul_q8_0_avx512(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const int8_t* W,
-                        const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  run<4>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * 256, tile_q8_0<1>, tile_q8_0<2>, tile_q8_0<3>,
-         tile_q8_0<4>);
-}
+LOWBIT_GGML_MATMULS(avx512, tile_q4_0, 4, tile_q8_0, 4)
 
 }  // namespace lowbit

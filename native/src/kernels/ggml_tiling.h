@@ -35,3 +35,17 @@ void run(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const
 
 }  // namespace
 }  // namespace lowbit
+
+// Defines ggml.h's matmul_q4_0_<isa> and matmul_q8_0_<isa> (at namespace
+// lowbit scope) on the ISA's tiles Q4<MT> / Q8<MT> (function templates on the
+// token count), full tiles of MT4 / MT8 tokens. A row group's code bytes per
+// block: 8 rows x 16 (Q4_0) or 32 (Q8_0).
+#define LOWBIT_GGML_MATMULS(isa, Q4, MT4, Q8, MT8)                                                                 \
+  void matmul_q4_0_##isa(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,       \
+                         const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) { \
+    run<MT4>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * kGgmlRows * 16, Q4<1>, Q4<2>, Q4<3>, Q4<MT4>);  \
+  }                                                                                                                \
+  void matmul_q8_0_##isa(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const int8_t* W,        \
+                         const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) { \
+    run<MT8>(A, lda, ad, as, W, wd, C, ldc, m, j0, j1, k, (k / kQK) * kGgmlRows * 32, Q8<1>, Q8<2>, Q8<3>, Q8<MT8>);  \
+  }

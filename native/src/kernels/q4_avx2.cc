@@ -32,7 +32,6 @@
 namespace lowbit {
 namespace {
 
-constexpr int64_t kIntMaxRows = 15;  // m up to which the integer path runs
 constexpr int64_t kPrefetch = 4096;  // bytes ahead in the weight stream
 constexpr int64_t kBlockChunks = kQ4BlockCols / 32;
 
@@ -171,9 +170,7 @@ void quantize_a16_avx2(const float* x, int64_t k, int64_t kp, int64_t group, int
 void matmul_q4_avx2(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
                     const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
                     int64_t kp, int64_t group) {
-  if (j0 >= j1 || m <= 0) return;
-  if (m <= kIntMaxRows) gemv(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
-  else gemm_q4_avx2(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+  q4_matmul(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group, gemv, gemm_q4_avx2);
 }
 
 }  // namespace lowbit

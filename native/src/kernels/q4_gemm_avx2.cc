@@ -28,17 +28,6 @@ inline __m256i load8u(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 
-inline float* align64(float* p) {
-  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
-}
-
-// Reusable scratch with a 64-byte aligned start (no cache-line-split loads).
-inline float* scratch(std::vector<float>& v, int64_t n) {
-  if ((int64_t)v.size() < n + 16) v.resize(n + 16);
-  return align64(v.data());
-}
-
-
 // The extended weight rows (tiling.h q4_dequant_rows), 8 columns per vector.
 void dequant_rows(const uint8_t* W, const float* s, const float* o, int64_t jb, int64_t j1, int64_t nrows,
                   int64_t kp, int64_t group, int64_t k0, int64_t k1, float* dst) {
@@ -87,26 +76,17 @@ __attribute__((noinline)) void tile_t(const float* at, int64_t ldt, const float*
 
 void gemm_t(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W, const float* s,
             const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  constexpr int64_t MB = 64, NB = 96, KB = 512;  // NB a multiple of 6, KB of 32
-  const int64_t ng = kp / group, kq = kp + ng;
-  thread_local std::vector<float> wbuf, abuf;
-  float* wb = scratch(wbuf, NB * KB);
-  float* at = scratch(abuf, MB * kq);
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t rows = std::min(MB, m - ib), ldt = pad_to(rows, 16);
-    transpose_block(A + ib * lda, lda, sx + ib * ng, asum + ib * ng, ng, group, rows, kp, ldt, at);
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t cols = std::min(NB, j1 - jb);
-      for (int64_t kb = 0; kb < kq; kb += KB) {
-        const int64_t ke = std::min(kb + KB, kq), len = ke - kb;
-        dequant_rows(W, s, o, jb, j1, pad_to(cols, 6), kp, group, kb, ke, wb);
+  static_assert(kQ4GemmNB % 6 == 0, "column blocks of whole 6-column tiles");
+  q4_gemm_blocks(
+      A, lda, sx, asum, W, s, o, m, j0, j1, kp, group, 6, transpose_block, dequant_rows,
+      [&](const float* at, int64_t ldt, const float* wb, int64_t len, int64_t ib, int64_t rows, int64_t jb,
+          int64_t cols, int64_t kb) {
         for (int64_t it = 0; it < rows; it += 16)
           for (int64_t jt = 0; jt < cols; jt += 6)
-            tile_t(at + kb * ldt + it, ldt, wb + jt * len, len, len, C + (ib + it) * ldc + jb + jt, ldc,
+            tile_t(at + it, ldt, wb + jt * len, len, len, C + (ib + it) * ldc + jb + jt, ldc,
                    std::min<int64_t>(16, rows - it), std::min<int64_t>(6, cols - jt), kb > 0);
-      }
-    }
-  }
+      },
+      [](int64_t, int64_t, int64_t, int64_t, int64_t) {});  // the tiles wrote C
 }
 
 }  // namespace

@@ -25,17 +25,6 @@
 namespace lowbit {
 namespace {
 
-inline float* align64(float* p) {
-  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63));
-}
-
-// Reusable scratch with a 64-byte aligned start (no cache-line-split loads).
-inline float* scratch(std::vector<float>& v, int64_t n) {
-  if ((int64_t)v.size() < n + 16) v.resize(n + 16);
-  return align64(v.data());
-}
-
-// 16 packed bytes (one row-chunk) -> 16 int32 lanes (byte values 0..255).
 inline __m512i load16u(const uint8_t* p) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -98,33 +87,26 @@ __attribute__((noinline)) void tile_t(const float* at, int64_t ldt, const float*
 
 void gemm_t(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W, const float* s,
             const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  constexpr int64_t MB = 64, NB = 96, KB = 512;  // MB a multiple of 32, NB of 12, KB of 32
-  const int64_t ng = kp / group, kq = kp + ng;
-  thread_local std::vector<float> wbuf, abuf, cbuf;
-  float* wb = scratch(wbuf, NB * KB);
-  float* at = scratch(abuf, MB * kq);
-  float* ct = scratch(cbuf, NB * MB);
-  for (int64_t ib = 0; ib < m; ib += MB) {
-    const int64_t rows = std::min(MB, m - ib), ldt = pad_to(rows, 16);
-    transpose_block(A + ib * lda, lda, sx + ib * ng, asum + ib * ng, ng, group, rows, kp, ldt, at);
-    for (int64_t jb = j0; jb < j1; jb += NB) {
-      const int64_t cols = std::min(NB, j1 - jb), colsp = pad_to(cols, 12);
-      for (int64_t kb = 0; kb < kq; kb += KB) {
-        const int64_t ke = std::min(kb + KB, kq), len = ke - kb;
-        dequant_rows(W, s, o, jb, j1, colsp, kp, group, kb, ke, wb);
+  static_assert(kQ4GemmMB % 32 == 0 && kQ4GemmNB % 12 == 0, "row blocks of whole 32-row, column blocks of 12-column tiles");
+  thread_local std::vector<float> cbuf;
+  float* ct = q4_scratch(cbuf, kQ4GemmNB * kQ4GemmMB);  // the block's result, transposed: ct[j * ldt + i]
+  q4_gemm_blocks(
+      A, lda, sx, asum, W, s, o, m, j0, j1, kp, group, 12, transpose_block, dequant_rows,
+      [&](const float* at, int64_t ldt, const float* wb, int64_t len, int64_t, int64_t, int64_t, int64_t cols,
+          int64_t kb) {
+        const int64_t colsp = pad_to(cols, 12);
         for (int64_t it = 0; it < ldt; it += 32)
           for (int64_t jt = 0; jt < colsp; jt += 12) {
-            const float* a = at + kb * ldt + it;
             if (ldt - it >= 32)
-              tile_t<2>(a, ldt, wb + jt * len, len, len, ct + jt * ldt + it, kb > 0);
+              tile_t<2>(at + it, ldt, wb + jt * len, len, len, ct + jt * ldt + it, kb > 0);
             else
-              tile_t<1>(a, ldt, wb + jt * len, len, len, ct + jt * ldt + it, kb > 0);
+              tile_t<1>(at + it, ldt, wb + jt * len, len, len, ct + jt * ldt + it, kb > 0);
           }
-      }
-      for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < cols; j++) C[(ib + i) * ldc + jb + j] = ct[j * ldt + i];
-    }
-  }
+      },
+      [&](int64_t ib, int64_t rows, int64_t jb, int64_t cols, int64_t ldt) {
+        for (int64_t i = 0; i < rows; i++)
+          for (int64_t j = 0; j < cols; j++) C[(ib + i) * ldc + jb + j] = ct[j * ldt + i];
+      });
 }
 
 }  // namespace

@@ -18,16 +18,11 @@
 // 1/alpha). Row-group scales are one 16-byte load, spread to lanes by vpermd.
 #include <immintrin.h>
 
-#include <algorithm>
-
-#include "kernels.h"
-#include "tiling.h"
+#include "q4a8_tiling.h"
+#include "x86.h"
 
 namespace lowbit {
 namespace {
-
-constexpr int64_t kPrefetch = 1024;  // bytes ahead in the weight stream
-constexpr int64_t kBlockRowGroups = 16;  // weight rows kept hot while token pairs sweep them
 
 // {sum lanes 0-3 of v01, lanes 4-7 of v01, lanes 0-3 of v23, lanes 4-7 of v23}
 inline __m128i hsum_rows_i32(__m256i v01, __m256i v23) {
@@ -41,27 +36,16 @@ inline __m128 hsum_rows_f32(__m256 v01, __m256 v23) {
   return _mm_unpacklo_ps(_mm256_castps256_ps128(h2), _mm256_extractf128_ps(h2, 1));
 }
 
-inline void store_cols(float* C, __m128 v, int64_t ncols) {
-  if (ncols == 4) {
-    _mm_storeu_ps(C, v);
-    return;
-  }
-  alignas(16) float t[4];
-  _mm_store_ps(t, v);
-  for (int64_t c = 0; c < ncols; c++) C[c] = t[c];
-}
-
 // One tile: activation rows [i0, i0 + MT) x the row group starting at row j.
-// SC is float (float scales) or int32_t (integer scales).
 template <int MT, bool IS, class SC>
-inline void tile(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W, const SC* sc,
-                 float inv_alpha, float* C, int64_t ldc, int64_t i0, int64_t j, int64_t ncols, int64_t kp,
-                 int64_t group) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
+inline void tile(const Q4a8Args<IS, SC>& p, int64_t i0, int64_t j, int64_t ncols) {
+  const int8_t* A = p.A;
+  const int64_t lda = p.lda, ng = p.kp / p.group, cpg = p.group / 32;
+  const int32_t* isum = p.isum;
   const __m256i m15 = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
   const __m256i idx01 = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), idx23 = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
-  const uint8_t* w = W + (j / 4) * nch * 64;
-  const SC* srg = sc + (j / 4) * ng * 4;
+  const uint8_t* w = p.codes(j);
+  const SC* srg = p.scales(j);
   // per tile row t: accumulators of rows 0-1 and 2-3 (float or int32 bits)
   __m256i acc01[MT], acc23[MT];
   for (int t = 0; t < MT; t++) acc01[t] = acc23[t] = _mm256_setzero_si256();
@@ -70,7 +54,7 @@ inline void tile(const int8_t* A, int64_t lda, const float* sa, const int32_t* i
     __m256i d01[MT], d23[MT];
     for (int t = 0; t < MT; t++) d01[t] = d23[t] = _mm256_setzero_si256();
     for (int64_t c = 0; c < cpg; c++, w += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetch, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(w) + kQ4a8Prefetch, _MM_HINT_T0);
       const int64_t off = (g * cpg + c) * 32;
       const __m256i w01 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
       const __m256i w23 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
@@ -101,35 +85,26 @@ inline void tile(const int8_t* A, int64_t lda, const float* sa, const int32_t* i
   }
   for (int t = 0; t < MT; t++) {
     const int64_t i = i0 + t;
-    __m128 r;
-    if (IS) r = _mm_mul_ps(_mm_cvtepi32_ps(hsum_rows_i32(acc01[t], acc23[t])), _mm_set1_ps(sa[i] * inv_alpha));
-    else r = _mm_mul_ps(hsum_rows_f32(_mm256_castsi256_ps(acc01[t]), _mm256_castsi256_ps(acc23[t])), _mm_set1_ps(sa[i]));
-    store_cols(C + i * ldc + j, r, ncols);
+    const __m128 h = IS ? _mm_cvtepi32_ps(hsum_rows_i32(acc01[t], acc23[t]))
+                        : hsum_rows_f32(_mm256_castsi256_ps(acc01[t]), _mm256_castsi256_ps(acc23[t]));
+    store_cols4(p.C + i * p.ldc + j, _mm_mul_ps(h, _mm_set1_ps(p.out_scale(i))), ncols);
   }
 }
 
-template <bool IS, class SC>
-void run(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W, const SC* sc,
-         float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  // Blocks of row groups stay in cache while pairs of activation rows sweep them.
-  sweep_tiles<2>(m, j0, j1, kBlockRowGroups * 4, 4, [&](int64_t i, int64_t mt, int64_t j, int64_t nc) {
-    if (mt == 2) tile<2, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, j, nc, kp, group);
-    else tile<1, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, j, nc, kp, group);
-  });
-}
+// Tiles of 1 or 2 activation rows x one row group; blocks of row groups stay
+// in cache while pairs of activation rows sweep them.
+struct Avx2Q4a8 {
+  static constexpr int kTokens = 2;
+  static constexpr int64_t kCols = 4;
+  template <bool IS, class SC>
+  static void tiles(const Q4a8Args<IS, SC>& p, int64_t i, int64_t mt, int64_t j, int64_t ncols) {
+    if (mt == 2) tile<2>(p, i, j, ncols);
+    else tile<1>(p, i, j, ncols);
+  }
+};
 
 }  // namespace
 
-void matmul_q4a8_avx2(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
-                      const float* s, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
-                      int64_t group) {
-  run<false>(A, lda, sa, isum, W, s, 1.0f, C, ldc, m, j0, j1, kp, group);
-}
-
-void matmul_q4a8_is_avx2(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
-                         const int32_t* si, float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0,
-                         int64_t j1, int64_t kp, int64_t group) {
-  run<true>(A, lda, sa, isum, W, si, inv_alpha, C, ldc, m, j0, j1, kp, group);
-}
+LOWBIT_Q4A8_MATMULS(avx2, Avx2Q4a8)
 
 }  // namespace lowbit

@@ -17,13 +17,10 @@
 
 #include <algorithm>
 
-#include "kernels.h"
+#include "q4a8_tiling.h"
 
 namespace lowbit {
 namespace {
-
-constexpr int64_t kPrefetch = 1024;
-constexpr int64_t kBlockRowGroups = 16;
 
 // Sums of each 128-bit lane's 4 int32 / f32 elements: {r0, r1, r2, r3}.
 inline __m128i lane_sums_i32(__m512i v) {
@@ -48,17 +45,17 @@ inline void store_cols(float* C, __m128 v, int64_t ncols) {
 // Tile: activation rows [i0, i0 + MT) x row groups starting at row j (NR of
 // them; ncols valid rows in all, counted from j).
 template <int MT, int NR, bool IS, class SC>
-inline void tile(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W, const SC* sc,
-                 float inv_alpha, float* C, int64_t ldc, int64_t i0, int64_t j, int64_t ncols, int64_t kp,
-                 int64_t group) {
-  const int64_t ng = kp / group, cpg = group / 32, nch = kp / 32;
+inline void tile(const Q4a8Args<IS, SC>& p, int64_t i0, int64_t j, int64_t ncols) {
+  const int8_t* A = p.A;
+  const int64_t lda = p.lda, ng = p.kp / p.group, cpg = p.group / 32;
+  const int32_t* isum = p.isum;
   const __m512i m15 = _mm512_set1_epi8(15);
   const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   const uint8_t* w[NR];
   const SC* srg[NR];
   for (int r = 0; r < NR; r++) {
-    w[r] = W + (j / 4 + r) * nch * 64;
-    srg[r] = sc + (j / 4 + r) * ng * 4;
+    w[r] = p.codes(j + 4 * r);
+    srg[r] = p.scales(j + 4 * r);
   }
   __m512i acc[MT][NR];
   for (int t = 0; t < MT; t++)
@@ -73,7 +70,7 @@ inline void tile(const int8_t* A, int64_t lda, const float* sa, const int32_t* i
       __m512i lo[NR], hi[NR];
       for (int r = 0; r < NR; r++) {
         const uint8_t* wp = w[r] + ch * 64;
-        _mm_prefetch(reinterpret_cast<const char*>(wp) + kPrefetch, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(wp) + kQ4a8Prefetch, _MM_HINT_T0);
         const __m512i x = _mm512_loadu_si512(wp);
         lo[r] = _mm512_and_si512(x, m15);
         hi[r] = _mm512_and_si512(_mm512_srli_epi16(x, 4), m15);
@@ -103,48 +100,33 @@ inline void tile(const int8_t* A, int64_t lda, const float* sa, const int32_t* i
   for (int t = 0; t < MT; t++) {
     const int64_t i = i0 + t;
     for (int r = 0; r < NR; r++) {
-      __m128 v;
-      if (IS) v = _mm_mul_ps(_mm_cvtepi32_ps(lane_sums_i32(acc[t][r])), _mm_set1_ps(sa[i] * inv_alpha));
-      else v = _mm_mul_ps(lane_sums_f32(_mm512_castsi512_ps(acc[t][r])), _mm_set1_ps(sa[i]));
-      store_cols(C + i * ldc + j + 4 * r, v, std::min<int64_t>(4, ncols - 4 * r));
+      const __m128 h = IS ? _mm_cvtepi32_ps(lane_sums_i32(acc[t][r])) : lane_sums_f32(_mm512_castsi512_ps(acc[t][r]));
+      store_cols(p.C + i * p.ldc + j + 4 * r, _mm_mul_ps(h, _mm_set1_ps(p.out_scale(i))), std::min<int64_t>(4, ncols - 4 * r));
     }
   }
 }
 
-template <int MT, bool IS, class SC>
-inline void sweep(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W, const SC* sc,
-                  float inv_alpha, float* C, int64_t ldc, int64_t i, int64_t jb, int64_t jb1, int64_t kp,
-                  int64_t group) {
-  int64_t j = jb;
-  for (; j + 8 <= jb1; j += 8) tile<MT, 2, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, j, 8, kp, group);
-  for (; j < jb1; j += 4)
-    tile<MT, 1, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, j, std::min<int64_t>(4, jb1 - j), kp, group);
-}
-
-template <bool IS, class SC>
-void run(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W, const SC* sc,
-         float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp, int64_t group) {
-  for (int64_t jb = j0; jb < j1; jb += kBlockRowGroups * 4) {
-    const int64_t jb1 = std::min(j1, jb + kBlockRowGroups * 4);
-    int64_t i = 0;
-    for (; i + 4 <= m; i += 4) sweep<4, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, jb, jb1, kp, group);
-    for (; i + 2 <= m; i += 2) sweep<2, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, jb, jb1, kp, group);
-    for (; i < m; i++) sweep<1, IS>(A, lda, sa, isum, W, sc, inv_alpha, C, ldc, i, jb, jb1, kp, group);
+// Tiles of 1, 2 or 4 activation rows (3: a 2-row and a 1-row tile) x 8 weight
+// rows (two row groups; a column block's last 4 or fewer by a tile of one).
+struct Avx512Q4a8 {
+  static constexpr int kTokens = 4;
+  static constexpr int64_t kCols = 8;
+  template <int MT, bool IS, class SC>
+  static void cols(const Q4a8Args<IS, SC>& p, int64_t i, int64_t j, int64_t ncols) {
+    if (ncols == 8) return tile<MT, 2>(p, i, j, 8);
+    tile<MT, 1>(p, i, j, std::min<int64_t>(4, ncols));
+    if (ncols > 4) tile<MT, 1>(p, i, j + 4, ncols - 4);
   }
-}
+  template <bool IS, class SC>
+  static void tiles(const Q4a8Args<IS, SC>& p, int64_t i, int64_t mt, int64_t j, int64_t ncols) {
+    if (mt == 4) return cols<4>(p, i, j, ncols);
+    if (mt >= 2) cols<2>(p, i, j, ncols);
+    if (mt != 2) cols<1>(p, i + mt - 1, j, ncols);
+  }
+};
 
 }  // namespace
 
-void matmul_q4a8_avx512(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
-                        const float* s, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
-                        int64_t group) {
-  run<false>(A, lda, sa, isum, W, s, 1.0f, C, ldc, m, j0, j1, kp, group);
-}
-
-void matmul_q4a8_is_avx512(const int8_t* A, int64_t lda, const float* sa, const int32_t* isum, const uint8_t* W,
-                           const int32_t* si, float inv_alpha, float* C, int64_t ldc, int64_t m, int64_t j0,
-                           int64_t j1, int64_t kp, int64_t group) {
-  run<true>(A, lda, sa, isum, W, si, inv_alpha, C, ldc, m, j0, j1, kp, group);
-}
+LOWBIT_Q4A8_MATMULS(avx512, Avx512Q4a8)
 
 }  // namespace lowbit

@@ -63,19 +63,10 @@ void matmul_q8_avx2(const int8_t* A, int64_t lda, const float* sa, const int8_t*
   auto cf = [&](int64_t i, int64_t j) { return D ? nullptr : C + i * ldc + j; };
   auto at = [&](int64_t i, int64_t j) { return D ? D + i * ldc + j : nullptr; };
   const int64_t gstride = kGroupRows * kp;
-  if (m == 1) {
-    for (int64_t j = j0; j < j1; j += 4)
-      tile<1, true>(A, lda, sa, W + (j / 4) * gstride, sw + j, cf(0, j), at(0, j), ldc, kp, std::min<int64_t>(4, j1 - j));
-    return;
-  }
-  for_each_tile<2>(
-      m, j0, j1,
-      [&](int64_t i, int64_t j, int64_t nc) {
-        tile<2, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, cf(i, j), at(i, j), ldc, kp, nc);
-      },
-      [&](int64_t i, int64_t j, int64_t nc) {
-        tile<1, false>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, cf(i, j), at(i, j), ldc, kp, nc);
-      });
+  packed_matmul<2>(m, j0, j1, [&](auto mr, auto pf, int64_t i, int64_t j, int64_t nc) {
+    tile<decltype(mr)::value, decltype(pf)::value>(A + i * lda, lda, sa + i, W + (j / 4) * gstride, sw + j, cf(i, j),
+                                                   at(i, j), ldc, kp, nc);
+  });
 }
 
 void quantize_q8_avx2(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, float fixed) {

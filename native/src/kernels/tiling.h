@@ -9,6 +9,9 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <vector>
+
+#include "kernels.h"
 
 namespace lowbit {
 namespace {
@@ -51,6 +54,59 @@ inline Q4Cols q4_cols(const uint8_t* W, const float* s, const float* o, int64_t 
     q.orow[r] = o + jr * ng;
   }
   return q;
+}
+
+constexpr int64_t kQ4IntMaxRows = 15;  // m up to which the integer (decode) path runs
+
+// matmul_q4 (kernels.h) on an ISA's two paths: gemv up to kQ4IntMaxRows
+// activation rows, the prefill GEMM (q4_gemm_*.cc) beyond; both take
+// matmul_q4's arguments.
+template <class Gemv, class Gemm>
+inline void q4_matmul(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                      const float* s, const float* o, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1,
+                      int64_t kp, int64_t group, Gemv gemv, Gemm gemm) {
+  if (j0 >= j1 || m <= 0) return;
+  if (m <= kQ4IntMaxRows) gemv(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+  else gemm(A, lda, sx, asum, W, s, o, C, ldc, m, j0, j1, kp, group);
+}
+
+// Prefill scratch: a reusable buffer of n floats with a 64-byte aligned start
+// (no cache-line-split loads).
+inline float* q4_scratch(std::vector<float>& v, int64_t n) {
+  if ((int64_t)v.size() < n + 16) v.resize(n + 16);
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
+}
+
+// The prefill GEMM's blocking (matmul_q4's arguments): blocks of kQ4GemmMB
+// activation rows, widened and transposed once by panel (the ISA's
+// transpose_block, x86.h) into at, stride ldt = rows padded to 16; per block of
+// kQ4GemmNB weight rows [jb, jb + cols) and kQ4GemmKB extended columns [kb, ke)
+// (len = ke - kb), those rows dequantized by dequant (the ISA's q4_dequant_rows,
+// cols padded to `colpad` rows) into wb, len per row, and
+// tiles(at + kb * ldt, ldt, wb, len, ib, rows, jb, cols, kb) run on them; after
+// the k blocks of a (row, column) block, done(ib, rows, jb, cols, ldt).
+constexpr int64_t kQ4GemmMB = 64, kQ4GemmNB = 96, kQ4GemmKB = 512;  // KB a multiple of 32
+template <class Panel, class Dequant, class Tiles, class Done>
+inline void q4_gemm_blocks(const int16_t* A, int64_t lda, const float* sx, const float* asum, const uint8_t* W,
+                           const float* s, const float* o, int64_t m, int64_t j0, int64_t j1, int64_t kp,
+                           int64_t group, int64_t colpad, Panel panel, Dequant dequant, Tiles tiles, Done done) {
+  const int64_t ng = kp / group, kq = kp + ng;
+  thread_local std::vector<float> wbuf, abuf;
+  float* wb = q4_scratch(wbuf, kQ4GemmNB * kQ4GemmKB);
+  float* at = q4_scratch(abuf, kQ4GemmMB * kq);
+  for (int64_t ib = 0; ib < m; ib += kQ4GemmMB) {
+    const int64_t rows = std::min(kQ4GemmMB, m - ib), ldt = pad_to(rows, 16);
+    panel(A + ib * lda, lda, sx + ib * ng, asum + ib * ng, ng, group, rows, kp, ldt, at);
+    for (int64_t jb = j0; jb < j1; jb += kQ4GemmNB) {
+      const int64_t cols = std::min(kQ4GemmNB, j1 - jb);
+      for (int64_t kb = 0; kb < kq; kb += kQ4GemmKB) {
+        const int64_t ke = std::min(kb + kQ4GemmKB, kq), len = ke - kb;
+        dequant(W, s, o, jb, j1, pad_to(cols, colpad), kp, group, kb, ke, wb);
+        tiles(at + kb * ldt, ldt, wb, len, ib, rows, jb, cols, kb);
+      }
+      done(ib, rows, jb, cols, ldt);
+    }
+  }
 }
 
 // Prefill: the activation panel's extension rows kp .. kp + ng - 1, each group's

@@ -18,6 +18,18 @@ inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
+// The first ncols (1..4) lanes of v to C[0 .. ncols) (a tile's outputs at a
+// column group that ends inside it).
+inline void store_cols4(float* C, __m128 v, int64_t ncols) {
+  if (ncols == 4) {
+    _mm_storeu_ps(C, v);
+    return;
+  }
+  alignas(16) float t[4];
+  _mm_store_ps(t, v);
+  for (int64_t c = 0; c < ncols; c++) C[c] = t[c];
+}
+
 // 8 int16 activations widened to f32 and scaled by their group's sx.
 inline __m256 load_a8(const int16_t* a, float sx) {
   const __m256i v = _mm256_cvtepi16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
