@@ -113,6 +113,8 @@ export interface ActivationStatsOptions {
   sampleCap?: number;
   /** accumulate H = X^T X and sum |x| per column (GPTQ, AWQ: native/src/act_hessian.h) */
   hessian?: boolean;
+  /** record only the inputs of weights whose name starts with it (sequential GPTQ: "blk.3.") */
+  prefix?: string;
 }
 
 /** One matmul input's Hessian statistics (collectStats with hessian on). */
@@ -190,6 +192,8 @@ export interface NativeModel {
    * grid: a q4 / q4a8 matrix's codes are rounded on this grid instead of round-to-nearest's (GPTQ)
    */
   addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat, actScale?: number, grid?: Q4Grid): void;
+  /** addWeight over a loaded weight of the same shape (sequential GPTQ); the graph must be set again before the next forward. */
+  replaceWeight(name: string, dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */

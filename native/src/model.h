@@ -46,6 +46,10 @@ class Model {
   const float* step_freq_factors(const int32_t* pos, int n) const;
 
   void add_weight(std::unique_ptr<Weight> w);
+  // Replaces a loaded weight by one of the same shape (sequential GPTQ writes a
+  // quantized layer back into its f32 calibration model); the graph is unset
+  // until the next set_graph (it pointed at the old weight).
+  void replace_weight(std::unique_ptr<Weight> w);
   void alias_weight(const std::string& name, const std::string& target);
   void set_graph(const std::vector<OpSpec>& specs, const std::string& output);
 

@@ -53,11 +53,11 @@ function writeFile(source: ModelSource, f: ExportFlags, io: CliIO, what: string)
 }
 
 /** --method gptq / awq: the model loaded as q4_0 with that method, its blocks written as they are. */
-async function writeCalibrated(src: string, method: QuantMethod, f: ExportFlags & CalibrationFlags & { actOrder?: boolean }, io: CliIO): Promise<number> {
+async function writeCalibrated(src: string, method: QuantMethod, f: ExportFlags & CalibrationFlags & { actOrder?: boolean; oneShot?: boolean }, io: CliIO): Promise<number> {
   const type = checkGgufOutType(f.type);
   if (type !== "q4_0") throw new InvalidOptionError(`--method ${method} writes --type q4_0 only (GPTQ / AWQ for ${type} is not implemented)`);
   if (isSavedModelDir(src)) throw new InvalidOptionError(`${src} is a saved model, already quantized: --method applies to a float checkpoint`);
-  const model = await LLM.load(src, { quant: "q4_0", quantMethod: method, ...(f.actOrder ? { actOrder: true } : {}), ...calibrationOptions(f), progress: !f.json && io.errIsTTY });
+  const model = await LLM.load(src, { quant: "q4_0", quantMethod: method, ...(f.actOrder ? { actOrder: true } : {}), ...(f.oneShot ? { gptqOneShot: true } : {}), ...calibrationOptions(f), progress: !f.json && io.errIsTTY });
   try {
     return writeFile(model.asModelSource(), { ...f, type }, io, "convert");
   } finally {
@@ -75,14 +75,15 @@ export function registerConvert(program: Command, io: CliIO, setCode: (c: number
     .option("--json", "print one JSON object")
     .option("--method <m>", `how the Q4_0 blocks are chosen: ${QUANT_METHODS.join(", ")} (default rtn: llama.cpp's reference quantizer)`)
     .option("--act-order", "--method gptq: columns by decreasing Hessian diagonal")
+    .option("--one-shot", "--method gptq: every Hessian from the float model in one pass (default: layer by layer)")
     .option("--calib <file>", "--method gptq / awq: calibration jsonl (default ../shared/data/python-heldout-calib.jsonl)")
     .option("--calib-samples <n>", "calibration texts (default 32)")
     .option("--calib-tokens <n>", "tokens per calibration text (default 512)")
-    .action(async (flags: ExportFlags & CalibrationFlags & { model?: string; method?: string; actOrder?: boolean }) => {
+    .action(async (flags: ExportFlags & CalibrationFlags & { model?: string; method?: string; actOrder?: boolean; oneShot?: boolean }) => {
       const src = flags.model ?? DEFAULT_MODEL_DIR;
       if (src.trim() === "") throw new InvalidOptionError("--model is empty");
       const method = flags.method !== undefined ? checkChoice("--method", flags.method, QUANT_METHODS) : "rtn";
-      if (method !== "rtn" || flags.actOrder) return setCode(await writeCalibrated(src, method, flags, io));
+      if (method !== "rtn" || flags.actOrder || flags.oneShot) return setCode(await writeCalibrated(src, method, flags, io));
       if (!isSavedModelDir(src)) return setCode(writeFile(openModelSource(src), flags, io, "convert"));
       // a saved quantized lowbit model: its q4_0 / q8_0 blocks are written as they are
       const model = await LLM.load(src, { threads: 1 });
