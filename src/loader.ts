@@ -4,6 +4,7 @@
  * produced once into a reused buffer and repacked natively, so peak memory
  * stays near the model's size in its compute format.
  */
+import { foldSmoothing } from "./quant/fold-smoothing.js";
 import type { LlamaConfig } from "./config.js";
 import { InvalidOptionError, TensorParallelError } from "./errors.js";
 import { llamaTensors, type TensorSpec } from "./models/llama.js";
@@ -102,12 +103,8 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : nativeFormatName(w.native) });
       if (s.shard && !source.readsShards) bytes = takeShard(bytes, dtype, s);
       if (sm || rs) {
-        // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
-        // Rows: ffn_up's output j / s_j makes down_proj's input x_j / s_j (silu(gate) * up is linear in up).
         const x = toF32(bytes, dtype);
-        if (sm && w.native === "vector") for (let j = 0; j < w.cols; j++) x[j] = x[j]! / sm[j]!;
-        else if (sm) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! * sm[j]!;
-        if (rs) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! / rs[r]!;
+        foldSmoothing(x, w.rows, w.cols, w.native === "vector", sm, rs);
         bytes = new Uint8Array(x.buffer);
         dtype = "F32";
       }

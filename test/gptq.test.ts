@@ -309,7 +309,7 @@ test("sequential GPTQ: layer 0's Hessians equal one-shot's, later layers see the
     const before = await cal.logitsAll(ids);
     // layer 0's matrices replaced by their GPTQ values: layer 1's inputs change, layer 0's do not
     const seq = await sequentialGptqWeights(source, planWeights(llamaTensors(m.config), { dtype: "f32", quant: "w4a16-g128", quantHead: false, tieWordEmbeddings: m.config.tieWordEmbeddings }).weights
-      .filter((w) => w.name.startsWith("blk.0.")), cal, calib, { actOrder: false, damp: 0.01, threads: 2 });
+      .filter((w) => w.quant && w.name.startsWith("blk.0.")), cal, calib, { actOrder: false, damp: 0.01, threads: 2 });
     assert.equal(seq.size, 7, "q, k, v, o, gate, up, down of layer 0");
     const after = await cal.logitsAll(ids);
     assert.notDeepEqual(after, before, "layer 0 now holds the quantized values");
@@ -342,4 +342,31 @@ test("sequential GPTQ (the default) is recorded in the saved model's quantizatio
   }
   assert.throws(() => checkQuantMethod("awq", "w4a16-g128", undefined, undefined, true), InvalidOptionError);
   assert.throws(() => checkQuantMethod("gptq", "w4a16-g128", undefined, undefined, "yes"), InvalidOptionError);
+});
+
+test("GPTQ q4_k: a diagonal Hessian gives quantize_row_q4_K's blocks bit for bit; a correlated one lowers the output error, blocks decoding to the solver's values", () => {
+  const rows = 8, k = 512;
+  const { w, h } = problem(rows, k, 600, 23);
+  // no correlation between columns: no error feedback, so every super-block's grid and codes are round-to-nearest's
+  const diag = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) diag[i * k + i] = h[i * k + i]!;
+  const plain = addon().gptqQuantize(w, rows, k, diag, "q4_k", { threads: 2 });
+  const rtnBlocks = addon().ggmlQuantize("q4_k", w, rows, k);
+  assert.equal(plain.blocks!.length, rows * (k / 256) * 144);
+  assert.deepEqual(plain.blocks, rtnBlocks);
+  const r = addon().gptqQuantize(w, rows, k, h, "q4_k", { threads: 2 });
+  const dec = addon().ggmlDequantize(12, r.blocks!, new Float32Array(rows * k)); // GGML_TYPE_Q4_K = 12
+  for (let i = 0; i < rows * k; i++) assert.ok(Math.abs(dec[i]! - r.weights[i]!) <= 1e-6, `value ${i}: ${dec[i]} vs ${r.weights[i]}`);
+  assert.notDeepEqual(r.blocks, rtnBlocks);
+  const rtnValues = addon().ggmlDequantize(12, rtnBlocks, new Float32Array(rows * k));
+  const rtn = outputError(w, rtnValues, rows, k, h), g = outputError(w, r.weights, rows, k, h);
+  assert.ok(g < 0.9 * rtn, `GPTQ ${g} vs RTN ${rtn}`);
+  // AWQ's objective on the q4_k grid is that same RTN error
+  const e = addon().q4OutputError(w, rows, k, h, "q4_k", undefined, { threads: 2, kernels: KERNELS });
+  assert.ok(Math.abs(e - rtn) <= 1e-3 * rtn, `${e} vs ${rtn}`);
+  for (const actOrder of [true]) {
+    const a = addon().gptqQuantize(w, rows, k, h, "q4_k", { threads: 1, actOrder });
+    assert.ok(outputError(w, a.weights, rows, k, h) < rtn);
+  }
+  assert.throws(() => addon().gptqQuantize(w.subarray(0, rows * 480), rows, 480, h.subarray(0, 480 * 480), "q4_k", { threads: 1 }), /multiple of 256/);
 });

@@ -55,7 +55,7 @@ export async function calibrateInt4(source: ModelSource, quant: QuantFormat | un
     if (method === "gptq" && !opts.gptqOneShot) {
       // layer by layer: the calibration model stays loaded, its layers replaced as they are quantized
       const prequantized = await bar("GPTQ, layer by layer", "stages", (onProgress) =>
-        sequentialGptqWeights(source, plan, cal, calib, { actOrder, damp, threads: run.threads, ...(onProgress ? { onProgress } : {}) }));
+        sequentialGptqWeights(source, plan.filter((w) => w.quant), cal, calib, { actOrder, damp, threads: run.threads, ...(onProgress ? { onProgress } : {}) }));
       return { prequantized, quantization: { ...quantization, act_order: actOrder ? 1 : 0, damp, sequential: 1 } };
     }
     hessians = await bar("calibrating", "texts", (onProgress) => collectHessians(cal, { ...calib, ...(onProgress ? { onProgress } : {}) }));

@@ -20,6 +20,9 @@ import { calibrationPasses, type Calibratable, type CalibrationOptions } from ".
 import { InvalidOptionError } from "../errors.js";
 import { toF32 } from "./tensors.js";
 
+/** A matrix GPTQ quantizes: its loaded name, source name (when another), int4 format (q4 / q4a8 / q4_0 / q4_k). */
+export type GptqTarget = Pick<PlannedWeight, "name" | "from" | "native">;
+
 /** What loadModel adds for a matrix instead of reading the source (LoadOptions.prequantized). */
 export interface PrequantizedWeight {
   /** [rows, cols] in the source's orientation: f32 values (with `grid`) or raw blocks */
@@ -74,12 +77,12 @@ function fromCodes(q: Uint8Array, rows: number, cols: number, g: Q4Grid, group: 
 }
 
 /** GPTQ of one matrix: what loadModel adds, and the dequantized values [rows * cols] (what later layers see). */
-function solveMatrix(source: ModelSource, w: PlannedWeight, h: Float64Array, o: GptqOptions): { pre: PrequantizedWeight; values: Float32Array; rows: number; cols: number } {
+function solveMatrix(source: ModelSource, w: GptqTarget, h: Float64Array, o: GptqOptions): { pre: PrequantizedWeight; values: Float32Array; rows: number; cols: number } {
   const { x, rows, cols } = readF32(source, w.from ?? w.name);
   const r = addon().gptqQuantize(x, rows, cols, h, w.native, { actOrder: o.actOrder, damp: o.damp, threads: o.threads });
   if (r.blocks) {
     const blocks = r.blocks;
-    return { pre: { dtype: "Q4_0", bytes: () => blocks }, values: r.weights, rows, cols };
+    return { pre: { dtype: w.native === "q4_k" ? "Q4_K" : "Q4_0", bytes: () => blocks }, values: r.weights, rows, cols };
   }
   const grid = { scales: r.scales, offsets: r.offsets }, group = gridGroup(w.native, cols), q = codesOf(r.weights, rows, cols, grid, group);
   return { pre: { dtype: "F32", bytes: () => new Uint8Array(fromCodes(q, rows, cols, grid, group).buffer), grid }, values: r.weights, rows, cols };
@@ -107,7 +110,7 @@ function stageOf(name: string): number | "head" | undefined {
 }
 
 /**
- * Sequential GPTQ (the GPTQ paper's and AutoGPTQ's order): for layer 0, 1, ...
+ * Sequential GPTQ (the GPTQ paper's and AutoGPTQ's order) of the targets: for layer 0, 1, ...
  * the calibration texts run through the graph cut after that layer, with the
  * layers before it already replaced by their GPTQ values in `cal`, recording
  * only that layer's input Hessians; its matrices are solved and written back
@@ -115,10 +118,10 @@ function stageOf(name: string): number | "head" | undefined {
  * layer's Hessians are held at a time; the texts run once per layer through
  * layers 0..l, (L + 1) / 2 full passes in all. onProgress counts stages (layers).
  */
-export async function sequentialGptqWeights(source: ModelSource, plan: readonly PlannedWeight[], cal: Calibratable, calib: CalibrationOptions,
+export async function sequentialGptqWeights(source: ModelSource, targets: readonly GptqTarget[], cal: Calibratable, calib: CalibrationOptions,
   o: GptqOptions): Promise<Map<string, PrequantizedWeight>> {
   if (!cal.withStageHessians || !cal.replaceMatrix) throw new InvalidOptionError("this model cannot calibrate layer by layer (a loaded native model can: quant/float-model.ts)");
-  const todo = plan.filter((w) => w.quant && stageOf(w.name) !== undefined);
+  const todo = targets.filter((w) => stageOf(w.name) !== undefined);
   const stages = [...new Set(todo.map((w) => stageOf(w.name)!))].sort((a, b) => (a === "head" ? 1 : b === "head" ? -1 : a - b));
   const out = new Map<string, PrequantizedWeight>();
   o.onProgress?.(0, stages.length);
