@@ -73,6 +73,8 @@ export interface LoadOptions {
   actOrder?: boolean;
   /** quantMethod "gptq": damping, a fraction of the Hessian's mean diagonal added to it (default 0.01). */
   gptqDamp?: number;
+  /** quantMethod "gptq": every Hessian from the float model in one pass (default false: layer by layer, layers before already quantized). */
+  gptqOneShot?: boolean;
   /** Progress bar on stderr during calibration. */
   progress?: boolean;
   /** Weight seed of a "synthetic:<shape>" model (an unsigned 32-bit integer; default 42). Other models reject it. */
@@ -115,7 +117,7 @@ export function checkLoadOptions(o: LoadOptions, saved = false): void {
   const set = [o.quant !== undefined, !!o.loadIn8bit, !!o.loadIn4bit].filter(Boolean).length;
   if (set > 1) throw new InvalidOptionError("use only one of quant, loadIn8bit and loadIn4bit");
   if (o.quantHead && set === 0 && !saved) throw new InvalidOptionError("quantHead needs a quant format");
-  if (!saved) checkQuantMethod(o.quantMethod, quantOf(o), o.actOrder, o.gptqDamp);
+  if (!saved) checkQuantMethod(o.quantMethod, quantOf(o), o.actOrder, o.gptqDamp, o.gptqOneShot);
 }
 
 /** A saved model is loaded as saved: options may repeat its settings, not change them. */
@@ -126,7 +128,7 @@ export function checkSavedOptions(dir: string, h: SavedHeader, o: LoadOptions): 
   if (q !== undefined && q !== h.quant) throw new InvalidOptionError(`${what}; it cannot be loaded as ${q}: ${redo}`);
   if (o.quantHead && !h.quantHead) throw new InvalidOptionError(`${what}, its LM head is not quantized: ${redo}`);
   if (o.dtype !== undefined && o.dtype !== h.dtype) throw new InvalidOptionError(`${what}; dtype ${o.dtype} needs a new quantization: ${redo}`);
-  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha", "staticScales", "staticPercentile", "dynamicInputs", "smoothDown", "quantMethod", "actOrder", "gptqDamp"] as const).filter((k) => o[k] !== undefined);
+  const calib = (["calib", "calibSamples", "calibTokens", "smoothAlpha", "staticScales", "staticPercentile", "dynamicInputs", "smoothDown", "quantMethod", "actOrder", "gptqDamp", "gptqOneShot"] as const).filter((k) => o[k] !== undefined);
   if (calib.length) throw new InvalidOptionError(`${what}, already quantized: calibration options (${calib.join(", ")}) do not apply`);
 }
 

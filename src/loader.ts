@@ -4,6 +4,7 @@
  * produced once into a reused buffer and repacked natively, so peak memory
  * stays near the model's size in its compute format.
  */
+import { foldSmoothing } from "./quant/fold-smoothing.js";
 import type { LlamaConfig } from "./config.js";
 import { InvalidOptionError, TensorParallelError } from "./errors.js";
 import { llamaTensors, type TensorSpec } from "./models/llama.js";
@@ -116,14 +117,10 @@ export function loadModel(source: ModelSource, opts: NativeLoadOptions): LoadedM
       let { bytes, dtype } = source.read(s, scratch, { format: sm || rs ? "f32" : nativeFormatName(w.native) });
       if (s.shard && !source.readsShards) bytes = takeShard(bytes, dtype, s);
       if (sm || rs) {
-        // x' = x / s after the norm, W' = W * s along inputs: the float model is unchanged.
-        // Rows: ffn_up's output j / s_j makes down_proj's input x_j / s_j (silu(gate) * up is linear in up).
-        // A shard's columns (row-parallel) or rows (column-parallel) take their part of the factors.
-        const c0 = s.shard?.axis === "cols" ? s.shard.start : 0, r0 = s.shard?.axis === "rows" && w.native !== "vector" ? s.shard.start : 0;
+        // a shard's columns (row-parallel) or rows (column-parallel) take their part of the factors
+        const col0 = s.shard?.axis === "cols" ? s.shard.start : 0, row0 = s.shard?.axis === "rows" && w.native !== "vector" ? s.shard.start : 0;
         const x = toF32(bytes, dtype);
-        if (sm && w.native === "vector") for (let j = 0; j < w.cols; j++) x[j] = x[j]! / sm[c0 + j]!;
-        else if (sm) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! * sm[c0 + j]!;
-        if (rs) for (let r = 0; r < w.rows; r++) for (let j = 0; j < w.cols; j++) x[r * w.cols + j] = x[r * w.cols + j]! / rs[r0 + r]!;
+        foldSmoothing(x, w.rows, w.cols, w.native === "vector", sm, rs, { col0, row0 });
         bytes = new Uint8Array(x.buffer);
         dtype = "F32";
       }

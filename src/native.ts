@@ -115,6 +115,8 @@ export interface ActivationStatsOptions {
   sampleCap?: number;
   /** accumulate H = X^T X and sum |x| per column (GPTQ, AWQ: native/src/act_hessian.h) */
   hessian?: boolean;
+  /** record only the inputs of weights whose name starts with it (sequential GPTQ: "blk.3.") */
+  prefix?: string;
 }
 
 /** One matmul input's Hessian statistics (collectStats with hessian on). */
@@ -203,6 +205,8 @@ export interface NativeModel {
   mapFile(path: string): number;
   /** bytes: the data, or a range of a file mapFile mapped (formats that keep the bytes as they are view them in place) */
   addWeight(name: string, dtype: SourceDtype, bytes: Uint8Array | MappedRange, rows: number, cols: number, format: NativeWeightFormat, actScale?: number, grid?: Q4Grid, rowAmax?: Float32Array): void;
+  /** addWeight over a loaded weight of the same shape (sequential GPTQ); the graph must be set again before the next forward. */
+  replaceWeight(name: string, dtype: SourceDtype, bytes: Uint8Array, rows: number, cols: number, format: NativeWeightFormat): void;
   aliasWeight(name: string, target: string): void;
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */

@@ -14,6 +14,9 @@ import { LLM } from "../src/index.js";
 import { ggufSource } from "../src/models/gguf-source.js";
 import { llamaTensors } from "../src/models/llama.js";
 import { EMBEDDED_MODEL } from "./helpers/paths.js";
+import { openGguf, readTensorBytes } from "../src/formats/gguf.js";
+import { pinCpuVariant, prebuiltCpuVariants } from "../src/llamacpp/prebuilt-variant.js";
+import { bitsEqual, maxAbsDiff, runBothOnFile } from "./helpers/llamacpp-agree.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "lowbit-qmethod-"));
 const texts = join(tmp, "texts.jsonl");
@@ -67,12 +70,50 @@ test("convert --type q4_0 --method gptq writes the library's GPTQ blocks", async
   }
 });
 
+test("convert --type q4_k_m --method gptq|awq: the mix's Q4_K matrices calibrated, its other tensors llama-quantize's; lowbit and llama.cpp run it alike", async (t) => {
+  const file = (m: string) => join(tmp, `k-${m}.gguf`);
+  for (const m of ["rtn", "gptq", "awq"]) {
+    const r = await lowbit(["convert", "--model", EMBEDDED_MODEL, "--type", "q4_k_m", "--method", m, ...CALIB, "--out", file(m), "--json"]);
+    assert.equal(r.code, 0, r.err);
+  }
+  const rtn = openGguf(file("rtn"));
+  for (const m of ["gptq", "awq"]) {
+    const g = openGguf(file(m));
+    let changed = 0, q4k = 0;
+    for (const [name, ti] of rtn.tensors) {
+      const gi = g.tensor(name);
+      assert.equal(gi.typeName, ti.typeName, `${m} ${name}: the mix's type`);
+      const same = readTensorBytes(g, gi).equals(readTensorBytes(rtn, ti));
+      if (ti.typeName === "Q4_K" && name.startsWith("blk.")) (q4k++, changed += same ? 0 : 1);
+      else if (m === "gptq") assert.ok(same, `gptq ${name} (${ti.typeName}): round to nearest, as llama-quantize`);
+    }
+    assert.ok(q4k >= 8, `${q4k} Q4_K layer matrices`);
+    // GPTQ solves every Q4_K layer matrix; AWQ keeps s = 1 (RTN) where no alpha beats it on the calibration texts
+    if (m === "gptq") assert.equal(changed, q4k, "gptq: every Q4_K layer matrix calibrated");
+    else assert.ok(changed > 0, `awq: ${changed} of ${q4k} Q4_K layer matrices scaled`);
+    const model = await LLM.load(file(m), { threads: 2 });
+    try {
+      const ids = model.tokenizer.encode(code);
+      assert.ok((await model.logitsAll(ids)).every(Number.isFinite));
+    } finally {
+      await model.dispose();
+    }
+  }
+  if (!prebuiltCpuVariants().includes("haswell")) return t.diagnostic("node-llama-cpp's haswell CPU variant is missing: llama.cpp comparison skipped");
+  pinCpuVariant("haswell");
+  for (const r of await runBothOnFile(file("gptq"), EMBEDDED_MODEL)) {
+    assert.equal(bitsEqual(r.ours, r.their), r.ours.length, `GPTQ Q4_K_M ${JSON.stringify(r.ref.prompt)}: llama.cpp's logits bit for bit (max |diff| ${maxAbsDiff(r.ours, r.their)})`);
+  }
+});
+
 test("bad method flags exit 2 naming the option", async () => {
   const cases: [string[], RegExp][] = [
     [["quantize", "--model", EMBEDDED_MODEL, "--quant", "w8a8", "--method", "gptq", "--out", join(tmp, "x")], /quantMethod gptq applies to the int4 formats/],
     [["quantize", "--model", EMBEDDED_MODEL, "--quant", "w4a16-g128", "--method", "best", "--out", join(tmp, "x")], /--method must be/],
     [["quantize", "--model", EMBEDDED_MODEL, "--quant", "w4a16-g128", "--method", "awq", "--act-order", "--out", join(tmp, "x")], /actOrder applies to quantMethod gptq only/],
-    [["convert", "--model", EMBEDDED_MODEL, "--type", "q4_k_m", "--method", "gptq", "--out", join(tmp, "x.gguf")], /writes --type q4_0 only/],
+    [["convert", "--model", EMBEDDED_MODEL, "--type", "q5_k_m", "--method", "gptq", "--out", join(tmp, "x.gguf")], /writes --type q4_0, q4_k or q4_k_m/],
+    [["convert", "--model", EMBEDDED_MODEL, "--type", "q4_k_m", "--method", "gptq", "--one-shot", "--out", join(tmp, "x.gguf")], /layer by layer only/],
+    [["convert", "--model", EMBEDDED_MODEL, "--type", "q4_k_m", "--method", "awq", "--act-order", "--out", join(tmp, "x.gguf")], /actOrder applies to quantMethod gptq only/],
   ];
   for (const [args, msg] of cases) {
     const r = await lowbit(args);

@@ -19,7 +19,10 @@ import { hfSource } from "../src/models/source.js";
 import { addon, type NativeWeightFormat } from "../src/native.js";
 import { awqScales } from "../src/quant/awq.js";
 import { calibratable } from "../src/quant/float-model.js";
-import { readF32 } from "../src/quant/gptq.js";
+import { readF32, sequentialGptqWeights } from "../src/quant/gptq.js";
+import { calibrationPasses } from "../src/quant/smoothquant.js";
+import { planWeights } from "../src/weights/plan.js";
+import { llamaTensors } from "../src/models/llama.js";
 import { collectHessians } from "../src/quant/hessians.js";
 import { checkQuantMethod } from "../src/quant/method.js";
 import { EMBEDDED_MODEL, sharedPath, SKIP_NO_SHARED } from "./helpers/paths.js";
@@ -289,4 +292,81 @@ test("a GPTQ model (w4a16-g128, act order) saves and reloads bit for bit, withou
   } finally {
     await a.dispose();
   }
+});
+
+test("sequential GPTQ: layer 0's Hessians equal one-shot's, later layers see the quantized layers before them; only one layer recorded", { skip: CALIB ? false : SKIP_NO_SHARED }, async () => {
+  const calib = { file: CALIB!, samples: 2, tokens: 64 };
+  const source = hfSource(EMBEDDED_MODEL);
+  const m = loadHfDirectory(EMBEDDED_MODEL, { dtype: "f32", threads: 2, kernels: KERNELS, contextLength: 64 });
+  try {
+    const cal = calibratable(m);
+    const all = await collectHessians(cal, calib);
+    const l0 = await cal.withStageHessians!(0, calibrationPasses(cal, calib));
+    assert.deepEqual(Object.keys(l0).sort(), Object.keys(all).filter((n) => n.startsWith("blk.0.")).sort(), "only layer 0's inputs");
+    for (const n of Object.keys(l0)) assert.deepEqual(l0[n]!.hessian, all[n]!.hessian, `${n}: same graph up to layer 0`);
+    // the full graph is back: logits equal the model's own
+    const ids = cal.encode("def add(a, b):\n    return a + b\n");
+    const before = await cal.logitsAll(ids);
+    // layer 0's matrices replaced by their GPTQ values: layer 1's inputs change, layer 0's do not
+    const seq = await sequentialGptqWeights(source, planWeights(llamaTensors(m.config), { dtype: "f32", quant: "w4a16-g128", quantHead: false, tieWordEmbeddings: m.config.tieWordEmbeddings }).weights
+      .filter((w) => w.quant && w.name.startsWith("blk.0.")), cal, calib, { actOrder: false, damp: 0.01, threads: 2 });
+    assert.equal(seq.size, 7, "q, k, v, o, gate, up, down of layer 0");
+    const after = await cal.logitsAll(ids);
+    assert.notDeepEqual(after, before, "layer 0 now holds the quantized values");
+    const l1 = await cal.withStageHessians!(1, calibrationPasses(cal, calib));
+    const n1 = "blk.1.attn_q.weight";
+    let d = 0, s = 0;
+    for (let i = 0; i < l1[n1]!.hessian.length; i++) (d += Math.abs(l1[n1]!.hessian[i]! - all[n1]!.hessian[i]!)), (s += Math.abs(all[n1]!.hessian[i]!));
+    assert.ok(d > 1e-6 * s && d < 0.2 * s, `layer 1's Hessian moved by ${d / s} (relative)`);
+    // a replacement of another shape is an error, and leaves the model usable
+    const { x, rows, cols } = readF32(source, "blk.0.attn_q.weight");
+    assert.throws(() => cal.replaceMatrix!("blk.0.attn_q.weight", x.subarray(cols), rows - 1, cols), /differs from the loaded/);
+    assert.throws(() => cal.replaceMatrix!("blk.99.attn_q.weight", x, rows, cols), /not loaded/);
+    assert.deepEqual(await cal.logitsAll(ids), after);
+  } finally {
+    m.native.dispose();
+  }
+});
+
+test("sequential GPTQ (the default) is recorded in the saved model's quantization; one-shot on request", { skip: CALIB ? false : SKIP_NO_SHARED }, async () => {
+  const opts = { quant: "w4a16-g128", quantMethod: "gptq", calib: CALIB!, calibSamples: 2, calibTokens: 64, threads: 2 } as const;
+  const a = await LLM.load(EMBEDDED_MODEL, opts), b = await LLM.load(EMBEDDED_MODEL, { ...opts, gptqOneShot: true });
+  try {
+    assert.equal(a.origin.quantization.sequential, 1);
+    assert.equal(b.origin.quantization.sequential, 0);
+    const ids = a.tokenizer.encode("for i in range(3):\n    print(i)\n");
+    assert.notDeepEqual(await a.logitsAll(ids), await b.logitsAll(ids));
+  } finally {
+    await a.dispose();
+    await b.dispose();
+  }
+  assert.throws(() => checkQuantMethod("awq", "w4a16-g128", undefined, undefined, true), InvalidOptionError);
+  assert.throws(() => checkQuantMethod("gptq", "w4a16-g128", undefined, undefined, "yes"), InvalidOptionError);
+});
+
+test("GPTQ q4_k: a diagonal Hessian gives quantize_row_q4_K's blocks bit for bit; a correlated one lowers the output error, blocks decoding to the solver's values", () => {
+  const rows = 8, k = 512;
+  const { w, h } = problem(rows, k, 600, 23);
+  // no correlation between columns: no error feedback, so every super-block's grid and codes are round-to-nearest's
+  const diag = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) diag[i * k + i] = h[i * k + i]!;
+  const plain = addon().gptqQuantize(w, rows, k, diag, "q4_k", { threads: 2 });
+  const rtnBlocks = addon().ggmlQuantize("q4_k", w, rows, k);
+  assert.equal(plain.blocks!.length, rows * (k / 256) * 144);
+  assert.deepEqual(plain.blocks, rtnBlocks);
+  const r = addon().gptqQuantize(w, rows, k, h, "q4_k", { threads: 2 });
+  const dec = addon().ggmlDequantize(12, r.blocks!, new Float32Array(rows * k)); // GGML_TYPE_Q4_K = 12
+  for (let i = 0; i < rows * k; i++) assert.ok(Math.abs(dec[i]! - r.weights[i]!) <= 1e-6, `value ${i}: ${dec[i]} vs ${r.weights[i]}`);
+  assert.notDeepEqual(r.blocks, rtnBlocks);
+  const rtnValues = addon().ggmlDequantize(12, rtnBlocks, new Float32Array(rows * k));
+  const rtn = outputError(w, rtnValues, rows, k, h), g = outputError(w, r.weights, rows, k, h);
+  assert.ok(g < 0.9 * rtn, `GPTQ ${g} vs RTN ${rtn}`);
+  // AWQ's objective on the q4_k grid is that same RTN error
+  const e = addon().q4OutputError(w, rows, k, h, "q4_k", undefined, { threads: 2, kernels: KERNELS });
+  assert.ok(Math.abs(e - rtn) <= 1e-3 * rtn, `${e} vs ${rtn}`);
+  for (const actOrder of [true]) {
+    const a = addon().gptqQuantize(w, rows, k, h, "q4_k", { threads: 1, actOrder });
+    assert.ok(outputError(w, a.weights, rows, k, h) < rtn);
+  }
+  assert.throws(() => addon().gptqQuantize(w.subarray(0, rows * 480), rows, 480, h.subarray(0, 480 * 480), "q4_k", { threads: 1 }), /multiple of 256/);
 });

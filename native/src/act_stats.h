@@ -24,6 +24,7 @@ struct ActStatsOptions {
   int64_t sample_stride = 0;  // 0: no sample
   int64_t sample_cap = 0;     // rows
   bool hessian = false;       // accumulate hess / abssum (act_hessian_add)
+  std::string prefix;         // only the inputs of weights whose name starts with it (empty: all)
 };
 
 struct ActStats {

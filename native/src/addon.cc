@@ -109,6 +109,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return DefineClass(env, "NativeModel",
                        {InstanceMethod("addWeight", &NativeModel::AddWeight),
                         InstanceMethod("mapFile", &NativeModel::MapFile),
+                        InstanceMethod("replaceWeight", &NativeModel::ReplaceWeight),
                         InstanceMethod("aliasWeight", &NativeModel::AliasWeight),
                         InstanceMethod("setGraph", &NativeModel::SetGraph),
                         InstanceMethod("forward", &NativeModel::Forward),
@@ -192,7 +193,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return *model_;
   }
 
-  Napi::Value AddWeight(const Napi::CallbackInfo& info) {
+  Napi::Value AddWeight(const Napi::CallbackInfo& info) { return AddOrReplace(info, false); }
+  // replaceWeight(name, dtype, bytes, rows, cols, format): addWeight's arguments
+  // for a loaded weight of that shape; setGraph must follow (model.h)
+  Napi::Value ReplaceWeight(const Napi::CallbackInfo& info) {
+    if (model(info.Env()).busy.load()) throw Napi::Error::New(info.Env(), "cannot replace a weight during a forward step");
+    return AddOrReplace(info, true);
+  }
+
+  Napi::Value AddOrReplace(const Napi::CallbackInfo& info, bool replace) {
     Model& m = model(info.Env());
     std::string name = arg_string(info, 0, "name");
     std::string dtype = arg_string(info, 1, "dtype");
@@ -256,7 +265,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       spec.row_amax = ra.Data();
     }
     try {
-      m.add_weight(make_weight_checked(name, dtype, data, nbytes, rows, cols, spec, has_sc ? &sc : nullptr, mapped));
+      auto w = make_weight_checked(name, dtype, data, nbytes, rows, cols, spec, has_sc ? &sc : nullptr, mapped);
+      if (replace) m.replace_weight(std::move(w));
+      else m.add_weight(std::move(w));
     } catch (const WeightArgTypeError& e) {
       throw Napi::TypeError::New(info.Env(), e.what());
     } catch (const std::exception& e) {
@@ -430,7 +441,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return o;
   }
 
-  // collectStats(on, { histograms?, sampleStride?, sampleCap? }): act_stats.h
+  // collectStats(on, { histograms?, sampleStride?, sampleCap?, hessian?, prefix? }): act_stats.h
   Napi::Value CollectStats(const Napi::CallbackInfo& info) {
     Model& m = model(info.Env());
     Napi::Env env = info.Env();
@@ -451,6 +462,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       o.sample_stride = count("sampleStride", 1LL << 40);
       o.sample_cap = count("sampleCap", 1LL << 24);
       o.hessian = opt.Get("hessian").ToBoolean().Value();
+      Napi::Value pre = opt.Get("prefix");
+      if (!pre.IsUndefined()) {
+        if (!pre.IsString()) throw Napi::TypeError::New(env, "prefix must be a string");
+        o.prefix = pre.As<Napi::String>().Utf8Value();
+      }
     }
     const bool on = info[0].As<Napi::Boolean>().Value();
     m.set_collect_stats(on, o);

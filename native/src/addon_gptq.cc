@@ -1,5 +1,6 @@
 #include "addon_gptq.h"
 
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -17,9 +18,15 @@ namespace {
 GptqGrid grid_of(Napi::Env env, Napi::Value format, int64_t cols) {
   const WSpec w = spec_from_js(env, format);
   const WFormat id = w.format ? w.format->id : WFormat::F32;
-  if (!(id == WFormat::Q4 || id == WFormat::Q4A8 || id == WFormat::Q4_0))
-    throw Napi::TypeError::New(env, "format must be an int4 format (q4, q4a8, q4_0)");
   GptqGrid g;
+  if (id == WFormat::KQuant && std::strcmp(w.format->name, "q4_k") == 0) {
+    if (cols % 256) throw Napi::RangeError::New(env, "q4_k needs cols to be a multiple of 256");
+    g.q4_k = true;
+    g.group = 32;
+    return g;
+  }
+  if (!(id == WFormat::Q4 || id == WFormat::Q4A8 || id == WFormat::Q4_0))
+    throw Napi::TypeError::New(env, "format must be an int4 format (q4, q4a8, q4_0, q4_k)");
   g.q4_0 = id == WFormat::Q4_0;
   g.asym = w.asym;
   g.group = g.q4_0 ? kQK : w.group ? w.group : (cols + 31) / 32 * 32;
@@ -60,9 +67,11 @@ Napi::Value GptqQuantize(const Napi::CallbackInfo& info) {
   Napi::Float32Array w = Napi::Float32Array::New(env, (size_t)(a.rows * a.cols));
   Napi::Float32Array s = Napi::Float32Array::New(env, (size_t)(a.rows * ng)), off = Napi::Float32Array::New(env, (size_t)(a.rows * ng));
   std::copy(a.W.Data(), a.W.Data() + a.rows * a.cols, w.Data());
+  Napi::Uint8Array kb;
+  if (a.g.q4_k) kb = Napi::Uint8Array::New(env, (size_t)(a.rows * (a.cols / 256) * 144));
   try {
     std::lock_guard<std::mutex> step(pool->step_lock());  // not while a model's step runs on the pool
-    gptq_quantize(*pool, w.Data(), a.rows, a.cols, a.H.Data(), a.g, go, s.Data(), off.Data());
+    gptq_quantize(*pool, w.Data(), a.rows, a.cols, a.H.Data(), a.g, go, s.Data(), off.Data(), a.g.q4_k ? kb.Data() : nullptr);
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
@@ -83,6 +92,7 @@ Napi::Value GptqQuantize(const Napi::CallbackInfo& info) {
       }
     r.Set("blocks", b);
   }
+  if (a.g.q4_k) r.Set("blocks", kb);  // GGUF Q4_K blocks (q4_k.h), rows of cols / 256
   return r;
 }
 

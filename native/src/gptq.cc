@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "formats/kquant_quantize.h"
+#include "formats/q4_k.h"
 #include "kernels/ggml.h"
 #include "matmul.h"
 #include "quantize.h"
@@ -22,7 +24,19 @@ void gptq_group_grid(const float* w, int64_t n, const GptqGrid& g, float* scale,
   *off = -8.0f * *scale;
 }
 
+void gptq_q4_k_grid(const float* x, float* scale, float* off, uint8_t* blk) {
+  BlockQ4K b;
+  uint8_t L[256];
+  kq_quantize_scaled_mins(x, 15, -1.0f, 20, b.scales, &b.d, &b.dmin, L);
+  uint8_t s6[8], m6[8];
+  q4_k_scales(b.scales, s6, m6);
+  const float d = f16_to_f32_scalar(b.d), dmin = f16_to_f32_scalar(b.dmin);
+  for (int j = 0; j < 8; j++) scale[j] = d * (float)s6[j], off[j] = -(dmin * (float)m6[j]);
+  if (blk) std::memcpy(blk, &b, 16);
+}
+
 uint8_t gptq_code(float x, float scale, float off, const GptqGrid& g) {
+  if (g.q4_k) return scale > 0 ? (uint8_t)std::min(15.0f, std::max(0.0f, std::nearbyint((x - off) / scale))) : 0;
   if (!g.q4_0) return q4_code(x, scale, off, g.asym);
   const float inv = scale != 0 ? 1.0f / scale : 0.0f;  // q4_0's d may be negative
   return (uint8_t)std::min(15.0f, std::max(0.0f, std::nearbyint(x * inv) + 8.0f));
@@ -67,8 +81,10 @@ void inverse_cholesky_upper(ThreadPool& pool, const double* A, int64_t n, double
 }
 
 void gptq_quantize(ThreadPool& pool, float* W, int64_t rows, int64_t cols, const double* H, const GptqGrid& g,
-                   const GptqOptions& o, float* scales, float* offsets) {
+                   const GptqOptions& o, float* scales, float* offsets, uint8_t* kblocks) {
   const int64_t n = cols, G = g.group, ng = gptq_groups(cols, g);
+  if (g.q4_k && (G != 32 || cols % 256)) throw std::invalid_argument("GPTQ q4_k: cols must be a multiple of 256");
+  const int64_t nsb = cols / 256;  // q4_k super-blocks per row
   // Dead columns (never active): H_ii = 1, weights zero. Order: by decreasing diagonal with act_order.
   std::vector<char> dead((size_t)n, 0);
   double mean = 0;
@@ -96,7 +112,7 @@ void gptq_quantize(ThreadPool& pool, float* W, int64_t rows, int64_t cols, const
 
   constexpr int64_t kTile = 8;  // rows sharing each read of U's row
   pool.run([&](int tid, int nt) {
-    std::vector<float> w((size_t)(kTile * n)), gv((size_t)G);
+    std::vector<float> w((size_t)(kTile * n)), gv((size_t)(g.q4_k ? 256 : G));
     std::vector<char> set((size_t)(kTile * ng));
     for (int64_t r0 = tid * kTile; r0 < rows; r0 += (int64_t)nt * kTile) {
       const int64_t T = std::min(kTile, rows - r0);
@@ -110,7 +126,13 @@ void gptq_quantize(ThreadPool& pool, float* W, int64_t rows, int64_t cols, const
           float* wt = &w[t * n];
           float& s = scales[(r0 + t) * ng + gi];
           float& off = offsets[(r0 + t) * ng + gi];
-          if (!set[t * ng + gi]) {
+          if (!set[t * ng + gi] && g.q4_k) {  // the super-block's 8 sub-blocks at once
+            const int64_t sb = gi / 8;
+            for (int64_t c = 0; c < 256; c++) gv[c] = wt[pos[sb * 256 + c]];
+            gptq_q4_k_grid(gv.data(), &scales[(r0 + t) * ng + sb * 8], &offsets[(r0 + t) * ng + sb * 8],
+                           kblocks ? kblocks + ((r0 + t) * nsb + sb) * sizeof(BlockQ4K) : nullptr);
+            for (int j = 0; j < 8; j++) set[t * ng + sb * 8 + j] = 1;
+          } else if (!set[t * ng + gi]) {
             for (int64_t c = c0; c < c1; c++) gv[c - c0] = wt[pos[c]];
             gptq_group_grid(gv.data(), c1 - c0, g, &s, &off);
             set[t * ng + gi] = 1;
@@ -123,6 +145,17 @@ void gptq_quantize(ThreadPool& pool, float* W, int64_t rows, int64_t cols, const
       }
       for (int64_t t = 0; t < T; t++)
         for (int64_t i = 0; i < n; i++) W[(r0 + t) * cols + perm[i]] = w[t * n + i];
+      if (kblocks)  // codes of the final values: element 64q + e in the low nibble of qs[32q + e], 64q + 32 + e in its high nibble
+        for (int64_t t = 0; t < T; t++)
+          for (int64_t sb = 0; sb < nsb; sb++) {
+            BlockQ4K* b = reinterpret_cast<BlockQ4K*>(kblocks + ((r0 + t) * nsb + sb) * sizeof(BlockQ4K));
+            const float* x = &W[(r0 + t) * cols + sb * 256];
+            const float* sc = &scales[(r0 + t) * ng + sb * 8];
+            const float* of = &offsets[(r0 + t) * ng + sb * 8];
+            auto code = [&](int e) { return gptq_code(x[e], sc[e / 32], of[e / 32], g); };
+            for (int q = 0; q < 4; q++)
+              for (int e = 0; e < 32; e++) b->qs[32 * q + e] = (uint8_t)(code(64 * q + e) | code(64 * q + 32 + e) << 4);
+          }
     }
   });
 }
@@ -135,10 +168,16 @@ double q4_output_error(ThreadPool& pool, const KernelTable& kt, const float* W, 
     std::vector<float> x((size_t)cols);
     for (int64_t r = tid; r < rows; r += nt) {
       for (int64_t c = 0; c < cols; c++) x[c] = W[r * cols + c] * (s ? s[c] : 1.0f);
+      float sc8[8], off8[8];
       for (int64_t gi = 0; gi < ng; gi++) {
         const int64_t c0 = gi * G, c1 = std::min(c0 + G, cols);
         float sc, off;
-        gptq_group_grid(&x[c0], c1 - c0, g, &sc, &off);
+        if (g.q4_k) {
+          if (gi % 8 == 0) gptq_q4_k_grid(&x[c0], sc8, off8, nullptr);
+          sc = sc8[gi % 8], off = off8[gi % 8];
+        } else {
+          gptq_group_grid(&x[c0], c1 - c0, g, &sc, &off);
+        }
         for (int64_t c = c0; c < c1; c++) {
           const float q = gptq_dequant(gptq_code(x[c], sc, off, g), sc, off);
           e[r * cols + c] = q / (s ? s[c] : 1.0f) - W[r * cols + c];

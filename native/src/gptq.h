@@ -16,6 +16,11 @@
 //   q4 symmetric   s = max|w| / 7, o = -8 s           (quantize.h)
 //   q4 asymmetric  s = (max - min) / 15, o = min      (range including 0)
 //   q4_0           d = fp16(w_absmax_signed / -8), o = -8 d (llama.cpp's Q4_0 rule)
+//   q4_k           groups of 32 (sub-blocks), decided 8 at a time when GPTQ
+//                  reaches a super-block of 256: quantize_row_q4_K's search on
+//                  its current values (kq_quantize_scaled_mins) gives f16 d,
+//                  dmin and 6-bit sc[8], mn[8]; sub-block j's grid is
+//                  s = d * sc[j], o = -(dmin * mn[j]); codes round (x - o) / s
 // Groups always follow the storage's column order, so the result loads
 // through the existing kernels.
 #pragma once
@@ -30,7 +35,12 @@ struct GptqGrid {
   int64_t group = 128;  // columns per group (per channel: cols padded to 32)
   bool asym = false;
   bool q4_0 = false;  // llama.cpp Q4_0 blocks: group 32, fp16 d
+  bool q4_k = false;  // llama.cpp Q4_K super-blocks of 256: group 32 (sub-blocks), grids set 8 at a time
 };
+
+// Q4_K: the grids of the 8 sub-blocks of one super-block x[256] (scale[8],
+// off[8]) and the block header (d, dmin, 12 scale bytes) into blk[0..16).
+void gptq_q4_k_grid(const float* x, float* scale, float* off, uint8_t* blk);
 
 struct GptqOptions {
   double damp = 0.01;  // fraction of the mean diagonal added to H's diagonal
@@ -54,8 +64,9 @@ void inverse_cholesky_upper(ThreadPool& pool, const double* A, int64_t n, double
 // H [cols, cols]: the input Hessian (not modified). scales / offsets
 // [rows][gptq_groups]: each group's grid. Columns whose H diagonal is 0 (never
 // active) are quantized as zeros.
+// q4_k: kblocks (rows * cols / 256 blocks of 144 bytes) receives the GGUF Q4_K blocks.
 void gptq_quantize(ThreadPool& pool, float* W, int64_t rows, int64_t cols, const double* H, const GptqGrid& g,
-                   const GptqOptions& o, float* scales, float* offsets);
+                   const GptqOptions& o, float* scales, float* offsets, uint8_t* kblocks = nullptr);
 
 // AWQ's objective: sum over rows of e H e^T, e = the row's round-to-nearest
 // error on the grid, with W's columns multiplied by s before quantizing and

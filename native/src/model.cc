@@ -73,6 +73,18 @@ void Model::add_weight(std::unique_ptr<Weight> w) {
   weights_[name] = std::move(w);
 }
 
+void Model::replace_weight(std::unique_ptr<Weight> w) {
+  auto it = weights_.find(w->name);
+  if (it == weights_.end()) throw std::invalid_argument("cannot replace '" + w->name + "': not loaded");
+  if (it->second->rows != w->rows || it->second->cols != w->cols)
+    throw std::invalid_argument("cannot replace '" + w->name + "': shape [" + std::to_string(w->rows) + ", " + std::to_string(w->cols) +
+                                "] differs from the loaded [" + std::to_string(it->second->rows) + ", " + std::to_string(it->second->cols) + "]");
+  has_graph_ = false;
+  graph_ = Graph{};
+  bufs_.clear();
+  it->second = std::move(w);
+}
+
 void Model::alias_weight(const std::string& name, const std::string& target) {
   auto it = weights_.find(target);
   if (it == weights_.end()) throw std::invalid_argument("alias target '" + target + "' not loaded");
@@ -194,7 +206,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
         break;
       case OpType::PosEmbed: op_pos_embed(pool, *op.w, B(op.a), positions, op.offset, n, B(op.out)); break;
       case OpType::Matmul: {
-        if (collect_stats_) {
+        if (collect_stats_ && op.w->name.compare(0, stats_opts_.prefix.size(), stats_opts_.prefix) == 0) {
           act_stats_add(stats_[op.w->name], stats_opts_, B(op.a), rows_a, graph_.bufs[op.a].cols);
           if (stats_opts_.hessian) act_hessian_add(stats_[op.w->name], pool, kt, B(op.a), rows_a, graph_.bufs[op.a].cols);
           for (const Weight* w2 : op.more_w) stats_alias_[w2->name] = op.w->name;

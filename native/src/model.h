@@ -51,6 +51,10 @@ class Model {
   // make_weight's source_outlives); returns its id. The same path maps once.
   int map_file(const std::string& path);
   const MappedFile& file(int id) const;
+  // Replaces a loaded weight by one of the same shape (sequential GPTQ writes a
+  // quantized layer back into its f32 calibration model); the graph is unset
+  // until the next set_graph (it pointed at the old weight).
+  void replace_weight(std::unique_ptr<Weight> w);
   void alias_weight(const std::string& name, const std::string& target);
   void set_graph(const std::vector<OpSpec>& specs, const std::string& output);
 

@@ -24,6 +24,7 @@ interface Flags extends CalibrationFlags {
   json?: boolean;
   methods?: string;
   actOrder?: boolean;
+  oneShot?: boolean;
 }
 
 async function run(f: Flags, io: CliIO): Promise<number> {
@@ -64,6 +65,7 @@ async function run(f: Flags, io: CliIO): Promise<number> {
     statics,
     ...(f.methods !== undefined ? { methods: listFlag("--methods", f.methods).map((m) => checkChoice("--methods", m, QUANT_METHODS)) } : {}),
     ...(f.actOrder ? { actOrder: true } : {}),
+    ...(f.oneShot ? { oneShot: true } : {}),
     onProgress: (l) => (f.json ? undefined : io.err(`\r${l}`)),
   });
   if (f.json) {
@@ -103,6 +105,7 @@ export function registerQuantEval(program: Command, io: CliIO, setCode: (c: numb
     .option("--threads <n>", "compute threads")
     .option("--json", "print one JSON object")
     .option("--methods <list>", `int4 formats once per method, of ${QUANT_METHODS.join(",")} (default rtn)`)
-    .option("--act-order", "with --methods gptq: a gptq act-order row too");
+    .option("--act-order", "with --methods gptq: a gptq act-order row too")
+    .option("--one-shot", "with --methods gptq: a row with one-shot calibration too (gptq rows are layer by layer)");
   addCalibrationOptions(cmd).action(async (f: Flags) => setCode(await run(f, io)));
 }

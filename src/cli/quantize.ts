@@ -21,11 +21,13 @@ interface QuantizeFlags extends ModelFlags {
   method?: string;
   actOrder?: boolean;
   gptqDamp?: string;
+  oneShot?: boolean;
 }
 
 /** --method, --act-order, --gptq-damp as LoadOptions (checked with the format by checkLoadOptions). */
-function methodOptions(f: QuantizeFlags): Pick<LoadOptions, "quantMethod" | "actOrder" | "gptqDamp"> {
+function methodOptions(f: QuantizeFlags): Pick<LoadOptions, "quantMethod" | "actOrder" | "gptqDamp" | "gptqOneShot"> {
   return {
+    ...(f.oneShot ? { gptqOneShot: true } : {}),
     ...(f.method !== undefined ? { quantMethod: checkChoice("--method", f.method, QUANT_METHODS) } : {}),
     ...(f.actOrder ? { actOrder: true } : {}),
     ...(f.gptqDamp !== undefined ? { gptqDamp: numOpt("--gptq-damp", f.gptqDamp, (x) => x > 0 && x <= 1, "a number in (0, 1]")! } : {}),
@@ -81,6 +83,7 @@ export function registerQuantize(program: Command, io: CliIO, setCode: (c: numbe
     .option("--json", "print one JSON object")
     .option("--method <m>", `how int4 values are chosen: ${QUANT_METHODS.join(", ")} (default rtn; gptq and awq calibrate on --calib)`)
     .option("--act-order", "gptq: quantize columns by decreasing Hessian diagonal")
-    .option("--gptq-damp <f>", "gptq: damping, a fraction of the Hessian's mean diagonal (default 0.01)");
+    .option("--gptq-damp <f>", "gptq: damping, a fraction of the Hessian's mean diagonal (default 0.01)")
+    .option("--one-shot", "gptq: every Hessian from the float model in one pass (default: layer by layer, the layers before already quantized)");
   addModelOptions(cmd).action(async (flags: QuantizeFlags) => setCode(await runQuantize(flags, io)));
 }

@@ -63,12 +63,15 @@ export interface QuantAccuracyOptions {
   methods?: QuantMethod[];
   /** gptq rows: act order too (an extra row "<format> gptq-act") */
   actOrder?: boolean;
+  /** gptq rows: one-shot calibration too (an extra row "<format> gptq-oneshot"; gptq rows are layer by layer) */
+  oneShot?: boolean;
   onProgress?: (label: string) => void;
 }
 
 /** The (format, method) pairs evaluated: each int4 format once per method, other formats once (rtn). */
-export function evalVariants(formats: EvalFormat[], methods: QuantMethod[] | undefined, actOrder = false): { format: EvalFormat; method?: QuantMethod; actOrder?: boolean; label: string }[] {
-  const out: { format: EvalFormat; method?: QuantMethod; actOrder?: boolean; label: string }[] = [];
+type Variant = { format: EvalFormat; method?: QuantMethod; actOrder?: boolean; oneShot?: boolean; label: string };
+export function evalVariants(formats: EvalFormat[], methods: QuantMethod[] | undefined, actOrder = false, oneShot = false): Variant[] {
+  const out: Variant[] = [];
   for (const f of formats) {
     if (!methods || f === "f32" || f === "bf16" || !calibratedMethodApplies(f)) {
       out.push({ format: f, label: f });
@@ -77,6 +80,7 @@ export function evalVariants(formats: EvalFormat[], methods: QuantMethod[] | und
     for (const m of methods) {
       out.push({ format: f, method: m, label: `${f} ${m}` });
       if (m === "gptq" && actOrder) out.push({ format: f, method: m, actOrder: true, label: `${f} gptq-act` });
+      if (m === "gptq" && oneShot) out.push({ format: f, method: m, oneShot: true, label: `${f} gptq-oneshot` });
     }
   }
   return out;
@@ -101,19 +105,19 @@ export async function quantAccuracy(
   if (formats[0] !== "f32") throw new InvalidOptionError("the first format must be f32 (the baseline)");
   const threads = o.threads ?? 2;
   const common = { threads, ...(o.seed !== undefined ? { seed: o.seed } : {}) };
-  const load = (f: EvalFormat, method?: QuantMethod, actOrder?: boolean) =>
+  const load = (f: EvalFormat, method?: QuantMethod, actOrder?: boolean, oneShot?: boolean) =>
     LLM.load(dir, f === "f32" || f === "bf16" ? { dtype: f, ...common } : {
       dtype: "f32", quant: f, ...common, ...(isSmoothQuant(f) || (method && method !== "rtn") ? o.calibration : {}), ...(f === "w8a8-sq-static" ? o.statics : {}),
-      ...(method ? { quantMethod: method } : {}), ...(actOrder ? { actOrder } : {}),
+      ...(method ? { quantMethod: method } : {}), ...(actOrder ? { actOrder } : {}), ...(oneShot ? { gptqOneShot: true } : {}),
     });
   const ref = await load("f32");
   const models: LLM[] = [];
-  const variants = evalVariants(formats, o.methods, o.actOrder);
+  const variants = evalVariants(formats, o.methods, o.actOrder, o.oneShot);
   const labels: string[] = variants.map((v) => v.label);
   try {
     for (const v of variants) {
       o.onProgress?.(`loading ${v.label}`);
-      models.push(v.format === "f32" ? ref : await load(v.format, v.method, v.actOrder));
+      models.push(v.format === "f32" ? ref : await load(v.format, v.method, v.actOrder, v.oneShot));
     }
     for (const d of o.saved ?? []) {
       const m = await LLM.load(d, { threads });

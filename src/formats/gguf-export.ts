@@ -67,8 +67,7 @@ export function exportGguf(source: ModelSource, out: string, type: GgufOutType, 
     groups.set(name, [...(groups.get(name) ?? []), s]);
   }
   const entries = [...groups.entries()];
-  const matrices = entries.filter(([, parts]) => parts[0]!.kind !== "norm").map(([name, parts]) => ({ name, cols: parts[0]!.cols }));
-  const kTypes = isK ? kquantTensorTypes(type as KQuantOutType, { arch: FAMILIES[config.architecture].ggufArch ?? config.architecture, nLayers: config.nLayers, nHeads: config.nHeads, nKvHeads: config.nKvHeads }, matrices) : undefined;
+  const kTypes = isK ? kquantTypesOf(config, type as KQuantOutType) : undefined;
   const tensors: GgufWriteTensor[] = [...ropeFreqsTensor(config), ...entries.map(([name, parts], i): GgufWriteTensor => {
     const s = parts[0]!;
     parts.sort((x, y) => (x.ggufSlice?.ranges[0]![0] ?? 0) - (y.ggufSlice?.ranges[0]![0] ?? 0));
@@ -86,6 +85,14 @@ export function exportGguf(source: ModelSource, out: string, type: GgufOutType, 
     };
   })];
   return writeGguf(out, { metadata, tensors });
+}
+
+/** The ggml type of each GGUF matrix (by GGUF name) of a K-quant export of this config (gguf-kquant-mix.ts). */
+export function kquantTypesOf(config: LlamaConfig, type: KQuantOutType): Map<string, string> {
+  const cols = new Map<string, number>();
+  for (const s of llamaTensors(config)) if (s.kind !== "norm") cols.set(s.ggufName ?? s.name, s.cols);
+  const matrices = [...cols].map(([name, c]) => ({ name, cols: c }));
+  return kquantTensorTypes(type, { arch: FAMILIES[config.architecture].ggufArch ?? config.architecture, nLayers: config.nLayers, nHeads: config.nHeads, nKvHeads: config.nKvHeads }, matrices);
 }
 
 /** rope_freqs.weight, as llama.cpp's converter writes it for llama3 rope scaling (F32, head_dim/2 divisors). */

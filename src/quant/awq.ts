@@ -29,6 +29,8 @@ export interface AwqOptions {
   grid?: number;
   /** rows of each stacked group the error is measured on (every k-th; default 1024) */
   maxRows?: number;
+  /** the matrices on `native`'s grid (default all): a group's error is measured on these; a group with none keeps s = 1 */
+  include?: (matrix: string) => boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -70,7 +72,12 @@ export async function awqScales(source: ModelSource, hessians: Hessians, o: AwqO
   for (const [gi, g] of groups.entries()) {
     const h = hessians[g.matrices[0]!];
     if (!h) throw new DataError(`calibration recorded no Hessian for ${g.matrices[0]}`);
-    const parts = g.matrices.map((m) => readF32(source, m));
+    const measured = o.include ? g.matrices.filter(o.include) : g.matrices;
+    if (!measured.length) {
+      o.onProgress?.(gi + 1, groups.length);
+      continue;
+    }
+    const parts = measured.map((m) => readF32(source, m));
     const { w, rows } = stackedRows(parts, h.cols, maxRows);
     const xmean = meanAbs(h);
     const err = (s: Float32Array | undefined) => addon().q4OutputError(w, rows, h.cols, h.hessian, o.native, s, { threads: o.threads, kernels: o.kernels });

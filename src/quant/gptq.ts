@@ -7,15 +7,21 @@
  * its GGUF blocks (q4_0, added as raw Q4_0 blocks). Matrices without a
  * Hessian (the embedding of a q4_0 model) stay round-to-nearest.
  *
- * One-shot: every Hessian comes from the float model (the inputs of layer l
- * are the float model's, not those of the already quantized layers < l).
+ * Sequential (the default): the Hessians of layer l's inputs come from the
+ * model whose layers < l are already quantized (sequentialGptqWeights).
+ * One-shot (gptqWeights): every Hessian comes from the float model.
  */
 import { addon, type NativeWeightFormat, type Q4Grid } from "../native.js";
 import { llamaTensors } from "../models/llama.js";
 import type { ModelSource, SourceDtype } from "../models/source.js";
 import type { PlannedWeight } from "../weights/plan.js";
 import type { Hessians } from "./hessians.js";
+import { calibrationPasses, type Calibratable, type CalibrationOptions } from "./smoothquant.js";
+import { InvalidOptionError } from "../errors.js";
 import { toF32 } from "./tensors.js";
+
+/** A matrix GPTQ quantizes: its loaded name, source name (when another), int4 format (q4 / q4a8 / q4_0 / q4_k). */
+export type GptqTarget = Pick<PlannedWeight, "name" | "from" | "native">;
 
 /** What loadModel adds for a matrix instead of reading the source (LoadOptions.prequantized). */
 export interface PrequantizedWeight {
@@ -70,23 +76,64 @@ function fromCodes(q: Uint8Array, rows: number, cols: number, g: Q4Grid, group: 
   return x;
 }
 
-/** GPTQ of the planned matrices (those with a quant format and a calibrated input). */
+/** GPTQ of one matrix: what loadModel adds, and the dequantized values [rows * cols] (what later layers see). */
+function solveMatrix(source: ModelSource, w: GptqTarget, h: Float64Array, o: GptqOptions): { pre: PrequantizedWeight; values: Float32Array; rows: number; cols: number } {
+  const { x, rows, cols } = readF32(source, w.from ?? w.name);
+  const r = addon().gptqQuantize(x, rows, cols, h, w.native, { actOrder: o.actOrder, damp: o.damp, threads: o.threads });
+  if (r.blocks) {
+    const blocks = r.blocks;
+    return { pre: { dtype: w.native === "q4_k" ? "Q4_K" : "Q4_0", bytes: () => blocks }, values: r.weights, rows, cols };
+  }
+  const grid = { scales: r.scales, offsets: r.offsets }, group = gridGroup(w.native, cols), q = codesOf(r.weights, rows, cols, grid, group);
+  return { pre: { dtype: "F32", bytes: () => new Uint8Array(fromCodes(q, rows, cols, grid, group).buffer), grid }, values: r.weights, rows, cols };
+}
+
+const yieldToBar = () => new Promise((res) => setImmediate(res)); // let the progress bar draw
+
+/** One-shot GPTQ of the planned matrices (those with a quant format and a calibrated input). */
 export async function gptqWeights(source: ModelSource, plan: readonly PlannedWeight[], hessians: Hessians, o: GptqOptions): Promise<Map<string, PrequantizedWeight>> {
   const todo = plan.filter((w) => w.quant && hessians[w.name]);
   const out = new Map<string, PrequantizedWeight>();
   o.onProgress?.(0, todo.length);
   for (const [i, w] of todo.entries()) {
-    const { x, rows, cols } = readF32(source, w.from ?? w.name);
-    const r = addon().gptqQuantize(x, rows, cols, hessians[w.name]!.hessian, w.native, { actOrder: o.actOrder, damp: o.damp, threads: o.threads });
-    if (r.blocks) {
-      const blocks = r.blocks;
-      out.set(w.name, { dtype: "Q4_0", bytes: () => blocks });
-    } else {
-      const grid = { scales: r.scales, offsets: r.offsets }, group = gridGroup(w.native, cols), q = codesOf(r.weights, rows, cols, grid, group);
-      out.set(w.name, { dtype: "F32", bytes: () => new Uint8Array(fromCodes(q, rows, cols, grid, group).buffer), grid });
-    }
+    out.set(w.name, solveMatrix(source, w, hessians[w.name]!.hessian, o).pre);
     o.onProgress?.(i + 1, todo.length);
-    await new Promise((res) => setImmediate(res)); // let the progress bar draw
+    await yieldToBar();
+  }
+  return out;
+}
+
+/** The calibration stage whose inputs a matrix reads: its layer, "head" for output.*, undefined otherwise (no Hessian: RTN). */
+function stageOf(name: string): number | "head" | undefined {
+  const m = /^blk\.(\d+)\./.exec(name);
+  return m ? Number(m[1]) : name.startsWith("output.") ? "head" : undefined;
+}
+
+/**
+ * Sequential GPTQ (the GPTQ paper's and AutoGPTQ's order) of the targets: for layer 0, 1, ...
+ * the calibration texts run through the graph cut after that layer, with the
+ * layers before it already replaced by their GPTQ values in `cal`, recording
+ * only that layer's input Hessians; its matrices are solved and written back
+ * into `cal`. Then the LM head (when quantized) on the whole graph. At most one
+ * layer's Hessians are held at a time; the texts run once per layer through
+ * layers 0..l, (L + 1) / 2 full passes in all. onProgress counts stages (layers).
+ */
+export async function sequentialGptqWeights(source: ModelSource, targets: readonly GptqTarget[], cal: Calibratable, calib: CalibrationOptions,
+  o: GptqOptions): Promise<Map<string, PrequantizedWeight>> {
+  if (!cal.withStageHessians || !cal.replaceMatrix) throw new InvalidOptionError("this model cannot calibrate layer by layer (a loaded native model can: quant/float-model.ts)");
+  const todo = targets.filter((w) => stageOf(w.name) !== undefined);
+  const stages = [...new Set(todo.map((w) => stageOf(w.name)!))].sort((a, b) => (a === "head" ? 1 : b === "head" ? -1 : a - b));
+  const out = new Map<string, PrequantizedWeight>();
+  o.onProgress?.(0, stages.length);
+  for (const [i, stage] of stages.entries()) {
+    const hessians = await cal.withStageHessians(stage, calibrationPasses(cal, calib));
+    for (const w of todo.filter((x) => stageOf(x.name) === stage && hessians[x.name])) {
+      const r = solveMatrix(source, w, hessians[w.name]!.hessian, o);
+      out.set(w.name, r.pre);
+      cal.replaceMatrix(w.name, r.values, r.rows, r.cols);
+    }
+    o.onProgress?.(i + 1, stages.length);
+    await yieldToBar();
   }
   return out;
 }

@@ -46,6 +46,13 @@ export interface Calibratable {
   withActivationDetail?(fn: () => Promise<void>, opts: ActivationStatsOptions): Promise<Record<string, ActivationDetail>>;
   /** runs fn while accumulating each matrix input's X^T X (GPTQ, AWQ); returns them by weight name */
   withActivationHessians?(fn: () => Promise<void>): Promise<Record<string, ActivationHessian>>;
+  /**
+   * Sequential GPTQ: runs fn on the graph cut after layer `stage` (hidden-state output; "head":
+   * the whole graph) while accumulating X^T X of that stage's inputs only (blk.<stage>.*, output.*)
+   */
+  withStageHessians?(stage: number | "head", fn: () => Promise<void>): Promise<Record<string, ActivationHessian>>;
+  /** Sequential GPTQ: a matrix's values [rows, cols] (f32) replace the loaded ones */
+  replaceMatrix?(name: string, x: Float32Array, rows: number, cols: number): void;
 }
 
 /**
