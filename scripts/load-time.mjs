@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Time from process start to the first generated token of a GGUF file:
-// lowbit (mapped, and with --no-mmap) against llama.cpp's llama-simple, each a
+// lowbit (copying, its default, and mapped: --mmap) against llama.cpp's llama-simple, each a
 // whole process (what a user waits for), alternated run by run; warm page
 // cache, and cold (the page cache dropped before every run: needs root).
 //   node scripts/load-time.mjs FILE.gguf [REPS] [--cold] [--llama DIR]
 // Prints a JSON line per run and a summary of medians (docs/GGUF.md, "Load time").
-// One run of lowbit alone: node scripts/load-time.mjs --one FILE.gguf [nommap]
-// Decode speed mapped vs --no-mmap (both loaded, alternated): node scripts/load-time.mjs --decode FILE.gguf [REPS]
+// One run of lowbit alone: node scripts/load-time.mjs --one FILE.gguf [mmap]
+// Decode speed mapped vs copied (both loaded, alternated): node scripts/load-time.mjs --decode FILE.gguf [REPS]
 import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -16,7 +16,7 @@ const args = process.argv.slice(2);
 if (args[0] === "--one") {
   const { LLM } = await import("../dist/src/index.js");
   const t0 = performance.now();
-  const m = await LLM.load(args[1], { threads: 2, mmap: args[2] !== "nommap" });
+  const m = await LLM.load(args[1], { threads: 2, mmap: args[2] === "mmap" });
   const t1 = performance.now();
   await m.generate([1, 100, 200, 300], { maxNewTokens: 1, temperature: 0, stopAtEos: false });
   const t2 = performance.now();
@@ -25,7 +25,7 @@ if (args[0] === "--one") {
 } else if (args[0] === "--decode") {
   const { LLM } = await import("../dist/src/index.js");
   const reps = Number(args[2] ?? 5);
-  const models = { mmap: await LLM.load(args[1], { threads: 2 }), "no-mmap": await LLM.load(args[1], { threads: 2, mmap: false }) };
+  const models = { mmap: await LLM.load(args[1], { threads: 2, mmap: true }), "no-mmap": await LLM.load(args[1], { threads: 2 }) };
   const tpot = { mmap: [], "no-mmap": [] };
   for (let r = 0; r < reps; r++) {
     for (const [k, m] of Object.entries(models)) {
@@ -47,7 +47,7 @@ if (args[0] === "--one") {
   const simple = join(llamaDir, "llama-simple");
   const engines = {
     "lowbit": ["node", [process.argv[1], "--one", file]],
-    "lowbit --no-mmap": ["node", [process.argv[1], "--one", file, "nommap"]],
+    "lowbit --mmap": ["node", [process.argv[1], "--one", file, "mmap"]],
     ...(existsSync(simple) ? { "llama.cpp": [simple, ["-m", file, "-n", "1", "def"]] } : {}),
   };
   const times = Object.fromEntries(Object.keys(engines).map((k) => [k, []]));

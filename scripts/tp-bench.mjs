@@ -32,14 +32,16 @@ if (m.tp && rank > 0) {
   await run();
 }
 async function run() {
-  // prompt ids: a fixed pattern inside the tokenizer's vocabulary, no special ids
-  const prompt = Array.from({ length: promptTokens }, (_, i) => 100 + ((i * 7919) % 8000));
+  // prompt ids: a fixed pattern inside the tokenizer's vocabulary, no special ids; each
+  // repetition's first id differs, so no repetition reuses another's cached prefix
+  const prompt = (r) => Array.from({ length: promptTokens }, (_, i) => 100 + ((i * 7919 + r * 13) % 8000));
   const gen = { maxNewTokens: newTokens, temperature: 0, stopAtEos: false };
-  await m.generate(prompt.slice(0, 16), { ...gen, maxNewTokens: 4 }); // warm-up
+  await m.generate(prompt(reps).slice(0, 16), { ...gen, maxNewTokens: 4 }); // warm-up
   const ttft = [], tpot = [];
   let ids;
   for (let r = 0; r < reps; r++) {
-    const res = await m.generate(prompt, gen);
+    const res = await m.generate(prompt(r), gen);
+    if (res.timings.prefillTokens !== promptTokens) throw new Error(`repetition ${r} reused a cached prefix`);
     ttft.push(res.timings.ttftMs);
     tpot.push(res.timings.tpotMs);
     ids ??= res.ids;

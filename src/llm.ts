@@ -127,7 +127,7 @@ export class LLM {
   private static async fromSource(source: ModelSource, opts: LoadOptions): Promise<LLM> {
     const tp = opts.tp ? startTp() : undefined;
     const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}), ...(tp ? { tp } : {}), mmap: opts.mmap !== false };
+    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}), ...(tp ? { tp } : {}), mmap: opts.mmap === true };
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;

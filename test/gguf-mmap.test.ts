@@ -1,13 +1,13 @@
 /**
- * GGUF files are mapped, not read (LoadOptions.mmap, default true; CLI
- * --no-mmap): tensors whose bytes the weight format keeps as they are (the
+ * GGUF files can be mapped instead of read (LoadOptions.mmap, default false;
+ * CLI --mmap): tensors whose bytes the weight format keeps as they are (the
  * K-quant family) are viewed in place in the mapping, the others converted
  * from it. Checked on lowbit's own q4_k_m export of the embedded tinycode-7m
  * (byte-equal to llama-quantize's: gguf-kquant-export.test.ts):
- *  - with and without mmap the logits are bit-equal and the weight bytes equal;
- *  - with mmap every K-quant matrix is mapped (info().mappedBytes), without none;
+ *  - mapped and default (copying) loads give bit-equal logits and equal weight bytes;
+ *  - mapped, every K-quant matrix is mapped (info().mappedBytes); by default none;
  *  - a Q8_0 file (repacked at load) and an F16 file (converted to bf16) load
- *    from the mapping with the logits of a --no-mmap load;
+ *    from the mapping with the logits of a default load;
  *  - the native boundary refuses ranges outside the mapped file and unknown file ids.
  */
 import { test } from "node:test";
@@ -36,8 +36,8 @@ function exported(type: GgufOutType): string {
   return file;
 }
 
-async function logitsAndInfo(file: string, mmap: boolean) {
-  const m = await LLM.load(file, { threads: 1, mmap, contextLength: 64 });
+async function logitsAndInfo(file: string, mmap?: boolean) {
+  const m = await LLM.load(file, { threads: 1, ...(mmap !== undefined ? { mmap } : {}), contextLength: 64 });
   try {
     const logits = await m.logits(PROMPT);
     return { logits, info: m.info() };
@@ -47,15 +47,16 @@ async function logitsAndInfo(file: string, mmap: boolean) {
 }
 
 for (const type of ["q4_k_m", "q8_0", "f16"] as const) {
-  test(`GGUF ${type}: a mapped load gives a --no-mmap load's logits bit for bit`, async () => {
+  test(`GGUF ${type}: a mapped load gives a default (copying) load's logits bit for bit`, async () => {
     const file = exported(type);
     const a = await logitsAndInfo(file, true);
-    const b = await logitsAndInfo(file, false);
+    const b = await logitsAndInfo(file);
     assert.equal(a.logits.length, b.logits.length);
     assert.ok(a.logits.length > 0);
     assert.deepEqual(Buffer.from(a.logits.buffer, a.logits.byteOffset, a.logits.byteLength), Buffer.from(b.logits.buffer, b.logits.byteOffset, b.logits.byteLength));
     assert.equal(a.info.weightBytes, b.info.weightBytes);
-    assert.equal(b.info.mappedBytes, 0, "--no-mmap maps nothing");
+    assert.equal(b.info.mappedBytes, 0, "the default load maps nothing");
+    assert.equal((await logitsAndInfo(file, false)).info.mappedBytes, 0, "mmap: false maps nothing");
     if (type === "q4_k_m") {
       // every K-quant (and Q5_0 / Q5_1 fallback) matrix of the file is viewed in place, but attn_q / attn_k,
       // whose rows llama.cpp's converter permuted for its RoPE and lowbit permutes back (read, not mapped)

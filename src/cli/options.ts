@@ -112,7 +112,7 @@ export interface ModelFlags extends CalibrationFlags {
   cacheDir?: string;
   /** tensor parallelism (cli/tp.ts; generate, serve, info) */
   tp?: boolean;
-  /** false with --no-mmap */
+  /** --mmap */
   mmap?: boolean;
 }
 
@@ -134,7 +134,7 @@ export function addModelOptions(cmd: Command): Command {
     .option("--kv-type <type>", "KV-cache element type: f32 or f16 (llama.cpp's -ctk/-ctv; default f32)")
     .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`)
     .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)")
-    .option("--no-mmap", "GGUF: read every tensor into memory of its own instead of mapping the file (llama.cpp's --no-mmap)");
+    .option("--mmap", "GGUF: map the file and use K-quant tensors in place (faster start, pages shared between processes; decoding may be slower: docs/GGUF.md)");
   return addCalibrationOptions(cmd);
 }
 
@@ -188,7 +188,7 @@ export function loadOptions(f: ModelFlags, contextLength?: number): LoadOptions 
     progress: !!process.stderr.isTTY && !f.tp,
     ...(contextLength !== undefined ? { contextLength } : {}),
     ...(f.tp ? { tp: true } : {}),
-    ...(f.mmap === false ? { mmap: false } : {}),
+    ...(f.mmap ? { mmap: true } : {}),
   };
 }
 
