@@ -52,6 +52,13 @@ export function ggufSource(path: string): ModelSource {
     throw new TokenizerError(`${path}: the tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocabulary of ${config.vocabSize}`);
   }
   const info = (s: TensorSpec) => tensorInfo(file, s);
+  // read() and range() share these: the dtype a tensor's bytes keep going into `format` (undefined:
+  // dequantized to f32), and whether its rows come back from llama.cpp's RoPE order
+  const keptDtype = (t: GgufTensorInfo, format?: string): SourceDtype | undefined => {
+    const block = NATIVE_BLOCK_FORMAT[t.typeName];
+    return block && block !== format ? undefined : PASS[t.typeName];
+  };
+  const ropePermuted = (spec: TensorSpec) => !!FAMILIES[config.architecture].ggufRopePermuted && !!ropeHeads(config, spec.name);
   const embdType = file.tensors.get("token_embd.weight")?.typeName;
   return {
     name: basename(path).replace(/\.gguf$/i, ""),
@@ -87,22 +94,20 @@ export function ggufSource(path: string): ModelSource {
     },
     range(spec, opts) {
       const t = info(spec);
-      const dtype = PASS[t.typeName];
-      if (!dtype || (NATIVE_BLOCK_FORMAT[t.typeName] && NATIVE_BLOCK_FORMAT[t.typeName] !== opts?.format) || spec.ggufSlice) return undefined;
-      if (FAMILIES[config.architecture].ggufRopePermuted && ropeHeads(config, spec.name)) return undefined;
+      const dtype = keptDtype(t, opts?.format);
+      if (!dtype || spec.ggufSlice || ropePermuted(spec)) return undefined;
       return { path, offset: t.offset, length: t.nbytes, dtype };
     },
     read(spec, scratch, opts) {
       const t = info(spec);
       let bytes: Uint8Array = readTensorBytes(file, t, scratch);
-      let dtype = PASS[t.typeName];
-      const block = !!NATIVE_BLOCK_FORMAT[t.typeName];
-      if (!dtype || (block && NATIVE_BLOCK_FORMAT[t.typeName] !== opts?.format)) {
+      let dtype = keptDtype(t, opts?.format);
+      if (!dtype) {
         bytes = new Uint8Array(dequantizeGgml(t.type, bytes, t.nelements).buffer);
         dtype = "F32";
       }
       if (spec.ggufSlice) bytes = sliceRows(bytes, spec.ggufSlice, spec.ggufName ?? spec.name);
-      return { bytes: FAMILIES[config.architecture].ggufRopePermuted ? unpermute(config, spec, bytes) : bytes, dtype };
+      return { bytes: ropePermuted(spec) ? unpermute(config, spec, bytes) : bytes, dtype };
     },
   };
 }
@@ -116,7 +121,6 @@ function tensorInfo(file: GgufFile, s: TensorSpec): GgufTensorInfo {
 
 /** attn_q / attn_k back into the HF rotary row order. */
 function unpermute(c: LlamaConfig, spec: TensorSpec, bytes: Uint8Array): Uint8Array {
-  const heads = ropeHeads(c, spec.name);
-  if (!heads) return bytes;
+  const heads = ropeHeads(c, spec.name)!;
   return permuteRopeRows(bytes, spec.rows, bytes.length / spec.rows, heads, "toHf");
 }
