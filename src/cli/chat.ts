@@ -15,22 +15,15 @@
 import type { Command } from "commander";
 import { createInterface } from "node:readline";
 import { AbortError, InvalidOptionError, LowbitError } from "../errors.js";
-import { GENERATION_NUMBERS as G } from "../generate/config.js";
 import type { GenerateOptions } from "../generate/generate.js";
 import { ChatSession } from "../chat/session.js";
 import { LLM } from "../llm.js";
-import { addModelOptions, genFlag, intOpt, loadOptions, type CliIO, type ModelFlags } from "./options.js";
+import { addModelOptions, intOpt, loadOptions, type CliIO, type ModelFlags } from "./options.js";
+import { addSamplingOptions, samplingOptions, type SamplingFlags } from "./sampling-flags.js";
 import { addGrammarOptions, grammarOptions, type GrammarFlags } from "./grammar-flags.js";
 
-interface ChatFlags extends ModelFlags, GrammarFlags {
+interface ChatFlags extends ModelFlags, GrammarFlags, SamplingFlags {
   system?: string;
-  maxNewTokens: string;
-  temperature: string;
-  topK?: string;
-  topP?: string;
-  minP?: string;
-  repetitionPenalty?: string;
-  seed?: string;
   ctx?: string;
   stats: boolean;
 }
@@ -44,17 +37,7 @@ export interface ChatInput {
 }
 
 function chatOptions(f: ChatFlags): GenerateOptions {
-  const gen: GenerateOptions = {
-    maxNewTokens: genFlag(G.maxNewTokens, f.maxNewTokens),
-    temperature: genFlag(G.temperature, f.temperature),
-    topK: genFlag(G.topK, f.topK),
-    topP: genFlag(G.topP, f.topP),
-    minP: genFlag(G.minP, f.minP),
-    repetitionPenalty: genFlag(G.repetitionPenalty, f.repetitionPenalty),
-    seed: genFlag(G.seed, f.seed),
-  };
-  for (const k of Object.keys(gen) as (keyof GenerateOptions)[]) if (gen[k] === undefined) delete gen[k];
-  return { ...gen, ...grammarOptions(f) };
+  return { ...samplingOptions(f), ...grammarOptions(f) };
 }
 
 /** Runs the conversation on `model` until /exit, end of input or Ctrl-C at the prompt. */
@@ -128,15 +111,9 @@ export function registerChat(program: Command, io: CliIO, setCode: (c: number) =
     .command("chat")
     .description("chat in the terminal: the model's chat template, history kept in the KV cache, streamed answers (/clear, /exit, Ctrl-C stops an answer)")
     .option("--system <text>", "system prompt")
-    .option("--max-new-tokens <n>", "longest answer in tokens", "512")
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", "0.7")
-    .option("--top-k <k>", "keep the k most likely tokens (0 = off)")
-    .option("--top-p <p>", "nucleus sampling threshold (1 = off)")
-    .option("--min-p <p>", "drop tokens below p * max prob (0 = off)")
-    .option("--repetition-penalty <r>", "penalty for repeated tokens (1 = off)")
-    .option("--seed <s>", "sampling seed")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
     .option("--no-stats", "no token line on stderr after each answer");
+  addSamplingOptions(cmd, { maxNewTokens: "512", maxNewTokensHelp: "longest answer in tokens", temperature: "0.7" });
   addGrammarOptions(cmd);
   addModelOptions(cmd).action(async (flags: ChatFlags) => setCode(await runChat(flags, io)));
 }

@@ -13,19 +13,13 @@ import {
 } from "./options.js";
 import { addDraftOptions, draftPlan, lookupOptions, withDraftedModel, type DraftFlags } from "./draft.js";
 import { addGrammarOptions, grammarOptions, type GrammarFlags } from "./grammar-flags.js";
+import { addSamplingOptions, samplingOptions, type SamplingFlags } from "./sampling-flags.js";
 import { addTpOption, followIfRank } from "./tp.js";
 
-interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags, GrammarFlags {
+interface GenerateFlags extends ModelFlags, DraftFlags, ContextShiftFlags, GrammarFlags, SamplingFlags {
   prompt?: string;
   promptIds?: string;
   promptFile?: string;
-  maxNewTokens: string;
-  temperature: string;
-  topK?: string;
-  topP?: string;
-  minP?: string;
-  repetitionPenalty?: string;
-  seed?: string;
   stop: string[];
   stopAtEos?: boolean;
   ctx?: string;
@@ -69,20 +63,13 @@ async function promptText(f: GenerateFlags, io: CliIO): Promise<string | number[
 
 /** Validates every generate flag before anything is loaded. */
 function generateOptions(f: GenerateFlags, prompt: string | number[]): { prompt: string | number[]; gen: GenerateOptions } {
-  const temperature = genFlag(G.temperature, f.temperature)!;
   const gen: GenerateOptions = {
-    maxNewTokens: genFlag(G.maxNewTokens, f.maxNewTokens),
-    temperature,
-    topK: genFlag(G.topK, f.topK),
-    topP: genFlag(G.topP, f.topP),
-    minP: genFlag(G.minP, f.minP),
-    repetitionPenalty: genFlag(G.repetitionPenalty, f.repetitionPenalty),
-    seed: genFlag(G.seed, f.seed),
+    ...samplingOptions(f),
     logprobs: genFlag(G.logprobs, f.logprobs),
     stop: f.stop,
-    // Greedy decoding reproduces reference continuations, which run past EOS.
-    stopAtEos: f.stopAtEos ?? temperature > 0,
   };
+  // Greedy decoding reproduces reference continuations, which run past EOS.
+  gen.stopAtEos = f.stopAtEos ?? gen.temperature! > 0;
   gen.contextShift = contextShiftOptions(f);
   Object.assign(gen, grammarOptions(f));
   for (const k of Object.keys(gen) as (keyof GenerateOptions)[]) if (gen[k] === undefined) delete gen[k];
@@ -161,19 +148,13 @@ export function registerGenerate(program: Command, io: CliIO, setCode: (c: numbe
     .option("--prompt <text>", "prompt text")
     .option("--prompt-ids <ids>", "prompt as comma-separated token ids, e.g. 1,2,3")
     .option("--prompt-file <file>", "prompt text from a file (one trailing newline dropped); without any prompt flag, piped standard input is read")
-    .option("--max-new-tokens <n>", "maximum new tokens", "64")
-    .option("--temperature <t>", "sampling temperature; 0 = greedy", "0")
-    .option("--top-k <k>", "keep the k most likely tokens (0 = off)")
-    .option("--top-p <p>", "nucleus sampling threshold (1 = off)")
-    .option("--min-p <p>", "drop tokens below p * max prob (0 = off)")
-    .option("--repetition-penalty <r>", "penalty for repeated tokens (1 = off)")
-    .option("--seed <s>", "sampling seed")
     .option("--stop <str>", "stop string (repeatable)", collect, [] as string[])
     .option("--stop-at-eos", "stop at EOS (default only when temperature > 0)")
     .option("--no-stop-at-eos", "never stop at EOS")
     .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
     .option("--json", "print one JSON object (ids, text, timings) instead of streaming")
     .option("--logprobs <n>", "with --json: each new token's log-probability and the n most likely tokens (0-20)");
+  addSamplingOptions(cmd, { maxNewTokens: "64", maxNewTokensHelp: "maximum new tokens", temperature: "0" });
   addContextShiftOptions(cmd);
   addGrammarOptions(cmd);
   addDraftOptions(cmd);
