@@ -82,3 +82,29 @@ test("quantize and saved-model usage errors exit 2 with a typed error", () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /error \[BAD_SAVED_MODEL\]: .*truncated/);
 });
+
+test("quant-eval --saved: saved models of the checkpoint as rows beside the formats, on the same windows", () => {
+  const out = path.join(tmp, "q4-rows");
+  assert.equal(lowbit(["quantize", "--quant", "w4a16-g128", "--threads", "2", "--out", out]).code, 0);
+  const both = lowbit(["quant-eval", "--data", data, "--window", "64", "--threads", "2", "--formats", "w4a16-g128", "--saved", out, "--json"]);
+  assert.equal(both.code, 0, both.stderr);
+  const rows = lastJson(both.stdout).rows as { format: string; ppl: number }[];
+  assert.deepEqual(rows.map((r) => r.format), ["f32", "w4a16-g128", "saved w4a16-g128 (bf16)"]);
+  // the same saved model alone (quant-eval --model SAVED) scores the same on the same windows
+  const alone = lowbit(["quant-eval", "--model", out, "--data", data, "--window", "64", "--threads", "2", "--json"]);
+  assert.equal(alone.code, 0, alone.stderr);
+  const aloneRows = lastJson(alone.stdout).rows as { format: string; ppl: number }[];
+  assert.equal(aloneRows[1].format, "saved w4a16-g128 (bf16)");
+  assert.equal(rows[2].ppl, aloneRows[1].ppl);
+  assert.equal(rows[0].ppl, aloneRows[0].ppl);
+
+  const cases: [string[], RegExp][] = [
+    [["--saved", data], /INVALID_OPTION.*--saved .*not a saved lowbit model/],
+    [["--model", "synthetic:tiny-mpt", "--saved", out], /INVALID_OPTION.*--saved .*was quantized from .*tinycode-7m/],
+  ];
+  for (const [args, re] of cases) {
+    const r = lowbit(["quant-eval", "--data", data, "--window", "64", "--formats", "w4a16-g128", ...args]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+  }
+});

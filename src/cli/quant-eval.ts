@@ -25,6 +25,7 @@ interface Flags extends CalibrationFlags {
   methods?: string;
   actOrder?: boolean;
   oneShot?: boolean;
+  saved?: string;
 }
 
 async function run(f: Flags, io: CliIO): Promise<number> {
@@ -54,13 +55,21 @@ async function run(f: Flags, io: CliIO): Promise<number> {
   } catch {
     io.err("note: no reference.json beside the model: greedy agreement skipped\n");
   }
-  if (chosen.length + (saved ? 1 : 0) < 2) throw new InvalidOptionError("--formats names no format to compare with f32");
+  // --saved: saved quantized models of this checkpoint, each a row after the formats
+  const alsoSaved = f.saved !== undefined ? listFlag("--saved", f.saved).map((d) => resolve(d)) : [];
+  for (const d of alsoSaved) {
+    if (!isSavedModelDir(d)) throw new InvalidOptionError(`--saved ${d}: not a saved lowbit model (lowbit quantize --out)`);
+    const from = resolve(readSavedHeader(d).sourceModel);
+    if (from !== resolve(dir)) throw new InvalidOptionError(`--saved ${d} was quantized from ${from}, not from ${resolve(dir)}`);
+  }
+  const savedRows = [...(saved ? [saved] : []), ...alsoSaved];
+  if (chosen.length + savedRows.length < 2) throw new InvalidOptionError("--formats names no format to compare with f32");
   const r = await quantAccuracy(dir, chosen, texts, prompts, {
     window,
     ...(maxWindows !== undefined ? { maxWindows } : {}),
     ...(threads !== undefined ? { threads } : {}),
     ...(seed !== undefined ? { seed } : {}),
-    ...(saved ? { saved: [saved] } : {}),
+    ...(savedRows.length ? { saved: savedRows } : {}),
     calibration,
     statics,
     ...(f.methods !== undefined ? { methods: listFlag("--methods", f.methods).map((m) => checkChoice("--methods", m, QUANT_METHODS)) } : {}),
@@ -106,6 +115,7 @@ export function registerQuantEval(program: Command, io: CliIO, setCode: (c: numb
     .option("--json", "print one JSON object")
     .option("--methods <list>", `int4 formats once per method, of ${QUANT_METHODS.join(",")} (default rtn)`)
     .option("--act-order", "with --methods gptq: a gptq act-order row too")
-    .option("--one-shot", "with --methods gptq: a row with one-shot calibration too (gptq rows are layer by layer)");
+    .option("--one-shot", "with --methods gptq: a row with one-shot calibration too (gptq rows are layer by layer)")
+    .option("--saved <dirs>", "comma-separated saved quantized models of --model (lowbit quantize --out), a row each");
   addCalibrationOptions(cmd).action(async (f: Flags) => setCode(await run(f, io)));
 }

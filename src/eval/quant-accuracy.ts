@@ -122,7 +122,8 @@ export async function quantAccuracy(
     for (const d of o.saved ?? []) {
       const m = await LLM.load(d, { threads });
       models.push(m);
-      labels.push(`saved ${m.quant}${m.quantHead ? "+head" : ""} (${m.dtype})`);
+      const method = m.origin.quantization.method;
+      labels.push(`saved ${m.quant}${m.quantHead ? "+head" : ""}${typeof method === "string" && method !== "rtn" ? ` ${method}` : ""} (${m.dtype})`);
     }
     const { stream, windows, window } = tokenStream(ref, texts, { window: o.window ?? 1024, ...(o.maxWindows ? { maxWindows: o.maxWindows } : {}) });
     const V = ref.config.vocabSize;
