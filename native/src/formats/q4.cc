@@ -1,8 +1,10 @@
 #include "formats/q4.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "weights_io.h"
+#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -71,6 +73,22 @@ void q4_meta(const Weight& w, WeightMeta& m) {
 }
 
 bool q4_same_act(const Weight& a, const Weight& b) { return as_q4(a).group == as_q4(b).group; }
+
+// rows, or whole groups of columns: their codes, scales and offsets
+std::unique_ptr<Weight> q4_shard(const Weight& w, const WeightShard& s) {
+  const Q4Weight& a = as_q4(w);
+  check_shard_unit(w, s, a.group, "groups");
+  std::unique_ptr<Weight> t = shard_layout(w, s);
+  Q4Weight& b = q4(*t);
+  shard_int4(w, b, s);
+  const int64_t ng = a.ngroups(), tg = b.ngroups(), g0 = shard_col0(s) / a.group;
+  for (int64_t j = 0; j < b.rows; j++) {
+    const int64_t from = shard_row(s, j) * ng + g0;
+    std::copy_n(a.scales.as<float>() + from, tg, b.scales.as<float>() + j * tg);
+    std::copy_n(a.offsets.as<float>() + from, tg, b.offsets.as<float>() + j * tg);
+  }
+  return t;
+}
 
 namespace {
 int64_t sx_at(const Weight& w, int64_t m) { return pad_to(m * w.kp * 2, 64); }

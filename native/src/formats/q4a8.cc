@@ -8,6 +8,7 @@
 
 #include "formats/q8.h"
 #include "weights_io.h"
+#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -161,6 +162,23 @@ void q4a8_check_import(Weight& w) {
 }
 
 bool q4a8_same_act(const Weight& a, const Weight& b) { return as_q4a8(a).group == as_q4a8(b).group; }
+
+// rows, or whole groups of columns: their codes and float or integer scales (the amplifier kept;
+// the int32 bound checked again for the shard: shard_weight's check_import)
+std::unique_ptr<Weight> q4a8_shard(const Weight& w, const WeightShard& s) {
+  const Q4A8Weight& a = as_q4a8(w);
+  check_shard_unit(w, s, a.group, "groups");
+  std::unique_ptr<Weight> t = shard_layout(w, s);
+  Q4A8Weight& b = q4a8(*t);
+  shard_int4(w, b, s);
+  const int64_t ng = a.ngroups(), tg = b.ngroups(), g0 = shard_col0(s) / a.group;
+  const AlignedBuf& from = a.amplifier > 0 ? a.iscales : a.scales;
+  AlignedBuf& to = b.amplifier > 0 ? b.iscales : b.scales;
+  for (int64_t j = 0; j < b.rows; j++)
+    for (int64_t g = 0; g < tg; g++)  // float and int32 scales: 4 bytes each
+      to.as<uint32_t>()[q4a8_scale_index(j, g, tg)] = from.as<uint32_t>()[q4a8_scale_index(shard_row(s, j), g0 + g, ng)];
+  return t;
+}
 
 namespace {
 int64_t isum_at(const Weight& w, int64_t m) { return q8_scales_at(w, m) + pad_to(m * 4, 64); }
