@@ -44,6 +44,20 @@ function parse(out: string): Run {
   return JSON.parse(line) as Run;
 }
 
+/** `lowbit info --json` of a model: its weight bytes in one process, and each rank's under `mpirun -np 2 ... --tp`. */
+function infoShares(model: string): { whole: number; shares: number[] } {
+  const one = spawnSync(process.execPath, [BIN, "info", "--json", "--model", model, "--threads", "1"], { cwd: REPO, encoding: "utf8" });
+  assert.equal(one.status, 0, one.stderr);
+  const r = mpirun(2, [BIN, "info", "--json", "--tp", "--model", model, "--threads", "1"], 120_000);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.equal(lines.length, 1, "only rank 0 prints");
+  const whole = (JSON.parse(one.stdout) as { native: { weightBytes: number } }).native.weightBytes;
+  const shares = (JSON.parse(lines[0]!) as { rankWeightBytes: number[] }).rankWeightBytes;
+  assert.equal(shares.length, 2);
+  return { whole, shares };
+}
+
 /** One process and 2 ranks on one format (run once, shared by its two tests). */
 const runs = new Map<string, { one: Run; tp: Run }>();
 function both(format: string): { one: Run; tp: Run } {
@@ -156,16 +170,7 @@ for (const label of Object.keys(SAVED)) {
 }
 
 test("tp: info --tp of a saved w8a8 model shows each rank's share (half of every split matrix; norms and row-parallel scales whole)", { skip: SKIP_SAVED }, () => {
-  const dir = savedModel("w8a8", MODEL!, SAVED["w8a8"]!.args);
-  const one = spawnSync(process.execPath, [BIN, "info", "--json", "--model", dir, "--threads", "1"], { cwd: REPO, encoding: "utf8" });
-  assert.equal(one.status, 0, one.stderr);
-  const r = mpirun(2, [BIN, "info", "--json", "--tp", "--model", dir, "--threads", "1"], 120_000);
-  assert.equal(r.status, 0, r.stderr);
-  const lines = r.stdout.trim().split("\n");
-  assert.equal(lines.length, 1, "only rank 0 prints");
-  const whole = (JSON.parse(one.stdout) as { native: { weightBytes: number } }).native.weightBytes;
-  const shares = (JSON.parse(lines[0]!) as { rankWeightBytes: number[] }).rankWeightBytes;
-  assert.equal(shares.length, 2);
+  const { whole, shares } = infoShares(savedModel("w8a8", MODEL!, SAVED["w8a8"]!.args));
   assert.equal(shares[0], shares[1]);
   // tinycode-100m: 12 layers, width 768; no split needs padding (768-wide attention, 2048-wide FFN, 16384 vocabulary
   // rows). Replicated: the f32 norms (2 a layer and the final one); each rank's attn_output and ffn_down keep every
@@ -256,15 +261,7 @@ test("tp: a quantization group straddling a shard boundary is a typed error nami
 });
 
 test("tp: info --tp shows each rank's weight bytes (half the model's matrices each)", { skip: SKIP_MPI }, () => {
-  const one = spawnSync(process.execPath, [BIN, "info", "--json", "--model", "synthetic:tiny", "--threads", "1"], { cwd: REPO, encoding: "utf8" });
-  assert.equal(one.status, 0, one.stderr);
-  const r = mpirun(2, [BIN, "info", "--json", "--tp", "--model", "synthetic:tiny", "--threads", "1"], 120_000);
-  assert.equal(r.status, 0, r.stderr);
-  const lines = r.stdout.trim().split("\n");
-  assert.equal(lines.length, 1, "only rank 0 prints");
-  const whole = (JSON.parse(one.stdout) as { native: { weightBytes: number } }).native.weightBytes;
-  const shares = (JSON.parse(lines[0]!) as { rankWeightBytes: number[] }).rankWeightBytes;
-  assert.equal(shares.length, 2);
+  const { whole, shares } = infoShares("synthetic:tiny");
   // the norms (f32 vectors of 128) are replicated; every matrix is split in two, up to the packed
   // layout's column padding (ffn_down's 176 columns per rank pad to 192: 16 x 128 rows x 2 bytes per layer)
   const norms = (2 * 2 + 1) * 128 * 4;

@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "formats/int4.h"
 #include "kernels/kernels.h"
 #include "weights_io.h"
 
@@ -59,15 +58,6 @@ void shard_packed(const Weight& w, Weight& t, const WeightShard& s, int64_t eb) 
       std::memcpy(dst + packed_index(j, p, t.kp, ch) * eb, src + packed_index(sj, q, w.kp, ch) * eb, (size_t)(n * eb));
       p += n;
     }
-  }
-}
-
-void shard_int4(const Weight& w, Weight& t, const WeightShard& s) {
-  std::vector<uint8_t> row((size_t)t.kp);
-  const int64_t c0 = shard_col0(s);
-  for (int64_t j = 0; j < t.rows; j++) {
-    for (int64_t p = 0; p < t.kp; p++) row[p] = (uint8_t)q4_code_at(w.data.as<uint8_t>(), shard_row(s, j), c0 + p, w.kp);
-    int4_pack_row(row.data(), j, t.kp, t.data.as<uint8_t>());
   }
 }
 

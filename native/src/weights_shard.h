@@ -40,9 +40,7 @@ inline int64_t shard_col0(const WeightShard& s) { return s.cols ? s.start : 0; }
 void check_shard_unit(const Weight& w, const WeightShard& s, int64_t unit, const char* what);
 // data of a packed matrix (kernels.h packed_index, `eb` bytes per element, CH =
 // 64 / eb) or of a plain vector: the shard's elements from w.data into t.data
+// (the int4 formats' codes: formats/int4.h int4_shard)
 void shard_packed(const Weight& w, Weight& t, const WeightShard& s, int64_t eb);
-// data of an int4 matrix (formats/int4.h layout): the shard's codes, each row's
-// first t.kp codes from column shard_col0(s)
-void shard_int4(const Weight& w, Weight& t, const WeightShard& s);
 
 }  // namespace lowbit

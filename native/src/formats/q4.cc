@@ -1,10 +1,8 @@
 #include "formats/q4.h"
 
-#include <algorithm>
 #include <vector>
 
 #include "weights_io.h"
-#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -74,20 +72,14 @@ void q4_meta(const Weight& w, WeightMeta& m) {
 
 bool q4_same_act(const Weight& a, const Weight& b) { return as_q4(a).group == as_q4(b).group; }
 
-// rows, or whole groups of columns: their codes, scales and offsets
+// rows, or whole groups of columns: their codes, scales and offsets ([rows][ng] each)
 std::unique_ptr<Weight> q4_shard(const Weight& w, const WeightShard& s) {
   const Q4Weight& a = as_q4(w);
-  check_shard_unit(w, s, a.group, "groups");
-  std::unique_ptr<Weight> t = shard_layout(w, s);
-  Q4Weight& b = q4(*t);
-  shard_int4(w, b, s);
-  const int64_t ng = a.ngroups(), tg = b.ngroups(), g0 = shard_col0(s) / a.group;
-  for (int64_t j = 0; j < b.rows; j++) {
-    const int64_t from = shard_row(s, j) * ng + g0;
-    std::copy_n(a.scales.as<float>() + from, tg, b.scales.as<float>() + j * tg);
-    std::copy_n(a.offsets.as<float>() + from, tg, b.offsets.as<float>() + j * tg);
-  }
-  return t;
+  return int4_shard(w, s, [&](Weight& t, int64_t j, int64_t g, int64_t from, int64_t fg) {
+    const int64_t at = j * as_q4(t).ngroups() + g, of = from * a.ngroups() + fg;
+    q4(t).scales.as<float>()[at] = a.scales.as<float>()[of];
+    q4(t).offsets.as<float>()[at] = a.offsets.as<float>()[of];
+  });
 }
 
 namespace {

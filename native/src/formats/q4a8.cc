@@ -8,7 +8,6 @@
 
 #include "formats/q8.h"
 #include "weights_io.h"
-#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -167,17 +166,11 @@ bool q4a8_same_act(const Weight& a, const Weight& b) { return as_q4a8(a).group =
 // the int32 bound checked again for the shard: shard_weight's check_import)
 std::unique_ptr<Weight> q4a8_shard(const Weight& w, const WeightShard& s) {
   const Q4A8Weight& a = as_q4a8(w);
-  check_shard_unit(w, s, a.group, "groups");
-  std::unique_ptr<Weight> t = shard_layout(w, s);
-  Q4A8Weight& b = q4a8(*t);
-  shard_int4(w, b, s);
-  const int64_t ng = a.ngroups(), tg = b.ngroups(), g0 = shard_col0(s) / a.group;
   const AlignedBuf& from = a.amplifier > 0 ? a.iscales : a.scales;
-  AlignedBuf& to = b.amplifier > 0 ? b.iscales : b.scales;
-  for (int64_t j = 0; j < b.rows; j++)
-    for (int64_t g = 0; g < tg; g++)  // float and int32 scales: 4 bytes each
-      to.as<uint32_t>()[q4a8_scale_index(j, g, tg)] = from.as<uint32_t>()[q4a8_scale_index(shard_row(s, j), g0 + g, ng)];
-  return t;
+  return int4_shard(w, s, [&](Weight& t, int64_t j, int64_t g, int64_t fj, int64_t fg) {
+    AlignedBuf& to = a.amplifier > 0 ? q4a8(t).iscales : q4a8(t).scales;  // float or int32: 4 bytes each
+    to.as<uint32_t>()[q4a8_scale_index(j, g, as_q4a8(t).ngroups())] = from.as<uint32_t>()[q4a8_scale_index(fj, fg, a.ngroups())];
+  });
 }
 
 namespace {
