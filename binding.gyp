@@ -74,6 +74,7 @@
         "native/src/formats/kquant_weight.cc",
         "native/src/weights.cc",
         "native/src/weights_io.cc",
+        "native/src/weights_shard.cc",
         "native/src/matmul.cc",
         "native/src/ops.cc",
         "native/src/kvcache.cc",

@@ -9,7 +9,7 @@
  */
 import { basename, resolve } from "node:path";
 import type { LlamaConfig } from "./config.js";
-import { ContextOverflowError, InvalidOptionError, StateError, TensorParallelError } from "./errors.js";
+import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
 import { runGeneration, validateGenerateOptions, type BatchStepper, type GenerateOptions, type GenerateResult, type GenEvent } from "./generate/generate.js";
 import { assistedProducer } from "./generate/assisted.js";
 import { lookupProducer } from "./generate/lookup.js";
@@ -34,6 +34,7 @@ import type { TokenLogprob } from "./generate/logprobs.js";
 import { llamaGraph, llamaTensors } from "./models/llama.js";
 import { checkEmbedOptions, pool, type EmbedOptions } from "./embed/pooling.js";
 import { startTp, type TpContext } from "./parallel/mpi.js";
+import type { RuntimeOptions } from "./runtime/native-model.js";
 
 /** A streamed chunk of text, with the logprobs entries of the tokens it completes (the logprobs option). */
 export interface StreamPiece {
@@ -63,6 +64,12 @@ export interface ModelOrigin {
   sourceModel: string;
   /** the calibration settings of SmoothQuant formats (file, samples, tokens, alpha) */
   quantization: Record<string, string | number>;
+}
+
+/** The native model's runtime options from the load options (threads: the physical cores by default). */
+function runtimeOptions(opts: LoadOptions, tp: TpContext | undefined): RuntimeOptions {
+  const threads = opts.threads ?? addon().cpuInfo().physicalCores;
+  return { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}), ...(tp ? { tp } : {}) };
 }
 
 export class LLM {
@@ -109,16 +116,13 @@ export class LLM {
     const dir = path ?? DEFAULT_MODEL_DIR;
     const saved = !isSyntheticSpec(dir) && isSavedModelDir(dir);
     checkLoadOptions(opts, saved);
-    if (opts.tp && saved) throw new TensorParallelError("saved quantized models are not split over ranks yet: load the source checkpoint with --quant");
-    if (opts.tp) startTp(); // before anything loads the default addon
-    const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}) };
+    const tp = opts.tp ? startTp() : undefined; // before anything loads the default addon
     if (saved) {
       const h = readSavedHeader(dir);
       checkSavedOptions(dir, h, opts);
-      const loaded = loadSavedDirectory(dir, h, base);
+      const loaded = loadSavedDirectory(dir, h, runtimeOptions(opts, tp));
       const origin = { dir: resolve(dir), saved: true, sourceModel: h.sourceModel, quantization: h.quantization };
-      return new LLM({ ...loaded, dtype: h.dtype, quant: h.quant, quantHead: h.quantHead, origin });
+      return new LLM({ ...loaded, dtype: h.dtype, quant: h.quant, quantHead: h.quantHead, origin, ...(tp ? { tp } : {}) });
     }
     const source = openModelSource(dir, opts.seed !== undefined ? { seed: opts.seed } : {});
     return LLM.fromSource(source, opts);
@@ -126,8 +130,7 @@ export class LLM {
 
   private static async fromSource(source: ModelSource, opts: LoadOptions): Promise<LLM> {
     const tp = opts.tp ? startTp() : undefined;
-    const threads = opts.threads ?? addon().cpuInfo().physicalCores;
-    const base = { threads, kernels: opts.kernels ?? defaultKernels(), contextLength: opts.contextLength ?? 0, ...(opts.kvType ? { kvType: opts.kvType } : {}), ...(tp ? { tp } : {}), mmap: opts.mmap === true };
+    const base = { ...runtimeOptions(opts, tp), mmap: opts.mmap === true };
     const dtype = opts.dtype ?? source.defaultDtype ?? "bf16";
     const quant = quantOf(opts);
     const quantHead = !!opts.quantHead;

@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NativeError } from "./errors.js";
 import type { SourceDtype } from "./models/source-dtype.js";
+import type { Shard } from "./models/shard-spec.js";
 import type { GgufBlockFormat, NativeInt4Spec, NativeQ4A8Spec, NativeQ4Spec, QuantNativeFormat } from "./quant/formats.js";
 
 /**
@@ -233,8 +234,11 @@ export interface NativeModel {
   exportWeight(name: string): StoredWeightMeta & { buffers: StoredBuffer[] };
   /** Copies one buffer's bytes into `into` (exactly the buffer's size). */
   exportWeightBuffer(name: string, buffer: string, into: Uint8Array): void;
-  /** Adds a stored weight; every buffer's size is checked against the meta (throws on any mismatch). */
-  importWeight(name: string, meta: StoredWeightMeta, buffers: Record<string, Uint8Array>): void;
+  /**
+   * Adds a stored weight; every buffer's size is checked against the meta (throws on any mismatch).
+   * With `shard` (tensor parallelism: src/saved/tp.ts), only that part of it: the same codes and scales.
+   */
+  importWeight(name: string, meta: StoredWeightMeta, buffers: Record<string, Uint8Array>, shard?: Shard): void;
   /** A q4_0 / q8_0 weight (or an alias of one) as GGUF blocks, row-major [rows][cols / 32] (for writing GGUF files). */
   ggmlBytes(name: string): Uint8Array;
   /** Tensor parallelism, ranks > 0: runs rank 0's steps until rank 0 disposes its model; resolves to the step count. */
@@ -276,6 +280,8 @@ export interface Addon {
   topProb(x: Float32Array): number;
   /** The buffers a stored weight with this meta must have (throws when the meta is inconsistent). */
   weightLayout(meta: StoredWeightMeta, name?: string): StoredBuffer[];
+  /** Whether a stored weight of this format ("vector", "bf16", "q8", ...) can be split over ranks (importWeight's shard). */
+  canShard(format: string): boolean;
   /** How a [rows, cols] weight loaded in `format` ("vector", "bf16", { format: "q4", group: 128 }, ...) is stored (actScale 0). */
   formatLayout(format: NativeWeightFormat, rows: number, cols: number): StoredWeightMeta;
   /** Decodes out.length values of ggml type `typeId` from `bytes` (exactly their size) into `out` (src/formats/gguf-dequant.ts). */

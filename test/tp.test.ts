@@ -7,18 +7,18 @@
  * rank ends the job. The MPI runs need mpirun and `npm run build:mpi`; the
  * default build's refusal of the collective ops runs everywhere.
  */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mpiAddonPath } from "../src/native.js";
 import { A, TINY, addTinyWeights, TINY_OPTS, tiny } from "./helpers/native-boundary.js";
-import type { OpSpec } from "../src/native.js";
+import type { NativeWeightFormat, OpSpec } from "../src/native.js";
 import { llamaGraph } from "../src/models/llama.js";
 import { REPO, SKIP_NO_SHARED, sharedPath } from "./helpers/paths.js";
-import { kvHeadsOf, shardSpecs, takeShard } from "../src/parallel/shard.js";
+import { kvHeadsOf, shardSpecs, takeShard, type Shard } from "../src/parallel/shard.js";
 import { llamaTensors } from "../src/models/llama.js";
 
 const hasMpirun = spawnSync("mpirun", ["--version"], { encoding: "utf8" }).status === 0;
@@ -42,6 +42,20 @@ function parse(out: string): Run {
   const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
   assert.ok(line, `no result line in: ${out}`);
   return JSON.parse(line) as Run;
+}
+
+/** `lowbit info --json` of a model: its weight bytes in one process, and each rank's under `mpirun -np 2 ... --tp`. */
+function infoShares(model: string): { whole: number; shares: number[] } {
+  const one = spawnSync(process.execPath, [BIN, "info", "--json", "--model", model, "--threads", "1"], { cwd: REPO, encoding: "utf8" });
+  assert.equal(one.status, 0, one.stderr);
+  const r = mpirun(2, [BIN, "info", "--json", "--tp", "--model", model, "--threads", "1"], 120_000);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.equal(lines.length, 1, "only rank 0 prints");
+  const whole = (JSON.parse(one.stdout) as { native: { weightBytes: number } }).native.weightBytes;
+  const shares = (JSON.parse(lines[0]!) as { rankWeightBytes: number[] }).rankWeightBytes;
+  assert.equal(shares.length, 2);
+  return { whole, shares };
 }
 
 /** One process and 2 ranks on one format (run once, shared by its two tests). */
@@ -79,6 +93,106 @@ for (const format of ["bf16", "w8a8", "w4a16-g128", "w8a8-sq", "w8a8-sq-static"]
     assert.deepEqual(tp.greedy, one.greedy);
   });
 }
+
+// Saved quantized models (lowbit quantize --out): each rank imports the file's weights and keeps its shard of
+// them (src/saved/tp.ts), so 2 ranks run the single process's codes and scales. tinycode-100m: the w8a8 formats
+// (SmoothQuant's with a short calibration; row-parallel scales: the whole rows' as saved, exact), w4a16-g128
+// and q8_0 (GGUF blocks, every matrix: the embedding and head too); tinycode-7m: a GPTQ w4a16-g32 with an f32
+// embedding (its 704-wide FFN splits into 352 columns per rank: whole groups of 32, not of 128)
+const SAVED_DIR = mkdtempSync(join(tmpdir(), "lowbit-tp-saved-"));
+after(() => rmSync(SAVED_DIR, { recursive: true, force: true }));
+const MODEL_7M = sharedPath("models", "tinycode-7m");
+const CALIB = ["--calib-samples", "4", "--calib-tokens", "128"];
+const SAVED: Record<string, { model: string | undefined; args: string[] }> = {
+  "w8a8": { model: MODEL, args: ["--quant", "w8a8"] },
+  "w8a8-sq": { model: MODEL, args: ["--quant", "w8a8-sq", ...CALIB] },
+  "w8a8-sq-static": { model: MODEL, args: ["--quant", "w8a8-sq-static", ...CALIB, "--smooth-down", "--dynamic-inputs", ""] },
+  "w4a16-g128": { model: MODEL, args: ["--quant", "w4a16-g128"] },
+  "q8_0": { model: MODEL, args: ["--quant", "q8_0"] },
+  "gptq-w4a16-g32-f32": { model: MODEL_7M, args: ["--quant", "w4a16-g32", "--method", "gptq", "--dtype", "f32", ...CALIB] },
+};
+
+/** `lowbit quantize` of a model into SAVED_DIR/label (once per label), the model's reference prompts beside it. */
+const savedDirs = new Map<string, string>();
+function savedModel(label: string, model: string, args: string[]): string {
+  if (!savedDirs.has(label)) {
+    const out = join(SAVED_DIR, label);
+    const q = spawnSync(process.execPath, [BIN, "quantize", "--model", model, "--out", out, "--threads", "1", ...args], { cwd: REPO, encoding: "utf8", timeout: 300_000 });
+    assert.equal(q.status, 0, q.stderr);
+    copyFileSync(join(model, "reference.json"), join(out, "reference.json")); // tp-worker's prompts
+    savedDirs.set(label, out);
+  }
+  return savedDirs.get(label)!;
+}
+
+const savedRuns = new Map<string, { one: Run; tp: Run }>();
+function bothSaved(label: string): { one: Run; tp: Run; dir: string } {
+  const { model, args } = SAVED[label]!;
+  const dir = savedModel(label, model!, args);
+  if (!savedRuns.has(label)) {
+    const one = spawnSync(process.execPath, [WORKER, dir, DATA!, "saved"], { cwd: REPO, encoding: "utf8", timeout: 300_000 });
+    assert.equal(one.status, 0, one.stderr);
+    const tp = mpirun(2, [WORKER, dir, DATA!, "saved", "tp"]);
+    assert.equal(tp.status, 0, tp.stderr);
+    savedRuns.set(label, { one: parse(one.stdout), tp: parse(tp.stdout) });
+  }
+  return { ...savedRuns.get(label)!, dir };
+}
+const SKIP_SAVED = SKIP_MPI || (!MODEL || !MODEL_7M || !DATA ? SKIP_NO_SHARED : false);
+
+for (const label of Object.keys(SAVED)) {
+  test(`tp: a saved model loads split over 2 ranks: one process's greedy tokens for every reference prompt (${label})`, { skip: SKIP_SAVED }, () => {
+    const { one, tp, dir } = bothSaved(label);
+    assert.equal(one.ranks, 1);
+    assert.equal(tp.ranks, 2);
+    const ref = JSON.parse(readFileSync(join(dir, "reference.json"), "utf8")) as { prompts: unknown[] };
+    assert.equal(one.greedy.length, ref.prompts.length);
+    assert.deepEqual(tp.greedy, one.greedy);
+  });
+  test(`tp: a saved model split over 2 ranks has one process's perplexity within 1e-4 relative (q8_0: its checkpoint's at load) (${label})`, { skip: SKIP_SAVED }, () => {
+    const { one, tp } = bothSaved(label);
+    assert.ok(Number.isFinite(one.ppl) && one.ppl > 1);
+    const rel = Math.abs(tp.ppl - one.ppl) / one.ppl;
+    if (label === "q8_0") {
+      // q8_0 quantizes every matmul's input to int8 blocks, so the ranks' f32 partial sums (added in another
+      // order) flip some codes of the layers after: 4.5e-4 relative, exactly what the checkpoint quantized to
+      // q8_0 at load gives under --tp (the saved shards are its shards, bit for bit)
+      const atLoad = both("q8_0");
+      assert.equal(one.ppl, atLoad.one.ppl);
+      assert.equal(tp.ppl, atLoad.tp.ppl);
+      assert.ok(rel < 1e-3, `perplexity ${tp.ppl} (2 ranks) vs ${one.ppl} (one process): ${rel} relative`);
+    } else {
+      assert.ok(rel < 1e-4, `perplexity ${tp.ppl} (2 ranks) vs ${one.ppl} (one process): ${rel} relative`);
+    }
+    // the saved w8a8 scales are whole rows' on every rank and the int32 dot products sum over the ranks: exact
+    if (label.startsWith("w8a8")) assert.equal(tp.ppl, one.ppl);
+  });
+}
+
+test("tp: info --tp of a saved w8a8 model shows each rank's share (half of every split matrix; norms and row-parallel scales whole)", { skip: SKIP_SAVED }, () => {
+  const { whole, shares } = infoShares(savedModel("w8a8", MODEL!, SAVED["w8a8"]!.args));
+  assert.equal(shares[0], shares[1]);
+  // tinycode-100m: 12 layers, width 768; no split needs padding (768-wide attention, 2048-wide FFN, 16384 vocabulary
+  // rows). Replicated: the f32 norms (2 a layer and the final one); each rank's attn_output and ffn_down keep every
+  // row's q8 scale (f32) and code sum (int32)
+  const norms = (2 * 12 + 1) * 768 * 4, rowScales = 12 * 2 * 768 * 8;
+  assert.equal(shares[0], (whole - norms - rowScales) / 2 + norms + rowScales);
+});
+
+test("tp: a saved model whose groups straddle the ranks' split is a typed error naming the format (per-channel w4a16-ch; GPTQ w4a16-g128 of a 704-wide FFN)", { skip: SKIP_SAVED }, () => {
+  const cases: [string, string[], RegExp][] = [
+    // one scale per row of 256 columns: attn_output's 128 columns per rank hold no whole row
+    ["w4a16-ch", ["--quant", "w4a16-ch"], /error \[TENSOR_PARALLEL\]: blk\.0\.attn_output\.weight: its 256 input columns split over the ranks into 128-column parts, which must be multiples of q4-ch's 256-column rows \(per-channel scales\)/],
+    // attention splits into 128 columns per rank, ffn_down's 704 into 352: not whole groups of 128
+    ["gptq-w4a16-g128", ["--quant", "w4a16-g128", "--method", "gptq", ...CALIB], /error \[TENSOR_PARALLEL\]: blk\.0\.ffn_down\.weight: its 704 input columns split over the ranks into 352-column parts, which must be multiples of q4-g128's 128-column groups/],
+  ];
+  for (const [label, args, re] of cases) {
+    const dir = savedModel(label, MODEL_7M!, args);
+    const r = mpirun(2, [BIN, "generate", "--tp", "--model", dir, "--threads", "1", "--prompt-ids", "1,2,3", "--max-new-tokens", "2"], 120_000);
+    assert.notEqual(r.status, 0, label);
+    assert.match(r.stderr, re, label);
+  }
+});
 
 // tiny: Llama; tiny-pythia: GPT-NeoX (parallel residual, biases on every matrix: row-parallel ones added after the
 // all_reduce, partial rotary dims)
@@ -147,15 +261,7 @@ test("tp: a quantization group straddling a shard boundary is a typed error nami
 });
 
 test("tp: info --tp shows each rank's weight bytes (half the model's matrices each)", { skip: SKIP_MPI }, () => {
-  const one = spawnSync(process.execPath, [BIN, "info", "--json", "--model", "synthetic:tiny", "--threads", "1"], { cwd: REPO, encoding: "utf8" });
-  assert.equal(one.status, 0, one.stderr);
-  const r = mpirun(2, [BIN, "info", "--json", "--tp", "--model", "synthetic:tiny", "--threads", "1"], 120_000);
-  assert.equal(r.status, 0, r.stderr);
-  const lines = r.stdout.trim().split("\n");
-  assert.equal(lines.length, 1, "only rank 0 prints");
-  const whole = (JSON.parse(one.stdout) as { native: { weightBytes: number } }).native.weightBytes;
-  const shares = (JSON.parse(lines[0]!) as { rankWeightBytes: number[] }).rankWeightBytes;
-  assert.equal(shares.length, 2);
+  const { whole, shares } = infoShares("synthetic:tiny");
   // the norms (f32 vectors of 128) are replicated; every matrix is split in two, up to the packed
   // layout's column padding (ffn_down's 176 columns per rank pad to 192: 16 x 128 rows x 2 bytes per layer)
   const norms = (2 * 2 + 1) * 128 * 4;
@@ -279,6 +385,66 @@ test("tp: a shard's ALiBi heads (attention offset / alibiHeads) are checked when
     assert.throws(() => m.setGraph(withAttention({ alibi: 8, offset: 3, alibiHeads: 4 }), g.output), /heads offset\.\. must lie within alibiHeads/);
     assert.throws(() => m.setGraph(withAttention({ alibi: 8, offset: 0, alibiHeads: 1 }), g.output), /heads offset\.\. must lie within alibiHeads/);
     m.setGraph(withAttention({ alibi: 8, offset: 2, alibiHeads: 4 }), g.output);
+  } finally {
+    m.dispose();
+  }
+});
+
+test("tp: a stored weight's shard (importWeight's shard) holds the codes and scales of that part loaded alone, every saved format", () => {
+  const m = new A.NativeModel(TINY_OPTS);
+  try {
+    // 10 rows (the last 4-row group padded) x 128 columns; values of mixed magnitudes
+    const rows = 10, cols = 128;
+    const x = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+    const f32 = new Uint8Array(x.buffer);
+    const stored = (name: string) => {
+      const { buffers, ...meta } = m.exportWeight(name);
+      const bytes = Object.fromEntries(buffers.map((b) => {
+        const out = new Uint8Array(b.bytes);
+        m.exportWeightBuffer(name, b.name, out);
+        return [b.name, out];
+      }));
+      return { meta, bytes };
+    };
+    const formats: NativeWeightFormat[] = ["f32", "bf16", "q8", { format: "q4", group: 32 }, { format: "q4", group: 32, asym: true }, { format: "q4", group: 0 },
+      { format: "q4a8", group: 32 }, { format: "q4a8", group: 32, amplifier: 1024 }, "q4_0", "q8_0"];
+    // rows across 4-row groups; whole 32-column groups / blocks; columns inside a chunk (formats split per element)
+    const grouped: Shard[] = [{ axis: "rows", start: 5, count: 5 }, { axis: "rows", start: 0, count: 3 }, { axis: "cols", start: 64, count: 64 }, { axis: "cols", start: 0, count: 32 }];
+    const perElement: Shard[] = [...grouped, { axis: "cols", start: 40, count: 50 }];
+    let k = 0;
+    for (const format of formats) {
+      const label = JSON.stringify(format);
+      m.addWeight(`w${k}`, "F32", f32, rows, cols, format);
+      const whole = stored(`w${k}`);
+      const perRow = format === "f32" || format === "bf16" || format === "q8";
+      // q4 per channel (group 0): one group of the whole row, so rows only
+      const shards = perRow ? perElement : typeof format === "object" && format.group === 0 ? grouped.slice(0, 2) : grouped;
+      for (const shard of shards) {
+        const name = `s${k}`, ref = `r${k++}`;
+        m.importWeight(name, whole.meta, whole.bytes, shard);
+        // the same part loaded alone; a q8 column shard with its whole rows' max |w| (as a checkpoint's shard loads)
+        const part = takeShard(f32, "F32", { name, rows, cols, kind: "matrix", shard });
+        const rowAmax = format === "q8" && shard.axis === "cols" ? Float32Array.from({ length: rows }, (_, r) => Math.max(...x.subarray(r * cols, (r + 1) * cols).map(Math.abs))) : undefined;
+        m.addWeight(ref, "F32", part, shard.axis === "rows" ? shard.count : rows, shard.axis === "cols" ? shard.count : cols, format, undefined, undefined, rowAmax);
+        assert.deepEqual(stored(name), stored(ref), `${label} ${JSON.stringify(shard)}`);
+      }
+      if (!perRow) {
+        assert.throws(() => m.importWeight("bad", whole.meta, whole.bytes, { axis: "cols", start: 16, count: 64 }),
+          new RegExp(`columns \\[16, 80\\) of format ${typeof format === "string" ? format : format.format} split its \\d+-column (groups|blocks)`), label);
+      }
+    }
+    // a vector (norm, bias) splits by its elements
+    m.addWeight("v", "F32", f32.subarray(0, cols * 4), 1, cols, "vector");
+    m.importWeight("v1", stored("v").meta, stored("v").bytes, { axis: "cols", start: 32, count: 64 });
+    m.addWeight("v1ref", "F32", f32.slice(32 * 4, 96 * 4), 1, 64, "vector");
+    assert.deepEqual(stored("v1"), stored("v1ref"));
+    assert.throws(() => m.importWeight("v2", stored("v").meta, stored("v").bytes, { axis: "rows", start: 0, count: 1 }), /a vector is split by its elements/);
+    const w0 = stored("w0");
+    assert.throws(() => m.importWeight("bad", w0.meta, w0.bytes, { axis: "rows", start: 8, count: 5 }), /shard rows \[8, 13\) outside its 10/);
+    assert.throws(() => m.importWeight("bad", w0.meta, w0.bytes, { axis: "diagonal", start: 0, count: 1 } as unknown as Shard), /shard\.axis must be "rows" or "cols"/);
+    for (const f of ["vector", "f32", "bf16", "q8", "q4", "q4a8", "q4_0", "q8_0"]) assert.equal(A.canShard(f), true, f);
+    assert.equal(A.canShard("q4_k"), false); // K-quants are not saved (no save layout), nor split
+    assert.equal(A.canShard("nope"), false);
   } finally {
     m.dispose();
   }

@@ -12,8 +12,8 @@
 //       and `data` is `out`: the decode loop reuses one buffer, no garbage per step)
 //   .cacheSize() / .cachePositions() / .rollback(n) / .drop(start, count, shift) / .clearCache()
 //   .info() / .dispose()
-//   .listWeights() / .exportWeight(name) / .exportWeightBuffer(name, buffer, into) / .importWeight(name, meta, buffers)
-//      (saved quantized models: addon_io.cc)
+//   .listWeights() / .exportWeight(name) / .exportWeightBuffer(name, buffer, into) / .importWeight(name, meta, buffers, shard?)
+//      (saved quantized models, a rank's shard of one under tensor parallelism: addon_io.cc)
 //   .ggmlBytes(name) -> Uint8Array (a q4_0 / q8_0 weight as GGUF blocks) and
 //   ggmlQuantize(type, data, rows, cols) -> Uint8Array (GGUF blocks): addon_ggml.cc
 #include <napi.h>
@@ -647,7 +647,7 @@ static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   export_functions(env, exports,
                    {{"cpuInfo", CpuInfo}, {"measureBandwidth", MeasureBandwidth},
                     {"measureComputePeak", MeasureComputePeak}, {"argmax", Argmax}, {"topProb", TopProb},
-                    {"weightLayout", WeightLayout}, {"formatLayout", FormatLayout},
+                    {"weightLayout", WeightLayout}, {"formatLayout", FormatLayout}, {"canShard", CanShard},
                     {"ggmlDequantize", GgmlDequantize}, {"ggmlQuantize", GgmlQuantize},
                     {"gptqQuantize", GptqQuantize}, {"q4OutputError", Q4OutputError}});
   InitTp(env, exports);

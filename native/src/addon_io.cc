@@ -6,6 +6,7 @@
 
 #include "addon_util.h"
 #include "weights_io.h"
+#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -152,6 +153,17 @@ Napi::Value ImportWeight(Model& m, const Napi::CallbackInfo& info) {
   const std::string name = arg_string(info, 0, "name");
   WeightMeta meta = meta_from_js(arg_object(info, 1, "meta"));
   Napi::Object given = arg_object(info, 2, "buffers");
+  // tensor parallelism: keep only this rank's part ({ axis: "rows" | "cols", start, count })
+  const bool sharded = info.Length() > 3 && !info[3].IsUndefined();
+  WeightShard shard;
+  if (sharded) {
+    Napi::Object o = arg_object(info, 3, "shard");
+    const std::string axis = get_string(o, "axis");
+    if (axis != "rows" && axis != "cols") throw Napi::TypeError::New(env, "shard.axis must be \"rows\" or \"cols\"");
+    shard.cols = axis == "cols";
+    shard.start = check_int(env, o.Get("start"), "shard.start", 0, (int64_t)1 << 40);
+    shard.count = check_int(env, o.Get("count"), "shard.count", 1, (int64_t)1 << 40);
+  }
   try {
     std::vector<WeightBuffer> want = check_weight_meta(name, meta);
     std::set<std::string> names;
@@ -169,7 +181,8 @@ Napi::Value ImportWeight(Model& m, const Napi::CallbackInfo& info) {
       std::string k = keys.Get(i).ToString().Utf8Value();
       if (!names.count(k)) throw std::invalid_argument(name + "." + k + ": format " + meta.format + " has no such buffer");
     }
-    m.add_weight(import_weight(name, meta, raw));
+    std::unique_ptr<Weight> w = import_weight(name, meta, raw);
+    m.add_weight(sharded ? shard_weight(*w, shard) : std::move(w));
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
@@ -186,6 +199,12 @@ Napi::Value FormatLayout(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
   }
+}
+
+Napi::Value CanShard(const Napi::CallbackInfo& info) {
+  const std::string name = arg_string(info, 0, "format");
+  const WeightFormat* f = weight_format(name == "vector" ? "f32" : name);
+  return Napi::Boolean::New(info.Env(), f && f->shard);
 }
 
 Napi::Value WeightLayout(const Napi::CallbackInfo& info) {

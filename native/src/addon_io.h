@@ -1,6 +1,6 @@
 // N-API glue for saving and loading stored weights (weights_io.h). NativeModel
 // (addon.cc) forwards its listWeights / exportWeight / exportWeightBuffer /
-// importWeight methods here; weightLayout is a module function.
+// importWeight methods here; weightLayout and canShard are module functions.
 #pragma once
 #include <napi.h>
 
@@ -23,10 +23,13 @@ Napi::Value ListWeights(const Model& m, const Napi::CallbackInfo& info);
 Napi::Value ExportWeight(const Model& m, const Napi::CallbackInfo& info);
 // (name, buffer, into: Uint8Array of exactly the buffer's size): copies the bytes
 Napi::Value ExportWeightBuffer(const Model& m, const Napi::CallbackInfo& info);
-// (name, meta, buffers: { [buffer]: Uint8Array }): validates every size, adds the weight
+// (name, meta, buffers: { [buffer]: Uint8Array }, shard?: { axis: "rows" | "cols", start, count }):
+// validates every size, adds the weight (with a shard: only that part of it, weights_shard.h)
 Napi::Value ImportWeight(Model& m, const Napi::CallbackInfo& info);
 // formatLayout(spec, rows, cols) -> meta: how a weight loaded with `spec` ("vector", "bf16", { format: "q4", group: 128 }, ...) is stored
 Napi::Value FormatLayout(const Napi::CallbackInfo& info);
+// canShard(format) -> whether a stored weight of this format ("vector", "q8", ...) can be split over ranks
+Napi::Value CanShard(const Napi::CallbackInfo& info);
 // weightLayout(meta, name?) -> [{ name, dtype, bytes }]: the buffers a weight with this meta must have
 Napi::Value WeightLayout(const Napi::CallbackInfo& info);
 

@@ -37,10 +37,7 @@ WeightMeta format_layout(const WSpec& spec, int64_t rows, int64_t cols) {
   return m;
 }
 
-namespace {
-// The spec a meta read from a file describes (its row's meta_spec checks the
-// format's own fields); throws std::invalid_argument with the reason.
-WSpec meta_to_spec(const WeightMeta& m) {
+WSpec spec_of_meta(const WeightMeta& m) {
   WSpec spec;
   spec.matrix = m.format != "vector";
   spec.format = spec.matrix ? weight_format(m.format) : &weight_format(WFormat::F32);
@@ -53,13 +50,12 @@ WSpec meta_to_spec(const WeightMeta& m) {
     throw std::invalid_argument("act_scale must be 0, or a positive finite number for q8 weights");
   return spec;
 }
-}  // namespace
 
 std::vector<WeightBuffer> check_weight_meta(const std::string& name, const WeightMeta& m) {
   auto fail = [&](const std::string& why) { return std::invalid_argument(name + ": " + why); };
   WSpec spec;
   try {
-    spec = meta_to_spec(m);
+    spec = spec_of_meta(m);
   } catch (const std::invalid_argument& e) {
     throw fail(e.what());
   }
@@ -94,7 +90,7 @@ std::unique_ptr<Weight> import_weight(const std::string& name, const WeightMeta&
                                   m.format + " [" + std::to_string(m.rows) + ", " + std::to_string(m.cols) + "] needs " +
                                   std::to_string(want[i].bytes));
   // The weight with the file's meta and buffers (its parameters: the format's layout).
-  WSpec spec = meta_to_spec(m);
+  WSpec spec = spec_of_meta(m);
   spec.act_scale = m.act_scale;
   std::unique_ptr<Weight> w = layout_weight(name, spec, m.rows, m.cols);
   std::vector<WeightBuffer> own = weight_buffers(*w);

@@ -53,6 +53,10 @@ std::vector<WeightBuffer> weight_buffers(const Weight& w);
 // (their `buf` null). Throws std::invalid_argument naming `name` and the inconsistency.
 std::vector<WeightBuffer> check_weight_meta(const std::string& name, const WeightMeta& m);
 
+// The spec a meta describes (its format row and parameters; its row's meta_spec
+// checks the format's own fields); throws std::invalid_argument with the reason.
+WSpec spec_of_meta(const WeightMeta& m);
+
 // The meta make_weight gives a [rows, cols] weight loaded with `spec`: what a
 // saved weight of that format must say. Throws std::invalid_argument for a bad spec.
 WeightMeta format_layout(const WSpec& spec, int64_t rows, int64_t cols);

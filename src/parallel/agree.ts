@@ -20,7 +20,7 @@ function files(origin: string): string {
   }
 }
 
-/** The description every rank hashes: config, files, options. */
-export function modelDescription(source: ModelSource, options: Record<string, unknown>): string {
+/** The description every rank hashes: config, files (of a model source or a saved model's directory), options. */
+export function modelDescription(source: Pick<ModelSource, "config" | "origin">, options: Record<string, unknown>): string {
   return JSON.stringify({ config: source.config, files: files(source.origin), options });
 }

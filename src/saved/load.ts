@@ -17,8 +17,9 @@ import { createNativeModel, finishNativeModel, type RuntimeOptions } from "../ru
 import { planWeights, type PlannedWeight, type WeightPlan } from "../weights/plan.js";
 import { Tokenizer } from "../tokenizer.js";
 import { crc32, hex8, type SavedHeader, type SavedWeight } from "./format.js";
+import { savedShards } from "./tp.js";
 
-/** threads, kernels, context (0 = max_position_embeddings), KV type */
+/** threads, kernels, context (0 = max_position_embeddings), KV type; tp: this rank's shard only (tp.ts) */
 export type SavedLoadOptions = RuntimeOptions;
 
 /** The weights a model with this config and saved quantization must hold, and its alias (the one weight plan). */
@@ -102,6 +103,8 @@ export function loadSavedDirectory(dir: string, h: SavedHeader, opts: SavedLoadO
   const config = loadConfig(dir);
   const tokenizer = Tokenizer.load(dir, { vocabSize: config.vocabSize });
   const { order, plan, maxBytes } = checkWeights(h, config, `${dir}/config.json`);
+  const { tp, threads: _t, kernels: _k, ...options } = opts;
+  const shards = tp ? savedShards(dir, h, config, plan, tp, options) : undefined;
   const { native, contextLength } = createNativeModel(config, opts);
   let fd: number | undefined;
   try {
@@ -120,9 +123,9 @@ export function loadSavedDirectory(dir: string, h: SavedHeader, opts: SavedLoadO
         at += t.bytes;
       }
       const meta: StoredWeightMeta = saved.meta;
-      wrapSaved(h, () => native.importWeight(want.name, meta, buffers));
+      wrapSaved(h, () => native.importWeight(want.name, meta, buffers, shards?.get(want.name)));
     }
-    const decodeWeightBytes = finishNativeModel(native, plan, config);
+    const decodeWeightBytes = finishNativeModel(native, plan, config, tp);
     return { config, tokenizer, native, decodeWeightBytes, contextLength };
   } catch (e) {
     native.dispose();

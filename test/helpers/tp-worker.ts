@@ -1,11 +1,11 @@
 /**
  * test/tp.test.ts's workload, run once per process: tinycode-100m in one quant
- * format, 1 thread (SmoothQuant: 4 calibration texts of 128 tokens; w8a8-sq-static
+ * format (or a saved quantized model: `saved`), 1 thread (SmoothQuant: 4 calibration texts of 128 tokens; w8a8-sq-static
  * with smoothDown and static scales for every input); with `tp` under mpirun (rank 0 prints, the others follow).
  * Prints one JSON line: the greedy ids of every reference prompt and the
  * perplexity of the first windows of the held-out test set.
  *
- *   node dist/test/helpers/tp-worker.js MODEL_DIR DATA.jsonl QUANT|bf16 [tp]
+ *   node dist/test/helpers/tp-worker.js MODEL_DIR DATA.jsonl QUANT|bf16|saved [tp]
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,13 +16,15 @@ import type { QuantFormat } from "../../src/quant/formats.js";
 // `npm test` runs every file under dist/test (this one too, with no arguments): nothing to do then
 if (process.argv.length >= 5) {
   const [dir, data, format, mode] = process.argv.slice(2) as [string, string, string, string | undefined];
-  const quant = format === "bf16" ? {} : { quant: format as QuantFormat };
+  // "saved": MODEL_DIR is a saved quantized model (its own quant and dtype, no calibration)
+  const saved = format === "saved";
+  const quant = format === "bf16" || saved ? {} : { quant: format as QuantFormat };
   // SmoothQuant formats: a short calibration (every rank calibrates the whole float model); w8a8-sq-static
   // also smooths down_proj's input through ffn_up's rows and gives every input a static scale (the factors
   // of a row-parallel matrix's columns and of a column-parallel matrix's rows are sliced with the shard)
   const calib = format.startsWith("w8a8-sq") ? { calibSamples: 4, calibTokens: 128 } : {};
   const down = format === "w8a8-sq-static" ? { smoothDown: true, dynamicInputs: [] } : {};
-  const model = await LLM.load(dir, { threads: 1, dtype: "bf16", contextLength: 512, ...quant, ...calib, ...down, ...(mode === "tp" ? { tp: true } : {}) });
+  const model = await LLM.load(dir, { threads: 1, ...(saved ? {} : { dtype: "bf16" as const }), contextLength: 512, ...quant, ...calib, ...down, ...(mode === "tp" ? { tp: true } : {}) });
   try {
     if (model.tp && model.tp.rank > 0) {
       await model.follow();

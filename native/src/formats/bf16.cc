@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -36,6 +37,12 @@ void bf16_row(const Weight& w, int64_t r, float* out) {
 }
 
 std::vector<WeightBuffer> bf16_buffers(Weight& w) { return {{"data", "BF16", bf16_bytes(w), &w.data}}; }
+
+std::unique_ptr<Weight> bf16_shard(const Weight& w, const WeightShard& s) {
+  std::unique_ptr<Weight> t = shard_layout(w, s);
+  shard_packed(w, *t, s, 2);
+  return t;
+}
 
 const FormatOps kBF16Ops = {
     [](const Weight& w, int64_t m) -> size_t { return (size_t)(m * w.kp) * 2; },

@@ -13,6 +13,7 @@ void bf16_fill(Weight& w, const WSpec& s, SrcDtype src, const void* data);
 size_t bf16_bytes(const Weight& w);
 void bf16_row(const Weight& w, int64_t r, float* out);
 std::vector<WeightBuffer> bf16_buffers(Weight& w);
+std::unique_ptr<Weight> bf16_shard(const Weight& w, const WeightShard& s);
 extern const FormatOps kBF16Ops;
 
 }  // namespace lowbit

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -42,6 +43,12 @@ void f32_row(const Weight& w, int64_t r, float* out) {
 }
 
 std::vector<WeightBuffer> f32_buffers(Weight& w) { return {{"data", "F32", f32_bytes(w), &w.data}}; }
+
+std::unique_ptr<Weight> f32_shard(const Weight& w, const WeightShard& s) {
+  std::unique_ptr<Weight> t = shard_layout(w, s);
+  shard_packed(w, *t, s, 4);
+  return t;
+}
 
 namespace {
 void pad_rows_f32(const float* A, int64_t lda, int64_t k, int64_t kp, int64_t r0, int64_t r1, float* out) {

@@ -13,6 +13,7 @@ void f32_fill(Weight& w, const WSpec& s, SrcDtype src, const void* data);
 size_t f32_bytes(const Weight& w);
 void f32_row(const Weight& w, int64_t r, float* out);
 std::vector<WeightBuffer> f32_buffers(Weight& w);
+std::unique_ptr<Weight> f32_shard(const Weight& w, const WeightShard& s);
 extern const FormatOps kF32Ops;
 
 }  // namespace lowbit

@@ -29,6 +29,7 @@ struct KernelTable;
 struct Weight;
 struct WeightFormat;
 struct WeightMeta;
+struct WeightShard;
 
 // Format ids (graph.cc asks which kind of matrix an embedding is). The K-quant
 // family shares KQuant; its rows differ in WeightFormat::kq.
@@ -143,6 +144,9 @@ struct WeightFormat {
   void (*meta)(const Weight& w, WeightMeta& m);  // nullptr: no own fields
   // Checks a weight read from a file beyond its buffer sizes (nullptr: none).
   void (*check_import)(Weight& w);
+  // Tensor parallelism: the part of w a rank holds (rows or columns, the same
+  // codes and scales; weights_shard.h). nullptr: the format cannot be split.
+  std::unique_ptr<Weight> (*shard)(const Weight& w, const WeightShard& s) = nullptr;
   FormatOps ops;
   // Whether b's activations can be prepared as a's (fusing matmuls of one
   // input; the formats' ids are equal). nullptr: always.

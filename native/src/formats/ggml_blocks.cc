@@ -5,6 +5,7 @@
 
 #include "kernels/ggml.h"
 #include "kernels/kernels.h"
+#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -72,6 +73,20 @@ std::vector<WeightBuffer> ggml_blocks_buffers(Weight& w) {
   const size_t nb = (size_t)(w.cols / kQK);
   if (w.format == WFormat::Q4_0) return {{"data", "U8", n8(w) * nb * 16, &w.data}, {"scales", "F16", n8(w) * nb * 2, &gw(w).scales}};
   return {{"data", "I8", n8(w) * nb * 32, &w.data}, {"scales", "F16", n8(w) * nb * 2, &gw(w).scales}};
+}
+
+// rows, or whole blocks of columns: the same GGUF blocks, repacked
+std::unique_ptr<Weight> ggml_blocks_shard(const Weight& w, const WeightShard& s) {
+  check_shard_unit(w, s, kQK, "blocks");
+  std::unique_ptr<Weight> t = shard_layout(w, s);
+  const GgmlType type = as_ggml(w).type();
+  const int64_t nb = w.cols / kQK, tb = t->cols / kQK, bb = ggml_block_bytes(type), b0 = shard_col0(s) / kQK;
+  std::vector<uint8_t> row((size_t)(nb * bb));
+  for (int64_t j = 0; j < t->rows; j++) {
+    ggml_unpack_row(type, w.data.as<uint8_t>(), as_ggml(w).scales.as<uint16_t>(), shard_row(s, j), nb, row.data());
+    ggml_pack_row(type, row.data() + b0 * bb, j, tb, t->data.as<uint8_t>(), gw(*t).scales.as<uint16_t>());
+  }
+  return t;
 }
 
 namespace {

@@ -27,6 +27,7 @@ void ggml_blocks_fill(Weight& w, const WSpec& s, SrcDtype src, const void* data)
 size_t ggml_blocks_bytes(const Weight& w);
 void ggml_blocks_row(const Weight& w, int64_t r, float* out);
 std::vector<WeightBuffer> ggml_blocks_buffers(Weight& w);
+std::unique_ptr<Weight> ggml_blocks_shard(const Weight& w, const WeightShard& s);
 extern const FormatOps kGgmlBlockOps;
 
 }  // namespace lowbit

@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/kernels.h"
 #include "weights.h"
+#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -43,6 +45,24 @@ inline void int4_pack_row(const uint8_t* codes, int64_t j, int64_t kp, uint8_t* 
   uint8_t* base = data + (j / 4) * nch * 64 + (j % 4) * 16;
   for (int64_t c = 0; c < nch; c++)
     for (int64_t b = 0; b < 16; b++) base[c * 64 + b] = (uint8_t)(codes[c * 32 + b] | (codes[c * 32 + b + 16] << 4));
+}
+
+// The two formats' shard (weights_shard.h): rows, or whole groups of columns. The codes are
+// copied here; copy(t, j, g, from_row, from_group) then copies the scales of group g of the
+// shard t's row j (each format has its own scale layout).
+template <class Copy>
+std::unique_ptr<Weight> int4_shard(const Weight& w, const WeightShard& s, Copy copy) {
+  const int64_t group = static_cast<const Int4Weight&>(w).group;
+  check_shard_unit(w, s, group, "groups");
+  std::unique_ptr<Weight> t = shard_layout(w, s);
+  std::vector<uint8_t> row((size_t)t->kp);
+  const int64_t c0 = shard_col0(s), tg = static_cast<const Int4Weight&>(*t).ngroups();
+  for (int64_t j = 0; j < t->rows; j++) {
+    for (int64_t p = 0; p < t->kp; p++) row[p] = (uint8_t)q4_code_at(w.data.as<uint8_t>(), shard_row(s, j), c0 + p, w.kp);
+    int4_pack_row(row.data(), j, t->kp, t->data.as<uint8_t>());
+    for (int64_t g = 0; g < tg; g++) copy(*t, j, g, shard_row(s, j), c0 / group + g);
+  }
+  return t;
 }
 
 }  // namespace lowbit

@@ -72,6 +72,16 @@ void q4_meta(const Weight& w, WeightMeta& m) {
 
 bool q4_same_act(const Weight& a, const Weight& b) { return as_q4(a).group == as_q4(b).group; }
 
+// rows, or whole groups of columns: their codes, scales and offsets ([rows][ng] each)
+std::unique_ptr<Weight> q4_shard(const Weight& w, const WeightShard& s) {
+  const Q4Weight& a = as_q4(w);
+  return int4_shard(w, s, [&](Weight& t, int64_t j, int64_t g, int64_t from, int64_t fg) {
+    const int64_t at = j * as_q4(t).ngroups() + g, of = from * a.ngroups() + fg;
+    q4(t).scales.as<float>()[at] = a.scales.as<float>()[of];
+    q4(t).offsets.as<float>()[at] = a.offsets.as<float>()[of];
+  });
+}
+
 namespace {
 int64_t sx_at(const Weight& w, int64_t m) { return pad_to(m * w.kp * 2, 64); }
 }  // namespace

@@ -28,6 +28,7 @@ size_t q4_bytes(const Weight& w);
 std::vector<WeightBuffer> q4_buffers(Weight& w);
 void q4_meta_spec(const WeightMeta& m, WSpec& s);
 void q4_meta(const Weight& w, WeightMeta& m);
+std::unique_ptr<Weight> q4_shard(const Weight& w, const WeightShard& s);
 bool q4_same_act(const Weight& a, const Weight& b);
 extern const FormatOps kQ4Ops;
 

@@ -162,6 +162,17 @@ void q4a8_check_import(Weight& w) {
 
 bool q4a8_same_act(const Weight& a, const Weight& b) { return as_q4a8(a).group == as_q4a8(b).group; }
 
+// rows, or whole groups of columns: their codes and float or integer scales (the amplifier kept;
+// the int32 bound checked again for the shard: shard_weight's check_import)
+std::unique_ptr<Weight> q4a8_shard(const Weight& w, const WeightShard& s) {
+  const Q4A8Weight& a = as_q4a8(w);
+  const AlignedBuf& from = a.amplifier > 0 ? a.iscales : a.scales;
+  return int4_shard(w, s, [&](Weight& t, int64_t j, int64_t g, int64_t fj, int64_t fg) {
+    AlignedBuf& to = a.amplifier > 0 ? q4a8(t).iscales : q4a8(t).scales;  // float or int32: 4 bytes each
+    to.as<uint32_t>()[q4a8_scale_index(j, g, as_q4a8(t).ngroups())] = from.as<uint32_t>()[q4a8_scale_index(fj, fg, a.ngroups())];
+  });
+}
+
 namespace {
 int64_t isum_at(const Weight& w, int64_t m) { return q8_scales_at(w, m) + pad_to(m * 4, 64); }
 }  // namespace

@@ -38,6 +38,7 @@ std::vector<WeightBuffer> q4a8_buffers(Weight& w);
 void q4a8_meta_spec(const WeightMeta& m, WSpec& s);
 void q4a8_meta(const Weight& w, WeightMeta& m);
 void q4a8_check_import(Weight& w);
+std::unique_ptr<Weight> q4a8_shard(const Weight& w, const WeightShard& s);
 bool q4a8_same_act(const Weight& a, const Weight& b);
 extern const FormatOps kQ4A8Ops;
 

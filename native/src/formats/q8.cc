@@ -5,6 +5,7 @@
 
 #include "kernels/kernels.h"
 #include "weights_io.h"
+#include "weights_shard.h"
 
 namespace lowbit {
 
@@ -67,6 +68,22 @@ void q8_check_import(Weight& w) {
 }
 
 bool q8_same_act(const Weight& a, const Weight& b) { return as_q8(a).act_scale == as_q8(b).act_scale; }
+
+// rows: theirs; columns (row-parallel): each row's codes there with the whole row's scale (the
+// ranks' int32 dot products add up to the whole row's, scaled once: matmul_row_parallel), the
+// sums of the shard's codes
+std::unique_ptr<Weight> q8_shard(const Weight& w, const WeightShard& s) {
+  std::unique_ptr<Weight> t = shard_layout(w, s);
+  shard_packed(w, *t, s, 1);
+  Q8Weight& q = q8(*t);
+  for (int64_t j = 0; j < t->rows; j++) {
+    q.scales.as<float>()[j] = as_q8(w).scales.as<float>()[shard_row(s, j)];
+    int32_t sum = 0;
+    for (int64_t p = 0; p < t->cols; p++) sum += t->data.as<int8_t>()[packed_index(j, p, t->kp, kCh)];
+    q.wsum.as<int32_t>()[j] = sum;
+  }
+  return t;
+}
 
 int64_t q8_scales_at(const Weight& w, int64_t m) { return pad_to(m * w.kp, 64); }
 

@@ -26,6 +26,7 @@ size_t q8_bytes(const Weight& w);
 std::vector<WeightBuffer> q8_buffers(Weight& w);
 void q8_meta(const Weight& w, WeightMeta& m);
 void q8_check_import(Weight& w);
+std::unique_ptr<Weight> q8_shard(const Weight& w, const WeightShard& s);
 bool q8_same_act(const Weight& a, const Weight& b);
 extern const FormatOps kQ8Ops;
 
