@@ -9,7 +9,7 @@
  */
 import { basename, resolve } from "node:path";
 import type { LlamaConfig } from "./config.js";
-import { ContextOverflowError, InvalidOptionError, StateError } from "./errors.js";
+import { ContextOverflowError, InvalidOptionError, StateError, TensorParallelError } from "./errors.js";
 import { runGeneration, validateGenerateOptions, type BatchStepper, type GenerateOptions, type GenerateResult, type GenEvent } from "./generate/generate.js";
 import { assistedProducer } from "./generate/assisted.js";
 import { lookupProducer } from "./generate/lookup.js";
@@ -171,6 +171,9 @@ export class LLM {
    * new, empty, or a saved model (replaced).
    */
   async save(dir: string): Promise<SaveResult> {
+    if (this.tpContext) {
+      throw new TensorParallelError("save() on a tensor-parallel rank would write only this rank's shard: quantize and save in one process (lowbit quantize), then load the saved model with --tp");
+    }
     if (!this.quant) throw new StateError("save() needs a quantized model: load it with a quant format");
     if (this.origin.synthetic) throw new StateError("save() of a synthetic model is not supported (it is regenerated from its seed)");
     if (isGgufPath(this.origin.dir)) {

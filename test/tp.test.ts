@@ -449,3 +449,11 @@ test("tp: a stored weight's shard (importWeight's shard) holds the codes and sca
     m.dispose();
   }
 });
+
+test("save() on a tensor-parallel rank is refused on every rank (it would write one rank's shard)", { skip: SKIP_MPI }, () => {
+  const r = mpirun(2, [WORKER, join(REPO, "models", "tinycode-7m"), join(REPO, "package.json"), "w8a8", "tp-save"], 120_000);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { rank: number; saveError: string });
+  assert.deepEqual(lines.map((l) => l.rank).sort(), [0, 1]);
+  for (const l of lines) assert.equal(l.saveError, "TENSOR_PARALLEL");
+});

@@ -5,7 +5,8 @@
  * Prints one JSON line: the greedy ids of every reference prompt and the
  * perplexity of the first windows of the held-out test set.
  *
- *   node dist/test/helpers/tp-worker.js MODEL_DIR DATA.jsonl QUANT|bf16|saved [tp]
+ *   node dist/test/helpers/tp-worker.js MODEL_DIR DATA.jsonl QUANT|bf16|saved [tp|tp-save]
+ * (tp-save: every rank tries LLM.save() and prints the error code it gets)
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,9 +25,18 @@ if (process.argv.length >= 5) {
   // of a row-parallel matrix's columns and of a column-parallel matrix's rows are sliced with the shard)
   const calib = format.startsWith("w8a8-sq") ? { calibSamples: 4, calibTokens: 128 } : {};
   const down = format === "w8a8-sq-static" ? { smoothDown: true, dynamicInputs: [] } : {};
-  const model = await LLM.load(dir, { threads: 1, ...(saved ? {} : { dtype: "bf16" as const }), contextLength: 512, ...quant, ...calib, ...down, ...(mode === "tp" ? { tp: true } : {}) });
+  const model = await LLM.load(dir, { threads: 1, ...(saved ? {} : { dtype: "bf16" as const }), contextLength: 512, ...quant, ...calib, ...down, ...(mode === "tp" || mode === "tp-save" ? { tp: true } : {}) });
   try {
-    if (model.tp && model.tp.rank > 0) {
+    if (mode === "tp-save") {
+      // every rank: save() is refused (it would write one rank's shard)
+      let code = "none";
+      try {
+        await model.save(join(process.env.TMPDIR ?? "/tmp", `lowbit-tp-save-${process.pid}`));
+      } catch (e) {
+        code = (e as { code?: string }).code ?? String(e);
+      }
+      process.stdout.write(JSON.stringify({ rank: model.tp?.rank ?? 0, saveError: code }) + "\n");
+    } else if (model.tp && model.tp.rank > 0) {
       await model.follow();
     } else {
       const ref = JSON.parse(readFileSync(join(dir, "reference.json"), "utf8")) as { prompts: { input_ids: number[] }[] };
