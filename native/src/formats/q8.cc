@@ -49,18 +49,28 @@ std::vector<WeightBuffer> q8_buffers(Weight& w) {
 
 void q8_meta(const Weight& w, WeightMeta& m) { m.act_scale = as_q8(w).act_scale; }
 
+namespace {
+// the sum of row j's codes (padding included: zeros), and whether it holds the code -128
+int64_t row_code_sum(const Weight& w, int64_t j, bool& has_min) {
+  int64_t t = 0;
+  for (int64_t p = 0; p < w.kp; p++) {
+    const int8_t c = w.data.as<int8_t>()[packed_index(j, p, w.kp, kCh)];
+    has_min |= c == -128;
+    t += c;
+  }
+  return t;
+}
+}  // namespace
+
 // q8 from a file: codes in the quantizer's [-127, 127] and wsum[j] the sum of
 // row j's codes, which the VNNI kernels subtract (128 * wsum) from their u8 x s8
 // dot products; a corrupt wsum overflows int32 there (found by fuzzing).
 void q8_check_import(Weight& w) {
   const Q8Weight& q = as_q8(w);
   for (int64_t j = 0; j < w.rows; j++) {
-    int64_t t = 0;
-    for (int64_t p = 0; p < w.kp; p++) {
-      const int8_t c = w.data.as<int8_t>()[packed_index(j, p, w.kp, kCh)];
-      if (c == -128) throw std::invalid_argument(w.name + ": q8 code -128 at row " + std::to_string(j) + " (codes are in [-127, 127])");
-      t += c;
-    }
+    bool has_min = false;
+    const int64_t t = row_code_sum(w, j, has_min);
+    if (has_min) throw std::invalid_argument(w.name + ": q8 code -128 at row " + std::to_string(j) + " (codes are in [-127, 127])");
     if (t != q.wsum.as<int32_t>()[j])
       throw std::invalid_argument(w.name + ".wsum[" + std::to_string(j) + "] = " + std::to_string(q.wsum.as<int32_t>()[j]) +
                                   " is not the sum of the row's codes (" + std::to_string(t) + ")");
@@ -78,9 +88,8 @@ std::unique_ptr<Weight> q8_shard(const Weight& w, const WeightShard& s) {
   Q8Weight& q = q8(*t);
   for (int64_t j = 0; j < t->rows; j++) {
     q.scales.as<float>()[j] = as_q8(w).scales.as<float>()[shard_row(s, j)];
-    int32_t sum = 0;
-    for (int64_t p = 0; p < t->cols; p++) sum += t->data.as<int8_t>()[packed_index(j, p, t->kp, kCh)];
-    q.wsum.as<int32_t>()[j] = sum;
+    bool has_min = false;  // (shard_weight's check_import refuses -128)
+    q.wsum.as<int32_t>()[j] = (int32_t)row_code_sum(*t, j, has_min);
   }
   return t;
 }
