@@ -9,6 +9,7 @@
  * (tp-save: every rank tries LLM.save() and prints the error code it gets)
  */
 import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LLM } from "../../src/llm.js";
 import { perplexity, readJsonlTexts } from "../../src/eval/perplexity.js";
@@ -31,7 +32,7 @@ if (process.argv.length >= 5) {
       // every rank: save() is refused (it would write one rank's shard)
       let code = "none";
       try {
-        await model.save(join(process.env.TMPDIR ?? "/tmp", `lowbit-tp-save-${process.pid}`));
+        await model.save(join(tmpdir(), `lowbit-tp-save-${process.pid}`));
       } catch (e) {
         code = (e as { code?: string }).code ?? String(e);
       }
