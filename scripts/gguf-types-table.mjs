@@ -23,6 +23,7 @@ import { pinCpuVariant, loadedCpuVariant } from "../dist/src/llamacpp/prebuilt-v
 
 pinCpuVariant("haswell");
 const { LlamaCppModel } = await import("../dist/src/llamacpp/oracle.js");
+const { LLM } = await import("../dist/src/index.js");
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -78,7 +79,13 @@ for (const t of types) {
   const info = lastJson(lowbit(["info", "--model", file, "--threads", threads, "--json"], `lowbit info ${t}`));
 
   // greedy ids: lowbit vs llama.cpp (haswell), leading tokens equal per prompt
-  const lb = prompts.map((p) => lastJson(lowbit(["generate", "--model", file, "--prompt-ids", p.join(","), "--max-new-tokens", String(nTokens), "--threads", threads, "--kv-type", "f32", "--json"], `lowbit generate ${t}`)).ids.slice(-nTokens));
+  const lb = [];
+  const mine = await LLM.load(file, { threads: Number(threads), contextLength: 512 });
+  try {
+    for (const p of prompts) lb.push((await mine.generate(p, { maxNewTokens: nTokens, temperature: 0, stopAtEos: false })).ids);
+  } finally {
+    await mine.dispose();
+  }
   const lc = [];
   const m = await LlamaCppModel.load(file, { threads: Number(threads), contextSize: 512, kvCache: "F32" });
   try {
