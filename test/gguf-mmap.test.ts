@@ -59,16 +59,18 @@ for (const type of ["q4_k_m", "q8_0", "f16"] as const) {
     assert.equal((await logitsAndInfo(file, false)).info.mappedBytes, 0, "mmap: false maps nothing");
     if (type === "q4_k_m") {
       // every K-quant (and Q5_0 / Q5_1 fallback) matrix of the file is viewed in place, but attn_q / attn_k,
-      // whose rows llama.cpp's converter permuted for its RoPE and lowbit permutes back (read, not mapped)
+      // whose rows llama.cpp's converter permuted for its RoPE and lowbit permutes back (read, not mapped),
+      // and Q4_K's, moved into groups of 16 rows (native/src/formats/q4_k.h)
       const g = openGguf(file);
-      let kq = 0, permuted = 0;
+      let kq = 0, permuted = 0, q4k = 0;
       for (const t of g.tensors.values()) {
         if (!/^(Q[2-6]_K|Q5_[01]|IQ4_(NL|XS)|Q4_1)$/.test(t.typeName)) continue;
         if (/attn_[qk]\.weight$/.test(t.name)) permuted += t.nbytes;
+        else if (t.typeName === "Q4_K") q4k += t.nbytes;
         else kq += t.nbytes;
       }
-      assert.ok(kq > 0 && permuted > 0);
-      assert.equal(a.info.mappedBytes, kq, "mapped bytes = the file's K-quant tensor bytes but attn_q / attn_k's");
+      assert.ok(kq > 0 && permuted > 0 && q4k > 0);
+      assert.equal(a.info.mappedBytes, kq, "mapped bytes = the file's K-quant tensor bytes but attn_q / attn_k's and Q4_K's");
     } else {
       assert.equal(a.info.mappedBytes, 0, `${type} is converted at load, not viewed`);
     }
@@ -83,16 +85,16 @@ test("mapped ranges: the native boundary refuses ranges outside the file and unk
   try {
     const id = m.mapFile(file);
     assert.equal(m.mapFile(file), id, "one mapping per path");
-    const spec = "q4_k" as const;
-    assert.throws(() => m.addWeight("w", "Q4_K", { file: id, offset: size - 100, length: 144 }, 1, 256, spec), (e: Error) => e instanceof RangeError && /past the end of the file/.test(e.message));
-    assert.throws(() => m.addWeight("w", "Q4_K", { file: id + 1, offset: 0, length: 144 }, 1, 256, spec), (e: Error) => e instanceof RangeError && /no mapped file/.test(e.message));
-    assert.throws(() => m.addWeight("w", "Q4_K", { file: id, offset: -1, length: 144 }, 1, 256, spec), RangeError);
-    assert.throws(() => m.addWeight("w", "Q4_K", { file: id, offset: 0.5, length: 144 }, 1, 256, spec), RangeError);
-    assert.throws(() => m.addWeight("w", "Q4_K", { file: id, offset: 0, length: 143 }, 1, 256, spec), /byte size does not match/);
+    const spec = "q6_k" as const; // a format that views its blocks in place (Q6_K: 210 bytes a block)
+    assert.throws(() => m.addWeight("w", "Q6_K", { file: id, offset: size - 150, length: 210 }, 1, 256, spec), (e: Error) => e instanceof RangeError && /past the end of the file/.test(e.message));
+    assert.throws(() => m.addWeight("w", "Q6_K", { file: id + 1, offset: 0, length: 210 }, 1, 256, spec), (e: Error) => e instanceof RangeError && /no mapped file/.test(e.message));
+    assert.throws(() => m.addWeight("w", "Q6_K", { file: id, offset: -1, length: 210 }, 1, 256, spec), RangeError);
+    assert.throws(() => m.addWeight("w", "Q6_K", { file: id, offset: 0.5, length: 210 }, 1, 256, spec), RangeError);
+    assert.throws(() => m.addWeight("w", "Q6_K", { file: id, offset: 0, length: 209 }, 1, 256, spec), /byte size does not match/);
     assert.throws(() => m.mapFile(join(tmp, "missing.gguf")), /cannot open/);
     // a range inside the file is a weight (whatever its bytes mean)
-    m.addWeight("w", "Q4_K", { file: id, offset: 0, length: 144 }, 1, 256, spec);
-    assert.equal(m.info().mappedBytes, 144);
+    m.addWeight("w", "Q6_K", { file: id, offset: 0, length: 210 }, 1, 256, spec);
+    assert.equal(m.info().mappedBytes, 210);
   } finally {
     m.dispose();
   }

@@ -74,8 +74,10 @@ std::vector<float> lowbit_matmul(const KQuantFormat& f, const char* variant, con
   std::vector<uint8_t> act(kquant_act_bytes(f, m, k));
   kquant_prepare(f, x.data(), k, m, k, 0, m, act.data());
   std::vector<float> y(m * n);
-  kquant_kernels(f, variant).matmul(kquant_act_view(f, act.data(), m, k), m, blocks.data(), k / f.block_elems * f.block_bytes,
-                                    y.data(), n, 0, n);
+  const int64_t rb = k / f.block_elems * f.block_bytes;
+  std::vector<uint8_t> stored(kquant_storage_bytes(f, n, rb));  // as a loaded weight keeps them (Q4_K packed)
+  kquant_store(f, blocks.data(), n, rb, stored.data());
+  kquant_kernels(f, variant).matmul(kquant_act_view(f, act.data(), m, k), m, stored.data(), rb, y.data(), n, 0, n);
   return y;
 }
 
@@ -127,14 +129,16 @@ void time_kernels(const char* variant, const std::vector<std::string>& types) {
       double tg = 1e9, tl = 1e9;
       std::vector<uint8_t> act(kquant_act_bytes(f, m, k));
       std::vector<float> y(m * n);
+      const int64_t rb = k / f.block_elems * f.block_bytes;
+      std::vector<uint8_t> stored(kquant_storage_bytes(f, n, rb));
+      kquant_store(f, blocks.data(), n, rb, stored.data());
       for (int r = 0; r < 15; r++) {
         double t0 = now_s();
         ggml_backend_graph_compute(cpu, gf);
         tg = std::min(tg, now_s() - t0);
         t0 = now_s();
         kquant_prepare(f, x.data(), k, m, k, 0, m, act.data());
-        kquant_kernels(f, variant).matmul(kquant_act_view(f, act.data(), m, k), m, blocks.data(),
-                                          k / f.block_elems * f.block_bytes, y.data(), n, 0, n);
+        kquant_kernels(f, variant).matmul(kquant_act_view(f, act.data(), m, k), m, stored.data(), rb, y.data(), n, 0, n);
         tl = std::min(tl, now_s() - t0);
       }
       std::printf("time %s m=%ld [%ld x %ld], 1 thread: ggml %.3f ms, lowbit %s %.3f ms (lowbit speed %.2fx ggml's)\n", name,

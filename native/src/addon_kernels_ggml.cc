@@ -100,7 +100,8 @@ Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& 
     if (A.Data()[i] < -127) throw Napi::RangeError::New(env, "activation codes must be in [-127, 127]");
   std::vector<int16_t> bs((size_t)(m * k / 16), 0);
   for (int64_t i = 0; i < m * k; i++) bs[i / 16] = (int16_t)(bs[i / 16] + A.Data()[i]);
-  std::vector<uint8_t> wcopy(W.Data(), W.Data() + n * rb);  // aligned like a loaded weight's blocks
+  std::vector<uint8_t> wcopy(kquant_storage_bytes(*f, n, rb));  // stored as a loaded weight's blocks (packed: Q4_K)
+  kquant_store(*f, W.Data(), n, rb, wcopy.data());
   std::vector<int16_t> bsp((size_t)(m * k / 32));
   kquant_pair_sums(bs.data(), m * k, bsp.data());
   KAct act{A.Data(), AD.Data(), bs.data(), k, bsp.data()};
@@ -111,7 +112,10 @@ Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& 
   }
   Napi::Float32Array c = Napi::Float32Array::New(env, m * n);
   std::fill(c.Data(), c.Data() + m * n, 0.0f);
-  kquant_kernels(*f, kt.name).matmul(act, m, wcopy.data(), rb, c.Data(), n, j0, j1);
+  // a packed format's column ranges start at a group: from j0's group on, the columns before j0 cleared again
+  const int64_t g0 = j0 - j0 % f->pack_rows;
+  kquant_kernels(*f, kt.name).matmul(act, m, wcopy.data(), rb, c.Data(), n, g0, j1);
+  for (int64_t i = 0; i < m; i++) std::fill(c.Data() + i * n + g0, c.Data() + i * n + j0, 0.0f);
   return c;
 }
 

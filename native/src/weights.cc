@@ -114,7 +114,8 @@ std::unique_ptr<Weight> make_weight(const std::string& name, SrcDtype src, const
   if (target.grid && f.id != WFormat::Q4 && f.id != WFormat::Q4A8)
     throw std::invalid_argument(name + ": a given int4 grid needs a q4 / q4a8 matrix and rows * groups scales");
   auto w = layout_weight(name, target, rows, cols);  // kp and the format's parameters; its shape checks
-  if (src == SrcDtype::KQuant && nbytes != w->bytes()) throw std::invalid_argument(name + ": byte size does not match shape and dtype");
+  if (src == SrcDtype::KQuant && nbytes != (size_t)rows * (size_t)(cols / f.kq->block_elems * f.kq->block_bytes))
+    throw std::invalid_argument(name + ": byte size does not match shape and dtype");
   if (source_outlives && f.stores_source) w->data.borrow(data, w->bytes());
   else f.fill(*w, target, src, data);
   return w;

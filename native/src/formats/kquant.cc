@@ -119,4 +119,13 @@ void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* 
   }
 }
 
+size_t kquant_storage_bytes(const KQuantFormat& f, int64_t n, int64_t row_bytes) {
+  return (size_t)((n + f.pack_rows - 1) / f.pack_rows * f.pack_rows) * (size_t)row_bytes;
+}
+
+void kquant_store(const KQuantFormat& f, const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out) {
+  if (f.pack) f.pack(rows, n, row_bytes, out);
+  else std::memcpy(out, rows, (size_t)(n * row_bytes));
+}
+
 }  // namespace lowbit

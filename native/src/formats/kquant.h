@@ -93,6 +93,14 @@ using KDequantRow = void (*)(const uint8_t* row, int64_t cols, float* out);
 // x[k] (k % 256 == 0) -> k / 256 GGUF blocks, as ggml's quantize_row_<type>_ref.
 using KQuantizeRow = void (*)(const float* x, int64_t k, uint8_t* out);
 
+// A format whose kernels take its blocks in a packed layout of row groups
+// (Q4_K: q4_k.h) names it: pack(rows, n, row_bytes, out) moves n GGUF rows
+// into kquant_storage_bytes(f, n, row_bytes) bytes, unpack_row(packed, j,
+// row_bytes, row) gives row j back; pack_rows rows per group (the last group
+// zero-padded; column ranges given to the matmul start at a multiple of it).
+using KPack = void (*)(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
+using KUnpackRow = void (*)(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row);
+
 // The kernels of one instruction-set variant of a format.
 struct KQuantKernels {
   KMatmul matmul;
@@ -113,7 +121,15 @@ struct KQuantFormat {
   KQuantizeRow quantize_row;  // nullptr: lowbit does not write this type
   KQuantKernels ref, avx2, avx512;
   KActType act = kActQ8_K;  // activations: Q8_K (the K-quants, IQ4_XS; the default), Q8_0 or Q8_1 (block-32 types)
+  KPack pack = nullptr;     // nullptr: the kernels take the GGUF rows as they are
+  KUnpackRow unpack_row = nullptr;
+  int64_t pack_rows = 1;
 };
+
+// Bytes of n rows in the format's storage (GGUF rows, or pack's groups), and
+// the storage of n GGUF rows (a copy, or pack).
+size_t kquant_storage_bytes(const KQuantFormat& f, int64_t n, int64_t row_bytes);
+void kquant_store(const KQuantFormat& f, const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
 
 // The activation buffer, its view and its preparation for the format's act
 // type (Q8_K: the functions above with f.gemm4's tie rule).

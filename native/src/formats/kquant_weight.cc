@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "kernels/kernels.h"
 
@@ -17,17 +18,22 @@ void kquant_layout(Weight& w, const WSpec&) {
   w.kp = w.cols;
 }
 
-// the GGUF blocks, unchanged
+// the GGUF blocks, unchanged or moved into the format's packed groups
 void kquant_fill(Weight& w, const WSpec&, SrcDtype, const void* data) {
   w.data.reserve(w.bytes());
-  std::memcpy(w.data.data(), data, w.bytes());
+  kquant_store(*w.fmt->kq, static_cast<const uint8_t*>(data), w.rows, kq_row_bytes(w), w.data.as<uint8_t>());
 }
 
-size_t kquant_bytes(const Weight& w) { return (size_t)w.rows * (size_t)kq_row_bytes(w); }  // the file's bytes
+// the file's bytes (a packed format: plus its last group's padding rows)
+size_t kquant_bytes(const Weight& w) { return kquant_storage_bytes(*w.fmt->kq, w.rows, kq_row_bytes(w)); }
 
 // ggml's dequantize_row_<type>
 void kquant_row(const Weight& w, int64_t r, float* out) {
-  w.fmt->kq->dequantize_row(w.data.as<uint8_t>() + r * kq_row_bytes(w), w.cols, out);
+  const KQuantFormat& f = *w.fmt->kq;
+  if (!f.unpack_row) return f.dequantize_row(w.data.as<uint8_t>() + r * kq_row_bytes(w), w.cols, out);
+  std::vector<uint8_t> row((size_t)kq_row_bytes(w));
+  f.unpack_row(w.data.as<uint8_t>(), r, kq_row_bytes(w), row.data());
+  f.dequantize_row(row.data(), w.cols, out);
 }
 
 // a fused matmul may mix K-quant types of one activation type

@@ -1,5 +1,5 @@
-// x86 kernels of the legacy and IQ4 formats (legacy.h: Q4_1, Q5_0, Q5_1;
-// iq4_nl.h; iq4_xs.h), shared by their AVX2 and AVX-512 files, which differ
+// x86 kernels of the legacy formats and IQ4_XS (legacy.h: Q4_1, Q5_0, Q5_1;
+// iq4_xs.h; IQ4_NL's packed kernel is iq4_nl_x86.h), shared by their AVX2 and AVX-512 files, which differ
 // only in the byte dot product D (included only by files compiled with at
 // least -mavx2 -mfma -mf16c). Internal linkage, like kquant_x86.h: each ISA
 // file keeps its own copy, compiled with its own flags.
@@ -95,56 +95,6 @@ struct X86Legacy {
       const float h = kq_hsum8_f32(acc[t]);
       c[t * ldc] = T::kMin ? h + summs[t] : h;
     }
-  }
-};
-
-// IQ4_NL (iq4_nl.h): one exact block sum and one FMA per block and token.
-template <class D>
-struct X86IQ4NL {
-  static constexpr int64_t kBlockElems = 32;
-  template <int MT>
-  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
-    float acc[MT];
-    for (int t = 0; t < MT; t++) acc[t] = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockIQ4NL* x = reinterpret_cast<const BlockIQ4NL*>(w + b * sizeof(BlockIQ4NL));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 8 * sizeof(BlockIQ4NL), _MM_HINT_T0);
-      const __m256i v = iq4_values_v(x->qs);
-      const float dw = _cvtsh_ss(x->d);
-      for (int t = 0; t < MT; t++) {
-        const int64_t i = i0 + t;
-        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + i * a.k + b * 32));
-        acc[t] = __builtin_fmaf((float)kq_hsum_i32(dot_ss<D>(v, av)), dw * a.d[i * nb + b], acc[t]);
-      }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = acc[t];
-  }
-  // Decode: 8 weight rows per pass, their exact block sums in one vector, so
-  // the per-row FMAs run as one 8-lane FMA (each lane the same rounding).
-  static constexpr bool kRows8 = true;
-  static void rows8(const KAct& a, int64_t i, const uint8_t* w, int64_t row_bytes, int64_t nb, float* c, int nr) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-      const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + i * a.k + b * 32));
-      __m256i v[8];
-      alignas(16) uint16_t dh[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      for (int r = 0; r < 8; r++) {
-        if (r >= nr) {
-          v[r] = _mm256_setzero_si256();
-          continue;
-        }
-        const BlockIQ4NL* x = reinterpret_cast<const BlockIQ4NL*>(w + r * row_bytes + b * sizeof(BlockIQ4NL));
-        _mm_prefetch(reinterpret_cast<const char*>(x) + 8 * sizeof(BlockIQ4NL), _MM_HINT_T0);
-        dh[r] = x->d;
-        v[r] = dot_ss<D>(iq4_values_v(x->qs), av);
-      }
-      const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(dh))),
-                                      _mm256_set1_ps(a.d[i * nb + b]));
-      acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(kq_hsum8x8_i32(v)), dd, acc);
-    }
-    alignas(32) float out[8];
-    _mm256_store_ps(out, acc);
-    for (int r = 0; r < nr; r++) c[r] = out[r];
   }
 };
 

@@ -23,6 +23,22 @@
 // (llama.cpp's unrepacked ggml_vec_dot_q4_K_q8_K, used only for a matrix whose
 // row count is not a multiple of 8, sums in other lanes: not reproduced.)
 // Every variant computes exactly this, so SIMD equals the reference bit for bit.
+//
+// Storage (KQuantFormat::pack = q4_k_pack): the GGUF blocks' bytes moved, not
+// changed, into groups of kQ4KRows = 16 rows (the last group padded with zero
+// rows), so that a SIMD lane holds one row and no sum crosses lanes (as
+// llama.cpp repacks Q4_K into 8-row groups). Group G starts at G * 16 *
+// row_bytes; its super-block b (the 16 rows' block b: 2304 bytes) at
+// b * 2304 within it:
+//   [0, 32)      d of rows 0..15 (f16 bits)
+//   [32, 64)     dmin of rows 0..15
+//   [64, 256)    scales: byte j < 12 of row r at 64 + 16 j + r
+//   [256, 2304)  codes: chunk c < 32 at 256 + 64 c; its bytes 4r .. 4r + 3 are
+//                row r's qs[4c .. 4c + 4), i.e. for c = 8p + g (pair p,
+//                group g < 8 of 4 codes) the low nibbles hold elements
+//                64p + 4g + e (sub-block 2p), the high ones 64p + 32 + 4g + e
+//                (sub-block 2p + 1), e < 4.
+// The kernels take that storage and column ranges starting at a multiple of 16.
 #pragma once
 #include <cstdint>
 
@@ -72,6 +88,13 @@ inline void q4_k_min_pairs(const uint8_t mn[8], const int16_t* bs, int32_t M[4])
     M[p] = (int32_t)mn[2 * p] * ((int32_t)bs[4 * p] + bs[4 * p + 1]) + (int32_t)mn[2 * p + 1] * ((int32_t)bs[4 * p + 2] + bs[4 * p + 3]);
 }
 }  // namespace
+
+constexpr int64_t kQ4KRows = 16;                                  // rows per packed group
+constexpr int64_t kQ4KGroupBlock = kQ4KRows * (int64_t)sizeof(BlockQ4K);  // one super-block of a group
+// n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
+void q4_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
+// Row j of the storage -> its GGUF blocks (row_bytes).
+void q4_k_unpack_row(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row);
 
 void q4_k_dequantize_row(const uint8_t* row, int64_t cols, float* out);
 // x[k] (k % 256 == 0) -> k / 256 blocks at out, byte for byte as ggml's

@@ -6,7 +6,7 @@
 // vpmaddwd by the sub-block scale accumulate exact int32 lanes (bytes
 // [4l, 4l + 4) of every 32-byte chunk); one FMA per lane per super-block; the
 // mins term by a scalar FMA; the lanes summed in the reference's order.
-#include "formats/q4_k_x86.h"
+#include "formats/q5_k_x86.h"
 #include "kernels/kernels.h"
 
 namespace lowbit {

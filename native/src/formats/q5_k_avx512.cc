@@ -6,7 +6,7 @@
 // pairs scales them; folding the upper 8 lanes onto the lower 8 gives the
 // reference's lanes (bytes [4l, 4l + 4) of every chunk); then one FMA per lane,
 // the mins term by a scalar FMA and the reference's final sum.
-#include "formats/q4_k_x86.h"
+#include "formats/q5_k_x86.h"
 #include "kernels/kernels.h"
 
 namespace lowbit {

@@ -49,7 +49,8 @@ const KQuantFormat kFormats[] = {
      .quantize_row = nullptr, .ref = {.matmul = matmul_q3_k_ref}, KQ_SIMD(q3_k)},
     {.name = "q4_k", .ggml_name = "Q4_K", .ggml_type = 12, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ4K),
      .gemm4 = true, .dequantize_row = q4_k_dequantize_row,
-     .quantize_row = q4_k_quantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k)},
+     .quantize_row = q4_k_quantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k) .pack = q4_k_pack,
+     .unpack_row = q4_k_unpack_row, .pack_rows = kQ4KRows},
     {.name = "q5_k", .ggml_name = "Q5_K", .ggml_type = 13, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ5K),
      .gemm4 = false, .dequantize_row = q5_k_dequantize_row,
      .quantize_row = q5_k_quantize_row, .ref = {.matmul = matmul_q5_k_ref}, KQ_SIMD(q5_k)},
@@ -63,7 +64,8 @@ const KQuantFormat kFormats[] = {
     {.name = "q5_1", .ggml_name = "Q5_1", .ggml_type = 7, .block_elems = 32, .block_bytes = Q5_1Spec::kBytes,
      .gemm4 = false, .dequantize_row = q5_1_dequantize_row, .ref = {.matmul = matmul_q5_1_ref}, KQ_SIMD(q5_1) .act = kActQ8_1},
     {.name = "iq4_nl", .ggml_name = "IQ4_NL", .ggml_type = 20, .block_elems = 32, .block_bytes = sizeof(BlockIQ4NL),
-     .gemm4 = false, .dequantize_row = iq4_nl_dequantize_row, .ref = {.matmul = matmul_iq4_nl_ref}, KQ_SIMD(iq4_nl) .act = kActQ8_0},
+     .gemm4 = false, .dequantize_row = iq4_nl_dequantize_row, .ref = {.matmul = matmul_iq4_nl_ref}, KQ_SIMD(iq4_nl) .act = kActQ8_0,
+     .pack = iq4_nl_pack, .unpack_row = iq4_nl_unpack_row, .pack_rows = kIQ4NLRows},
     {.name = "iq4_xs", .ggml_name = "IQ4_XS", .ggml_type = 23, .block_elems = kQK_K, .block_bytes = sizeof(BlockIQ4XS),
      .gemm4 = false, .dequantize_row = iq4_xs_dequantize_row, .ref = {.matmul = matmul_iq4_xs_ref}, KQ_SIMD(iq4_xs) .act = kActQ8_K},
 };
@@ -121,7 +123,7 @@ std::vector<WeightFormat> make_kquant_rows() {
                     .layout = kquant_layout, .fill = kquant_fill, .bytes = kquant_bytes, .row_f32 = kquant_row,
                     .buffers = nullptr, .meta_spec = plain_meta_spec, .meta = nullptr, .check_import = nullptr,
                     .ops = kKQuantOps, .same_act = kquant_same_act, .static_act_scale = false, .kq = &kq[i],
-                    .stores_source = true});
+                    .stores_source = !kq[i].pack});
   return rows;
 }
 const std::vector<WeightFormat>& kquant_rows() {
