@@ -98,6 +98,8 @@ struct IQ4NLLanesAvx512 {
 };
 #endif
 
+constexpr int64_t kIQ4NLPrefetch = 8 * kIQ4NLGroupBlock;
+
 // MT tokens (i0 ..) x the lanes [h, h + L::kLanes) of group gp: c[t * ldc + r] for r < nr.
 // asum: the tokens' block sums of activation codes (L::kOffset != 0), [m][nb].
 template <class L, int MT>
@@ -109,6 +111,8 @@ inline void iq4nl_packed_tile(const KAct& a, int64_t i0, const uint8_t* gp, int 
   for (int t = 0; t < MT; t++) acc[t] = L::fzero();
   for (int64_t b = 0; b < nb; b++) {
     const uint8_t* x = gp + b * kIQ4NLGroupBlock;
+    if (MT == 1)  // decode streams each group once: kIQ4NLPrefetch ahead on its way
+      for (int64_t o = 0; o < kIQ4NLGroupBlock; o += 64) _mm_prefetch(reinterpret_cast<const char*>(x) + kIQ4NLPrefetch + o, _MM_HINT_T0);
     I s[MT];
     for (int t = 0; t < MT; t++) s[t] = L::zero();
     for (int ch = 0; ch < 4; ch++) {

@@ -35,7 +35,8 @@ KAct kquant_act_view(const KQuantFormat& f, const void* buf, int64_t m, int64_t 
 }
 
 void kquant_prepare(const KQuantFormat& f, const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1,
-                    void* buf) {
+                    void* buf, void (*q8_0)(const float*, int64_t, int8_t*, float*, int32_t*)) {
+  if (!q8_0) q8_0 = quantize_q8_0_act_ref;
   if (f.act == kActQ8_K) return kquant_prepare(A, lda, m, k, r0, r1, buf, f.gemm4);
   char* p = static_cast<char*>(buf);
   int8_t* q = reinterpret_cast<int8_t*>(p);
@@ -44,15 +45,16 @@ void kquant_prepare(const KQuantFormat& f, const float* A, int64_t lda, int64_t 
   const int64_t nb = k / 32;
   std::vector<int32_t> sums((size_t)nb);
   for (int64_t r = r0; r < r1; r++) {
-    if (f.act == kActQ8_1) quantize_row_q8_1(A + r * lda, k, q + r * k, d + r * nb, s + r * nb);
-    else quantize_q8_0_act_ref(A + r * lda, k, q + r * k, d + r * nb, sums.data());
+    if (f.act == kActQ8_1) quantize_row_q8_1(A + r * lda, k, q + r * k, d + r * nb, s + r * nb, q8_0);
+    else q8_0(A + r * lda, k, q + r * k, d + r * nb, sums.data());
   }
 }
 
-void quantize_row_q8_1(const float* x, int64_t k, int8_t* q, float* d, float* s) {
+void quantize_row_q8_1(const float* x, int64_t k, int8_t* q, float* d, float* s,
+                       void (*q8_0)(const float*, int64_t, int8_t*, float*, int32_t*)) {
   const int64_t nb = k / 32;
   std::vector<int32_t> sums((size_t)nb);
-  quantize_q8_0_act_ref(x, k, q, d, sums.data());  // codes and fp16(d): Q8_0's (kernels/ggml.h)
+  (q8_0 ? q8_0 : quantize_q8_0_act_ref)(x, k, q, d, sums.data());  // codes and fp16(d): Q8_0's (kernels/ggml.h)
   for (int64_t b = 0; b < nb; b++) {
     float amax = 0.0f;
     for (int t = 0; t < 32; t++) amax = std::fmax(amax, std::fabs(x[b * 32 + t]));
@@ -85,16 +87,27 @@ void kquant_pair_sums(const int16_t* bsums, int64_t k, int16_t* bsp) {
   for (int64_t s = 0; s < k / 32; s++) bsp[s] = (int16_t)(bsums[2 * s] + bsums[2 * s + 1]);
 }
 
+// (compiled for AVX-512, AVX2 and baseline x86-64, the copy picked by CPUID at load: the same exact
+// operations, so the same bits, at every width; the loops below are written to vectorize)
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive) {
   for (int64_t b = 0; b < k / kQK_K; b++, x += kQK_K, q += kQK_K, bsums += 16) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < kQK_K; j++) {
-      const float ax = std::fabs(x[j]);
-      if (ax > amax) {  // strict: the first of equal magnitudes wins
-        amax = ax;
-        max = x[j];
+    // max = the first element of largest magnitude: the magnitude (a max over 8 lanes, vectorizable), then its first
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < kQK_K; j += 8)
+      for (int l = 0; l < 8; l++) {
+        const float ax = std::fabs(x[j + l]);
+        lanes[l] = ax > lanes[l] ? ax : lanes[l];
       }
-    }
+    float amax = 0.0f, max = 0.0f;
+    for (int l = 0; l < 8; l++) amax = lanes[l] > amax ? lanes[l] : amax;
+    for (int j = 0; j < kQK_K; j++)
+      if (std::fabs(x[j]) == amax) {
+        max = x[j];
+        break;
+      }
     if (ties_positive && max < 0.0f)  // ggml_quantize_mat_q8_K_4x8: +amax present -> the positive one
       for (int j = 0; j < kQK_K; j++)
         if (x[j] == amax) max = amax;
@@ -106,8 +119,9 @@ void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* 
     }
     const float iscale = -127.0f / max;
     for (int j = 0; j < kQK_K; j++) {
-      const float v = iscale * x[j];              // one f32 rounding
-      const int n = (int)std::nearbyint(v);       // half to even (ggml's nearest_int)
+      const float v = iscale * x[j];  // one f32 rounding; |v| <= 127 (+ an ulp)
+      // half to even (ggml's nearest_int, which adds and subtracts the same 1.5 * 2^23: exact for |v| < 2^22)
+      const int n = (int)((v + 12582912.0f) - 12582912.0f);
       q[j] = (int8_t)(n < 127 ? n : 127);
     }
     for (int g = 0; g < 16; g++) {

@@ -71,7 +71,8 @@ void kquant_pair_sums(const int16_t* bsums, int64_t k, int16_t* bsp);
 // ties_positive: +max wins a tie of magnitudes).
 void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* bsums, bool ties_positive = false);
 // One row x[k] (k % 32 == 0) -> Q8_1 codes q[k], d[k / 32] and s[k / 32] (fp16 values as f32; the definition above).
-void quantize_row_q8_1(const float* x, int64_t k, int8_t* q, float* d, float* s);
+void quantize_row_q8_1(const float* x, int64_t k, int8_t* q, float* d, float* s,
+                       void (*q8_0)(const float*, int64_t, int8_t*, float*, int32_t*) = nullptr);
 
 // C[i, j] for tokens i in [0, m) and weight rows j in [j0, j1): W holds the
 // weight's rows of `row_bytes` (cols / 256 blocks each); C has ldc floats per
@@ -135,8 +136,9 @@ void kquant_store(const KQuantFormat& f, const uint8_t* rows, int64_t n, int64_t
 // type (Q8_K: the functions above with f.gemm4's tie rule).
 size_t kquant_act_bytes(const KQuantFormat& f, int64_t m, int64_t k);
 KAct kquant_act_view(const KQuantFormat& f, const void* buf, int64_t m, int64_t k);
+// (q8_0: the Q8_0 quantizer to use, the kernel table's SIMD one; every variant gives the reference's bits)
 void kquant_prepare(const KQuantFormat& f, const float* A, int64_t lda, int64_t m, int64_t k, int64_t r0, int64_t r1,
-                    void* buf);
+                    void* buf, void (*q8_0)(const float*, int64_t, int8_t*, float*, int32_t*) = nullptr);
 
 // The table: the row named `name` (native format name or GGUF type name), or nullptr.
 const KQuantFormat* kquant_format(const char* name);

@@ -44,8 +44,8 @@ bool kquant_same_act(const Weight& a, const Weight& b) { return a.fmt->kq->act =
 // table's instruction set.
 const FormatOps kKQuantOps = {
     [](const Weight& w, int64_t m) -> size_t { return kquant_act_bytes(*w.fmt->kq, m, w.cols); },
-    [](const KernelTable&, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
-       void* act) { kquant_prepare(*w.fmt->kq, A, lda, m, w.cols, r0, r1, act); },
+    [](const KernelTable& kt, const Weight& w, const float* A, int64_t lda, int64_t m, int64_t r0, int64_t r1,
+       void* act) { kquant_prepare(*w.fmt->kq, A, lda, m, w.cols, r0, r1, act, kt.quantize_q8_0_act); },
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
       const KQuantFormat& f = *W.fmt->kq;

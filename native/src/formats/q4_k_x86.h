@@ -102,6 +102,8 @@ struct Q4KLanesAvx512 {
 };
 #endif
 
+constexpr int64_t kQ4KPrefetch = 2 * kQ4KGroupBlock;
+
 // MT tokens (i0 ..) x the lanes [h, h + L::kLanes) of group gp (16 rows): c[t * ldc + r] for r < nr.
 template <class L, int MT>
 inline void q4k_packed_tile(const KAct& a, int64_t i0, const uint8_t* gp, int h, int64_t nb, float* c, int64_t ldc, int nr) {
@@ -112,6 +114,8 @@ inline void q4k_packed_tile(const KAct& a, int64_t i0, const uint8_t* gp, int h,
   for (int t = 0; t < MT; t++) acc[t] = accm[t] = L::fzero();
   for (int64_t b = 0; b < nb; b++) {
     const uint8_t* x = gp + b * kQ4KGroupBlock;
+    if (MT == 1)  // decode streams each group once: the super-block kQ4KPrefetch ahead on its way
+      for (int64_t o = 0; o < kQ4KGroupBlock; o += 64) _mm_prefetch(reinterpret_cast<const char*>(x) + kQ4KPrefetch + o, _MM_HINT_T0);
     // get_scale_min_k4 lane-wise: q[j] = byte j of the lanes' rows
     I q[12];
     for (int j = 0; j < 12; j++) q[j] = L::bytes(x + 64 + 16 * j + h);
