@@ -6,8 +6,8 @@
 // reference's one FMA per block lane-wise (each lane the scalar rounding).
 // A class L supplies the lane width and the byte dot product:
 //   L::kLanes (16: AVX-512, 8: AVX2; AVX2 runs a group as two passes of 8 rows)
-//   L::dot(x, alo, ahi, s): x = kLanes rows x 4 index bytes; s += values of
-//     the low nibbles . alo (4 activation bytes) + high nibbles . ahi, possibly
+//   L::dot(v, alo, ahi, slo, shi): v = kLanes rows x 4 indices' values; slo +=
+//     the low nibbles' . alo (4 activation bytes), shi += the high ones' . ahi, possibly
 //     offset: L::kOffset (AVX-512: the values + 128 as the u8 operand of
 //     vpdpbusd) times the 32 activations' sum is then subtracted.
 #pragma once
@@ -62,7 +62,11 @@ struct IQ4NLLanesAvx2 {
     const I a = _mm256_sign_epi8(_mm256_set1_epi32(a4), v);
     return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v, v), a), _mm256_set1_epi16(1));
   }
-  static I dot(const Vals& v, int32_t alo, int32_t ahi, I s) { return _mm256_add_epi32(s, _mm256_add_epi32(dot1(v.lo, alo), dot1(v.hi, ahi))); }
+  static void dot(const Vals& v, int32_t alo, int32_t ahi, I& slo, I& shi) {
+    slo = _mm256_add_epi32(slo, dot1(v.lo, alo));
+    shi = _mm256_add_epi32(shi, dot1(v.hi, ahi));
+  }
+  static I add(I x, I y) { return _mm256_add_epi32(x, y); }
 };
 
 #if defined(__AVX512F__)
@@ -92,9 +96,11 @@ struct IQ4NLLanesAvx512 {
     const I q = _mm512_loadu_si512(x), m4 = _mm512_set1_epi8(15);
     return {_mm512_shuffle_epi8(lut, _mm512_and_si512(q, m4)), _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4))};
   }
-  static I dot(const Vals& v, int32_t alo, int32_t ahi, I s) {
-    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(s, v.lo, _mm512_set1_epi32(alo)), v.hi, _mm512_set1_epi32(ahi));
+  static void dot(const Vals& v, int32_t alo, int32_t ahi, I& slo, I& shi) {
+    slo = _mm512_dpbusd_epi32(slo, v.lo, _mm512_set1_epi32(alo));
+    shi = _mm512_dpbusd_epi32(shi, v.hi, _mm512_set1_epi32(ahi));
   }
+  static I add(I x, I y) { return _mm512_add_epi32(x, y); }
 };
 #endif
 
@@ -113,18 +119,19 @@ inline void iq4nl_packed_tile(const KAct& a, int64_t i0, const uint8_t* gp, int 
     const uint8_t* x = gp + b * kIQ4NLGroupBlock;
     if (MT == 1)  // decode streams each group once: kIQ4NLPrefetch ahead on its way
       for (int64_t o = 0; o < kIQ4NLGroupBlock; o += 64) _mm_prefetch(reinterpret_cast<const char*>(x) + kIQ4NLPrefetch + o, _MM_HINT_T0);
-    I s[MT];
-    for (int t = 0; t < MT; t++) s[t] = L::zero();
+    I s[MT], sh[MT];  // the low and the high nibbles' sums apart: two dependency chains per token
+    for (int t = 0; t < MT; t++) s[t] = sh[t] = L::zero();
     for (int ch = 0; ch < 4; ch++) {
       const typename L::Vals v = L::vals(x + 32 + 64 * ch + 4 * h);
       for (int t = 0; t < MT; t++) {
         const int8_t* qa = a.q + (i0 + t) * a.k + b * 32 + 4 * ch;
-        s[t] = L::dot(v, iq4nl_load4(qa), iq4nl_load4(qa + 16), s[t]);
+        L::dot(v, iq4nl_load4(qa), iq4nl_load4(qa + 16), s[t], sh[t]);
       }
     }
     const F dw = L::halves(x + 2 * h);
     for (int t = 0; t < MT; t++) {
-      const I sumi = L::kOffset ? L::sub_offset(s[t], L::kOffset * asum[(i0 + t) * nb + b]) : s[t];
+      const I st = L::add(s[t], sh[t]);
+      const I sumi = L::kOffset ? L::sub_offset(st, L::kOffset * asum[(i0 + t) * nb + b]) : st;
       acc[t] = L::fma(L::cvt(sumi), L::mul(dw, L::set1(a.d[(i0 + t) * nb + b])), acc[t]);
     }
   }
