@@ -27,6 +27,7 @@ import { dequantizeGgml } from "../src/formats/gguf-dequant.js";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO } from "./helpers/paths.js";
+import { UNPACK, packedBytes } from "./helpers/packed-layouts.js";
 
 const ctx = (msg: string) => `${msg} (seed ${SEED})`;
 const TYPES: KType[] = ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"];
@@ -108,10 +109,10 @@ for (const type of TYPES) {
     const rows = 5, cols = 512, bb = KBLOCK_BYTES[type], T = type.toUpperCase();
     const bytes = randomKBlocks(type, rng, (rows * cols) / 256);
     const w = run("ref", "ggml_weight", { format: type, dtype: T, bytes, rows, cols }) as { rows: Float32Array; blocks: Uint8Array; bytes: number };
-    if (type === "q4_k") {
-      // packed (q4_k.h): the same bytes moved into groups of 16 rows, the last group padded with zero rows
-      assert.equal(w.bytes, 16 * (cols / 256) * bb, "bytes(): the file's tensor bytes plus the padding rows of the last group");
-      assert.deepEqual(unpackQ4K(w.blocks, rows, (cols / 256) * bb), bytes, "the GGUF blocks, moved not changed");
+    if (UNPACK[type]) {
+      // packed (q4_k.h, q3_k.h): the same bytes moved into groups of 16 rows, the last group padded with zero rows
+      assert.equal(w.bytes, packedBytes(rows, (cols / 256) * bb), "bytes(): the file's tensor bytes plus the padding rows of the last group");
+      assert.deepEqual(UNPACK[type]!(w.blocks, rows, (cols / 256) * bb), bytes, "the GGUF blocks, moved not changed");
       assert.ok(w.blocks.subarray(0, 32).some((x, i) => x !== bytes[i]), "the storage is not the GGUF order");
     } else {
       assert.equal(w.bytes, rows * (cols / 256) * bb, "bytes(): exactly the file's tensor bytes");
@@ -124,26 +125,6 @@ for (const type of TYPES) {
     const other = type === "q4_k" ? "q6_k" : "q4_k";
     assert.throws(() => run("ref", "ggml_weight", { format: other, dtype: T, bytes, rows, cols }), /blocks load only into format/);
   });
-}
-
-/**
- * Q4_K's packed storage read back as GGUF rows, from the layout stated in native/src/formats/q4_k.h: groups of
- * 16 rows; per super-block of a group (2304 bytes): d[16] f16, dmin[16] f16, scales byte j of row r at
- * 64 + 16 j + r, code bytes qs[4c + e] of row r at 256 + 64 c + 4 r + e.
- */
-function unpackQ4K(packed: Uint8Array, rows: number, rowBytes: number): Uint8Array {
-  const out = new Uint8Array(rows * rowBytes), nb = rowBytes / 144;
-  for (let j = 0; j < rows; j++) {
-    const r = j % 16, g = Math.floor(j / 16) * 16 * rowBytes;
-    for (let b = 0; b < nb; b++) {
-      const src = g + b * 2304, dst = j * rowBytes + b * 144;
-      out[dst] = packed[src + 2 * r]!, out[dst + 1] = packed[src + 2 * r + 1]!;
-      out[dst + 2] = packed[src + 32 + 2 * r]!, out[dst + 3] = packed[src + 32 + 2 * r + 1]!;
-      for (let q = 0; q < 12; q++) out[dst + 4 + q] = packed[src + 64 + 16 * q + r]!;
-      for (let q = 0; q < 128; q++) out[dst + 16 + q] = packed[src + 256 + 64 * Math.floor(q / 4) + 4 * r + (q % 4)]!;
-    }
-  }
-  return out;
 }
 
 interface FixtureCase { type: KType; ties: boolean; m: number; n: number; k: number; w: string; x: string; y: string }

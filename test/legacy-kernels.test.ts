@@ -24,6 +24,7 @@ import { SEED, SIMD, randF32, rngFor, run, skipReason } from "./helpers/kernels.
 import { LBLOCK, LTYPES, lmatmul, quantizeQ8_1, randomLBlocks, type LType } from "./helpers/legacy-spec.js";
 import { dequantizeGgml } from "../src/formats/gguf-dequant.js";
 import { REPO } from "./helpers/paths.js";
+import { UNPACK, packedBytes } from "./helpers/packed-layouts.js";
 
 const ctx = (msg: string) => `${msg} (seed ${SEED})`;
 
@@ -62,23 +63,6 @@ function randomAct(type: LType, rng: () => number, m: number, k: number): { a: I
   return LBLOCK[type].act === "q8_1" ? { a, ad, as } : { a, ad };
 }
 
-/**
- * IQ4_NL's packed storage read back as GGUF rows, from the layout stated in native/src/formats/iq4_nl.h: groups
- * of 16 rows; per block of a group (288 bytes): d[16] f16, index bytes qs[4c + e] of row r at 32 + 64 c + 4 r + e.
- */
-function unpackIQ4NL(packed: Uint8Array, rows: number, rowBytes: number): Uint8Array {
-  const out = new Uint8Array(rows * rowBytes), nb = rowBytes / 18;
-  for (let j = 0; j < rows; j++) {
-    const r = j % 16, g = Math.floor(j / 16) * 16 * rowBytes;
-    for (let b = 0; b < nb; b++) {
-      const src = g + b * 288, dst = j * rowBytes + b * 18;
-      out[dst] = packed[src + 2 * r]!, out[dst + 1] = packed[src + 2 * r + 1]!;
-      for (let q = 0; q < 16; q++) out[dst + 2 + q] = packed[src + 32 + 64 * Math.floor(q / 4) + 4 * r + (q % 4)]!;
-    }
-  }
-  return out;
-}
-
 for (const type of LTYPES) {
   const K = LBLOCK[type].elems === 32 ? [32, 96, 160, 512] : [256, 512, 768, 1024];
   test(`matmul ${type}: ref = the exact TS emulation`, () => {
@@ -111,10 +95,10 @@ for (const type of LTYPES) {
     const rows = 5, cols = 512, T = type.toUpperCase();
     const bytes = randomLBlocks(type, rng, (rows * cols) / elems);
     const w = run("ref", "ggml_weight", { format: type, dtype: T, bytes, rows, cols }) as { rows: Float32Array; blocks: Uint8Array; bytes: number };
-    if (type === "iq4_nl") {
+    if (UNPACK[type]) {
       // packed (iq4_nl.h): the same bytes moved into groups of 16 rows, the last group padded with zero rows
-      assert.equal(w.bytes, 16 * (cols / elems) * bb, "bytes(): the file's tensor bytes plus the padding rows of the last group");
-      assert.deepEqual(unpackIQ4NL(w.blocks, rows, (cols / elems) * bb), bytes, "the GGUF blocks, moved not changed");
+      assert.equal(w.bytes, packedBytes(rows, (cols / elems) * bb), "bytes(): the file's tensor bytes plus the padding rows of the last group");
+      assert.deepEqual(UNPACK[type]!(w.blocks, rows, (cols / elems) * bb), bytes, "the GGUF blocks, moved not changed");
       assert.ok(w.blocks.subarray(0, 32).some((x, i) => x !== bytes[i]), "the storage is not the GGUF order");
     } else {
       assert.equal(w.bytes, rows * (cols / elems) * bb, "bytes(): exactly the file's tensor bytes");

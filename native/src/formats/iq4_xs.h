@@ -4,7 +4,16 @@
 // 4-bit indices into kIq4nlValues (iq4_nl.h); in sub-block s, element t < 16
 // is the low nibble of qs[16s + t], t + 16 its high nibble:
 //   w[32s + t] = (d * (ls[s] - 32)) * kIq4nlValues[index]
-// Stored as the GGUF blocks unchanged.
+// Storage (KQuantFormat::pack = iq4_xs_pack): the blocks' bytes moved, not
+// changed, into groups of kIQ4XSRows = 16 rows (the last padded with zero
+// rows), one row per SIMD lane. Group G starts at G * 16 * row_bytes; its
+// super-block b (the 16 rows' block b: 2176 bytes) at b * 2176 within it:
+//   [0, 32)       d of rows 0..15 (f16 bits)
+//   [32, 64)      scales_h of rows 0..15 (2 bytes each)
+//   [64, 128)     scales_l: row r's 4 bytes at 64 + 4 r
+//   [128, 2176)   qs: chunk c < 32 at 128 + 64 c, bytes 4r .. 4r + 3 = row r's qs[4c .. 4c + 4)
+//                 (sub-block s = c / 4: low nibbles elements 32s + 4(c % 4) + e, high ones + 16)
+// The kernels take that storage and column ranges starting at a multiple of 16.
 //
 // Matmul with Q8_K activations (codes a, f32 scale da; kquant.h), per output:
 // the arithmetic of llama.cpp's x86 CPU backend, which depends on the number
@@ -43,6 +52,13 @@ inline int iq4_xs_scale(const BlockIQ4XS* x, int s) {
 
 // llama.cpp's smallest batch for its IQ panel GEMM
 constexpr int64_t kIq4xsPanelMinTokens = 8;
+
+constexpr int64_t kIQ4XSRows = 16;                                     // rows per packed group
+constexpr int64_t kIQ4XSGroupBlock = kIQ4XSRows * (int64_t)sizeof(BlockIQ4XS);  // one super-block of a group
+// n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
+void iq4_xs_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
+// Row j of the storage -> its GGUF blocks (row_bytes).
+void iq4_xs_unpack_row(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row);
 
 void iq4_xs_dequantize_row(const uint8_t* row, int64_t cols, float* out);
 KQ_DECLARE_MATMULS(iq4_xs);

@@ -1,16 +1,15 @@
 // IQ4_XS, AVX2 (semantics: formats/iq4_xs.h; bit for bit equal to the reference).
 // Compiled with -mavx2 -mfma -mf16c -ffp-contract=off (lowbit_ggml_avx2).
-// The tile is shared with the other ISA (formats/legacy_x86.h).
+// On the packed storage (iq4_xs.h); the kernel is shared with the other ISA (formats/iq4_xs_x86.h).
 #include "formats/iq4_xs.h"
 
-#include "formats/kquant_tiling.h"
-#include "formats/legacy_x86.h"
+#include "formats/iq4_xs_x86.h"
 
 namespace lowbit {
 
 void matmul_iq4_xs_avx2(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                      int64_t j1) {
-  iq4_xs_run<DotAvx2>(a, m, W, row_bytes, C, ldc, j0, j1);
+  iq4xs_packed_run<IQ4XSLanesAvx2>(a, m, W, row_bytes, C, ldc, j0, j1);
 }
 
 }  // namespace lowbit

@@ -6,8 +6,10 @@
 // (formats/registry.cc).
 //
 // Storage: the GGUF blocks unchanged, row-major [rows][cols / 256] blocks, so a
-// weight takes exactly the file's tensor bytes. No repack: each row is one
-// contiguous stream, which is what a decode step (m = 1) wants.
+// weight takes exactly the file's tensor bytes and each row is one contiguous
+// stream; or (KQuantFormat::pack: Q3_K, Q4_K, IQ4_NL, IQ4_XS) the same bytes
+// moved into groups of 16 rows, one row per SIMD lane (each type's header
+// states its layout).
 //
 // Activations (Q8_K, ggml-quants.c quantize_row_q8_K_ref; ggml-cpu's x86
 // build uses that reference as its quantize_row_q8_K): per block of 256,

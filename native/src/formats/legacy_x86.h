@@ -1,12 +1,11 @@
-// x86 kernels of the legacy formats and IQ4_XS (legacy.h: Q4_1, Q5_0, Q5_1;
-// iq4_xs.h; IQ4_NL's packed kernel is iq4_nl_x86.h), shared by their AVX2 and AVX-512 files, which differ
+// x86 kernels of the legacy formats (legacy.h: Q4_1, Q5_0, Q5_1; the IQ4
+// types' packed kernels are iq4_nl_x86.h, iq4_xs_x86.h), shared by their AVX2 and AVX-512 files, which differ
 // only in the byte dot product D (included only by files compiled with at
 // least -mavx2 -mfma -mf16c). Internal linkage, like kquant_x86.h: each ISA
 // file keeps its own copy, compiled with its own flags.
 //   D::us(u, a): 8 int32 lanes, lane l = exact sum over bytes [4l, 4l + 4) of
 //     u (unsigned, <= 127 here) times a (signed, in [-127, 127]);
 //     AVX2 vpmaddubsw + vpmaddwd (pairs <= 32258: no saturation), AVX-512 VNNI vpdpbusd.
-//   D::us_scaled(u, a, ls): the same lanes times the int ls (exact int32).
 // Each tile computes exactly its format's reference (the header's definition).
 #pragma once
 #include <immintrin.h>
@@ -14,8 +13,6 @@
 #include <cstdint>
 #include <cstring>
 
-#include "formats/iq4_nl.h"
-#include "formats/iq4_xs.h"
 #include "formats/kquant_tiling.h"
 #include "formats/kquant_x86.h"
 #include "formats/legacy.h"
@@ -25,14 +22,10 @@ namespace {
 
 struct DotAvx2 {
   static __m256i us(__m256i u, __m256i a) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi16(1)); }
-  static __m256i us_scaled(__m256i u, __m256i a, int ls) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi16((short)ls));
-  }
 };
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 struct DotVnni {
   static __m256i us(__m256i u, __m256i a) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, a); }
-  static __m256i us_scaled(__m256i u, __m256i a, int ls) { return _mm256_mullo_epi32(us(u, a), _mm256_set1_epi32(ls)); }
 };
 #endif
 // signed w (in [-127, 127]) times signed a: |w| times a with w's sign
@@ -57,14 +50,6 @@ inline __m256i legacy_codes_v(const uint8_t* blk) {
   }
   if (T::kOffset) u = _mm256_sub_epi8(u, _mm256_set1_epi8((char)T::kOffset));
   return u;
-}
-
-// 16 bytes of IQ4 indices -> their 32 signed values in element order
-inline __m256i iq4_values_v(const uint8_t* qs) {
-  const __m128i lut = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues));
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)), m4 = _mm_set1_epi8(15);
-  return _mm256_setr_m128i(_mm_shuffle_epi8(lut, _mm_and_si128(q, m4)),
-                           _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(q, 4), m4)));
 }
 
 // Q4_1 / Q5_0 / Q5_1 (legacy.h): the block's 8 lanes per token, one 8-lane FMA
@@ -97,51 +82,6 @@ struct X86Legacy {
     }
   }
 };
-
-// IQ4_XS (iq4_xs.h): exact int32 lanes over the 8 sub-blocks, then one 8-lane
-// FMA per super-block and token (kPanel: their exact sum and one scalar FMA).
-template <class D, bool kPanel>
-struct X86IQ4XS {
-  template <int MT>
-  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
-    __m256 acc[MT];
-    float accp[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps(), accp[t] = 0.0f;
-    for (int64_t b = 0; b < nb; b++) {
-      const BlockIQ4XS* x = reinterpret_cast<const BlockIQ4XS*>(w + b * sizeof(BlockIQ4XS));
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockIQ4XS), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockIQ4XS) + 64, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(x) + 2 * sizeof(BlockIQ4XS) + 128, _MM_HINT_T0);
-      __m256i sum[MT];
-      for (int t = 0; t < MT; t++) sum[t] = _mm256_setzero_si256();
-      for (int s = 0; s < 8; s++) {
-        const __m256i v = iq4_values_v(x->qs + 16 * s);
-        const __m256i va = _mm256_sign_epi8(v, v);
-        const int ls = iq4_xs_scale(x, s);
-        for (int t = 0; t < MT; t++) {
-          const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + (i0 + t) * a.k + b * kQK_K + 32 * s));
-          sum[t] = _mm256_add_epi32(sum[t], D::us_scaled(va, _mm256_sign_epi8(av, v), ls));
-        }
-      }
-      const float dw = _cvtsh_ss(x->d);
-      for (int t = 0; t < MT; t++) {
-        const float dd = dw * a.d[(i0 + t) * nb + b];
-        if (kPanel) accp[t] = __builtin_fmaf((float)kq_hsum_i32(sum[t]), dd, accp[t]);
-        else acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(sum[t]), acc[t]);
-      }
-    }
-    for (int t = 0; t < MT; t++) c[t * ldc] = kPanel ? accp[t] : kq_hsum8_f32(acc[t]);
-  }
-};
-
-// IQ4_XS's matmul on D's byte dots: the panel tile from kIq4xsPanelMinTokens
-// tokens on (formats/iq4_xs.h), the row tile below.
-template <class D>
-inline void iq4_xs_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
-                       int64_t j1) {
-  if (m >= kIq4xsPanelMinTokens) kquant_run<X86IQ4XS<D, true>>(a, m, W, row_bytes, C, ldc, j0, j1);
-  else kquant_run<X86IQ4XS<D, false>>(a, m, W, row_bytes, C, ldc, j0, j1);
-}
 
 }  // namespace
 }  // namespace lowbit

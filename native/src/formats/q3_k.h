@@ -18,6 +18,19 @@
 //   acc[l] = fmaf(da * d, (float)L[l], acc[l])          (da * d: one f32 product)
 // C = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)).
 // Every variant computes exactly this, so SIMD equals the reference bit for bit.
+//
+// Storage (KQuantFormat::pack = q3_k_pack): the blocks' bytes moved, not
+// changed, into groups of kQ3KRows = 16 rows (the last padded with zero rows),
+// one row per SIMD lane. Group G starts at G * 16 * row_bytes; its super-block
+// b (the 16 rows' block b: 1760 bytes) at b * 1760 within it:
+//   [0, 32)       d of rows 0..15 (f16 bits)
+//   [32, 224)     scales: byte j < 12 of row r at 32 + 16 j + r
+//   [224, 736)    hmask: chunk l < 8 at 224 + 64 l, bytes 4r .. 4r + 3 = row r's hmask[4l .. 4l + 4)
+//   [736, 1760)   qs: chunk (j < 2, l < 8) at 736 + 64 (8 j + l), bytes 4r .. 4r + 3 = row r's
+//                 qs[32 j + 4l .. + 4)
+// so one qs chunk and one hmask chunk hold, per row, the 4 codes of elements
+// 128 j + 32 c + 4 l + i (i < 4) for each c < 4: the 4-element groups of lane l.
+// The kernels take that storage and column ranges starting at a multiple of 16.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -49,6 +62,13 @@ inline void q3_k_scales(const uint8_t* q, uint8_t out[16]) {
   std::memcpy(out, s, 16);
 }
 }  // namespace
+
+constexpr int64_t kQ3KRows = 16;                                  // rows per packed group
+constexpr int64_t kQ3KGroupBlock = kQ3KRows * (int64_t)sizeof(BlockQ3K);  // one super-block of a group
+// n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
+void q3_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
+// Row j of the storage -> its GGUF blocks (row_bytes).
+void q3_k_unpack_row(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row);
 
 void q3_k_dequantize_row(const uint8_t* row, int64_t cols, float* out);
 KQ_DECLARE_MATMULS(q3_k);

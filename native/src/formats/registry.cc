@@ -46,7 +46,8 @@ const KQuantFormat kFormats[] = {
      .quantize_row = nullptr, .ref = {.matmul = matmul_q2_k_ref}, KQ_SIMD(q2_k)},
     {.name = "q3_k", .ggml_name = "Q3_K", .ggml_type = 11, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ3K),
      .gemm4 = false, .dequantize_row = q3_k_dequantize_row,
-     .quantize_row = nullptr, .ref = {.matmul = matmul_q3_k_ref}, KQ_SIMD(q3_k)},
+     .quantize_row = nullptr, .ref = {.matmul = matmul_q3_k_ref}, KQ_SIMD(q3_k) .pack = q3_k_pack,
+     .unpack_row = q3_k_unpack_row, .pack_rows = kQ3KRows},
     {.name = "q4_k", .ggml_name = "Q4_K", .ggml_type = 12, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ4K),
      .gemm4 = true, .dequantize_row = q4_k_dequantize_row,
      .quantize_row = q4_k_quantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k) .pack = q4_k_pack,
@@ -67,7 +68,8 @@ const KQuantFormat kFormats[] = {
      .gemm4 = false, .dequantize_row = iq4_nl_dequantize_row, .ref = {.matmul = matmul_iq4_nl_ref}, KQ_SIMD(iq4_nl) .act = kActQ8_0,
      .pack = iq4_nl_pack, .unpack_row = iq4_nl_unpack_row, .pack_rows = kIQ4NLRows},
     {.name = "iq4_xs", .ggml_name = "IQ4_XS", .ggml_type = 23, .block_elems = kQK_K, .block_bytes = sizeof(BlockIQ4XS),
-     .gemm4 = false, .dequantize_row = iq4_xs_dequantize_row, .ref = {.matmul = matmul_iq4_xs_ref}, KQ_SIMD(iq4_xs) .act = kActQ8_K},
+     .gemm4 = false, .dequantize_row = iq4_xs_dequantize_row, .ref = {.matmul = matmul_iq4_xs_ref}, KQ_SIMD(iq4_xs) .act = kActQ8_K,
+     .pack = iq4_xs_pack, .unpack_row = iq4_xs_unpack_row, .pack_rows = kIQ4XSRows},
 };
 #undef KQ_SIMD
 }  // namespace
