@@ -1,6 +1,6 @@
 /**
  * The packed storage of the GGUF types whose kernels take row groups (one row per SIMD lane), read back as GGUF
- * rows, each from the layout its header states (native/src/formats/q4_k.h, q3_k.h, iq4_nl.h, iq4_xs.h): groups of 16 rows
+ * rows, each from the layout its header states (native/src/formats/q4_k.h, q3_k.h, iq4_nl.h, iq4_xs.h, legacy.h; packed.h): groups of 16 rows
  * (the last padded with zero rows); per block of a group, each field of the 16 rows' blocks together. A weight
  * test compares these with the file's bytes: moved, not changed.
  */
@@ -58,7 +58,22 @@ export const unpackIQ4XS = (p: Uint8Array, rows: number, rowBytes: number): Uint
     ...each(32, (c) => ({ blockOffset: 8 + 4 * c, groupOffset: 128 + 64 * c, n: 4, stride: 4 })),
   ]);
 
+/**
+ * The legacy block-32 types (native/src/formats/legacy.h): d[16]; then m[16] (Q4_1, Q5_1); then qh, row r's 4
+ * bytes at 4 r (Q5_0, Q5_1); then qs[4c..4c+4) at 64 c + 4 r.
+ */
+function unpackLegacy(blockBytes: number, min: boolean, qh: number): (p: Uint8Array, rows: number, rowBytes: number) => Uint8Array {
+  const fields: Field[] = [{ blockOffset: 0, groupOffset: 0, n: 2, stride: 2 }];
+  let at = 32;
+  if (min) fields.push({ blockOffset: 2, groupOffset: at, n: 2, stride: 2 }), (at += 32);
+  if (qh >= 0) fields.push({ blockOffset: qh, groupOffset: at, n: 4, stride: 4 }), (at += 64);
+  const qs = blockBytes - 16;
+  for (let c = 0; c < 4; c++) fields.push({ blockOffset: qs + 4 * c, groupOffset: at + 64 * c, n: 4, stride: 4 });
+  return (p, rows, rowBytes) => unpack(p, rows, rowBytes, blockBytes, fields);
+}
+
 /** The packed types' unpackers by lowbit format name; the other types keep the GGUF rows. */
 export const UNPACK: Record<string, (p: Uint8Array, rows: number, rowBytes: number) => Uint8Array> = {
   q4_k: unpackQ4K, q3_k: unpackQ3K, iq4_nl: unpackIQ4NL, iq4_xs: unpackIQ4XS,
+  q4_1: unpackLegacy(20, true, -1), q5_0: unpackLegacy(22, false, 2), q5_1: unpackLegacy(24, true, 4),
 };

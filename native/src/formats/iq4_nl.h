@@ -29,6 +29,7 @@
 #include <cstdint>
 
 #include "formats/kquant.h"
+#include "formats/packed.h"
 
 namespace lowbit {
 
@@ -44,7 +45,7 @@ namespace {
 constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 }  // namespace
 
-constexpr int64_t kIQ4NLRows = 16;                                     // rows per packed group
+constexpr int64_t kIQ4NLRows = kPackRows;  // rows per packed group (packed.h)
 constexpr int64_t kIQ4NLGroupBlock = kIQ4NLRows * (int64_t)sizeof(BlockIQ4NL);  // one block of a group
 // n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
 void iq4_nl_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);

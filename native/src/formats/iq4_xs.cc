@@ -8,6 +8,7 @@
 
 #include "formats/iq4_nl.h"
 #include "formats/kquant_tiling.h"
+#include "formats/packed.h"
 #include "ggml_dequant.h"
 #include "kernels/kernels.h"
 
@@ -44,49 +45,32 @@ struct RefIQ4XS {
 };
 }  // namespace
 
-// the packed rows [j0, j1) back as GGUF rows, then the definition on them
+// the packed rows back as GGUF rows, then the definition on them
 void matmul_iq4_xs_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
                        int64_t j0, int64_t j1) {
-  if (j1 <= j0) return;
-  std::vector<uint8_t> rows((size_t)((j1 - j0) * row_bytes));
-  for (int64_t j = j0; j < j1; j++) iq4_xs_unpack_row(W, j, row_bytes, rows.data() + (j - j0) * row_bytes);
-  const uint8_t* R = rows.data() - j0 * row_bytes;
-  if (m >= kIq4xsPanelMinTokens) kquant_run<RefIQ4XS<true>>(a, m, R, row_bytes, C, ldc, j0, j1);
-  else kquant_run<RefIQ4XS<false>>(a, m, R, row_bytes, C, ldc, j0, j1);
+  if (m >= kIq4xsPanelMinTokens) kq_ref_on_packed<RefIQ4XS<true>>(iq4_xs_unpack_row, a, m, W, row_bytes, C, ldc, j0, j1);
+  else kq_ref_on_packed<RefIQ4XS<false>>(iq4_xs_unpack_row, a, m, W, row_bytes, C, ldc, j0, j1);
 }
 
 namespace {
-// row r's block x <-> its places in a group's super-block g (iq4_xs.h); to_packed: x -> g, else g -> x
-template <bool to_packed>
-inline void iq4_xs_move_block(uint8_t* g, int64_t r, uint8_t* x) {
-  auto mv = [&](int64_t goff, int64_t xoff, size_t n) {
-    if (to_packed) std::memcpy(g + goff, x + xoff, n);
-    else std::memcpy(x + xoff, g + goff, n);
-  };
-  mv(2 * r, offsetof(BlockIQ4XS, d), 2);
-  mv(32 + 2 * r, offsetof(BlockIQ4XS, scales_h), 2);
-  mv(64 + 4 * r, offsetof(BlockIQ4XS, scales_l), 4);
-  for (int64_t c = 0; c < 32; c++) mv(128 + 64 * c + 4 * r, offsetof(BlockIQ4XS, qs) + 4 * c, 4);
+// the layout of iq4_xs.h as fields (packed.h)
+const std::vector<PackField>& iq4_xs_fields() {
+  static const std::vector<PackField> f = [] {
+    std::vector<PackField> v = {{(int)offsetof(BlockIQ4XS, d), 0, 2, 2}, {(int)offsetof(BlockIQ4XS, scales_h), 32, 2, 2},
+                                {(int)offsetof(BlockIQ4XS, scales_l), 64, 4, 4}};
+    for (int c = 0; c < 32; c++) v.push_back({(int)offsetof(BlockIQ4XS, qs) + 4 * c, 128 + 64 * c, 4, 4});
+    return v;
+  }();
+  return f;
 }
 }  // namespace
 
 void iq4_xs_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out) {
-  const int64_t nb = row_bytes / (int64_t)sizeof(BlockIQ4XS), full = n / kIQ4XSRows * kIQ4XSRows;
-  const int64_t groups = (n + kIQ4XSRows - 1) / kIQ4XSRows;
-  std::memset(out + full * row_bytes, 0, (size_t)((groups * kIQ4XSRows - full) * row_bytes));
-  for (int64_t j = 0; j < n; j++) {
-    uint8_t* g = out + (j / kIQ4XSRows) * kIQ4XSRows * row_bytes;
-    for (int64_t b = 0; b < nb; b++)
-      iq4_xs_move_block<true>(g + b * kIQ4XSGroupBlock, j % kIQ4XSRows,
-                              const_cast<uint8_t*>(rows + j * row_bytes + b * (int64_t)sizeof(BlockIQ4XS)));
-  }
+  pack_groups(iq4_xs_fields().data(), (int)iq4_xs_fields().size(), sizeof(BlockIQ4XS), rows, n, row_bytes, out);
 }
 
 void iq4_xs_unpack_row(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row) {
-  const int64_t nb = row_bytes / (int64_t)sizeof(BlockIQ4XS);
-  uint8_t* g = const_cast<uint8_t*>(packed) + (j / kIQ4XSRows) * kIQ4XSRows * row_bytes;
-  for (int64_t b = 0; b < nb; b++)
-    iq4_xs_move_block<false>(g + b * kIQ4XSGroupBlock, j % kIQ4XSRows, row + b * (int64_t)sizeof(BlockIQ4XS));
+  unpack_group_row(iq4_xs_fields().data(), (int)iq4_xs_fields().size(), sizeof(BlockIQ4XS), packed, j, row_bytes, row);
 }
 
 void iq4_xs_dequantize_row(const uint8_t* row, int64_t cols, float* out) {

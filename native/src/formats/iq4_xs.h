@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "formats/kquant.h"
+#include "formats/packed.h"
 
 namespace lowbit {
 
@@ -53,7 +54,7 @@ inline int iq4_xs_scale(const BlockIQ4XS* x, int s) {
 // llama.cpp's smallest batch for its IQ panel GEMM
 constexpr int64_t kIq4xsPanelMinTokens = 8;
 
-constexpr int64_t kIQ4XSRows = 16;                                     // rows per packed group
+constexpr int64_t kIQ4XSRows = kPackRows;  // rows per packed group (packed.h)
 constexpr int64_t kIQ4XSGroupBlock = kIQ4XSRows * (int64_t)sizeof(BlockIQ4XS);  // one super-block of a group
 // n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
 void iq4_xs_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);

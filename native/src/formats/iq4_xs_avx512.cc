@@ -9,7 +9,7 @@ namespace lowbit {
 
 void matmul_iq4_xs_avx512(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                      int64_t j1) {
-  iq4xs_packed_run<IQ4XSLanesAvx512>(a, m, W, row_bytes, C, ldc, j0, j1);
+  iq4xs_packed_run<IQ4NLLanesAvx512>(a, m, W, row_bytes, C, ldc, j0, j1);
 }
 
 }  // namespace lowbit

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "formats/packed.h"
 #include "kernels/ggml.h"
 #include "kernels/kernels.h"
 
@@ -131,6 +132,38 @@ void quantize_row_q8_K(const float* x, int64_t k, int8_t* q, float* d, int16_t* 
     }
     d[b] = 1.0f / iscale;
   }
+}
+
+namespace {
+// row r's block x <-> its fields in a group's block g (packed.h); to_packed: x -> g, else g -> x
+template <bool to_packed>
+void move_block(const PackField* fields, int count, uint8_t* g, int64_t r, uint8_t* x) {
+  for (int i = 0; i < count; i++) {
+    const PackField& f = fields[i];
+    uint8_t* gp = g + f.g + f.stride * r;
+    if (to_packed) std::memcpy(gp, x + f.x, (size_t)f.n);
+    else std::memcpy(x + f.x, gp, (size_t)f.n);
+  }
+}
+}  // namespace
+
+void pack_groups(const PackField* fields, int count, int64_t block_bytes, const uint8_t* rows, int64_t n,
+                 int64_t row_bytes, uint8_t* out) {
+  const int64_t nb = row_bytes / block_bytes, full = n / kPackRows * kPackRows, groups = (n + kPackRows - 1) / kPackRows;
+  std::memset(out + full * row_bytes, 0, (size_t)((groups * kPackRows - full) * row_bytes));  // the padding rows
+  for (int64_t j = 0; j < n; j++) {
+    uint8_t* g = out + (j / kPackRows) * kPackRows * row_bytes;
+    for (int64_t b = 0; b < nb; b++)
+      move_block<true>(fields, count, g + b * kPackRows * block_bytes, j % kPackRows,
+                       const_cast<uint8_t*>(rows + j * row_bytes + b * block_bytes));
+  }
+}
+
+void unpack_group_row(const PackField* fields, int count, int64_t block_bytes, const uint8_t* packed, int64_t j,
+                      int64_t row_bytes, uint8_t* row) {
+  const int64_t nb = row_bytes / block_bytes;
+  uint8_t* g = const_cast<uint8_t*>(packed) + (j / kPackRows) * kPackRows * row_bytes;
+  for (int64_t b = 0; b < nb; b++) move_block<false>(fields, count, g + b * kPackRows * block_bytes, j % kPackRows, row + b * block_bytes);
 }
 
 size_t kquant_storage_bytes(const KQuantFormat& f, int64_t n, int64_t row_bytes) {

@@ -1,6 +1,6 @@
 // llama.cpp's legacy block-32 weight formats Q4_1, Q5_0, Q5_1 (ggml-common.h),
-// run on their GGUF blocks as they are in the file (row-major, cols / 32
-// blocks per row: a weight takes exactly the file's tensor bytes), with
+// run on their GGUF blocks (moved into groups of 16 rows: below; a weight takes
+// the file's tensor bytes), with
 // activations quantized to ggml's vec_dot_type for each (kquant.h): Q8_1 for
 // Q4_1 and Q5_1, Q8_0 for Q5_0. One spec per type (below), the modules in
 // formats/q4_1.{h,cc}, q5_0.{h,cc}, q5_1.{h,cc} (+ _avx2.cc, _avx512.cc).
@@ -25,11 +25,23 @@
 //                                             contracted to an FMA by its compiler)
 // C = (((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7))) + summs.
 // Every variant computes exactly this, so SIMD equals the reference bit for bit.
+//
+// Storage (KQuantFormat::pack = legacy_pack<T>; packed.h): the blocks' bytes
+// moved, not changed, into groups of 16 rows (the last padded with zero rows),
+// one row per SIMD lane; block b of a group (16 * kBytes bytes) holds
+//   [0, 32)                     d of rows 0..15 (f16 bits)
+//   then, Q4_1 / Q5_1: 32 bytes m of rows 0..15
+//   then, Q5_0 / Q5_1: 64 bytes qh, row r's 4 at 4 r
+//   then qs: chunk c < 4 at 64 c, bytes 4r .. 4r + 3 = row r's qs[4c .. 4c + 4)
+//   (low nibbles: elements 4c + e, lane c of the definition; high: 16 + 4c + e, lane c + 4).
+// The kernels take that storage and column ranges starting at a multiple of 16.
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "formats/kquant.h"
+#include "formats/packed.h"
 #include "kernels/kernels.h"
 
 namespace lowbit {
@@ -54,6 +66,34 @@ struct Q5_1Spec {
 
 // (internal linkage: included by the scalar, AVX2 and AVX-512 files)
 namespace {
+// Offsets of the fields in a group's block (the storage above).
+template <class T>
+struct LegacyPacked {
+  static constexpr int64_t kBlock = kPackRows * T::kBytes;
+  static constexpr int kM = 32;                               // (T::kMin)
+  static constexpr int kQh = T::kMin ? 64 : 32;               // (T::kQh >= 0)
+  static constexpr int kQs = kQh + (T::kQh >= 0 ? 64 : 0);
+};
+template <class T>
+const std::vector<PackField>& legacy_fields() {
+  static const std::vector<PackField> f = [] {
+    std::vector<PackField> v = {{0, 0, 2, 2}};
+    if (T::kMin) v.push_back({2, LegacyPacked<T>::kM, 2, 2});
+    if (T::kQh >= 0) v.push_back({T::kQh, LegacyPacked<T>::kQh, 4, 4});
+    for (int c = 0; c < 4; c++) v.push_back({T::kQs + 4 * c, LegacyPacked<T>::kQs + 64 * c, 4, 4});
+    return v;
+  }();
+  return f;
+}
+template <class T>
+void legacy_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out) {
+  pack_groups(legacy_fields<T>().data(), (int)legacy_fields<T>().size(), T::kBytes, rows, n, row_bytes, out);
+}
+template <class T>
+void legacy_unpack_row(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row) {
+  unpack_group_row(legacy_fields<T>().data(), (int)legacy_fields<T>().size(), T::kBytes, packed, j, row_bytes, row);
+}
+
 // The 32 unsigned codes u of a block, in element order.
 template <class T>
 inline void legacy_codes(const uint8_t* blk, uint8_t u[32]) {

@@ -1,87 +1,93 @@
-// x86 kernels of the legacy formats (legacy.h: Q4_1, Q5_0, Q5_1; the IQ4
-// types' packed kernels are iq4_nl_x86.h, iq4_xs_x86.h), shared by their AVX2 and AVX-512 files, which differ
-// only in the byte dot product D (included only by files compiled with at
-// least -mavx2 -mfma -mf16c). Internal linkage, like kquant_x86.h: each ISA
-// file keeps its own copy, compiled with its own flags.
-//   D::us(u, a): 8 int32 lanes, lane l = exact sum over bytes [4l, 4l + 4) of
-//     u (unsigned, <= 127 here) times a (signed, in [-127, 127]);
-//     AVX2 vpmaddubsw + vpmaddwd (pairs <= 32258: no saturation), AVX-512 VNNI vpdpbusd.
-// Each tile computes exactly its format's reference (the header's definition).
+// x86 kernel of the legacy formats (legacy.h: Q4_1, Q5_0, Q5_1) on their packed
+// storage (packed.h: groups of 16 rows, one row per SIMD lane), shared by their
+// AVX2 and AVX-512 files (internal linkage, like kquant_x86.h), on
+// packed_x86.h's lane classes. Per group, per tile of up to 4 tokens, per block
+// of 32: per chunk c < 4 of 4 code bytes x lanes, the low nibbles (elements
+// 4c + e: lane c of the definition) and the high ones (16 + 4c + e: lane
+// c + 4), the fifth bits of the Q5 types or'ed in from the rows' qh words; per
+// lane l the exact dot with the token's activations (minus 16 x their sum for
+// Q5_0's u - 16), then acc[l] = fma((float)L[l], d * da, acc[l]) and the mins'
+// summs = fma(m, s, summs) lane-wise (each lane the scalar rounding); C = the
+// reference's sum of the eight acc[l] (+ summs).
 #pragma once
 #include <immintrin.h>
 
 #include <cstdint>
-#include <cstring>
+#include <vector>
 
-#include "formats/kquant_tiling.h"
-#include "formats/kquant_x86.h"
 #include "formats/legacy.h"
+#include "formats/packed_x86.h"
 
 namespace lowbit {
 namespace {
 
-struct DotAvx2 {
-  static __m256i us(__m256i u, __m256i a) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi16(1)); }
-};
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-struct DotVnni {
-  static __m256i us(__m256i u, __m256i a) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, a); }
-};
-#endif
-// signed w (in [-127, 127]) times signed a: |w| times a with w's sign
-template <class D>
-inline __m256i dot_ss(__m256i w, __m256i a) {
-  return D::us(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+// The fifth bits of a lane's 4 codes (bits `shift` .. + 3 of its qh word) at bit 4 of each byte:
+// the 4 bits times 2^4 + 2^11 + 2^18 + 2^25 land on bits 4, 12, 20, 28 without carries.
+template <class L>
+inline typename L::I legacy_bit5(typename L::I qh, int shift) {
+  return L::and_(L::mullo(L::and_(L::srl(qh, shift), 15), L::set1i(0x02040810)), 0x10101010);
 }
 
-// The 32 codes of a legacy block in element order: u, or u - 16 (Q5_0, signed).
-template <class T>
-inline __m256i legacy_codes_v(const uint8_t* blk) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + T::kQs));
-  const __m128i m4 = _mm_set1_epi8(15);
-  __m256i u = _mm256_setr_m128i(_mm_and_si128(q, m4), _mm_and_si128(_mm_srli_epi16(q, 4), m4));
-  if (T::kQh >= 0) {  // byte t gets 16 when bit t of qh is set
-    uint32_t qh;
-    std::memcpy(&qh, blk + T::kQh, 4);
-    const __m256i idx = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), idx);
-    u = _mm256_or_si256(u, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit), _mm256_set1_epi8(16)));
-  }
-  if (T::kOffset) u = _mm256_sub_epi8(u, _mm256_set1_epi8((char)T::kOffset));
-  return u;
-}
-
-// Q4_1 / Q5_0 / Q5_1 (legacy.h): the block's 8 lanes per token, one 8-lane FMA
-// per block (each lane the reference's rounding), the mins by a scalar FMA.
-template <class T, class D>
-struct X86Legacy {
-  static constexpr int64_t kBlockElems = 32;
+// The tile (pk_sweep's): MT tokens (i0 ..) x the lanes [h, h + L::kLanes) of group gp.
+// a4: the sums of every 4 consecutive activation codes, [m][k / 4] (Q5_0).
+template <class L, class T>
+struct LegacyTile {
+  const KAct& a;
+  int64_t nb;
+  const int32_t* a4;
   template <int MT>
-  static void tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc) {
-    __m256 acc[MT];
-    float summs[MT];
-    for (int t = 0; t < MT; t++) acc[t] = _mm256_setzero_ps(), summs[t] = 0.0f;
+  void run(int64_t i0, const uint8_t* gp, int h, float* c, int64_t ldc, int nr) const {
+    using I = typename L::I;
+    using F = typename L::F;
+    using P = LegacyPacked<T>;
+    F acc[MT][8], summs[MT];
+    for (int t = 0; t < MT; t++) {
+      summs[t] = L::fzero();
+      for (int l = 0; l < 8; l++) acc[t][l] = L::fzero();
+    }
     for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = w + b * T::kBytes;
-      _mm_prefetch(reinterpret_cast<const char*>(blk) + 8 * T::kBytes, _MM_HINT_T0);
-      const __m256i u = legacy_codes_v<T>(blk);
-      const float dw = _cvtsh_ss(kq_read_u16(blk));
-      const float mw = T::kMin ? _cvtsh_ss(kq_read_u16(blk + 2)) : 0.0f;
-      for (int t = 0; t < MT; t++) {
-        const int64_t i = i0 + t;
-        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + i * a.k + b * 32));
-        const __m256i L = T::kOffset ? dot_ss<D>(u, av) : D::us(u, av);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(L), _mm256_set1_ps(dw * a.d[i * nb + b]), acc[t]);
-        if (T::kMin) summs[t] = __builtin_fmaf(mw, a.s[i * nb + b], summs[t]);
+      const uint8_t* x = gp + b * P::kBlock;
+      if (MT == 1) pk_prefetch<P::kBlock, 8>(x);
+      const F dw = L::halves(x + 2 * h);
+      const I qh = T::kQh >= 0 ? L::load(x + P::kQh + 4 * h) : L::zero();
+      F dd[MT];
+      for (int t = 0; t < MT; t++) dd[t] = L::mul(dw, L::set1(a.d[(i0 + t) * nb + b]));
+      for (int ch = 0; ch < 4; ch++) {
+        const I q = L::load(x + P::kQs + 64 * ch + 4 * h);
+        I lo = L::and_(q, 0x0F0F0F0F), hi = L::and_(L::srl(q, 4), 0x0F0F0F0F);
+        if (T::kQh >= 0) {
+          lo = L::or_(lo, legacy_bit5<L>(qh, 4 * ch));
+          hi = L::or_(hi, legacy_bit5<L>(qh, 16 + 4 * ch));
+        }
+        for (int t = 0; t < MT; t++) {
+          const int64_t e = (i0 + t) * a.k + b * 32 + 4 * ch;  // the chunk's first element of a.q
+          I dl = L::dot4(lo, pk_load4(a.q + e)), dh = L::dot4(hi, pk_load4(a.q + e + 16));
+          if (T::kOffset) {
+            dl = L::sub1(dl, T::kOffset * a4[e / 4]);
+            dh = L::sub1(dh, T::kOffset * a4[e / 4 + 4]);
+          }
+          acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
+          acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);
+        }
+      }
+      if (T::kMin) {
+        const F mw = L::halves(x + P::kM + 2 * h);
+        for (int t = 0; t < MT; t++) summs[t] = L::fma(mw, L::set1(a.s[(i0 + t) * nb + b]), summs[t]);
       }
     }
-    for (int t = 0; t < MT; t++) {
-      const float h = kq_hsum8_f32(acc[t]);
-      c[t * ldc] = T::kMin ? h + summs[t] : h;
-    }
+    // no "+ 0" without a min: it would turn a -0 sum into +0
+    for (int t = 0; t < MT; t++)
+      L::store(c + t * ldc, T::kMin ? L::addf(pk_lanes8_sum<L>(acc[t]), summs[t]) : pk_lanes8_sum<L>(acc[t]), nr);
   }
 };
+
+// The matmul (KMatmul) of type T on the packed storage; j0 % 16 == 0.
+template <class L, class T>
+inline void legacy_packed_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
+                              int64_t j0, int64_t j1) {
+  const std::vector<int32_t> a4 = T::kOffset ? pk_code_sums(a, m, 4) : std::vector<int32_t>();
+  pk_sweep<L>(LegacyTile<L, T>{a, a.k / 32, a4.data()}, m, W, row_bytes, C, ldc, j0, j1);
+}
 
 }  // namespace
 }  // namespace lowbit

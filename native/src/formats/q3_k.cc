@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "formats/kquant_tiling.h"
+#include "formats/packed.h"
 #include "ggml_dequant.h"
 #include "kernels/kernels.h"
 
@@ -33,46 +34,32 @@ struct RefQ3K {
 };
 }  // namespace
 
-// the packed rows [j0, j1) back as GGUF rows, then the definition on them
+// the packed rows back as GGUF rows, then the definition on them
 void matmul_q3_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                      int64_t j1) {
-  if (j1 <= j0) return;
-  std::vector<uint8_t> rows((size_t)((j1 - j0) * row_bytes));
-  for (int64_t j = j0; j < j1; j++) q3_k_unpack_row(W, j, row_bytes, rows.data() + (j - j0) * row_bytes);
-  kquant_run<RefQ3K>(a, m, rows.data() - j0 * row_bytes, row_bytes, C, ldc, j0, j1);
+  kq_ref_on_packed<RefQ3K>(q3_k_unpack_row, a, m, W, row_bytes, C, ldc, j0, j1);
 }
 
 namespace {
-// row r's block x <-> its places in a group's super-block g (q3_k.h); to_packed: x -> g, else g -> x
-template <bool to_packed>
-inline void q3_k_move_block(uint8_t* g, int64_t r, uint8_t* x) {
-  auto mv = [&](int64_t goff, int64_t xoff, size_t n) {
-    if (to_packed) std::memcpy(g + goff, x + xoff, n);
-    else std::memcpy(x + xoff, g + goff, n);
-  };
-  mv(2 * r, offsetof(BlockQ3K, d), 2);
-  for (int64_t j = 0; j < 12; j++) mv(32 + 16 * j + r, offsetof(BlockQ3K, scales) + j, 1);
-  for (int64_t l = 0; l < 8; l++) mv(224 + 64 * l + 4 * r, offsetof(BlockQ3K, hmask) + 4 * l, 4);
-  for (int64_t c = 0; c < 16; c++) mv(736 + 64 * c + 4 * r, offsetof(BlockQ3K, qs) + 4 * c, 4);  // c = 8j + l
+// the layout of q3_k.h as fields (packed.h)
+const std::vector<PackField>& q3_k_fields() {
+  static const std::vector<PackField> f = [] {
+    std::vector<PackField> v = {{(int)offsetof(BlockQ3K, d), 0, 2, 2}};
+    for (int j = 0; j < 12; j++) v.push_back({(int)offsetof(BlockQ3K, scales) + j, 32 + 16 * j, 1, 1});
+    for (int l = 0; l < 8; l++) v.push_back({(int)offsetof(BlockQ3K, hmask) + 4 * l, 224 + 64 * l, 4, 4});
+    for (int c = 0; c < 16; c++) v.push_back({(int)offsetof(BlockQ3K, qs) + 4 * c, 736 + 64 * c, 4, 4});  // c = 8j + l
+    return v;
+  }();
+  return f;
 }
 }  // namespace
 
 void q3_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out) {
-  const int64_t nb = row_bytes / (int64_t)sizeof(BlockQ3K), full = n / kQ3KRows * kQ3KRows;
-  const int64_t groups = (n + kQ3KRows - 1) / kQ3KRows;
-  std::memset(out + full * row_bytes, 0, (size_t)((groups * kQ3KRows - full) * row_bytes));
-  for (int64_t j = 0; j < n; j++) {
-    uint8_t* g = out + (j / kQ3KRows) * kQ3KRows * row_bytes;
-    for (int64_t b = 0; b < nb; b++)
-      q3_k_move_block<true>(g + b * kQ3KGroupBlock, j % kQ3KRows,
-                            const_cast<uint8_t*>(rows + j * row_bytes + b * (int64_t)sizeof(BlockQ3K)));
-  }
+  pack_groups(q3_k_fields().data(), (int)q3_k_fields().size(), sizeof(BlockQ3K), rows, n, row_bytes, out);
 }
 
 void q3_k_unpack_row(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row) {
-  const int64_t nb = row_bytes / (int64_t)sizeof(BlockQ3K);
-  uint8_t* g = const_cast<uint8_t*>(packed) + (j / kQ3KRows) * kQ3KRows * row_bytes;
-  for (int64_t b = 0; b < nb; b++) q3_k_move_block<false>(g + b * kQ3KGroupBlock, j % kQ3KRows, row + b * (int64_t)sizeof(BlockQ3K));
+  unpack_group_row(q3_k_fields().data(), (int)q3_k_fields().size(), sizeof(BlockQ3K), packed, j, row_bytes, row);
 }
 
 void q3_k_dequantize_row(const uint8_t* row, int64_t cols, float* out) {

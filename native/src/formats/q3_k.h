@@ -36,6 +36,7 @@
 #include <cstring>
 
 #include "formats/kquant.h"
+#include "formats/packed.h"
 
 namespace lowbit {
 
@@ -63,7 +64,7 @@ inline void q3_k_scales(const uint8_t* q, uint8_t out[16]) {
 }
 }  // namespace
 
-constexpr int64_t kQ3KRows = 16;                                  // rows per packed group
+constexpr int64_t kQ3KRows = kPackRows;  // rows per packed group (packed.h)
 constexpr int64_t kQ3KGroupBlock = kQ3KRows * (int64_t)sizeof(BlockQ3K);  // one super-block of a group
 // n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
 void q3_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);

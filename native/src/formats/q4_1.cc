@@ -3,13 +3,14 @@
 #include "formats/q4_1.h"
 
 #include "formats/kquant_tiling.h"
+#include "formats/packed.h"
 #include "ggml_dequant.h"
 
 namespace lowbit {
 
 void matmul_q4_1_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                      int64_t j1) {
-  kquant_run<RefLegacy<Q4_1Spec>>(a, m, W, row_bytes, C, ldc, j0, j1);
+  kq_ref_on_packed<RefLegacy<Q4_1Spec>>(legacy_unpack_row<Q4_1Spec>, a, m, W, row_bytes, C, ldc, j0, j1);  // packed rows back as GGUF rows
 }
 
 void q4_1_dequantize_row(const uint8_t* row, int64_t cols, float* out) {

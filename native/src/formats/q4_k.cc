@@ -9,6 +9,7 @@
 
 #include "formats/kquant_quantize.h"
 #include "formats/kquant_tiling.h"
+#include "formats/packed.h"
 #include "ggml_dequant.h"
 #include "kernels/ggml.h"
 #include "kernels/kernels.h"
@@ -48,45 +49,31 @@ struct RefQ4K {
 };
 }  // namespace
 
-// the packed rows [j0, j1) back as GGUF rows, then the definition on them
+// the packed rows back as GGUF rows, then the definition on them
 void matmul_q4_k_ref(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                      int64_t j1) {
-  if (j1 <= j0) return;
-  std::vector<uint8_t> rows((size_t)((j1 - j0) * row_bytes));
-  for (int64_t j = j0; j < j1; j++) q4_k_unpack_row(W, j, row_bytes, rows.data() + (j - j0) * row_bytes);
-  kquant_run<RefQ4K>(a, m, rows.data() - j0 * row_bytes, row_bytes, C, ldc, j0, j1);
+  kq_ref_on_packed<RefQ4K>(q4_k_unpack_row, a, m, W, row_bytes, C, ldc, j0, j1);
 }
 
 namespace {
-// row r's block x <-> its places in a group's super-block g (q4_k.h); to_packed: x -> g, else g -> x
-template <bool to_packed>
-inline void q4_k_move_block(uint8_t* g, int64_t r, uint8_t* x) {
-  auto mv = [&](int64_t goff, int64_t xoff, size_t n) {
-    if (to_packed) std::memcpy(g + goff, x + xoff, n);
-    else std::memcpy(x + xoff, g + goff, n);
-  };
-  mv(2 * r, 0, 2);        // d
-  mv(32 + 2 * r, 2, 2);   // dmin
-  for (int64_t j = 0; j < 12; j++) mv(64 + 16 * j + r, 4 + j, 1);
-  for (int64_t c = 0; c < 32; c++) mv(256 + 64 * c + 4 * r, 16 + 4 * c, 4);
+// the layout of q4_k.h as fields (packed.h)
+const std::vector<PackField>& q4_k_fields() {
+  static const std::vector<PackField> f = [] {
+    std::vector<PackField> v = {{0, 0, 2, 2}, {2, 32, 2, 2}};                   // d, dmin
+    for (int j = 0; j < 12; j++) v.push_back({4 + j, 64 + 16 * j, 1, 1});      // scales
+    for (int c = 0; c < 32; c++) v.push_back({16 + 4 * c, 256 + 64 * c, 4, 4});  // qs
+    return v;
+  }();
+  return f;
 }
 }  // namespace
 
 void q4_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out) {
-  const int64_t nb = row_bytes / (int64_t)sizeof(BlockQ4K), groups = (n + kQ4KRows - 1) / kQ4KRows;
-  std::memset(out + n / kQ4KRows * kQ4KRows * row_bytes, 0, (size_t)((groups * kQ4KRows - n / kQ4KRows * kQ4KRows) * row_bytes));
-  for (int64_t j = 0; j < n; j++) {
-    uint8_t* g = out + (j / kQ4KRows) * kQ4KRows * row_bytes;
-    for (int64_t b = 0; b < nb; b++)
-      q4_k_move_block<true>(g + b * kQ4KGroupBlock, j % kQ4KRows,
-                            const_cast<uint8_t*>(rows + j * row_bytes + b * (int64_t)sizeof(BlockQ4K)));
-  }
+  pack_groups(q4_k_fields().data(), (int)q4_k_fields().size(), sizeof(BlockQ4K), rows, n, row_bytes, out);
 }
 
 void q4_k_unpack_row(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row) {
-  const int64_t nb = row_bytes / (int64_t)sizeof(BlockQ4K);
-  uint8_t* g = const_cast<uint8_t*>(packed) + (j / kQ4KRows) * kQ4KRows * row_bytes;
-  for (int64_t b = 0; b < nb; b++) q4_k_move_block<false>(g + b * kQ4KGroupBlock, j % kQ4KRows, row + b * (int64_t)sizeof(BlockQ4K));
+  unpack_group_row(q4_k_fields().data(), (int)q4_k_fields().size(), sizeof(BlockQ4K), packed, j, row_bytes, row);
 }
 
 void q4_k_dequantize_row(const uint8_t* row, int64_t cols, float* out) {

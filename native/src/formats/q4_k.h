@@ -43,6 +43,7 @@
 #include <cstdint>
 
 #include "formats/kquant.h"
+#include "formats/packed.h"
 
 namespace lowbit {
 
@@ -89,7 +90,7 @@ inline void q4_k_min_pairs(const uint8_t mn[8], const int16_t* bs, int32_t M[4])
 }
 }  // namespace
 
-constexpr int64_t kQ4KRows = 16;                                  // rows per packed group
+constexpr int64_t kQ4KRows = kPackRows;  // rows per packed group (packed.h)
 constexpr int64_t kQ4KGroupBlock = kQ4KRows * (int64_t)sizeof(BlockQ4K);  // one super-block of a group
 // n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
 void q4_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);

@@ -1,16 +1,15 @@
 // Q5_1, AVX-512 VNNI (semantics: formats/legacy.h; bit for bit equal to the reference).
 // Compiled with -mavx512f/bw/vl/vnni ... -ffp-contract=off (lowbit_ggml_avx512); the byte dot products by vpdpbusd.
-// The tile is shared with the other ISA (formats/legacy_x86.h).
+// On the packed storage (legacy.h); the kernel is shared with the other ISA (formats/legacy_x86.h).
 #include "formats/q5_1.h"
 
-#include "formats/kquant_tiling.h"
 #include "formats/legacy_x86.h"
 
 namespace lowbit {
 
 void matmul_q5_1_avx512(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                      int64_t j1) {
-  kquant_run<X86Legacy<Q5_1Spec, DotVnni>>(a, m, W, row_bytes, C, ldc, j0, j1);
+  legacy_packed_run<PackLanesAvx512, Q5_1Spec>(a, m, W, row_bytes, C, ldc, j0, j1);
 }
 
 }  // namespace lowbit
