@@ -60,13 +60,13 @@ for (const type of ["q4_k_m", "q8_0", "f16"] as const) {
     if (type === "q4_k_m") {
       // every K-quant (and Q5_0 / Q5_1 fallback) matrix of the file is viewed in place, but attn_q / attn_k,
       // whose rows llama.cpp's converter permuted for its RoPE and lowbit permutes back (read, not mapped),
-      // and those of the types moved into groups of 16 rows (Q3_K, Q4_K, the legacy and IQ4 types: native/src/formats/packed.h)
+      // and those of the types moved into groups of 16 rows (all but Q5_K and Q6_K: native/src/formats/packed.h)
       const g = openGguf(file);
       let kq = 0, permuted = 0, q4k = 0;
       for (const t of g.tensors.values()) {
         if (!/^(Q[2-6]_K|Q5_[01]|IQ4_(NL|XS)|Q4_1)$/.test(t.typeName)) continue;
         if (/attn_[qk]\.weight$/.test(t.name)) permuted += t.nbytes;
-        else if (/^(Q4_K|Q3_K|IQ4_NL|IQ4_XS|Q4_1|Q5_0|Q5_1)$/.test(t.typeName)) q4k += t.nbytes;
+        else if (/^(Q2_K|Q3_K|Q4_K|IQ4_NL|IQ4_XS|Q4_1|Q5_0|Q5_1)$/.test(t.typeName)) q4k += t.nbytes;
         else kq += t.nbytes;
       }
       assert.ok(kq > 0 && permuted > 0 && q4k > 0);

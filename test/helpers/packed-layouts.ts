@@ -1,6 +1,6 @@
 /**
  * The packed storage of the GGUF types whose kernels take row groups (one row per SIMD lane), read back as GGUF
- * rows, each from the layout its header states (native/src/formats/q4_k.h, q3_k.h, iq4_nl.h, iq4_xs.h, legacy.h; packed.h): groups of 16 rows
+ * rows, each from the layout its header states (native/src/formats/q4_k.h, q3_k.h, q2_k.h, iq4_nl.h, iq4_xs.h, legacy.h; packed.h): groups of 16 rows
  * (the last padded with zero rows); per block of a group, each field of the 16 rows' blocks together. A weight
  * test compares these with the file's bytes: moved, not changed.
  */
@@ -42,6 +42,15 @@ export const unpackQ3K = (p: Uint8Array, rows: number, rowBytes: number): Uint8A
     ...each(16, (c) => ({ blockOffset: 32 + 4 * c, groupOffset: 736 + 64 * c, n: 4, stride: 4 })),
   ]);
 
+/** Q2_K (84-byte blocks: scales[16], qs[64], d, dmin): d[16], dmin[16], scale byte s at 64 + 16 s + r, qs[4c..] at 320 + 64 c + 4 r. */
+export const unpackQ2K = (p: Uint8Array, rows: number, rowBytes: number): Uint8Array =>
+  unpack(p, rows, rowBytes, 84, [
+    { blockOffset: 80, groupOffset: 0, n: 2, stride: 2 },
+    { blockOffset: 82, groupOffset: 32, n: 2, stride: 2 },
+    ...each(16, (s) => ({ blockOffset: s, groupOffset: 64 + 16 * s, n: 1, stride: 1 })),
+    ...each(16, (c) => ({ blockOffset: 16 + 4 * c, groupOffset: 320 + 64 * c, n: 4, stride: 4 })),
+  ]);
+
 /** IQ4_NL (18-byte blocks: d, qs[16]): d[16], qs[4c..4c+4) at 32 + 64 c + 4 r. */
 export const unpackIQ4NL = (p: Uint8Array, rows: number, rowBytes: number): Uint8Array =>
   unpack(p, rows, rowBytes, 18, [
@@ -74,6 +83,6 @@ function unpackLegacy(blockBytes: number, min: boolean, qh: number): (p: Uint8Ar
 
 /** The packed types' unpackers by lowbit format name; the other types keep the GGUF rows. */
 export const UNPACK: Record<string, (p: Uint8Array, rows: number, rowBytes: number) => Uint8Array> = {
-  q4_k: unpackQ4K, q3_k: unpackQ3K, iq4_nl: unpackIQ4NL, iq4_xs: unpackIQ4XS,
+  q4_k: unpackQ4K, q3_k: unpackQ3K, q2_k: unpackQ2K, iq4_nl: unpackIQ4NL, iq4_xs: unpackIQ4XS,
   q4_1: unpackLegacy(20, true, -1), q5_0: unpackLegacy(22, false, 2), q5_1: unpackLegacy(24, true, 4),
 };

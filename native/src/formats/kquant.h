@@ -7,7 +7,7 @@
 //
 // Storage: the GGUF blocks unchanged, row-major [rows][cols / 256] blocks, so a
 // weight takes exactly the file's tensor bytes and each row is one contiguous
-// stream; or (KQuantFormat::pack: all but Q2_K, Q5_K, Q6_K) the same bytes
+// stream; or (KQuantFormat::pack: all but Q5_K, Q6_K) the same bytes
 // moved into groups of 16 rows, one row per SIMD lane (each type's header
 // states its layout).
 //

@@ -4,7 +4,7 @@
 //
 // Storage: the GGUF blocks unchanged, row-major [rows][cols / block_elems]
 // blocks (exactly the file's tensor bytes), or, for a type whose row names a
-// pack (all but Q2_K, Q5_K, Q6_K), the same bytes moved into its groups of
+// pack (all but Q5_K, Q6_K), the same bytes moved into its groups of
 // 16 rows (plus the last group's padding rows). Loaded only from blocks of the
 // same type. Not saved (a GGUF file already holds these blocks).
 #pragma once

@@ -42,33 +42,9 @@ inline void kq_chunk_scales16(__m256i sc16, int h, __m256i s[4]) {
     s[c] = _mm256_shuffle_epi8(dup, _mm256_setr_m128i(_mm_set1_epi16((short)((4 * c + 1) << 8 | (4 * c))),
                                                       _mm_set1_epi16((short)((4 * c + 3) << 8 | (4 * c + 2)))));
 }
-// sum of the 8 int32 lanes (exact)
-inline int32_t kq_hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
-// [sum v0, sum v1, sum v2, sum v3] (exact int32)
-inline __m128i kq_hsum4_i32(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
-  const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
-  return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
 // M[p] = mn[2p] bsp[2p] + mn[2p+1] bsp[2p+1] for p < 4 (mn16: int16 mins, bsp: 8 int16 32-sums)
 inline __m128i kq_min_pairs(__m128i mn16, const int16_t* bsp) {
   return _mm_madd_epi16(mn16, _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsp)));
-}
-// [sum v[0], ..., sum v[7]] of eight 8-lane vectors (exact int32)
-inline __m256i kq_hsum8x8_i32(const __m256i v[8]) {
-  const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-  const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-}
-// [sum v[0], ..., sum v[7]] of eight 4-lane vectors (exact int32)
-inline __m256i kq_hsum8x4_i32(const __m128i v[8]) {
-  const __m128i lo = _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
-  const __m128i hi = _mm_hadd_epi32(_mm_hadd_epi32(v[4], v[5]), _mm_hadd_epi32(v[6], v[7]));
-  return _mm256_setr_m128i(lo, hi);
 }
 // f32 sum of the 8 lanes in the order ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7))
 inline float kq_hsum8_f32(__m256 v) {
@@ -100,7 +76,7 @@ inline __m256i kq_bsums16(const KAct& a, int64_t i, int64_t b) {
 inline __m256 kq_fma_lanes(__m256i lanes, float scale, __m256 acc) {
   return _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(lanes), acc);
 }
-// Q2_K / Q3_K / Q6_K on AVX2: per token, sumi += sum over the 4 chunks of 32 codes q[cc] (u8) of
+// Q6_K on AVX2: per token, sumi += sum over the 4 chunks of 32 codes q[cc] (u8) of
 // vpmaddwd(vpmaddubsw(q[cc], activations), s[cc]), activations at offset `off` of the token's row.
 template <int MT>
 inline void kq_dot4x32(const KAct& a, int64_t i0, int64_t off, const __m256i q[4], const __m256i s[4], __m256i sumi[MT]) {
@@ -116,17 +92,6 @@ inline void kq_dot4x32(const KAct& a, int64_t i0, int64_t off, const __m256i q[4
 template <int MT>
 inline void kq_store_lanes(const __m256 acc[MT], float* c, int64_t ldc) {
   for (int t = 0; t < MT; t++) c[t * ldc] = kq_hsum8_f32(acc[t]);
-}
-// Q2_K: the block's 4-bit scales (bytes, the low nibbles) and mins (int16, the high nibbles).
-inline void kq_q2_scales(const uint8_t* q, __m128i* scb, __m256i* mins) {
-  const __m128i m4 = _mm_set1_epi8(15);
-  const __m128i ms = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  *mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(ms, 4), m4));
-  *scb = _mm_and_si128(ms, m4);
-}
-// Q2_K: a token's mins term of super-block b in its eight lanes, acc + (-(da * dmin)) * (mins . 16-sums).
-inline __m256 kq_q2_mins(const KAct& a, int64_t i, int64_t b, __m256i mins, float da, float mw, __m256 acc) {
-  return kq_fma_lanes(_mm256_madd_epi16(mins, kq_bsums16(a, i, b)), -(da * mw), acc);
 }
 // Q5_K: the block's scales (int16 sc0..sc7 in both 128-bit halves) and mins (int16 mn0..mn7).
 inline void kq_q5_scales(const uint8_t* q, __m256i* scales, __m128i* mn16) {
@@ -151,7 +116,7 @@ inline float kq_q5_mins(const KAct& a, int64_t i, int64_t b, __m128i mn16, float
   const int32_t imin = kq_hsum4(kq_min_pairs(mn16, a.bsp + i * (a.k / 32) + b * 8));
   return __builtin_fmaf(-(da * mw), (float)imin, summs);
 }
-// The Q2_K, Q3_K, Q5_K and Q6_K SIMD tiles' loop: per super-block b (prefetching `lines`
+// The Q5_K and Q6_K SIMD tiles' loop: per super-block b (prefetching `lines`
 // cache lines two blocks ahead), block(x, b, acc) adds its terms to the MT
 // tokens' eight f32 lanes acc[t]; then c[t * ldc] = their sums.
 template <class Block, int MT, class F>
@@ -165,28 +130,8 @@ inline void kq_tile_lanes(const uint8_t* w, int64_t nb, int lines, float* c, int
   }
   kq_store_lanes<MT>(acc, c, ldc);
 }
-// Q2_K's tile on AVX2 and AVX-512: per super-block (2 cache lines prefetched
-// two ahead) the block's scales and mins (kq_q2_scales); dot(x, b, scb, lanes)
-// sets lanes[t] to token t's eight exact int32 lanes of the block's code
-// products; per token the mins term, then (d * da) * lanes, one FMA per lane.
-template <class Block, int MT, class Dot>
-inline void kq_q2_tile(const KAct& a, int64_t i0, const uint8_t* w, int64_t nb, float* c, int64_t ldc, Dot&& dot) {
-  kq_tile_lanes<Block, MT>(w, nb, 2, c, ldc, [&](const Block* x, int64_t b, __m256* acc) {
-    __m128i scb;
-    __m256i mins;
-    kq_q2_scales(x->scales, &scb, &mins);
-    __m256i lanes[MT];
-    dot(x, b, scb, lanes);
-    const float dw = _cvtsh_ss(x->d), mw = _cvtsh_ss(x->dmin);
-    for (int t = 0; t < MT; t++) {
-      const float da = a.d[(i0 + t) * nb + b];
-      acc[t] = kq_q2_mins(a, i0 + t, b, mins, da, mw, acc[t]);
-      acc[t] = kq_fma_lanes(lanes[t], da * dw, acc[t]);
-    }
-  });
-}
 #if defined(__AVX512F__)
-// Q2_K / Q3_K / Q6_K on AVX-512: the 512-bit sums of one token folded to its eight lanes.
+// Q5_K / Q6_K on AVX-512: the 512-bit sums of one token folded to its eight lanes.
 inline __m256i kq_fold512(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
 // (scale, 0) int16 pairs in the int32 lanes of 64 codes: sub-blocks first..first + 3 of the
 // int8 scales scb (signed: sign-extended, then the high half cleared).
@@ -194,11 +139,6 @@ inline __m512i kq_scale_pairs_s8(__m128i scb, int first) {
   const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   return _mm512_and_si512(_mm512_cvtepi8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)first)))),
                           _mm512_set1_epi32(0xFFFF));
-}
-// the same for unsigned scales (0..15: zero-extended)
-inline __m512i kq_scale_pairs_u8(__m128i scb, int first) {
-  const __m128i rep4 = _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  return _mm512_cvtepu8_epi32(_mm_shuffle_epi8(scb, _mm_add_epi8(rep4, _mm_set1_epi8((char)first))));
 }
 // per token, sumz += vpmaddwd(d01, s01) + vpmaddwd(d23, s23) with dXY = vpdpbusd(0, zXY, the
 // token's 64 activations at off (z01) and off + 64 (z23))

@@ -1,5 +1,5 @@
 // Packed storage of the GGUF types whose kernels take row groups (KQuantFormat::pack:
-// Q3_K, Q4_K, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS): the blocks' bytes moved, not changed, into groups
+// Q2_K, Q3_K, Q4_K, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS): the blocks' bytes moved, not changed, into groups
 // of kPackRows rows (the last group padded with zero rows), so that one SIMD lane
 // holds one row. Group G starts at G * kPackRows * row_bytes; within it, block b
 // of the kPackRows rows takes kPackRows * block_bytes bytes at b * that, where each

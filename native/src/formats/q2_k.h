@@ -14,10 +14,21 @@
 //   acc[l] = fmaf(da * d, (float)L[l], acc[l])          (da * d: one f32 product)
 // C = ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7)).
 // Every variant computes exactly this, so SIMD equals the reference bit for bit.
+//
+// Storage (KQuantFormat::pack = q2_k_pack; packed.h): the blocks' bytes moved,
+// not changed, into groups of 16 rows (the last padded with zero rows), one row
+// per SIMD lane; super-block b of a group (the 16 rows' block b: 1344 bytes):
+//   [0, 32)       d of rows 0..15 (f16 bits)
+//   [32, 64)      dmin of rows 0..15
+//   [64, 320)     scales: byte s < 16 of row r at 64 + 16 s + r
+//   [320, 1344)   qs: chunk (j < 2, l < 8) at 320 + 64 (8 j + l), bytes 4r .. 4r + 3 = row r's
+//                 qs[32 j + 4l .. + 4): the codes of elements 128 j + 32 c + 4 l + i (c < 4), lane l's
+// The kernels take that storage and column ranges starting at a multiple of 16.
 #pragma once
 #include <cstdint>
 
 #include "formats/kquant.h"
+#include "formats/packed.h"
 
 namespace lowbit {
 
@@ -27,6 +38,10 @@ struct BlockQ2K {
   uint16_t d, dmin;    // f16 bits
 };
 static_assert(sizeof(BlockQ2K) == 84, "Q2_K block is 84 bytes");
+
+constexpr int64_t kQ2KGroupBlock = kPackRows * (int64_t)sizeof(BlockQ2K);  // one super-block of a group
+void q2_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
+void q2_k_unpack_row(const uint8_t* packed, int64_t j, int64_t row_bytes, uint8_t* row);
 
 void q2_k_dequantize_row(const uint8_t* row, int64_t cols, float* out);
 KQ_DECLARE_MATMULS(q2_k);

@@ -43,7 +43,8 @@ namespace {
 const KQuantFormat kFormats[] = {
     {.name = "q2_k", .ggml_name = "Q2_K", .ggml_type = 10, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ2K),
      .gemm4 = false, .dequantize_row = q2_k_dequantize_row,
-     .quantize_row = nullptr, .ref = {.matmul = matmul_q2_k_ref}, KQ_SIMD(q2_k)},
+     .quantize_row = nullptr, .ref = {.matmul = matmul_q2_k_ref}, KQ_SIMD(q2_k) .pack = q2_k_pack,
+     .unpack_row = q2_k_unpack_row, .pack_rows = kPackRows},
     {.name = "q3_k", .ggml_name = "Q3_K", .ggml_type = 11, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ3K),
      .gemm4 = false, .dequantize_row = q3_k_dequantize_row,
      .quantize_row = nullptr, .ref = {.matmul = matmul_q3_k_ref}, KQ_SIMD(q3_k) .pack = q3_k_pack,
