@@ -17,7 +17,7 @@
 // other orders: not reproduced.) Every variant computes exactly this.
 //
 // Storage (KQuantFormat::pack = iq4_nl_pack): the blocks' bytes moved, not
-// changed, into groups of kIQ4NLRows = 16 rows (the last padded with zero
+// changed, into groups of kPackRows = 16 rows (the last padded with zero
 // rows; one row per SIMD lane, as llama.cpp repacks IQ4_NL into 8-row groups).
 // Group G starts at G * 16 * row_bytes; its block b (the 16 rows' block b:
 // 288 bytes) at b * 288 within it:
@@ -45,8 +45,7 @@ namespace {
 constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 }  // namespace
 
-constexpr int64_t kIQ4NLRows = kPackRows;  // rows per packed group (packed.h)
-constexpr int64_t kIQ4NLGroupBlock = kIQ4NLRows * (int64_t)sizeof(BlockIQ4NL);  // one block of a group
+constexpr int64_t kIQ4NLGroupBlock = kPackRows * (int64_t)sizeof(BlockIQ4NL);  // one block of a group
 // n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
 void iq4_nl_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
 // Row j of the storage -> its GGUF blocks (row_bytes).

@@ -5,7 +5,7 @@
 // is the low nibble of qs[16s + t], t + 16 its high nibble:
 //   w[32s + t] = (d * (ls[s] - 32)) * kIq4nlValues[index]
 // Storage (KQuantFormat::pack = iq4_xs_pack): the blocks' bytes moved, not
-// changed, into groups of kIQ4XSRows = 16 rows (the last padded with zero
+// changed, into groups of kPackRows = 16 rows (the last padded with zero
 // rows), one row per SIMD lane. Group G starts at G * 16 * row_bytes; its
 // super-block b (the 16 rows' block b: 2176 bytes) at b * 2176 within it:
 //   [0, 32)       d of rows 0..15 (f16 bits)
@@ -54,8 +54,7 @@ inline int iq4_xs_scale(const BlockIQ4XS* x, int s) {
 // llama.cpp's smallest batch for its IQ panel GEMM
 constexpr int64_t kIq4xsPanelMinTokens = 8;
 
-constexpr int64_t kIQ4XSRows = kPackRows;  // rows per packed group (packed.h)
-constexpr int64_t kIQ4XSGroupBlock = kIQ4XSRows * (int64_t)sizeof(BlockIQ4XS);  // one super-block of a group
+constexpr int64_t kIQ4XSGroupBlock = kPackRows * (int64_t)sizeof(BlockIQ4XS);  // one super-block of a group
 // n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
 void iq4_xs_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
 // Row j of the storage -> its GGUF blocks (row_bytes).

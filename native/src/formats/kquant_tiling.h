@@ -3,12 +3,10 @@
 // kKMaxTokens tokens, the rest of the tokens in one smaller tile. A variant
 // supplies only its tile: K::tile<MT>(a, i0, w, nb, c, ldc) computes
 // c[t * ldc] = C[i0 + t, j] for t < MT, with w the weight row j (nb blocks).
-// A variant may also supply K::rows8(a, i, w, row_bytes, nb, c, nr): one token,
-// rows j .. j + nr - 1 (nr <= 8) at once (c[r] = C[i, j + r]); it then runs
-// every single-token tile (decode), declared by K::kRows8 = true; likewise
-// K::rows8x4(a, i, w, row_bytes, nb, c, ldc, nr) for every 4-token tile when
-// K::kRows8x4 = true. A format with blocks of other than 256 weights (the
-// block-32 types) declares K::kBlockElems; nb is then k / kBlockElems.
+// A format with blocks of other than 256 weights (the block-32 types)
+// declares K::kBlockElems; nb is then k / kBlockElems. (The packed types run
+// their own sweep, packed_x86.h's pk_sweep; their references run this loop on
+// unpacked rows, packed.h's kq_ref_on_packed.)
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -38,16 +36,6 @@ constexpr int64_t kKRowBlock = 16;
 constexpr int kKMaxTokens = 4;
 
 template <class K, class = void>
-struct HasRows8 : std::false_type {};
-template <class K>
-struct HasRows8<K, std::void_t<decltype(K::kRows8)>> : std::bool_constant<K::kRows8> {};
-
-template <class K, class = void>
-struct HasRows8x4 : std::false_type {};
-template <class K>
-struct HasRows8x4<K, std::void_t<decltype(K::kRows8x4)>> : std::bool_constant<K::kRows8x4> {};
-
-template <class K, class = void>
 struct BlockElems : std::integral_constant<int64_t, kQK_K> {};
 template <class K>
 struct BlockElems<K, std::void_t<decltype(K::kBlockElems)>> : std::integral_constant<int64_t, K::kBlockElems> {};
@@ -60,22 +48,6 @@ void kquant_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, f
     const int64_t jb1 = std::min(j1, jb + kKRowBlock);
     for (int64_t i = 0; i < m;) {
       const int64_t mt = std::min<int64_t>(kKMaxTokens, m - i);
-      if constexpr (HasRows8<K>::value) {
-        if (mt == 1) {
-          for (int64_t j = jb; j < jb1; j += 8)
-            K::rows8(a, i, W + j * row_bytes, row_bytes, nb, C + i * ldc + j, (int)std::min<int64_t>(8, jb1 - j));
-          i += 1;
-          continue;
-        }
-      }
-      if constexpr (HasRows8x4<K>::value) {
-        if (mt == kKMaxTokens) {
-          for (int64_t j = jb; j < jb1; j += 8)
-            K::rows8x4(a, i, W + j * row_bytes, row_bytes, nb, C + i * ldc + j, ldc, (int)std::min<int64_t>(8, jb1 - j));
-          i += kKMaxTokens;
-          continue;
-        }
-      }
       for (int64_t j = jb; j < jb1; j++) {
         const uint8_t* w = W + j * row_bytes;
         float* c = C + i * ldc + j;

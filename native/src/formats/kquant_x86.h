@@ -14,7 +14,7 @@
 namespace lowbit {
 namespace {
 
-// Q4_K / Q5_K 6-bit scales and mins (12 bytes) -> int16 [sc0..sc7 | mn0..mn7]
+// Q5_K 6-bit scales and mins (12 bytes) -> int16 [sc0..sc7 | mn0..mn7]
 // (ggml's get_scale_min_k4 for all 8 sub-blocks, as 32-bit word operations).
 inline __m256i kq_scales_mins16(const uint8_t* q) {
   uint32_t u[4];

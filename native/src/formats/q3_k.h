@@ -20,7 +20,7 @@
 // Every variant computes exactly this, so SIMD equals the reference bit for bit.
 //
 // Storage (KQuantFormat::pack = q3_k_pack): the blocks' bytes moved, not
-// changed, into groups of kQ3KRows = 16 rows (the last padded with zero rows),
+// changed, into groups of kPackRows = 16 rows (the last padded with zero rows),
 // one row per SIMD lane. Group G starts at G * 16 * row_bytes; its super-block
 // b (the 16 rows' block b: 1760 bytes) at b * 1760 within it:
 //   [0, 32)       d of rows 0..15 (f16 bits)
@@ -64,8 +64,7 @@ inline void q3_k_scales(const uint8_t* q, uint8_t out[16]) {
 }
 }  // namespace
 
-constexpr int64_t kQ3KRows = kPackRows;  // rows per packed group (packed.h)
-constexpr int64_t kQ3KGroupBlock = kQ3KRows * (int64_t)sizeof(BlockQ3K);  // one super-block of a group
+constexpr int64_t kQ3KGroupBlock = kPackRows * (int64_t)sizeof(BlockQ3K);  // one super-block of a group
 // n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
 void q3_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
 // Row j of the storage -> its GGUF blocks (row_bytes).

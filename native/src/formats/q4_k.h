@@ -25,7 +25,7 @@
 // Every variant computes exactly this, so SIMD equals the reference bit for bit.
 //
 // Storage (KQuantFormat::pack = q4_k_pack): the GGUF blocks' bytes moved, not
-// changed, into groups of kQ4KRows = 16 rows (the last group padded with zero
+// changed, into groups of kPackRows = 16 rows (the last group padded with zero
 // rows), so that a SIMD lane holds one row and no sum crosses lanes (as
 // llama.cpp repacks Q4_K into 8-row groups). Group G starts at G * 16 *
 // row_bytes; its super-block b (the 16 rows' block b: 2304 bytes) at
@@ -90,8 +90,7 @@ inline void q4_k_min_pairs(const uint8_t mn[8], const int16_t* bs, int32_t M[4])
 }
 }  // namespace
 
-constexpr int64_t kQ4KRows = kPackRows;  // rows per packed group (packed.h)
-constexpr int64_t kQ4KGroupBlock = kQ4KRows * (int64_t)sizeof(BlockQ4K);  // one super-block of a group
+constexpr int64_t kQ4KGroupBlock = kPackRows * (int64_t)sizeof(BlockQ4K);  // one super-block of a group
 // n rows of GGUF blocks (row_bytes each) -> the storage above (pad16(n) * row_bytes bytes).
 void q4_k_pack(const uint8_t* rows, int64_t n, int64_t row_bytes, uint8_t* out);
 // Row j of the storage -> its GGUF blocks (row_bytes).

@@ -48,11 +48,11 @@ const KQuantFormat kFormats[] = {
     {.name = "q3_k", .ggml_name = "Q3_K", .ggml_type = 11, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ3K),
      .gemm4 = false, .dequantize_row = q3_k_dequantize_row,
      .quantize_row = nullptr, .ref = {.matmul = matmul_q3_k_ref}, KQ_SIMD(q3_k) .pack = q3_k_pack,
-     .unpack_row = q3_k_unpack_row, .pack_rows = kQ3KRows},
+     .unpack_row = q3_k_unpack_row, .pack_rows = kPackRows},
     {.name = "q4_k", .ggml_name = "Q4_K", .ggml_type = 12, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ4K),
      .gemm4 = true, .dequantize_row = q4_k_dequantize_row,
      .quantize_row = q4_k_quantize_row, .ref = {.matmul = matmul_q4_k_ref}, KQ_SIMD(q4_k) .pack = q4_k_pack,
-     .unpack_row = q4_k_unpack_row, .pack_rows = kQ4KRows},
+     .unpack_row = q4_k_unpack_row, .pack_rows = kPackRows},
     {.name = "q5_k", .ggml_name = "Q5_K", .ggml_type = 13, .block_elems = kQK_K, .block_bytes = sizeof(BlockQ5K),
      .gemm4 = false, .dequantize_row = q5_k_dequantize_row,
      .quantize_row = q5_k_quantize_row, .ref = {.matmul = matmul_q5_k_ref}, KQ_SIMD(q5_k)},
@@ -70,10 +70,10 @@ const KQuantFormat kFormats[] = {
      .pack = legacy_pack<Q5_1Spec>, .unpack_row = legacy_unpack_row<Q5_1Spec>, .pack_rows = kPackRows},
     {.name = "iq4_nl", .ggml_name = "IQ4_NL", .ggml_type = 20, .block_elems = 32, .block_bytes = sizeof(BlockIQ4NL),
      .gemm4 = false, .dequantize_row = iq4_nl_dequantize_row, .ref = {.matmul = matmul_iq4_nl_ref}, KQ_SIMD(iq4_nl) .act = kActQ8_0,
-     .pack = iq4_nl_pack, .unpack_row = iq4_nl_unpack_row, .pack_rows = kIQ4NLRows},
+     .pack = iq4_nl_pack, .unpack_row = iq4_nl_unpack_row, .pack_rows = kPackRows},
     {.name = "iq4_xs", .ggml_name = "IQ4_XS", .ggml_type = 23, .block_elems = kQK_K, .block_bytes = sizeof(BlockIQ4XS),
      .gemm4 = false, .dequantize_row = iq4_xs_dequantize_row, .ref = {.matmul = matmul_iq4_xs_ref}, KQ_SIMD(iq4_xs) .act = kActQ8_K,
-     .pack = iq4_xs_pack, .unpack_row = iq4_xs_unpack_row, .pack_rows = kIQ4XSRows},
+     .pack = iq4_xs_pack, .unpack_row = iq4_xs_unpack_row, .pack_rows = kPackRows},
 };
 #undef KQ_SIMD
 }  // namespace
