@@ -33,8 +33,15 @@ const WORKER = join(REPO, "dist", "test", "helpers", "tp-worker.js");
 const BIN = join(REPO, "bin", "lowbit.js");
 const MPIRUN = ["--allow-run-as-root", "--oversubscribe"];
 
+/** Why mpirun is not run again: an earlier run timed out (a broken MPI setup, or a full disk
+ * under Open MPI's session directory, would make every later run wait out its limit too). */
+let mpiStalled: string | undefined;
 function mpirun(np: number, args: string[], timeoutMs = 300_000) {
-  return spawnSync("mpirun", [...MPIRUN, "-np", String(np), process.execPath, ...args], { cwd: REPO, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 << 20 });
+  assert.equal(mpiStalled, undefined, mpiStalled);
+  const r = spawnSync("mpirun", [...MPIRUN, "-np", String(np), process.execPath, ...args], { cwd: REPO, encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 << 20 });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ETIMEDOUT")
+    mpiStalled = `an earlier mpirun (${args.slice(0, 2).join(" ")} ...) ran past its ${timeoutMs} ms; the later MPI runs fail at once. Its stderr: ${r.stderr.slice(-1000)}`;
+  return r;
 }
 
 interface Run { greedy: number[][]; ppl: number; ranks: number }
