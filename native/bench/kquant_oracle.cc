@@ -104,7 +104,7 @@ void time_kernels(const char* variant, const std::vector<std::string>& types) {
   std::normal_distribution<float> g(0, 1);
   const int64_t n = 5632, k = 2048;
   for (const std::string& type : types)
-    for (int64_t m : {1, 16}) {
+    for (int64_t m : {1, 16, 64}) {
       const char* name = type.c_str();
       const KQuantFormat& f = *kquant_format(name);
       std::vector<float> wf(n * k), x(m * k);
