@@ -15,6 +15,7 @@ import { QUANT_FORMATS } from "../quant/formats.js";
 import type { BenchFormat, BenchModel } from "./core.js";
 import { DEFAULT_GGUF_CACHE } from "./gguf-cache.js";
 import { parsePromptSpecs, type PromptSpec } from "./prompts.js";
+import { llamaCppVariants, type LlamaCppVariant } from "./vs-llamacpp.js";
 
 export interface BenchFlags {
   model?: string;
@@ -28,6 +29,7 @@ export interface BenchFlags {
   reps?: string;
   interleave?: boolean;
   vsLlamacpp?: boolean;
+  llamacppEngines?: string;
   ggufTypes?: string;
   ggufDir?: string;
   recheck?: boolean;
@@ -50,6 +52,8 @@ export interface BenchPlan {
   interleave: boolean;
   /** vs-llamacpp mode */
   ggufTypes: GgufOutType[];
+  /** vs-llamacpp mode: the llama.cpp engines (undefined outside it) */
+  llamaCppVariants?: LlamaCppVariant[];
   ggufDir: string;
   threads: number[];
   prompts: PromptSpec[];
@@ -119,6 +123,8 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
   if (vs && f.interleave) throw new InvalidOptionError("--interleave applies without --vs-llamacpp (with it, the engines always alternate)");
   if (!vs && f.ggufTypes !== undefined) throw new InvalidOptionError("--gguf-types applies with --vs-llamacpp only");
   if (!vs && f.ggufDir !== undefined) throw new InvalidOptionError("--gguf-dir applies with --vs-llamacpp only");
+  if (!vs && f.llamacppEngines !== undefined) throw new InvalidOptionError("--llamacpp-engines applies with --vs-llamacpp only");
+  const llamaCppEngines = vs ? llamaCppVariants(f.llamacppEngines !== undefined ? listFlag("--llamacpp-engines", f.llamacppEngines) : undefined) : undefined;
   if (vs && f.draft !== undefined) throw new InvalidOptionError("--draft applies without --vs-llamacpp (llama.cpp runs without a draft here)");
   if ((f.draftTokens !== undefined || f.draftConfidence !== undefined) && f.draft === undefined) throw new InvalidOptionError("--draft-tokens and --draft-confidence need --draft");
   const confidence = f.draftConfidence !== undefined ? genFlag(G.draftConfidence, f.draftConfidence) : undefined;
@@ -155,6 +161,7 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     baseline,
     interleave: !!f.interleave || draft !== undefined || lookup !== undefined,
     ggufTypes,
+    ...(llamaCppEngines ? { llamaCppVariants: llamaCppEngines } : {}),
     ggufDir: f.ggufDir ?? DEFAULT_GGUF_CACHE,
     threads,
     prompts,

@@ -22,21 +22,46 @@ import { clock, measureBandwidth } from "./core.js";
 import { alternate, type TimedEngine } from "./alternate.js";
 import { ensureGguf } from "./gguf-cache.js";
 import { LlamaCppWorker, type LlamaCppSettings } from "./llamacpp-client.js";
+import { LlamaServer } from "./llama-server.js";
+import { nativeLlamaCppBinDir, nativeLlamaCppTool } from "../llamacpp/native-bin.js";
 import { caseIds, maxPromptTokens, mean, type PromptCase } from "./prompts.js";
 import { checkRepeat, type RepeatCheck } from "./soundness.js";
 import { summarize, type Summary } from "./stats.js";
 
-/** A llama.cpp worker setting: Node's default libuv pool, or UV_THREADPOOL_SIZE=n. */
+/**
+ * A llama.cpp engine: node-llama-cpp in a child Node process (Node's default libuv pool, or
+ * UV_THREADPOOL_SIZE=n), or native llama.cpp's llama-server (`server`: its binary; llama-server.ts).
+ */
 export interface LlamaCppVariant {
   engine: string;
   uvThreadpoolSize?: number;
+  server?: string;
 }
 
 export const LOWBIT_ENGINE = "lowbit";
+export const NATIVE_ENGINE = "llama.cpp native";
 export const DEFAULT_LLAMACPP_VARIANTS: LlamaCppVariant[] = [
   { engine: "llama.cpp" },
   { engine: "llama.cpp UV_THREADPOOL_SIZE=1", uvThreadpoolSize: 1 },
 ];
+/** The engines `--llamacpp-engines` names: native (llama-server of scripts/build-llamacpp.sh), node, node-uv1. */
+export const LLAMACPP_ENGINE_NAMES = ["native", "node", "node-uv1"] as const;
+
+/**
+ * The llama.cpp engines of a list of LLAMACPP_ENGINE_NAMES; undefined: native when it is built,
+ * then node and node-uv1. Naming native when it is not built is an InvalidOptionError.
+ */
+export function llamaCppVariants(names?: readonly string[]): LlamaCppVariant[] {
+  const server = nativeLlamaCppTool("llama-server");
+  const list = names ?? [...(server ? ["native"] : []), "node", "node-uv1"];
+  return list.map((n) => {
+    if (n === "node") return DEFAULT_LLAMACPP_VARIANTS[0]!;
+    if (n === "node-uv1") return DEFAULT_LLAMACPP_VARIANTS[1]!;
+    if (n !== "native") throw new InvalidOptionError(`--llamacpp-engines: ${JSON.stringify(n)} is not one of ${LLAMACPP_ENGINE_NAMES.join(", ")}`);
+    if (!server) throw new InvalidOptionError(`--llamacpp-engines native: no llama-server in ${nativeLlamaCppBinDir()} (build it with scripts/build-llamacpp.sh, or set LOWBIT_LLAMACPP_BIN)`);
+    return { engine: NATIVE_ENGINE, server };
+  });
+}
 
 export interface VsOptions {
   models: BenchModel[];
@@ -50,6 +75,8 @@ export interface VsOptions {
   /** where the GGUF files are cached */
   cacheDir: string;
   variants?: LlamaCppVariant[];
+  /** lowbit's context (LoadOptions.contextLength; default the model's): prompts past a model's trained context need it */
+  contextLength?: number;
   /**
    * soundness.ts: a second, independent set of engines (lowbit loaded again, new llama.cpp processes)
    * measures the first configuration, alternating with the first set in one rotation
@@ -116,7 +143,7 @@ export function vsTotal(o: VsOptions): number {
 async function startEngines(o: VsOptions, path: string, threads: number, contextSize: (lowbit: LLM) => number, say: (what: string) => void, settings: LlamaCppSettings[], closers: (() => Promise<void>)[]): Promise<{ lowbit: LLM; engines: TimedEngine[] }> {
   const variants = o.variants ?? DEFAULT_LLAMACPP_VARIANTS;
   say("loading lowbit");
-  const lowbit = await LLM.load(path, { threads });
+  const lowbit = await LLM.load(path, { threads, ...(o.contextLength !== undefined ? { contextLength: o.contextLength } : {}) });
   closers.push(() => lowbit.dispose());
   const n = contextSize(lowbit);
   const engines: TimedEngine[] = [
@@ -131,6 +158,13 @@ async function startEngines(o: VsOptions, path: string, threads: number, context
   ];
   for (const v of variants) {
     say(`loading ${v.engine}`);
+    if (v.server) {
+      const srv = await LlamaServer.start({ binary: v.server, path, threads, contextSize: n, label: v.engine });
+      closers.push(() => srv.close());
+      settings.push(srv.settings());
+      engines.push({ name: v.engine, run: (ids, gen) => srv.run(ids, gen) });
+      continue;
+    }
     const w = LlamaCppWorker.start({ label: v.engine, ...(v.uvThreadpoolSize !== undefined ? { uvThreadpoolSize: v.uvThreadpoolSize } : {}) });
     closers.push(() => w.close());
     // node-llama-cpp's default batch (512 = llama.cpp's default ubatch); context for the longest run

@@ -3,7 +3,8 @@ import { machineLine, promptCell } from "./report.js";
 import { computePeakLine } from "./peak.js";
 import { repeatChecksMarkdown } from "./soundness.js";
 import { fmt, fmtSummary } from "./stats.js";
-import { LOWBIT_ENGINE, type VsReport, type VsRow } from "./vs-llamacpp.js";
+import { LOWBIT_ENGINE, NATIVE_ENGINE, type VsReport, type VsRow } from "./vs-llamacpp.js";
+import { NATIVE_UV } from "./llama-server.js";
 
 /** llama-bench's own numbers on this machine (2 threads), for orientation. */
 export const LLAMA_BENCH_REFERENCE =
@@ -66,15 +67,29 @@ export function vsMarkdown(r: VsReport): string {
 
 /** What a reader needs to know to trust (or not) the comparison. */
 export function vsNotes(r: VsReport): string[] {
-  const s = r.llamaCpp[0];
+  const native = r.engines.includes(NATIVE_ENGINE);
+  const node = r.engines.some((e) => e !== LOWBIT_ENGINE && e !== NATIVE_ENGINE);
+  const s = r.llamaCpp.find((x) => x.uvThreadpoolSize !== NATIVE_UV);
   return [
     "Both engines run the same GGUF file at the same thread count; within every repetition each prompt runs on every engine in turn (the order rotating per repetition). " +
       "TTFT = prompt evaluation up to the first generated token (cache cleared before, not timed); TPOT = mean time per generated token after the first; greedy; " +
       "each measured in the process that runs the model. pp tok/s = prompt tokens / median TTFT, tg tok/s = 1000 / median TPOT (llama-bench's pp and tg; llama-bench " +
       "times prompt processing without sampling and generation from an empty prompt, so its numbers are not the same measurement).",
-    "llama.cpp: node-llama-cpp's prebuilt CPU binaries in a child Node process per setting: Node's default libuv pool (4 threads) and UV_THREADPOOL_SIZE=1. " +
-      (s ? `Context settings: batch ${s.batchSize}, flash attention ${String(s.flashAttention)}, ${s.threads} threads; ` : "") +
-      "KV cache F16 (llama.cpp's default); lowbit keeps an f32 KV cache.",
+    ...(native
+      ? [
+          `${NATIVE_ENGINE}: llama.cpp's own llama-server, built from the llama.cpp source node-llama-cpp ships with GGML_NATIVE=ON (scripts/build-llamacpp.sh: this CPU's best kernels), ` +
+            "one process per file and thread count, one slot, its defaults (F16 KV cache, flash attention auto, batch 2048 / ubatch 512); each run is one /completion request of the prompt's ids " +
+            "(cache_prompt off, greedy, ignore_eos), timed by the server: TTFT = its prompt_ms, TPOT = predicted_ms / (predicted_n - 1).",
+        ]
+      : []),
+    ...(node
+      ? [
+          "llama.cpp (node-llama-cpp): its prebuilt CPU binaries in a child Node process per setting (Node's default libuv pool, 4 threads; UV_THREADPOOL_SIZE=1 where listed). " +
+            (s ? `Context settings: batch ${s.batchSize}, flash attention ${String(s.flashAttention)}, ${s.threads} threads; ` : "") +
+            "KV cache F16 (llama.cpp's default).",
+        ]
+      : []),
+    "lowbit keeps an f32 KV cache.",
     "weights GB/s = matrix weight bytes per decode step (lowbit's count for this file) / median TPOT; same greedy tokens = mean over prompts of the leading generated tokens identical to lowbit's (first repetition).",
     LLAMA_BENCH_REFERENCE,
   ];

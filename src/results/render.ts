@@ -91,7 +91,7 @@ export function resultsMarkdown(r: ResultsJson): string {
     "",
   ];
   if (r.llamacpp) {
-    out.push(`Command: \`${r.llamacpp.command}\``, "", "llama.cpp runs through node-llama-cpp in child Node processes, once with Node's default libuv pool and once with `UV_THREADPOOL_SIZE=1`; the engines alternate within every repetition in rotating order (docs/BENCHMARKS.md).", "", vsMarkdown(r.llamacpp));
+    out.push(`Command: \`${r.llamacpp.command}\``, "", `Engines: ${r.llamacpp.engines.join(", ")}; they alternate within every repetition in rotating order (docs/BENCHMARKS.md; the notes below say how each runs).`, "", vsMarkdown(r.llamacpp));
   } else out.push("Not measured yet: `npm run results -- --only llamacpp`.");
   out.push("");
   return out.join("\n");

@@ -10,9 +10,13 @@
  *     [--model DIR|name] [--formats bf16,w8a8-sq,w4a16-g128] [--threads N] [--reps N]
  *     [--draft DIR|name (default tinycode-7m) | --no-draft] [--draft-tokens K] [--draft-confidence P] [--speed-only]
  *     [--heldout FILE.jsonl] [--out FILE.md] [--json FILE.json]
+ *     [--lengths 32,512,1024] [--gen 128] [--gguf-types q4_0,q8_0,q4_k_m]   (the llama.cpp section)
  *
  * Table 1 needs tinycode-100m (../shared/models or $LOWBIT_MODELS, or --model) and the held-out data
- * (../shared/data, or --heldout); the llama.cpp section needs node-llama-cpp (a devDependency).
+ * (../shared/data, or --heldout); the llama.cpp section needs node-llama-cpp (a devDependency) and
+ * runs native llama.cpp's llama-server too when scripts/build-llamacpp.sh has built it (then the
+ * engines are lowbit, native llama.cpp and node-llama-cpp; else lowbit and node-llama-cpp with
+ * and without UV_THREADPOOL_SIZE=1).
  * --only measures one section and keeps the other from the existing JSON; --from-json
  * measures nothing; --speed-only measures Table 1's TTFT/TPOT again and keeps its quality columns
  * from the JSON. --reps: repetitions of every timed setting in both sections (default 5).
@@ -31,7 +35,9 @@ import { GENERATION_NUMBERS as G } from "../generate/config.js";
 import { benchProgress } from "../bench/progress.js";
 import { promptCases } from "../bench/prompts.js";
 import { SYNTHETIC_CALIBRATION } from "../bench/synthetic.js";
-import { runVsLlamaCpp } from "../bench/vs-llamacpp.js";
+import { llamaCppVariants, runVsLlamaCpp } from "../bench/vs-llamacpp.js";
+import { nativeLlamaCppTool } from "../llamacpp/native-bin.js";
+import { checkGgufOutType, type GgufOutType } from "../formats/gguf-export.js";
 import { HELDOUT_TEST, sharedDataFile } from "../eval/shared-data.js";
 import { QUANT_FORMATS } from "../quant/formats.js";
 import { resultsMarkdown, type ResultsJson } from "./render.js";
@@ -52,6 +58,9 @@ interface ResultsFlags {
   draftConfidence?: string;
   speedOnly?: boolean;
   heldout?: string;
+  lengths?: string;
+  gen?: string;
+  ggufTypes?: string;
 }
 
 /** The published results, read as the base of a run whose --json file does not exist yet. */
@@ -75,6 +84,9 @@ function flags(): ResultsFlags | undefined {
       .option("--draft-tokens <k>", "draft tokens per verification")
       .option("--draft-confidence <p>", "the draft's confidence threshold")
       .option("--speed-only", "measure Table 1's TTFT/TPOT again, keep its quality columns from the JSON")
+      .option("--lengths <list>", "the llama.cpp section's prompt lengths (default 32,512,1024)")
+      .option("--gen <n>", "the llama.cpp section's generated tokens (default 128)")
+      .option("--gguf-types <list>", "the llama.cpp section's GGUF types (default q4_0,q8_0,q4_k_m)")
   );
 }
 
@@ -161,12 +173,19 @@ async function main(): Promise<void> {
     }
     if (only !== "table1") {
       const models = quick ? [model] : [model, resolveBenchModel("synthetic:tinyllama-1.1b")];
+      // native llama.cpp (llama-server of scripts/build-llamacpp.sh) when built, and node-llama-cpp
+      const variants = nativeLlamaCppTool("llama-server") ? llamaCppVariants(["native", "node"]) : llamaCppVariants(["node", "node-uv1"]);
+      const lengths = quick ? [32] : (f.lengths !== undefined ? listFlag("--lengths", f.lengths).map((x) => intOpt("--lengths", x, 1, 65536)!) : [32, 512, 1024]);
+      const genTokens = quick ? 32 : (intOpt("--gen", f.gen, 2, 4096) ?? 128);
       const r = await runVsLlamaCpp({
         models: models.map((m) => (m.dir.startsWith("synthetic:") ? { ...m, options: SYNTHETIC_CALIBRATION } : m)),
-        ggufTypes: ["q4_0", "q8_0"],
+        ggufTypes: f.ggufTypes !== undefined ? (listFlag("--gguf-types", f.ggufTypes).map(checkGgufOutType) as GgufOutType[]) : ["q4_0", "q8_0", "q4_k_m"],
         threads: [threads],
-        prompts: promptCases(quick ? [{ kind: "length", length: 32 }] : [{ kind: "length", length: 32 }, { kind: "length", length: 1024 }]),
-        genTokens: 32,
+        prompts: promptCases(lengths.map((length) => ({ kind: "length" as const, length }))),
+        genTokens,
+        // prompts past the models' trained context (2048 tokens) run in a context as long as they need
+        contextLength: Math.max(...lengths) + genTokens + 16,
+        variants,
         reps,
         warmupRuns: 1,
         cacheDir: DEFAULT_GGUF_CACHE,
