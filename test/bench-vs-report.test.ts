@@ -2,7 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { speedRatio, vsConfigs, vsMarkdown } from "../src/bench/vs-report.js";
-import { vsTotal } from "../src/bench/vs-llamacpp.js";
+import { LOWBIT_ENGINE, NATIVE_ENGINE, vsTotal } from "../src/bench/vs-llamacpp.js";
+import { NATIVE_UV } from "../src/bench/llama-server.js";
 import { coreBenchTotal } from "../src/bench/core.js";
 import { checkRepeatSamples } from "../src/bench/soundness.js";
 import { coreBenchMarkdown, speedupMarkdown } from "../src/bench/report.js";
@@ -47,8 +48,21 @@ test("markdown: a row per engine and configuration, the ratio table, the soundne
   assert.match(md, /WARNING: 1 of 1 second runs/);
   assert.match(md, /KV cache F16 \(llama\.cpp's default\)/);
   assert.match(md, /batch 512, flash attention auto, 2 threads/);
-  assert.match(md, /tinycode-100m Q4_0 pp512 1351 tok\/s, tg128 488 tok\/s/);
+  assert.match(md, /lowbit keeps an f32 KV cache/);
+  assert.doesNotMatch(md, /llama-server/, "no native engine in this report: no note on it");
   assert.match(md, /64\.0 MiB \(cached/);
+});
+
+test("markdown notes: a report with native llama.cpp says how its server runs and is timed, and nothing of node-llama-cpp when it did not run", () => {
+  const r = fakeVsReport();
+  r.engines = [LOWBIT_ENGINE, NATIVE_ENGINE];
+  r.rows = r.rows.filter((x) => x.engine === LOWBIT_ENGINE || x.engine === "llama.cpp").map((x) => (x.engine === "llama.cpp" ? { ...x, engine: NATIVE_ENGINE } : x));
+  r.llamaCpp = [{ uvThreadpoolSize: NATIVE_UV, threads: 2, batchSize: 512, contextSize: 80, flashAttention: "auto" }];
+  const md = vsMarkdown(r);
+  assert.match(md, /llama\.cpp native: llama\.cpp's own llama-server, built .* with GGML_NATIVE=ON/);
+  assert.match(md, /TTFT = its prompt_ms, TPOT = predicted_ms \/ \(predicted_n - 1\)/);
+  assert.match(md, /\| model \| type \| threads \| prompt \| pp vs llama\.cpp native \| tg vs llama\.cpp native \|/);
+  assert.doesNotMatch(md, /node-llama-cpp\): its prebuilt/);
 });
 
 test("formats markdown: humaneval prompt cell with mean tokens, speedups against the chosen baseline", () => {
