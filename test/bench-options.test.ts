@@ -49,6 +49,16 @@ test("--vs-llamacpp: GGUF types, cache directory, humaneval with a limit", () =>
   assert.equal(p.ggufDir, "/tmp/x");
   assert.deepEqual(p.prompts, [{ kind: "length", length: 512 }, { kind: "humaneval", limit: 7 }]);
   assert.equal(p.genTokens, 128);
+  assert.equal(p.contextLength, undefined, "humaneval prompts' lengths are not known before tokenizing: the model's context");
+  assert.equal(p.kvType, undefined);
+});
+
+test("--vs-llamacpp with prompts of given lengths: lowbit's context as long as the longest + gen needs (past a trained 2048 too); --kv-type f16; --llamacpp-engines", () => {
+  const p = benchPlan({ ...M, vsLlamacpp: true, prompts: "32,4096", gen: "128", kvType: "f16", llamacppEngines: "node,node-uv1" }, 2);
+  assert.equal(p.contextLength, 4096 + 128 + 16);
+  assert.equal(p.kvType, "f16");
+  assert.deepEqual(p.llamaCppVariants!.map((v) => v.engine), ["llama.cpp", "llama.cpp UV_THREADPOOL_SIZE=1"]);
+  assert.equal(benchPlan({ ...M, prompts: "32" }, 2).contextLength, undefined, "formats mode: the model's context");
 });
 
 test("invalid options are InvalidOptionErrors naming the flag", () => {
@@ -83,6 +93,10 @@ test("invalid options are InvalidOptionErrors naming the flag", () => {
     [{ lookup: "3", lookupNgram: "17" }, /--lookup-ngram must be an integer in \[1, 16\]/],
     [{ lookupNgram: "2" }, /--lookup-ngram needs --lookup/],
     [{ vsLlamacpp: true, lookup: "3" }, /--lookup applies without --vs-llamacpp/],
+    [{ kvType: "f16" }, /--kv-type applies with --vs-llamacpp only/],
+    [{ vsLlamacpp: true, kvType: "q8_0" }, /--kv-type must be one of f32, f16, got "q8_0"/],
+    [{ llamacppEngines: "node" }, /--llamacpp-engines applies with --vs-llamacpp only/],
+    [{ vsLlamacpp: true, llamacppEngines: "node,gpu" }, /--llamacpp-engines: "gpu" is not one of native, node, node-uv1/],
   ];
   for (const [flags, re] of bad) {
     assert.throws(() => benchPlan({ ...M, ...flags }, 2), (e: unknown) => e instanceof InvalidOptionError && re.test(e.message), JSON.stringify(flags));

@@ -48,7 +48,7 @@ test("markdown: a row per engine and configuration, the ratio table, the soundne
   assert.match(md, /WARNING: 1 of 1 second runs/);
   assert.match(md, /KV cache F16 \(llama\.cpp's default\)/);
   assert.match(md, /batch 512, flash attention auto, 2 threads/);
-  assert.match(md, /lowbit keeps an f32 KV cache/);
+  assert.match(md, /lowbit's KV cache: f32\./, "a report without lowbitKvType (older ones) was measured with f32");
   assert.doesNotMatch(md, /llama-server/, "no native engine in this report: no note on it");
   assert.match(md, /64\.0 MiB \(cached/);
 });

@@ -9,7 +9,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LlamaServer } from "../src/bench/llama-server.js";
@@ -47,6 +47,29 @@ test("llama-server engine: a server that exits at start, or evaluates fewer prom
     await s.close();
   }
   await assert.rejects(LlamaServer.start({ binary: join(tmpdir(), "no-such-llama-server"), path: "x.gguf", threads: 1, contextSize: 64 }), (e: Error) => e instanceof NativeError && /failed to start/.test(e.message));
+});
+
+test("llama-server engine: a context past the GGUF's trained one is given to the server as <arch>.context_length overridden, not otherwise", async () => {
+  const tmp = mkdtempSync(join(tmpdir(), "lowbit-llama-server-"));
+  try {
+    const file = join(tmp, "tinycode-7m-q8_0.gguf");
+    exportGguf(hfSource(join(REPO, "models", "tinycode-7m")), file, "q8_0"); // llama.context_length 2048
+    const argvFile = join(tmp, "argv.json");
+    process.env.FAKE_LLAMA_SERVER = "";
+    process.env.FAKE_LLAMA_SERVER_ARGV = argvFile;
+    const argsAt = async (contextSize: number) => {
+      const s = await LlamaServer.start({ binary: process.execPath, argsBefore: [FAKE], path: file, threads: 1, contextSize, readyMs: 20_000 });
+      await s.close();
+      return JSON.parse(readFileSync(argvFile, "utf8")) as string[];
+    };
+    const long = await argsAt(4240);
+    assert.deepEqual(long.slice(long.indexOf("-c"), long.indexOf("-c") + 2), ["-c", "4240"]);
+    assert.deepEqual(long.slice(long.indexOf("--override-kv"), long.indexOf("--override-kv") + 2), ["--override-kv", "llama.context_length=int:4240"]);
+    assert.ok(!(await argsAt(2048)).includes("--override-kv"), "within the trained context: no override");
+  } finally {
+    delete process.env.FAKE_LLAMA_SERVER_ARGV;
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test("--llamacpp-engines: node, node-uv1, native (refused with the build hint when llama-server is not built), unknown names refused", () => {

@@ -15,6 +15,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createServer } from "node:net";
 import { NativeError } from "../errors.js";
+import { openGguf } from "../formats/gguf.js";
 import type { LlamaCppSettings, LlamaCppTimedRun } from "./llamacpp-client.js";
 
 /** LlamaCppSettings.uvThreadpoolSize of a native server (no libuv pool) */
@@ -34,6 +35,24 @@ function freePort(): Promise<number> {
       s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new NativeError("no free port"))));
     });
   });
+}
+
+/**
+ * llama-server caps a slot's context at the model's trained one (GGUF <arch>.context_length), where
+ * lowbit and node-llama-cpp take the context asked for: a context past it is given to the server
+ * as that metadata key overridden (--override-kv), so all engines run the same prompt lengths.
+ */
+function contextOverride(path: string, contextSize: number): string[] {
+  let arch: unknown, trained: unknown;
+  try {
+    const g = openGguf(path);
+    arch = g.metadata.get("general.architecture")?.value;
+    trained = typeof arch === "string" ? g.metadata.get(`${arch}.context_length`)?.value : undefined;
+  } catch {
+    return []; // not a readable GGUF here: the server says what is wrong with it
+  }
+  const n = typeof trained === "bigint" ? Number(trained) : trained;
+  return typeof arch === "string" && typeof n === "number" && contextSize > n ? ["--override-kv", `${arch}.context_length=int:${contextSize}`] : [];
 }
 
 interface Timings {
@@ -76,7 +95,7 @@ export class LlamaServer {
    */
   static async start(o: { binary: string; path: string; threads: number; contextSize: number; label?: string; readyMs?: number; argsBefore?: string[] }): Promise<LlamaServer> {
     const port = await freePort();
-    const args = [...(o.argsBefore ?? []), "-m", o.path, "-t", String(o.threads), "-tb", String(o.threads), "-c", String(o.contextSize), "-b", String(BATCH), "-ub", String(UBATCH), "-np", "1", "--host", "127.0.0.1", "--port", String(port), "--no-webui"];
+    const args = [...(o.argsBefore ?? []), "-m", o.path, "-t", String(o.threads), "-tb", String(o.threads), "-c", String(o.contextSize), "-b", String(BATCH), "-ub", String(UBATCH), "-np", "1", "--host", "127.0.0.1", "--port", String(port), "--no-webui", ...contextOverride(o.path, o.contextSize)];
     const child = spawn(o.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
     const s = new LlamaServer(child, `http://127.0.0.1:${port}`, o.label ?? "llama-server", o);
     const deadline = performance.now() + (o.readyMs ?? 120_000);

@@ -16,6 +16,7 @@ import type { BenchFormat, BenchModel } from "./core.js";
 import { DEFAULT_GGUF_CACHE } from "./gguf-cache.js";
 import { parsePromptSpecs, type PromptSpec } from "./prompts.js";
 import { llamaCppVariants, type LlamaCppVariant } from "./vs-llamacpp.js";
+import { KV_TYPES, type KvType } from "../load-options.js";
 
 export interface BenchFlags {
   model?: string;
@@ -30,6 +31,7 @@ export interface BenchFlags {
   interleave?: boolean;
   vsLlamacpp?: boolean;
   llamacppEngines?: string;
+  kvType?: string;
   ggufTypes?: string;
   ggufDir?: string;
   recheck?: boolean;
@@ -54,6 +56,10 @@ export interface BenchPlan {
   ggufTypes: GgufOutType[];
   /** vs-llamacpp mode: the llama.cpp engines (undefined outside it) */
   llamaCppVariants?: LlamaCppVariant[];
+  /** vs-llamacpp mode: lowbit's KV cache type (default f32) */
+  kvType?: KvType;
+  /** vs-llamacpp mode, prompts all of given lengths: lowbit's context, as long as the longest prompt + gen needs (it may pass the model's trained context) */
+  contextLength?: number;
   ggufDir: string;
   threads: number[];
   prompts: PromptSpec[];
@@ -124,6 +130,8 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
   if (!vs && f.ggufTypes !== undefined) throw new InvalidOptionError("--gguf-types applies with --vs-llamacpp only");
   if (!vs && f.ggufDir !== undefined) throw new InvalidOptionError("--gguf-dir applies with --vs-llamacpp only");
   if (!vs && f.llamacppEngines !== undefined) throw new InvalidOptionError("--llamacpp-engines applies with --vs-llamacpp only");
+  if (!vs && f.kvType !== undefined) throw new InvalidOptionError("--kv-type applies with --vs-llamacpp only");
+  if (f.kvType !== undefined && !(KV_TYPES as readonly string[]).includes(f.kvType)) throw new InvalidOptionError(`--kv-type must be one of ${KV_TYPES.join(", ")}, got ${JSON.stringify(f.kvType)}`);
   const llamaCppEngines = vs ? llamaCppVariants(f.llamacppEngines !== undefined ? listFlag("--llamacpp-engines", f.llamacppEngines) : undefined) : undefined;
   if (vs && f.draft !== undefined) throw new InvalidOptionError("--draft applies without --vs-llamacpp (llama.cpp runs without a draft here)");
   if ((f.draftTokens !== undefined || f.draftConfidence !== undefined) && f.draft === undefined) throw new InvalidOptionError("--draft-tokens and --draft-confidence need --draft");
@@ -154,6 +162,9 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
   if (f.plot !== undefined && !/\.svg$/i.test(f.plot.trim())) throw new InvalidOptionError(`--plot must name an .svg file, got ${JSON.stringify(f.plot)}`);
   if (f.json !== undefined && f.json.trim() === "") throw new InvalidOptionError("--json needs a file name");
   if (f.ggufDir !== undefined && f.ggufDir.trim() === "") throw new InvalidOptionError("--gguf-dir needs a directory");
+  const genTokens = f.gen !== undefined ? intOpt("--gen", f.gen, 2, 4096)! : 32;
+  const lengths = prompts.flatMap((p) => (p.kind === "length" ? [p.length] : []));
+  const contextLength = vs && lengths.length === prompts.length ? Math.max(...lengths) + genTokens + 16 : undefined;
   return {
     mode: vs ? "vs-llamacpp" : "formats",
     models,
@@ -165,7 +176,9 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
     ggufDir: f.ggufDir ?? DEFAULT_GGUF_CACHE,
     threads,
     prompts,
-    genTokens: f.gen !== undefined ? intOpt("--gen", f.gen, 2, 4096)! : 32,
+    genTokens,
+    ...(vs && f.kvType !== undefined ? { kvType: f.kvType as KvType } : {}),
+    ...(contextLength !== undefined ? { contextLength } : {}),
     warmupRuns: f.warmup !== undefined ? intOpt("--warmup", f.warmup, 0, 100)! : 1,
     reps: f.reps !== undefined ? intOpt("--reps", f.reps, 1, 1000)! : 5,
     recheck: f.recheck !== false,

@@ -15,6 +15,7 @@ import { measureComputePeaks, type ComputePeak } from "./peak.js";
 import { statSync } from "node:fs";
 import type { GgufOutType } from "../formats/gguf-export.js";
 import { LLM } from "../llm.js";
+import type { KvType } from "../load-options.js";
 import { addon } from "../native.js";
 import { InvalidOptionError } from "../errors.js";
 import type { BenchModel } from "./core.js";
@@ -77,6 +78,8 @@ export interface VsOptions {
   variants?: LlamaCppVariant[];
   /** lowbit's context (LoadOptions.contextLength; default the model's): prompts past a model's trained context need it */
   contextLength?: number;
+  /** lowbit's KV cache type (LoadOptions.kvType; default f32); f16 is llama.cpp's default */
+  kvType?: KvType;
   /**
    * soundness.ts: a second, independent set of engines (lowbit loaded again, new llama.cpp processes)
    * measures the first configuration, alternating with the first set in one rotation
@@ -124,6 +127,8 @@ export interface VsReport {
   llamaCpp: LlamaCppSettings[];
   files: VsFile[];
   rows: VsRow[];
+  /** lowbit's KV cache type (absent in older reports: f32) */
+  lowbitKvType?: KvType;
   /** the machine's read bandwidth (GB/s per thread count) and compute peak, measured in the same run (absent in older reports) */
   bandwidthGBs?: Record<number, number>;
   computePeak?: ComputePeak[];
@@ -143,7 +148,7 @@ export function vsTotal(o: VsOptions): number {
 async function startEngines(o: VsOptions, path: string, threads: number, contextSize: (lowbit: LLM) => number, say: (what: string) => void, settings: LlamaCppSettings[], closers: (() => Promise<void>)[]): Promise<{ lowbit: LLM; engines: TimedEngine[] }> {
   const variants = o.variants ?? DEFAULT_LLAMACPP_VARIANTS;
   say("loading lowbit");
-  const lowbit = await LLM.load(path, { threads, ...(o.contextLength !== undefined ? { contextLength: o.contextLength } : {}) });
+  const lowbit = await LLM.load(path, { threads, ...(o.contextLength !== undefined ? { contextLength: o.contextLength } : {}), ...(o.kvType ? { kvType: o.kvType } : {}) });
   closers.push(() => lowbit.dispose());
   const n = contextSize(lowbit);
   const engines: TimedEngine[] = [
@@ -266,6 +271,7 @@ export async function runVsLlamaCpp(o: VsOptions): Promise<VsReport> {
     llamaCpp: settings.filter((s, i) => settings.findIndex((t) => JSON.stringify(t) === JSON.stringify(s)) === i),
     files,
     rows,
+    lowbitKvType: o.kvType ?? "f32",
     bandwidthGBs,
     computePeak,
     ...(rechecks ? { rechecks } : {}),

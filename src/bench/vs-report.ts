@@ -75,7 +75,8 @@ export function vsNotes(r: VsReport): string[] {
       ? [
           `${NATIVE_ENGINE}: llama.cpp's own llama-server, built from the llama.cpp source node-llama-cpp ships with GGML_NATIVE=ON (scripts/build-llamacpp.sh: this CPU's best kernels), ` +
             "one process per file and thread count, one slot, its defaults (F16 KV cache, flash attention auto, batch 2048 / ubatch 512); each run is one /completion request of the prompt's ids " +
-            "(cache_prompt off, greedy, ignore_eos), timed by the server: TTFT = its prompt_ms, TPOT = predicted_ms / (predicted_n - 1).",
+            "(cache_prompt off, greedy, ignore_eos), timed by the server: TTFT = its prompt_ms, TPOT = predicted_ms / (predicted_n - 1); " +
+            "a context past the model's trained one is given to it as <arch>.context_length overridden (llama-server caps a slot there; lowbit and node-llama-cpp take the context asked for).",
         ]
       : []),
     ...(node
@@ -85,7 +86,7 @@ export function vsNotes(r: VsReport): string[] {
             "KV cache F16 (llama.cpp's default).",
         ]
       : []),
-    "lowbit keeps an f32 KV cache.",
+    `lowbit's KV cache: ${r.lowbitKvType ?? "f32"}.`,
     "weights GB/s = matrix weight bytes per decode step (lowbit's count for this file) / median TPOT; same greedy tokens = mean over prompts of the leading generated tokens identical to lowbit's (first repetition; " +
       "the engines' KV caches differ, F16 against lowbit's f32, so long generations part where two tokens' logits are close, most of all on random weights).",
   ];

@@ -59,7 +59,7 @@ async function runFormats(plan: BenchPlan, io: CliIO, onProgress: (l: string, d:
 
 /** --from-json: the markdown (and --plot chart) of a saved report, nothing measured. */
 function rerender(flags: BenchFlags & { fromJson: string }, io: CliIO): number {
-  const measuring = (["model", "quant", "threads", "prompts", "limit", "gen", "warmup", "reps", "interleave", "vsLlamacpp", "llamacppEngines", "ggufTypes", "ggufDir", "json", "draft", "draftTokens", "draftConfidence", "lookup", "lookupNgram"] as const).filter((k) => flags[k] !== undefined);
+  const measuring = (["model", "quant", "threads", "prompts", "limit", "gen", "warmup", "reps", "interleave", "vsLlamacpp", "llamacppEngines", "kvType", "ggufTypes", "ggufDir", "json", "draft", "draftTokens", "draftConfidence", "lookup", "lookupNgram"] as const).filter((k) => flags[k] !== undefined);
   if (measuring.length) throw new InvalidOptionError(`--from-json re-renders a saved report; it takes no measuring options (got --${measuring.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(", --")})`);
   if (flags.plot !== undefined && !/\.svg$/i.test(flags.plot.trim())) throw new InvalidOptionError(`--plot must name an .svg file, got ${JSON.stringify(flags.plot)}`);
   let report: CoreBenchReport | VsReport;
@@ -100,6 +100,8 @@ export async function runBench(flags: BenchFlags & { fromJson?: string }, io: Cl
         cacheDir: plan.ggufDir,
         recheck: plan.recheck,
         variants: plan.llamaCppVariants,
+        ...(plan.kvType ? { kvType: plan.kvType } : {}),
+        ...(plan.contextLength !== undefined ? { contextLength: plan.contextLength } : {}),
         ...(plan.preliminary ? { notes: [PRELIMINARY] } : {}),
         onProgress: progress.update,
       });
@@ -147,6 +149,7 @@ export function registerBench(program: Command, io: CliIO, setCode: (c: number) 
     .option("--lookup-ngram <n>", "with --lookup: the longest n-gram matched (default 2)")
     .option("--vs-llamacpp", "lowbit and llama.cpp alternating on the same GGUF files")
     .option("--llamacpp-engines <list>", "with --vs-llamacpp: native (llama-server of scripts/build-llamacpp.sh), node (node-llama-cpp, a child process), node-uv1 (the same, UV_THREADPOOL_SIZE=1); default: native when built, node, node-uv1")
+    .option("--kv-type <t>", "with --vs-llamacpp: lowbit's KV cache, f32 (default) or f16 (llama.cpp's default)")
     .option("--gguf-types <list>", `with --vs-llamacpp: GGUF file types (default ${DEFAULT_GGUF_TYPES.join(",")})`)
     .option("--gguf-dir <dir>", "with --vs-llamacpp: where GGUF files are cached (default <tmp>/lowbit-bench-gguf)")
     .option("--no-recheck", "skip the soundness check: a second, independent run of the first configuration, alternating with the first")

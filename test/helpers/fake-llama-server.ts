@@ -5,14 +5,17 @@
  * request LlamaServer must send. FAKE_LLAMA_SERVER selects a misbehaviour:
  *   exit: writes "fake: cannot load model" to stderr and exits 3 at once;
  *   reuse: reports only 1 prompt token evaluated (as with a reused cache).
+ * FAKE_LLAMA_SERVER_ARGV=FILE: its arguments written there as a JSON array.
  * Replies: tokens 1000 + i; prompt_ms = 2 x prompt tokens; predicted_ms = 3 x (n - 1).
  * Run without arguments (npm test's directory run imports it) it does nothing.
  */
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 
 const argv = process.argv.slice(2);
 if (argv.length > 0) {
   const mode = process.env.FAKE_LLAMA_SERVER ?? "";
+  if (process.env.FAKE_LLAMA_SERVER_ARGV) writeFileSync(process.env.FAKE_LLAMA_SERVER_ARGV, JSON.stringify(argv));
   if (mode === "exit") {
     process.stderr.write("fake: cannot load model\n");
     process.exit(3);
