@@ -2,7 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { speedRatio, vsConfigs, vsMarkdown } from "../src/bench/vs-report.js";
-import { LOWBIT_ENGINE, NATIVE_ENGINE, vsTotal } from "../src/bench/vs-llamacpp.js";
+import { ggufMatmulParams, LOWBIT_ENGINE, NATIVE_ENGINE, vsTotal } from "../src/bench/vs-llamacpp.js";
+import { exportGguf } from "../src/formats/gguf-export.js";
+import { hfSource } from "../src/models/source.js";
+import { REPO } from "./helpers/paths.js";
 import { NATIVE_UV } from "../src/bench/llama-server.js";
 import { coreBenchTotal } from "../src/bench/core.js";
 import { checkRepeatSamples } from "../src/bench/soundness.js";
@@ -51,6 +54,31 @@ test("markdown: a row per engine and configuration, the ratio table, the soundne
   assert.match(md, /lowbit's KV cache: f32\./, "a report without lowbitKvType (older ones) was measured with f32");
   assert.doesNotMatch(md, /llama-server/, "no native engine in this report: no note on it");
   assert.match(md, /64\.0 MiB \(cached/);
+});
+
+test("markdown: prefill GOP/s per engine = 2 x matmul weights x prompt tokens / median TTFT, with its share of the int8 peak; none without the weight count", () => {
+  const r = fakeVsReport();
+  assert.doesNotMatch(vsMarkdown(r), /Prefill GOP\/s/, "an older report: no weight count, no table");
+  r.computePeak = [{ kind: "int8", isa: "avx2 vpmaddubsw+vpmaddwd (int8)", gops: { 1: 400, 2: 800 } }];
+  for (const x of r.rows) x.matmulParams = 1e8;
+  const md = vsMarkdown(r);
+  assert.match(md, /Prefill GOP\/s = 2 x the file's matrix-multiplication weights .*avx2 vpmaddubsw\+vpmaddwd \(int8\): 1 thread 400, 2 threads 800 GOP\/s/);
+  // q4_0, prompt 32: TTFT medians 16 / 32 / 20 ms -> 2e8 x 32 / 16e-3 s = 400 GOP/s (50% of 800), 200 (25%), 320 (40%)
+  assert.match(md, /\| tinycode-100m \| q4_0 \| 2 \| 32 \| 400 \(50%\) \| 200 \(25%\) \| 320 \(40%\) \|/);
+});
+
+test("ggufMatmulParams: the weights of every matrix multiplication of a GGUF file (a tied head counted once, the embedding lookup not)", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "lowbit-gops-"));
+  try {
+    const dir = join(REPO, "models", "tinycode-7m");
+    const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, number>;
+    const d = c.hidden_size!, kv = c.num_key_value_heads! * c.head_dim!, ff = c.intermediate_size!;
+    const file = join(tmp, "t.gguf");
+    exportGguf(hfSource(dir), file, "q8_0");
+    assert.equal(ggufMatmulParams(file), c.num_hidden_layers! * (2 * d * d + 2 * kv * d + 3 * d * ff) + c.vocab_size! * d);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });
 
 test("markdown notes: a report with native llama.cpp says how its server runs and is timed, and nothing of node-llama-cpp when it did not run", () => {

@@ -15,6 +15,7 @@ import { measureComputePeaks, type ComputePeak } from "./peak.js";
 import { statSync } from "node:fs";
 import type { GgufOutType } from "../formats/gguf-export.js";
 import { LLM } from "../llm.js";
+import { openGguf } from "../formats/gguf.js";
 import type { KvType } from "../load-options.js";
 import { addon } from "../native.js";
 import { InvalidOptionError } from "../errors.js";
@@ -109,6 +110,26 @@ export interface VsRow {
   weightBytesPerToken: number;
   /** mean over prompts of the greedy tokens equal to lowbit's before the first difference (first measured repetition) */
   sameGreedyTokens: number;
+  /** weights of the file's matrix multiplications per token (matmulParams; absent in older reports) */
+  matmulParams?: number;
+}
+
+/**
+ * Weights a token meets in the GGUF file's matrix multiplications: every 2-D tensor but the token
+ * embedding (a lookup), which counts once as the output head when the file has no output.weight
+ * (a tied head). Prefill does 2 x this many operations per prompt token, attention aside.
+ */
+export function ggufMatmulParams(path: string): number {
+  const g = openGguf(path);
+  let n = 0, embd = 0, head = false;
+  for (const t of g.tensors.values()) {
+    if (t.dims.length !== 2) continue;
+    const size = t.dims[0]! * t.dims[1]!;
+    if (t.name === "token_embd.weight") embd = size;
+    else n += size;
+    if (t.name === "output.weight") head = true;
+  }
+  return head ? n : n + embd;
 }
 
 export interface VsFile {
@@ -201,6 +222,7 @@ async function runGroup(o: VsOptions, m: BenchModel, type: GgufOutType, path: st
       }
       return longest + o.genTokens + 16;
     };
+    const params = ggufMatmulParams(path);
     const first = await startEngines(o, path, threads, contextSize, (x) => tick(`${where} ${x}`), settings, closers);
     const second = again ? await startEngines(o, path, threads, contextSize, (x) => tick(`${SECOND}${where} ${x}`), [], closers) : undefined;
     const rows: VsRow[] = [];
@@ -219,7 +241,7 @@ async function runGroup(o: VsOptions, m: BenchModel, type: GgufOutType, path: st
         (k < n ? rows : again!).push({
           model: m.name, ggufType: type, threads, engine: e.name, prompt: c.label, promptTokens: tokens, genTokens: o.genTokens,
           ttftMs: tt, tpotMs: tp, ppTokPerS: (tokens / tt.median) * 1000, tgTokPerS: 1000 / tp.median,
-          weightBytesPerToken: first.lowbit.decodeWeightBytes, sameGreedyTokens: mean(res.sameTokens[k]!),
+          weightBytesPerToken: first.lowbit.decodeWeightBytes, sameGreedyTokens: mean(res.sameTokens[k]!), matmulParams: params,
         });
       });
     }

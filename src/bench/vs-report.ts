@@ -55,10 +55,44 @@ export function vsMarkdown(r: VsReport): string {
     });
     lines.push(`| ${lb.model} | ${lb.ggufType} | ${lb.threads} | ${promptCell(lb)} | ${cells.join(" | ")} |`);
   }
+  lines.push(...prefillGopsMarkdown(r));
   if (r.rechecks?.length) lines.push("", repeatChecksMarkdown(r.rechecks));
   const notes = [...(r.notes ?? []), ...vsNotes(r)];
   lines.push("", ...notes.map((n) => `Note: ${n}`));
   return lines.join("\n");
+}
+
+/** Prefill GOP/s of a row: 2 x the file's matmul weights x prompt tokens / median TTFT (attention aside). */
+export function prefillGops(x: VsRow): number | undefined {
+  return x.matmulParams ? (2 * x.matmulParams * x.promptTokens) / x.ttftMs.median / 1e6 : undefined;
+}
+
+/**
+ * Every engine's prefill GOP/s per configuration, each against the same run's int8 peak at its
+ * thread count (the GGUF types' kernels multiply int8 codes); nothing for reports without the
+ * weight count or the peak.
+ */
+function prefillGopsMarkdown(r: VsReport): string[] {
+  const peak = r.computePeak?.find((p) => p.kind === "int8" && p.isa !== "none");
+  if (!peak || !r.rows.some((x) => x.matmulParams)) return [];
+  const lines = [
+    "",
+    `Prefill GOP/s = 2 x the file's matrix-multiplication weights x prompt tokens / median TTFT (attention aside), and its share of the same run's int8 peak (${peak.isa}: ${Object.entries(peak.gops).map(([t, g]) => `${t} thread${t === "1" ? "" : "s"} ${fmt(g, 0)}`).join(", ")} GOP/s):`,
+    "",
+    `| model | type | threads | prompt | ${r.engines.join(" | ")} |`,
+    `|---|---|---|---|${r.engines.map(() => "---|").join("")}`,
+  ];
+  for (const g of vsConfigs(r)) {
+    const x0 = g[0]!;
+    const p = peak.gops[x0.threads];
+    const cells = r.engines.map((e) => {
+      const x = g.find((y) => y.engine === e);
+      const v = x && prefillGops(x);
+      return v === undefined ? "-" : `${fmt(v, 0)}${p ? ` (${fmt((v / p) * 100, 0)}%)` : ""}`;
+    });
+    lines.push(`| ${x0.model} | ${x0.ggufType} | ${x0.threads} | ${promptCell(x0)} | ${cells.join(" | ")} |`);
+  }
+  return lines;
 }
 
 /** What a reader needs to know to trust (or not) the comparison. */
