@@ -15,7 +15,7 @@ import { QUANT_FORMATS } from "../quant/formats.js";
 import type { BenchFormat, BenchModel } from "./core.js";
 import { DEFAULT_GGUF_CACHE } from "./gguf-cache.js";
 import { parsePromptSpecs, type PromptSpec } from "./prompts.js";
-import { llamaCppVariants, type LlamaCppVariant } from "./vs-llamacpp.js";
+import { llamaCppVariants, runContext, type LlamaCppVariant } from "./vs-llamacpp.js";
 import { KV_TYPES, type KvType } from "../load-options.js";
 
 export interface BenchFlags {
@@ -164,7 +164,7 @@ export function benchPlan(f: BenchFlags, physicalCores: number): BenchPlan {
   if (f.ggufDir !== undefined && f.ggufDir.trim() === "") throw new InvalidOptionError("--gguf-dir needs a directory");
   const genTokens = f.gen !== undefined ? intOpt("--gen", f.gen, 2, 4096)! : 32;
   const lengths = prompts.flatMap((p) => (p.kind === "length" ? [p.length] : []));
-  const contextLength = vs && lengths.length === prompts.length ? Math.max(...lengths) + genTokens + 16 : undefined;
+  const contextLength = vs && lengths.length === prompts.length ? runContext(Math.max(...lengths), genTokens) : undefined;
   return {
     mode: vs ? "vs-llamacpp" : "formats",
     models,

@@ -114,6 +114,11 @@ export interface VsRow {
   matmulParams?: number;
 }
 
+/** The context a run needs for prompts of `longest` tokens and `genTokens` generated: every engine's (a margin of 16). */
+export function runContext(longest: number, genTokens: number): number {
+  return longest + genTokens + 16;
+}
+
 /**
  * Weights a token meets in the GGUF file's matrix multiplications: every 2-D tensor but the token
  * embedding (a lookup), which counts once as the output head when the file has no output.weight
@@ -220,7 +225,7 @@ async function runGroup(o: VsOptions, m: BenchModel, type: GgufOutType, path: st
       if (longest + o.genTokens > lowbit.contextLength) {
         throw new InvalidOptionError(`${m.name}: prompts of ${longest} tokens + ${o.genTokens} generated exceed its context of ${lowbit.contextLength} tokens`);
       }
-      return longest + o.genTokens + 16;
+      return runContext(longest, o.genTokens);
     };
     const params = ggufMatmulParams(path);
     const first = await startEngines(o, path, threads, contextSize, (x) => tick(`${where} ${x}`), settings, closers);

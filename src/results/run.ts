@@ -35,7 +35,7 @@ import { GENERATION_NUMBERS as G } from "../generate/config.js";
 import { benchProgress } from "../bench/progress.js";
 import { promptCases } from "../bench/prompts.js";
 import { SYNTHETIC_CALIBRATION } from "../bench/synthetic.js";
-import { llamaCppVariants, runVsLlamaCpp } from "../bench/vs-llamacpp.js";
+import { llamaCppVariants, runContext, runVsLlamaCpp } from "../bench/vs-llamacpp.js";
 import { nativeLlamaCppTool } from "../llamacpp/native-bin.js";
 import { checkGgufOutType, type GgufOutType } from "../formats/gguf-export.js";
 import { HELDOUT_TEST, sharedDataFile } from "../eval/shared-data.js";
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
         prompts: promptCases(lengths.map((length) => ({ kind: "length" as const, length }))),
         genTokens,
         // prompts past the models' trained context (2048 tokens) run in a context as long as they need
-        contextLength: Math.max(...lengths) + genTokens + 16,
+        contextLength: runContext(Math.max(...lengths), genTokens),
         variants,
         reps,
         warmupRuns: 1,
