@@ -18,6 +18,7 @@ import { EMBEDDED_MODEL_DIR, type ModelSource } from "./models/source.js";
 import { isSyntheticSpec } from "./models/synthetic.js";
 import { addon, type NativeModel, type WeightStat } from "./native.js";
 import { KvSession } from "./runtime/kv-session.js";
+import { BatchScheduler } from "./runtime/batch.js";
 import type { Tokenizer } from "./tokenizer.js";
 import { isSmoothQuant, type QuantFormat } from "./quant/formats.js";
 import { checkLoadOptions, defaultKernels, checkSavedOptions, quantOf, type LoadOptions } from "./load-options.js";
@@ -87,11 +88,13 @@ export class LLM {
   private native: NativeModel | null;
   /** The KV cache's contents and the queue of calls that use it. */
   private readonly session: KvSession;
+  /** LoadOptions.parallel > 1: the KV slots concurrent generations run in, batched */
+  private readonly batcher: BatchScheduler | null;
   private template: ChatTemplate | null = null;
 
   private readonly tpContext: TpContext | undefined;
 
-  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number; tp?: TpContext }) {
+  private constructor(args: { config: LlamaConfig; tokenizer: Tokenizer; native: NativeModel; dtype: ComputeDtype; quant: QuantFormat | undefined; quantHead: boolean; origin: ModelOrigin; contextLength: number; decodeWeightBytes: number; tp?: TpContext; parallel?: number; batchTokens?: number }) {
     this.tpContext = args.tp;
     this.quant = args.quant;
     this.quantHead = args.quantHead;
@@ -103,6 +106,27 @@ export class LLM {
     this.contextLength = args.contextLength;
     this.decodeWeightBytes = args.decodeWeightBytes;
     this.session = new KvSession(() => this.model(), args.config, args.contextLength);
+    const parallel = args.parallel ?? 1;
+    this.batcher = parallel > 1 ? new BatchScheduler(() => this.model(), this.session, args.config, args.contextLength, parallel, args.batchTokens) : null;
+  }
+
+  /** Concurrent generations this model batches (LoadOptions.parallel). */
+  get parallel(): number {
+    return this.batcher?.parallel ?? 1;
+  }
+
+  /** Batching counters: native steps, rows they carried, most sequences in one step (null without parallel). */
+  get batchStats(): { steps: number; rows: number; maxSequences: number } | null {
+    return this.batcher ? { ...this.batcher.stats } : null;
+  }
+
+  /**
+   * Runs a generation: in a batched KV slot (LoadOptions.parallel, no draft model), else alone
+   * on the model's queue.
+   */
+  private generation<T>(ids: number[], opts: GenerateOptions, fn: (events: (ids: number[]) => AsyncGenerator<GenEvent>) => Promise<T>): Promise<T> {
+    if (this.batcher && !opts.draft) return this.batcher.withSlot(ids, (target) => this.withDraft(opts, fn, target));
+    return this.session.exclusive(() => this.withDraft(opts, fn));
   }
 
   /**
@@ -122,7 +146,7 @@ export class LLM {
       checkSavedOptions(dir, h, opts);
       const loaded = loadSavedDirectory(dir, h, runtimeOptions(opts, tp));
       const origin = { dir: resolve(dir), saved: true, sourceModel: h.sourceModel, quantization: h.quantization };
-      return new LLM({ ...loaded, dtype: h.dtype, quant: h.quant, quantHead: h.quantHead, origin, ...(tp ? { tp } : {}) });
+      return new LLM({ ...loaded, dtype: h.dtype, quant: h.quant, quantHead: h.quantHead, origin, ...(tp ? { tp } : {}), parallel: opts.parallel ?? 1, ...(opts.batchTokens !== undefined ? { batchTokens: opts.batchTokens } : {}) });
     }
     const source = openModelSource(dir, opts.seed !== undefined ? { seed: opts.seed } : {});
     return LLM.fromSource(source, opts);
@@ -146,7 +170,7 @@ export class LLM {
     const synthetic = isSyntheticSpec(source.origin);
     const where = synthetic ? source.origin : resolve(source.origin);
     const origin = { dir: where, saved: false, synthetic, sourceModel: where, quantization: quantization ?? {} };
-    return new LLM({ ...loaded, dtype, quant, quantHead, origin, ...(tp ? { tp } : {}) });
+    return new LLM({ ...loaded, dtype, quant, quantHead, origin, ...(tp ? { tp } : {}), parallel: opts.parallel ?? 1, ...(opts.batchTokens !== undefined ? { batchTokens: opts.batchTokens } : {}) });
   }
 
   /** The tensor-parallel job this model is one rank of (LoadOptions.tp), if any. */
@@ -262,8 +286,7 @@ export class LLM {
   }
 
   /** Calls fn with the event source of a plain or (with opts.draft) an assisted generation. */
-  private withDraft<T>(opts: GenerateOptions, fn: (events: (ids: number[]) => AsyncGenerator<GenEvent>) => Promise<T>): Promise<T> {
-    const target = this.session.stepper();
+  private withDraft<T>(opts: GenerateOptions, fn: (events: (ids: number[]) => AsyncGenerator<GenEvent>) => Promise<T>, target: BatchStepper = this.session.stepper()): Promise<T> {
     if (opts.promptLookup !== undefined) {
       const lookup = { tokens: opts.promptLookup, ngram: opts.promptLookupNgram ?? 2 };
       return fn((ids) => runGeneration(target, this.tokenizer, ids, opts, (sampler, seq, cs) => lookupProducer(target, sampler, seq, lookup, cs)));
@@ -319,12 +342,10 @@ export class LLM {
     validateGenerateOptions(opts);
     const ids = this.promptIds(prompt, opts.contextShift !== undefined);
     this.checkDraft(opts);
-    return this.session.exclusive(() =>
-      this.withDraft(opts, async (events) => {
-        for await (const ev of events(ids)) if (ev.type === "done") return ev.result;
-        throw new StateError("generation ended without a result");
-      }),
-    );
+    return this.generation(ids, opts, async (events) => {
+      for await (const ev of events(ids)) if (ev.type === "done") return ev.result;
+      throw new StateError("generation ended without a result");
+    });
   }
 
   /**
@@ -340,12 +361,12 @@ export class LLM {
     const result = new Promise<GenerateResult>((res, rej) => ((resolve = res), (reject = rej)));
     result.catch(() => undefined);
     const chunks: StreamPiece[] = [];
-    let wake: (() => void) | null = null;
+    let wake = null as (() => void) | null;
     let finished = false, failure: unknown = null;
     this.checkDraft(opts);
-    void this.session.exclusive(async () => {
+    void (async () => {
       try {
-        await this.withDraft(opts, async (events) => {
+        await this.generation(ids, opts, async (events) => {
           for await (const ev of events(ids)) {
             if (ev.type === "text") chunks.push(ev.logprobs ? { text: ev.text, logprobs: ev.logprobs } : { text: ev.text });
             else resolve(ev.result);
@@ -359,7 +380,7 @@ export class LLM {
         finished = true;
         wake?.();
       }
-    });
+    })();
     const pieces = async function* (): AsyncGenerator<StreamPiece> {
       for (;;) {
         if (chunks.length) {
@@ -521,6 +542,7 @@ export class LLM {
   /** Empties the KV cache (the next generate recomputes the whole prompt). */
   resetCache(): void {
     this.session.reset();
+    this.batcher?.reset();
   }
 
   /** Releases native memory; the model cannot be used afterwards. */

@@ -40,6 +40,19 @@ export interface LoadOptions {
   /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
   kernels?: KernelVariant;
   /**
+   * Concurrent generations (llama-server's --parallel, Ollama's OLLAMA_NUM_PARALLEL): this many
+   * KV slots, each of contextLength tokens, and generate / stream calls made at the same time run
+   * together, one native step for all of them (continuous batching: runtime/batch.ts). Default 1:
+   * calls run one at a time. Not with tp, and a call with a draft model runs alone.
+   */
+  parallel?: number;
+  /**
+   * With parallel > 1: the most tokens one batched native step carries (llama.cpp's --ubatch-size;
+   * default 512). Decode steps go first; prompts fill the rest in chunks, so running streams keep
+   * their pace while a long prompt is read.
+   */
+  batchTokens?: number;
+  /**
    * KV-cache element type: "f32" (default: llama.cpp's numerics with -ctk f32) or "f16" (half the
    * cache memory and the bytes a decode step reads from it; queries and softmax stay f32).
    */
@@ -103,6 +116,13 @@ export function checkLoadOptions(o: LoadOptions, saved = false): void {
     throw new InvalidOptionError(`contextLength must be an integer >= 2, got ${String(o.contextLength)}`);
   }
   if (o.kernels !== undefined) checkChoice("kernels", o.kernels, KERNEL_VARIANTS);
+  if (o.parallel !== undefined && (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 256)) {
+    throw new InvalidOptionError(`parallel must be an integer in [1, 256], got ${String(o.parallel)}`);
+  }
+  if (o.batchTokens !== undefined && (!Number.isInteger(o.batchTokens) || o.batchTokens < 1 || o.batchTokens > 65536)) {
+    throw new InvalidOptionError(`batchTokens must be an integer in [1, 65536], got ${String(o.batchTokens)}`);
+  }
+  if (o.parallel !== undefined && o.parallel > 1 && o.tp) throw new InvalidOptionError("parallel > 1 does not combine with tp (a tensor-parallel model runs one sequence)");
   if (o.kvType !== undefined) checkChoice("kvType", o.kvType, KV_TYPES);
   if (o.tp !== undefined && typeof o.tp !== "boolean") throw new InvalidOptionError(`tp must be a boolean, got ${JSON.stringify(o.tp)}`);
   if (o.mmap !== undefined && typeof o.mmap !== "boolean") throw new InvalidOptionError(`mmap must be a boolean, got ${JSON.stringify(o.mmap)}`);

@@ -212,11 +212,20 @@ export interface NativeModel {
   setGraph(ops: OpSpec[], output: string): void;
   /** With `out` (exactly the result's length) the result is written into it and returned as `data`. */
   forward(tokens: Int32Array, positions: Int32Array, all: boolean, targets?: Int32Array, out?: Float32Array): Promise<ForwardResult>;
-  cacheSize(): number;
-  cachePositions(): Int32Array;
-  rollback(n: number): void;
-  drop(start: number, count: number, shift: number): void;
-  clearCache(): void;
+  /**
+   * Continuous batching (runtime/batch.ts): sequence i is counts[i] consecutive tokens of `tokens`
+   * appended to KV slot slots[i] (each slot at most once); its result rows are its last row's
+   * logits, or every row's where all[i] is 1. Weights are read once for all rows.
+   */
+  forwardBatch(slots: Int32Array, counts: Int32Array, all: Uint8Array, tokens: Int32Array, positions: Int32Array, out?: Float32Array): Promise<ForwardResult>;
+  /** KV slots 0..n-1, each of the model's context capacity (slot 0 is forward()'s; new ones empty). */
+  setSlots(n: number): void;
+  /** The cache methods act on KV slot `slot` (default 0). */
+  cacheSize(slot?: number): number;
+  cachePositions(slot?: number): Int32Array;
+  rollback(n: number, slot?: number): void;
+  drop(start: number, count: number, shift: number, slot?: number): void;
+  clearCache(slot?: number): void;
   /** Calibration: record statistics of every matmul's input while on (per-column max |x| always; native/src/act_stats.h). */
   collectStats(on: boolean, opts?: ActivationStatsOptions): void;
   /** weight name -> per-input-column max |x| seen since collectStats(true) */
@@ -228,7 +237,7 @@ export interface NativeModel {
   /** Per matrix: format, shape, bytes; w4a8 adds group, Integer Scale amplifier (0 = float scales), worst-case int32 bound and squared weight error sums. */
   weightStats(): Record<string, WeightStat>;
   /** mappedBytes: the part of weightBytes viewed in place in a mapped model file (GGUF, mmap) */
-  info(): { kernels: string; threads: number; weightBytes: number; mappedBytes: number; cacheBytes: number; nCtx: number; kvType: KvType };
+  info(): { kernels: string; threads: number; weightBytes: number; mappedBytes: number; cacheBytes: number; nCtx: number; kvType: KvType; slots: number };
   /** Saved models: the stored weights' names and aliases (name -> target). */
   listWeights(): { names: string[]; aliases: Record<string, string> };
   exportWeight(name: string): StoredWeightMeta & { buffers: StoredBuffer[] };

@@ -63,5 +63,5 @@ test("ASan addon: HF, saved quantized and GGUF models load and generate with no 
   const r = runAsan([join(REPO, "dist", "test", "helpers", "asan-workload.js")], { LOWBIT_ASAN_WORKLOAD: "1" });
   const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as { mapped: string; checks: string[] };
   assert.equal(out.mapped, ASAN_ADDON, "the child ran the ASan addon");
-  assert.deepEqual(out.checks, ["hf-f32", "saved-w8a8", "saved-w4a16-g128", "saved-w4a8-g32-is", "saved-q4_0", "saved-q8_0", "gguf-q4_0", "gguf-q8_0"]);
+  assert.deepEqual(out.checks, ["hf-f32", "saved-w8a8", "saved-w4a16-g128", "saved-w4a8-g32-is", "saved-q4_0", "saved-q8_0", "gguf-q4_0", "gguf-q8_0", "batched-slots"]);
 });

@@ -10,7 +10,11 @@
 //       -> Promise<{ data: Float32Array, rows: number, nativeMs: number }>
 //      (with `out`, of exactly the result's length, the result is written into it
 //       and `data` is `out`: the decode loop reuses one buffer, no garbage per step)
-//   .cacheSize() / .cachePositions() / .rollback(n) / .drop(start, count, shift) / .clearCache()
+//   .cacheSize(slot?) / .cachePositions(slot?) / .rollback(n, slot?) / .drop(start, count, shift, slot?) / .clearCache(slot?)
+//   .setSlots(n): KV slots 0..n-1 (continuous batching; slot 0 is forward()'s)
+//   .forwardBatch(slots: Int32Array, counts: Int32Array, all: Uint8Array, tokens: Int32Array, positions: Int32Array, out?: Float32Array)
+//       -> Promise<{ data, rows, nativeMs }>: sequence i is counts[i] consecutive tokens appended to slot slots[i];
+//      its rows of the result are its last row's logits, or every row's where all[i] (model.h forward_batch)
 //   .info() / .dispose()
 //   .listWeights() / .exportWeight(name) / .exportWeightBuffer(name, buffer, into) / .importWeight(name, meta, buffers, shard?)
 //      (saved quantized models, a rank's shard of one under tensor parallelism: addon_io.cc)
@@ -103,6 +107,56 @@ class ForwardWorker : public ModelWorker {
   double ms_ = 0;
 };
 
+// A batched step (Model::forward_batch) on a libuv worker thread.
+class BatchWorker : public ModelWorker {
+ public:
+  BatchWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<int32_t> tokens, std::vector<int32_t> positions,
+              std::vector<Segment> segs, Napi::Float32Array out)
+      : ModelWorker(env, std::move(model)), tokens_(std::move(tokens)), positions_(std::move(positions)), segs_(std::move(segs)) {
+    if (!out.IsEmpty()) {
+      out_ref_ = Napi::Persistent(out);
+      out_ptr_ = out.Data();
+      out_len_ = out.ElementLength();
+    }
+  }
+
+ protected:
+  void run(Model& model) override {
+    auto t0 = std::chrono::steady_clock::now();
+    out_ = model.forward_batch(tokens_.data(), positions_.data(), segs_, &rows_);
+    if (out_ptr_) {
+      if (out_.size() != out_len_) throw std::length_error("out has the wrong length for this batched step");
+      std::memcpy(out_ptr_, out_.data(), out_len_ * sizeof(float));
+    }
+    ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  Napi::Value resolve(Napi::Env env) override {
+    Napi::Object res = Napi::Object::New(env);
+    if (out_ptr_) {
+      res.Set("data", out_ref_.Value());
+    } else {
+      auto* vec = new std::vector<float>(std::move(out_));
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, vec->data(), vec->size() * sizeof(float),
+                                                    [](Napi::Env, void*, std::vector<float>* v) { delete v; }, vec);
+      res.Set("data", Napi::Float32Array::New(env, vec->size(), ab, 0));
+    }
+    res.Set("rows", rows_);
+    res.Set("nativeMs", ms_);
+    return res;
+  }
+
+ private:
+  std::vector<int32_t> tokens_, positions_;
+  std::vector<Segment> segs_;
+  std::vector<float> out_;
+  Napi::Reference<Napi::Float32Array> out_ref_;
+  float* out_ptr_ = nullptr;
+  size_t out_len_ = 0;
+  int rows_ = 0;
+  double ms_ = 0;
+};
+
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -113,6 +167,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("aliasWeight", &NativeModel::AliasWeight),
                         InstanceMethod("setGraph", &NativeModel::SetGraph),
                         InstanceMethod("forward", &NativeModel::Forward),
+                        InstanceMethod("forwardBatch", &NativeModel::ForwardBatch),
+                        InstanceMethod("setSlots", &NativeModel::SetSlots),
                         InstanceMethod("cacheSize", &NativeModel::CacheSize),
                         InstanceMethod("cachePositions", &NativeModel::CachePositions),
                         InstanceMethod("rollback", &NativeModel::Rollback),
@@ -358,19 +414,27 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return p;
   }
 
+  // The KV slot named by argument i (absent or undefined: slot 0).
+  KVCache& slot_arg(const Napi::CallbackInfo& info, size_t i, bool for_write = true) {
+    Model& m = model(info.Env(), for_write);
+    if (info.Length() <= i || info[i].IsUndefined()) return m.cache();
+    const int s = (int)check_int(info.Env(), info[i], "slot", 0, m.slots() - 1);
+    return m.cache(s);
+  }
+
   Napi::Value CacheSize(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), model(info.Env(), false).cache().size());
+    return Napi::Number::New(info.Env(), slot_arg(info, 0, false).size());
   }
 
   Napi::Value CachePositions(const Napi::CallbackInfo& info) {
-    KVCache& c = model(info.Env()).cache();
+    KVCache& c = slot_arg(info, 0);
     Napi::Int32Array a = Napi::Int32Array::New(info.Env(), c.size());
     std::memcpy(a.Data(), c.positions(), c.size() * sizeof(int32_t));
     return a;
   }
 
   Napi::Value Rollback(const Napi::CallbackInfo& info) {
-    KVCache& c = model(info.Env()).cache();
+    KVCache& c = slot_arg(info, 1);
     try {
       const int n = (int)arg_int(info, 0, "n", 0, c.size());
       if (lead_) lead_rollback(*model_, n);
@@ -382,7 +446,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   Napi::Value Drop(const Napi::CallbackInfo& info) {
-    KVCache& c = model(info.Env()).cache();
+    KVCache& c = slot_arg(info, 3);
     try {
       const int start = (int)arg_int(info, 0, "start", 0, c.size()), count = (int)arg_int(info, 1, "count", 0, c.size());
       const int shift = (int)arg_int(info, 2, "shift", -(1 << 24), 1 << 24);
@@ -395,10 +459,58 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   Napi::Value ClearCache(const Napi::CallbackInfo& info) {
-    Model& m = model(info.Env());
-    if (lead_) lead_clear(m);
-    else m.cache().clear();
+    KVCache& c = slot_arg(info, 0);
+    if (lead_) lead_clear(*model_);
+    else c.clear();
     return info.Env().Undefined();
+  }
+
+  Napi::Value SetSlots(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Model& m = model(env);
+    const int n = (int)arg_int(info, 0, "slots", 1, 4096);
+    if ((lead_ || follower_) && n != 1) throw Napi::Error::New(env, "a tensor-parallel model has one KV slot");
+    js_errors(env, [&] { m.set_slots(n); });
+    return env.Undefined();
+  }
+
+  Napi::Value ForwardBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    model(env);
+    if (lead_ || follower_) throw Napi::Error::New(env, "a tensor-parallel model runs one sequence: use forward()");
+    Napi::Int32Array sl = arg_typed<Napi::Int32Array>(info, 0, "slots");
+    Napi::Int32Array cn = arg_typed<Napi::Int32Array>(info, 1, "counts");
+    if (info.Length() <= 2 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw Napi::TypeError::New(env, "all must be a Uint8Array");
+    Napi::Uint8Array al = info[2].As<Napi::Uint8Array>();
+    Napi::Int32Array tok = arg_typed<Napi::Int32Array>(info, 3, "tokens");
+    Napi::Int32Array pos = arg_typed<Napi::Int32Array>(info, 4, "positions");
+    const size_t k = sl.ElementLength();
+    if (k == 0) throw Napi::RangeError::New(env, "a batched step needs at least one sequence");
+    if (cn.ElementLength() != k || al.ElementLength() != k)
+      throw Napi::RangeError::New(env, "slots, counts and all differ in length");
+    if (tok.ElementLength() != pos.ElementLength()) throw Napi::RangeError::New(env, "tokens and positions differ in length");
+    std::vector<Segment> segs(k);
+    int64_t total = 0, rows = 0;
+    for (size_t i = 0; i < k; i++) {
+      if (cn[i] < 1) throw Napi::RangeError::New(env, "every count must be >= 1");
+      segs[i] = Segment{sl[i], cn[i], al[i] != 0};
+      total += cn[i];
+      rows += al[i] ? cn[i] : 1;
+    }
+    if (total != (int64_t)tok.ElementLength()) throw Napi::RangeError::New(env, "the counts must sum to the number of tokens");
+    Napi::Float32Array out;
+    if (info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull()) {
+      out = arg_typed<Napi::Float32Array>(info, 5, "out");
+      const size_t want = (size_t)rows * (size_t)model_->vocab();
+      if (out.ElementLength() != want) throw Napi::RangeError::New(env, "out must have exactly " + std::to_string(want) + " elements");
+    }
+    model_->busy.store(true);
+    auto* w = new BatchWorker(env, model_, std::vector<int32_t>(tok.Data(), tok.Data() + tok.ElementLength()),
+                              std::vector<int32_t>(pos.Data(), pos.Data() + pos.ElementLength()), std::move(segs), out);
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -408,7 +520,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     o.Set("threads", m.threads());
     o.Set("weightBytes", (double)m.weight_bytes());
     o.Set("mappedBytes", (double)m.mapped_weight_bytes());
-    o.Set("cacheBytes", (double)m.cache().bytes());
+    o.Set("cacheBytes", (double)m.cache_bytes());
+    o.Set("slots", m.slots());
     o.Set("kvType", kv_type_name(m.cache().type()));
     o.Set("nCtx", m.cache().capacity());
     return o;

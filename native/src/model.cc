@@ -44,8 +44,24 @@ Model::Model(const ModelParams& p) : p_(p) {
   for (float s : p.layer_rope_freq_scale)
     if (!(s > 0) || !std::isfinite(s)) throw std::invalid_argument("ropeFreqScaleLayers must be finite and > 0");
   pool_ = ThreadPool::shared(p.threads);
-  cache_ = std::make_unique<KVCache>(p.n_layers, p.n_kv_heads, p.head_dim, p.n_ctx, p.rope_theta, p.rope_freq_scale,
-                                     freq_factors(), p_.rope_dims, p.layer_rope_theta, p.kv_type, p.layer_rope_freq_scale);
+  caches_.push_back(make_cache());
+}
+
+std::unique_ptr<KVCache> Model::make_cache() const {
+  return std::make_unique<KVCache>(p_.n_layers, p_.n_kv_heads, p_.head_dim, p_.n_ctx, p_.rope_theta, p_.rope_freq_scale,
+                                   freq_factors(), p_.rope_dims, p_.layer_rope_theta, p_.kv_type, p_.layer_rope_freq_scale);
+}
+
+void Model::set_slots(int n) {
+  if (n < 1 || n > 4096) throw std::invalid_argument("slots must be in [1, 4096]");
+  while ((int)caches_.size() > n) caches_.pop_back();
+  while ((int)caches_.size() < n) caches_.push_back(make_cache());
+}
+
+size_t Model::cache_bytes() const {
+  size_t b = 0;
+  for (auto& c : caches_) b += c->bytes();
+  return b;
 }
 
 const float* Model::step_freq_factors(const int32_t* pos, int n) const {
@@ -119,8 +135,36 @@ size_t Model::mapped_weight_bytes() const {
 
 std::vector<float> Model::forward(const int32_t* tokens, const int32_t* positions, int n, LogitsMode mode,
                                   const int32_t* targets, int* rows) {
-  if (!has_graph_) throw std::invalid_argument("model has no graph");
   if (n < 1) throw std::invalid_argument("forward needs at least one token");
+  return step(tokens, positions, {Segment{0, n, mode == LogitsMode::All}}, targets, rows);
+}
+
+std::vector<float> Model::forward_batch(const int32_t* tokens, const int32_t* positions, const std::vector<Segment>& segs,
+                                        int* rows) {
+  if (segs.empty()) throw std::invalid_argument("a batched step needs at least one sequence");
+  std::vector<bool> seen(caches_.size());
+  for (const Segment& s : segs) {
+    if (s.slot < 0 || s.slot >= (int)caches_.size())
+      throw std::invalid_argument("slot " + std::to_string(s.slot) + " out of range [0, " + std::to_string(caches_.size()) + ")");
+    if (seen[(size_t)s.slot]) throw std::invalid_argument("slot " + std::to_string(s.slot) + " appears twice in one step");
+    seen[(size_t)s.slot] = true;
+    if (s.n < 1) throw std::invalid_argument("every sequence of a batched step needs at least one token");
+  }
+  return step(tokens, positions, segs, nullptr, rows);
+}
+
+std::vector<float> Model::step(const int32_t* tokens, const int32_t* positions, const std::vector<Segment>& segs,
+                               const int32_t* targets, int* rows) {
+  if (!has_graph_) throw std::invalid_argument("model has no graph");
+  // rows of the step, output rows; each segment's first row, first output row and first cell
+  int n = 0, n_out = 0;
+  std::vector<int> row0, out0, first;
+  for (const Segment& s : segs) {
+    row0.push_back(n);
+    out0.push_back(n_out);
+    n += s.n;
+    n_out += s.all ? s.n : 1;
+  }
   const int64_t vocab_in = graph_.vocab_in;
   for (int i = 0; i < n; i++)
     if (tokens[i] < 0 || tokens[i] >= vocab_in)
@@ -132,18 +176,33 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
         throw std::invalid_argument("position " + std::to_string(positions[i]) + " is outside the model's " +
                                     std::to_string(graph_.pos_embedding->rows - graph_.pos_offset) +
                                     " learned positions");
-  const int n_out = mode == LogitsMode::All ? n : 1;
   if (targets)
     for (int r = 0; r < n_out; r++)
       if (targets[r] < 0 || targets[r] >= graph_.vocab) throw std::invalid_argument("target id out of range");
-  const int first = cache_->size();
-  cache_->stage(positions, n);  // throws when the cache is full
-  const int cells = first + n;
+  for (size_t i = 0; i < segs.size(); i++) {
+    KVCache& c = cache(segs[i].slot);
+    first.push_back(c.size());
+    c.stage(positions + row0[i], segs[i].n);  // throws when the slot is full (nothing committed)
+  }
   for (size_t b = 0; b < graph_.bufs.size(); b++)
     bufs_[b].reserve((size_t)(graph_.bufs[b].out_rows ? n_out : n) * graph_.bufs[b].cols * sizeof(float));
-  if (p_.rope_dims > 0)
-    rope_tables(p_.rope_theta, p_.rope_dims, positions, n, &cos_, &sin_, p_.rope_freq_scale, step_freq_factors(positions, n),
-                p_.rope_attn_factor);
+  // cos / sin rows of every token: each sequence's own (longrope picks its factors per sequence)
+  auto rope_rows = [&](float theta, float sc, std::vector<float>* c, std::vector<float>* sn) {
+    if (segs.size() == 1) {
+      rope_tables(theta, p_.rope_dims, positions, n, c, sn, sc, step_freq_factors(positions, n), p_.rope_attn_factor);
+      return;
+    }
+    std::vector<float> cs, ss;
+    c->clear();
+    sn->clear();
+    for (size_t i = 0; i < segs.size(); i++) {
+      const int32_t* ps = positions + row0[i];
+      rope_tables(theta, p_.rope_dims, ps, segs[i].n, &cs, &ss, sc, step_freq_factors(ps, segs[i].n), p_.rope_attn_factor);
+      c->insert(c->end(), cs.begin(), cs.end());
+      sn->insert(sn->end(), ss.begin(), ss.end());
+    }
+  };
+  if (p_.rope_dims > 0) rope_rows(p_.rope_theta, p_.rope_freq_scale, &cos_, &sin_);
   rope_more_.clear();
   // the tables of a rope op's layer theta and freq scale (computed once per step and pair)
   auto tables = [&](int layer) -> std::pair<const float*, const float*> {
@@ -154,8 +213,7 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
       if (e.first.first == th && e.first.second == sc) return {e.second.first.data(), e.second.second.data()};
     rope_more_.emplace_back(std::make_pair(th, sc), std::make_pair(std::vector<float>(), std::vector<float>()));
     auto& e = rope_more_.back().second;
-    rope_tables(th, p_.rope_dims, positions, n, &e.first, &e.second, sc, step_freq_factors(positions, n),
-                p_.rope_attn_factor);
+    rope_rows(th, sc, &e.first, &e.second);
     return {e.first.data(), e.second.data()};
   };
   auto B = [&](int id) { return bufs_[id].as<float>(); };
@@ -232,22 +290,31 @@ std::vector<float> Model::forward(const int32_t* tokens, const int32_t* position
         op_rope(pool, B(op.a), n, op.heads, p_.head_dim, t.first, t.second, op.dims, op.variant);
         break;
       }
-      case OpType::KvStore: op_kv_store(pool, kt, *cache_, op.layer, first, B(op.a), B(op.b), n); break;
-      case OpType::Attention:
-        op_attention(pool, kt, *cache_, op.layer, cells, B(op.a), positions, n, op.heads, B(op.out), attn_scratch_,
-                     {op.scale, op.window, op.softcap, op.alibi, op.offset, op.alibi_heads});
+      case OpType::KvStore:  // each sequence into its own slot
+        for (size_t i = 0; i < segs.size(); i++)
+          op_kv_store(pool, kt, cache(segs[i].slot), op.layer, first[i], B(op.a) + (int64_t)row0[i] * graph_.bufs[op.a].cols,
+                      B(op.b) + (int64_t)row0[i] * graph_.bufs[op.b].cols, segs[i].n);
+        break;
+      case OpType::Attention:  // each sequence over its own slot
+        for (size_t i = 0; i < segs.size(); i++)
+          op_attention(pool, kt, cache(segs[i].slot), op.layer, first[i] + segs[i].n,
+                       B(op.a) + (int64_t)row0[i] * graph_.bufs[op.a].cols, positions + row0[i], segs[i].n, op.heads,
+                       B(op.out) + (int64_t)row0[i] * graph_.bufs[op.out].cols, attn_scratch_,
+                       {op.scale, op.window, op.softcap, op.alibi, op.offset, op.alibi_heads});
         break;
       case OpType::Add: op_add(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols); break;
       case OpType::SiluMul: op_silu_mul(pool, kt, B(op.a), B(op.b), B(op.out), rows_a, graph_.bufs[op.a].cols); break;
-      case OpType::OutputRows: {
+      case OpType::OutputRows: {  // each sequence's rows, or its last
         const int64_t cols = graph_.bufs[op.a].cols;
-        const float* src = B(op.a) + (mode == LogitsMode::All ? 0 : (int64_t)(n - 1) * cols);
-        std::memmove(B(op.out), src, (size_t)n_out * cols * sizeof(float));
+        for (size_t i = 0; i < segs.size(); i++) {
+          const float* src = B(op.a) + (int64_t)(segs[i].all ? row0[i] : row0[i] + segs[i].n - 1) * cols;
+          std::memmove(B(op.out) + (int64_t)out0[i] * cols, src, (size_t)(segs[i].all ? segs[i].n : 1) * cols * sizeof(float));
+        }
         break;
       }
     }
   }
-  cache_->commit(n);
+  for (const Segment& sg : segs) cache(sg.slot).commit(sg.n);
 
   const int64_t V = graph_.vocab;
   float* logits = B(graph_.output);

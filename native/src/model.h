@@ -39,6 +39,14 @@ struct ModelParams {
 
 enum class LogitsMode { Last, All };
 
+// One sequence's part of a batched step (continuous batching): n consecutive
+// rows of the step's tokens, appended to KV slot `slot`; all: logits of each of
+// its rows, else of its last.
+struct Segment {
+  int slot = 0, n = 0;
+  bool all = false;
+};
+
 class Model {
  public:
   explicit Model(const ModelParams& p);  // throws std::invalid_argument
@@ -63,6 +71,13 @@ class Model {
   // the logits. Returns the output row count via *rows.
   std::vector<float> forward(const int32_t* tokens, const int32_t* positions, int n, LogitsMode mode,
                              const int32_t* targets, int* rows);
+  // Several sequences in one step (their rows concatenated, segs in row order,
+  // each slot at most once): every matmul reads its weights once for all rows,
+  // attention runs per sequence over its own KV slot. Returns the output rows of
+  // each segment in order ([rows, vocab]). Throws std::invalid_argument on bad
+  // segments, std::range_error when a slot is full (no slot is then changed).
+  std::vector<float> forward_batch(const int32_t* tokens, const int32_t* positions, const std::vector<Segment>& segs,
+                                   int* rows);
 
   // Calibration: while enabled, every matmul records statistics of its input
   // (act_stats.h), keyed by weight name; the weights of a fused matmul share
@@ -82,7 +97,12 @@ class Model {
   const WeightMap& weights() const { return weights_; }
   const std::map<std::string, std::string>& aliases() const { return aliases_; }
 
-  KVCache& cache() { return *cache_; }
+  // KV slot i (0: the one forward() uses). set_slots(n): slots 0..n-1, each of
+  // the model's context capacity (new ones empty; slots past n are freed).
+  KVCache& cache(int slot = 0) { return *caches_.at((size_t)slot); }
+  int slots() const { return (int)caches_.size(); }
+  void set_slots(int n);
+  size_t cache_bytes() const;
   const KernelTable& kernels() const { return *kt_; }
   int threads() const { return pool_->size(); }
   int64_t vocab() const { return graph_.vocab; }
@@ -94,7 +114,10 @@ class Model {
   ModelParams p_;
   const KernelTable* kt_;
   std::shared_ptr<ThreadPool> pool_;  // shared with other models of the same thread count
-  std::unique_ptr<KVCache> cache_;
+  std::vector<std::unique_ptr<KVCache>> caches_;  // the KV slots
+  std::unique_ptr<KVCache> make_cache() const;
+  std::vector<float> step(const int32_t* tokens, const int32_t* positions, const std::vector<Segment>& segs,
+                          const int32_t* targets, int* rows);
   std::vector<std::unique_ptr<MappedFile>> files_;  // before weights_: destroyed after the weights that view them
   WeightMap weights_;
   std::map<std::string, std::string> aliases_;

@@ -93,9 +93,11 @@ export class LlamaServer {
    * (at most `readyMs`); a server that exits or never gets ready is a NativeError with its stderr.
    * `argsBefore`: arguments before llama-server's own (a script, when `binary` is an interpreter).
    */
-  static async start(o: { binary: string; path: string; threads: number; contextSize: number; label?: string; readyMs?: number; argsBefore?: string[] }): Promise<LlamaServer> {
+  static async start(o: { binary: string; path: string; threads: number; contextSize: number; label?: string; readyMs?: number; argsBefore?: string[]; parallel?: number }): Promise<LlamaServer> {
     const port = await freePort();
-    const args = [...(o.argsBefore ?? []), "-m", o.path, "-t", String(o.threads), "-tb", String(o.threads), "-c", String(o.contextSize), "-b", String(BATCH), "-ub", String(UBATCH), "-np", "1", "--host", "127.0.0.1", "--port", String(port), "--no-webui", ...contextOverride(o.path, o.contextSize)];
+    // -np N slots share -c: each gets contextSize
+    const np = o.parallel ?? 1;
+    const args = [...(o.argsBefore ?? []), "-m", o.path, "-t", String(o.threads), "-tb", String(o.threads), "-c", String(o.contextSize * np), "-b", String(BATCH), "-ub", String(UBATCH), "-np", String(np), "--host", "127.0.0.1", "--port", String(port), "--no-webui", ...contextOverride(o.path, o.contextSize)];
     const child = spawn(o.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
     const s = new LlamaServer(child, `http://127.0.0.1:${port}`, o.label ?? "llama-server", o);
     const deadline = performance.now() + (o.readyMs ?? 120_000);
@@ -139,6 +141,24 @@ export class LlamaServer {
     if (!t || !Array.isArray(body.tokens) || typeof t.prompt_ms !== "number" || typeof t.predicted_ms !== "number") throw this.failure(`a reply without tokens or timings: ${JSON.stringify(body).slice(0, 300)}`);
     if (t.prompt_n !== promptIds.length) throw this.failure(`evaluated ${t.prompt_n} of the ${promptIds.length} prompt tokens (a reused cache?)`);
     return { ttftMs: t.prompt_ms, tpotMs: t.predicted_n > 1 ? t.predicted_ms / (t.predicted_n - 1) : NaN, ids: body.tokens };
+  }
+
+  /**
+   * `prompts.length` greedy generations of `gen` tokens sent at once (the server's -np slots run
+   * them together); resolves to each one's generated ids.
+   */
+  async runConcurrent(prompts: number[][], gen: number): Promise<number[][]> {
+    if (this.exited) throw this.failure(this.exited);
+    return Promise.all(prompts.map(async (prompt) => {
+      const r = await fetch(`${this.url}/completion`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ prompt, n_predict: gen, temperature: 0, ignore_eos: true, cache_prompt: false, return_tokens: true, stream: false }),
+      });
+      const body = (await r.json()) as { tokens?: number[]; error?: { message?: string } };
+      if (!r.ok || !Array.isArray(body.tokens)) throw this.failure(`HTTP ${r.status}: ${body.error?.message ?? JSON.stringify(body).slice(0, 300)}`);
+      return body.tokens;
+    }));
   }
 
   /** Ends the server (SIGTERM, then SIGKILL after 5 s). */

@@ -17,6 +17,8 @@ interface ServeFlags extends ModelFlags, DraftFlags, ContextShiftFlags {
   host: string;
   port: string;
   ctx?: string;
+  parallel?: string;
+  batchTokens?: string;
   modelId?: string;
   maxBody?: string;
   maxPromptChars?: string;
@@ -50,7 +52,9 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
   new ApiKeys(apiKeys); // checked before the model loads
   new Cors(f.cors);
   if (f.log === "") throw new InvalidOptionError("--log is empty");
-  const load = loadOptions(f, ctx);
+  const parallel = intOpt("--parallel", f.parallel, 1, 256);
+  const batchTokens = intOpt("--batch-tokens", f.batchTokens, 1, 65536);
+  const load = { ...loadOptions(f, ctx), ...(parallel !== undefined ? { parallel } : {}), ...(batchTokens !== undefined ? { batchTokens } : {}) };
   if (await followIfRank(load, f.model)) return 0; // --tp, ranks > 0
   const plan = draftPlan(f, load.threads);
   const lookup = lookupOptions(f);
@@ -77,7 +81,7 @@ async function runServe(f: ServeFlags, io: CliIO): Promise<number> {
     });
     const a = server.address() as AddressInfo;
     const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-    io.err(`lowbit: serving ${f.modelId ?? modelName(f.model)} at http://${host}:${a.port}/v1 (completions, chat/completions, models; ${model.dtype}${model.quant ? ` ${model.quant}` : ""}, context ${model.contextLength}` +
+    io.err(`lowbit: serving ${f.modelId ?? modelName(f.model)} at http://${host}:${a.port}/v1 (completions, chat/completions, models; ${model.dtype}${model.quant ? ` ${model.quant}` : ""}, context ${model.contextLength}${model.parallel > 1 ? `, ${model.parallel} parallel slots` : ""}` +
       `${apiKeys.length ? `; ${apiKeys.length} API key${apiKeys.length === 1 ? "" : "s"}` : ""}${f.cors.length ? `; CORS ${f.cors.join(" ")}` : ""})\n`);
     const sig = await untilSignal();
     io.err(`lowbit: ${sig}, stopping\n`);
@@ -97,7 +101,9 @@ export function registerServe(program: Command, io: CliIO, setCode: (c: number) 
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port (0: any free port)", "8080")
     .option("--model-id <id>", "model id reported by /v1/models (default: the model's name)")
-    .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context)")
+    .option("--ctx <n>", "KV-cache capacity in tokens (default: the model's context); with --parallel, of each slot")
+    .option("--parallel <n>", "requests decoded at once, batched in one forward step (continuous batching; llama-server's --parallel); default 1")
+    .option("--batch-tokens <n>", "with --parallel: most tokens per batched step, prompts fed in chunks beside running streams (default 512)")
     .option("--max-body <bytes>", "request body limit (default 1048576)")
     .option("--max-prompt-chars <n>", "longest prompt read, in characters (default 32 per token of the context)")
     .option("--api-key <key>", "require Authorization: Bearer KEY on every route but /health (repeatable)", collect, [] as string[])

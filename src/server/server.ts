@@ -10,7 +10,10 @@
  * `stream: true` answers with server-sent events (`data: {chunk}` ... `data: [DONE]`).
  * Requests run one at a time in arrival order (the model's own queue); the KV cache keeps
  * the last request's tokens, so a chat that resends its history with one more message
- * computes only the new tokens. A client that disconnects aborts its generation, queued or
+ * computes only the new tokens. A model loaded with `parallel` N (`lowbit serve --parallel N`)
+ * runs up to N requests at once, their decode steps batched in one forward step, each in a KV
+ * slot of its own (the free slot holding most of its prompt: runtime/batch.ts); requests past N
+ * wait for a slot. A request with the draft model runs alone. A client that disconnects aborts its generation, queued or
  * running. Prompts are rendered and tokenized on a worker thread (prompt-tokenizer.ts), after
  * a bound on their size (prompt.ts), so a long one delays no other request. Bad requests get
  * OpenAI's error body with HTTP 400 (413 for a body over the limit, 404 / 405 for unknown

@@ -19,10 +19,10 @@ import { EMBEDDED_MODEL } from "./paths.js";
 const PROMPT = "def fibonacci(n):\n    if n < 2:\n        return n\n    return";
 const TOKENS = 8;
 
-async function greedy(path: string | undefined, opts: LoadOptions, save?: string): Promise<number[]> {
+async function greedy(path: string | undefined, opts: LoadOptions, save?: string, prompt = PROMPT): Promise<number[]> {
   const m = await LLM.load(path, { threads: 2, ...opts });
   try {
-    const ids = (await m.generate(m.encode(PROMPT), { maxNewTokens: TOKENS, temperature: 0, stopAtEos: false })).ids;
+    const ids = (await m.generate(m.encode(prompt), { maxNewTokens: TOKENS, temperature: 0, stopAtEos: false })).ids;
     if (save) await m.save(save);
     return ids;
   } finally {
@@ -54,6 +54,20 @@ async function main(): Promise<void> {
       assert.deepEqual(await greedy(file, { kernels: "ref" }), ids, `${type} GGUF: ref kernels = best kernels`);
       checks.push(`gguf-${type}`);
     }
+    // continuous batching: three concurrent streams in batched steps over their own KV slots,
+    // one prompt fed in chunks (batchTokens 8), each stream's tokens as alone
+    const m = await LLM.load(undefined, { threads: 2, parallel: 3, batchTokens: 8 });
+    try {
+      const prompts = [PROMPT, "import os\n", "class Stack:\n    def push(self, x):"];
+      const together = await Promise.all(prompts.map((p) => m.generate(m.encode(p), { maxNewTokens: TOKENS, temperature: 0, stopAtEos: false })));
+      for (let i = 0; i < prompts.length; i++) {
+        const alone = await greedy(undefined, {}, undefined, prompts[i]);
+        assert.deepEqual(together[i]!.ids, alone, `batched stream ${i} = alone`);
+      }
+    } finally {
+      await m.dispose();
+    }
+    checks.push("batched-slots");
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
