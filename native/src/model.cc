@@ -290,18 +290,23 @@ std::vector<float> Model::step(const int32_t* tokens, const int32_t* positions, 
         op_rope(pool, B(op.a), n, op.heads, p_.head_dim, t.first, t.second, op.dims, op.variant);
         break;
       }
-      case OpType::KvStore:  // each sequence into its own slot
+      case OpType::KvStore: {  // each sequence into its own slot
+        kv_seqs_.clear();
         for (size_t i = 0; i < segs.size(); i++)
-          op_kv_store(pool, kt, cache(segs[i].slot), op.layer, first[i], B(op.a) + (int64_t)row0[i] * graph_.bufs[op.a].cols,
-                      B(op.b) + (int64_t)row0[i] * graph_.bufs[op.b].cols, segs[i].n);
+          kv_seqs_.push_back({&cache(segs[i].slot), first[i], B(op.a) + (int64_t)row0[i] * graph_.bufs[op.a].cols,
+                              B(op.b) + (int64_t)row0[i] * graph_.bufs[op.b].cols, segs[i].n});
+        op_kv_store_seqs(pool, kt, kv_seqs_.data(), (int)kv_seqs_.size(), op.layer);
         break;
-      case OpType::Attention:  // each sequence over its own slot
+      }
+      case OpType::Attention: {  // each sequence over its own slot
+        attn_seqs_.clear();
         for (size_t i = 0; i < segs.size(); i++)
-          op_attention(pool, kt, cache(segs[i].slot), op.layer, first[i] + segs[i].n,
-                       B(op.a) + (int64_t)row0[i] * graph_.bufs[op.a].cols, positions + row0[i], segs[i].n, op.heads,
-                       B(op.out) + (int64_t)row0[i] * graph_.bufs[op.out].cols, attn_scratch_,
-                       {op.scale, op.window, op.softcap, op.alibi, op.offset, op.alibi_heads});
+          attn_seqs_.push_back({&cache(segs[i].slot), first[i] + segs[i].n, B(op.a) + (int64_t)row0[i] * graph_.bufs[op.a].cols,
+                                positions + row0[i], segs[i].n, B(op.out) + (int64_t)row0[i] * graph_.bufs[op.out].cols});
+        op_attention_seqs(pool, kt, attn_seqs_.data(), (int)attn_seqs_.size(), op.layer, op.heads, attn_scratch_,
+                          {op.scale, op.window, op.softcap, op.alibi, op.offset, op.alibi_heads});
         break;
+      }
       case OpType::Add: op_add(pool, B(op.a), B(op.b), B(op.out), (int64_t)rows_a * graph_.bufs[op.a].cols); break;
       case OpType::SiluMul: op_silu_mul(pool, kt, B(op.a), B(op.b), B(op.out), rows_a, graph_.bufs[op.a].cols); break;
       case OpType::OutputRows: {  // each sequence's rows, or its last

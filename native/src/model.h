@@ -14,6 +14,7 @@
 #include "kvcache.h"
 #include "mapped_file.h"
 #include "matmul.h"
+#include "ops.h"
 #include "threadpool.h"
 #include "weights.h"
 
@@ -129,6 +130,8 @@ class Model {
   std::vector<std::pair<std::pair<float, float>, std::pair<std::vector<float>, std::vector<float>>>> rope_more_;
   std::vector<AlignedBuf> bufs_;
   std::vector<AlignedBuf> attn_scratch_;
+  std::vector<AttnSeq> attn_seqs_;    // a step's sequences (attention, kv_store)
+  std::vector<KvStoreSeq> kv_seqs_;
   MatmulScratch mm_scratch_;
   std::vector<float> gather_scratch_;  // all_gather's [ranks][rows][cols]
   bool collect_stats_ = false;

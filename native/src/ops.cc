@@ -119,22 +119,35 @@ void op_silu_mul(ThreadPool& pool, const KernelTable& kt, const float* g, const 
 
 void op_kv_store(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int first, const float* k,
                  const float* v, int n) {
-  const int kvh = cache.n_kv_heads(), hd = cache.head_dim();
+  const KvStoreSeq seq{&cache, first, k, v, n};
+  op_kv_store_seqs(pool, kt, &seq, 1, layer);
+}
+
+void op_kv_store_seqs(ThreadPool& pool, const KernelTable& kt, const KvStoreSeq* seqs, int nseqs, int layer) {
+  if (nseqs < 1) return;
+  const int kvh = seqs[0].cache->n_kv_heads(), hd = seqs[0].cache->head_dim();
   const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
-  const bool half = cache.type() == KvType::F16;
-  pool.run_sized((long)n * kvh * hd, [&](int tid, int nth) {
-    for (int h = tid; h < kvh; h += nth)
-      for (int i = 0; i < n; i++) {
-        const float* ks = k + ((int64_t)i * kvh + h) * hd;
-        const float* vs = v + ((int64_t)i * kvh + h) * hd;
+  const bool half = seqs[0].cache->type() == KvType::F16;
+  long rows = 0;
+  for (int si = 0; si < nseqs; si++) rows += seqs[si].n;
+  // tasks: (sequence, KV head) pairs, each that head's rows of the sequence
+  pool.run_sized(rows * kvh * hd, [&](int tid, int nth) {
+    for (long t = tid; t < (long)nseqs * kvh; t += nth) {
+      const KvStoreSeq& sq = seqs[t / kvh];
+      const int h = (int)(t % kvh);
+      KVCache& cache = *sq.cache;
+      for (int i = 0; i < sq.n; i++) {
+        const float* ks = sq.k + ((int64_t)i * kvh + h) * hd;
+        const float* vs = sq.v + ((int64_t)i * kvh + h) * hd;
         if (half) {
-          f16.store(ks, cache.k16(layer, h, first + i), hd);
-          f16.store(vs, cache.v16(layer, h, first + i), hd);
+          f16.store(ks, cache.k16(layer, h, sq.first + i), hd);
+          f16.store(vs, cache.v16(layer, h, sq.first + i), hd);
         } else {
-          std::memcpy(cache.k(layer, h, first + i), ks, hd * sizeof(float));
-          std::memcpy(cache.v(layer, h, first + i), vs, hd * sizeof(float));
+          std::memcpy(cache.k(layer, h, sq.first + i), ks, hd * sizeof(float));
+          std::memcpy(cache.v(layer, h, sq.first + i), vs, hd * sizeof(float));
         }
       }
+    }
   });
 }
 
@@ -186,137 +199,180 @@ void softmax(const KernelTable& kt, float* s, int count) {
 void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int cells, const float* q,
                   const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch,
                   const AttnOptions& opt) {
-  const int hd = cache.head_dim(), kvh = cache.n_kv_heads(), group = heads / kvh;
+  const AttnSeq seq{&cache, cells, q, qpos, n, out};
+  op_attention_seqs(pool, kt, &seq, 1, layer, heads, scratch, opt);
+}
+
+void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* seqs, int nseqs, int layer, int heads,
+                       std::vector<AlignedBuf>& scratch, const AttnOptions& opt) {
+  if (nseqs < 1) return;
+  const int hd = seqs[0].cache->head_dim(), kvh = seqs[0].cache->n_kv_heads(), group = heads / kvh;
   const float scale = opt.scale > 0 ? opt.scale : 1.0f / std::sqrt((float)hd);
   std::vector<float> slopes = opt.alibi > 0 ? alibi_slopes(opt.model_heads ? opt.model_heads : heads, opt.alibi) : std::vector<float>();
   if (!slopes.empty()) slopes.erase(slopes.begin(), slopes.begin() + opt.head0);  // a shard's heads
-  // llama.cpp (no flash attention) multiplies the softmax weights into V with
-  // tinyBLAS for a batch of queries (8 lanes over the cells) and with
-  // ggml_vec_dot_f32 for one query or a head size tinyBLAS declines (32 lanes)
-  const int lanes = n >= 2 && hd % 4 == 0 ? 8 : 32;
   // an f16 cache: kv/kv_f16.h's kernels of the same instruction set
   const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
-  const bool half = cache.type() == KvType::F16;
-  const int32_t* cpos = cache.positions();
-  // With non-decreasing cell positions (the normal case) the cells a query may
-  // see are a range, found by binary search; otherwise mask cell by cell.
-  bool sorted = true;
-  for (int c = 1; c < cells && sorted; c++) sorted = cpos[c - 1] <= cpos[c];
+  const bool half = seqs[0].cache->type() == KvType::F16;
   if ((int)scratch.size() < 2 * pool.size()) scratch.resize(2 * pool.size());
 
-  if (n >= 2 && sorted) {
-    // A batch of queries (prefill, draft verification): a task is a block of query positions
-    // times the heads of one KV head, R rows in all; it reads each block of KB cached keys and
-    // values once for its R rows (from L1) instead of once per row (from L2/L3). Every row's
-    // sums are the per-row path's, in the same order: the kernels take the cells in pieces.
-    int bq = std::max(1, 64 / group);
-    while (bq > 1 && (long)kvh * ((n + bq - 1) / bq) < 2L * pool.size()) bq /= 2;
-    const int blocks = (n + bq - 1) / bq, rows_max = bq * group;
-    const int kb = std::max(8, 16384 / (hd * 4));
-    pool.run([&](int tid, int nth) {
-      std::vector<int> first(rows_max), count(rows_max);
-      for (long task = tid; task < (long)kvh * blocks; task += nth) {
-        const int g = (int)(task % kvh), i0 = (int)(task / kvh) * bq, i1 = std::min(n, i0 + bq);
-        const int rows = (i1 - i0) * group;
-        // row r: query i0 + r / group, head g * group + r % group
-        int kmin = cells, kmax = 0, widest = 0;
-        for (int r = 0; r < rows; r++) {
-          int vis;
-          visible_range(cpos, cells, qpos[i0 + r / group], opt.window, &first[r], &vis);
-          count[r] = std::max(0, vis - first[r]);
-          if (count[r] > 0) kmin = std::min(kmin, first[r]), kmax = std::max(kmax, vis);
-          widest = std::max(widest, count[r]);
-        }
-        scratch[2 * tid].reserve((size_t)rows * std::max(widest, 1) * sizeof(float));
-        scratch[2 * tid + 1].reserve((size_t)rows * (half ? 1 : lanes) * hd * sizeof(float));
-        float* S = scratch[2 * tid].as<float>();      // [rows][widest] scores, then weights
-        float* P = scratch[2 * tid + 1].as<float>();  // [rows][lanes][hd] lane partials (f16: [rows][hd] sums)
-        auto qrow = [&](int r) { return q + ((int64_t)(i0 + r / group) * heads + g * group + r % group) * hd; };
-        auto orow = [&](int r) { return out + ((int64_t)(i0 + r / group) * heads + g * group + r % group) * hd; };
-        // scores, key block by key block
-        for (int k0 = kmin; k0 < kmax; k0 += kb) {
-          const int k1 = std::min(kmax, k0 + kb);
-          for (int r = 0; r < rows; r++) {
-            const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
-            if (a >= b) continue;
-            float* s = S + (int64_t)r * widest + (a - first[r]);
-            if (half)
-              f16.dot_rows(qrow(r), cache.k16(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
-            else
-              kt.dot_rows_f32(qrow(r), cache.k(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
-          }
-        }
-        for (int r = 0; r < rows; r++) {
-          if (count[r] <= 0) continue;
-          float* s = S + (int64_t)r * widest;
-          score_terms(s, count[r], opt, slopes.empty() ? 0.0f : slopes[g * group + r % group], cpos, first[r], qpos[i0 + r / group]);
-          softmax(kt, s, count[r]);
-        }
-        // weights into V, value block by value block
-        const int64_t pstride = (int64_t)(half ? 1 : lanes) * hd;
-        std::memset(P, 0, (size_t)rows * pstride * sizeof(float));
-        for (int k0 = kmin; k0 < kmax; k0 += kb) {
-          const int k1 = std::min(kmax, k0 + kb);
-          for (int r = 0; r < rows; r++) {
-            const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
-            if (a >= b) continue;
-            const float* w = S + (int64_t)r * widest + (a - first[r]);
-            if (half)
-              f16.attn_pv(w, cache.v16(layer, g, a), cache.row_stride(), b - a, hd, P + r * pstride);
-            else
-              kt.attn_pv_acc_f32(w, cache.v(layer, g, a), cache.row_stride(), b - a, hd, lanes, a - first[r], P + r * pstride);
-          }
-        }
-        for (int r = 0; r < rows; r++) {
-          if (count[r] <= 0) std::memset(orow(r), 0, hd * sizeof(float));  // nothing visible: zeros
-          else if (half) std::memcpy(orow(r), P + r * pstride, hd * sizeof(float));
-          else kt.attn_pv_reduce_f32(P + r * pstride, hd, lanes, orow(r));
-        }
-      }
-    });
-    return;
+  // Each sequence's tasks (its own cache, queries and numerics, as if it ran alone), all run in
+  // one pool dispatch: a batched step's many one-token sequences cost one wake-up of the threads.
+  struct Plan {
+    bool sorted, blocked;
+    int lanes, bq, blocks;
+    long tasks;
+  };
+  std::vector<Plan> plans((size_t)nseqs);
+  std::vector<long> task0((size_t)nseqs + 1, 0);
+  for (int si = 0; si < nseqs; si++) {
+    const AttnSeq& sq = seqs[si];
+    Plan& pl = plans[(size_t)si];
+    const int32_t* cpos = sq.cache->positions();
+    // With non-decreasing cell positions (the normal case) the cells a query may
+    // see are a range, found by binary search; otherwise mask cell by cell.
+    pl.sorted = true;
+    for (int c = 1; c < sq.cells && pl.sorted; c++) pl.sorted = cpos[c - 1] <= cpos[c];
+    // llama.cpp (no flash attention) multiplies the softmax weights into V with
+    // tinyBLAS for a batch of queries (8 lanes over the cells) and with
+    // ggml_vec_dot_f32 for one query or a head size tinyBLAS declines (32 lanes)
+    pl.lanes = sq.n >= 2 && hd % 4 == 0 ? 8 : 32;
+    pl.blocked = sq.n >= 2 && pl.sorted;
+    if (pl.blocked) {
+      pl.bq = std::max(1, 64 / group);
+      while (pl.bq > 1 && (long)kvh * ((sq.n + pl.bq - 1) / pl.bq) < 2L * pool.size()) pl.bq /= 2;
+      pl.blocks = (sq.n + pl.bq - 1) / pl.bq;
+      pl.tasks = (long)kvh * pl.blocks;
+    } else {
+      pl.bq = pl.blocks = 0;
+      pl.tasks = (long)sq.n * heads;
+    }
+    task0[(size_t)si + 1] = task0[(size_t)si] + pl.tasks;
   }
 
+  // A batch of queries (prefill, draft verification): a task is a block of query positions
+  // times the heads of one KV head, R rows in all; it reads each block of KB cached keys and
+  // values once for its R rows (from L1) instead of once per row (from L2/L3). Every row's
+  // sums are the per-row path's, in the same order: the kernels take the cells in pieces.
+  auto block_task = [&](int tid, const AttnSeq& sq, const Plan& pl, long task, std::vector<int>& first, std::vector<int>& count) {
+    KVCache& cache = *sq.cache;
+    const int cells = sq.cells, n = sq.n, bq = pl.bq, lanes = pl.lanes;
+    const float* q = sq.q;
+    const int32_t* qpos = sq.qpos;
+    float* out = sq.out;
+    const int32_t* cpos = cache.positions();
+    const int kb = std::max(8, 16384 / (hd * 4));
+    const int g = (int)(task % kvh), i0 = (int)(task / kvh) * bq, i1 = std::min(n, i0 + bq);
+    const int rows = (i1 - i0) * group;
+    if ((int)first.size() < rows) first.resize(rows), count.resize(rows);
+    // row r: query i0 + r / group, head g * group + r % group
+    int kmin = cells, kmax = 0, widest = 0;
+    for (int r = 0; r < rows; r++) {
+      int vis;
+      visible_range(cpos, cells, qpos[i0 + r / group], opt.window, &first[r], &vis);
+      count[r] = std::max(0, vis - first[r]);
+      if (count[r] > 0) kmin = std::min(kmin, first[r]), kmax = std::max(kmax, vis);
+      widest = std::max(widest, count[r]);
+    }
+    scratch[2 * tid].reserve((size_t)rows * std::max(widest, 1) * sizeof(float));
+    scratch[2 * tid + 1].reserve((size_t)rows * (half ? 1 : lanes) * hd * sizeof(float));
+    float* S = scratch[2 * tid].as<float>();      // [rows][widest] scores, then weights
+    float* P = scratch[2 * tid + 1].as<float>();  // [rows][lanes][hd] lane partials (f16: [rows][hd] sums)
+    auto qrow = [&](int r) { return q + ((int64_t)(i0 + r / group) * heads + g * group + r % group) * hd; };
+    auto orow = [&](int r) { return out + ((int64_t)(i0 + r / group) * heads + g * group + r % group) * hd; };
+    // scores, key block by key block
+    for (int k0 = kmin; k0 < kmax; k0 += kb) {
+      const int k1 = std::min(kmax, k0 + kb);
+      for (int r = 0; r < rows; r++) {
+        const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
+        if (a >= b) continue;
+        float* s = S + (int64_t)r * widest + (a - first[r]);
+        if (half)
+          f16.dot_rows(qrow(r), cache.k16(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
+        else
+          kt.dot_rows_f32(qrow(r), cache.k(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
+      }
+    }
+    for (int r = 0; r < rows; r++) {
+      if (count[r] <= 0) continue;
+      float* s = S + (int64_t)r * widest;
+      score_terms(s, count[r], opt, slopes.empty() ? 0.0f : slopes[g * group + r % group], cpos, first[r], qpos[i0 + r / group]);
+      softmax(kt, s, count[r]);
+    }
+    // weights into V, value block by value block
+    const int64_t pstride = (int64_t)(half ? 1 : lanes) * hd;
+    std::memset(P, 0, (size_t)rows * pstride * sizeof(float));
+    for (int k0 = kmin; k0 < kmax; k0 += kb) {
+      const int k1 = std::min(kmax, k0 + kb);
+      for (int r = 0; r < rows; r++) {
+        const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
+        if (a >= b) continue;
+        const float* w = S + (int64_t)r * widest + (a - first[r]);
+        if (half)
+          f16.attn_pv(w, cache.v16(layer, g, a), cache.row_stride(), b - a, hd, P + r * pstride);
+        else
+          kt.attn_pv_acc_f32(w, cache.v(layer, g, a), cache.row_stride(), b - a, hd, lanes, a - first[r], P + r * pstride);
+      }
+    }
+    for (int r = 0; r < rows; r++) {
+      if (count[r] <= 0) std::memset(orow(r), 0, hd * sizeof(float));  // nothing visible: zeros
+      else if (half) std::memcpy(orow(r), P + r * pstride, hd * sizeof(float));
+      else kt.attn_pv_reduce_f32(P + r * pstride, hd, lanes, orow(r));
+    }
+  };
+
+  // One query row and head (decode, or cells out of position order).
+  auto row_task = [&](int tid, const AttnSeq& sq, const Plan& pl, long t) {
+    KVCache& cache = *sq.cache;
+    const int cells = sq.cells;
+    const int32_t* cpos = cache.positions();
+    scratch[2 * tid].reserve((size_t)std::max(cells, 1) * sizeof(float));
+    float* s = scratch[2 * tid].as<float>();
+    const int i = (int)(t / heads), h = (int)(t % heads), g = h / group;
+    const int32_t p = sq.qpos[i];
+    const int64_t low = opt.window > 0 ? (int64_t)p - opt.window : INT64_MIN;
+    int first = 0, visible = cells;
+    if (pl.sorted) visible_range(cpos, cells, p, opt.window, &first, &visible);
+    float* o = sq.out + ((int64_t)i * heads + h) * hd;
+    const int count = visible - first;
+    if (count <= 0) {  // nothing visible: output zeros
+      std::memset(o, 0, hd * sizeof(float));
+      return;
+    }
+    const float* qi = sq.q + ((int64_t)i * heads + h) * hd;
+    if (half)
+      f16.dot_rows(qi, cache.k16(layer, g, first), cache.row_stride(), count, hd, scale, s);
+    else
+      kt.dot_rows_f32(qi, cache.k(layer, g, first), cache.row_stride(), count, hd, scale, s);
+    score_terms(s, count, opt, slopes.empty() ? 0.0f : slopes[h], cpos, first, p);
+    if (!pl.sorted) {  // positions out of order (a shifted cache edited by hand): mask cell by cell
+      bool any = false;
+      for (int c = 0; c < count; c++) {
+        if (cpos[c] > p || (int64_t)cpos[c] <= low) s[c] = -INFINITY;
+        else any = true;
+      }
+      if (!any) {
+        std::memset(o, 0, hd * sizeof(float));
+        return;
+      }
+    }
+    softmax(kt, s, count);
+    if (half) {
+      std::memset(o, 0, hd * sizeof(float));
+      f16.attn_pv(s, cache.v16(layer, g, first), cache.row_stride(), count, hd, o);
+    } else {
+      kt.attn_pv_f32(s, cache.v(layer, g, first), cache.row_stride(), count, hd, pl.lanes, o);
+    }
+  };
+
+  const long total = task0[(size_t)nseqs];
   pool.run([&](int tid, int nth) {
-    scratch[tid].reserve((size_t)cells * sizeof(float));
-    float* s = scratch[tid].as<float>();
-    const long tasks = (long)n * heads;
-    for (long t = tid; t < tasks; t += nth) {
-      const int i = (int)(t / heads), h = (int)(t % heads), g = h / group;
-      const int32_t p = qpos[i];
-      const int64_t low = opt.window > 0 ? (int64_t)p - opt.window : INT64_MIN;
-      int first = 0, visible = cells;
-      if (sorted) visible_range(cpos, cells, p, opt.window, &first, &visible);
-      float* o = out + ((int64_t)i * heads + h) * hd;
-      const int count = visible - first;
-      if (count <= 0) {  // nothing visible: output zeros
-        std::memset(o, 0, hd * sizeof(float));
-        continue;
-      }
-      const float* qi = q + ((int64_t)i * heads + h) * hd;
-      if (half)
-        f16.dot_rows(qi, cache.k16(layer, g, first), cache.row_stride(), count, hd, scale, s);
-      else
-        kt.dot_rows_f32(qi, cache.k(layer, g, first), cache.row_stride(), count, hd, scale, s);
-      score_terms(s, count, opt, slopes.empty() ? 0.0f : slopes[h], cpos, first, p);
-      if (!sorted) {  // positions out of order (a shifted cache edited by hand): mask cell by cell
-        bool any = false;
-        for (int c = 0; c < count; c++) {
-          if (cpos[c] > p || (int64_t)cpos[c] <= low) s[c] = -INFINITY;
-          else any = true;
-        }
-        if (!any) {
-          std::memset(o, 0, hd * sizeof(float));
-          continue;
-        }
-      }
-      softmax(kt, s, count);
-      if (half) {
-        std::memset(o, 0, hd * sizeof(float));
-        f16.attn_pv(s, cache.v16(layer, g, first), cache.row_stride(), count, hd, o);
-      } else {
-        kt.attn_pv_f32(s, cache.v(layer, g, first), cache.row_stride(), count, hd, lanes, o);
-      }
+    std::vector<int> first, count;
+    int si = 0;
+    for (long t = tid; t < total; t += nth) {
+      while (t >= task0[(size_t)si + 1]) si++;  // tasks ascend: the sequence only moves forward
+      const Plan& pl = plans[(size_t)si];
+      if (pl.blocked) block_task(tid, seqs[si], pl, t - task0[(size_t)si], first, count);
+      else row_task(tid, seqs[si], pl, t - task0[(size_t)si]);
     }
   });
 }

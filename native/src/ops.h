@@ -85,10 +85,32 @@ void op_silu_mul(ThreadPool& pool, const KernelTable& kt, const float* g, const 
 // Copies k, v [n, kv_heads*head_dim] into cache cells [first, first+n) of `layer`.
 void op_kv_store(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int first, const float* k,
                  const float* v, int n);
+// op_kv_store of several sequences (each into its own cache: a batched step) in one dispatch.
+struct KvStoreSeq {
+  KVCache* cache;
+  int first;
+  const float* k;
+  const float* v;
+  int n;
+};
+void op_kv_store_seqs(ThreadPool& pool, const KernelTable& kt, const KvStoreSeq* seqs, int nseqs, int layer);
 // Causal GQA attention of q [n, heads*head_dim] (positions qpos) over the cache's
 // first `cells` cells of `layer`; out is [n, heads*head_dim].
 void op_attention(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int layer, int cells, const float* q,
                   const int32_t* qpos, int n, int heads, float* out, std::vector<AlignedBuf>& scratch,
                   const AttnOptions& opt = {});
+// op_attention of several sequences (a batched step), each over the first `cells` cells of its
+// own cache, with its own numerics (as alone), in one dispatch of the pool. Every cache has the
+// same layout (heads, head_dim, element type).
+struct AttnSeq {
+  KVCache* cache;
+  int cells;
+  const float* q;
+  const int32_t* qpos;
+  int n;
+  float* out;
+};
+void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* seqs, int nseqs, int layer, int heads,
+                       std::vector<AlignedBuf>& scratch, const AttnOptions& opt = {});
 
 }  // namespace lowbit
