@@ -159,10 +159,10 @@ void bench(int max_threads, std::mt19937& rng) {
       std::printf("| %s | %d | w4a8-g32 | %.2f | %.3f | %.1f | %.2f | %.0f |\n", v->name, th, mb4, td4 * 1e3, mb4 / 1e3 / td4,
                   tp4 * 1e3, 2.0 * mp * n * k / tp4 / 1e9);
       const double td8 = timed(pool, n, 4 * nmat, [&](int r, int64_t j0, int64_t j1) {
-        v->matmul_q8(a8.data(), k, sa.data(), w8[r % nmat].data(), sw.data(), wsum.data(), C.data(), n, 1, j0, j1, k);
+        v->matmul_q8(a8.data(), k, sa.data(), w8[r % nmat].data(), sw.data(), wsum.data(), C.data(), n, 1, j0, j1, k, nullptr);
       });
       const double tp8 = timed(pool, n, 5, [&](int, int64_t j0, int64_t j1) {
-        v->matmul_q8(a8.data(), k, sa.data(), w8[0].data(), sw.data(), wsum.data(), C.data(), n, mp, j0, j1, k);
+        v->matmul_q8(a8.data(), k, sa.data(), w8[0].data(), sw.data(), wsum.data(), C.data(), n, mp, j0, j1, k, nullptr);
       });
       std::printf("| %s | %d | w8a8 | %.2f | %.3f | %.1f | %.2f | %.0f |\n", v->name, th, mb8, td8 * 1e3, mb8 / 1e3 / td8,
                   tp8 * 1e3, 2.0 * mp * n * k / tp8 / 1e9);

@@ -42,6 +42,8 @@ import { HELDOUT_TEST, sharedDataFile } from "../eval/shared-data.js";
 import { QUANT_FORMATS } from "../quant/formats.js";
 import { resultsMarkdown, type ResultsJson } from "./render.js";
 import { runTable1 } from "./table1.js";
+import { runBatching } from "../bench/batching.js";
+import { ensureGguf } from "../bench/gguf-cache.js";
 
 interface ResultsFlags {
   only?: string;
@@ -61,6 +63,7 @@ interface ResultsFlags {
   lengths?: string;
   gen?: string;
   ggufTypes?: string;
+  streams?: string;
 }
 
 /** The published results, read as the base of a run whose --json file does not exist yet. */
@@ -69,7 +72,7 @@ const PUBLISHED_JSON = "docs/results.json";
 function flags(): ResultsFlags | undefined {
   return parseScriptFlags<ResultsFlags>(
     new Command("npm run results --")
-      .option("--only <section>", "table1 or llamacpp: measure one section, keep the other from the JSON")
+      .option("--only <section>", "table1, llamacpp or batching: measure one section, keep the others from the JSON")
       .option("--from-json", "measure nothing: render the markdown from the JSON")
       .option("--quick", "few problems, items, windows and repetitions (a smoke run)")
       .option("--model <dir|name>", "the model of Table 1 (default tinycode-100m)")
@@ -87,6 +90,7 @@ function flags(): ResultsFlags | undefined {
       .option("--lengths <list>", "the llama.cpp section's prompt lengths (default 32,512,1024)")
       .option("--gen <n>", "the llama.cpp section's generated tokens (default 128)")
       .option("--gguf-types <list>", "the llama.cpp section's GGUF types (default q4_0,q8_0,q4_k_m)")
+      .option("--streams <list>", "the batching section's concurrent streams (default 1,4,16,64)")
   );
 }
 
@@ -119,7 +123,8 @@ async function main(): Promise<void> {
     return;
   }
   const only = f.only;
-  if (only !== undefined && only !== "table1" && only !== "llamacpp") throw new InvalidOptionError(`--only must be table1 or llamacpp, got ${JSON.stringify(only)}`);
+  if (only !== undefined && only !== "table1" && only !== "llamacpp" && only !== "batching") throw new InvalidOptionError(`--only must be table1, llamacpp or batching, got ${JSON.stringify(only)}`);
+  const streams = f.streams !== undefined ? listFlag("--streams", f.streams).map((x) => intOpt("--streams", x, 1, 256)!) : undefined;
   const quick = !!f.quick;
   const threads = intOpt("--threads", f.threads, 1, 256) ?? addon().cpuInfo().physicalCores;
   const reps = intOpt("--reps", f.reps, 1, 1000) ?? (quick ? 2 : 5);
@@ -141,7 +146,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString();
   const result: ResultsJson = { ...saved };
   try {
-    if (only !== "llamacpp") {
+    if (only === undefined || only === "table1") {
       const heldout = f.heldout ?? sharedDataFile(HELDOUT_TEST);
       if (!heldout) throw new DataError(`Table 1 needs held-out texts: --heldout FILE.jsonl, or ../shared/data/${HELDOUT_TEST} (or $LOWBIT_SHARED/data)`);
       if (!existsSync(heldout)) throw new DataError(`--heldout ${heldout}: not found`);
@@ -171,7 +176,7 @@ async function main(): Promise<void> {
       const old = saved.table1;
       result.table1 = { ...t, command: command(), date, ...(keepQuality && old ? { qualityFrom: old.qualityFrom ?? { command: old.command, date: old.date } } : {}) };
     }
-    if (only !== "table1") {
+    if (only === undefined || only === "llamacpp") {
       const models = quick ? [model] : [model, resolveBenchModel("synthetic:tinyllama-1.1b")];
       // native llama.cpp (llama-server of scripts/build-llamacpp.sh) when built, and node-llama-cpp
       const variants = nativeLlamaCppTool("llama-server") ? llamaCppVariants(["native", "node"]) : llamaCppVariants(["node", "node-uv1"]);
@@ -193,6 +198,22 @@ async function main(): Promise<void> {
         onProgress: progress.update,
       });
       result.llamacpp = { ...r, command: command(), date };
+    }
+    if (only === undefined || only === "batching") {
+      // the 1.1B shape's Q4_0 file of the llama.cpp section (the GGUF cache), or --quick: Table 1's model
+      const m = quick ? model : resolveBenchModel("synthetic:tinyllama-1.1b");
+      progress.update(`batching: the ${m.name} q4_0 GGUF`, 0, 1);
+      const { path } = ensureGguf(DEFAULT_GGUF_CACHE, m.dir, m.name, "q4_0");
+      const r = await runBatching({
+        file: path,
+        model: m.name,
+        streams: streams ?? (quick ? [1, 4] : [1, 4, 16, 64]),
+        threads,
+        genTokens: quick ? 16 : (intOpt("--gen", f.gen, 2, 4096) ?? 128),
+        rounds: quick ? 1 : Math.min(reps, 3),
+        onProgress: (l) => progress.update(`batching: ${l}`, 0, 1),
+      });
+      result.batching = { ...r, command: command(), date };
     }
   } finally {
     progress.stop();
