@@ -20,7 +20,7 @@
       "target_name": "lowbit_avx2",
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
-        "sources": ["native/src/kernels/avx2.cc", "native/src/kv/kv_f16_avx2.cc", "native/src/kernels/q4_avx2.cc", "native/src/kernels/q4_gemm_avx2.cc", "native/src/kernels/q8_avx2.cc", "native/src/kernels/q4a8_avx2.cc"],
+        "sources": ["native/src/kernels/avx2.cc", "native/src/kv/kv_f16_avx2.cc", "native/src/kv/kv_q8_avx2.cc", "native/src/kernels/q4_avx2.cc", "native/src/kernels/q4_gemm_avx2.cc", "native/src/kernels/q8_avx2.cc", "native/src/kernels/q4a8_avx2.cc"],
         "cflags_cc": ["-mavx2", "-mfma", "-mf16c"]
       }]]
     },
@@ -79,6 +79,7 @@
         "native/src/ops.cc",
         "native/src/kvcache.cc",
         "native/src/kv/kv_f16.cc",
+        "native/src/kv/kv_q8.cc",
         "native/src/graph.cc",
         "native/src/model.cc",
         "native/src/mapped_file.cc",

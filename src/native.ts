@@ -104,7 +104,7 @@ export const KERNEL_VARIANTS = ["auto", "ref", "avx2", "avx512"] as const;
 export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
 
 /** Element types of the KV cache (llama.cpp's -ctk / -ctv): f32, or f16 at half the bytes. */
-export const KV_TYPES = ["f32", "f16"] as const;
+export const KV_TYPES = ["f32", "f16", "q8_0"] as const;
 export type KvType = (typeof KV_TYPES)[number];
 
 /** What collectStats records beyond the per-column maxima. */

@@ -144,10 +144,10 @@ test("kvType f16 with a context shift: the shifted f16 cache tracks the shifted 
 });
 
 test("kvType: bad values are refused (library and CLI)", async () => {
-  await assert.rejects(LLM.load(EMBEDDED_MODEL, { kvType: "q4" as "f16" }), (e: unknown) => e instanceof InvalidOptionError && /kvType must be f32 or f16, got "q4"/.test((e as Error).message));
+  await assert.rejects(LLM.load(EMBEDDED_MODEL, { kvType: "q4" as "f16" }), (e: unknown) => e instanceof InvalidOptionError && /kvType must be f32, f16 or q8_0, got "q4"/.test((e as Error).message));
   const r = spawnSync(process.execPath, [join(REPO, "bin", "lowbit.js"), "generate", "--prompt", "x", "--kv-type", "bf16"], { encoding: "utf8" });
   assert.equal(r.status, 2);
-  assert.match(r.stderr, /--kv-type must be f32 or f16/);
+  assert.match(r.stderr, /--kv-type must be f32, f16 or q8_0/);
   const ok = spawnSync(process.execPath, [join(REPO, "bin", "lowbit.js"), "generate", "--prompt", "def f(x):", "--max-new-tokens", "4", "--kv-type", "f16", "--json"], { encoding: "utf8" });
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal(JSON.parse(ok.stdout).ids.length, 4);

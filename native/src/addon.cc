@@ -205,7 +205,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (o.Has("kvType") && !o.Get("kvType").IsUndefined()) {
       const std::string t = get_string(o, "kvType");
       if (t == "f16") p.kv_type = KvType::F16;
-      else if (t != "f32") throw Napi::TypeError::New(env, "kvType must be \"f32\" or \"f16\"");
+      else if (t == "q8_0") p.kv_type = KvType::Q8_0;
+      else if (t != "f32") throw Napi::TypeError::New(env, "kvType must be \"f32\", \"f16\" or \"q8_0\"");
     }
     if (o.Has("ropeThetaLayers") && !o.Get("ropeThetaLayers").IsUndefined()) {
       Napi::Value v = o.Get("ropeThetaLayers");

@@ -13,6 +13,7 @@
 #include "formats/q4a8.h"
 #include "kernels/kernels.h"
 #include "kv/kv_f16.h"
+#include "kv/kv_q8.h"
 #include "weights.h"
 
 namespace lowbit {
@@ -250,6 +251,30 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     f16.attn_pv(w.Data(), V.Data(), ld, nk, d, out.Data());
     return out;
   }
+  if (name == "kv_q8_dot_rows" || name == "kv_q8_attn_pv") {
+    // k / v: Uint8Array of q8_0 rows (kv/kv_q8.h), ld bytes apart; d % 32 == 0
+    const KvQ8Kernels& q8 = kv_q8_kernels(kt->name);
+    int64_t nk = dim(a, "nk"), d = dim(a, "d"), ld = dim(a, "ld");
+    if (d % kKvQ8Block) throw Napi::RangeError::New(env, "d must be a multiple of 32");
+    if (ld < kv_q8_row_bytes(d)) throw Napi::RangeError::New(env, "ld < the row's bytes");
+    const int64_t need = nk ? (nk - 1) * ld + kv_q8_row_bytes(d) : 0;
+    if (name == "kv_q8_dot_rows") {
+      auto q = field<Napi::Float32Array>(a, "q", d);
+      auto K = field<Napi::Uint8Array>(a, "k", need);
+      Napi::Float32Array out = Napi::Float32Array::New(env, nk);
+      q8.dot_rows(q.Data(), K.Data(), ld, nk, d, (float)get_number(a, "scale"), out.Data());
+      return out;
+    }
+    auto w = field<Napi::Float32Array>(a, "w", nk);
+    auto V = field<Napi::Uint8Array>(a, "v", need);
+    Napi::Float32Array out = Napi::Float32Array::New(env, d);  // zeros (or "out": the sums so far)
+    if (a.Has("out")) {
+      auto o = field<Napi::Float32Array>(a, "out", d);
+      std::copy(o.Data(), o.Data() + d, out.Data());
+    }
+    q8.attn_pv(w.Data(), V.Data(), ld, nk, d, out.Data());
+    return out;
+  }
   if (name == "attn_pv_pieces") {
     // attn_pv through attn_pv_acc over the row ranges [cuts[i], cuts[i+1]) (cuts from 0 to nk), then attn_pv_reduce
     int64_t nk = dim(a, "nk"), d = dim(a, "d"), ldv = dim(a, "ldv"), lanes = dim(a, "lanes");
@@ -338,6 +363,20 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
     auto x = field<Napi::Float32Array>(a, "x", n);
     Napi::Uint16Array out = Napi::Uint16Array::New(env, n);
     kv_f16_kernels(kt->name).store(x.Data(), out.Data(), n);
+    return out;
+  }
+  if (name == "kv_q8_store") {  // n % 32 == 0 floats -> n / 32 blocks of 34 bytes
+    if (n % kKvQ8Block) throw Napi::RangeError::New(env, "n must be a multiple of 32");
+    auto x = field<Napi::Float32Array>(a, "x", n);
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)kv_q8_row_bytes(n));
+    kv_q8_kernels(kt->name).store(x.Data(), out.Data(), n);
+    return out;
+  }
+  if (name == "kv_q8_load") {
+    if (n % kKvQ8Block) throw Napi::RangeError::New(env, "n must be a multiple of 32");
+    auto x = field<Napi::Uint8Array>(a, "x", kv_q8_row_bytes(n));
+    Napi::Float32Array out = Napi::Float32Array::New(env, n);
+    kv_q8_kernels(kt->name).load(x.Data(), out.Data(), n);
     return out;
   }
   if (name == "kv_f16_load") {

@@ -20,10 +20,12 @@
 
 namespace lowbit {
 
-// Element type of the cached keys and values (llama.cpp's -ctk / -ctv).
-enum class KvType : int { F32 = 0, F16 = 1 };
+// Element type of the cached keys and values (llama.cpp's -ctk / -ctv): q8_0
+// rows are blocks of 32 (kv/kv_q8.h), so it needs a head size divisible by 32.
+enum class KvType : int { F32 = 0, F16 = 1, Q8_0 = 2 };
 const char* kv_type_name(KvType t);
-size_t kv_type_bytes(KvType t);
+// bytes of a cached row of head_dim elements
+int64_t kv_row_bytes(KvType t, int64_t head_dim);
 
 class KVCache {
  public:
@@ -42,13 +44,16 @@ class KVCache {
   const int32_t* positions() const { return pos_.data(); }
   KvType type() const { return type_; }
 
-  // Row of cell c for (layer, kv head): f32 caches (k, v) and f16 caches (k16, v16).
+  // Row of cell c for (layer, kv head): f32 caches (k, v), f16 caches (k16, v16), q8_0 caches (k8, v8).
   float* k(int layer, int head, int cell) { return (float*)row(k_, layer, head, cell); }
   float* v(int layer, int head, int cell) { return (float*)row(v_, layer, head, cell); }
   uint16_t* k16(int layer, int head, int cell) { return (uint16_t*)row(k_, layer, head, cell); }
   uint16_t* v16(int layer, int head, int cell) { return (uint16_t*)row(v_, layer, head, cell); }
-  // elements between two cells' rows
+  uint8_t* k8(int layer, int head, int cell) { return row(k_, layer, head, cell); }
+  uint8_t* v8(int layer, int head, int cell) { return row(v_, layer, head, cell); }
+  // elements between two cells' rows (f32, f16); bytes for every type
   int64_t row_stride() const { return head_dim_; }
+  int64_t row_bytes() const { return row_bytes_; }
 
   // Reserves cells [size, size+n) for a forward step with these positions.
   // They become visible (size grows) only on commit().
@@ -62,11 +67,11 @@ class KVCache {
 
  private:
   uint8_t* row(const AlignedBuf& b, int layer, int head, int cell) {
-    return b.as<uint8_t>() + ((((int64_t)layer * n_kv_heads_ + head) * capacity_ + cell) * head_dim_) * elem_;
+    return b.as<uint8_t>() + (((int64_t)layer * n_kv_heads_ + head) * capacity_ + cell) * row_bytes_;
   }
   int n_layers_, n_kv_heads_, head_dim_, capacity_;
   KvType type_;
-  size_t elem_;
+  int64_t row_bytes_;
   int size_ = 0;
   std::vector<int32_t> pos_;
   std::vector<std::vector<float>> inv_freq_;  // per layer (Gemma 3's local and global layers differ)

@@ -6,6 +6,7 @@
 
 #include "kernels/ggml.h"
 #include "kv/kv_f16.h"
+#include "kv/kv_q8.h"
 
 namespace lowbit {
 
@@ -127,7 +128,8 @@ void op_kv_store_seqs(ThreadPool& pool, const KernelTable& kt, const KvStoreSeq*
   if (nseqs < 1) return;
   const int kvh = seqs[0].cache->n_kv_heads(), hd = seqs[0].cache->head_dim();
   const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
-  const bool half = seqs[0].cache->type() == KvType::F16;
+  const KvQ8Kernels& q8 = kv_q8_kernels(kt.name);
+  const bool half = seqs[0].cache->type() == KvType::F16, q8c = seqs[0].cache->type() == KvType::Q8_0;
   long rows = 0;
   for (int si = 0; si < nseqs; si++) rows += seqs[si].n;
   // tasks: (sequence, KV head) pairs, each that head's rows of the sequence
@@ -142,6 +144,9 @@ void op_kv_store_seqs(ThreadPool& pool, const KernelTable& kt, const KvStoreSeq*
         if (half) {
           f16.store(ks, cache.k16(layer, h, sq.first + i), hd);
           f16.store(vs, cache.v16(layer, h, sq.first + i), hd);
+        } else if (q8c) {
+          q8.store(ks, cache.k8(layer, h, sq.first + i), hd);
+          q8.store(vs, cache.v8(layer, h, sq.first + i), hd);
         } else {
           std::memcpy(cache.k(layer, h, sq.first + i), ks, hd * sizeof(float));
           std::memcpy(cache.v(layer, h, sq.first + i), vs, hd * sizeof(float));
@@ -212,7 +217,10 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
   if (!slopes.empty()) slopes.erase(slopes.begin(), slopes.begin() + opt.head0);  // a shard's heads
   // an f16 cache: kv/kv_f16.h's kernels of the same instruction set
   const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
-  const bool half = seqs[0].cache->type() == KvType::F16;
+  // a q8_0 cache: kv/kv_q8.h's kernels; like f16, its weights into V sum straight into [hd]
+  const KvQ8Kernels& q8 = kv_q8_kernels(kt.name);
+  const bool q8c = seqs[0].cache->type() == KvType::Q8_0;
+  const bool half = seqs[0].cache->type() == KvType::F16 || q8c;
   if ((int)scratch.size() < 2 * pool.size()) scratch.resize(2 * pool.size());
 
   // Each sequence's tasks (its own cache, queries and numerics, as if it ran alone), all run in
@@ -286,7 +294,9 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
         const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
         if (a >= b) continue;
         float* s = S + (int64_t)r * widest + (a - first[r]);
-        if (half)
+        if (q8c)
+          q8.dot_rows(qrow(r), cache.k8(layer, g, a), cache.row_bytes(), b - a, hd, scale, s);
+        else if (half)
           f16.dot_rows(qrow(r), cache.k16(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
         else
           kt.dot_rows_f32(qrow(r), cache.k(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
@@ -307,7 +317,9 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
         const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
         if (a >= b) continue;
         const float* w = S + (int64_t)r * widest + (a - first[r]);
-        if (half)
+        if (q8c)
+          q8.attn_pv(w, cache.v8(layer, g, a), cache.row_bytes(), b - a, hd, P + r * pstride);
+        else if (half)
           f16.attn_pv(w, cache.v16(layer, g, a), cache.row_stride(), b - a, hd, P + r * pstride);
         else
           kt.attn_pv_acc_f32(w, cache.v(layer, g, a), cache.row_stride(), b - a, hd, lanes, a - first[r], P + r * pstride);
@@ -339,7 +351,9 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
       return;
     }
     const float* qi = sq.q + ((int64_t)i * heads + h) * hd;
-    if (half)
+    if (q8c)
+      q8.dot_rows(qi, cache.k8(layer, g, first), cache.row_bytes(), count, hd, scale, s);
+    else if (half)
       f16.dot_rows(qi, cache.k16(layer, g, first), cache.row_stride(), count, hd, scale, s);
     else
       kt.dot_rows_f32(qi, cache.k(layer, g, first), cache.row_stride(), count, hd, scale, s);
@@ -358,7 +372,8 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
     softmax(kt, s, count);
     if (half) {
       std::memset(o, 0, hd * sizeof(float));
-      f16.attn_pv(s, cache.v16(layer, g, first), cache.row_stride(), count, hd, o);
+      if (q8c) q8.attn_pv(s, cache.v8(layer, g, first), cache.row_bytes(), count, hd, o);
+      else f16.attn_pv(s, cache.v16(layer, g, first), cache.row_stride(), count, hd, o);
     } else {
       kt.attn_pv_f32(s, cache.v(layer, g, first), cache.row_stride(), count, hd, pl.lanes, o);
     }

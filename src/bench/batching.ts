@@ -149,15 +149,16 @@ export function batchingMarkdown(r: BatchingReport): string {
     "",
     `${r.model} (${r.file.split("/").pop()}), ${r.promptTokens}-token prompts, ${r.genTokens} greedy tokens per stream (EOS ignored), ${r.rounds} round${r.rounds === 1 ? "" : "s"} alternated after a warm-up, prompts computed every round (no prompt cache); llama-server: ${r.llamaServer ? "native build (`scripts/build-llamacpp.sh`), `-np N`, `-c N x context`, its defaults otherwise" : "not built (lowbit only)"}.`,
     "",
-    "| streams | lowbit tok/s (all streams) | x 1 stream | llama-server tok/s | x 1 stream | lowbit / llama-server | lowbit TTFT ms (median stream) | lowbit TPOT ms (median stream) | lowbit native steps (most sequences in one) |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| streams | lowbit tok/s (all streams) | x 1 stream | llama-server tok/s | x 1 stream | lowbit / llama-server | lowbit TTFT ms (median stream) | lowbit TPOT ms (median stream) | lowbit decode tok/s (streams / TPOT) | x 1 stream | lowbit native steps (most sequences in one) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const x of r.rows) {
-    lines.push(`| ${x.streams} | ${fmt(x.lowbit, 1)} | ${x1(x.lowbit, one?.lowbit)} | ${x.llama == null ? "-" : fmt(x.llama, 1)} | ${x1(x.llama, one?.llama)} | ${x1(x.lowbit, x.llama)} | ${fmt(x.lowbitTtftMs, 0)} | ${fmt(x.lowbitTpotMs, 1)} | ${x.lowbitSteps} (${x.lowbitMaxSequences}) |`);
+    const decode = (r: BatchingRow) => (1000 * r.streams) / r.lowbitTpotMs;
+    lines.push(`| ${x.streams} | ${fmt(x.lowbit, 1)} | ${x1(x.lowbit, one?.lowbit)} | ${x.llama == null ? "-" : fmt(x.llama, 1)} | ${x1(x.llama, one?.llama)} | ${x1(x.lowbit, x.llama)} | ${fmt(x.lowbitTtftMs, 0)} | ${fmt(x.lowbitTpotMs, 1)} | ${fmt(decode(x), 1)} | ${x1(decode(x), one ? decode(one) : null)} | ${x.lowbitSteps} (${x.lowbitMaxSequences}) |`);
   }
   lines.push(
     "",
-    "Aggregate tok/s: streams x generated tokens / the wall time from the first request to the last answer (the prompts' prefill included), median of the rounds. lowbit runs the streams as concurrent `LLM.generate` calls on one model loaded with `parallel` = the most streams (runtime/batch.ts: every decode step of every stream in one native step, prompts in chunks of at most 512 tokens beside them); llama-server gets them as concurrent HTTP requests to `/completion`.",
+    "Aggregate tok/s: streams x generated tokens / the wall time from the first request to the last answer (the prompts' prefill included), median of the rounds. lowbit runs the streams as concurrent `LLM.generate` calls on one model loaded with `parallel` = the most streams (runtime/batch.ts: every decode step of every stream in one native step, prompts in chunks of at most 512 tokens beside them); llama-server gets them as concurrent HTTP requests to `/completion`. Decode tok/s: the rate once every stream has its first token (streams / the median stream's time per token after its first), which leaves the prompts out.",
   );
   return lines.join("\n");
 }
