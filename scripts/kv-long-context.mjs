@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Decode speed by KV-cache type at long context (issue 23): for each context length, each KV type
 // (models loaded side by side, alternated round by round) is fed a prompt of that many random ids,
-// then decodes `gen` greedy tokens; prints the median time per token and the KV bytes a decode
+// then decodes `gen` greedy tokens (after a warm-up at the longest context; the order rotates each round); prints the median time per token and the KV bytes a decode
 // step reads at that context beside the weights'.
 //
 //   node scripts/kv-long-context.mjs FILE.gguf|DIR|synthetic:<shape> [contexts=512,2048,4096] [types=f32,f16,q8_0] [gen=32] [rounds=3] [threads=2]
@@ -20,12 +20,18 @@ for (const kvType of types) models.push(await LLM.load(model, { threads, kvType,
 const vocab = models[0].vocabSize;
 let seed = 7;
 const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+// a warm-up at the longest context: every model's cache pages touched before any timing
+{
+  const warm = [1, ...Array.from({ length: Math.max(...contexts) - 1 }, (_, i) => 3 + (i % (vocab - 3)))];
+  for (const m of models) await m.generate(warm, { maxNewTokens: gen, temperature: 0, stopAtEos: false });
+}
 const rows = [];
 for (const n of contexts) {
   const prompt = [1, ...Array.from({ length: n - 1 }, () => 3 + Math.floor(rand() * (vocab - 3)))];
   const tpot = types.map(() => []);
   for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < models.length; i++) {
+    for (let j = 0; j < models.length; j++) {
+      const i = (j + r) % models.length; // the order rotates round by round
       models[i].resetCache();
       const res = await models[i].generate(prompt, { maxNewTokens: gen, temperature: 0, stopAtEos: false });
       tpot[i].push(res.timings.tpotMs);
