@@ -349,6 +349,19 @@ export class LLM {
   }
 
   /**
+   * Generates a completion of each prompt (HF's batched `generate`, llama.cpp's parallel
+   * sequences): with LoadOptions.parallel, up to that many at once in batched steps, the rest
+   * as slots free up; without it, one after another. Results in the prompts' order; each is
+   * what `generate` gives for that prompt alone (with a seed, prompt i's is seed + i).
+   */
+  async generateBatch(prompts: (string | number[])[], opts: GenerateOptions = {}): Promise<GenerateResult[]> {
+    if (!Array.isArray(prompts) || prompts.length === 0) throw new InvalidOptionError("prompts must be a non-empty array of strings or token-id arrays");
+    validateGenerateOptions(opts);
+    // with a seed, prompt i draws from seed + i (one seed for all would repeat the same random numbers in each)
+    return Promise.all(prompts.map((p, i) => this.generate(p, opts.seed !== undefined ? { ...opts, seed: opts.seed + i } : opts)));
+  }
+
+  /**
    * Streams text chunks; never splits a UTF-8 character. The returned object
    * is async-iterable and its `result` resolves to the full result at the end.
    * `pieces()` iterates the same chunks as { text, logprobs } (with the logprobs option: the

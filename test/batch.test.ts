@@ -236,3 +236,26 @@ test("lowbit serve --parallel and --batch-tokens are checked before the model lo
     assert.match(r.stderr, new RegExp(flag));
   }
 });
+
+test("generateBatch: every prompt's own result, in order, batched with parallel and one by one without", async () => {
+  const one = await LLM.load(undefined, { threads: 2 });
+  const many = await LLM.load(undefined, { threads: 2, parallel: 2 });
+  try {
+    const opts = { maxNewTokens: 12, temperature: 0, stopAtEos: false };
+    const want = [];
+    for (const p of PROMPTS.slice(0, 3)) want.push((await one.generate(p, opts)).ids);
+    assert.deepEqual((await many.generateBatch(PROMPTS.slice(0, 3), opts)).map((r) => r.ids), want);
+    assert.deepEqual((await one.generateBatch(PROMPTS.slice(0, 3), opts)).map((r) => r.ids), want);
+    assert.equal(many.batchStats!.maxSequences, 2);
+    // sampled with a seed: prompt i draws with seed + i, as generate does with that seed
+    const sampled = { maxNewTokens: 12, temperature: 0.8, seed: 7, stopAtEos: false };
+    const got = await many.generateBatch([PROMPTS[0]!, PROMPTS[0]!], sampled);
+    assert.deepEqual(got[0]!.ids, (await one.generate(PROMPTS[0]!, { ...sampled, seed: 7 })).ids);
+    assert.deepEqual(got[1]!.ids, (await one.generate(PROMPTS[0]!, { ...sampled, seed: 8 })).ids);
+    await assert.rejects(many.generateBatch([]), InvalidOptionError);
+    await assert.rejects(many.generateBatch([PROMPTS[0]!], { maxNewTokens: -1 }), InvalidOptionError);
+  } finally {
+    await one.dispose();
+    await many.dispose();
+  }
+});
