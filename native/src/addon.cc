@@ -47,18 +47,11 @@ namespace lowbit {
 
 namespace {
 
-class ForwardWorker : public ModelWorker {
+// A forward step on a libuv worker thread, resolving to { data, rows, nativeMs }: with `out`
+// (exactly the result's length) the logits are written into it and `data` is `out`.
+class StepWorker : public ModelWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<int32_t> tokens,
-                std::vector<int32_t> positions, bool all, std::vector<int32_t> targets, bool has_targets,
-                Napi::Float32Array out, bool lead)
-      : ModelWorker(env, std::move(model)),
-        lead_(lead),
-        tokens_(std::move(tokens)),
-        positions_(std::move(positions)),
-        targets_(std::move(targets)),
-        all_(all),
-        has_targets_(has_targets) {
+  StepWorker(Napi::Env env, std::shared_ptr<Model> model, Napi::Float32Array out) : ModelWorker(env, std::move(model)) {
     if (!out.IsEmpty()) {
       out_ref_ = Napi::Persistent(out);
       out_ptr_ = out.Data();
@@ -67,12 +60,12 @@ class ForwardWorker : public ModelWorker {
   }
 
  protected:
+  // the step itself: its result and output row count
+  virtual std::vector<float> step(Model& model, int* rows) = 0;
+
   void run(Model& model) override {
     auto t0 = std::chrono::steady_clock::now();
-    const LogitsMode mode = all_ ? LogitsMode::All : LogitsMode::Last;
-    const int32_t* tg = has_targets_ ? targets_.data() : nullptr;
-    out_ = lead_ ? lead_forward(model, tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, &rows_)
-                 : model.forward(tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, &rows_);
+    out_ = step(model, &rows_);
     if (out_ptr_) {
       if (out_.size() != out_len_) throw std::length_error("out has the wrong length for this forward step");
       std::memcpy(out_ptr_, out_.data(), out_len_ * sizeof(float));
@@ -96,9 +89,6 @@ class ForwardWorker : public ModelWorker {
   }
 
  private:
-  bool lead_;  // tensor-parallel rank 0: the step is broadcast first (tp_step.h)
-  std::vector<int32_t> tokens_, positions_, targets_;
-  bool all_, has_targets_;
   std::vector<float> out_;
   Napi::Reference<Napi::Float32Array> out_ref_;
   float* out_ptr_ = nullptr;
@@ -107,54 +97,49 @@ class ForwardWorker : public ModelWorker {
   double ms_ = 0;
 };
 
-// A batched step (Model::forward_batch) on a libuv worker thread.
-class BatchWorker : public ModelWorker {
+// One sequence's step (slot 0), or rank 0's of a tensor-parallel job.
+class ForwardWorker : public StepWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<int32_t> tokens,
+                std::vector<int32_t> positions, bool all, std::vector<int32_t> targets, bool has_targets,
+                Napi::Float32Array out, bool lead)
+      : StepWorker(env, std::move(model), out),
+        lead_(lead),
+        tokens_(std::move(tokens)),
+        positions_(std::move(positions)),
+        targets_(std::move(targets)),
+        all_(all),
+        has_targets_(has_targets) {}
+
+ protected:
+  std::vector<float> step(Model& model, int* rows) override {
+    const LogitsMode mode = all_ ? LogitsMode::All : LogitsMode::Last;
+    const int32_t* tg = has_targets_ ? targets_.data() : nullptr;
+    return lead_ ? lead_forward(model, tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, rows)
+                 : model.forward(tokens_.data(), positions_.data(), (int)tokens_.size(), mode, tg, rows);
+  }
+
+ private:
+  bool lead_;  // tensor-parallel rank 0: the step is broadcast first (tp_step.h)
+  std::vector<int32_t> tokens_, positions_, targets_;
+  bool all_, has_targets_;
+};
+
+// A batched step (Model::forward_batch): several sequences, each in its KV slot.
+class BatchWorker : public StepWorker {
  public:
   BatchWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<int32_t> tokens, std::vector<int32_t> positions,
               std::vector<Segment> segs, Napi::Float32Array out)
-      : ModelWorker(env, std::move(model)), tokens_(std::move(tokens)), positions_(std::move(positions)), segs_(std::move(segs)) {
-    if (!out.IsEmpty()) {
-      out_ref_ = Napi::Persistent(out);
-      out_ptr_ = out.Data();
-      out_len_ = out.ElementLength();
-    }
-  }
+      : StepWorker(env, std::move(model), out), tokens_(std::move(tokens)), positions_(std::move(positions)), segs_(std::move(segs)) {}
 
  protected:
-  void run(Model& model) override {
-    auto t0 = std::chrono::steady_clock::now();
-    out_ = model.forward_batch(tokens_.data(), positions_.data(), segs_, &rows_);
-    if (out_ptr_) {
-      if (out_.size() != out_len_) throw std::length_error("out has the wrong length for this batched step");
-      std::memcpy(out_ptr_, out_.data(), out_len_ * sizeof(float));
-    }
-    ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  }
-
-  Napi::Value resolve(Napi::Env env) override {
-    Napi::Object res = Napi::Object::New(env);
-    if (out_ptr_) {
-      res.Set("data", out_ref_.Value());
-    } else {
-      auto* vec = new std::vector<float>(std::move(out_));
-      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, vec->data(), vec->size() * sizeof(float),
-                                                    [](Napi::Env, void*, std::vector<float>* v) { delete v; }, vec);
-      res.Set("data", Napi::Float32Array::New(env, vec->size(), ab, 0));
-    }
-    res.Set("rows", rows_);
-    res.Set("nativeMs", ms_);
-    return res;
+  std::vector<float> step(Model& model, int* rows) override {
+    return model.forward_batch(tokens_.data(), positions_.data(), segs_, rows);
   }
 
  private:
   std::vector<int32_t> tokens_, positions_;
   std::vector<Segment> segs_;
-  std::vector<float> out_;
-  Napi::Reference<Napi::Float32Array> out_ref_;
-  float* out_ptr_ = nullptr;
-  size_t out_len_ = 0;
-  int rows_ = 0;
-  double ms_ = 0;
 };
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
