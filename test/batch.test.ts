@@ -242,7 +242,7 @@ test("generateBatch: every prompt's own result, in order, batched with parallel 
   const many = await LLM.load(undefined, { threads: 2, parallel: 2 });
   try {
     const opts = { maxNewTokens: 12, temperature: 0, stopAtEos: false };
-    const want = [];
+    const want: number[][] = [];
     for (const p of PROMPTS.slice(0, 3)) want.push((await one.generate(p, opts)).ids);
     assert.deepEqual((await many.generateBatch(PROMPTS.slice(0, 3), opts)).map((r) => r.ids), want);
     assert.deepEqual((await one.generateBatch(PROMPTS.slice(0, 3), opts)).map((r) => r.ids), want);
@@ -254,6 +254,29 @@ test("generateBatch: every prompt's own result, in order, batched with parallel 
     assert.deepEqual(got[1]!.ids, (await one.generate(PROMPTS[0]!, { ...sampled, seed: 8 })).ids);
     await assert.rejects(many.generateBatch([]), InvalidOptionError);
     await assert.rejects(many.generateBatch([PROMPTS[0]!], { maxNewTokens: -1 }), InvalidOptionError);
+  } finally {
+    await one.dispose();
+    await many.dispose();
+  }
+});
+
+test("parallel generate with context shifts: each slot shifts its own cache, as alone", async () => {
+  const opts = { maxNewTokens: 80, temperature: 0, stopAtEos: false, contextShift: { nKeep: 4, nDiscard: 16 } };
+  const one = await LLM.load(undefined, { threads: 2, contextLength: 48 });
+  const many = await LLM.load(undefined, { threads: 2, contextLength: 48, parallel: 2 });
+  try {
+    const alone: Awaited<ReturnType<LLM["generate"]>>[] = [];
+    for (const p of PROMPTS.slice(0, 2)) {
+      one.resetCache();
+      alone.push(await one.generate(p, opts));
+    }
+    const together = await Promise.all(PROMPTS.slice(0, 2).map((p) => many.generate(p, opts)));
+    together.forEach((r, i) => {
+      assert.ok(r.contextShifts! >= 3, `stream ${i}: ${r.contextShifts} shifts`);
+      assert.equal(r.contextShifts, alone[i]!.contextShifts);
+      assert.deepEqual(r.ids, alone[i]!.ids, `stream ${i}`);
+    });
+    assert.equal(many.batchStats!.maxSequences, 2);
   } finally {
     await one.dispose();
     await many.dispose();
