@@ -57,15 +57,23 @@ test("llama-server engine: a context past the GGUF's trained one is given to the
     const argvFile = join(tmp, "argv.json");
     process.env.FAKE_LLAMA_SERVER = "";
     process.env.FAKE_LLAMA_SERVER_ARGV = argvFile;
-    const argsAt = async (contextSize: number) => {
-      const s = await LlamaServer.start({ binary: process.execPath, argsBefore: [FAKE], path: file, threads: 1, contextSize, readyMs: 20_000 });
+    const argsAt = async (contextSize: number, more: { parallel?: number; kvType?: "q8_0" } = {}) => {
+      const s = await LlamaServer.start({ binary: process.execPath, argsBefore: [FAKE], path: file, threads: 1, contextSize, readyMs: 20_000, ...more });
       await s.close();
       return JSON.parse(readFileSync(argvFile, "utf8")) as string[];
     };
     const long = await argsAt(4240);
     assert.deepEqual(long.slice(long.indexOf("-c"), long.indexOf("-c") + 2), ["-c", "4240"]);
     assert.deepEqual(long.slice(long.indexOf("--override-kv"), long.indexOf("--override-kv") + 2), ["--override-kv", "llama.context_length=int:4240"]);
-    assert.ok(!(await argsAt(2048)).includes("--override-kv"), "within the trained context: no override");
+    const plain = await argsAt(2048);
+    assert.ok(!plain.includes("--override-kv"), "within the trained context: no override");
+    assert.ok(!plain.includes("-ctk"), "no KV type named: the server's default");
+    assert.deepEqual(plain.slice(plain.indexOf("-np"), plain.indexOf("-np") + 2), ["-np", "1"]);
+    // parallel slots share -c (each gets the context asked for); a KV type named goes to -ctk / -ctv
+    const np = await argsAt(512, { parallel: 4, kvType: "q8_0" });
+    assert.deepEqual(np.slice(np.indexOf("-c"), np.indexOf("-c") + 2), ["-c", "2048"]);
+    assert.deepEqual(np.slice(np.indexOf("-np"), np.indexOf("-np") + 2), ["-np", "4"]);
+    assert.deepEqual(np.slice(np.indexOf("-ctk"), np.indexOf("-ctk") + 4), ["-ctk", "q8_0", "-ctv", "q8_0"]);
   } finally {
     delete process.env.FAKE_LLAMA_SERVER_ARGV;
     rmSync(tmp, { recursive: true, force: true });

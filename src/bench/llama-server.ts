@@ -17,6 +17,7 @@ import { createServer } from "node:net";
 import { NativeError } from "../errors.js";
 import { openGguf } from "../formats/gguf.js";
 import type { LlamaCppSettings, LlamaCppTimedRun } from "./llamacpp-client.js";
+import type { KvType } from "../load-options.js";
 
 /** LlamaCppSettings.uvThreadpoolSize of a native server (no libuv pool) */
 export const NATIVE_UV = "none (native process)";
@@ -70,7 +71,7 @@ export class LlamaServer {
     private readonly child: ChildProcessWithoutNullStreams,
     private readonly url: string,
     readonly label: string,
-    private readonly opts: { threads: number; contextSize: number },
+    private readonly opts: { threads: number; contextSize: number; kvType: KvType },
   ) {
     child.stderr.on("data", (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString("utf8")).slice(-2000);
@@ -93,13 +94,15 @@ export class LlamaServer {
    * (at most `readyMs`); a server that exits or never gets ready is a NativeError with its stderr.
    * `argsBefore`: arguments before llama-server's own (a script, when `binary` is an interpreter).
    */
-  static async start(o: { binary: string; path: string; threads: number; contextSize: number; label?: string; readyMs?: number; argsBefore?: string[]; parallel?: number }): Promise<LlamaServer> {
+  static async start(o: { binary: string; path: string; threads: number; contextSize: number; label?: string; readyMs?: number; argsBefore?: string[]; parallel?: number; kvType?: KvType }): Promise<LlamaServer> {
     const port = await freePort();
     // -np N slots share -c: each gets contextSize
     const np = o.parallel ?? 1;
-    const args = [...(o.argsBefore ?? []), "-m", o.path, "-t", String(o.threads), "-tb", String(o.threads), "-c", String(o.contextSize * np), "-b", String(BATCH), "-ub", String(UBATCH), "-np", String(np), "--host", "127.0.0.1", "--port", String(port), "--no-webui", ...contextOverride(o.path, o.contextSize)];
+    // a KV-cache type named: the same for llama.cpp (its names are lowbit's; a q8_0 V cache runs with flash attention, -fa auto)
+    const kv = o.kvType ? ["-ctk", o.kvType, "-ctv", o.kvType] : [];
+    const args = [...(o.argsBefore ?? []), "-m", o.path, "-t", String(o.threads), "-tb", String(o.threads), "-c", String(o.contextSize * np), "-b", String(BATCH), "-ub", String(UBATCH), "-np", String(np), ...kv, "--host", "127.0.0.1", "--port", String(port), "--no-webui", ...contextOverride(o.path, o.contextSize)];
     const child = spawn(o.binary, args, { stdio: ["pipe", "pipe", "pipe"] });
-    const s = new LlamaServer(child, `http://127.0.0.1:${port}`, o.label ?? "llama-server", o);
+    const s = new LlamaServer(child, `http://127.0.0.1:${port}`, o.label ?? "llama-server", { threads: o.threads, contextSize: o.contextSize, kvType: o.kvType ?? "f16" });
     const deadline = performance.now() + (o.readyMs ?? 120_000);
     for (;;) {
       if (s.exited) throw s.failure(s.exited);

@@ -190,7 +190,8 @@ async function startEngines(o: VsOptions, path: string, threads: number, context
   for (const v of variants) {
     say(`loading ${v.engine}`);
     if (v.server) {
-      const srv = await LlamaServer.start({ binary: v.server, path, threads, contextSize: n, label: v.engine });
+      // a KV type named for lowbit: the native server runs the same (node-llama-cpp keeps its F16 default)
+      const srv = await LlamaServer.start({ binary: v.server, path, threads, contextSize: n, label: v.engine, ...(o.kvType ? { kvType: o.kvType } : {}) });
       closers.push(() => srv.close());
       settings.push(srv.settings());
       engines.push({ name: v.engine, run: (ids, gen) => srv.run(ids, gen) });

@@ -108,7 +108,7 @@ export function vsNotes(r: VsReport): string[] {
     ...(native
       ? [
           `${NATIVE_ENGINE}: llama.cpp's own llama-server, built from the llama.cpp source node-llama-cpp ships with GGML_NATIVE=ON (scripts/build-llamacpp.sh: this CPU's best kernels), ` +
-            "one process per file and thread count, one slot, its defaults (F16 KV cache, flash attention auto, batch 2048 / ubatch 512); each run is one /completion request of the prompt's ids " +
+            `one process per file and thread count, one slot, its defaults (${r.lowbitKvType && r.lowbitKvType !== "f32" ? `the ${r.lowbitKvType} KV cache lowbit runs (-ctk/-ctv)` : "F16 KV cache"}, flash attention auto, batch 2048 / ubatch 512); each run is one /completion request of the prompt's ids ` +
             "(cache_prompt off, greedy, ignore_eos), timed by the server: TTFT = its prompt_ms, TPOT = predicted_ms / (predicted_n - 1); " +
             "a context past the model's trained one is given to it as <arch>.context_length overridden (llama-server caps a slot there; lowbit and node-llama-cpp take the context asked for).",
         ]
