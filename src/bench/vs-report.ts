@@ -122,6 +122,6 @@ export function vsNotes(r: VsReport): string[] {
       : []),
     `lowbit's KV cache: ${r.lowbitKvType ?? "f32"}.`,
     "weights GB/s = matrix weight bytes per decode step (lowbit's count for this file) / median TPOT; same greedy tokens = mean over prompts of the leading generated tokens identical to lowbit's (first repetition; " +
-      "the engines' KV caches differ, F16 against lowbit's f32, so long generations part where two tokens' logits are close, most of all on random weights).",
+      `the engines' KV caches differ (${r.lowbitKvType && r.lowbitKvType !== "f32" ? `both ${r.lowbitKvType}, with their own kernels` : "F16 against lowbit's f32"}), so long generations part where two tokens' logits are close, most of all on random weights).`,
   ];
 }
