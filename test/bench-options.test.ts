@@ -94,7 +94,7 @@ test("invalid options are InvalidOptionErrors naming the flag", () => {
     [{ lookupNgram: "2" }, /--lookup-ngram needs --lookup/],
     [{ vsLlamacpp: true, lookup: "3" }, /--lookup applies without --vs-llamacpp/],
     [{ kvType: "f16" }, /--kv-type applies with --vs-llamacpp only/],
-    [{ vsLlamacpp: true, kvType: "q8_0" }, /--kv-type must be one of f32, f16, got "q8_0"/],
+    [{ vsLlamacpp: true, kvType: "q4_0" }, /--kv-type must be one of f32, f16, q8_0, got "q4_0"/],
     [{ llamacppEngines: "node" }, /--llamacpp-engines applies with --vs-llamacpp only/],
     [{ vsLlamacpp: true, llamacppEngines: "node,gpu" }, /--llamacpp-engines: "gpu" is not one of native, node, node-uv1/],
   ];
