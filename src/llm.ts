@@ -115,6 +115,11 @@ export class LLM {
     return this.batcher?.parallel ?? 1;
   }
 
+  /** KV slots for concurrent generations (LoadOptions.parallel) and how many run one now; one slot without parallel. */
+  get slots(): { total: number; busy: number } {
+    return this.batcher ? { total: this.batcher.parallel, busy: this.batcher.busy } : { total: 1, busy: this.session.busy ? 1 : 0 };
+  }
+
   /** Batching counters: native steps, rows they carried, most sequences in one step (null without parallel). */
   get batchStats(): { steps: number; rows: number; maxSequences: number } | null {
     return this.batcher ? { ...this.batcher.stats } : null;

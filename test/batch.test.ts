@@ -221,6 +221,11 @@ test("serve with parallel slots: concurrent requests (one streamed) answer as on
       assert.equal(got[i], want.text, `request ${i}`);
     }
     assert.equal(many.batchStats!.maxSequences, 3, "the requests shared native steps");
+    // /metrics: the slots, all free again
+    const m = await (await fetch(url.replace("/v1/completions", "/metrics"))).text();
+    assert.match(m, /^lowbit_slots\{state="total"\} 3$/m);
+    assert.match(m, /^lowbit_slots\{state="busy"\} 0$/m);
+    assert.deepEqual(one.slots, { total: 1, busy: 0 });
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));

@@ -81,6 +81,11 @@ export class BatchScheduler {
     }
   }
 
+  /** Slots holding a stream now. */
+  get busy(): number {
+    return this.slots.filter((s) => s.busy).length;
+  }
+
   /** Empties every free slot's cache (LLM.resetCache; a running stream keeps its own). */
   reset(): void {
     for (const s of this.slots.filter((x) => !x.busy)) {

@@ -15,6 +15,12 @@ export class KvSession {
    */
   private cached: number[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private running = 0;
+
+  /** Whether a call that uses the cache is running now. */
+  get busy(): boolean {
+    return this.running > 0;
+  }
 
   /** `model()` returns the native model or throws (disposed); `contextLength` is the cache's capacity. */
   constructor(
@@ -25,7 +31,15 @@ export class KvSession {
 
   /** Runs fn after every earlier call that uses the cache (a failure does not block the next). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    const counted = async () => {
+      this.running++;
+      try {
+        return await fn();
+      } finally {
+        this.running--;
+      }
+    };
+    const run = this.queue.then(counted, counted);
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -7,6 +7,7 @@
  *   lowbit_queue_depth                      generations waiting for or running on the model
  *   lowbit_ttft_seconds                     histogram: time to first token (prefill; queue time excluded)
  *   lowbit_tpot_seconds                     histogram: time per output token after the first
+ *   lowbit_slots{state}                     KV slots for concurrent requests (--parallel): "total" and "busy"
  *
  * Tokens per second are rate(lowbit_completion_tokens_total[1m]) in Prometheus.
  */
@@ -64,7 +65,8 @@ export class Metrics {
     this.tpot.observe(tpotMs / 1000);
   }
 
-  render(): string {
+  /** `slots`: the model's KV slots for concurrent requests, and how many are running one now. */
+  render(slots?: { total: number; busy: number }): string {
     return [
       "# HELP lowbit_requests_total Requests answered, by route and HTTP status.",
       "# TYPE lowbit_requests_total counter",
@@ -84,6 +86,14 @@ export class Metrics {
       "# HELP lowbit_tpot_seconds Time per output token after the first.",
       "# TYPE lowbit_tpot_seconds histogram",
       ...this.tpot.lines("lowbit_tpot_seconds"),
+      ...(slots
+        ? [
+            "# HELP lowbit_slots KV slots for concurrent requests (--parallel), in all and running a request.",
+            "# TYPE lowbit_slots gauge",
+            `lowbit_slots{state="total"} ${slots.total}`,
+            `lowbit_slots{state="busy"} ${slots.busy}`,
+          ]
+        : []),
     ].join("\n") + "\n";
   }
 }

@@ -249,7 +249,7 @@ export function createServer(o: ServerOptions): Server {
   const routes: Record<string, Record<string, Handler>> = {
     "/health": { GET: (_q, res) => send(res, 200, { status: "ok" }) },
     "/metrics": {
-      GET: (_q, res) => void res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.render()),
+      GET: (_q, res) => void res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(metrics.render(llm.slots)),
     },
     "/v1/models": { GET: (_q, res) => send(res, 200, { object: "list", data: [modelObject()] }) },
     // /v1/models/{id}: the model under any of its names (the id may contain slashes)
