@@ -103,7 +103,7 @@ export interface StoredBuffer {
 export const KERNEL_VARIANTS = ["auto", "ref", "avx2", "avx512"] as const;
 export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
 
-/** Element types of the KV cache (llama.cpp's -ctk / -ctv): f32, or f16 at half the bytes. */
+/** Element types of the KV cache (llama.cpp's -ctk / -ctv): f32, f16 at half the bytes, or q8_0 at 17/64 (a head size divisible by 32). */
 export const KV_TYPES = ["f32", "f16", "q8_0"] as const;
 export type KvType = (typeof KV_TYPES)[number];
 

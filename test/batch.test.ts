@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import type { AddressInfo } from "node:net";
 import { createServer } from "../src/server/server.js";
 import { LLM, DEFAULT_MODEL_DIR } from "../src/llm.js";
-import { InvalidOptionError } from "../src/errors.js";
+import { InvalidOptionError, StateError } from "../src/errors.js";
 import type { NativeModel } from "../src/native.js";
 import { exportGguf } from "../src/formats/gguf-export.js";
 import { hfSource } from "../src/models/source.js";
@@ -286,4 +286,12 @@ test("parallel generate with context shifts: each slot shifts its own cache, as 
     await one.dispose();
     await many.dispose();
   }
+});
+
+test("parallel generate: disposing the model under running streams rejects them with StateError, no hang", async () => {
+  const m = await LLM.load(undefined, { threads: 2, parallel: 2 });
+  const runs = PROMPTS.slice(0, 3).map((p) => m.generate(p, { maxNewTokens: 500, stopAtEos: false }));
+  await new Promise((r) => setTimeout(r, 50));
+  await m.dispose();
+  for (const r of runs) await assert.rejects(r, StateError);
 });

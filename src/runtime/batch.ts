@@ -12,7 +12,7 @@
  * Native steps run inside KvSession.exclusive, so they interleave with the model's other calls
  * (logits, perplexity, a draft-model generation) one native step at a time.
  */
-import { StateError } from "../errors.js";
+import { LowbitError, StateError } from "../errors.js";
 import type { BatchStepper } from "../generate/generate.js";
 import { wrapNative, type NativeModel } from "../native.js";
 import type { KvSession } from "./kv-session.js";
@@ -176,10 +176,19 @@ export class BatchScheduler {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
-      void this.session.exclusive(() => this.runStep()).finally(() => {
-        this.scheduled = false;
-        if (this.queue.length || this.edits.length) this.schedule();
-      });
+      void this.session
+        .exclusive(() => this.runStep())
+        .catch((e: unknown) => {
+          // not expected (runStep settles its requests itself): fail what waits rather than lose it
+          const queued = this.queue;
+          this.queue = [];
+          this.edits = [];
+          for (const r of queued) r.reject(e);
+        })
+        .finally(() => {
+          this.scheduled = false;
+          if (this.queue.length || this.edits.length) this.schedule();
+        });
     });
   }
 
@@ -187,7 +196,15 @@ export class BatchScheduler {
   private async runStep(): Promise<void> {
     const edits = this.edits;
     this.edits = [];
-    for (const e of edits) e();
+    try {
+      for (const e of edits) e();
+    } catch (e) {
+      // a slot edit failed (the model disposed, say): no queued step can run on these slots
+      const queued = this.queue;
+      this.queue = [];
+      for (const r of queued) r.reject(e);
+      return;
+    }
     if (!this.queue.length) return;
     // decode-sized requests first (oldest first within each kind), then prompts in arrival order
     const order = [...this.queue].sort((a, b) => Number(a.ids.length - a.fed > 1) - Number(b.ids.length - b.fed > 1));
@@ -217,9 +234,16 @@ export class BatchScheduler {
     try {
       res = await this.model().forwardBatch(slots, counts, all, tokens, positions);
     } catch (e) {
-      const err = wrapNative("batched forward", () => {
-        throw e;
-      });
+      let err = e; // a lowbit error as it is (the model disposed: StateError); a native one typed by wrapNative
+      if (!(e instanceof LowbitError)) {
+        try {
+          wrapNative("batched forward", () => {
+            throw e;
+          });
+        } catch (w) {
+          err = w;
+        }
+      }
       for (const t of taken) {
         // chunks of a prompt fed by earlier steps are in the slot; the stream never learns of them
         if (t.r.fed) this.edits.push(() => this.model().rollback(t.r.fed, t.r.slot));
