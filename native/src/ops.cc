@@ -215,12 +215,23 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
   const float scale = opt.scale > 0 ? opt.scale : 1.0f / std::sqrt((float)hd);
   std::vector<float> slopes = opt.alibi > 0 ? alibi_slopes(opt.model_heads ? opt.model_heads : heads, opt.alibi) : std::vector<float>();
   if (!slopes.empty()) slopes.erase(slopes.begin(), slopes.begin() + opt.head0);  // a shard's heads
-  // an f16 cache: kv/kv_f16.h's kernels of the same instruction set
+  // f16 and q8_0 caches: kv/kv_f16.h's and kv/kv_q8.h's kernels of the same instruction set,
+  // whose weights into V sum straight into [hd] (no lanes to reduce, unlike f32's)
   const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
-  // a q8_0 cache: kv/kv_q8.h's kernels; like f16, its weights into V sum straight into [hd]
   const KvQ8Kernels& q8 = kv_q8_kernels(kt.name);
-  const bool q8c = seqs[0].cache->type() == KvType::Q8_0;
-  const bool half = seqs[0].cache->type() == KvType::F16 || q8c;
+  const KvType type = seqs[0].cache->type();
+  const bool narrow = type != KvType::F32;
+  // out[0:count] = scale * q . K over `count` cells from cell a of KV head g
+  auto dot_keys = [&](KVCache& c, const float* qv, int g, int a, int count, float* out) {
+    if (type == KvType::Q8_0) q8.dot_rows(qv, c.k8(layer, g, a), c.row_bytes(), count, hd, scale, out);
+    else if (type == KvType::F16) f16.dot_rows(qv, c.k16(layer, g, a), c.row_stride(), count, hd, scale, out);
+    else kt.dot_rows_f32(qv, c.k(layer, g, a), c.row_stride(), count, hd, scale, out);
+  };
+  // o[0:hd] += w . V over `count` cells from cell a of KV head g (f16 and q8_0 caches)
+  auto pv_narrow = [&](KVCache& c, const float* w, int g, int a, int count, float* o) {
+    if (type == KvType::Q8_0) q8.attn_pv(w, c.v8(layer, g, a), c.row_bytes(), count, hd, o);
+    else f16.attn_pv(w, c.v16(layer, g, a), c.row_stride(), count, hd, o);
+  };
   if ((int)scratch.size() < 2 * pool.size()) scratch.resize(2 * pool.size());
 
   // Each sequence's tasks (its own cache, queries and numerics, as if it ran alone), all run in
@@ -282,9 +293,9 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
       widest = std::max(widest, count[r]);
     }
     scratch[2 * tid].reserve((size_t)rows * std::max(widest, 1) * sizeof(float));
-    scratch[2 * tid + 1].reserve((size_t)rows * (half ? 1 : lanes) * hd * sizeof(float));
+    scratch[2 * tid + 1].reserve((size_t)rows * (narrow ? 1 : lanes) * hd * sizeof(float));
     float* S = scratch[2 * tid].as<float>();      // [rows][widest] scores, then weights
-    float* P = scratch[2 * tid + 1].as<float>();  // [rows][lanes][hd] lane partials (f16: [rows][hd] sums)
+    float* P = scratch[2 * tid + 1].as<float>();  // [rows][lanes][hd] lane partials (f16, q8_0: [rows][hd] sums)
     auto qrow = [&](int r) { return q + ((int64_t)(i0 + r / group) * heads + g * group + r % group) * hd; };
     auto orow = [&](int r) { return out + ((int64_t)(i0 + r / group) * heads + g * group + r % group) * hd; };
     // scores, key block by key block
@@ -294,12 +305,7 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
         const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
         if (a >= b) continue;
         float* s = S + (int64_t)r * widest + (a - first[r]);
-        if (q8c)
-          q8.dot_rows(qrow(r), cache.k8(layer, g, a), cache.row_bytes(), b - a, hd, scale, s);
-        else if (half)
-          f16.dot_rows(qrow(r), cache.k16(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
-        else
-          kt.dot_rows_f32(qrow(r), cache.k(layer, g, a), cache.row_stride(), b - a, hd, scale, s);
+        dot_keys(cache, qrow(r), g, a, b - a, s);
       }
     }
     for (int r = 0; r < rows; r++) {
@@ -309,7 +315,7 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
       softmax(kt, s, count[r]);
     }
     // weights into V, value block by value block
-    const int64_t pstride = (int64_t)(half ? 1 : lanes) * hd;
+    const int64_t pstride = (int64_t)(narrow ? 1 : lanes) * hd;
     std::memset(P, 0, (size_t)rows * pstride * sizeof(float));
     for (int k0 = kmin; k0 < kmax; k0 += kb) {
       const int k1 = std::min(kmax, k0 + kb);
@@ -317,17 +323,15 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
         const int a = std::max(first[r], k0), b = std::min(first[r] + count[r], k1);
         if (a >= b) continue;
         const float* w = S + (int64_t)r * widest + (a - first[r]);
-        if (q8c)
-          q8.attn_pv(w, cache.v8(layer, g, a), cache.row_bytes(), b - a, hd, P + r * pstride);
-        else if (half)
-          f16.attn_pv(w, cache.v16(layer, g, a), cache.row_stride(), b - a, hd, P + r * pstride);
+        if (narrow)
+          pv_narrow(cache, w, g, a, b - a, P + r * pstride);
         else
           kt.attn_pv_acc_f32(w, cache.v(layer, g, a), cache.row_stride(), b - a, hd, lanes, a - first[r], P + r * pstride);
       }
     }
     for (int r = 0; r < rows; r++) {
       if (count[r] <= 0) std::memset(orow(r), 0, hd * sizeof(float));  // nothing visible: zeros
-      else if (half) std::memcpy(orow(r), P + r * pstride, hd * sizeof(float));
+      else if (narrow) std::memcpy(orow(r), P + r * pstride, hd * sizeof(float));
       else kt.attn_pv_reduce_f32(P + r * pstride, hd, lanes, orow(r));
     }
   };
@@ -351,12 +355,7 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
       return;
     }
     const float* qi = sq.q + ((int64_t)i * heads + h) * hd;
-    if (q8c)
-      q8.dot_rows(qi, cache.k8(layer, g, first), cache.row_bytes(), count, hd, scale, s);
-    else if (half)
-      f16.dot_rows(qi, cache.k16(layer, g, first), cache.row_stride(), count, hd, scale, s);
-    else
-      kt.dot_rows_f32(qi, cache.k(layer, g, first), cache.row_stride(), count, hd, scale, s);
+    dot_keys(cache, qi, g, first, count, s);
     score_terms(s, count, opt, slopes.empty() ? 0.0f : slopes[h], cpos, first, p);
     if (!pl.sorted) {  // positions out of order (a shifted cache edited by hand): mask cell by cell
       bool any = false;
@@ -370,10 +369,9 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
       }
     }
     softmax(kt, s, count);
-    if (half) {
+    if (narrow) {
       std::memset(o, 0, hd * sizeof(float));
-      if (q8c) q8.attn_pv(s, cache.v8(layer, g, first), cache.row_bytes(), count, hd, o);
-      else f16.attn_pv(s, cache.v16(layer, g, first), cache.row_stride(), count, hd, o);
+      pv_narrow(cache, s, g, first, count, o);
     } else {
       kt.attn_pv_f32(s, cache.v(layer, g, first), cache.row_stride(), count, hd, pl.lanes, o);
     }
