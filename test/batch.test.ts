@@ -95,7 +95,7 @@ test("forwardBatch: bad segments are typed errors and leave every slot as it was
       ["counts past the tokens", async () => n.forwardBatch(Int32Array.of(1), Int32Array.of(2), Uint8Array.of(0), Int32Array.of(1), Int32Array.of(0)), /sum to the number of tokens/],
       ["zero count", async () => n.forwardBatch(Int32Array.of(1, 2), Int32Array.of(1, 0), Uint8Array.of(0, 0), Int32Array.of(1), Int32Array.of(0)), />= 1/],
       ["lengths differ", async () => n.forwardBatch(Int32Array.of(1, 2), Int32Array.of(1), Uint8Array.of(0, 0), Int32Array.of(1), Int32Array.of(0)), /differ in length/],
-      ["all not bytes", async () => n.forwardBatch(Int32Array.of(1), Int32Array.of(1), Int32Array.of(0) as unknown as Uint8Array, Int32Array.of(1), Int32Array.of(0)), /Uint8Array/],
+      ["all not bytes", async () => n.forwardBatch(Int32Array.of(1), Int32Array.of(1), Int32Array.of(0) as unknown as Uint8Array, Int32Array.of(1), Int32Array.of(0)), /all has the wrong typed array type/],
       ["token id", async () => n.forwardBatch(Int32Array.of(2), Int32Array.of(1), Uint8Array.of(0), Int32Array.of(1 << 30), Int32Array.of(0)), /out of range/],
       // slot 1 holds 3 of 16 cells: 14 more do not fit, and slot 2's part must not be kept either
       ["a full slot", async () => n.forwardBatch(Int32Array.of(2, 1), Int32Array.of(1, 14), Uint8Array.of(0, 0), Int32Array.from({ length: 15 }, () => 1), Int32Array.from({ length: 15 }, (_, i) => i)), /KV cache full/],

@@ -466,9 +466,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (lead_ || follower_) throw Napi::Error::New(env, "a tensor-parallel model runs one sequence: use forward()");
     Napi::Int32Array sl = arg_typed<Napi::Int32Array>(info, 0, "slots");
     Napi::Int32Array cn = arg_typed<Napi::Int32Array>(info, 1, "counts");
-    if (info.Length() <= 2 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-      throw Napi::TypeError::New(env, "all must be a Uint8Array");
-    Napi::Uint8Array al = info[2].As<Napi::Uint8Array>();
+    Napi::Uint8Array al = arg_typed<Napi::Uint8Array>(info, 2, "all");
     Napi::Int32Array tok = arg_typed<Napi::Int32Array>(info, 3, "tokens");
     Napi::Int32Array pos = arg_typed<Napi::Int32Array>(info, 4, "positions");
     const size_t k = sl.ElementLength();
