@@ -403,6 +403,11 @@ export function wrapNative<T>(what: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    throw new NativeError(`${what}: ${(e as Error).message}`, { cause: e });
+    throw nativeError(what, e);
   }
+}
+
+/** The NativeError of a failure of `what` (a rejected native promise: await it in try, then throw this). */
+export function nativeError(what: string, e: unknown): NativeError {
+  return new NativeError(`${what}: ${(e as Error).message}`, { cause: e });
 }

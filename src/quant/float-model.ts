@@ -6,7 +6,7 @@
  */
 import type { LoadedModel } from "../loader.js";
 import { llamaGraph } from "../models/llama.js";
-import { wrapNative, type ActivationDetail, type ActivationHessian, type ActivationStatsOptions } from "../native.js";
+import { nativeError, type ActivationDetail, type ActivationHessian, type ActivationStatsOptions } from "../native.js";
 import type { Calibratable } from "./smoothquant.js";
 
 export function calibratable(m: LoadedModel): Calibratable & { dispose(): Promise<void> } {
@@ -33,9 +33,7 @@ export function calibratable(m: LoadedModel): Calibratable & { dispose(): Promis
       try {
         return (await native.forward(Int32Array.from(ids), positions, true)).data;
       } catch (e) {
-        throw wrapNative("calibration forward", () => {
-          throw e;
-        });
+        throw nativeError("calibration forward", e);
       } finally {
         native.clearCache();
       }

@@ -14,7 +14,7 @@
  */
 import { LowbitError, StateError } from "../errors.js";
 import type { BatchStepper } from "../generate/generate.js";
-import { wrapNative, type NativeModel } from "../native.js";
+import { nativeError, wrapNative, type NativeModel } from "../native.js";
 import type { KvSession } from "./kv-session.js";
 
 /** Tokens of one native step at most (prompt chunks fill what decode steps leave; llama.cpp's -ub). */
@@ -234,16 +234,8 @@ export class BatchScheduler {
     try {
       res = await this.model().forwardBatch(slots, counts, all, tokens, positions);
     } catch (e) {
-      let err = e; // a lowbit error as it is (the model disposed: StateError); a native one typed by wrapNative
-      if (!(e instanceof LowbitError)) {
-        try {
-          wrapNative("batched forward", () => {
-            throw e;
-          });
-        } catch (w) {
-          err = w;
-        }
-      }
+      // a lowbit error as it is (the model disposed: StateError); a native one typed
+      const err = e instanceof LowbitError ? e : nativeError("batched forward", e);
       for (const t of taken) {
         // chunks of a prompt fed by earlier steps are in the slot; the stream never learns of them
         if (t.r.fed) this.edits.push(() => this.model().rollback(t.r.fed, t.r.slot));

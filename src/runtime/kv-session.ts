@@ -4,7 +4,7 @@
  * call using the cache, and the steppers the generation loop drives
  * (generate/generate.ts). LLM owns one; it knows nothing of weights or formats.
  */
-import { wrapNative, type ForwardResult, type NativeModel } from "../native.js";
+import { nativeError, type ForwardResult, type NativeModel } from "../native.js";
 import type { BatchStepper } from "../generate/generate.js";
 import type { LlamaConfig } from "../config.js";
 
@@ -75,10 +75,8 @@ export class KvSession {
     const tokens = Int32Array.from(ids);
     const positions = new Int32Array(ids.length);
     for (let i = 0; i < ids.length; i++) positions[i] = firstPos + i;
-    return this.model().forward(tokens, positions, all, targets, out).catch((e: Error) => {
-      throw wrapNative("forward", () => {
-        throw e;
-      });
+    return this.model().forward(tokens, positions, all, targets, out).catch((e: unknown) => {
+      throw nativeError("forward", e);
     });
   }
 
