@@ -14,7 +14,7 @@ import { NativeError } from "../errors.js";
 import { LlamaServer } from "./llama-server.js";
 import { nativeLlamaCppTool } from "../llamacpp/native-bin.js";
 import { measureBandwidth } from "./core.js";
-import { fmt } from "./stats.js";
+import { fmt, summarize } from "./stats.js";
 import { machineLine } from "./report.js";
 
 export interface BatchingRow {
@@ -25,11 +25,11 @@ export interface BatchingRow {
   /** wall ms of each round */
   lowbitMs: number[];
   llamaMs: number[];
-  /** lowbit: median over streams of each stream's ms per token after its first (median round) */
+  /** lowbit: median over rounds of the median over streams of each stream's ms per token after its first */
   lowbitTpotMs: number;
-  /** lowbit: median over streams of each stream's time to first token (median round) */
+  /** lowbit: median over rounds of the median over streams of each stream's time to first token */
   lowbitTtftMs: number;
-  /** native steps lowbit ran for the N streams in one round, and the most sequences one carried */
+  /** native steps lowbit ran for the N streams in one round (the most of the rounds), and the most sequences one carried */
   lowbitSteps: number;
   lowbitMaxSequences: number;
 }
@@ -49,6 +49,8 @@ export interface BatchingReport {
   node: string;
   date: string;
   rows: BatchingRow[];
+  /** what a reader of this run must know beside the table */
+  notes?: string[];
 }
 
 export interface BatchingOptions {
@@ -65,7 +67,8 @@ export interface BatchingOptions {
   onProgress?: (line: string) => void;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+// the bench's median (stats.ts: of an even count, the mean of the middle two)
+const median = (xs: number[]) => summarize(xs).median;
 
 /** Seeded prompts of random ids (id 1 first, as a BOS): stream i gets the same ids on both engines. */
 function prompts(count: number, length: number, vocab: number): number[][] {
@@ -115,17 +118,16 @@ export async function runBatching(o: BatchingOptions): Promise<BatchingReport> {
           }
         }
         const rate = (ms: number) => (n * gen * 1000) / ms;
-        const mid = [...lb].sort((a, b) => a.ms - b.ms)[Math.floor((lb.length - 1) / 2)]!;
         rows.push({
           streams: n,
           lowbit: rate(median(lb.map((x) => x.ms))),
           llama: server ? rate(median(lm)) : null,
           lowbitMs: lb.map((x) => x.ms),
           llamaMs: lm,
-          lowbitTpotMs: mid.tpot,
-          lowbitTtftMs: mid.ttft,
-          lowbitSteps: mid.steps,
-          lowbitMaxSequences: mid.maxSeq,
+          lowbitTpotMs: median(lb.map((x) => x.tpot)),
+          lowbitTtftMs: median(lb.map((x) => x.ttft)),
+          lowbitSteps: Math.max(...lb.map((x) => x.steps)),
+          lowbitMaxSequences: Math.max(...lb.map((x) => x.maxSeq)),
         });
       } finally {
         await server?.close();
@@ -159,6 +161,7 @@ export function batchingMarkdown(r: BatchingReport): string {
   lines.push(
     "",
     "Aggregate tok/s: streams x generated tokens / the wall time from the first request to the last answer (the prompts' prefill included), median of the rounds. lowbit runs the streams as concurrent `LLM.generate` calls on one model loaded with `parallel` = the most streams (runtime/batch.ts: every decode step of every stream in one native step, prompts in chunks of at most 512 tokens beside them); llama-server gets them as concurrent HTTP requests to `/completion`. Decode tok/s: the rate once every stream has its first token (streams / the median stream's time per token after its first), which leaves the prompts out.",
+    ...(r.notes ?? []).map((n) => `\nNote: ${n}`),
   );
   return lines.join("\n");
 }
