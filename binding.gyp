@@ -17,6 +17,14 @@
       }]]
     },
     {
+      "target_name": "lowbit_amx",
+      "type": "static_library",
+      "conditions": [["target_arch=='x64'", {
+        "sources": ["native/src/kernels/amx.cc", "native/src/kernels/amx_q4_0.cc"],
+        "cflags_cc": ["-Wno-uninitialized", "-Wno-maybe-uninitialized", "-mamx-tile", "-mamx-int8", "-mamx-bf16", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx512vnni", "-mfma", "-mf16c", "-mavx2"]
+      }]]
+    },
+    {
       "target_name": "lowbit_avx2",
       "type": "static_library",
       "conditions": [["target_arch=='x64'", {
@@ -54,8 +62,8 @@
     {
       "target_name": "lowbit_core",
       "type": "static_library",
-      "dependencies": ["lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
-      "export_dependent_settings": ["lowbit_avx512", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
+      "dependencies": ["lowbit_avx512", "lowbit_amx", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
+      "export_dependent_settings": ["lowbit_avx512", "lowbit_amx", "lowbit_avx2", "lowbit_ggml", "lowbit_ggml_avx2", "lowbit_ggml_avx512"],
       "sources": [
         "native/src/cpu.cc",
         "native/src/threadpool.cc",

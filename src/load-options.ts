@@ -37,7 +37,7 @@ export interface LoadOptions {
   threads?: number;
   /** KV-cache capacity in tokens (default: max_position_embeddings). */
   contextLength?: number;
-  /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
+  /** Kernel variant: "auto" (CPUID), "ref" (scalar), "avx2", "avx512", "amx" (avx512 with AMX-INT8/BF16 prefill matmuls). */
   kernels?: KernelVariant;
   /**
    * Concurrent generations (llama-server's --parallel, Ollama's OLLAMA_NUM_PARALLEL): this many

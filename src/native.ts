@@ -99,8 +99,8 @@ export interface StoredBuffer {
   bytes: number;
 }
 
-/** Kernel variants: "auto" (CPUID), "ref" (scalar), "avx2", "avx512". */
-export const KERNEL_VARIANTS = ["auto", "ref", "avx2", "avx512"] as const;
+/** Kernel variants: "auto" (CPUID), "ref" (scalar), "avx2", "avx512", "amx" (avx512 with AMX prefill matmuls). */
+export const KERNEL_VARIANTS = ["auto", "ref", "avx2", "avx512", "amx"] as const;
 export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
 
 /** Element types of the KV cache (llama.cpp's -ctk / -ctv): f32, f16 at half the bytes, or q8_0 at 17/64 (a head size divisible by 32). */

@@ -40,6 +40,6 @@ test("LOWBIT_KERNELS picks the variant of a load without kernels; an explicit ke
 
 test("a LOWBIT_KERNELS that names no variant is an InvalidOptionError naming it", async () => {
   await withEnv("neon", async () => {
-    await assert.rejects(LLM.load(undefined, { threads: 1 }), (e: unknown) => e instanceof InvalidOptionError && /LOWBIT_KERNELS must be auto, ref, avx2 or avx512, got "neon"/.test(e.message));
+    await assert.rejects(LLM.load(undefined, { threads: 1 }), (e: unknown) => e instanceof InvalidOptionError && /LOWBIT_KERNELS must be auto, ref, avx2, avx512 or amx, got "neon"/.test(e.message));
   });
 });

@@ -2,7 +2,8 @@
 // variant bit for bit against the scalar reference (activation quantization
 // and both matmuls), then decode (m = 1, memory-bound, GB/s of weights) and
 // prefill (m = 64, GOPS) timings on 1..T threads next to w4a8-g32 and w8a8 on
-// the same shape. No Node needed (for the device's AVX-512 Xeon):
+// the same shape. Variants: avx2, avx512 and amx where the CPU has them. No
+// Node needed (for the device's AVX-512 / AMX Xeon):
 //   make -C native/bench ggml_check && native/bench/ggml_check [seed] [threads]
 #include <algorithm>
 #include <chrono>
@@ -24,7 +25,7 @@ namespace {
 
 std::vector<const KernelTable*> simd_variants() {
   std::vector<const KernelTable*> v;
-  for (const char* n : {"avx2", "avx512"})
+  for (const char* n : {"avx2", "avx512", "amx"})
     if (const KernelTable* t = kernels_by_name(n)) v.push_back(t);
   return v;
 }
@@ -87,7 +88,7 @@ int check(std::mt19937& rng) {
       }
     }
     for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0})
-      for (int64_t m : {1, 2, 3, 4, 5, 9})
+      for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 21, 32, 50})  // (amx: tiles of 16 rows)
         for (int64_t n : {1, 7, 8, 13, 37})
           for (int64_t k : {32, 96, 160, 288}) {
             Problem p = make(t, m, n, k, rng);

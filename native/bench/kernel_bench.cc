@@ -1,15 +1,20 @@
 // Standalone kernel check + timing, no Node needed (used on hosts where only a
 // C++ toolchain exists, e.g. to verify AVX-512/AMX variants):
-//   make -C native/bench && native/bench/kernel_bench [--quick]
-// For every available variant it compares each kernel with the scalar
-// reference on random inputs (odd sizes included), then times matmuls of
-// model shapes (decode m=1 and prefill m=512) with 1..N threads.
+//   make -C native/bench kernel_bench && native/bench/kernel_bench [--quick | --layer]
+// For every available variant (avx2, avx512, amx) it compares each kernel with
+// the scalar reference on random inputs (odd sizes included), then times
+// matmuls of model shapes (decode m=1 and prefill m=512) with 1..N threads;
+// --layer instead times a whole TinyLlama-1.1B layer's matmuls (q/k/v, o,
+// gate/up, down: matmul_multi as the model runs them) at m = 32, 512, 1024 in
+// bf16, w8a8 and Q4_0 on every thread count, variants alternated.
 #include <algorithm>
 #include <chrono>
 #include <functional>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,8 +50,8 @@ static void check(bool ok, const std::string& what) {
 
 static void test_variant(const KernelTable& kt) {
   const KernelTable& ref = kernels_ref();
-  for (int64_t m : {1, 2, 3, 4, 5, 9})
-    for (int64_t n : {1, 3, 4, 5, 17, 33})
+  for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 35})
+    for (int64_t n : {1, 3, 4, 5, 17, 33, 70})
       for (int64_t k : {1, 7, 16, 17, 33, 100, 257}) {
         auto A = randv(m * k), W = randv(n * k);
         auto Ab = tobf16(A), Wb = tobf16(W);
@@ -89,9 +94,15 @@ static void test_variant(const KernelTable& kt) {
       }
   // int8 (w8a8): exact integer dot products, so SIMD must equal ref bit for bit.
   std::uniform_int_distribution<int> i8(-127, 127);
-  for (int64_t m : {1, 2, 3, 4, 5, 9, 70})
-    for (int64_t n : {1, 3, 4, 5, 17, 33})
-      for (int64_t k : {1, 31, 64, 65, 257}) {
+  struct Q8Case { int64_t m, n, k; };
+  std::vector<Q8Case> q8_cases;
+  for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 17, 32, 48, 70})
+    for (int64_t n : {1, 3, 4, 5, 17, 33, 70})
+      for (int64_t k : {1, 31, 64, 65, 257}) q8_cases.push_back({m, n, k});
+  q8_cases.push_back({33, 100, 20000});  // AMX: several column panels (512 KiB / kp columns each)
+  for (Q8Case qc : q8_cases) {
+      const int64_t m = qc.m, n = qc.n, k = qc.k;
+      {
         const int64_t kp = pad_to(k, 64);
         std::vector<int8_t> A(m * kp, 0), Wr(n * k), Wp(pad_to(n, 4) * kp, 0);
         for (int64_t i = 0; i < m; i++)
@@ -103,12 +114,17 @@ static void test_variant(const KernelTable& kt) {
           for (int64_t p = 0; p < k; p++) wsum[j] += Wr[j * k + p];
         auto sa = randv(m, 0, 0.1f), sw = randv(n, 0, 0.1f);
         std::vector<float> c1(m * n, 0.f), c2(m * n, 0.f);
+        std::vector<int32_t> d1(m * n, 0), d2(m * n, 0);
         const int64_t j0 = n > 4 ? 4 : 0;
-        ref.matmul_q8(A.data(), kp, sa.data(), Wp.data(), sw.data(), wsum.data(), c1.data(), n, m, j0, n, kp);
-        kt.matmul_q8(A.data(), kp, sa.data(), Wp.data(), sw.data(), wsum.data(), c2.data(), n, m, j0, n, kp);
-        check(c1 == c2, std::string(kt.name) + " matmul_q8 m" + std::to_string(m) + " n" + std::to_string(n) + " k" +
-                            std::to_string(k));
+        ref.matmul_q8(A.data(), kp, sa.data(), Wp.data(), sw.data(), wsum.data(), c1.data(), n, m, j0, n, kp, nullptr);
+        kt.matmul_q8(A.data(), kp, sa.data(), Wp.data(), sw.data(), wsum.data(), c2.data(), n, m, j0, n, kp, nullptr);
+        ref.matmul_q8(A.data(), kp, sa.data(), Wp.data(), sw.data(), wsum.data(), nullptr, n, m, j0, n, kp, d1.data());
+        kt.matmul_q8(A.data(), kp, sa.data(), Wp.data(), sw.data(), wsum.data(), nullptr, n, m, j0, n, kp, d2.data());
+        const std::string at = " m" + std::to_string(m) + " n" + std::to_string(n) + " k" + std::to_string(k);
+        check(c1 == c2, std::string(kt.name) + " matmul_q8" + at);
+        check(d1 == d2, std::string(kt.name) + " matmul_q8 int32" + at);
       }
+  }
   for (int64_t n : {1, 7, 64, 65, 300}) {
     auto x = randv(n, -3, 3);
     const int64_t kp = pad_to(n, 64);
@@ -179,11 +195,83 @@ static void bench(const KernelTable& kt, int threads, bool quick) {
   }
 }
 
+// One TinyLlama-1.1B layer's matmuls (hidden 2048, 4 KV heads of 64, ffn 5632),
+// grouped as the model runs them: q/k/v and gate/up share their activations.
+static void bench_layer(const std::vector<const KernelTable*>& variants, const std::vector<int>& threads, int reps) {
+  const int64_t h = 2048, kv = 256, ff = 5632;
+  struct Group { std::vector<int64_t> rows; int64_t k; };
+  const std::vector<Group> groups = {{{h, kv, kv}, h}, {{h}, h}, {{ff, ff}, h}, {{h}, ff}};
+  double ops_per_row = 0;
+  for (const Group& g : groups)
+    for (int64_t n : g.rows) ops_per_row += 2.0 * n * g.k;
+  for (WFormat f : {WFormat::BF16, WFormat::Q8, WFormat::Q4_0}) {
+    std::vector<std::vector<std::unique_ptr<Weight>>> ws;
+    for (const Group& g : groups) {
+      ws.emplace_back();
+      for (int64_t n : g.rows) {
+        auto Wf = randv(n * g.k, -0.05f, 0.05f);
+        WSpec spec;
+        spec.format = &weight_format(f);
+        ws.back().push_back(make_weight("w", SrcDtype::F32, Wf.data(), Wf.size() * 4, n, g.k, spec));
+      }
+    }
+    for (int t : threads) {
+      ThreadPool pool(t);
+      MatmulScratch scratch;
+      for (int64_t m : {32, 512, 1024}) {
+        auto A = randv(m * ff);
+        std::vector<float> C(m * ff * 2);
+        auto layer = [&](const KernelTable& kt) {
+          for (size_t gi = 0; gi < groups.size(); gi++) {
+            const Weight* W[3];
+            float* Cs[3];
+            int64_t off = 0;
+            for (size_t i = 0; i < ws[gi].size(); i++) W[i] = ws[gi][i].get(), Cs[i] = C.data() + off, off += m * groups[gi].rows[i];
+            matmul_multi(pool, kt, A.data(), groups[gi].k, m, W, Cs, (int)ws[gi].size(), scratch);
+          }
+        };
+        // variants alternated, `reps` rounds, the median per variant
+        std::vector<std::vector<double>> t_ms(variants.size());
+        for (auto* kt : variants) layer(*kt);  // warm-up
+        for (int r = 0; r < reps; r++)
+          for (size_t v = 0; v < variants.size(); v++) {
+            auto t0 = std::chrono::steady_clock::now();
+            layer(*variants[v]);
+            t_ms[v].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+          }
+        std::printf("layer %-5s t=%-2d m=%-5lld", ws[0][0]->fmt->name, t, (long long)m);
+        double base = 0;
+        for (size_t v = 0; v < variants.size(); v++) {
+          std::sort(t_ms[v].begin(), t_ms[v].end());
+          const double ms = t_ms[v][t_ms[v].size() / 2], gops = ops_per_row * m / ms / 1e6;
+          if (v == 0) base = ms;
+          std::printf("  %s %8.2f ms %7.0f GOP/s", variants[v]->name, ms, gops);
+          if (v > 0) std::printf(" (%.2fx)", base / ms);
+        }
+        std::printf("\n");
+        std::fflush(stdout);
+      }
+    }
+  }
+}
+
 int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const bool quick = mode == "--quick";
   std::printf("cpu: %s; physical cores %d\n", cpu_features_string().c_str(), cpu().physical_cores);
+  if (mode == "--layer") {  // avx512 (or avx2) against amx where present
+    std::vector<const KernelTable*> vs;
+    for (const char* v : {"avx2", "avx512", "amx"})
+      if (const KernelTable* kt = kernels_by_name(v)) vs.push_back(kt);
+    if (vs.size() > 2) vs.erase(vs.begin());
+    std::vector<int> threads;
+    for (int t = 1; t <= cpu().physical_cores; t *= 2) threads.push_back(t);
+    if (threads.back() != cpu().physical_cores) threads.push_back(cpu().physical_cores);
+    bench_layer(vs, threads, argc > 2 ? std::atoi(argv[2]) : 5);
+    return 0;
+  }
   std::vector<const KernelTable*> variants;
-  for (const char* v : {"avx2", "avx512"})
+  for (const char* v : {"avx2", "avx512", "amx"})
     if (const KernelTable* kt = kernels_by_name(v)) variants.push_back(kt);
     else std::printf("variant %s not supported on this CPU\n", v);
   for (auto* kt : variants) test_variant(*kt);

@@ -10,12 +10,28 @@
 #include <cpuid.h>
 #define LOWBIT_X86 1
 #endif
+#if defined(LOWBIT_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace lowbit {
 
 namespace {
 
 #ifdef LOWBIT_X86
+// Linux hands out the AMX tile state only on request (arch_prctl
+// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, kernel 5.16+), once per process;
+// without it the first tile instruction kills the process.
+bool request_amx() {
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
 unsigned long long xgetbv0() {
   unsigned eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
@@ -71,8 +87,9 @@ CpuFeatures detect() {
   c.avx512bw = zmm_os && ((b >> 30) & 1);
   c.avx512vl = zmm_os && ((b >> 31) & 1);
   c.avx512vnni = zmm_os && ((cx >> 11) & 1);
-  c.amx_bf16 = amx_os && ((d >> 22) & 1);
-  c.amx_int8 = amx_os && ((d >> 25) & 1);
+  const bool amx_tile = amx_os && ((d >> 24) & 1) && request_amx();
+  c.amx_bf16 = amx_tile && ((d >> 22) & 1);
+  c.amx_int8 = amx_tile && ((d >> 25) & 1);
   unsigned a1, b1, c1, d1;
   __cpuid_count(7, 1, a1, b1, c1, d1);
   c.avx512bf16 = zmm_os && ((a1 >> 5) & 1);

@@ -130,7 +130,7 @@ export function addModelOptions(cmd: Command): Command {
     .option("--synthetic-seed <n>", SEED_HELP)
     .option("--dtype <dtype>", "compute dtype: f32 or bf16 (default bf16)")
     .option("--threads <n>", "compute threads (default: physical cores)")
-    .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512 (default auto)")
+    .option("--kernels <variant>", "kernel variant: auto, ref, avx2, avx512, amx (default auto)")
     .option("--kv-type <type>", "KV-cache element type: f32, f16 or q8_0 (llama.cpp's -ctk/-ctv; default f32)")
     .option("--quant <format>", `quantize the block linear layers: ${QUANT_FORMATS.join(", ")}`)
     .option("--quant-head", "also quantize the LM head (default: it keeps the compute dtype)")

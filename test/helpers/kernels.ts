@@ -50,14 +50,16 @@ export const REQUIRED: Record<string, string[]> = {
   // (avx512dq is not listed in cpuInfo().features, so it cannot be checked here).
   avx2: ["avx2", "fma", "f16c"],
   avx512: ["avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "fma"],
+  // amx: avx512 plus AMX-INT8 and AMX-BF16 with the OS's permission (cpu.cc)
+  amx: ["avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "fma", "amx-int8", "amx-bf16"],
 };
-export const SIMD = ["avx2", "avx512"] as const;
+export const SIMD = ["avx2", "avx512", "amx"] as const;
 export const AVAILABLE = new Map<string, boolean>(SIMD.map((v) => [v, variantAvailable(v)]));
 
 export function skipReason(v: string): string | null {
   if (AVAILABLE.get(v)) return null;
   const missing = REQUIRED[v].filter((f) => !features.has(f));
-  const label = v === "avx512" ? "CPU lacks AVX-512 (BF16+VNNI)" : "CPU lacks AVX2+FMA+F16C";
+  const label = v === "amx" ? "CPU lacks AMX (INT8+BF16) or AVX-512" : v === "avx512" ? "CPU lacks AVX-512 (BF16+VNNI)" : "CPU lacks AVX2+FMA+F16C";
   return `${label}: cpuInfo().features="${cpu.features}"` + (missing.length ? `, missing ${missing.join(", ")}` : ", (avx512dq or OS support missing)") + ` -> runKernel("${v}", ...) is not available`;
 }
 

@@ -213,11 +213,13 @@ const KernelTable& kernels_ref();
 #if defined(__x86_64__)
 const KernelTable& kernels_avx2();
 const KernelTable& kernels_avx512();
+// avx512 with AMX prefill matmuls (kernels/amx.cc)
+const KernelTable& kernels_amx();
 #endif
 
 // Best variant this CPU supports.
 const KernelTable& kernels_best();
-// Variant by name ("ref", "avx2", "avx512", "auto"); nullptr if unknown or not
+// Variant by name ("ref", "avx2", "avx512", "amx", "auto"); nullptr if unknown or not
 // supported by this CPU.
 const KernelTable* kernels_by_name(const char* name);
 

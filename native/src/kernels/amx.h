@@ -1,0 +1,32 @@
+// Shared by the AMX kernels (amx.cc, amx_q4_0.cc; compiled with -mamx-*).
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "ggml.h"
+
+namespace lowbit {
+
+// Palette 1 tile shapes (rows, bytes per row) of tiles 0-3 (C), 4-5 (A) and
+// 6-7 (B). The configuration is per thread: every kernel call loads its own.
+inline void load_tile_config(int c_rows, int c_bytes, int a_rows, int a_bytes, int b_rows, int b_bytes) {
+  struct alignas(64) {
+    uint8_t palette, start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+  } cfg = {};
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++) {
+    const int r = t < 4 ? c_rows : t < 6 ? a_rows : b_rows, b = t < 4 ? c_bytes : t < 6 ? a_bytes : b_bytes;
+    cfg.rows[t] = (uint8_t)r, cfg.colsb[t] = (uint16_t)b;
+  }
+  _tile_loadconfig(&cfg);
+}
+
+// ggml.h's matmul_q4_0 on AMX-INT8 (amx_q4_0.cc)
+void matmul_q4_0_amx(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,
+                     const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k);
+
+}  // namespace lowbit
