@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { LLM } from "../src/llm.js";
 import { InvalidOptionError } from "../src/errors.js";
 import { acceptDrafts } from "../src/generate/assisted.js";
-import { lookupDraft } from "../src/generate/lookup.js";
+import { lookupDraft, nextDraftLength } from "../src/generate/lookup.js";
 import { Sampler, type Dist } from "../src/generate/sampler.js";
 import { EMBEDDED_MODEL, REPO } from "./helpers/paths.js";
 
@@ -36,6 +36,21 @@ test("lookupDraft: what followed the latest earlier occurrence of the longest ma
   assert.deepEqual(lookupDraft([], 2, 5), []);
   // a run of one token: the occurrence ending one before the end
   assert.deepEqual(lookupDraft([5, 5, 5, 5], 2, 3), [5]);
+});
+
+test("nextDraftLength: HF's heuristic schedule, +2 after a draft kept whole, -1 after a rejection, within [1, max]", () => {
+  assert.equal(nextDraftLength(5, 5, 5, 5), 5); // at the cap
+  assert.equal(nextDraftLength(2, 2, 2, 5), 4);
+  assert.equal(nextDraftLength(4, 4, 4, 5), 5);
+  assert.equal(nextDraftLength(5, 5, 4, 5), 4); // one rejected
+  assert.equal(nextDraftLength(5, 5, 0, 5), 4);
+  assert.equal(nextDraftLength(1, 1, 0, 5), 1); // never below 1
+  // a draft cut short (the sequence's end, max tokens) and kept whole still grows
+  assert.equal(nextDraftLength(3, 2, 2, 8), 5);
+  // a schedule: 5 -> (reject) 4 -> (reject) 3 -> (kept) 5
+  let k = 5;
+  for (const [drafted, accepted] of [[5, 1], [4, 0], [3, 3]] as const) k = nextDraftLength(k, drafted, accepted, 5);
+  assert.equal(k, 5);
 });
 
 test("a one-hot draft under speculative sampling: the output token is distributed as the target's p", () => {

@@ -17,6 +17,12 @@
  * HF takes the first occurrence in the sequence; lowbit the latest (the
  * nearest context, which for code is the most likely to continue the same
  * way), and stops a draft at the sequence's end.
+ *
+ * The draft length adapts as HF's "heuristic" assistant schedule: it starts at
+ * the plan's tokens, grows by 2 after a draft accepted whole and shrinks by 1
+ * after any rejection, within [1, tokens]. A verification row costs compute
+ * even when memory-bound decode hides part of it, so long drafts from weak
+ * (often 1-token) matches cost more than they return (docs/ASSISTED.md).
  */
 import { acceptDrafts } from "./assisted.js";
 import type { ContextShift } from "./context-shift.js";
@@ -49,6 +55,11 @@ export function lookupDraft(seq: ArrayLike<number>, ngram: number, k: number): n
   return [];
 }
 
+/** The next round's draft length after `accepted` of `drafted` tokens were kept (HF's heuristic schedule). */
+export function nextDraftLength(current: number, drafted: number, accepted: number, max: number): number {
+  return accepted === drafted ? Math.min(max, current + 2) : Math.max(1, current - 1);
+}
+
 /** The producer of runGeneration that drafts by prompt lookup (`cs`: shifting the cache when full, as plain decoding). */
 export function lookupProducer(m: BatchStepper, sampler: Sampler, seq: number[], plan: LookupPlan, cs?: ContextShift): Producer {
   // plain decoding's producer (prompt, context shift, counts), its next() replaced by drafted rounds
@@ -57,10 +68,11 @@ export function lookupProducer(m: BatchStepper, sampler: Sampler, seq: number[],
   const V = m.vocabSize;
   const stats = { draftTokens: plan.tokens, draftConfidence: 0, rounds: 0, proposed: 0, accepted: 0 };
   p.stats = stats;
+  let draftLength = plan.tokens;
   p.next = async (max: number) => {
     // the cache holds seq[0, L - 1) (its view after shifts); seq's last token goes at L - 1
     const pos = seq.length - 1 - p.shifted;
-    const K = Math.min(plan.tokens, max - 1, m.contextLength - 1 - pos);
+    const K = Math.min(draftLength, max - 1, m.contextLength - 1 - pos);
     const d = K > 0 ? lookupDraft(seq, plan.ngram, K) : [];
     // nothing to draft (or no room before a shift): a plain step, which shifts a full cache
     if (d.length === 0) return plainNext(max);
@@ -72,6 +84,7 @@ export function lookupProducer(m: BatchStepper, sampler: Sampler, seq: number[],
     const out = acceptDrafts(sampler, d, q, dists);
     const a = out.length - 1;
     m.rollback(d.length - a);
+    draftLength = nextDraftLength(draftLength, d.length, a, plan.tokens);
     stats.rounds++;
     stats.proposed += d.length;
     stats.accepted += a;
