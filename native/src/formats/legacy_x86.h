@@ -81,12 +81,103 @@ struct LegacyTile {
   }
 };
 
+// Prefill (many tokens): a pass's codes decoded once (the tile's lo / hi code
+// vectors of every block and chunk, its scales) into a panel that every token
+// then reads from L1 / L2, in tiles of MT tokens small enough that the 8 x MT
+// accumulators stay in registers (a tile of 4 spills them on AVX2). Per token
+// the tile's operations in the tile's order: the same bits.
+template <class L, class T>
+struct LegacyPanel {
+  using I = typename L::I;
+  using F = typename L::F;
+  std::vector<I> codes;  // [nb][8]: chunk ch's low codes at ch, high at 4 + ch
+  std::vector<F> dw, mw;  // [nb] the lanes' d (and m) as f32
+
+  void decode(const uint8_t* gp, int h, int64_t nb) {
+    using P = LegacyPacked<T>;
+    codes.resize((size_t)nb * 8);
+    dw.resize((size_t)nb);
+    if (T::kMin) mw.resize((size_t)nb);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* x = gp + b * P::kBlock;
+      dw[b] = L::halves(x + 2 * h);
+      if (T::kMin) mw[b] = L::halves(x + P::kM + 2 * h);
+      const I qh = T::kQh >= 0 ? L::load(x + P::kQh + 4 * h) : L::zero();
+      for (int ch = 0; ch < 4; ch++) {
+        const I q = L::load(x + P::kQs + 64 * ch + 4 * h);
+        I lo = L::and_(q, 0x0F0F0F0F), hi = L::and_(L::srl(q, 4), 0x0F0F0F0F);
+        if (T::kQh >= 0) {
+          lo = L::or_(lo, legacy_bit5<L>(qh, 4 * ch));
+          hi = L::or_(hi, legacy_bit5<L>(qh, 16 + 4 * ch));
+        }
+        codes[b * 8 + ch] = lo;
+        codes[b * 8 + 4 + ch] = hi;
+      }
+    }
+  }
+
+  // c[t * ldc + r] = C[i0 + t, lane r] for t < MT, r < nr
+  template <int MT>
+  void run(const KAct& a, const int32_t* a4, int64_t nb, int64_t i0, float* c, int64_t ldc, int nr) const {
+    F acc[MT][8], summs[MT];
+    for (int t = 0; t < MT; t++) {
+      summs[t] = L::fzero();
+      for (int l = 0; l < 8; l++) acc[t][l] = L::fzero();
+    }
+    const int8_t* q[MT];
+    const int32_t* s4[MT];
+    for (int t = 0; t < MT; t++) q[t] = a.q + (i0 + t) * a.k, s4[t] = T::kOffset ? a4 + (i0 + t) * (a.k / 4) : nullptr;
+    for (int64_t b = 0; b < nb; b++) {
+      F dd[MT];
+      for (int t = 0; t < MT; t++) dd[t] = L::mul(dw[b], L::set1(a.d[(i0 + t) * nb + b]));
+      for (int ch = 0; ch < 4; ch++) {
+        const I lo = codes[b * 8 + ch], hi = codes[b * 8 + 4 + ch];
+        for (int t = 0; t < MT; t++) {
+          const int64_t e = b * 32 + 4 * ch;  // the chunk's first element in the token's row
+          I dl = L::dot4(lo, pk_load4(q[t] + e)), dh = L::dot4(hi, pk_load4(q[t] + e + 16));
+          if (T::kOffset) {
+            dl = L::sub1(dl, T::kOffset * s4[t][e / 4]);
+            dh = L::sub1(dh, T::kOffset * s4[t][e / 4 + 4]);
+          }
+          acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
+          acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);
+        }
+      }
+      if (T::kMin)
+        for (int t = 0; t < MT; t++) summs[t] = L::fma(mw[b], L::set1(a.s[(i0 + t) * nb + b]), summs[t]);
+    }
+    for (int t = 0; t < MT; t++)
+      L::store(c + t * ldc, T::kMin ? L::addf(pk_lanes8_sum<L>(acc[t]), summs[t]) : pk_lanes8_sum<L>(acc[t]), nr);
+  }
+};
+
+// From this many tokens the panel path runs (below, the tile's sweep decodes per tile of 4).
+constexpr int64_t kLegacyPanelRows = 8;
+
 // The matmul (KMatmul) of type T on the packed storage; j0 % 16 == 0.
 template <class L, class T>
 inline void legacy_packed_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
                               int64_t j0, int64_t j1) {
   const std::vector<int32_t> a4 = T::kOffset ? pk_code_sums(a, m, 4) : std::vector<int32_t>();
-  pk_sweep<L>(LegacyTile<L, T>{a, a.k / 32, a4.data()}, m, W, row_bytes, C, ldc, j0, j1);
+  const int64_t nb = a.k / 32;
+  if (m < kLegacyPanelRows) {
+    pk_sweep<L>(LegacyTile<L, T>{a, nb, a4.data()}, m, W, row_bytes, C, ldc, j0, j1);
+    return;
+  }
+  constexpr int MT = L::kLanes == 16 ? 2 : 1;  // 16 / 8 accumulators: of 32 zmm / 16 ymm
+  thread_local LegacyPanel<L, T> panel;
+  for (int64_t j = j0; j < j1; j += kPackRows) {
+    const uint8_t* gp = W + (j / kPackRows) * kPackRows * row_bytes;
+    for (int h = 0; h < kPackRows; h += L::kLanes) {
+      const int nr = (int)std::min<int64_t>(L::kLanes, j1 - j - h);
+      if (nr <= 0) break;
+      panel.decode(gp, h, nb);
+      float* c = C + j + h;
+      int64_t i = 0;
+      for (; i + MT <= m; i += MT) panel.template run<MT>(a, a4.data(), nb, i, c + i * ldc, ldc, nr);
+      for (; i < m; i++) panel.template run<1>(a, a4.data(), nb, i, c + i * ldc, ldc, nr);
+    }
+  }
 }
 
 }  // namespace
