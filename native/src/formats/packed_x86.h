@@ -38,6 +38,9 @@ struct PackLanesAvx2 {
   static I srl(I x, int n) { return _mm256_srli_epi32(x, n); }
   static I sll(I x, int n) { return _mm256_slli_epi32(x, n); }
   static I madd16(I x, int32_t pair) { return _mm256_madd_epi16(x, _mm256_set1_epi32(pair)); }
+  // x * s lane-wise for |x| < 2^15 and s an int16 in the low half of each lane (the high half
+  // zero): one vpmaddwd, lo16(x) * s + hi16(x) * 0
+  static I mul_small(I x, I s) { return _mm256_madd_epi16(x, s); }
   static I load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }  // 4 bytes a lane
   static I bytes(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
   static I halfwords(const uint8_t* p) { return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
@@ -76,6 +79,7 @@ struct PackLanesAvx512 {
   static I srl(I x, int n) { return _mm512_srli_epi32(x, n); }
   static I sll(I x, int n) { return _mm512_slli_epi32(x, n); }
   static I madd16(I x, int32_t pair) { return _mm512_madd_epi16(x, _mm512_set1_epi32(pair)); }
+  static I mul_small(I x, I s) { return _mm512_madd_epi16(x, s); }
   static I load(const uint8_t* p) { return _mm512_loadu_si512(p); }
   static I bytes(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   static I halfwords(const uint8_t* p) { return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }

@@ -71,7 +71,8 @@ struct Q2KTile {
             const I u = L::codes(qv, cc);
             const I s = sc[8 * j + 2 * cc + l / 4];
             const int64_t e = b * kQK_K + 128 * j + 32 * cc + 4 * l;  // the group's first element
-            for (int t = 0; t < MT; t++) lane[t] = L::add(lane[t], L::mullo(L::dot4(u, pk_load4(a.q + (i0 + t) * a.k + e)), s));
+            // |dot| <= 4 * 3 * 128 and s <= 15: an exact 16-bit multiply (vpmaddwd)
+            for (int t = 0; t < MT; t++) lane[t] = L::add(lane[t], L::mul_small(L::dot4(u, pk_load4(a.q + (i0 + t) * a.k + e)), s));
           }
         }
         for (int t = 0; t < MT; t++) acc[t][l] = L::fma(dd[t], L::cvt(lane[t]), acc[t][l]);

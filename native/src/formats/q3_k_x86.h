@@ -71,7 +71,9 @@ struct Q3KTile {
         sc[8 + i] = L::or_(L::srl(q[i], 4), L::sll(L::and_(L::srl(q[8 + i], 4), 3), 4));
         sc[12 + i] = L::or_(L::srl(q[4 + i], 4), L::sll(L::srl(q[8 + i], 6), 4));
       }
-      for (int s = 0; s < 16; s++) sc[s] = L::sub1(sc[s], 32);
+      // scale - 32 in [-32, 31], kept as an int16 in each lane's low half (high half zero) for
+      // vpmaddwd: the group dots below are within +-4 * 4 * 128, so lo16(d) * s is the exact product
+      for (int s = 0; s < 16; s++) sc[s] = L::and_(L::sub1(sc[s], 32), 0xFFFF);
       const F dw = L::halves(x + 2 * h);
       F dd[MT];
       for (int t = 0; t < MT; t++) dd[t] = L::mul(L::set1(a.d[(i0 + t) * nb + b]), dw);
@@ -87,7 +89,7 @@ struct Q3KTile {
             const int64_t e = b * kQK_K + 128 * j + 32 * cc + 4 * l;  // the group's first element
             for (int t = 0; t < MT; t++) {
               const I d = L::sub1(L::dot4(u, pk_load4(a.q + (i0 + t) * a.k + e)), 4 * a4[(i0 + t) * (a.k / 4) + e / 4]);
-              lane[t] = L::add(lane[t], L::mullo(d, s));
+              lane[t] = L::add(lane[t], L::mul_small(d, s));
             }
           }
         }
