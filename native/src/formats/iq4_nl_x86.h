@@ -77,7 +77,7 @@ struct IQ4NLTile {
     for (int t = 0; t < MT; t++) acc[t] = L::fzero();
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* x = gp + b * kIQ4NLGroupBlock;
-      if (MT == 1) pk_prefetch<kIQ4NLGroupBlock, 8>(x);
+      if (MT == 1 && h == 0) pk_prefetch<kIQ4NLGroupBlock, 8>(x);
       I s[MT], sh[MT];  // the low and the high nibbles' sums apart: two dependency chains per token
       for (int t = 0; t < MT; t++) s[t] = sh[t] = L::zero();
       for (int ch = 0; ch < 4; ch++) {

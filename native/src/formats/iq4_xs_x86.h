@@ -48,7 +48,7 @@ struct IQ4XSTile {
       for (int l = 0; l < kAcc; l++) acc[t][l] = L::fzero();
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* x = gp + b * kIQ4XSGroupBlock;
-      if (MT == 1) pk_prefetch<kIQ4XSGroupBlock, 2>(x);
+      if (MT == 1 && h == 0) pk_prefetch<kIQ4XSGroupBlock, 2>(x);
       const I sl = L::load(x + 64 + 4 * h), sh = L::halfwords(x + 32 + 2 * h);
       const F dw = L::halves(x + 2 * h);
       I lane[MT][kAcc];

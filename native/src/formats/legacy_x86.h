@@ -47,7 +47,7 @@ struct LegacyTile {
     }
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* x = gp + b * P::kBlock;
-      if (MT == 1) pk_prefetch<P::kBlock, 8>(x);
+      if (MT == 1 && h == 0) pk_prefetch<P::kBlock, 8>(x);
       const F dw = L::halves(x + 2 * h);
       const I qh = T::kQh >= 0 ? L::load(x + P::kQh + 4 * h) : L::zero();
       F dd[MT];

@@ -43,7 +43,7 @@ struct Q2KTile {
       for (int l = 0; l < 8; l++) acc[t][l] = L::fzero();
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* x = gp + b * kQ2KGroupBlock;
-      if (MT == 1) pk_prefetch<kQ2KGroupBlock, 2>(x);
+      if (MT == 1 && h == 0) pk_prefetch<kQ2KGroupBlock, 2>(x);
       I sc[16], mnp[8];  // mnp[l]: (mn[2l], mn[2l + 1]) as int16 pairs
       for (int s = 0; s < 16; s += 2) {
         const I s0 = L::bytes(x + 64 + 16 * s + h), s1 = L::bytes(x + 64 + 16 * (s + 1) + h);

@@ -61,7 +61,7 @@ struct Q3KTile {
       for (int l = 0; l < 8; l++) acc[t][l] = L::fzero();
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* x = gp + b * kQ3KGroupBlock;
-      if (MT == 1) pk_prefetch<kQ3KGroupBlock, 2>(x);
+      if (MT == 1 && h == 0) pk_prefetch<kQ3KGroupBlock, 2>(x);
       I q[12];
       for (int j = 0; j < 12; j++) q[j] = L::bytes(x + 32 + 16 * j + h);
       I sc[16];  // scale - 32 of each 16-element sub-block (q3_k.h's words, lane-wise)

@@ -64,7 +64,7 @@ struct Q4KTile {
     for (int t = 0; t < MT; t++) acc[t] = accm[t] = L::fzero();
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* x = gp + b * kQ4KGroupBlock;
-      if (MT == 1) pk_prefetch<kQ4KGroupBlock, 2>(x);
+      if (MT == 1 && h == 0) pk_prefetch<kQ4KGroupBlock, 2>(x);
       // get_scale_min_k4 lane-wise: q[j] = byte j of the lanes' rows
       I q[12];
       for (int j = 0; j < 12; j++) q[j] = L::bytes(x + 64 + 16 * j + h);
