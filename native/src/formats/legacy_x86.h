@@ -63,8 +63,8 @@ struct LegacyTile {
           const int64_t e = (i0 + t) * a.k + b * 32 + 4 * ch;  // the chunk's first element of a.q
           I dl = L::dot4(lo, pk_load4(a.q + e)), dh = L::dot4(hi, pk_load4(a.q + e + 16));
           if (T::kOffset) {
-            dl = L::sub1(dl, T::kOffset * a4[e / 4]);
-            dh = L::sub1(dh, T::kOffset * a4[e / 4 + 4]);
+            dl = L::sub1(dl, T::kOffset * a4[(uint64_t)e / 4]);
+            dh = L::sub1(dh, T::kOffset * a4[(uint64_t)e / 4 + 4]);
           }
           acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
           acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);
@@ -136,8 +136,8 @@ struct LegacyPanel {
           const int64_t e = b * 32 + 4 * ch;  // the chunk's first element in the token's row
           I dl = L::dot4(lo, pk_load4(q[t] + e)), dh = L::dot4(hi, pk_load4(q[t] + e + 16));
           if (T::kOffset) {
-            dl = L::sub1(dl, T::kOffset * s4[t][e / 4]);
-            dh = L::sub1(dh, T::kOffset * s4[t][e / 4 + 4]);
+            dl = L::sub1(dl, T::kOffset * s4[t][b * 8 + ch]);  // (e / 4: the chunk's 4-sum)
+            dh = L::sub1(dh, T::kOffset * s4[t][b * 8 + ch + 4]);
           }
           acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
           acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);
