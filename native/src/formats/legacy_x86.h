@@ -28,6 +28,18 @@ inline typename L::I legacy_bit5(typename L::I qh, int shift) {
   return L::and_(L::mullo(L::and_(L::srl(qh, shift), 15), L::set1i(0x02040810)), 0x10101010);
 }
 
+// Chunk ch's codes of a block (x: the group's block, h: the pass's first lane): lo = elements
+// 4 ch + e (lane class ch), hi = 16 + 4 ch + e (class ch + 4), the fifth bits or'ed in from qh.
+template <class L, class T>
+inline void legacy_codes(const uint8_t* x, int h, typename L::I qh, int ch, typename L::I& lo, typename L::I& hi) {
+  const typename L::I q = L::load(x + LegacyPacked<T>::kQs + 64 * ch + 4 * h);
+  lo = L::and_(q, 0x0F0F0F0F), hi = L::and_(L::srl(q, 4), 0x0F0F0F0F);
+  if (T::kQh >= 0) {
+    lo = L::or_(lo, legacy_bit5<L>(qh, 4 * ch));
+    hi = L::or_(hi, legacy_bit5<L>(qh, 16 + 4 * ch));
+  }
+}
+
 // The tile (pk_sweep's): MT tokens (i0 ..) x the lanes [h, h + L::kLanes) of group gp.
 // a4: the sums of every 4 consecutive activation codes, [m][k / 4] (Q5_0).
 template <class L, class T>
@@ -53,12 +65,8 @@ struct LegacyTile {
       F dd[MT];
       for (int t = 0; t < MT; t++) dd[t] = L::mul(dw, L::set1(a.d[(i0 + t) * nb + b]));
       for (int ch = 0; ch < 4; ch++) {
-        const I q = L::load(x + P::kQs + 64 * ch + 4 * h);
-        I lo = L::and_(q, 0x0F0F0F0F), hi = L::and_(L::srl(q, 4), 0x0F0F0F0F);
-        if (T::kQh >= 0) {
-          lo = L::or_(lo, legacy_bit5<L>(qh, 4 * ch));
-          hi = L::or_(hi, legacy_bit5<L>(qh, 16 + 4 * ch));
-        }
+        I lo, hi;
+        legacy_codes<L, T>(x, h, qh, ch, lo, hi);
         for (int t = 0; t < MT; t++) {
           const int64_t e = (i0 + t) * a.k + b * 32 + 4 * ch;  // the chunk's first element of a.q
           I dl = L::dot4(lo, pk_load4(a.q + e)), dh = L::dot4(hi, pk_load4(a.q + e + 16));
@@ -90,29 +98,22 @@ template <class L, class T>
 struct LegacyPanel {
   using I = typename L::I;
   using F = typename L::F;
-  std::vector<I> codes;  // [nb][8]: chunk ch's low codes at ch, high at 4 + ch
-  std::vector<F> dw, mw;  // [nb] the lanes' d (and m) as f32
+  // (vectors wrapped in structs: a std::vector of __m256i would drop its type's attributes)
+  struct Codes { I lo[4], hi[4]; };  // a block: chunk ch's low codes (class ch) and high (class ch + 4)
+  struct Scales { F d, m; };         // a block: the lanes' d (and m) as f32
+  std::vector<Codes> codes;          // [nb]
+  std::vector<Scales> scales;        // [nb]
 
   void decode(const uint8_t* gp, int h, int64_t nb) {
     using P = LegacyPacked<T>;
-    codes.resize((size_t)nb * 8);
-    dw.resize((size_t)nb);
-    if (T::kMin) mw.resize((size_t)nb);
+    codes.resize((size_t)nb);
+    scales.resize((size_t)nb);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* x = gp + b * P::kBlock;
-      dw[b] = L::halves(x + 2 * h);
-      if (T::kMin) mw[b] = L::halves(x + P::kM + 2 * h);
+      scales[b].d = L::halves(x + 2 * h);
+      if (T::kMin) scales[b].m = L::halves(x + P::kM + 2 * h);
       const I qh = T::kQh >= 0 ? L::load(x + P::kQh + 4 * h) : L::zero();
-      for (int ch = 0; ch < 4; ch++) {
-        const I q = L::load(x + P::kQs + 64 * ch + 4 * h);
-        I lo = L::and_(q, 0x0F0F0F0F), hi = L::and_(L::srl(q, 4), 0x0F0F0F0F);
-        if (T::kQh >= 0) {
-          lo = L::or_(lo, legacy_bit5<L>(qh, 4 * ch));
-          hi = L::or_(hi, legacy_bit5<L>(qh, 16 + 4 * ch));
-        }
-        codes[b * 8 + ch] = lo;
-        codes[b * 8 + 4 + ch] = hi;
-      }
+      for (int ch = 0; ch < 4; ch++) legacy_codes<L, T>(x, h, qh, ch, codes[b].lo[ch], codes[b].hi[ch]);
     }
   }
 
@@ -129,9 +130,9 @@ struct LegacyPanel {
     for (int t = 0; t < MT; t++) q[t] = a.q + (i0 + t) * a.k, s4[t] = T::kOffset ? a4 + (i0 + t) * (a.k / 4) : nullptr;
     for (int64_t b = 0; b < nb; b++) {
       F dd[MT];
-      for (int t = 0; t < MT; t++) dd[t] = L::mul(dw[b], L::set1(a.d[(i0 + t) * nb + b]));
+      for (int t = 0; t < MT; t++) dd[t] = L::mul(scales[b].d, L::set1(a.d[(i0 + t) * nb + b]));
       for (int ch = 0; ch < 4; ch++) {
-        const I lo = codes[b * 8 + ch], hi = codes[b * 8 + 4 + ch];
+        const I lo = codes[b].lo[ch], hi = codes[b].hi[ch];
         for (int t = 0; t < MT; t++) {
           const int64_t e = b * 32 + 4 * ch;  // the chunk's first element in the token's row
           I dl = L::dot4(lo, pk_load4(q[t] + e)), dh = L::dot4(hi, pk_load4(q[t] + e + 16));
@@ -144,7 +145,7 @@ struct LegacyPanel {
         }
       }
       if (T::kMin)
-        for (int t = 0; t < MT; t++) summs[t] = L::fma(mw[b], L::set1(a.s[(i0 + t) * nb + b]), summs[t]);
+        for (int t = 0; t < MT; t++) summs[t] = L::fma(scales[b].m, L::set1(a.s[(i0 + t) * nb + b]), summs[t]);
     }
     for (int t = 0; t < MT; t++)
       L::store(c + t * ldc, T::kMin ? L::addf(pk_lanes8_sum<L>(acc[t]), summs[t]) : pk_lanes8_sum<L>(acc[t]), nr);

@@ -95,23 +95,20 @@ void amx_blocks(const uint8_t* A, int64_t lda_bytes, int64_t mt, const uint8_t* 
           _tile_loadd(4, a0 + c * 64, lda_bytes);
           _tile_loadd(6, b, 64);
           _tile_loadd(7, b + kTileBytes, 64);
-          if constexpr (BF16) {
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-          } else {
-            _tile_dpbssd(0, 4, 6);
-            _tile_dpbssd(1, 4, 7);
-          }
+// the tile dot product of the kernel's type (the intrinsics take literal tile numbers)
+#define LOWBIT_AMX_DP(c, a, b)   \
+  if constexpr (BF16)            \
+    _tile_dpbf16ps(c, a, b);     \
+  else                           \
+    _tile_dpbssd(c, a, b)
+          LOWBIT_AMX_DP(0, 4, 6);
+          LOWBIT_AMX_DP(1, 4, 7);
           if (two) {
             _tile_loadd(5, a1 + c * 64, lda_bytes);
-            if constexpr (BF16) {
-              _tile_dpbf16ps(2, 5, 6);
-              _tile_dpbf16ps(3, 5, 7);
-            } else {
-              _tile_dpbssd(2, 5, 6);
-              _tile_dpbssd(3, 5, 7);
-            }
+            LOWBIT_AMX_DP(2, 5, 6);
+            LOWBIT_AMX_DP(3, 5, 7);
           }
+#undef LOWBIT_AMX_DP
         }
         _tile_stored(0, out, 128);
         _tile_stored(1, out + 16, 128);
