@@ -88,7 +88,7 @@ struct Q3KTile {
             const I s = sc[8 * j + 2 * cc + l / 4];
             const int64_t e = b * kQK_K + 128 * j + 32 * cc + 4 * l;  // the group's first element
             for (int t = 0; t < MT; t++) {
-              const I d = L::sub1(L::dot4(u, pk_load4(a.q + (i0 + t) * a.k + e)), 4 * a4[(i0 + t) * (a.k / 4) + e / 4]);
+              const I d = L::sub1(L::dot4(u, pk_load4(a.q + (i0 + t) * a.k + e)), 4 * a4[(i0 + t) * (a.k / 4) + (uint64_t)e / 4]);
               lane[t] = L::add(lane[t], L::mul_small(d, s));
             }
           }
