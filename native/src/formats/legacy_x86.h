@@ -40,52 +40,76 @@ inline void legacy_codes(const uint8_t* x, int h, typename L::I qh, int ch, type
   }
 }
 
-// The tile (pk_sweep's): MT tokens (i0 ..) x the lanes [h, h + L::kLanes) of group gp.
-// a4: the sums of every 4 consecutive activation codes, [m][k / 4] (Q5_0).
+// The arithmetic of MT tokens (i0 ..) against one pass of lanes, blocks in order (the
+// reference's): src.at(b) moves to block b, src.d() / src.m() give its lanes' d / m as f32,
+// src.codes(ch, lo, hi) chunk ch's codes (legacy_codes). a4: the sums of every 4
+// consecutive activation codes, [m][k / 4] (Q5_0). c[t * ldc + r] = C[i0 + t, lane r], r < nr.
+template <class L, class T, int MT, class Src>
+inline void legacy_tokens(Src& src, const KAct& a, const int32_t* a4, int64_t nb, int64_t i0, float* c, int64_t ldc,
+                          int nr) {
+  using I = typename L::I;
+  using F = typename L::F;
+  F acc[MT][8], summs[MT];
+  for (int t = 0; t < MT; t++) {
+    summs[t] = L::fzero();
+    for (int l = 0; l < 8; l++) acc[t][l] = L::fzero();
+  }
+  const int8_t* q[MT];
+  const int32_t* s4[MT];
+  for (int t = 0; t < MT; t++) q[t] = a.q + (i0 + t) * a.k, s4[t] = T::kOffset ? a4 + (i0 + t) * (a.k / 4) : nullptr;
+  for (int64_t b = 0; b < nb; b++) {
+    src.at(b);
+    F dd[MT];
+    for (int t = 0; t < MT; t++) dd[t] = L::mul(src.d(), L::set1(a.d[(i0 + t) * nb + b]));
+    for (int ch = 0; ch < 4; ch++) {
+      I lo, hi;
+      src.codes(ch, lo, hi);
+      for (int t = 0; t < MT; t++) {
+        const int64_t e = b * 32 + 4 * ch;  // the chunk's first element in the token's row
+        I dl = L::dot4(lo, pk_load4(q[t] + e)), dh = L::dot4(hi, pk_load4(q[t] + e + 16));
+        if (T::kOffset) {
+          dl = L::sub1(dl, T::kOffset * s4[t][b * 8 + ch]);  // (e / 4: the chunk's 4-sum)
+          dh = L::sub1(dh, T::kOffset * s4[t][b * 8 + ch + 4]);
+        }
+        acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
+        acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);
+      }
+    }
+    if (T::kMin)
+      for (int t = 0; t < MT; t++) summs[t] = L::fma(src.m(), L::set1(a.s[(i0 + t) * nb + b]), summs[t]);
+  }
+  // no "+ 0" without a min: it would turn a -0 sum into +0
+  for (int t = 0; t < MT; t++)
+    L::store(c + t * ldc, T::kMin ? L::addf(pk_lanes8_sum<L>(acc[t]), summs[t]) : pk_lanes8_sum<L>(acc[t]), nr);
+}
+
+// The tile (pk_sweep's): MT tokens (i0 ..) x the lanes [h, h + L::kLanes) of group gp,
+// each block's codes decoded where it is read.
 template <class L, class T>
 struct LegacyTile {
   const KAct& a;
   int64_t nb;
   const int32_t* a4;
+  struct Src {
+    using P = LegacyPacked<T>;
+    const uint8_t* gp;
+    int h;
+    bool prefetch;
+    const uint8_t* x = nullptr;
+    typename L::I qh = L::zero();
+    void at(int64_t b) {
+      x = gp + b * P::kBlock;
+      if (prefetch) pk_prefetch<P::kBlock, 8>(x);
+      qh = T::kQh >= 0 ? L::load(x + P::kQh + 4 * h) : L::zero();
+    }
+    typename L::F d() const { return L::halves(x + 2 * h); }
+    typename L::F m() const { return L::halves(x + P::kM + 2 * h); }
+    void codes(int ch, typename L::I& lo, typename L::I& hi) const { legacy_codes<L, T>(x, h, qh, ch, lo, hi); }
+  };
   template <int MT>
   void run(int64_t i0, const uint8_t* gp, int h, float* c, int64_t ldc, int nr) const {
-    using I = typename L::I;
-    using F = typename L::F;
-    using P = LegacyPacked<T>;
-    F acc[MT][8], summs[MT];
-    for (int t = 0; t < MT; t++) {
-      summs[t] = L::fzero();
-      for (int l = 0; l < 8; l++) acc[t][l] = L::fzero();
-    }
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* x = gp + b * P::kBlock;
-      if (MT == 1 && h == 0) pk_prefetch<P::kBlock, 8>(x);
-      const F dw = L::halves(x + 2 * h);
-      const I qh = T::kQh >= 0 ? L::load(x + P::kQh + 4 * h) : L::zero();
-      F dd[MT];
-      for (int t = 0; t < MT; t++) dd[t] = L::mul(dw, L::set1(a.d[(i0 + t) * nb + b]));
-      for (int ch = 0; ch < 4; ch++) {
-        I lo, hi;
-        legacy_codes<L, T>(x, h, qh, ch, lo, hi);
-        for (int t = 0; t < MT; t++) {
-          const int64_t e = (i0 + t) * a.k + b * 32 + 4 * ch;  // the chunk's first element of a.q
-          I dl = L::dot4(lo, pk_load4(a.q + e)), dh = L::dot4(hi, pk_load4(a.q + e + 16));
-          if (T::kOffset) {
-            dl = L::sub1(dl, T::kOffset * a4[(uint64_t)e / 4]);
-            dh = L::sub1(dh, T::kOffset * a4[(uint64_t)e / 4 + 4]);
-          }
-          acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
-          acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);
-        }
-      }
-      if (T::kMin) {
-        const F mw = L::halves(x + P::kM + 2 * h);
-        for (int t = 0; t < MT; t++) summs[t] = L::fma(mw, L::set1(a.s[(i0 + t) * nb + b]), summs[t]);
-      }
-    }
-    // no "+ 0" without a min: it would turn a -0 sum into +0
-    for (int t = 0; t < MT; t++)
-      L::store(c + t * ldc, T::kMin ? L::addf(pk_lanes8_sum<L>(acc[t]), summs[t]) : pk_lanes8_sum<L>(acc[t]), nr);
+    Src src{gp, h, MT == 1 && h == 0};  // (decode: the first pass prefetches the group's blocks)
+    legacy_tokens<L, T, MT>(src, a, a4, nb, i0, c, ldc, nr);
   }
 };
 
@@ -93,7 +117,7 @@ struct LegacyTile {
 // vectors of every block and chunk, its scales) into a panel that every token
 // then reads from L1 / L2, in tiles of MT tokens small enough that the 8 x MT
 // accumulators stay in registers (a tile of 4 spills them on AVX2). Per token
-// the tile's operations in the tile's order: the same bits.
+// the tile's operations in the tile's order (legacy_tokens): the same bits.
 template <class L, class T>
 struct LegacyPanel {
   using I = typename L::I;
@@ -101,55 +125,31 @@ struct LegacyPanel {
   // (vectors wrapped in structs: a std::vector of __m256i would drop its type's attributes)
   struct Codes { I lo[4], hi[4]; };  // a block: chunk ch's low codes (class ch) and high (class ch + 4)
   struct Scales { F d, m; };         // a block: the lanes' d (and m) as f32
-  std::vector<Codes> codes;          // [nb]
+  std::vector<Codes> blocks;         // [nb]
   std::vector<Scales> scales;        // [nb]
 
   void decode(const uint8_t* gp, int h, int64_t nb) {
-    using P = LegacyPacked<T>;
-    codes.resize((size_t)nb);
+    typename LegacyTile<L, T>::Src src{gp, h, false};
+    blocks.resize((size_t)nb);
     scales.resize((size_t)nb);
     for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* x = gp + b * P::kBlock;
-      scales[b].d = L::halves(x + 2 * h);
-      if (T::kMin) scales[b].m = L::halves(x + P::kM + 2 * h);
-      const I qh = T::kQh >= 0 ? L::load(x + P::kQh + 4 * h) : L::zero();
-      for (int ch = 0; ch < 4; ch++) legacy_codes<L, T>(x, h, qh, ch, codes[b].lo[ch], codes[b].hi[ch]);
+      src.at(b);
+      scales[b].d = src.d();
+      if (T::kMin) scales[b].m = src.m();
+      for (int ch = 0; ch < 4; ch++) src.codes(ch, blocks[b].lo[ch], blocks[b].hi[ch]);
     }
   }
-
-  // c[t * ldc + r] = C[i0 + t, lane r] for t < MT, r < nr
-  template <int MT>
-  void run(const KAct& a, const int32_t* a4, int64_t nb, int64_t i0, float* c, int64_t ldc, int nr) const {
-    F acc[MT][8], summs[MT];
-    for (int t = 0; t < MT; t++) {
-      summs[t] = L::fzero();
-      for (int l = 0; l < 8; l++) acc[t][l] = L::fzero();
-    }
-    const int8_t* q[MT];
-    const int32_t* s4[MT];
-    for (int t = 0; t < MT; t++) q[t] = a.q + (i0 + t) * a.k, s4[t] = T::kOffset ? a4 + (i0 + t) * (a.k / 4) : nullptr;
-    for (int64_t b = 0; b < nb; b++) {
-      F dd[MT];
-      for (int t = 0; t < MT; t++) dd[t] = L::mul(scales[b].d, L::set1(a.d[(i0 + t) * nb + b]));
-      for (int ch = 0; ch < 4; ch++) {
-        const I lo = codes[b].lo[ch], hi = codes[b].hi[ch];
-        for (int t = 0; t < MT; t++) {
-          const int64_t e = b * 32 + 4 * ch;  // the chunk's first element in the token's row
-          I dl = L::dot4(lo, pk_load4(q[t] + e)), dh = L::dot4(hi, pk_load4(q[t] + e + 16));
-          if (T::kOffset) {
-            dl = L::sub1(dl, T::kOffset * s4[t][b * 8 + ch]);  // (e / 4: the chunk's 4-sum)
-            dh = L::sub1(dh, T::kOffset * s4[t][b * 8 + ch + 4]);
-          }
-          acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
-          acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);
-        }
-      }
-      if (T::kMin)
-        for (int t = 0; t < MT; t++) summs[t] = L::fma(scales[b].m, L::set1(a.s[(i0 + t) * nb + b]), summs[t]);
-    }
-    for (int t = 0; t < MT; t++)
-      L::store(c + t * ldc, T::kMin ? L::addf(pk_lanes8_sum<L>(acc[t]), summs[t]) : pk_lanes8_sum<L>(acc[t]), nr);
-  }
+  // legacy_tokens' source: a local view (plain pointers into the thread's panel), block b's entries
+  struct View {
+    const Codes* c;
+    const Scales* s;
+    int64_t b = 0;
+    void at(int64_t blk) { b = blk; }
+    F d() const { return s[b].d; }
+    F m() const { return s[b].m; }
+    void codes(int ch, I& lo, I& hi) const { lo = c[b].lo[ch], hi = c[b].hi[ch]; }
+  };
+  View view() const { return View{blocks.data(), scales.data()}; }
 };
 
 // From this many tokens the panel path runs (below, the tile's sweep decodes per tile of 4).
@@ -175,8 +175,14 @@ inline void legacy_packed_run(const KAct& a, int64_t m, const uint8_t* W, int64_
       panel.decode(gp, h, nb);
       float* c = C + j + h;
       int64_t i = 0;
-      for (; i + MT <= m; i += MT) panel.template run<MT>(a, a4.data(), nb, i, c + i * ldc, ldc, nr);
-      for (; i < m; i++) panel.template run<1>(a, a4.data(), nb, i, c + i * ldc, ldc, nr);
+      for (; i + MT <= m; i += MT) {
+        auto v = panel.view();
+        legacy_tokens<L, T, MT>(v, a, a4.data(), nb, i, c + i * ldc, ldc, nr);
+      }
+      for (; i < m; i++) {
+        auto v = panel.view();
+        legacy_tokens<L, T, 1>(v, a, a4.data(), nb, i, c + i * ldc, ldc, nr);
+      }
     }
   }
 }
