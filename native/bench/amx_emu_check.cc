@@ -36,6 +36,8 @@ int main() {
   const KernelTable& amx = kernels_amx();
   const KernelTable& ref = kernels_ref();
   long outputs = 0;
+  // the format modules' and KV caches' kernels are looked up by isa: amx must keep avx512's
+  check(std::strcmp(amx.isa, kernels_avx512().isa) == 0, std::string("amx isa ") + amx.isa);
   struct Shape { int64_t m, n, k; };
   // m: below one tile, one, two, odd remainders; n: partial column tiles and
   // several 512 KiB panels (k = 20000: 26 columns a panel, rounded up to 32)

@@ -231,7 +231,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   }
   if (name == "kv_f16_dot_rows" || name == "kv_f16_attn_pv") {
     // k / v: Uint16Array of f16 bits, rows ld apart (kv/kv_f16.h)
-    const KvF16Kernels& f16 = kv_f16_kernels(kt->name);
+    const KvF16Kernels& f16 = kv_f16_kernels(kt->isa);
     int64_t nk = dim(a, "nk"), d = dim(a, "d"), ld = dim(a, "ld");
     if (ld < d) throw Napi::RangeError::New(env, "ld < d");
     if (name == "kv_f16_dot_rows") {
@@ -253,7 +253,7 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   }
   if (name == "kv_q8_dot_rows" || name == "kv_q8_attn_pv") {
     // k / v: Uint8Array of q8_0 rows (kv/kv_q8.h), ld bytes apart; d % 32 == 0
-    const KvQ8Kernels& q8 = kv_q8_kernels(kt->name);
+    const KvQ8Kernels& q8 = kv_q8_kernels(kt->isa);
     int64_t nk = dim(a, "nk"), d = dim(a, "d"), ld = dim(a, "ld");
     if (d % kKvQ8Block) throw Napi::RangeError::New(env, "d must be a multiple of 32");
     if (ld < kv_q8_row_bytes(d)) throw Napi::RangeError::New(env, "ld < the row's bytes");
@@ -362,27 +362,27 @@ Napi::Value RunKernel(const Napi::CallbackInfo& info) {
   if (name == "kv_f16_store") {
     auto x = field<Napi::Float32Array>(a, "x", n);
     Napi::Uint16Array out = Napi::Uint16Array::New(env, n);
-    kv_f16_kernels(kt->name).store(x.Data(), out.Data(), n);
+    kv_f16_kernels(kt->isa).store(x.Data(), out.Data(), n);
     return out;
   }
   if (name == "kv_q8_store") {  // n % 32 == 0 floats -> n / 32 blocks of 34 bytes
     if (n % kKvQ8Block) throw Napi::RangeError::New(env, "n must be a multiple of 32");
     auto x = field<Napi::Float32Array>(a, "x", n);
     Napi::Uint8Array out = Napi::Uint8Array::New(env, (size_t)kv_q8_row_bytes(n));
-    kv_q8_kernels(kt->name).store(x.Data(), out.Data(), n);
+    kv_q8_kernels(kt->isa).store(x.Data(), out.Data(), n);
     return out;
   }
   if (name == "kv_q8_load") {
     if (n % kKvQ8Block) throw Napi::RangeError::New(env, "n must be a multiple of 32");
     auto x = field<Napi::Uint8Array>(a, "x", kv_q8_row_bytes(n));
     Napi::Float32Array out = Napi::Float32Array::New(env, n);
-    kv_q8_kernels(kt->name).load(x.Data(), out.Data(), n);
+    kv_q8_kernels(kt->isa).load(x.Data(), out.Data(), n);
     return out;
   }
   if (name == "kv_f16_load") {
     auto x = field<Napi::Uint16Array>(a, "x", n);
     Napi::Float32Array out = Napi::Float32Array::New(env, n);
-    kv_f16_kernels(kt->name).load(x.Data(), out.Data(), n);
+    kv_f16_kernels(kt->isa).load(x.Data(), out.Data(), n);
     return out;
   }
   if (name == "bf16_to_f32") {

@@ -114,7 +114,7 @@ Napi::Value run_kquant(Napi::Env env, const KernelTable& kt, const std::string& 
   std::fill(c.Data(), c.Data() + m * n, 0.0f);
   // a packed format's column ranges start at a group: from j0's group on, the columns before j0 cleared again
   const int64_t g0 = j0 - j0 % f->pack_rows;
-  kquant_kernels(*f, kt.name).matmul(act, m, wcopy.data(), rb, c.Data(), n, g0, j1);
+  kquant_kernels(*f, kt.isa).matmul(act, m, wcopy.data(), rb, c.Data(), n, g0, j1);
   for (int64_t i = 0; i < m; i++) std::fill(c.Data() + i * n + g0, c.Data() + i * n + j0, 0.0f);
   return c;
 }

@@ -127,8 +127,8 @@ void op_kv_store(ThreadPool& pool, const KernelTable& kt, KVCache& cache, int la
 void op_kv_store_seqs(ThreadPool& pool, const KernelTable& kt, const KvStoreSeq* seqs, int nseqs, int layer) {
   if (nseqs < 1) return;
   const int kvh = seqs[0].cache->n_kv_heads(), hd = seqs[0].cache->head_dim();
-  const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
-  const KvQ8Kernels& q8 = kv_q8_kernels(kt.name);
+  const KvF16Kernels& f16 = kv_f16_kernels(kt.isa);
+  const KvQ8Kernels& q8 = kv_q8_kernels(kt.isa);
   const bool half = seqs[0].cache->type() == KvType::F16, q8c = seqs[0].cache->type() == KvType::Q8_0;
   long rows = 0;
   for (int si = 0; si < nseqs; si++) rows += seqs[si].n;
@@ -217,8 +217,8 @@ void op_attention_seqs(ThreadPool& pool, const KernelTable& kt, const AttnSeq* s
   if (!slopes.empty()) slopes.erase(slopes.begin(), slopes.begin() + opt.head0);  // a shard's heads
   // f16 and q8_0 caches: kv/kv_f16.h's and kv/kv_q8.h's kernels of the same instruction set,
   // whose weights into V sum straight into [hd] (no lanes to reduce, unlike f32's)
-  const KvF16Kernels& f16 = kv_f16_kernels(kt.name);
-  const KvQ8Kernels& q8 = kv_q8_kernels(kt.name);
+  const KvF16Kernels& f16 = kv_f16_kernels(kt.isa);
+  const KvQ8Kernels& q8 = kv_q8_kernels(kt.isa);
   const KvType type = seqs[0].cache->type();
   const bool narrow = type != KvType::F32;
   // out[0:count] = scale * q . K over `count` cells from cell a of KV head g

@@ -146,7 +146,7 @@ void kquant_prepare(const KQuantFormat& f, const float* A, int64_t lda, int64_t 
 const KQuantFormat* kquant_format(const char* name);
 // Every row, `count` of them.
 const KQuantFormat* kquant_formats(int* count);
-// The kernels of `f` for a kernel-table variant name ("ref", "avx2", "avx512").
+// The kernels of `f` for a kernel table's isa ("ref", "avx2", "avx512").
 const KQuantKernels& kquant_kernels(const KQuantFormat& f, const char* variant);
 
 // The scalar references' final sum of their eight f32 lanes, in the order of

@@ -49,7 +49,7 @@ const FormatOps kKQuantOps = {
     [](const KernelTable& kt, const float*, int64_t, const void* act, int64_t m, const Weight& W, float* C,
        int64_t ldc, int64_t j0, int64_t j1) {
       const KQuantFormat& f = *W.fmt->kq;
-      kquant_kernels(f, kt.name).matmul(kquant_act_view(f, act, m, W.cols), m, W.data.as<uint8_t>(), kq_row_bytes(W), C, ldc,
+      kquant_kernels(f, kt.isa).matmul(kquant_act_view(f, act, m, W.cols), m, W.data.as<uint8_t>(), kq_row_bytes(W), C, ldc,
                                         j0, j1);
     }};
 

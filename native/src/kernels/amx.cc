@@ -168,7 +168,7 @@ void matmul_bf16_amx(const uint16_t* A, int64_t lda, const uint16_t* W, float* C
 const KernelTable& kernels_amx() {
   static const KernelTable t = [] {
     KernelTable k = kernels_avx512();
-    k.name = "amx";
+    k.name = "amx";  // (isa stays avx512: the format modules' and KV caches' kernels)
     k.matmul_q8 = matmul_q8_amx, k.matmul_bf16_bf16a = matmul_bf16_amx;
     k.matmul_q4_0 = matmul_q4_0_amx;  // amx_q4_0.cc
     return k;

@@ -163,6 +163,7 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
 const KernelTable& kernels_avx2() {
   static const KernelTable t = {
       .name = "avx2",
+      .isa = "avx2",
       .matmul_f32 = matmul_f32,
       .matmul_bf16_bf16a = matmul_bf16_bf16a,
       .dot_rows_f32 = ggml_dot_rows_avx2,

@@ -155,7 +155,7 @@ void bf16_to_f32(const uint16_t* x, float* y, int64_t n) {
 const KernelTable& kernels_avx512() {
   static const KernelTable t = [] {
     KernelTable k = kernels_avx2();
-    k.name = "avx512";
+    k.name = k.isa = "avx512";
     // this file's packed f32 / bf16 matmuls and vector helpers
     k.matmul_f32 = matmul_f32, k.matmul_bf16_bf16a = matmul_bf16_bf16a;
     k.max_f32 = max_f32, k.sumsq_f32 = sumsq_f32, k.scale_mul_f32 = scale_mul_f32;

@@ -35,6 +35,10 @@ inline int64_t packed_index(int64_t j, int64_t p, int64_t kp, int64_t ch) {
 
 struct KernelTable {
   const char* name;
+  // The instruction set ("ref", "avx2", "avx512") of the kernels kept outside
+  // this table that run beside it: the format modules' (kquant_kernels) and the
+  // f16 / q8_0 KV caches' (kv_f16_kernels, kv_q8_kernels). amx keeps avx512's.
+  const char* isa;
 
   // C[m, j0:j1] = A[m, kp] . W[j0:j1, kp]^T ; packed f32 weights (CH = 16).
   void (*matmul_f32)(const float* A, int64_t lda, const float* W, float* C, int64_t ldc, int64_t m, int64_t j0,

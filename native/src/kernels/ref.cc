@@ -113,6 +113,7 @@ void quantize_q8(const float* x, int64_t k, int64_t kp, int8_t* q, float* s, flo
 const KernelTable& kernels_ref() {
   static const KernelTable t = {
       .name = "ref",
+      .isa = "ref",
       .matmul_f32 = matmul_f32,
       .matmul_bf16_bf16a = matmul_bf16_bf16a,
       .dot_rows_f32 = ggml_dot_rows_ref,

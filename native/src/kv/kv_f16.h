@@ -1,7 +1,7 @@
 // The f16 KV cache's kernels (llama.cpp's `-ctk f16 -ctv f16`, its default):
 // keys and values stored as IEEE half floats, queries, scores, softmax weights
 // and outputs in f32. One table row per instruction set, picked by the
-// kernel-table variant's name (kv_f16_kernels).
+// kernel table's isa (kv_f16_kernels).
 //
 // Numerics (every variant computes exactly these, in this order):
 //  - store: f32 -> f16 round to nearest even (F16C's conversion; the scalar
@@ -33,7 +33,7 @@ struct KvF16Kernels {
   void (*attn_pv)(const float* w, const uint16_t* V, int64_t ldv, int64_t nk, int64_t d, float* out);
 };
 
-// The row of a kernel-table variant ("ref", "avx2", "avx512"); ref for an unknown name.
+// The row of a kernel table's isa ("ref", "avx2", "avx512"); ref for an unknown name.
 const KvF16Kernels& kv_f16_kernels(const char* variant);
 
 void kv_f16_store_ref(const float* x, uint16_t* y, int64_t n);

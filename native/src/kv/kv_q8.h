@@ -2,8 +2,8 @@
 // row of d elements (d % 32 == 0) is d / 32 blocks of llama.cpp's block_q8_0
 // layout (34 bytes: the f16 scale, then 32 int8 codes), a quarter of the f32
 // cache's bytes plus 1/16. Queries, scores, softmax weights and outputs stay
-// f32. One table row per instruction set, picked by the kernel-table
-// variant's name (kv_q8_kernels).
+// f32. One table row per instruction set, picked by the kernel table's isa
+// (kv_q8_kernels).
 //
 // Numerics (every variant computes exactly these, in this order):
 //  - store, per block of 32: a = max |x|, s = a / 127 (f32), i = s ? 1 / s : 0,
@@ -37,7 +37,7 @@ struct KvQ8Kernels {
   void (*attn_pv)(const float* w, const uint8_t* V, int64_t ldv, int64_t nk, int64_t d, float* out);
 };
 
-// The row of a kernel-table variant ("ref", "avx2", "avx512"); ref for an unknown name.
+// The row of a kernel table's isa ("ref", "avx2", "avx512"); ref for an unknown name.
 const KvQ8Kernels& kv_q8_kernels(const char* variant);
 
 void kv_q8_store_ref(const float* x, uint8_t* y, int64_t n);
