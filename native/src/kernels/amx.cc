@@ -22,9 +22,8 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels.h"
-
 #include "amx.h"
+#include "kernels.h"
 
 namespace lowbit {
 
@@ -32,18 +31,19 @@ namespace {
 
 constexpr int64_t kTileBytes = 1024;  // one 16 x 64-byte tile
 constexpr int64_t kPanelBytes = 512 << 10;  // the B panel kept in L2 while row blocks pass
+constexpr int kStepTiles = 2;               // column tiles of one step (32 columns)
 
-// Panel of `ncols` (<= panel width) columns from column j: for each 64-byte
-// chunk c and each 16-column tile t, the VNNI tile at out + (c * ntiles + t) * 1 KiB.
+// One step's 32 columns from column j (kp bytes a row): for each 64-byte chunk c
+// and each 16-column tile t, the VNNI tile at out + (c * kStepTiles + t) * 1 KiB.
 // Columns at or past j1 are zeros (the packed matrix holds rows up to j1 only).
-void pack_panel(const uint8_t* W, int64_t kp, int64_t j, int64_t j1, int ntiles, uint8_t* out) {
+void pack_step(const uint8_t* W, int64_t kp, int64_t j, int64_t j1, uint8_t* out) {
   const int64_t nchunks = kp / 64;
-  for (int t = 0; t < ntiles; t++)
+  for (int t = 0; t < kStepTiles; t++)
     for (int n = 0; n < 16; n++) {
       const int64_t col = j + t * 16 + n;
       if (col >= j1) {
         for (int64_t c = 0; c < nchunks; c++) {
-          uint32_t* dst = reinterpret_cast<uint32_t*>(out + (c * ntiles + t) * kTileBytes);
+          uint32_t* dst = reinterpret_cast<uint32_t*>(out + (c * kStepTiles + t) * kTileBytes);
           for (int r = 0; r < 16; r++) dst[r * 16 + n] = 0;
         }
         continue;
@@ -52,15 +52,10 @@ void pack_panel(const uint8_t* W, int64_t kp, int64_t j, int64_t j1, int ntiles,
       for (int64_t c = 0; c < nchunks; c++) {
         uint32_t src[16];
         std::memcpy(src, row + c * 256, 64);
-        uint32_t* dst = reinterpret_cast<uint32_t*>(out + (c * ntiles + t) * kTileBytes);
+        uint32_t* dst = reinterpret_cast<uint32_t*>(out + (c * kStepTiles + t) * kTileBytes);
         for (int r = 0; r < 16; r++) dst[r * 16 + n] = src[r];
       }
     }
-}
-
-std::vector<uint8_t>& panel_buffer() {
-  thread_local std::vector<uint8_t> buf;
-  return buf;
 }
 
 // The blocked AMX driver: columns [j0, j1) in panels that fit kPanelBytes, rows
@@ -73,14 +68,14 @@ void amx_blocks(const uint8_t* A, int64_t lda_bytes, int64_t mt, const uint8_t* 
                 int64_t j1, Epi epi) {
   const int64_t nchunks = kp_bytes / 64;
   int64_t panel_cols = std::max<int64_t>(32, kPanelBytes / kp_bytes / 32 * 32);
-  std::vector<uint8_t>& buf = panel_buffer();
+  thread_local std::vector<uint8_t> buf;
   buf.resize((size_t)(std::min<int64_t>(panel_cols, pad_to(j1 - j0, 32)) * kp_bytes));
   alignas(64) int32_t out[32 * 32];
   load_tile_config(16, 64, 16, 64, 16, 64);
   for (int64_t jp = j0; jp < j1; jp += panel_cols) {
     const int64_t jpe = std::min(jp + panel_cols, j1);
     const int64_t nsteps = (jpe - jp + 31) / 32;
-    for (int64_t s = 0; s < nsteps; s++) pack_panel(W, kp_bytes, jp + s * 32, jpe, 2, buf.data() + s * 32 * kp_bytes);
+    for (int64_t s = 0; s < nsteps; s++) pack_step(W, kp_bytes, jp + s * 32, jpe, buf.data() + s * 32 * kp_bytes);
     for (int64_t i = 0; i < mt; i += 32) {
       const bool two = i + 32 <= mt;
       for (int64_t s = 0; s < nsteps; s++) {
@@ -91,7 +86,7 @@ void amx_blocks(const uint8_t* A, int64_t lda_bytes, int64_t mt, const uint8_t* 
         _tile_zero(3);
         const uint8_t* a0 = A + i * lda_bytes;
         const uint8_t* a1 = a0 + 16 * lda_bytes;
-        for (int64_t c = 0; c < nchunks; c++, b += 2 * kTileBytes) {
+        for (int64_t c = 0; c < nchunks; c++, b += kStepTiles * kTileBytes) {
           _tile_loadd(4, a0 + c * 64, lda_bytes);
           _tile_loadd(6, b, 64);
           _tile_loadd(7, b + kTileBytes, 64);
@@ -122,8 +117,6 @@ void amx_blocks(const uint8_t* A, int64_t lda_bytes, int64_t mt, const uint8_t* 
     }
   }
 }
-
-inline __mmask16 cols_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
 void matmul_q8_amx(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
                    const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,

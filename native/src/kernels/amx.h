@@ -25,6 +25,9 @@ inline void load_tile_config(int c_rows, int c_bytes, int a_rows, int a_bytes, i
   _tile_loadconfig(&cfg);
 }
 
+// The first min(n, 16) lanes of a zmm (a tile row's partial store).
+inline __mmask16 cols_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
 // ggml.h's matmul_q4_0 on AMX-INT8 (amx_q4_0.cc)
 void matmul_q4_0_amx(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,
                      const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k);

@@ -52,7 +52,7 @@ void unpack_panel(const uint8_t* W, const uint16_t* wd, int64_t nb, int64_t j, i
 
 // acc[r] += (float)o[r] * (dw * d_a[r, b]) for the 16 rows of a tile
 inline void block_epilogue(const int32_t* o, const float* dw, const float* ad, int64_t nb, __m512* acc) {
-  const __m512 w = _mm512_load_ps(dw);
+  const __m512 w = _mm512_loadu_ps(dw);
   for (int r = 0; r < 16; r++) {
     const __m512 dd = _mm512_mul_ps(w, _mm512_set1_ps(ad[r * nb]));
     acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(o + r * 16)), dd, acc[r]);
@@ -67,10 +67,10 @@ void matmul_q4_0_amx(const int8_t* A, int64_t lda, const float* ad, const int32_
   if (mt > 0 && j1 > j0 && nb > 0) {
     thread_local std::vector<uint8_t> panel_buf;
     thread_local std::vector<float> scale_buf;
-    panel_buf.resize((size_t)(nb * kBTile + 64));
-    scale_buf.resize((size_t)(nb * 16 + 16));
-    uint8_t* panel = reinterpret_cast<uint8_t*>(((uintptr_t)panel_buf.data() + 63) & ~(uintptr_t)63);
-    float* scales = reinterpret_cast<float*>(((uintptr_t)scale_buf.data() + 63) & ~(uintptr_t)63);
+    panel_buf.resize((size_t)(nb * kBTile));
+    scale_buf.resize((size_t)(nb * 16));
+    uint8_t* panel = panel_buf.data();
+    float* scales = scale_buf.data();
     alignas(64) int32_t out0[256], out1[256];
     load_tile_config(16, 64, 16, 32, 8, 64);
     for (int64_t j = j0; j < j1; j += 16) {
@@ -104,8 +104,7 @@ void matmul_q4_0_amx(const int8_t* A, int64_t lda, const float* ad, const int32_
           _tile_stored(0, out0, 64);
           block_epilogue(out0, scales + b * 16, d + b, nb, acc);
         }
-        const __mmask16 keep = nc >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nc) - 1);
-        for (int r = 0; r < 16; r++) _mm512_mask_storeu_ps(C + (i + r) * ldc + j, keep, acc[r]);
+        for (int r = 0; r < 16; r++) _mm512_mask_storeu_ps(C + (i + r) * ldc + j, cols_mask(nc), acc[r]);
       }
     }
   }
