@@ -45,13 +45,14 @@ export function variantAvailable(v: string): boolean {
   }
 }
 
+// registry.cc: avx2 needs AVX2+FMA+F16C; avx512 needs F/BW/VL/DQ + BF16 + VNNI + FMA
+// (avx512dq is not listed in cpuInfo().features, so it cannot be checked here); amx needs
+// avx512's plus AMX-INT8 and AMX-BF16 with the OS's permission (cpu.cc).
+const AVX512_FEATURES = ["avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "fma"];
 export const REQUIRED: Record<string, string[]> = {
-  // registry.cc: avx2 needs AVX2+FMA+F16C; avx512 needs F/BW/VL/DQ + BF16 + VNNI + FMA
-  // (avx512dq is not listed in cpuInfo().features, so it cannot be checked here).
   avx2: ["avx2", "fma", "f16c"],
-  avx512: ["avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "fma"],
-  // amx: avx512 plus AMX-INT8 and AMX-BF16 with the OS's permission (cpu.cc)
-  amx: ["avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "fma", "amx-int8", "amx-bf16"],
+  avx512: AVX512_FEATURES,
+  amx: [...AVX512_FEATURES, "amx-int8", "amx-bf16"],
 };
 export const SIMD = ["avx2", "avx512", "amx"] as const;
 export const AVAILABLE = new Map<string, boolean>(SIMD.map((v) => [v, variantAvailable(v)]));
