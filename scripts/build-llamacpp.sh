@@ -5,6 +5,9 @@
 #
 #   scripts/build-llamacpp.sh            # GGML_NATIVE=ON (this CPU's best ISA)
 #   LLAMACPP_VARIANT=avx2 scripts/build-llamacpp.sh   # AVX2/FMA/F16C only, no AVX-512
+#   LLAMACPP_VARIANT=spr LLAMACPP_TARGETS="llama-bench llama-quantize" scripts/build-llamacpp.sh
+#       # Sapphire Rapids (AVX-512 F/BW/VL/VBMI/VNNI/BF16 + AMX), built here to run on the
+#       # device machine's Xeon (docs/PERFORMANCE.md, "On an AMX host")
 #
 # Result: $LOWBIT_CACHE/llama.cpp/build-<variant>/bin/{llama-perplexity,llama-quantize,
 # llama-bench,llama-server,llama-cli,llama-imatrix,...} and static libraries
@@ -24,11 +27,15 @@ fi
 case "$VARIANT" in
   native) FLAGS=(-DGGML_NATIVE=ON) ;;
   avx2) FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF) ;;
-  *) echo "LLAMACPP_VARIANT must be native or avx2" >&2; exit 2 ;;
+  spr) FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON
+        -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AMX_TILE=ON -DGGML_AMX_INT8=ON
+        -DGGML_AMX_BF16=ON) ;;
+  *) echo "LLAMACPP_VARIANT must be native, avx2 or spr" >&2; exit 2 ;;
 esac
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_CURL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=ON -DGGML_OPENMP=ON "${FLAGS[@]}" >/dev/null
 JOBS="${JOBS:-$(nproc)}"
-cmake --build "$BUILD" -j "$JOBS" --target llama-perplexity llama-quantize llama-bench llama-server llama-cli \
-  llama-imatrix llama-simple llama-gguf-split
+TARGETS="${LLAMACPP_TARGETS:-llama-perplexity llama-quantize llama-bench llama-server llama-cli llama-imatrix llama-simple llama-gguf-split}"
+# shellcheck disable=SC2086
+cmake --build "$BUILD" -j "$JOBS" --target $TARGETS
 echo "$BUILD/bin"
