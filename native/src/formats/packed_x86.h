@@ -32,6 +32,7 @@ struct PackLanesAvx2 {
   static F fzero() { return _mm256_setzero_ps(); }
   static I add(I x, I y) { return _mm256_add_epi32(x, y); }
   static I sub1(I x, int32_t y) { return _mm256_sub_epi32(x, _mm256_set1_epi32(y)); }
+  static I sub(I x, I y) { return _mm256_sub_epi32(x, y); }
   static I mullo(I x, I y) { return _mm256_mullo_epi32(x, y); }
   static I and_(I x, int m) { return _mm256_and_si256(x, _mm256_set1_epi32(m)); }
   static I or_(I x, I y) { return _mm256_or_si256(x, y); }
@@ -73,6 +74,7 @@ struct PackLanesAvx512 {
   static F fzero() { return _mm512_setzero_ps(); }
   static I add(I x, I y) { return _mm512_add_epi32(x, y); }
   static I sub1(I x, int32_t y) { return _mm512_sub_epi32(x, _mm512_set1_epi32(y)); }
+  static I sub(I x, I y) { return _mm512_sub_epi32(x, y); }
   static I mullo(I x, I y) { return _mm512_mullo_epi32(x, y); }
   static I and_(I x, int m) { return _mm512_and_si512(x, _mm512_set1_epi32(m)); }
   static I or_(I x, I y) { return _mm512_or_si512(x, y); }
@@ -109,13 +111,13 @@ inline typename L::F pk_lanes8_sum(const typename L::F v[8]) {
 }
 
 // Sums of every `len` consecutive activation codes of the m rows (the correction of a kernel that takes
-// its codes with an offset, u - offset), [m][k / len].
-inline std::vector<int32_t> pk_code_sums(const KAct& a, int64_t m, int len) {
+// its codes with an offset, u - offset), times `times`, [m][k / len].
+inline std::vector<int32_t> pk_code_sums(const KAct& a, int64_t m, int len, int32_t times = 1) {
   std::vector<int32_t> out((size_t)(m * a.k / len));
   for (size_t g = 0; g < out.size(); g++) {
     int32_t s = 0;
     for (int e = 0; e < len; e++) s += a.q[g * len + e];
-    out[g] = s;
+    out[g] = s * times;
   }
   return out;
 }

@@ -46,12 +46,13 @@ struct Q3KLanesAvx512 : PackLanesAvx512 {
 #endif
 
 // The tile (pk_sweep's): MT tokens (i0 ..) x the lanes [h, h + L::kLanes) of group gp.
-// a4: the sums of every 4 consecutive activation codes, [m][k / 4].
+// a4x4: 4 times the sums of every 4 consecutive activation codes, [m][k / 4] (the offset's part of
+// each group dot, (u - 4) . a = u . a - 4 sum(a), read straight into a broadcast).
 template <class L>
 struct Q3KTile {
   const KAct& a;
   int64_t nb;
-  const int32_t* a4;
+  const int32_t* a4x4;
   template <int MT>
   void run(int64_t i0, const uint8_t* gp, int h, float* c, int64_t ldc, int nr) const {
     using I = typename L::I;
@@ -77,18 +78,23 @@ struct Q3KTile {
       const F dw = L::halves(x + 2 * h);
       F dd[MT];
       for (int t = 0; t < MT; t++) dd[t] = L::mul(L::set1(a.d[(i0 + t) * nb + b]), dw);
+      // per token its activation codes and 4-sums (times 4) of this super-block, at lane class 0
+      const int8_t* aq[MT];
+      const int32_t* a4b[MT];
+      for (int t = 0; t < MT; t++) aq[t] = a.q + (i0 + t) * a.k + b * kQK_K, a4b[t] = a4x4 + (i0 + t) * (a.k / 4) + b * (kQK_K / 4);
       for (int l = 0; l < 8; l++) {
         const I hv = L::load(x + 224 + 64 * l + 4 * h);
+        const I* scl = sc + l / 4;  // the sub-block of group (j, cc) is 8 j + 2 cc + l / 4
         I lane[MT];
         for (int t = 0; t < MT; t++) lane[t] = L::zero();
         for (int j = 0; j < 2; j++) {
           const I qv = L::load(x + 736 + 64 * (8 * j + l) + 4 * h);
           for (int cc = 0; cc < 4; cc++) {
             const I u = L::codes(qv, hv, cc, 4 * j + cc);
-            const I s = sc[8 * j + 2 * cc + l / 4];
-            const int64_t e = b * kQK_K + 128 * j + 32 * cc + 4 * l;  // the group's first element
+            const I s = scl[8 * j + 2 * cc];
+            const int64_t e = 128 * j + 32 * cc + 4 * l;  // the group's first element in the super-block
             for (int t = 0; t < MT; t++) {
-              const I d = L::sub1(L::dot4(u, pk_load4(a.q + (i0 + t) * a.k + e)), 4 * a4[(i0 + t) * (a.k / 4) + (uint64_t)e / 4]);
+              const I d = L::sub(L::dot4(u, pk_load4(aq[t] + e)), L::set1i(a4b[t][e / 4]));
               lane[t] = L::add(lane[t], L::mul_small(d, s));
             }
           }
@@ -104,8 +110,8 @@ struct Q3KTile {
 template <class L>
 inline void q3k_packed_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc, int64_t j0,
                            int64_t j1) {
-  const std::vector<int32_t> a4 = pk_code_sums(a, m, 4);
-  pk_sweep<L>(Q3KTile<L>{a, a.k / kQK_K, a4.data()}, m, W, row_bytes, C, ldc, j0, j1);
+  const std::vector<int32_t> a4x4 = pk_code_sums(a, m, 4, 4);
+  pk_sweep<L>(Q3KTile<L>{a, a.k / kQK_K, a4x4.data()}, m, W, row_bytes, C, ldc, j0, j1);
 }
 
 }  // namespace
