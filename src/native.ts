@@ -99,7 +99,7 @@ export interface StoredBuffer {
   bytes: number;
 }
 
-/** Kernel variants: "auto" (CPUID: avx512, avx2 or ref), "ref" (scalar), "avx2", "avx512", "amx" (avx512 with AMX prefill matmuls; by name only). */
+/** Kernel variants: "auto" (CPUID: amx, avx512, avx2 or ref), "ref" (scalar), "avx2", "avx512", "amx" (avx512 with AMX prefill matmuls; auto's pick where the CPU has AMX). */
 export const KERNEL_VARIANTS = ["auto", "ref", "avx2", "avx512", "amx"] as const;
 export type KernelVariant = (typeof KERNEL_VARIANTS)[number];
 

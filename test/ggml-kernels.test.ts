@@ -133,6 +133,8 @@ function cases(rng: () => number): Case[] {
         const j0 = 8 * Math.floor(rng() * (Math.floor(n / 8) + 1));
         out.push({ m, n, k, j0: 0, j1: n }, { m, n, k, j0, j1: j0 + Math.floor(rng() * (n - j0 + 1)) });
       }
+  // amx's Q4_0 kernel takes the tiles from 128 rows (kernels/amx.h): 16-row tiles plus a remainder
+  out.push({ m: 149, n: 37, k: 288, j0: 0, j1: 37 }, { m: 128, n: 13, k: 96, j0: 8, j1: 12 });
   return out;
 }
 function matmulInputs(type: GgmlType, rng: () => number, c: Case, extreme = false) {

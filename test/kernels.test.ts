@@ -446,8 +446,7 @@ test("variant registry: avx2 and auto exist here, cpuInfo().kernels names the be
   } else {
     t.diagnostic(`non-x64 (${process.arch}): only ref and auto are expected`);
   }
-  // (amx is opt-in by name: auto stays on avx512 where both exist, registry.cc)
-  const best = AVAILABLE.get("avx512") ? "avx512" : AVAILABLE.get("avx2") ? "avx2" : "ref";
+  const best = AVAILABLE.get("amx") ? "amx" : AVAILABLE.get("avx512") ? "avx512" : AVAILABLE.get("avx2") ? "avx2" : "ref";
   assert.equal(cpu.kernels, best, `cpuInfo().kernels should be the best available variant (features="${cpu.features}")`);
   // "auto" is the same table as the best variant: bit-identical results.
   const rng = rngFor("auto");

@@ -88,7 +88,7 @@ int check(std::mt19937& rng) {
       }
     }
     for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q8_0})
-      for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 21, 32, 50})  // (amx: tiles of 16 rows)
+      for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 21, 32, 50, 128, 149})  // (amx: tiles of 16 rows, from 128 rows)
         for (int64_t n : {1, 7, 8, 13, 37})
           for (int64_t k : {32, 96, 160, 288}) {
             Problem p = make(t, m, n, k, rng);

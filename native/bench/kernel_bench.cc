@@ -1,12 +1,13 @@
 // Standalone kernel check + timing, no Node needed (used on hosts where only a
 // C++ toolchain exists, e.g. to verify AVX-512/AMX variants):
-//   make -C native/bench kernel_bench && native/bench/kernel_bench [--quick | --layer]
+//   make -C native/bench kernel_bench && native/bench/kernel_bench [--quick | --layer [reps [m,m,.. [threads]]]]
 // For every available variant (avx2, avx512, amx) it compares each kernel with
 // the scalar reference on random inputs (odd sizes included), then times
 // matmuls of model shapes (decode m=1 and prefill m=512) with 1..N threads;
 // --layer instead times a whole TinyLlama-1.1B layer's matmuls (q/k/v, o,
-// gate/up, down: matmul_multi as the model runs them) at m = 32, 512, 1024 in
-// bf16, w8a8 and Q4_0 on every thread count, variants alternated.
+// gate/up, down: matmul_multi as the model runs them) at m = 32, 512, 1024 (or the
+// list given) in bf16, w8a8 and Q4_0 on every thread count (or the one given),
+// variants alternated.
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -50,7 +51,7 @@ static void check(bool ok, const std::string& what) {
 
 static void test_variant(const KernelTable& kt) {
   const KernelTable& ref = kernels_ref();
-  for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 35})
+  for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 35, 48, 130})  // (amx from 48 bf16 rows)
     for (int64_t n : {1, 3, 4, 5, 17, 33, 70})
       for (int64_t k : {1, 7, 16, 17, 33, 100, 257}) {
         auto A = randv(m * k), W = randv(n * k);
@@ -96,7 +97,7 @@ static void test_variant(const KernelTable& kt) {
   std::uniform_int_distribution<int> i8(-127, 127);
   struct Q8Case { int64_t m, n, k; };
   std::vector<Q8Case> q8_cases;
-  for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 17, 32, 48, 70})
+  for (int64_t m : {1, 2, 3, 4, 5, 9, 16, 17, 32, 48, 64, 70, 130})  // (amx from 64 w8a8 rows)
     for (int64_t n : {1, 3, 4, 5, 17, 33, 70})
       for (int64_t k : {1, 31, 64, 65, 257}) q8_cases.push_back({m, n, k});
   q8_cases.push_back({33, 100, 20000});  // AMX: several column panels (512 KiB / kp columns each)
@@ -197,7 +198,8 @@ static void bench(const KernelTable& kt, int threads, bool quick) {
 
 // One TinyLlama-1.1B layer's matmuls (hidden 2048, 4 KV heads of 64, ffn 5632),
 // grouped as the model runs them: q/k/v and gate/up share their activations.
-static void bench_layer(const std::vector<const KernelTable*>& variants, const std::vector<int>& threads, int reps) {
+static void bench_layer(const std::vector<const KernelTable*>& variants, const std::vector<int>& threads, int reps,
+                        const std::vector<int64_t>& ms) {
   const int64_t h = 2048, kv = 256, ff = 5632;
   struct Group { std::vector<int64_t> rows; int64_t k; };
   const std::vector<Group> groups = {{{h, kv, kv}, h}, {{h}, h}, {{ff, ff}, h}, {{h}, ff}};
@@ -218,7 +220,7 @@ static void bench_layer(const std::vector<const KernelTable*>& variants, const s
     for (int t : threads) {
       ThreadPool pool(t);
       MatmulScratch scratch;
-      for (int64_t m : {32, 512, 1024}) {
+      for (int64_t m : ms) {
         auto A = randv(m * ff);
         std::vector<float> C(m * ff * 2);
         auto layer = [&](const KernelTable& kt) {
@@ -267,7 +269,10 @@ int main(int argc, char** argv) {
     std::vector<int> threads;
     for (int t = 1; t <= cpu().physical_cores; t *= 2) threads.push_back(t);
     if (threads.back() != cpu().physical_cores) threads.push_back(cpu().physical_cores);
-    bench_layer(vs, threads, argc > 2 ? std::atoi(argv[2]) : 5);
+    std::vector<int64_t> ms;  // argv[3]: the row counts, comma-separated (default 32,512,1024)
+    for (const char* p = argc > 3 ? argv[3] : "32,512,1024"; *p; p += *p == ',') ms.push_back(std::strtoll(p, const_cast<char**>(&p), 10));
+    if (argc > 4) threads = {std::atoi(argv[4])};  // argv[4]: one thread count instead of 1, 2, 4, .. cores
+    bench_layer(vs, threads, argc > 2 ? std::atoi(argv[2]) : 5, ms);
     return 0;
   }
   std::vector<const KernelTable*> variants;

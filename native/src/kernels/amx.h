@@ -25,6 +25,14 @@ inline void load_tile_config(int c_rows, int c_bytes, int a_rows, int a_bytes, i
   _tile_loadconfig(&cfg);
 }
 
+// From this many activation rows a matmul runs on the tiles; below, the avx512 kernel runs it all.
+// Each thread first unpacks its columns into a panel (a cost per call, not per row), so small m
+// loses: on the device machine's Xeon (16 cores, docs/PERFORMANCE.md "AMX kernels") a TinyLlama-1.1B
+// layer at m = 32 took 0.3-0.5x of avx512's speed in Q4_0, 0.5-0.7x in w8a8, 0.9-1.0x in bf16, and
+// 2-10x at m >= 512; the crossovers, from the per-row and fixed costs at 32 / 512 / 1024 rows, lie
+// near 90-120 rows (Q4_0), 50 (w8a8) and 25 (bf16).
+constexpr int64_t kAmxMinRowsQ4_0 = 128, kAmxMinRowsQ8 = 64, kAmxMinRowsBf16 = 48;
+
 // The first min(n, 16) lanes of a zmm (a tile row's partial store).
 inline __mmask16 cols_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 

@@ -63,7 +63,7 @@ inline void block_epilogue(const int32_t* o, const float* dw, const float* ad, i
 
 void matmul_q4_0_amx(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,
                      const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  const int64_t mt = m / 16 * 16, nb = k / kQK;
+  const int64_t mt = m < kAmxMinRowsQ4_0 ? 0 : m / 16 * 16, nb = k / kQK;
   if (mt > 0 && j1 > j0 && nb > 0) {
     thread_local std::vector<uint8_t> panel_buf;
     thread_local std::vector<float> scale_buf;

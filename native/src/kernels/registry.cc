@@ -1,8 +1,9 @@
 // Picks the kernel variant from CPUID. avx512 needs F/BW/VL/DQ plus BF16 and
 // VNNI (Zen 4, Sapphire Rapids, Cooper Lake+); older AVX-512 parts use avx2.
-// amx is avx512 with AMX-INT8/BF16 prefill matmuls (Sapphire Rapids+), opt-in
-// by name: checked against ref under emulation (native/bench/amx_emu_check)
-// but not yet run on AMX hardware, so "auto" does not pick it yet.
+// amx is avx512 with AMX-INT8/BF16 prefill matmuls (Sapphire Rapids+), picked
+// where the CPU has them: checked against ref under emulation
+// (native/bench/amx_emu_check) and on the device machine's Xeon (the kernel and
+// model tests, ggml_check, kernel_bench; docs/PERFORMANCE.md "AMX kernels").
 #include <cstring>
 
 #include "cpu.h"
@@ -27,6 +28,7 @@ bool has_avx2() {
 
 const KernelTable& kernels_best() {
 #if defined(__x86_64__)
+  if (has_amx()) return kernels_amx();
   if (has_avx512()) return kernels_avx512();
   if (has_avx2()) return kernels_avx2();
 #endif
