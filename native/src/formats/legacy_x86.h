@@ -43,7 +43,7 @@ inline void legacy_codes(const uint8_t* x, int h, typename L::I qh, int ch, type
 // The arithmetic of MT tokens (i0 ..) against one pass of lanes, blocks in order (the
 // reference's): src.at(b) moves to block b, src.d() / src.m() give its lanes' d / m as f32,
 // src.codes(ch, lo, hi) chunk ch's codes (legacy_codes). a4: the sums of every 4
-// consecutive activation codes, [m][k / 4] (Q5_0). c[t * ldc + r] = C[i0 + t, lane r], r < nr.
+// consecutive activation codes times T::kOffset, [m][k / 4] (Q5_0). c[t * ldc + r] = C[i0 + t, lane r], r < nr.
 template <class L, class T, int MT, class Src>
 inline void legacy_tokens(Src& src, const KAct& a, const int32_t* a4, int64_t nb, int64_t i0, float* c, int64_t ldc,
                           int nr) {
@@ -68,8 +68,8 @@ inline void legacy_tokens(Src& src, const KAct& a, const int32_t* a4, int64_t nb
         const int64_t e = b * 32 + 4 * ch;  // the chunk's first element in the token's row
         I dl = L::dot4(lo, pk_load4(q[t] + e)), dh = L::dot4(hi, pk_load4(q[t] + e + 16));
         if (T::kOffset) {
-          dl = L::sub1(dl, T::kOffset * s4[t][b * 8 + ch]);  // (e / 4: the chunk's 4-sum)
-          dh = L::sub1(dh, T::kOffset * s4[t][b * 8 + ch + 4]);
+          dl = L::sub(dl, L::set1i(s4[t][b * 8 + ch]));  // (e / 4: the chunk's 4-sum, times the offset)
+          dh = L::sub(dh, L::set1i(s4[t][b * 8 + ch + 4]));
         }
         acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
         acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);
@@ -159,7 +159,7 @@ constexpr int64_t kLegacyPanelRows = 8;
 template <class L, class T>
 inline void legacy_packed_run(const KAct& a, int64_t m, const uint8_t* W, int64_t row_bytes, float* C, int64_t ldc,
                               int64_t j0, int64_t j1) {
-  const std::vector<int32_t> a4 = T::kOffset ? pk_code_sums(a, m, 4) : std::vector<int32_t>();
+  const std::vector<int32_t> a4 = T::kOffset ? pk_code_sums(a, m, 4, T::kOffset) : std::vector<int32_t>();
   const int64_t nb = a.k / 32;
   if (m < kLegacyPanelRows) {
     pk_sweep<L>(LegacyTile<L, T>{a, nb, a4.data()}, m, W, row_bytes, C, ldc, j0, j1);
