@@ -36,28 +36,30 @@ check)
   step kernel_bench 90 native/bench/kernel_bench --quick
   step layer 150 native/bench/kernel_bench --layer 3
   ;;
-e2e)
+e2e)  # in order of priority: a call cut at its time limit still returns the steps done
   M=/tmp/amx-models
   mkdir -p $M
-  step synth 120 sh -c "node bin/lowbit.js synth --shape tinyllama-1.1b --type f16 --out $M/f16.gguf --json && node bin/lowbit.js synth --shape tinyllama-1.1b --type bf16 --out $M/bf16.gguf --json"
-  for q in Q4_0 Q8_0; do step "quantize-$q" 60 llama-quantize --pure $M/f16.gguf $M/$q.gguf $q "$T"; done
-  step quantize-Q4_K_M 60 llama-quantize $M/f16.gguf $M/Q4_K_M.gguf Q4_K_M "$T"
+  step synth 120 node bin/lowbit.js synth --shape tinyllama-1.1b --type f16 --out $M/f16.gguf --json
+  step quantize-Q4_0 60 llama-quantize --pure $M/f16.gguf $M/Q4_0.gguf Q4_0 "$T"
   # avx512 vs amx in lowbit (prefill; decode runs avx512 in both), then lowbit (amx where it has a
   # kernel) vs llama-bench (its AMX build), alternated
   step ab-q4_0 60 node scripts/kernels-ab.mjs $M/Q4_0.gguf --kernels avx512,amx --threads "$T" --reps 5 --pp 512
   LOWBIT_KERNELS=amx step vs-q4_0 90 node scripts/bench-gguf-vs-llamabench.mjs $M/Q4_0.gguf "$T" 3 512 64
+  # the row counts around amx.h's thresholds
+  step layer-rows 60 native/bench/kernel_bench --layer 3 32,48,64,96,128,192,256 "$T"
   step tests-auto 90 node --import ./dist/test/helpers/tmp-root.js --test --test-concurrency=1 dist/test/kernels.test.js \
     dist/test/kernels-env.test.js dist/test/ggml-kernels.test.js dist/test/reference.test.js
+  step synth-bf16 120 node bin/lowbit.js synth --shape tinyllama-1.1b --type bf16 --out $M/bf16.gguf --json
   step ab-bf16 60 node scripts/kernels-ab.mjs $M/bf16.gguf --kernels avx512,amx --threads "$T" --reps 5 --pp 512
   step ab-w8a8 90 node scripts/kernels-ab.mjs $M/bf16.gguf --quant w8a8 --kernels avx512,amx --threads "$T" --reps 5 --pp 512
-  # the row counts around amx.h's thresholds, all cores and 4
-  step layer-rows 60 native/bench/kernel_bench --layer 3 32,48,64,96,128,192,256 "$T"
-  step layer-rows-4 60 native/bench/kernel_bench --layer 3 32,64,128,256 4
-  step ggml_check 90 stdbuf -oL native/bench/ggml_check 7 2
-  LOWBIT_KERNELS=amx step vs-q8_0 90 node scripts/bench-gguf-vs-llamabench.mjs $M/Q8_0.gguf "$T" 3 512 64
+  step quantize-Q4_K_M 60 llama-quantize $M/f16.gguf $M/Q4_K_M.gguf Q4_K_M "$T"
   LOWBIT_KERNELS=amx step vs-q4_k_m 90 node scripts/bench-gguf-vs-llamabench.mjs $M/Q4_K_M.gguf "$T" 3 512 64
+  step ggml_check 90 stdbuf -oL native/bench/ggml_check 7 2
+  step quantize-Q8_0 60 llama-quantize --pure $M/f16.gguf $M/Q8_0.gguf Q8_0 "$T"
+  LOWBIT_KERNELS=amx step vs-q8_0 90 node scripts/bench-gguf-vs-llamabench.mjs $M/Q8_0.gguf "$T" 3 512 64
   step ab-q4_0-1024 60 node scripts/kernels-ab.mjs $M/Q4_0.gguf --kernels avx512,amx --threads "$T" --reps 3 --pp 1024
   LOWBIT_KERNELS=amx step vs-q4_0-t2 120 node scripts/bench-gguf-vs-llamabench.mjs $M/Q4_0.gguf 2 3 512 64
+  step layer-rows-4 60 native/bench/kernel_bench --layer 3 32,64,128,256 4
   ;;
 *) echo "usage: run.sh check|e2e" >&2; exit 2 ;;
 esac
