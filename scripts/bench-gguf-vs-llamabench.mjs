@@ -38,7 +38,8 @@ async function lowbitRound() {
 }
 function llamaRound() {
   const r = spawnSync(bench, ["-m", model, "-t", String(threads), "-p", String(pp), "-n", String(tg), "-r", "1", "-o", "json"], { encoding: "utf8", maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`llama-bench failed: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(`llama-bench failed (${bench}: status ${r.status}, signal ${r.signal}${r.error ? `, ${r.error.message}` : ""}): ${r.stderr.slice(-2000)}${r.stdout.slice(-500)}`);
   const rows = JSON.parse(r.stdout);
   return { pp: rows.find((x) => x.n_prompt > 0).avg_ts, tg: rows.find((x) => x.n_gen > 0).avg_ts };
 }

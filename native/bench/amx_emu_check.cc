@@ -40,11 +40,11 @@ int main() {
   check(std::strcmp(amx.isa, kernels_avx512().isa) == 0, std::string("amx isa ") + amx.isa);
   struct Shape { int64_t m, n, k; };
   // m: below one tile, one, two, odd remainders, each side of the rows from which a kernel takes
-  // the tiles (amx.h: 48 bf16, 64 w8a8, 128 Q4_0); n: partial column tiles and several 512 KiB
+  // the tiles (amx.h: 48 bf16, 96 w8a8, 128 Q4_0); n: partial column tiles and several 512 KiB
   // panels (k = 20000: 26 columns a panel, rounded up to 32)
   const std::vector<Shape> shapes = {{1, 17, 64},    {15, 33, 100},  {16, 1, 64},    {16, 40, 257}, {17, 70, 130},
                                      {32, 33, 64},   {33, 100, 65},  {48, 16, 300},  {50, 37, 31},  {35, 100, 20000},
-                                     {63, 20, 64},   {64, 33, 100},  {127, 17, 64},  {128, 40, 96}, {149, 70, 130},
+                                     {95, 20, 64},   {96, 33, 100},  {127, 17, 64},  {128, 40, 96}, {149, 70, 130},
                                      {130, 37, 20000}};
   for (Shape s : shapes) {
     const std::string at = " m" + std::to_string(s.m) + " n" + std::to_string(s.n) + " k" + std::to_string(s.k);

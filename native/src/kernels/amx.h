@@ -29,9 +29,9 @@ inline void load_tile_config(int c_rows, int c_bytes, int a_rows, int a_bytes, i
 // Each thread first unpacks its columns into a panel (a cost per call, not per row), so small m
 // loses: on the device machine's Xeon (16 cores, docs/PERFORMANCE.md "AMX kernels") a TinyLlama-1.1B
 // layer at m = 32 took 0.3-0.5x of avx512's speed in Q4_0, 0.5-0.7x in w8a8, 0.9-1.0x in bf16, and
-// 2-10x at m >= 512; the crossovers, from the per-row and fixed costs at 32 / 512 / 1024 rows, lie
-// near 90-120 rows (Q4_0), 50 (w8a8) and 25 (bf16).
-constexpr int64_t kAmxMinRowsQ4_0 = 128, kAmxMinRowsQ8 = 64, kAmxMinRowsBf16 = 48;
+// 2-10x at m >= 512. Timed at 32-256 rows (16 and 4 threads): amx over avx512 was 0.96-1.04x at
+// 128 rows and 1.40x at 192 in Q4_0; 0.81-1.06x at 64 and 1.25x at 96 in w8a8; 1.29x at 48 in bf16.
+constexpr int64_t kAmxMinRowsQ4_0 = 128, kAmxMinRowsQ8 = 96, kAmxMinRowsBf16 = 48;
 
 // The first min(n, 16) lanes of a zmm (a tile row's partial store).
 inline __mmask16 cols_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
