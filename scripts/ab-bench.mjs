@@ -13,12 +13,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { cliFlags } from "./cli-flags.mjs";
 
-const args = process.argv.slice(2);
-const flag = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const { args, flag } = cliFlags();
 const positional = args.filter((a, i) => !a.startsWith("--") && !(i > 0 && args[i - 1].startsWith("--")));
 if (positional.length !== 2) {
   console.error("usage: node scripts/ab-bench.mjs A_DIR B_DIR [--models M,...] [--formats F,...] [--prompts 32,512] [--rounds 5] [--reps 3] [--threads 2] [--gen 32] [--json OUT]");

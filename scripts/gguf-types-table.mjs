@@ -20,17 +20,14 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pinCpuVariant, loadedCpuVariant } from "../dist/src/llamacpp/prebuilt-variant.js";
+import { cliFlags } from "./cli-flags.mjs";
 
 pinCpuVariant("haswell");
 const { LlamaCppModel } = await import("../dist/src/llamacpp/oracle.js");
 const { LLM } = await import("../dist/src/index.js");
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const args = process.argv.slice(2);
-const flag = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const { args, flag } = cliFlags();
 const model = args[0];
 if (!model || model.startsWith("--")) {
   console.error("usage: node scripts/gguf-types-table.mjs MODEL [--types T,...] [--out DIR] [--text FILE] [--ctx 512] [--chunks 8] [--prompts 3] [--tokens 32] [--speed REPS] [--threads 2]");

@@ -7,12 +7,9 @@
 //        [--reps 5] [--pp 512] [--tg 0]
 // MODEL: a GGUF file or a Hugging Face directory (anything LLM.load takes).
 import { LLM } from "../dist/src/index.js";
+import { cliFlags } from "./cli-flags.mjs";
 
-const args = process.argv.slice(2);
-const flag = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const { args, flag } = cliFlags();
 const model = args[0];
 if (!model || model.startsWith("--")) {
   console.error("usage: node scripts/kernels-ab.mjs MODEL --kernels A,B [--quant Q] [--threads N] [--reps 5] [--pp 512] [--tg 0]");
