@@ -14,14 +14,17 @@ mkdir -p "$OUT"
 [ -x .carry/bin/node ] || tar -xJf .carry/amx-host.tar.xz
 export PATH="$PWD/.carry/bin:$PATH" LLAMA_BENCH="$PWD/.carry/bin/llama-bench"
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$PWD/.carry/lib"
-step() { # step NAME SECONDS CMD...: CMD's output to $OUT/NAME.txt (and the log), cut at SECONDS
+step() { # step NAME SECONDS CMD...: CMD's output appended to $OUT/all.txt, its tail to the log, cut at SECONDS
+  # (one file for all steps: the device tool brings back at most 8 files)
   local name=$1 secs=$2; shift 2
-  echo "== $name: $*" | tee -a "$OUT/log.txt"
+  echo "== $name: $*" | tee -a "$OUT/log.txt" >> "$OUT/all.txt"
   local t0=$SECONDS
-  timeout "$secs" "$@" > "$OUT/$name.txt" 2>&1
-  local rc=$?
-  tail -n 25 "$OUT/$name.txt" | tee -a "$OUT/log.txt"
-  echo "== $name: rc $rc, $((SECONDS - t0)) s" | tee -a "$OUT/log.txt"
+  timeout "$secs" "$@" > "$OUT/step.txt" 2>&1
+  local rc=$?  # 124: cut at SECONDS; 128 + n: killed by signal n
+  cat "$OUT/step.txt" >> "$OUT/all.txt"
+  grep -v '^\[ *[0-9]*/ *[0-9]*\]' "$OUT/step.txt" | tail -n 25 | tee -a "$OUT/log.txt"
+  rm -f "$OUT/step.txt"
+  echo "== $name: rc $rc, $((SECONDS - t0)) s" | tee -a "$OUT/log.txt" >> "$OUT/all.txt"
 }
 T="${THREADS:-$(nproc)}"
 case "${1:-check}" in
@@ -41,6 +44,9 @@ e2e)  # in order of priority: a call cut at its time limit still returns the ste
   mkdir -p $M
   step synth 120 node bin/lowbit.js synth --shape tinyllama-1.1b --type f16 --out $M/f16.gguf --json
   step quantize-Q4_0 60 llama-quantize --pure $M/f16.gguf $M/Q4_0.gguf Q4_0 "$T"
+  # llama-bench alone, verbose (in the session that wrote this it exited at once with nothing on
+  # stderr under bench-gguf-vs-llamabench.mjs: the rc says whether a signal killed it)
+  step llama-bench-alone 60 llama-bench -m $M/Q4_0.gguf -p 64 -n 16 -t "$T" -r 1 -v
   # avx512 vs amx in lowbit (prefill; decode runs avx512 in both), then lowbit (amx where it has a
   # kernel) vs llama-bench (its AMX build), alternated
   step ab-q4_0 60 node scripts/kernels-ab.mjs $M/Q4_0.gguf --kernels avx512,amx --threads "$T" --reps 5 --pp 512
