@@ -68,8 +68,8 @@ inline void legacy_tokens(Src& src, const KAct& a, const int32_t* a4, int64_t nb
         const int64_t e = b * 32 + 4 * ch;  // the chunk's first element in the token's row
         I dl = L::dot4(lo, pk_load4(q[t] + e)), dh = L::dot4(hi, pk_load4(q[t] + e + 16));
         if (T::kOffset) {
-          dl = L::sub(dl, L::set1i(s4[t][b * 8 + ch]));  // (e / 4: the chunk's 4-sum, times the offset)
-          dh = L::sub(dh, L::set1i(s4[t][b * 8 + ch + 4]));
+          dl = L::sub1(dl, s4[t][b * 8 + ch]);  // (e / 4: the chunk's 4-sum, times the offset)
+          dh = L::sub1(dh, s4[t][b * 8 + ch + 4]);
         }
         acc[t][ch] = L::fma(L::cvt(dl), dd[t], acc[t][ch]);
         acc[t][ch + 4] = L::fma(L::cvt(dh), dd[t], acc[t][ch + 4]);

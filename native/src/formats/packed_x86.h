@@ -32,7 +32,6 @@ struct PackLanesAvx2 {
   static F fzero() { return _mm256_setzero_ps(); }
   static I add(I x, I y) { return _mm256_add_epi32(x, y); }
   static I sub1(I x, int32_t y) { return _mm256_sub_epi32(x, _mm256_set1_epi32(y)); }
-  static I sub(I x, I y) { return _mm256_sub_epi32(x, y); }
   static I mullo(I x, I y) { return _mm256_mullo_epi32(x, y); }
   static I and_(I x, int m) { return _mm256_and_si256(x, _mm256_set1_epi32(m)); }
   static I or_(I x, I y) { return _mm256_or_si256(x, y); }
@@ -74,7 +73,6 @@ struct PackLanesAvx512 {
   static F fzero() { return _mm512_setzero_ps(); }
   static I add(I x, I y) { return _mm512_add_epi32(x, y); }
   static I sub1(I x, int32_t y) { return _mm512_sub_epi32(x, _mm512_set1_epi32(y)); }
-  static I sub(I x, I y) { return _mm512_sub_epi32(x, y); }
   static I mullo(I x, I y) { return _mm512_mullo_epi32(x, y); }
   static I and_(I x, int m) { return _mm512_and_si512(x, _mm512_set1_epi32(m)); }
   static I or_(I x, I y) { return _mm512_or_si512(x, y); }

@@ -94,7 +94,7 @@ struct Q3KTile {
             const I s = scl[8 * j + 2 * cc];
             const int64_t e = 128 * j + 32 * cc + 4 * l;  // the group's first element in the super-block
             for (int t = 0; t < MT; t++) {
-              const I d = L::sub(L::dot4(u, pk_load4(aq[t] + e)), L::set1i(a4b[t][e / 4]));
+              const I d = L::sub1(L::dot4(u, pk_load4(aq[t] + e)), a4b[t][e / 4]);
               lane[t] = L::add(lane[t], L::mul_small(d, s));
             }
           }
