@@ -1,6 +1,7 @@
 // AMX prefill matmuls (Sapphire Rapids and later): the avx512 table with the
-// w8a8 and bf16 matmuls replaced, for m >= 16 rows; fewer rows (decode) and the
-// row remainder below a multiple of 16 run the avx512 kernels.
+// w8a8 and bf16 matmuls replaced from amx.h's row counts on (96 and 48 rows);
+// fewer rows (decode) and the row remainder below a multiple of 16 run the
+// avx512 kernels.
 //
 // Tiles (palette 1, every tile 16 rows x 64 bytes):
 //   tmm0..3  C, a 2 x 2 block of 16 x 16 outputs (int32 or f32)
@@ -121,7 +122,7 @@ void amx_blocks(const uint8_t* A, int64_t lda_bytes, int64_t mt, const uint8_t* 
 void matmul_q8_amx(const int8_t* A, int64_t lda, const float* sa, const int8_t* W, const float* sw,
                    const int32_t* wsum, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t kp,
                    int32_t* D) {
-  const int64_t mt = m < kAmxMinRowsQ8 ? 0 : m / 16 * 16;
+  const int64_t mt = amx_tile_rows(m, kAmxMinRowsQ8);
   if (mt > 0 && j1 > j0)
     amx_blocks<false>(reinterpret_cast<const uint8_t*>(A), lda, mt, reinterpret_cast<const uint8_t*>(W), kp, j0, j1,
                       [&](int64_t i, int64_t rows, int64_t j, int64_t ncols, const int32_t* out) {
@@ -144,7 +145,7 @@ void matmul_q8_amx(const int8_t* A, int64_t lda, const float* sa, const int8_t* 
 
 void matmul_bf16_amx(const uint16_t* A, int64_t lda, const uint16_t* W, float* C, int64_t ldc, int64_t m, int64_t j0,
                      int64_t j1, int64_t kp) {
-  const int64_t mt = m < kAmxMinRowsBf16 ? 0 : m / 16 * 16;
+  const int64_t mt = amx_tile_rows(m, kAmxMinRowsBf16);
   if (mt > 0 && j1 > j0)
     amx_blocks<true>(reinterpret_cast<const uint8_t*>(A), lda * 2, mt, reinterpret_cast<const uint8_t*>(W), kp * 2, j0,
                      j1, [&](int64_t i, int64_t rows, int64_t j, int64_t ncols, const int32_t* out) {

@@ -33,6 +33,9 @@ inline void load_tile_config(int c_rows, int c_bytes, int a_rows, int a_bytes, i
 // 128 rows and 1.40x at 192 in Q4_0; 0.81-1.06x at 64 and 1.25x at 96 in w8a8; 1.29x at 48 in bf16.
 constexpr int64_t kAmxMinRowsQ4_0 = 128, kAmxMinRowsQ8 = 96, kAmxMinRowsBf16 = 48;
 
+// The rows of m that run on the tiles: none below min_rows, else the whole tiles of 16.
+inline int64_t amx_tile_rows(int64_t m, int64_t min_rows) { return m < min_rows ? 0 : m / 16 * 16; }
+
 // The first min(n, 16) lanes of a zmm (a tile row's partial store).
 inline __mmask16 cols_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 

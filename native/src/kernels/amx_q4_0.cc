@@ -9,7 +9,8 @@
 // k per column in a row). A panel of 16 columns (all blocks) is unpacked per
 // thread and reused by every 16-row tile of activations; the tile products of
 // two blocks are issued before the first block's epilogue, so the second runs
-// beside it. Rows past the last multiple of 16 (decode included) run avx512.
+// beside it. Below 128 rows (amx.h; decode included) and past the last multiple
+// of 16, avx512 runs the rows.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -63,7 +64,7 @@ inline void block_epilogue(const int32_t* o, const float* dw, const float* ad, i
 
 void matmul_q4_0_amx(const int8_t* A, int64_t lda, const float* ad, const int32_t* as, const uint8_t* W,
                      const uint16_t* wd, float* C, int64_t ldc, int64_t m, int64_t j0, int64_t j1, int64_t k) {
-  const int64_t mt = m < kAmxMinRowsQ4_0 ? 0 : m / 16 * 16, nb = k / kQK;
+  const int64_t mt = amx_tile_rows(m, kAmxMinRowsQ4_0), nb = k / kQK;
   if (mt > 0 && j1 > j0 && nb > 0) {
     thread_local std::vector<uint8_t> panel_buf;
     thread_local std::vector<float> scale_buf;
